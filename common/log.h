@@ -1,0 +1,31 @@
+/*
+ * log.h - structured logs to stderr, one line per event:
+ *   2026-11-23T18:50:00.123Z level=info comp=broker msg="client connected" client_id=x
+ * The message is printf-formatted; callers append key=value pairs to it.
+ */
+#ifndef STRATA_LOG_H
+#define STRATA_LOG_H
+
+enum strata_log_level {
+	STRATA_LOG_DEBUG = 0,
+	STRATA_LOG_INFO = 1,
+	STRATA_LOG_WARN = 2,
+	STRATA_LOG_ERROR = 3,
+};
+
+void strata_log_set_level(enum strata_log_level level);
+/* "debug", "info", "warn", "error" -> level; -1 if unknown. */
+int strata_log_level_parse(const char *name);
+/* comp: "broker", "router", "link", ...  fmt: the msg text, then optional
+ * " key=value" pairs written by the caller after a '|' separator:
+ *   strata_log(STRATA_LOG_INFO, "broker", "client connected|client_id=%s", id)
+ * prints msg="client connected" client_id=... */
+void strata_log(enum strata_log_level level, const char *comp,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#define STRATA_DEBUG(comp, ...) strata_log(STRATA_LOG_DEBUG, comp, __VA_ARGS__)
+#define STRATA_INFO(comp, ...) strata_log(STRATA_LOG_INFO, comp, __VA_ARGS__)
+#define STRATA_WARN(comp, ...) strata_log(STRATA_LOG_WARN, comp, __VA_ARGS__)
+#define STRATA_ERROR(comp, ...) strata_log(STRATA_LOG_ERROR, comp, __VA_ARGS__)
+
+#endif
