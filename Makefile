@@ -1,0 +1,43 @@
+# Strata - top-level commands.  `make run` and `make test` do all the set-up
+# on a fresh Debian 12 machine (as root): install packages, build, run.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PYTHON ?= /usr/bin/python3
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps build run test unit integration asan fuzz clean
+
+all: build
+
+deps:
+	@bash deploy/deps.sh
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j$(JOBS)
+
+# A whole cluster on loopback in the foreground; Ctrl-C stops it.
+run: build
+	deploy/local/cluster.sh run --dir build/run --brokers $${BROKERS:-1} --routers $${ROUTERS:-1}
+
+# Every test: unit, conformance vectors, integration with real clients,
+# bench smoke run, a short fuzz run, then the same suite under ASan+UBSan.
+test: build
+	bash tests/run.sh
+
+unit: build
+	ctest --test-dir build --output-on-failure
+
+integration: build
+	STRATA_BIN_DIR=$(CURDIR)/build/bin $(PYTHON) -m pytest -q tests/integration
+
+asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSTRATA_SANITIZE=ON >/dev/null
+	cmake --build build-asan -j$(JOBS)
+
+fuzz: deps
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_FUZZ=ON >/dev/null
+	cmake --build build-fuzz -j$(JOBS)
+	bash tests/fuzz/run.sh build-fuzz/fuzz $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build build-asan build-fuzz

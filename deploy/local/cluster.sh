@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# Strata local cluster on loopback: Redis, routers and brokers as plain
+# processes, with generated development certificates.
+#
+#   cluster.sh up   --dir DIR [--brokers N] [--routers M] [--base-port P]
+#                   [--bin-dir BINDIR]
+#   cluster.sh down --dir DIR
+#   cluster.sh run  --dir DIR [same options as up]   (foreground; Ctrl-C stops)
+#
+# Ports, from the base port P (default 1883):
+#   broker i (0-based): MQTT P+i, MQTTS P+7000+i, metrics P+8000+i
+#   router j:           link P+6000+j, metrics P+8100+j
+#   redis:              P+4500
+# `up` writes DIR/endpoints.env (shell syntax) for users, scripts and tests:
+#   HOST MQTT_PORTS MQTTS_PORTS METRICS_PORTS BROKER_METRICS_PORTS
+#   ROUTER_METRICS_PORTS ROUTER_PORTS REDIS_PORT PIDS CA_FILE CLIENT_CERT
+#   CLIENT_KEY LOG_DIR
+# `down` stops exactly the processes listed in PIDS.  Environment variables
+# STRATA_* are passed on to every daemon (e.g. STRATA_LOG_LEVEL=debug).
+set -euo pipefail
+
+HOST=127.0.0.1
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+usage() {
+	sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	exit 2
+}
+
+die() {
+	echo "cluster.sh: $*" >&2
+	exit 1
+}
+
+port_in_use() {
+	(exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null
+}
+
+# wait_port PORT PID NAME: until PORT accepts connections; fail if PID dies.
+wait_port() {
+	local port=$1 pid=$2 name=$3 i
+	for ((i = 0; i < 200; i++)); do
+		port_in_use "$port" && return 0
+		kill -0 "$pid" 2>/dev/null ||
+			die "$name exited during start-up; see $LOG_DIR/$name.log"
+		sleep 0.05
+	done
+	die "$name did not listen on port $port within 10 s; see $LOG_DIR/$name.log"
+}
+
+gen_certs() {
+	local d=$1
+	[[ -f $d/ca.crt && -f $d/server.crt && -f $d/client.crt ]] && return 0
+	mkdir -p "$d"
+	(
+		cd "$d"
+		openssl ecparam -name prime256v1 -genkey -noout -out ca.key
+		openssl req -x509 -new -key ca.key -sha256 -days 825 \
+			-subj "/CN=Strata Development CA" -out ca.crt
+		openssl ecparam -name prime256v1 -genkey -noout -out server.key
+		openssl req -new -key server.key -subj "/CN=localhost" -out server.csr
+		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+		openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key \
+			-CAcreateserial -days 825 -sha256 -extfile server.ext -out server.crt
+		openssl ecparam -name prime256v1 -genkey -noout -out client.key
+		openssl req -new -key client.key -subj "/CN=dev-client" -out client.csr
+		printf 'extendedKeyUsage=clientAuth\n' >client.ext
+		openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key \
+			-CAcreateserial -days 825 -sha256 -extfile client.ext -out client.crt
+		rm -f ./*.csr ./*.ext ca.srl
+		chmod 600 ./*.key
+	) >/dev/null 2>&1 || die "certificate generation failed (is openssl installed?)"
+}
+
+# Start a daemon in the background; its PID goes to PIDS.
+PIDS=()
+start() {
+	local name=$1
+	shift
+	"$@" >"$LOG_DIR/$name.log" 2>&1 &
+	PIDS+=("$!")
+	echo "$!" >>"$DIR/pids"
+}
+
+parse() {
+	DIR= BROKERS=1 ROUTERS=1 BASE=1883 BIN_DIR=${STRATA_BIN_DIR:-$root/build/bin}
+	while (($#)); do
+		case $1 in
+		--dir) DIR=$2; shift 2 ;;
+		--brokers) BROKERS=$2; shift 2 ;;
+		--routers) ROUTERS=$2; shift 2 ;;
+		--base-port) BASE=$2; shift 2 ;;
+		--bin-dir) BIN_DIR=$2; shift 2 ;;
+		-h | --help) usage ;;
+		*) die "unknown argument '$1' (try --help)" ;;
+		esac
+	done
+	[[ -n $DIR ]] || die "--dir DIR is required"
+	[[ $BROKERS =~ ^[1-9][0-9]*$ ]] || die "--brokers must be a positive number"
+	[[ $ROUTERS =~ ^[1-9][0-9]*$ ]] || die "--routers must be a positive number"
+	[[ $BASE =~ ^[0-9]+$ ]] && ((BASE >= 1024 && BASE + 8100 + ROUTERS < 65536)) ||
+		die "--base-port must leave room for P+8100+routers below 65536"
+	mkdir -p "$DIR"
+	DIR=$(cd "$DIR" && pwd)
+	LOG_DIR=$DIR/logs
+}
+
+join() {
+	local IFS=' '
+	echo "$*"
+}
+
+cmd_up() {
+	parse "$@"
+	if [[ -f $DIR/pids ]]; then
+		local p
+		for p in $(cat "$DIR/pids"); do
+			kill -0 "$p" 2>/dev/null &&
+				die "a cluster is already running from $DIR (pid $p); run 'cluster.sh down --dir $DIR' first"
+		done
+	fi
+	for b in broker router; do
+		[[ -x $BIN_DIR/strata-$b ]] || die "$BIN_DIR/strata-$b not found: build first (make build)"
+	done
+	command -v redis-server >/dev/null || die "redis-server not found: run deploy/deps.sh"
+
+	local redis_port=$((BASE + 4500)) mqtt=() mqtts=() bmet=() rmet=() rlink=() i
+	for ((i = 0; i < BROKERS; i++)); do
+		mqtt+=($((BASE + i)))
+		mqtts+=($((BASE + 7000 + i)))
+		bmet+=($((BASE + 8000 + i)))
+	done
+	for ((i = 0; i < ROUTERS; i++)); do
+		rlink+=($((BASE + 6000 + i)))
+		rmet+=($((BASE + 8100 + i)))
+	done
+	for p in "$redis_port" "${mqtt[@]}" "${mqtts[@]}" "${bmet[@]}" "${rlink[@]}" "${rmet[@]}"; do
+		port_in_use "$p" && die "port $p is already in use; choose another --base-port"
+	done
+
+	mkdir -p "$LOG_DIR" "$DIR/redis"
+	rm -f "$DIR/pids" "$DIR/endpoints.env"
+	gen_certs "$DIR/certs"
+	trap 'echo "cluster.sh: start-up failed, stopping what was started" >&2; stop_pids "$DIR/pids"' EXIT
+
+	start redis redis-server --bind "$HOST" --port "$redis_port" \
+		--save '' --appendonly no --dir "$DIR/redis" --daemonize no
+	wait_port "$redis_port" "${PIDS[-1]}" redis
+
+	for ((i = 0; i < ROUTERS; i++)); do
+		start "router-$i" "$BIN_DIR/strata-router" --node-id "router-$i" \
+			--bind "$HOST" --port "${rlink[i]}" --metrics-port "${rmet[i]}" \
+			--redis-host "$HOST" --redis-port "$redis_port"
+		wait_port "${rlink[i]}" "${PIDS[-1]}" "router-$i"
+	done
+	for ((i = 0; i < BROKERS; i++)); do
+		start "broker-$i" "$BIN_DIR/strata-broker" --node-id "broker-$i" \
+			--bind "$HOST" --port "${mqtt[i]}" --tls-port "${mqtts[i]}" \
+			--tls-cert "$DIR/certs/server.crt" --tls-key "$DIR/certs/server.key" \
+			--tls-ca "$DIR/certs/ca.crt" --metrics-port "${bmet[i]}" \
+			--redis-host "$HOST" --redis-port "$redis_port"
+		wait_port "${mqtt[i]}" "${PIDS[-1]}" "broker-$i"
+		wait_port "${mqtts[i]}" "${PIDS[-1]}" "broker-$i"
+	done
+	wait_ready "${bmet[@]}"
+	trap - EXIT
+
+	cat >"$DIR/endpoints.env.tmp" <<-EOF
+		# Strata local cluster, written by cluster.sh up
+		HOST="$HOST"
+		MQTT_PORTS="$(join "${mqtt[@]}")"
+		MQTTS_PORTS="$(join "${mqtts[@]}")"
+		METRICS_PORTS="$(join "${bmet[@]}" "${rmet[@]}")"
+		BROKER_METRICS_PORTS="$(join "${bmet[@]}")"
+		ROUTER_METRICS_PORTS="$(join "${rmet[@]}")"
+		ROUTER_PORTS="$(join "${rlink[@]}")"
+		REDIS_PORT="$redis_port"
+		PIDS="$(join "${PIDS[@]}")"
+		CA_FILE="$DIR/certs/ca.crt"
+		CLIENT_CERT="$DIR/certs/client.crt"
+		CLIENT_KEY="$DIR/certs/client.key"
+		LOG_DIR="$LOG_DIR"
+	EOF
+	mv "$DIR/endpoints.env.tmp" "$DIR/endpoints.env"
+}
+
+# wait_ready PORT...: until every broker's /healthz says 200 (router link up),
+# at most 10 s; a broker that stays unready is reported, not fatal.
+wait_ready() {
+	local port i
+	for port in "$@"; do
+		for ((i = 0; i < 200; i++)); do
+			health "$port" && break
+			sleep 0.05
+		done
+		health "$port" || echo "cluster.sh: broker with metrics port $port is not ready (no router link?)" >&2
+	done
+}
+
+health() {
+	local line
+	exec 3<>"/dev/tcp/$HOST/$1" 2>/dev/null || return 1
+	printf 'GET /healthz HTTP/1.0\r\nHost: %s\r\n\r\n' "$HOST" >&3
+	read -r -t 2 line <&3 || line=
+	exec 3>&-
+	[[ $line == *" 200 "* ]]
+}
+
+# stop_pids FILE: SIGTERM the PIDs listed in FILE that are still ours,
+# SIGKILL what is left after 10 s.
+stop_pids() {
+	local file=$1 p i alive
+	[[ -f $file ]] || return 0
+	local pids=()
+	for p in $(cat "$file"); do
+		[[ -r /proc/$p/cmdline ]] || continue
+		tr '\0' ' ' </proc/"$p"/cmdline | grep -qE 'strata-|redis-server' || continue
+		pids+=("$p")
+	done
+	# brokers first (they drain clients), then routers, then redis
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		kill -TERM "${pids[i]}" 2>/dev/null || true
+	done
+	for ((i = 0; i < 100; i++)); do
+		alive=0
+		for p in "${pids[@]}"; do
+			kill -0 "$p" 2>/dev/null && alive=1
+		done
+		((alive)) || break
+		sleep 0.1
+	done
+	for p in "${pids[@]}"; do
+		kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
+	done
+	rm -f "$file"
+}
+
+cmd_down() {
+	parse "$@"
+	[[ -f $DIR/pids ]] || {
+		echo "cluster.sh: nothing running from $DIR" >&2
+		return 0
+	}
+	stop_pids "$DIR/pids"
+	rm -f "$DIR/endpoints.env"
+}
+
+cmd_run() {
+	cmd_up "$@"
+	# shellcheck disable=SC1091
+	. "$DIR/endpoints.env"
+	cat <<-EOF
+
+		Strata is running (Ctrl-C stops it).
+		  MQTT:     $(for p in $MQTT_PORTS; do printf 'mqtt://%s:%s ' "$HOST" "$p"; done)
+		  MQTTS:    $(for p in $MQTTS_PORTS; do printf 'mqtts://%s:%s ' "$HOST" "$p"; done)
+		  metrics:  $(for p in $METRICS_PORTS; do printf 'http://%s:%s/metrics ' "$HOST" "$p"; done)
+		  redis:    $HOST:$REDIS_PORT
+		  certs:    CA $CA_FILE, client $CLIENT_CERT / $CLIENT_KEY
+		  logs:     $LOG_DIR
+		  try:      mosquitto_sub -p ${MQTT_PORTS%% *} -t '#' -v
+		            mosquitto_pub -p ${MQTT_PORTS%% *} -t hello/world -m hi
+	EOF
+	trap 'echo; echo "stopping..."; stop_pids "$DIR/pids"; rm -f "$DIR/endpoints.env"; exit 0' INT TERM
+	# Stay in the foreground until interrupted or a daemon dies.
+	while :; do
+		for p in $PIDS; do
+			if ! kill -0 "$p" 2>/dev/null; then
+				echo "cluster.sh: process $p exited; stopping the cluster (logs in $LOG_DIR)" >&2
+				stop_pids "$DIR/pids"
+				rm -f "$DIR/endpoints.env"
+				exit 1
+			fi
+		done
+		sleep 1 &
+		wait $! || true
+	done
+}
+
+case ${1:-} in
+up) shift; cmd_up "$@" ;;
+down) shift; cmd_down "$@" ;;
+run) shift; cmd_run "$@" ;;
+*) usage ;;
+esac

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` runs it (after `make build`):
+#   1. unit tests and conformance vectors (ctest, release build)
+#   2. integration tests with real clients against a local cluster
+#   3. a strata-bench smoke run against a local cluster (zero loss)
+#   4. a short libFuzzer run of every fuzz target
+#   5. 1 and 2 again with AddressSanitizer + UndefinedBehaviorSanitizer
+# Exits non-zero if any step fails; prints a summary line at the end.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-/usr/bin/python3}
+JOBS=$(nproc 2>/dev/null || echo 2)
+passed=0
+failed=0
+failures=()
+
+step() {
+	local name=$1
+	shift
+	echo "=== $name"
+	if "$@"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		failures+=("$name")
+		echo "=== FAILED: $name"
+	fi
+}
+
+bench_smoke() {
+	local dir rc=0 ports
+	[[ -x build/bin/strata-bench ]] || {
+		echo "strata-bench was not built"
+		return 1
+	}
+	dir=$(mktemp -d)
+	deploy/local/cluster.sh up --dir "$dir" --brokers 2 --routers 1 \
+		--base-port "$(free_base)" || return 1
+	ports=$(. "$dir/endpoints.env" && echo "$MQTT_PORTS")
+	timeout 60 build/bin/strata-bench pubsub --pattern pairs --clients 10 \
+		--qos 1 --count 300 --ports "$ports" --expect-no-loss || rc=1
+	timeout 60 build/bin/strata-bench pubsub --pattern fanout --clients 5 \
+		--qos 0 --count 100 --ports "$ports" --expect-no-loss || rc=1
+	deploy/local/cluster.sh down --dir "$dir"
+	rm -rf "$dir"
+	return $rc
+}
+
+# A base port whose derived cluster ports are all free.
+free_base() {
+	"$PYTHON" - <<-'PY'
+		import random, socket
+		def free(p):
+		    s = socket.socket()
+		    try:
+		        s.bind(("127.0.0.1", p)); return True
+		    except OSError:
+		        return False
+		    finally:
+		        s.close()
+		while True:
+		    b = random.randrange(20000, 50000)
+		    if all(free(b + o) for o in (0, 1, 4500, 6000, 7000, 7001, 8000, 8001, 8100)):
+		        print(b); break
+	PY
+}
+
+integration() {
+	STRATA_BIN_DIR=$1 "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration
+}
+
+fuzz_short() {
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_FUZZ=ON >/dev/null &&
+		cmake --build build-fuzz -j"$JOBS" >/dev/null &&
+		bash tests/fuzz/run.sh build-fuzz/fuzz 20
+}
+
+asan_build() {
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSTRATA_SANITIZE=ON >/dev/null &&
+		cmake --build build-asan -j"$JOBS" >/dev/null
+}
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+step "unit tests" ctest --test-dir build --output-on-failure
+step "integration tests" integration "$PWD/build/bin"
+step "bench smoke run" bench_smoke
+step "fuzz (short)" fuzz_short
+step "ASan+UBSan build" asan_build
+step "unit tests (ASan+UBSan)" ctest --test-dir build-asan --output-on-failure
+step "integration tests (ASan+UBSan)" integration "$PWD/build-asan/bin"
+
+echo
+for f in "${failures[@]}"; do
+	echo "failed: $f"
+done
+echo "suite: $passed passed, $failed failed"
+((failed == 0))
