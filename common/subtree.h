@@ -22,7 +22,8 @@ void strata_subtree_free(struct strata_subtree *t, void (*value_free)(void *));
 
 /* The value slot of `filter`: NULL if absent and !create; with create, a new
  * entry whose value is NULL is made (the filter string is copied).  The
- * pointer stays valid until the entry is removed. */
+ * pointer stays valid until the entry is removed.  NULL as well for a
+ * filter strata_topic_filter_check() refuses. */
 void **strata_subtree_slot(struct strata_subtree *t, const char *filter,
     size_t len, bool create);
 
@@ -32,7 +33,9 @@ int strata_subtree_remove(struct strata_subtree *t, const char *filter,
     size_t len);
 
 /* Call cb(filter, flen, value, arg) for every entry whose filter matches the
- * topic name.  cb must not modify the index. */
+ * topic name.  cb must not modify the index.  A "$share/<group>/<f>" entry
+ * matches what <f> matches.  An empty topic (not a valid name) matches
+ * nothing.  The filter handed to cb is the stored, NUL-terminated copy. */
 typedef void (*strata_subtree_cb)(const char *filter, size_t flen,
     void *value, void *arg);
 void strata_subtree_match(const struct strata_subtree *t, const char *topic,
