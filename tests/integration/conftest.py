@@ -1,0 +1,203 @@
+"""Fixtures of the integration suite: one local Strata cluster per session.
+
+The `cluster` fixture starts Redis, one router and two brokers with
+deploy/local/cluster.sh in a fresh temporary directory, on a base port
+chosen so that every derived port is free, and stops exactly those
+processes at the end.  When a test fails, the tail of every daemon's log is
+attached to its report.
+
+STRATA_BIN_DIR (e.g. an ASan build's bin directory) selects the binaries;
+by default cluster.sh uses build/bin.  STRATA_KEEPALIVE_MIN=1 is passed to
+the daemons so tests can use one-second keepalives.
+"""
+
+import os
+import random
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+
+import pytest
+
+import mqttc
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+CLUSTER_SH = os.path.join(ROOT, "deploy", "local", "cluster.sh")
+BROKERS = 2
+ROUTERS = 1
+LOG_TAIL_LINES = 40
+
+# Offsets of the ports cluster.sh derives from the base port P.
+_OFFSETS = ([i for i in range(BROKERS)] +
+            [7000 + i for i in range(BROKERS)] +
+            [8000 + i for i in range(BROKERS)] +
+            [6000 + j for j in range(ROUTERS)] +
+            [8100 + j for j in range(ROUTERS)] + [4500])
+
+_active = None  # the running cluster, for the failure-report hook
+
+
+class Cluster:
+    """Parsed endpoints.env of a running cluster."""
+
+    def __init__(self, directory, env):
+        self.dir = directory
+        self.env = env
+        self.host = env["HOST"]
+        self.mqtt_ports = [int(p) for p in env["MQTT_PORTS"].split()]
+        self.mqtts_ports = [int(p) for p in env["MQTTS_PORTS"].split()]
+        self.metrics_ports = [int(p) for p in env["METRICS_PORTS"].split()]
+        self.broker_metrics_ports = [
+            int(p) for p in env["BROKER_METRICS_PORTS"].split()]
+        self.router_metrics_ports = [
+            int(p) for p in env["ROUTER_METRICS_PORTS"].split()]
+        self.router_ports = [int(p) for p in env["ROUTER_PORTS"].split()]
+        self.redis_port = int(env["REDIS_PORT"])
+        self.pids = [int(p) for p in env["PIDS"].split()]
+        self.ca_file = env["CA_FILE"]
+        self.client_cert = env["CLIENT_CERT"]
+        self.client_key = env["CLIENT_KEY"]
+        self.log_dir = env["LOG_DIR"]
+
+    def log_tails(self):
+        return log_tails(self.log_dir)
+
+
+def log_tails(log_dir, lines=LOG_TAIL_LINES):
+    """The last `lines` lines of every log file in log_dir."""
+    out = []
+    try:
+        names = sorted(os.listdir(log_dir))
+    except OSError as e:
+        return "cannot list %s: %s" % (log_dir, e)
+    for name in names:
+        path = os.path.join(log_dir, name)
+        try:
+            with open(path, "rb") as f:
+                tail = f.read().splitlines()[-lines:]
+        except OSError as e:
+            tail = [("cannot read: %s" % e).encode()]
+        out.append("==> %s <==" % name)
+        out.extend(t.decode("utf-8", "replace") for t in tail)
+    return "\n".join(out)
+
+
+def parse_env_file(path):
+    """KEY="value" lines (shell syntax, as cluster.sh writes them)."""
+    env = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            words = shlex.split(line, comments=True)
+            if words and words[0] == "export":
+                words = words[1:]
+            for word in words:
+                key, sep, value = word.partition("=")
+                if sep:
+                    env[key] = value
+    return env
+
+
+def _port_free(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def pick_base_port(attempts=200):
+    """A base port whose derived ports are all free.  Kept below the
+    kernel's ephemeral range (32768+) so outgoing connections made while
+    the cluster starts cannot take one of them."""
+    rng = random.Random()
+    for _ in range(attempts):
+        base = rng.randrange(10000, 32768 - max(_OFFSETS) - 1)
+        if all(_port_free(base + off) for off in _OFFSETS):
+            return base
+    raise RuntimeError("no free base port found")
+
+
+def _cluster_cmd(*args):
+    return ["bash", CLUSTER_SH] + list(args)
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    global _active
+    if not os.path.exists(CLUSTER_SH):
+        pytest.fail("%s does not exist" % CLUSTER_SH)
+    directory = tempfile.mkdtemp(prefix="strata-it-")
+    env = dict(os.environ)
+    env.setdefault("STRATA_KEEPALIVE_MIN", "1")
+    args = ["up", "--dir", directory, "--brokers", str(BROKERS),
+            "--routers", str(ROUTERS), "--base-port", str(pick_base_port())]
+    if os.environ.get("STRATA_BIN_DIR"):
+        args += ["--bin-dir", os.environ["STRATA_BIN_DIR"]]
+    up = subprocess.run(_cluster_cmd(*args), env=env, cwd=ROOT,
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                        timeout=120)
+    endpoints = os.path.join(directory, "endpoints.env")
+    if up.returncode != 0 or not os.path.exists(endpoints):
+        tails = log_tails(os.path.join(directory, "logs"))
+        subprocess.run(_cluster_cmd("down", "--dir", directory), cwd=ROOT,
+                       timeout=60)
+        pytest.fail("cluster.sh up failed (rc %d):\n%s\n%s" % (
+            up.returncode, up.stdout.decode("utf-8", "replace"), tails),
+            pytrace=False)
+    c = Cluster(directory, parse_env_file(endpoints))
+    _active = c
+    try:
+        yield c
+    finally:
+        _active = None
+        down = subprocess.run(_cluster_cmd("down", "--dir", directory),
+                              cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=60)
+        if down.returncode == 0:
+            shutil.rmtree(directory, ignore_errors=True)
+        else:
+            print("cluster.sh down failed (rc %d), left %s:\n%s" % (
+                down.returncode, directory,
+                down.stdout.decode("utf-8", "replace")))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the daemons' log tails to the report of a failed test."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and rep.when in ("setup", "call") and _active:
+        rep.sections.append(("strata daemon logs", _active.log_tails()))
+
+
+@pytest.fixture(params=["3.1.1", "5"])
+def proto(request):
+    """The MQTT protocol under test: paho's constant (V311 or V5)."""
+    return mqttc.PROTOCOLS[request.param]
+
+
+@pytest.fixture
+def clients(cluster):
+    """Factory of paho clients, all closed at the end of the test:
+    clients(proto, broker=0, **Client kwargs) -> connected Client."""
+    made = []
+
+    def make(protocol, broker=0, connect=True, keepalive=10, **kwargs):
+        c = mqttc.Client(protocol, **kwargs)
+        made.append(c)
+        if connect:
+            c.connect(cluster.host, cluster.mqtt_ports[broker], keepalive)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
