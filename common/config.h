@@ -11,6 +11,10 @@
  *   4. command-line flags --name value or --name=value
  * Errors name their source: "broker.conf:12: unknown option 'prot'",
  * "--port: '70000' is out of range 1..65535".  --help prints the table.
+ * In the file, '#' starts a comment at the start of a line or after a
+ * blank (so "filter a/#" keeps its '#'); the value is the rest of the line,
+ * trimmed.  Without -c, the file named by $STRATA_CONFIG is read, if set.
+ * A boolean flag may stand alone: "--tls" means "--tls true".
  */
 #ifndef STRATA_CONFIG_H
 #define STRATA_CONFIG_H
