@@ -1,0 +1,227 @@
+/*
+ * bench.h - strata-bench: load generator and correctness checker for any
+ * MQTT 3.1.1 / 5 broker.
+ *
+ * One process runs one worker (or forks --procs workers): a worker owns a
+ * libevent loop and many client connections.  Workers are independent: each
+ * runs its own share of the clients (pairs split by index; fan-in, fan-out
+ * and shared patterns run one independent copy of the pattern per worker on
+ * the worker's own topic namespace %w) and sends its struct bench_result to
+ * the parent through a pipe at the end.  Live counters for the progress
+ * line sit in a shared anonymous mapping.
+ */
+#ifndef STRATA_BENCH_H
+#define STRATA_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <openssl/ssl.h>
+
+#include "hist.h"
+
+#define BENCH_MAX_PORTS 32
+#define BENCH_MAX_SOURCES 254
+#define BENCH_MAGIC 0x53424e31u /* "SBN1" */
+#define BENCH_HEADER_SIZE 24    /* magic, nonce, publisher, seq, timestamp */
+
+enum bench_mode { MODE_CONN, MODE_PUB, MODE_SUB, MODE_PUBSUB };
+enum bench_pattern { PAT_PAIRS, PAT_FANIN, PAT_FANOUT, PAT_SHARED };
+enum bench_role { ROLE_CONN, ROLE_PUB, ROLE_SUB };
+
+struct bench_opts {
+	enum bench_mode mode;
+	enum bench_pattern pattern;
+	const char *host;
+	int ports[BENCH_MAX_PORTS];
+	int n_ports;
+	char sources[BENCH_MAX_SOURCES][48]; /* source IPv4 addresses */
+	int n_sources;
+	int procs;
+	int clients;     /* conn: connections; patterns: see bench_counts() */
+	int publishers;  /* explicit counts override --clients; -1 unset */
+	int subscribers;
+	double rate;     /* conn: connects/s; pub: msgs/s in total; 0 = max */
+	int inflight;    /* per publisher window (and pending connects) */
+	double hold;
+	double duration;
+	double drain;
+	uint64_t count;  /* messages per publisher; 0 = use duration */
+	int qos;
+	uint8_t version; /* STRATA_MQTT_V311 or STRATA_MQTT_V5 */
+	size_t size;
+	int keepalive;
+	const char *topic;  /* publisher topic template */
+	const char *filter; /* subscriber filter template; NULL = pattern's */
+	const char *id_prefix;
+	const char *username;
+	const char *password;
+	bool tls;
+	const char *cafile;
+	const char *cert;
+	const char *key;
+	bool json;
+	bool expect_no_loss;
+	bool progress;
+	const char *ready_file;
+	uint32_t nonce;
+};
+
+/* Counters a worker publishes for the live progress line. */
+struct bench_live {
+	volatile uint64_t connected;
+	volatile uint64_t sent;
+	volatile uint64_t acked;
+	volatile uint64_t received;
+	volatile uint64_t failed;
+};
+
+/* What a worker reports; merged by the parent (bench_result_merge). */
+struct bench_result {
+	uint64_t conn_attempts;
+	uint64_t connected;
+	uint64_t conn_failed;
+	uint64_t closed_early; /* closed by the peer after CONNACK */
+	uint64_t pings;
+	uint64_t pongs;
+	uint64_t sent;
+	uint64_t acked;
+	uint64_t received;
+	uint64_t expected;
+	uint64_t unique;
+	uint64_t lost;
+	uint64_t dups;
+	uint64_t out_of_order;
+	uint64_t unexpected; /* deliveries from no publisher we expected */
+	uint64_t suback_failed;
+	double ramp_secs;  /* first connect attempt to last CONNACK */
+	double send_secs;  /* first to last publish */
+	double recv_secs;  /* first publish to last delivery */
+	struct hist latency;      /* end to end, ns from intended send time */
+	struct hist conn_latency; /* socket() to CONNACK, ns */
+};
+
+/* Per (publisher, receiver) sequence tracking: a growable bitmap of the
+ * sequence numbers seen, so duplicates and losses are exact. */
+struct bench_tracker {
+	uint64_t *bits;
+	uint32_t nwords;
+	int64_t max_seq;
+	uint64_t unique;
+	uint64_t dups;
+	uint64_t out_of_order;
+};
+
+struct bench_worker;
+
+/*
+ * One MQTT client connection.  States:
+ *   CS_IDLE       not started
+ *   CS_TCP        socket connecting (and TLS handshaking)
+ *   CS_CONNACK    CONNECT sent, waiting for CONNACK
+ *   CS_SUBACK     (subscribers) SUBSCRIBE sent, waiting for SUBACK
+ *   CS_READY      usable
+ *   CS_CLOSED     failed or closed; its bufferevent is freed at teardown
+ */
+enum client_state { CS_IDLE, CS_TCP, CS_CONNACK, CS_SUBACK, CS_READY,
+	CS_CLOSED };
+
+struct bench_client {
+	struct bench_worker *w;
+	struct bufferevent *bev;
+	enum bench_role role;
+	enum client_state state;
+	uint32_t gidx;   /* global index within the role */
+	uint32_t lidx;   /* index within the worker's array of that role */
+	uint64_t t_start;
+	uint64_t last_tx;
+	bool ping_out;
+	char id[64];
+	char topic[256]; /* publisher topic or subscriber filter */
+	/* publisher */
+	uint32_t seq;
+	uint32_t inflight;
+	uint16_t next_pid;
+	uint16_t window;
+	uint8_t *pid_used; /* bitmap of 65536 packet ids, QoS > 0 only */
+	uint64_t next_due;
+	uint64_t interval;
+	uint64_t delivered; /* deliveries seen of this publisher's messages */
+	uint64_t forgiven;  /* QoS 0 window: messages written off as lost */
+	uint64_t last_progress;
+	struct bench_tracker *trackers;
+	uint32_t n_trackers;
+};
+
+struct bench_worker {
+	const struct bench_opts *o;
+	int index;
+	struct event_base *base;
+	SSL_CTX *ssl;
+	struct bench_live *live;
+	struct bench_result res;
+	struct bench_client *conns;
+	struct bench_client *pubs;
+	struct bench_client *subs;
+	uint32_t n_conns, n_pubs, n_subs;
+	uint32_t conn_base, pub_base, sub_base; /* global index offsets */
+	uint32_t receivers; /* trackers per publisher */
+	/* launcher: starts clients of `launch` at o->rate or max pending */
+	struct bench_client *launch;
+	uint32_t n_launch, launched, pending, answered;
+	uint64_t launch_t0;
+	uint64_t first_attempt, last_connack;
+	struct event *tick;
+	struct event *second;
+	int phase;
+	uint64_t t_send0, t_send_end, t_last_send, t_last_recv, t_drain_end;
+	uint64_t t_hold_end;
+	uint8_t *payload;
+	/* MODE_SUB: trackers by publisher global index, grown on demand */
+	struct bench_tracker *ext;
+	uint32_t n_ext;
+};
+
+/* main.c */
+uint64_t bench_now(void);
+void bench_fatal(const char *fmt, ...);
+
+/* client.c */
+int bench_client_start(struct bench_client *c);
+void bench_client_send_publish(struct bench_client *c, uint64_t ts);
+void bench_client_send_ping(struct bench_client *c);
+void bench_client_send_disconnect(struct bench_client *c);
+void bench_client_close(struct bench_client *c);
+void bench_client_free(struct bench_client *c);
+bool bench_client_window_open(const struct bench_client *c);
+SSL_CTX *bench_ssl_ctx(const struct bench_opts *o);
+void bench_format(char *out, size_t cap, const char *tmpl,
+    const struct bench_client *c);
+
+/* worker.c: callbacks from client.c into the running scenario */
+void bench_on_connack(struct bench_client *c);
+void bench_on_suback(struct bench_client *c, bool ok);
+void bench_on_publish(struct bench_client *c, const uint8_t *payload,
+    uint32_t len);
+void bench_on_acked(struct bench_client *c);
+void bench_on_pingresp(struct bench_client *c);
+void bench_on_closed(struct bench_client *c, enum client_state prev);
+void bench_worker_run(struct bench_worker *w);
+
+/* tracker */
+void bench_tracker_record(struct bench_tracker *t, uint32_t seq);
+void bench_tracker_free(struct bench_tracker *t);
+
+/* report.c */
+void bench_result_init(struct bench_result *r);
+void bench_result_merge(struct bench_result *dst,
+    const struct bench_result *src);
+void bench_report_human(const struct bench_opts *o,
+    const struct bench_result *r);
+void bench_report_json(const struct bench_opts *o,
+    const struct bench_result *r);
+
+#endif

@@ -1,0 +1,469 @@
+/*
+ * client.c - one MQTT client connection of strata-bench: socket set-up
+ * (source address, TLS), framing and decoding with the libstrata codec, and
+ * the client side of the QoS 1/2 flows.  Scenario decisions are made by the
+ * bench_on_*() callbacks of worker.c.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+#include "bench.h"
+#include "mqtt.h"
+
+#define CLIENT_MAX_PACKET (1u << 20)
+
+/* Expand %i (client index), %c (client id), %w (worker) and %% in tmpl. */
+void
+bench_format(char *out, size_t cap, const char *tmpl,
+    const struct bench_client *c)
+{
+	size_t n = 0;
+	int k;
+
+	for (; *tmpl && n + 1 < cap; tmpl++) {
+		k = 0;
+		if (*tmpl != '%' || !tmpl[1]) {
+			out[n++] = *tmpl;
+			continue;
+		}
+		tmpl++;
+		if (*tmpl == 'i')
+			k = snprintf(out + n, cap - n, "%u", c->gidx);
+		else if (*tmpl == 'c')
+			k = snprintf(out + n, cap - n, "%s", c->id);
+		else if (*tmpl == 'w')
+			k = snprintf(out + n, cap - n, "%d", c->w->index);
+		else
+			out[n++] = *tmpl;
+		if (k > 0)
+			n += (size_t)k < cap - n ? (size_t)k : cap - n - 1;
+	}
+	out[n] = '\0';
+}
+
+static void
+client_send(struct bench_client *c, const struct strata_mqtt_packet *pkt)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer_iovec v;
+	size_t size, n;
+
+	size = strata_mqtt_encoded_size(pkt, c->w->o->version);
+	if (evbuffer_reserve_space(out, size, &v, 1) < 1)
+		bench_fatal("out of memory");
+	n = strata_mqtt_encode(pkt, c->w->o->version, v.iov_base, size);
+	if (n != size)
+		bench_fatal("encoder wrote %zu of %zu bytes", n, size);
+	v.iov_len = n;
+	evbuffer_commit_space(out, &v, 1);
+	c->last_tx = bench_now();
+}
+
+static void
+client_send_connect(struct bench_client *c)
+{
+	const struct bench_opts *o = c->w->o;
+	struct strata_mqtt_packet pkt;
+	struct strata_mqtt_connect *cn = &pkt.u.connect;
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = STRATA_MQTT_CONNECT;
+	cn->version = o->version;
+	cn->clean_start = true;
+	cn->keepalive = (uint16_t)o->keepalive;
+	cn->client_id.p = (const uint8_t *)c->id;
+	cn->client_id.len = (uint32_t)strlen(c->id);
+	if (o->username) {
+		cn->has_username = true;
+		cn->username.p = (const uint8_t *)o->username;
+		cn->username.len = (uint32_t)strlen(o->username);
+	}
+	if (o->password) {
+		cn->has_password = true;
+		cn->password.p = (const uint8_t *)o->password;
+		cn->password.len = (uint32_t)strlen(o->password);
+	}
+	client_send(c, &pkt);
+	c->state = CS_CONNACK;
+}
+
+static void
+client_send_subscribe(struct bench_client *c)
+{
+	struct strata_mqtt_packet pkt;
+	uint8_t entry[sizeof(c->topic) + 3];
+	size_t len = strlen(c->topic);
+
+	entry[0] = (uint8_t)(len >> 8);
+	entry[1] = (uint8_t)len;
+	memcpy(entry + 2, c->topic, len);
+	entry[2 + len] = (uint8_t)c->w->o->qos;
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = STRATA_MQTT_SUBSCRIBE;
+	pkt.flags = 0x2;
+	pkt.u.subscribe.packet_id = 1;
+	pkt.u.subscribe.count = 1;
+	pkt.u.subscribe.entries.p = entry;
+	pkt.u.subscribe.entries.len = (uint32_t)(len + 3);
+	client_send(c, &pkt);
+	c->state = CS_SUBACK;
+}
+
+static void
+client_send_ack(struct bench_client *c, uint8_t type, uint16_t pid)
+{
+	struct strata_mqtt_packet pkt;
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = type;
+	pkt.flags = type == STRATA_MQTT_PUBREL ? 0x2 : 0;
+	pkt.u.ack.packet_id = pid;
+	client_send(c, &pkt);
+}
+
+/* Publishers' window: QoS 1/2 count unacknowledged packets, QoS 0 counts
+ * messages sent but not yet delivered to every receiver (end to end). */
+bool
+bench_client_window_open(const struct bench_client *c)
+{
+	const struct bench_worker *w = c->w;
+	uint64_t done;
+
+	if (c->state != CS_READY)
+		return false;
+	if (w->o->qos > 0)
+		return c->inflight < c->window;
+	if (w->receivers == 0)
+		return evbuffer_get_length(bufferevent_get_output(c->bev)) <
+		    (size_t)c->window * w->o->size;
+	done = c->delivered / w->receivers + c->forgiven;
+	return c->seq < done + c->window;
+}
+
+static uint16_t
+client_take_pid(struct bench_client *c)
+{
+	uint16_t pid;
+
+	do {
+		pid = ++c->next_pid;
+		if (pid == 0)
+			pid = c->next_pid = 1;
+	} while (c->pid_used[pid >> 3] & (1u << (pid & 7)));
+	c->pid_used[pid >> 3] |= (uint8_t)(1u << (pid & 7));
+	return pid;
+}
+
+static void
+client_put_pid(struct bench_client *c, uint16_t pid)
+{
+	uint8_t bit = (uint8_t)(1u << (pid & 7));
+
+	if (!(c->pid_used[pid >> 3] & bit))
+		return;
+	c->pid_used[pid >> 3] &= (uint8_t)~bit;
+	c->inflight--;
+	bench_on_acked(c);
+}
+
+/* The payload header: magic, run nonce, publisher, sequence, timestamp. */
+void
+bench_client_send_publish(struct bench_client *c, uint64_t ts)
+{
+	struct bench_worker *w = c->w;
+	struct strata_mqtt_packet pkt;
+	uint32_t hdr[4] = {BENCH_MAGIC, w->o->nonce, c->gidx, c->seq};
+
+	memcpy(w->payload, hdr, sizeof(hdr));
+	memcpy(w->payload + sizeof(hdr), &ts, sizeof(ts));
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = STRATA_MQTT_PUBLISH;
+	pkt.flags = (uint8_t)(w->o->qos << 1);
+	pkt.u.publish.qos = (uint8_t)w->o->qos;
+	pkt.u.publish.topic.p = (const uint8_t *)c->topic;
+	pkt.u.publish.topic.len = (uint32_t)strlen(c->topic);
+	pkt.u.publish.payload.p = w->payload;
+	pkt.u.publish.payload.len = (uint32_t)w->o->size;
+	if (w->o->qos > 0) {
+		pkt.u.publish.packet_id = client_take_pid(c);
+		c->inflight++;
+	}
+	client_send(c, &pkt);
+	c->seq++;
+}
+
+void
+bench_client_send_ping(struct bench_client *c)
+{
+	struct strata_mqtt_packet pkt;
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = STRATA_MQTT_PINGREQ;
+	client_send(c, &pkt);
+	c->ping_out = true;
+}
+
+void
+bench_client_send_disconnect(struct bench_client *c)
+{
+	struct strata_mqtt_packet pkt;
+
+	if (c->state != CS_READY && c->state != CS_SUBACK)
+		return;
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = STRATA_MQTT_DISCONNECT;
+	client_send(c, &pkt);
+}
+
+static void
+client_on_connack(struct bench_client *c, const struct strata_mqtt_packet *p)
+{
+	const struct strata_mqtt_props *pr = &p->props;
+
+	if (p->u.connack.reason != 0) {
+		/* counted as a failed connection by bench_on_closed() */
+		bench_client_close(c);
+		return;
+	}
+	if (c->window == 0 || c->window > c->w->o->inflight)
+		c->window = (uint16_t)c->w->o->inflight;
+	if (c->w->o->qos > 0 &&
+	    (pr->present & STRATA_PROP_BIT(STRATA_PROP_RECEIVE_MAXIMUM)) &&
+	    pr->receive_maximum < c->window)
+		c->window = pr->receive_maximum;
+	c->state = CS_READY;
+	if (c->role == ROLE_SUB)
+		client_send_subscribe(c);
+	bench_on_connack(c);
+}
+
+static void
+client_on_suback(struct bench_client *c, const struct strata_mqtt_packet *p)
+{
+	bool ok = p->u.suback.reasons.len == 1 &&
+	    p->u.suback.reasons.p[0] < 0x80;
+
+	c->state = CS_READY;
+	bench_on_suback(c, ok);
+}
+
+static void
+client_on_publish(struct bench_client *c, const struct strata_mqtt_packet *p)
+{
+	const struct strata_mqtt_publish *pub = &p->u.publish;
+
+	if (pub->qos == 1)
+		client_send_ack(c, STRATA_MQTT_PUBACK, pub->packet_id);
+	else if (pub->qos == 2)
+		client_send_ack(c, STRATA_MQTT_PUBREC, pub->packet_id);
+	bench_on_publish(c, pub->payload.p, pub->payload.len);
+}
+
+static void
+client_dispatch(struct bench_client *c, const struct strata_mqtt_packet *p)
+{
+	switch (p->type) {
+	case STRATA_MQTT_CONNACK:
+		client_on_connack(c, p);
+		break;
+	case STRATA_MQTT_SUBACK:
+		client_on_suback(c, p);
+		break;
+	case STRATA_MQTT_PUBLISH:
+		client_on_publish(c, p);
+		break;
+	case STRATA_MQTT_PUBACK:
+	case STRATA_MQTT_PUBCOMP:
+		if (c->pid_used)
+			client_put_pid(c, p->u.ack.packet_id);
+		break;
+	case STRATA_MQTT_PUBREC:
+		client_send_ack(c, STRATA_MQTT_PUBREL, p->u.ack.packet_id);
+		break;
+	case STRATA_MQTT_PUBREL:
+		client_send_ack(c, STRATA_MQTT_PUBCOMP, p->u.ack.packet_id);
+		break;
+	case STRATA_MQTT_PINGRESP:
+		c->ping_out = false;
+		bench_on_pingresp(c);
+		break;
+	case STRATA_MQTT_DISCONNECT:
+		bench_client_close(c);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Frame and decode every whole packet in the input buffer. */
+static void
+client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct bench_client *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct strata_mqtt_packet pkt;
+	size_t avail, total, head;
+	uint8_t *p;
+	int rc;
+
+	while (c->state != CS_CLOSED && (avail = evbuffer_get_length(in))) {
+		head = avail < 5 ? avail : 5;
+		p = evbuffer_pullup(in, (ssize_t)head);
+		rc = strata_mqtt_frame(p, head, CLIENT_MAX_PACKET, &total);
+		if (rc == STRATA_AGAIN || (rc == 0 && total > avail))
+			return;
+		if (rc == 0) {
+			p = evbuffer_pullup(in, (ssize_t)total);
+			rc = strata_mqtt_decode(p, total, c->w->o->version,
+			    &pkt);
+		}
+		if (rc != 0) {
+			fprintf(stderr, "strata-bench: %s: bad packet from "
+			    "broker (status %d)\n", c->id, rc);
+			bench_client_close(c);
+			return;
+		}
+		client_dispatch(c, &pkt);
+		evbuffer_drain(in, total);
+	}
+}
+
+static void
+client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct bench_client *c = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		client_send_connect(c);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		bench_client_close(c);
+}
+
+/* Mark closed and stop I/O; the bufferevent is freed at teardown so no
+ * callback ever runs on freed memory. */
+void
+bench_client_close(struct bench_client *c)
+{
+	enum client_state prev = c->state;
+
+	if (prev == CS_CLOSED || prev == CS_IDLE)
+		return;
+	c->state = CS_CLOSED;
+	if (c->bev)
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	bench_on_closed(c, prev);
+}
+
+void
+bench_client_free(struct bench_client *c)
+{
+	if (c->bev)
+		bufferevent_free(c->bev);
+	c->bev = NULL;
+	free(c->pid_used);
+	c->pid_used = NULL;
+}
+
+static int
+client_socket(struct bench_client *c, struct sockaddr_in *dst)
+{
+	const struct bench_opts *o = c->w->o;
+	struct sockaddr_in src;
+	int fd, one = 1;
+
+	memset(dst, 0, sizeof(*dst));
+	dst->sin_family = AF_INET;
+	dst->sin_port = htons((uint16_t)o->ports[c->gidx % o->n_ports]);
+	if (inet_pton(AF_INET, o->host, &dst->sin_addr) != 1)
+		bench_fatal("--host must be an IPv4 address: %s", o->host);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (o->n_sources == 0)
+		return fd;
+	/* Let connect() pick the port per 4-tuple, not bind() per address */
+	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	memset(&src, 0, sizeof(src));
+	src.sin_family = AF_INET;
+	inet_pton(AF_INET, o->sources[(c->gidx + c->role) % o->n_sources],
+	    &src.sin_addr);
+	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Start connecting.  Returns 0, or -1 when no socket could be made (the
+ * client is then CS_CLOSED and counted as failed by the caller). */
+int
+bench_client_start(struct bench_client *c)
+{
+	struct bench_worker *w = c->w;
+	struct sockaddr_in dst;
+	SSL *ssl;
+	int fd;
+
+	c->t_start = bench_now();
+	c->state = CS_TCP;
+	fd = client_socket(c, &dst);
+	if (fd < 0)
+		goto fail;
+	if (w->ssl) {
+		ssl = SSL_new(w->ssl);
+		if (!ssl)
+			bench_fatal("SSL_new failed");
+		c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	} else {
+		c->bev = bufferevent_socket_new(w->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (!c->bev) {
+		close(fd);
+		goto fail;
+	}
+	bufferevent_setcb(c->bev, client_read_cb, NULL, client_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&dst,
+	    sizeof(dst)) != 0)
+		goto fail;
+	return 0;
+fail:
+	c->state = CS_CLOSED;
+	return -1;
+}
+
+SSL_CTX *
+bench_ssl_ctx(const struct bench_opts *o)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (!ctx)
+		bench_fatal("SSL_CTX_new failed");
+	if (o->cafile) {
+		if (SSL_CTX_load_verify_locations(ctx, o->cafile, NULL) != 1)
+			bench_fatal("cannot load --cafile %s", o->cafile);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	}
+	if (o->cert && SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1)
+		bench_fatal("cannot load --cert %s", o->cert);
+	if (o->key && SSL_CTX_use_PrivateKey_file(ctx, o->key,
+	    SSL_FILETYPE_PEM) != 1)
+		bench_fatal("cannot load --key %s", o->key);
+	return ctx;
+}

@@ -1,0 +1,641 @@
+/*
+ * main.c - strata-bench command line, worker processes and aggregation.
+ *
+ * The parent forks --procs workers (always at least one), shows a progress
+ * line from their shared live counters, writes --ready-file once every
+ * connection of a `conn` run has an answer, reads each worker's struct
+ * bench_result from its pipe, merges them and prints the report.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "bench.h"
+#include "mqtt-t.h"
+
+#define BENCH_MAX_PROCS 64
+
+uint64_t
+bench_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void
+bench_fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("strata-bench: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(2);
+}
+
+static void
+usage(void)
+{
+	fputs(
+"usage: strata-bench conn|pub|sub|pubsub [options]\n"
+"  --host A            broker IPv4 address (127.0.0.1)\n"
+"  --port P            broker port, repeatable (1883)\n"
+"  --ports \"P Q ..\"    several broker ports; clients spread round robin\n"
+"  --sources K         bind clients to 127.0.0.1..127.0.0.K\n"
+"  --ifaddr A,B,..     bind clients to these source addresses\n"
+"  --procs N           worker processes (1)\n"
+"  --clients N         conn: connections; pairs: pairs; fanin: publishers;\n"
+"                      fanout: subscribers; shared: both (100)\n"
+"  --publishers N --subscribers N   override the pattern's counts\n"
+"  --pattern pairs|fanin|fanout|shared   (pairs)\n"
+"  --version 3|4|311|5 (3, 4 and 311 all mean MQTT 3.1.1; 5)\n"
+"  --qos 0|1|2 (0)     --size BYTES (64, at least 24)\n"
+"  --rate R            conn: connects/s; pub: msgs/s in total; 0 = max (0)\n"
+"  --inflight N        window per publisher (64)\n"
+"  --count N           messages per publisher  --duration S (10)\n"
+"  --drain S           wait for late messages after sending (3)\n"
+"  --hold S            conn: hold connections (10)  --keepalive S (30)\n"
+"  --topic T           topic template, %i index, %c client id, %w worker\n"
+"                      (sb/%w/%i)\n"
+"  --filter F          subscription filter template (from the pattern)\n"
+"  --id-prefix S       client id prefix (sb<random>)\n"
+"  --username U --password P\n"
+"  --tls --cafile F --cert F --key F\n"
+"  --json              one JSON object on stdout\n"
+"  --expect-no-loss    exit 1 if anything was lost or a client failed\n"
+"  --ready-file F      conn: create F once every connection is answered\n"
+"  --no-progress       no live line on stderr\n", stderr);
+	exit(2);
+}
+
+static void
+opts_add_port(struct bench_opts *o, const char *s)
+{
+	char *end;
+	long p;
+
+	while (*s) {
+		while (*s == ' ' || *s == ',')
+			s++;
+		if (!*s)
+			break;
+		p = strtol(s, &end, 10);
+		if (end == s || p <= 0 || p > 65535)
+			bench_fatal("bad port in '%s'", s);
+		if (o->n_ports == BENCH_MAX_PORTS)
+			bench_fatal("too many ports");
+		o->ports[o->n_ports++] = (int)p;
+		s = end;
+	}
+}
+
+static void
+opts_add_sources(struct bench_opts *o, const char *list)
+{
+	char buf[1024], *tok, *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (o->n_sources == BENCH_MAX_SOURCES)
+			bench_fatal("too many source addresses");
+		snprintf(o->sources[o->n_sources++], 48, "%s", tok);
+	}
+}
+
+static void
+opts_set_version(struct bench_opts *o, const char *v)
+{
+	if (!strcmp(v, "3") || !strcmp(v, "4") || !strcmp(v, "311") ||
+	    !strcmp(v, "3.1.1"))
+		o->version = STRATA_MQTT_V311;
+	else if (!strcmp(v, "5") || !strcmp(v, "5.0"))
+		o->version = STRATA_MQTT_V5;
+	else
+		bench_fatal("--version must be 3, 4, 311 or 5");
+}
+
+static void
+opts_defaults(struct bench_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->host = "127.0.0.1";
+	o->procs = 1;
+	o->clients = 100;
+	o->publishers = o->subscribers = -1;
+	o->inflight = 64;
+	o->hold = 10;
+	o->duration = 10;
+	o->drain = 3;
+	o->version = STRATA_MQTT_V311;
+	o->size = 64;
+	o->keepalive = 30;
+	o->topic = "sb/%w/%i";
+	o->progress = isatty(2);
+	o->nonce = (uint32_t)(bench_now() ^ ((uint64_t)getpid() << 16));
+}
+
+enum {
+	OPT_HOST = 256, OPT_PORT, OPT_PORTS, OPT_SOURCES, OPT_IFADDR,
+	OPT_PROCS, OPT_CLIENTS, OPT_PUBS, OPT_SUBS, OPT_PATTERN, OPT_VERSION,
+	OPT_QOS, OPT_SIZE, OPT_RATE, OPT_INFLIGHT, OPT_COUNT, OPT_DURATION,
+	OPT_DRAIN, OPT_HOLD, OPT_KEEPALIVE, OPT_TOPIC, OPT_FILTER, OPT_IDPFX,
+	OPT_USER, OPT_PASS, OPT_TLS, OPT_CAFILE, OPT_CERT, OPT_KEY, OPT_JSON,
+	OPT_NOLOSS, OPT_READY, OPT_NOPROGRESS,
+};
+
+static const struct option long_opts[] = {
+	{"host", 1, NULL, OPT_HOST}, {"port", 1, NULL, OPT_PORT},
+	{"ports", 1, NULL, OPT_PORTS}, {"sources", 1, NULL, OPT_SOURCES},
+	{"ifaddr", 1, NULL, OPT_IFADDR}, {"procs", 1, NULL, OPT_PROCS},
+	{"clients", 1, NULL, OPT_CLIENTS}, {"publishers", 1, NULL, OPT_PUBS},
+	{"subscribers", 1, NULL, OPT_SUBS}, {"pattern", 1, NULL, OPT_PATTERN},
+	{"version", 1, NULL, OPT_VERSION}, {"qos", 1, NULL, OPT_QOS},
+	{"size", 1, NULL, OPT_SIZE}, {"rate", 1, NULL, OPT_RATE},
+	{"inflight", 1, NULL, OPT_INFLIGHT}, {"count", 1, NULL, OPT_COUNT},
+	{"duration", 1, NULL, OPT_DURATION}, {"drain", 1, NULL, OPT_DRAIN},
+	{"hold", 1, NULL, OPT_HOLD}, {"keepalive", 1, NULL, OPT_KEEPALIVE},
+	{"topic", 1, NULL, OPT_TOPIC}, {"filter", 1, NULL, OPT_FILTER},
+	{"id-prefix", 1, NULL, OPT_IDPFX}, {"username", 1, NULL, OPT_USER},
+	{"password", 1, NULL, OPT_PASS}, {"tls", 0, NULL, OPT_TLS},
+	{"cafile", 1, NULL, OPT_CAFILE}, {"cert", 1, NULL, OPT_CERT},
+	{"key", 1, NULL, OPT_KEY}, {"json", 0, NULL, OPT_JSON},
+	{"expect-no-loss", 0, NULL, OPT_NOLOSS},
+	{"ready-file", 1, NULL, OPT_READY},
+	{"no-progress", 0, NULL, OPT_NOPROGRESS},
+	{"help", 0, NULL, 'h'}, {NULL, 0, NULL, 0},
+};
+
+static void
+opts_pattern(struct bench_opts *o, const char *s)
+{
+	if (!strcmp(s, "pairs"))
+		o->pattern = PAT_PAIRS;
+	else if (!strcmp(s, "fanin"))
+		o->pattern = PAT_FANIN;
+	else if (!strcmp(s, "fanout"))
+		o->pattern = PAT_FANOUT;
+	else if (!strcmp(s, "shared"))
+		o->pattern = PAT_SHARED;
+	else
+		bench_fatal("unknown --pattern %s", s);
+}
+
+static void
+opts_one(struct bench_opts *o, int opt, const char *arg)
+{
+	switch (opt) {
+	case OPT_HOST: o->host = arg; break;
+	case OPT_PORT: case OPT_PORTS: opts_add_port(o, arg); break;
+	case OPT_SOURCES: {
+		int k, n = atoi(arg);
+
+		if (n < 1 || n > BENCH_MAX_SOURCES)
+			bench_fatal("--sources must be 1..%d",
+			    BENCH_MAX_SOURCES);
+		for (k = 1; k <= n; k++)
+			snprintf(o->sources[o->n_sources++], 48,
+			    "127.0.0.%d", k);
+		break;
+	}
+	case OPT_IFADDR: opts_add_sources(o, arg); break;
+	case OPT_PROCS: o->procs = atoi(arg); break;
+	case OPT_CLIENTS: o->clients = atoi(arg); break;
+	case OPT_PUBS: o->publishers = atoi(arg); break;
+	case OPT_SUBS: o->subscribers = atoi(arg); break;
+	case OPT_PATTERN: opts_pattern(o, arg); break;
+	case OPT_VERSION: opts_set_version(o, arg); break;
+	case OPT_QOS: o->qos = atoi(arg); break;
+	case OPT_SIZE: o->size = (size_t)atol(arg); break;
+	case OPT_RATE: o->rate = atof(arg); break;
+	case OPT_INFLIGHT: o->inflight = atoi(arg); break;
+	case OPT_COUNT: o->count = (uint64_t)atoll(arg); break;
+	case OPT_DURATION: o->duration = atof(arg); break;
+	case OPT_DRAIN: o->drain = atof(arg); break;
+	case OPT_HOLD: o->hold = atof(arg); break;
+	case OPT_KEEPALIVE: o->keepalive = atoi(arg); break;
+	case OPT_TOPIC: o->topic = arg; break;
+	case OPT_FILTER: o->filter = arg; break;
+	case OPT_IDPFX: o->id_prefix = arg; break;
+	case OPT_USER: o->username = arg; break;
+	case OPT_PASS: o->password = arg; break;
+	case OPT_TLS: o->tls = true; break;
+	case OPT_CAFILE: o->cafile = arg; break;
+	case OPT_CERT: o->cert = arg; break;
+	case OPT_KEY: o->key = arg; break;
+	case OPT_JSON: o->json = true; break;
+	case OPT_NOLOSS: o->expect_no_loss = true; break;
+	case OPT_READY: o->ready_file = arg; break;
+	case OPT_NOPROGRESS: o->progress = false; break;
+	default: usage();
+	}
+}
+
+static void
+opts_parse(struct bench_opts *o, int argc, char **argv)
+{
+	int opt;
+
+	opts_defaults(o);
+	if (argc < 2)
+		usage();
+	if (!strcmp(argv[1], "conn"))
+		o->mode = MODE_CONN;
+	else if (!strcmp(argv[1], "pub"))
+		o->mode = MODE_PUB;
+	else if (!strcmp(argv[1], "sub"))
+		o->mode = MODE_SUB;
+	else if (!strcmp(argv[1], "pubsub"))
+		o->mode = MODE_PUBSUB;
+	else
+		usage();
+	optind = 2;
+	while ((opt = getopt_long(argc, argv, "h", long_opts, NULL)) != -1)
+		opts_one(o, opt, optarg);
+	if (optind != argc)
+		usage();
+	if (o->n_ports == 0)
+		o->ports[o->n_ports++] = 1883;
+	if (o->procs < 1 || o->procs > BENCH_MAX_PROCS)
+		bench_fatal("--procs must be 1..%d", BENCH_MAX_PROCS);
+	if (o->qos < 0 || o->qos > 2)
+		bench_fatal("--qos must be 0, 1 or 2");
+	if (o->size < BENCH_HEADER_SIZE || o->size > (1u << 19))
+		bench_fatal("--size must be %d..524288", BENCH_HEADER_SIZE);
+	if (o->inflight < 1 || o->inflight > 65535)
+		bench_fatal("--inflight must be 1..65535");
+	if (o->keepalive < 0 || o->keepalive > 65535)
+		bench_fatal("--keepalive must be 0..65535");
+	if (o->clients < 0 || o->rate < 0)
+		bench_fatal("--clients and --rate must not be negative");
+}
+
+static void
+share(uint32_t total, int w, int procs, uint32_t *base, uint32_t *n)
+{
+	uint64_t a = (uint64_t)total * (uint64_t)w / (uint64_t)procs;
+	uint64_t b = (uint64_t)total * (uint64_t)(w + 1) / (uint64_t)procs;
+
+	*base = (uint32_t)a;
+	*n = (uint32_t)(b - a);
+}
+
+/* Default subscription filter: the topic template with %i and %c levels
+ * turned into '+' (so %i must fill a whole topic level). */
+static void
+default_filter(char *out, size_t cap, const char *tmpl)
+{
+	size_t n = 0;
+
+	for (; *tmpl && n + 2 < cap; tmpl++) {
+		if (tmpl[0] == '%' && (tmpl[1] == 'i' || tmpl[1] == 'c')) {
+			out[n++] = '+';
+			tmpl++;
+		} else {
+			out[n++] = *tmpl;
+		}
+	}
+	out[n] = '\0';
+}
+
+static struct bench_client *
+clients_new(struct bench_worker *w, enum bench_role role, uint32_t base,
+    uint32_t n)
+{
+	static const char role_char[] = {'c', 'p', 's'};
+	struct bench_client *arr = calloc(n ? n : 1, sizeof(*arr));
+	char prefix[32];
+	uint32_t i;
+
+	if (!arr)
+		bench_fatal("out of memory");
+	if (w->o->id_prefix)
+		snprintf(prefix, sizeof(prefix), "%s", w->o->id_prefix);
+	else
+		snprintf(prefix, sizeof(prefix), "sb%08x", w->o->nonce);
+	for (i = 0; i < n; i++) {
+		arr[i].w = w;
+		arr[i].role = role;
+		arr[i].gidx = base + i;
+		arr[i].lidx = i;
+		snprintf(arr[i].id, sizeof(arr[i].id), "%s-%c%u", prefix,
+		    role_char[role], base + i);
+	}
+	return arr;
+}
+
+static void
+worker_counts(struct bench_worker *w)
+{
+	const struct bench_opts *o = w->o;
+	uint32_t pubs = (uint32_t)(o->publishers >= 0 ? o->publishers :
+	    o->clients);
+	uint32_t subs = (uint32_t)(o->subscribers >= 0 ? o->subscribers :
+	    o->clients);
+
+	if (o->mode == MODE_CONN)
+		share((uint32_t)o->clients, w->index, o->procs, &w->conn_base,
+		    &w->n_conns);
+	if (o->mode == MODE_PUB || (o->mode == MODE_PUBSUB &&
+	    o->pattern != PAT_FANOUT))
+		share(o->pattern == PAT_PAIRS ? (uint32_t)o->clients : pubs,
+		    w->index, o->procs, &w->pub_base, &w->n_pubs);
+	if (o->mode == MODE_SUB || (o->mode == MODE_PUBSUB &&
+	    o->pattern != PAT_FANIN))
+		share(o->pattern == PAT_PAIRS ? (uint32_t)o->clients : subs,
+		    w->index, o->procs, &w->sub_base, &w->n_subs);
+	if (o->mode == MODE_PUBSUB && o->pattern == PAT_FANOUT) {
+		w->pub_base = (uint32_t)w->index;
+		w->n_pubs = 1;
+	}
+	if (o->mode == MODE_PUBSUB && o->pattern == PAT_FANIN) {
+		w->sub_base = (uint32_t)w->index;
+		w->n_subs = 1;
+	}
+	w->receivers = o->mode != MODE_PUBSUB ? 0 :
+	    o->pattern == PAT_FANOUT ? w->n_subs : 1;
+}
+
+static void
+worker_topics(struct bench_worker *w)
+{
+	const struct bench_opts *o = w->o;
+	char tmpl[256], shared[256];
+	uint32_t i;
+
+	for (i = 0; i < w->n_pubs; i++)
+		bench_format(w->pubs[i].topic, sizeof(w->pubs[i].topic),
+		    o->topic, &w->pubs[i]);
+	if (o->filter)
+		snprintf(tmpl, sizeof(tmpl), "%s", o->filter);
+	else if (o->mode == MODE_PUBSUB && o->pattern == PAT_PAIRS)
+		snprintf(tmpl, sizeof(tmpl), "%s", o->topic);
+	else
+		default_filter(tmpl, sizeof(tmpl), o->topic);
+	if (!o->filter && o->mode == MODE_PUBSUB &&
+	    o->pattern == PAT_SHARED) {
+		snprintf(shared, sizeof(shared), "$share/sb/%.200s", tmpl);
+		snprintf(tmpl, sizeof(tmpl), "%s", shared);
+	}
+	for (i = 0; i < w->n_subs; i++) {
+		if (!o->filter && o->mode == MODE_PUBSUB &&
+		    o->pattern == PAT_FANOUT)
+			memcpy(w->subs[i].topic, w->pubs[0].topic,
+			    sizeof(w->subs[i].topic));
+		else
+			bench_format(w->subs[i].topic,
+			    sizeof(w->subs[i].topic), tmpl, &w->subs[i]);
+	}
+}
+
+static void
+worker_setup(struct bench_worker *w, const struct bench_opts *o, int index,
+    struct bench_live *live)
+{
+	uint32_t i, k;
+
+	memset(w, 0, sizeof(*w));
+	w->o = o;
+	w->index = index;
+	w->live = live;
+	bench_result_init(&w->res);
+	w->base = event_base_new();
+	if (!w->base)
+		bench_fatal("event_base_new failed");
+	if (o->tls)
+		w->ssl = bench_ssl_ctx(o);
+	worker_counts(w);
+	w->conns = clients_new(w, ROLE_CONN, w->conn_base, w->n_conns);
+	w->pubs = clients_new(w, ROLE_PUB, w->pub_base, w->n_pubs);
+	w->subs = clients_new(w, ROLE_SUB, w->sub_base, w->n_subs);
+	worker_topics(w);
+	w->payload = calloc(1, o->size);
+	if (!w->payload)
+		bench_fatal("out of memory");
+	for (i = 0; i < w->n_pubs; i++) {
+		struct bench_client *c = &w->pubs[i];
+
+		c->n_trackers = w->receivers;
+		c->trackers = calloc(w->receivers ? w->receivers : 1,
+		    sizeof(*c->trackers));
+		c->pid_used = o->qos ? calloc(1, 8192) : NULL;
+		if (!c->trackers || (o->qos && !c->pid_used))
+			bench_fatal("out of memory");
+		for (k = 0; k < w->receivers; k++)
+			c->trackers[k].max_seq = -1;
+	}
+}
+
+/* Child side: run, then send the result to the parent. */
+static void
+worker_main(const struct bench_opts *o, int index, struct bench_live *live,
+    int fd)
+{
+	static struct bench_worker w;
+	const uint8_t *p = (const uint8_t *)&w.res;
+	size_t off = 0;
+	ssize_t n;
+
+	worker_setup(&w, o, index, live);
+	bench_worker_run(&w);
+	while (off < sizeof(w.res)) {
+		n = write(fd, p + off, sizeof(w.res) - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(3);
+		off += (size_t)n;
+	}
+	_exit(0);
+}
+
+struct parent {
+	const struct bench_opts *o;
+	struct bench_live *live;
+	pid_t pids[BENCH_MAX_PROCS];
+	struct pollfd fds[BENCH_MAX_PROCS];
+	struct bench_result *res; /* one per worker */
+	size_t got[BENCH_MAX_PROCS];
+	struct bench_live last;
+	uint64_t t0;
+	bool ready_written;
+};
+
+static void
+parent_progress(struct parent *pa)
+{
+	struct bench_live sum = {0};
+	double secs = (double)(bench_now() - pa->t0) / 1e9;
+	int i;
+
+	for (i = 0; i < pa->o->procs; i++) {
+		sum.connected += pa->live[i].connected;
+		sum.failed += pa->live[i].failed;
+		sum.sent += pa->live[i].sent;
+		sum.acked += pa->live[i].acked;
+		sum.received += pa->live[i].received;
+	}
+	if (pa->o->ready_file && !pa->ready_written &&
+	    sum.connected + sum.failed >= (uint64_t)pa->o->clients) {
+		FILE *f = fopen(pa->o->ready_file, "w");
+
+		if (f) {
+			fprintf(f, "connected=%llu failed=%llu\n",
+			    (unsigned long long)sum.connected,
+			    (unsigned long long)sum.failed);
+			fclose(f);
+		}
+		pa->ready_written = true;
+	}
+	if (pa->o->progress)
+		fprintf(stderr, "\r[%5.1fs] conn %llu fail %llu | sent %llu "
+		    "(%llu/s) acked %llu | recv %llu (%llu/s)   ", secs,
+		    (unsigned long long)sum.connected,
+		    (unsigned long long)sum.failed,
+		    (unsigned long long)sum.sent,
+		    (unsigned long long)(sum.sent - pa->last.sent),
+		    (unsigned long long)sum.acked,
+		    (unsigned long long)sum.received,
+		    (unsigned long long)(sum.received - pa->last.received));
+	pa->last = sum;
+}
+
+static void
+parent_read(struct parent *pa, int i)
+{
+	uint8_t *p = (uint8_t *)&pa->res[i];
+	ssize_t n;
+
+	n = read(pa->fds[i].fd, p + pa->got[i],
+	    sizeof(pa->res[i]) - pa->got[i]);
+	if (n < 0 && errno == EINTR)
+		return;
+	if (n <= 0) {
+		close(pa->fds[i].fd);
+		pa->fds[i].fd = -1;
+		return;
+	}
+	pa->got[i] += (size_t)n;
+}
+
+static int
+parent_spawn(struct parent *pa, int i)
+{
+	int pfd[2];
+
+	if (pipe(pfd) != 0)
+		bench_fatal("pipe: %s", strerror(errno));
+	pa->pids[i] = fork();
+	if (pa->pids[i] < 0)
+		bench_fatal("fork: %s", strerror(errno));
+	if (pa->pids[i] == 0) {
+		close(pfd[0]);
+		worker_main(pa->o, i, pa->live, pfd[1]);
+	}
+	close(pfd[1]);
+	pa->fds[i].fd = pfd[0];
+	pa->fds[i].events = POLLIN;
+	return 0;
+}
+
+/* Fork the workers, follow them, merge their results into *out.  Returns
+ * the number of workers that did not deliver a whole result. */
+static int
+parent_run(const struct bench_opts *o, struct bench_result *out)
+{
+	struct parent pa;
+	uint64_t next;
+	int i, open_fds, bad = 0, status;
+
+	memset(&pa, 0, sizeof(pa));
+	pa.o = o;
+	pa.t0 = bench_now();
+	pa.live = mmap(NULL, sizeof(*pa.live) * (size_t)o->procs,
+	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pa.res = calloc((size_t)o->procs, sizeof(*pa.res));
+	if (pa.live == MAP_FAILED || !pa.res)
+		bench_fatal("out of memory");
+	for (i = 0; i < o->procs; i++)
+		parent_spawn(&pa, i);
+	next = pa.t0 + 1000000000ull;
+	do {
+		poll(pa.fds, (nfds_t)o->procs, 200);
+		open_fds = 0;
+		for (i = 0; i < o->procs; i++) {
+			if (pa.fds[i].fd >= 0 && pa.fds[i].revents)
+				parent_read(&pa, i);
+			open_fds += pa.fds[i].fd >= 0;
+		}
+		if (bench_now() >= next || o->ready_file) {
+			parent_progress(&pa);
+			if (bench_now() >= next)
+				next += 1000000000ull;
+		}
+	} while (open_fds > 0);
+	if (o->progress)
+		fputc('\n', stderr);
+	bench_result_init(out);
+	for (i = 0; i < o->procs; i++) {
+		waitpid(pa.pids[i], &status, 0);
+		if (pa.got[i] != sizeof(pa.res[i]) || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != 0) {
+			fprintf(stderr, "strata-bench: worker %d failed\n", i);
+			bad++;
+			continue;
+		}
+		bench_result_merge(out, &pa.res[i]);
+	}
+	free(pa.res);
+	munmap(pa.live, sizeof(*pa.live) * (size_t)o->procs);
+	return bad;
+}
+
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct bench_opts o;
+	static struct bench_result r;
+	int bad;
+
+	opts_parse(&o, argc, argv);
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+	bad = parent_run(&o, &r);
+	if (o.json)
+		bench_report_json(&o, &r);
+	else
+		bench_report_human(&o, &r);
+	if (bad)
+		return 2;
+	if (o.expect_no_loss && (r.lost || r.conn_failed || r.suback_failed ||
+	    r.closed_early))
+		return 1;
+	return 0;
+}

@@ -1,0 +1,173 @@
+/*
+ * report.c - merging worker results and printing them, for people (a
+ * short summary) or for scripts (one JSON object).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "bench.h"
+#include "mqtt-t.h"
+
+static const char *const mode_names[] = {"conn", "pub", "sub", "pubsub"};
+static const char *const pattern_names[] = {"pairs", "fanin", "fanout",
+	"shared"};
+static const double quantiles[] = {0.5, 0.9, 0.99, 0.999};
+static const char *const quantile_names[] = {"p50", "p90", "p99", "p99.9"};
+
+void
+bench_result_init(struct bench_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	hist_init(&r->latency);
+	hist_init(&r->conn_latency);
+}
+
+static double
+max_d(double a, double b)
+{
+	return a > b ? a : b;
+}
+
+void
+bench_result_merge(struct bench_result *dst, const struct bench_result *src)
+{
+	const uint64_t *s = &src->conn_attempts;
+	uint64_t *d = &dst->conn_attempts;
+	size_t i, n = (size_t)(&src->suback_failed - &src->conn_attempts) + 1;
+
+	for (i = 0; i < n; i++) /* the leading block of uint64_t counters */
+		d[i] += s[i];
+	dst->ramp_secs = max_d(dst->ramp_secs, src->ramp_secs);
+	dst->send_secs = max_d(dst->send_secs, src->send_secs);
+	dst->recv_secs = max_d(dst->recv_secs, src->recv_secs);
+	hist_merge(&dst->latency, &src->latency);
+	hist_merge(&dst->conn_latency, &src->conn_latency);
+}
+
+static double
+rate(uint64_t n, double secs)
+{
+	return secs > 0 ? (double)n / secs : 0.0;
+}
+
+static double
+us(uint64_t ns)
+{
+	return (double)ns / 1000.0;
+}
+
+static void
+human_hist(const char *what, const struct hist *h)
+{
+	unsigned i;
+
+	if (h->count == 0)
+		return;
+	printf("%-22s", what);
+	for (i = 0; i < 4; i++)
+		printf(" %s %.0f", quantile_names[i],
+		    us(hist_quantile(h, quantiles[i])));
+	printf(" max %.0f mean %.0f (n=%llu)\n", us(h->max),
+	    hist_mean(h) / 1000.0, (unsigned long long)h->count);
+}
+
+void
+bench_report_human(const struct bench_opts *o, const struct bench_result *r)
+{
+	printf("strata-bench %s", mode_names[o->mode]);
+	if (o->mode != MODE_CONN)
+		printf(" pattern=%s qos=%d size=%zu rate=%s",
+		    pattern_names[o->pattern], o->qos, o->size,
+		    o->rate > 0 ? "fixed" : "max");
+	printf(" mqtt=%s procs=%d\n", o->version == STRATA_MQTT_V5 ? "5" :
+	    "3.1.1", o->procs);
+	printf("connections: %llu ok, %llu failed, %llu closed early, "
+	    "%.0f conn/s over %.2f s\n",
+	    (unsigned long long)r->connected,
+	    (unsigned long long)r->conn_failed,
+	    (unsigned long long)r->closed_early,
+	    rate(r->connected, r->ramp_secs), r->ramp_secs);
+	human_hist("connect latency us:", &r->conn_latency);
+	if (o->mode == MODE_CONN) {
+		printf("pings: %llu sent, %llu answered\n",
+		    (unsigned long long)r->pings,
+		    (unsigned long long)r->pongs);
+		return;
+	}
+	printf("qos %d: sent %llu acked %llu received %llu expected %llu "
+	    "lost %llu duplicated %llu out-of-order %llu unexpected %llu\n",
+	    o->qos, (unsigned long long)r->sent,
+	    (unsigned long long)r->acked, (unsigned long long)r->received,
+	    (unsigned long long)r->expected, (unsigned long long)r->lost,
+	    (unsigned long long)r->dups,
+	    (unsigned long long)r->out_of_order,
+	    (unsigned long long)r->unexpected);
+	printf("throughput: in %.0f msg/s, out %.0f msg/s\n",
+	    rate(r->sent, r->send_secs), rate(r->received, r->recv_secs));
+	human_hist("latency us:", &r->latency);
+}
+
+static json_t *
+json_hist(const struct hist *h)
+{
+	json_t *j = json_object();
+	unsigned i;
+
+	json_object_set_new(j, "count", json_integer((json_int_t)h->count));
+	for (i = 0; i < 4; i++)
+		json_object_set_new(j, quantile_names[i],
+		    json_real(us(hist_quantile(h, quantiles[i]))));
+	json_object_set_new(j, "max", json_real(us(h->max)));
+	json_object_set_new(j, "mean", json_real(hist_mean(h) / 1000.0));
+	return j;
+}
+
+#define JSET_INT(obj, name, v) \
+	json_object_set_new(obj, name, json_integer((json_int_t)(v)))
+
+void
+bench_report_json(const struct bench_opts *o, const struct bench_result *r)
+{
+	json_t *root = json_object(), *c = json_object(), *m = json_object();
+
+	json_object_set_new(root, "mode", json_string(mode_names[o->mode]));
+	json_object_set_new(root, "pattern",
+	    json_string(pattern_names[o->pattern]));
+	JSET_INT(root, "mqtt_version", o->version);
+	JSET_INT(root, "qos", o->qos);
+	JSET_INT(root, "size", o->size);
+	JSET_INT(root, "procs", o->procs);
+	json_object_set_new(root, "rate", json_real(o->rate));
+	JSET_INT(c, "attempted", r->conn_attempts);
+	JSET_INT(c, "connected", r->connected);
+	JSET_INT(c, "failed", r->conn_failed);
+	JSET_INT(c, "closed_early", r->closed_early);
+	JSET_INT(c, "suback_failed", r->suback_failed);
+	json_object_set_new(c, "ramp_secs", json_real(r->ramp_secs));
+	json_object_set_new(c, "rate", json_real(rate(r->connected,
+	    r->ramp_secs)));
+	json_object_set_new(c, "latency_us", json_hist(&r->conn_latency));
+	JSET_INT(c, "pings", r->pings);
+	JSET_INT(c, "pongs", r->pongs);
+	json_object_set_new(root, "connections", c);
+	JSET_INT(m, "sent", r->sent);
+	JSET_INT(m, "acked", r->acked);
+	JSET_INT(m, "received", r->received);
+	JSET_INT(m, "expected", r->expected);
+	JSET_INT(m, "unique", r->unique);
+	JSET_INT(m, "lost", r->lost);
+	JSET_INT(m, "duplicated", r->dups);
+	JSET_INT(m, "out_of_order", r->out_of_order);
+	JSET_INT(m, "unexpected", r->unexpected);
+	json_object_set_new(m, "throughput_in",
+	    json_real(rate(r->sent, r->send_secs)));
+	json_object_set_new(m, "throughput_out",
+	    json_real(rate(r->received, r->recv_secs)));
+	json_object_set_new(m, "latency_us", json_hist(&r->latency));
+	json_object_set_new(root, "messages", m);
+	json_dumpf(root, stdout, JSON_COMPACT);
+	putchar('\n');
+	json_decref(root);
+}
