@@ -40,6 +40,7 @@ void strata_metrics_render(const struct strata_metrics *m,
  * Serve GET /metrics and GET /healthz on host:port with libevent's evhttp.
  * /healthz answers 200 {"status":"ok"} when healthy(arg) is true (or healthy
  * is NULL), else 503 {"status":"unavailable"}.  Other paths: 404 with a JSON
+ * body {"error":"not found"}; methods other than GET: 405 with a JSON
  * body.  Returns an opaque handle (free with strata_metrics_http_free) or
  * NULL if the port cannot be bound (logged).
  */
@@ -48,5 +49,8 @@ struct strata_metrics_http *strata_metrics_http_start(struct event_base *base,
     struct strata_metrics *m, const char *host, uint16_t port,
     bool (*healthy)(void *arg), void *arg);
 void strata_metrics_http_free(struct strata_metrics_http *h);
+/* The port the endpoint is bound to (useful after binding port 0), or 0
+ * if it cannot be read. */
+uint16_t strata_metrics_http_port(const struct strata_metrics_http *h);
 
 #endif

@@ -1,0 +1,362 @@
+/*
+ * metrics.c - Prometheus registry and the /metrics + /healthz endpoint.
+ *
+ * A registry is a list of families (name, help, type) in registration
+ * order, each a list of series (labels, cell).  Registration happens at
+ * start-up and looks families and series up linearly; the hot path only
+ * touches the cell it was handed.  Each series is its own allocation so
+ * a cell never moves.
+ *
+ * Registering a name again with another type is a programming error: it
+ * is logged and the process aborts, as two meanings under one name would
+ * make the exposition invalid.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include "log.h"
+#include "metrics.h"
+
+enum metrics_type {
+	METRICS_COUNTER,
+	METRICS_GAUGE,
+};
+
+struct metrics_series {
+	struct metrics_series *next;
+	char *labels; /* NULL: no labels */
+	union {
+		uint64_t counter;
+		int64_t gauge;
+	} cell;
+	int64_t (*fn)(void *arg); /* gauge computed on scrape, or NULL */
+	void *arg;
+};
+
+struct metrics_family {
+	struct metrics_family *next;
+	char *name, *help;
+	enum metrics_type type;
+	struct metrics_series *series, **series_tail;
+};
+
+struct strata_metrics {
+	struct metrics_family *families, **tail;
+};
+
+struct strata_metrics_http {
+	struct evhttp *http;
+	struct evhttp_bound_socket *socket;
+	struct strata_metrics *metrics;
+	bool (*healthy)(void *arg);
+	void *arg;
+};
+
+static void *
+metrics_alloc(size_t size)
+{
+	void *p = calloc(1, size);
+
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+static char *
+metrics_strdup(const char *s)
+{
+	char *p = s ? strdup(s) : NULL;
+
+	if (s != NULL && p == NULL)
+		abort();
+	return p;
+}
+
+struct strata_metrics *
+strata_metrics_new(void)
+{
+	struct strata_metrics *m = metrics_alloc(sizeof(*m));
+
+	m->tail = &m->families;
+	return m;
+}
+
+void
+strata_metrics_free(struct strata_metrics *m)
+{
+	struct metrics_family *f, *fnext;
+	struct metrics_series *s, *snext;
+
+	if (m == NULL)
+		return;
+	for (f = m->families; f != NULL; f = fnext) {
+		fnext = f->next;
+		for (s = f->series; s != NULL; s = snext) {
+			snext = s->next;
+			free(s->labels);
+			free(s);
+		}
+		free(f->name);
+		free(f->help);
+		free(f);
+	}
+	free(m);
+}
+
+static struct metrics_family *
+metrics_family(struct strata_metrics *m, const char *name, const char *help,
+    enum metrics_type type)
+{
+	struct metrics_family *f;
+
+	for (f = m->families; f != NULL; f = f->next) {
+		if (strcmp(f->name, name) != 0)
+			continue;
+		if (f->type != type) {
+			STRATA_ERROR("metrics", "metric registered with two "
+						"types|name=%s", name);
+			abort();
+		}
+		return f;
+	}
+	f = metrics_alloc(sizeof(*f));
+	f->name = metrics_strdup(name);
+	f->help = metrics_strdup(help ? help : "");
+	f->type = type;
+	f->series_tail = &f->series;
+	*m->tail = f;
+	m->tail = &f->next;
+	return f;
+}
+
+/* The series of (name, labels), created if new. */
+static struct metrics_series *
+metrics_series(struct strata_metrics *m, const char *name, const char *help,
+    const char *labels, enum metrics_type type)
+{
+	struct metrics_family *f = metrics_family(m, name, help, type);
+	struct metrics_series *s;
+
+	if (labels != NULL && labels[0] == '\0')
+		labels = NULL;
+	for (s = f->series; s != NULL; s = s->next)
+		if ((s->labels == NULL && labels == NULL) ||
+		    (s->labels && labels && strcmp(s->labels, labels) == 0))
+			return s;
+	s = metrics_alloc(sizeof(*s));
+	s->labels = metrics_strdup(labels);
+	*f->series_tail = s;
+	f->series_tail = &s->next;
+	return s;
+}
+
+uint64_t *
+strata_metrics_counter(struct strata_metrics *m, const char *name,
+    const char *help, const char *labels)
+{
+	return &metrics_series(m, name, help, labels, METRICS_COUNTER)
+		    ->cell.counter;
+}
+
+int64_t *
+strata_metrics_gauge(struct strata_metrics *m, const char *name,
+    const char *help, const char *labels)
+{
+	return &metrics_series(m, name, help, labels, METRICS_GAUGE)
+		    ->cell.gauge;
+}
+
+void
+strata_metrics_gauge_fn(struct strata_metrics *m, const char *name,
+    const char *help, const char *labels, int64_t (*fn)(void *arg),
+    void *arg)
+{
+	struct metrics_series *s;
+
+	s = metrics_series(m, name, help, labels, METRICS_GAUGE);
+	s->fn = fn;
+	s->arg = arg;
+}
+
+/* HELP text escaping of the 0.0.4 format: '\' and newline. */
+static void
+metrics_render_help(struct evbuffer *out, const char *help)
+{
+	for (const char *p = help; *p != '\0'; p++) {
+		if (*p == '\\')
+			evbuffer_add(out, "\\\\", 2);
+		else if (*p == '\n')
+			evbuffer_add(out, "\\n", 2);
+		else
+			evbuffer_add(out, p, 1);
+	}
+}
+
+static void
+metrics_render_family(const struct metrics_family *f, struct evbuffer *out)
+{
+	const struct metrics_series *s;
+
+	evbuffer_add_printf(out, "# HELP %s ", f->name);
+	metrics_render_help(out, f->help);
+	evbuffer_add_printf(out, "\n# TYPE %s %s\n", f->name,
+	    f->type == METRICS_COUNTER ? "counter" : "gauge");
+	for (s = f->series; s != NULL; s = s->next) {
+		evbuffer_add_printf(out, "%s", f->name);
+		if (s->labels != NULL)
+			evbuffer_add_printf(out, "{%s}", s->labels);
+		if (f->type == METRICS_COUNTER)
+			evbuffer_add_printf(out, " %llu\n",
+			    (unsigned long long)s->cell.counter);
+		else
+			evbuffer_add_printf(out, " %lld\n",
+			    (long long)(s->fn ? s->fn(s->arg) : s->cell.gauge));
+	}
+}
+
+void
+strata_metrics_render(const struct strata_metrics *m, struct evbuffer *out)
+{
+	for (const struct metrics_family *f = m->families; f != NULL;
+	     f = f->next)
+		metrics_render_family(f, out);
+}
+
+static void
+metrics_http_reply(struct evhttp_request *req, int code, const char *reason,
+    const char *type, struct evbuffer *body)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Content-Type", type);
+	if (code == HTTP_BADMETHOD)
+		evhttp_add_header(h, "Allow", "GET");
+	evhttp_send_reply(req, code, reason, body);
+}
+
+static void
+metrics_http_json(struct evhttp_request *req, int code, const char *reason,
+    const char *json)
+{
+	struct evbuffer *body = evbuffer_new();
+
+	if (body == NULL)
+		abort();
+	evbuffer_add_printf(body, "%s\n", json);
+	metrics_http_reply(req, code, reason, "application/json", body);
+	evbuffer_free(body);
+}
+
+/* The request path without the query string; false if it cannot be
+ * parsed. */
+static bool
+metrics_http_path(struct evhttp_request *req, char *path, size_t len)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *p = uri ? evhttp_uri_get_path(uri) : NULL;
+
+	if (p == NULL || strlen(p) >= len)
+		return false;
+	strcpy(path, p);
+	return true;
+}
+
+static void
+metrics_http_handle(struct evhttp_request *req, void *arg)
+{
+	struct strata_metrics_http *h = arg;
+	struct evbuffer *body;
+	char path[64];
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		metrics_http_json(req, HTTP_BADMETHOD, "Method Not Allowed",
+		    "{\"error\":\"method not allowed\"}");
+		return;
+	}
+	if (!metrics_http_path(req, path, sizeof(path))) {
+		metrics_http_json(req, HTTP_NOTFOUND, "Not Found",
+		    "{\"error\":\"not found\"}");
+	} else if (strcmp(path, "/metrics") == 0) {
+		body = evbuffer_new();
+		if (body == NULL)
+			abort();
+		strata_metrics_render(h->metrics, body);
+		metrics_http_reply(req, HTTP_OK, "OK",
+		    "text/plain; version=0.0.4", body);
+		evbuffer_free(body);
+	} else if (strcmp(path, "/healthz") == 0) {
+		if (h->healthy == NULL || h->healthy(h->arg))
+			metrics_http_json(req, HTTP_OK, "OK",
+			    "{\"status\":\"ok\"}");
+		else
+			metrics_http_json(req, HTTP_SERVUNAVAIL,
+			    "Service Unavailable",
+			    "{\"status\":\"unavailable\"}");
+	} else {
+		metrics_http_json(req, HTTP_NOTFOUND, "Not Found",
+		    "{\"error\":\"not found\"}");
+	}
+}
+
+struct strata_metrics_http *
+strata_metrics_http_start(struct event_base *base, struct strata_metrics *m,
+    const char *host, uint16_t port, bool (*healthy)(void *arg), void *arg)
+{
+	struct strata_metrics_http *h = metrics_alloc(sizeof(*h));
+
+	h->metrics = m;
+	h->healthy = healthy;
+	h->arg = arg;
+	h->http = evhttp_new(base);
+	if (h->http == NULL)
+		goto fail;
+	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+		EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+		EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_gencb(h->http, metrics_http_handle, h);
+	h->socket = evhttp_bind_socket_with_handle(h->http, host, port);
+	if (h->socket == NULL) {
+		STRATA_ERROR("metrics", "cannot bind the metrics endpoint"
+					"|host=%s port=%u",
+		    host, (unsigned)port);
+		goto fail;
+	}
+	return h;
+fail:
+	strata_metrics_http_free(h);
+	return NULL;
+}
+
+uint16_t
+strata_metrics_http_port(const struct strata_metrics_http *h)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	evutil_socket_t fd = evhttp_bound_socket_get_fd(h->socket);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+void
+strata_metrics_http_free(struct strata_metrics_http *h)
+{
+	if (h == NULL)
+		return;
+	if (h->http != NULL)
+		evhttp_free(h->http);
+	free(h);
+}
