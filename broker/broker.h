@@ -1,0 +1,423 @@
+/*
+ * broker.h - internal types and functions of strata-broker.
+ *
+ * One context struct (struct strata_broker) holds everything the daemon
+ * owns; every function takes it (or a connection that points to it)
+ * explicitly.  There are no globals.
+ *
+ * Objects and ownership:
+ *   broker  owns  connections (list `conns`), sessions (map by client id),
+ *                 the local subscription table, router links, in-flight
+ *                 publishes to routers.
+ *   session owns  its subscriptions, outbound messages (in flight and
+ *                 queued), the packet ids of inbound QoS 2 publishes.
+ *   conn    owns  its bufferevent, topic aliases; points to its session
+ *                 (the session points back while the connection is live).
+ *   message (struct broker_msg) is reference counted: one Deliver fanned
+ *                 out to many sessions shares one copy.
+ */
+#ifndef STRATA_BROKER_H
+#define STRATA_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <event2/buffer.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+#include "hashmap.h"
+#include "link.h"
+#include "list.h"
+#include "log.h"
+#include "metrics.h"
+#include "mqtt.h"
+#include "redis.h"
+#include "status.h"
+#include "subtree.h"
+#include "topic.h"
+
+#define BROKER_COMP "broker"
+
+struct broker_config {
+	char *node_id;
+	char *bind;
+	long port;
+	long tls_port;
+	char *tls_cert;
+	char *tls_key;
+	char *tls_ca;
+	bool tls_require_client_cert;
+	long metrics_port;
+	char *redis_host;
+	long redis_port;
+	long partition_levels;
+	char *log_level;
+	long max_payload;
+	long max_topic_depth;
+	long max_subscriptions_per_subscribe;
+	long max_client_id;
+	long keepalive_min;
+	long keepalive_max;
+	bool allow_zero_keepalive;
+	long max_inflight;
+	long max_queued;
+	long topic_alias_max;
+	long max_connections;
+};
+
+/* Metric cells, registered once (metrics.c); the hot path bumps them. */
+enum broker_listener_kind { BROKER_TCP = 0, BROKER_TLS = 1 };
+
+struct broker_metrics {
+	int64_t *connections[2];
+	uint64_t *connections_total[2];
+	uint64_t *packets_in[16];
+	uint64_t *packets_out[16];
+	uint64_t *bytes_in;
+	uint64_t *bytes_out;
+	uint64_t *forwarded[3];
+	uint64_t *delivered[3];
+	int64_t *sessions;
+	int64_t *subscriptions;
+	int64_t *links_up;
+};
+
+/* A message on its way to clients: shared by every session it goes to. */
+struct broker_msg {
+	unsigned refs;
+	uint8_t qos;     /* as published */
+	bool retain;     /* as published */
+	uint32_t topic_len;
+	uint32_t payload_len;
+	uint32_t props_len;
+	uint64_t received_ms; /* for Message Expiry Interval */
+	char *topic;     /* NUL-terminated, points into data */
+	uint8_t *payload;
+	uint8_t *props;  /* MQTT 5 property block contents */
+	uint8_t data[];
+};
+
+/*
+ * One outbound QoS 1/2 message of a session.
+ * States (qos.c):  QUEUED -> PUBLISHED -(QoS 1: PUBACK)-> freed
+ *                            PUBLISHED -(QoS 2: PUBREC)-> RELEASED
+ *                            RELEASED -(PUBCOMP)-> freed
+ * QUEUED lives in session->queue, the others in session->inflight.
+ */
+enum broker_out_state { OUT_QUEUED, OUT_PUBLISHED, OUT_RELEASED };
+
+struct broker_out {
+	struct strata_list node;
+	struct broker_msg *msg;
+	uint16_t packet_id;
+	uint8_t qos;
+	uint8_t state;
+	bool retain;
+	uint8_t n_sub_ids;
+	uint32_t sub_ids[STRATA_MQTT_MAX_SUB_IDS];
+};
+
+/* One subscription of one session: in the session's list and in the
+ * filter's entry of the local table. */
+struct broker_sub {
+	struct strata_list session_node;
+	struct strata_list filter_node;
+	struct broker_session *session;
+	struct broker_filter *filter;
+	uint8_t options;
+	uint32_t sub_id;
+};
+
+/* Value of the local subscription table: the subscribers of one filter. */
+struct broker_filter {
+	struct strata_list subs;
+	uint32_t len;
+	char name[]; /* NUL-terminated */
+};
+
+/* The Will of a connection, copied out of CONNECT. */
+struct broker_will {
+	uint8_t qos;
+	bool retain;
+	uint32_t delay;
+	struct broker_msg *msg;
+};
+
+/* Inbound QoS 2 packet ids waiting for PUBREL (lazy array). */
+struct broker_qos2_in {
+	uint16_t packet_id;
+	bool acked; /* router acked, PUBREC sent */
+};
+
+/*
+ * Session states (session.c):
+ *   ONLINE  - conn != NULL.
+ *   OFFLINE - persistent session without a connection: queues QoS 1/2
+ *             messages, the expiry timer runs (unless "never").
+ *   gone    - freed: clean sessions when their connection closes,
+ *             persistent ones on expiry or on a Clean Start.
+ * The will-delay timer may run while OFFLINE; a reconnect cancels it.
+ */
+struct broker_session {
+	struct strata_broker *broker;
+	struct broker_conn *conn;
+	char *client_id;
+	size_t client_id_len;
+	bool persistent;
+	uint32_t expiry;        /* seconds, UINT32_MAX = never */
+	struct event *timer;    /* expiry, lazily created */
+	struct event *will_timer;
+	struct broker_will *will; /* pending delayed will */
+	struct strata_list subs;
+	struct strata_list inflight;
+	struct strata_list queue;
+	uint32_t n_subs;
+	uint32_t n_inflight;
+	uint32_t n_queued;
+	uint16_t next_packet_id;
+	uint16_t in_pending;   /* inbound QoS 1/2 waiting for a router ack */
+	uint16_t n_qos2_in, cap_qos2_in;
+	struct broker_qos2_in *qos2_in;
+	uint32_t fanout_gen;   /* Deliver fan-out marks (publish.c) */
+	uint32_t fanout_idx;
+};
+
+/*
+ * Connection states (conn.c):
+ *   NEW      - accepted, waiting for CONNECT (connect timeout running).
+ *   ACTIVE   - CONNECT accepted; packets are dispatched.
+ *   CLOSING  - no more input; output is flushed (bounded by a timeout),
+ *              then DEAD.
+ *   DEAD     - on the reap list; freed from the reap event, never inside
+ *              one of its own callbacks.
+ */
+enum broker_conn_state { CONN_NEW, CONN_ACTIVE, CONN_CLOSING, CONN_DEAD };
+
+struct broker_conn {
+	struct strata_list node; /* broker->conns or broker->reap */
+	struct strata_broker *broker;
+	struct bufferevent *bev;
+	struct broker_session *session;
+	struct broker_will *will;
+	char **aliases;          /* inbound topic aliases, lazy */
+	uint8_t state;
+	uint8_t version;
+	uint8_t listener;        /* enum broker_listener_kind */
+	bool will_on_close;      /* close is abrupt: publish the will */
+	uint16_t keepalive;
+	uint16_t alias_max;      /* what we granted (CONNACK) */
+	uint16_t receive_max;    /* client's Receive Maximum, outbound */
+	uint32_t max_packet;     /* client's Maximum Packet Size, 0 = none */
+	char peer[64];
+};
+
+/* A publish forwarded to a router, kept until its PublishAck (QoS 1/2) or
+ * until written (QoS 0 while no router was up). */
+struct broker_fwd {
+	struct strata_list node;  /* unsent list or its link's sent list */
+	struct broker_router *router; /* sent on, NULL while unsent */
+	uint64_t seq;             /* 0 for QoS 0 */
+	char *client_id;          /* publisher (session) to ack, or NULL */
+	uint16_t packet_id;
+	uint8_t qos;
+	bool retain;
+	uint32_t partition;
+	uint32_t topic_len, payload_len, props_len;
+	char *topic;
+	uint8_t *payload, *props;
+	uint8_t data[];
+};
+
+/* A router known from Redis `strata:routers`. */
+struct broker_router {
+	struct strata_list node;
+	struct strata_broker *broker;
+	char *id;
+	char *host;
+	uint16_t port;
+	bool up;
+	bool seen;                /* present in the last poll */
+	struct strata_link *link;
+	struct strata_list sent;  /* broker_fwd awaiting ack from it */
+};
+
+struct broker_fanout {
+	struct broker_session *session;
+	uint8_t qos;
+	bool retain;
+	uint8_t n_sub_ids;
+	uint32_t sub_ids[STRATA_MQTT_MAX_SUB_IDS];
+};
+
+struct strata_broker {
+	struct event_base *base;
+	struct broker_config cfg;
+	struct strata_metrics *metrics;
+	struct strata_metrics_http *http;
+	struct broker_metrics m;
+	struct strata_redis *redis;
+	struct event *poll_timer;
+	struct event *reap_ev;
+	struct event *sigterm_ev, *sigint_ev, *stop_timer;
+	struct evconnlistener *listeners[2];
+	SSL_CTX *ssl_ctx;
+	struct strata_list conns;
+	struct strata_list reap;
+	int64_t n_conns;
+	struct strata_hashmap *sessions;     /* client id -> broker_session */
+	struct strata_subtree *subs;         /* filter -> broker_filter */
+	struct strata_list routers;
+	struct broker_router *partmap[STRATA_PARTITIONS];
+	struct strata_list unsent;           /* broker_fwd with no router */
+	size_t unsent_bytes;
+	struct strata_hashmap *fwd_by_seq;   /* seq -> broker_fwd (QoS 1/2) */
+	uint64_t next_seq;
+	bool polling;
+	bool stopping;
+	uint32_t next_assigned_id;
+	/* reusable buffers of the hot path */
+	uint8_t *scratch;
+	size_t scratch_cap;
+	char *topic_buf;
+	size_t topic_cap;
+	struct broker_fanout *fanout;
+	uint32_t n_fanout, cap_fanout;
+	uint32_t fanout_gen;
+};
+
+/* ---- main.c / metrics.c ---- */
+void broker_metrics_init(struct strata_broker *b);
+/* Log a refusal and count it: reason is an MQTT 5 reason code (or 0x100 +
+ * n for refusals that have none), what says what was refused. */
+void broker_refuse(struct strata_broker *b, struct broker_conn *c,
+    unsigned reason, const char *what);
+void broker_drop(struct strata_broker *b, const char *reason);
+uint64_t broker_now_ms(void);
+uint8_t *broker_scratch(struct strata_broker *b, size_t n);
+
+/* ---- listener.c ---- */
+int broker_listeners_start(struct strata_broker *b);
+void broker_listeners_stop(struct strata_broker *b);
+
+/* ---- conn.c ---- */
+struct broker_conn *broker_conn_new(struct strata_broker *b,
+    struct bufferevent *bev, enum broker_listener_kind kind,
+    const struct sockaddr *sa);
+/* Encode pkt and queue it for writing (no-op when the connection is
+ * closing or dead).  Returns 0 or STRATA_ENOSPC when the packet exceeds
+ * the client's Maximum Packet Size (nothing is written). */
+int broker_conn_send(struct broker_conn *c, const struct strata_mqtt_packet *p);
+/* Stop reading, flush what is queued (bounded), then free.  Safe anywhere:
+ * the memory is released from the reap event.  with_will: the close is
+ * abrupt and the will (if any) is published. */
+void broker_conn_close(struct broker_conn *c, bool with_will);
+void broker_conn_disconnect(struct broker_conn *c, uint8_t reason);
+void broker_conn_set_keepalive(struct broker_conn *c, uint16_t seconds);
+void broker_conns_reap(struct strata_broker *b);
+
+/* ---- dispatch.c ---- */
+void broker_dispatch_input(struct broker_conn *c);
+
+/* ---- connect.c ---- */
+int broker_connect_handle(struct broker_conn *c,
+    const struct strata_mqtt_packet *p);
+int broker_disconnect_handle(struct broker_conn *c,
+    const struct strata_mqtt_packet *p);
+void broker_will_free(struct broker_will *w);
+/* Publish a will now (through the routers) and free it. */
+void broker_will_publish(struct strata_broker *b, struct broker_will *w,
+    const char *client_id);
+
+/* ---- auth.c ---- */
+int broker_auth_check_connect(struct broker_conn *c,
+    const struct strata_mqtt_packet *p);
+int broker_auth_handle(struct broker_conn *c,
+    const struct strata_mqtt_packet *p);
+
+/* ---- ping.c ---- */
+int broker_ping_handle(struct broker_conn *c,
+    const struct strata_mqtt_packet *p);
+
+/* ---- publish.c ---- */
+int broker_publish_handle(struct broker_conn *c,
+    const struct strata_mqtt_packet *p);
+void broker_publish_deliver(struct strata_broker *b, const Strata__Deliver *d);
+struct broker_msg *broker_msg_new(const void *topic, size_t topic_len,
+    const void *payload, size_t payload_len, const void *props,
+    size_t props_len, uint8_t qos, bool retain);
+void broker_msg_unref(struct broker_msg *m);
+/* Send m to a session with qos/retain/sub ids decided by the caller:
+ * QoS 0 straight out (dropped if offline), QoS 1/2 through qos.c. */
+void broker_publish_to_session(struct broker_session *s,
+    struct broker_msg *m, uint8_t qos, bool retain, uint8_t n_sub_ids,
+    const uint32_t *sub_ids);
+/* Encode and send one PUBLISH of m on c. */
+int broker_publish_write(struct broker_conn *c, struct broker_msg *m,
+    uint8_t qos, bool retain, bool dup, uint16_t packet_id,
+    uint8_t n_sub_ids, const uint32_t *sub_ids);
+void broker_alias_free(struct broker_conn *c);
+
+/* ---- qos.c ---- */
+void broker_qos_enqueue(struct broker_session *s, struct broker_msg *m,
+    uint8_t qos, bool retain, uint8_t n_sub_ids, const uint32_t *sub_ids);
+/* Move queued messages into flight while the window allows. */
+void broker_qos_pump(struct broker_session *s);
+/* A session resumed on a new connection: re-send in-flight with DUP. */
+void broker_qos_resume(struct broker_session *s);
+int broker_qos_handle_ack(struct broker_conn *c,
+    const struct strata_mqtt_packet *p);
+/* Router took responsibility for an inbound publish: ack the client. */
+void broker_qos_inbound_acked(struct strata_broker *b, const char *client_id,
+    uint16_t packet_id, uint8_t qos, uint8_t reason);
+void broker_qos_free_session(struct broker_session *s);
+/* Inbound QoS 2 ids: find or NULL. */
+struct broker_qos2_in *broker_qos2_find(struct broker_session *s,
+    uint16_t packet_id);
+struct broker_qos2_in *broker_qos2_add(struct broker_session *s,
+    uint16_t packet_id);
+void broker_qos2_remove(struct broker_session *s, uint16_t packet_id);
+void broker_send_ack(struct broker_conn *c, uint8_t type, uint16_t packet_id,
+    uint8_t reason);
+
+/* ---- subscribe.c ---- */
+int broker_subscribe_handle(struct broker_conn *c,
+    const struct strata_mqtt_packet *p);
+int broker_unsubscribe_handle(struct broker_conn *c,
+    const struct strata_mqtt_packet *p);
+void broker_subs_remove_all(struct broker_session *s);
+struct broker_sub *broker_sub_find(struct broker_session *s,
+    const char *filter, size_t len);
+void broker_filter_free(void *f);
+
+/* ---- session.c ---- */
+struct broker_session *broker_session_find(struct strata_broker *b,
+    const char *client_id, size_t len);
+struct broker_session *broker_session_new(struct strata_broker *b,
+    const char *client_id, size_t len);
+/* Connection of s went away: keep (persistent, start expiry) or free. */
+void broker_session_detach(struct broker_session *s);
+void broker_session_destroy(struct broker_session *s);
+void broker_session_cancel_timers(struct broker_session *s);
+void broker_session_free_value(void *s);
+
+/* ---- routerlink.c ---- */
+int broker_routers_start(struct strata_broker *b);
+void broker_routers_stop(struct strata_broker *b);
+/* Forward a publish to the router owning its partition.  client_id: the
+ * publisher to ack (QoS 1/2), or NULL (will).  Returns 0; the message is
+ * copied when it must wait (QoS 1/2, or no router up). */
+int broker_routers_publish(struct strata_broker *b, const char *client_id,
+    uint16_t packet_id, const uint8_t *topic, size_t topic_len,
+    const uint8_t *payload, size_t payload_len, const uint8_t *props,
+    size_t props_len, uint8_t qos, bool retain);
+void broker_routers_route(struct strata_broker *b, bool add,
+    const char *filter, size_t len);
+void broker_routers_retained(struct strata_broker *b, const char *client_id,
+    const char *filter, size_t len);
+int64_t broker_routers_up(struct strata_broker *b);
+
+#endif

@@ -1,0 +1,255 @@
+/*
+ * conn.c - client connections: bufferevent (plain or TLS), output, close.
+ *
+ * States (see struct broker_conn):
+ *   NEW --CONNECT ok--> ACTIVE --close--> CLOSING --output flushed or
+ *   2 s--> DEAD --reap event--> freed
+ * NEW also goes to CLOSING on a refused CONNECT or a connect timeout.
+ * A connection is never freed inside one of its own callbacks: closing
+ * moves it to the reap list and activates the reap event, which frees
+ * every DEAD connection at one point of the loop.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/bufferevent_ssl.h>
+
+#include "broker.h"
+
+#define CONN_CONNECT_TIMEOUT 10 /* seconds to send CONNECT */
+#define CONN_FLUSH_TIMEOUT 2    /* seconds to flush output on close */
+
+static void
+conn_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	broker_conns_reap(arg);
+}
+
+static void
+conn_mark_dead(struct broker_conn *c)
+{
+	struct strata_broker *b = c->broker;
+
+	if (c->state == CONN_DEAD)
+		return;
+	c->state = CONN_DEAD;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	strata_list_remove(&c->node);
+	strata_list_push_back(&b->reap, &c->node);
+	if (b->reap_ev == NULL)
+		b->reap_ev = event_new(b->base, -1, 0, conn_reap_cb, b);
+	event_active(b->reap_ev, EV_TIMEOUT, 0);
+}
+
+void
+broker_conns_reap(struct strata_broker *b)
+{
+	struct strata_list *pos, *tmp;
+
+	STRATA_LIST_FOREACH_SAFE(pos, tmp, &b->reap) {
+		struct broker_conn *c = STRATA_CONTAINER_OF(pos,
+		    struct broker_conn, node);
+
+		strata_list_remove(&c->node);
+		bufferevent_free(c->bev);
+		broker_alias_free(c);
+		broker_will_free(c->will);
+		(*b->m.connections[c->listener])--;
+		b->n_conns--;
+		free(c);
+	}
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct broker_conn *c = arg;
+
+	if (c->state == CONN_NEW || c->state == CONN_ACTIVE)
+		broker_dispatch_input(c);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct broker_conn *c = arg;
+
+	if (c->state == CONN_CLOSING &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		conn_mark_dead(c);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct broker_conn *c = arg;
+
+	if (c->state == CONN_CLOSING || c->state == CONN_DEAD) {
+		conn_mark_dead(c);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (c->state == CONN_NEW) {
+			broker_refuse(c->broker, c, STRATA_RC_MAX_CONNECT_TIME,
+			    "no CONNECT in time");
+			broker_conn_close(c, false);
+			return;
+		}
+		broker_refuse(c->broker, c, STRATA_RC_KEEPALIVE_TIMEOUT,
+		    "keepalive timeout");
+		broker_conn_disconnect(c, STRATA_RC_KEEPALIVE_TIMEOUT);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		STRATA_DEBUG(BROKER_COMP, "connection lost|peer=%s", c->peer);
+		broker_conn_close(c, true);
+	}
+}
+
+static void
+conn_peer_name(struct broker_conn *c, const struct sockaddr *sa)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (sa != NULL && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (sa != NULL && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(c->peer, sizeof(c->peer), "%s:%u", host, port);
+}
+
+struct broker_conn *
+broker_conn_new(struct strata_broker *b, struct bufferevent *bev,
+    enum broker_listener_kind kind, const struct sockaddr *sa)
+{
+	struct broker_conn *c = calloc(1, sizeof(*c));
+	struct timeval tv = {CONN_CONNECT_TIMEOUT, 0};
+
+	if (c == NULL)
+		abort();
+	c->broker = b;
+	c->bev = bev;
+	c->listener = (uint8_t)kind;
+	c->state = CONN_NEW;
+	conn_peer_name(c, sa);
+	strata_list_push_back(&b->conns, &c->node);
+	b->n_conns++;
+	(*b->m.connections[kind])++;
+	(*b->m.connections_total[kind])++;
+	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_set_timeouts(bev, &tv, NULL);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	return c;
+}
+
+int
+broker_conn_send(struct broker_conn *c, const struct strata_mqtt_packet *p)
+{
+	struct evbuffer *out;
+	struct evbuffer_iovec vec;
+	size_t size, n;
+
+	if (c->state != CONN_NEW && c->state != CONN_ACTIVE)
+		return 0;
+	size = strata_mqtt_encoded_size(p, c->version);
+	if (c->max_packet != 0 && size > c->max_packet)
+		return STRATA_ENOSPC;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_reserve_space(out, (ev_ssize_t)size, &vec, 1) < 1)
+		abort();
+	n = strata_mqtt_encode(p, c->version, vec.iov_base, vec.iov_len);
+	if (n != size)
+		abort();
+	vec.iov_len = n;
+	evbuffer_commit_space(out, &vec, 1);
+	(*c->broker->m.packets_out[p->type & 15])++;
+	*c->broker->m.bytes_out += n;
+	return 0;
+}
+
+/* Detach the session (and deal with the will) at close time, so the
+ * session is offline as soon as the connection stops. */
+static void
+conn_release_session(struct broker_conn *c, bool with_will)
+{
+	struct broker_session *s = c->session;
+	struct broker_will *w = c->will;
+
+	c->will = NULL;
+	c->session = NULL;
+	if (s == NULL || s->conn != c) {
+		broker_will_free(w);
+		return;
+	}
+	if (w != NULL && with_will && w->delay > 0 && s->persistent) {
+		broker_will_free(s->will);
+		s->will = w;
+		w = NULL;
+	} else if (w != NULL && with_will) {
+		broker_will_publish(c->broker, w, s->client_id);
+		w = NULL;
+	}
+	broker_will_free(w);
+	broker_session_detach(s);
+}
+
+void
+broker_conn_close(struct broker_conn *c, bool with_will)
+{
+	struct timeval tv = {CONN_FLUSH_TIMEOUT, 0};
+
+	if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
+		return;
+	c->state = CONN_CLOSING;
+	c->will_on_close = with_will;
+	conn_release_session(c, with_will);
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_mark_dead(c);
+		return;
+	}
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
+}
+
+/* Server-side DISCONNECT (MQTT 5 only; 3.1.1 just closes). */
+void
+broker_conn_disconnect(struct broker_conn *c, uint8_t reason)
+{
+	struct strata_mqtt_packet p;
+
+	if (c->version == STRATA_MQTT_V5 && c->state == CONN_ACTIVE) {
+		memset(&p, 0, sizeof(p));
+		p.type = STRATA_MQTT_DISCONNECT;
+		p.u.reason.reason = reason;
+		broker_conn_send(c, &p);
+	}
+	broker_conn_close(c, reason != STRATA_RC_SERVER_SHUTTING_DOWN &&
+	    reason != STRATA_RC_SESSION_TAKEN_OVER);
+}
+
+void
+broker_conn_set_keepalive(struct broker_conn *c, uint16_t seconds)
+{
+	struct timeval tv;
+
+	c->keepalive = seconds;
+	if (seconds == 0) {
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		return;
+	}
+	/* MQTT: the server closes after 1.5 times the keepalive of silence */
+	tv.tv_sec = (seconds * 3) / 2;
+	tv.tv_usec = (seconds * 3) % 2 ? 500000 : 0;
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+}

@@ -1,0 +1,287 @@
+/*
+ * connect.c - CONNECT / CONNACK, session take-over, wills, DISCONNECT.
+ *
+ * CONNECT runs: validate (second CONNECT, auth method, client id,
+ * keepalive) -> will -> session (take over a live one, discard on Clean
+ * Start, or resume) -> CONNACK -> resume the outbound QoS flows.
+ * Refusals are returned as negated reason codes; dispatch.c answers them.
+ *
+ * Wills: published through the routers when the connection ends without a
+ * DISCONNECT 0x00 (abrupt close, keepalive timeout, protocol error,
+ * DISCONNECT 0x04).  With a Will Delay Interval and a persistent session
+ * the will waits on the session (will timer); a reconnect before it fires
+ * cancels it; the end of the session publishes it at once.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker.h"
+
+void
+broker_will_free(struct broker_will *w)
+{
+	if (w == NULL)
+		return;
+	broker_msg_unref(w->msg);
+	free(w);
+}
+
+void
+broker_will_publish(struct strata_broker *b, struct broker_will *w,
+    const char *client_id)
+{
+	struct broker_msg *m = w->msg;
+
+	STRATA_INFO(BROKER_COMP, "publishing will|client_id=%s topic=%s",
+	    client_id, m->topic);
+	broker_routers_publish(b, NULL, 0, (const uint8_t *)m->topic,
+	    m->topic_len, m->payload, m->payload_len, m->props, m->props_len,
+	    w->qos, w->retain);
+	broker_will_free(w);
+}
+
+/* Copy the will out of CONNECT.  Will properties become the PUBLISH
+ * properties of the will message (Will Delay Interval excepted). */
+static struct broker_will *
+connect_will_new(const struct strata_mqtt_connect *cn)
+{
+	struct strata_mqtt_props props = cn->will_props;
+	struct broker_will *w = calloc(1, sizeof(*w));
+	uint8_t *buf = NULL;
+	size_t size = 0, off = 0;
+
+	if (w == NULL)
+		abort();
+	w->qos = cn->will_qos;
+	w->retain = cn->will_retain;
+	w->delay = props.will_delay;
+	props.present &= ~STRATA_PROP_BIT(STRATA_PROP_WILL_DELAY);
+	props.will_delay = 0;
+	if (cn->version == STRATA_MQTT_V5)
+		size = strata_mqtt_props_size(&props);
+	if (size > 0) {
+		buf = malloc(size + 4);
+		if (buf == NULL)
+			abort();
+		strata_mqtt_props_write(&props, buf);
+		/* the writer puts the block length in front: skip it */
+		off = strata_varint_size((uint32_t)size);
+	}
+	w->msg = broker_msg_new(cn->will_topic.p, cn->will_topic.len,
+	    cn->will_payload.p, cn->will_payload.len,
+	    buf != NULL ? buf + off : NULL, size, cn->will_qos,
+	    cn->will_retain);
+	free(buf);
+	return w;
+}
+
+static int
+connect_check(struct broker_conn *c, const struct strata_mqtt_packet *p)
+{
+	const struct strata_mqtt_connect *cn = &p->u.connect;
+	const struct broker_config *cfg = &c->broker->cfg;
+	int rc;
+
+	if (c->state != CONN_NEW)
+		return STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
+	rc = broker_auth_check_connect(c, p);
+	if (rc != 0)
+		return rc;
+	if (cn->client_id.len > (uint32_t)cfg->max_client_id)
+		return STRATA_ERR(STRATA_RC_CLIENT_ID_INVALID);
+	if (cn->client_id.len == 0 && cn->version == STRATA_MQTT_V311 &&
+	    !cn->clean_start)
+		return STRATA_ERR(STRATA_RC_CLIENT_ID_INVALID);
+	if (cn->keepalive == 0 && !cfg->allow_zero_keepalive)
+		return STRATA_ERR(STRATA_RC_IMPL_SPECIFIC);
+	if (c->broker->stopping)
+		return STRATA_ERR(STRATA_RC_SERVER_SHUTTING_DOWN);
+	return 0;
+}
+
+static uint16_t
+connect_keepalive(const struct broker_config *cfg, uint16_t asked)
+{
+	if (asked == 0)
+		return 0;
+	if (asked < cfg->keepalive_min)
+		return (uint16_t)cfg->keepalive_min;
+	if (asked > cfg->keepalive_max)
+		return (uint16_t)cfg->keepalive_max;
+	return asked;
+}
+
+/* A second connection with the same client id: the old one goes. */
+static void
+connect_takeover(struct broker_conn *old, bool clean_start)
+{
+	struct broker_session *s = old->session;
+	struct broker_will *w = old->will;
+
+	STRATA_INFO(BROKER_COMP, "session taken over|client_id=%s old_peer=%s",
+	    s->client_id, old->peer);
+	old->will = NULL;
+	/* The old will goes out now unless the session resumes before its
+	 * delay elapses (MQTT 5 3.1.3.2.2). */
+	if (w != NULL && (clean_start || w->delay == 0 || !s->persistent))
+		broker_will_publish(old->broker, w, s->client_id);
+	else
+		broker_will_free(w);
+	s->conn = NULL;
+	old->session = NULL;
+	broker_conn_disconnect(old, STRATA_RC_SESSION_TAKEN_OVER);
+}
+
+static void
+connect_assign_id(struct strata_broker *b, char *out, size_t cap)
+{
+	snprintf(out, cap, "strata-%s-%lx-%u", b->cfg.node_id,
+	    (unsigned long)time(NULL), ++b->next_assigned_id);
+}
+
+/* Find, take over, discard or create the session.  *present is the
+ * Session Present flag. */
+static struct broker_session *
+connect_session(struct broker_conn *c, const struct strata_mqtt_connect *cn,
+    const char *id, size_t id_len, bool *present)
+{
+	struct strata_broker *b = c->broker;
+	struct broker_session *s = broker_session_find(b, id, id_len);
+
+	*present = false;
+	if (s != NULL && s->conn != NULL)
+		connect_takeover(s->conn, cn->clean_start);
+	if (s != NULL && cn->clean_start) {
+		broker_session_destroy(s);
+		s = NULL;
+	}
+	if (s != NULL) {
+		broker_session_cancel_timers(s);
+		*present = true;
+		return s;
+	}
+	return broker_session_new(b, id, id_len);
+}
+
+static void
+connect_apply_props(struct broker_conn *c, struct broker_session *s,
+    const struct strata_mqtt_packet *p)
+{
+	const struct strata_mqtt_props *pr = &p->props;
+	uint32_t expiry;
+
+	c->receive_max = 65535;
+	if (pr->present & STRATA_PROP_BIT(STRATA_PROP_RECEIVE_MAXIMUM))
+		c->receive_max = pr->receive_maximum;
+	if (pr->present & STRATA_PROP_BIT(STRATA_PROP_MAXIMUM_PACKET_SIZE))
+		c->max_packet = pr->maximum_packet_size;
+	if (c->version == STRATA_MQTT_V5) {
+		c->alias_max = (uint16_t)c->broker->cfg.topic_alias_max;
+		expiry = pr->present & STRATA_PROP_BIT(STRATA_PROP_SESSION_EXPIRY)
+		    ? pr->session_expiry : 0;
+	} else {
+		expiry = p->u.connect.clean_start ? 0 : UINT32_MAX;
+	}
+	s->expiry = expiry;
+	s->persistent = expiry > 0;
+}
+
+static void
+connect_send_connack(struct broker_conn *c, bool present,
+    const char *assigned, uint16_t keepalive)
+{
+	const struct broker_config *cfg = &c->broker->cfg;
+	struct strata_mqtt_packet a;
+	struct strata_mqtt_props *pr = &a.props;
+
+	memset(&a, 0, sizeof(a));
+	a.type = STRATA_MQTT_CONNACK;
+	a.u.connack.session_present = present;
+	if (c->version == STRATA_MQTT_V5) {
+		pr->present = STRATA_PROP_BIT(STRATA_PROP_RECEIVE_MAXIMUM) |
+		    STRATA_PROP_BIT(STRATA_PROP_TOPIC_ALIAS_MAXIMUM) |
+		    STRATA_PROP_BIT(STRATA_PROP_MAXIMUM_PACKET_SIZE) |
+		    STRATA_PROP_BIT(STRATA_PROP_SHARED_SUB_AVAILABLE);
+		pr->receive_maximum = (uint16_t)cfg->max_inflight;
+		pr->topic_alias_maximum = (uint16_t)cfg->topic_alias_max;
+		pr->maximum_packet_size = (uint32_t)cfg->max_payload + 65536 +
+		    4096;
+		pr->shared_sub_available = 0;
+		if (assigned != NULL) {
+			pr->present |= STRATA_PROP_BIT(
+			    STRATA_PROP_ASSIGNED_CLIENT_ID);
+			pr->assigned_client_id.p = (const uint8_t *)assigned;
+			pr->assigned_client_id.len = (uint32_t)strlen(assigned);
+		}
+		if (keepalive != c->keepalive) {
+			pr->present |= STRATA_PROP_BIT(
+			    STRATA_PROP_SERVER_KEEPALIVE);
+			pr->server_keepalive = keepalive;
+		}
+	}
+	broker_conn_send(c, &a);
+}
+
+int
+broker_connect_handle(struct broker_conn *c,
+    const struct strata_mqtt_packet *p)
+{
+	const struct strata_mqtt_connect *cn = &p->u.connect;
+	struct broker_session *s;
+	char assigned[192];
+	const char *id = (const char *)cn->client_id.p;
+	size_t id_len = cn->client_id.len;
+	uint16_t keepalive;
+	bool present;
+	int rc;
+
+	c->version = cn->version;
+	rc = connect_check(c, p);
+	if (rc != 0)
+		return rc;
+	if (id_len == 0) {
+		connect_assign_id(c->broker, assigned, sizeof(assigned));
+		id = assigned;
+		id_len = strlen(assigned);
+	}
+	if (cn->has_will)
+		c->will = connect_will_new(cn);
+	s = connect_session(c, cn, id, id_len, &present);
+	connect_apply_props(c, s, p);
+	s->conn = c;
+	c->session = s;
+	c->state = CONN_ACTIVE;
+	keepalive = connect_keepalive(&c->broker->cfg, cn->keepalive);
+	c->keepalive = cn->keepalive;
+	connect_send_connack(c, present, cn->client_id.len == 0 &&
+	    c->version == STRATA_MQTT_V5 ? assigned : NULL, keepalive);
+	broker_conn_set_keepalive(c, keepalive);
+	STRATA_INFO(BROKER_COMP, "client connected|client_id=%s peer=%s "
+	    "version=%u keepalive=%u session_present=%d", s->client_id,
+	    c->peer, c->version, keepalive, present);
+	broker_qos_resume(s);
+	return 0;
+}
+
+int
+broker_disconnect_handle(struct broker_conn *c,
+    const struct strata_mqtt_packet *p)
+{
+	const struct strata_mqtt_props *pr = &p->props;
+	struct broker_session *s = c->session;
+	uint8_t reason = p->u.reason.reason;
+
+	if (pr->present & STRATA_PROP_BIT(STRATA_PROP_SESSION_EXPIRY)) {
+		/* MQTT 5 3.14.2.2.2: 0 at CONNECT cannot become non-zero */
+		if (s->expiry == 0 && pr->session_expiry != 0)
+			return STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
+		s->expiry = pr->session_expiry;
+		s->persistent = s->expiry > 0;
+	}
+	STRATA_INFO(BROKER_COMP, "client disconnected|client_id=%s reason=0x%02x",
+	    s->client_id, reason);
+	broker_conn_close(c, reason == STRATA_RC_DISCONNECT_WITH_WILL);
+	return 0;
+}

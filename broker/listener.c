@@ -1,0 +1,197 @@
+/*
+ * listener.c - TCP and TLS listeners of the broker.
+ *
+ * TLS: one SSL_CTX, TLS 1.2 and 1.3 only, certificate chain and key from
+ * tls-cert / tls-key, client certificates verified against tls-ca, and
+ * required when tls-require-client-cert is set.  A TLS listener without a
+ * certificate or key is a configuration error.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+#include "broker.h"
+
+static void
+listener_ssl_error(const char *what, const char *path)
+{
+	char buf[256];
+
+	ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+	STRATA_ERROR(BROKER_COMP, "TLS setup failed|option=%s file=%s error=\"%s\"",
+	    what, path, buf);
+}
+
+static int
+listener_ssl_ctx(struct strata_broker *b)
+{
+	const struct broker_config *cfg = &b->cfg;
+	SSL_CTX *ctx;
+	int mode = SSL_VERIFY_NONE;
+
+	if (cfg->tls_cert == NULL || cfg->tls_key == NULL) {
+		STRATA_ERROR(BROKER_COMP, "config error: tls-port is set but "
+		    "%s is missing (set tls-port 0 to disable TLS)",
+		    cfg->tls_cert == NULL ? "tls-cert" : "tls-key");
+		return STRATA_EINVAL;
+	}
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL)
+		abort();
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	b->ssl_ctx = ctx;
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
+		listener_ssl_error("tls-cert", cfg->tls_cert);
+		return STRATA_EINVAL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key,
+	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		listener_ssl_error("tls-key", cfg->tls_key);
+		return STRATA_EINVAL;
+	}
+	if (cfg->tls_ca != NULL) {
+		if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca,
+		    NULL) != 1) {
+			listener_ssl_error("tls-ca", cfg->tls_ca);
+			return STRATA_EINVAL;
+		}
+		mode = SSL_VERIFY_PEER;
+	}
+	if (cfg->tls_require_client_cert) {
+		if (cfg->tls_ca == NULL) {
+			STRATA_ERROR(BROKER_COMP, "config error: "
+			    "tls-require-client-cert needs tls-ca");
+			return STRATA_EINVAL;
+		}
+		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+	}
+	SSL_CTX_set_verify(ctx, mode, NULL);
+	return 0;
+}
+
+static bool
+listener_full(struct strata_broker *b)
+{
+	return b->stopping || (b->cfg.max_connections > 0 &&
+	    b->n_conns >= b->cfg.max_connections);
+}
+
+static void
+listener_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct strata_broker *b = arg;
+	enum broker_listener_kind kind = l == b->listeners[BROKER_TLS] ?
+	    BROKER_TLS : BROKER_TCP;
+	struct bufferevent *bev;
+	int opts = BEV_OPT_CLOSE_ON_FREE;
+
+	if (listener_full(b)) {
+		broker_refuse(b, NULL, STRATA_RC_SERVER_BUSY,
+		    "connection over max-connections");
+		evutil_closesocket(fd);
+		return;
+	}
+	if (kind == BROKER_TLS) {
+		SSL *ssl = SSL_new(b->ssl_ctx);
+
+		if (ssl == NULL)
+			abort();
+		bev = bufferevent_openssl_socket_new(b->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, opts);
+		if (bev != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	} else {
+		bev = bufferevent_socket_new(b->base, fd, opts);
+	}
+	if (bev == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	broker_conn_new(b, bev, kind, sa);
+}
+
+static void
+listener_error(struct evconnlistener *l, void *arg)
+{
+	STRATA_WARN(BROKER_COMP, "accept failed|error=\"%s\"",
+	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static int
+listener_open(struct strata_broker *b, enum broker_listener_kind kind,
+    long port)
+{
+	struct evutil_addrinfo hints, *ai = NULL;
+	struct evconnlistener *l;
+	char service[16];
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_PASSIVE;
+	snprintf(service, sizeof(service), "%ld", port);
+	rc = evutil_getaddrinfo(b->cfg.bind, service, &hints, &ai);
+	if (rc != 0) {
+		STRATA_ERROR(BROKER_COMP, "bad bind address|bind=%s",
+		    b->cfg.bind);
+		return STRATA_EINVAL;
+	}
+	l = evconnlistener_new_bind(b->base, listener_accept, b,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024, ai->ai_addr,
+	    (int)ai->ai_addrlen);
+	evutil_freeaddrinfo(ai);
+	if (l == NULL) {
+		STRATA_ERROR(BROKER_COMP, "cannot listen|bind=%s port=%ld "
+		    "error=\"%s\"", b->cfg.bind, port, strerror(errno));
+		return STRATA_EIO;
+	}
+	evconnlistener_set_error_cb(l, listener_error);
+	b->listeners[kind] = l;
+	STRATA_INFO(BROKER_COMP, "listening|listener=%s bind=%s port=%ld",
+	    kind == BROKER_TLS ? "tls" : "tcp", b->cfg.bind, port);
+	return 0;
+}
+
+int
+broker_listeners_start(struct strata_broker *b)
+{
+	int rc;
+
+	if (b->cfg.port == 0 && b->cfg.tls_port == 0) {
+		STRATA_ERROR(BROKER_COMP, "config error: port and tls-port "
+		    "are both 0");
+		return STRATA_EINVAL;
+	}
+	if (b->cfg.tls_port != 0) {
+		rc = listener_ssl_ctx(b);
+		if (rc != 0)
+			return rc;
+		rc = listener_open(b, BROKER_TLS, b->cfg.tls_port);
+		if (rc != 0)
+			return rc;
+	}
+	if (b->cfg.port != 0)
+		return listener_open(b, BROKER_TCP, b->cfg.port);
+	return 0;
+}
+
+void
+broker_listeners_stop(struct strata_broker *b)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (b->listeners[i] != NULL)
+			evconnlistener_free(b->listeners[i]);
+		b->listeners[i] = NULL;
+	}
+}

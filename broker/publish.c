@@ -1,0 +1,427 @@
+/*
+ * publish.c - inbound PUBLISH (topic aliases, limits, forwarding to the
+ * router owning the topic's partition) and the fan-out of a router's
+ * Deliver to the local subscribers.
+ *
+ * How a publish travels: client PUBLISH -> publish_handle (alias, limits,
+ * receive maximum, QoS 2 duplicate check) -> broker_routers_publish (seq
+ * for QoS 1/2) -> router -> PublishAck -> broker_qos_inbound_acked sends
+ * PUBACK / PUBREC.  The router sends one Deliver per broker with local
+ * subscribers -> broker_publish_deliver matches the local table, merges
+ * the matches per session (max QoS, all subscription identifiers) and
+ * sends QoS 0 at once, QoS 1/2 through the session's flow (qos.c).
+ *
+ * Limits (documented rule):
+ *   frame larger than the Maximum Packet Size (max-payload + 68 KiB)
+ *     -> MQTT 5 DISCONNECT 0x95, 3.1.1 close (dispatch.c);
+ *   payload > max-payload: QoS 1/2 -> PUBACK/PUBREC 0x97 (MQTT 5),
+ *     QoS 0 -> DISCONNECT 0x95 (MQTT 5); 3.1.1 close;
+ *   topic deeper than max-topic-depth ("$aws/" exempt): QoS 1/2 ->
+ *     PUBACK/PUBREC 0x90, QoS 0 -> DISCONNECT 0x90; 3.1.1 close;
+ *   topic alias 0 or above what CONNACK granted -> DISCONNECT 0x94;
+ *   more QoS 1/2 publishes in flight than the Receive Maximum granted
+ *     -> DISCONNECT 0x93.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+/* Output bytes above which QoS 0 deliveries to a slow client are dropped */
+#define PUBLISH_SLOW_CLIENT_BYTES (8u * 1024 * 1024)
+
+struct broker_msg *
+broker_msg_new(const void *topic, size_t topic_len, const void *payload,
+    size_t payload_len, const void *props, size_t props_len, uint8_t qos,
+    bool retain)
+{
+	struct broker_msg *m = malloc(sizeof(*m) + topic_len + 1 +
+	    payload_len + props_len);
+
+	if (m == NULL)
+		abort();
+	m->refs = 1;
+	m->qos = qos;
+	m->retain = retain;
+	m->topic_len = (uint32_t)topic_len;
+	m->payload_len = (uint32_t)payload_len;
+	m->props_len = (uint32_t)props_len;
+	m->received_ms = broker_now_ms();
+	m->topic = (char *)m->data;
+	m->payload = m->data + topic_len + 1;
+	m->props = m->payload + payload_len;
+	memcpy(m->topic, topic, topic_len);
+	m->topic[topic_len] = '\0';
+	if (payload_len > 0)
+		memcpy(m->payload, payload, payload_len);
+	if (props_len > 0)
+		memcpy(m->props, props, props_len);
+	return m;
+}
+
+void
+broker_msg_unref(struct broker_msg *m)
+{
+	if (m != NULL && --m->refs == 0)
+		free(m);
+}
+
+void
+broker_alias_free(struct broker_conn *c)
+{
+	uint32_t i;
+
+	if (c->aliases == NULL)
+		return;
+	for (i = 0; i <= c->alias_max; i++)
+		free(c->aliases[i]);
+	free(c->aliases);
+	c->aliases = NULL;
+}
+
+/* Resolve or record a topic alias (MQTT 5 3.3.2.3.4). */
+static int
+publish_alias(struct broker_conn *c, const struct strata_mqtt_props *pr,
+    struct strata_bytes *topic)
+{
+	uint16_t alias = pr->topic_alias;
+	char **slot;
+
+	if (!(pr->present & STRATA_PROP_BIT(STRATA_PROP_TOPIC_ALIAS)))
+		return topic->len > 0 ? 0 :
+		    STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
+	if (alias == 0 || alias > c->alias_max)
+		return STRATA_ERR(STRATA_RC_TOPIC_ALIAS_INVALID);
+	if (c->aliases == NULL) {
+		c->aliases = calloc((size_t)c->alias_max + 1, sizeof(char *));
+		if (c->aliases == NULL)
+			abort();
+	}
+	slot = &c->aliases[alias];
+	if (topic->len == 0) {
+		if (*slot == NULL)
+			return STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
+		topic->p = (const uint8_t *)*slot;
+		topic->len = (uint32_t)strlen(*slot);
+		return 0;
+	}
+	free(*slot);
+	*slot = strndup((const char *)topic->p, topic->len);
+	if (*slot == NULL)
+		abort();
+	return 0;
+}
+
+/* A publish refused for a limit: MQTT 5 QoS 1/2 get an ack with the
+ * reason, anything else is a protocol-level refusal (disconnect). */
+static int
+publish_refuse(struct broker_conn *c, const struct strata_mqtt_publish *pub,
+    uint8_t reason, const char *what)
+{
+	if (c->version != STRATA_MQTT_V5 || pub->qos == 0)
+		return STRATA_ERR(reason == STRATA_RC_QUOTA_EXCEEDED ?
+		    STRATA_RC_PACKET_TOO_LARGE : reason);
+	broker_refuse(c->broker, c, reason, what);
+	broker_send_ack(c, pub->qos == 1 ? STRATA_MQTT_PUBACK :
+	    STRATA_MQTT_PUBREC, pub->packet_id, reason);
+	return 0;
+}
+
+static bool
+publish_too_deep(const struct broker_config *cfg, struct strata_bytes t)
+{
+	if (t.len >= 5 && memcmp(t.p, "$aws/", 5) == 0)
+		return false;
+	return strata_topic_depth(t.p, t.len) > (unsigned)cfg->max_topic_depth;
+}
+
+/* Properties forwarded to the router: the PUBLISH's own minus the alias.
+ * Written into the scratch buffer; *len is 0 when there are none. */
+static const uint8_t *
+publish_props(struct broker_conn *c, const struct strata_mqtt_props *in,
+    size_t *len)
+{
+	struct strata_mqtt_props pr = *in;
+	uint8_t *buf;
+	size_t size;
+
+	*len = 0;
+	pr.present &= ~STRATA_PROP_BIT(STRATA_PROP_TOPIC_ALIAS);
+	if (c->version != STRATA_MQTT_V5 ||
+	    (pr.present == 0 && pr.n_user_props == 0))
+		return NULL;
+	size = strata_mqtt_props_size(&pr);
+	if (size == 0)
+		return NULL;
+	buf = broker_scratch(c->broker, size + 4);
+	strata_mqtt_props_write(&pr, buf);
+	*len = size;
+	return buf + strata_varint_size((uint32_t)size);
+}
+
+/* QoS 1/2 bookkeeping before forwarding.  Returns 1 when the publish is
+ * a QoS 2 duplicate that must not be forwarded again. */
+static int
+publish_inbound_flow(struct broker_conn *c,
+    const struct strata_mqtt_publish *pub)
+{
+	struct broker_session *s = c->session;
+	struct broker_qos2_in *q;
+
+	if (pub->qos == 2 && (q = broker_qos2_find(s, pub->packet_id))) {
+		if (q->acked)
+			broker_send_ack(c, STRATA_MQTT_PUBREC, pub->packet_id,
+			    STRATA_RC_SUCCESS);
+		return 1;
+	}
+	if ((long)s->in_pending + s->n_qos2_in >= c->broker->cfg.max_inflight)
+		return STRATA_ERR(STRATA_RC_RECEIVE_MAX_EXCEEDED);
+	if (pub->qos == 2)
+		broker_qos2_add(s, pub->packet_id);
+	else if (pub->qos == 1)
+		s->in_pending++;
+	return 0;
+}
+
+int
+broker_publish_handle(struct broker_conn *c,
+    const struct strata_mqtt_packet *p)
+{
+	const struct strata_mqtt_publish *pub = &p->u.publish;
+	const struct broker_config *cfg = &c->broker->cfg;
+	struct strata_bytes topic = pub->topic;
+	const uint8_t *props = NULL;
+	size_t props_len = 0;
+	int rc;
+
+	if (c->version == STRATA_MQTT_V5) {
+		rc = publish_alias(c, &p->props, &topic);
+		if (rc != 0)
+			return rc;
+	}
+	if (pub->payload.len > (uint32_t)cfg->max_payload)
+		return publish_refuse(c, pub, STRATA_RC_QUOTA_EXCEEDED,
+		    "payload over max-payload");
+	if (publish_too_deep(cfg, topic))
+		return publish_refuse(c, pub, STRATA_RC_TOPIC_NAME_INVALID,
+		    "topic over max-topic-depth");
+	rc = publish_inbound_flow(c, pub);
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
+	props = publish_props(c, &p->props, &props_len);
+	return broker_routers_publish(c->broker, pub->qos > 0 ?
+	    c->session->client_id : NULL, pub->packet_id, topic.p, topic.len,
+	    pub->payload.p, pub->payload.len, props, props_len, pub->qos,
+	    pub->retain);
+}
+
+/* Message Expiry Interval left, or -1 when the message expired. */
+static int64_t
+publish_expiry_left(const struct broker_msg *m,
+    const struct strata_mqtt_props *pr)
+{
+	uint64_t waited;
+
+	if (!(pr->present & STRATA_PROP_BIT(STRATA_PROP_MESSAGE_EXPIRY)))
+		return 0;
+	waited = (broker_now_ms() - m->received_ms) / 1000;
+	if (waited >= pr->message_expiry)
+		return -1;
+	return (int64_t)(pr->message_expiry - waited);
+}
+
+int
+broker_publish_write(struct broker_conn *c, struct broker_msg *m,
+    uint8_t qos, bool retain, bool dup, uint16_t packet_id,
+    uint8_t n_sub_ids, const uint32_t *sub_ids)
+{
+	struct strata_mqtt_packet pkt;
+	int64_t left;
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = STRATA_MQTT_PUBLISH;
+	pkt.u.publish.qos = qos;
+	pkt.u.publish.dup = dup;
+	pkt.u.publish.retain = retain;
+	pkt.u.publish.packet_id = packet_id;
+	pkt.u.publish.topic.p = (const uint8_t *)m->topic;
+	pkt.u.publish.topic.len = m->topic_len;
+	pkt.u.publish.payload.p = m->payload;
+	pkt.u.publish.payload.len = m->payload_len;
+	if (c->version == STRATA_MQTT_V5) {
+		if (m->props_len > 0 && strata_mqtt_props_parse(m->props,
+		    m->props_len, STRATA_MQTT_PUBLISH, &pkt.props) != 0)
+			memset(&pkt.props, 0, sizeof(pkt.props));
+		left = publish_expiry_left(m, &pkt.props);
+		if (left < 0)
+			return STRATA_ENOTFOUND;
+		if (left > 0)
+			pkt.props.message_expiry = (uint32_t)left;
+		if (n_sub_ids > 0) {
+			pkt.props.present |= STRATA_PROP_BIT(
+			    STRATA_PROP_SUBSCRIPTION_ID);
+			pkt.props.n_sub_ids = n_sub_ids;
+			memcpy(pkt.props.sub_ids, sub_ids,
+			    n_sub_ids * sizeof(uint32_t));
+		}
+	}
+	if (broker_conn_send(c, &pkt) != 0)
+		return STRATA_ENOSPC;
+	(*c->broker->m.delivered[qos])++;
+	return 0;
+}
+
+void
+broker_publish_to_session(struct broker_session *s, struct broker_msg *m,
+    uint8_t qos, bool retain, uint8_t n_sub_ids, const uint32_t *sub_ids)
+{
+	struct broker_conn *c = s->conn;
+
+	if (qos > 0) {
+		broker_qos_enqueue(s, m, qos, retain, n_sub_ids, sub_ids);
+		return;
+	}
+	if (c == NULL || c->state != CONN_ACTIVE)
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
+	    PUBLISH_SLOW_CLIENT_BYTES) {
+		broker_drop(s->broker, "slow_client");
+		return;
+	}
+	if (broker_publish_write(c, m, 0, retain, false, 0, n_sub_ids,
+	    sub_ids) == STRATA_ENOSPC)
+		broker_drop(s->broker, "over_client_max_packet");
+}
+
+/* ---- Deliver fan-out ---- */
+
+struct publish_fanout_ctx {
+	struct strata_broker *b;
+	const Strata__Deliver *d;
+};
+
+static struct broker_fanout *
+publish_fanout_slot(struct strata_broker *b, struct broker_session *s)
+{
+	struct broker_fanout *f;
+
+	if (s->fanout_gen == b->fanout_gen)
+		return &b->fanout[s->fanout_idx];
+	if (b->n_fanout == b->cap_fanout) {
+		b->cap_fanout = b->cap_fanout ? b->cap_fanout * 2 : 64;
+		b->fanout = realloc(b->fanout,
+		    b->cap_fanout * sizeof(*b->fanout));
+		if (b->fanout == NULL)
+			abort();
+	}
+	s->fanout_gen = b->fanout_gen;
+	s->fanout_idx = b->n_fanout;
+	f = &b->fanout[b->n_fanout++];
+	memset(f, 0, sizeof(*f));
+	f->session = s;
+	return f;
+}
+
+static void
+publish_fanout_cb(const char *filter, size_t flen, void *value, void *arg)
+{
+	struct publish_fanout_ctx *ctx = arg;
+	struct broker_filter *bf = value;
+	const Strata__Deliver *d = ctx->d;
+	struct strata_list *pos;
+
+	for (pos = bf->subs.next; pos != &bf->subs; pos = pos->next) {
+		struct broker_sub *sub = STRATA_CONTAINER_OF(pos,
+		    struct broker_sub, filter_node);
+		struct broker_fanout *f;
+		uint8_t qos = STRATA_SUBOPT_QOS(sub->options);
+
+		if ((sub->options & STRATA_SUBOPT_NO_LOCAL) &&
+		    strcmp(sub->session->client_id, d->origin_client_id) == 0)
+			continue;
+		f = publish_fanout_slot(ctx->b, sub->session);
+		if (qos > f->qos)
+			f->qos = qos;
+		if ((sub->options & STRATA_SUBOPT_RETAIN_AS_PUBLISHED) &&
+		    d->retain)
+			f->retain = true;
+		if (sub->sub_id != 0 && f->n_sub_ids < STRATA_MQTT_MAX_SUB_IDS)
+			f->sub_ids[f->n_sub_ids++] = sub->sub_id;
+	}
+}
+
+/* A view of the Deliver as a message (no copy, refs 0). */
+static void
+publish_view(struct broker_msg *v, const Strata__Deliver *d)
+{
+	memset(v, 0, sizeof(*v));
+	v->qos = (uint8_t)(d->qos > 2 ? 2 : d->qos);
+	v->retain = d->retain;
+	v->topic = d->topic;
+	v->topic_len = (uint32_t)strlen(d->topic);
+	v->payload = d->payload.data;
+	v->payload_len = (uint32_t)d->payload.len;
+	v->props = d->properties.data;
+	v->props_len = (uint32_t)d->properties.len;
+	v->received_ms = broker_now_ms();
+}
+
+/* Send to one recipient; QoS 1/2 need an owned copy, made once. */
+static void
+publish_send_one(struct broker_session *s, struct broker_msg *view,
+    struct broker_msg **owned, uint8_t qos, bool retain, uint8_t n_ids,
+    const uint32_t *ids)
+{
+	if (qos > view->qos)
+		qos = view->qos;
+	if (qos > 0 && *owned == NULL)
+		*owned = broker_msg_new(view->topic, view->topic_len,
+		    view->payload, view->payload_len, view->props,
+		    view->props_len, view->qos, view->retain);
+	broker_publish_to_session(s, qos > 0 ? *owned : view, qos, retain,
+	    n_ids, ids);
+}
+
+/* Retained message for one subscription of one client. */
+static void
+publish_deliver_retained(struct strata_broker *b, const Strata__Deliver *d,
+    struct broker_msg *view, struct broker_msg **owned)
+{
+	struct broker_session *s = broker_session_find(b, d->target_client_id,
+	    strlen(d->target_client_id));
+	struct broker_sub *sub;
+
+	if (s == NULL)
+		return;
+	sub = broker_sub_find(s, d->target_filter, strlen(d->target_filter));
+	if (sub == NULL)
+		return;
+	publish_send_one(s, view, owned, STRATA_SUBOPT_QOS(sub->options), true,
+	    sub->sub_id != 0 ? 1 : 0, &sub->sub_id);
+}
+
+void
+broker_publish_deliver(struct strata_broker *b, const Strata__Deliver *d)
+{
+	struct publish_fanout_ctx ctx = {b, d};
+	struct broker_msg view, *owned = NULL;
+	uint32_t i;
+
+	publish_view(&view, d);
+	if (d->target_client_id != NULL && d->target_client_id[0] != '\0') {
+		publish_deliver_retained(b, d, &view, &owned);
+		broker_msg_unref(owned);
+		return;
+	}
+	b->fanout_gen++;
+	b->n_fanout = 0;
+	strata_subtree_match(b->subs, d->topic, view.topic_len,
+	    publish_fanout_cb, &ctx);
+	for (i = 0; i < b->n_fanout; i++) {
+		struct broker_fanout *f = &b->fanout[i];
+
+		publish_send_one(f->session, &view, &owned, f->qos, f->retain,
+		    f->n_sub_ids, f->sub_ids);
+	}
+	broker_msg_unref(owned);
+}

@@ -1,0 +1,571 @@
+/*
+ * routerlink.c - the broker's links to the routers.
+ *
+ * Every second the broker reads two Redis hashes: `strata:routers`
+ * (router id -> "host:port") and `strata:partmap` (partition -> router
+ * id).  It keeps one strata_link per router and a table partition ->
+ * router.
+ *
+ * Link states (per router): CONNECTING/BACKOFF (link.c reconnects by
+ * itself) and UP.  On UP the broker sends Hello(NODE_BROKER), RouteUpdate
+ * RESET and one ADD per local filter the router must hold, then re-sends
+ * the publishes waiting for a router.  On DOWN the publishes it had not
+ * acknowledged go back to the unsent list.  When the partition map
+ * changes, every UP router is re-synchronised the same way.
+ *
+ * Publishes (struct broker_fwd):
+ *   UNSENT  - in b->unsent: no router is up for the partition (or its
+ *             link is full).  QoS 0 waits here bounded by
+ *             BROKER_UNSENT_MAX bytes (drops counted); QoS 1/2 always
+ *             wait (each client's Receive Maximum bounds them).
+ *   SENT    - QoS 1/2 only, in router->sent and b->fwd_by_seq until the
+ *             PublishAck; then the publisher is acked (qos.c) and the
+ *             entry freed.  QoS 0 is freed once written.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+#define BROKER_LINK_MAX_QUEUE (16u * 1024 * 1024)
+#define BROKER_UNSENT_MAX (64u * 1024 * 1024)
+
+static const char *const key_routers = "strata:routers";
+static const char *const key_partmap = "strata:partmap";
+
+int64_t
+broker_routers_up(struct strata_broker *b)
+{
+	return *b->m.links_up;
+}
+
+/* ---- sending ---- */
+
+static bool
+routers_holds(struct strata_broker *b, struct broker_router *r,
+    const char *filter, size_t len)
+{
+	int part = strata_topic_filter_partition((const uint8_t *)filter, len,
+	    (unsigned)b->cfg.partition_levels);
+
+	return part < 0 || b->partmap[part] == r;
+}
+
+static void
+routers_send_route(struct broker_router *r, Strata__RouteUpdate__Op op,
+    const char *filter)
+{
+	Strata__RouteUpdate u = STRATA__ROUTE_UPDATE__INIT;
+
+	u.op = op;
+	u.filter = (char *)filter;
+	strata_link_send(r->link, STRATA_LINK_ROUTE, &u.base);
+}
+
+struct routers_sync_ctx {
+	struct strata_broker *b;
+	struct broker_router *r;
+};
+
+static void
+routers_sync_cb(const char *filter, size_t flen, void *value, void *arg)
+{
+	struct routers_sync_ctx *ctx = arg;
+	struct broker_filter *f = value;
+
+	if (routers_holds(ctx->b, ctx->r, f->name, f->len))
+		routers_send_route(ctx->r, STRATA__ROUTE_UPDATE__OP__ADD,
+		    f->name);
+}
+
+/* RESET then ADD every local filter this router must hold. */
+static void
+routers_sync(struct strata_broker *b, struct broker_router *r)
+{
+	struct routers_sync_ctx ctx = {b, r};
+
+	routers_send_route(r, STRATA__ROUTE_UPDATE__OP__RESET, "");
+	strata_subtree_foreach(b->subs, routers_sync_cb, &ctx);
+}
+
+void
+broker_routers_route(struct strata_broker *b, bool add, const char *filter,
+    size_t len)
+{
+	struct strata_list *pos;
+
+	for (pos = b->routers.next; pos != &b->routers; pos = pos->next) {
+		struct broker_router *r = STRATA_CONTAINER_OF(pos,
+		    struct broker_router, node);
+
+		if (r->up && routers_holds(b, r, filter, len))
+			routers_send_route(r, add ?
+			    STRATA__ROUTE_UPDATE__OP__ADD :
+			    STRATA__ROUTE_UPDATE__OP__REMOVE, filter);
+	}
+}
+
+void
+broker_routers_retained(struct strata_broker *b, const char *client_id,
+    const char *filter, size_t len)
+{
+	Strata__RetainedRequest q = STRATA__RETAINED_REQUEST__INIT;
+	struct strata_list *pos;
+
+	q.client_id = (char *)client_id;
+	q.filter = (char *)filter;
+	for (pos = b->routers.next; pos != &b->routers; pos = pos->next) {
+		struct broker_router *r = STRATA_CONTAINER_OF(pos,
+		    struct broker_router, node);
+
+		if (r->up && routers_holds(b, r, filter, len))
+			strata_link_send(r->link, STRATA_LINK_RETAINED_REQUEST,
+			    &q.base);
+	}
+}
+
+/* Try to write one publish; 0 when it went to its router's link. */
+static int
+routers_write(struct strata_broker *b, uint64_t seq, const char *client_id,
+    const char *topic, const uint8_t *payload, size_t payload_len,
+    const uint8_t *props, size_t props_len, uint8_t qos, bool retain,
+    uint32_t partition)
+{
+	Strata__Publish m = STRATA__PUBLISH__INIT;
+	struct broker_router *r = b->partmap[partition];
+	int rc;
+
+	if (r == NULL || !r->up)
+		return STRATA_AGAIN;
+	m.seq = seq;
+	m.topic = (char *)topic;
+	m.payload.data = (uint8_t *)payload;
+	m.payload.len = payload_len;
+	m.qos = qos;
+	m.retain = retain;
+	m.properties.data = (uint8_t *)props;
+	m.properties.len = props_len;
+	m.client_id = (char *)(client_id != NULL ? client_id : "");
+	m.partition = partition;
+	rc = strata_link_send(r->link, STRATA_LINK_PUBLISH, &m.base);
+	if (rc == 0)
+		(*b->m.forwarded[qos])++;
+	return rc;
+}
+
+static int
+routers_write_fwd(struct strata_broker *b, struct broker_fwd *f)
+{
+	int rc = routers_write(b, f->seq, f->client_id, f->topic, f->payload,
+	    f->payload_len, f->props, f->props_len, f->qos, f->retain,
+	    f->partition);
+
+	if (rc != 0)
+		return rc;
+	f->router = b->partmap[f->partition];
+	return 0;
+}
+
+static size_t
+routers_fwd_size(const struct broker_fwd *f)
+{
+	return sizeof(*f) + f->topic_len + f->payload_len + f->props_len;
+}
+
+/* Unlink and free f; the caller accounts unsent_bytes. */
+static void
+routers_fwd_free(struct strata_broker *b, struct broker_fwd *f)
+{
+	strata_list_remove(&f->node);
+	if (f->seq != 0)
+		strata_hashmap_take(b->fwd_by_seq, &f->seq, sizeof(f->seq));
+	free(f->client_id);
+	free(f);
+}
+
+/* Send what waits for a router, where the router is now up. */
+static void
+routers_flush_unsent(struct strata_broker *b)
+{
+	struct strata_list *pos, *tmp;
+
+	STRATA_LIST_FOREACH_SAFE(pos, tmp, &b->unsent) {
+		struct broker_fwd *f = STRATA_CONTAINER_OF(pos,
+		    struct broker_fwd, node);
+
+		if (routers_write_fwd(b, f) != 0)
+			continue;
+		b->unsent_bytes -= routers_fwd_size(f);
+		if (f->seq == 0) {
+			routers_fwd_free(b, f);
+			continue;
+		}
+		strata_list_remove(&f->node);
+		strata_list_push_back(&f->router->sent, &f->node);
+	}
+}
+
+static struct broker_fwd *
+routers_fwd_new(uint64_t seq, const char *client_id, uint16_t packet_id,
+    const uint8_t *topic, size_t topic_len, const uint8_t *payload,
+    size_t payload_len, const uint8_t *props, size_t props_len)
+{
+	struct broker_fwd *f = malloc(sizeof(*f) + topic_len + 1 +
+	    payload_len + props_len);
+
+	if (f == NULL)
+		abort();
+	memset(f, 0, sizeof(*f));
+	strata_list_init(&f->node);
+	f->seq = seq;
+	f->client_id = client_id != NULL ? strdup(client_id) : NULL;
+	f->packet_id = packet_id;
+	f->topic_len = (uint32_t)topic_len;
+	f->payload_len = (uint32_t)payload_len;
+	f->props_len = (uint32_t)props_len;
+	f->topic = (char *)f->data;
+	f->payload = f->data + topic_len + 1;
+	f->props = f->payload + payload_len;
+	memcpy(f->topic, topic, topic_len);
+	f->topic[topic_len] = '\0';
+	if (payload_len > 0)
+		memcpy(f->payload, payload, payload_len);
+	if (props_len > 0)
+		memcpy(f->props, props, props_len);
+	return f;
+}
+
+/* NUL-terminated copy of a topic in a reused buffer. */
+static const char *
+routers_topic(struct strata_broker *b, const uint8_t *topic, size_t len)
+{
+	if (len + 1 > b->topic_cap) {
+		free(b->topic_buf);
+		b->topic_cap = len + 1 < 256 ? 256 : len + 1;
+		b->topic_buf = malloc(b->topic_cap);
+		if (b->topic_buf == NULL)
+			abort();
+	}
+	memcpy(b->topic_buf, topic, len);
+	b->topic_buf[len] = '\0';
+	return b->topic_buf;
+}
+
+int
+broker_routers_publish(struct strata_broker *b, const char *client_id,
+    uint16_t packet_id, const uint8_t *topic, size_t topic_len,
+    const uint8_t *payload, size_t payload_len, const uint8_t *props,
+    size_t props_len, uint8_t qos, bool retain)
+{
+	uint32_t part = strata_topic_partition(topic, topic_len,
+	    (unsigned)b->cfg.partition_levels);
+	uint64_t seq = qos > 0 ? b->next_seq++ : 0;
+	struct broker_fwd *f;
+	size_t size = sizeof(*f) + topic_len + payload_len + props_len;
+
+	if (qos == 0 && routers_write(b, 0, client_id, routers_topic(b, topic,
+	    topic_len), payload, payload_len, props, props_len, 0, retain,
+	    part) == 0)
+		return 0;
+	if (qos == 0 && b->unsent_bytes + size > BROKER_UNSENT_MAX) {
+		broker_drop(b, "no_router");
+		return 0;
+	}
+	f = routers_fwd_new(seq, client_id, packet_id, topic, topic_len,
+	    payload, payload_len, props, props_len);
+	f->qos = qos;
+	f->retain = retain;
+	f->partition = part;
+	if (seq != 0)
+		strata_hashmap_put(b->fwd_by_seq, &f->seq, sizeof(f->seq), f);
+	if (qos > 0 && routers_write_fwd(b, f) == 0) {
+		strata_list_push_back(&f->router->sent, &f->node);
+		return 0;
+	}
+	f->router = NULL;
+	b->unsent_bytes += size;
+	strata_list_push_back(&b->unsent, &f->node);
+	return 0;
+}
+
+/* ---- link callbacks ---- */
+
+static void
+routers_on_ack(struct strata_broker *b, const Strata__PublishAck *a)
+{
+	struct broker_fwd *f = strata_hashmap_get(b->fwd_by_seq, &a->seq,
+	    sizeof(a->seq));
+
+	if (f == NULL)
+		return;
+	if (f->client_id != NULL)
+		broker_qos_inbound_acked(b, f->client_id, f->packet_id, f->qos,
+		    (uint8_t)a->reason);
+	if (f->router == NULL)
+		b->unsent_bytes -= routers_fwd_size(f);
+	routers_fwd_free(b, f);
+}
+
+static void
+routers_on_frame(struct strata_link *l, const Strata__Frame *fr, void *arg)
+{
+	struct broker_router *r = arg;
+	size_t i;
+
+	for (i = 0; i < fr->n_publish_ack; i++)
+		routers_on_ack(r->broker, fr->publish_ack[i]);
+	for (i = 0; i < fr->n_deliver; i++)
+		broker_publish_deliver(r->broker, fr->deliver[i]);
+}
+
+static void
+routers_on_up(struct strata_link *l, void *arg)
+{
+	struct broker_router *r = arg;
+	struct strata_broker *b = r->broker;
+	Strata__Hello h = STRATA__HELLO__INIT;
+
+	r->up = true;
+	(*b->m.links_up)++;
+	STRATA_INFO(BROKER_COMP, "router link up|router=%s peer=%s", r->id,
+	    strata_link_peer(l));
+	h.node_id = b->cfg.node_id;
+	h.kind = STRATA__NODE_KIND__NODE_BROKER;
+	h.protocol = 1;
+	strata_link_send(l, STRATA_LINK_HELLO, &h.base);
+	routers_sync(b, r);
+	routers_flush_unsent(b);
+}
+
+/* Un-acked publishes of r go back to the unsent list. */
+static void
+routers_requeue(struct strata_broker *b, struct broker_router *r)
+{
+	while (!strata_list_empty(&r->sent)) {
+		struct broker_fwd *f = STRATA_CONTAINER_OF(r->sent.next,
+		    struct broker_fwd, node);
+
+		strata_list_remove(&f->node);
+		f->router = NULL;
+		b->unsent_bytes += routers_fwd_size(f);
+		strata_list_push_back(&b->unsent, &f->node);
+	}
+}
+
+static void
+routers_on_down(struct strata_link *l, void *arg)
+{
+	struct broker_router *r = arg;
+	struct strata_broker *b = r->broker;
+
+	if (r->up) {
+		r->up = false;
+		(*b->m.links_up)--;
+	}
+	STRATA_WARN(BROKER_COMP, "router link down|router=%s", r->id);
+	routers_requeue(b, r);
+}
+
+static void
+routers_on_drain(struct strata_link *l, void *arg)
+{
+	struct broker_router *r = arg;
+
+	routers_flush_unsent(r->broker);
+}
+
+static const struct strata_link_callbacks routers_link_cb = {
+	routers_on_frame, routers_on_up, routers_on_down, routers_on_drain,
+};
+
+/* ---- router table from Redis ---- */
+
+static struct broker_router *
+routers_find(struct strata_broker *b, const char *id, size_t len)
+{
+	struct strata_list *pos;
+
+	for (pos = b->routers.next; pos != &b->routers; pos = pos->next) {
+		struct broker_router *r = STRATA_CONTAINER_OF(pos,
+		    struct broker_router, node);
+
+		if (strlen(r->id) == len && memcmp(r->id, id, len) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+static void
+routers_remove(struct strata_broker *b, struct broker_router *r)
+{
+	int i;
+
+	STRATA_INFO(BROKER_COMP, "router gone|router=%s", r->id);
+	for (i = 0; i < STRATA_PARTITIONS; i++)
+		if (b->partmap[i] == r)
+			b->partmap[i] = NULL;
+	if (r->up)
+		(*b->m.links_up)--;
+	routers_requeue(b, r);
+	strata_link_free(r->link);
+	strata_list_remove(&r->node);
+	free(r->id);
+	free(r->host);
+	free(r);
+}
+
+/* Add (or re-point) router id at "host:port". */
+static void
+routers_upsert(struct strata_broker *b, const char *id, size_t id_len,
+    const char *addr, size_t addr_len)
+{
+	struct broker_router *r = routers_find(b, id, id_len);
+	const char *colon = memrchr(addr, ':', addr_len);
+	char host[256];
+	long port;
+
+	if (colon == NULL || (size_t)(colon - addr) >= sizeof(host))
+		return;
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	port = strtol(colon + 1, NULL, 10);
+	if (port <= 0 || port > 65535)
+		return;
+	if (r != NULL && strcmp(r->host, host) == 0 && r->port == port) {
+		r->seen = true;
+		return;
+	}
+	if (r != NULL)
+		routers_remove(b, r);
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		abort();
+	r->broker = b;
+	r->id = strndup(id, id_len);
+	r->host = strdup(host);
+	r->port = (uint16_t)port;
+	r->seen = true;
+	strata_list_init(&r->sent);
+	strata_list_push_back(&b->routers, &r->node);
+	STRATA_INFO(BROKER_COMP, "router found|router=%s addr=%s:%ld", r->id,
+	    host, port);
+	r->link = strata_link_connect(b->base, host, (uint16_t)port,
+	    &routers_link_cb, r, BROKER_LINK_MAX_QUEUE);
+}
+
+static void
+routers_partmap_cb(struct strata_redis *rd, redisReply *reply, void *arg)
+{
+	struct strata_broker *b = arg;
+	struct broker_router *map[STRATA_PARTITIONS];
+	struct strata_list *pos;
+	size_t i;
+
+	b->polling = false;
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+		return;
+	memset(map, 0, sizeof(map));
+	for (i = 0; i + 1 < reply->elements; i += 2) {
+		redisReply *k = reply->element[i], *v = reply->element[i + 1];
+		long part = strtol(k->str != NULL ? k->str : "-1", NULL, 10);
+
+		if (part >= 0 && part < STRATA_PARTITIONS && v->str != NULL)
+			map[part] = routers_find(b, v->str, v->len);
+	}
+	if (memcmp(map, b->partmap, sizeof(map)) == 0)
+		return;
+	memcpy(b->partmap, map, sizeof(map));
+	STRATA_INFO(BROKER_COMP, "partition map changed|entries=%zu",
+	    reply->elements / 2);
+	for (pos = b->routers.next; pos != &b->routers; pos = pos->next) {
+		struct broker_router *r = STRATA_CONTAINER_OF(pos,
+		    struct broker_router, node);
+
+		if (r->up)
+			routers_sync(b, r);
+	}
+	routers_flush_unsent(b);
+}
+
+static void
+routers_list_cb(struct strata_redis *rd, redisReply *reply, void *arg)
+{
+	struct strata_broker *b = arg;
+	struct strata_list *pos, *tmp;
+	size_t i;
+
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+		b->polling = false;
+		return;
+	}
+	for (pos = b->routers.next; pos != &b->routers; pos = pos->next)
+		STRATA_CONTAINER_OF(pos, struct broker_router, node)->seen =
+		    false;
+	for (i = 0; i + 1 < reply->elements; i += 2) {
+		redisReply *k = reply->element[i], *v = reply->element[i + 1];
+
+		if (k->str != NULL && v->str != NULL)
+			routers_upsert(b, k->str, k->len, v->str, v->len);
+	}
+	STRATA_LIST_FOREACH_SAFE(pos, tmp, &b->routers) {
+		struct broker_router *r = STRATA_CONTAINER_OF(pos,
+		    struct broker_router, node);
+
+		if (!r->seen)
+			routers_remove(b, r);
+	}
+	if (strata_redis_command(b->redis, routers_partmap_cb, b,
+	    "HGETALL %s", key_partmap) != 0)
+		b->polling = false;
+}
+
+static void
+routers_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct strata_broker *b = arg;
+
+	if (b->polling || b->stopping)
+		return;
+	b->polling = true;
+	if (strata_redis_command(b->redis, routers_list_cb, b, "HGETALL %s",
+	    key_routers) != 0)
+		b->polling = false;
+}
+
+static void
+routers_redis_up(struct strata_redis *r, void *arg)
+{
+	STRATA_INFO(BROKER_COMP, "redis connected");
+	routers_poll(-1, 0, arg);
+}
+
+int
+broker_routers_start(struct strata_broker *b)
+{
+	struct timeval tv = {1, 0};
+
+	b->redis = strata_redis_new(b->base, b->cfg.redis_host,
+	    (uint16_t)b->cfg.redis_port, routers_redis_up, b);
+	if (b->redis == NULL)
+		return STRATA_EIO;
+	b->poll_timer = event_new(b->base, -1, EV_PERSIST, routers_poll, b);
+	event_add(b->poll_timer, &tv);
+	return 0;
+}
+
+void
+broker_routers_stop(struct strata_broker *b)
+{
+	while (!strata_list_empty(&b->routers))
+		routers_remove(b, STRATA_CONTAINER_OF(b->routers.next,
+		    struct broker_router, node));
+	b->unsent_bytes = 0;
+	while (!strata_list_empty(&b->unsent))
+		routers_fwd_free(b, STRATA_CONTAINER_OF(b->unsent.next,
+		    struct broker_fwd, node));
+	if (b->poll_timer != NULL)
+		event_free(b->poll_timer);
+	b->poll_timer = NULL;
+	strata_redis_free(b->redis);
+	b->redis = NULL;
+}

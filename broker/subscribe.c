@@ -1,0 +1,211 @@
+/*
+ * subscribe.c - SUBSCRIBE / SUBACK, UNSUBSCRIBE / UNSUBACK and the local
+ * subscription table.
+ *
+ * The local table (b->subs, a strata_subtree) maps each filter to a
+ * broker_filter listing the local subscriptions of it.  The first local
+ * subscriber of a filter sends RouteUpdate ADD to the routers that must
+ * hold it, the last one leaving sends REMOVE (routerlink.c decides which
+ * routers).
+ *
+ * Rules of this broker:
+ *   - $share/... filters: shared subscriptions are not supported yet:
+ *     SUBACK 0x9E (MQTT 5) / 0x80 (3.1.1).
+ *   - entries beyond max-subscriptions-per-subscribe get 0x97 Quota
+ *     exceeded (MQTT 5) / 0x80 (3.1.1); the first ones are granted.
+ *   - the granted QoS is the QoS asked (the broker supports QoS 2).
+ *   - retained messages are asked from the routers per Retain Handling
+ *     (0: always, 1: new subscriptions only, 2: never; 3.1.1: always).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+void
+broker_filter_free(void *f)
+{
+	free(f);
+}
+
+struct broker_sub *
+broker_sub_find(struct broker_session *s, const char *filter, size_t len)
+{
+	struct strata_list *pos;
+
+	for (pos = s->subs.next; pos != &s->subs; pos = pos->next) {
+		struct broker_sub *sub = STRATA_CONTAINER_OF(pos,
+		    struct broker_sub, session_node);
+
+		if (sub->filter->len == len &&
+		    memcmp(sub->filter->name, filter, len) == 0)
+			return sub;
+	}
+	return NULL;
+}
+
+/* The table entry of filter, created (and announced) if new. */
+static struct broker_filter *
+subscribe_filter(struct strata_broker *b, const char *filter, size_t len)
+{
+	void **slot = strata_subtree_slot(b->subs, filter, len, true);
+	struct broker_filter *f = *slot;
+
+	if (f != NULL)
+		return f;
+	f = malloc(sizeof(*f) + len + 1);
+	if (f == NULL)
+		abort();
+	strata_list_init(&f->subs);
+	f->len = (uint32_t)len;
+	memcpy(f->name, filter, len);
+	f->name[len] = '\0';
+	*slot = f;
+	broker_routers_route(b, true, f->name, len);
+	return f;
+}
+
+static void
+subscribe_remove(struct broker_session *s, struct broker_sub *sub)
+{
+	struct strata_broker *b = s->broker;
+	struct broker_filter *f = sub->filter;
+
+	strata_list_remove(&sub->session_node);
+	strata_list_remove(&sub->filter_node);
+	s->n_subs--;
+	(*b->m.subscriptions)--;
+	free(sub);
+	if (!strata_list_empty(&f->subs))
+		return;
+	strata_subtree_remove(b->subs, f->name, f->len);
+	broker_routers_route(b, false, f->name, f->len);
+	free(f);
+}
+
+void
+broker_subs_remove_all(struct broker_session *s)
+{
+	while (!strata_list_empty(&s->subs))
+		subscribe_remove(s, STRATA_CONTAINER_OF(s->subs.next,
+		    struct broker_sub, session_node));
+}
+
+/* Add or replace one subscription; returns the granted reason code. */
+static uint8_t
+subscribe_add(struct broker_session *s, const struct strata_mqtt_sub_entry *e,
+    uint32_t sub_id, uint8_t version)
+{
+	const char *name = (const char *)e->filter.p;
+	struct broker_sub *sub = broker_sub_find(s, name, e->filter.len);
+	bool is_new = sub == NULL;
+	unsigned rh = version == STRATA_MQTT_V5 ?
+	    STRATA_SUBOPT_RETAIN_HANDLING(e->options) : 0;
+
+	if (is_new) {
+		sub = calloc(1, sizeof(*sub));
+		if (sub == NULL)
+			abort();
+		sub->session = s;
+		sub->filter = subscribe_filter(s->broker, name, e->filter.len);
+		strata_list_push_back(&sub->filter->subs, &sub->filter_node);
+		strata_list_push_back(&s->subs, &sub->session_node);
+		s->n_subs++;
+		(*s->broker->m.subscriptions)++;
+	}
+	sub->options = e->options;
+	sub->sub_id = sub_id;
+	if (rh == 0 || (rh == 1 && is_new))
+		broker_routers_retained(s->broker, s->client_id,
+		    sub->filter->name, sub->filter->len);
+	return STRATA_SUBOPT_QOS(e->options);
+}
+
+static uint8_t
+subscribe_entry(struct broker_conn *c, const struct strata_mqtt_sub_entry *e,
+    uint32_t index, uint32_t sub_id)
+{
+	struct strata_broker *b = c->broker;
+	struct strata_bytes group, inner;
+	bool v5 = c->version == STRATA_MQTT_V5;
+
+	if (index >= (uint32_t)b->cfg.max_subscriptions_per_subscribe) {
+		broker_refuse(b, c, STRATA_RC_QUOTA_EXCEEDED,
+		    "subscription over max-subscriptions-per-subscribe");
+		return v5 ? STRATA_RC_QUOTA_EXCEEDED : 0x80;
+	}
+	if (strata_topic_share_split(e->filter.p, e->filter.len, &group,
+	    &inner)) {
+		broker_refuse(b, c, STRATA_RC_SHARED_SUB_NOT_SUPPORTED,
+		    "shared subscription");
+		return v5 ? STRATA_RC_SHARED_SUB_NOT_SUPPORTED : 0x80;
+	}
+	return subscribe_add(c->session, e, sub_id, c->version);
+}
+
+static void
+subscribe_ack(struct broker_conn *c, uint8_t type, uint16_t packet_id,
+    const uint8_t *reasons, uint32_t n)
+{
+	struct strata_mqtt_packet a;
+
+	memset(&a, 0, sizeof(a));
+	a.type = type;
+	a.u.suback.packet_id = packet_id;
+	a.u.suback.reasons.p = reasons;
+	a.u.suback.reasons.len = n;
+	broker_conn_send(c, &a);
+}
+
+int
+broker_subscribe_handle(struct broker_conn *c,
+    const struct strata_mqtt_packet *p)
+{
+	const struct strata_mqtt_subscribe *sp = &p->u.subscribe;
+	struct strata_reader it = strata_reader_init(sp->entries.p,
+	    sp->entries.len);
+	struct strata_mqtt_sub_entry e;
+	uint8_t *reasons = malloc(sp->count ? sp->count : 1);
+	uint32_t sub_id = p->props.n_sub_ids > 0 ? p->props.sub_ids[0] : 0;
+	uint32_t n = 0;
+
+	if (reasons == NULL)
+		abort();
+	while (n < sp->count && strata_mqtt_sub_next(&it, STRATA_MQTT_SUBSCRIBE,
+	    c->version, &e) == 0) {
+		reasons[n] = subscribe_entry(c, &e, n, sub_id);
+		n++;
+	}
+	subscribe_ack(c, STRATA_MQTT_SUBACK, sp->packet_id, reasons, n);
+	free(reasons);
+	return 0;
+}
+
+int
+broker_unsubscribe_handle(struct broker_conn *c,
+    const struct strata_mqtt_packet *p)
+{
+	const struct strata_mqtt_subscribe *sp = &p->u.subscribe;
+	struct strata_reader it = strata_reader_init(sp->entries.p,
+	    sp->entries.len);
+	struct strata_mqtt_sub_entry e;
+	uint8_t *reasons = malloc(sp->count ? sp->count : 1);
+	uint32_t n = 0;
+
+	if (reasons == NULL)
+		abort();
+	while (n < sp->count && strata_mqtt_sub_next(&it,
+	    STRATA_MQTT_UNSUBSCRIBE, c->version, &e) == 0) {
+		struct broker_sub *sub = broker_sub_find(c->session,
+		    (const char *)e.filter.p, e.filter.len);
+
+		reasons[n++] = sub != NULL ? STRATA_RC_SUCCESS :
+		    STRATA_RC_NO_SUBSCRIPTION_EXISTED;
+		if (sub != NULL)
+			subscribe_remove(c->session, sub);
+	}
+	subscribe_ack(c, STRATA_MQTT_UNSUBACK, sp->packet_id, reasons,
+	    c->version == STRATA_MQTT_V5 ? n : 0);
+	free(reasons);
+	return 0;
+}
