@@ -195,7 +195,10 @@ strata_redis_free(struct strata_redis *r)
 		r->ac = NULL;
 		redisAsyncFree(ac);
 	}
-	redis_failed_cb(-1, 0, r);
+	/* Callbacks may issue commands, refused now: run until none is
+	 * left. */
+	while (!strata_list_empty(&r->failed))
+		redis_failed_cb(-1, 0, r);
 	event_free(r->retry_ev);
 	event_free(r->failed_ev);
 	free(r->host);

@@ -1,0 +1,242 @@
+/*
+ * publish.c - the publish path of the router, one step each:
+ *   validate -> partition check -> retain (cache + Redis) -> one Deliver
+ *   per destination broker -> PublishAck to the originating broker.
+ *
+ * Acknowledgement (Publish.seq != 0): reason 0 when at least one broker
+ * had a matching route, 0x10 (No matching subscribers) when none had.
+ * For a retained publish of QoS >= 1 the ack waits for Redis to confirm
+ * the HSET/HDEL; if Redis fails or is down the ack carries 0x80
+ * (Unspecified error): the message was still delivered to the brokers and
+ * the retained state is in this router's cache, but it is not durable, and
+ * the publisher is told so.  Acks may therefore overtake each other: the
+ * broker matches them by seq.
+ *
+ * A Deliver that cannot be queued (the broker's link is over its queue
+ * bound, or down) is dropped and counted; the publish is still acked.  Not
+ * built yet: holding the ack until every destination has taken the Deliver
+ * (guarantee 1 for slow brokers) and offline queues of persistent sessions.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "redis.h"
+#include "router.h"
+#include "status.h"
+
+#define RETAINED_KEY_MAX 32
+
+/* A PublishAck that waits for Redis. */
+struct publish_pending_ack {
+	struct strata_router *router;
+	uint64_t broker_id; /* the broker may be gone when Redis answers */
+	uint64_t seq;
+	uint32_t reason;
+};
+
+static void
+publish_ack(struct router_broker *b, uint64_t seq, uint32_t reason)
+{
+	struct router_metrics *m = &b->router->m;
+	Strata__PublishAck a = STRATA__PUBLISH_ACK__INIT;
+
+	a.seq = seq;
+	a.reason = reason;
+	if (brokers_send(b, STRATA_LINK_PUBLISH_ACK, &a.base,
+	    ROUTER_DROP_ACK_QUEUE_FULL) != 0)
+		return;
+	if (reason == STRATA_RC_SUCCESS)
+		(*m->acks_success)++;
+	else if (reason == STRATA_RC_NO_MATCHING_SUBSCRIBERS)
+		(*m->acks_no_subscribers)++;
+	else
+		(*m->acks_error)++;
+}
+
+static void
+publish_redis_done(struct strata_redis *redis, redisReply *reply, void *arg)
+{
+	struct publish_pending_ack *pa = arg;
+	struct strata_router *r = pa->router;
+	struct router_broker *b;
+	bool ok = reply != NULL && reply->type != REDIS_REPLY_ERROR;
+
+	if (!ok)
+		STRATA_WARN("router", "retained not persisted|error=\"%s\"",
+		    reply != NULL ? reply->str : "redis down");
+	if (pa->seq != 0) {
+		b = brokers_find(r, pa->broker_id);
+		if (b == NULL)
+			(*r->m.drops[ROUTER_DROP_ACK_BROKER_GONE])++;
+		else
+			publish_ack(b, pa->seq, ok ? pa->reason :
+			    STRATA_RC_UNSPECIFIED);
+	}
+	free(pa);
+}
+
+/*
+ * Apply the retain flag: an empty payload deletes the topic's retained
+ * message, anything else replaces it, in the cache now and in Redis.
+ * Returns the pending ack the Redis reply completes (NULL: none).
+ */
+static struct publish_pending_ack *
+publish_retain(struct router_broker *b, const Strata__Publish *p,
+    uint32_t partition)
+{
+	struct strata_router *r = b->router;
+	struct publish_pending_ack *pa = calloc(1, sizeof(*pa));
+	char key[RETAINED_KEY_MAX];
+	size_t tlen = strlen(p->topic);
+	const char *argv[4];
+	size_t argvlen[4];
+	uint8_t *value = NULL;
+	int argc = 3;
+
+	if (pa == NULL)
+		abort();
+	pa->router = r;
+	pa->broker_id = b->id;
+	pa->seq = p->qos >= 1 ? p->seq : 0;
+	snprintf(key, sizeof(key), "strata:retained:%u", partition);
+	argv[1] = key;
+	argvlen[1] = strlen(key);
+	argv[2] = p->topic;
+	argvlen[2] = tlen;
+	if (p->payload.len == 0) {
+		retained_delete(&r->retained, p->topic, tlen);
+		(*r->m.retained_deleted)++;
+		argv[0] = "HDEL";
+	} else {
+		const struct retained_msg *m = retained_put(&r->retained,
+		    p->topic, tlen, partition, p->qos, p->payload.data,
+		    p->payload.len, p->properties.data, p->properties.len,
+		    router_now_ms());
+		(*r->m.retained_stored)++;
+		argv[0] = "HSET";
+		argvlen[3] = retained_pack(m, &value);
+		argv[3] = (const char *)value;
+		argc = 4;
+	}
+	argvlen[0] = strlen(argv[0]);
+	strata_redis_commandv(r->redis, publish_redis_done, pa, argc, argv,
+	    argvlen);
+	free(value);
+	return pa->seq != 0 ? pa : NULL;
+}
+
+/* One Deliver per destination broker; returns how many had a route. */
+static size_t
+publish_deliver(struct strata_router *r, const Strata__Publish *p)
+{
+	Strata__Deliver d = STRATA__DELIVER__INIT;
+	struct routes_peer **dest;
+	size_t n;
+
+	d.topic = p->topic;
+	d.payload = p->payload;
+	d.qos = p->qos;
+	/* As published: the broker clears it for subscriptions without
+	 * Retain As Published. */
+	d.retain = p->retain;
+	d.properties = p->properties;
+	d.origin_client_id = p->client_id;
+	n = routes_match(&r->routes, p->topic, strlen(p->topic), &dest);
+	for (size_t i = 0; i < n; i++) {
+		struct router_broker *to = STRATA_CONTAINER_OF(dest[i],
+		    struct router_broker, routes);
+
+		if (brokers_send(to, STRATA_LINK_DELIVER, &d.base,
+		    ROUTER_DROP_DELIVER_QUEUE_FULL) == 0)
+			(*r->m.deliveries)++;
+	}
+	return n;
+}
+
+void
+publish_handle(struct router_broker *b, const Strata__Publish *p)
+{
+	struct strata_router *r = b->router;
+	size_t tlen = strlen(p->topic);
+	struct publish_pending_ack *pa = NULL;
+	uint32_t partition;
+	size_t matched;
+
+	if (p->qos > 2 || strata_topic_name_check((const uint8_t *)p->topic,
+	    tlen) != 0) {
+		(*r->m.protocol_errors)++;
+		STRATA_WARN("router", "invalid publish|broker=%s qos=%u",
+		    b->node_id, p->qos);
+		if (p->seq != 0)
+			publish_ack(b, p->seq, STRATA_RC_TOPIC_NAME_INVALID);
+		return;
+	}
+	partition = strata_topic_partition((const uint8_t *)p->topic, tlen,
+	    (unsigned)r->cfg.partition_levels);
+	if (!partition_owned(r, partition)) {
+		/* Processed anyway: a broker with a stale partition map must
+		 * not lose the message (see partition.c). */
+		(*r->m.not_owned)++;
+		STRATA_DEBUG("router", "publish for partition not owned|"
+		    "partition=%u broker=%s", partition, b->node_id);
+	}
+	(*r->m.publishes[p->qos])++;
+	if (p->retain)
+		pa = publish_retain(b, p, partition);
+	matched = publish_deliver(r, p);
+	if (pa != NULL)
+		pa->reason = matched > 0 ? STRATA_RC_SUCCESS :
+		    STRATA_RC_NO_MATCHING_SUBSCRIBERS;
+	else if (p->seq != 0)
+		publish_ack(b, p->seq, matched > 0 ? STRATA_RC_SUCCESS :
+		    STRATA_RC_NO_MATCHING_SUBSCRIBERS);
+}
+
+struct publish_retained_ctx {
+	struct router_broker *b;
+	const Strata__RetainedRequest *q;
+};
+
+static void
+publish_retained_one(const struct retained_msg *m, void *arg)
+{
+	struct publish_retained_ctx *c = arg;
+	struct strata_router *r = c->b->router;
+	Strata__Deliver d = STRATA__DELIVER__INIT;
+
+	if (!partition_owned(r, m->partition))
+		return;
+	d.topic = (char *)m->topic;
+	d.payload.data = (uint8_t *)m->payload;
+	d.payload.len = m->payload_len;
+	d.qos = m->qos;
+	d.retain = true;
+	d.properties.data = (uint8_t *)m->props;
+	d.properties.len = m->props_len;
+	d.target_client_id = c->q->client_id;
+	d.target_filter = c->q->filter;
+	if (brokers_send(c->b, STRATA_LINK_DELIVER, &d.base,
+	    ROUTER_DROP_DELIVER_QUEUE_FULL) == 0)
+		(*r->m.retained_sent)++;
+}
+
+void
+publish_retained_request(struct router_broker *b,
+    const Strata__RetainedRequest *q)
+{
+	struct strata_router *r = b->router;
+	struct publish_retained_ctx c = { b, q };
+	size_t flen = strlen(q->filter);
+
+	(*r->m.retained_requests)++;
+	if (strata_topic_filter_check((const uint8_t *)q->filter, flen) != 0) {
+		(*r->m.protocol_errors)++;
+		STRATA_WARN("router", "invalid retained request filter|"
+		    "broker=%s", b->node_id);
+		return;
+	}
+	retained_match(&r->retained, q->filter, flen, publish_retained_one,
+	    &c);
+}

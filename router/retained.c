@@ -1,0 +1,195 @@
+/*
+ * retained.c - cache of retained messages (see retained.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hashmap.h"
+#include "retained.h"
+#include "status.h"
+#include "strata.pb-c.h"
+#include "topic.h"
+
+void
+retained_init(struct retained *r)
+{
+	r->cache = strata_hashmap_new(free);
+	if (r->cache == NULL)
+		abort();
+}
+
+void
+retained_fini(struct retained *r)
+{
+	strata_hashmap_free(r->cache);
+	r->cache = NULL;
+}
+
+const struct retained_msg *
+retained_put(struct retained *r, const char *topic, size_t tlen,
+    uint32_t partition, uint32_t qos, const uint8_t *payload, size_t plen,
+    const uint8_t *props, size_t prlen, uint64_t stored_at_ms)
+{
+	struct retained_msg *m = malloc(sizeof(*m) + tlen + 1 + plen + prlen);
+	uint8_t *p;
+
+	if (m == NULL)
+		abort();
+	m->partition = partition;
+	m->qos = qos;
+	m->stored_at_ms = stored_at_ms;
+	m->topic_len = tlen;
+	memcpy(m->topic, topic, tlen);
+	m->topic[tlen] = '\0';
+	p = (uint8_t *)m->topic + tlen + 1;
+	if (plen > 0)
+		memcpy(p, payload, plen);
+	m->payload = p;
+	m->payload_len = plen;
+	p += plen;
+	if (prlen > 0)
+		memcpy(p, props, prlen);
+	m->props = p;
+	m->props_len = prlen;
+	strata_hashmap_put(r->cache, topic, tlen, m);
+	return m;
+}
+
+bool
+retained_delete(struct retained *r, const char *topic, size_t tlen)
+{
+	return strata_hashmap_delete(r->cache, topic, tlen);
+}
+
+const struct retained_msg *
+retained_get(const struct retained *r, const char *topic, size_t tlen)
+{
+	return strata_hashmap_get(r->cache, topic, tlen);
+}
+
+size_t
+retained_pack(const struct retained_msg *m, uint8_t **out)
+{
+	Strata__Retained v = STRATA__RETAINED__INIT;
+	size_t len;
+
+	v.payload.data = (uint8_t *)m->payload;
+	v.payload.len = m->payload_len;
+	v.qos = m->qos;
+	v.properties.data = (uint8_t *)m->props;
+	v.properties.len = m->props_len;
+	v.stored_at_ms = m->stored_at_ms;
+	len = strata__retained__get_packed_size(&v);
+	/* +1: malloc(0) may return NULL for an all-default message. */
+	*out = malloc(len + 1);
+	if (*out == NULL)
+		abort();
+	strata__retained__pack(&v, *out);
+	return len;
+}
+
+int
+retained_load(struct retained *r, const char *topic, size_t tlen,
+    uint32_t partition, const uint8_t *data, size_t len)
+{
+	Strata__Retained *v;
+
+	if (strata_hashmap_get(r->cache, topic, tlen) != NULL)
+		return 0;
+	v = strata__retained__unpack(NULL, len, data);
+	if (v == NULL)
+		return STRATA_EINVAL;
+	retained_put(r, topic, tlen, partition, v->qos, v->payload.data,
+	    v->payload.len, v->properties.data, v->properties.len,
+	    v->stored_at_ms);
+	strata__retained__free_unpacked(v, NULL);
+	return 0;
+}
+
+struct retained_match_ctx {
+	const char *filter;
+	size_t flen;
+	retained_cb cb;
+	void *arg;
+	size_t n;
+};
+
+static int
+retained_match_one(const void *key, size_t len, void *value, void *arg)
+{
+	struct retained_match_ctx *c = arg;
+
+	if (strata_topic_match((const uint8_t *)c->filter, c->flen, key,
+	    len)) {
+		c->cb(value, c->arg);
+		c->n++;
+	}
+	return 0;
+}
+
+size_t
+retained_match(const struct retained *r, const char *filter, size_t flen,
+    retained_cb cb, void *arg)
+{
+	struct retained_match_ctx c = { filter, flen, cb, arg, 0 };
+	struct strata_bytes group, inner;
+	const struct retained_msg *m;
+
+	if (strata_topic_share_split((const uint8_t *)filter, flen, &group,
+	    &inner))
+		return 0;
+	if (!strata_topic_has_wildcard((const uint8_t *)filter, flen)) {
+		m = strata_hashmap_get(r->cache, filter, flen);
+		if (m == NULL)
+			return 0;
+		cb(m, arg);
+		return 1;
+	}
+	/* A wildcard filter scans the cache: retained requests come once per
+	 * SUBSCRIBE, not per publish. */
+	strata_hashmap_foreach(r->cache, retained_match_one, &c);
+	return c.n;
+}
+
+struct retained_drop_ctx {
+	uint32_t partition;
+	const struct retained_msg **victims;
+	size_t n, cap;
+};
+
+static int
+retained_collect(const void *key, size_t len, void *value, void *arg)
+{
+	struct retained_drop_ctx *c = arg;
+	const struct retained_msg *m = value;
+
+	if (m->partition != c->partition)
+		return 0;
+	if (c->n == c->cap) {
+		c->cap = c->cap == 0 ? 16 : c->cap * 2;
+		c->victims = realloc(c->victims, c->cap * sizeof(*c->victims));
+		if (c->victims == NULL)
+			abort();
+	}
+	c->victims[c->n++] = m;
+	return 0;
+}
+
+void
+retained_drop_partition(struct retained *r, uint32_t partition)
+{
+	struct retained_drop_ctx c = { partition, NULL, 0, 0 };
+
+	/* The map may not change during the walk: collect, then delete. */
+	strata_hashmap_foreach(r->cache, retained_collect, &c);
+	for (size_t i = 0; i < c.n; i++)
+		strata_hashmap_delete(r->cache, c.victims[i]->topic,
+		    c.victims[i]->topic_len);
+	free(c.victims);
+}
+
+size_t
+retained_count(const struct retained *r)
+{
+	return strata_hashmap_count(r->cache);
+}

@@ -1,0 +1,74 @@
+/*
+ * retained.h - the router's cache of retained messages, keyed by topic.
+ *
+ * The cache holds the retained messages of the partitions this router has
+ * loaded or received publishes for; Redis (strata:retained:<partition>)
+ * holds the durable copy, written by publish.c and read back by
+ * partition.c when a partition is taken.  Entries are stored as one block:
+ * the topic (NUL-terminated), payload and MQTT 5 properties.
+ */
+#ifndef STRATA_ROUTER_RETAINED_H
+#define STRATA_ROUTER_RETAINED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct strata_hashmap;
+
+struct retained_msg {
+	uint32_t partition;
+	uint32_t qos;
+	uint64_t stored_at_ms;
+	const uint8_t *payload;
+	size_t payload_len;
+	const uint8_t *props;
+	size_t props_len;
+	size_t topic_len;
+	char topic[]; /* NUL-terminated, then payload, then properties */
+};
+
+struct retained {
+	struct strata_hashmap *cache; /* topic -> struct retained_msg * */
+};
+
+void retained_init(struct retained *r);
+void retained_fini(struct retained *r);
+
+/* Store topic's message, replacing any previous one.  The bytes are
+ * copied.  Returns the stored entry. */
+const struct retained_msg *retained_put(struct retained *r,
+    const char *topic, size_t tlen, uint32_t partition, uint32_t qos,
+    const uint8_t *payload, size_t plen, const uint8_t *props, size_t prlen,
+    uint64_t stored_at_ms);
+
+/* Remove topic's message; false if there was none. */
+bool retained_delete(struct retained *r, const char *topic, size_t tlen);
+
+const struct retained_msg *retained_get(const struct retained *r,
+    const char *topic, size_t tlen);
+
+/* Strata__Retained encoding of m, for Redis: a malloc'd buffer in *out
+ * (the caller frees it); returns its length. */
+size_t retained_pack(const struct retained_msg *m, uint8_t **out);
+
+/* Decode a Strata__Retained value read from Redis and store it unless the
+ * cache already holds that topic (a publish received since the load began
+ * is newer).  Returns 0, or STRATA_EINVAL for undecodable bytes. */
+int retained_load(struct retained *r, const char *topic, size_t tlen,
+    uint32_t partition, const uint8_t *data, size_t len);
+
+/* Call cb for every message whose topic matches filter (a "$share/..."
+ * filter matches nothing: shared subscriptions get no retained messages,
+ * MQTT 5 section 4.8.2).  A filter without wildcards is one lookup.
+ * Returns the number of calls. */
+typedef void (*retained_cb)(const struct retained_msg *m, void *arg);
+size_t retained_match(const struct retained *r, const char *filter,
+    size_t flen, retained_cb cb, void *arg);
+
+/* Forget every message of one partition (its ownership moved away). */
+void retained_drop_partition(struct retained *r, uint32_t partition);
+
+size_t retained_count(const struct retained *r);
+
+#endif

@@ -1,0 +1,280 @@
+/*
+ * router.c - life cycle of the router context: metrics, Redis, the link
+ * listener, the /metrics endpoint and the one-second tick.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "redis.h"
+#include "router.h"
+#include "status.h"
+
+uint64_t
+router_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int64_t
+router_gauge_brokers(void *arg)
+{
+	return ((struct strata_router *)arg)->broker_count;
+}
+
+static int64_t
+router_gauge_partitions(void *arg)
+{
+	return ((struct strata_router *)arg)->parts.owned_count;
+}
+
+static int64_t
+router_gauge_redis_up(void *arg)
+{
+	return strata_redis_is_up(((struct strata_router *)arg)->redis);
+}
+
+static int64_t
+router_gauge_retained(void *arg)
+{
+	return (int64_t)retained_count(&((struct strata_router *)arg)->retained);
+}
+
+static int64_t
+router_gauge_routes(void *arg)
+{
+	return (int64_t)routes_count(&((struct strata_router *)arg)->routes);
+}
+
+static int64_t
+router_gauge_queue(void *arg)
+{
+	struct strata_router *r = arg;
+	struct strata_list *pos, *tmp;
+	int64_t sum = 0;
+
+	STRATA_LIST_FOREACH_SAFE(pos, tmp, &r->brokers)
+		sum += (int64_t)strata_link_queued(STRATA_CONTAINER_OF(pos,
+		    struct router_broker, node)->link);
+	return sum;
+}
+
+static uint64_t *
+router_counter(struct strata_router *r, const char *name, const char *help,
+    const char *labels)
+{
+	return strata_metrics_counter(r->metrics, name, help, labels);
+}
+
+static void
+router_metrics_gauges(struct strata_router *r)
+{
+	struct strata_metrics *m = r->metrics;
+
+	strata_metrics_gauge_fn(m, "strata_router_broker_links",
+	    "Broker links connected", NULL, router_gauge_brokers, r);
+	strata_metrics_gauge_fn(m, "strata_router_partitions_owned",
+	    "Partitions this router owns", NULL, router_gauge_partitions, r);
+	strata_metrics_gauge_fn(m, "strata_router_redis_up",
+	    "1 when the Redis connection is up", NULL, router_gauge_redis_up,
+	    r);
+	strata_metrics_gauge_fn(m, "strata_router_retained_messages",
+	    "Retained messages in the cache", NULL, router_gauge_retained, r);
+	strata_metrics_gauge_fn(m, "strata_router_route_filters",
+	    "Distinct filters in the route table", NULL, router_gauge_routes,
+	    r);
+	strata_metrics_gauge_fn(m, "strata_router_link_queue_bytes",
+	    "Bytes queued for writing on broker links", NULL,
+	    router_gauge_queue, r);
+}
+
+static void
+router_metrics_init(struct strata_router *r)
+{
+	static const char *const drop_labels[ROUTER_DROP_COUNT] = {
+		"reason=\"deliver_queue_full\"", "reason=\"deliver_link_down\"",
+		"reason=\"ack_queue_full\"", "reason=\"ack_link_down\"",
+		"reason=\"ack_broker_gone\"",
+	};
+	static const char *const qos_labels[3] = {
+		"qos=\"0\"", "qos=\"1\"", "qos=\"2\"",
+	};
+	const char *acks = "strata_router_publish_acks_total";
+	const char *acks_help = "PublishAcks sent, by reason";
+	struct router_metrics *m = &r->m;
+
+	for (int i = 0; i < 3; i++)
+		m->publishes[i] = router_counter(r,
+		    "strata_router_publishes_total", "Publishes routed",
+		    qos_labels[i]);
+	for (int i = 0; i < ROUTER_DROP_COUNT; i++)
+		m->drops[i] = router_counter(r, "strata_router_drops_total",
+		    "Messages not sent, by reason", drop_labels[i]);
+	m->deliveries = router_counter(r, "strata_router_deliveries_total",
+	    "Deliver messages queued to brokers", NULL);
+	m->acks_success = router_counter(r, acks, acks_help,
+	    "reason=\"success\"");
+	m->acks_no_subscribers = router_counter(r, acks, acks_help,
+	    "reason=\"no_matching_subscribers\"");
+	m->acks_error = router_counter(r, acks, acks_help, "reason=\"error\"");
+	m->not_owned = router_counter(r, "strata_router_publish_not_owned_total",
+	    "Publishes for a partition this router does not own", NULL);
+	m->retained_stored = router_counter(r,
+	    "strata_router_retained_stored_total",
+	    "Retained messages stored", NULL);
+	m->retained_deleted = router_counter(r,
+	    "strata_router_retained_deleted_total",
+	    "Retained messages deleted by an empty payload", NULL);
+	m->retained_requests = router_counter(r,
+	    "strata_router_retained_requests_total",
+	    "RetainedRequests received", NULL);
+	m->retained_sent = router_counter(r,
+	    "strata_router_retained_sent_total",
+	    "Retained messages sent for RetainedRequests", NULL);
+	m->route_updates = router_counter(r,
+	    "strata_router_route_updates_total", "RouteUpdates received",
+	    NULL);
+	m->protocol_errors = router_counter(r,
+	    "strata_router_link_protocol_errors_total",
+	    "Invalid messages received on broker links", NULL);
+	router_metrics_gauges(r);
+}
+
+static bool
+router_healthy(void *arg)
+{
+	struct strata_router *r = arg;
+
+	return strata_redis_is_up(r->redis) && r->parts.owned_count > 0;
+}
+
+static void
+router_redis_up(struct strata_redis *redis, void *arg)
+{
+	/* Refresh the lease and claim at once rather than at the next tick. */
+	partition_tick(arg);
+}
+
+static void
+router_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	partition_tick(arg);
+}
+
+static void
+router_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
+    struct sockaddr *sa, int socklen, void *arg)
+{
+	brokers_accept(arg, fd);
+}
+
+static int
+router_listen(struct strata_router *r)
+{
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	char addr[300];
+
+	snprintf(addr, sizeof(addr), strchr(r->cfg.bind, ':') ? "[%s]:%ld" :
+	    "%s:%ld", r->cfg.bind, r->cfg.port);
+	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss,
+	    &sslen) != 0) {
+		STRATA_ERROR("router", "bind is not an IP address|bind=%s",
+		    r->cfg.bind);
+		return STRATA_EINVAL;
+	}
+	r->listener = evconnlistener_new_bind(r->base, router_accept_cb, r,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    128, (struct sockaddr *)&ss, sslen);
+	if (r->listener == NULL) {
+		STRATA_ERROR("router", "cannot listen|addr=%s error=\"%s\"",
+		    addr, evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
+		return STRATA_EIO;
+	}
+	r->link_address = strdup(addr);
+	if (r->link_address == NULL)
+		abort();
+	return 0;
+}
+
+/*
+ * Build the router on base: listen, connect to Redis, start the tick.
+ * cfg is copied shallowly (its strings must outlive the router).  Returns 0
+ * or an error (logged); router_fini() is needed in both cases.
+ */
+int
+router_init(struct strata_router *r, struct event_base *base,
+    const struct router_config *cfg)
+{
+	struct timeval one_second = { 1, 0 };
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->base = base;
+	r->cfg = *cfg;
+	strata_list_init(&r->brokers);
+	routes_init(&r->routes);
+	retained_init(&r->retained);
+	partition_start(r);
+	r->metrics = strata_metrics_new();
+	router_metrics_init(r);
+	if ((rc = router_listen(r)) != 0)
+		return rc;
+	if (cfg->metrics_port != 0) {
+		r->http = strata_metrics_http_start(base, r->metrics, cfg->bind,
+		    (uint16_t)cfg->metrics_port, router_healthy, r);
+		if (r->http == NULL)
+			return STRATA_EIO;
+	}
+	r->redis = strata_redis_new(base, cfg->redis_host,
+	    (uint16_t)cfg->redis_port, router_redis_up, r);
+	r->tick_ev = event_new(base, -1, EV_PERSIST, router_tick_cb, r);
+	if (r->tick_ev == NULL)
+		abort();
+	event_add(r->tick_ev, &one_second);
+	STRATA_INFO("router", "started|node_id=%s link=%s redis=%s:%ld",
+	    cfg->node_id, r->link_address, cfg->redis_host, cfg->redis_port);
+	return 0;
+}
+
+/* Stop taking traffic: no new brokers, current links closed, no tick. */
+void
+router_stop(struct strata_router *r)
+{
+	r->stopping = true;
+	if (r->listener != NULL) {
+		evconnlistener_free(r->listener);
+		r->listener = NULL;
+	}
+	brokers_free_all(r);
+	if (r->tick_ev != NULL)
+		event_del(r->tick_ev);
+}
+
+void
+router_fini(struct strata_router *r)
+{
+	router_stop(r);
+	/* Redis first: pending callbacks run now, with NULL, while the rest of
+	 * the context is still whole. */
+	strata_redis_free(r->redis);
+	r->redis = NULL;
+	strata_metrics_http_free(r->http);
+	if (r->tick_ev != NULL)
+		event_free(r->tick_ev);
+	routes_fini(&r->routes);
+	retained_fini(&r->retained);
+	strata_metrics_free(r->metrics);
+	free(r->link_address);
+	memset(r, 0, sizeof(*r));
+}
