@@ -37,8 +37,7 @@ struct config_ctx {
 	size_t errlen;
 };
 
-static int
-config_error(struct config_ctx *c, const char *fmt, ...)
+static int config_error(struct config_ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static int
@@ -90,12 +89,12 @@ config_set_int(struct config_ctx *c, const struct strata_config_option *o,
 
 	errno = 0;
 	if (value[0] == '\0' || isspace((unsigned char)value[0]))
-		return config_error(c, "%s: '%s' is not an integer", where,
-		    value);
+		return config_error(
+		    c, "%s: '%s' is not an integer", where, value);
 	v = strtol(value, &end, 10);
 	if (*end != '\0')
-		return config_error(c, "%s: '%s' is not an integer", where,
-		    value);
+		return config_error(
+		    c, "%s: '%s' is not an integer", where, value);
 	if (errno == ERANGE || v < o->min || v > o->max)
 		return config_error(c, "%s: '%s' is out of range %ld..%ld",
 		    where, value, o->min, o->max);
@@ -125,7 +124,8 @@ config_set(struct config_ctx *c, const struct strata_config_option *o,
 	case STRATA_CFG_BOOL:
 		if ((b = config_bool_word(value)) < 0)
 			return config_error(c,
-			    "%s: '%s' is not a boolean (" CONFIG_BOOL_WORDS ")",
+			    "%s: '%s' is not a boolean (" CONFIG_BOOL_WORDS
+			    ")",
 			    where, value);
 		*(bool *)base = b == 1;
 		return 0;
@@ -166,7 +166,8 @@ config_trim(char *line)
 	char *end;
 
 	for (char *p = line; *p != '\0'; p++)
-		if (*p == '#' && (p == line || isspace((unsigned char)p[-1]))) {
+		if (*p == '#' &&
+		    (p == line || isspace((unsigned char)p[-1]))) {
 			*p = '\0';
 			break;
 		}
@@ -179,8 +180,8 @@ config_trim(char *line)
 }
 
 static int
-config_file_line(struct config_ctx *c, const char *file, unsigned lineno,
-    char *line)
+config_file_line(
+    struct config_ctx *c, const char *file, unsigned lineno, char *line)
 {
 	const struct strata_config_option *o;
 	char where[512];
@@ -198,8 +199,8 @@ config_file_line(struct config_ctx *c, const char *file, unsigned lineno,
 		return config_error(c, "%s:%u: unknown option '%.*s'", file,
 		    lineno, (int)nlen, name);
 	if (*value == '\0')
-		return config_error(c, "%s:%u: missing value for '%s'", file,
-		    lineno, o->name);
+		return config_error(
+		    c, "%s:%u: missing value for '%s'", file, lineno, o->name);
 	snprintf(where, sizeof(where), "%s:%u: %s", file, lineno, o->name);
 	return config_set(c, o, value, where);
 }
@@ -214,13 +215,13 @@ config_file(struct config_ctx *c, const char *file)
 	int rc = 0;
 
 	if (f == NULL)
-		return config_error(c, "%s: cannot open: %s", file,
-		    strerror(errno));
+		return config_error(
+		    c, "%s: cannot open: %s", file, strerror(errno));
 	while (rc == 0 && getline(&line, &cap, f) != -1)
 		rc = config_file_line(c, file, ++lineno, line);
 	if (rc == 0 && ferror(f))
-		rc = config_error(c, "%s: read error: %s", file,
-		    strerror(errno));
+		rc = config_error(
+		    c, "%s: read error: %s", file, strerror(errno));
 	free(line);
 	fclose(f);
 	return rc;
@@ -233,14 +234,15 @@ config_env(struct config_ctx *c)
 
 	for (size_t i = 0; i < c->nopts; i++) {
 		const char *name = c->opts[i].name, *value;
-		size_t n = (size_t)snprintf(var, sizeof(var), "STRATA_%s",
-		    name);
+		size_t n =
+		    (size_t)snprintf(var, sizeof(var), "STRATA_%s", name);
 
 		if (n >= sizeof(var))
-			return config_error(c, "option name '%s' too long",
-			    name);
+			return config_error(
+			    c, "option name '%s' too long", name);
 		for (char *p = var; *p != '\0'; p++)
-			*p = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+			*p =
+			    *p == '-' ? '_' : (char)toupper((unsigned char)*p);
 		value = getenv(var);
 		if (value != NULL && config_set(c, &c->opts[i], value, var))
 			return STRATA_EINVAL;
@@ -269,12 +271,12 @@ config_flag(struct config_ctx *c, int argc, char **argv, int *i, bool apply)
 		return config_error(c, "unexpected argument '%s'", arg);
 	o = config_find(c, name, nlen);
 	if (o == NULL)
-		return config_error(c, "unknown option '--%.*s'", (int)nlen,
-		    name);
+		return config_error(
+		    c, "unknown option '--%.*s'", (int)nlen, name);
 	if (eq != NULL)
 		value = eq + 1;
 	else if (o->type == STRATA_CFG_BOOL &&
-	    (*i + 1 >= argc || config_bool_word(argv[*i + 1]) < 0))
+	         (*i + 1 >= argc || config_bool_word(argv[*i + 1]) < 0))
 		value = "true";
 	else if (*i + 1 >= argc)
 		return config_error(c, "--%s: missing value", o->name);
@@ -287,14 +289,14 @@ config_flag(struct config_ctx *c, int argc, char **argv, int *i, bool apply)
 /* Walk the flags: check them (apply false, also finds the config file) or
  * apply them (apply true). */
 static int
-config_flags(struct config_ctx *c, int argc, char **argv, bool apply,
-    const char **file)
+config_flags(
+    struct config_ctx *c, int argc, char **argv, bool apply, const char **file)
 {
 	for (int i = 1; i < argc; i++) {
 		if (config_is_config_flag(argv[i])) {
 			if (i + 1 >= argc)
-				return config_error(c,
-				    "%s: missing file name", argv[i]);
+				return config_error(
+				    c, "%s: missing file name", argv[i]);
 			*file = argv[++i];
 		} else if (strncmp(argv[i], "--config=", 9) == 0) {
 			*file = argv[i] + 9;
@@ -306,8 +308,7 @@ config_flags(struct config_ctx *c, int argc, char **argv, bool apply,
 }
 
 static const char *
-config_type_hint(const struct strata_config_option *o, char *buf,
-    size_t len)
+config_type_hint(const struct strata_config_option *o, char *buf, size_t len)
 {
 	if (o->type == STRATA_CFG_INT)
 		snprintf(buf, len, "INT (%ld..%ld)", o->min, o->max);
@@ -323,13 +324,15 @@ config_help(const struct config_ctx *c, const char *program, FILE *out)
 {
 	char hint[96];
 
-	fprintf(out, "Usage: %s [options]\n\n"
+	fprintf(out,
+	    "Usage: %s [options]\n\n"
 	    "Each option can also be set in the config file as \"name value\""
 	    "\nand in the environment as STRATA_NAME ('-' becomes '_').\n"
 	    "Flags override the environment, which overrides the file.\n\n"
 	    "  -c, --config FILE\n      Read options from FILE "
 	    "(default: $STRATA_CONFIG, else none).\n"
-	    "  -h, --help\n      Print this help and exit.\n", program);
+	    "  -h, --help\n      Print this help and exit.\n",
+	    program);
 	for (size_t i = 0; i < c->nopts; i++) {
 		const struct strata_config_option *o = &c->opts[i];
 
@@ -378,8 +381,8 @@ strata_config_load(const struct strata_config_option *opts, size_t nopts,
 }
 
 void
-strata_config_free(const struct strata_config_option *opts, size_t nopts,
-    void *cfg)
+strata_config_free(
+    const struct strata_config_option *opts, size_t nopts, void *cfg)
 {
 	for (size_t i = 0; i < nopts; i++) {
 		char **field;

@@ -82,8 +82,8 @@ strata_hashmap_free(struct strata_hashmap *m)
 
 /* Address of the link pointing at key's entry (*result NULL if absent). */
 static struct hashmap_entry **
-hashmap_find(const struct strata_hashmap *m, const void *key, size_t len,
-    uint64_t hash)
+hashmap_find(
+    const struct strata_hashmap *m, const void *key, size_t len, uint64_t hash)
 {
 	struct hashmap_entry **link;
 
@@ -121,8 +121,7 @@ hashmap_grow(struct strata_hashmap *m)
 }
 
 void *
-strata_hashmap_get(const struct strata_hashmap *m, const void *key,
-    size_t len)
+strata_hashmap_get(const struct strata_hashmap *m, const void *key, size_t len)
 {
 	struct hashmap_entry **link;
 
@@ -131,8 +130,8 @@ strata_hashmap_get(const struct strata_hashmap *m, const void *key,
 }
 
 void **
-strata_hashmap_slot(struct strata_hashmap *m, const void *key, size_t len,
-    bool create)
+strata_hashmap_slot(
+    struct strata_hashmap *m, const void *key, size_t len, bool create)
 {
 	uint64_t hash = strata_hash_bytes(key, len);
 	struct hashmap_entry **link = hashmap_find(m, key, len, hash);
@@ -157,8 +156,8 @@ strata_hashmap_slot(struct strata_hashmap *m, const void *key, size_t len,
 }
 
 void
-strata_hashmap_put(struct strata_hashmap *m, const void *key, size_t len,
-    void *value)
+strata_hashmap_put(
+    struct strata_hashmap *m, const void *key, size_t len, void *value)
 {
 	void **slot = strata_hashmap_slot(m, key, len, true);
 
@@ -214,8 +213,7 @@ strata_hashmap_count(const struct strata_hashmap *m)
 
 int
 strata_hashmap_foreach(const struct strata_hashmap *m,
-    int (*cb)(const void *key, size_t len, void *value, void *arg),
-    void *arg)
+    int (*cb)(const void *key, size_t len, void *value, void *arg), void *arg)
 {
 	for (size_t i = 0; i < m->nbuckets; i++) {
 		const struct hashmap_entry *e = m->buckets[i];

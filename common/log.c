@@ -27,10 +27,10 @@
 static enum strata_log_level log_level = STRATA_LOG_INFO;
 
 static const char *const log_level_names[] = {
-	[STRATA_LOG_DEBUG] = "debug",
-	[STRATA_LOG_INFO] = "info",
-	[STRATA_LOG_WARN] = "warn",
-	[STRATA_LOG_ERROR] = "error",
+    [STRATA_LOG_DEBUG] = "debug",
+    [STRATA_LOG_INFO] = "info",
+    [STRATA_LOG_WARN] = "warn",
+    [STRATA_LOG_ERROR] = "error",
 };
 
 void
@@ -48,8 +48,8 @@ strata_log_level_parse(const char *name)
 	return -1;
 }
 
-/* Append c to out (capacity cap, at least 4 bytes reserved for one escape
- * beyond n) escaped; quotes: also escape '"' and '\'.  Returns new n. */
+/* Append c, escaped, at out[n] (the caller sized out for 4 bytes per
+ * input byte); quotes: also escape '"' and '\'.  Returns the new n. */
 static size_t
 log_escape_byte(char *out, size_t n, unsigned char c, bool quotes)
 {
@@ -83,8 +83,8 @@ log_timestamp(char *out, size_t cap)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(out + n, cap - n, ".%03ldZ",
-	    ts.tv_nsec / 1000000);
+	n += (size_t)snprintf(
+	    out + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
 	return n;
 }
 
@@ -123,8 +123,7 @@ log_emit(enum strata_log_level level, const char *comp, const char *text)
 }
 
 void
-strata_log(enum strata_log_level level, const char *comp, const char *fmt,
-    ...)
+strata_log(enum strata_log_level level, const char *comp, const char *fmt, ...)
 {
 	char stack[LOG_STACK_LINE];
 	char *text = stack;

@@ -121,8 +121,10 @@ metrics_family(struct strata_metrics *m, const char *name, const char *help,
 		if (strcmp(f->name, name) != 0)
 			continue;
 		if (f->type != type) {
-			STRATA_ERROR("metrics", "metric registered with two "
-						"types|name=%s", name);
+			STRATA_ERROR("metrics",
+			    "metric registered with two "
+			    "types|name=%s",
+			    name);
 			abort();
 		}
 		return f;
@@ -163,7 +165,7 @@ strata_metrics_counter(struct strata_metrics *m, const char *name,
     const char *help, const char *labels)
 {
 	return &metrics_series(m, name, help, labels, METRICS_COUNTER)
-		    ->cell.counter;
+	            ->cell.counter;
 }
 
 int64_t *
@@ -171,13 +173,12 @@ strata_metrics_gauge(struct strata_metrics *m, const char *name,
     const char *help, const char *labels)
 {
 	return &metrics_series(m, name, help, labels, METRICS_GAUGE)
-		    ->cell.gauge;
+	            ->cell.gauge;
 }
 
 void
 strata_metrics_gauge_fn(struct strata_metrics *m, const char *name,
-    const char *help, const char *labels, int64_t (*fn)(void *arg),
-    void *arg)
+    const char *help, const char *labels, int64_t (*fn)(void *arg), void *arg)
 {
 	struct metrics_series *s;
 
@@ -218,7 +219,8 @@ metrics_render_family(const struct metrics_family *f, struct evbuffer *out)
 			    (unsigned long long)s->cell.counter);
 		else
 			evbuffer_add_printf(out, " %lld\n",
-			    (long long)(s->fn ? s->fn(s->arg) : s->cell.gauge));
+			    (long long)(s->fn ? s->fn(s->arg)
+			                      : s->cell.gauge));
 	}
 }
 
@@ -243,8 +245,8 @@ metrics_http_reply(struct evhttp_request *req, int code, const char *reason,
 }
 
 static void
-metrics_http_json(struct evhttp_request *req, int code, const char *reason,
-    const char *json)
+metrics_http_json(
+    struct evhttp_request *req, int code, const char *reason, const char *json)
 {
 	struct evbuffer *body = evbuffer_new();
 
@@ -289,13 +291,13 @@ metrics_http_handle(struct evhttp_request *req, void *arg)
 		if (body == NULL)
 			abort();
 		strata_metrics_render(h->metrics, body);
-		metrics_http_reply(req, HTTP_OK, "OK",
-		    "text/plain; version=0.0.4", body);
+		metrics_http_reply(
+		    req, HTTP_OK, "OK", "text/plain; version=0.0.4", body);
 		evbuffer_free(body);
 	} else if (strcmp(path, "/healthz") == 0) {
 		if (h->healthy == NULL || h->healthy(h->arg))
-			metrics_http_json(req, HTTP_OK, "OK",
-			    "{\"status\":\"ok\"}");
+			metrics_http_json(
+			    req, HTTP_OK, "OK", "{\"status\":\"ok\"}");
 		else
 			metrics_http_json(req, HTTP_SERVUNAVAIL,
 			    "Service Unavailable",
@@ -318,14 +320,16 @@ strata_metrics_http_start(struct event_base *base, struct strata_metrics *m,
 	h->http = evhttp_new(base);
 	if (h->http == NULL)
 		goto fail;
-	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-		EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-		EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_allowed_methods(
+	    h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+	                 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                 EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(h->http, metrics_http_handle, h);
 	h->socket = evhttp_bind_socket_with_handle(h->http, host, port);
 	if (h->socket == NULL) {
-		STRATA_ERROR("metrics", "cannot bind the metrics endpoint"
-					"|host=%s port=%u",
+		STRATA_ERROR("metrics",
+		    "cannot bind the metrics endpoint"
+		    "|host=%s port=%u",
 		    host, (unsigned)port);
 		goto fail;
 	}

@@ -82,8 +82,8 @@ struct subtree_free_ctx {
 	void (*value_free)(void *);
 };
 
-static void subtree_node_clear(struct subtree_node *n,
-    void (*value_free)(void *));
+static void subtree_node_clear(
+    struct subtree_node *n, void (*value_free)(void *));
 
 static int
 subtree_child_free(const void *key, size_t len, void *value, void *arg)
@@ -138,8 +138,8 @@ strata_subtree_free(struct strata_subtree *t, void (*value_free)(void *))
 static struct strata_bytes
 subtree_matching_filter(const char *filter, size_t len)
 {
-	struct strata_bytes group, inner = {(const uint8_t *)filter,
-	    (uint32_t)len};
+	struct strata_bytes group,
+	    inner = {(const uint8_t *)filter, (uint32_t)len};
 
 	strata_topic_share_split(inner.p, len, &group, &inner);
 	return inner;
@@ -147,8 +147,8 @@ subtree_matching_filter(const char *filter, size_t len)
 
 /* Child of n for the level [p, p + len): '+', '#' or a literal. */
 static struct subtree_node **
-subtree_child(struct subtree_node *n, const uint8_t *p, size_t len,
-    bool create)
+subtree_child(
+    struct subtree_node *n, const uint8_t *p, size_t len, bool create)
 {
 	if (len == 1 && p[0] == '+')
 		return &n->plus;
@@ -159,14 +159,13 @@ subtree_child(struct subtree_node *n, const uint8_t *p, size_t len,
 			return NULL;
 		n->children = strata_hashmap_new(NULL);
 	}
-	return (struct subtree_node **)strata_hashmap_slot(n->children, p,
-	    len, create);
+	return (struct subtree_node **)strata_hashmap_slot(
+	    n->children, p, len, create);
 }
 
 /* The trie node of filter f, created (with its path) if create. */
 static struct subtree_node *
-subtree_node_find(struct strata_subtree *t, struct strata_bytes f,
-    bool create)
+subtree_node_find(struct strata_subtree *t, struct strata_bytes f, bool create)
 {
 	struct subtree_node *n = &t->root;
 	size_t start = 0;
@@ -197,15 +196,15 @@ subtree_list(struct strata_subtree *t, struct strata_bytes f, bool create)
 	struct subtree_node *n;
 
 	if (!strata_topic_has_wildcard(f.p, f.len))
-		return (struct subtree_entry **)strata_hashmap_slot(t->exact,
-		    f.p, f.len, create);
+		return (struct subtree_entry **)strata_hashmap_slot(
+		    t->exact, f.p, f.len, create);
 	n = subtree_node_find(t, f, create);
 	return n != NULL ? &n->entries : NULL;
 }
 
 void **
-strata_subtree_slot(struct strata_subtree *t, const char *filter,
-    size_t len, bool create)
+strata_subtree_slot(
+    struct strata_subtree *t, const char *filter, size_t len, bool create)
 {
 	struct subtree_entry **list, *e;
 
@@ -232,7 +231,7 @@ static bool
 subtree_node_empty(const struct subtree_node *n)
 {
 	return n->entries == NULL && n->plus == NULL && n->hash == NULL &&
-	    (n->children == NULL || strata_hashmap_count(n->children) == 0);
+	       (n->children == NULL || strata_hashmap_count(n->children) == 0);
 }
 
 /* Free n and its empty ancestors.  f is n's filter: walking up, its last
@@ -253,8 +252,8 @@ subtree_prune(struct subtree_node *n, struct strata_bytes f)
 		else if (parent->hash == n)
 			parent->hash = NULL;
 		else
-			strata_hashmap_take(parent->children, f.p + start,
-			    end - start);
+			strata_hashmap_take(
+			    parent->children, f.p + start, end - start);
 		if (parent->children != NULL &&
 		    strata_hashmap_count(parent->children) == 0) {
 			strata_hashmap_free(parent->children);
@@ -267,8 +266,7 @@ subtree_prune(struct subtree_node *n, struct strata_bytes f)
 }
 
 int
-strata_subtree_remove(struct strata_subtree *t, const char *filter,
-    size_t len)
+strata_subtree_remove(struct strata_subtree *t, const char *filter, size_t len)
 {
 	struct strata_bytes f = subtree_matching_filter(filter, len);
 	bool exact = !strata_topic_has_wildcard(f.p, f.len);
@@ -276,8 +274,8 @@ strata_subtree_remove(struct strata_subtree *t, const char *filter,
 	struct subtree_entry **link, *e;
 
 	if (exact)
-		link = (struct subtree_entry **)strata_hashmap_slot(t->exact,
-		    f.p, f.len, false);
+		link = (struct subtree_entry **)strata_hashmap_slot(
+		    t->exact, f.p, f.len, false);
 	else if ((n = subtree_node_find(t, f, false)) != NULL)
 		link = &n->entries;
 	else
@@ -300,8 +298,7 @@ strata_subtree_remove(struct strata_subtree *t, const char *filter,
 }
 
 static void
-subtree_report(const struct subtree_entry *e, strata_subtree_cb cb,
-    void *arg)
+subtree_report(const struct subtree_entry *e, strata_subtree_cb cb, void *arg)
 {
 	for (; e != NULL; e = e->next)
 		cb(e->filter, e->flen, e->value, arg);
@@ -321,7 +318,7 @@ subtree_walk(const struct subtree_walk *w, const struct subtree_node *n,
 {
 	const uint8_t *slash;
 	size_t end;
-	void **child;
+	const struct subtree_node *child;
 
 	/* '#' matches the remaining levels, zero of them included ("a/#"
 	 * matches "a"); at the root, not a "$" topic. */
@@ -337,10 +334,11 @@ subtree_walk(const struct subtree_walk *w, const struct subtree_node *n,
 		subtree_walk(w, n->plus, end + 1, end == w->len);
 	if (n->children == NULL)
 		return;
-	child = strata_hashmap_slot((struct strata_hashmap *)n->children,
-	    w->topic + start, end - start, false);
+	/* a child in the map is never NULL: it is made right after its
+	 * slot and removed with it */
+	child = strata_hashmap_get(n->children, w->topic + start, end - start);
 	if (child != NULL)
-		subtree_walk(w, *child, end + 1, end == w->len);
+		subtree_walk(w, child, end + 1, end == w->len);
 }
 
 void
@@ -362,8 +360,8 @@ struct subtree_each {
 	void *arg;
 };
 
-static void subtree_node_each(const struct subtree_node *n,
-    const struct subtree_each *each);
+static void subtree_node_each(
+    const struct subtree_node *n, const struct subtree_each *each);
 
 static int
 subtree_child_each(const void *key, size_t len, void *value, void *arg)
@@ -373,8 +371,8 @@ subtree_child_each(const void *key, size_t len, void *value, void *arg)
 }
 
 static void
-subtree_node_each(const struct subtree_node *n,
-    const struct subtree_each *each)
+subtree_node_each(
+    const struct subtree_node *n, const struct subtree_each *each)
 {
 	subtree_report(n->entries, each->cb, each->arg);
 	if (n->plus != NULL)
@@ -382,8 +380,8 @@ subtree_node_each(const struct subtree_node *n,
 	if (n->hash != NULL)
 		subtree_node_each(n->hash, each);
 	if (n->children != NULL)
-		strata_hashmap_foreach(n->children, subtree_child_each,
-		    (void *)each);
+		strata_hashmap_foreach(
+		    n->children, subtree_child_each, (void *)each);
 }
 
 static int
@@ -396,8 +394,8 @@ subtree_exact_each(const void *key, size_t len, void *value, void *arg)
 }
 
 void
-strata_subtree_foreach(const struct strata_subtree *t, strata_subtree_cb cb,
-    void *arg)
+strata_subtree_foreach(
+    const struct strata_subtree *t, strata_subtree_cb cb, void *arg)
 {
 	struct subtree_each each = {cb, arg};
 

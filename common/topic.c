@@ -81,7 +81,7 @@ static bool
 topic_is_share(const uint8_t *p, size_t len)
 {
 	return len >= TOPIC_SHARE_PREFIX_LEN &&
-	    memcmp(p, TOPIC_SHARE_PREFIX, TOPIC_SHARE_PREFIX_LEN) == 0;
+	       memcmp(p, TOPIC_SHARE_PREFIX, TOPIC_SHARE_PREFIX_LEN) == 0;
 }
 
 int
@@ -130,8 +130,8 @@ topic_match_parent(const uint8_t *f, size_t flen, size_t fi)
 }
 
 bool
-strata_topic_match(const uint8_t *f, size_t flen, const uint8_t *n,
-    size_t nlen)
+strata_topic_match(
+    const uint8_t *f, size_t flen, const uint8_t *n, size_t nlen)
 {
 	size_t fi = 0, ni = 0;
 
@@ -149,7 +149,7 @@ strata_topic_match(const uint8_t *f, size_t flen, const uint8_t *n,
 			return true;
 		if (!(fend - fi == 1 && f[fi] == '+') &&
 		    (fend - fi != nend - ni ||
-			memcmp(f + fi, n + ni, fend - fi) != 0))
+		        memcmp(f + fi, n + ni, fend - fi) != 0))
 			return false;
 		if (fend == flen)
 			return nend == nlen;

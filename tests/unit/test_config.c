@@ -26,18 +26,18 @@ struct test_cfg {
 };
 
 static const struct strata_config_option opts[] = {
-	{"bind-host", STRATA_CFG_STRING, offsetof(struct test_cfg, bind_host),
-	    "0.0.0.0", 0, 0, "Address to listen on."},
-	{"port", STRATA_CFG_INT, offsetof(struct test_cfg, port), "1883", 1,
-	    65535, "MQTT port."},
-	{"tls", STRATA_CFG_BOOL, offsetof(struct test_cfg, tls), "false", 0, 0,
-	    "Require TLS."},
-	{"filter", STRATA_CFG_STRING, offsetof(struct test_cfg, filter),
-	    NULL, 0, 0, "A topic filter."},
-	{"name", STRATA_CFG_STRING, offsetof(struct test_cfg, name), NULL, 0,
-	    0, "Node name."},
-	{"level", STRATA_CFG_INT, offsetof(struct test_cfg, level), "-5",
-	    -10, 10, "A signed number."},
+    {"bind-host", STRATA_CFG_STRING, offsetof(struct test_cfg, bind_host),
+        "0.0.0.0", 0, 0, "Address to listen on."},
+    {"port", STRATA_CFG_INT, offsetof(struct test_cfg, port), "1883", 1, 65535,
+        "MQTT port."},
+    {"tls", STRATA_CFG_BOOL, offsetof(struct test_cfg, tls), "false", 0, 0,
+        "Require TLS."},
+    {"filter", STRATA_CFG_STRING, offsetof(struct test_cfg, filter), NULL, 0,
+        0, "A topic filter."},
+    {"name", STRATA_CFG_STRING, offsetof(struct test_cfg, name), NULL, 0, 0,
+        "Node name."},
+    {"level", STRATA_CFG_INT, offsetof(struct test_cfg, level), "-5", -10, 10,
+        "A signed number."},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -118,16 +118,16 @@ static void
 test_file(void **state)
 {
 	struct test_cfg cfg;
-	const char *path = write_conf(
-	    "# a comment\n"
-	    "\n"
-	    "   \t\n"
-	    "port 8883   \n"
-	    "  bind-host   127.0.0.1 # trailing comment\n"
-	    "tls yes\r\n"
-	    "filter a/b/#\n"
-	    "name node one  \n"
-	    "level -10\n");
+	const char *path =
+	    write_conf("# a comment\n"
+	               "\n"
+	               "   \t\n"
+	               "port 8883   \n"
+	               "  bind-host   127.0.0.1 # trailing comment\n"
+	               "tls yes\r\n"
+	               "filter a/b/#\n"
+	               "name node one  \n"
+	               "level -10\n");
 
 	assert_int_equal(load(&cfg, NULL, "-c", path, NULL), 0);
 	assert_int_equal(cfg.port, 8883);
@@ -157,21 +157,22 @@ test_precedence(void **state)
 {
 	struct test_cfg cfg;
 	const char *path = write_conf("port 2000\nname from-file\n"
-				      "bind-host file-host\n");
+	                              "bind-host file-host\n");
 
 	setenv("STRATA_PORT", "3000", 1);
 	setenv("STRATA_BIND_HOST", "env-host", 1);
 	setenv("STRATA_TLS", "on", 1);
-	assert_int_equal(load(&cfg, NULL, "-c", path, "--port", "4000",
-			     NULL), 0);
-	assert_int_equal(cfg.port, 4000);                /* flag > env */
-	assert_string_equal(cfg.bind_host, "env-host");  /* env > file */
-	assert_string_equal(cfg.name, "from-file");      /* file > default */
+	assert_int_equal(
+	    load(&cfg, NULL, "-c", path, "--port", "4000", NULL), 0);
+	assert_int_equal(cfg.port, 4000);               /* flag > env */
+	assert_string_equal(cfg.bind_host, "env-host"); /* env > file */
+	assert_string_equal(cfg.name, "from-file");     /* file > default */
 	assert_true(cfg.tls);
 	strata_config_free(opts, NOPTS, &cfg);
 	/* the flag wins wherever it stands relative to -c */
 	assert_int_equal(load(&cfg, NULL, "--port=5000", "-c", path,
-			     "--bind-host=flag-host", NULL), 0);
+	                     "--bind-host=flag-host", NULL),
+	    0);
 	assert_int_equal(cfg.port, 5000);
 	assert_string_equal(cfg.bind_host, "flag-host");
 	strata_config_free(opts, NOPTS, &cfg);
@@ -186,13 +187,12 @@ test_flags(void **state)
 	assert_true(cfg.tls);
 	assert_int_equal(cfg.port, 1);
 	strata_config_free(opts, NOPTS, &cfg);
-	assert_int_equal(load(&cfg, NULL, "--tls", "off", "--name=", NULL),
-	    0);
+	assert_int_equal(load(&cfg, NULL, "--tls", "off", "--name=", NULL), 0);
 	assert_false(cfg.tls);
 	assert_string_equal(cfg.name, "");
 	strata_config_free(opts, NOPTS, &cfg);
-	assert_int_equal(load(&cfg, NULL, "--port", "65535", "--tls", NULL),
-	    0);
+	assert_int_equal(
+	    load(&cfg, NULL, "--port", "65535", "--tls", NULL), 0);
 	assert_int_equal(cfg.port, 65535);
 	assert_true(cfg.tls);
 	strata_config_free(opts, NOPTS, &cfg);
@@ -244,13 +244,14 @@ test_file_errors(void **state)
 	    "%s:1: port: '70000' is out of range 1..65535", path);
 	expect_error(&cfg, load(&cfg, NULL, "-c", path, NULL), want);
 	path = write_conf("\nport 12ab\n");
-	snprintf(want, sizeof(want), "%s:2: port: '12ab' is not an integer",
-	    path);
+	snprintf(
+	    want, sizeof(want), "%s:2: port: '12ab' is not an integer", path);
 	expect_error(&cfg, load(&cfg, NULL, "-c", path, NULL), want);
 	path = write_conf("tls maybe\n");
 	snprintf(want, sizeof(want),
 	    "%s:1: tls: 'maybe' is not a boolean "
-	    "(true/false/yes/no/on/off/1/0)", path);
+	    "(true/false/yes/no/on/off/1/0)",
+	    path);
 	expect_error(&cfg, load(&cfg, NULL, "-c", path, NULL), want);
 	path = write_conf("name   # only a comment\n");
 	snprintf(want, sizeof(want), "%s:1: missing value for 'name'", path);
@@ -258,7 +259,8 @@ test_file_errors(void **state)
 	path = write_conf("port 99999999999999999999999\n");
 	snprintf(want, sizeof(want),
 	    "%s:1: port: '99999999999999999999999' is out of range "
-	    "1..65535", path);
+	    "1..65535",
+	    path);
 	expect_error(&cfg, load(&cfg, NULL, "-c", path, NULL), want);
 	unlink(path);
 	snprintf(want, sizeof(want),
@@ -291,16 +293,16 @@ test_env_flag_errors(void **state)
 	    "--port: '' is not an integer");
 	expect_error(&cfg, load(&cfg, NULL, "--prot", "1", NULL),
 	    "unknown option '--prot'");
-	expect_error(&cfg, load(&cfg, NULL, "--port", NULL),
-	    "--port: missing value");
+	expect_error(
+	    &cfg, load(&cfg, NULL, "--port", NULL), "--port: missing value");
 	expect_error(&cfg, load(&cfg, NULL, "extra", NULL),
 	    "unexpected argument 'extra'");
 	expect_error(&cfg, load(&cfg, NULL, "--tls", "maybe", NULL),
 	    "unexpected argument 'maybe'");
-	expect_error(&cfg, load(&cfg, NULL, "-c", NULL),
-	    "-c: missing file name");
-	expect_error(&cfg, load(&cfg, NULL, "--", NULL),
-	    "unexpected argument '--'");
+	expect_error(
+	    &cfg, load(&cfg, NULL, "-c", NULL), "-c: missing file name");
+	expect_error(
+	    &cfg, load(&cfg, NULL, "--", NULL), "unexpected argument '--'");
 }
 
 static void
@@ -318,12 +320,12 @@ test_help(void **state)
 	assert_non_null(strstr(text, "Usage: prog [options]"));
 	assert_non_null(strstr(text, "-c, --config FILE"));
 	assert_non_null(strstr(text, "  --port INT (1..65535)\n"
-				     "      MQTT port. (default: 1883)\n"));
+	                             "      MQTT port. (default: 1883)\n"));
 	assert_non_null(strstr(text, "  --bind-host STRING\n"
-				     "      Address to listen on. "
-				     "(default: 0.0.0.0)\n"));
+	                             "      Address to listen on. "
+	                             "(default: 0.0.0.0)\n"));
 	assert_non_null(strstr(text, "  --tls [BOOL]\n"
-				     "      Require TLS. (default: false)\n"));
+	                             "      Require TLS. (default: false)\n"));
 	assert_non_null(strstr(text, "(default: none)"));
 	assert_non_null(strstr(text, "STRATA_NAME"));
 	free(text);
@@ -340,35 +342,32 @@ static void
 test_bad_default(void **state)
 {
 	static const struct strata_config_option bad[] = {
-		{"port", STRATA_CFG_INT, 0, "0", 1, 10, "p"},
+	    {"port", STRATA_CFG_INT, 0, "0", 1, 10, "p"},
 	};
 	long port;
 	char *argv[] = {"prog", NULL};
 
 	assert_int_equal(strata_config_load(bad, 1, &port, 1, argv, "prog",
-			     stdout, err, sizeof(err)), STRATA_EINVAL);
+	                     stdout, err, sizeof(err)),
+	    STRATA_EINVAL);
 	assert_string_equal(err, "default of 'port': '0' is out of range "
-				 "1..10");
+	                         "1..10");
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_precedence, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_flags, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bool_words, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_file_errors, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_env_flag_errors, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_help, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_default, setup,
-		    teardown),
+	    cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flags, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bool_words, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_env_flag_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_help, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_default, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

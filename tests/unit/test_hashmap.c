@@ -122,8 +122,8 @@ test_growth_and_delete(void **state)
 	for (long i = 0; i < N; i += 2) {
 		int n = snprintf(key, sizeof(key), "key-%ld", i);
 
-		assert_ptr_equal(strata_hashmap_take(m, key, (size_t)n),
-		    &values[i]);
+		assert_ptr_equal(
+		    strata_hashmap_take(m, key, (size_t)n), &values[i]);
 	}
 	assert_int_equal(strata_hashmap_count(m), N / 2);
 	for (long i = 0; i < N; i++) {
@@ -183,11 +183,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fnv1a64),
-		cmocka_unit_test(test_put_get_replace),
-		cmocka_unit_test(test_slot_take_delete),
-		cmocka_unit_test(test_growth_and_delete),
-		cmocka_unit_test(test_foreach),
+	    cmocka_unit_test(test_fnv1a64),
+	    cmocka_unit_test(test_put_get_replace),
+	    cmocka_unit_test(test_slot_take_delete),
+	    cmocka_unit_test(test_growth_and_delete),
+	    cmocka_unit_test(test_foreach),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

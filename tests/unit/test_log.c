@@ -67,10 +67,13 @@ test_format(void **state)
 	strata_log(STRATA_LOG_INFO, "broker", "client connected|client_id=%s",
 	    "dev-1");
 	line = capture();
-	assert_int_equal(regcomp(&re,
-	    "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
-	    "\\.[0-9]{3}Z level=info comp=broker msg=\"client connected\" "
-	    "client_id=dev-1\n$", REG_EXTENDED), 0);
+	assert_int_equal(
+	    regcomp(&re,
+	        "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+	        "\\.[0-9]{3}Z level=info comp=broker msg=\"client connected\" "
+	        "client_id=dev-1\n$",
+	        REG_EXTENDED),
+	    0);
 	if (regexec(&re, line, 0, NULL, 0) != 0)
 		fail_msg("bad line: %s", line);
 	regfree(&re);
@@ -135,10 +138,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_format),
-		cmocka_unit_test(test_escaping),
-		cmocka_unit_test(test_long_line),
-		cmocka_unit_test(test_level_filter),
+	    cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_escaping),
+	    cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_level_filter),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -52,13 +52,14 @@ test_render(void **state)
 	assert_string_equal(render(m), "");
 	pub = strata_metrics_counter(m, "strata_packets_total",
 	    "Packets received.", "type=\"publish\"");
-	conns = strata_metrics_gauge(m, "strata_connections", "Open "
-							       "connections.",
+	conns = strata_metrics_gauge(m, "strata_connections",
+	    "Open "
+	    "connections.",
 	    NULL);
 	sub = strata_metrics_counter(m, "strata_packets_total",
 	    "Packets received.", "type=\"subscribe\"");
-	again = strata_metrics_counter(m, "strata_packets_total", "ignored",
-	    "type=\"publish\"");
+	again = strata_metrics_counter(
+	    m, "strata_packets_total", "ignored", "type=\"publish\"");
 	assert_ptr_equal(pub, again); /* same name+labels: same cell */
 	assert_ptr_not_equal(pub, sub);
 	strata_metrics_gauge_fn(m, "strata_queue_depth", "Line one\nback\\",
@@ -83,8 +84,8 @@ test_render(void **state)
 	    "strata_packets_total{type=\"publish\"} 18446744073709551615\n"));
 	assert_non_null(strstr(render(m), "strata_queue_depth{q=\"a\"} 10\n"));
 	/* "" labels is the same series as no labels */
-	assert_ptr_equal(strata_metrics_gauge(m, "strata_connections", "x",
-			     ""), conns);
+	assert_ptr_equal(
+	    strata_metrics_gauge(m, "strata_connections", "x", ""), conns);
 	strata_metrics_free(m);
 	strata_metrics_free(NULL);
 }
@@ -108,8 +109,8 @@ on_reply(struct evhttp_request *req, void *arg)
 		r->code = -1;
 	} else {
 		r->code = evhttp_request_get_response_code(req);
-		type = evhttp_find_header(evhttp_request_get_input_headers(req),
-		    "Content-Type");
+		type = evhttp_find_header(
+		    evhttp_request_get_input_headers(req), "Content-Type");
 		snprintf(r->type, sizeof(r->type), "%s", type ? type : "");
 		in = evhttp_request_get_input_buffer(req);
 		n = evbuffer_get_length(in);
@@ -136,8 +137,8 @@ request(struct event_base *base, uint16_t port, enum evhttp_cmd_type cmd,
 	assert_non_null(conn);
 	evhttp_connection_set_timeout(conn, 5);
 	req = evhttp_request_new(on_reply, r);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
-	    "127.0.0.1");
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(req), "Host", "127.0.0.1");
 	assert_int_equal(evhttp_make_request(conn, req, cmd, path), 0);
 	event_base_loopexit(base, &limit); /* bound the wait */
 	event_base_dispatch(base);
@@ -163,8 +164,8 @@ test_http(void **state)
 	uint16_t port;
 
 	(*strata_metrics_counter(m, "strata_test_total", "A test.", NULL)) = 7;
-	h = strata_metrics_http_start(base, m, "127.0.0.1", 0, healthy,
-	    &health_state);
+	h = strata_metrics_http_start(
+	    base, m, "127.0.0.1", 0, healthy, &health_state);
 	assert_non_null(h);
 	port = strata_metrics_http_port(h);
 	assert_int_not_equal(port, 0);
@@ -173,8 +174,8 @@ test_http(void **state)
 	assert_int_equal(r.code, 200);
 	assert_string_equal(r.type, "text/plain; version=0.0.4");
 	assert_string_equal(r.body, "# HELP strata_test_total A test.\n"
-				    "# TYPE strata_test_total counter\n"
-				    "strata_test_total 7\n");
+	                            "# TYPE strata_test_total counter\n"
+	                            "strata_test_total 7\n");
 	request(base, port, EVHTTP_REQ_GET, "/metrics?x=1", &r);
 	assert_int_equal(r.code, 200);
 
@@ -217,16 +218,16 @@ test_http_no_health_fn(void **state)
 
 	h = strata_metrics_http_start(base, m, "127.0.0.1", 0, NULL, NULL);
 	assert_non_null(h);
-	request(base, strata_metrics_http_port(h), EVHTTP_REQ_GET, "/healthz",
-	    &r);
+	request(
+	    base, strata_metrics_http_port(h), EVHTTP_REQ_GET, "/healthz", &r);
 	assert_int_equal(r.code, 200);
-	request(base, strata_metrics_http_port(h), EVHTTP_REQ_GET, "/metrics",
-	    &r);
+	request(
+	    base, strata_metrics_http_port(h), EVHTTP_REQ_GET, "/metrics", &r);
 	assert_int_equal(r.code, 200);
 	assert_string_equal(r.body, "");
 	strata_metrics_http_free(h);
-	assert_null(strata_metrics_http_start(base, m, "256.1.1.1", 0, NULL,
-	    NULL));
+	assert_null(
+	    strata_metrics_http_start(base, m, "256.1.1.1", 0, NULL, NULL));
 	strata_metrics_free(m);
 	event_base_free(base);
 }
@@ -235,9 +236,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_render),
-		cmocka_unit_test(test_http),
-		cmocka_unit_test(test_http_no_health_fn),
+	    cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_http),
+	    cmocka_unit_test(test_http_no_health_fn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -87,8 +87,7 @@ test_match_basic(void **state)
 	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++)
 		add(t, filters[i]);
 	assert_int_equal(strata_subtree_count(t), 14);
-	assert_string_equal(match(t, "a/b", h),
-	    "# +/+ +/b a/# a/+ a/b a/b/#");
+	assert_string_equal(match(t, "a/b", h), "# +/+ +/b a/# a/+ a/b a/b/#");
 	assert_string_equal(match(t, "a", h), "# + a a/#");
 	assert_string_equal(match(t, "a/", h), "# +/+ a/# a/+");
 	assert_string_equal(match(t, "/", h), "# +/+ / /#");
@@ -126,8 +125,8 @@ test_share_entries(void **state)
 	assert_string_equal(*a, "$share/g1/x/+");
 	free(*a);
 	assert_int_equal(strata_subtree_remove(t, S("$share/g1/x/+")), 0);
-	assert_int_equal(strata_subtree_remove(t, S("$share/g1/x/+")),
-	    STRATA_ENOTFOUND);
+	assert_int_equal(
+	    strata_subtree_remove(t, S("$share/g1/x/+")), STRATA_ENOTFOUND);
 	/* the other entries at the same place stay, b did not move */
 	assert_ptr_equal(strata_subtree_slot(t, S("$share/g2/x/+"), false), b);
 	assert_string_equal(match(t, "x/q", h), "$share/g2/x/+ x/+");
@@ -182,20 +181,18 @@ test_remove_prune(void **state)
 {
 	struct strata_subtree *t = strata_subtree_new();
 	struct hits *h = calloc(1, sizeof(*h));
-	const char *filters[] = {"a/b/+/d", "a/b/+", "a/b/#", "a/+/c",
-	    "+/x/#", "#", "a/b/c"};
+	const char *filters[] = {
+	    "a/b/+/d", "a/b/+", "a/b/#", "a/+/c", "+/x/#", "#", "a/b/c"};
 	size_t n = sizeof(filters) / sizeof(filters[0]);
 
 	for (size_t i = 0; i < n; i++)
 		add(t, filters[i]);
-	assert_string_equal(match(t, "a/b/c", h),
-	    "# a/+/c a/b/# a/b/+ a/b/c");
-	assert_int_equal(strata_subtree_remove(t, S("a/b/q")),
-	    STRATA_ENOTFOUND);
-	assert_int_equal(strata_subtree_remove(t, S("a/b/+/+")),
-	    STRATA_ENOTFOUND);
-	assert_int_equal(strata_subtree_remove(t, S("a/b")),
-	    STRATA_ENOTFOUND);
+	assert_string_equal(match(t, "a/b/c", h), "# a/+/c a/b/# a/b/+ a/b/c");
+	assert_int_equal(
+	    strata_subtree_remove(t, S("a/b/q")), STRATA_ENOTFOUND);
+	assert_int_equal(
+	    strata_subtree_remove(t, S("a/b/+/+")), STRATA_ENOTFOUND);
+	assert_int_equal(strata_subtree_remove(t, S("a/b")), STRATA_ENOTFOUND);
 	for (size_t i = 0; i < n; i++) {
 		void **slot = strata_subtree_slot(t, S(filters[i]), false);
 
@@ -227,8 +224,7 @@ test_foreach(void **state)
 	add(t, "$share/g/a/b");
 	add(t, "x/+/y/#");
 	strata_subtree_foreach(t, hits_cb, h);
-	assert_string_equal(hits_join(h),
-	    "# $share/g/a/b a/+ a/b x/+/y/#");
+	assert_string_equal(hits_join(h), "# $share/g/a/b a/+ a/b x/+/y/#");
 	strata_subtree_free(t, free);
 	free(h);
 }
@@ -260,13 +256,15 @@ test_against_match(void **state)
 	size_t nf = 0, total = 0;
 
 	for (unsigned d = 1; d <= 3; d++)
-		for (unsigned c = 0, m = d == 1 ? 5 : d == 2 ? 25 : 125;
+		for (unsigned c = 0, m = d == 1   ? 5
+		                         : d == 2 ? 25
+		                                  : 125;
 		     c < m; c++) {
 			char f[24] = "";
 
 			build(f, alpha_f, 5, d, c);
-			if (strata_topic_filter_check((const uint8_t *)f,
-				strlen(f)) != 0)
+			if (strata_topic_filter_check(
+			        (const uint8_t *)f, strlen(f)) != 0)
 				continue;
 			strcpy(filters[nf++], f);
 			assert_non_null(strata_subtree_slot(t, S(f), true));
@@ -278,21 +276,20 @@ test_against_match(void **state)
 			size_t want = 0;
 
 			build(topic, alpha_t, 4, d, c);
-			if (strata_topic_name_check((const uint8_t *)topic,
-				strlen(topic)) != 0)
+			if (strata_topic_name_check(
+			        (const uint8_t *)topic, strlen(topic)) != 0)
 				continue;
 			strata_subtree_match(t, S(topic), hits_cb, &h);
 			for (size_t i = 0; i < nf; i++)
 				want += strata_topic_match(
 				    (const uint8_t *)filters[i],
-				    strlen(filters[i]),
-				    (const uint8_t *)topic, strlen(topic));
+				    strlen(filters[i]), (const uint8_t *)topic,
+				    strlen(topic));
 			for (size_t i = 0; i < h.n; i++)
 				if (!strata_topic_match(
-					(const uint8_t *)h.list[i],
-					strlen(h.list[i]),
-					(const uint8_t *)topic,
-					strlen(topic)))
+				        (const uint8_t *)h.list[i],
+				        strlen(h.list[i]),
+				        (const uint8_t *)topic, strlen(topic)))
 					fail_msg("'%s' reported for '%s'",
 					    h.list[i], topic);
 			if (h.n != want)
@@ -309,12 +306,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_match_basic),
-		cmocka_unit_test(test_share_entries),
-		cmocka_unit_test(test_slot_semantics),
-		cmocka_unit_test(test_remove_prune),
-		cmocka_unit_test(test_foreach),
-		cmocka_unit_test(test_against_match),
+	    cmocka_unit_test(test_match_basic),
+	    cmocka_unit_test(test_share_entries),
+	    cmocka_unit_test(test_slot_semantics),
+	    cmocka_unit_test(test_remove_prune),
+	    cmocka_unit_test(test_foreach),
+	    cmocka_unit_test(test_against_match),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

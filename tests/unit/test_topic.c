@@ -35,11 +35,11 @@ test_name_check(void **state)
 static void
 test_filter_check(void **state)
 {
-	const char *good[] = {"a", "#", "+", "a/#", "+/+", "a/+/b", "/",
-	    "/#", "+/", "a//b", "$SYS/#", "$share/g/a/b", "$share/g/#",
+	const char *good[] = {"a", "#", "+", "a/#", "+/+", "a/+/b", "/", "/#",
+	    "+/", "a//b", "$SYS/#", "$share/g/a/b", "$share/g/#",
 	    "$share/g/+/x", "$share/group-1/a", "$share", "$sharex/a"};
-	const char *bad[] = {"", "a#", "a/#/b", "#/a", "a+", "a/b+/c",
-	    "++", "##", "$share/", "$share/g", "$share//a", "$share/g/",
+	const char *bad[] = {"", "a#", "a/#/b", "#/a", "a+", "a/b+/c", "++",
+	    "##", "$share/", "$share/g", "$share//a", "$share/g/",
 	    "$share/+/a", "$share/#/a", "$share/g+/a", "$share/g/a/#/b",
 	    "$share/g/a+"};
 
@@ -77,43 +77,43 @@ static void
 test_match(void **state)
 {
 	static const struct match_case cases[] = {
-		{"a/b", "a/b", true},
-		{"a/b", "a/c", false},
-		{"a/b", "a/b/c", false},
-		{"a/b/c", "a/b", false},
-		{"a/b", "a/bb", false},
-		{"a/bb", "a/b", false},
-		{"#", "a", true},
-		{"#", "a/b/c", true},
-		{"#", "/", true},
-		{"a/#", "a", true},      /* '#' matches the parent level */
-		{"a/#", "a/", true},
-		{"a/#", "a/b/c", true},
-		{"a/#", "ab", false},
-		{"a/b/#", "a", false},
-		{"+", "a", true},
-		{"+", "a/b", false},
-		{"+", "", true},
-		{"+/+", "/", true},      /* '+' matches an empty level */
-		{"a/+", "a/", true},
-		{"a/+", "a", false},
-		{"+/b", "/b", true},
-		{"a/+/c", "a/x/c", true},
-		{"a/+/c", "a/x/d", false},
-		{"a/+/#", "a/x", true},
-		{"/#", "/", true},
-		{"/#", "a", false},
-		{"+/#", "a", true},
-		{"$SYS/#", "$SYS/x", true},
-		{"$SYS/#", "$SYS", true},
-		{"#", "$SYS/x", false},    /* the '$' rule */
-		{"+/x", "$SYS/x", false},
-		{"+", "$SYS", false},
-		{"$SYS/+", "$SYS/x", true},
-		{"a/#", "$a/x", false},
-		{"$aws/things/+/shadow/#", "$aws/things/t1/shadow/get", true},
-		{"x/$y", "x/$y", true},
-		{"+/$y", "x/$y", true},
+	    {"a/b", "a/b", true},
+	    {"a/b", "a/c", false},
+	    {"a/b", "a/b/c", false},
+	    {"a/b/c", "a/b", false},
+	    {"a/b", "a/bb", false},
+	    {"a/bb", "a/b", false},
+	    {"#", "a", true},
+	    {"#", "a/b/c", true},
+	    {"#", "/", true},
+	    {"a/#", "a", true}, /* '#' matches the parent level */
+	    {"a/#", "a/", true},
+	    {"a/#", "a/b/c", true},
+	    {"a/#", "ab", false},
+	    {"a/b/#", "a", false},
+	    {"+", "a", true},
+	    {"+", "a/b", false},
+	    {"+", "", true},
+	    {"+/+", "/", true}, /* '+' matches an empty level */
+	    {"a/+", "a/", true},
+	    {"a/+", "a", false},
+	    {"+/b", "/b", true},
+	    {"a/+/c", "a/x/c", true},
+	    {"a/+/c", "a/x/d", false},
+	    {"a/+/#", "a/x", true},
+	    {"/#", "/", true},
+	    {"/#", "a", false},
+	    {"+/#", "a", true},
+	    {"$SYS/#", "$SYS/x", true},
+	    {"$SYS/#", "$SYS", true},
+	    {"#", "$SYS/x", false}, /* the '$' rule */
+	    {"+/x", "$SYS/x", false},
+	    {"+", "$SYS", false},
+	    {"$SYS/+", "$SYS/x", true},
+	    {"a/#", "$a/x", false},
+	    {"$aws/things/+/shadow/#", "$aws/things/t1/shadow/get", true},
+	    {"x/$y", "x/$y", true},
+	    {"+/$y", "x/$y", true},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -121,8 +121,8 @@ test_match(void **state)
 		bool got = strata_topic_match(B(c->filter), B(c->name));
 
 		if (got != c->match)
-			fail_msg("match('%s', '%s') = %d", c->filter, c->name,
-			    got);
+			fail_msg(
+			    "match('%s', '%s') = %d", c->filter, c->name, got);
 	}
 }
 
@@ -150,8 +150,8 @@ test_partition_fnv(void **state)
 {
 	/* 32-bit FNV-1a known values: "" = 0x811c9dc5, "a" = 0xe40c292c,
 	 * "foobar" = 0xbf9cf968; the partition is the hash mod 1024. */
-	assert_int_equal(strata_topic_partition(B(""), 3),
-	    0x811c9dc5u % STRATA_PARTITIONS);
+	assert_int_equal(
+	    strata_topic_partition(B(""), 3), 0x811c9dc5u % STRATA_PARTITIONS);
 	assert_int_equal(strata_topic_partition(B("a"), 3),
 	    0xe40c292cu % STRATA_PARTITIONS);
 	assert_int_equal(strata_topic_partition(B("foobar/x"), 1),
@@ -176,8 +176,8 @@ test_partition_levels(void **state)
 	/* the shadow topics of one thing share a partition */
 	assert_int_equal(
 	    strata_topic_partition(B("$aws/things/t1/shadow/update"), 3),
-	    strata_topic_partition(B("$aws/things/t1/shadow/get/accepted"),
-		3));
+	    strata_topic_partition(
+	        B("$aws/things/t1/shadow/get/accepted"), 3));
 }
 
 static void
@@ -239,11 +239,11 @@ prop_pow(unsigned b, unsigned e)
 }
 
 static void
-prop_check_filter(const char *f, size_t flen, unsigned levels,
-    unsigned *checked)
+prop_check_filter(
+    const char *f, size_t flen, unsigned levels, unsigned *checked)
 {
-	int fp = strata_topic_filter_partition((const uint8_t *)f, flen,
-	    levels);
+	int fp =
+	    strata_topic_filter_partition((const uint8_t *)f, flen, levels);
 	char t[64];
 
 	if (fp < 0)
@@ -253,13 +253,14 @@ prop_check_filter(const char *f, size_t flen, unsigned levels,
 			size_t tlen = prop_build(t, prop_levels, 4, d, c);
 
 			if (!strata_topic_match((const uint8_t *)f, flen,
-				(const uint8_t *)t, tlen))
+			        (const uint8_t *)t, tlen))
 				continue;
 			(*checked)++;
 			if (strata_topic_partition((const uint8_t *)t, tlen,
-				levels) != (uint32_t)fp)
-				fail_msg("filter '%s' (%d) topic '%s' levels %u",
-				    f, fp, t, levels);
+			        levels) != (uint32_t)fp)
+				fail_msg(
+				    "filter '%s' (%d) topic '%s' levels %u", f,
+				    fp, t, levels);
 		}
 	}
 }
@@ -273,11 +274,11 @@ test_partition_property(void **state)
 	for (unsigned levels = 1; levels <= 4; levels++) {
 		for (unsigned d = 1; d <= 5; d++) {
 			for (unsigned c = 0; c < prop_pow(5, d); c++) {
-				size_t flen = prop_build(f, prop_flevels, 5, d,
-				    c);
+				size_t flen =
+				    prop_build(f, prop_flevels, 5, d, c);
 
 				if (strata_topic_filter_check(
-					(const uint8_t *)f, flen) != 0)
+				        (const uint8_t *)f, flen) != 0)
 					continue;
 				prop_check_filter(f, flen, levels, &checked);
 			}
@@ -290,15 +291,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_name_check),
-		cmocka_unit_test(test_filter_check),
-		cmocka_unit_test(test_wildcard_depth),
-		cmocka_unit_test(test_match),
-		cmocka_unit_test(test_share_split),
-		cmocka_unit_test(test_partition_fnv),
-		cmocka_unit_test(test_partition_levels),
-		cmocka_unit_test(test_filter_partition),
-		cmocka_unit_test(test_partition_property),
+	    cmocka_unit_test(test_name_check),
+	    cmocka_unit_test(test_filter_check),
+	    cmocka_unit_test(test_wildcard_depth),
+	    cmocka_unit_test(test_match),
+	    cmocka_unit_test(test_share_split),
+	    cmocka_unit_test(test_partition_fnv),
+	    cmocka_unit_test(test_partition_levels),
+	    cmocka_unit_test(test_filter_partition),
+	    cmocka_unit_test(test_partition_property),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
