@@ -132,8 +132,15 @@ client_send_ack(struct bench_client *c, uint8_t type, uint16_t pid)
 	client_send(c, &pkt);
 }
 
-/* Publishers' window: QoS 1/2 count unacknowledged packets, QoS 0 counts
- * messages sent but not yet delivered to every receiver (end to end). */
+/*
+ * Publishers' window.  QoS 1/2 never have more than `window` packets
+ * unacknowledged (the protocol's limit).  At max rate with subscribers in
+ * this process the window is also end to end: at most `window` messages
+ * sent but not yet delivered to every receiver, so a fast publisher cannot
+ * overflow the broker's queues for a slower subscriber (that would measure
+ * the broker's drop policy, not its throughput).  Open-loop runs (--rate)
+ * have no end-to-end window: their schedule does not wait for anyone.
+ */
 bool
 bench_client_window_open(const struct bench_client *c)
 {
@@ -142,10 +149,13 @@ bench_client_window_open(const struct bench_client *c)
 
 	if (c->state != CS_READY)
 		return false;
-	if (w->o->qos > 0)
-		return c->inflight < c->window;
+	if (w->o->qos > 0 && c->inflight >= c->window)
+		return false;
+	if (w->o->rate > 0)
+		return true;
 	if (w->receivers == 0)
-		return evbuffer_get_length(bufferevent_get_output(c->bev)) <
+		return w->o->qos > 0 ||
+		    evbuffer_get_length(bufferevent_get_output(c->bev)) <
 		    (size_t)c->window * w->o->size;
 	done = c->delivered / w->receivers + c->forgiven;
 	return c->seq < done + c->window;

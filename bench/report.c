@@ -167,7 +167,7 @@ bench_report_json(const struct bench_opts *o, const struct bench_result *r)
 	    json_real(rate(r->received, r->recv_secs)));
 	json_object_set_new(m, "latency_us", json_hist(&r->latency));
 	json_object_set_new(root, "messages", m);
-	json_dumpf(root, stdout, JSON_COMPACT);
+	json_dumpf(root, stdout, JSON_COMPACT | JSON_REAL_PRECISION(9));
 	putchar('\n');
 	json_decref(root);
 }
