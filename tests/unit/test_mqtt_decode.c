@@ -201,7 +201,7 @@ test_connect_errors(void **state)
 	assert_int_equal(decode_rc("10 0c 00 04 4d 51 54 54 04 22 00 3c 00 00",
 	    0), PROTOCOL);
 	/* Will QoS 3 */
-	assert_int_equal(decode_rc("10 12 00 04 4d 51 54 54 04 1e 00 3c 00 00"
+	assert_int_equal(decode_rc("10 11 00 04 4d 51 54 54 04 1e 00 3c 00 00"
 	    " 00 01 74 00 00", 0), MALFORMED);
 	/* 3.1.1: password without user name; allowed in 5 */
 	assert_int_equal(decode_rc("10 10 00 04 4d 51 54 54 04 42 00 3c 00 00"
