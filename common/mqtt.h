@@ -19,7 +19,8 @@
  * fewer than *total bytes are available yet.  Returns STRATA_AGAIN when the
  * fixed header itself is incomplete; STRATA_ERR(STRATA_RC_MALFORMED) for a
  * remaining length longer than 4 bytes; STRATA_ERR(STRATA_RC_PACKET_TOO_LARGE)
- * when *total would exceed max_packet.  Never reads more than 5 bytes.
+ * when *total would exceed max_packet (0: no limit).  Never reads more than
+ * 5 bytes.
  */
 int strata_mqtt_frame(const uint8_t *p, size_t len, size_t max_packet,
     size_t *total);
@@ -30,10 +31,21 @@ int strata_mqtt_frame(const uint8_t *p, size_t len, size_t max_packet,
  * carries it; pass 0 before CONNECT).  Views in *out point into p.
  * Errors (negated reason codes):
  *   MALFORMED        - short/long packet, bad varint, bad UTF-8, reserved
- *                      fixed-header flags, bad property encoding
- *   PROTOCOL_ERROR   - duplicate or misplaced property, packet id 0 where
- *                      one is needed, QoS 3, empty SUBSCRIBE, bad protocol
- *                      name, reserved CONNECT flag, will flags inconsistent
+ *                      fixed-header flags, bad property encoding, unknown
+ *                      property id, PUBLISH or Will QoS 3, reserved CONNECT
+ *                      flag (MQTT 5.0 3.1.2.3), reserved subscription
+ *                      option bits (3.1.1: also QoS 3)
+ *   PROTOCOL_ERROR   - duplicate or misplaced property, property value out
+ *                      of range, packet id 0 where one is needed, MQTT 5
+ *                      subscription QoS 3 / Retain Handling 3, No Local on
+ *                      $share, empty SUBSCRIBE/UNSUBSCRIBE/SUBACK, bad
+ *                      protocol name, will flags inconsistent, 3.1.1
+ *                      password without user name, empty MQTT 5 topic
+ *                      without Topic Alias, non-CONNECT with version 0
+ *   PAYLOAD_FORMAT_INVALID - Payload Format Indicator 1 on a PUBLISH or Will
+ *                      payload that is not valid UTF-8
+ *   IMPL_SPECIFIC    - more than STRATA_MQTT_MAX_SUB_IDS Subscription Ids
+ *   STRATA_EINVAL    - `version` is neither 0, 4 nor 5 (caller error)
  *   UNSUPPORTED_VERSION - CONNECT with protocol level other than 4 or 5
  *                      (the caller answers with CONNACK 0x01 / 0x84)
  *   TOPIC_NAME_INVALID / TOPIC_FILTER_INVALID - wildcards in a topic name,
@@ -71,7 +83,11 @@ size_t strata_mqtt_encode(const struct strata_mqtt_packet *pkt,
 
 /* Size of a property block's contents (without its length varint), and
  * writer of block = varint(len) + contents; returns bytes written.  Used
- * by the encoder and by code that forwards properties between nodes. */
+ * by the encoder and by code that forwards properties between nodes.
+ * Written are: every property whose bit is in `present` (in id order), then
+ * sub_ids[0..n_sub_ids), then the User Properties found in user_src; the
+ * Subscription Identifier and User Property bits of `present` and
+ * n_user_props are not consulted. */
 size_t strata_mqtt_props_size(const struct strata_mqtt_props *props);
 size_t strata_mqtt_props_write(const struct strata_mqtt_props *props,
     uint8_t *out);
