@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
 
 #include "broker.h"
 
@@ -61,6 +62,9 @@ broker_conns_reap(struct strata_broker *b)
 		b->n_conns--;
 		free(c);
 	}
+	/* draining for shutdown: leave as soon as every client is gone */
+	if (b->stopping && strata_list_empty(&b->conns))
+		event_base_loopexit(b->base, NULL);
 }
 
 static void
@@ -82,6 +86,21 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 		conn_mark_dead(c);
 }
 
+/* A TLS handshake (or the first TLS read) failed: a refusal. */
+static void
+conn_tls_refused(struct broker_conn *c)
+{
+	unsigned long err = bufferevent_get_openssl_error(c->bev);
+	char buf[256] = "connection closed";
+
+	if (err != 0)
+		ERR_error_string_n(err, buf, sizeof(buf));
+	STRATA_WARN(BROKER_COMP, "TLS handshake failed|peer=%s error=\"%s\"",
+	    c->peer, buf);
+	broker_refuse(c->broker, c, STRATA_RC_NOT_AUTHORIZED, "TLS handshake");
+	broker_conn_close(c, false);
+}
+
 static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -101,6 +120,11 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		broker_refuse(c->broker, c, STRATA_RC_KEEPALIVE_TIMEOUT,
 		    "keepalive timeout");
 		broker_conn_disconnect(c, STRATA_RC_KEEPALIVE_TIMEOUT);
+		return;
+	}
+	if ((what & BEV_EVENT_ERROR) && c->state == CONN_NEW &&
+	    c->listener == BROKER_TLS) {
+		conn_tls_refused(c);
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {

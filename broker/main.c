@@ -107,6 +107,8 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	b->stop_timer = evtimer_new(b->base, main_stop_done, b);
 	evtimer_add(b->stop_timer, &tv);
+	if (strata_list_empty(&b->conns))
+		event_base_loopexit(b->base, NULL);
 }
 
 static int
