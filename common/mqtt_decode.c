@@ -377,7 +377,8 @@ decode_suback(struct strata_reader *r, uint8_t version,
 	s->reasons = strata_reader_rest(r);
 	if (s->reasons.len == 0)
 		return DECODE_PROTOCOL;
-	if (version == STRATA_MQTT_V311 && !decode_suback_v311_valid(s->reasons))
+	if (version == STRATA_MQTT_V311 &&
+	    !decode_suback_v311_valid(s->reasons))
 		return DECODE_MALFORMED;
 	return 0;
 }

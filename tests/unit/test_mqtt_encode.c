@@ -287,11 +287,12 @@ test_round_trips(void **state)
 	size_t i, n;
 
 	for (i = 0; i < sizeof(round_trips) / sizeof(round_trips[0]); i++) {
+		uint8_t version = round_trips[i].version;
+
 		n = hex_to_bytes(round_trips[i].hex, in, sizeof(in));
-		assert_int_equal(strata_mqtt_decode(in, n, round_trips[i].version,
-		    &pkt), 0);
-		assert_int_equal(strata_mqtt_encode(&pkt, round_trips[i].version,
-		    out, sizeof(out)), n);
+		assert_int_equal(strata_mqtt_decode(in, n, version, &pkt), 0);
+		assert_int_equal(strata_mqtt_encode(&pkt, version, out,
+		    sizeof(out)), n);
 		assert_memory_equal(in, out, n);
 	}
 }
@@ -325,8 +326,8 @@ test_props_write(void **state)
 	assert_int_equal(strata_mqtt_props_size(&props), 5 + 2 + 3);
 	n = strata_mqtt_props_write(&props, out);
 	assert_int_equal(n, 11);
-	assert_memory_equal(out, "\x0a\x11\x01\x02\x03\x04\x17\x00\x21\x00\x14",
-	    11);
+	assert_memory_equal(out,
+	    "\x0a\x11\x01\x02\x03\x04\x17\x00\x21\x00\x14", 11);
 	assert_int_equal(strata_mqtt_props_parse(out + 1, n - 1,
 	    STRATA_MQTT_CONNECT, &back), 0);
 	assert_int_equal(back.present, props.present);
