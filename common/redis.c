@@ -54,6 +54,7 @@ struct strata_redis {
 	void (*on_up)(struct strata_redis *, void *);
 	void *arg;
 	bool freeing;
+	unsigned failures;     /* connect failures in a row, for the logs */
 	struct event *retry_ev;
 	struct event *failed_ev;
 	struct strata_list failed;
@@ -72,19 +73,34 @@ redis_schedule_retry(struct strata_redis *r)
 		event_add(r->retry_ev, &tv);
 }
 
+/* The first failure of a series is a warning; the retries every second
+ * after it are debug lines, with the count every minute. */
+static void
+redis_log_failure(struct strata_redis *r, const char *error)
+{
+	r->failures++;
+	if (r->failures == 1 || r->failures % 60 == 0)
+		STRATA_WARN("redis", "connect failed|addr=%s:%u error=\"%s\" "
+		    "attempts=%u", r->host, (unsigned)r->port, error,
+		    r->failures);
+	else
+		STRATA_DEBUG("redis", "connect failed|addr=%s:%u error=\"%s\"",
+		    r->host, (unsigned)r->port, error);
+}
+
 static void
 redis_connect_cb(const redisAsyncContext *ac, int status)
 {
 	struct strata_redis *r = ac->data;
 
 	if (status != REDIS_OK) {
-		STRATA_WARN("redis", "connect failed|addr=%s:%u error=\"%s\"",
-		    r->host, (unsigned)r->port, ac->errstr);
+		redis_log_failure(r, ac->errstr);
 		r->ac = NULL; /* freed by hiredis after this callback */
 		redis_schedule_retry(r);
 		return;
 	}
 	r->state = REDIS_STATE_UP;
+	r->failures = 0;
 	STRATA_INFO("redis", "connected|addr=%s:%u", r->host,
 	    (unsigned)r->port);
 	if (r->on_up != NULL)
@@ -112,8 +128,7 @@ redis_connect(struct strata_redis *r)
 	if (ac == NULL)
 		abort();
 	if (ac->err) {
-		STRATA_WARN("redis", "connect failed|addr=%s:%u error=\"%s\"",
-		    r->host, (unsigned)r->port, ac->errstr);
+		redis_log_failure(r, ac->errstr);
 		redisAsyncFree(ac);
 		redis_schedule_retry(r);
 		return;
