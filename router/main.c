@@ -103,8 +103,8 @@ main_load_config(struct router_config *cfg, int argc, char **argv)
 		return 2;
 	}
 	if ((level = strata_log_level_parse(cfg->log_level)) < 0) {
-		fprintf(stderr, "strata-router: --log-level: '%s' is not one of "
-		    "debug, info, warn, error\n", cfg->log_level);
+		fprintf(stderr, "strata-router: --log-level: '%s' is not "
+		    "one of debug, info, warn, error\n", cfg->log_level);
 		return 2;
 	}
 	strata_log_set_level((enum strata_log_level)level);

@@ -98,8 +98,8 @@ partition_load_done(struct strata_redis *redis, redisReply *reply,
 			loaded++;
 	}
 	if (loaded > 0)
-		STRATA_DEBUG("router", "retained loaded|partition=%u count=%zu",
-		    ld->partition, loaded);
+		STRATA_DEBUG("router", "retained loaded|partition=%u "
+		    "count=%zu", ld->partition, loaded);
 out:
 	free(ld);
 }

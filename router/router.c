@@ -46,7 +46,9 @@ router_gauge_redis_up(void *arg)
 static int64_t
 router_gauge_retained(void *arg)
 {
-	return (int64_t)retained_count(&((struct strata_router *)arg)->retained);
+	struct strata_router *r = arg;
+
+	return (int64_t)retained_count(&r->retained);
 }
 
 static int64_t
@@ -101,8 +103,10 @@ static void
 router_metrics_init(struct strata_router *r)
 {
 	static const char *const drop_labels[ROUTER_DROP_COUNT] = {
-		"reason=\"deliver_queue_full\"", "reason=\"deliver_link_down\"",
-		"reason=\"ack_queue_full\"", "reason=\"ack_link_down\"",
+		"reason=\"deliver_queue_full\"",
+		"reason=\"deliver_link_down\"",
+		"reason=\"ack_queue_full\"",
+		"reason=\"ack_link_down\"",
 		"reason=\"ack_broker_gone\"",
 	};
 	static const char *const qos_labels[3] = {
@@ -126,7 +130,8 @@ router_metrics_init(struct strata_router *r)
 	m->acks_no_subscribers = router_counter(r, acks, acks_help,
 	    "reason=\"no_matching_subscribers\"");
 	m->acks_error = router_counter(r, acks, acks_help, "reason=\"error\"");
-	m->not_owned = router_counter(r, "strata_router_publish_not_owned_total",
+	m->not_owned = router_counter(r,
+	    "strata_router_publish_not_owned_total",
 	    "Publishes for a partition this router does not own", NULL);
 	m->retained_stored = router_counter(r,
 	    "strata_router_retained_stored_total",
@@ -231,8 +236,8 @@ router_init(struct strata_router *r, struct event_base *base,
 	if ((rc = router_listen(r)) != 0)
 		return rc;
 	if (cfg->metrics_port != 0) {
-		r->http = strata_metrics_http_start(base, r->metrics, cfg->bind,
-		    (uint16_t)cfg->metrics_port, router_healthy, r);
+		r->http = strata_metrics_http_start(base, r->metrics,
+		    cfg->bind, (uint16_t)cfg->metrics_port, router_healthy, r);
 		if (r->http == NULL)
 			return STRATA_EIO;
 	}

@@ -357,6 +357,12 @@ test_hello_and_claim(void **state)
 	assert_string_equal(line, "200");
 }
 
+static bool
+b2_acked(struct fixture *fx)
+{
+	return fx->b2.nack >= 1;
+}
+
 static void
 test_deliver_and_ack(void **state)
 {
@@ -365,10 +371,10 @@ test_deliver_and_ack(void **state)
 	route(&fx->b1, STRATA__ROUTE_UPDATE__OP__ADD, "a/+");
 	route(&fx->b1, STRATA__ROUTE_UPDATE__OP__ADD, "a/#");
 	route(&fx->b2, STRATA__ROUTE_UPDATE__OP__ADD, "a/b");
-	strata_link_flush(fx->b2.link);
-	/* b2's route must be in before b1 publishes on another link. */
-	event_base_loop(fx->base, EVLOOP_NONBLOCK);
-	usleep(100000);
+	/* b2's route must be in before b1 publishes on another link: the ack
+	 * of a probe sent after it on b2's link proves it. */
+	publish(&fx->b2, 100, "probe/x", "p", 1, false);
+	assert_true(run_until(fx, b2_acked));
 	publish(&fx->b1, 1, "a/b", "hello", 1, false);
 	publish(&fx->b1, 2, "z/z", "nobody", 1, false);
 	publish(&fx->b1, 0, "a/c", "qos0", 0, false);
@@ -459,38 +465,53 @@ test_retained(void **state)
 	fx->b1.hello = fx->b2.hello = false;
 	fx->b1.ndeliver = 0;
 	connect_brokers(fx);
-	usleep(300000); /* claim cycle and retained load */
-	retained_request(&fx->b1, "c3", "r/#");
-	assert_true(run_until(fx, b1_retained));
-	usleep(100000);
-	event_base_loop(fx->base, EVLOOP_NONBLOCK);
-	assert_int_equal(fx->b1.ndeliver, 1);
+	/* Ask until the claim cycle and the retained load are done (each
+	 * request before that is answered with nothing). */
+	for (int i = 0; i < 50 && !b1_retained(fx); i++) {
+		retained_request(&fx->b1, "c3", "r/#");
+		for (int j = 0; j < 10; j++) {
+			event_base_loop(fx->base, EVLOOP_NONBLOCK);
+			usleep(10000);
+		}
+	}
+	assert_true(b1_retained(fx));
 	assert_string_equal(fx->b1.deliver[0].topic, "r/1");
 	assert_string_equal(fx->b1.deliver[0].payload, "kept");
 	assert_string_equal(fx->b1.deliver[0].target, "c3");
 }
 
 static bool
-b1_down_b2_ack(struct fixture *fx)
+b1_acked(struct fixture *fx)
 {
-	return fx->b2.nack >= 1;
+	return fx->b1.nack >= 1;
 }
 
 static void
 test_routes_dropped_with_link(void **state)
 {
 	struct fixture *fx = *state;
+	uint64_t seq = 1;
 
 	route(&fx->b1, STRATA__ROUTE_UPDATE__OP__ADD, "d/#");
-	strata_link_flush(fx->b1.link);
-	event_base_loop(fx->base, EVLOOP_NONBLOCK);
-	usleep(100000);
+	publish(&fx->b1, 1, "d/probe", "p", 1, false);
+	assert_true(run_until(fx, b1_acked));
+	assert_int_equal(fx->b1.ack[0].reason, 0); /* the route is in */
 	strata_link_free(fx->b1.link);
 	fx->b1.link = NULL;
-	usleep(200000);
-	publish(&fx->b2, 1, "d/x", "gone", 1, false);
-	assert_true(run_until(fx, b1_down_b2_ack));
-	assert_int_equal(fx->b2.ack[0].reason, 0x10);
+	/* Publish until the router has seen the link go: then no route. */
+	for (; seq <= 50; seq++) {
+		int before = fx->b2.nack;
+
+		publish(&fx->b2, seq, "d/x", "gone", 1, false);
+		for (int j = 0; j < 100 && fx->b2.nack == before; j++) {
+			event_base_loop(fx->base, EVLOOP_NONBLOCK);
+			usleep(1000);
+		}
+		assert_int_equal(fx->b2.nack, before + 1);
+		if (fx->b2.ack[before].reason == 0x10)
+			break;
+	}
+	assert_true(seq <= 50);
 }
 
 int
@@ -501,7 +522,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_deliver_and_ack, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(test_retained, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retained, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_routes_dropped_with_link,
 		    setup, teardown),
 	};

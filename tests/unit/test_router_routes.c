@@ -166,7 +166,8 @@ collect(const struct retained_msg *m, void *arg)
 	struct seen *s = arg;
 
 	if (s->n < 8)
-		snprintf(s->topics[s->n], sizeof(s->topics[0]), "%s", m->topic);
+		snprintf(s->topics[s->n], sizeof(s->topics[0]), "%s",
+		    m->topic);
 	s->n++;
 }
 
