@@ -1,8 +1,8 @@
 /*
  * test_link.c - two links on loopback in one event base: Hello exchange,
  * batching and ordering, reconnect after the server closes, deferred free,
- * and the bounded output queue (ENOSPC, then on_drain) against a peer that
- * does not read.
+ * the bounded output queue (ENOSPC, then on_drain) against a peer that
+ * does not read, and an oversized frame length.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -326,6 +326,38 @@ test_enospc(void **state)
 	    &p.base), 0);
 }
 
+static bool
+server_up(struct fixture *fx)
+{
+	return fx->server.ups == 1;
+}
+
+static bool
+server_down(struct fixture *fx)
+{
+	return fx->server.downs == 1;
+}
+
+/* A length over STRATA_LINK_MAX_FRAME drops the connection at once. */
+static void
+test_oversized_frame(void **state)
+{
+	struct fixture *fx = *state;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	static const uint8_t hdr[4] = { 0xff, 0xff, 0xff, 0xff };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(fx->port);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)),
+	    0);
+	assert_true(run_until(fx, server_up));
+	assert_int_equal(send(fd, hdr, sizeof(hdr), 0), 4);
+	assert_true(run_until(fx, server_down));
+	assert_false(strata_link_is_up(fx->server.link));
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -336,6 +368,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reconnect, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_oversized_frame, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
