@@ -172,3 +172,19 @@ def test_retained_qos0_delivered_at_subscription_qos(clients, proto):
     assert [(m.topic, m.payload, m.qos, m.retain) for m in got] == [
         (base + "/kept", b"k", 0, True)]
     pub.publish(base + "/kept", b"", 1, retain=True)
+
+
+def test_unsubscribe_stops_delivery(clients, proto):
+    """After UNSUBACK no more messages arrive on that filter; another
+    subscription of the same client keeps working."""
+    base = unique()
+    sub = clients(proto, 1)
+    sub.subscribe(base + "/gone", 1)
+    sub.subscribe(base + "/kept", 1)
+    rc, mid = sub.paho.unsubscribe(base + "/gone")
+    assert rc == 0
+    pub = clients(proto, 0)
+    pub.publish(base + "/gone", b"x", 1)
+    pub.publish(base + "/kept", b"y", 1)
+    assert sub.get().topic == base + "/kept"
+    assert [m for m in sub.drain() if m.topic == base + "/gone"] == []

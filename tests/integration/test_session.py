@@ -258,3 +258,66 @@ def test_v311_empty_client_id(cluster, raws):
     conn.send(rawmqtt.connect("", rawmqtt.V311, clean=False))
     got = conn.wait_closed()
     assert [(p.type, p.reason) for p in got] == [(rawmqtt.CONNACK, 0x02)]
+
+
+# -- QoS flows with hand-made packets ----------------------------------
+
+def test_qos2_duplicate_publish_delivered_once(cluster, clients, raws,
+                                               proto):
+    """An inbound QoS 2 PUBLISH resent with DUP before PUBREL is answered
+    with PUBREC again but delivered only once (MQTT 4.3.3)."""
+    topic = unique() + "/q2"
+    sub = clients(proto, 1)
+    sub.subscribe(topic, 2)
+    conn = raws(raw(cluster, proto))
+    assert conn.handshake(new_id()).reason == 0
+    pkt = rawmqtt.publish(topic, b"once", qos=2, packet_id=7,
+                          version=proto)
+    conn.send(pkt)
+    rec = conn.recv_type(rawmqtt.PUBREC)
+    assert rec.packet_id == 7 and rec.reason in (None, 0)
+    conn.send(rawmqtt.publish(topic, b"once", qos=2, packet_id=7,
+                              version=proto, dup=True))
+    assert conn.recv_type(rawmqtt.PUBREC).packet_id == 7
+    conn.send(rawmqtt.puback(7, rawmqtt.PUBREL))
+    comp = conn.recv_type(rawmqtt.PUBCOMP)
+    assert comp.packet_id == 7
+    assert sub.get(topic=topic).payload == b"once"
+    sentinel = topic + "/s"
+    sub.subscribe(sentinel, 1)
+    conn.send(rawmqtt.publish(sentinel, b"s", qos=1, packet_id=8,
+                              version=proto))
+    assert conn.recv_type(rawmqtt.PUBACK).packet_id == 8
+    sub.get(topic=sentinel)
+    assert [m for m in sub.drain() if m.topic == topic] == []
+
+
+def test_unacked_qos1_resent_on_session_resume(cluster, clients, raws,
+                                               proto):
+    """A QoS 1 message the client did not PUBACK before its connection
+    dropped is sent again, with DUP set, when the persistent session
+    resumes (MQTT-4.4.0-1)."""
+    cid = new_id()
+    topic = unique() + "/unacked"
+    expiry = [(rawmqtt.PROP_SESSION_EXPIRY, 300)] if proto == V5 else []
+    conn = raws(raw(cluster, proto))
+    # 3.1.1: clean session 0 makes the session persistent; v5: clean
+    # start with a Session Expiry Interval.
+    ack = conn.handshake(cid, clean=proto == V5, properties=expiry)
+    assert ack.reason == 0 and not ack.session_present
+    conn.send(rawmqtt.subscribe([(topic, 1)], packet_id=1, version=proto))
+    assert conn.recv_type(rawmqtt.SUBACK).reason == [1]
+    clients(proto, 1).publish(topic, b"ack me", 1)
+    first = conn.recv_type(rawmqtt.PUBLISH)
+    assert (first.topic, first.payload) == (topic, b"ack me")
+    assert (first.flags >> 1) & 3 == 1
+    conn.abort()
+
+    again = raws(raw(cluster, proto))
+    ack = again.handshake(cid, clean=False, properties=expiry)
+    assert ack.reason == 0 and ack.session_present
+    resent = again.recv_type(rawmqtt.PUBLISH)
+    assert (resent.topic, resent.payload) == (topic, b"ack me")
+    assert resent.flags & 0x08, "DUP not set on redelivery"
+    assert resent.packet_id == first.packet_id
+    again.send(rawmqtt.puback(resent.packet_id))
