@@ -167,6 +167,8 @@ struct broker_session {
 	struct broker_conn *conn;
 	char *client_id;
 	size_t client_id_len;
+	uint32_t incarnation;   /* tells a session from a later one of the
+				   same client id (acks of old publishes) */
 	bool persistent;
 	uint32_t expiry;        /* seconds, UINT32_MAX = never */
 	struct event *timer;    /* expiry, lazily created */
@@ -222,6 +224,7 @@ struct broker_fwd {
 	struct broker_router *router; /* sent on, NULL while unsent */
 	uint64_t seq;             /* 0 for QoS 0 */
 	char *client_id;          /* publisher (session) to ack, or NULL */
+	uint32_t incarnation;     /* of that session */
 	uint16_t packet_id;
 	uint8_t qos;
 	bool retain;
@@ -279,6 +282,7 @@ struct strata_broker {
 	bool polling;
 	bool stopping;
 	uint32_t next_assigned_id;
+	uint32_t next_incarnation;
 	/* reusable buffers of the hot path */
 	uint8_t *scratch;
 	size_t scratch_cap;
@@ -372,7 +376,7 @@ int broker_qos_handle_ack(struct broker_conn *c,
     const struct strata_mqtt_packet *p);
 /* Router took responsibility for an inbound publish: ack the client. */
 void broker_qos_inbound_acked(struct strata_broker *b, const char *client_id,
-    uint16_t packet_id, uint8_t qos, uint8_t reason);
+    uint32_t incarnation, uint16_t packet_id, uint8_t qos, uint8_t reason);
 void broker_qos_free_session(struct broker_session *s);
 /* Inbound QoS 2 ids: find or NULL. */
 struct broker_qos2_in *broker_qos2_find(struct broker_session *s,
@@ -408,10 +412,11 @@ void broker_session_free_value(void *s);
 int broker_routers_start(struct strata_broker *b);
 void broker_routers_stop(struct strata_broker *b);
 /* Forward a publish to the router owning its partition.  client_id: the
- * publisher to ack (QoS 1/2), or NULL (will).  Returns 0; the message is
+ * publisher (for No Local, and to ack QoS 1/2) and the incarnation of its
+ * session, or NULL and 0 (will: nobody to ack).  Returns 0; the message is
  * copied when it must wait (QoS 1/2, or no router up). */
 int broker_routers_publish(struct strata_broker *b, const char *client_id,
-    uint16_t packet_id, const uint8_t *topic, size_t topic_len,
+    uint32_t incarnation, uint16_t packet_id, const uint8_t *topic, size_t topic_len,
     const uint8_t *payload, size_t payload_len, const uint8_t *props,
     size_t props_len, uint8_t qos, bool retain);
 void broker_routers_route(struct strata_broker *b, bool add,

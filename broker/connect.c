@@ -36,7 +36,7 @@ broker_will_publish(struct strata_broker *b, struct broker_will *w,
 
 	STRATA_INFO(BROKER_COMP, "publishing will|client_id=%s topic=%s",
 	    client_id, m->topic);
-	broker_routers_publish(b, NULL, 0, (const uint8_t *)m->topic,
+	broker_routers_publish(b, NULL, 0, 0, (const uint8_t *)m->topic,
 	    m->topic_len, m->payload, m->payload_len, m->props, m->props_len,
 	    w->qos, w->retain);
 	broker_will_free(w);

@@ -209,8 +209,8 @@ broker_publish_handle(struct broker_conn *c,
 	if (rc != 0)
 		return rc > 0 ? 0 : rc;
 	props = publish_props(c, &p->props, &props_len);
-	return broker_routers_publish(c->broker, pub->qos > 0 ?
-	    c->session->client_id : NULL, pub->packet_id, topic.p, topic.len,
+	return broker_routers_publish(c->broker, c->session->client_id,
+	    c->session->incarnation, pub->packet_id, topic.p, topic.len,
 	    pub->payload.p, pub->payload.len, props, props_len, pub->qos,
 	    pub->retain);
 }

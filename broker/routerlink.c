@@ -253,7 +253,7 @@ routers_topic(struct strata_broker *b, const uint8_t *topic, size_t len)
 
 int
 broker_routers_publish(struct strata_broker *b, const char *client_id,
-    uint16_t packet_id, const uint8_t *topic, size_t topic_len,
+    uint32_t incarnation, uint16_t packet_id, const uint8_t *topic, size_t topic_len,
     const uint8_t *payload, size_t payload_len, const uint8_t *props,
     size_t props_len, uint8_t qos, bool retain)
 {
@@ -276,6 +276,7 @@ broker_routers_publish(struct strata_broker *b, const char *client_id,
 	f->qos = qos;
 	f->retain = retain;
 	f->partition = part;
+	f->incarnation = incarnation;
 	if (seq != 0)
 		strata_hashmap_put(b->fwd_by_seq, &f->seq, sizeof(f->seq), f);
 	if (qos > 0 && routers_write_fwd(b, f) == 0) {
@@ -298,9 +299,9 @@ routers_on_ack(struct strata_broker *b, const Strata__PublishAck *a)
 
 	if (f == NULL)
 		return;
-	if (f->client_id != NULL)
-		broker_qos_inbound_acked(b, f->client_id, f->packet_id, f->qos,
-		    (uint8_t)a->reason);
+	if (f->client_id != NULL && f->incarnation != 0)
+		broker_qos_inbound_acked(b, f->client_id, f->incarnation,
+		    f->packet_id, f->qos, (uint8_t)a->reason);
 	if (f->router == NULL)
 		b->unsent_bytes -= routers_fwd_size(f);
 	routers_fwd_free(b, f);

@@ -46,6 +46,7 @@ broker_session_new(struct strata_broker *b, const char *client_id,
 	s->client_id[len] = '\0';
 	s->client_id_len = len;
 	s->broker = b;
+	s->incarnation = ++b->next_incarnation;
 	strata_list_init(&s->subs);
 	strata_list_init(&s->inflight);
 	strata_list_init(&s->queue);
