@@ -41,15 +41,15 @@ struct bench_opts {
 	char sources[BENCH_MAX_SOURCES][48]; /* source IPv4 addresses */
 	int n_sources;
 	int procs;
-	int clients;     /* conn: connections; patterns: see bench_counts() */
-	int publishers;  /* explicit counts override --clients; -1 unset */
+	int clients;    /* conn: connections; patterns: see bench_counts() */
+	int publishers; /* explicit counts override --clients; -1 unset */
 	int subscribers;
-	double rate;     /* conn: connects/s; pub: msgs/s in total; 0 = max */
-	int inflight;    /* per publisher window (and pending connects) */
+	double rate;  /* conn: connects/s; pub: msgs/s in total; 0 = max */
+	int inflight; /* per publisher window (and pending connects) */
 	double hold;
 	double duration;
 	double drain;
-	uint64_t count;  /* messages per publisher; 0 = use duration */
+	uint64_t count; /* messages per publisher; 0 = use duration */
 	int qos;
 	uint8_t version; /* STRATA_MQTT_V311 or STRATA_MQTT_V5 */
 	size_t size;
@@ -97,9 +97,9 @@ struct bench_result {
 	uint64_t out_of_order;
 	uint64_t unexpected; /* deliveries from no publisher we expected */
 	uint64_t suback_failed;
-	double ramp_secs;  /* first connect attempt to last CONNACK */
-	double send_secs;  /* first to last publish */
-	double recv_secs;  /* first publish to last delivery */
+	double ramp_secs;         /* first connect attempt to last CONNACK */
+	double send_secs;         /* first to last publish */
+	double recv_secs;         /* first publish to last delivery */
 	struct hist latency;      /* end to end, ns from intended send time */
 	struct hist conn_latency; /* socket() to CONNACK, ns */
 };
@@ -126,16 +126,22 @@ struct bench_worker;
  *   CS_READY      usable
  *   CS_CLOSED     failed or closed; its bufferevent is freed at teardown
  */
-enum client_state { CS_IDLE, CS_TCP, CS_CONNACK, CS_SUBACK, CS_READY,
-	CS_CLOSED };
+enum client_state {
+	CS_IDLE,
+	CS_TCP,
+	CS_CONNACK,
+	CS_SUBACK,
+	CS_READY,
+	CS_CLOSED
+};
 
 struct bench_client {
 	struct bench_worker *w;
 	struct bufferevent *bev;
 	enum bench_role role;
 	enum client_state state;
-	uint32_t gidx;   /* global index within the role */
-	uint32_t lidx;   /* index within the worker's array of that role */
+	uint32_t gidx; /* global index within the role */
+	uint32_t lidx; /* index within the worker's array of that role */
 	uint64_t t_start;
 	uint64_t last_tx;
 	bool ping_out;
@@ -168,7 +174,7 @@ struct bench_worker {
 	struct bench_client *subs;
 	uint32_t n_conns, n_pubs, n_subs;
 	uint32_t conn_base, pub_base, sub_base; /* global index offsets */
-	uint32_t receivers; /* trackers per publisher */
+	uint32_t receivers;                     /* trackers per publisher */
 	/* launcher: starts clients of `launch` at o->rate or max pending */
 	struct bench_client *launch;
 	uint32_t n_launch, launched, pending, answered;
@@ -198,14 +204,14 @@ void bench_client_close(struct bench_client *c);
 void bench_client_free(struct bench_client *c);
 bool bench_client_window_open(const struct bench_client *c);
 SSL_CTX *bench_ssl_ctx(const struct bench_opts *o);
-void bench_format(char *out, size_t cap, const char *tmpl,
-    const struct bench_client *c);
+void bench_format(
+    char *out, size_t cap, const char *tmpl, const struct bench_client *c);
 
 /* worker.c: callbacks from client.c into the running scenario */
 void bench_on_connack(struct bench_client *c);
 void bench_on_suback(struct bench_client *c, bool ok);
-void bench_on_publish(struct bench_client *c, const uint8_t *payload,
-    uint32_t len);
+void bench_on_publish(
+    struct bench_client *c, const uint8_t *payload, uint32_t len);
 void bench_on_acked(struct bench_client *c);
 void bench_on_pingresp(struct bench_client *c);
 void bench_on_closed(struct bench_client *c, enum client_state prev);
@@ -217,11 +223,11 @@ void bench_tracker_free(struct bench_tracker *t);
 
 /* report.c */
 void bench_result_init(struct bench_result *r);
-void bench_result_merge(struct bench_result *dst,
-    const struct bench_result *src);
-void bench_report_human(const struct bench_opts *o,
-    const struct bench_result *r);
-void bench_report_json(const struct bench_opts *o,
-    const struct bench_result *r);
+void bench_result_merge(
+    struct bench_result *dst, const struct bench_result *src);
+void bench_report_human(
+    const struct bench_opts *o, const struct bench_result *r);
+void bench_report_json(
+    const struct bench_opts *o, const struct bench_result *r);
 
 #endif

@@ -25,8 +25,8 @@
 
 /* Expand %i (client index), %c (client id), %w (worker) and %% in tmpl. */
 void
-bench_format(char *out, size_t cap, const char *tmpl,
-    const struct bench_client *c)
+bench_format(
+    char *out, size_t cap, const char *tmpl, const struct bench_client *c)
 {
 	size_t n = 0;
 	int k;
@@ -155,8 +155,8 @@ bench_client_window_open(const struct bench_client *c)
 		return true;
 	if (w->receivers == 0)
 		return w->o->qos > 0 ||
-		    evbuffer_get_length(bufferevent_get_output(c->bev)) <
-		    (size_t)c->window * w->o->size;
+		       evbuffer_get_length(bufferevent_get_output(c->bev)) <
+		           (size_t)c->window * w->o->size;
 	done = c->delivered / w->receivers + c->forgiven;
 	return c->seq < done + c->window;
 }
@@ -261,8 +261,8 @@ client_on_connack(struct bench_client *c, const struct strata_mqtt_packet *p)
 static void
 client_on_suback(struct bench_client *c, const struct strata_mqtt_packet *p)
 {
-	bool ok = p->u.suback.reasons.len == 1 &&
-	    p->u.suback.reasons.p[0] < 0x80;
+	bool ok =
+	    p->u.suback.reasons.len == 1 && p->u.suback.reasons.p[0] < 0x80;
 
 	c->state = CS_READY;
 	bench_on_suback(c, ok);
@@ -335,12 +335,14 @@ client_read_cb(struct bufferevent *bev, void *arg)
 			return;
 		if (rc == 0) {
 			p = evbuffer_pullup(in, (ssize_t)total);
-			rc = strata_mqtt_decode(p, total, c->w->o->version,
-			    &pkt);
+			rc = strata_mqtt_decode(
+			    p, total, c->w->o->version, &pkt);
 		}
 		if (rc != 0) {
-			fprintf(stderr, "strata-bench: %s: bad packet from "
-			    "broker (status %d)\n", c->id, rc);
+			fprintf(stderr,
+			    "strata-bench: %s: bad packet from "
+			    "broker (status %d)\n",
+			    c->id, rc);
 			bench_client_close(c);
 			return;
 		}
@@ -440,8 +442,8 @@ bench_client_start(struct bench_client *c)
 		c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	} else {
-		c->bev = bufferevent_socket_new(w->base, fd,
-		    BEV_OPT_CLOSE_ON_FREE);
+		c->bev =
+		    bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	}
 	if (!c->bev) {
 		close(fd);
@@ -449,8 +451,8 @@ bench_client_start(struct bench_client *c)
 	}
 	bufferevent_setcb(c->bev, client_read_cb, NULL, client_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&dst,
-	    sizeof(dst)) != 0)
+	if (bufferevent_socket_connect(
+	        c->bev, (struct sockaddr *)&dst, sizeof(dst)) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -472,8 +474,8 @@ bench_ssl_ctx(const struct bench_opts *o)
 	}
 	if (o->cert && SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1)
 		bench_fatal("cannot load --cert %s", o->cert);
-	if (o->key && SSL_CTX_use_PrivateKey_file(ctx, o->key,
-	    SSL_FILETYPE_PEM) != 1)
+	if (o->key &&
+	    SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1)
 		bench_fatal("cannot load --key %s", o->key);
 	return ctx;
 }

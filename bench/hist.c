@@ -20,9 +20,10 @@ hist_bucket(uint64_t v)
 	if (v < HIST_SUB_COUNT)
 		return (unsigned)v;
 	msb = 63u - (unsigned)__builtin_clzll(v);
-	e = msb - (HIST_SUB_BITS - 1); /* >= 1: mantissa v >> e is in [64,128) */
+	e = msb -
+	    (HIST_SUB_BITS - 1); /* >= 1: mantissa v >> e is in [64,128) */
 	return HIST_SUB_COUNT + (e - 1) * HIST_HALF_COUNT +
-	    (unsigned)((v >> e) - HIST_HALF_COUNT);
+	       (unsigned)((v >> e) - HIST_HALF_COUNT);
 }
 
 uint64_t

@@ -14,8 +14,8 @@
 #include <stdint.h>
 
 #define HIST_SUB_BITS 7
-#define HIST_SUB_COUNT (1u << HIST_SUB_BITS)      /* 128 */
-#define HIST_HALF_COUNT (HIST_SUB_COUNT / 2)       /* 64 */
+#define HIST_SUB_COUNT (1u << HIST_SUB_BITS) /* 128 */
+#define HIST_HALF_COUNT (HIST_SUB_COUNT / 2) /* 64 */
 /* exponents 1..57 cover values up to 2^64 - 1 */
 #define HIST_BUCKETS (HIST_SUB_COUNT + 57 * HIST_HALF_COUNT)
 

@@ -53,34 +53,44 @@ static void
 usage(void)
 {
 	fputs(
-"usage: strata-bench conn|pub|sub|pubsub [options]\n"
-"  --host A            broker IPv4 address (127.0.0.1)\n"
-"  --port P            broker port, repeatable (1883)\n"
-"  --ports \"P Q ..\"    several broker ports; clients spread round robin\n"
-"  --sources K         bind clients to 127.0.0.1..127.0.0.K\n"
-"  --ifaddr A,B,..     bind clients to these source addresses\n"
-"  --procs N           worker processes (1)\n"
-"  --clients N         conn: connections; pairs: pairs; fanin: publishers;\n"
-"                      fanout: subscribers; shared: both (100)\n"
-"  --publishers N --subscribers N   override the pattern's counts\n"
-"  --pattern pairs|fanin|fanout|shared   (pairs)\n"
-"  --version 3|4|311|5 (3, 4 and 311 all mean MQTT 3.1.1; 5)\n"
-"  --qos 0|1|2 (0)     --size BYTES (64, at least 24)\n"
-"  --rate R            conn: connects/s; pub: msgs/s in total; 0 = max (0)\n"
-"  --inflight N        window per publisher (64)\n"
-"  --count N           messages per publisher  --duration S (10)\n"
-"  --drain S           wait for late messages after sending (3)\n"
-"  --hold S            conn: hold connections (10)  --keepalive S (30)\n"
-"  --topic T           topic template, %i index, %c client id, %w worker\n"
-"                      (sb/%w/%i)\n"
-"  --filter F          subscription filter template (from the pattern)\n"
-"  --id-prefix S       client id prefix (sb<random>)\n"
-"  --username U --password P\n"
-"  --tls --cafile F --cert F --key F\n"
-"  --json              one JSON object on stdout\n"
-"  --expect-no-loss    exit 1 if anything was lost or a client failed\n"
-"  --ready-file F      conn: create F once every connection is answered\n"
-"  --no-progress       no live line on stderr\n", stderr);
+	    "usage: strata-bench conn|pub|sub|pubsub [options]\n"
+	    "  --host A            broker IPv4 address (127.0.0.1)\n"
+	    "  --port P            broker port, repeatable (1883)\n"
+	    "  --ports \"P Q ..\"    several broker ports; clients spread "
+	    "round robin\n"
+	    "  --sources K         bind clients to 127.0.0.1..127.0.0.K\n"
+	    "  --ifaddr A,B,..     bind clients to these source addresses\n"
+	    "  --procs N           worker processes (1)\n"
+	    "  --clients N         conn: connections; pairs: pairs; fanin: "
+	    "publishers;\n"
+	    "                      fanout: subscribers; shared: both (100)\n"
+	    "  --publishers N --subscribers N   override the pattern's "
+	    "counts\n"
+	    "  --pattern pairs|fanin|fanout|shared   (pairs)\n"
+	    "  --version 3|4|311|5 (3, 4 and 311 all mean MQTT 3.1.1; 5)\n"
+	    "  --qos 0|1|2 (0)     --size BYTES (64, at least 24)\n"
+	    "  --rate R            conn: connects/s; pub: msgs/s in total; 0 "
+	    "= max (0)\n"
+	    "  --inflight N        window per publisher (64)\n"
+	    "  --count N           messages per publisher  --duration S (10)\n"
+	    "  --drain S           wait for late messages after sending (3)\n"
+	    "  --hold S            conn: hold connections (10)  --keepalive S "
+	    "(30)\n"
+	    "  --topic T           topic template, %i index, %c client id, %w "
+	    "worker\n"
+	    "                      (sb/%w/%i)\n"
+	    "  --filter F          subscription filter template (from the "
+	    "pattern)\n"
+	    "  --id-prefix S       client id prefix (sb<random>)\n"
+	    "  --username U --password P\n"
+	    "  --tls --cafile F --cert F --key F\n"
+	    "  --json              one JSON object on stdout\n"
+	    "  --expect-no-loss    exit 1 if anything was lost or a client "
+	    "failed\n"
+	    "  --ready-file F      conn: create F once every connection is "
+	    "answered\n"
+	    "  --no-progress       no live line on stderr\n",
+	    stderr);
 	exit(2);
 }
 
@@ -112,7 +122,7 @@ opts_add_sources(struct bench_opts *o, const char *list)
 
 	snprintf(buf, sizeof(buf), "%s", list);
 	for (tok = strtok_r(buf, ",", &save); tok;
-	    tok = strtok_r(NULL, ",", &save)) {
+	     tok = strtok_r(NULL, ",", &save)) {
 		if (o->n_sources == BENCH_MAX_SOURCES)
 			bench_fatal("too many source addresses");
 		snprintf(o->sources[o->n_sources++], 48, "%s", tok);
@@ -152,34 +162,77 @@ opts_defaults(struct bench_opts *o)
 }
 
 enum {
-	OPT_HOST = 256, OPT_PORT, OPT_PORTS, OPT_SOURCES, OPT_IFADDR,
-	OPT_PROCS, OPT_CLIENTS, OPT_PUBS, OPT_SUBS, OPT_PATTERN, OPT_VERSION,
-	OPT_QOS, OPT_SIZE, OPT_RATE, OPT_INFLIGHT, OPT_COUNT, OPT_DURATION,
-	OPT_DRAIN, OPT_HOLD, OPT_KEEPALIVE, OPT_TOPIC, OPT_FILTER, OPT_IDPFX,
-	OPT_USER, OPT_PASS, OPT_TLS, OPT_CAFILE, OPT_CERT, OPT_KEY, OPT_JSON,
-	OPT_NOLOSS, OPT_READY, OPT_NOPROGRESS,
+	OPT_HOST = 256,
+	OPT_PORT,
+	OPT_PORTS,
+	OPT_SOURCES,
+	OPT_IFADDR,
+	OPT_PROCS,
+	OPT_CLIENTS,
+	OPT_PUBS,
+	OPT_SUBS,
+	OPT_PATTERN,
+	OPT_VERSION,
+	OPT_QOS,
+	OPT_SIZE,
+	OPT_RATE,
+	OPT_INFLIGHT,
+	OPT_COUNT,
+	OPT_DURATION,
+	OPT_DRAIN,
+	OPT_HOLD,
+	OPT_KEEPALIVE,
+	OPT_TOPIC,
+	OPT_FILTER,
+	OPT_IDPFX,
+	OPT_USER,
+	OPT_PASS,
+	OPT_TLS,
+	OPT_CAFILE,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_JSON,
+	OPT_NOLOSS,
+	OPT_READY,
+	OPT_NOPROGRESS,
 };
 
 static const struct option long_opts[] = {
-	{"host", 1, NULL, OPT_HOST}, {"port", 1, NULL, OPT_PORT},
-	{"ports", 1, NULL, OPT_PORTS}, {"sources", 1, NULL, OPT_SOURCES},
-	{"ifaddr", 1, NULL, OPT_IFADDR}, {"procs", 1, NULL, OPT_PROCS},
-	{"clients", 1, NULL, OPT_CLIENTS}, {"publishers", 1, NULL, OPT_PUBS},
-	{"subscribers", 1, NULL, OPT_SUBS}, {"pattern", 1, NULL, OPT_PATTERN},
-	{"version", 1, NULL, OPT_VERSION}, {"qos", 1, NULL, OPT_QOS},
-	{"size", 1, NULL, OPT_SIZE}, {"rate", 1, NULL, OPT_RATE},
-	{"inflight", 1, NULL, OPT_INFLIGHT}, {"count", 1, NULL, OPT_COUNT},
-	{"duration", 1, NULL, OPT_DURATION}, {"drain", 1, NULL, OPT_DRAIN},
-	{"hold", 1, NULL, OPT_HOLD}, {"keepalive", 1, NULL, OPT_KEEPALIVE},
-	{"topic", 1, NULL, OPT_TOPIC}, {"filter", 1, NULL, OPT_FILTER},
-	{"id-prefix", 1, NULL, OPT_IDPFX}, {"username", 1, NULL, OPT_USER},
-	{"password", 1, NULL, OPT_PASS}, {"tls", 0, NULL, OPT_TLS},
-	{"cafile", 1, NULL, OPT_CAFILE}, {"cert", 1, NULL, OPT_CERT},
-	{"key", 1, NULL, OPT_KEY}, {"json", 0, NULL, OPT_JSON},
-	{"expect-no-loss", 0, NULL, OPT_NOLOSS},
-	{"ready-file", 1, NULL, OPT_READY},
-	{"no-progress", 0, NULL, OPT_NOPROGRESS},
-	{"help", 0, NULL, 'h'}, {NULL, 0, NULL, 0},
+    {"host", 1, NULL, OPT_HOST},
+    {"port", 1, NULL, OPT_PORT},
+    {"ports", 1, NULL, OPT_PORTS},
+    {"sources", 1, NULL, OPT_SOURCES},
+    {"ifaddr", 1, NULL, OPT_IFADDR},
+    {"procs", 1, NULL, OPT_PROCS},
+    {"clients", 1, NULL, OPT_CLIENTS},
+    {"publishers", 1, NULL, OPT_PUBS},
+    {"subscribers", 1, NULL, OPT_SUBS},
+    {"pattern", 1, NULL, OPT_PATTERN},
+    {"version", 1, NULL, OPT_VERSION},
+    {"qos", 1, NULL, OPT_QOS},
+    {"size", 1, NULL, OPT_SIZE},
+    {"rate", 1, NULL, OPT_RATE},
+    {"inflight", 1, NULL, OPT_INFLIGHT},
+    {"count", 1, NULL, OPT_COUNT},
+    {"duration", 1, NULL, OPT_DURATION},
+    {"drain", 1, NULL, OPT_DRAIN},
+    {"hold", 1, NULL, OPT_HOLD},
+    {"keepalive", 1, NULL, OPT_KEEPALIVE},
+    {"topic", 1, NULL, OPT_TOPIC},
+    {"filter", 1, NULL, OPT_FILTER},
+    {"id-prefix", 1, NULL, OPT_IDPFX},
+    {"username", 1, NULL, OPT_USER},
+    {"password", 1, NULL, OPT_PASS},
+    {"tls", 0, NULL, OPT_TLS},
+    {"cafile", 1, NULL, OPT_CAFILE},
+    {"cert", 1, NULL, OPT_CERT},
+    {"key", 1, NULL, OPT_KEY},
+    {"json", 0, NULL, OPT_JSON},
+    {"expect-no-loss", 0, NULL, OPT_NOLOSS},
+    {"ready-file", 1, NULL, OPT_READY},
+    {"no-progress", 0, NULL, OPT_NOPROGRESS},
+    {"help", 0, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static void
@@ -201,49 +254,113 @@ static void
 opts_one(struct bench_opts *o, int opt, const char *arg)
 {
 	switch (opt) {
-	case OPT_HOST: o->host = arg; break;
-	case OPT_PORT: case OPT_PORTS: opts_add_port(o, arg); break;
+	case OPT_HOST:
+		o->host = arg;
+		break;
+	case OPT_PORT:
+	case OPT_PORTS:
+		opts_add_port(o, arg);
+		break;
 	case OPT_SOURCES: {
 		int k, n = atoi(arg);
 
 		if (n < 1 || n > BENCH_MAX_SOURCES)
-			bench_fatal("--sources must be 1..%d",
-			    BENCH_MAX_SOURCES);
+			bench_fatal(
+			    "--sources must be 1..%d", BENCH_MAX_SOURCES);
 		for (k = 1; k <= n; k++)
-			snprintf(o->sources[o->n_sources++], 48,
-			    "127.0.0.%d", k);
+			snprintf(
+			    o->sources[o->n_sources++], 48, "127.0.0.%d", k);
 		break;
 	}
-	case OPT_IFADDR: opts_add_sources(o, arg); break;
-	case OPT_PROCS: o->procs = atoi(arg); break;
-	case OPT_CLIENTS: o->clients = atoi(arg); break;
-	case OPT_PUBS: o->publishers = atoi(arg); break;
-	case OPT_SUBS: o->subscribers = atoi(arg); break;
-	case OPT_PATTERN: opts_pattern(o, arg); break;
-	case OPT_VERSION: opts_set_version(o, arg); break;
-	case OPT_QOS: o->qos = atoi(arg); break;
-	case OPT_SIZE: o->size = (size_t)atol(arg); break;
-	case OPT_RATE: o->rate = atof(arg); break;
-	case OPT_INFLIGHT: o->inflight = atoi(arg); break;
-	case OPT_COUNT: o->count = (uint64_t)atoll(arg); break;
-	case OPT_DURATION: o->duration = atof(arg); break;
-	case OPT_DRAIN: o->drain = atof(arg); break;
-	case OPT_HOLD: o->hold = atof(arg); break;
-	case OPT_KEEPALIVE: o->keepalive = atoi(arg); break;
-	case OPT_TOPIC: o->topic = arg; break;
-	case OPT_FILTER: o->filter = arg; break;
-	case OPT_IDPFX: o->id_prefix = arg; break;
-	case OPT_USER: o->username = arg; break;
-	case OPT_PASS: o->password = arg; break;
-	case OPT_TLS: o->tls = true; break;
-	case OPT_CAFILE: o->cafile = arg; break;
-	case OPT_CERT: o->cert = arg; break;
-	case OPT_KEY: o->key = arg; break;
-	case OPT_JSON: o->json = true; break;
-	case OPT_NOLOSS: o->expect_no_loss = true; break;
-	case OPT_READY: o->ready_file = arg; break;
-	case OPT_NOPROGRESS: o->progress = false; break;
-	default: usage();
+	case OPT_IFADDR:
+		opts_add_sources(o, arg);
+		break;
+	case OPT_PROCS:
+		o->procs = atoi(arg);
+		break;
+	case OPT_CLIENTS:
+		o->clients = atoi(arg);
+		break;
+	case OPT_PUBS:
+		o->publishers = atoi(arg);
+		break;
+	case OPT_SUBS:
+		o->subscribers = atoi(arg);
+		break;
+	case OPT_PATTERN:
+		opts_pattern(o, arg);
+		break;
+	case OPT_VERSION:
+		opts_set_version(o, arg);
+		break;
+	case OPT_QOS:
+		o->qos = atoi(arg);
+		break;
+	case OPT_SIZE:
+		o->size = (size_t)atol(arg);
+		break;
+	case OPT_RATE:
+		o->rate = atof(arg);
+		break;
+	case OPT_INFLIGHT:
+		o->inflight = atoi(arg);
+		break;
+	case OPT_COUNT:
+		o->count = (uint64_t)atoll(arg);
+		break;
+	case OPT_DURATION:
+		o->duration = atof(arg);
+		break;
+	case OPT_DRAIN:
+		o->drain = atof(arg);
+		break;
+	case OPT_HOLD:
+		o->hold = atof(arg);
+		break;
+	case OPT_KEEPALIVE:
+		o->keepalive = atoi(arg);
+		break;
+	case OPT_TOPIC:
+		o->topic = arg;
+		break;
+	case OPT_FILTER:
+		o->filter = arg;
+		break;
+	case OPT_IDPFX:
+		o->id_prefix = arg;
+		break;
+	case OPT_USER:
+		o->username = arg;
+		break;
+	case OPT_PASS:
+		o->password = arg;
+		break;
+	case OPT_TLS:
+		o->tls = true;
+		break;
+	case OPT_CAFILE:
+		o->cafile = arg;
+		break;
+	case OPT_CERT:
+		o->cert = arg;
+		break;
+	case OPT_KEY:
+		o->key = arg;
+		break;
+	case OPT_JSON:
+		o->json = true;
+		break;
+	case OPT_NOLOSS:
+		o->expect_no_loss = true;
+		break;
+	case OPT_READY:
+		o->ready_file = arg;
+		break;
+	case OPT_NOPROGRESS:
+		o->progress = false;
+		break;
+	default:
+		usage();
 	}
 }
 
@@ -315,8 +432,8 @@ default_filter(char *out, size_t cap, const char *tmpl)
 }
 
 static struct bench_client *
-clients_new(struct bench_worker *w, enum bench_role role, uint32_t base,
-    uint32_t n)
+clients_new(
+    struct bench_worker *w, enum bench_role role, uint32_t base, uint32_t n)
 {
 	static const char role_char[] = {'c', 'p', 's'};
 	struct bench_client *arr = calloc(n ? n : 1, sizeof(*arr));
@@ -344,20 +461,20 @@ static void
 worker_counts(struct bench_worker *w)
 {
 	const struct bench_opts *o = w->o;
-	uint32_t pubs = (uint32_t)(o->publishers >= 0 ? o->publishers :
-	    o->clients);
-	uint32_t subs = (uint32_t)(o->subscribers >= 0 ? o->subscribers :
-	    o->clients);
+	uint32_t pubs =
+	    (uint32_t)(o->publishers >= 0 ? o->publishers : o->clients);
+	uint32_t subs =
+	    (uint32_t)(o->subscribers >= 0 ? o->subscribers : o->clients);
 
 	if (o->mode == MODE_CONN)
 		share((uint32_t)o->clients, w->index, o->procs, &w->conn_base,
 		    &w->n_conns);
-	if (o->mode == MODE_PUB || (o->mode == MODE_PUBSUB &&
-	    o->pattern != PAT_FANOUT))
+	if (o->mode == MODE_PUB ||
+	    (o->mode == MODE_PUBSUB && o->pattern != PAT_FANOUT))
 		share(o->pattern == PAT_PAIRS ? (uint32_t)o->clients : pubs,
 		    w->index, o->procs, &w->pub_base, &w->n_pubs);
-	if (o->mode == MODE_SUB || (o->mode == MODE_PUBSUB &&
-	    o->pattern != PAT_FANIN))
+	if (o->mode == MODE_SUB ||
+	    (o->mode == MODE_PUBSUB && o->pattern != PAT_FANIN))
 		share(o->pattern == PAT_PAIRS ? (uint32_t)o->clients : subs,
 		    w->index, o->procs, &w->sub_base, &w->n_subs);
 	if (o->mode == MODE_PUBSUB && o->pattern == PAT_FANOUT) {
@@ -368,8 +485,9 @@ worker_counts(struct bench_worker *w)
 		w->sub_base = (uint32_t)w->index;
 		w->n_subs = 1;
 	}
-	w->receivers = o->mode != MODE_PUBSUB ? 0 :
-	    o->pattern == PAT_FANOUT ? w->n_subs : 1;
+	w->receivers = o->mode != MODE_PUBSUB     ? 0
+	               : o->pattern == PAT_FANOUT ? w->n_subs
+	                                          : 1;
 }
 
 static void
@@ -388,8 +506,7 @@ worker_topics(struct bench_worker *w)
 		snprintf(tmpl, sizeof(tmpl), "%s", o->topic);
 	else
 		default_filter(tmpl, sizeof(tmpl), o->topic);
-	if (!o->filter && o->mode == MODE_PUBSUB &&
-	    o->pattern == PAT_SHARED) {
+	if (!o->filter && o->mode == MODE_PUBSUB && o->pattern == PAT_SHARED) {
 		snprintf(shared, sizeof(shared), "$share/sb/%.200s", tmpl);
 		snprintf(tmpl, sizeof(tmpl), "%s", shared);
 	}
@@ -432,8 +549,8 @@ worker_setup(struct bench_worker *w, const struct bench_opts *o, int index,
 		struct bench_client *c = &w->pubs[i];
 
 		c->n_trackers = w->receivers;
-		c->trackers = calloc(w->receivers ? w->receivers : 1,
-		    sizeof(*c->trackers));
+		c->trackers = calloc(
+		    w->receivers ? w->receivers : 1, sizeof(*c->trackers));
 		c->pid_used = o->qos ? calloc(1, 8192) : NULL;
 		if (!c->trackers || (o->qos && !c->pid_used))
 			bench_fatal("out of memory");
@@ -444,8 +561,8 @@ worker_setup(struct bench_worker *w, const struct bench_opts *o, int index,
 
 /* Child side: run, then send the result to the parent. */
 static void
-worker_main(const struct bench_opts *o, int index, struct bench_live *live,
-    int fd)
+worker_main(
+    const struct bench_opts *o, int index, struct bench_live *live, int fd)
 {
 	static struct bench_worker w;
 	const uint8_t *p = (const uint8_t *)&w.res;
@@ -504,9 +621,10 @@ parent_progress(struct parent *pa)
 		pa->ready_written = true;
 	}
 	if (pa->o->progress)
-		fprintf(stderr, "\r[%5.1fs] conn %llu fail %llu | sent %llu "
-		    "(%llu/s) acked %llu | recv %llu (%llu/s)   ", secs,
-		    (unsigned long long)sum.connected,
+		fprintf(stderr,
+		    "\r[%5.1fs] conn %llu fail %llu | sent %llu "
+		    "(%llu/s) acked %llu | recv %llu (%llu/s)   ",
+		    secs, (unsigned long long)sum.connected,
 		    (unsigned long long)sum.failed,
 		    (unsigned long long)sum.sent,
 		    (unsigned long long)(sum.sent - pa->last.sent),
@@ -522,8 +640,8 @@ parent_read(struct parent *pa, int i)
 	uint8_t *p = (uint8_t *)&pa->res[i];
 	ssize_t n;
 
-	n = read(pa->fds[i].fd, p + pa->got[i],
-	    sizeof(pa->res[i]) - pa->got[i]);
+	n = read(
+	    pa->fds[i].fd, p + pa->got[i], sizeof(pa->res[i]) - pa->got[i]);
 	if (n < 0 && errno == EINTR)
 		return;
 	if (n <= 0) {
@@ -634,8 +752,8 @@ main(int argc, char **argv)
 		bench_report_human(&o, &r);
 	if (bad)
 		return 2;
-	if (o.expect_no_loss && (r.lost || r.conn_failed || r.suback_failed ||
-	    r.closed_early))
+	if (o.expect_no_loss &&
+	    (r.lost || r.conn_failed || r.suback_failed || r.closed_early))
 		return 1;
 	return 0;
 }

@@ -11,8 +11,8 @@
 #include "mqtt-t.h"
 
 static const char *const mode_names[] = {"conn", "pub", "sub", "pubsub"};
-static const char *const pattern_names[] = {"pairs", "fanin", "fanout",
-	"shared"};
+static const char *const pattern_names[] = {
+    "pairs", "fanin", "fanout", "shared"};
 static const double quantiles[] = {0.5, 0.9, 0.99, 0.999};
 static const char *const quantile_names[] = {"p50", "p90", "p99", "p99.9"};
 
@@ -81,10 +81,10 @@ bench_report_human(const struct bench_opts *o, const struct bench_result *r)
 		printf(" pattern=%s qos=%d size=%zu rate=%s",
 		    pattern_names[o->pattern], o->qos, o->size,
 		    o->rate > 0 ? "fixed" : "max");
-	printf(" mqtt=%s procs=%d\n", o->version == STRATA_MQTT_V5 ? "5" :
-	    "3.1.1", o->procs);
+	printf(" mqtt=%s procs=%d\n",
+	    o->version == STRATA_MQTT_V5 ? "5" : "3.1.1", o->procs);
 	printf("connections: %llu ok, %llu failed, %llu closed early, "
-	    "%.0f conn/s over %.2f s\n",
+	       "%.0f conn/s over %.2f s\n",
 	    (unsigned long long)r->connected,
 	    (unsigned long long)r->conn_failed,
 	    (unsigned long long)r->closed_early,
@@ -97,11 +97,10 @@ bench_report_human(const struct bench_opts *o, const struct bench_result *r)
 		return;
 	}
 	printf("qos %d: sent %llu acked %llu received %llu expected %llu "
-	    "lost %llu duplicated %llu out-of-order %llu unexpected %llu\n",
-	    o->qos, (unsigned long long)r->sent,
-	    (unsigned long long)r->acked, (unsigned long long)r->received,
-	    (unsigned long long)r->expected, (unsigned long long)r->lost,
-	    (unsigned long long)r->dups,
+	       "lost %llu duplicated %llu out-of-order %llu unexpected %llu\n",
+	    o->qos, (unsigned long long)r->sent, (unsigned long long)r->acked,
+	    (unsigned long long)r->received, (unsigned long long)r->expected,
+	    (unsigned long long)r->lost, (unsigned long long)r->dups,
 	    (unsigned long long)r->out_of_order,
 	    (unsigned long long)r->unexpected);
 	printf("throughput: in %.0f msg/s, out %.0f msg/s\n",
@@ -124,7 +123,7 @@ json_hist(const struct hist *h)
 	return j;
 }
 
-#define JSET_INT(obj, name, v) \
+#define JSET_INT(obj, name, v)                                                \
 	json_object_set_new(obj, name, json_integer((json_int_t)(v)))
 
 void
@@ -133,8 +132,8 @@ bench_report_json(const struct bench_opts *o, const struct bench_result *r)
 	json_t *root = json_object(), *c = json_object(), *m = json_object();
 
 	json_object_set_new(root, "mode", json_string(mode_names[o->mode]));
-	json_object_set_new(root, "pattern",
-	    json_string(pattern_names[o->pattern]));
+	json_object_set_new(
+	    root, "pattern", json_string(pattern_names[o->pattern]));
 	JSET_INT(root, "mqtt_version", o->version);
 	JSET_INT(root, "qos", o->qos);
 	JSET_INT(root, "size", o->size);
@@ -146,8 +145,8 @@ bench_report_json(const struct bench_opts *o, const struct bench_result *r)
 	JSET_INT(c, "closed_early", r->closed_early);
 	JSET_INT(c, "suback_failed", r->suback_failed);
 	json_object_set_new(c, "ramp_secs", json_real(r->ramp_secs));
-	json_object_set_new(c, "rate", json_real(rate(r->connected,
-	    r->ramp_secs)));
+	json_object_set_new(
+	    c, "rate", json_real(rate(r->connected, r->ramp_secs)));
 	json_object_set_new(c, "latency_us", json_hist(&r->conn_latency));
 	JSET_INT(c, "pings", r->pings);
 	JSET_INT(c, "pongs", r->pongs);
@@ -161,10 +160,10 @@ bench_report_json(const struct bench_opts *o, const struct bench_result *r)
 	JSET_INT(m, "duplicated", r->dups);
 	JSET_INT(m, "out_of_order", r->out_of_order);
 	JSET_INT(m, "unexpected", r->unexpected);
-	json_object_set_new(m, "throughput_in",
-	    json_real(rate(r->sent, r->send_secs)));
-	json_object_set_new(m, "throughput_out",
-	    json_real(rate(r->received, r->recv_secs)));
+	json_object_set_new(
+	    m, "throughput_in", json_real(rate(r->sent, r->send_secs)));
+	json_object_set_new(
+	    m, "throughput_out", json_real(rate(r->received, r->recv_secs)));
 	json_object_set_new(m, "latency_us", json_hist(&r->latency));
 	json_object_set_new(root, "messages", m);
 	json_dumpf(root, stdout, JSON_COMPACT | JSON_REAL_PRECISION(9));

@@ -68,8 +68,8 @@ bench_tracker_free(struct bench_tracker *t)
 }
 
 static bool
-worker_pub_done(const struct bench_worker *w, const struct bench_client *c,
-    uint64_t now)
+worker_pub_done(
+    const struct bench_worker *w, const struct bench_client *c, uint64_t now)
 {
 	if (c->state != CS_READY)
 		return true;
@@ -102,11 +102,10 @@ worker_pump(struct bench_worker *w, struct bench_client *c)
 /* Open loop: send every message whose intended time has come, stamped with
  * that intended time so queueing delay counts in the latency. */
 static void
-worker_schedule(struct bench_worker *w, struct bench_client *c,
-    uint64_t now)
+worker_schedule(struct bench_worker *w, struct bench_client *c, uint64_t now)
 {
 	while (c->next_due <= now && bench_client_window_open(c) &&
-	    !worker_pub_done(w, c, c->next_due)) {
+	       !worker_pub_done(w, c, c->next_due)) {
 		bench_client_send_publish(c, c->next_due);
 		worker_sent(w, now);
 		c->next_due += c->interval;
@@ -166,12 +165,12 @@ worker_launch_step(struct bench_worker *w, uint64_t now)
 	const struct bench_opts *o = w->o;
 	uint64_t target = w->n_launch;
 	double rate = o->rate / o->procs;
-	uint32_t max_pending = o->mode == MODE_CONN ? (uint32_t)o->inflight :
-	    WORKER_MAX_PENDING;
+	uint32_t max_pending =
+	    o->mode == MODE_CONN ? (uint32_t)o->inflight : WORKER_MAX_PENDING;
 
 	if (o->mode == MODE_CONN && o->rate > 0) {
-		target = (uint64_t)((double)(now - w->launch_t0) * rate / NS)
-		    + 1;
+		target =
+		    (uint64_t)((double)(now - w->launch_t0) * rate / NS) + 1;
 		if (target > w->n_launch)
 			target = w->n_launch;
 	}
@@ -207,7 +206,8 @@ worker_start_sending(struct bench_worker *w)
 
 		c->interval = per_pub > 0 ? (uint64_t)(NS / per_pub) : 0;
 		/* stagger publishers over one interval */
-		c->next_due = now + c->interval * i / (w->n_pubs ? w->n_pubs : 1);
+		c->next_due =
+		    now + c->interval * i / (w->n_pubs ? w->n_pubs : 1);
 		c->last_progress = now;
 	}
 	w->phase = PH_SEND;
@@ -244,8 +244,8 @@ worker_next_phase(struct bench_worker *w)
 	if (w->phase == PH_PUBS && w->answered >= w->n_launch) {
 		if (w->o->mode == MODE_SUB) {
 			w->t_send0 = bench_now();
-			w->t_send_end = w->t_send0 +
-			    (uint64_t)(w->o->duration * NS);
+			w->t_send_end =
+			    w->t_send0 + (uint64_t)(w->o->duration * NS);
 			w->phase = PH_DRAIN;
 		} else {
 			worker_start_sending(w);
@@ -262,15 +262,16 @@ worker_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct bench_worker *w = arg;
 	uint64_t now = bench_now();
 
-	if (w->phase == PH_SUBS || w->phase == PH_PUBS ||
-	    w->phase == PH_CONN)
+	if (w->phase == PH_SUBS || w->phase == PH_PUBS || w->phase == PH_CONN)
 		worker_launch_step(w, now);
 	if (w->phase == PH_SEND)
 		worker_send_step(w, now);
 	if (w->phase == PH_DRAIN) {
-		if (w->o->mode == MODE_SUB ? now >= w->t_send_end :
-		    (worker_drained(w) ||
-		    now >= w->t_send_end + (uint64_t)(w->o->drain * NS)))
+		if (w->o->mode == MODE_SUB
+		        ? now >= w->t_send_end
+		        : (worker_drained(w) ||
+		              now >= w->t_send_end +
+		                         (uint64_t)(w->o->drain * NS)))
 			worker_finish(w);
 	}
 	if (w->phase == PH_HOLD && now >= w->t_hold_end)
@@ -278,11 +279,12 @@ worker_tick_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-worker_keepalive(struct bench_worker *w, struct bench_client *arr,
-    uint32_t n, uint64_t now)
+worker_keepalive(
+    struct bench_worker *w, struct bench_client *arr, uint32_t n, uint64_t now)
 {
-	uint64_t ka = w->o->keepalive > 1 ?
-	    (uint64_t)(w->o->keepalive - 1) * NS : NS / 2;
+	uint64_t ka = w->o->keepalive > 1
+	                  ? (uint64_t)(w->o->keepalive - 1) * NS
+	                  : NS / 2;
 	uint32_t i;
 
 	if (w->o->keepalive == 0)
@@ -438,8 +440,7 @@ worker_tracker(struct bench_worker *w, struct bench_client *sub,
 }
 
 void
-bench_on_publish(struct bench_client *c, const uint8_t *payload,
-    uint32_t len)
+bench_on_publish(struct bench_client *c, const uint8_t *payload, uint32_t len)
 {
 	struct bench_worker *w = c->w;
 	uint64_t now = bench_now(), ts;
@@ -455,8 +456,8 @@ bench_on_publish(struct bench_client *c, const uint8_t *payload,
 	}
 	memcpy(hdr, payload, sizeof(hdr));
 	memcpy(&ts, payload + sizeof(hdr), sizeof(ts));
-	t = hdr[0] == BENCH_MAGIC ? worker_tracker(w, c, hdr[1], hdr[2]) :
-	    NULL;
+	t = hdr[0] == BENCH_MAGIC ? worker_tracker(w, c, hdr[1], hdr[2])
+	                          : NULL;
 	if (!t) {
 		w->res.unexpected++;
 		return;
@@ -480,8 +481,9 @@ worker_tally(struct bench_worker *w)
 			t = &w->pubs[i].trackers[k];
 			r->expected += w->pubs[i].seq;
 			r->unique += t->unique;
-			r->lost += w->pubs[i].seq > t->unique ?
-			    w->pubs[i].seq - t->unique : 0;
+			r->lost += w->pubs[i].seq > t->unique
+			               ? w->pubs[i].seq - t->unique
+			               : 0;
 			r->dups += t->dups;
 			r->out_of_order += t->out_of_order;
 		}
@@ -495,8 +497,8 @@ worker_tally(struct bench_worker *w)
 		r->out_of_order += t->out_of_order;
 	}
 	if (w->last_connack > w->first_attempt)
-		r->ramp_secs = (double)(w->last_connack - w->first_attempt) /
-		    NS;
+		r->ramp_secs =
+		    (double)(w->last_connack - w->first_attempt) / NS;
 	if (w->t_send0 && w->t_last_send > w->t_send0)
 		r->send_secs = (double)(w->t_last_send - w->t_send0) / NS;
 	if (w->t_send0 && w->t_last_recv > w->t_send0)

@@ -111,11 +111,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_buckets_exact_below_128),
-		cmocka_unit_test(test_bucket_precision),
-		cmocka_unit_test(test_quantiles_uniform),
-		cmocka_unit_test(test_merge_equals_single),
-		cmocka_unit_test(test_merge_empty_keeps_min),
+	    cmocka_unit_test(test_buckets_exact_below_128),
+	    cmocka_unit_test(test_bucket_precision),
+	    cmocka_unit_test(test_quantiles_uniform),
+	    cmocka_unit_test(test_merge_equals_single),
+	    cmocka_unit_test(test_merge_empty_keeps_min),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
