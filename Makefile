@@ -36,7 +36,7 @@ asan: deps
 
 fuzz: deps
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_FUZZ=ON >/dev/null
-	cmake --build build-fuzz -j$(JOBS)
+	cmake --build build-fuzz -j$(JOBS) --target fuzz_all
 	bash tests/fuzz/run.sh build-fuzz/fuzz $(FUZZ_SECONDS)
 
 clean:

@@ -72,7 +72,7 @@ integration() {
 fuzz_short() {
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_FUZZ=ON >/dev/null &&
-		cmake --build build-fuzz -j"$JOBS" >/dev/null &&
+		cmake --build build-fuzz -j"$JOBS" --target fuzz_all >/dev/null &&
 		bash tests/fuzz/run.sh build-fuzz/fuzz 20
 }
 
