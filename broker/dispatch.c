@@ -52,9 +52,15 @@ dispatch_peek_version(const uint8_t *p, size_t len)
 {
 	size_t i = 1;
 
+	size_t name_len;
+
 	while (i < len && i < 5 && (p[i] & 0x80))
 		i++;
-	i += 1 + 6; /* last length byte, then length-prefixed "MQTT" */
+	i++; /* last remaining-length byte */
+	if (i + 2 > len)
+		return 0;
+	name_len = (size_t)p[i] << 8 | p[i + 1];
+	i += 2 + name_len; /* protocol name ("MQTT", or "MQIsdp" for 3.1) */
 	return i < len ? p[i] : 0;
 }
 
@@ -67,7 +73,8 @@ dispatch_connack_refuse(struct broker_conn *c, unsigned reason,
 
 	memset(&p, 0, sizeof(p));
 	p.type = STRATA_MQTT_CONNACK;
-	if (version == STRATA_MQTT_V5) {
+	/* levels above 5 get the MQTT 5 layout (0x84), older ones 3.1.1's */
+	if (version >= STRATA_MQTT_V5) {
 		c->version = STRATA_MQTT_V5;
 		p.u.connack.reason = (uint8_t)reason;
 		broker_conn_send(c, &p);
