@@ -29,6 +29,8 @@ CLUSTER_SH = os.path.join(ROOT, "deploy", "local", "cluster.sh")
 BROKERS = 2
 ROUTERS = 1
 LOG_TAIL_LINES = 40
+SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                      "runtime error:")
 
 # Offsets of the ports cluster.sh derives from the base port P.
 _OFFSETS = ([i for i in range(BROKERS)] +
@@ -61,9 +63,42 @@ class Cluster:
         self.client_cert = env["CLIENT_CERT"]
         self.client_key = env["CLIENT_KEY"]
         self.log_dir = env["LOG_DIR"]
+        self.log_offsets = {}  # log file name -> bytes already scanned
 
     def log_tails(self):
         return log_tails(self.log_dir)
+
+    def dead_processes(self):
+        """PIDs from endpoints.env that exited (or are zombies)."""
+        dead = []
+        for pid in self.pids:
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                state = "gone"
+            if state in ("Z", "X", "gone"):
+                dead.append(pid)
+        return dead
+
+    def new_sanitizer_reports(self):
+        """Lines of sanitizer reports (ASan, LSan, UBSan) that appeared in
+        the logs since the last call."""
+        found = []
+        try:
+            names = sorted(os.listdir(self.log_dir))
+        except OSError:
+            return found
+        for name in names:
+            path = os.path.join(self.log_dir, name)
+            with open(path, "rb") as f:
+                f.seek(self.log_offsets.get(name, 0))
+                data = f.read()
+                self.log_offsets[name] = f.tell()
+            for line in data.decode("utf-8", "replace").splitlines():
+                if any(p in line for p in SANITIZER_PATTERNS):
+                    found.append("%s: %s" % (name, line))
+        return found
 
 
 def log_tails(log_dir, lines=LOG_TAIL_LINES):
@@ -162,12 +197,32 @@ def cluster():
         down = subprocess.run(_cluster_cmd("down", "--dir", directory),
                               cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, timeout=60)
-        if down.returncode == 0:
+        # Reports written at exit (LeakSanitizer) show up only now; they
+        # fail the session's last test at teardown.
+        reports = c.new_sanitizer_reports()
+        if down.returncode == 0 and not reports:
             shutil.rmtree(directory, ignore_errors=True)
-        else:
+        elif down.returncode != 0:
             print("cluster.sh down failed (rc %d), left %s:\n%s" % (
                 down.returncode, directory,
                 down.stdout.decode("utf-8", "replace")))
+        assert not reports, "sanitizer reports at shutdown (logs in %s):" \
+            "\n%s" % (directory, "\n".join(reports[:40]))
+
+
+@pytest.fixture(autouse=True)
+def daemons_stay_healthy(request):
+    """After each test that used the cluster: every daemon is still
+    running and no sanitizer report appeared in a log.  Bad input must
+    never crash a process (DESIGN guarantee 4)."""
+    yield
+    if "cluster" not in request.fixturenames or _active is None:
+        return
+    dead = _active.dead_processes()
+    reports = _active.new_sanitizer_reports()
+    if dead or reports:
+        pytest.fail("daemon processes gone: %r; sanitizer reports:\n%s" % (
+            dead, "\n".join(reports[:40])), pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -175,7 +230,7 @@ def pytest_runtest_makereport(item, call):
     """Attach the daemons' log tails to the report of a failed test."""
     outcome = yield
     rep = outcome.get_result()
-    if rep.failed and rep.when in ("setup", "call") and _active:
+    if rep.failed and rep.when in ("setup", "call", "teardown") and _active:
         rep.sections.append(("strata daemon logs", _active.log_tails()))
 
 

@@ -354,6 +354,9 @@ class RawClient:
                 got.append(self.recv(left))
             except Closed:
                 return got
+            except TimeoutError:
+                raise TimeoutError("connection still open after %.1fs "
+                                   "(got %r)" % (timeout, got)) from None
 
     def handshake(self, client_id, keepalive=30, clean=True, will=None,
               properties=()):
