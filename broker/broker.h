@@ -244,6 +244,8 @@ struct broker_router {
 	uint16_t port;
 	bool up;
 	bool seen;                /* present in the last poll */
+	bool resync;              /* a RouteUpdate did not fit: RESET + ADDs
+				     again once the link drains */
 	struct strata_link *link;
 	struct strata_list sent;  /* broker_fwd awaiting ack from it */
 };

@@ -119,13 +119,8 @@ void
 broker_qos_enqueue(struct broker_session *s, struct broker_msg *m,
     uint8_t qos, bool retain, uint8_t n_sub_ids, const uint32_t *sub_ids)
 {
-	struct broker_out *o;
+	struct broker_out *o = calloc(1, sizeof(*o));
 
-	if ((long)s->n_queued >= s->broker->cfg.max_queued) {
-		broker_drop(s->broker, "queue_full");
-		return;
-	}
-	o = calloc(1, sizeof(*o));
 	if (o == NULL)
 		abort();
 	m->refs++;
@@ -139,6 +134,13 @@ broker_qos_enqueue(struct broker_session *s, struct broker_msg *m,
 	strata_list_push_back(&s->queue, &o->node);
 	s->n_queued++;
 	broker_qos_pump(s);
+	/* what could not go out at once is bounded by max-queued: the newest
+	 * message is the one dropped */
+	if ((long)s->n_queued > s->broker->cfg.max_queued) {
+		broker_drop(s->broker, "queue_full");
+		qos_out_free(s, STRATA_CONTAINER_OF(s->queue.prev,
+		    struct broker_out, node));
+	}
 }
 
 static uint32_t

@@ -59,7 +59,9 @@ routers_send_route(struct broker_router *r, Strata__RouteUpdate__Op op,
 
 	u.op = op;
 	u.filter = (char *)filter;
-	strata_link_send(r->link, STRATA_LINK_ROUTE, &u.base);
+	if (strata_link_send(r->link, STRATA_LINK_ROUTE, &u.base) ==
+	    STRATA_ENOSPC)
+		r->resync = true;
 }
 
 struct routers_sync_ctx {
@@ -84,6 +86,7 @@ routers_sync(struct strata_broker *b, struct broker_router *r)
 {
 	struct routers_sync_ctx ctx = {b, r};
 
+	r->resync = false;
 	routers_send_route(r, STRATA__ROUTE_UPDATE__OP__RESET, "");
 	strata_subtree_foreach(b->subs, routers_sync_cb, &ctx);
 }
@@ -372,6 +375,8 @@ routers_on_drain(struct strata_link *l, void *arg)
 {
 	struct broker_router *r = arg;
 
+	if (r->resync)
+		routers_sync(r->broker, r);
 	routers_flush_unsent(r->broker);
 }
 
