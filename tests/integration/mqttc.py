@@ -20,6 +20,7 @@ import uuid
 import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 V311 = paho.MQTTv311
 V5 = paho.MQTTv5
@@ -135,10 +136,19 @@ class Client:
     def session_present(self):
         return bool(self.connack[1].get("session present"))
 
-    def subscribe(self, topic, qos=0, expect=None):
+    def subscribe(self, topic, qos=0, expect=None, properties=None,
+                  **options):
         """Subscribe and wait for the SUBACK; asserts the granted QoS
-        equals `expect` (default: qos)."""
-        rc, mid = self.paho.subscribe(topic, qos)
+        (or v5 reason code) equals `expect` (default: qos).  options are
+        MQTT 5 subscription options (noLocal, retainAsPublished,
+        retainHandling)."""
+        if options:
+            rc, mid = self.paho.subscribe(
+                topic, options=SubscribeOptions(qos=qos, **options),
+                properties=properties)
+        else:
+            rc, mid = self.paho.subscribe(topic, qos,
+                                          properties=properties)
         assert rc == paho.MQTT_ERR_SUCCESS, rc
         deadline = time.monotonic() + TIMEOUT
         with self.acked:
@@ -150,10 +160,11 @@ class Client:
         assert codes == [qos if expect is None else expect], codes
         return codes
 
-    def publish(self, topic, payload, qos=0, retain=False):
+    def publish(self, topic, payload, qos=0, retain=False,
+                properties=None):
         """Publish; for QoS 1/2 wait until the flow completes (PUBACK or
         PUBCOMP), i.e. the broker took responsibility."""
-        info = self.paho.publish(topic, payload, qos, retain)
+        info = self.paho.publish(topic, payload, qos, retain, properties)
         assert info.rc == paho.MQTT_ERR_SUCCESS, info.rc
         info.wait_for_publish(TIMEOUT)
         assert info.is_published(), "publish of %s not acknowledged" % (
