@@ -4,10 +4,12 @@ protocols) and the mosquitto command-line clients, TLS 1.2 and 1.3."""
 import socket
 import ssl
 import subprocess
+import uuid
 
 import pytest
 
 import mosq
+import rawmqtt
 from mqttc import Client, unique
 
 TLS_VERSIONS = {"tls1.2": ssl.TLSVersion.TLSv1_2,
@@ -83,3 +85,60 @@ def test_tls_rejects_untrusted_server_ca(cluster, tmp_path):
                                   5) as s:
         with pytest.raises(ssl.SSLCertVerificationError):
             ctx.wrap_socket(s, server_hostname=cluster.host)
+
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=30)
+
+
+@pytest.mark.parametrize("version", sorted(TLS_VERSIONS))
+def test_client_cert_from_unknown_ca_refused(cluster, tmp_path, version):
+    """A client certificate not signed by the cluster's CA is refused:
+    the TLS handshake fails (or, in TLS 1.3, the connection is torn down
+    before any CONNACK)."""
+    d = str(tmp_path)
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key",
+             "-out", "ca.crt", "-subj", "/CN=Rogue CA", "-days", "1", cwd=d)
+    _openssl("req", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "c.key",
+             "-out", "c.csr", "-subj", "/CN=rogue-client", cwd=d)
+    _openssl("x509", "-req", "-in", "c.csr", "-CA", "ca.crt", "-CAkey",
+             "ca.key", "-CAcreateserial", "-days", "1", "-out", "c.crt",
+             cwd=d)
+    rogue = (str(tmp_path / "c.crt"), str(tmp_path / "c.key"))
+    got = _tls_exchange(cluster, rogue, TLS_VERSIONS[version])
+    assert got == b"", "server answered a rogue client: %r" % got
+    # Positive control: the same exchange with the cluster's client
+    # certificate gets a CONNACK 0x00.
+    good = (cluster.client_cert, cluster.client_key)
+    got = _tls_exchange(cluster, good, TLS_VERSIONS[version])
+    assert got[:4] == b"\x20\x02\x00\x00", got
+
+
+def _tls_exchange(cluster, cert, version):
+    """Send a 3.1.1 CONNECT over TLS with client certificate `cert`;
+    returns what the server sent before closing or within 2 s (b"" when
+    the handshake failed or the connection was torn down)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cluster.ca_file)
+    ctx.load_cert_chain(*cert)
+    ctx.minimum_version = ctx.maximum_version = version
+    got = b""
+    with socket.create_connection((cluster.host, cluster.mqtts_ports[0]),
+                                  5) as s:
+        try:
+            with ctx.wrap_socket(s, server_hostname=cluster.host) as t:
+                t.settimeout(2)
+                t.sendall(rawmqtt.connect("it-tls-" + uuid.uuid4().hex[:8],
+                                          rawmqtt.V311))
+                while len(got) < 4:
+                    chunk = t.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+            pass
+    return got
