@@ -316,7 +316,8 @@ struct broker_conn *broker_conn_new(struct strata_broker *b,
 /* Encode pkt and queue it for writing (no-op when the connection is
  * closing or dead).  Returns 0 or STRATA_ENOSPC when the packet exceeds
  * the client's Maximum Packet Size (nothing is written). */
-int broker_conn_send(struct broker_conn *c, const struct strata_mqtt_packet *p);
+int broker_conn_send(struct broker_conn *c,
+    const struct strata_mqtt_packet *p);
 /* Stop reading, flush what is queued (bounded), then free.  Safe anywhere:
  * the memory is released from the reap event.  with_will: the close is
  * abrupt and the will (if any) is published. */
@@ -418,7 +419,8 @@ void broker_routers_stop(struct strata_broker *b);
  * session, or NULL and 0 (will: nobody to ack).  Returns 0; the message is
  * copied when it must wait (QoS 1/2, or no router up). */
 int broker_routers_publish(struct strata_broker *b, const char *client_id,
-    uint32_t incarnation, uint16_t packet_id, const uint8_t *topic, size_t topic_len,
+    uint32_t incarnation, uint16_t packet_id, const uint8_t *topic,
+    size_t topic_len,
     const uint8_t *payload, size_t payload_len, const uint8_t *props,
     size_t props_len, uint8_t qos, bool retain);
 void broker_routers_route(struct strata_broker *b, bool add,

@@ -179,8 +179,9 @@ connect_apply_props(struct broker_conn *c, struct broker_session *s,
 		c->max_packet = pr->maximum_packet_size;
 	if (c->version == STRATA_MQTT_V5) {
 		c->alias_max = (uint16_t)c->broker->cfg.topic_alias_max;
-		expiry = pr->present & STRATA_PROP_BIT(STRATA_PROP_SESSION_EXPIRY)
-		    ? pr->session_expiry : 0;
+		expiry = 0;
+		if (pr->present & STRATA_PROP_BIT(STRATA_PROP_SESSION_EXPIRY))
+			expiry = pr->session_expiry;
 	} else {
 		expiry = p->u.connect.clean_start ? 0 : UINT32_MAX;
 	}
@@ -213,7 +214,8 @@ connect_send_connack(struct broker_conn *c, bool present,
 			pr->present |= STRATA_PROP_BIT(
 			    STRATA_PROP_ASSIGNED_CLIENT_ID);
 			pr->assigned_client_id.p = (const uint8_t *)assigned;
-			pr->assigned_client_id.len = (uint32_t)strlen(assigned);
+			pr->assigned_client_id.len =
+			    (uint32_t)strlen(assigned);
 		}
 		if (keepalive != c->keepalive) {
 			pr->present |= STRATA_PROP_BIT(
@@ -280,8 +282,8 @@ broker_disconnect_handle(struct broker_conn *c,
 		s->expiry = pr->session_expiry;
 		s->persistent = s->expiry > 0;
 	}
-	STRATA_INFO(BROKER_COMP, "client disconnected|client_id=%s reason=0x%02x",
-	    s->client_id, reason);
+	STRATA_INFO(BROKER_COMP, "client disconnected|client_id=%s "
+	    "reason=0x%02x", s->client_id, reason);
 	broker_conn_close(c, reason == STRATA_RC_DISCONNECT_WITH_WILL);
 	return 0;
 }

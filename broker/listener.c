@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -23,8 +24,35 @@ listener_ssl_error(const char *what, const char *path)
 	char buf[256];
 
 	ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
-	STRATA_ERROR(BROKER_COMP, "TLS setup failed|option=%s file=%s error=\"%s\"",
-	    what, path, buf);
+	STRATA_ERROR(BROKER_COMP, "TLS setup failed|option=%s file=%s "
+	    "error=\"%s\"", what, path, buf);
+}
+
+/* Client certificates: verified against tls-ca when given, required
+ * with tls-require-client-cert. */
+static int
+listener_ssl_verify(const struct broker_config *cfg, SSL_CTX *ctx)
+{
+	int mode = SSL_VERIFY_NONE;
+
+	if (cfg->tls_ca != NULL) {
+		if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca,
+		    NULL) != 1) {
+			listener_ssl_error("tls-ca", cfg->tls_ca);
+			return STRATA_EINVAL;
+		}
+		mode = SSL_VERIFY_PEER;
+	}
+	if (cfg->tls_require_client_cert) {
+		if (cfg->tls_ca == NULL) {
+			STRATA_ERROR(BROKER_COMP, "config error: "
+			    "tls-require-client-cert needs tls-ca");
+			return STRATA_EINVAL;
+		}
+		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+	}
+	SSL_CTX_set_verify(ctx, mode, NULL);
+	return 0;
 }
 
 static int
@@ -32,7 +60,6 @@ listener_ssl_ctx(struct strata_broker *b)
 {
 	const struct broker_config *cfg = &b->cfg;
 	SSL_CTX *ctx;
-	int mode = SSL_VERIFY_NONE;
 
 	if (cfg->tls_cert == NULL || cfg->tls_key == NULL) {
 		STRATA_ERROR(BROKER_COMP, "config error: tls-port is set but "
@@ -56,24 +83,7 @@ listener_ssl_ctx(struct strata_broker *b)
 		listener_ssl_error("tls-key", cfg->tls_key);
 		return STRATA_EINVAL;
 	}
-	if (cfg->tls_ca != NULL) {
-		if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca,
-		    NULL) != 1) {
-			listener_ssl_error("tls-ca", cfg->tls_ca);
-			return STRATA_EINVAL;
-		}
-		mode = SSL_VERIFY_PEER;
-	}
-	if (cfg->tls_require_client_cert) {
-		if (cfg->tls_ca == NULL) {
-			STRATA_ERROR(BROKER_COMP, "config error: "
-			    "tls-require-client-cert needs tls-ca");
-			return STRATA_EINVAL;
-		}
-		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-	}
-	SSL_CTX_set_verify(ctx, mode, NULL);
-	return 0;
+	return listener_ssl_verify(cfg, ctx);
 }
 
 static bool

@@ -139,7 +139,8 @@ main_config(struct strata_broker *b, int argc, char **argv)
 		b->cfg.node_id = strdup(id);
 	}
 	if (b->cfg.keepalive_min > b->cfg.keepalive_max) {
-		fprintf(stderr, "strata-broker: keepalive-min > keepalive-max\n");
+		fprintf(stderr,
+		    "strata-broker: keepalive-min > keepalive-max\n");
 		return 2;
 	}
 	return 0;

@@ -85,8 +85,8 @@ broker_metrics_init(struct strata_broker *b)
 	b->m.subscriptions = strata_metrics_gauge(m,
 	    "strata_broker_subscriptions", "Subscriptions of local sessions",
 	    NULL);
-	b->m.links_up = strata_metrics_gauge(m, "strata_broker_router_links_up",
-	    "Router links up", NULL);
+	b->m.links_up = strata_metrics_gauge(m,
+	    "strata_broker_router_links_up", "Router links up", NULL);
 	strata_metrics_gauge_fn(m, "strata_broker_link_queue_bytes",
 	    "Bytes waiting to go to routers", NULL, metrics_link_queue, b);
 }

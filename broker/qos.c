@@ -162,8 +162,10 @@ broker_qos_pump(struct broker_session *s)
 
 	if (c == NULL || c->state != CONN_ACTIVE)
 		return;
-	while (s->n_inflight < qos_window(c) && !strata_list_empty(&s->queue)) {
-		o = STRATA_CONTAINER_OF(s->queue.next, struct broker_out, node);
+	while (s->n_inflight < qos_window(c) &&
+	    !strata_list_empty(&s->queue)) {
+		o = STRATA_CONTAINER_OF(s->queue.next, struct broker_out,
+		    node);
 		o->packet_id = qos_next_packet_id(s);
 		rc = broker_publish_write(c, o->msg, o->qos, o->retain, false,
 		    o->packet_id, o->n_sub_ids, o->sub_ids);
@@ -219,7 +221,8 @@ qos_pubrec(struct broker_conn *c, const struct strata_mqtt_ack *a)
 		return;
 	}
 	o->state = OUT_RELEASED;
-	broker_send_ack(c, STRATA_MQTT_PUBREL, a->packet_id, STRATA_RC_SUCCESS);
+	broker_send_ack(c, STRATA_MQTT_PUBREL, a->packet_id,
+	    STRATA_RC_SUCCESS);
 }
 
 /* PUBREL from the client for an inbound QoS 2 message. */
@@ -288,7 +291,8 @@ broker_qos_inbound_acked(struct strata_broker *b, const char *client_id,
 	if (reason >= 0x80)
 		broker_qos2_remove(s, packet_id);
 	if (s->conn != NULL)
-		broker_send_ack(s->conn, STRATA_MQTT_PUBREC, packet_id, reason);
+		broker_send_ack(s->conn, STRATA_MQTT_PUBREC, packet_id,
+		    reason);
 }
 
 void

@@ -256,7 +256,8 @@ routers_topic(struct strata_broker *b, const uint8_t *topic, size_t len)
 
 int
 broker_routers_publish(struct strata_broker *b, const char *client_id,
-    uint32_t incarnation, uint16_t packet_id, const uint8_t *topic, size_t topic_len,
+    uint32_t incarnation, uint16_t packet_id, const uint8_t *topic,
+    size_t topic_len,
     const uint8_t *payload, size_t payload_len, const uint8_t *props,
     size_t props_len, uint8_t qos, bool retain)
 {

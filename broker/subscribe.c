@@ -171,8 +171,8 @@ broker_subscribe_handle(struct broker_conn *c,
 
 	if (reasons == NULL)
 		abort();
-	while (n < sp->count && strata_mqtt_sub_next(&it, STRATA_MQTT_SUBSCRIBE,
-	    c->version, &e) == 0) {
+	while (n < sp->count && strata_mqtt_sub_next(&it,
+	    STRATA_MQTT_SUBSCRIBE, c->version, &e) == 0) {
 		reasons[n] = subscribe_entry(c, &e, n, sub_id);
 		n++;
 	}
