@@ -325,6 +325,7 @@ void broker_conn_close(struct broker_conn *c, bool with_will);
 void broker_conn_disconnect(struct broker_conn *c, uint8_t reason);
 void broker_conn_set_keepalive(struct broker_conn *c, uint16_t seconds);
 void broker_conns_reap(struct strata_broker *b);
+void broker_conns_free_all(struct strata_broker *b);
 
 /* ---- dispatch.c ---- */
 void broker_dispatch_input(struct broker_conn *c);

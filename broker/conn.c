@@ -67,6 +67,20 @@ broker_conns_reap(struct strata_broker *b)
 		event_base_loopexit(b->base, NULL);
 }
 
+/* Exit: close every connection, flushed or not, and free them all. */
+void
+broker_conns_free_all(struct strata_broker *b)
+{
+	while (!strata_list_empty(&b->conns)) {
+		struct broker_conn *c = STRATA_CONTAINER_OF(b->conns.next,
+		    struct broker_conn, node);
+
+		broker_conn_close(c, false);
+		conn_mark_dead(c);
+	}
+	broker_conns_reap(b);
+}
+
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {

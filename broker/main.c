@@ -192,13 +192,8 @@ main_start(struct strata_broker *b)
 static void
 main_teardown(struct strata_broker *b)
 {
-	struct strata_list *pos, *tmp;
-
-	STRATA_LIST_FOREACH_SAFE(pos, tmp, &b->conns) {
-		broker_conn_close(STRATA_CONTAINER_OF(pos, struct broker_conn,
-		    node), false);
-	}
-	broker_conns_reap(b);
+	b->stopping = true;
+	broker_conns_free_all(b);
 	broker_listeners_stop(b);
 	broker_routers_stop(b);
 	strata_hashmap_free(b->sessions);
