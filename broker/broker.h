@@ -210,6 +210,7 @@ struct broker_conn {
 	uint8_t version;
 	uint8_t listener;        /* enum broker_listener_kind */
 	bool will_on_close;      /* close is abrupt: publish the will */
+	bool paused;             /* reading stopped by backpressure */
 	uint16_t keepalive;
 	uint16_t alias_max;      /* what we granted (CONNACK) */
 	uint16_t receive_max;    /* client's Receive Maximum, outbound */
@@ -273,6 +274,7 @@ struct strata_broker {
 	struct strata_list conns;
 	struct strata_list reap;
 	int64_t n_conns;
+	uint32_t n_paused;
 	struct strata_hashmap *sessions;     /* client id -> broker_session */
 	struct strata_subtree *subs;         /* filter -> broker_filter */
 	struct strata_list routers;
@@ -326,6 +328,10 @@ void broker_conn_disconnect(struct broker_conn *c, uint8_t reason);
 void broker_conn_set_keepalive(struct broker_conn *c, uint16_t seconds);
 void broker_conns_reap(struct strata_broker *b);
 void broker_conns_free_all(struct strata_broker *b);
+/* Backpressure: stop reading a publisher while a router link is full;
+ * resume every paused connection when links drain. */
+void broker_conn_pause(struct broker_conn *c);
+void broker_conns_resume(struct strata_broker *b);
 
 /* ---- dispatch.c ---- */
 void broker_dispatch_input(struct broker_conn *c);
@@ -418,7 +424,10 @@ void broker_routers_stop(struct strata_broker *b);
 /* Forward a publish to the router owning its partition.  client_id: the
  * publisher (for No Local, and to ack QoS 1/2) and the incarnation of its
  * session, or NULL and 0 (will: nobody to ack).  Returns 0; the message is
- * copied when it must wait (QoS 1/2, or no router up). */
+ * copied when it must wait (QoS 1/2, or no router up).  Returns
+ * STRATA_ENOSPC when the router's link was full: the publish is kept
+ * (or dropped, QoS 0 over the bound) and the caller should pause its
+ * producer. */
 int broker_routers_publish(struct strata_broker *b, const char *client_id,
     uint32_t incarnation, uint16_t packet_id, const uint8_t *topic,
     size_t topic_len,

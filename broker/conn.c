@@ -37,6 +37,10 @@ conn_mark_dead(struct broker_conn *c)
 	if (c->state == CONN_DEAD)
 		return;
 	c->state = CONN_DEAD;
+	if (c->paused) {
+		c->paused = false;
+		b->n_paused--;
+	}
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	strata_list_remove(&c->node);
 	strata_list_push_back(&b->reap, &c->node);
@@ -258,6 +262,37 @@ broker_conn_close(struct broker_conn *c, bool with_will)
 		return;
 	}
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
+}
+
+void
+broker_conn_pause(struct broker_conn *c)
+{
+	if (c->paused || c->state != CONN_ACTIVE)
+		return;
+	c->paused = true;
+	c->broker->n_paused++;
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+/* Scans the connections only when some are paused (after an overflow). */
+void
+broker_conns_resume(struct strata_broker *b)
+{
+	struct strata_list *pos;
+
+	if (b->n_paused == 0)
+		return;
+	for (pos = b->conns.next; pos != &b->conns; pos = pos->next) {
+		struct broker_conn *c = STRATA_CONTAINER_OF(pos,
+		    struct broker_conn, node);
+
+		if (!c->paused)
+			continue;
+		c->paused = false;
+		b->n_paused--;
+		if (c->state == CONN_ACTIVE)
+			bufferevent_enable(c->bev, EV_READ);
+	}
 }
 
 /* Server-side DISCONNECT (MQTT 5 only; 3.1.1 just closes). */

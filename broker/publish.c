@@ -209,10 +209,13 @@ broker_publish_handle(struct broker_conn *c,
 	if (rc != 0)
 		return rc > 0 ? 0 : rc;
 	props = publish_props(c, &p->props, &props_len);
-	return broker_routers_publish(c->broker, c->session->client_id,
+	rc = broker_routers_publish(c->broker, c->session->client_id,
 	    c->session->incarnation, pub->packet_id, topic.p, topic.len,
 	    pub->payload.p, pub->payload.len, props, props_len, pub->qos,
 	    pub->retain);
+	if (rc == STRATA_ENOSPC)
+		broker_conn_pause(c);
+	return 0;
 }
 
 /* Message Expiry Interval left, or -1 when the message expired. */

@@ -18,6 +18,9 @@
  *             link is full).  QoS 0 waits here bounded by
  *             BROKER_UNSENT_MAX bytes (drops counted); QoS 1/2 always
  *             wait (each client's Receive Maximum bounds them).
+ * A publish that finds its router's link full also pauses reading from
+ * its publisher (backpressure); every paused client resumes when a link
+ * drains below half its bound.
  *   SENT    - QoS 1/2 only, in router->sent and b->fwd_by_seq until the
  *             PublishAck; then the publisher is acked (qos.c) and the
  *             entry freed.  QoS 0 is freed once written.
@@ -266,14 +269,18 @@ broker_routers_publish(struct strata_broker *b, const char *client_id,
 	uint64_t seq = qos > 0 ? b->next_seq++ : 0;
 	struct broker_fwd *f;
 	size_t size = sizeof(*f) + topic_len + payload_len + props_len;
+	int rc = STRATA_AGAIN;
 
-	if (qos == 0 && routers_write(b, 0, client_id, routers_topic(b, topic,
-	    topic_len), payload, payload_len, props, props_len, 0, retain,
-	    part) == 0)
-		return 0;
+	if (qos == 0) {
+		rc = routers_write(b, 0, client_id, routers_topic(b, topic,
+		    topic_len), payload, payload_len, props, props_len, 0,
+		    retain, part);
+		if (rc == 0)
+			return 0;
+	}
 	if (qos == 0 && b->unsent_bytes + size > BROKER_UNSENT_MAX) {
 		broker_drop(b, "no_router");
-		return 0;
+		return rc == STRATA_ENOSPC ? rc : 0;
 	}
 	f = routers_fwd_new(seq, client_id, packet_id, topic, topic_len,
 	    payload, payload_len, props, props_len);
@@ -283,14 +290,14 @@ broker_routers_publish(struct strata_broker *b, const char *client_id,
 	f->incarnation = incarnation;
 	if (seq != 0)
 		strata_hashmap_put(b->fwd_by_seq, &f->seq, sizeof(f->seq), f);
-	if (qos > 0 && routers_write_fwd(b, f) == 0) {
+	if (qos > 0 && (rc = routers_write_fwd(b, f)) == 0) {
 		strata_list_push_back(&f->router->sent, &f->node);
 		return 0;
 	}
 	f->router = NULL;
 	b->unsent_bytes += size;
 	strata_list_push_back(&b->unsent, &f->node);
-	return 0;
+	return rc == STRATA_ENOSPC ? rc : 0;
 }
 
 /* ---- link callbacks ---- */
@@ -340,6 +347,7 @@ routers_on_up(struct strata_link *l, void *arg)
 	strata_link_send(l, STRATA_LINK_HELLO, &h.base);
 	routers_sync(b, r);
 	routers_flush_unsent(b);
+	broker_conns_resume(b);
 }
 
 /* Un-acked publishes of r go back to the unsent list. */
@@ -369,6 +377,9 @@ routers_on_down(struct strata_link *l, void *arg)
 	}
 	STRATA_WARN(BROKER_COMP, "router link down|router=%s", r->id);
 	routers_requeue(b, r);
+	/* publishers paused for this link would wait for a drain that
+	 * never comes */
+	broker_conns_resume(b);
 }
 
 static void
@@ -379,6 +390,7 @@ routers_on_drain(struct strata_link *l, void *arg)
 	if (r->resync)
 		routers_sync(r->broker, r);
 	routers_flush_unsent(r->broker);
+	broker_conns_resume(r->broker);
 }
 
 static const struct strata_link_callbacks routers_link_cb = {
