@@ -209,7 +209,6 @@ struct broker_conn {
 	uint8_t state;
 	uint8_t version;
 	uint8_t listener;        /* enum broker_listener_kind */
-	bool will_on_close;      /* close is abrupt: publish the will */
 	bool paused;             /* reading stopped by backpressure */
 	uint16_t keepalive;
 	uint16_t alias_max;      /* what we granted (CONNACK) */
@@ -335,6 +334,8 @@ void broker_conns_resume(struct strata_broker *b);
 
 /* ---- dispatch.c ---- */
 void broker_dispatch_input(struct broker_conn *c);
+/* Maximum Packet Size of the broker (CONNACK, framing limit). */
+uint32_t broker_max_packet(const struct strata_broker *b);
 
 /* ---- connect.c ---- */
 int broker_connect_handle(struct broker_conn *c,

@@ -254,7 +254,6 @@ broker_conn_close(struct broker_conn *c, bool with_will)
 	if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
 		return;
 	c->state = CONN_CLOSING;
-	c->will_on_close = with_will;
 	conn_release_session(c, with_will);
 	bufferevent_disable(c->bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {

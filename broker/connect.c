@@ -207,8 +207,7 @@ connect_send_connack(struct broker_conn *c, bool present,
 		    STRATA_PROP_BIT(STRATA_PROP_SHARED_SUB_AVAILABLE);
 		pr->receive_maximum = (uint16_t)cfg->max_inflight;
 		pr->topic_alias_maximum = (uint16_t)cfg->topic_alias_max;
-		pr->maximum_packet_size = (uint32_t)cfg->max_payload + 65536 +
-		    4096;
+		pr->maximum_packet_size = broker_max_packet(c->broker);
 		pr->shared_sub_available = 0;
 		if (assigned != NULL) {
 			pr->present |= STRATA_PROP_BIT(

@@ -16,10 +16,10 @@
 
 /* The largest packet accepted: a maximal payload plus a topic and
  * properties.  Larger frames are refused before they are buffered. */
-static size_t
-dispatch_max_packet(const struct strata_broker *b)
+uint32_t
+broker_max_packet(const struct strata_broker *b)
 {
-	return (size_t)b->cfg.max_payload + 65536 + 4096;
+	return (uint32_t)b->cfg.max_payload + 65536 + 4096;
 }
 
 /* 3.1.1 CONNACK return code for a CONNECT refusal, or -1: just close. */
@@ -175,7 +175,7 @@ broker_dispatch_input(struct broker_conn *c)
 		if (n <= 0)
 			return;
 		rc = strata_mqtt_frame(head, (size_t)n,
-		    dispatch_max_packet(c->broker), &total);
+		    broker_max_packet(c->broker), &total);
 		if (rc == STRATA_AGAIN)
 			return;
 		if (rc != 0) {
