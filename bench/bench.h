@@ -182,6 +182,7 @@ struct bench_worker {
 	uint64_t first_attempt, last_connack;
 	struct event *tick;
 	struct event *second;
+	struct event *send_timer; /* --rate: wakes up at the next due time */
 	int phase;
 	uint64_t t_send0, t_send_end, t_last_send, t_last_recv, t_drain_end;
 	uint64_t t_hold_end;

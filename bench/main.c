@@ -525,6 +525,7 @@ static void
 worker_setup(struct bench_worker *w, const struct bench_opts *o, int index,
     struct bench_live *live)
 {
+	struct event_config *cfg;
 	uint32_t i, k;
 
 	memset(w, 0, sizeof(*w));
@@ -532,7 +533,14 @@ worker_setup(struct bench_worker *w, const struct bench_opts *o, int index,
 	w->index = index;
 	w->live = live;
 	bench_result_init(&w->res);
-	w->base = event_base_new();
+	/* libevent's default clock is the coarse one (4 ms on many kernels):
+	 * the 1 ms send schedule needs the precise one */
+	cfg = event_config_new();
+	if (!cfg)
+		bench_fatal("out of memory");
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+	w->base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
 	if (!w->base)
 		bench_fatal("event_base_new failed");
 	if (o->tls)
