@@ -7,6 +7,7 @@
  *
  * Objects and ownership:
  *   broker  owns  connections (list `conns`), sessions (map by client id),
+ *                 connections waiting for a session hand-off (`pending`),
  *                 the local subscription table, router links, in-flight
  *                 publishes to routers.
  *   session owns  its subscriptions, outbound messages (in flight and
@@ -84,6 +85,10 @@ struct broker_metrics {
 	int64_t *sessions;
 	int64_t *subscriptions;
 	int64_t *links_up;
+	uint64_t *takeovers_remote;
+	uint64_t *handoffs_in;
+	uint64_t *handoffs_out;
+	uint64_t *handoff_timeouts;
 };
 
 /* A message on its way to clients: shared by every session it goes to. */
@@ -186,18 +191,23 @@ struct broker_session {
 	struct broker_qos2_in *qos2_in;
 	uint32_t fanout_gen;   /* Deliver fan-out marks (publish.c) */
 	uint32_t fanout_idx;
+	uint64_t epoch;        /* registry epoch (cluster.c), 0 = unknown */
 };
 
 /*
  * Connection states (conn.c):
  *   NEW      - accepted, waiting for CONNECT (connect timeout running).
+ *   WAITING  - CONNECT valid, CONNACK held until the session registry
+ *              and maybe a hand-off from another broker answer
+ *              (cluster.c); input is not read.
  *   ACTIVE   - CONNECT accepted; packets are dispatched.
  *   CLOSING  - no more input; output is flushed (bounded by a timeout),
  *              then DEAD.
  *   DEAD     - on the reap list; freed from the reap event, never inside
  *              one of its own callbacks.
  */
-enum broker_conn_state { CONN_NEW, CONN_ACTIVE, CONN_CLOSING, CONN_DEAD };
+enum broker_conn_state { CONN_NEW, CONN_WAITING, CONN_ACTIVE, CONN_CLOSING,
+	CONN_DEAD };
 
 struct broker_conn {
 	struct strata_list node; /* broker->conns or broker->reap */
@@ -205,16 +215,48 @@ struct broker_conn {
 	struct bufferevent *bev;
 	struct broker_session *session;
 	struct broker_will *will;
+	struct broker_pending *pending; /* while WAITING */
 	char **aliases;          /* inbound topic aliases, lazy */
 	uint8_t state;
 	uint8_t version;
 	uint8_t listener;        /* enum broker_listener_kind */
 	bool paused;             /* reading stopped by backpressure */
+	bool clean_start;        /* of CONNECT, kept while WAITING */
+	uint32_t expiry;         /* Session Expiry asked in CONNECT */
 	uint16_t keepalive;
 	uint16_t alias_max;      /* what we granted (CONNACK) */
 	uint16_t receive_max;    /* client's Receive Maximum, outbound */
 	uint32_t max_packet;     /* client's Maximum Packet Size, 0 = none */
 	char peer[64];
+};
+
+/*
+ * A connection waiting for its session (cluster.c), one per client id in
+ * b->pending.  States:
+ *   REGISTERING - registry script sent, epoch 0.
+ *   AWAITING    - TAKEOVER sent to the previous broker; the 2 s timer
+ *                 runs; a HANDOFF of `epoch` ends it.
+ *   FETCHING    - GET of the handed-off session sent.
+ *   resolved    - done: out of the map, freed when no Redis reply that
+ *                 points to it is still to come (`calls`).
+ * conn is NULL once the connection closed; fwd_node is set when a newer
+ * connection elsewhere took the client over while waiting (the outcome
+ * is passed on to it).
+ */
+struct broker_pending {
+	struct strata_broker *broker;
+	struct broker_conn *conn;
+	char *client_id;
+	size_t client_id_len;
+	uint64_t epoch;
+	struct event *timer;
+	unsigned calls;
+	bool done;
+	bool fetching;
+	bool wants;               /* the waiting CONNECT has Clean Start 0 */
+	char *fwd_node;
+	uint64_t fwd_epoch;
+	bool fwd_wants;
 };
 
 /* A publish forwarded to a router, kept until its PublishAck (QoS 1/2) or
@@ -265,6 +307,9 @@ struct strata_broker {
 	struct strata_metrics_http *http;
 	struct broker_metrics m;
 	struct strata_redis *redis;
+	struct strata_redis *nodesub;        /* strata:node:<id> subscriber */
+	struct event *lease_timer;
+	struct strata_hashmap *pending;      /* client id -> broker_pending */
 	struct event *poll_timer;
 	struct event *reap_ev;
 	struct event *sigterm_ev, *sigint_ev, *stop_timer;
@@ -346,6 +391,14 @@ void broker_will_free(struct broker_will *w);
 /* Publish a will now (through the routers) and free it. */
 void broker_will_publish(struct strata_broker *b, struct broker_will *w,
     const char *client_id);
+/* Finish a CONNECT held WAITING: s is the restored session or NULL (a
+ * fresh one).  Sends CONNACK, resumes flows and reading. */
+void broker_connect_complete(struct broker_conn *c, const char *id,
+    size_t id_len, struct broker_session *s, uint64_t epoch);
+/* Close the connection of s like a take-over (MQTT 5 DISCONNECT 0x8E);
+ * resuming: the new connection resumes the session (a delayed will is
+ * dropped). */
+void broker_connect_takeover(struct broker_conn *old, bool resuming);
 
 /* ---- auth.c ---- */
 int broker_auth_check_connect(struct broker_conn *c,
@@ -389,6 +442,11 @@ int broker_qos_handle_ack(struct broker_conn *c,
 void broker_qos_inbound_acked(struct strata_broker *b, const char *client_id,
     uint32_t incarnation, uint16_t packet_id, uint8_t qos, uint8_t reason);
 void broker_qos_free_session(struct broker_session *s);
+/* Append a handed-off outbound message in state state (enum
+ * broker_out_state) to the queue or the in-flight list. */
+void broker_qos_restore(struct broker_session *s, struct broker_msg *m,
+    uint8_t qos, bool retain, uint8_t state, uint16_t packet_id,
+    uint8_t n_sub_ids, const uint32_t *sub_ids);
 /* Inbound QoS 2 ids: find or NULL. */
 struct broker_qos2_in *broker_qos2_find(struct broker_session *s,
     uint16_t packet_id);
@@ -407,6 +465,9 @@ void broker_subs_remove_all(struct broker_session *s);
 struct broker_sub *broker_sub_find(struct broker_session *s,
     const char *filter, size_t len);
 void broker_filter_free(void *f);
+/* Add a subscription of a handed-off session (no retained request). */
+void broker_subs_restore(struct broker_session *s, const char *filter,
+    size_t len, uint8_t options, uint32_t sub_id);
 
 /* ---- session.c ---- */
 struct broker_session *broker_session_find(struct strata_broker *b,
@@ -418,6 +479,33 @@ void broker_session_detach(struct broker_session *s);
 void broker_session_destroy(struct broker_session *s);
 void broker_session_cancel_timers(struct broker_session *s);
 void broker_session_free_value(void *s);
+/* Drop s without publishing its will (handed off to another broker). */
+void broker_session_handed_off(struct broker_session *s);
+
+/* ---- cluster.c ---- */
+int broker_cluster_start(struct strata_broker *b);
+/* Clean shutdown begins: stop the lease and delete it. */
+void broker_cluster_stop(struct strata_broker *b);
+/* Exit, after b->redis is freed: the subscriber, timers, waits. */
+void broker_cluster_free(struct strata_broker *b);
+/* CONNECT accepted by connect.c on c (client id id): the session is local
+ * (local true: registry updated, no wait) or must be looked up: c goes
+ * WAITING and broker_connect_complete() runs later. */
+void broker_cluster_connect(struct broker_conn *c, const char *id,
+    size_t id_len, bool local);
+/* The session of s ends on this broker: drop its registry entry. */
+void broker_cluster_session_ended(struct broker_session *s);
+/* Connection c closes while WAITING. */
+void broker_cluster_conn_closed(struct broker_conn *c);
+
+/* ---- handoff.c ---- */
+/* Pack s into a strata.Session; *len its size.  Returns malloc'd bytes. */
+uint8_t *broker_handoff_pack(struct broker_session *s, size_t *len);
+/* Unpack a strata.Session into the empty session s (subscriptions added
+ * to the local table, messages queued or in flight).  Returns 0 or
+ * STRATA_EINVAL (s keeps what was restored before the error). */
+int broker_handoff_restore(struct broker_session *s, const uint8_t *data,
+    size_t len);
 
 /* ---- routerlink.c ---- */
 int broker_routers_start(struct strata_broker *b);

@@ -2,8 +2,8 @@
  * conn.c - client connections: bufferevent (plain or TLS), output, close.
  *
  * States (see struct broker_conn):
- *   NEW --CONNECT ok--> ACTIVE --close--> CLOSING --output flushed or
- *   2 s--> DEAD --reap event--> freed
+ *   NEW --CONNECT ok--> [WAITING --session known-->] ACTIVE --close-->
+ *   CLOSING --output flushed or 2 s--> DEAD --reap event--> freed
  * NEW also goes to CLOSING on a refused CONNECT or a connect timeout.
  * A connection is never freed inside one of its own callbacks: closing
  * moves it to the reap list and activates the reap event, which frees
@@ -254,6 +254,8 @@ broker_conn_close(struct broker_conn *c, bool with_will)
 	if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
 		return;
 	c->state = CONN_CLOSING;
+	if (c->pending != NULL)
+		broker_cluster_conn_closed(c);
 	conn_release_session(c, with_will);
 	bufferevent_disable(c->bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {

@@ -2,8 +2,12 @@
  * connect.c - CONNECT / CONNACK, session take-over, wills, DISCONNECT.
  *
  * CONNECT runs: validate (second CONNECT, auth method, client id,
- * keepalive) -> will -> session (take over a live one, discard on Clean
- * Start, or resume) -> CONNACK -> resume the outbound QoS flows.
+ * keepalive) -> will -> connection properties -> session -> CONNACK ->
+ * resume the outbound QoS flows.  The session step is local when this
+ * broker holds a session of the client id (take over a live one, discard
+ * on Clean Start, or resume) or assigned the id; otherwise the connection
+ * goes WAITING while cluster.c asks the registry and maybe the previous
+ * broker for the session, and broker_connect_complete() finishes later.
  * Refusals are returned as negated reason codes; dispatch.c answers them.
  *
  * Wills: published through the routers when the connection ends without a
@@ -114,8 +118,8 @@ connect_keepalive(const struct broker_config *cfg, uint16_t asked)
 }
 
 /* A second connection with the same client id: the old one goes. */
-static void
-connect_takeover(struct broker_conn *old, bool clean_start)
+void
+broker_connect_takeover(struct broker_conn *old, bool resuming)
 {
 	struct broker_session *s = old->session;
 	struct broker_will *w = old->will;
@@ -125,7 +129,7 @@ connect_takeover(struct broker_conn *old, bool clean_start)
 	old->will = NULL;
 	/* The old will goes out now unless the session resumes before its
 	 * delay elapses (MQTT 5 3.1.3.2.2). */
-	if (w != NULL && (clean_start || w->delay == 0 || !s->persistent))
+	if (w != NULL && (!resuming || w->delay == 0 || !s->persistent))
 		broker_will_publish(old->broker, w, s->client_id);
 	else
 		broker_will_free(w);
@@ -152,7 +156,7 @@ connect_session(struct broker_conn *c, const struct strata_mqtt_connect *cn,
 
 	*present = false;
 	if (s != NULL && s->conn != NULL)
-		connect_takeover(s->conn, cn->clean_start);
+		broker_connect_takeover(s->conn, !cn->clean_start);
 	if (s != NULL && cn->clean_start) {
 		broker_session_destroy(s);
 		s = NULL;
@@ -166,8 +170,7 @@ connect_session(struct broker_conn *c, const struct strata_mqtt_connect *cn,
 }
 
 static void
-connect_apply_props(struct broker_conn *c, struct broker_session *s,
-    const struct strata_mqtt_packet *p)
+connect_apply_props(struct broker_conn *c, const struct strata_mqtt_packet *p)
 {
 	const struct strata_mqtt_props *pr = &p->props;
 	uint32_t expiry;
@@ -185,8 +188,8 @@ connect_apply_props(struct broker_conn *c, struct broker_session *s,
 	} else {
 		expiry = p->u.connect.clean_start ? 0 : UINT32_MAX;
 	}
-	s->expiry = expiry;
-	s->persistent = expiry > 0;
+	c->expiry = expiry;
+	c->clean_start = p->u.connect.clean_start;
 }
 
 static void
@@ -225,6 +228,46 @@ connect_send_connack(struct broker_conn *c, bool present,
 	broker_conn_send(c, &a);
 }
 
+/* The session is settled: CONNACK, keepalive, resume the flows. */
+static void
+connect_finish(struct broker_conn *c, struct broker_session *s,
+    bool present, const char *assigned)
+{
+	uint16_t keepalive = connect_keepalive(&c->broker->cfg, c->keepalive);
+
+	s->expiry = c->expiry;
+	s->persistent = c->expiry > 0;
+	s->conn = c;
+	c->session = s;
+	c->state = CONN_ACTIVE;
+	connect_send_connack(c, present, assigned, keepalive);
+	broker_conn_set_keepalive(c, keepalive);
+	STRATA_INFO(BROKER_COMP, "client connected|client_id=%s peer=%s "
+	    "version=%u keepalive=%u session_present=%d", s->client_id,
+	    c->peer, c->version, keepalive, present);
+	broker_qos_resume(s);
+}
+
+void
+broker_connect_complete(struct broker_conn *c, const char *id,
+    size_t id_len, struct broker_session *s, uint64_t epoch)
+{
+	struct strata_broker *b = c->broker;
+	struct broker_session *stale = broker_session_find(b, id, id_len);
+	bool present = s != NULL;
+
+	/* the pending wait kept other sessions of id from being made here */
+	if (stale != NULL && stale != s)
+		broker_session_destroy(stale);
+	if (s == NULL)
+		s = broker_session_new(b, id, id_len);
+	s->epoch = epoch;
+	connect_finish(c, s, present, NULL);
+	bufferevent_enable(c->bev, EV_READ);
+	/* packets the client sent behind CONNECT wait in the input */
+	broker_dispatch_input(c);
+}
+
 int
 broker_connect_handle(struct broker_conn *c,
     const struct strata_mqtt_packet *p)
@@ -234,8 +277,7 @@ broker_connect_handle(struct broker_conn *c,
 	char assigned[192];
 	const char *id = (const char *)cn->client_id.p;
 	size_t id_len = cn->client_id.len;
-	uint16_t keepalive;
-	bool present;
+	bool present, local;
 	int rc;
 
 	c->version = cn->version;
@@ -249,20 +291,22 @@ broker_connect_handle(struct broker_conn *c,
 	}
 	if (cn->has_will)
 		c->will = connect_will_new(cn);
-	s = connect_session(c, cn, id, id_len, &present);
-	connect_apply_props(c, s, p);
-	s->conn = c;
-	c->session = s;
-	c->state = CONN_ACTIVE;
-	keepalive = connect_keepalive(&c->broker->cfg, cn->keepalive);
+	connect_apply_props(c, p);
 	c->keepalive = cn->keepalive;
-	connect_send_connack(c, present, cn->client_id.len == 0 &&
-	    c->version == STRATA_MQTT_V5 ? assigned : NULL, keepalive);
-	broker_conn_set_keepalive(c, keepalive);
-	STRATA_INFO(BROKER_COMP, "client connected|client_id=%s peer=%s "
-	    "version=%u keepalive=%u session_present=%d", s->client_id,
-	    c->peer, c->version, keepalive, present);
-	broker_qos_resume(s);
+	local = cn->client_id.len == 0 ||
+	    broker_session_find(c->broker, id, id_len) != NULL;
+	if (!local) {
+		c->state = CONN_WAITING;
+		bufferevent_disable(c->bev, EV_READ);
+		broker_cluster_connect(c, id, id_len, false);
+		return 0;
+	}
+	/* registry first: the discarded session's entry must not be
+	 * deleted under the new one */
+	broker_cluster_connect(c, id, id_len, true);
+	s = connect_session(c, cn, id, id_len, &present);
+	connect_finish(c, s, present, cn->client_id.len == 0 &&
+	    c->version == STRATA_MQTT_V5 ? assigned : NULL);
 	return 0;
 }
 

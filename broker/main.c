@@ -2,7 +2,8 @@
  * main.c - strata-broker: options, start-up, signals, shutdown.
  *
  * Start-up: load the option table, set up metrics, the Redis poller of the
- * router map, the listeners, then run the loop.  SIGTERM/SIGINT: stop
+ * router map, the listeners, the cluster session machinery (lease, node
+ * channel), then run the loop.  SIGTERM/SIGINT: stop
  * accepting, send MQTT 5 clients DISCONNECT 0x8B, close every connection
  * (flushing output), and leave the loop after at most 2 s.
  */
@@ -95,6 +96,7 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	b->stopping = true;
 	STRATA_INFO(BROKER_COMP, "shutting down|signal=%d", (int)sig);
 	broker_listeners_stop(b);
+	broker_cluster_stop(b);
 	STRATA_LIST_FOREACH_SAFE(pos, tmp, &b->conns) {
 		struct broker_conn *c = STRATA_CONTAINER_OF(pos,
 		    struct broker_conn, node);
@@ -182,6 +184,8 @@ main_start(struct strata_broker *b)
 	}
 	if (broker_routers_start(b) != 0)
 		return STRATA_EIO;
+	if (broker_cluster_start(b) != 0)
+		return STRATA_EIO;
 	b->sigterm_ev = evsignal_new(b->base, SIGTERM, main_on_signal, b);
 	b->sigint_ev = evsignal_new(b->base, SIGINT, main_on_signal, b);
 	event_add(b->sigterm_ev, NULL);
@@ -196,6 +200,7 @@ main_teardown(struct strata_broker *b)
 	broker_conns_free_all(b);
 	broker_listeners_stop(b);
 	broker_routers_stop(b);
+	broker_cluster_free(b);
 	strata_hashmap_free(b->sessions);
 	strata_subtree_free(b->subs, broker_filter_free);
 	strata_hashmap_free(b->fwd_by_seq);

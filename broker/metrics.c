@@ -87,6 +87,21 @@ broker_metrics_init(struct strata_broker *b)
 	    NULL);
 	b->m.links_up = strata_metrics_gauge(m,
 	    "strata_broker_router_links_up", "Router links up", NULL);
+	b->m.takeovers_remote = strata_metrics_counter(m,
+	    "strata_broker_takeovers_remote_total",
+	    "Sessions taken over by a connection on another broker", NULL);
+	b->m.handoffs_in = strata_metrics_counter(m,
+	    "strata_broker_session_handoffs_total",
+	    "Persistent sessions handed between brokers",
+	    "direction=\"in\"");
+	b->m.handoffs_out = strata_metrics_counter(m,
+	    "strata_broker_session_handoffs_total",
+	    "Persistent sessions handed between brokers",
+	    "direction=\"out\"");
+	b->m.handoff_timeouts = strata_metrics_counter(m,
+	    "strata_broker_session_handoff_timeouts_total",
+	    "Connections that got a fresh session after waiting 2 s for a "
+	    "hand-off", NULL);
 	strata_metrics_gauge_fn(m, "strata_broker_link_queue_bytes",
 	    "Bytes waiting to go to routers", NULL, metrics_link_queue, b);
 }

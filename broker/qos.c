@@ -308,3 +308,30 @@ broker_qos_free_session(struct broker_session *s)
 	s->qos2_in = NULL;
 	s->n_qos2_in = s->cap_qos2_in = 0;
 }
+
+void
+broker_qos_restore(struct broker_session *s, struct broker_msg *m,
+    uint8_t qos, bool retain, uint8_t state, uint16_t packet_id,
+    uint8_t n_sub_ids, const uint32_t *sub_ids)
+{
+	struct broker_out *o = calloc(1, sizeof(*o));
+
+	if (o == NULL)
+		abort();
+	m->refs++;
+	o->msg = m;
+	o->qos = qos;
+	o->retain = retain;
+	o->state = state;
+	o->packet_id = packet_id;
+	o->n_sub_ids = n_sub_ids;
+	if (n_sub_ids > 0)
+		memcpy(o->sub_ids, sub_ids, n_sub_ids * sizeof(uint32_t));
+	if (state == OUT_QUEUED) {
+		strata_list_push_back(&s->queue, &o->node);
+		s->n_queued++;
+	} else {
+		strata_list_push_back(&s->inflight, &o->node);
+		s->n_inflight++;
+	}
+}

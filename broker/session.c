@@ -15,9 +15,10 @@
  * (clean), OFFLINE -> ONLINE on reconnect (timers cancelled, in-flight
  * re-sent with DUP), OFFLINE -> ended on expiry or a Clean Start.
  *
- * Sessions live in this broker's memory only: a client that reconnects to
- * another broker node starts from an empty session (cross-broker resume
- * needs sessions held in Redis).
+ * Sessions live in the memory of the broker their client is connected to;
+ * cluster.c moves them to another broker through Redis (handed off: the
+ * session leaves this broker without its will).  The end of a session
+ * drops its registry entry.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,7 @@ broker_session_destroy(struct broker_session *s)
 	s->will = NULL;
 	if (w != NULL)
 		broker_will_publish(b, w, s->client_id);
+	broker_cluster_session_ended(s);
 	if (s->conn != NULL) {
 		s->conn->session = NULL;
 		s->conn = NULL;
@@ -154,4 +156,18 @@ void
 broker_session_free_value(void *v)
 {
 	session_free(v);
+}
+
+void
+broker_session_handed_off(struct broker_session *s)
+{
+	struct strata_broker *b = s->broker;
+
+	broker_session_cancel_timers(s);
+	if (s->conn != NULL) {
+		s->conn->session = NULL;
+		s->conn = NULL;
+	}
+	strata_hashmap_take(b->sessions, s->client_id, s->client_id_len);
+	session_free(s);
 }

@@ -91,6 +91,34 @@ broker_subs_remove_all(struct broker_session *s)
 		    struct broker_sub, session_node));
 }
 
+static struct broker_sub *
+subscribe_new(struct broker_session *s, const char *name, size_t len)
+{
+	struct broker_sub *sub = calloc(1, sizeof(*sub));
+
+	if (sub == NULL)
+		abort();
+	sub->session = s;
+	sub->filter = subscribe_filter(s->broker, name, len);
+	strata_list_push_back(&sub->filter->subs, &sub->filter_node);
+	strata_list_push_back(&s->subs, &sub->session_node);
+	s->n_subs++;
+	(*s->broker->m.subscriptions)++;
+	return sub;
+}
+
+void
+broker_subs_restore(struct broker_session *s, const char *filter,
+    size_t len, uint8_t options, uint32_t sub_id)
+{
+	struct broker_sub *sub = broker_sub_find(s, filter, len);
+
+	if (sub == NULL)
+		sub = subscribe_new(s, filter, len);
+	sub->options = options;
+	sub->sub_id = sub_id;
+}
+
 /* Add or replace one subscription; returns the granted reason code. */
 static uint8_t
 subscribe_add(struct broker_session *s, const struct strata_mqtt_sub_entry *e,
@@ -102,17 +130,8 @@ subscribe_add(struct broker_session *s, const struct strata_mqtt_sub_entry *e,
 	unsigned rh = version == STRATA_MQTT_V5 ?
 	    STRATA_SUBOPT_RETAIN_HANDLING(e->options) : 0;
 
-	if (is_new) {
-		sub = calloc(1, sizeof(*sub));
-		if (sub == NULL)
-			abort();
-		sub->session = s;
-		sub->filter = subscribe_filter(s->broker, name, e->filter.len);
-		strata_list_push_back(&sub->filter->subs, &sub->filter_node);
-		strata_list_push_back(&s->subs, &sub->session_node);
-		s->n_subs++;
-		(*s->broker->m.subscriptions)++;
-	}
+	if (is_new)
+		sub = subscribe_new(s, name, e->filter.len);
 	sub->options = e->options;
 	sub->sub_id = sub_id;
 	if (rh == 0 || (rh == 1 && is_new))

@@ -12,6 +12,10 @@
  * a one-shot event, so a caller never sees its callback before
  * strata_redis_command() has returned.
  *
+ * A client in subscriber mode (strata_redis_subscribe) sends SUBSCRIBE on
+ * every transition to UP; hiredis keeps calling the subscription callback
+ * for each message (its privdata is the client itself, never freed).
+ *
  * Not detected: a server that stops answering while keeping the TCP
  * connection open (hiredis 0.14 has no async command timeout); TCP
  * keepalive of the kernel eventually reports it.
@@ -58,7 +62,12 @@ struct strata_redis {
 	struct event *retry_ev;
 	struct event *failed_ev;
 	struct strata_list failed;
+	char *channel;             /* subscriber mode, or NULL */
+	strata_redis_message_cb on_message;
+	void *message_arg;
 };
+
+static void redis_send_subscribe(struct strata_redis *r);
 
 static void redis_connect(struct strata_redis *r);
 
@@ -103,6 +112,8 @@ redis_connect_cb(const redisAsyncContext *ac, int status)
 	r->failures = 0;
 	STRATA_INFO("redis", "connected|addr=%s:%u", r->host,
 	    (unsigned)r->port);
+	if (r->channel != NULL)
+		redis_send_subscribe(r);
 	if (r->on_up != NULL)
 		r->on_up(r, r->arg);
 }
@@ -216,6 +227,7 @@ strata_redis_free(struct strata_redis *r)
 		redis_failed_cb(-1, 0, r);
 	event_free(r->retry_ev);
 	event_free(r->failed_ev);
+	free(r->channel);
 	free(r->host);
 	free(r);
 }
@@ -289,4 +301,44 @@ strata_redis_commandv(struct strata_redis *r, strata_redis_cb cb, void *arg,
 	    argvlen) != REDIS_OK)
 		return redis_refuse(r, c);
 	return 0;
+}
+
+/* Replies of SUBSCRIBE: ["subscribe", channel, n] once, then ["message",
+ * channel, payload] per message.  NULL when the connection goes away. */
+static void
+redis_subscription_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct strata_redis *r = privdata;
+	redisReply *rp = reply;
+
+	if (rp == NULL || r->freeing || rp->type != REDIS_REPLY_ARRAY ||
+	    rp->elements != 3 || rp->element[0]->type != REDIS_REPLY_STRING ||
+	    strcmp(rp->element[0]->str, "message") != 0 ||
+	    rp->element[2]->type != REDIS_REPLY_STRING)
+		return;
+	r->on_message(r, rp->element[2]->str, rp->element[2]->len,
+	    r->message_arg);
+}
+
+static void
+redis_send_subscribe(struct strata_redis *r)
+{
+	if (redisAsyncCommand(r->ac, redis_subscription_cb, r, "SUBSCRIBE %s",
+	    r->channel) != REDIS_OK)
+		STRATA_WARN("redis", "subscribe failed|channel=%s",
+		    r->channel);
+}
+
+void
+strata_redis_subscribe(struct strata_redis *r, const char *channel,
+    strata_redis_message_cb cb, void *arg)
+{
+	free(r->channel);
+	r->channel = strdup(channel);
+	if (r->channel == NULL)
+		abort();
+	r->on_message = cb;
+	r->message_arg = arg;
+	if (strata_redis_is_up(r))
+		redis_send_subscribe(r);
 }

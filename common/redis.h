@@ -37,4 +37,18 @@ int strata_redis_command(struct strata_redis *r, strata_redis_cb cb,
 int strata_redis_commandv(struct strata_redis *r, strata_redis_cb cb,
     void *arg, int argc, const char **argv, const size_t *argvlen);
 
+/* A message published on the subscribed channel: msg is binary, valid during
+ * the call only. */
+typedef void (*strata_redis_message_cb)(struct strata_redis *r,
+    const char *msg, size_t len, void *arg);
+
+/*
+ * Put r in subscriber mode on one channel: SUBSCRIBE now if connected and
+ * again on every (re)connect, before on_up runs.  Every message calls cb.
+ * r must be used for nothing else afterwards (Redis refuses other
+ * commands on a subscribed connection).  Can be called once per client.
+ */
+void strata_redis_subscribe(struct strata_redis *r, const char *channel,
+    strata_redis_message_cb cb, void *arg);
+
 #endif

@@ -1,0 +1,683 @@
+/*
+ * cluster.c - cluster-wide sessions: the broker's lease, the session
+ * registry, the node channel, remote take-over and session hand-off.
+ * docs/internals/broker.md ("Cluster-wide sessions") has the whole
+ * protocol; in short:
+ *
+ *   strata:broker:<id>:alive    lease, SET PX 5000 every second
+ *   strata:client:<client id>   HASH {node, epoch}, one Lua script per
+ *                               accepted CONNECT, deleted (Lua, if node
+ *                               and epoch still match) when the session
+ *                               ends here
+ *   strata:session:<client id>  a strata.Session in transit, PX 60000
+ *   strata:node:<id>            channel of strata.SessionControl messages
+ *                               (TAKEOVER to the previous broker, HANDOFF
+ *                               back), on a second Redis connection in
+ *                               subscriber mode
+ *
+ * A CONNECT whose session is not here waits (struct broker_pending, its
+ * states are in broker.h):
+ *   REGISTERING --registry: no other live node--> fresh session
+ *   REGISTERING --registry: previous node alive--> AWAITING (TAKEOVER
+ *                                                  sent, 2 s timer)
+ *   AWAITING --HANDOFF has_session--> FETCHING --GET--> restored session
+ *   AWAITING --HANDOFF none / timeout--> fresh session
+ * A wait taken over by a newer connection on another broker forwards its
+ * outcome there instead (the session key is per client id).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+#define CLUSTER_LEASE_MS "5000"
+#define CLUSTER_SESSION_TTL_MS "60000"
+#define CLUSTER_HANDOFF_WAIT_S 2
+
+/* KEYS[1] registry key, ARGV[1] this node.  Returns {previous node or "",
+ * new epoch, 1 if the previous node (another one) has a lease}.  The lease
+ * key is not in KEYS: fine on one Redis, not Redis Cluster safe. */
+static const char cluster_script_register[] =
+    "local prev = redis.call('HGET', KEYS[1], 'node') "
+    "local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1) "
+    "redis.call('HSET', KEYS[1], 'node', ARGV[1]) "
+    "local alive = 0 "
+    "if prev and prev ~= ARGV[1] then alive = redis.call('EXISTS', "
+    "'strata:broker:' .. prev .. ':alive') end "
+    "return {prev or '', epoch, alive}";
+
+/* KEYS[1] registry key, ARGV[1] node, ARGV[2] epoch: delete if both still
+ * name that session. */
+static const char cluster_script_release[] =
+    "if redis.call('HGET', KEYS[1], 'node') == ARGV[1] and "
+    "redis.call('HGET', KEYS[1], 'epoch') == ARGV[2] then "
+    "return redis.call('DEL', KEYS[1]) end return 0";
+
+static void pending_resolve(struct broker_pending *p, bool has_session);
+
+/* "<prefix><id>" (id binary), malloc'd; *len its length. */
+static char *
+cluster_key(const char *prefix, const char *id, size_t id_len, size_t *len)
+{
+	size_t n = strlen(prefix);
+	char *k = malloc(n + id_len + 1);
+
+	if (k == NULL)
+		abort();
+	memcpy(k, prefix, n);
+	memcpy(k + n, id, id_len);
+	k[n + id_len] = '\0';
+	*len = n + id_len;
+	return k;
+}
+
+static void
+cluster_publish(struct strata_broker *b, const char *node,
+    const Strata__SessionControl *m)
+{
+	size_t len = strata__session_control__get_packed_size(m), klen;
+	uint8_t *buf = malloc(len ? len : 1);
+	char *key = cluster_key("strata:node:", node, strlen(node), &klen);
+	const char *argv[3] = {"PUBLISH", key, (const char *)buf};
+	size_t argvlen[3] = {7, klen, len};
+
+	if (buf == NULL)
+		abort();
+	strata__session_control__pack(m, buf);
+	strata_redis_commandv(b->redis, NULL, NULL, 3, argv, argvlen);
+	free(key);
+	free(buf);
+}
+
+static void
+cluster_send_handoff(struct strata_broker *b, const char *node,
+    const char *client_id, uint64_t epoch, bool has_session)
+{
+	Strata__SessionControl m = STRATA__SESSION_CONTROL__INIT;
+
+	m.kind = STRATA__SESSION_CONTROL__KIND__HANDOFF;
+	m.client_id = (char *)client_id;
+	m.epoch = epoch;
+	m.node_id = b->cfg.node_id;
+	m.has_session = has_session;
+	cluster_publish(b, node, &m);
+}
+
+static void
+cluster_send_takeover(struct strata_broker *b, const char *node,
+    const char *client_id, uint64_t epoch, bool wants_session)
+{
+	Strata__SessionControl m = STRATA__SESSION_CONTROL__INIT;
+
+	m.kind = STRATA__SESSION_CONTROL__KIND__TAKEOVER;
+	m.client_id = (char *)client_id;
+	m.epoch = epoch;
+	m.node_id = b->cfg.node_id;
+	m.wants_session = wants_session;
+	cluster_publish(b, node, &m);
+}
+
+/* One command on the key "<prefix><id>": argv = cmd, key, args... */
+static void
+cluster_key_command(struct strata_broker *b, strata_redis_cb cb, void *arg,
+    const char *cmd, const char *prefix, const char *id, size_t id_len,
+    int n_args, const char **args, const size_t *arglens)
+{
+	const char *argv[8];
+	size_t argvlen[8], klen;
+	char *key = cluster_key(prefix, id, id_len, &klen);
+	int i;
+
+	argv[0] = cmd;
+	argvlen[0] = strlen(cmd);
+	argv[1] = key;
+	argvlen[1] = klen;
+	for (i = 0; i < n_args && i < 6; i++) {
+		argv[2 + i] = args[i];
+		argvlen[2 + i] = arglens != NULL ? arglens[i] :
+		    strlen(args[i]);
+	}
+	strata_redis_commandv(b->redis, cb, arg, 2 + i, argv, argvlen);
+	free(key);
+}
+
+/* EVAL script 1 strata:client:<id> args... */
+static void
+cluster_eval(struct strata_broker *b, strata_redis_cb cb, void *arg,
+    const char *script, const char *id, size_t id_len, int n_args,
+    const char **args)
+{
+	const char *argv[7];
+	size_t argvlen[7], klen;
+	char *key = cluster_key("strata:client:", id, id_len, &klen);
+	int i;
+
+	argv[0] = "EVAL";
+	argv[1] = script;
+	argv[2] = "1";
+	argv[3] = key;
+	argvlen[3] = klen;
+	for (i = 0; i < n_args && i < 3; i++)
+		argv[4 + i] = args[i];
+	for (i = 0; i < 4 + n_args && i < 7; i++)
+		if (i != 3)
+			argvlen[i] = strlen(argv[i]);
+	strata_redis_commandv(b->redis, cb, arg, i, argv, argvlen);
+	free(key);
+}
+
+/* Parse the register script's reply; false if it is not one. */
+static bool
+cluster_register_reply(const redisReply *r, const char **prev,
+    uint64_t *epoch, bool *alive)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_INTEGER ||
+	    r->element[2]->type != REDIS_REPLY_INTEGER)
+		return false;
+	*prev = r->element[0]->str;
+	*epoch = (uint64_t)r->element[1]->integer;
+	*alive = r->element[2]->integer == 1;
+	return true;
+}
+
+/* ---- the lease ---- */
+
+static void
+cluster_lease(evutil_socket_t fd, short what, void *arg)
+{
+	struct strata_broker *b = arg;
+
+	strata_redis_command(b->redis, NULL, NULL,
+	    "SET strata:broker:%s:alive 1 PX %s", b->cfg.node_id,
+	    CLUSTER_LEASE_MS);
+}
+
+/* ---- waiting connections ---- */
+
+static void
+pending_free(void *v)
+{
+	struct broker_pending *p = v;
+
+	if (p->timer != NULL)
+		event_free(p->timer);
+	free(p->fwd_node);
+	free(p->client_id);
+	free(p);
+}
+
+/* A Redis reply that points to p is due / has arrived. */
+static void
+pending_hold(struct broker_pending *p)
+{
+	p->calls++;
+}
+
+static void
+pending_put(struct broker_pending *p)
+{
+	if (--p->calls == 0 && p->done)
+		pending_free(p);
+}
+
+/* Resolved: out of the map; freed now or when the last reply comes. */
+static void
+pending_done(struct broker_pending *p)
+{
+	struct strata_broker *b = p->broker;
+
+	p->done = true;
+	if (p->conn != NULL) {
+		p->conn->pending = NULL;
+		p->conn = NULL;
+	}
+	if (p->timer != NULL)
+		evtimer_del(p->timer);
+	if (strata_hashmap_get(b->pending, p->client_id,
+	    p->client_id_len) == p)
+		strata_hashmap_take(b->pending, p->client_id,
+		    p->client_id_len);
+	if (p->calls == 0)
+		pending_free(p);
+}
+
+/* The session (or none) is here: CONNACK, or keep it OFFLINE when the
+ * client went away meanwhile. */
+static void
+pending_finish(struct broker_pending *p, const char *data, size_t len)
+{
+	struct strata_broker *b = p->broker;
+	struct broker_conn *c = p->conn;
+	struct broker_session *s = NULL;
+
+	if (data != NULL) {
+		s = broker_session_new(b, p->client_id, p->client_id_len);
+		s->epoch = p->epoch;
+		if (broker_handoff_restore(s, (const uint8_t *)data, len) !=
+		    0) {
+			STRATA_WARN(BROKER_COMP, "bad session hand-off, fresh "
+			    "session|client_id=%s", p->client_id);
+			broker_session_destroy(s);
+			s = NULL;
+		} else {
+			(*b->m.handoffs_in)++;
+		}
+	}
+	if (c != NULL) {
+		c->pending = NULL;
+		p->conn = NULL;
+		broker_connect_complete(c, p->client_id, p->client_id_len, s,
+		    p->epoch);
+	} else if (s != NULL) {
+		broker_session_detach(s);
+	}
+	pending_done(p);
+}
+
+static void
+cluster_fetched(struct strata_redis *r, redisReply *reply, void *arg)
+{
+	struct broker_pending *p = arg;
+	bool ok = reply != NULL && reply->type == REDIS_REPLY_STRING;
+
+	if (!p->done && !p->broker->stopping) {
+		if (!ok)
+			STRATA_WARN(BROKER_COMP, "handed-off session missing, "
+			    "fresh session|client_id=%s", p->client_id);
+		pending_finish(p, ok ? reply->str : NULL, ok ? reply->len : 0);
+	}
+	pending_put(p);
+}
+
+/* GET then DEL on one connection: nobody else reads the key between. */
+static void
+pending_fetch(struct broker_pending *p)
+{
+	struct strata_broker *b = p->broker;
+
+	p->fetching = true;
+	pending_hold(p);
+	cluster_key_command(b, cluster_fetched, p, "GET", "strata:session:",
+	    p->client_id, p->client_id_len, 0, NULL, NULL);
+	cluster_key_command(b, NULL, NULL, "DEL", "strata:session:",
+	    p->client_id, p->client_id_len, 0, NULL, NULL);
+}
+
+/* The previous broker answered (or will not): settle the wait. */
+static void
+pending_resolve(struct broker_pending *p, bool has_session)
+{
+	struct strata_broker *b = p->broker;
+	bool wanted = p->conn != NULL ? !p->conn->clean_start : p->wants;
+
+	if (p->fwd_node != NULL) {
+		cluster_send_handoff(b, p->fwd_node, p->client_id,
+		    p->fwd_epoch, has_session && p->fwd_wants);
+		wanted = p->fwd_wants;
+	} else if (has_session && wanted) {
+		pending_fetch(p);
+		return;
+	}
+	if (has_session && !wanted)
+		cluster_key_command(b, NULL, NULL, "DEL", "strata:session:",
+		    p->client_id, p->client_id_len, 0, NULL, NULL);
+	if (p->fwd_node != NULL)
+		pending_done(p);
+	else
+		pending_finish(p, NULL, 0);
+}
+
+static void
+pending_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker_pending *p = arg;
+
+	(*p->broker->m.handoff_timeouts)++;
+	STRATA_WARN(BROKER_COMP, "no session hand-off in time, fresh "
+	    "session|client_id=%s epoch=%llu", p->client_id,
+	    (unsigned long long)p->epoch);
+	pending_resolve(p, false);
+}
+
+static void
+cluster_registered(struct strata_redis *r, redisReply *reply, void *arg)
+{
+	struct broker_pending *p = arg;
+	struct strata_broker *b = p->broker;
+	struct timeval tv = {CLUSTER_HANDOFF_WAIT_S, 0};
+	const char *prev;
+	uint64_t epoch;
+	bool alive;
+
+	if (p->done || b->stopping) {
+		pending_put(p);
+		return;
+	}
+	if (!cluster_register_reply(reply, &prev, &epoch, &alive)) {
+		STRATA_WARN(BROKER_COMP, "session registry unavailable, "
+		    "fresh session|client_id=%s", p->client_id);
+		pending_resolve(p, false);
+	} else if (!alive) {
+		p->epoch = epoch;
+		pending_resolve(p, false);
+	} else {
+		p->epoch = epoch;
+		STRATA_INFO(BROKER_COMP, "asking for session|client_id=%s "
+		    "node=%s epoch=%llu", p->client_id, prev,
+		    (unsigned long long)epoch);
+		cluster_send_takeover(b, prev, p->client_id, epoch,
+		    p->fwd_node != NULL ? p->fwd_wants : p->wants);
+		p->timer = evtimer_new(b->base, pending_timeout, p);
+		evtimer_add(p->timer, &tv);
+	}
+	pending_put(p);
+}
+
+static struct broker_pending *
+pending_new(struct broker_conn *c, const char *id, size_t id_len)
+{
+	struct strata_broker *b = c->broker;
+	struct broker_pending *p = calloc(1, sizeof(*p));
+
+	if (p == NULL || (p->client_id = malloc(id_len + 1)) == NULL)
+		abort();
+	memcpy(p->client_id, id, id_len);
+	p->client_id[id_len] = '\0';
+	p->client_id_len = id_len;
+	p->broker = b;
+	p->conn = c;
+	p->wants = !c->clean_start;
+	c->pending = p;
+	strata_hashmap_put(b->pending, id, id_len, p);
+	return p;
+}
+
+/* A second CONNECT of a client id that waits here: the newer connection
+ * inherits the wait, the older one closes (never accepted, no will). */
+static void
+pending_supersede(struct broker_pending *p, struct broker_conn *c)
+{
+	struct broker_conn *old = p->conn;
+
+	if (old != NULL) {
+		old->pending = NULL;
+		p->conn = NULL;
+		broker_will_free(old->will);
+		old->will = NULL;
+		broker_conn_close(old, false);
+	}
+	p->conn = c;
+	p->wants = !c->clean_start;
+	c->pending = p;
+}
+
+/* ---- registry of local sessions ---- */
+
+struct cluster_local_reg {
+	struct strata_broker *b;
+	size_t id_len;
+	char id[];
+};
+
+/* A local CONNECT was registered: note the epoch, and take the client
+ * over where the registry said it was (it cannot hold a newer session:
+ * documented gap, see broker.md). */
+static void
+cluster_local_registered(struct strata_redis *r, redisReply *reply,
+    void *arg)
+{
+	struct cluster_local_reg *reg = arg;
+	struct strata_broker *b = reg->b;
+	struct broker_session *s;
+	const char *prev;
+	uint64_t epoch;
+	bool alive;
+
+	if (!b->stopping && cluster_register_reply(reply, &prev, &epoch,
+	    &alive)) {
+		s = broker_session_find(b, reg->id, reg->id_len);
+		if (s != NULL && s->epoch < epoch)
+			s->epoch = epoch;
+		if (alive)
+			cluster_send_takeover(b, prev, reg->id, epoch, false);
+	}
+	free(reg);
+}
+
+static void
+cluster_register_local(struct strata_broker *b, const char *id,
+    size_t id_len)
+{
+	struct cluster_local_reg *reg = malloc(sizeof(*reg) + id_len + 1);
+	const char *args[1] = {b->cfg.node_id};
+
+	if (reg == NULL)
+		abort();
+	reg->b = b;
+	reg->id_len = id_len;
+	memcpy(reg->id, id, id_len);
+	reg->id[id_len] = '\0';
+	cluster_eval(b, cluster_local_registered, reg,
+	    cluster_script_register, id, id_len, 1, args);
+}
+
+void
+broker_cluster_connect(struct broker_conn *c, const char *id,
+    size_t id_len, bool local)
+{
+	struct strata_broker *b = c->broker;
+	struct broker_pending *p;
+	const char *args[1] = {b->cfg.node_id};
+
+	if (local) {
+		cluster_register_local(b, id, id_len);
+		return;
+	}
+	p = strata_hashmap_get(b->pending, id, id_len);
+	if (p != NULL && p->fwd_node == NULL) {
+		pending_supersede(p, c);
+		return;
+	}
+	/* a wait already forwarded elsewhere ends: this CONNECT is newer */
+	if (p != NULL)
+		pending_resolve(p, false);
+	p = pending_new(c, id, id_len);
+	pending_hold(p);
+	cluster_eval(b, cluster_registered, p, cluster_script_register, id,
+	    id_len, 1, args);
+}
+
+void
+broker_cluster_conn_closed(struct broker_conn *c)
+{
+	struct broker_pending *p = c->pending;
+
+	c->pending = NULL;
+	if (p != NULL)
+		p->conn = NULL;
+}
+
+void
+broker_cluster_session_ended(struct broker_session *s)
+{
+	struct strata_broker *b = s->broker;
+	char epoch[24];
+	const char *args[2] = {b->cfg.node_id, epoch};
+
+	if (s->epoch == 0 || b->redis == NULL)
+		return;
+	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)s->epoch);
+	cluster_eval(b, NULL, NULL, cluster_script_release, s->client_id,
+	    s->client_id_len, 2, args);
+}
+
+/* ---- messages on strata:node:<self> ---- */
+
+/* Our session of the client moves to (or ends for) m->node_id. */
+static void
+cluster_give_session(struct strata_broker *b, struct broker_session *s,
+    const Strata__SessionControl *m)
+{
+	bool keep = m->wants_session && s->persistent;
+	const char *args[3] = {NULL, "PX", CLUSTER_SESSION_TTL_MS};
+	size_t lens[3] = {0, 2, strlen(CLUSTER_SESSION_TTL_MS)};
+	uint8_t *data = NULL;
+
+	(*b->m.takeovers_remote)++;
+	STRATA_INFO(BROKER_COMP, "session taken over remotely|client_id=%s "
+	    "node=%s hand_off=%d", s->client_id, m->node_id, keep);
+	if (s->conn != NULL)
+		broker_connect_takeover(s->conn, keep);
+	if (!keep) {
+		broker_session_destroy(s);
+		cluster_send_handoff(b, m->node_id, m->client_id, m->epoch,
+		    false);
+		return;
+	}
+	data = broker_handoff_pack(s, &lens[0]);
+	args[0] = (const char *)data;
+	cluster_key_command(b, NULL, NULL, "SET", "strata:session:",
+	    s->client_id, s->client_id_len, 3, args, lens);
+	broker_session_handed_off(s);
+	(*b->m.handoffs_out)++;
+	/* same connection as the SET: stored before the new broker hears */
+	cluster_send_handoff(b, m->node_id, m->client_id, m->epoch, true);
+	free(data);
+}
+
+/* A newer connection elsewhere takes over a client waiting here. */
+static void
+cluster_forward(struct strata_broker *b, struct broker_pending *p,
+    const Strata__SessionControl *m)
+{
+	if (p->epoch != 0 && p->epoch > m->epoch) {
+		cluster_send_handoff(b, m->node_id, m->client_id, m->epoch,
+		    false);
+		return;
+	}
+	(*b->m.takeovers_remote)++;
+	free(p->fwd_node);
+	p->fwd_node = strdup(m->node_id);
+	if (p->fwd_node == NULL)
+		abort();
+	p->fwd_epoch = m->epoch;
+	p->fwd_wants = m->wants_session;
+	if (p->conn != NULL) {
+		struct broker_conn *c = p->conn;
+
+		broker_will_free(c->will);
+		c->will = NULL;
+		broker_conn_close(c, false);
+	}
+}
+
+static void
+cluster_on_takeover(struct strata_broker *b, const Strata__SessionControl *m)
+{
+	size_t len = strlen(m->client_id);
+	struct broker_pending *p = strata_hashmap_get(b->pending,
+	    m->client_id, len);
+	struct broker_session *s;
+
+	if (p != NULL) {
+		cluster_forward(b, p, m);
+		return;
+	}
+	s = broker_session_find(b, m->client_id, len);
+	if (s == NULL || s->epoch > m->epoch) {
+		cluster_send_handoff(b, m->node_id, m->client_id, m->epoch,
+		    false);
+		return;
+	}
+	cluster_give_session(b, s, m);
+}
+
+static void
+cluster_on_handoff(struct strata_broker *b, const Strata__SessionControl *m)
+{
+	struct broker_pending *p = strata_hashmap_get(b->pending,
+	    m->client_id, strlen(m->client_id));
+
+	if (p == NULL || p->epoch != m->epoch || p->fetching) {
+		STRATA_DEBUG(BROKER_COMP, "stale hand-off ignored|client_id=%s "
+		    "epoch=%llu", m->client_id, (unsigned long long)m->epoch);
+		return;
+	}
+	if (p->timer != NULL)
+		evtimer_del(p->timer);
+	pending_resolve(p, m->has_session);
+}
+
+static void
+cluster_on_message(struct strata_redis *r, const char *msg, size_t len,
+    void *arg)
+{
+	struct strata_broker *b = arg;
+	Strata__SessionControl *m = strata__session_control__unpack(NULL,
+	    len, (const uint8_t *)msg);
+
+	if (m == NULL || m->client_id == NULL || m->node_id == NULL ||
+	    m->client_id[0] == '\0' || m->node_id[0] == '\0') {
+		STRATA_WARN(BROKER_COMP, "bad node channel message|len=%zu",
+		    len);
+		goto out;
+	}
+	if (b->stopping)
+		goto out;
+	if (m->kind == STRATA__SESSION_CONTROL__KIND__TAKEOVER)
+		cluster_on_takeover(b, m);
+	else
+		cluster_on_handoff(b, m);
+out:
+	if (m != NULL)
+		strata__session_control__free_unpacked(m, NULL);
+}
+
+/* ---- start and stop ---- */
+
+int
+broker_cluster_start(struct strata_broker *b)
+{
+	struct timeval tv = {1, 0};
+	size_t len;
+	char *channel = cluster_key("strata:node:", b->cfg.node_id,
+	    strlen(b->cfg.node_id), &len);
+
+	b->pending = strata_hashmap_new(pending_free);
+	b->nodesub = strata_redis_new(b->base, b->cfg.redis_host,
+	    (uint16_t)b->cfg.redis_port, NULL, NULL);
+	strata_redis_subscribe(b->nodesub, channel, cluster_on_message, b);
+	free(channel);
+	b->lease_timer = event_new(b->base, -1, EV_PERSIST, cluster_lease, b);
+	if (b->nodesub == NULL || b->lease_timer == NULL)
+		return STRATA_EIO;
+	event_add(b->lease_timer, &tv);
+	cluster_lease(-1, 0, b);
+	return 0;
+}
+
+void
+broker_cluster_stop(struct strata_broker *b)
+{
+	if (b->lease_timer != NULL)
+		event_del(b->lease_timer);
+	if (b->redis != NULL)
+		strata_redis_command(b->redis, NULL, NULL,
+		    "DEL strata:broker:%s:alive", b->cfg.node_id);
+}
+
+void
+broker_cluster_free(struct strata_broker *b)
+{
+	strata_redis_free(b->nodesub);
+	b->nodesub = NULL;
+	if (b->lease_timer != NULL)
+		event_free(b->lease_timer);
+	b->lease_timer = NULL;
+	if (b->pending != NULL)
+		strata_hashmap_free(b->pending);
+	b->pending = NULL;
+}

@@ -1,0 +1,186 @@
+/*
+ * handoff.c - a persistent session to and from the strata.Session
+ * protobuf that moves it between brokers (cluster.c stores it in Redis).
+ *
+ * Packed: expiry, next packet id, subscriptions (filter, options byte,
+ * subscription id), outbound QoS 1/2 messages in flight (with state and
+ * packet id) then queued, in order, and the inbound QoS 2 packet ids
+ * awaiting PUBREL.  Messages carry their age so Message Expiry keeps
+ * counting across brokers (no clocks compared).  Not packed: inbound QoS
+ * 1 publishes still waiting for a router ack (the client re-sends them on
+ * resume) and the router-ack state of inbound QoS 2 ids (restored as
+ * acknowledged, so a re-sent PUBLISH of one gets PUBREC).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+/* Fill one SessionMessage from o; pointers borrow o's message. */
+static void
+handoff_pack_message(Strata__SessionMessage *sm, const struct broker_out *o,
+    uint64_t now)
+{
+	const struct broker_msg *m = o->msg;
+
+	strata__session_message__init(sm);
+	sm->topic = m->topic;
+	sm->payload.data = m->payload;
+	sm->payload.len = m->payload_len;
+	sm->properties.data = m->props;
+	sm->properties.len = m->props_len;
+	sm->msg_qos = m->qos;
+	sm->msg_retain = m->retain;
+	sm->age_ms = now > m->received_ms ? now - m->received_ms : 0;
+	sm->qos = o->qos;
+	sm->retain = o->retain;
+	sm->state = o->state;
+	sm->packet_id = o->state == OUT_QUEUED ? 0 : o->packet_id;
+	sm->n_sub_ids = o->n_sub_ids;
+	sm->sub_ids = (uint32_t *)o->sub_ids;
+}
+
+static size_t
+handoff_pack_list(const struct strata_list *list, Strata__SessionMessage *sm,
+    Strata__SessionMessage **ptrs, size_t n, uint64_t now)
+{
+	const struct strata_list *pos;
+
+	for (pos = list->next; pos != list; pos = pos->next) {
+		handoff_pack_message(&sm[n], STRATA_CONTAINER_OF(pos,
+		    struct broker_out, node), now);
+		ptrs[n] = &sm[n];
+		n++;
+	}
+	return n;
+}
+
+static void
+handoff_pack_subs(struct broker_session *s, Strata__SessionSubscription *ss,
+    Strata__SessionSubscription **ptrs)
+{
+	struct strata_list *pos;
+	size_t n = 0;
+
+	for (pos = s->subs.next; pos != &s->subs; pos = pos->next) {
+		struct broker_sub *sub = STRATA_CONTAINER_OF(pos,
+		    struct broker_sub, session_node);
+
+		strata__session_subscription__init(&ss[n]);
+		ss[n].filter = sub->filter->name;
+		ss[n].options = sub->options;
+		ss[n].sub_id = sub->sub_id;
+		ptrs[n] = &ss[n];
+		n++;
+	}
+}
+
+static void *
+handoff_calloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+uint8_t *
+broker_handoff_pack(struct broker_session *s, size_t *len)
+{
+	Strata__Session out = STRATA__SESSION__INIT;
+	size_t n_msgs = s->n_inflight + s->n_queued;
+	Strata__SessionSubscription *ss = handoff_calloc(s->n_subs,
+	    sizeof(*ss));
+	Strata__SessionSubscription **sp = handoff_calloc(s->n_subs,
+	    sizeof(*sp));
+	Strata__SessionMessage *sm = handoff_calloc(n_msgs, sizeof(*sm));
+	Strata__SessionMessage **mp = handoff_calloc(n_msgs, sizeof(*mp));
+	uint32_t *q2 = handoff_calloc(s->n_qos2_in, sizeof(*q2));
+	uint64_t now = broker_now_ms();
+	uint8_t *buf;
+	uint16_t i;
+
+	out.client_id = s->client_id;
+	out.expiry = s->expiry;
+	out.next_packet_id = s->next_packet_id;
+	handoff_pack_subs(s, ss, sp);
+	out.n_subscriptions = s->n_subs;
+	out.subscriptions = sp;
+	n_msgs = handoff_pack_list(&s->inflight, sm, mp, 0, now);
+	out.n_messages = handoff_pack_list(&s->queue, sm, mp, n_msgs, now);
+	out.messages = mp;
+	for (i = 0; i < s->n_qos2_in; i++)
+		q2[i] = s->qos2_in[i].packet_id;
+	out.n_qos2_in = s->n_qos2_in;
+	out.qos2_in = q2;
+	*len = strata__session__get_packed_size(&out);
+	buf = handoff_calloc(*len, 1);
+	strata__session__pack(&out, buf);
+	free(ss);
+	free(sp);
+	free(sm);
+	free(mp);
+	free(q2);
+	return buf;
+}
+
+static int
+handoff_restore_message(struct broker_session *s,
+    const Strata__SessionMessage *sm, uint64_t now)
+{
+	struct broker_msg *m;
+	uint8_t n_ids = (uint8_t)sm->n_sub_ids;
+
+	if (sm->qos < 1 || sm->qos > 2 || sm->msg_qos > 2 ||
+	    sm->state > OUT_RELEASED || sm->topic == NULL ||
+	    sm->n_sub_ids > STRATA_MQTT_MAX_SUB_IDS ||
+	    (sm->state != OUT_QUEUED && (sm->packet_id == 0 ||
+	    sm->packet_id > 65535)))
+		return STRATA_EINVAL;
+	m = broker_msg_new(sm->topic, strlen(sm->topic), sm->payload.data,
+	    sm->payload.len, sm->properties.data, sm->properties.len,
+	    (uint8_t)sm->msg_qos, sm->msg_retain);
+	m->received_ms = now > sm->age_ms ? now - sm->age_ms : 0;
+	broker_qos_restore(s, m, (uint8_t)sm->qos, sm->retain,
+	    (uint8_t)sm->state, (uint16_t)sm->packet_id, n_ids,
+	    sm->sub_ids);
+	broker_msg_unref(m);
+	return 0;
+}
+
+int
+broker_handoff_restore(struct broker_session *s, const uint8_t *data,
+    size_t len)
+{
+	Strata__Session *in = strata__session__unpack(NULL, len, data);
+	uint64_t now = broker_now_ms();
+	int rc = STRATA_EINVAL;
+	size_t i;
+
+	if (in == NULL)
+		goto out;
+	s->next_packet_id = (uint16_t)in->next_packet_id;
+	s->expiry = in->expiry;
+	s->persistent = in->expiry > 0;
+	for (i = 0; i < in->n_subscriptions; i++) {
+		const Strata__SessionSubscription *ss = in->subscriptions[i];
+
+		if (ss->filter == NULL || ss->filter[0] == '\0')
+			goto out;
+		broker_subs_restore(s, ss->filter, strlen(ss->filter),
+		    (uint8_t)ss->options, ss->sub_id);
+	}
+	for (i = 0; i < in->n_messages; i++)
+		if (handoff_restore_message(s, in->messages[i], now) != 0)
+			goto out;
+	for (i = 0; i < in->n_qos2_in && i < 65535; i++)
+		if (in->qos2_in[i] != 0 && in->qos2_in[i] <= 65535)
+			broker_qos2_add(s, (uint16_t)in->qos2_in[i])->acked =
+			    true;
+	rc = 0;
+out:
+	if (in != NULL)
+		strata__session__free_unpacked(in, NULL);
+	return rc;
+}
