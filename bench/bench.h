@@ -48,6 +48,7 @@ struct bench_opts {
 	int inflight; /* per publisher window (and pending connects) */
 	double hold;
 	double duration;
+	bool duration_set;
 	double drain;
 	uint64_t count; /* messages per publisher; 0 = use duration */
 	int qos;

@@ -72,7 +72,9 @@ usage(void)
 	    "  --rate R            conn: connects/s; pub: msgs/s in total; 0 "
 	    "= max (0)\n"
 	    "  --inflight N        window per publisher (64)\n"
-	    "  --count N           messages per publisher  --duration S (10)\n"
+	    "  --count N           messages per publisher, at most --duration "
+	    "S\n"
+	    "                      (10; 60 with --count)\n"
 	    "  --drain S           wait for late messages after sending (3)\n"
 	    "  --hold S            conn: hold connections (10)  --keepalive S "
 	    "(30)\n"
@@ -310,6 +312,7 @@ opts_one(struct bench_opts *o, int opt, const char *arg)
 		break;
 	case OPT_DURATION:
 		o->duration = atof(arg);
+		o->duration_set = true;
 		break;
 	case OPT_DRAIN:
 		o->drain = atof(arg);
@@ -389,6 +392,9 @@ opts_parse(struct bench_opts *o, int argc, char **argv)
 		usage();
 	if (o->n_ports == 0)
 		o->ports[o->n_ports++] = 1883;
+	/* --count still ends in bounded time: --duration, or 60 s */
+	if (o->count && !o->duration_set)
+		o->duration = 60;
 	if (o->procs < 1 || o->procs > BENCH_MAX_PROCS)
 		bench_fatal("--procs must be 1..%d", BENCH_MAX_PROCS);
 	if (o->qos < 0 || o->qos > 2)

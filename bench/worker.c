@@ -73,8 +73,8 @@ worker_pub_done(
 {
 	if (c->state != CS_READY)
 		return true;
-	if (w->o->count)
-		return c->seq >= w->o->count;
+	if (w->o->count && c->seq >= w->o->count)
+		return true;
 	return now >= w->t_send0 + (uint64_t)(w->o->duration * NS);
 }
 
