@@ -484,6 +484,8 @@ void broker_session_handed_off(struct broker_session *s);
 
 /* ---- cluster.c ---- */
 int broker_cluster_start(struct strata_broker *b);
+/* b->redis (re)connected: renew the lease at once. */
+void broker_cluster_redis_up(struct strata_broker *b);
 /* Clean shutdown begins: stop the lease and delete it. */
 void broker_cluster_stop(struct strata_broker *b);
 /* Exit, after b->redis is freed: the subscriber, timers, waits. */

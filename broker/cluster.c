@@ -660,6 +660,13 @@ broker_cluster_start(struct strata_broker *b)
 }
 
 void
+broker_cluster_redis_up(struct strata_broker *b)
+{
+	if (!b->stopping)
+		cluster_lease(-1, 0, b);
+}
+
+void
 broker_cluster_stop(struct strata_broker *b)
 {
 	if (b->lease_timer != NULL)

@@ -555,6 +555,7 @@ static void
 routers_redis_up(struct strata_redis *r, void *arg)
 {
 	STRATA_INFO(BROKER_COMP, "redis connected");
+	broker_cluster_redis_up(arg);
 	routers_poll(-1, 0, arg);
 }
 

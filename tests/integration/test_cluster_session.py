@@ -1,0 +1,213 @@
+"""Cluster-wide sessions (DESIGN guarantee 3): a persistent session moves
+to the broker the client reconnects to, with its subscriptions, queued and
+unacknowledged messages; a Clean Start anywhere discards it; a client
+whose broker died gets its CONNACK from another broker in bounded time."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+import conftest
+import rawmqtt
+from mqttc import V5, unique
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+
+def new_id():
+    return "cs-" + uuid.uuid4().hex[:16]
+
+
+def expiry_kwargs(proto):
+    return {"session_expiry": 300} if proto == V5 else {}
+
+
+@pytest.fixture
+def raws():
+    made = []
+
+    def track(conn):
+        made.append(conn)
+        return conn
+
+    yield track
+    for conn in made:
+        conn.close()
+
+
+def test_resume_on_other_broker_keeps_subscriptions(cluster, clients,
+                                                    proto):
+    """Session made on broker 0, resumed on broker 1: session present, and
+    a message published after the resume reaches the client through the
+    handed-off subscription (MQTT 5: with its subscription identifier)."""
+    cid = new_id()
+    topic = unique() + "/moved"
+    host, ports = cluster.host, cluster.mqtt_ports
+    c = clients(proto, 0, connect=False, client_id=cid, clean=False)
+    c.connect(host, ports[0], clean_start=True, **expiry_kwargs(proto))
+    props = None
+    if proto == V5:
+        props = Properties(PacketTypes.SUBSCRIBE)
+        props.SubscriptionIdentifier = 42
+    c.subscribe(topic, 1, properties=props)
+    c.close()
+
+    back = clients(proto, 1, connect=False, client_id=cid, clean=False)
+    back.connect(host, ports[1], clean_start=False, **expiry_kwargs(proto))
+    assert back.session_present(), "session not handed over to broker 1"
+    clients(proto, 0).publish(topic, b"after resume", 1)
+    msg = back.get(topic=topic)
+    assert (msg.payload, msg.qos) == (b"after resume", 1)
+    if proto == V5:
+        assert msg.properties.SubscriptionIdentifier == [42]
+
+
+def test_clean_start_on_other_broker_discards_session(cluster, clients,
+                                                      proto):
+    """A persistent session held on broker 0 (with a queued message) is
+    discarded by a Clean Start connection on broker 1: session present 0,
+    the queued message is never delivered, and a later Clean Start 0
+    connection on broker 0 finds no session either."""
+    cid = new_id()
+    base = unique()
+    topic = base + "/old"
+    host, ports = cluster.host, cluster.mqtt_ports
+    c = clients(proto, 0, connect=False, client_id=cid, clean=False)
+    c.connect(host, ports[0], clean_start=True, **expiry_kwargs(proto))
+    c.subscribe(topic, 1)
+    c.close()
+    clients(proto, 1).publish(topic, b"queued", 1)
+
+    fresh = clients(proto, 1, connect=False, client_id=cid, clean=True)
+    fresh.connect(host, ports[1], clean_start=True)
+    assert not fresh.session_present()
+    sentinel = base + "/sentinel"
+    fresh.subscribe(sentinel, 1)
+    pub = clients(proto, 0)
+    pub.publish(topic, b"after clean", 1)
+    pub.publish(sentinel, b"s", 1)
+    assert fresh.get().topic == sentinel
+    assert [m for m in fresh.drain() if m.topic == topic] == []
+    fresh.close()
+
+    again = clients(proto, 0, connect=False, client_id=cid, clean=False)
+    again.connect(host, ports[0], clean_start=False,
+                  **expiry_kwargs(proto))
+    assert not again.session_present()
+    assert [m for m in again.drain() if m.topic == topic] == []
+
+
+def test_unacked_qos1_resent_on_other_broker(cluster, clients, raws,
+                                             proto):
+    """A QoS 1 message in flight (not PUBACKed) when the connection to
+    broker 0 dropped is re-sent by broker 1 with DUP and the same packet
+    id, and the session's subscription keeps working there."""
+    cid = new_id()
+    topic = unique() + "/unacked"
+    expiry = [(rawmqtt.PROP_SESSION_EXPIRY, 300)] if proto == V5 else []
+    conn = raws(rawmqtt.RawClient(cluster.host, cluster.mqtt_ports[0],
+                                  version=proto))
+    ack = conn.handshake(cid, clean=proto == V5, properties=expiry)
+    assert ack.reason == 0 and not ack.session_present
+    conn.send(rawmqtt.subscribe([(topic, 1)], packet_id=1, version=proto))
+    assert conn.recv_type(rawmqtt.SUBACK).reason == [1]
+    clients(proto, 1).publish(topic, b"ack me", 1)
+    first = conn.recv_type(rawmqtt.PUBLISH)
+    assert first.payload == b"ack me"
+    conn.abort()
+
+    again = raws(rawmqtt.RawClient(cluster.host, cluster.mqtt_ports[1],
+                                   version=proto))
+    ack = again.handshake(cid, clean=False, properties=expiry)
+    assert ack.reason == 0 and ack.session_present
+    resent = again.recv_type(rawmqtt.PUBLISH)
+    assert (resent.topic, resent.payload) == (topic, b"ack me")
+    assert resent.flags & 0x08, "DUP not set on redelivery"
+    assert resent.packet_id == first.packet_id
+    again.send(rawmqtt.puback(resent.packet_id))
+    clients(proto, 0).publish(topic, b"live", 1)
+    live = again.recv_type(rawmqtt.PUBLISH)
+    assert live.payload == b"live"
+    again.send(rawmqtt.puback(live.packet_id))
+
+
+# -- a broker killed: its own cluster, since the test kills a daemon ------
+
+@pytest.fixture(scope="module")
+def own_cluster():
+    """Redis, one router, two brokers, private to this module."""
+    directory = tempfile.mkdtemp(prefix="strata-it-kill-")
+    env = dict(os.environ)
+    env.setdefault("STRATA_KEEPALIVE_MIN", "1")
+    args = ["up", "--dir", directory, "--brokers", "2", "--routers", "1",
+            "--base-port", str(conftest.pick_base_port())]
+    if os.environ.get("STRATA_BIN_DIR"):
+        args += ["--bin-dir", os.environ["STRATA_BIN_DIR"]]
+    up = subprocess.run(conftest._cluster_cmd(*args), env=env,
+                        cwd=conftest.ROOT, stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT, timeout=120)
+    endpoints = os.path.join(directory, "endpoints.env")
+    if up.returncode != 0 or not os.path.exists(endpoints):
+        tails = conftest.log_tails(os.path.join(directory, "logs"))
+        subprocess.run(conftest._cluster_cmd("down", "--dir", directory),
+                       cwd=conftest.ROOT, timeout=60)
+        pytest.fail("cluster.sh up failed (rc %d):\n%s\n%s" % (
+            up.returncode, up.stdout.decode("utf-8", "replace"), tails),
+            pytrace=False)
+    c = conftest.Cluster(directory, conftest.parse_env_file(endpoints))
+    try:
+        yield c
+    finally:
+        down = subprocess.run(conftest._cluster_cmd("down", "--dir",
+                                                    directory),
+                              cwd=conftest.ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=60)
+        reports = c.new_sanitizer_reports()
+        if down.returncode == 0 and not reports:
+            shutil.rmtree(directory, ignore_errors=True)
+        assert not reports, "sanitizer reports (logs in %s):\n%s" % (
+            directory, "\n".join(reports[:40]))
+
+
+def test_takeover_after_broker_killed(own_cluster, raws):
+    """kill -9 of the broker holding connected clients (3.1.1 and 5): a
+    connection with the same client id on the other broker gets its
+    CONNACK within 6 s (the dead broker's lease lasts up to 5 s, the
+    hand-off wait 2 s at most after the TAKEOVER), with a fresh
+    session."""
+    c = own_cluster
+    ids = {rawmqtt.V311: new_id(), V5: new_id()}
+    expiry = {rawmqtt.V311: [], V5: [(rawmqtt.PROP_SESSION_EXPIRY, 300)]}
+    for proto, cid in ids.items():
+        first = raws(rawmqtt.RawClient(c.host, c.mqtt_ports[0],
+                                       version=proto))
+        assert first.handshake(cid, clean=proto == V5,
+                               properties=expiry[proto]).reason == 0
+    # PIDS: redis, the router, then broker 0 and broker 1.
+    broker0 = c.pids[2]
+    os.kill(broker0, 9)
+    deadline = time.monotonic() + 5
+    while broker0 not in c.dead_processes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    seconds = {}
+    start = time.monotonic()
+    for proto, cid in ids.items():
+        second = raws(rawmqtt.RawClient(c.host, c.mqtt_ports[1],
+                                        version=proto, timeout=6.0))
+        second.send(rawmqtt.connect(cid, proto, clean=False,
+                                    properties=expiry[proto]))
+        seconds[proto] = second
+    for proto, second in seconds.items():
+        ack = second.recv_type(rawmqtt.CONNACK, timeout=6.0)
+        elapsed = time.monotonic() - start
+        assert ack.reason == 0
+        assert elapsed <= 6.0, "CONNACK after %.2fs" % elapsed
+        assert not ack.session_present
+        second.send(rawmqtt.pingreq())
+        assert second.recv(timeout=2.0).type == rawmqtt.PINGRESP
