@@ -142,28 +142,23 @@ cluster_key_command(struct strata_broker *b, strata_redis_cb cb, void *arg,
 	free(key);
 }
 
-/* EVAL script 1 strata:client:<id> args... */
+/* EVAL script 1 strata:client:<id> args... (at most 2 args) */
 static void
 cluster_eval(struct strata_broker *b, strata_redis_cb cb, void *arg,
     const char *script, const char *id, size_t id_len, int n_args,
     const char **args)
 {
-	const char *argv[7];
-	size_t argvlen[7], klen;
+	const char *argv[6] = {"EVAL", script, "1"};
+	size_t argvlen[6], klen;
 	char *key = cluster_key("strata:client:", id, id_len, &klen);
-	int i;
+	int i, argc = 4;
 
-	argv[0] = "EVAL";
-	argv[1] = script;
-	argv[2] = "1";
 	argv[3] = key;
-	argvlen[3] = klen;
-	for (i = 0; i < n_args && i < 3; i++)
-		argv[4 + i] = args[i];
-	for (i = 0; i < 4 + n_args && i < 7; i++)
-		if (i != 3)
-			argvlen[i] = strlen(argv[i]);
-	strata_redis_commandv(b->redis, cb, arg, i, argv, argvlen);
+	for (i = 0; i < n_args && i < 2; i++)
+		argv[argc++] = args[i];
+	for (i = 0; i < argc; i++)
+		argvlen[i] = i == 3 ? klen : strlen(argv[i]);
+	strata_redis_commandv(b->redis, cb, arg, argc, argv, argvlen);
 	free(key);
 }
 
@@ -602,8 +597,8 @@ cluster_on_handoff(struct strata_broker *b, const Strata__SessionControl *m)
 	    m->client_id, strlen(m->client_id));
 
 	if (p == NULL || p->epoch != m->epoch || p->fetching) {
-		STRATA_DEBUG(BROKER_COMP, "stale hand-off ignored|client_id=%s "
-		    "epoch=%llu", m->client_id, (unsigned long long)m->epoch);
+		STRATA_DEBUG(BROKER_COMP, "stale hand-off ignored|"
+		    "client_id=%s epoch=%llu", m->client_id, (unsigned long long)m->epoch);
 		return;
 	}
 	if (p->timer != NULL)
