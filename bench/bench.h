@@ -22,6 +22,7 @@
 #include <openssl/ssl.h>
 
 #include "hist.h"
+#include "tracker.h"
 
 #define BENCH_MAX_PORTS 32
 #define BENCH_MAX_SOURCES 254
@@ -80,7 +81,9 @@ struct bench_live {
 	volatile uint64_t failed;
 };
 
-/* What a worker reports; merged by the parent (bench_result_merge). */
+/* What a worker reports; merged by the parent (bench_result_merge), which
+ * adds the leading uint64_t counters, conn_attempts..suback_failed, as one
+ * array: keep them together. */
 struct bench_result {
 	uint64_t conn_attempts;
 	uint64_t connected;
@@ -103,17 +106,6 @@ struct bench_result {
 	double recv_secs;         /* first publish to last delivery */
 	struct hist latency;      /* end to end, ns from intended send time */
 	struct hist conn_latency; /* socket() to CONNACK, ns */
-};
-
-/* Per (publisher, receiver) sequence tracking: a growable bitmap of the
- * sequence numbers seen, so duplicates and losses are exact. */
-struct bench_tracker {
-	uint64_t *bits;
-	uint32_t nwords;
-	int64_t max_seq;
-	uint64_t unique;
-	uint64_t dups;
-	uint64_t out_of_order;
 };
 
 struct bench_worker;
@@ -159,7 +151,7 @@ struct bench_client {
 	uint64_t delivered; /* deliveries seen of this publisher's messages */
 	uint64_t forgiven;  /* QoS 0 window: messages written off as lost */
 	uint64_t last_progress;
-	struct bench_tracker *trackers;
+	struct tracker *trackers;
 	uint32_t n_trackers;
 };
 
@@ -189,7 +181,7 @@ struct bench_worker {
 	uint64_t t_hold_end;
 	uint8_t *payload;
 	/* MODE_SUB: trackers by publisher global index, grown on demand */
-	struct bench_tracker *ext;
+	struct tracker *ext;
 	uint32_t n_ext;
 };
 
@@ -218,10 +210,6 @@ void bench_on_acked(struct bench_client *c);
 void bench_on_pingresp(struct bench_client *c);
 void bench_on_closed(struct bench_client *c, enum client_state prev);
 void bench_worker_run(struct bench_worker *w);
-
-/* tracker */
-void bench_tracker_record(struct bench_tracker *t, uint32_t seq);
-void bench_tracker_free(struct bench_tracker *t);
 
 /* report.c */
 void bench_result_init(struct bench_result *r);

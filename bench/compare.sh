@@ -246,7 +246,8 @@ scenario() {
 median() {
 	"$PY" -c 'import sys, statistics
 v = [float(x) for x in sys.argv[1:] if x not in ("", "None")]
-print(("%.6g" % statistics.median(v)) if v else "n/a")' "$@"
+m = statistics.median(v) if v else None
+print("n/a" if m is None else "%.0f" % m if abs(m) >= 100 else "%.3g" % m)' "$@"
 }
 
 # Results: RES[scenario|metric|target] = "v1 v2 ..."

@@ -569,7 +569,7 @@ worker_setup(struct bench_worker *w, const struct bench_opts *o, int index,
 		if (!c->trackers || (o->qos && !c->pid_used))
 			bench_fatal("out of memory");
 		for (k = 0; k < w->receivers; k++)
-			c->trackers[k].max_seq = -1;
+			tracker_init(&c->trackers[k]);
 	}
 }
 

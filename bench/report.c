@@ -2,6 +2,7 @@
  * report.c - merging worker results and printing them, for people (a
  * short summary) or for scripts (one JSON object).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +30,12 @@ max_d(double a, double b)
 {
 	return a > b ? a : b;
 }
+
+/* bench_result_merge() adds the counters as one array */
+_Static_assert(offsetof(struct bench_result, suback_failed) -
+                       offsetof(struct bench_result, conn_attempts) ==
+                   15 * sizeof(uint64_t),
+    "struct bench_result must start with its 16 uint64_t counters");
 
 void
 bench_result_merge(struct bench_result *dst, const struct bench_result *src)

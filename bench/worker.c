@@ -31,42 +31,6 @@ enum { PH_SUBS, PH_PUBS, PH_SEND, PH_DRAIN, PH_CONN, PH_HOLD, PH_DONE };
 
 static void worker_next_phase(struct bench_worker *w);
 
-void
-bench_tracker_record(struct bench_tracker *t, uint32_t seq)
-{
-	uint32_t word = seq / 64, n;
-	uint64_t bit = UINT64_C(1) << (seq % 64);
-
-	if (word >= t->nwords) {
-		n = t->nwords ? t->nwords : 16;
-		while (n <= word)
-			n *= 2;
-		t->bits = realloc(t->bits, n * sizeof(*t->bits));
-		if (!t->bits)
-			bench_fatal("out of memory");
-		memset(t->bits + t->nwords, 0,
-		    (n - t->nwords) * sizeof(*t->bits));
-		t->nwords = n;
-	}
-	if (t->bits[word] & bit) {
-		t->dups++;
-		return;
-	}
-	t->bits[word] |= bit;
-	t->unique++;
-	if ((int64_t)seq < t->max_seq)
-		t->out_of_order++;
-	else
-		t->max_seq = seq;
-}
-
-void
-bench_tracker_free(struct bench_tracker *t)
-{
-	free(t->bits);
-	t->bits = NULL;
-}
-
 static bool
 worker_pub_done(
     const struct bench_worker *w, const struct bench_client *c, uint64_t now)
@@ -437,7 +401,7 @@ bench_on_pingresp(struct bench_client *c)
 	c->w->res.pongs++;
 }
 
-static struct bench_tracker *
+static struct tracker *
 worker_ext_tracker(struct bench_worker *w, uint32_t pub)
 {
 	uint32_t n;
@@ -453,12 +417,12 @@ worker_ext_tracker(struct bench_worker *w, uint32_t pub)
 			bench_fatal("out of memory");
 		memset(w->ext + w->n_ext, 0, (n - w->n_ext) * sizeof(*w->ext));
 		for (; w->n_ext < n; w->n_ext++)
-			w->ext[w->n_ext].max_seq = -1;
+			tracker_init(&w->ext[w->n_ext]);
 	}
 	return &w->ext[pub];
 }
 
-static struct bench_tracker *
+static struct tracker *
 worker_tracker(struct bench_worker *w, struct bench_client *sub,
     uint32_t nonce, uint32_t pub)
 {
@@ -483,7 +447,7 @@ bench_on_publish(struct bench_client *c, const uint8_t *payload, uint32_t len)
 	struct bench_worker *w = c->w;
 	uint64_t now = bench_now(), ts;
 	uint32_t hdr[4];
-	struct bench_tracker *t;
+	struct tracker *t;
 
 	w->res.received++;
 	w->live->received++;
@@ -501,7 +465,7 @@ bench_on_publish(struct bench_client *c, const uint8_t *payload, uint32_t len)
 		return;
 	}
 	hist_record(&w->res.latency, now > ts ? now - ts : 0);
-	bench_tracker_record(t, hdr[3]);
+	tracker_record(t, hdr[3]);
 	if (w->o->mode == MODE_PUBSUB)
 		worker_pump(w, &w->pubs[hdr[2] - w->pub_base]);
 }
@@ -510,7 +474,7 @@ static void
 worker_tally(struct bench_worker *w)
 {
 	struct bench_result *r = &w->res;
-	const struct bench_tracker *t;
+	const struct tracker *t;
 	uint32_t i, k;
 
 	for (i = 0; i < w->n_pubs; i++) {
@@ -519,9 +483,7 @@ worker_tally(struct bench_worker *w)
 			t = &w->pubs[i].trackers[k];
 			r->expected += w->pubs[i].seq;
 			r->unique += t->unique;
-			r->lost += w->pubs[i].seq > t->unique
-			               ? w->pubs[i].seq - t->unique
-			               : 0;
+			r->lost += tracker_lost(t, w->pubs[i].seq);
 			r->dups += t->dups;
 			r->out_of_order += t->out_of_order;
 		}
@@ -530,7 +492,7 @@ worker_tally(struct bench_worker *w)
 		t = &w->ext[i];
 		r->expected += (uint64_t)(t->max_seq + 1);
 		r->unique += t->unique;
-		r->lost += (uint64_t)(t->max_seq + 1) - t->unique;
+		r->lost += tracker_lost(t, (uint64_t)(t->max_seq + 1));
 		r->dups += t->dups;
 		r->out_of_order += t->out_of_order;
 	}
