@@ -55,6 +55,8 @@ static const char cluster_script_release[] =
     "return redis.call('DEL', KEYS[1]) end return 0";
 
 static void pending_resolve(struct broker_pending *p, bool has_session);
+static void cluster_release(struct strata_broker *b, const char *id,
+    size_t id_len, uint64_t epoch);
 
 /* "<prefix><id>" (id binary), malloc'd; *len its length. */
 static char *
@@ -250,7 +252,6 @@ pending_finish(struct broker_pending *p, const char *data, size_t len)
 
 	if (data != NULL) {
 		s = broker_session_new(b, p->client_id, p->client_id_len);
-		s->epoch = p->epoch;
 		if (broker_handoff_restore(s, (const uint8_t *)data, len) !=
 		    0) {
 			STRATA_WARN(BROKER_COMP, "bad session hand-off, fresh "
@@ -258,6 +259,7 @@ pending_finish(struct broker_pending *p, const char *data, size_t len)
 			broker_session_destroy(s);
 			s = NULL;
 		} else {
+			s->epoch = p->epoch;
 			(*b->m.handoffs_in)++;
 		}
 	}
@@ -268,6 +270,9 @@ pending_finish(struct broker_pending *p, const char *data, size_t len)
 		    p->epoch);
 	} else if (s != NULL) {
 		broker_session_detach(s);
+	} else {
+		/* the client left before its CONNACK: no session here */
+		cluster_release(b, p->client_id, p->client_id_len, p->epoch);
 	}
 	pending_done(p);
 }
@@ -495,18 +500,25 @@ broker_cluster_conn_closed(struct broker_conn *c)
 		p->conn = NULL;
 }
 
+/* Drop the registry entry of id if it still names this node and epoch. */
+static void
+cluster_release(struct strata_broker *b, const char *id, size_t id_len,
+    uint64_t epoch)
+{
+	char buf[24];
+	const char *args[2] = {b->cfg.node_id, buf};
+
+	if (epoch == 0 || b->redis == NULL)
+		return;
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)epoch);
+	cluster_eval(b, NULL, NULL, cluster_script_release, id, id_len, 2,
+	    args);
+}
+
 void
 broker_cluster_session_ended(struct broker_session *s)
 {
-	struct strata_broker *b = s->broker;
-	char epoch[24];
-	const char *args[2] = {b->cfg.node_id, epoch};
-
-	if (s->epoch == 0 || b->redis == NULL)
-		return;
-	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)s->epoch);
-	cluster_eval(b, NULL, NULL, cluster_script_release, s->client_id,
-	    s->client_id_len, 2, args);
+	cluster_release(s->broker, s->client_id, s->client_id_len, s->epoch);
 }
 
 /* ---- messages on strata:node:<self> ---- */
@@ -598,7 +610,8 @@ cluster_on_handoff(struct strata_broker *b, const Strata__SessionControl *m)
 
 	if (p == NULL || p->epoch != m->epoch || p->fetching) {
 		STRATA_DEBUG(BROKER_COMP, "stale hand-off ignored|"
-		    "client_id=%s epoch=%llu", m->client_id, (unsigned long long)m->epoch);
+		    "client_id=%s epoch=%llu", m->client_id,
+		    (unsigned long long)m->epoch);
 		return;
 	}
 	if (p->timer != NULL)
