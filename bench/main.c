@@ -678,7 +678,7 @@ parent_spawn(struct parent *pa, int i)
 		bench_fatal("fork: %s", strerror(errno));
 	if (pa->pids[i] == 0) {
 		close(pfd[0]);
-		worker_main(pa->o, i, pa->live, pfd[1]);
+		worker_main(pa->o, i, &pa->live[i], pfd[1]);
 	}
 	close(pfd[1]);
 	pa->fds[i].fd = pfd[0];
