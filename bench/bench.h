@@ -153,6 +153,10 @@ struct bench_client {
 	uint64_t last_progress;
 	struct tracker *trackers;
 	uint32_t n_trackers;
+	/* subscriber in MODE_SUB: trackers by publisher global index, grown
+	 * on demand */
+	struct tracker *ext;
+	uint32_t n_ext;
 };
 
 struct bench_worker {
@@ -180,9 +184,7 @@ struct bench_worker {
 	uint64_t t_send0, t_send_end, t_last_send, t_last_recv, t_drain_end;
 	uint64_t t_hold_end;
 	uint8_t *payload;
-	/* MODE_SUB: trackers by publisher global index, grown on demand */
-	struct tracker *ext;
-	uint32_t n_ext;
+	uint64_t t_first_recv;
 };
 
 /* main.c */

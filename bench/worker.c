@@ -402,24 +402,23 @@ bench_on_pingresp(struct bench_client *c)
 }
 
 static struct tracker *
-worker_ext_tracker(struct bench_worker *w, uint32_t pub)
+worker_ext_tracker(struct bench_client *sub, uint32_t pub)
 {
 	uint32_t n;
 
 	if (pub >= 10000000)
 		return NULL;
-	if (pub >= w->n_ext) {
-		n = w->n_ext ? w->n_ext : 64;
+	if (pub >= sub->n_ext) {
+		n = sub->n_ext ? sub->n_ext : 64;
 		while (n <= pub)
 			n *= 2;
-		w->ext = realloc(w->ext, n * sizeof(*w->ext));
-		if (!w->ext)
+		sub->ext = realloc(sub->ext, n * sizeof(*sub->ext));
+		if (!sub->ext)
 			bench_fatal("out of memory");
-		memset(w->ext + w->n_ext, 0, (n - w->n_ext) * sizeof(*w->ext));
-		for (; w->n_ext < n; w->n_ext++)
-			tracker_init(&w->ext[w->n_ext]);
+		for (; sub->n_ext < n; sub->n_ext++)
+			tracker_init(&sub->ext[sub->n_ext]);
 	}
-	return &w->ext[pub];
+	return &sub->ext[pub];
 }
 
 static struct tracker *
@@ -429,7 +428,7 @@ worker_tracker(struct bench_worker *w, struct bench_client *sub,
 	struct bench_client *p;
 
 	if (w->o->mode == MODE_SUB)
-		return worker_ext_tracker(w, pub);
+		return worker_ext_tracker(sub, pub);
 	if (nonce != w->o->nonce || pub < w->pub_base ||
 	    pub - w->pub_base >= w->n_pubs)
 		return NULL;
@@ -452,6 +451,8 @@ bench_on_publish(struct bench_client *c, const uint8_t *payload, uint32_t len)
 	w->res.received++;
 	w->live->received++;
 	w->t_last_recv = now;
+	if (!w->t_first_recv)
+		w->t_first_recv = now;
 	if (len < BENCH_HEADER_SIZE) {
 		w->res.unexpected++;
 		return;
@@ -468,6 +469,24 @@ bench_on_publish(struct bench_client *c, const uint8_t *payload, uint32_t len)
 	tracker_record(t, hdr[3]);
 	if (w->o->mode == MODE_PUBSUB)
 		worker_pump(w, &w->pubs[hdr[2] - w->pub_base]);
+}
+
+/* MODE_SUB: what was sent is unknown here, so a publisher's messages up to
+ * the highest sequence number seen are the expected ones. */
+static void
+worker_tally_ext(struct bench_result *r, const struct bench_client *sub)
+{
+	const struct tracker *t;
+	uint32_t i;
+
+	for (i = 0; i < sub->n_ext; i++) {
+		t = &sub->ext[i];
+		r->expected += (uint64_t)(t->max_seq + 1);
+		r->unique += t->unique;
+		r->lost += tracker_lost(t, (uint64_t)(t->max_seq + 1));
+		r->dups += t->dups;
+		r->out_of_order += t->out_of_order;
+	}
 }
 
 static void
@@ -488,20 +507,16 @@ worker_tally(struct bench_worker *w)
 			r->out_of_order += t->out_of_order;
 		}
 	}
-	for (i = 0; i < w->n_ext; i++) {
-		t = &w->ext[i];
-		r->expected += (uint64_t)(t->max_seq + 1);
-		r->unique += t->unique;
-		r->lost += tracker_lost(t, (uint64_t)(t->max_seq + 1));
-		r->dups += t->dups;
-		r->out_of_order += t->out_of_order;
-	}
+	for (i = 0; i < w->n_subs; i++)
+		worker_tally_ext(r, &w->subs[i]);
 	if (w->last_connack > w->first_attempt)
 		r->ramp_secs =
 		    (double)(w->last_connack - w->first_attempt) / NS;
 	if (w->t_send0 && w->t_last_send > w->t_send0)
 		r->send_secs = (double)(w->t_last_send - w->t_send0) / NS;
-	if (w->t_send0 && w->t_last_recv > w->t_send0)
+	if (w->o->mode == MODE_SUB && w->t_last_recv > w->t_first_recv)
+		r->recv_secs = (double)(w->t_last_recv - w->t_first_recv) / NS;
+	else if (w->t_send0 && w->t_last_recv > w->t_send0)
 		r->recv_secs = (double)(w->t_last_recv - w->t_send0) / NS;
 }
 
