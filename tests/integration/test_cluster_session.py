@@ -14,6 +14,7 @@ import pytest
 
 import conftest
 import rawmqtt
+import test_metrics
 from mqttc import V5, unique
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -134,6 +135,134 @@ def test_unacked_qos1_resent_on_other_broker(cluster, clients, raws,
     live = again.recv_type(rawmqtt.PUBLISH)
     assert live.payload == b"live"
     again.send(rawmqtt.puback(live.packet_id))
+
+
+def _persistent_on_broker0(cluster, raws, proto, cid, topic):
+    """A persistent session on broker 0 with one QoS 1 subscription, its
+    connection closed with DISCONNECT."""
+    expiry = [(rawmqtt.PROP_SESSION_EXPIRY, 300)] if proto == V5 else []
+    conn = raws(rawmqtt.RawClient(cluster.host, cluster.mqtt_ports[0],
+                                  version=proto))
+    assert conn.handshake(cid, clean=proto == V5,
+                          properties=expiry).reason == 0
+    conn.send(rawmqtt.subscribe([(topic, 1)], packet_id=1, version=proto))
+    assert conn.recv_type(rawmqtt.SUBACK).reason == [1]
+    conn.send(rawmqtt.disconnect(proto))
+    conn.wait_closed()
+    return expiry
+
+
+def test_client_gone_while_waiting_keeps_session(cluster, clients, raws,
+                                                 proto):
+    """A client that sends CONNECT to broker 1 and closes before its
+    CONNACK: the session handed over meanwhile is kept (offline) and a
+    later resume on broker 0 finds it with its subscription."""
+    cid = new_id()
+    topic = unique() + "/kept"
+    expiry = _persistent_on_broker0(cluster, raws, proto, cid, topic)
+    gone = raws(rawmqtt.RawClient(cluster.host, cluster.mqtt_ports[1],
+                                  version=proto))
+    gone.send(rawmqtt.connect(cid, proto, clean=False, properties=expiry))
+    gone.abort()
+    time.sleep(0.5)
+
+    back = raws(rawmqtt.RawClient(cluster.host, cluster.mqtt_ports[0],
+                                  version=proto))
+    ack = back.handshake(cid, clean=False, properties=expiry)
+    assert ack.reason == 0 and ack.session_present
+    clients(proto, 1).publish(topic, b"still subscribed", 1)
+    msg = back.recv_type(rawmqtt.PUBLISH)
+    assert msg.payload == b"still subscribed"
+    back.send(rawmqtt.puback(msg.packet_id))
+
+
+def test_second_connect_while_waiting_supersedes(cluster, raws, proto):
+    """Two CONNECTs of one client id reach broker 1 back to back while the
+    session is on broker 0: the first connection is closed without a
+    CONNACK, the second resumes the session."""
+    cid = new_id()
+    topic = unique() + "/twice"
+    expiry = _persistent_on_broker0(cluster, raws, proto, cid, topic)
+    first = raws(rawmqtt.RawClient(cluster.host, cluster.mqtt_ports[1],
+                                   version=proto))
+    second = raws(rawmqtt.RawClient(cluster.host, cluster.mqtt_ports[1],
+                                    version=proto))
+    first.send(rawmqtt.connect(cid, proto, clean=False, properties=expiry))
+    second.send(rawmqtt.connect(cid, proto, clean=False,
+                                properties=expiry))
+    ack = second.recv_type(rawmqtt.CONNACK)
+    assert ack.reason == 0 and ack.session_present
+    got = first.wait_closed()
+    # whichever CONNECT the broker read first waited; the other one won
+    assert all(p.type in (rawmqtt.CONNACK, rawmqtt.DISCONNECT)
+               for p in got), got
+
+
+def test_qos2_state_handed_over(cluster, clients, raws, proto):
+    """QoS 2 both ways across a hand-off: an outbound message PUBRECed on
+    broker 0 gets its PUBREL again from broker 1; an inbound QoS 2 id
+    awaiting PUBREL on broker 0 is completed by broker 1 (PUBCOMP
+    success)."""
+    cid = new_id()
+    topic = unique() + "/q2"
+    expiry = [(rawmqtt.PROP_SESSION_EXPIRY, 300)] if proto == V5 else []
+    conn = raws(rawmqtt.RawClient(cluster.host, cluster.mqtt_ports[0],
+                                  version=proto))
+    assert conn.handshake(cid, clean=proto == V5,
+                          properties=expiry).reason == 0
+    conn.send(rawmqtt.subscribe([(topic, 2)], packet_id=1, version=proto))
+    assert conn.recv_type(rawmqtt.SUBACK).reason == [2]
+    clients(proto, 1).publish(topic, b"two", 2)
+    out = conn.recv_type(rawmqtt.PUBLISH)
+    conn.send(rawmqtt.puback(out.packet_id, rawmqtt.PUBREC))
+    assert conn.recv_type(rawmqtt.PUBREL).packet_id == out.packet_id
+    conn.send(rawmqtt.publish(unique() + "/in", b"in", qos=2, packet_id=9,
+                              version=proto))
+    assert conn.recv_type(rawmqtt.PUBREC).packet_id == 9
+    conn.abort()
+
+    again = raws(rawmqtt.RawClient(cluster.host, cluster.mqtt_ports[1],
+                                   version=proto))
+    ack = again.handshake(cid, clean=False, properties=expiry)
+    assert ack.reason == 0 and ack.session_present
+    rel = again.recv_type(rawmqtt.PUBREL)
+    assert rel.packet_id == out.packet_id
+    again.send(rawmqtt.puback(out.packet_id, rawmqtt.PUBCOMP))
+    again.send(rawmqtt.puback(9, rawmqtt.PUBREL))
+    comp = again.recv_type(rawmqtt.PUBCOMP)
+    assert comp.packet_id == 9 and comp.reason in (None, 0)
+
+
+def test_handoff_metrics(cluster, clients):
+    """A resume on the other broker counts one hand-off out on broker 0,
+    one in and no timeout on broker 1, one remote take-over on broker
+    0."""
+    host, mports = cluster.host, cluster.broker_metrics_ports
+    name = "strata_broker_session_handoffs_total"
+
+    def snapshot():
+        s0 = test_metrics.scrape(host, mports[0])[0]
+        s1 = test_metrics.scrape(host, mports[1])[0]
+        return (test_metrics.total(s0, name, 'direction="out"'),
+                test_metrics.total(s1, name, 'direction="in"'),
+                test_metrics.total(
+                    s0, "strata_broker_takeovers_remote_total"),
+                test_metrics.total(
+                    s1, "strata_broker_session_handoff_timeouts_total"))
+
+    before = snapshot()
+    cid = new_id()
+    c = clients(V5, 0, connect=False, client_id=cid, clean=False)
+    c.connect(host, cluster.mqtt_ports[0], clean_start=True,
+              session_expiry=300)
+    c.close()
+    back = clients(V5, 1, connect=False, client_id=cid, clean=False)
+    back.connect(host, cluster.mqtt_ports[1], clean_start=False,
+                 session_expiry=300)
+    assert back.session_present()
+    after = snapshot()
+    assert (after[0] - before[0], after[1] - before[1],
+            after[2] - before[2], after[3] - before[3]) == (1, 1, 1, 0)
 
 
 # -- a broker killed: its own cluster, since the test kills a daemon ------
