@@ -220,7 +220,7 @@ scenario() {
 		printf 'lost\t%s\n' "$(json "$file" 'j["messages"]["lost"]')" ;;
 	fanin-qos1)
 		run_bench "$file" $((d + 60)) pubsub --pattern fanin --clients 1000 \
-			--qos 1 --size 64 --inflight 4 --duration "$d" || return 0
+			--qos 1 --size 64 --inflight 1 --duration "$d" || return 0
 		printf 'msgs/s\t%s\n' "$(json "$file" 'round(j["messages"]["throughput_out"])')"
 		printf 'lost\t%s\n' "$(json "$file" 'j["messages"]["lost"]')" ;;
 	fanout-qos0)
