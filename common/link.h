@@ -41,6 +41,8 @@ enum strata_link_field {
 	STRATA_LINK_DELIVER = 4,
 	STRATA_LINK_ROUTE = 5,
 	STRATA_LINK_RETAINED_REQUEST = 6,
+	STRATA_LINK_BARRIER = 7,
+	STRATA_LINK_BARRIER_ACK = 8,
 };
 
 struct strata_link_callbacks {

@@ -8,6 +8,13 @@
  * broker's Hello is a protocol error and closes the link.  When a broker
  * goes, its routes go with it (it sends RESET and its whole table again
  * when it reconnects).
+ *
+ * Barriers: a broker sends Barrier(seq) after RouteUpdates it needs
+ * applied before it answers a SUBSCRIBE.  Routes are applied as they are
+ * read, frame by frame, so the BarrierAck is sent after the route updates
+ * of its own frame (and so of every earlier frame).  An ack of seq covers
+ * every earlier Barrier: when the link is full only the latest seq is kept
+ * (barrier_owed) and sent when the link drains.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +29,15 @@ static void brokers_on_frame(struct strata_link *l, const Strata__Frame *f,
     void *arg);
 static void brokers_on_up(struct strata_link *l, void *arg);
 static void brokers_on_down(struct strata_link *l, void *arg);
+static void brokers_on_drain(struct strata_link *l, void *arg);
 
 static const struct strata_link_callbacks brokers_callbacks = {
 	.on_frame = brokers_on_frame,
 	.on_up = brokers_on_up,
 	.on_down = brokers_on_down,
-	.on_drain = NULL, /* Delivers are dropped, not held: see publish.c */
+	/* Delivers are dropped, not held (see publish.c); only an owed
+	 * BarrierAck waits for the drain. */
+	.on_drain = brokers_on_drain,
 };
 
 /* Forget the broker: routes, list entry, link (deferred if called from the
@@ -171,6 +181,43 @@ brokers_route(struct router_broker *b, const Strata__RouteUpdate *u)
 	}
 }
 
+/* Ack Barrier seq, or keep it owed while the link is full. */
+static void
+brokers_barrier_ack(struct router_broker *b, uint64_t seq)
+{
+	Strata__BarrierAck a = STRATA__BARRIER_ACK__INIT;
+
+	a.seq = seq;
+	if (strata_link_send(b->link, STRATA_LINK_BARRIER_ACK, &a.base) ==
+	    STRATA_ENOSPC)
+		b->barrier_owed = seq;
+	else
+		b->barrier_owed = 0;
+}
+
+static void
+brokers_on_drain(struct strata_link *l, void *arg)
+{
+	struct router_broker *b = arg;
+
+	if (b->barrier_owed != 0)
+		brokers_barrier_ack(b, b->barrier_owed);
+}
+
+static void
+brokers_barriers(struct router_broker *b, const Strata__Frame *f)
+{
+	uint64_t seq = 0;
+
+	/* One ack for the highest seq answers all of the frame's. */
+	for (size_t i = 0; i < f->n_barrier; i++)
+		if (f->barrier[i]->seq > seq)
+			seq = f->barrier[i]->seq;
+	(*b->router->m.barriers) += f->n_barrier;
+	if (seq != 0)
+		brokers_barrier_ack(b, seq);
+}
+
 static void
 brokers_on_frame(struct strata_link *l, const Strata__Frame *f, void *arg)
 {
@@ -181,14 +228,16 @@ brokers_on_frame(struct strata_link *l, const Strata__Frame *f, void *arg)
 	if (b->node_id == NULL)
 		goto fail;
 	/* Within a frame: routes first, so a broker's ADD and a publish in
-	 * the same frame find each other, then publishes, then requests. */
+	 * the same frame find each other, then barriers (answered once the
+	 * routes are in), then publishes, then requests. */
 	for (size_t i = 0; i < f->n_route; i++)
 		brokers_route(b, f->route[i]);
+	brokers_barriers(b, f);
 	for (size_t i = 0; i < f->n_publish; i++)
 		publish_handle(b, f->publish[i]);
 	for (size_t i = 0; i < f->n_retained_request; i++)
 		publish_retained_request(b, f->retained_request[i]);
-	if (f->n_publish_ack > 0 || f->n_deliver > 0)
+	if (f->n_publish_ack > 0 || f->n_deliver > 0 || f->n_barrier_ack > 0)
 		(*b->router->m.protocol_errors)++; /* router -> broker only */
 	return;
 fail:

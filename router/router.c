@@ -148,6 +148,8 @@ router_metrics_init(struct strata_router *r)
 	m->route_updates = router_counter(r,
 	    "strata_router_route_updates_total", "RouteUpdates received",
 	    NULL);
+	m->barriers = router_counter(r, "strata_router_barriers_total",
+	    "Barriers answered (broker SUBSCRIBE ordering)", NULL);
 	m->protocol_errors = router_counter(r,
 	    "strata_router_link_protocol_errors_total",
 	    "Invalid messages received on broker links", NULL);

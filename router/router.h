@@ -68,6 +68,7 @@ struct router_metrics {
 	uint64_t *retained_requests;
 	uint64_t *retained_sent;
 	uint64_t *route_updates;
+	uint64_t *barriers;
 	uint64_t *protocol_errors;
 };
 
@@ -79,6 +80,8 @@ struct router_broker {
 	uint64_t id;               /* never reused: pending acks find it */
 	char *node_id;             /* from its Hello; NULL before */
 	struct routes_peer routes;
+	uint64_t barrier_owed;     /* BarrierAck that did not fit in the
+				      link's queue: sent on drain; 0 none */
 };
 
 /* Partition ownership (see the state comment in partition.c). */

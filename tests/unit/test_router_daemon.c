@@ -6,7 +6,8 @@
  * ports, then checks: Hello, partition claim, routes and one Deliver per
  * broker, PublishAck reasons, retained store / request / delete in Redis,
  * routes dropped with the link, retained reloaded after a restart, /healthz,
- * and exit 0 on SIGTERM.
+ * Barrier -> BarrierAck only after the routes sent before it, and exit 0
+ * on SIGTERM.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -50,6 +51,8 @@ struct broker {
 	} deliver[MAXREC];
 	int nack;
 	struct { uint64_t seq; uint32_t reason; } ack[MAXREC];
+	int nbarrier_ack;
+	uint64_t barrier_ack[MAXREC];
 };
 
 struct fixture {
@@ -161,6 +164,9 @@ on_frame(struct strata_link *l, const Strata__Frame *f, void *arg)
 		b->ack[b->nack].reason = f->publish_ack[i]->reason;
 		b->nack++;
 	}
+	for (size_t i = 0; i < f->n_barrier_ack && b->nbarrier_ack < MAXREC;
+	    i++)
+		b->barrier_ack[b->nbarrier_ack++] = f->barrier_ack[i]->seq;
 }
 
 static void
@@ -320,6 +326,16 @@ retained_request(struct broker *b, const char *client, const char *filter)
 	    STRATA_LINK_RETAINED_REQUEST, &q.base), 0);
 }
 
+static void
+barrier(struct broker *b, uint64_t seq)
+{
+	Strata__Barrier m = STRATA__BARRIER__INIT;
+
+	m.seq = seq;
+	assert_int_equal(strata_link_send(b->link, STRATA_LINK_BARRIER,
+	    &m.base), 0);
+}
+
 static int want_acks1;
 
 static bool
@@ -361,6 +377,12 @@ static bool
 b2_acked(struct fixture *fx)
 {
 	return fx->b2.nack >= 1;
+}
+
+static bool
+b2_acks2(struct fixture *fx)
+{
+	return fx->b2.nack >= 2;
 }
 
 static void
@@ -514,6 +536,47 @@ test_routes_dropped_with_link(void **state)
 	assert_true(seq <= 50);
 }
 
+static bool
+b1_barrier_acked(struct fixture *fx)
+{
+	return fx->b1.nbarrier_ack >= 1;
+}
+
+static bool
+b1_barrier_acked2(struct fixture *fx)
+{
+	return fx->b1.nbarrier_ack >= 2;
+}
+
+/* Ack of a Barrier sent with (and after) ADDs proves the routes are in:
+ * a publish from another broker link sent right after the ack is routed.
+ * The Barrier goes first in the batch: the router still answers it after
+ * the frame's routes. */
+static void
+test_barrier_after_routes(void **state)
+{
+	struct fixture *fx = *state;
+
+	barrier(&fx->b1, 7);
+	route(&fx->b1, STRATA__ROUTE_UPDATE__OP__ADD, "bar/+");
+	assert_true(run_until(fx, b1_barrier_acked));
+	assert_int_equal(fx->b1.barrier_ack[0], 7);
+	publish(&fx->b2, 1, "bar/x", "routed", 1, false);
+	assert_true(run_until(fx, b2_acked));
+	assert_int_equal(fx->b2.ack[0].reason, 0);
+	assert_true(run_until(fx, b1_retained)); /* one Deliver on b1 */
+	assert_string_equal(fx->b1.deliver[0].payload, "routed");
+	/* Across frames: ADD flushed in one frame, Barrier in the next. */
+	route(&fx->b1, STRATA__ROUTE_UPDATE__OP__ADD, "bar2/#");
+	strata_link_flush(fx->b1.link);
+	barrier(&fx->b1, 8);
+	assert_true(run_until(fx, b1_barrier_acked2));
+	assert_int_equal(fx->b1.barrier_ack[1], 8);
+	publish(&fx->b2, 2, "bar2/y/z", "also", 1, false);
+	assert_true(run_until(fx, b2_acks2));
+	assert_int_equal(fx->b2.ack[1].reason, 0);
+}
+
 int
 main(void)
 {
@@ -525,6 +588,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_retained, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_routes_dropped_with_link,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_barrier_after_routes,
 		    setup, teardown),
 	};
 
