@@ -89,6 +89,7 @@ struct broker_metrics {
 	uint64_t *handoffs_in;
 	uint64_t *handoffs_out;
 	uint64_t *handoff_timeouts;
+	uint64_t *subacks_deferred;  /* registered by routerlink.c */
 };
 
 /* A message on its way to clients: shared by every session it goes to. */
@@ -211,6 +212,7 @@ enum broker_conn_state { CONN_NEW, CONN_WAITING, CONN_ACTIVE, CONN_CLOSING,
 
 struct broker_conn {
 	struct strata_list node; /* broker->conns or broker->reap */
+	struct strata_list flush_node; /* broker->flush while output waits */
 	struct strata_broker *broker;
 	struct bufferevent *bev;
 	struct broker_session *session;
@@ -227,6 +229,8 @@ struct broker_conn {
 	uint16_t alias_max;      /* what we granted (CONNACK) */
 	uint16_t receive_max;    /* client's Receive Maximum, outbound */
 	uint32_t max_packet;     /* client's Maximum Packet Size, 0 = none */
+	uint64_t suback_key;     /* names this connection in deferred
+				    SUBACKs (subscribe.c); 0 until the first */
 	char peer[64];
 };
 
@@ -277,6 +281,35 @@ struct broker_fwd {
 	uint8_t data[];
 };
 
+/*
+ * A SUBACK held until routers have applied the routes of its SUBSCRIBE
+ * (see the state comment in subscribe.c).  It never points to its
+ * connection: the connection is found again by client id, session
+ * incarnation and conn->suback_key, so one that left is simply not found.
+ */
+struct broker_suback {
+	struct strata_list node;  /* b->subacks, in arrival order */
+	char *client_id;
+	size_t client_id_len;
+	uint32_t incarnation;
+	uint64_t conn_key;
+	unsigned pending;         /* barrier refs, + 1 while an earlier SUBACK
+				     of the same connection waits */
+	uint16_t packet_id;
+	uint32_t n_reasons;
+	uint32_t n_retained;
+	char **retained;          /* filters to ask retained messages for,
+				     once the SUBACK is written */
+	uint8_t reasons[];
+};
+
+/* One wait of a broker_suback for Barrier seq on one router link. */
+struct broker_barrier_ref {
+	struct strata_list node;  /* router->barriers, seq ascending */
+	uint64_t seq;
+	struct broker_suback *wait;
+};
+
 /* A router known from Redis `strata:routers`. */
 struct broker_router {
 	struct strata_list node;
@@ -290,6 +323,14 @@ struct broker_router {
 				     again once the link drains */
 	struct strata_link *link;
 	struct strata_list sent;  /* broker_fwd awaiting ack from it */
+	/* Barriers (routerlink.c): seqs are from b->next_barrier, so the
+	 * ones waiting are (barrier_acked, barrier_sent]. */
+	bool add_pending;         /* RouteUpdate ADD sent since last Barrier */
+	bool barrier_unsent;      /* Barrier barrier_sent still to write */
+	bool barrier_mark;        /* scratch of broker_routers_mark() */
+	uint64_t barrier_sent;
+	uint64_t barrier_acked;
+	struct strata_list barriers; /* broker_barrier_ref */
 };
 
 struct broker_fanout {
@@ -312,6 +353,8 @@ struct strata_broker {
 	struct strata_hashmap *pending;      /* client id -> broker_pending */
 	struct event *poll_timer;
 	struct event *reap_ev;
+	struct event *flush_ev;  /* end of loop turn: write conns' output */
+	struct strata_list flush; /* plain TCP conns with output to write */
 	struct event *sigterm_ev, *sigint_ev, *stop_timer;
 	struct evconnlistener *listeners[2];
 	SSL_CTX *ssl_ctx;
@@ -327,6 +370,9 @@ struct strata_broker {
 	size_t unsent_bytes;
 	struct strata_hashmap *fwd_by_seq;   /* seq -> broker_fwd (QoS 1/2) */
 	uint64_t next_seq;
+	struct strata_list subacks;          /* broker_suback waiting */
+	uint64_t next_barrier;
+	uint64_t next_suback_key;
 	bool polling;
 	bool stopping;
 	uint32_t next_assigned_id;
@@ -468,6 +514,12 @@ void broker_filter_free(void *f);
 /* Add a subscription of a handed-off session (no retained request). */
 void broker_subs_restore(struct broker_session *s, const char *filter,
     size_t len, uint8_t options, uint32_t sub_id);
+/* One Barrier w waited for is acked (or its link went down): drop the
+ * reference; at zero the SUBACK goes out (or is dropped). */
+void broker_suback_release(struct strata_broker *b, struct broker_suback *w);
+/* Free every waiting SUBACK without answering (daemon exit, after the
+ * routers are gone). */
+void broker_subacks_free_all(struct strata_broker *b);
 
 /* ---- session.c ---- */
 struct broker_session *broker_session_find(struct strata_broker *b,
@@ -529,5 +581,14 @@ void broker_routers_route(struct strata_broker *b, bool add,
 void broker_routers_retained(struct strata_broker *b, const char *client_id,
     const char *filter, size_t len);
 int64_t broker_routers_up(struct strata_broker *b);
+/* SUBSCRIBE ordering: mark the up routers that hold filter, then
+ * broker_routers_barrier() sends a Barrier to each marked router that got
+ * an ADD since its last Barrier and makes w wait for the latest Barrier of
+ * each marked router not acked yet.  Returns the number of waits added
+ * (each ends in one broker_suback_release(w)). */
+void broker_routers_mark(struct strata_broker *b, const char *filter,
+    size_t len);
+unsigned broker_routers_barrier(struct strata_broker *b,
+    struct broker_suback *w);
 
 #endif

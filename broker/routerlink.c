@@ -24,6 +24,17 @@
  *   SENT    - QoS 1/2 only, in router->sent and b->fwd_by_seq until the
  *             PublishAck; then the publisher is acked (qos.c) and the
  *             entry freed.  QoS 0 is freed once written.
+ *
+ * Barriers (SUBSCRIBE ordering, see subscribe.c): every ADD sets
+ * add_pending; a SUBSCRIBE that needs its routes in sends Barrier(seq) to
+ * such a router (seq from b->next_barrier) and queues a broker_barrier_ref
+ * on router->barriers.  A BarrierAck(seq) releases the refs up to seq (the
+ * router answers in order).  A Barrier is never written while a resync is
+ * owed (it would overtake the ADDs that did not fit): barrier_unsent keeps
+ * it until the resync is out.  Link down or router gone releases every
+ * ref: the resync on the next link up re-adds every route before any later
+ * publish on that link.  (A publish made meanwhile on another broker, to
+ * this router, finds no route: this broker is unreachable for it anyway.)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +76,21 @@ routers_send_route(struct broker_router *r, Strata__RouteUpdate__Op op,
 	if (strata_link_send(r->link, STRATA_LINK_ROUTE, &u.base) ==
 	    STRATA_ENOSPC)
 		r->resync = true;
+	if (op == STRATA__ROUTE_UPDATE__OP__ADD)
+		r->add_pending = true;
+}
+
+/* Write Barrier barrier_sent unless a resync must go first. */
+static void
+routers_barrier_flush(struct broker_router *r)
+{
+	Strata__Barrier m = STRATA__BARRIER__INIT;
+
+	if (!r->barrier_unsent || r->resync)
+		return;
+	m.seq = r->barrier_sent;
+	r->barrier_unsent = strata_link_send(r->link, STRATA_LINK_BARRIER,
+	    &m.base) != 0;
 }
 
 struct routers_sync_ctx {
@@ -92,6 +118,103 @@ routers_sync(struct strata_broker *b, struct broker_router *r)
 	r->resync = false;
 	routers_send_route(r, STRATA__ROUTE_UPDATE__OP__RESET, "");
 	strata_subtree_foreach(b->subs, routers_sync_cb, &ctx);
+	r->add_pending = true;
+	routers_barrier_flush(r);
+}
+
+void
+broker_routers_mark(struct strata_broker *b, const char *filter,
+    size_t len)
+{
+	struct strata_list *pos;
+
+	for (pos = b->routers.next; pos != &b->routers; pos = pos->next) {
+		struct broker_router *r = STRATA_CONTAINER_OF(pos,
+		    struct broker_router, node);
+
+		if (r->up && routers_holds(b, r, filter, len))
+			r->barrier_mark = true;
+	}
+}
+
+/* Make w wait for the latest Barrier of r, sending one if needed. */
+static unsigned
+routers_barrier_wait(struct strata_broker *b, struct broker_router *r,
+    struct broker_suback *w)
+{
+	struct broker_barrier_ref *ref;
+
+	if (r->add_pending) {
+		r->add_pending = false;
+		r->barrier_sent = ++b->next_barrier;
+		r->barrier_unsent = true;
+		routers_barrier_flush(r);
+	}
+	if (r->barrier_acked >= r->barrier_sent)
+		return 0;
+	ref = malloc(sizeof(*ref));
+	if (ref == NULL)
+		abort();
+	ref->seq = r->barrier_sent;
+	ref->wait = w;
+	strata_list_push_back(&r->barriers, &ref->node);
+	return 1;
+}
+
+unsigned
+broker_routers_barrier(struct strata_broker *b, struct broker_suback *w)
+{
+	struct strata_list *pos;
+	unsigned n = 0;
+
+	for (pos = b->routers.next; pos != &b->routers; pos = pos->next) {
+		struct broker_router *r = STRATA_CONTAINER_OF(pos,
+		    struct broker_router, node);
+
+		if (r->barrier_mark && r->up)
+			n += routers_barrier_wait(b, r, w);
+		r->barrier_mark = false;
+	}
+	return n;
+}
+
+/* Release the refs of r up to seq (all of them: UINT64_MAX). */
+static void
+routers_barrier_release(struct strata_broker *b, struct broker_router *r,
+    uint64_t seq)
+{
+	while (!strata_list_empty(&r->barriers)) {
+		struct broker_barrier_ref *ref = STRATA_CONTAINER_OF(
+		    r->barriers.next, struct broker_barrier_ref, node);
+		struct broker_suback *w = ref->wait;
+
+		if (ref->seq > seq)
+			break;
+		strata_list_remove(&ref->node);
+		free(ref);
+		if (!b->stopping)
+			broker_suback_release(b, w);
+	}
+}
+
+static void
+routers_on_barrier_ack(struct broker_router *r, const Strata__BarrierAck *a)
+{
+	uint64_t seq = a->seq < r->barrier_sent ? a->seq : r->barrier_sent;
+
+	if (seq > r->barrier_acked)
+		r->barrier_acked = seq;
+	routers_barrier_release(r->broker, r, r->barrier_acked);
+}
+
+/* The link of r is down or gone: its Barriers count as acked. */
+static void
+routers_barrier_reset(struct strata_broker *b, struct broker_router *r)
+{
+	r->barrier_acked = r->barrier_sent;
+	r->add_pending = false;
+	r->barrier_unsent = false;
+	routers_barrier_release(b, r, UINT64_MAX);
 }
 
 void
@@ -328,6 +451,8 @@ routers_on_frame(struct strata_link *l, const Strata__Frame *fr, void *arg)
 		routers_on_ack(r->broker, fr->publish_ack[i]);
 	for (i = 0; i < fr->n_deliver; i++)
 		broker_publish_deliver(r->broker, fr->deliver[i]);
+	for (i = 0; i < fr->n_barrier_ack; i++)
+		routers_on_barrier_ack(r, fr->barrier_ack[i]);
 }
 
 static void
@@ -377,6 +502,7 @@ routers_on_down(struct strata_link *l, void *arg)
 	}
 	STRATA_WARN(BROKER_COMP, "router link down|router=%s", r->id);
 	routers_requeue(b, r);
+	routers_barrier_reset(b, r);
 	/* publishers paused for this link would wait for a drain that
 	 * never comes */
 	broker_conns_resume(b);
@@ -389,6 +515,7 @@ routers_on_drain(struct strata_link *l, void *arg)
 
 	if (r->resync)
 		routers_sync(r->broker, r);
+	routers_barrier_flush(r);
 	routers_flush_unsent(r->broker);
 	broker_conns_resume(r->broker);
 }
@@ -426,6 +553,7 @@ routers_remove(struct strata_broker *b, struct broker_router *r)
 	if (r->up)
 		(*b->m.links_up)--;
 	routers_requeue(b, r);
+	routers_barrier_reset(b, r);
 	strata_link_free(r->link);
 	strata_list_remove(&r->node);
 	free(r->id);
@@ -465,6 +593,7 @@ routers_upsert(struct strata_broker *b, const char *id, size_t id_len,
 	r->port = (uint16_t)port;
 	r->seen = true;
 	strata_list_init(&r->sent);
+	strata_list_init(&r->barriers);
 	strata_list_push_back(&b->routers, &r->node);
 	STRATA_INFO(BROKER_COMP, "router found|router=%s addr=%s:%ld", r->id,
 	    host, port);
@@ -564,6 +693,10 @@ broker_routers_start(struct strata_broker *b)
 {
 	struct timeval tv = {1, 0};
 
+	strata_list_init(&b->subacks);
+	b->m.subacks_deferred = strata_metrics_counter(b->metrics,
+	    "strata_broker_subacks_deferred_total",
+	    "SUBACKs held until routers applied the routes", NULL);
 	b->redis = strata_redis_new(b->base, b->cfg.redis_host,
 	    (uint16_t)b->cfg.redis_port, routers_redis_up, b);
 	if (b->redis == NULL)
@@ -579,6 +712,10 @@ broker_routers_stop(struct strata_broker *b)
 	while (!strata_list_empty(&b->routers))
 		routers_remove(b, STRATA_CONTAINER_OF(b->routers.next,
 		    struct broker_router, node));
+	/* subacks is set up by broker_routers_start (not reached when the
+	 * daemon failed to start before it) */
+	if (b->subacks.next != NULL)
+		broker_subacks_free_all(b);
 	b->unsent_bytes = 0;
 	while (!strata_list_empty(&b->unsent))
 		routers_fwd_free(b, STRATA_CONTAINER_OF(b->unsent.next,

@@ -15,7 +15,29 @@
  *     exceeded (MQTT 5) / 0x80 (3.1.1); the first ones are granted.
  *   - the granted QoS is the QoS asked (the broker supports QoS 2).
  *   - retained messages are asked from the routers per Retain Handling
- *     (0: always, 1: new subscriptions only, 2: never; 3.1.1: always).
+ *     (0: always, 1: new subscriptions only, 2: never; 3.1.1: always),
+ *     after the SUBACK is written, so they follow it on the connection.
+ *
+ * SUBACK ordering.  Once a client has its SUBACK, a matching message
+ * published afterwards on any broker must reach it, so the routers must
+ * have applied the ADDs first.  The SUBACK is a struct broker_suback:
+ *   COLLECTING - the entries are applied; every granted filter marks the
+ *                up routers that hold it (broker_routers_mark) and the
+ *                filters wanting retained messages are noted.
+ *   WAITING    - pending > 0, in b->subacks: routerlink.c sent a Barrier
+ *                to each marked router with an ADD not yet covered by one
+ *                and counts one wait per marked router whose latest
+ *                Barrier is not acked; + 1 while an earlier SUBACK of the
+ *                same connection waits (SUBACKs keep their order).  An
+ *                ack, or the link going down, releases a wait.
+ *   DONE       - pending == 0: when the connection is still there (found
+ *                by client id, session incarnation and conn->suback_key)
+ *                the SUBACK is written and then the RetainedRequests
+ *                sent; otherwise both are dropped.  Freed.
+ * With no router up, or routes already acked, COLLECTING goes to DONE at
+ * once (the resync on link up re-adds every route).  UNSUBSCRIBE needs no
+ * barrier: a message that still arrives is allowed until UNSUBACK, and
+ * the broker's own table has dropped the filter already.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -119,10 +141,21 @@ broker_subs_restore(struct broker_session *s, const char *filter,
 	sub->sub_id = sub_id;
 }
 
+/* Note filter for a RetainedRequest once w's SUBACK is out. */
+static void
+suback_note_retained(struct broker_suback *w, const struct broker_filter *f)
+{
+	char *copy = strdup(f->name);
+
+	if (copy == NULL)
+		abort();
+	w->retained[w->n_retained++] = copy;
+}
+
 /* Add or replace one subscription; returns the granted reason code. */
 static uint8_t
 subscribe_add(struct broker_session *s, const struct strata_mqtt_sub_entry *e,
-    uint32_t sub_id, uint8_t version)
+    uint32_t sub_id, uint8_t version, struct broker_suback *w)
 {
 	const char *name = (const char *)e->filter.p;
 	struct broker_sub *sub = broker_sub_find(s, name, e->filter.len);
@@ -134,15 +167,15 @@ subscribe_add(struct broker_session *s, const struct strata_mqtt_sub_entry *e,
 		sub = subscribe_new(s, name, e->filter.len);
 	sub->options = e->options;
 	sub->sub_id = sub_id;
+	broker_routers_mark(s->broker, sub->filter->name, sub->filter->len);
 	if (rh == 0 || (rh == 1 && is_new))
-		broker_routers_retained(s->broker, s->client_id,
-		    sub->filter->name, sub->filter->len);
+		suback_note_retained(w, sub->filter);
 	return STRATA_SUBOPT_QOS(e->options);
 }
 
 static uint8_t
 subscribe_entry(struct broker_conn *c, const struct strata_mqtt_sub_entry *e,
-    uint32_t index, uint32_t sub_id)
+    uint32_t index, uint32_t sub_id, struct broker_suback *w)
 {
 	struct strata_broker *b = c->broker;
 	struct strata_bytes group, inner;
@@ -159,7 +192,7 @@ subscribe_entry(struct broker_conn *c, const struct strata_mqtt_sub_entry *e,
 		    "shared subscription");
 		return v5 ? STRATA_RC_SHARED_SUB_NOT_SUPPORTED : 0x80;
 	}
-	return subscribe_add(c->session, e, sub_id, c->version);
+	return subscribe_add(c->session, e, sub_id, c->version, w);
 }
 
 static void
@@ -176,6 +209,143 @@ subscribe_ack(struct broker_conn *c, uint8_t type, uint16_t packet_id,
 	broker_conn_send(c, &a);
 }
 
+static struct broker_suback *
+suback_new(struct broker_conn *c, uint16_t packet_id, uint32_t count)
+{
+	struct broker_session *s = c->session;
+	struct broker_suback *w = calloc(1, sizeof(*w) + (count ? count : 1));
+
+	if (w == NULL)
+		abort();
+	w->retained = calloc(count ? count : 1, sizeof(*w->retained));
+	w->client_id = strndup(s->client_id, s->client_id_len);
+	if (w->retained == NULL || w->client_id == NULL)
+		abort();
+	strata_list_init(&w->node);
+	w->client_id_len = s->client_id_len;
+	w->incarnation = s->incarnation;
+	w->packet_id = packet_id;
+	return w;
+}
+
+static void
+suback_free(struct broker_suback *w)
+{
+	uint32_t i;
+
+	for (i = 0; i < w->n_retained; i++)
+		free(w->retained[i]);
+	free(w->retained);
+	free(w->client_id);
+	free(w);
+}
+
+/* Write the SUBACK on c, then ask for the retained messages. */
+static void
+suback_write(struct broker_conn *c, const struct broker_suback *w)
+{
+	uint32_t i;
+
+	subscribe_ack(c, STRATA_MQTT_SUBACK, w->packet_id, w->reasons,
+	    w->n_reasons);
+	for (i = 0; i < w->n_retained; i++)
+		broker_routers_retained(c->broker, w->client_id,
+		    w->retained[i], strlen(w->retained[i]));
+}
+
+/* The live connection w answers to, or NULL if it went away. */
+static struct broker_conn *
+suback_conn(struct strata_broker *b, const struct broker_suback *w)
+{
+	struct broker_session *s = broker_session_find(b, w->client_id,
+	    w->client_id_len);
+
+	if (s == NULL || s->incarnation != w->incarnation ||
+	    s->conn == NULL || s->conn->suback_key != w->conn_key ||
+	    s->conn->state != CONN_ACTIVE)
+		return NULL;
+	return s->conn;
+}
+
+/* The next waiting SUBACK of w's connection after w, or NULL. */
+static struct broker_suback *
+suback_next_of_conn(struct strata_broker *b, struct broker_suback *w)
+{
+	struct strata_list *pos;
+
+	for (pos = w->node.next; pos != &b->subacks; pos = pos->next) {
+		struct broker_suback *n = STRATA_CONTAINER_OF(pos,
+		    struct broker_suback, node);
+
+		if (n->conn_key == w->conn_key)
+			return n;
+	}
+	return NULL;
+}
+
+void
+broker_suback_release(struct strata_broker *b, struct broker_suback *w)
+{
+	while (w != NULL && --w->pending == 0) {
+		struct broker_suback *next = suback_next_of_conn(b, w);
+		struct broker_conn *c = suback_conn(b, w);
+
+		strata_list_remove(&w->node);
+		if (c != NULL)
+			suback_write(c, w);
+		suback_free(w);
+		w = next;
+	}
+}
+
+void
+broker_subacks_free_all(struct strata_broker *b)
+{
+	while (!strata_list_empty(&b->subacks)) {
+		struct broker_suback *w = STRATA_CONTAINER_OF(b->subacks.next,
+		    struct broker_suback, node);
+
+		strata_list_remove(&w->node);
+		suback_free(w);
+	}
+}
+
+/* Does an earlier SUBACK of c still wait? */
+static bool
+suback_conn_waits(struct strata_broker *b, const struct broker_conn *c)
+{
+	struct strata_list *pos;
+
+	if (c->suback_key == 0)
+		return false;
+	for (pos = b->subacks.next; pos != &b->subacks; pos = pos->next)
+		if (STRATA_CONTAINER_OF(pos, struct broker_suback,
+		    node)->conn_key == c->suback_key)
+			return true;
+	return false;
+}
+
+/* COLLECTING -> WAITING or DONE (see the comment at the top). */
+static void
+suback_submit(struct broker_conn *c, struct broker_suback *w)
+{
+	struct strata_broker *b = c->broker;
+
+	w->pending = broker_routers_barrier(b, w);
+	if (suback_conn_waits(b, c))
+		w->pending++;
+	if (w->pending == 0) {
+		suback_write(c, w);
+		suback_free(w);
+		return;
+	}
+	if (c->suback_key == 0)
+		c->suback_key = ++b->next_suback_key;
+	w->conn_key = c->suback_key;
+	strata_list_push_back(&b->subacks, &w->node);
+	(*b->m.subacks_deferred)++;
+}
+
 int
 broker_subscribe_handle(struct broker_conn *c,
     const struct strata_mqtt_packet *p)
@@ -184,19 +354,17 @@ broker_subscribe_handle(struct broker_conn *c,
 	struct strata_reader it = strata_reader_init(sp->entries.p,
 	    sp->entries.len);
 	struct strata_mqtt_sub_entry e;
-	uint8_t *reasons = malloc(sp->count ? sp->count : 1);
+	struct broker_suback *w = suback_new(c, sp->packet_id, sp->count);
 	uint32_t sub_id = p->props.n_sub_ids > 0 ? p->props.sub_ids[0] : 0;
 	uint32_t n = 0;
 
-	if (reasons == NULL)
-		abort();
 	while (n < sp->count && strata_mqtt_sub_next(&it,
 	    STRATA_MQTT_SUBSCRIBE, c->version, &e) == 0) {
-		reasons[n] = subscribe_entry(c, &e, n, sub_id);
+		w->reasons[n] = subscribe_entry(c, &e, n, sub_id, w);
 		n++;
 	}
-	subscribe_ack(c, STRATA_MQTT_SUBACK, sp->packet_id, reasons, n);
-	free(reasons);
+	w->n_reasons = n;
+	suback_submit(c, w);
 	return 0;
 }
 
