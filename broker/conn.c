@@ -8,8 +8,18 @@
  * A connection is never freed inside one of its own callbacks: closing
  * moves it to the reap list and activates the reap event, which frees
  * every DEAD connection at one point of the loop.
+ *
+ * Output of plain TCP connections is written directly: a packet sent
+ * during a loop turn puts the connection on b->flush, and the flush event
+ * (run once at the end of the turn) writes each one with a single writev.
+ * Only when the kernel does not take everything does the connection watch
+ * for writability (EV_WRITE), until its output is empty again.  This saves
+ * the two epoll_ctl calls and the extra loop turn per write that a
+ * bufferevent's write event costs.  TLS connections keep the bufferevent's
+ * own write path, since OpenSSL does the writing.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +52,7 @@ conn_mark_dead(struct broker_conn *c)
 		b->n_paused--;
 	}
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	strata_list_remove(&c->flush_node);
 	strata_list_remove(&c->node);
 	strata_list_push_back(&b->reap, &c->node);
 	if (b->reap_ev == NULL)
@@ -99,9 +110,69 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct broker_conn *c = arg;
 
-	if (c->state == CONN_CLOSING &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	if (c->state == CONN_CLOSING)
 		conn_mark_dead(c);
+	else if (c->listener == BROKER_TCP)
+		bufferevent_disable(bev, EV_WRITE);
+}
+
+/*
+ * Write what the kernel takes of c's output now.  What is left makes the
+ * bufferevent watch for writability until it is written.  A write error is
+ * a lost connection (its will is published).
+ */
+static void
+conn_flush(struct broker_conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	int n;
+
+	strata_list_remove(&c->flush_node);
+	/* a socket bufferevent keeps its output frozen at the front except
+	 * while it writes itself; do as it does */
+	evbuffer_unfreeze(out, 1);
+	n = evbuffer_write(out, fd);
+	evbuffer_freeze(out, 1);
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR) {
+		STRATA_DEBUG(BROKER_COMP, "write failed|peer=%s error=\"%s\"",
+		    c->peer, strerror(errno));
+		evbuffer_drain(out, evbuffer_get_length(out));
+		broker_conn_close(c, true);
+		return;
+	}
+	if (evbuffer_get_length(out) != 0)
+		bufferevent_enable(c->bev, EV_WRITE);
+}
+
+static void
+conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct strata_broker *b = arg;
+
+	while (!strata_list_empty(&b->flush))
+		conn_flush(STRATA_CONTAINER_OF(b->flush.next,
+		    struct broker_conn, flush_node));
+}
+
+/* Have c's output written at the end of this loop turn. */
+static void
+conn_want_flush(struct broker_conn *c)
+{
+	struct strata_broker *b = c->broker;
+
+	if (c->listener != BROKER_TCP || !strata_list_empty(&c->flush_node))
+		return;
+	strata_list_push_back(&b->flush, &c->flush_node);
+	if (b->flush_ev == NULL) {
+		b->flush_ev = event_new(b->base, -1, 0, conn_flush_cb, b);
+		if (b->flush_ev == NULL)
+			abort();
+	}
+	event_active(b->flush_ev, EV_TIMEOUT, 0);
 }
 
 /* A TLS handshake (or the first TLS read) failed: a refusal. */
@@ -184,6 +255,7 @@ broker_conn_new(struct strata_broker *b, struct bufferevent *bev,
 	c->bev = bev;
 	c->listener = (uint8_t)kind;
 	c->state = CONN_NEW;
+	strata_list_init(&c->flush_node);
 	conn_peer_name(c, sa);
 	strata_list_push_back(&b->conns, &c->node);
 	b->n_conns++;
@@ -191,7 +263,7 @@ broker_conn_new(struct strata_broker *b, struct bufferevent *bev,
 	(*b->m.connections_total[kind])++;
 	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_set_timeouts(bev, &tv, NULL);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	bufferevent_enable(bev, kind == BROKER_TCP ? EV_READ : EV_READ | EV_WRITE);
 	return c;
 }
 
@@ -215,6 +287,7 @@ broker_conn_send(struct broker_conn *c, const struct strata_mqtt_packet *p)
 		abort();
 	vec.iov_len = n;
 	evbuffer_commit_space(out, &vec, 1);
+	conn_want_flush(c);
 	(*c->broker->m.packets_out[p->type & 15])++;
 	*c->broker->m.bytes_out += n;
 	return 0;
@@ -262,7 +335,10 @@ broker_conn_close(struct broker_conn *c, bool with_will)
 		conn_mark_dead(c);
 		return;
 	}
+	/* the rest goes out through the write event, bounded by tv */
+	strata_list_remove(&c->flush_node);
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
+	bufferevent_enable(c->bev, EV_WRITE);
 }
 
 void

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -109,6 +110,10 @@ listener_accept(struct evconnlistener *l, evutil_socket_t fd,
 		evutil_closesocket(fd);
 		return;
 	}
+	/* Output is already batched per loop turn (one write for many
+	 * packets), so Nagle only adds delay: with it a TLS handshake's
+	 * second flight waits for the client's delayed ACK (~40 ms). */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	if (kind == BROKER_TLS) {
 		SSL *ssl = SSL_new(b->ssl_ctx);
 

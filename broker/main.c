@@ -165,6 +165,7 @@ main_start(struct strata_broker *b)
 		return STRATA_EIO;
 	strata_list_init(&b->conns);
 	strata_list_init(&b->reap);
+	strata_list_init(&b->flush);
 	strata_list_init(&b->routers);
 	strata_list_init(&b->unsent);
 	b->sessions = strata_hashmap_new(broker_session_free_value);
@@ -216,6 +217,8 @@ main_teardown(struct strata_broker *b)
 		event_free(b->stop_timer);
 	if (b->reap_ev != NULL)
 		event_free(b->reap_ev);
+	if (b->flush_ev != NULL)
+		event_free(b->flush_ev);
 	free(b->scratch);
 	free(b->topic_buf);
 	free(b->fanout);
