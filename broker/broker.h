@@ -295,6 +295,8 @@ struct broker_suback {
 	uint64_t conn_key;
 	unsigned pending;         /* barrier refs, + 1 while an earlier SUBACK
 				     of the same connection waits */
+	struct broker_suback *next_of_conn; /* the later SUBACK of the same
+				     connection that waits for this one */
 	uint16_t packet_id;
 	uint32_t n_reasons;
 	uint32_t n_retained;

@@ -267,27 +267,11 @@ suback_conn(struct strata_broker *b, const struct broker_suback *w)
 	return s->conn;
 }
 
-/* The next waiting SUBACK of w's connection after w, or NULL. */
-static struct broker_suback *
-suback_next_of_conn(struct strata_broker *b, struct broker_suback *w)
-{
-	struct strata_list *pos;
-
-	for (pos = w->node.next; pos != &b->subacks; pos = pos->next) {
-		struct broker_suback *n = STRATA_CONTAINER_OF(pos,
-		    struct broker_suback, node);
-
-		if (n->conn_key == w->conn_key)
-			return n;
-	}
-	return NULL;
-}
-
 void
 broker_suback_release(struct strata_broker *b, struct broker_suback *w)
 {
 	while (w != NULL && --w->pending == 0) {
-		struct broker_suback *next = suback_next_of_conn(b, w);
+		struct broker_suback *next = w->next_of_conn;
 		struct broker_conn *c = suback_conn(b, w);
 
 		strata_list_remove(&w->node);
@@ -310,19 +294,23 @@ broker_subacks_free_all(struct strata_broker *b)
 	}
 }
 
-/* Does an earlier SUBACK of c still wait? */
-static bool
-suback_conn_waits(struct strata_broker *b, const struct broker_conn *c)
+/* The last SUBACK of c still waiting, or NULL.  Only connections that
+ * had a SUBACK deferred before are looked for, from the newest. */
+static struct broker_suback *
+suback_conn_last(struct strata_broker *b, const struct broker_conn *c)
 {
 	struct strata_list *pos;
 
 	if (c->suback_key == 0)
-		return false;
-	for (pos = b->subacks.next; pos != &b->subacks; pos = pos->next)
-		if (STRATA_CONTAINER_OF(pos, struct broker_suback,
-		    node)->conn_key == c->suback_key)
-			return true;
-	return false;
+		return NULL;
+	for (pos = b->subacks.prev; pos != &b->subacks; pos = pos->prev) {
+		struct broker_suback *w = STRATA_CONTAINER_OF(pos,
+		    struct broker_suback, node);
+
+		if (w->conn_key == c->suback_key)
+			return w;
+	}
+	return NULL;
 }
 
 /* COLLECTING -> WAITING or DONE (see the comment at the top). */
@@ -330,10 +318,9 @@ static void
 suback_submit(struct broker_conn *c, struct broker_suback *w)
 {
 	struct strata_broker *b = c->broker;
+	struct broker_suback *prev = suback_conn_last(b, c);
 
-	w->pending = broker_routers_barrier(b, w);
-	if (suback_conn_waits(b, c))
-		w->pending++;
+	w->pending = broker_routers_barrier(b, w) + (prev != NULL);
 	if (w->pending == 0) {
 		suback_write(c, w);
 		suback_free(w);
@@ -342,6 +329,8 @@ suback_submit(struct broker_conn *c, struct broker_suback *w)
 	if (c->suback_key == 0)
 		c->suback_key = ++b->next_suback_key;
 	w->conn_key = c->suback_key;
+	if (prev != NULL)
+		prev->next_of_conn = w;
 	strata_list_push_back(&b->subacks, &w->node);
 	(*b->m.subacks_deferred)++;
 }

@@ -119,3 +119,30 @@ def test_retained_follows_suback(cluster, version):
             pub.recv_type(raw.PUBACK, 5.0)
         sub.close()
         pub.close()
+
+
+@pytest.mark.parametrize("clean", [True, False], ids=["clean", "persistent"])
+def test_connection_gone_while_suback_waits(cluster, version, clean):
+    """A client that leaves while its SUBACK waits for the router, then
+    comes back with the same client id: the new connection gets only the
+    answer to its own SUBSCRIBE, never the stale one (and no daemon
+    trips over the wait of the connection that left)."""
+    cid = unique("gone").replace("/", "-")
+    for i in range(5):
+        c = raw.RawClient(cluster.host, cluster.mqtt_ports[0], version)
+        c.handshake(cid, clean=clean)
+        _backlog(c, version, unique("gone-sink"))
+        c.send(raw.subscribe([("%s/%d" % (unique("gone"), i), 1)], 1,
+                             version))
+        c.abort()
+        again = raw.RawClient(cluster.host, cluster.mqtt_ports[0], version)
+        try:
+            again.handshake(cid, clean=clean)
+            got = _subscribe(again, version, unique("back"), 77)
+            assert [p.type for p in got] == [raw.SUBACK], got
+        finally:
+            again.close()
+    cleanup = raw.RawClient(cluster.host, cluster.mqtt_ports[0], version)
+    cleanup.handshake(cid, clean=True)
+    cleanup.send(raw.disconnect(version))
+    cleanup.close()
