@@ -4,7 +4,7 @@
 #   bench/compare.sh [--runs N] [--duration S] [--build DIR] [--out DIR]
 #                    SCENARIO...
 #
-# Scenarios: idle10k idle100k pairs-qos0 pairs-qos1 fanin-qos1 fanout-qos0
+# Scenarios: idle10k idle10k-tls idle100k pairs-qos0 pairs-qos1 fanin-qos1 fanout-qos0
 #            latency-qos1 connect-rate, or `all` (every one but idle100k).
 # Targets, run ALTERNATING (s1, s2, mosquitto, s1, ...) --runs times each
 # (default 3), every run on a freshly started target:
@@ -44,7 +44,7 @@ while (($#)); do
 	--build) BUILD=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	-h | --help) usage ;;
-	all) SCENARIOS+=(idle10k pairs-qos0 pairs-qos1 fanin-qos1 fanout-qos0
+	all) SCENARIOS+=(idle10k idle10k-tls pairs-qos0 pairs-qos1 fanin-qos1 fanout-qos0
 		latency-qos1 connect-rate); shift ;;
 	-*) die "unknown option $1" ;;
 	*) SCENARIOS+=("$1"); shift ;;
@@ -120,13 +120,24 @@ start_strata() {
 	PORTS=$(. "$CLUSTER_DIR/endpoints.env" && echo "$MQTT_PORTS")
 	# shellcheck disable=SC1091
 	TARGET_PIDS=$(. "$CLUSTER_DIR/endpoints.env" && echo "$PIDS")
+	# shellcheck disable=SC1091
+	TLS_PORTS=$(. "$CLUSTER_DIR/endpoints.env" && echo "$MQTTS_PORTS")
+	TLS_DIR=$CLUSTER_DIR/certs
 }
 
 start_mosquitto() {
 	local port i
 	port=$(pick_base)
+	"$root/deploy/local/gen-certs.sh" "$OUT/certs" || die "gen-certs.sh failed"
 	cat >"$OUT/mosquitto.conf" <<-EOF
+		user root
+		per_listener_settings false
 		listener $port 127.0.0.1
+		listener $((port + 1)) 127.0.0.1
+		cafile $OUT/certs/ca.crt
+		certfile $OUT/certs/server.crt
+		keyfile $OUT/certs/server.key
+		require_certificate true
 		allow_anonymous true
 		persistence false
 		max_connections -1
@@ -142,6 +153,8 @@ start_mosquitto() {
 		sleep 0.05
 	done
 	PORTS=$port
+	TLS_PORTS=$((port + 1))
+	TLS_DIR=$OUT/certs
 	TARGET_PIDS=$MOSQ_PID
 }
 
@@ -187,13 +200,19 @@ run_bench() {
 }
 
 # --- scenarios: each prints "metric<TAB>value" lines ---------------------
+# idle N FILE [tls]: resident memory per idle connection (plain or TLS).
 idle() {
 	local n=$1 file=$2 before after ready=$OUT/ready procs=1 sources=1
-	shift 2
+	local ports=$PORTS tls=()
+	if [[ ${3:-} == tls ]]; then
+		ports=$TLS_PORTS
+		tls=(--tls --cafile "$TLS_DIR/ca.crt" --cert "$TLS_DIR/client.crt"
+			--key "$TLS_DIR/client.key")
+	fi
 	((n > 15000)) && procs=$(((n + 14999) / 15000)) && sources=4
 	rm -f "$ready"
 	before=$(rss_kib)
-	timeout --kill-after=5 $((n / 1000 + 90)) "$BENCH" conn --ports "$PORTS" \
+	timeout --kill-after=5 $((n / 1000 + 90)) "$BENCH" conn --ports "$ports" "${tls[@]}" \
 		--clients "$n" --rate 5000 --hold 600 --keepalive 60 \
 		--procs "$procs" --sources "$sources" --ready-file "$ready" --json \
 		--no-progress >"$file" 2>"$file.err" &
@@ -212,6 +231,7 @@ scenario() {
 	local name=$1 file=$2 d=$DURATION
 	case $name in
 	idle10k) idle 10000 "$file" ;;
+	idle10k-tls) idle 10000 "$file" tls ;;
 	idle100k) idle 100000 "$file" ;;
 	pairs-qos0 | pairs-qos1)
 		run_bench "$file" $((d + 60)) pubsub --pattern pairs --clients 100 \

@@ -49,30 +49,6 @@ wait_port() {
 	die "$name did not listen on port $port within 10 s; see $LOG_DIR/$name.log"
 }
 
-gen_certs() {
-	local d=$1
-	[[ -f $d/ca.crt && -f $d/server.crt && -f $d/client.crt ]] && return 0
-	mkdir -p "$d"
-	(
-		cd "$d"
-		openssl ecparam -name prime256v1 -genkey -noout -out ca.key
-		openssl req -x509 -new -key ca.key -sha256 -days 825 \
-			-subj "/CN=Strata Development CA" -out ca.crt
-		openssl ecparam -name prime256v1 -genkey -noout -out server.key
-		openssl req -new -key server.key -subj "/CN=localhost" -out server.csr
-		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
-		openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key \
-			-CAcreateserial -days 825 -sha256 -extfile server.ext -out server.crt
-		openssl ecparam -name prime256v1 -genkey -noout -out client.key
-		openssl req -new -key client.key -subj "/CN=dev-client" -out client.csr
-		printf 'extendedKeyUsage=clientAuth\n' >client.ext
-		openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key \
-			-CAcreateserial -days 825 -sha256 -extfile client.ext -out client.crt
-		rm -f ./*.csr ./*.ext ca.srl
-		chmod 600 ./*.key
-	) >/dev/null 2>&1 || die "certificate generation failed (is openssl installed?)"
-}
-
 # Start a daemon in the background; its PID goes to PIDS.
 PIDS=()
 start() {
@@ -141,7 +117,7 @@ cmd_up() {
 
 	mkdir -p "$LOG_DIR" "$DIR/redis"
 	rm -f "$DIR/pids" "$DIR/endpoints.env"
-	gen_certs "$DIR/certs"
+	"$here/gen-certs.sh" "$DIR/certs" || die "certificate generation failed"
 	trap 'echo "cluster.sh: start-up failed, stopping what was started" >&2; stop_pids "$DIR/pids"' EXIT
 
 	start redis redis-server --bind "$HOST" --port "$redis_port" \
