@@ -95,9 +95,11 @@ port_free() {
 }
 
 # A base port P such that P..P+9 and the cluster's offsets are all free.
+# Every port stays below 32768, where Linux's ephemeral range starts: the
+# scenarios' own client sockets take ephemeral ports and would collide.
 pick_base() {
 	local p off ok
-	for ((p = 21000 + RANDOM % 40 * 100; p < 29000; p += 100)); do
+	for ((p = 12000 + RANDOM % 60 * 100; p < 24500; p += 100)); do
 		ok=1
 		for off in 0 1 2 3 4 5 6 7 4500 6000 7000 7001 8000 8001 8100; do
 			port_free $((p + off)) || { ok=0; break; }

@@ -59,7 +59,8 @@ free_base() {
 		    finally:
 		        s.close()
 		while True:
-		    b = random.randrange(20000, 50000)
+		    # below 32768, where the ephemeral port range starts
+		    b = random.randrange(10000, 32768 - 8101)
 		    if all(free(b + o) for o in (0, 1, 4500, 6000, 7000, 7001, 8000, 8001, 8100)):
 		        print(b); break
 	PY
