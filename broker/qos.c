@@ -115,9 +115,10 @@ qos_next_packet_id(struct broker_session *s)
 	return s->next_packet_id;
 }
 
-void
-broker_qos_enqueue(struct broker_session *s, struct broker_msg *m,
-    uint8_t qos, bool retain, uint8_t n_sub_ids, const uint32_t *sub_ids)
+/* A new outbound entry holding a reference to m; not on any list yet. */
+static struct broker_out *
+qos_out_new(struct broker_msg *m, uint8_t qos, bool retain, uint8_t state,
+    uint16_t packet_id, uint8_t n_sub_ids, const uint32_t *sub_ids)
 {
 	struct broker_out *o = calloc(1, sizeof(*o));
 
@@ -127,10 +128,21 @@ broker_qos_enqueue(struct broker_session *s, struct broker_msg *m,
 	o->msg = m;
 	o->qos = qos;
 	o->retain = retain;
-	o->state = OUT_QUEUED;
+	o->state = state;
+	o->packet_id = packet_id;
 	o->n_sub_ids = n_sub_ids;
 	if (n_sub_ids > 0)
 		memcpy(o->sub_ids, sub_ids, n_sub_ids * sizeof(uint32_t));
+	return o;
+}
+
+void
+broker_qos_enqueue(struct broker_session *s, struct broker_msg *m,
+    uint8_t qos, bool retain, uint8_t n_sub_ids, const uint32_t *sub_ids)
+{
+	struct broker_out *o = qos_out_new(m, qos, retain, OUT_QUEUED, 0,
+	    n_sub_ids, sub_ids);
+
 	strata_list_push_back(&s->queue, &o->node);
 	s->n_queued++;
 	broker_qos_pump(s);
@@ -314,19 +326,9 @@ broker_qos_restore(struct broker_session *s, struct broker_msg *m,
     uint8_t qos, bool retain, uint8_t state, uint16_t packet_id,
     uint8_t n_sub_ids, const uint32_t *sub_ids)
 {
-	struct broker_out *o = calloc(1, sizeof(*o));
+	struct broker_out *o = qos_out_new(m, qos, retain, state, packet_id,
+	    n_sub_ids, sub_ids);
 
-	if (o == NULL)
-		abort();
-	m->refs++;
-	o->msg = m;
-	o->qos = qos;
-	o->retain = retain;
-	o->state = state;
-	o->packet_id = packet_id;
-	o->n_sub_ids = n_sub_ids;
-	if (n_sub_ids > 0)
-		memcpy(o->sub_ids, sub_ids, n_sub_ids * sizeof(uint32_t));
 	if (state == OUT_QUEUED) {
 		strata_list_push_back(&s->queue, &o->node);
 		s->n_queued++;

@@ -72,6 +72,7 @@ class Client:
         self.paho.on_connect = self._on_connect
         self.paho.on_message = self._on_message
         self.paho.on_subscribe = self._on_subscribe
+        self.paho.on_unsubscribe = self._on_unsubscribe
         self.paho.on_disconnect = self._on_disconnect
         self.started = False
 
@@ -89,6 +90,27 @@ class Client:
         with self.acked:
             self.acks[mid] = codes
             self.acked.notify_all()
+
+    def _on_unsubscribe(self, client, userdata, mid, props=None,
+                        reasons=None):
+        if reasons is None:
+            codes = []
+        elif isinstance(reasons, list):
+            codes = [getattr(r, "value", r) for r in reasons]
+        else:
+            codes = [getattr(reasons, "value", reasons)]
+        with self.acked:
+            self.acks[mid] = codes
+            self.acked.notify_all()
+
+    def _wait_ack(self, mid, what):
+        deadline = time.monotonic() + TIMEOUT
+        with self.acked:
+            while mid not in self.acks:
+                left = deadline - time.monotonic()
+                assert left > 0, "no %s" % what
+                self.acked.wait(left)
+            return self.acks.pop(mid)
 
     def _on_disconnect(self, client, userdata, rc, props=None):
         self.disconnect_rc = int(getattr(rc, "value", rc))
@@ -150,15 +172,16 @@ class Client:
             rc, mid = self.paho.subscribe(topic, qos,
                                           properties=properties)
         assert rc == paho.MQTT_ERR_SUCCESS, rc
-        deadline = time.monotonic() + TIMEOUT
-        with self.acked:
-            while mid not in self.acks:
-                left = deadline - time.monotonic()
-                assert left > 0, "no SUBACK for %s" % topic
-                self.acked.wait(left)
-            codes = self.acks.pop(mid)
+        codes = self._wait_ack(mid, "SUBACK for %s" % topic)
         assert codes == [qos if expect is None else expect], codes
         return codes
+
+    def unsubscribe(self, topic):
+        """Unsubscribe and wait for the UNSUBACK; returns its reason
+        codes (MQTT 5; empty for 3.1.1, whose UNSUBACK has none)."""
+        rc, mid = self.paho.unsubscribe(topic)
+        assert rc == paho.MQTT_ERR_SUCCESS, rc
+        return self._wait_ack(mid, "UNSUBACK for %s" % topic)
 
     def publish(self, topic, payload, qos=0, retain=False,
                 properties=None):
