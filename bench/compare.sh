@@ -202,31 +202,43 @@ run_bench() {
 }
 
 # --- scenarios: each prints "metric<TAB>value" lines ---------------------
-# idle N FILE [tls]: resident memory per idle connection (plain or TLS).
+# idle N FILE [tls|ping]: resident memory per idle connection (plain or
+# TLS).  ping: the connections are then held 30 s more with a 10 s
+# keepalive, and the PINGREQs sent and answered are reported too.
 idle() {
-	local n=$1 file=$2 before after ready=$OUT/ready procs=1 sources=1
-	local ports=$PORTS tls=()
-	if [[ ${3:-} == tls ]]; then
+	local n=$1 file=$2 mode=${3:-} before after ready=$OUT/ready procs=1
+	local sources=1 ports=$PORTS tls=() hold=600 keepalive=60
+	if [[ $mode == tls ]]; then
 		ports=$TLS_PORTS
 		tls=(--tls --cafile "$TLS_DIR/ca.crt" --cert "$TLS_DIR/client.crt"
 			--key "$TLS_DIR/client.key")
 	fi
+	[[ $mode == ping ]] && hold=30 keepalive=10
 	((n > 15000)) && procs=$(((n + 14999) / 15000)) && sources=4
 	rm -f "$ready"
 	before=$(rss_kib)
 	timeout --kill-after=5 $((n / 1000 + 90)) "$BENCH" conn --ports "$ports" "${tls[@]}" \
-		--clients "$n" --rate 5000 --hold 600 --keepalive 60 \
+		--clients "$n" --rate 5000 --hold "$hold" --keepalive "$keepalive" \
 		--procs "$procs" --sources "$sources" --ready-file "$ready" --json \
 		--no-progress >"$file" 2>"$file.err" &
 	BENCH_PID=$!
 	while [[ ! -f $ready ]] && kill -0 "$BENCH_PID" 2>/dev/null; do sleep 0.2; done
 	sleep 2
 	after=$(rss_kib)
-	kill "$BENCH_PID" 2>/dev/null || true
+	[[ $mode == ping ]] || kill "$BENCH_PID" 2>/dev/null || true
 	wait "$BENCH_PID" 2>/dev/null || true
 	BENCH_PID=
 	printf 'connected\t%s\n' "$(sed -n 's/connected=\([0-9]*\).*/\1/p' "$ready" 2>/dev/null)"
 	printf 'KiB/conn\t%s\n' "$("$PY" -c "print(round(($after - $before) / $n, 2))")"
+	if [[ $mode == ping ]]; then
+		if [[ -s $file ]]; then
+			printf 'pings answered\t%s\n' "$(json "$file" 'j["connections"]["pongs"]')"
+			printf 'pings unanswered\t%s\n' "$(json "$file" 'j["connections"]["pings"] - j["connections"]["pongs"]')"
+			printf 'closed early\t%s\n' "$(json "$file" 'j["connections"]["closed_early"]')"
+		else
+			echo "bench failed: $(tail -3 "$file.err")" >&2
+		fi
+	fi
 }
 
 scenario() {
@@ -234,7 +246,7 @@ scenario() {
 	case $name in
 	idle10k) idle 10000 "$file" ;;
 	idle10k-tls) idle 10000 "$file" tls ;;
-	idle100k) idle 100000 "$file" ;;
+	idle100k) idle 100000 "$file" ping ;;
 	pairs-qos0 | pairs-qos1)
 		run_bench "$file" $((d + 60)) pubsub --pattern pairs --clients 100 \
 			--qos "${name#pairs-qos}" --size 64 --duration "$d" || return 0
