@@ -13,6 +13,11 @@
 
 static const char *const listener_names[2] = {"tcp", "tls"};
 
+/* Every reason broker_drop() is called with, shown at 0 from the start so
+ * that rate() and alerts work before the first drop. */
+static const char *const drop_reasons[] = {"expired", "no_router",
+	"over_client_max_packet", "queue_full", "slow_client"};
+
 static int64_t
 metrics_link_queue(void *arg)
 {
@@ -28,6 +33,16 @@ metrics_link_queue(void *arg)
 			total += (int64_t)strata_link_queued(r->link);
 	}
 	return total;
+}
+
+static uint64_t *
+metrics_drop_cell(struct strata_broker *b, const char *reason)
+{
+	char labels[64];
+
+	snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
+	return strata_metrics_counter(b->metrics, "strata_broker_drops_total",
+	    "Messages dropped, by reason", labels);
 }
 
 static void
@@ -75,6 +90,10 @@ broker_metrics_init(struct strata_broker *b)
 		    "PUBLISH messages delivered to clients", labels);
 	}
 	metrics_packets(b);
+	for (i = 0; i < (int)(sizeof(drop_reasons) / sizeof(drop_reasons[0]));
+	    i++) {
+		(void)metrics_drop_cell(b, drop_reasons[i]);
+	}
 	b->m.bytes_in = strata_metrics_counter(m,
 	    "strata_broker_bytes_received_total", "Bytes read from clients",
 	    NULL);
@@ -123,11 +142,7 @@ broker_refuse(struct strata_broker *b, struct broker_conn *c,
 void
 broker_drop(struct strata_broker *b, const char *reason)
 {
-	char labels[64];
-
-	snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
-	(*strata_metrics_counter(b->metrics, "strata_broker_drops_total",
-	    "Messages dropped, by reason", labels))++;
+	(*metrics_drop_cell(b, reason))++;
 }
 
 uint64_t

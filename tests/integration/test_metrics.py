@@ -26,6 +26,9 @@ BROKER_COUNTERS = [
     "strata_broker_bytes_sent_total",
 ]
 
+DROP_REASONS = ["expired", "no_router", "over_client_max_packet",
+                "queue_full", "slow_client"]
+
 
 def get(host, port, path):
     """(status, content type, body) of GET http://host:port/path."""
@@ -103,6 +106,11 @@ def test_metrics_format_everywhere(cluster):
         for name in BROKER_COUNTERS:
             assert types.get(name) == "counter", (port, name)
         assert any(n.startswith("strata_broker_") for n, _ in samples)
+        # every drop reason is a series from the start (alerts and rate()
+        # work before the first drop)
+        for reason in DROP_REASONS:
+            assert ("strata_broker_drops_total",
+                    '{reason="%s"}' % reason) in samples, (port, reason)
     for port in cluster.router_metrics_ports:
         samples, types = scrape(cluster.host, port)
         assert "counter" in types.values(), port
