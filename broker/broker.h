@@ -12,7 +12,9 @@
  *                 publishes to routers.
  *   session owns  its subscriptions, outbound messages (in flight and
  *                 queued), the packet ids of inbound QoS 2 publishes.
- *   conn    owns  its bufferevent, topic aliases; points to its session
+ *   conn    owns  its socket (TCP: read/write events, output buffer and
+ *                 held input; TLS: a bufferevent), topic aliases; points
+ *                 to its session
  *                 (the session points back while the connection is live).
  *   message (struct broker_msg) is reference counted: one Deliver fanned
  *                 out to many sessions shares one copy.
@@ -39,6 +41,7 @@
 #include "redis.h"
 #include "status.h"
 #include "subtree.h"
+#include "timerwheel.h"
 #include "topic.h"
 
 #define BROKER_COMP "broker"
@@ -214,7 +217,16 @@ struct broker_conn {
 	struct strata_list node; /* broker->conns or broker->reap */
 	struct strata_list flush_node; /* broker->flush while output waits */
 	struct strata_broker *broker;
-	struct bufferevent *bev;
+	struct bufferevent *bev; /* TLS only; NULL for plain TCP */
+	/* plain TCP transport (conn.c) */
+	evutil_socket_t fd;
+	struct event *read_ev;
+	struct event *write_ev;  /* created when the socket first fills */
+	struct evbuffer *out;
+	uint8_t *in;             /* input not dispatched yet, or NULL */
+	uint32_t in_len, in_cap;
+	struct strata_timer timer; /* connect, keepalive or flush deadline */
+	uint64_t last_input_ms;  /* of the last read (keepalive) */
 	struct broker_session *session;
 	struct broker_will *will;
 	struct broker_pending *pending; /* while WAITING */
@@ -223,6 +235,8 @@ struct broker_conn {
 	uint8_t version;
 	uint8_t listener;        /* enum broker_listener_kind */
 	bool paused;             /* reading stopped by backpressure */
+	bool reading;            /* read interest is on */
+	bool write_armed;        /* TCP: waiting for the socket to drain */
 	bool clean_start;        /* of CONNECT, kept while WAITING */
 	uint32_t expiry;         /* Session Expiry asked in CONNECT */
 	uint16_t keepalive;
@@ -356,6 +370,9 @@ struct strata_broker {
 	struct event *poll_timer;
 	struct event *reap_ev;
 	struct event *flush_ev;  /* end of loop turn: write conns' output */
+	struct strata_timerwheel timers;     /* connection deadlines */
+	struct event *tick_ev;               /* advances timers */
+	uint8_t *read_buf;                   /* TCP reads land here */
 	struct strata_list flush; /* plain TCP conns with output to write */
 	struct event *sigterm_ev, *sigint_ev, *stop_timer;
 	struct evconnlistener *listeners[2];
@@ -404,21 +421,32 @@ int broker_listeners_start(struct strata_broker *b);
 void broker_listeners_stop(struct strata_broker *b);
 
 /* ---- conn.c ---- */
+/* Set up the connection machinery (timer wheel, read buffer). */
+int broker_conns_start(struct strata_broker *b);
+/* A new client connection: bev is its TLS bufferevent (which owns fd), or
+ * NULL for plain TCP (the connection owns fd). */
 struct broker_conn *broker_conn_new(struct strata_broker *b,
-    struct bufferevent *bev, enum broker_listener_kind kind,
-    const struct sockaddr *sa);
+    evutil_socket_t fd, struct bufferevent *bev,
+    enum broker_listener_kind kind, const struct sockaddr *sa);
 /* Encode pkt and queue it for writing (no-op when the connection is
  * closing or dead).  Returns 0 or STRATA_ENOSPC when the packet exceeds
  * the client's Maximum Packet Size (nothing is written). */
 int broker_conn_send(struct broker_conn *c,
     const struct strata_mqtt_packet *p);
+/* Bytes queued to the client and not written yet. */
+size_t broker_conn_output_len(struct broker_conn *c);
 /* Stop reading, flush what is queued (bounded), then free.  Safe anywhere:
  * the memory is released from the reap event.  with_will: the close is
  * abrupt and the will (if any) is published. */
 void broker_conn_close(struct broker_conn *c, bool with_will);
 void broker_conn_disconnect(struct broker_conn *c, uint8_t reason);
 void broker_conn_set_keepalive(struct broker_conn *c, uint16_t seconds);
+/* c's state changed: read or stop reading to match.  Going WAITING (from
+ * c's own dispatch) only stops reading; going ACTIVE again (from outside
+ * any dispatch of c) also dispatches the input held meanwhile. */
+void broker_conn_input_changed(struct broker_conn *c);
 void broker_conns_reap(struct strata_broker *b);
+/* Exit: free every connection and the connection machinery. */
 void broker_conns_free_all(struct strata_broker *b);
 /* Backpressure: stop reading a publisher while a router link is full;
  * resume every paused connection when links drain. */
@@ -426,7 +454,13 @@ void broker_conn_pause(struct broker_conn *c);
 void broker_conns_resume(struct strata_broker *b);
 
 /* ---- dispatch.c ---- */
+/* TLS: dispatch the whole packets in the bufferevent's input. */
 void broker_dispatch_input(struct broker_conn *c);
+/* Dispatch the whole packets at the head of p[0..len); returns the bytes
+ * used.  Stops early when the connection can no longer dispatch (WAITING,
+ * closing).  The bytes only need to live during the call. */
+size_t broker_dispatch_bytes(struct broker_conn *c, const uint8_t *p,
+    size_t len);
 /* Maximum Packet Size of the broker (CONNACK, framing limit). */
 uint32_t broker_max_packet(const struct strata_broker *b);
 

@@ -1,5 +1,5 @@
 /*
- * conn.c - client connections: bufferevent (plain or TLS), output, close.
+ * conn.c - client connections: input, output, deadlines, close.
  *
  * States (see struct broker_conn):
  *   NEW --CONNECT ok--> [WAITING --session known-->] ACTIVE --close-->
@@ -9,14 +9,26 @@
  * moves it to the reap list and activates the reap event, which frees
  * every DEAD connection at one point of the loop.
  *
- * Output of plain TCP connections is written directly: a packet sent
- * during a loop turn puts the connection on b->flush, and the flush event
- * (run once at the end of the turn) writes each one with a single writev.
- * Only when the kernel does not take everything does the connection watch
- * for writability (EV_WRITE), until its output is empty again.  This saves
- * the two epoll_ctl calls and the extra loop turn per write that a
- * bufferevent's write event costs.  TLS connections keep the bufferevent's
- * own write path, since OpenSSL does the writing.
+ * Plain TCP connections are driven directly, without a bufferevent:
+ *   input  one read event; each readiness is one read() into the broker's
+ *          shared read buffer, and the whole packets in it are dispatched
+ *          in place.  Only bytes left over (a partial packet, or packets
+ *          that arrived behind a CONNECT that must wait) are copied into
+ *          the connection's own buffer, sized to what they need.  A small
+ *          partial packet is copied back in front of the next read; a
+ *          large one is completed by reads straight into its buffer, so
+ *          a client trickling a big packet costs no repeated copying.
+ *   output an evbuffer; packets sent during a loop turn put the
+ *          connection on b->flush and the flush event (once, at the end
+ *          of the turn) writes each with one writev.  Only when the
+ *          kernel does not take everything does the connection get a
+ *          write event, until its output is empty again.
+ * TLS connections keep libevent's OpenSSL bufferevent for both.
+ *
+ * Deadlines (connect timeout, keepalive, close flush) are one timer per
+ * connection on the broker's timer wheel.  A read only notes the time; the
+ * keepalive timer, when it comes due, compares that time with the
+ * deadline and moves itself on, so the hot path does no timer work.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,14 +36,87 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 
 #include "broker.h"
 
-#define CONN_CONNECT_TIMEOUT 10 /* seconds to send CONNECT */
-#define CONN_FLUSH_TIMEOUT 2    /* seconds to flush output on close */
+#define CONN_CONNECT_TIMEOUT_MS 10000 /* to send CONNECT */
+#define CONN_FLUSH_TIMEOUT_MS 2000    /* to flush output on close */
+#define CONN_TICK_MS 250              /* timer wheel resolution */
+#define CONN_READ_SIZE 65536          /* b->read_buf */
+#define CONN_PREPEND_MAX 4096         /* held input read behind in place */
+
+/* ---- time and the timer wheel ---- */
+
+static uint64_t
+conn_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void conn_timer_fire(struct strata_timer *t, void *arg);
+
+static void
+conn_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct strata_broker *b = arg;
+
+	strata_timerwheel_advance(&b->timers, conn_now_ms(), conn_timer_fire,
+	    b);
+}
+
+int
+broker_conns_start(struct strata_broker *b)
+{
+	struct timeval tv = {0, CONN_TICK_MS * 1000};
+
+	strata_timerwheel_init(&b->timers, CONN_TICK_MS, conn_now_ms());
+	b->read_buf = malloc(CONN_READ_SIZE);
+	b->tick_ev = event_new(b->base, -1, EV_PERSIST, conn_tick_cb, b);
+	if (b->read_buf == NULL || b->tick_ev == NULL)
+		abort();
+	return event_add(b->tick_ev, &tv) == 0 ? 0 : STRATA_EIO;
+}
+
+static void
+conn_deadline(struct broker_conn *c, uint64_t due_ms)
+{
+	strata_timerwheel_schedule(&c->broker->timers, &c->timer, due_ms);
+}
+
+/* ---- reading on or off ---- */
+
+/* Input is read while the connection may dispatch it and is not paused
+ * by backpressure. */
+static void
+conn_apply_reading(struct broker_conn *c)
+{
+	bool want = (c->state == CONN_NEW || c->state == CONN_ACTIVE) &&
+	    !c->paused;
+
+	if (want == c->reading)
+		return;
+	c->reading = want;
+	if (c->bev != NULL) {
+		if (want)
+			bufferevent_enable(c->bev, EV_READ);
+		else
+			bufferevent_disable(c->bev, EV_READ);
+	} else if (want) {
+		event_add(c->read_ev, NULL);
+	} else {
+		event_del(c->read_ev);
+	}
+}
+
+/* ---- close and reap ---- */
 
 static void
 conn_reap_cb(evutil_socket_t fd, short what, void *arg)
@@ -51,7 +136,12 @@ conn_mark_dead(struct broker_conn *c)
 		c->paused = false;
 		b->n_paused--;
 	}
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	conn_apply_reading(c);
+	if (c->bev != NULL)
+		bufferevent_disable(c->bev, EV_WRITE);
+	else if (c->write_ev != NULL)
+		event_del(c->write_ev);
+	strata_timerwheel_cancel(&b->timers, &c->timer);
 	strata_list_remove(&c->flush_node);
 	strata_list_remove(&c->node);
 	strata_list_push_back(&b->reap, &c->node);
@@ -60,22 +150,35 @@ conn_mark_dead(struct broker_conn *c)
 	event_active(b->reap_ev, EV_TIMEOUT, 0);
 }
 
+static void
+conn_free(struct broker_conn *c)
+{
+	if (c->bev != NULL) {
+		bufferevent_free(c->bev);
+	} else {
+		event_free(c->read_ev);
+		if (c->write_ev != NULL)
+			event_free(c->write_ev);
+		evbuffer_free(c->out);
+		evutil_closesocket(c->fd);
+	}
+	free(c->in);
+	broker_alias_free(c);
+	broker_will_free(c->will);
+	free(c);
+}
+
 void
 broker_conns_reap(struct strata_broker *b)
 {
-	struct strata_list *pos, *tmp;
-
-	STRATA_LIST_FOREACH_SAFE(pos, tmp, &b->reap) {
-		struct broker_conn *c = STRATA_CONTAINER_OF(pos,
+	while (!strata_list_empty(&b->reap)) {
+		struct broker_conn *c = STRATA_CONTAINER_OF(b->reap.next,
 		    struct broker_conn, node);
 
 		strata_list_remove(&c->node);
-		bufferevent_free(c->bev);
-		broker_alias_free(c);
-		broker_will_free(c->will);
 		(*b->m.connections[c->listener])--;
 		b->n_conns--;
-		free(c);
+		conn_free(c);
 	}
 	/* draining for shutdown: leave as soon as every client is gone */
 	if (b->stopping && strata_list_empty(&b->conns))
@@ -94,58 +197,140 @@ broker_conns_free_all(struct strata_broker *b)
 		conn_mark_dead(c);
 	}
 	broker_conns_reap(b);
+	if (b->tick_ev != NULL)
+		event_free(b->tick_ev);
+	b->tick_ev = NULL;
+	free(b->read_buf);
+	b->read_buf = NULL;
 }
 
-static void
-conn_read_cb(struct bufferevent *bev, void *arg)
-{
-	struct broker_conn *c = arg;
-
-	if (c->state == CONN_NEW || c->state == CONN_ACTIVE)
-		broker_dispatch_input(c);
-}
+/* ---- deadlines ---- */
 
 static void
-conn_write_cb(struct bufferevent *bev, void *arg)
+conn_keepalive_due(struct broker_conn *c, uint64_t now)
 {
-	struct broker_conn *c = arg;
+	uint64_t span = (uint64_t)c->keepalive * 1500; /* 1.5 keepalives */
 
-	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+	if (c->keepalive == 0)
 		return;
-	if (c->state == CONN_CLOSING)
-		conn_mark_dead(c);
-	else if (c->listener == BROKER_TCP)
-		bufferevent_disable(bev, EV_WRITE);
+	if (c->paused) {
+		/* unread input may be waiting in the socket: not silence */
+		conn_deadline(c, now + span);
+		return;
+	}
+	if (now < c->last_input_ms + span) {
+		conn_deadline(c, c->last_input_ms + span);
+		return;
+	}
+	broker_refuse(c->broker, c, STRATA_RC_KEEPALIVE_TIMEOUT,
+	    "keepalive timeout");
+	broker_conn_disconnect(c, STRATA_RC_KEEPALIVE_TIMEOUT);
+}
+
+static void
+conn_timer_fire(struct strata_timer *t, void *arg)
+{
+	struct broker_conn *c = STRATA_CONTAINER_OF(t, struct broker_conn,
+	    timer);
+
+	switch (c->state) {
+	case CONN_NEW:
+		broker_refuse(c->broker, c, STRATA_RC_MAX_CONNECT_TIME,
+		    "no CONNECT in time");
+		broker_conn_close(c, false);
+		break;
+	case CONN_ACTIVE:
+		conn_keepalive_due(c, conn_now_ms());
+		break;
+	case CONN_CLOSING:
+		conn_mark_dead(c); /* output not flushed in time */
+		break;
+	default:
+		/* WAITING has no deadline of its own: the hand-off wait is
+		 * bounded in cluster.c, and the keepalive starts after it */
+		break;
+	}
+}
+
+void
+broker_conn_set_keepalive(struct broker_conn *c, uint16_t seconds)
+{
+	c->keepalive = seconds;
+	c->last_input_ms = conn_now_ms();
+	if (seconds == 0) {
+		strata_timerwheel_cancel(&c->broker->timers, &c->timer);
+		return;
+	}
+	/* MQTT: the server closes after 1.5 times the keepalive of silence */
+	conn_deadline(c, c->last_input_ms + (uint64_t)seconds * 1500);
+}
+
+/* ---- output ---- */
+
+static struct evbuffer *
+conn_output(struct broker_conn *c)
+{
+	return c->bev != NULL ? bufferevent_get_output(c->bev) : c->out;
+}
+
+size_t
+broker_conn_output_len(struct broker_conn *c)
+{
+	return evbuffer_get_length(conn_output(c));
+}
+
+static void conn_tcp_write_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Watch a TCP connection for writability until its output is written. */
+static void
+conn_want_write(struct broker_conn *c)
+{
+	if (c->write_ev == NULL) {
+		c->write_ev = event_new(c->broker->base, c->fd,
+		    EV_WRITE | EV_PERSIST, conn_tcp_write_cb, c);
+		if (c->write_ev == NULL)
+			abort();
+	}
+	event_add(c->write_ev, NULL);
+	c->write_armed = true;
 }
 
 /*
- * Write what the kernel takes of c's output now.  What is left makes the
- * bufferevent watch for writability until it is written.  A write error is
- * a lost connection (its will is published).
+ * Write what the kernel takes of c's output now.  Returns false when the
+ * write failed: the connection is lost (closed, its will published).
  */
-static void
-conn_flush(struct broker_conn *c)
+static bool
+conn_write(struct broker_conn *c)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
-	int n;
+	int n = evbuffer_write(c->out, c->fd);
 
-	strata_list_remove(&c->flush_node);
-	/* a socket bufferevent keeps its output frozen at the front except
-	 * while it writes itself; do as it does */
-	evbuffer_unfreeze(out, 1);
-	n = evbuffer_write(out, fd);
-	evbuffer_freeze(out, 1);
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
 	    errno != EINTR) {
 		STRATA_DEBUG(BROKER_COMP, "write failed|peer=%s error=\"%s\"",
 		    c->peer, strerror(errno));
-		evbuffer_drain(out, evbuffer_get_length(out));
-		broker_conn_close(c, true);
-		return;
+		evbuffer_drain(c->out, evbuffer_get_length(c->out));
+		if (c->state == CONN_CLOSING)
+			conn_mark_dead(c);
+		else
+			broker_conn_close(c, true);
+		return false;
 	}
-	if (evbuffer_get_length(out) != 0)
-		bufferevent_enable(c->bev, EV_WRITE);
+	return true;
+}
+
+static void
+conn_tcp_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker_conn *c = arg;
+
+	if (!conn_write(c))
+		return;
+	if (evbuffer_get_length(c->out) != 0)
+		return;
+	event_del(c->write_ev);
+	c->write_armed = false;
+	if (c->state == CONN_CLOSING)
+		conn_mark_dead(c);
 }
 
 static void
@@ -153,9 +338,14 @@ conn_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct strata_broker *b = arg;
 
-	while (!strata_list_empty(&b->flush))
-		conn_flush(STRATA_CONTAINER_OF(b->flush.next,
-		    struct broker_conn, flush_node));
+	while (!strata_list_empty(&b->flush)) {
+		struct broker_conn *c = STRATA_CONTAINER_OF(b->flush.next,
+		    struct broker_conn, flush_node);
+
+		strata_list_remove(&c->flush_node);
+		if (conn_write(c) && evbuffer_get_length(c->out) != 0)
+			conn_want_write(c);
+	}
 }
 
 /* Have c's output written at the end of this loop turn. */
@@ -164,7 +354,8 @@ conn_want_flush(struct broker_conn *c)
 {
 	struct strata_broker *b = c->broker;
 
-	if (c->listener != BROKER_TCP || !strata_list_empty(&c->flush_node))
+	if (c->bev != NULL || c->write_armed ||
+	    !strata_list_empty(&c->flush_node))
 		return;
 	strata_list_push_back(&b->flush, &c->flush_node);
 	if (b->flush_ev == NULL) {
@@ -173,6 +364,158 @@ conn_want_flush(struct broker_conn *c)
 			abort();
 	}
 	event_active(b->flush_ev, EV_TIMEOUT, 0);
+}
+
+int
+broker_conn_send(struct broker_conn *c, const struct strata_mqtt_packet *p)
+{
+	struct evbuffer *out;
+	struct evbuffer_iovec vec;
+	size_t size, n;
+
+	if (c->state != CONN_NEW && c->state != CONN_ACTIVE)
+		return 0;
+	size = strata_mqtt_encoded_size(p, c->version);
+	if (c->max_packet != 0 && size > c->max_packet)
+		return STRATA_ENOSPC;
+	out = conn_output(c);
+	if (evbuffer_reserve_space(out, (ev_ssize_t)size, &vec, 1) < 1)
+		abort();
+	n = strata_mqtt_encode(p, c->version, vec.iov_base, vec.iov_len);
+	if (n != size)
+		abort();
+	vec.iov_len = n;
+	evbuffer_commit_space(out, &vec, 1);
+	conn_want_flush(c);
+	(*c->broker->m.packets_out[p->type & 15])++;
+	*c->broker->m.bytes_out += n;
+	return 0;
+}
+
+/* ---- TCP input ---- */
+
+/*
+ * Keep the n undispatched bytes at p (which may point into c->in) for
+ * later.  When they begin with a partial packet of known size, the buffer
+ * is made big enough to complete it in place.
+ */
+static void
+conn_hold_input(struct broker_conn *c, const uint8_t *p, size_t n)
+{
+	size_t cap = n, total;
+	uint8_t *in;
+
+	if (n == 0 || c->state == CONN_CLOSING || c->state == CONN_DEAD) {
+		free(c->in);
+		c->in = NULL;
+		c->in_len = c->in_cap = 0;
+		return;
+	}
+	if (strata_mqtt_frame(p, n, broker_max_packet(c->broker),
+	    &total) == 0 && total > n)
+		cap = total;
+	else if (n < 8)
+		cap = 8; /* room for the rest of a fixed header */
+	if (p == c->in && cap <= c->in_cap) {
+		c->in_len = (uint32_t)n;
+		return;
+	}
+	in = malloc(cap);
+	if (in == NULL)
+		abort();
+	memcpy(in, p, n);
+	free(c->in);
+	c->in = in;
+	c->in_len = (uint32_t)n;
+	c->in_cap = (uint32_t)cap;
+}
+
+/* One read() went wrong or hit the end: close (with the will). */
+static void
+conn_read_failed(struct broker_conn *c, ssize_t n)
+{
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	STRATA_DEBUG(BROKER_COMP, "connection lost|peer=%s error=\"%s\"",
+	    c->peer, n == 0 ? "end of stream" : strerror(errno));
+	broker_conn_close(c, true);
+}
+
+/* Dispatch what c->in holds; keep the rest. */
+static void
+conn_dispatch_held(struct broker_conn *c)
+{
+	size_t used = broker_dispatch_bytes(c, c->in, c->in_len);
+
+	if (used > 0 && used < c->in_len)
+		memmove(c->in, c->in + used, c->in_len - used);
+	conn_hold_input(c, c->in, c->in_len - used);
+}
+
+/* A large partial packet is held: read the rest of it into its buffer. */
+static void
+conn_read_held(struct broker_conn *c)
+{
+	ssize_t n;
+
+	if (c->in_len == c->in_cap) { /* whole packets only: dispatch them */
+		conn_dispatch_held(c);
+		return;
+	}
+	n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+	if (n <= 0) {
+		conn_read_failed(c, n);
+		return;
+	}
+	c->last_input_ms = conn_now_ms();
+	c->in_len += (uint32_t)n;
+	conn_dispatch_held(c);
+}
+
+static void
+conn_tcp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker_conn *c = arg;
+	uint8_t *buf = c->broker->read_buf;
+	size_t held = c->in_len, used;
+	ssize_t n;
+
+	if (held > CONN_PREPEND_MAX) {
+		conn_read_held(c);
+		return;
+	}
+	if (held > 0) /* a small partial packet goes in front */
+		memcpy(buf, c->in, held);
+	n = read(fd, buf + held, CONN_READ_SIZE - held);
+	if (n <= 0) {
+		conn_read_failed(c, n);
+		return;
+	}
+	c->last_input_ms = conn_now_ms();
+	used = broker_dispatch_bytes(c, buf, held + (size_t)n);
+	conn_hold_input(c, buf + used, held + (size_t)n - used);
+}
+
+/* ---- TLS (bufferevent) callbacks ---- */
+
+static void
+conn_tls_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct broker_conn *c = arg;
+
+	c->last_input_ms = conn_now_ms();
+	broker_dispatch_input(c);
+}
+
+static void
+conn_tls_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct broker_conn *c = arg;
+
+	if (c->state == CONN_CLOSING &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		conn_mark_dead(c);
 }
 
 /* A TLS handshake (or the first TLS read) failed: a refusal. */
@@ -191,7 +534,7 @@ conn_tls_refused(struct broker_conn *c)
 }
 
 static void
-conn_event_cb(struct bufferevent *bev, short what, void *arg)
+conn_tls_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct broker_conn *c = arg;
 
@@ -199,20 +542,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_mark_dead(c);
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT) {
-		if (c->state == CONN_NEW) {
-			broker_refuse(c->broker, c, STRATA_RC_MAX_CONNECT_TIME,
-			    "no CONNECT in time");
-			broker_conn_close(c, false);
-			return;
-		}
-		broker_refuse(c->broker, c, STRATA_RC_KEEPALIVE_TIMEOUT,
-		    "keepalive timeout");
-		broker_conn_disconnect(c, STRATA_RC_KEEPALIVE_TIMEOUT);
-		return;
-	}
-	if ((what & BEV_EVENT_ERROR) && c->state == CONN_NEW &&
-	    c->listener == BROKER_TLS) {
+	if ((what & BEV_EVENT_ERROR) && c->state == CONN_NEW) {
 		conn_tls_refused(c);
 		return;
 	}
@@ -221,6 +551,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		broker_conn_close(c, true);
 	}
 }
+
+/* ---- life cycle ---- */
 
 static void
 conn_peer_name(struct broker_conn *c, const struct sockaddr *sa)
@@ -242,55 +574,50 @@ conn_peer_name(struct broker_conn *c, const struct sockaddr *sa)
 	snprintf(c->peer, sizeof(c->peer), "%s:%u", host, port);
 }
 
+/* The transport of a new connection: a bufferevent for TLS, our own read
+ * event and output buffer for TCP. */
+static void
+conn_attach(struct broker_conn *c, evutil_socket_t fd, struct bufferevent *bev)
+{
+	if (bev != NULL) {
+		c->bev = bev;
+		c->fd = -1;
+		bufferevent_setcb(bev, conn_tls_read_cb, conn_tls_write_cb,
+		    conn_tls_event_cb, c);
+		bufferevent_enable(bev, EV_WRITE);
+		return;
+	}
+	c->fd = fd;
+	c->out = evbuffer_new();
+	c->read_ev = event_new(c->broker->base, fd, EV_READ | EV_PERSIST,
+	    conn_tcp_read_cb, c);
+	if (c->out == NULL || c->read_ev == NULL)
+		abort();
+}
+
 struct broker_conn *
-broker_conn_new(struct strata_broker *b, struct bufferevent *bev,
-    enum broker_listener_kind kind, const struct sockaddr *sa)
+broker_conn_new(struct strata_broker *b, evutil_socket_t fd,
+    struct bufferevent *bev, enum broker_listener_kind kind,
+    const struct sockaddr *sa)
 {
 	struct broker_conn *c = calloc(1, sizeof(*c));
-	struct timeval tv = {CONN_CONNECT_TIMEOUT, 0};
 
 	if (c == NULL)
 		abort();
 	c->broker = b;
-	c->bev = bev;
 	c->listener = (uint8_t)kind;
 	c->state = CONN_NEW;
 	strata_list_init(&c->flush_node);
+	strata_timer_init(&c->timer);
 	conn_peer_name(c, sa);
+	conn_attach(c, fd, bev);
 	strata_list_push_back(&b->conns, &c->node);
 	b->n_conns++;
 	(*b->m.connections[kind])++;
 	(*b->m.connections_total[kind])++;
-	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	bufferevent_set_timeouts(bev, &tv, NULL);
-	bufferevent_enable(bev, kind == BROKER_TCP ? EV_READ : EV_READ | EV_WRITE);
+	conn_deadline(c, conn_now_ms() + CONN_CONNECT_TIMEOUT_MS);
+	conn_apply_reading(c);
 	return c;
-}
-
-int
-broker_conn_send(struct broker_conn *c, const struct strata_mqtt_packet *p)
-{
-	struct evbuffer *out;
-	struct evbuffer_iovec vec;
-	size_t size, n;
-
-	if (c->state != CONN_NEW && c->state != CONN_ACTIVE)
-		return 0;
-	size = strata_mqtt_encoded_size(p, c->version);
-	if (c->max_packet != 0 && size > c->max_packet)
-		return STRATA_ENOSPC;
-	out = bufferevent_get_output(c->bev);
-	if (evbuffer_reserve_space(out, (ev_ssize_t)size, &vec, 1) < 1)
-		abort();
-	n = strata_mqtt_encode(p, c->version, vec.iov_base, vec.iov_len);
-	if (n != size)
-		abort();
-	vec.iov_len = n;
-	evbuffer_commit_space(out, &vec, 1);
-	conn_want_flush(c);
-	(*c->broker->m.packets_out[p->type & 15])++;
-	*c->broker->m.bytes_out += n;
-	return 0;
 }
 
 /* Detach the session (and deal with the will) at close time, so the
@@ -322,23 +649,37 @@ conn_release_session(struct broker_conn *c, bool with_will)
 void
 broker_conn_close(struct broker_conn *c, bool with_will)
 {
-	struct timeval tv = {CONN_FLUSH_TIMEOUT, 0};
-
 	if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
 		return;
 	c->state = CONN_CLOSING;
 	if (c->pending != NULL)
 		broker_cluster_conn_closed(c);
 	conn_release_session(c, with_will);
-	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	conn_apply_reading(c);
+	if (broker_conn_output_len(c) == 0) {
 		conn_mark_dead(c);
 		return;
 	}
-	/* the rest goes out through the write event, bounded by tv */
+	/* the rest goes out through the write event, bounded in time */
 	strata_list_remove(&c->flush_node);
-	bufferevent_set_timeouts(c->bev, NULL, &tv);
-	bufferevent_enable(c->bev, EV_WRITE);
+	conn_deadline(c, conn_now_ms() + CONN_FLUSH_TIMEOUT_MS);
+	if (c->bev != NULL)
+		bufferevent_enable(c->bev, EV_WRITE);
+	else
+		conn_want_write(c);
+}
+
+void
+broker_conn_input_changed(struct broker_conn *c)
+{
+	conn_apply_reading(c);
+	if (c->state != CONN_ACTIVE)
+		return;
+	/* packets the client sent behind CONNECT wait in the input */
+	if (c->bev != NULL)
+		broker_dispatch_input(c);
+	else if (c->in_len > 0)
+		conn_dispatch_held(c);
 }
 
 void
@@ -348,7 +689,7 @@ broker_conn_pause(struct broker_conn *c)
 		return;
 	c->paused = true;
 	c->broker->n_paused++;
-	bufferevent_disable(c->bev, EV_READ);
+	conn_apply_reading(c);
 }
 
 /* Scans the connections only when some are paused (after an overflow). */
@@ -367,8 +708,7 @@ broker_conns_resume(struct strata_broker *b)
 			continue;
 		c->paused = false;
 		b->n_paused--;
-		if (c->state == CONN_ACTIVE)
-			bufferevent_enable(c->bev, EV_READ);
+		conn_apply_reading(c);
 	}
 }
 
@@ -386,20 +726,4 @@ broker_conn_disconnect(struct broker_conn *c, uint8_t reason)
 	}
 	broker_conn_close(c, reason != STRATA_RC_SERVER_SHUTTING_DOWN &&
 	    reason != STRATA_RC_SESSION_TAKEN_OVER);
-}
-
-void
-broker_conn_set_keepalive(struct broker_conn *c, uint16_t seconds)
-{
-	struct timeval tv;
-
-	c->keepalive = seconds;
-	if (seconds == 0) {
-		bufferevent_set_timeouts(c->bev, NULL, NULL);
-		return;
-	}
-	/* MQTT: the server closes after 1.5 times the keepalive of silence */
-	tv.tv_sec = (seconds * 3) / 2;
-	tv.tv_usec = (seconds * 3) % 2 ? 500000 : 0;
-	bufferevent_set_timeouts(c->bev, &tv, NULL);
 }

@@ -263,9 +263,8 @@ broker_connect_complete(struct broker_conn *c, const char *id,
 		s = broker_session_new(b, id, id_len);
 	s->epoch = epoch;
 	connect_finish(c, s, present, NULL);
-	bufferevent_enable(c->bev, EV_READ);
-	/* packets the client sent behind CONNECT wait in the input */
-	broker_dispatch_input(c);
+	/* reads again; packets sent behind CONNECT are dispatched now */
+	broker_conn_input_changed(c);
 }
 
 int
@@ -297,7 +296,7 @@ broker_connect_handle(struct broker_conn *c,
 	    broker_session_find(c->broker, id, id_len) != NULL;
 	if (!local) {
 		c->state = CONN_WAITING;
-		bufferevent_disable(c->bev, EV_READ);
+		broker_conn_input_changed(c);
 		broker_cluster_connect(c, id, id_len, false);
 		return 0;
 	}

@@ -138,12 +138,11 @@ dispatch_packet(struct broker_conn *c, const struct strata_mqtt_packet *p)
 	}
 }
 
-/* Handle one whole frame at the head of `in`.  Returns 0 to go on. */
+/* Handle one whole frame p[0..total).  Returns 0 to go on. */
 static int
-dispatch_one(struct broker_conn *c, struct evbuffer *in, size_t total)
+dispatch_one(struct broker_conn *c, const uint8_t *p, size_t total)
 {
 	struct strata_mqtt_packet pkt;
-	const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)total);
 	uint8_t type = p[0] >> 4;
 	uint8_t version = c->state == CONN_NEW ? 0 : c->version;
 	int rc;
@@ -156,8 +155,45 @@ dispatch_one(struct broker_conn *c, struct evbuffer *in, size_t total)
 	if (rc != 0)
 		dispatch_fail(c, rc, type, type == STRATA_MQTT_CONNECT ?
 		    dispatch_peek_version(p, total) : c->version);
-	evbuffer_drain(in, total);
 	return rc;
+}
+
+static bool
+dispatch_may_go_on(const struct broker_conn *c)
+{
+	return c->state == CONN_NEW || c->state == CONN_ACTIVE;
+}
+
+/* Frame the head of p[0..len): 0 with *total when a whole packet is
+ * there, STRATA_AGAIN for more bytes, or an error (already handled: the
+ * connection is closing). */
+static int
+dispatch_frame(struct broker_conn *c, const uint8_t *p, size_t len,
+    size_t have, size_t *total)
+{
+	int rc = strata_mqtt_frame(p, len, broker_max_packet(c->broker), total);
+
+	if (rc == 0 && *total > have)
+		return STRATA_AGAIN;
+	if (rc != 0 && rc != STRATA_AGAIN)
+		dispatch_fail(c, rc, p[0] >> 4, 0);
+	return rc;
+}
+
+size_t
+broker_dispatch_bytes(struct broker_conn *c, const uint8_t *p, size_t len)
+{
+	size_t used = 0, total;
+
+	while (used < len && dispatch_may_go_on(c)) {
+		if (dispatch_frame(c, p + used, len - used, len - used,
+		    &total) != 0)
+			break;
+		if (dispatch_one(c, p + used, total) != 0)
+			break;
+		used += total;
+	}
+	return used;
 }
 
 void
@@ -165,26 +201,19 @@ broker_dispatch_input(struct broker_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	uint8_t head[5];
-	size_t total, have;
+	size_t total;
 	ev_ssize_t n;
 	int rc;
 
-	while (c->state == CONN_NEW || c->state == CONN_ACTIVE) {
-		have = evbuffer_get_length(in);
+	while (dispatch_may_go_on(c)) {
 		n = evbuffer_copyout(in, head, sizeof(head));
-		if (n <= 0)
+		if (n <= 0 || dispatch_frame(c, head, (size_t)n,
+		    evbuffer_get_length(in), &total) != 0)
 			return;
-		rc = strata_mqtt_frame(head, (size_t)n,
-		    broker_max_packet(c->broker), &total);
-		if (rc == STRATA_AGAIN)
-			return;
-		if (rc != 0) {
-			dispatch_fail(c, rc, head[0] >> 4, 0);
-			return;
-		}
-		if (have < total)
-			return;
-		if (dispatch_one(c, in, total) != 0)
+		rc = dispatch_one(c, evbuffer_pullup(in, (ev_ssize_t)total),
+		    total);
+		evbuffer_drain(in, total);
+		if (rc != 0)
 			return;
 	}
 }

@@ -101,7 +101,7 @@ listener_accept(struct evconnlistener *l, evutil_socket_t fd,
 	struct strata_broker *b = arg;
 	enum broker_listener_kind kind = l == b->listeners[BROKER_TLS] ?
 	    BROKER_TLS : BROKER_TCP;
-	struct bufferevent *bev;
+	struct bufferevent *bev = NULL;
 	int opts = BEV_OPT_CLOSE_ON_FREE;
 
 	if (listener_full(b)) {
@@ -121,16 +121,14 @@ listener_accept(struct evconnlistener *l, evutil_socket_t fd,
 			abort();
 		bev = bufferevent_openssl_socket_new(b->base, fd, ssl,
 		    BUFFEREVENT_SSL_ACCEPTING, opts);
-		if (bev != NULL)
-			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	} else {
-		bev = bufferevent_socket_new(b->base, fd, opts);
+		if (bev == NULL) {
+			SSL_free(ssl);
+			evutil_closesocket(fd);
+			return;
+		}
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	}
-	if (bev == NULL) {
-		evutil_closesocket(fd);
-		return;
-	}
-	broker_conn_new(b, bev, kind, sa);
+	broker_conn_new(b, fd, bev, kind, sa);
 }
 
 static void

@@ -174,6 +174,8 @@ main_start(struct strata_broker *b)
 	b->next_seq = 1;
 	b->metrics = strata_metrics_new();
 	broker_metrics_init(b);
+	if (broker_conns_start(b) != 0)
+		return STRATA_EIO;
 	if (broker_listeners_start(b) != 0)
 		return STRATA_EINVAL;
 	if (b->cfg.metrics_port != 0) {

@@ -286,8 +286,7 @@ broker_publish_to_session(struct broker_session *s, struct broker_msg *m,
 	}
 	if (c == NULL || c->state != CONN_ACTIVE)
 		return;
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
-	    PUBLISH_SLOW_CLIENT_BYTES) {
+	if (broker_conn_output_len(c) > PUBLISH_SLOW_CLIENT_BYTES) {
 		broker_drop(s->broker, "slow_client");
 		return;
 	}
