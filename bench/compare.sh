@@ -184,6 +184,38 @@ rss_kib() {
 	echo "$sum"
 }
 
+# Work counters summed over the target's processes: CPU ticks (user +
+# system), read and write system calls, context switches.
+counters() {
+	local pid t=0 s=0 x=0 v
+	for pid in $TARGET_PIDS; do
+		v=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+		t=$((t + ${v:-0}))
+		v=$(awk '/^sysc[rw]:/ {n += $2} END {print n + 0}' "/proc/$pid/io" 2>/dev/null || echo 0)
+		s=$((s + ${v:-0}))
+		v=$(awk '/ctxt_switches/ {n += $2} END {print n + 0}' "/proc/$pid/status" 2>/dev/null || echo 0)
+		x=$((x + ${v:-0}))
+	done
+	echo "$t $s $x"
+}
+
+# cost BEFORE AFTER N UNIT: what the target's processes spent per unit of
+# work (N messages delivered, or connections made), as metric lines.
+cost() {
+	local hz
+	hz=$(getconf CLK_TCK)
+	"$PY" - "$1" "$2" "$3" "$hz" "$4" <<-'PY'
+		import sys
+		b = [int(x) for x in sys.argv[1].split()]
+		a = [int(x) for x in sys.argv[2].split()]
+		n, hz, unit = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+		if n > 0:
+		    print("cpu us/%s\t%.2f" % (unit, (a[0] - b[0]) * 1e6 / hz / n))
+		    print("syscalls/%s\t%.2f" % (unit, (a[1] - b[1]) / n))
+		    print("ctx switches/%s\t%.2f" % (unit, (a[2] - b[2]) / n))
+	PY
+}
+
 # json FILE EXPR: evaluate EXPR on the bench's JSON object `j`.
 json() {
 	"$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
@@ -242,11 +274,12 @@ idle() {
 }
 
 scenario() {
-	local name=$1 file=$2 d=$DURATION
+	local name=$1 file=$2 d=$DURATION before after units
+	before=$(counters)
 	case $name in
-	idle10k) idle 10000 "$file" ;;
-	idle10k-tls) idle 10000 "$file" tls ;;
-	idle100k) idle 100000 "$file" ping ;;
+	idle10k) idle 10000 "$file"; return ;;
+	idle10k-tls) idle 10000 "$file" tls; return ;;
+	idle100k) idle 100000 "$file" ping; return ;;
 	pairs-qos0 | pairs-qos1)
 		run_bench "$file" $((d + 60)) pubsub --pattern pairs --clients 100 \
 			--qos "${name#pairs-qos}" --size 64 --duration "$d" || return 0
@@ -272,9 +305,14 @@ scenario() {
 		run_bench "$file" 120 conn --clients 10000 --rate 0 --inflight 200 \
 			--hold 0 || return 0
 		printf 'conn/s\t%s\n' "$(json "$file" 'round(j["connections"]["rate"])')"
-		printf 'failed\t%s\n' "$(json "$file" 'j["connections"]["failed"]')" ;;
+		printf 'failed\t%s\n' "$(json "$file" 'j["connections"]["failed"]')"
+		after=$(counters)
+		cost "$before" "$after" "$(json "$file" 'j["connections"]["connected"]')" conn
+		return ;;
 	*) die "unknown scenario $name" ;;
 	esac
+	after=$(counters)
+	cost "$before" "$after" "$(json "$file" 'j["messages"]["received"]')" msg
 }
 
 median() {

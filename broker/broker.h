@@ -42,6 +42,7 @@
 #include "status.h"
 #include "subtree.h"
 #include "timerwheel.h"
+#include "u64map.h"
 #include "topic.h"
 
 #define BROKER_COMP "broker"
@@ -176,7 +177,7 @@ struct broker_session {
 	struct broker_conn *conn;
 	char *client_id;
 	size_t client_id_len;
-	uint32_t incarnation;   /* tells a session from a later one of the
+	uint64_t incarnation;   /* tells a session from a later one of the
 				   same client id (acks of old publishes) */
 	bool persistent;
 	uint32_t expiry;        /* seconds, UINT32_MAX = never */
@@ -283,8 +284,9 @@ struct broker_fwd {
 	struct strata_list node;  /* unsent list or its link's sent list */
 	struct broker_router *router; /* sent on, NULL while unsent */
 	uint64_t seq;             /* 0 for QoS 0 */
-	char *client_id;          /* publisher (session) to ack, or NULL */
-	uint32_t incarnation;     /* of that session */
+	char *client_id;          /* publisher (session) to ack, or NULL;
+				     points into data */
+	uint64_t incarnation;     /* of that session */
 	uint16_t packet_id;
 	uint8_t qos;
 	bool retain;
@@ -305,7 +307,7 @@ struct broker_suback {
 	struct strata_list node;  /* b->subacks, in arrival order */
 	char *client_id;
 	size_t client_id_len;
-	uint32_t incarnation;
+	uint64_t incarnation;
 	uint64_t conn_key;
 	unsigned pending;         /* barrier refs, + 1 while an earlier SUBACK
 				     of the same connection waits */
@@ -382,12 +384,13 @@ struct strata_broker {
 	int64_t n_conns;
 	uint32_t n_paused;
 	struct strata_hashmap *sessions;     /* client id -> broker_session */
+	struct strata_u64map by_incarnation; /* incarnation -> session */
 	struct strata_subtree *subs;         /* filter -> broker_filter */
 	struct strata_list routers;
 	struct broker_router *partmap[STRATA_PARTITIONS];
 	struct strata_list unsent;           /* broker_fwd with no router */
 	size_t unsent_bytes;
-	struct strata_hashmap *fwd_by_seq;   /* seq -> broker_fwd (QoS 1/2) */
+	struct strata_u64map fwd_by_seq;     /* seq -> broker_fwd (QoS 1/2) */
 	uint64_t next_seq;
 	struct strata_list subacks;          /* broker_suback waiting */
 	uint64_t next_barrier;
@@ -395,7 +398,7 @@ struct strata_broker {
 	bool polling;
 	bool stopping;
 	uint32_t next_assigned_id;
-	uint32_t next_incarnation;
+	uint64_t next_incarnation;
 	/* reusable buffers of the hot path */
 	uint8_t *scratch;
 	size_t scratch_cap;
@@ -521,8 +524,8 @@ void broker_qos_resume(struct broker_session *s);
 int broker_qos_handle_ack(struct broker_conn *c,
     const struct strata_mqtt_packet *p);
 /* Router took responsibility for an inbound publish: ack the client. */
-void broker_qos_inbound_acked(struct strata_broker *b, const char *client_id,
-    uint32_t incarnation, uint16_t packet_id, uint8_t qos, uint8_t reason);
+void broker_qos_inbound_acked(struct strata_broker *b, uint64_t incarnation,
+    uint16_t packet_id, uint8_t qos, uint8_t reason);
 void broker_qos_free_session(struct broker_session *s);
 /* Append a handed-off outbound message in state state (enum
  * broker_out_state) to the queue or the in-flight list. */
@@ -560,6 +563,9 @@ void broker_subacks_free_all(struct strata_broker *b);
 /* ---- session.c ---- */
 struct broker_session *broker_session_find(struct strata_broker *b,
     const char *client_id, size_t len);
+/* The session of that incarnation if it still exists, or NULL. */
+struct broker_session *broker_session_of(struct strata_broker *b,
+    uint64_t incarnation);
 struct broker_session *broker_session_new(struct strata_broker *b,
     const char *client_id, size_t len);
 /* Connection of s went away: keep (persistent, start expiry) or free. */
@@ -608,7 +614,7 @@ void broker_routers_stop(struct strata_broker *b);
  * (or dropped, QoS 0 over the bound) and the caller should pause its
  * producer. */
 int broker_routers_publish(struct strata_broker *b, const char *client_id,
-    uint32_t incarnation, uint16_t packet_id, const uint8_t *topic,
+    uint64_t incarnation, uint16_t packet_id, const uint8_t *topic,
     size_t topic_len,
     const uint8_t *payload, size_t payload_len, const uint8_t *props,
     size_t props_len, uint8_t qos, bool retain);

@@ -169,8 +169,9 @@ main_start(struct strata_broker *b)
 	strata_list_init(&b->routers);
 	strata_list_init(&b->unsent);
 	b->sessions = strata_hashmap_new(broker_session_free_value);
+	strata_u64map_init(&b->by_incarnation);
 	b->subs = strata_subtree_new();
-	b->fwd_by_seq = strata_hashmap_new(NULL);
+	strata_u64map_init(&b->fwd_by_seq);
 	b->next_seq = 1;
 	b->metrics = strata_metrics_new();
 	broker_metrics_init(b);
@@ -205,8 +206,9 @@ main_teardown(struct strata_broker *b)
 	broker_routers_stop(b);
 	broker_cluster_free(b);
 	strata_hashmap_free(b->sessions);
+	strata_u64map_fini(&b->by_incarnation);
 	strata_subtree_free(b->subs, broker_filter_free);
-	strata_hashmap_free(b->fwd_by_seq);
+	strata_u64map_fini(&b->fwd_by_seq);
 	strata_metrics_http_free(b->http);
 	strata_metrics_free(b->metrics);
 	if (b->ssl_ctx != NULL)

@@ -279,14 +279,13 @@ broker_qos_handle_ack(struct broker_conn *c,
 }
 
 void
-broker_qos_inbound_acked(struct strata_broker *b, const char *client_id,
-    uint32_t incarnation, uint16_t packet_id, uint8_t qos, uint8_t reason)
+broker_qos_inbound_acked(struct strata_broker *b, uint64_t incarnation,
+    uint16_t packet_id, uint8_t qos, uint8_t reason)
 {
-	struct broker_session *s = broker_session_find(b, client_id,
-	    strlen(client_id));
+	struct broker_session *s = broker_session_of(b, incarnation);
 	struct broker_qos2_in *q;
 
-	if (s == NULL || s->incarnation != incarnation)
+	if (s == NULL)
 		return;
 	if (qos == 1) {
 		if (s->in_pending > 0)

@@ -307,8 +307,7 @@ routers_fwd_free(struct strata_broker *b, struct broker_fwd *f)
 {
 	strata_list_remove(&f->node);
 	if (f->seq != 0)
-		strata_hashmap_take(b->fwd_by_seq, &f->seq, sizeof(f->seq));
-	free(f->client_id);
+		strata_u64map_take(&b->fwd_by_seq, f->seq);
 	free(f);
 }
 
@@ -339,15 +338,15 @@ routers_fwd_new(uint64_t seq, const char *client_id, uint16_t packet_id,
     const uint8_t *topic, size_t topic_len, const uint8_t *payload,
     size_t payload_len, const uint8_t *props, size_t props_len)
 {
+	size_t id_size = client_id != NULL ? strlen(client_id) + 1 : 0;
 	struct broker_fwd *f = malloc(sizeof(*f) + topic_len + 1 +
-	    payload_len + props_len);
+	    payload_len + props_len + id_size);
 
 	if (f == NULL)
 		abort();
 	memset(f, 0, sizeof(*f));
 	strata_list_init(&f->node);
 	f->seq = seq;
-	f->client_id = client_id != NULL ? strdup(client_id) : NULL;
 	f->packet_id = packet_id;
 	f->topic_len = (uint32_t)topic_len;
 	f->payload_len = (uint32_t)payload_len;
@@ -361,6 +360,9 @@ routers_fwd_new(uint64_t seq, const char *client_id, uint16_t packet_id,
 		memcpy(f->payload, payload, payload_len);
 	if (props_len > 0)
 		memcpy(f->props, props, props_len);
+	if (client_id != NULL)
+		f->client_id = memcpy(f->props + props_len, client_id,
+		    id_size);
 	return f;
 }
 
@@ -382,7 +384,7 @@ routers_topic(struct strata_broker *b, const uint8_t *topic, size_t len)
 
 int
 broker_routers_publish(struct strata_broker *b, const char *client_id,
-    uint32_t incarnation, uint16_t packet_id, const uint8_t *topic,
+    uint64_t incarnation, uint16_t packet_id, const uint8_t *topic,
     size_t topic_len,
     const uint8_t *payload, size_t payload_len, const uint8_t *props,
     size_t props_len, uint8_t qos, bool retain)
@@ -412,7 +414,7 @@ broker_routers_publish(struct strata_broker *b, const char *client_id,
 	f->partition = part;
 	f->incarnation = incarnation;
 	if (seq != 0)
-		strata_hashmap_put(b->fwd_by_seq, &f->seq, sizeof(f->seq), f);
+		strata_u64map_put(&b->fwd_by_seq, f->seq, f);
 	if (qos > 0 && (rc = routers_write_fwd(b, f)) == 0) {
 		strata_list_push_back(&f->router->sent, &f->node);
 		return 0;
@@ -428,14 +430,13 @@ broker_routers_publish(struct strata_broker *b, const char *client_id,
 static void
 routers_on_ack(struct strata_broker *b, const Strata__PublishAck *a)
 {
-	struct broker_fwd *f = strata_hashmap_get(b->fwd_by_seq, &a->seq,
-	    sizeof(a->seq));
+	struct broker_fwd *f = strata_u64map_get(&b->fwd_by_seq, a->seq);
 
 	if (f == NULL)
 		return;
 	if (f->client_id != NULL && f->incarnation != 0)
-		broker_qos_inbound_acked(b, f->client_id, f->incarnation,
-		    f->packet_id, f->qos, (uint8_t)a->reason);
+		broker_qos_inbound_acked(b, f->incarnation, f->packet_id,
+		    f->qos, (uint8_t)a->reason);
 	if (f->router == NULL)
 		b->unsent_bytes -= routers_fwd_size(f);
 	routers_fwd_free(b, f);

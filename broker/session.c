@@ -33,6 +33,12 @@ broker_session_find(struct strata_broker *b, const char *client_id,
 }
 
 struct broker_session *
+broker_session_of(struct strata_broker *b, uint64_t incarnation)
+{
+	return strata_u64map_get(&b->by_incarnation, incarnation);
+}
+
+struct broker_session *
 broker_session_new(struct strata_broker *b, const char *client_id,
     size_t len)
 {
@@ -47,7 +53,8 @@ broker_session_new(struct strata_broker *b, const char *client_id,
 	s->client_id[len] = '\0';
 	s->client_id_len = len;
 	s->broker = b;
-	s->incarnation = ++b->next_incarnation;
+	s->incarnation = ++b->next_incarnation; /* 64 bits: never reused */
+	strata_u64map_put(&b->by_incarnation, s->incarnation, s);
 	strata_list_init(&s->subs);
 	strata_list_init(&s->inflight);
 	strata_list_init(&s->queue);
@@ -129,6 +136,7 @@ session_free(struct broker_session *s)
 	broker_subs_remove_all(s);
 	broker_qos_free_session(s);
 	(*b->m.sessions)--;
+	strata_u64map_take(&b->by_incarnation, s->incarnation);
 	free(s->client_id);
 	free(s);
 }

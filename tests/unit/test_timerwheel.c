@@ -54,6 +54,21 @@ advance_to(struct ctx *c, uint64_t until, uint64_t step)
 	}
 }
 
+/* n items, item i due at first + i * step. */
+static void
+schedule_items(struct strata_timerwheel *w, struct item *it, int n,
+    uint64_t first, uint64_t step)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		it[i] = (struct item){0};
+		strata_timer_init(&it[i].timer);
+		strata_timerwheel_schedule(w, &it[i].timer,
+		    first + (uint64_t)i * step);
+	}
+}
+
 static void
 test_fires_on_time_not_before(void **state)
 {
@@ -90,12 +105,7 @@ test_coarse_advances(void **state)
 	int i;
 
 	strata_timerwheel_init(&w, TICK, c.now);
-	for (i = 0; i < 50; i++) {
-		it[i] = (struct item){0};
-		strata_timer_init(&it[i].timer);
-		strata_timerwheel_schedule(&w, &it[i].timer,
-		    6 + (uint64_t)i * 37);
-	}
+	schedule_items(&w, it, 50, 6, 37);
 	advance_to(&c, 5 + 50 * 37 + TICK, TICK);
 	for (i = 0; i < 50; i++) {
 		assert_int_equal(it[i].fired, 1);
@@ -184,12 +194,7 @@ test_long_gap(void **state)
 	int i;
 
 	strata_timerwheel_init(&w, TICK, c.now);
-	for (i = 0; i < 3; i++) {
-		it[i] = (struct item){0};
-		strata_timer_init(&it[i].timer);
-		strata_timerwheel_schedule(&w, &it[i].timer,
-		    (uint64_t)(i + 1) * TICK * 100);
-	}
+	schedule_items(&w, it, 3, TICK * 100, TICK * 100);
 	c.now = (uint64_t)TICK * STRATA_TIMERWHEEL_SLOTS * 2;
 	assert_int_equal(strata_timerwheel_advance(&w, c.now, on_fire, &c),
 	    3);
