@@ -36,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/bufferevent_ssl.h>
@@ -50,16 +49,7 @@
 #define CONN_READ_SIZE 65536          /* b->read_buf */
 #define CONN_PREPEND_MAX 4096         /* held input read behind in place */
 
-/* ---- time and the timer wheel ---- */
-
-static uint64_t
-conn_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+/* ---- the timer wheel ---- */
 
 static void conn_timer_fire(struct strata_timer *t, void *arg);
 
@@ -68,7 +58,7 @@ conn_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct strata_broker *b = arg;
 
-	strata_timerwheel_advance(&b->timers, conn_now_ms(), conn_timer_fire,
+	strata_timerwheel_advance(&b->timers, broker_now_ms(), conn_timer_fire,
 	    b);
 }
 
@@ -77,7 +67,7 @@ broker_conns_start(struct strata_broker *b)
 {
 	struct timeval tv = {0, CONN_TICK_MS * 1000};
 
-	strata_timerwheel_init(&b->timers, CONN_TICK_MS, conn_now_ms());
+	strata_timerwheel_init(&b->timers, CONN_TICK_MS, broker_now_ms());
 	b->read_buf = malloc(CONN_READ_SIZE);
 	b->tick_ev = event_new(b->base, -1, EV_PERSIST, conn_tick_cb, b);
 	if (b->read_buf == NULL || b->tick_ev == NULL)
@@ -240,7 +230,7 @@ conn_timer_fire(struct strata_timer *t, void *arg)
 		broker_conn_close(c, false);
 		break;
 	case CONN_ACTIVE:
-		conn_keepalive_due(c, conn_now_ms());
+		conn_keepalive_due(c, broker_now_ms());
 		break;
 	case CONN_CLOSING:
 		conn_mark_dead(c); /* output not flushed in time */
@@ -256,7 +246,7 @@ void
 broker_conn_set_keepalive(struct broker_conn *c, uint16_t seconds)
 {
 	c->keepalive = seconds;
-	c->last_input_ms = conn_now_ms();
+	c->last_input_ms = broker_now_ms();
 	if (seconds == 0) {
 		strata_timerwheel_cancel(&c->broker->timers, &c->timer);
 		return;
@@ -468,7 +458,7 @@ conn_read_held(struct broker_conn *c)
 		conn_read_failed(c, n);
 		return;
 	}
-	c->last_input_ms = conn_now_ms();
+	c->last_input_ms = broker_now_ms();
 	c->in_len += (uint32_t)n;
 	conn_dispatch_held(c);
 }
@@ -492,7 +482,7 @@ conn_tcp_read_cb(evutil_socket_t fd, short what, void *arg)
 		conn_read_failed(c, n);
 		return;
 	}
-	c->last_input_ms = conn_now_ms();
+	c->last_input_ms = broker_now_ms();
 	used = broker_dispatch_bytes(c, buf, held + (size_t)n);
 	conn_hold_input(c, buf + used, held + (size_t)n - used);
 }
@@ -504,7 +494,7 @@ conn_tls_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct broker_conn *c = arg;
 
-	c->last_input_ms = conn_now_ms();
+	c->last_input_ms = broker_now_ms();
 	broker_dispatch_input(c);
 }
 
@@ -615,7 +605,7 @@ broker_conn_new(struct strata_broker *b, evutil_socket_t fd,
 	b->n_conns++;
 	(*b->m.connections[kind])++;
 	(*b->m.connections_total[kind])++;
-	conn_deadline(c, conn_now_ms() + CONN_CONNECT_TIMEOUT_MS);
+	conn_deadline(c, broker_now_ms() + CONN_CONNECT_TIMEOUT_MS);
 	conn_apply_reading(c);
 	return c;
 }
@@ -662,7 +652,7 @@ broker_conn_close(struct broker_conn *c, bool with_will)
 	}
 	/* the rest goes out through the write event, bounded in time */
 	strata_list_remove(&c->flush_node);
-	conn_deadline(c, conn_now_ms() + CONN_FLUSH_TIMEOUT_MS);
+	conn_deadline(c, broker_now_ms() + CONN_FLUSH_TIMEOUT_MS);
 	if (c->bev != NULL)
 		bufferevent_enable(c->bev, EV_WRITE);
 	else
