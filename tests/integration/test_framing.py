@@ -130,7 +130,6 @@ def test_packets_behind_a_waiting_connect(cluster, clients, proto):
         assert first.recv_type(rawmqtt.SUBACK).packet_id == 1
     finally:
         first.close()
-    time.sleep(0.2)  # the close is seen: the session is offline on 0
 
     conn = raw(cluster, proto, 1)
     data = rawmqtt.connect(cid, proto, clean=False, properties=props)
