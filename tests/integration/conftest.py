@@ -256,3 +256,18 @@ def clients(cluster):
     yield make
     for c in made:
         c.close()
+
+
+@pytest.fixture
+def raws():
+    """Tracks raw connections: raws(conn) returns conn, and every tracked
+    connection is closed at the end of the test."""
+    made = []
+
+    def track(conn):
+        made.append(conn)
+        return conn
+
+    yield track
+    for conn in made:
+        conn.close()

@@ -28,19 +28,6 @@ def expiry_kwargs(proto):
     return {"session_expiry": 300} if proto == V5 else {}
 
 
-@pytest.fixture
-def raws():
-    made = []
-
-    def track(conn):
-        made.append(conn)
-        return conn
-
-    yield track
-    for conn in made:
-        conn.close()
-
-
 def test_resume_on_other_broker_keeps_subscriptions(cluster, clients,
                                                     proto):
     """Session made on broker 0, resumed on broker 1: session present, and

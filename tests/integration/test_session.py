@@ -20,20 +20,6 @@ def new_id():
     return "it-" + uuid.uuid4().hex[:16]
 
 
-@pytest.fixture
-def raws():
-    """Raw connections closed at the end of the test."""
-    made = []
-
-    def track(conn):
-        made.append(conn)
-        return conn
-
-    yield track
-    for conn in made:
-        conn.close()
-
-
 def will_of(topic, payload=b"gone", qos=1):
     return {"topic": topic, "payload": payload, "qos": qos}
 
