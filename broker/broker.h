@@ -300,14 +300,12 @@ struct broker_fwd {
 /*
  * A SUBACK held until routers have applied the routes of its SUBSCRIBE
  * (see the state comment in subscribe.c).  It never points to its
- * connection: the connection is found again by client id, session
- * incarnation and conn->suback_key, so one that left is simply not found.
+ * connection: the connection is found again by session incarnation and
+ * conn->suback_key, so one that left is simply not found.
  */
 struct broker_suback {
 	struct strata_list node;  /* b->subacks, in arrival order */
-	char *client_id;
-	size_t client_id_len;
-	uint64_t incarnation;
+	uint64_t incarnation;     /* of the session that subscribed */
 	uint64_t conn_key;
 	unsigned pending;         /* barrier refs, + 1 while an earlier SUBACK
 				     of the same connection waits */

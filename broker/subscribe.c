@@ -31,7 +31,7 @@
  *                same connection waits (SUBACKs keep their order).  An
  *                ack, or the link going down, releases a wait.
  *   DONE       - pending == 0: when the connection is still there (found
- *                by client id, session incarnation and conn->suback_key)
+ *                by session incarnation and conn->suback_key)
  *                the SUBACK is written and then the RetainedRequests
  *                sent; otherwise both are dropped.  Freed.
  * With no router up, or routes already acked, COLLECTING goes to DONE at
@@ -218,11 +218,9 @@ suback_new(struct broker_conn *c, uint16_t packet_id, uint32_t count)
 	if (w == NULL)
 		abort();
 	w->retained = calloc(count ? count : 1, sizeof(*w->retained));
-	w->client_id = strndup(s->client_id, s->client_id_len);
-	if (w->retained == NULL || w->client_id == NULL)
+	if (w->retained == NULL)
 		abort();
 	strata_list_init(&w->node);
-	w->client_id_len = s->client_id_len;
 	w->incarnation = s->incarnation;
 	w->packet_id = packet_id;
 	return w;
@@ -236,7 +234,6 @@ suback_free(struct broker_suback *w)
 	for (i = 0; i < w->n_retained; i++)
 		free(w->retained[i]);
 	free(w->retained);
-	free(w->client_id);
 	free(w);
 }
 
@@ -249,7 +246,7 @@ suback_write(struct broker_conn *c, const struct broker_suback *w)
 	subscribe_ack(c, STRATA_MQTT_SUBACK, w->packet_id, w->reasons,
 	    w->n_reasons);
 	for (i = 0; i < w->n_retained; i++)
-		broker_routers_retained(c->broker, w->client_id,
+		broker_routers_retained(c->broker, c->session->client_id,
 		    w->retained[i], strlen(w->retained[i]));
 }
 
@@ -257,11 +254,9 @@ suback_write(struct broker_conn *c, const struct broker_suback *w)
 static struct broker_conn *
 suback_conn(struct strata_broker *b, const struct broker_suback *w)
 {
-	struct broker_session *s = broker_session_find(b, w->client_id,
-	    w->client_id_len);
+	struct broker_session *s = broker_session_of(b, w->incarnation);
 
-	if (s == NULL || s->incarnation != w->incarnation ||
-	    s->conn == NULL || s->conn->suback_key != w->conn_key ||
+	if (s == NULL || s->conn == NULL || s->conn->suback_key != w->conn_key ||
 	    s->conn->state != CONN_ACTIVE)
 		return NULL;
 	return s->conn;
