@@ -47,8 +47,8 @@ brokers_close(struct router_broker *b)
 {
 	struct strata_router *r = b->router;
 
-	routes_reset(&r->routes, &b->routes);
-	routes_peer_fini(&b->routes);
+	router_routes_reset(&r->routes, &b->routes);
+	router_routes_peer_fini(&b->routes);
 	strata_list_remove(&b->node);
 	r->broker_count--;
 	strata_link_free(b->link);
@@ -57,7 +57,7 @@ brokers_close(struct router_broker *b)
 }
 
 void
-brokers_accept(struct strata_router *r, evutil_socket_t fd)
+router_brokers_accept(struct strata_router *r, evutil_socket_t fd)
 {
 	struct router_broker *b = calloc(1, sizeof(*b));
 
@@ -65,7 +65,7 @@ brokers_accept(struct strata_router *r, evutil_socket_t fd)
 		abort();
 	b->router = r;
 	b->id = ++r->next_broker_id;
-	routes_peer_init(&b->routes);
+	router_routes_peer_init(&b->routes);
 	strata_list_push_back(&r->brokers, &b->node);
 	r->broker_count++;
 	b->link = strata_link_accept(r->base, fd, &brokers_callbacks, b,
@@ -73,7 +73,7 @@ brokers_accept(struct strata_router *r, evutil_socket_t fd)
 }
 
 struct router_broker *
-brokers_find(struct strata_router *r, uint64_t id)
+router_brokers_find(struct strata_router *r, uint64_t id)
 {
 	struct strata_list *pos, *tmp;
 
@@ -88,7 +88,7 @@ brokers_find(struct strata_router *r, uint64_t id)
 }
 
 void
-brokers_free_all(struct strata_router *r)
+router_brokers_free_all(struct strata_router *r)
 {
 	struct strata_list *pos, *tmp;
 
@@ -98,7 +98,7 @@ brokers_free_all(struct strata_router *r)
 }
 
 int
-brokers_send(struct router_broker *b, enum strata_link_field field,
+router_brokers_send(struct router_broker *b, enum strata_link_field field,
     const ProtobufCMessage *msg, enum router_drop queue_full)
 {
 	int rc = strata_link_send(b->link, field, msg);
@@ -161,19 +161,23 @@ brokers_route(struct router_broker *b, const Strata__RouteUpdate *u)
 	(*r->m.route_updates)++;
 	switch (u->op) {
 	case STRATA__ROUTE_UPDATE__OP__ADD:
-		if (routes_add(&r->routes, &b->routes, u->filter, len) != 0) {
+		if (router_routes_add(
+		        &r->routes, &b->routes, u->filter, len) != 0) {
 			(*r->m.protocol_errors)++;
 			STRATA_WARN("router", "invalid route filter|broker=%s",
 			    b->node_id);
 		}
 		break;
 	case STRATA__ROUTE_UPDATE__OP__REMOVE:
-		if (routes_remove(&r->routes, &b->routes, u->filter, len) != 0)
-			STRATA_DEBUG("router", "remove of unknown route|"
-			    "broker=%s", b->node_id);
+		if (router_routes_remove(
+		        &r->routes, &b->routes, u->filter, len) != 0)
+			STRATA_DEBUG("router",
+			    "remove of unknown route|"
+			    "broker=%s",
+			    b->node_id);
 		break;
 	case STRATA__ROUTE_UPDATE__OP__RESET:
-		routes_reset(&r->routes, &b->routes);
+		router_routes_reset(&r->routes, &b->routes);
 		break;
 	default:
 		(*r->m.protocol_errors)++;
@@ -234,9 +238,9 @@ brokers_on_frame(struct strata_link *l, const Strata__Frame *f, void *arg)
 		brokers_route(b, f->route[i]);
 	brokers_barriers(b, f);
 	for (size_t i = 0; i < f->n_publish; i++)
-		publish_handle(b, f->publish[i]);
+		router_publish_handle(b, f->publish[i]);
 	for (size_t i = 0; i < f->n_retained_request; i++)
-		publish_retained_request(b, f->retained_request[i]);
+		router_publish_retained_request(b, f->retained_request[i]);
 	if (f->n_publish_ack > 0 || f->n_deliver > 0 || f->n_barrier_ack > 0)
 		(*b->router->m.protocol_errors)++; /* router -> broker only */
 	return;

@@ -82,7 +82,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	c->shutting_down = true;
 	STRATA_INFO("router", "shutting down|signal=%d", (int)sig);
 	router_stop(&c->router);
-	partition_stop(&c->router, main_lease_released, c);
+	router_partition_stop(&c->router, main_lease_released, c);
 	/* If Redis does not answer, leave anyway. */
 	c->backstop = evtimer_new(c->base, main_exit_cb, c->base);
 	evtimer_add(c->backstop, &one_second);

@@ -2,7 +2,7 @@
  * partition.c - partition ownership in Redis (layout: docs/internals/
  * redis.md).
  *
- * Every second (partition_tick) the router refreshes its lease
+ * Every second (router_partition_tick) the router refreshes its lease
  * (strata:router:<id>:alive, PX 5000) and its address in strata:routers,
  * then runs one claim cycle unless the previous one is still waiting:
  *
@@ -70,7 +70,7 @@ partition_cycle_end(struct partition_cycle *c)
 }
 
 bool
-partition_owned(const struct strata_router *r, uint32_t partition)
+router_partition_owned(const struct strata_router *r, uint32_t partition)
 {
 	return partition < STRATA_PARTITIONS && r->parts.owned[partition];
 }
@@ -85,12 +85,12 @@ partition_load_done(struct strata_redis *redis, redisReply *reply,
 
 	r->parts.loading--;
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-	    !partition_owned(r, ld->partition))
+	    !router_partition_owned(r, ld->partition))
 		goto out;
 	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
 		redisReply *k = reply->element[i], *v = reply->element[i + 1];
 
-		if (retained_load(&r->retained, k->str, k->len,
+		if (router_retained_load(&r->retained, k->str, k->len,
 		    ld->partition, (const uint8_t *)v->str, v->len) != 0)
 			STRATA_WARN("router", "undecodable retained value|"
 			    "partition=%u", ld->partition);
@@ -125,7 +125,7 @@ partition_release(struct strata_router *r, uint32_t p, const char *owner)
 {
 	r->parts.owned[p] = false;
 	r->parts.owned_count--;
-	retained_drop_partition(&r->retained, p);
+	router_retained_drop_partition(&r->retained, p);
 	STRATA_INFO("router", "partition released|partition=%u owner=%s", p,
 	    owner);
 }
@@ -286,7 +286,7 @@ partition_map_done(struct strata_redis *redis, redisReply *reply, void *arg)
 }
 
 void
-partition_tick(struct strata_router *r)
+router_partition_tick(struct strata_router *r)
 {
 	struct partition_cycle *c;
 
@@ -308,7 +308,7 @@ partition_tick(struct strata_router *r)
 }
 
 void
-partition_start(struct strata_router *r)
+router_partition_start(struct strata_router *r)
 {
 	memset(&r->parts, 0, sizeof(r->parts));
 }
@@ -320,7 +320,7 @@ partition_start(struct strata_router *r)
  * NULL, if it is down).
  */
 void
-partition_stop(struct strata_router *r, strata_redis_cb done, void *arg)
+router_partition_stop(struct strata_router *r, strata_redis_cb done, void *arg)
 {
 	r->stopping = true;
 	strata_redis_command(r->redis, NULL, NULL,

@@ -44,7 +44,7 @@ publish_ack(struct router_broker *b, uint64_t seq, uint32_t reason)
 
 	a.seq = seq;
 	a.reason = reason;
-	if (brokers_send(b, STRATA_LINK_PUBLISH_ACK, &a.base,
+	if (router_brokers_send(b, STRATA_LINK_PUBLISH_ACK, &a.base,
 	    ROUTER_DROP_ACK_QUEUE_FULL) != 0)
 		return;
 	if (reason == STRATA_RC_SUCCESS)
@@ -67,7 +67,7 @@ publish_redis_done(struct strata_redis *redis, redisReply *reply, void *arg)
 		STRATA_WARN("router", "retained not persisted|error=\"%s\"",
 		    reply != NULL ? reply->str : "redis down");
 	if (pa->seq != 0) {
-		b = brokers_find(r, pa->broker_id);
+		b = router_brokers_find(r, pa->broker_id);
 		if (b == NULL)
 			(*r->m.drops[ROUTER_DROP_ACK_BROKER_GONE])++;
 		else
@@ -106,17 +106,17 @@ publish_retain(struct router_broker *b, const Strata__Publish *p,
 	argv[2] = p->topic;
 	argvlen[2] = tlen;
 	if (p->payload.len == 0) {
-		retained_delete(&r->retained, p->topic, tlen);
+		router_retained_delete(&r->retained, p->topic, tlen);
 		(*r->m.retained_deleted)++;
 		argv[0] = "HDEL";
 	} else {
-		const struct retained_msg *m = retained_put(&r->retained,
-		    p->topic, tlen, partition, p->qos, p->payload.data,
-		    p->payload.len, p->properties.data, p->properties.len,
-		    router_now_ms());
+		const struct router_retained_msg *m = router_retained_put(
+		    &r->retained, p->topic, tlen, partition, p->qos,
+		    p->payload.data, p->payload.len, p->properties.data,
+		    p->properties.len, router_now_ms());
 		(*r->m.retained_stored)++;
 		argv[0] = "HSET";
-		argvlen[3] = retained_pack(m, &value);
+		argvlen[3] = router_retained_pack(m, &value);
 		argv[3] = (const char *)value;
 		argc = 4;
 	}
@@ -132,7 +132,7 @@ static size_t
 publish_deliver(struct strata_router *r, const Strata__Publish *p)
 {
 	Strata__Deliver d = STRATA__DELIVER__INIT;
-	struct routes_peer **dest;
+	struct router_routes_peer **dest;
 	size_t n;
 
 	d.topic = p->topic;
@@ -143,12 +143,12 @@ publish_deliver(struct strata_router *r, const Strata__Publish *p)
 	d.retain = p->retain;
 	d.properties = p->properties;
 	d.origin_client_id = p->client_id;
-	n = routes_match(&r->routes, p->topic, strlen(p->topic), &dest);
+	n = router_routes_match(&r->routes, p->topic, strlen(p->topic), &dest);
 	for (size_t i = 0; i < n; i++) {
 		struct router_broker *to = STRATA_CONTAINER_OF(dest[i],
 		    struct router_broker, routes);
 
-		if (brokers_send(to, STRATA_LINK_DELIVER, &d.base,
+		if (router_brokers_send(to, STRATA_LINK_DELIVER, &d.base,
 		    ROUTER_DROP_DELIVER_QUEUE_FULL) == 0)
 			(*r->m.deliveries)++;
 	}
@@ -156,7 +156,7 @@ publish_deliver(struct strata_router *r, const Strata__Publish *p)
 }
 
 void
-publish_handle(struct router_broker *b, const Strata__Publish *p)
+router_publish_handle(struct router_broker *b, const Strata__Publish *p)
 {
 	struct strata_router *r = b->router;
 	size_t tlen = strlen(p->topic);
@@ -175,7 +175,7 @@ publish_handle(struct router_broker *b, const Strata__Publish *p)
 	}
 	partition = strata_topic_partition((const uint8_t *)p->topic, tlen,
 	    (unsigned)r->cfg.partition_levels);
-	if (!partition_owned(r, partition)) {
+	if (!router_partition_owned(r, partition)) {
 		/* Processed anyway: a broker with a stale partition map must
 		 * not lose the message (see partition.c). */
 		(*r->m.not_owned)++;
@@ -200,13 +200,13 @@ struct publish_retained_ctx {
 };
 
 static void
-publish_retained_one(const struct retained_msg *m, void *arg)
+publish_retained_one(const struct router_retained_msg *m, void *arg)
 {
 	struct publish_retained_ctx *c = arg;
 	struct strata_router *r = c->b->router;
 	Strata__Deliver d = STRATA__DELIVER__INIT;
 
-	if (!partition_owned(r, m->partition))
+	if (!router_partition_owned(r, m->partition))
 		return;
 	d.topic = (char *)m->topic;
 	d.payload.data = (uint8_t *)m->payload;
@@ -217,13 +217,13 @@ publish_retained_one(const struct retained_msg *m, void *arg)
 	d.properties.len = m->props_len;
 	d.target_client_id = c->q->client_id;
 	d.target_filter = c->q->filter;
-	if (brokers_send(c->b, STRATA_LINK_DELIVER, &d.base,
+	if (router_brokers_send(c->b, STRATA_LINK_DELIVER, &d.base,
 	    ROUTER_DROP_DELIVER_QUEUE_FULL) == 0)
 		(*r->m.retained_sent)++;
 }
 
 void
-publish_retained_request(struct router_broker *b,
+router_publish_retained_request(struct router_broker *b,
     const Strata__RetainedRequest *q)
 {
 	struct strata_router *r = b->router;
@@ -237,6 +237,6 @@ publish_retained_request(struct router_broker *b,
 		    "broker=%s", b->node_id);
 		return;
 	}
-	retained_match(&r->retained, q->filter, flen, publish_retained_one,
-	    &c);
+	router_retained_match(
+	    &r->retained, q->filter, flen, publish_retained_one, &c);
 }

@@ -11,7 +11,7 @@
 #include "topic.h"
 
 void
-retained_init(struct retained *r)
+router_retained_init(struct router_retained *r)
 {
 	r->cache = strata_hashmap_new(free);
 	if (r->cache == NULL)
@@ -19,18 +19,19 @@ retained_init(struct retained *r)
 }
 
 void
-retained_fini(struct retained *r)
+router_retained_fini(struct router_retained *r)
 {
 	strata_hashmap_free(r->cache);
 	r->cache = NULL;
 }
 
-const struct retained_msg *
-retained_put(struct retained *r, const char *topic, size_t tlen,
+const struct router_retained_msg *
+router_retained_put(struct router_retained *r, const char *topic, size_t tlen,
     uint32_t partition, uint32_t qos, const uint8_t *payload, size_t plen,
     const uint8_t *props, size_t prlen, uint64_t stored_at_ms)
 {
-	struct retained_msg *m = malloc(sizeof(*m) + tlen + 1 + plen + prlen);
+	struct router_retained_msg *m =
+	    malloc(sizeof(*m) + tlen + 1 + plen + prlen);
 	uint8_t *p;
 
 	if (m == NULL)
@@ -56,19 +57,21 @@ retained_put(struct retained *r, const char *topic, size_t tlen,
 }
 
 bool
-retained_delete(struct retained *r, const char *topic, size_t tlen)
+router_retained_delete(
+    struct router_retained *r, const char *topic, size_t tlen)
 {
 	return strata_hashmap_delete(r->cache, topic, tlen);
 }
 
-const struct retained_msg *
-retained_get(const struct retained *r, const char *topic, size_t tlen)
+const struct router_retained_msg *
+router_retained_get(
+    const struct router_retained *r, const char *topic, size_t tlen)
 {
 	return strata_hashmap_get(r->cache, topic, tlen);
 }
 
 size_t
-retained_pack(const struct retained_msg *m, uint8_t **out)
+router_retained_pack(const struct router_retained_msg *m, uint8_t **out)
 {
 	Strata__Retained v = STRATA__RETAINED__INIT;
 	size_t len;
@@ -89,7 +92,7 @@ retained_pack(const struct retained_msg *m, uint8_t **out)
 }
 
 int
-retained_load(struct retained *r, const char *topic, size_t tlen,
+router_retained_load(struct router_retained *r, const char *topic, size_t tlen,
     uint32_t partition, const uint8_t *data, size_t len)
 {
 	Strata__Retained *v;
@@ -99,7 +102,7 @@ retained_load(struct retained *r, const char *topic, size_t tlen,
 	v = strata__retained__unpack(NULL, len, data);
 	if (v == NULL)
 		return STRATA_EINVAL;
-	retained_put(r, topic, tlen, partition, v->qos, v->payload.data,
+	router_retained_put(r, topic, tlen, partition, v->qos, v->payload.data,
 	    v->payload.len, v->properties.data, v->properties.len,
 	    v->stored_at_ms);
 	strata__retained__free_unpacked(v, NULL);
@@ -109,7 +112,7 @@ retained_load(struct retained *r, const char *topic, size_t tlen,
 struct retained_match_ctx {
 	const char *filter;
 	size_t flen;
-	retained_cb cb;
+	router_retained_cb cb;
 	void *arg;
 	size_t n;
 };
@@ -128,12 +131,12 @@ retained_match_one(const void *key, size_t len, void *value, void *arg)
 }
 
 size_t
-retained_match(const struct retained *r, const char *filter, size_t flen,
-    retained_cb cb, void *arg)
+router_retained_match(const struct router_retained *r, const char *filter,
+    size_t flen, router_retained_cb cb, void *arg)
 {
 	struct retained_match_ctx c = { filter, flen, cb, arg, 0 };
 	struct strata_bytes group, inner;
-	const struct retained_msg *m;
+	const struct router_retained_msg *m;
 
 	if (strata_topic_share_split((const uint8_t *)filter, flen, &group,
 	    &inner))
@@ -153,7 +156,7 @@ retained_match(const struct retained *r, const char *filter, size_t flen,
 
 struct retained_drop_ctx {
 	uint32_t partition;
-	const struct retained_msg **victims;
+	const struct router_retained_msg **victims;
 	size_t n, cap;
 };
 
@@ -161,7 +164,7 @@ static int
 retained_collect(const void *key, size_t len, void *value, void *arg)
 {
 	struct retained_drop_ctx *c = arg;
-	const struct retained_msg *m = value;
+	const struct router_retained_msg *m = value;
 
 	if (m->partition != c->partition)
 		return 0;
@@ -176,7 +179,7 @@ retained_collect(const void *key, size_t len, void *value, void *arg)
 }
 
 void
-retained_drop_partition(struct retained *r, uint32_t partition)
+router_retained_drop_partition(struct router_retained *r, uint32_t partition)
 {
 	struct retained_drop_ctx c = { partition, NULL, 0, 0 };
 
@@ -189,7 +192,7 @@ retained_drop_partition(struct retained *r, uint32_t partition)
 }
 
 size_t
-retained_count(const struct retained *r)
+router_retained_count(const struct router_retained *r)
 {
 	return strata_hashmap_count(r->cache);
 }

@@ -16,7 +16,7 @@
 
 struct strata_hashmap;
 
-struct retained_msg {
+struct router_retained_msg {
 	uint32_t partition;
 	uint32_t qos;
 	uint64_t stored_at_ms;
@@ -28,47 +28,52 @@ struct retained_msg {
 	char topic[]; /* NUL-terminated, then payload, then properties */
 };
 
-struct retained {
-	struct strata_hashmap *cache; /* topic -> struct retained_msg * */
+struct router_retained {
+	/* topic -> struct router_retained_msg * */
+	struct strata_hashmap *cache;
 };
 
-void retained_init(struct retained *r);
-void retained_fini(struct retained *r);
+void router_retained_init(struct router_retained *r);
+void router_retained_fini(struct router_retained *r);
 
 /* Store topic's message, replacing any previous one.  The bytes are
  * copied.  Returns the stored entry. */
-const struct retained_msg *retained_put(struct retained *r,
-    const char *topic, size_t tlen, uint32_t partition, uint32_t qos,
-    const uint8_t *payload, size_t plen, const uint8_t *props, size_t prlen,
-    uint64_t stored_at_ms);
+const struct router_retained_msg *router_retained_put(
+    struct router_retained *r, const char *topic, size_t tlen,
+    uint32_t partition, uint32_t qos, const uint8_t *payload, size_t plen,
+    const uint8_t *props, size_t prlen, uint64_t stored_at_ms);
 
 /* Remove topic's message; false if there was none. */
-bool retained_delete(struct retained *r, const char *topic, size_t tlen);
+bool router_retained_delete(
+    struct router_retained *r, const char *topic, size_t tlen);
 
-const struct retained_msg *retained_get(const struct retained *r,
-    const char *topic, size_t tlen);
+const struct router_retained_msg *router_retained_get(
+    const struct router_retained *r, const char *topic, size_t tlen);
 
 /* Strata__Retained encoding of m, for Redis: a malloc'd buffer in *out
  * (the caller frees it); returns its length. */
-size_t retained_pack(const struct retained_msg *m, uint8_t **out);
+size_t router_retained_pack(
+    const struct router_retained_msg *m, uint8_t **out);
 
 /* Decode a Strata__Retained value read from Redis and store it unless the
  * cache already holds that topic (a publish received since the load began
  * is newer).  Returns 0, or STRATA_EINVAL for undecodable bytes. */
-int retained_load(struct retained *r, const char *topic, size_t tlen,
-    uint32_t partition, const uint8_t *data, size_t len);
+int router_retained_load(struct router_retained *r, const char *topic,
+    size_t tlen, uint32_t partition, const uint8_t *data, size_t len);
 
 /* Call cb for every message whose topic matches filter (a "$share/..."
  * filter matches nothing: shared subscriptions get no retained messages,
  * MQTT 5 section 4.8.2).  A filter without wildcards is one lookup.
  * Returns the number of calls. */
-typedef void (*retained_cb)(const struct retained_msg *m, void *arg);
-size_t retained_match(const struct retained *r, const char *filter,
-    size_t flen, retained_cb cb, void *arg);
+typedef void (*router_retained_cb)(
+    const struct router_retained_msg *m, void *arg);
+size_t router_retained_match(const struct router_retained *r,
+    const char *filter, size_t flen, router_retained_cb cb, void *arg);
 
 /* Forget every message of one partition (its ownership moved away). */
-void retained_drop_partition(struct retained *r, uint32_t partition);
+void router_retained_drop_partition(
+    struct router_retained *r, uint32_t partition);
 
-size_t retained_count(const struct retained *r);
+size_t router_retained_count(const struct router_retained *r);
 
 #endif

@@ -48,13 +48,14 @@ router_gauge_retained(void *arg)
 {
 	struct strata_router *r = arg;
 
-	return (int64_t)retained_count(&r->retained);
+	return (int64_t)router_retained_count(&r->retained);
 }
 
 static int64_t
 router_gauge_routes(void *arg)
 {
-	return (int64_t)routes_count(&((struct strata_router *)arg)->routes);
+	return (int64_t)router_routes_count(
+	    &((struct strata_router *)arg)->routes);
 }
 
 static int64_t
@@ -168,20 +169,20 @@ static void
 router_redis_up(struct strata_redis *redis, void *arg)
 {
 	/* Refresh the lease and claim at once rather than at the next tick. */
-	partition_tick(arg);
+	router_partition_tick(arg);
 }
 
 static void
 router_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	partition_tick(arg);
+	router_partition_tick(arg);
 }
 
 static void
 router_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
     struct sockaddr *sa, int socklen, void *arg)
 {
-	brokers_accept(arg, fd);
+	router_brokers_accept(arg, fd);
 }
 
 static int
@@ -230,9 +231,9 @@ router_init(struct strata_router *r, struct event_base *base,
 	r->base = base;
 	r->cfg = *cfg;
 	strata_list_init(&r->brokers);
-	routes_init(&r->routes);
-	retained_init(&r->retained);
-	partition_start(r);
+	router_routes_init(&r->routes);
+	router_retained_init(&r->retained);
+	router_partition_start(r);
 	r->metrics = strata_metrics_new();
 	router_metrics_init(r);
 	if ((rc = router_listen(r)) != 0)
@@ -263,7 +264,7 @@ router_stop(struct strata_router *r)
 		evconnlistener_free(r->listener);
 		r->listener = NULL;
 	}
-	brokers_free_all(r);
+	router_brokers_free_all(r);
 	if (r->tick_ev != NULL)
 		event_del(r->tick_ev);
 }
@@ -279,8 +280,8 @@ router_fini(struct strata_router *r)
 	strata_metrics_http_free(r->http);
 	if (r->tick_ev != NULL)
 		event_free(r->tick_ev);
-	routes_fini(&r->routes);
-	retained_fini(&r->retained);
+	router_routes_fini(&r->routes);
+	router_retained_fini(&r->retained);
 	strata_metrics_free(r->metrics);
 	free(r->link_address);
 	memset(r, 0, sizeof(*r));

@@ -79,7 +79,7 @@ struct router_broker {
 	struct strata_link *link;
 	uint64_t id;               /* never reused: pending acks find it */
 	char *node_id;             /* from its Hello; NULL before */
-	struct routes_peer routes;
+	struct router_routes_peer routes;
 	uint64_t barrier_owed;     /* BarrierAck that did not fit in the
 				      link's queue: sent on drain; 0 none */
 };
@@ -104,8 +104,8 @@ struct strata_router {
 	struct strata_list brokers;
 	unsigned broker_count;
 	uint64_t next_broker_id;
-	struct routes routes;
-	struct retained retained;
+	struct router_routes routes;
+	struct router_retained retained;
 	struct router_partitions parts;
 	struct router_metrics m;
 	bool stopping;
@@ -119,24 +119,25 @@ void router_fini(struct strata_router *r);
 uint64_t router_now_ms(void);
 
 /* brokers.c */
-void brokers_accept(struct strata_router *r, evutil_socket_t fd);
-struct router_broker *brokers_find(struct strata_router *r, uint64_t id);
-void brokers_free_all(struct strata_router *r);
+void router_brokers_accept(struct strata_router *r, evutil_socket_t fd);
+struct router_broker *router_brokers_find(
+    struct strata_router *r, uint64_t id);
+void router_brokers_free_all(struct strata_router *r);
 /* Send on a broker's link, counting a drop of kind `queue_full` or
  * `queue_full + 1` (link down) on failure.  Returns strata_link_send's. */
-int brokers_send(struct router_broker *b, enum strata_link_field field,
+int router_brokers_send(struct router_broker *b, enum strata_link_field field,
     const ProtobufCMessage *msg, enum router_drop queue_full);
 
 /* publish.c */
-void publish_handle(struct router_broker *b, const Strata__Publish *p);
-void publish_retained_request(struct router_broker *b,
+void router_publish_handle(struct router_broker *b, const Strata__Publish *p);
+void router_publish_retained_request(struct router_broker *b,
     const Strata__RetainedRequest *q);
 
 /* partition.c */
-void partition_start(struct strata_router *r);
-void partition_stop(struct strata_router *r,
+void router_partition_start(struct strata_router *r);
+void router_partition_stop(struct strata_router *r,
     void (*done)(struct strata_redis *, redisReply *, void *), void *arg);
-void partition_tick(struct strata_router *r);
-bool partition_owned(const struct strata_router *r, uint32_t partition);
+void router_partition_tick(struct strata_router *r);
+bool router_partition_owned(const struct strata_router *r, uint32_t partition);
 
 #endif

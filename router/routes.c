@@ -20,7 +20,7 @@
 
 struct routes_entry {
 	size_t n, cap;
-	struct routes_peer **peers;
+	struct router_routes_peer **peers;
 };
 
 static void *
@@ -44,7 +44,7 @@ routes_entry_free(void *value)
 }
 
 void
-routes_peer_init(struct routes_peer *p)
+router_routes_peer_init(struct router_routes_peer *p)
 {
 	p->filters = strata_hashmap_new(NULL);
 	if (p->filters == NULL)
@@ -53,14 +53,14 @@ routes_peer_init(struct routes_peer *p)
 }
 
 void
-routes_peer_fini(struct routes_peer *p)
+router_routes_peer_fini(struct router_routes_peer *p)
 {
 	strata_hashmap_free(p->filters);
 	p->filters = NULL;
 }
 
 void
-routes_init(struct routes *t)
+router_routes_init(struct router_routes *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->index = strata_subtree_new();
@@ -69,7 +69,7 @@ routes_init(struct routes *t)
 }
 
 void
-routes_fini(struct routes *t)
+router_routes_fini(struct router_routes *t)
 {
 	strata_subtree_free(t->index, routes_entry_free);
 	free(t->dest);
@@ -77,8 +77,8 @@ routes_fini(struct routes *t)
 }
 
 static void
-routes_entry_add(struct routes *t, struct routes_peer *p, const char *filter,
-    size_t len)
+routes_entry_add(struct router_routes *t, struct router_routes_peer *p,
+    const char *filter, size_t len)
 {
 	void **slot = strata_subtree_slot(t->index, filter, len, true);
 	struct routes_entry *e = *slot;
@@ -97,7 +97,7 @@ routes_entry_add(struct routes *t, struct routes_peer *p, const char *filter,
 
 /* Take p out of the entry of filter; the entry goes when it is empty. */
 static void
-routes_entry_drop(struct routes *t, struct routes_peer *p,
+routes_entry_drop(struct router_routes *t, struct router_routes_peer *p,
     const char *filter, size_t len)
 {
 	void **slot = strata_subtree_slot(t->index, filter, len, false);
@@ -118,8 +118,8 @@ routes_entry_drop(struct routes *t, struct routes_peer *p,
 }
 
 int
-routes_add(struct routes *t, struct routes_peer *p, const char *filter,
-    size_t len)
+router_routes_add(struct router_routes *t, struct router_routes_peer *p,
+    const char *filter, size_t len)
 {
 	void **count;
 
@@ -133,8 +133,8 @@ routes_add(struct routes *t, struct routes_peer *p, const char *filter,
 }
 
 int
-routes_remove(struct routes *t, struct routes_peer *p, const char *filter,
-    size_t len)
+router_routes_remove(struct router_routes *t, struct router_routes_peer *p,
+    const char *filter, size_t len)
 {
 	void **count = strata_hashmap_slot(p->filters, filter, len, false);
 
@@ -149,8 +149,8 @@ routes_remove(struct routes *t, struct routes_peer *p, const char *filter,
 }
 
 struct routes_reset_ctx {
-	struct routes *t;
-	struct routes_peer *p;
+	struct router_routes *t;
+	struct router_routes_peer *p;
 };
 
 static int
@@ -163,7 +163,7 @@ routes_reset_one(const void *key, size_t len, void *value, void *arg)
 }
 
 void
-routes_reset(struct routes *t, struct routes_peer *p)
+router_routes_reset(struct router_routes *t, struct router_routes_peer *p)
 {
 	struct routes_reset_ctx c = { t, p };
 
@@ -180,11 +180,11 @@ routes_reset(struct routes *t, struct routes_peer *p)
 static void
 routes_match_one(const char *filter, size_t flen, void *value, void *arg)
 {
-	struct routes *t = arg;
+	struct router_routes *t = arg;
 	struct routes_entry *e = value;
 
 	for (size_t i = 0; i < e->n; i++) {
-		struct routes_peer *p = e->peers[i];
+		struct router_routes_peer *p = e->peers[i];
 
 		if (p->mark == t->mark)
 			continue; /* already a destination of this topic */
@@ -199,8 +199,8 @@ routes_match_one(const char *filter, size_t flen, void *value, void *arg)
 }
 
 size_t
-routes_match(struct routes *t, const char *topic, size_t len,
-    struct routes_peer ***out)
+router_routes_match(struct router_routes *t, const char *topic, size_t len,
+    struct router_routes_peer ***out)
 {
 	/* A fresh mark per match: a peer is taken once however many of its
 	 * filters match. */
@@ -212,7 +212,7 @@ routes_match(struct routes *t, const char *topic, size_t len,
 }
 
 size_t
-routes_count(const struct routes *t)
+router_routes_count(const struct router_routes *t)
 {
 	return strata_subtree_count(t->index);
 }

@@ -9,7 +9,7 @@
  * separate entries.  A broker's routes are dropped all at once on RESET and
  * when its link goes down.
  *
- * The table knows brokers only as struct routes_peer, embedded in the
+ * The table knows brokers only as struct router_routes_peer, embedded in the
  * router's broker struct, so it can be tested without links.
  */
 #ifndef STRATA_ROUTER_ROUTES_H
@@ -21,43 +21,45 @@
 struct strata_hashmap;
 struct strata_subtree;
 
-/* One destination of routes.  Zero it, then routes_peer_init(). */
-struct routes_peer {
+/* One destination of routes.  Zero it, then router_routes_peer_init(). */
+struct router_routes_peer {
 	struct strata_hashmap *filters; /* filter -> count (uintptr_t) */
-	uint64_t mark;                  /* routes_match() de-duplication */
+	uint64_t mark; /* router_routes_match() de-duplication */
 };
 
-struct routes {
+struct router_routes {
 	struct strata_subtree *index; /* filter -> struct routes_entry * */
 	uint64_t mark;
-	struct routes_peer **dest;    /* result buffer of routes_match() */
+	/* result buffer of router_routes_match() */
+	struct router_routes_peer **dest;
 	size_t ndest, dest_cap;
 };
 
-void routes_peer_init(struct routes_peer *p);
-/* The peer must have no routes left (routes_reset() first). */
-void routes_peer_fini(struct routes_peer *p);
+void router_routes_peer_init(struct router_routes_peer *p);
+/* The peer must have no routes left (router_routes_reset() first). */
+void router_routes_peer_fini(struct router_routes_peer *p);
 
-void routes_init(struct routes *t);
+void router_routes_init(struct router_routes *t);
 /* Every peer must have been reset first. */
-void routes_fini(struct routes *t);
+void router_routes_fini(struct router_routes *t);
 
 /* Add one reference of (filter, peer).  Returns 0 or
  * STRATA_ERR(STRATA_RC_TOPIC_FILTER_INVALID) for an invalid filter. */
-int routes_add(struct routes *t, struct routes_peer *p, const char *filter,
-    size_t len);
+int router_routes_add(struct router_routes *t, struct router_routes_peer *p,
+    const char *filter, size_t len);
 /* Drop one reference.  Returns 0 or STRATA_ENOTFOUND. */
-int routes_remove(struct routes *t, struct routes_peer *p,
+int router_routes_remove(struct router_routes *t, struct router_routes_peer *p,
     const char *filter, size_t len);
 /* Drop every route of the peer. */
-void routes_reset(struct routes *t, struct routes_peer *p);
+void router_routes_reset(
+    struct router_routes *t, struct router_routes_peer *p);
 
 /* The distinct peers with a filter matching topic; *out is valid until the
  * next call.  Returns their number. */
-size_t routes_match(struct routes *t, const char *topic, size_t len,
-    struct routes_peer ***out);
+size_t router_routes_match(struct router_routes *t, const char *topic,
+    size_t len, struct router_routes_peer ***out);
 
 /* Number of distinct filters in the table. */
-size_t routes_count(const struct routes *t);
+size_t router_routes_count(const struct router_routes *t);
 
 #endif

@@ -17,25 +17,25 @@
 #include "../../router/routes.c"
 
 static size_t
-match(struct routes *t, const char *topic, struct routes_peer ***out)
+match(struct router_routes *t, const char *topic, struct router_routes_peer ***out)
 {
-	return routes_match(t, topic, strlen(topic), out);
+	return router_routes_match(t, topic, strlen(topic), out);
 }
 
 static int
-add(struct routes *t, struct routes_peer *p, const char *f)
+add(struct router_routes *t, struct router_routes_peer *p, const char *f)
 {
-	return routes_add(t, p, f, strlen(f));
+	return router_routes_add(t, p, f, strlen(f));
 }
 
 static int
-del(struct routes *t, struct routes_peer *p, const char *f)
+del(struct router_routes *t, struct router_routes_peer *p, const char *f)
 {
-	return routes_remove(t, p, f, strlen(f));
+	return router_routes_remove(t, p, f, strlen(f));
 }
 
 static bool
-has(struct routes_peer **v, size_t n, struct routes_peer *p)
+has(struct router_routes_peer **v, size_t n, struct router_routes_peer *p)
 {
 	for (size_t i = 0; i < n; i++)
 		if (v[i] == p)
@@ -46,18 +46,18 @@ has(struct routes_peer **v, size_t n, struct routes_peer *p)
 static void
 test_match_dedup(void **state)
 {
-	struct routes t;
-	struct routes_peer a, b, **out;
+	struct router_routes t;
+	struct router_routes_peer a, b, **out;
 	size_t n;
 
-	routes_init(&t);
-	routes_peer_init(&a);
-	routes_peer_init(&b);
+	router_routes_init(&t);
+	router_routes_peer_init(&a);
+	router_routes_peer_init(&b);
 	assert_int_equal(add(&t, &a, "s/+/t"), 0);
 	assert_int_equal(add(&t, &a, "s/#"), 0);
 	assert_int_equal(add(&t, &a, "s/1/t"), 0);
 	assert_int_equal(add(&t, &b, "s/1/t"), 0);
-	assert_int_equal(routes_count(&t), 3);
+	assert_int_equal(router_routes_count(&t), 3);
 	/* Three filters of a match: a appears once. */
 	n = match(&t, "s/1/t", &out);
 	assert_int_equal(n, 2);
@@ -71,23 +71,23 @@ test_match_dedup(void **state)
 	assert_int_equal(add(&t, &b, "#"), 0);
 	n = match(&t, "$SYS/x", &out);
 	assert_int_equal(n, 0);
-	routes_reset(&t, &a);
-	routes_reset(&t, &b);
-	assert_int_equal(routes_count(&t), 0);
-	routes_peer_fini(&a);
-	routes_peer_fini(&b);
-	routes_fini(&t);
+	router_routes_reset(&t, &a);
+	router_routes_reset(&t, &b);
+	assert_int_equal(router_routes_count(&t), 0);
+	router_routes_peer_fini(&a);
+	router_routes_peer_fini(&b);
+	router_routes_fini(&t);
 }
 
 static void
 test_counts_and_reset(void **state)
 {
-	struct routes t;
-	struct routes_peer a, b, **out;
+	struct router_routes t;
+	struct router_routes_peer a, b, **out;
 
-	routes_init(&t);
-	routes_peer_init(&a);
-	routes_peer_init(&b);
+	router_routes_init(&t);
+	router_routes_peer_init(&a);
+	router_routes_peer_init(&b);
 	/* Two ADDs need two REMOVEs. */
 	assert_int_equal(add(&t, &a, "x/y"), 0);
 	assert_int_equal(add(&t, &a, "x/y"), 0);
@@ -95,15 +95,15 @@ test_counts_and_reset(void **state)
 	assert_int_equal(match(&t, "x/y", &out), 1);
 	assert_int_equal(del(&t, &a, "x/y"), 0);
 	assert_int_equal(match(&t, "x/y", &out), 0);
-	assert_int_equal(routes_count(&t), 0);
+	assert_int_equal(router_routes_count(&t), 0);
 	assert_int_equal(del(&t, &a, "x/y"), STRATA_ENOTFOUND);
 	/* A shared filter is its own entry, matched by its inner filter. */
 	assert_int_equal(add(&t, &a, "$share/g/x/y"), 0);
 	assert_int_equal(add(&t, &b, "x/y"), 0);
 	assert_int_equal(match(&t, "x/y", &out), 2);
-	assert_int_equal(routes_count(&t), 2);
+	assert_int_equal(router_routes_count(&t), 2);
 	/* Reset drops only that peer's routes. */
-	routes_reset(&t, &a);
+	router_routes_reset(&t, &a);
 	assert_int_equal(match(&t, "x/y", &out), 1);
 	assert_ptr_equal(out[0], &b);
 	assert_int_equal(add(&t, &a, "x/y"), 0);
@@ -113,11 +113,11 @@ test_counts_and_reset(void **state)
 	    STRATA_ERR(STRATA_RC_TOPIC_FILTER_INVALID));
 	assert_int_equal(add(&t, &a, "x+"),
 	    STRATA_ERR(STRATA_RC_TOPIC_FILTER_INVALID));
-	routes_reset(&t, &a);
-	routes_reset(&t, &b);
-	routes_peer_fini(&a);
-	routes_peer_fini(&b);
-	routes_fini(&t);
+	router_routes_reset(&t, &a);
+	router_routes_reset(&t, &b);
+	router_routes_peer_fini(&a);
+	router_routes_peer_fini(&b);
+	router_routes_fini(&t);
 }
 
 /* Many peers and filters: every peer subscribed to its own topic and to a
@@ -126,13 +126,13 @@ static void
 test_many(void **state)
 {
 	enum { N = 200 };
-	struct routes t;
-	struct routes_peer *p = calloc(N, sizeof(*p)), **out;
+	struct router_routes t;
+	struct router_routes_peer *p = calloc(N, sizeof(*p)), **out;
 	char f[32];
 
-	routes_init(&t);
+	router_routes_init(&t);
 	for (int i = 0; i < N; i++) {
-		routes_peer_init(&p[i]);
+		router_routes_peer_init(&p[i]);
 		snprintf(f, sizeof(f), "dev/%d/state", i);
 		assert_int_equal(add(&t, &p[i], f), 0);
 		if (i % 10 == 0)
@@ -147,11 +147,11 @@ test_many(void **state)
 		assert_true(has(out, n, &p[i]));
 	}
 	for (int i = 0; i < N; i++) {
-		routes_reset(&t, &p[i]);
-		routes_peer_fini(&p[i]);
+		router_routes_reset(&t, &p[i]);
+		router_routes_peer_fini(&p[i]);
 	}
-	assert_int_equal(routes_count(&t), 0);
-	routes_fini(&t);
+	assert_int_equal(router_routes_count(&t), 0);
+	router_routes_fini(&t);
 	free(p);
 }
 
@@ -161,7 +161,7 @@ struct seen {
 };
 
 static void
-collect(const struct retained_msg *m, void *arg)
+collect(const struct router_retained_msg *m, void *arg)
 {
 	struct seen *s = arg;
 
@@ -172,60 +172,60 @@ collect(const struct retained_msg *m, void *arg)
 }
 
 static void
-put(struct retained *r, const char *topic, uint32_t part, const char *pl)
+put(struct router_retained *r, const char *topic, uint32_t part, const char *pl)
 {
-	retained_put(r, topic, strlen(topic), part, 1, (const uint8_t *)pl,
+	router_retained_put(r, topic, strlen(topic), part, 1, (const uint8_t *)pl,
 	    strlen(pl), (const uint8_t *)"\x01\x01", 2, 42);
 }
 
 static void
 test_retained_match(void **state)
 {
-	struct retained r;
+	struct router_retained r;
 	struct seen s = { 0 };
 
-	retained_init(&r);
+	router_retained_init(&r);
 	put(&r, "a/b", 1, "one");
 	put(&r, "a/c", 2, "two");
 	put(&r, "$SYS/x", 3, "sys");
 	put(&r, "a/b", 1, "uno"); /* replaces */
-	assert_int_equal(retained_count(&r), 3);
-	assert_memory_equal(retained_get(&r, "a/b", 3)->payload, "uno", 3);
+	assert_int_equal(router_retained_count(&r), 3);
+	assert_memory_equal(router_retained_get(&r, "a/b", 3)->payload, "uno", 3);
 	/* Direct lookup without wildcards. */
-	assert_int_equal(retained_match(&r, "a/b", 3, collect, &s), 1);
+	assert_int_equal(router_retained_match(&r, "a/b", 3, collect, &s), 1);
 	assert_string_equal(s.topics[0], "a/b");
 	s.n = 0;
-	assert_int_equal(retained_match(&r, "a/+", 3, collect, &s), 2);
+	assert_int_equal(router_retained_match(&r, "a/+", 3, collect, &s), 2);
 	s.n = 0;
-	assert_int_equal(retained_match(&r, "#", 1, collect, &s), 2);
+	assert_int_equal(router_retained_match(&r, "#", 1, collect, &s), 2);
 	s.n = 0;
-	assert_int_equal(retained_match(&r, "$SYS/#", 6, collect, &s), 1);
+	assert_int_equal(router_retained_match(&r, "$SYS/#", 6, collect, &s), 1);
 	/* Shared subscriptions get no retained messages. */
-	assert_int_equal(retained_match(&r, "$share/g/a/b", 12, collect, &s),
+	assert_int_equal(router_retained_match(&r, "$share/g/a/b", 12, collect, &s),
 	    0);
-	assert_int_equal(retained_match(&r, "x/y", 3, collect, &s), 0);
-	assert_true(retained_delete(&r, "a/c", 3));
-	assert_false(retained_delete(&r, "a/c", 3));
-	retained_drop_partition(&r, 1);
-	assert_null(retained_get(&r, "a/b", 3));
-	assert_int_equal(retained_count(&r), 1);
-	retained_fini(&r);
+	assert_int_equal(router_retained_match(&r, "x/y", 3, collect, &s), 0);
+	assert_true(router_retained_delete(&r, "a/c", 3));
+	assert_false(router_retained_delete(&r, "a/c", 3));
+	router_retained_drop_partition(&r, 1);
+	assert_null(router_retained_get(&r, "a/b", 3));
+	assert_int_equal(router_retained_count(&r), 1);
+	router_retained_fini(&r);
 }
 
 static void
 test_retained_pack_load(void **state)
 {
-	struct retained a, b;
-	const struct retained_msg *m;
+	struct router_retained a, b;
+	const struct router_retained_msg *m;
 	uint8_t *bytes = NULL;
 	size_t len;
 
-	retained_init(&a);
-	retained_init(&b);
+	router_retained_init(&a);
+	router_retained_init(&b);
 	put(&a, "t/1", 7, "payload");
-	len = retained_pack(retained_get(&a, "t/1", 3), &bytes);
-	assert_int_equal(retained_load(&b, "t/1", 3, 7, bytes, len), 0);
-	m = retained_get(&b, "t/1", 3);
+	len = router_retained_pack(router_retained_get(&a, "t/1", 3), &bytes);
+	assert_int_equal(router_retained_load(&b, "t/1", 3, 7, bytes, len), 0);
+	m = router_retained_get(&b, "t/1", 3);
 	assert_non_null(m);
 	assert_int_equal(m->partition, 7);
 	assert_int_equal(m->qos, 1);
@@ -235,13 +235,13 @@ test_retained_pack_load(void **state)
 	assert_int_equal(m->props_len, 2);
 	/* A loaded value does not replace a newer cached one. */
 	put(&b, "t/2", 7, "new");
-	assert_int_equal(retained_load(&b, "t/2", 3, 7, bytes, len), 0);
-	assert_memory_equal(retained_get(&b, "t/2", 3)->payload, "new", 3);
-	assert_int_equal(retained_load(&b, "t/3", 3, 7,
+	assert_int_equal(router_retained_load(&b, "t/2", 3, 7, bytes, len), 0);
+	assert_memory_equal(router_retained_get(&b, "t/2", 3)->payload, "new", 3);
+	assert_int_equal(router_retained_load(&b, "t/3", 3, 7,
 	    (const uint8_t *)"\xff\xff\xff", 3), STRATA_EINVAL);
 	free(bytes);
-	retained_fini(&a);
-	retained_fini(&b);
+	router_retained_fini(&a);
+	router_retained_fini(&b);
 }
 
 int
