@@ -33,6 +33,11 @@
  * every transition to UP; hiredis keeps calling the subscription callback
  * for each message (its privdata is the client itself, never freed).  The
  * subscription is not in `inflight`: it has no deadline.
+ *
+ * The fake (strata_redis_new_fake) replaces the context by a hiredis reader
+ * fed by the test: commands go to `inflight` as well and a one-shot event
+ * answers them in order.  It has no deadline and never reconnects by
+ * itself; strata_redis_fake_set_up() moves it between UP and DOWN.
  */
 #include <assert.h>
 #include <stdarg.h>
@@ -50,6 +55,8 @@
 #include "status.h"
 
 #define REDIS_RETRY_MS 1000
+/* Largest array the fake's reader builds (8 MB of element pointers). */
+#define REDIS_FAKE_MAX_ELEMENTS (1 << 20)
 
 enum redis_state {
 	REDIS_STATE_CONNECTING,
@@ -64,6 +71,14 @@ struct redis_call {
 	strata_redis_cb cb;
 	void *arg;
 	uint64_t sent_us;        /* monotonic, while in `inflight` */
+};
+
+/* A message waiting for delivery by the fake; data is NUL-terminated, as a
+ * hiredis string. */
+struct redis_fake_message {
+	struct strata_list node;
+	size_t len;
+	char data[];
 };
 
 struct strata_redis {
@@ -90,6 +105,15 @@ struct strata_redis {
 	char *channel;             /* subscriber mode, or NULL */
 	strata_redis_message_cb on_message;
 	void *message_arg;
+	/* The fake only (fake != NULL, ac always NULL). */
+	const struct strata_redis_fake *fake;
+	redisReader *fake_reader;  /* replies fed by the test */
+	redisReplyObjectFunctions fake_functions; /* hiredis's, guarded */
+	void *(*fake_create_array)(const redisReadTask *, int);
+	struct event *fake_reply_ev;
+	struct event *fake_up_ev;
+	struct event *fake_message_ev;
+	struct strata_list fake_messages; /* redis_fake_message */
 };
 
 static void redis_send_subscribe(struct strata_redis *r);
@@ -126,7 +150,7 @@ redis_deadline_next(const struct strata_redis *r, uint64_t *due)
 	const uint64_t timeout_us = (uint64_t)r->timeout_ms * 1000;
 	const struct redis_call *oldest;
 
-	if (r->timeout_ms == 0)
+	if (r->timeout_ms == 0 || r->fake != NULL)
 		return false;
 	if (r->state == REDIS_STATE_CONNECTING) {
 		*due = r->connect_started_us + timeout_us;
@@ -374,6 +398,7 @@ redis_alloc(struct event_base *base, const char *host, uint16_t port,
 	r->timeout_ms = STRATA_REDIS_TIMEOUT_MS;
 	strata_list_init(&r->inflight);
 	strata_list_init(&r->failed);
+	strata_list_init(&r->fake_messages);
 	r->retry_ev = event_new(base, -1, 0, redis_retry_cb, r);
 	r->failed_ev = event_new(base, -1, 0, redis_failed_cb, r);
 	r->deadline_ev = event_new(base, -1, 0, redis_deadline_cb, r);
@@ -393,6 +418,32 @@ strata_redis_new(struct event_base *base, const char *host, uint16_t port,
 	return r;
 }
 
+static void
+redis_fake_drop_messages(struct strata_redis *r)
+{
+	struct strata_list *pos, *tmp;
+
+	STRATA_LIST_FOREACH_SAFE(pos, tmp, &r->fake_messages) {
+		strata_list_remove(pos);
+		free(STRATA_CONTAINER_OF(pos, struct redis_fake_message,
+		    node));
+	}
+}
+
+static void
+redis_fake_free(struct strata_redis *r)
+{
+	redis_fake_drop_messages(r);
+	if (r->fake_reader != NULL)
+		redisReaderFree(r->fake_reader);
+	if (r->fake_reply_ev != NULL)
+		event_free(r->fake_reply_ev);
+	if (r->fake_up_ev != NULL)
+		event_free(r->fake_up_ev);
+	if (r->fake_message_ev != NULL)
+		event_free(r->fake_message_ev);
+}
+
 /*
  * Must not be called from inside a reply callback of this client.  The
  * callbacks of commands in flight or refused run now, with reply NULL.
@@ -409,10 +460,12 @@ strata_redis_free(struct strata_redis *r)
 		r->ac = NULL;
 		redisAsyncFree(ac); /* runs the in-flight callbacks */
 	}
-	/* Callbacks may issue commands, refused now: run until none is
-	 * left. */
+	/* Left in flight only with the fake.  Callbacks may issue commands,
+	 * refused now: run until none is left. */
+	redis_fail_calls(r, &r->inflight);
 	while (!strata_list_empty(&r->failed))
 		redis_fail_calls(r, &r->failed);
+	redis_fake_free(r);
 	event_free(r->retry_ev);
 	event_free(r->failed_ev);
 	event_free(r->deadline_ev);
@@ -424,7 +477,8 @@ strata_redis_free(struct strata_redis *r)
 bool
 strata_redis_is_up(const struct strata_redis *r)
 {
-	return r->state == REDIS_STATE_UP && r->ac != NULL;
+	return r->state == REDIS_STATE_UP &&
+	    (r->ac != NULL || r->fake != NULL);
 }
 
 void
@@ -487,9 +541,13 @@ redis_refuse(struct strata_redis *r, struct redis_call *c)
 	return STRATA_AGAIN;
 }
 
+static void redis_fake_send(struct strata_redis *r, struct redis_call *c,
+    const char *cmd, size_t len);
+
 /*
- * Send one command formatted by hiredis (len < 0: formatting failed); cmd
- * stays the caller's.  Returns 0, or STRATA_AGAIN with c refused.
+ * Send one command formatted by hiredis (len < 0: formatting failed) over
+ * the connection or to the fake; cmd stays the caller's.  Returns 0, or
+ * STRATA_AGAIN with c refused.
  */
 static int
 redis_send(struct strata_redis *r, struct redis_call *c, const char *cmd,
@@ -497,6 +555,10 @@ redis_send(struct strata_redis *r, struct redis_call *c, const char *cmd,
 {
 	if (len < 0)
 		return redis_refuse(r, c);
+	if (r->fake != NULL) {
+		redis_fake_send(r, c, cmd, (size_t)len);
+		return 0;
+	}
 	if (redisAsyncFormattedCommand(r->ac, redis_reply_cb, c, cmd,
 	    (size_t)len) != REDIS_OK)
 		return redis_refuse(r, c);
@@ -571,6 +633,7 @@ redis_send_subscribe(struct strata_redis *r)
 		    r->channel);
 }
 
+/* With the fake, SUBSCRIBE is a no-op: it has nothing to send it to. */
 void
 strata_redis_subscribe(struct strata_redis *r, const char *channel,
     strata_redis_message_cb cb, void *arg)
@@ -581,7 +644,251 @@ strata_redis_subscribe(struct strata_redis *r, const char *channel,
 		abort();
 	r->on_message = cb;
 	r->message_arg = arg;
-	if (strata_redis_is_up(r))
+	if (strata_redis_is_up(r) && r->fake == NULL)
 		redis_send_subscribe(r);
 }
 
+/*
+ * The fake.
+ *
+ * States: UP --set_up(false)--> DOWN --set_up(true)--> UP (on_up again).
+ * Going DOWN fails the commands in flight (from the loop, through
+ * `failed`), drops undelivered messages and discards the bytes fed but
+ * not parsed yet, as a real connection loses its socket buffers.
+ */
+
+/*
+ * hiredis 0.14 allocates an array's element vector as soon as it reads the
+ * count, before any element arrives: 13 bytes of fuzz input could ask for
+ * 8 GB.  The fake's reader uses hiredis's own reply functions but refuses
+ * such an array, which the reader reports as an error (so NULL).
+ */
+static void *
+redis_fake_create_array(const redisReadTask *task, int elements)
+{
+	struct strata_redis *r = task->privdata;
+
+	if (elements > REDIS_FAKE_MAX_ELEMENTS)
+		return NULL;
+	return r->fake_create_array(task, elements);
+}
+
+/* A fresh reader: whatever the old one held is discarded. */
+static void
+redis_fake_reader_reset(struct strata_redis *r)
+{
+	if (r->fake_reader != NULL)
+		redisReaderFree(r->fake_reader);
+	r->fake_reader = redisReaderCreateWithFunctions(&r->fake_functions);
+	if (r->fake_reader == NULL)
+		abort();
+	/* 0.14's redisReaderSetPrivdata() casts the pointer to int, which
+	 * clang refuses: set the field it sets. */
+	r->fake_reader->privdata = r;
+}
+
+/* Copy hiredis's default reply functions (the table a plain reader
+ * points to) with the guarded createArray. */
+static void
+redis_fake_reader_init(struct strata_redis *r)
+{
+	redisReader *plain = redisReaderCreate();
+
+	if (plain == NULL)
+		abort();
+	r->fake_functions = *plain->fn;
+	r->fake_create_array = plain->fn->createArray;
+	r->fake_functions.createArray = redis_fake_create_array;
+	redisReaderFree(plain);
+	redis_fake_reader_reset(r);
+}
+
+/* The next complete reply fed, or NULL (none complete, or not RESP: the
+ * reader is then replaced, so its bytes are gone). */
+static redisReply *
+redis_fake_next_reply(struct strata_redis *r)
+{
+	void *reply = NULL;
+
+	if (redisReaderGetReply(r->fake_reader, &reply) == REDIS_OK)
+		return reply;
+	STRATA_DEBUG("redis", "fake: reply is not RESP|error=\"%s\"",
+	    r->fake_reader->errstr);
+	redis_fake_reader_reset(r);
+	return NULL;
+}
+
+/* Answer the commands in flight, oldest first.  Commands issued by the
+ * callbacks wait for the next run; those left when a callback takes the
+ * fake down get NULL. */
+static void
+redis_fake_reply_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct strata_redis *r = arg;
+	struct strata_list *pos, *tmp, batch;
+
+	strata_list_init(&batch);
+	redis_list_splice(&batch, &r->inflight);
+	STRATA_LIST_FOREACH_SAFE(pos, tmp, &batch) {
+		struct redis_call *c = STRATA_CONTAINER_OF(pos,
+		    struct redis_call, node);
+		redisReply *reply = NULL;
+
+		strata_list_remove(pos);
+		if (r->state == REDIS_STATE_UP)
+			reply = redis_fake_next_reply(r);
+		if (c->cb != NULL)
+			c->cb(r, reply, c->arg);
+		if (reply != NULL)
+			freeReplyObject(reply);
+		free(c);
+	}
+}
+
+static void
+redis_fake_up_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct strata_redis *r = arg;
+
+	if (r->state == REDIS_STATE_UP && r->on_up != NULL)
+		r->on_up(r, r->arg);
+}
+
+static void
+redis_fake_message_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct strata_redis *r = arg;
+	struct strata_list *pos, *tmp, batch;
+
+	strata_list_init(&batch);
+	redis_list_splice(&batch, &r->fake_messages);
+	STRATA_LIST_FOREACH_SAFE(pos, tmp, &batch) {
+		struct redis_fake_message *m = STRATA_CONTAINER_OF(pos,
+		    struct redis_fake_message, node);
+
+		strata_list_remove(pos);
+		if (r->state == REDIS_STATE_UP)
+			r->on_message(r, m->data, m->len, r->message_arg);
+		free(m);
+	}
+}
+
+/*
+ * Hand the command to answer() as argv, parsed back from the bytes a real
+ * connection would send.  c goes in flight first, so a command answer()
+ * itself issues is answered after it.
+ */
+static void
+redis_fake_send(struct strata_redis *r, struct redis_call *c,
+    const char *cmd, size_t len)
+{
+	redisReader *reader = NULL;
+	redisReply *req = NULL;
+	const char **argv = NULL;
+	size_t *argvlen = NULL;
+
+	strata_list_push_back(&r->inflight, &c->node);
+	event_active(r->fake_reply_ev, EV_TIMEOUT, 1);
+	if (r->fake->answer == NULL)
+		return;
+	if ((reader = redisReaderCreate()) == NULL)
+		abort();
+	/* hiredis formatted it: anything but one array of strings is a
+	 * bug here. */
+	if (redisReaderFeed(reader, cmd, len) != REDIS_OK ||
+	    redisReaderGetReply(reader, (void **)&req) != REDIS_OK)
+		abort();
+	assert(req != NULL && req->type == REDIS_REPLY_ARRAY);
+	argv = calloc(req->elements + 1, sizeof(*argv));
+	argvlen = calloc(req->elements + 1, sizeof(*argvlen));
+	if (argv == NULL || argvlen == NULL)
+		abort();
+	for (size_t i = 0; i < req->elements; i++) {
+		assert(req->element[i]->type == REDIS_REPLY_STRING);
+		argv[i] = req->element[i]->str;
+		argvlen[i] = req->element[i]->len;
+	}
+	r->fake->answer(r, (int)req->elements, argv, argvlen, r->fake->arg);
+	free(argv);
+	free(argvlen);
+	freeReplyObject(req);
+	redisReaderFree(reader);
+}
+
+struct strata_redis *
+strata_redis_new_fake(struct event_base *base,
+    const struct strata_redis_fake *fake,
+    void (*on_up)(struct strata_redis *, void *), void *arg)
+{
+	struct strata_redis *r = redis_alloc(base, "fake", 0, on_up, arg);
+
+	r->fake = fake;
+	redis_fake_reader_init(r);
+	r->fake_reply_ev = event_new(base, -1, 0, redis_fake_reply_cb, r);
+	r->fake_up_ev = event_new(base, -1, 0, redis_fake_up_cb, r);
+	r->fake_message_ev = event_new(base, -1, 0, redis_fake_message_cb,
+	    r);
+	if (r->fake_reply_ev == NULL || r->fake_up_ev == NULL ||
+	    r->fake_message_ev == NULL)
+		abort();
+	r->state = REDIS_STATE_UP;
+	r->connected_once = true;
+	event_active(r->fake_up_ev, EV_TIMEOUT, 1);
+	return r;
+}
+
+/* Bytes are kept while the fake is down too (a test may feed ahead of
+ * set_up(true)); a reader out of memory fails the next reply. */
+void
+strata_redis_fake_feed(struct strata_redis *r, const void *resp, size_t len)
+{
+	assert(r->fake != NULL);
+	redisReaderFeed(r->fake_reader, resp, len);
+}
+
+/* Ignored also while the fake is down: Redis does not keep messages for a
+ * subscriber that is away. */
+void
+strata_redis_fake_message(struct strata_redis *r, const void *msg,
+    size_t len)
+{
+	struct redis_fake_message *m;
+
+	assert(r->fake != NULL);
+	if (r->channel == NULL || r->state != REDIS_STATE_UP)
+		return;
+	m = malloc(sizeof(*m) + len + 1);
+	if (m == NULL)
+		abort();
+	m->len = len;
+	if (len > 0)
+		memcpy(m->data, msg, len);
+	m->data[len] = '\0';
+	strata_list_push_back(&r->fake_messages, &m->node);
+	event_active(r->fake_message_ev, EV_TIMEOUT, 1);
+}
+
+static void
+redis_fake_go_down(struct strata_redis *r)
+{
+	r->state = REDIS_STATE_DOWN;
+	redis_list_splice(&r->failed, &r->inflight);
+	event_active(r->failed_ev, EV_TIMEOUT, 1);
+	redis_fake_drop_messages(r);
+	redis_fake_reader_reset(r);
+}
+
+void
+strata_redis_fake_set_up(struct strata_redis *r, bool up)
+{
+	assert(r->fake != NULL);
+	if (up == (r->state == REDIS_STATE_UP))
+		return;
+	if (!up) {
+		redis_fake_go_down(r);
+		return;
+	}
+	r->state = REDIS_STATE_UP;
+	r->reconnects++;
+	event_active(r->fake_up_ev, EV_TIMEOUT, 1);
+}

@@ -75,4 +75,37 @@ typedef void (*strata_redis_message_cb)(struct strata_redis *r,
 void strata_redis_subscribe(struct strata_redis *r, const char *channel,
     strata_redis_message_cb cb, void *arg);
 
+/*
+ * A stand-in for the Redis server, for unit tests and fuzz targets: no
+ * socket.  Each command is formatted as the real client sends it, parsed
+ * back, and handed to answer() as argv (argv[i] NUL-terminated copies,
+ * valid during the call).  answer() may append the RESP bytes of replies
+ * with strata_redis_fake_feed() (it may also feed nothing, or feed ahead).
+ * The command's callback then gets the next complete reply parsed by
+ * hiredis's own reader (the same parser as a real connection) from the
+ * event loop, never re-entrantly, in command order.  When no complete
+ * reply is buffered, or the bytes are not RESP, the callback gets NULL,
+ * as for a lost connection (after a parse error the reader is reset and
+ * the unparsed bytes are discarded).
+ */
+struct strata_redis_fake {
+	void (*answer)(struct strata_redis *r, int argc, const char **argv,
+	    const size_t *argvlen, void *arg);   /* may be NULL */
+	void *arg;
+};
+/* The fake is up at once; on_up runs from the loop (after SUBSCRIBE for a
+ * subscriber-mode client).  *fake must outlive the client. */
+struct strata_redis *strata_redis_new_fake(struct event_base *base,
+    const struct strata_redis_fake *fake,
+    void (*on_up)(struct strata_redis *, void *), void *arg);
+void strata_redis_fake_feed(struct strata_redis *r, const void *resp,
+    size_t len);
+/* Deliver a message on the subscribed channel (subscriber mode; ignored
+ * otherwise), from the loop. */
+void strata_redis_fake_message(struct strata_redis *r, const void *msg,
+    size_t len);
+/* Take the fake down (is_up false, pending and new commands get NULL) or
+ * up again (on_up runs again, as after a reconnect). */
+void strata_redis_fake_set_up(struct strata_redis *r, bool up);
+
 #endif

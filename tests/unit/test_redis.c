@@ -1,6 +1,11 @@
 /*
  * test_redis.c - the Redis client without a Redis server.
  *
+ * The fake: replies in order, NULL when nothing (or half a reply) is fed,
+ * NULL after bytes that are not RESP or a huge array count, callbacks
+ * from the loop only, set_up(false/true), subscriber messages, free with
+ * commands pending, binary-safe argv in both command forms.
+ *
  * The real transport against small loopback servers run on the same event
  * base: one that accepts and never answers (the deadline drops the
  * connection, the client reconnects), one that never accepts (the connect
@@ -36,6 +41,9 @@
 #define MAX_CONNS 8
 #define TIMEOUT_MS 200
 
+/* Feed a string literal, without its NUL. */
+#define FEED(fx, lit) strata_redis_fake_feed((fx)->r, lit, sizeof(lit) - 1)
+
 /* What the callbacks saw, in order. */
 struct seen {
 	int calls;
@@ -50,7 +58,20 @@ struct seen {
 struct fixture {
 	struct event_base *base;
 	struct strata_redis *r;
+	struct strata_redis_fake fake;
 	int ups;
+	bool in_command;      /* inside strata_redis_command() */
+	bool reentered;       /* a callback ran inside it */
+	/* the last command answer() got */
+	int argc;
+	char argv[4][32];
+	size_t argvlen[4];
+	/* subscriber messages */
+	int messages;
+	char message[32];
+	size_t message_len;
+	/* a command to issue from inside a callback */
+	bool chain;
 	struct seen seen;
 	/* loopback server */
 	struct evconnlistener *listener;
@@ -90,6 +111,14 @@ run_until(struct fixture *fx, bool (*cond)(struct fixture *), unsigned ms)
 	return cond != NULL && cond(fx);
 }
 
+/* A few turns of the loop, for the fake (nothing waits on a socket). */
+static void
+spin(struct fixture *fx)
+{
+	for (int i = 0; i < 4; i++)
+		event_base_loop(fx->base, EVLOOP_NONBLOCK);
+}
+
 static void
 on_up(struct strata_redis *r, void *arg)
 {
@@ -103,6 +132,8 @@ record(struct strata_redis *r, redisReply *reply, void *arg)
 	struct seen *s = &fx->seen;
 	int i = s->calls++;
 
+	if (fx->in_command)
+		fx->reentered = true;
 	assert_true(i < MAX_CALLS);
 	s->at_us[i] = now_us();
 	if (reply == NULL) {
@@ -115,6 +146,40 @@ record(struct strata_redis *r, redisReply *reply, void *arg)
 	s->elements[i] = reply->elements;
 	if (reply->str != NULL)
 		snprintf(s->strs[i], sizeof(s->strs[i]), "%s", reply->str);
+	if (fx->chain) {
+		fx->chain = false;
+		fx->in_command = true;
+		strata_redis_command(r, record, fx, "PING");
+		fx->in_command = false;
+	}
+}
+
+/* Keep the command's argv; answer PING, ECHO and INCR like Redis. */
+static void
+answer(struct strata_redis *r, int argc, const char **argv,
+    const size_t *argvlen, void *arg)
+{
+	struct fixture *fx = arg;
+	char buf[64];
+
+	fx->argc = argc;
+	for (int i = 0; i < argc && i < 4; i++) {
+		assert_true(argvlen[i] < sizeof(fx->argv[i]));
+		memcpy(fx->argv[i], argv[i], argvlen[i] + 1);
+		assert_int_equal(fx->argv[i][argvlen[i]], '\0');
+		fx->argvlen[i] = argvlen[i];
+	}
+	if (strcmp(argv[0], "PING") == 0) {
+		strata_redis_fake_feed(r, "+PONG\r\n", 7);
+	} else if (strcmp(argv[0], "ECHO") == 0 && argc == 2) {
+		int n = snprintf(buf, sizeof(buf), "$%zu\r\n", argvlen[1]);
+		strata_redis_fake_feed(r, buf, (size_t)n);
+		strata_redis_fake_feed(r, argv[1], argvlen[1]);
+		strata_redis_fake_feed(r, "\r\n", 2);
+	} else if (strcmp(argv[0], "INCR") == 0) {
+		strata_redis_fake_feed(r, ":7\r\n", 4);
+	}
+	/* anything else: no reply */
 }
 
 static int
@@ -149,6 +214,252 @@ teardown(void **state)
 	event_base_free(fx->base);
 	free(fx);
 	return 0;
+}
+
+static void
+new_fake(struct fixture *fx, bool with_answer)
+{
+	fx->fake.answer = with_answer ? answer : NULL;
+	fx->fake.arg = fx;
+	fx->r = strata_redis_new_fake(fx->base, &fx->fake, on_up, fx);
+	assert_true(strata_redis_is_up(fx->r));
+	assert_int_equal(fx->ups, 0); /* from the loop, not from new */
+	spin(fx);
+	assert_int_equal(fx->ups, 1);
+}
+
+/* Issue a command the way a callback-sensitive caller would: note whether
+ * any callback runs before strata_redis_command() returns. */
+static int
+command(struct fixture *fx, const char *fmt, const char *arg)
+{
+	int rc;
+
+	fx->in_command = true;
+	rc = strata_redis_command(fx->r, record, fx, fmt, arg);
+	fx->in_command = false;
+	return rc;
+}
+
+static void
+test_fake_in_order(void **state)
+{
+	struct fixture *fx = *state;
+
+	new_fake(fx, true);
+	assert_int_equal(command(fx, "PING", NULL), 0);
+	assert_int_equal(command(fx, "ECHO %s", "hello"), 0);
+	assert_int_equal(command(fx, "INCR %s", "n"), 0);
+	assert_int_equal(fx->seen.calls, 0);
+	spin(fx);
+	assert_false(fx->reentered);
+	assert_int_equal(fx->seen.calls, 3);
+	assert_int_equal(fx->seen.types[0], REDIS_REPLY_STATUS);
+	assert_string_equal(fx->seen.strs[0], "PONG");
+	assert_int_equal(fx->seen.types[1], REDIS_REPLY_STRING);
+	assert_string_equal(fx->seen.strs[1], "hello");
+	assert_int_equal(fx->seen.types[2], REDIS_REPLY_INTEGER);
+	assert_int_equal(fx->seen.ints[2], 7);
+	assert_int_equal(fx->argc, 2);
+	assert_string_equal(fx->argv[0], "INCR");
+	assert_string_equal(fx->argv[1], "n");
+	assert_int_equal(strata_redis_timeouts(fx->r), 0);
+}
+
+/* A callback's own command is answered on a later turn, after the
+ * commands already in flight. */
+static void
+test_fake_not_reentrant(void **state)
+{
+	struct fixture *fx = *state;
+
+	new_fake(fx, true);
+	fx->chain = true;
+	assert_int_equal(command(fx, "INCR %s", "a"), 0);
+	assert_int_equal(command(fx, "ECHO %s", "b"), 0);
+	spin(fx);
+	assert_false(fx->reentered);
+	assert_int_equal(fx->seen.calls, 3);
+	assert_int_equal(fx->seen.ints[0], 7);
+	assert_string_equal(fx->seen.strs[1], "b");
+	assert_string_equal(fx->seen.strs[2], "PONG");
+}
+
+static void
+test_fake_nothing_fed(void **state)
+{
+	struct fixture *fx = *state;
+
+	new_fake(fx, false);
+	assert_int_equal(command(fx, "GET %s", "k"), 0);
+	spin(fx);
+	assert_int_equal(fx->seen.calls, 1);
+	assert_int_equal(fx->seen.nulls, 1);
+	/* Fed ahead: two replies, one per command. */
+	FEED(fx, "+a\r\n+b\r\n");
+	command(fx, "GET %s", "x");
+	command(fx, "GET %s", "y");
+	/* Half a reply is no reply; the rest completes it later. */
+	FEED(fx, "$3\r\nab");
+	command(fx, "GET %s", "z");
+	spin(fx);
+	assert_int_equal(fx->seen.calls, 4);
+	assert_string_equal(fx->seen.strs[1], "a");
+	assert_string_equal(fx->seen.strs[2], "b");
+	assert_int_equal(fx->seen.types[3], 0);
+	FEED(fx, "c\r\n");
+	command(fx, "GET %s", "z");
+	spin(fx);
+	assert_int_equal(fx->seen.calls, 5);
+	assert_int_equal(fx->seen.types[4], REDIS_REPLY_STRING);
+	assert_string_equal(fx->seen.strs[4], "abc");
+	assert_int_equal(fx->seen.nulls, 2);
+}
+
+static void
+test_fake_garbage(void **state)
+{
+	struct fixture *fx = *state;
+
+	new_fake(fx, false);
+	FEED(fx, "?what\r\n+ok\r\n");
+	command(fx, "GET %s", "k");
+	command(fx, "GET %s", "k");
+	spin(fx);
+	/* The reader was reset: "+ok" went with the garbage. */
+	assert_int_equal(fx->seen.calls, 2);
+	assert_int_equal(fx->seen.nulls, 2);
+	FEED(fx, "-ERR no\r\n");
+	command(fx, "GET %s", "k");
+	spin(fx);
+	assert_int_equal(fx->seen.types[2], REDIS_REPLY_ERROR);
+	assert_string_equal(fx->seen.strs[2], "ERR no");
+	/* An array count hiredis would allocate blindly is refused; nested
+	 * arrays of a sane size are fine. */
+	FEED(fx, "*1000000000\r\n");
+	command(fx, "GET %s", "k");
+	spin(fx);
+	FEED(fx, "*2\r\n$1\r\na\r\n*1\r\n:5\r\n");
+	command(fx, "GET %s", "k");
+	spin(fx);
+	assert_int_equal(fx->seen.calls, 5);
+	assert_int_equal(fx->seen.types[3], 0);
+	assert_int_equal(fx->seen.types[4], REDIS_REPLY_ARRAY);
+	assert_int_equal(fx->seen.elements[4], 2);
+}
+
+static void
+test_fake_set_up(void **state)
+{
+	struct fixture *fx = *state;
+
+	new_fake(fx, true);
+	assert_int_equal(command(fx, "PING", NULL), 0);
+	strata_redis_fake_set_up(fx->r, false);
+	assert_false(strata_redis_is_up(fx->r));
+	assert_int_equal(command(fx, "PING", NULL), STRATA_AGAIN);
+	assert_int_equal(fx->seen.calls, 0);
+	spin(fx);
+	assert_false(fx->reentered);
+	assert_int_equal(fx->seen.calls, 2);
+	assert_int_equal(fx->seen.nulls, 2);
+	assert_int_equal(fx->ups, 1);
+	strata_redis_fake_set_up(fx->r, true);
+	assert_true(strata_redis_is_up(fx->r));
+	spin(fx);
+	assert_int_equal(fx->ups, 2);
+	assert_int_equal(strata_redis_reconnects(fx->r), 1);
+	assert_int_equal(command(fx, "PING", NULL), 0);
+	spin(fx);
+	assert_int_equal(fx->seen.calls, 3);
+	assert_string_equal(fx->seen.strs[2], "PONG");
+}
+
+static void
+on_message(struct strata_redis *r, const char *msg, size_t len, void *arg)
+{
+	struct fixture *fx = arg;
+
+	assert_false(fx->in_command);
+	assert_true(len <= sizeof(fx->message));
+	fx->messages++;
+	memcpy(fx->message, msg, len);
+	fx->message_len = len;
+}
+
+static void
+test_fake_subscriber(void **state)
+{
+	struct fixture *fx = *state;
+
+	fx->fake.answer = answer;
+	fx->fake.arg = fx;
+	fx->r = strata_redis_new_fake(fx->base, &fx->fake, on_up, fx);
+	/* Not subscribed yet: ignored. */
+	strata_redis_fake_message(fx->r, "x", 1);
+	strata_redis_subscribe(fx->r, "strata:node:1", on_message, fx);
+	spin(fx);
+	assert_int_equal(fx->ups, 1);
+	assert_int_equal(fx->messages, 0);
+	assert_int_equal(fx->argc, 0); /* SUBSCRIBE is not answered */
+	fx->in_command = true;
+	strata_redis_fake_message(fx->r, "a\0b", 3);
+	fx->in_command = false;
+	assert_int_equal(fx->messages, 0);
+	spin(fx);
+	assert_int_equal(fx->messages, 1);
+	assert_int_equal(fx->message_len, 3);
+	assert_memory_equal(fx->message, "a\0b", 3);
+	/* Away: lost, as with Redis. */
+	strata_redis_fake_set_up(fx->r, false);
+	strata_redis_fake_message(fx->r, "y", 1);
+	strata_redis_fake_set_up(fx->r, true);
+	spin(fx);
+	assert_int_equal(fx->messages, 1);
+	assert_int_equal(fx->ups, 2);
+}
+
+static void
+test_fake_free_pending(void **state)
+{
+	struct fixture *fx = *state;
+
+	new_fake(fx, true);
+	command(fx, "PING", NULL);
+	command(fx, "PING", NULL);
+	strata_redis_free(fx->r);
+	fx->r = NULL;
+	assert_int_equal(fx->seen.calls, 2);
+	assert_int_equal(fx->seen.nulls, 2);
+	spin(fx);
+	assert_int_equal(fx->seen.calls, 2);
+}
+
+static void
+test_fake_binary_argv(void **state)
+{
+	struct fixture *fx = *state;
+	const char *argv[] = { "ECHO", "a\0b\r\nc" };
+	const size_t argvlen[] = { 4, 6 };
+
+	new_fake(fx, true);
+	assert_int_equal(strata_redis_commandv(fx->r, record, fx, 2, argv,
+	    argvlen), 0);
+	assert_int_equal(fx->argc, 2);
+	assert_int_equal(fx->argvlen[1], 6);
+	assert_memory_equal(fx->argv[1], "a\0b\r\nc", 6);
+	spin(fx);
+	assert_int_equal(fx->seen.calls, 1);
+	assert_int_equal(fx->seen.types[0], REDIS_REPLY_STRING);
+	assert_int_equal(strata_redis_command(fx->r, record, fx, "SET %s %b",
+	    "k", "x\0y", (size_t)3), 0);
+	assert_int_equal(fx->argc, 3);
+	assert_string_equal(fx->argv[0], "SET");
+	assert_int_equal(fx->argvlen[2], 3);
+	assert_memory_equal(fx->argv[2], "x\0y", 3);
+	spin(fx);
+	assert_int_equal(fx->seen.calls, 2);
+	assert_int_equal(fx->seen.nulls, 1); /* SET: no reply fed */
 }
 
 /* The loopback server. */
@@ -427,6 +738,22 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_fake_in_order, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fake_not_reentrant, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fake_nothing_fed, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fake_garbage, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fake_set_up, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fake_subscriber, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fake_free_pending, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fake_binary_argv, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_real_stuck, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_real_no_deadline, setup,
