@@ -4,25 +4,46 @@
  * States:
  *   CONNECTING --connect callback ok--> UP
  *   CONNECTING --connect failed--> DOWN
- *   UP --disconnect callback--> DOWN
- *   DOWN --1 s timer--> CONNECTING
+ *   CONNECTING --deadline passed (our timer frees the context)--> DOWN
+ *   UP --disconnect callback (error/EOF)--> DOWN
+ *   UP --oldest command past its deadline (our timer frees it)--> DOWN
+ *   DOWN --retry timer (1 s, or the timeout if shorter)--> CONNECTING
  * hiredis owns and frees its context after the connect-failed and the
- * disconnect callbacks, so `ac` is cleared there.  Commands refused while
- * not UP are queued in `failed` and their callbacks run with reply NULL from
- * a one-shot event, so a caller never sees its callback before
- * strata_redis_command() has returned.
+ * disconnect callbacks, so `ac` is cleared there.  When we give a context
+ * up ourselves we clear `ac` first and then redisAsyncFree() it: hiredis
+ * runs the pending reply callbacks with NULL and then (if it was
+ * connected) the disconnect callback, which sees a context that is no
+ * longer ours and does nothing.  redisAsyncFree() is only ever called from
+ * our own events (the deadline timer, strata_redis_free), never from
+ * inside a hiredis callback, where 0.14 does not allow it.
+ *
+ * Commands refused while not UP are queued in `failed` and their callbacks
+ * run with reply NULL from a one-shot event, so a caller never sees its
+ * callback before strata_redis_command() has returned.
+ *
+ * Deadlines: every command sent is appended to `inflight` with the time it
+ * was sent (monotonic); its reply callback unlinks it.  Redis answers in
+ * order, so the head is the oldest.  One timer watches the head's deadline
+ * (or the connect attempt's): it is armed when a command is appended and
+ * the timer is idle, and when it fires it re-arms for the current head,
+ * which is never older than the one it was armed for.  So the hot path
+ * does a list append/remove and no timer work while the timer is pending.
  *
  * A client in subscriber mode (strata_redis_subscribe) sends SUBSCRIBE on
  * every transition to UP; hiredis keeps calling the subscription callback
- * for each message (its privdata is the client itself, never freed).
+ * for each message (its privdata is the client itself, never freed).  The
+ * subscription is not in `inflight`: it has no deadline.
  *
- * Not detected: a server that stops answering while keeping the TCP
- * connection open (hiredis 0.14 has no async command timeout); TCP
- * keepalive of the kernel eventually reports it.
+ * The fake (strata_redis_new_fake) replaces the context by a hiredis reader
+ * fed by the test: commands go to `inflight` as well and a one-shot event
+ * answers them in order.  It has no deadline and never reconnects by
+ * itself; strata_redis_fake_set_up() moves it between UP and DOWN.
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <hiredis/async.h>
@@ -34,6 +55,8 @@
 #include "status.h"
 
 #define REDIS_RETRY_MS 1000
+/* Largest array the fake's reader builds (8 MB of element pointers). */
+#define REDIS_FAKE_MAX_ELEMENTS (1 << 20)
 
 enum redis_state {
 	REDIS_STATE_CONNECTING,
@@ -43,10 +66,19 @@ enum redis_state {
 
 /* One command in flight or refused: the caller's callback and argument. */
 struct redis_call {
-	struct strata_list node; /* in `failed` while queued there */
+	struct strata_list node; /* in `inflight` or `failed` */
 	struct strata_redis *r;
 	strata_redis_cb cb;
 	void *arg;
+	uint64_t sent_us;        /* monotonic, while in `inflight` */
+};
+
+/* A message waiting for delivery by the fake; data is NUL-terminated, as a
+ * hiredis string. */
+struct redis_fake_message {
+	struct strata_list node;
+	size_t len;
+	char data[];
 };
 
 struct strata_redis {
@@ -58,32 +90,120 @@ struct strata_redis {
 	void (*on_up)(struct strata_redis *, void *);
 	void *arg;
 	bool freeing;
+	bool connected_once;
 	unsigned failures;     /* connect failures in a row, for the logs */
+	unsigned timeout_ms;   /* 0: no deadline */
+	bool deadline_armed;   /* deadline_ev is pending */
+	uint64_t connect_started_us;
+	uint64_t timeouts;
+	uint64_t reconnects;
 	struct event *retry_ev;
 	struct event *failed_ev;
+	struct event *deadline_ev;
+	struct strata_list inflight; /* redis_call, oldest first */
 	struct strata_list failed;
 	char *channel;             /* subscriber mode, or NULL */
 	strata_redis_message_cb on_message;
 	void *message_arg;
+	/* The fake only (fake != NULL, ac always NULL). */
+	const struct strata_redis_fake *fake;
+	redisReader *fake_reader;  /* replies fed by the test */
+	redisReplyObjectFunctions fake_functions; /* hiredis's, guarded */
+	void *(*fake_create_array)(const redisReadTask *, int);
+	struct event *fake_reply_ev;
+	struct event *fake_up_ev;
+	struct event *fake_message_ev;
+	struct strata_list fake_messages; /* redis_fake_message */
 };
 
 static void redis_send_subscribe(struct strata_redis *r);
 
 static void redis_connect(struct strata_redis *r);
 
+static uint64_t
+redis_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Move every element of src to the tail of dst; src is left empty. */
+static void
+redis_list_splice(struct strata_list *dst, struct strata_list *src)
+{
+	if (strata_list_empty(src))
+		return;
+	src->next->prev = dst->prev;
+	dst->prev->next = src->next;
+	src->prev->next = dst;
+	dst->prev = src->prev;
+	strata_list_init(src);
+}
+
+/* The deadline the timer watches: the connect attempt's while CONNECTING,
+ * the oldest command's while UP.  False when there is none. */
+static bool
+redis_deadline_next(const struct strata_redis *r, uint64_t *due)
+{
+	const uint64_t timeout_us = (uint64_t)r->timeout_ms * 1000;
+	const struct redis_call *oldest;
+
+	if (r->timeout_ms == 0 || r->fake != NULL)
+		return false;
+	if (r->state == REDIS_STATE_CONNECTING) {
+		*due = r->connect_started_us + timeout_us;
+		return true;
+	}
+	if (r->state != REDIS_STATE_UP || strata_list_empty(&r->inflight))
+		return false;
+	oldest = STRATA_CONTAINER_OF(r->inflight.next, struct redis_call,
+	    node);
+	*due = oldest->sent_us + timeout_us;
+	return true;
+}
+
+static void
+redis_deadline_arm(struct strata_redis *r, uint64_t due, uint64_t now)
+{
+	uint64_t wait = due > now ? due - now : 0;
+	struct timeval tv = { (time_t)(wait / 1000000),
+		(suseconds_t)(wait % 1000000) };
+
+	event_add(r->deadline_ev, &tv);
+	r->deadline_armed = true;
+}
+
+static void
+redis_deadline_stop(struct strata_redis *r)
+{
+	event_del(r->deadline_ev);
+	r->deadline_armed = false;
+}
+
+static unsigned
+redis_retry_ms(const struct strata_redis *r)
+{
+	if (r->timeout_ms != 0 && r->timeout_ms < REDIS_RETRY_MS)
+		return r->timeout_ms;
+	return REDIS_RETRY_MS;
+}
+
 static void
 redis_schedule_retry(struct strata_redis *r)
 {
-	struct timeval tv = { REDIS_RETRY_MS / 1000,
-		(REDIS_RETRY_MS % 1000) * 1000 };
+	unsigned ms = redis_retry_ms(r);
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	r->state = REDIS_STATE_DOWN;
+	redis_deadline_stop(r);
 	if (!r->freeing)
 		event_add(r->retry_ev, &tv);
 }
 
-/* The first failure of a series is a warning; the retries every second
- * after it are debug lines, with the count every minute. */
+/* The first failure of a series is a warning; the retries after it are
+ * debug lines, with the count every 60 attempts. */
 static void
 redis_log_failure(struct strata_redis *r, const char *error)
 {
@@ -110,6 +230,17 @@ redis_connect_cb(const redisAsyncContext *ac, int status)
 	}
 	r->state = REDIS_STATE_UP;
 	r->failures = 0;
+	if (r->connected_once)
+		r->reconnects++;
+	r->connected_once = true;
+	redis_deadline_stop(r); /* the connect deadline; commands re-arm */
+	/* A dead peer host is found by the kernel even with nothing in
+	 * flight.  0.14 sets the context's error when this fails, so the
+	 * connection ends at its next read or write: log why. */
+	if (redisEnableKeepAlive(&r->ac->c) != REDIS_OK)
+		STRATA_WARN("redis", "keepalive failed|addr=%s:%u "
+		    "error=\"%s\"", r->host, (unsigned)r->port,
+		    r->ac->c.errstr);
 	STRATA_INFO("redis", "connected|addr=%s:%u", r->host,
 	    (unsigned)r->port);
 	if (r->channel != NULL)
@@ -123,9 +254,11 @@ redis_disconnect_cb(const redisAsyncContext *ac, int status)
 {
 	struct strata_redis *r = ac->data;
 
-	r->ac = NULL; /* freed by hiredis after this callback */
-	if (r->freeing)
+	/* A context we gave up ourselves (deadline, free): already handled
+	 * by whoever freed it. */
+	if (ac != r->ac)
 		return;
+	r->ac = NULL; /* freed by hiredis after this callback */
 	STRATA_WARN("redis", "disconnected|addr=%s:%u error=\"%s\"", r->host,
 	    (unsigned)r->port, status == REDIS_OK ? "closed" : ac->errstr);
 	redis_schedule_retry(r);
@@ -147,9 +280,13 @@ redis_connect(struct strata_redis *r)
 	ac->data = r;
 	r->ac = ac;
 	r->state = REDIS_STATE_CONNECTING;
+	r->connect_started_us = redis_now_us();
 	redisLibeventAttach(ac, r->base);
 	redisAsyncSetConnectCallback(ac, redis_connect_cb);
 	redisAsyncSetDisconnectCallback(ac, redis_disconnect_cb);
+	if (r->timeout_ms != 0)
+		redis_deadline_arm(r, r->connect_started_us +
+		    (uint64_t)r->timeout_ms * 1000, r->connect_started_us);
 }
 
 static void
@@ -158,23 +295,75 @@ redis_retry_cb(evutil_socket_t fd, short what, void *arg)
 	redis_connect(arg);
 }
 
-/* Run the callbacks of refused commands with reply NULL. */
+static size_t
+redis_list_length(const struct strata_list *l)
+{
+	const struct strata_list *pos;
+	size_t n = 0;
+
+	for (pos = l->next; pos != l; pos = pos->next)
+		n++;
+	return n;
+}
+
+/*
+ * The deadline passed: give up the connection or the connect attempt.
+ * Runs from our timer, so redisAsyncFree() is allowed; it calls the
+ * pending reply callbacks with NULL (while we are DOWN, so commands they
+ * issue are refused) and then, for an established connection, the
+ * disconnect callback, which ignores a context that is no longer r->ac.
+ * No callback runs for an attempt still connecting.
+ */
 static void
-redis_failed_cb(evutil_socket_t fd, short what, void *arg)
+redis_abandon(struct strata_redis *r)
+{
+	redisAsyncContext *ac = r->ac;
+
+	r->timeouts++;
+	if (r->state == REDIS_STATE_CONNECTING)
+		redis_log_failure(r, "timed out");
+	else
+		STRATA_WARN("redis", "no reply, dropping connection|"
+		    "addr=%s:%u timeout_ms=%u pending=%zu", r->host,
+		    (unsigned)r->port, r->timeout_ms,
+		    redis_list_length(&r->inflight));
+	r->ac = NULL;
+	r->state = REDIS_STATE_DOWN;
+	redis_deadline_stop(r);
+	redisAsyncFree(ac);
+	assert(strata_list_empty(&r->inflight));
+	redis_schedule_retry(r);
+}
+
+/* The timer may fire early (the head it was armed for got its reply, or
+ * the loop's cached clock is behind ours): then it re-arms. */
+static void
+redis_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct strata_redis *r = arg;
+	uint64_t due, now = redis_now_us();
+
+	r->deadline_armed = false;
+	if (!redis_deadline_next(r, &due))
+		return;
+	if (now < due) {
+		redis_deadline_arm(r, due, now);
+		return;
+	}
+	redis_abandon(r);
+}
+
+/* Run the callbacks of the calls in list with reply NULL; list is left
+ * empty. */
+static void
+redis_fail_calls(struct strata_redis *r, struct strata_list *list)
+{
 	struct strata_list *pos, *tmp, batch;
 
 	/* Callbacks may issue commands that fail again: take the list first
 	 * so those run on the next turn, not in this loop. */
 	strata_list_init(&batch);
-	if (!strata_list_empty(&r->failed)) {
-		batch.next = r->failed.next;
-		batch.prev = r->failed.prev;
-		batch.next->prev = &batch;
-		batch.prev->next = &batch;
-		strata_list_init(&r->failed);
-	}
+	redis_list_splice(&batch, list);
 	STRATA_LIST_FOREACH_SAFE(pos, tmp, &batch) {
 		struct redis_call *c = STRATA_CONTAINER_OF(pos,
 		    struct redis_call, node);
@@ -185,8 +374,17 @@ redis_failed_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-struct strata_redis *
-strata_redis_new(struct event_base *base, const char *host, uint16_t port,
+/* Run the callbacks of refused commands with reply NULL. */
+static void
+redis_failed_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct strata_redis *r = arg;
+
+	redis_fail_calls(r, &r->failed);
+}
+
+static struct strata_redis *
+redis_alloc(struct event_base *base, const char *host, uint16_t port,
     void (*on_up)(struct strata_redis *, void *), void *arg)
 {
 	struct strata_redis *r = calloc(1, sizeof(*r));
@@ -197,13 +395,53 @@ strata_redis_new(struct event_base *base, const char *host, uint16_t port,
 	r->port = port;
 	r->on_up = on_up;
 	r->arg = arg;
+	r->timeout_ms = STRATA_REDIS_TIMEOUT_MS;
+	strata_list_init(&r->inflight);
 	strata_list_init(&r->failed);
+	strata_list_init(&r->fake_messages);
 	r->retry_ev = event_new(base, -1, 0, redis_retry_cb, r);
 	r->failed_ev = event_new(base, -1, 0, redis_failed_cb, r);
-	if (r->retry_ev == NULL || r->failed_ev == NULL)
+	r->deadline_ev = event_new(base, -1, 0, redis_deadline_cb, r);
+	if (r->retry_ev == NULL || r->failed_ev == NULL ||
+	    r->deadline_ev == NULL)
 		abort();
+	return r;
+}
+
+struct strata_redis *
+strata_redis_new(struct event_base *base, const char *host, uint16_t port,
+    void (*on_up)(struct strata_redis *, void *), void *arg)
+{
+	struct strata_redis *r = redis_alloc(base, host, port, on_up, arg);
+
 	redis_connect(r);
 	return r;
+}
+
+static void
+redis_fake_drop_messages(struct strata_redis *r)
+{
+	struct strata_list *pos, *tmp;
+
+	STRATA_LIST_FOREACH_SAFE(pos, tmp, &r->fake_messages) {
+		strata_list_remove(pos);
+		free(STRATA_CONTAINER_OF(pos, struct redis_fake_message,
+		    node));
+	}
+}
+
+static void
+redis_fake_free(struct strata_redis *r)
+{
+	redis_fake_drop_messages(r);
+	if (r->fake_reader != NULL)
+		redisReaderFree(r->fake_reader);
+	if (r->fake_reply_ev != NULL)
+		event_free(r->fake_reply_ev);
+	if (r->fake_up_ev != NULL)
+		event_free(r->fake_up_ev);
+	if (r->fake_message_ev != NULL)
+		event_free(r->fake_message_ev);
 }
 
 /*
@@ -216,17 +454,21 @@ strata_redis_free(struct strata_redis *r)
 	if (r == NULL)
 		return;
 	r->freeing = true;
+	r->state = REDIS_STATE_DOWN;
 	if (r->ac != NULL) {
 		redisAsyncContext *ac = r->ac;
 		r->ac = NULL;
-		redisAsyncFree(ac);
+		redisAsyncFree(ac); /* runs the in-flight callbacks */
 	}
-	/* Callbacks may issue commands, refused now: run until none is
-	 * left. */
+	/* Left in flight only with the fake.  Callbacks may issue commands,
+	 * refused now: run until none is left. */
+	redis_fail_calls(r, &r->inflight);
 	while (!strata_list_empty(&r->failed))
-		redis_failed_cb(-1, 0, r);
+		redis_fail_calls(r, &r->failed);
+	redis_fake_free(r);
 	event_free(r->retry_ev);
 	event_free(r->failed_ev);
+	event_free(r->deadline_ev);
 	free(r->channel);
 	free(r->host);
 	free(r);
@@ -235,7 +477,33 @@ strata_redis_free(struct strata_redis *r)
 bool
 strata_redis_is_up(const struct strata_redis *r)
 {
-	return r->state == REDIS_STATE_UP && r->ac != NULL;
+	return r->state == REDIS_STATE_UP &&
+	    (r->ac != NULL || r->fake != NULL);
+}
+
+void
+strata_redis_set_timeout(struct strata_redis *r, unsigned ms)
+{
+	uint64_t due;
+
+	r->timeout_ms = ms;
+	redis_deadline_stop(r);
+	/* Never abandon from here (we may be inside a hiredis callback):
+	 * a deadline already past fires from the loop. */
+	if (redis_deadline_next(r, &due))
+		redis_deadline_arm(r, due, redis_now_us());
+}
+
+uint64_t
+strata_redis_timeouts(const struct strata_redis *r)
+{
+	return r->timeouts;
+}
+
+uint64_t
+strata_redis_reconnects(const struct strata_redis *r)
+{
+	return r->reconnects;
 }
 
 static void
@@ -243,6 +511,7 @@ redis_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct redis_call *c = privdata;
 
+	strata_list_remove(&c->node);
 	if (c->cb != NULL)
 		c->cb(c->r, reply, c->arg);
 	free(c);
@@ -259,6 +528,7 @@ redis_call_new(struct strata_redis *r, strata_redis_cb cb, void *arg)
 	c->r = r;
 	c->cb = cb;
 	c->arg = arg;
+	c->sent_us = 0;
 	return c;
 }
 
@@ -271,22 +541,53 @@ redis_refuse(struct strata_redis *r, struct redis_call *c)
 	return STRATA_AGAIN;
 }
 
+static void redis_fake_send(struct strata_redis *r, struct redis_call *c,
+    const char *cmd, size_t len);
+
+/*
+ * Send one command formatted by hiredis (len < 0: formatting failed) over
+ * the connection or to the fake; cmd stays the caller's.  Returns 0, or
+ * STRATA_AGAIN with c refused.
+ */
+static int
+redis_send(struct strata_redis *r, struct redis_call *c, const char *cmd,
+    int len)
+{
+	if (len < 0)
+		return redis_refuse(r, c);
+	if (r->fake != NULL) {
+		redis_fake_send(r, c, cmd, (size_t)len);
+		return 0;
+	}
+	if (redisAsyncFormattedCommand(r->ac, redis_reply_cb, c, cmd,
+	    (size_t)len) != REDIS_OK)
+		return redis_refuse(r, c);
+	c->sent_us = redis_now_us();
+	strata_list_push_back(&r->inflight, &c->node);
+	if (!r->deadline_armed && r->timeout_ms != 0)
+		redis_deadline_arm(r, c->sent_us +
+		    (uint64_t)r->timeout_ms * 1000, c->sent_us);
+	return 0;
+}
+
 int
 strata_redis_command(struct strata_redis *r, strata_redis_cb cb, void *arg,
     const char *fmt, ...)
 {
 	struct redis_call *c = redis_call_new(r, cb, arg);
+	char *cmd = NULL;
 	va_list ap;
-	int rc;
+	int len, rc;
 
 	if (!strata_redis_is_up(r) || r->freeing)
 		return redis_refuse(r, c);
 	va_start(ap, fmt);
-	rc = redisvAsyncCommand(r->ac, redis_reply_cb, c, fmt, ap);
+	len = redisvFormatCommand(&cmd, fmt, ap);
 	va_end(ap);
-	if (rc != REDIS_OK)
-		return redis_refuse(r, c);
-	return 0;
+	rc = redis_send(r, c, cmd, len);
+	if (cmd != NULL)
+		redisFreeCommand(cmd);
+	return rc;
 }
 
 int
@@ -294,13 +595,16 @@ strata_redis_commandv(struct strata_redis *r, strata_redis_cb cb, void *arg,
     int argc, const char **argv, const size_t *argvlen)
 {
 	struct redis_call *c = redis_call_new(r, cb, arg);
+	char *cmd = NULL;
+	int len, rc;
 
 	if (!strata_redis_is_up(r) || r->freeing)
 		return redis_refuse(r, c);
-	if (redisAsyncCommandArgv(r->ac, redis_reply_cb, c, argc, argv,
-	    argvlen) != REDIS_OK)
-		return redis_refuse(r, c);
-	return 0;
+	len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+	rc = redis_send(r, c, cmd, len);
+	if (cmd != NULL)
+		redisFreeCommand(cmd);
+	return rc;
 }
 
 /* Replies of SUBSCRIBE: ["subscribe", channel, n] once, then ["message",
@@ -329,6 +633,7 @@ redis_send_subscribe(struct strata_redis *r)
 		    r->channel);
 }
 
+/* With the fake, SUBSCRIBE is a no-op: it has nothing to send it to. */
 void
 strata_redis_subscribe(struct strata_redis *r, const char *channel,
     strata_redis_message_cb cb, void *arg)
@@ -339,6 +644,251 @@ strata_redis_subscribe(struct strata_redis *r, const char *channel,
 		abort();
 	r->on_message = cb;
 	r->message_arg = arg;
-	if (strata_redis_is_up(r))
+	if (strata_redis_is_up(r) && r->fake == NULL)
 		redis_send_subscribe(r);
+}
+
+/*
+ * The fake.
+ *
+ * States: UP --set_up(false)--> DOWN --set_up(true)--> UP (on_up again).
+ * Going DOWN fails the commands in flight (from the loop, through
+ * `failed`), drops undelivered messages and discards the bytes fed but
+ * not parsed yet, as a real connection loses its socket buffers.
+ */
+
+/*
+ * hiredis 0.14 allocates an array's element vector as soon as it reads the
+ * count, before any element arrives: 13 bytes of fuzz input could ask for
+ * 8 GB.  The fake's reader uses hiredis's own reply functions but refuses
+ * such an array, which the reader reports as an error (so NULL).
+ */
+static void *
+redis_fake_create_array(const redisReadTask *task, int elements)
+{
+	struct strata_redis *r = task->privdata;
+
+	if (elements > REDIS_FAKE_MAX_ELEMENTS)
+		return NULL;
+	return r->fake_create_array(task, elements);
+}
+
+/* A fresh reader: whatever the old one held is discarded. */
+static void
+redis_fake_reader_reset(struct strata_redis *r)
+{
+	if (r->fake_reader != NULL)
+		redisReaderFree(r->fake_reader);
+	r->fake_reader = redisReaderCreateWithFunctions(&r->fake_functions);
+	if (r->fake_reader == NULL)
+		abort();
+	/* 0.14's redisReaderSetPrivdata() casts the pointer to int, which
+	 * clang refuses: set the field it sets. */
+	r->fake_reader->privdata = r;
+}
+
+/* Copy hiredis's default reply functions (the table a plain reader
+ * points to) with the guarded createArray. */
+static void
+redis_fake_reader_init(struct strata_redis *r)
+{
+	redisReader *plain = redisReaderCreate();
+
+	if (plain == NULL)
+		abort();
+	r->fake_functions = *plain->fn;
+	r->fake_create_array = plain->fn->createArray;
+	r->fake_functions.createArray = redis_fake_create_array;
+	redisReaderFree(plain);
+	redis_fake_reader_reset(r);
+}
+
+/* The next complete reply fed, or NULL (none complete, or not RESP: the
+ * reader is then replaced, so its bytes are gone). */
+static redisReply *
+redis_fake_next_reply(struct strata_redis *r)
+{
+	void *reply = NULL;
+
+	if (redisReaderGetReply(r->fake_reader, &reply) == REDIS_OK)
+		return reply;
+	STRATA_DEBUG("redis", "fake: reply is not RESP|error=\"%s\"",
+	    r->fake_reader->errstr);
+	redis_fake_reader_reset(r);
+	return NULL;
+}
+
+/* Answer the commands in flight, oldest first.  Commands issued by the
+ * callbacks wait for the next run; those left when a callback takes the
+ * fake down get NULL. */
+static void
+redis_fake_reply_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct strata_redis *r = arg;
+	struct strata_list *pos, *tmp, batch;
+
+	strata_list_init(&batch);
+	redis_list_splice(&batch, &r->inflight);
+	STRATA_LIST_FOREACH_SAFE(pos, tmp, &batch) {
+		struct redis_call *c = STRATA_CONTAINER_OF(pos,
+		    struct redis_call, node);
+		redisReply *reply = NULL;
+
+		strata_list_remove(pos);
+		if (r->state == REDIS_STATE_UP)
+			reply = redis_fake_next_reply(r);
+		if (c->cb != NULL)
+			c->cb(r, reply, c->arg);
+		if (reply != NULL)
+			freeReplyObject(reply);
+		free(c);
+	}
+}
+
+static void
+redis_fake_up_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct strata_redis *r = arg;
+
+	if (r->state == REDIS_STATE_UP && r->on_up != NULL)
+		r->on_up(r, r->arg);
+}
+
+static void
+redis_fake_message_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct strata_redis *r = arg;
+	struct strata_list *pos, *tmp, batch;
+
+	strata_list_init(&batch);
+	redis_list_splice(&batch, &r->fake_messages);
+	STRATA_LIST_FOREACH_SAFE(pos, tmp, &batch) {
+		struct redis_fake_message *m = STRATA_CONTAINER_OF(pos,
+		    struct redis_fake_message, node);
+
+		strata_list_remove(pos);
+		if (r->state == REDIS_STATE_UP)
+			r->on_message(r, m->data, m->len, r->message_arg);
+		free(m);
+	}
+}
+
+/*
+ * Hand the command to answer() as argv, parsed back from the bytes a real
+ * connection would send.  c goes in flight first, so a command answer()
+ * itself issues is answered after it.
+ */
+static void
+redis_fake_send(struct strata_redis *r, struct redis_call *c,
+    const char *cmd, size_t len)
+{
+	redisReader *reader = NULL;
+	redisReply *req = NULL;
+	const char **argv = NULL;
+	size_t *argvlen = NULL;
+
+	strata_list_push_back(&r->inflight, &c->node);
+	event_active(r->fake_reply_ev, EV_TIMEOUT, 1);
+	if (r->fake->answer == NULL)
+		return;
+	if ((reader = redisReaderCreate()) == NULL)
+		abort();
+	/* hiredis formatted it: anything but one array of strings is a
+	 * bug here. */
+	if (redisReaderFeed(reader, cmd, len) != REDIS_OK ||
+	    redisReaderGetReply(reader, (void **)&req) != REDIS_OK)
+		abort();
+	assert(req != NULL && req->type == REDIS_REPLY_ARRAY);
+	argv = calloc(req->elements + 1, sizeof(*argv));
+	argvlen = calloc(req->elements + 1, sizeof(*argvlen));
+	if (argv == NULL || argvlen == NULL)
+		abort();
+	for (size_t i = 0; i < req->elements; i++) {
+		assert(req->element[i]->type == REDIS_REPLY_STRING);
+		argv[i] = req->element[i]->str;
+		argvlen[i] = req->element[i]->len;
+	}
+	r->fake->answer(r, (int)req->elements, argv, argvlen, r->fake->arg);
+	free(argv);
+	free(argvlen);
+	freeReplyObject(req);
+	redisReaderFree(reader);
+}
+
+struct strata_redis *
+strata_redis_new_fake(struct event_base *base,
+    const struct strata_redis_fake *fake,
+    void (*on_up)(struct strata_redis *, void *), void *arg)
+{
+	struct strata_redis *r = redis_alloc(base, "fake", 0, on_up, arg);
+
+	r->fake = fake;
+	redis_fake_reader_init(r);
+	r->fake_reply_ev = event_new(base, -1, 0, redis_fake_reply_cb, r);
+	r->fake_up_ev = event_new(base, -1, 0, redis_fake_up_cb, r);
+	r->fake_message_ev = event_new(base, -1, 0, redis_fake_message_cb,
+	    r);
+	if (r->fake_reply_ev == NULL || r->fake_up_ev == NULL ||
+	    r->fake_message_ev == NULL)
+		abort();
+	r->state = REDIS_STATE_UP;
+	r->connected_once = true;
+	event_active(r->fake_up_ev, EV_TIMEOUT, 1);
+	return r;
+}
+
+/* Bytes are kept while the fake is down too (a test may feed ahead of
+ * set_up(true)); a reader out of memory fails the next reply. */
+void
+strata_redis_fake_feed(struct strata_redis *r, const void *resp, size_t len)
+{
+	assert(r->fake != NULL);
+	redisReaderFeed(r->fake_reader, resp, len);
+}
+
+/* Ignored also while the fake is down: Redis does not keep messages for a
+ * subscriber that is away. */
+void
+strata_redis_fake_message(struct strata_redis *r, const void *msg,
+    size_t len)
+{
+	struct redis_fake_message *m;
+
+	assert(r->fake != NULL);
+	if (r->channel == NULL || r->state != REDIS_STATE_UP)
+		return;
+	m = malloc(sizeof(*m) + len + 1);
+	if (m == NULL)
+		abort();
+	m->len = len;
+	if (len > 0)
+		memcpy(m->data, msg, len);
+	m->data[len] = '\0';
+	strata_list_push_back(&r->fake_messages, &m->node);
+	event_active(r->fake_message_ev, EV_TIMEOUT, 1);
+}
+
+static void
+redis_fake_go_down(struct strata_redis *r)
+{
+	r->state = REDIS_STATE_DOWN;
+	redis_list_splice(&r->failed, &r->inflight);
+	event_active(r->failed_ev, EV_TIMEOUT, 1);
+	redis_fake_drop_messages(r);
+	redis_fake_reader_reset(r);
+}
+
+void
+strata_redis_fake_set_up(struct strata_redis *r, bool up)
+{
+	assert(r->fake != NULL);
+	if (up == (r->state == REDIS_STATE_UP))
+		return;
+	if (!up) {
+		redis_fake_go_down(r);
+		return;
+	}
+	r->state = REDIS_STATE_UP;
+	r->reconnects++;
+	event_active(r->fake_up_ev, EV_TIMEOUT, 1);
 }

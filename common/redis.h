@@ -2,9 +2,15 @@
  * redis.h - asynchronous Redis client on the daemon's event loop (hiredis
  * with its libevent adapter), reconnecting by itself.
  *
- * States: CONNECTING --ok--> UP --error/EOF--> DOWN --1 s timer--> CONNECTING.
+ * States: CONNECTING --ok--> UP --error/EOF/deadline--> DOWN --retry
+ * timer--> CONNECTING; CONNECTING --failed/deadline--> DOWN.
  * Commands issued while not UP fail at once: their callback runs (from the
  * event loop, never re-entrantly) with reply NULL.
+ *
+ * Every command carries a deadline (STRATA_REDIS_TIMEOUT_MS by default):
+ * when the oldest command in flight has waited longer, the connection is
+ * taken as stuck and dropped (every pending callback gets NULL, once) and
+ * the client reconnects.  A connect attempt gets the same deadline.
  */
 #ifndef STRATA_REDIS_H
 #define STRATA_REDIS_H
@@ -18,6 +24,8 @@
 struct event_base;
 struct strata_redis;
 
+#define STRATA_REDIS_TIMEOUT_MS 2000
+
 /* reply is NULL on connection loss or when not connected; it is freed by
  * hiredis after the callback returns. */
 typedef void (*strata_redis_cb)(struct strata_redis *r, redisReply *reply,
@@ -29,8 +37,22 @@ struct strata_redis *strata_redis_new(struct event_base *base,
 void strata_redis_free(struct strata_redis *r);
 bool strata_redis_is_up(const struct strata_redis *r);
 
+/*
+ * The deadline of every command and connect attempt, in milliseconds; 0
+ * means none.  Applies at once, to commands already in flight too.  A
+ * shorter timeout than the 1 s retry delay also shortens that delay.
+ */
+void strata_redis_set_timeout(struct strata_redis *r, unsigned ms);
+/* Times the deadline passed: connections dropped as stuck plus connect
+ * attempts abandoned (one per event, however many commands were
+ * pending). */
+uint64_t strata_redis_timeouts(const struct strata_redis *r);
+/* Successful connects after the first. */
+uint64_t strata_redis_reconnects(const struct strata_redis *r);
+
 /* printf-style command (hiredis redisAsyncCommand format).  cb may be NULL.
- * Returns 0 or STRATA_AGAIN (not connected; cb is still called with NULL). */
+ * Returns 0 or STRATA_AGAIN (not connected, or a bad format; cb is still
+ * called with NULL). */
 int strata_redis_command(struct strata_redis *r, strata_redis_cb cb,
     void *arg, const char *fmt, ...);
 /* Binary-safe argv form. */
@@ -47,8 +69,43 @@ typedef void (*strata_redis_message_cb)(struct strata_redis *r,
  * again on every (re)connect, before on_up runs.  Every message calls cb.
  * r must be used for nothing else afterwards (Redis refuses other
  * commands on a subscribed connection).  Can be called once per client.
+ * SUBSCRIBE carries no deadline: a subscriber only learns of a dead server
+ * from TCP (keepalive is on).
  */
 void strata_redis_subscribe(struct strata_redis *r, const char *channel,
     strata_redis_message_cb cb, void *arg);
+
+/*
+ * A stand-in for the Redis server, for unit tests and fuzz targets: no
+ * socket.  Each command is formatted as the real client sends it, parsed
+ * back, and handed to answer() as argv (argv[i] NUL-terminated copies,
+ * valid during the call).  answer() may append the RESP bytes of replies
+ * with strata_redis_fake_feed() (it may also feed nothing, or feed ahead).
+ * The command's callback then gets the next complete reply parsed by
+ * hiredis's own reader (the same parser as a real connection) from the
+ * event loop, never re-entrantly, in command order.  When no complete
+ * reply is buffered, or the bytes are not RESP, the callback gets NULL,
+ * as for a lost connection (after a parse error the reader is reset and
+ * the unparsed bytes are discarded).
+ */
+struct strata_redis_fake {
+	void (*answer)(struct strata_redis *r, int argc, const char **argv,
+	    const size_t *argvlen, void *arg);   /* may be NULL */
+	void *arg;
+};
+/* The fake is up at once; on_up runs from the loop (after SUBSCRIBE for a
+ * subscriber-mode client).  *fake must outlive the client. */
+struct strata_redis *strata_redis_new_fake(struct event_base *base,
+    const struct strata_redis_fake *fake,
+    void (*on_up)(struct strata_redis *, void *), void *arg);
+void strata_redis_fake_feed(struct strata_redis *r, const void *resp,
+    size_t len);
+/* Deliver a message on the subscribed channel (subscriber mode; ignored
+ * otherwise), from the loop. */
+void strata_redis_fake_message(struct strata_redis *r, const void *msg,
+    size_t len);
+/* Take the fake down (is_up false, pending and new commands get NULL) or
+ * up again (on_up runs again, as after a reconnect). */
+void strata_redis_fake_set_up(struct strata_redis *r, bool up);
 
 #endif
