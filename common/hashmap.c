@@ -5,11 +5,18 @@
  * an entry never moves: a slot pointer stays valid across growth until its
  * entry is removed (strata_subtree relies on this).  The bucket array
  * doubles when the load factor reaches 1; it never shrinks.
+ *
+ * The hash is SipHash-1-3 under one key per process (see hashmap.h).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/random.h>
+
 #include "hashmap.h"
+#include "log.h"
+#include "siphash.h"
 
 #define HASHMAP_INITIAL_BUCKETS 8
 
@@ -39,17 +46,46 @@ hashmap_alloc(size_t size)
 	return p;
 }
 
+/* The key of strata_hash_bytes(), set on first use.  Lazy and not
+ * thread-safe, like the maps: each daemon is one event loop.  (Redis does
+ * the same with a key read at start-up.) */
+static struct strata_siphash_key hash_key;
+static bool hash_key_ready;
+
+void
+strata_hash_set_key(const uint8_t key[16])
+{
+	strata_siphash_key_from_bytes(&hash_key, key);
+	hash_key_ready = true;
+}
+
+/* 16 bytes from the kernel's CSPRNG.  getrandom() of up to 256 bytes
+ * returns them all once the pool is initialised; it may block before
+ * that (early boot) and a signal may interrupt the wait. */
+static void
+hashmap_random_key(void)
+{
+	uint8_t bytes[16];
+	ssize_t n;
+
+	do
+		n = getrandom(bytes, sizeof(bytes), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(bytes)) {
+		STRATA_ERROR("hashmap",
+		    "cannot read a random hash key|errno=%d",
+		    n < 0 ? errno : 0);
+		abort();
+	}
+	strata_hash_set_key(bytes);
+}
+
 uint64_t
 strata_hash_bytes(const void *p, size_t len)
 {
-	const unsigned char *b = p;
-	uint64_t h = 14695981039346656037ull;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= b[i];
-		h *= 1099511628211ull;
-	}
-	return h;
+	if (!hash_key_ready)
+		hashmap_random_key();
+	return strata_siphash13(&hash_key, p, len);
 }
 
 struct strata_hashmap *

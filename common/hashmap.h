@@ -5,6 +5,12 @@
  * callback given at creation: value_free (may be NULL) is called on a value
  * when the map drops it (delete, replace, free); strata_hashmap_take() hands
  * the value back instead.  Grows by doubling; not thread-safe.
+ *
+ * Keys are often chosen by clients (client ids, topics, filters), so the
+ * hash is keyed: SipHash-1-3 under a random per-process key, and a client
+ * cannot compute keys that collide to flood one bucket.  Hash values mean
+ * nothing outside the process: never store or send them (partitions use
+ * their own, stable hash in topic.c).
  */
 #ifndef STRATA_HASHMAP_H
 #define STRATA_HASHMAP_H
@@ -15,7 +21,15 @@
 
 struct strata_hashmap;
 
-uint64_t strata_hash_bytes(const void *p, size_t len); /* 64-bit FNV-1a */
+/* SipHash-1-3 of len bytes at p under the process key.  The key is 16
+ * bytes from getrandom() taken on the first call (the process aborts if
+ * the kernel cannot give them). */
+uint64_t strata_hash_bytes(const void *p, size_t len);
+/* Replace the process key, for tests and fuzz targets that need the same
+ * hashes (and iteration order) on every run.  Call it before creating any
+ * map: entries already stored keep hashes of the old key and would no
+ * longer be found. */
+void strata_hash_set_key(const uint8_t key[16]);
 
 struct strata_hashmap *strata_hashmap_new(void (*value_free)(void *));
 void strata_hashmap_free(struct strata_hashmap *m);

@@ -11,6 +11,11 @@
  *
  * The level is the one process-wide setting in libstrata: stderr itself
  * is process-wide, and a daemon sets the level once from its config.
+ *
+ * strata_log_limited() keeps its state in the caller's strata_log_limit:
+ * it prints when the monotonic second differs from the one of the last
+ * printed line, otherwise it only counts.  A flood of bad input then costs
+ * one clock read and an increment per event, and one line per second.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -88,15 +93,24 @@ log_timestamp(char *out, size_t cap)
 	return n;
 }
 
-/* Build the whole line for the formatted text and write it once. */
+static bool
+log_enabled(enum strata_log_level level)
+{
+	return level >= log_level && level <= STRATA_LOG_ERROR;
+}
+
+/* Build the whole line for the formatted text and write it once;
+ * suppressed > 0 appends suppressed=<n> to the key=value tail. */
 static void
-log_emit(enum strata_log_level level, const char *comp, const char *text)
+log_emit(enum strata_log_level level, const char *comp, const char *text,
+    uint64_t suppressed)
 {
 	const char *bar = strchr(text, '|');
 	size_t msg_len = bar ? (size_t)(bar - text) : strlen(text);
 	size_t text_len = strlen(text);
-	/* worst case: every byte escaped to 4, plus the fixed part */
-	size_t cap = 64 + strlen(comp) + 4 * text_len + 2;
+	/* worst case: every byte escaped to 4, plus the fixed part and
+	 * " suppressed=" with 20 digits */
+	size_t cap = 96 + strlen(comp) + 4 * text_len + 2;
 	char stack[LOG_STACK_LINE * 4];
 	char *line = cap <= sizeof(stack) ? stack : malloc(cap);
 	size_t n;
@@ -113,6 +127,9 @@ log_emit(enum strata_log_level level, const char *comp, const char *text)
 		line[n++] = ' ';
 	for (size_t i = msg_len + (bar != NULL); i < text_len; i++)
 		n = log_escape_byte(line, n, (unsigned char)text[i], false);
+	if (suppressed > 0)
+		n += (size_t)snprintf(line + n, cap - n, " suppressed=%llu",
+		    (unsigned long long)suppressed);
 	line[n++] = '\n';
 	/* a short write to stderr is not worth a retry loop: logs are best
 	 * effort and must never block or fail the caller */
@@ -122,30 +139,71 @@ log_emit(enum strata_log_level level, const char *comp, const char *text)
 		free(line);
 }
 
-void
-strata_log(enum strata_log_level level, const char *comp, const char *fmt, ...)
+/* Format the text and emit the line (see log_emit). */
+static void
+log_vprint(enum strata_log_level level, const char *comp,
+    uint64_t suppressed, const char *fmt, va_list ap)
 {
 	char stack[LOG_STACK_LINE];
 	char *text = stack;
-	va_list ap;
+	va_list again;
 	int len;
 
-	if (level < log_level || level > STRATA_LOG_ERROR)
-		return;
-	va_start(ap, fmt);
+	va_copy(again, ap);
 	len = vsnprintf(stack, sizeof(stack), fmt, ap);
-	va_end(ap);
-	if (len < 0)
-		return;
-	if ((size_t)len >= sizeof(stack)) {
+	if (len >= 0 && (size_t)len >= sizeof(stack)) {
 		text = malloc((size_t)len + 1);
-		if (text == NULL)
-			return;
-		va_start(ap, fmt);
-		vsnprintf(text, (size_t)len + 1, fmt, ap);
-		va_end(ap);
+		if (text != NULL)
+			vsnprintf(text, (size_t)len + 1, fmt, again);
 	}
-	log_emit(level, comp, text);
+	va_end(again);
+	if (len >= 0 && text != NULL)
+		log_emit(level, comp, text, suppressed);
 	if (text != stack)
 		free(text);
+}
+
+void
+strata_log(enum strata_log_level level, const char *comp, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	log_vprint(level, comp, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* Seconds of CLOCK_MONOTONIC_COARSE, plus one so that 0 never names a
+ * second (a zeroed limit has printed nothing yet).  The coarse clock is
+ * enough for whole seconds and cheaper to read during a flood. */
+static uint64_t
+log_limit_second(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec + 1;
+}
+
+void
+strata_log_limited(struct strata_log_limit *lim, enum strata_log_level level,
+    const char *comp, const char *fmt, ...)
+{
+	uint64_t second;
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	second = log_limit_second();
+	if (second == lim->second) {
+		lim->suppressed++;
+		return;
+	}
+	va_start(ap, fmt);
+	log_vprint(level, comp, lim->suppressed, fmt, ap);
+	va_end(ap);
+	lim->second = second;
+	lim->suppressed = 0;
 }

@@ -25,6 +25,12 @@
 #include "log.h"
 #include "metrics.h"
 
+/* What a stranger on the metrics port can make a daemon hold: Prometheus
+ * and health checks send a short GET without a body. */
+#define METRICS_HTTP_MAX_BODY 4096
+#define METRICS_HTTP_MAX_HEADERS 8192 /* request line + headers */
+#define METRICS_HTTP_TIMEOUT 10       /* seconds of read/write inactivity */
+
 enum metrics_type {
 	METRICS_COUNTER,
 	METRICS_GAUGE,
@@ -308,6 +314,34 @@ metrics_http_handle(struct evhttp_request *req, void *arg)
 	}
 }
 
+/*
+ * Bounds enforced by evhttp itself, before metrics_http_handle() runs.
+ * libevent 2.1.12 has no hook to answer these errors (evhttp_set_errorcb
+ * and evhttp_set_newreqcb are 2.2 API): the request never reaches our
+ * callback and evhttp_send_error() writes libevent's own HTML page, with
+ * Connection: close, then the connection is closed:
+ *   Content-Length (or chunks) over METRICS_HTTP_MAX_BODY: 413, sent as
+ *     soon as the headers are read, without reading the body;
+ *   request line + headers over METRICS_HTTP_MAX_HEADERS: 400, sent as
+ *     soon as the bound is passed, without reading the rest;
+ *   a bad request line or header: 400;
+ *   no byte for METRICS_HTTP_TIMEOUT seconds while a request is read or
+ *     between requests (keep-alive): closed without an answer.
+ * Closing with unread input makes the kernel reset the connection: a
+ * client still sending gets EPIPE or ECONNRESET, though on Linux it can
+ * still read the answer that arrived before the reset.  We do not set
+ * EVHTTP_SERVER_LINGERING_CLOSE, which reads and discards the whole body
+ * before answering: that would keep the loop reading for as long as the
+ * Content-Length a stranger chose.
+ */
+static void
+metrics_http_bound(struct evhttp *http)
+{
+	evhttp_set_max_body_size(http, METRICS_HTTP_MAX_BODY);
+	evhttp_set_max_headers_size(http, METRICS_HTTP_MAX_HEADERS);
+	evhttp_set_timeout(http, METRICS_HTTP_TIMEOUT);
+}
+
 struct strata_metrics_http *
 strata_metrics_http_start(struct event_base *base, struct strata_metrics *m,
     const char *host, uint16_t port, bool (*healthy)(void *arg), void *arg)
@@ -324,6 +358,7 @@ strata_metrics_http_start(struct event_base *base, struct strata_metrics *m,
 	    h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
 	                 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	                 EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	metrics_http_bound(h->http);
 	evhttp_set_gencb(h->http, metrics_http_handle, h);
 	h->socket = evhttp_bind_socket_with_handle(h->http, host, port);
 	if (h->socket == NULL) {

@@ -41,8 +41,12 @@ void strata_metrics_render(const struct strata_metrics *m,
  * /healthz answers 200 {"status":"ok"} when healthy(arg) is true (or healthy
  * is NULL), else 503 {"status":"unavailable"}.  Other paths: 404 with a JSON
  * body {"error":"not found"}; methods other than GET: 405 with a JSON
- * body.  Returns an opaque handle (free with strata_metrics_http_free) or
- * NULL if the port cannot be bound (logged).
+ * body.  What a client can make the server hold is bounded: a body over
+ * 4096 bytes gets 413, a request line + headers over 8192 bytes or a
+ * malformed request gets 400 (libevent's HTML page: 2.1 cannot give these
+ * a JSON body), and a connection with no byte for 10 s is closed without
+ * an answer.  Returns an opaque handle (free with strata_metrics_http_free)
+ * or NULL if the port cannot be bound (logged).
  */
 struct strata_metrics_http;
 struct strata_metrics_http *strata_metrics_http_start(struct event_base *base,

@@ -1,10 +1,14 @@
 """/metrics (Prometheus text format 0.0.4) and /healthz on every broker
-and router metrics port, and broker counters that move with traffic."""
+and router metrics port, broker counters that move with traffic, and the
+bounds of the HTTP server (body, headers, idle timeout)."""
 
 import re
+import socket
 import time
 import urllib.error
 import urllib.request
+
+import pytest
 
 import rawmqtt
 from mqttc import V5, unique
@@ -171,3 +175,101 @@ def test_refusal_is_counted(cluster):
     assert wait_until(lambda: total(
         scrape(host, port)[0], "strata_broker_refusals_total", label)
         > before)
+
+
+# Bounds of the metrics HTTP server (common/metrics.c).
+MAX_BODY = 4096
+MAX_HEADERS = 8192
+IDLE_TIMEOUT = 10
+
+
+def refused_status(host, port, request):
+    """Send `request` on a fresh connection and read until the server
+    closes it (or 5 s pass); the status code of the answer, or None if
+    none came.  evhttp answers a request over a bound and closes without
+    reading the rest, so sending may fail with EPIPE or ECONNRESET; what
+    the server sent before its reset can still be read (Linux keeps it)."""
+    s = socket.create_connection((host, port), timeout=5)
+    data = b""
+    try:
+        try:
+            s.sendall(request)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    finally:
+        s.close()
+    m = re.match(rb"HTTP/1\.[01] ([0-9]{3}) ", data)
+    return int(m.group(1)) if m else None
+
+
+def assert_healthz(host, port):
+    status, ctype, body = get(host, port, "/healthz")
+    assert (status, body) == (200, b'{"status":"ok"}\n'), (port, status)
+
+
+def test_metrics_refuses_big_body(cluster):
+    """A GET with a 1 MiB body is refused with 413 (evhttp's answer, sent
+    without reading the body), and the port answers /healthz afterwards;
+    a body at the bound is accepted."""
+    body = b"x" * (1 << 20)
+    for port in cluster.metrics_ports:
+        request = (b"GET /healthz HTTP/1.1\r\nHost: t\r\n"
+                   b"Content-Length: %d\r\n\r\n" % len(body)) + body
+        assert refused_status(cluster.host, port, request) == 413, port
+        assert_healthz(cluster.host, port)
+    request = (b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+               b"Content-Length: %d\r\n\r\n" % MAX_BODY) + b"x" * MAX_BODY
+    assert refused_status(cluster.host, cluster.metrics_ports[0],
+                          request) == 200
+
+
+def test_metrics_refuses_big_headers(cluster):
+    """A request with 100 KiB of headers is refused with 400 (evhttp's
+    answer once the 8 KiB bound is passed), and the port answers /healthz
+    afterwards."""
+    headers = b"".join(b"X-Pad-%03d: %s\r\n" % (i, b"a" * 1012)
+                       for i in range(100))
+    assert len(headers) >= 100 * 1024
+    request = b"GET /healthz HTTP/1.1\r\nHost: t\r\n" + headers + b"\r\n"
+    for port in cluster.metrics_ports:
+        assert refused_status(cluster.host, port, request) == 400, port
+        assert_healthz(cluster.host, port)
+
+
+def test_metrics_stalled_request(cluster):
+    """Requests that send half their headers and stall do not keep the
+    server from answering others, and are closed, unanswered, after the
+    idle timeout."""
+    host, port = cluster.host, cluster.broker_metrics_ports[0]
+    stalled = []
+    try:
+        for _ in range(20):
+            s = socket.create_connection((host, port), timeout=5)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\nX-Half: ")
+            stalled.append(s)
+        started = time.monotonic()
+        for _ in range(5):
+            assert_healthz(host, port)
+        scrape(host, port)
+        assert time.monotonic() - started < IDLE_TIMEOUT / 2
+        for s in stalled:
+            s.settimeout(max(0.1, IDLE_TIMEOUT + 10 -
+                             (time.monotonic() - started)))
+            try:
+                data = s.recv(4096)
+            except TimeoutError:
+                pytest.fail("a stalled request is still open after %d s" %
+                            (IDLE_TIMEOUT + 10))
+            assert data == b"", "a stalled request was answered"
+        assert time.monotonic() - started >= IDLE_TIMEOUT - 2
+    finally:
+        for s in stalled:
+            s.close()

@@ -1,5 +1,5 @@
 /*
- * test_log.c - log line format, escaping, level filter.
+ * test_log.c - log line format, escaping, level filter, rate limit.
  */
 #include <regex.h>
 #include <setjmp.h>
@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -134,6 +135,81 @@ test_level_filter(void **state)
 	assert_int_equal(strata_log_level_parse(""), -1);
 }
 
+/* A burst prints its first line, counts the rest, and accounts for every
+ * call: printed lines plus the counts they carry plus what is still
+ * counted equal the calls.  A burst may straddle a second boundary, so
+ * the number of lines is bounded by the seconds it took, not fixed. */
+static void
+test_limited_burst(void **state)
+{
+	struct strata_log_limit lim = {0, 0};
+	struct timespec t0, t1;
+	uint64_t accounted = 0;
+	unsigned long long n;
+	long lines = 0;
+	char *out, *p;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t0);
+	for (int i = 0; i < 1000; i++)
+		strata_log_limited(&lim, STRATA_LOG_WARN, "broker",
+		    "filter refused|i=%d", i);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t1);
+	out = capture();
+	assert_non_null(strstr(out, "msg=\"filter refused\" i=0\n"));
+	for (p = out; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
+	assert_true(lines >= 1 && lines <= 1 + (t1.tv_sec - t0.tv_sec));
+	for (p = out; (p = strstr(p, " suppressed=")) != NULL; p++) {
+		assert_int_equal(sscanf(p, " suppressed=%llu", &n), 1);
+		accounted += n;
+	}
+	assert_true((uint64_t)lines + accounted + lim.suppressed == 1000);
+}
+
+/* The next printed line carries the count and starts a new one. */
+static void
+test_limited_reports_count(void **state)
+{
+	/* second 1 is monotonic second 0: long past */
+	struct strata_log_limit lim = {1, 41};
+	char *line;
+
+	strata_log_limited(&lim, STRATA_LOG_ERROR, "link", "bad frame");
+	line = capture();
+	assert_non_null(strstr(line,
+	    " level=error comp=link msg=\"bad frame\" suppressed=41\n"));
+	assert_int_equal(lim.suppressed, 0);
+	assert_true(lim.second > 1);
+	lim = (struct strata_log_limit){1, 7};
+	strata_log_limited(&lim, STRATA_LOG_WARN, "broker",
+	    "filter refused|client_id=%s", "c\n1");
+	line = capture();
+	assert_non_null(strstr(line,
+	    "msg=\"filter refused\" client_id=c\\n1 suppressed=7\n"));
+	/* a zeroed limit prints its first line without a count */
+	lim = (struct strata_log_limit){0, 0};
+	strata_log_limited(&lim, STRATA_LOG_WARN, "broker", "first");
+	line = capture();
+	assert_non_null(strstr(line, "msg=\"first\"\n"));
+	assert_null(strstr(line, "suppressed"));
+}
+
+/* Below the level a call neither prints nor counts. */
+static void
+test_limited_level_filter(void **state)
+{
+	struct strata_log_limit lim = {0, 0};
+
+	strata_log_set_level(STRATA_LOG_WARN);
+	for (int i = 0; i < 3; i++)
+		strata_log_limited(&lim, STRATA_LOG_INFO, "c", "hidden %d", i);
+	assert_string_equal(capture(), "");
+	assert_true(lim.second == 0 && lim.suppressed == 0);
+	strata_log_limited(&lim, STRATA_LOG_WARN, "c", "shown");
+	assert_non_null(strstr(capture(), "msg=\"shown\"\n"));
+	strata_log_set_level(STRATA_LOG_INFO);
+}
+
 int
 main(void)
 {
@@ -142,6 +218,9 @@ main(void)
 	    cmocka_unit_test(test_escaping),
 	    cmocka_unit_test(test_long_line),
 	    cmocka_unit_test(test_level_filter),
+	    cmocka_unit_test(test_limited_burst),
+	    cmocka_unit_test(test_limited_reports_count),
+	    cmocka_unit_test(test_limited_level_filter),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
