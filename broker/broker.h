@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include <event2/event.h>
@@ -59,19 +60,32 @@ struct broker_config {
 	long metrics_port;
 	char *redis_host;
 	long redis_port;
+	long redis_timeout;
 	long partition_levels;
 	char *log_level;
 	long max_payload;
 	long max_topic_depth;
 	long max_subscriptions_per_subscribe;
+	long max_subscriptions;
 	long max_client_id;
 	long keepalive_min;
 	long keepalive_max;
+	bool keepalive_clamp_v311;
 	bool allow_zero_keepalive;
 	long max_inflight;
 	long max_queued;
+	long max_output_bytes;
 	long topic_alias_max;
 	long max_connections;
+	/* not an option: an in-process Redis for fuzz targets and tests
+	 * (NULL: the real one at redis-host:redis-port) */
+	const struct strata_redis_fake *redis_fake;
+	/* not an option: how router links are dialled (NULL:
+	 * strata_link_connect); fuzz targets keep them in process */
+	struct strata_link *(*link_connect)(struct event_base *base,
+	    const char *host, uint16_t port,
+	    const struct strata_link_callbacks *cb, void *arg,
+	    size_t max_queue);
 };
 
 /* Metric cells, registered once (metrics.c); the hot path bumps them. */
@@ -89,10 +103,12 @@ struct broker_metrics {
 	int64_t *sessions;
 	int64_t *subscriptions;
 	int64_t *links_up;
+	uint64_t *link_errors;
 	uint64_t *takeovers_remote;
 	uint64_t *handoffs_in;
 	uint64_t *handoffs_out;
 	uint64_t *handoff_timeouts;
+	uint64_t *registry_unavailable;
 	uint64_t *subacks_deferred;  /* registered by routerlink.c */
 };
 
@@ -192,7 +208,7 @@ struct broker_session {
 	uint32_t n_queued;
 	uint16_t next_packet_id;
 	uint16_t in_pending;   /* inbound QoS 1/2 waiting for a router ack */
-	uint16_t n_qos2_in, cap_qos2_in;
+	uint32_t n_qos2_in, cap_qos2_in; /* n <= max-inflight */
 	struct broker_qos2_in *qos2_in;
 	uint32_t fanout_gen;   /* Deliver fan-out marks (publish.c) */
 	uint32_t fanout_idx;
@@ -223,6 +239,7 @@ struct broker_conn {
 	evutil_socket_t fd;
 	struct event *read_ev;
 	struct event *write_ev;  /* created when the socket first fills */
+	struct event *hangup_ev; /* peer close while WAITING, lazy */
 	struct evbuffer *out;
 	uint8_t *in;             /* input not dispatched yet, or NULL */
 	uint32_t in_len, in_cap;
@@ -238,6 +255,8 @@ struct broker_conn {
 	bool paused;             /* reading stopped by backpressure */
 	bool reading;            /* read interest is on */
 	bool write_armed;        /* TCP: waiting for the socket to drain */
+	bool overflowed;         /* output passed max-output-bytes: closed
+				    at the next timer tick, nothing sent */
 	bool clean_start;        /* of CONNECT, kept while WAITING */
 	uint32_t expiry;         /* Session Expiry asked in CONNECT */
 	uint16_t keepalive;
@@ -394,7 +413,14 @@ struct strata_broker {
 	uint64_t next_barrier;
 	uint64_t next_suback_key;
 	bool polling;
+	bool scheme_ok;          /* the cluster's partition scheme is ours */
+	bool scheme_checking;
 	bool stopping;
+	int exit_status;         /* of the process, set by broker_exit() */
+	/* rate limits of log lines: refusals by reason (0x100 + n for the
+	 * ones without a code), invalid link messages */
+	struct strata_log_limit refuse_log[0x200];
+	struct strata_log_limit link_error_log;
 	uint32_t next_assigned_id;
 	uint64_t next_incarnation;
 	/* reusable buffers of the hot path */
@@ -407,13 +433,45 @@ struct strata_broker {
 	uint32_t fanout_gen;
 };
 
-/* ---- main.c / metrics.c ---- */
+/* ---- config.c ---- */
+/* Load the options (defaults, file, STRATA_* environment, argv) into cfg
+ * and check them.  Returns 0; 1 after --help (printed to help_out); or
+ * STRATA_EINVAL with a message in err.  cfg is freed with
+ * broker_config_free() in every case. */
+int broker_config_load(struct broker_config *cfg, int argc, char **argv,
+    FILE *help_out, char *err, size_t errlen);
+void broker_config_free(struct broker_config *cfg);
+
+/* ---- broker.c ---- */
+/* Build the context on base, cfg already loaded (b zeroed otherwise):
+ * containers, metrics, connection machinery.  Nothing listens yet. */
+int broker_init(struct strata_broker *b, struct event_base *base);
+/* Start the services: listeners (when listen), /metrics, router links
+ * and the cluster machinery.  broker_fini() is needed after a failure. */
+int broker_start(struct strata_broker *b, bool listen);
+/* Free everything the context owns (not the event base, not cfg). */
+void broker_fini(struct strata_broker *b);
+/* A Redis client for this broker: the fake of cfg.redis_fake, or the
+ * server at redis-host:redis-port with the redis-timeout deadline. */
+struct strata_redis *broker_redis_new(struct strata_broker *b,
+    void (*on_up)(struct strata_redis *, void *), void *arg);
+/* Leave the loop; the process exits with status. */
+void broker_exit(struct strata_broker *b, int status);
+
+/* ---- metrics.c ---- */
 void broker_metrics_init(struct strata_broker *b);
 /* Log a refusal and count it: reason is an MQTT 5 reason code (or 0x100 +
  * n for refusals that have none), what says what was refused. */
 void broker_refuse(struct strata_broker *b, struct broker_conn *c,
     unsigned reason, const char *what);
 void broker_drop(struct strata_broker *b, const char *reason);
+/* A message from a router that breaks the link's rules: counted, logged
+ * (rate-limited), dropped. */
+void broker_link_error(struct strata_broker *b, const char *what);
+/* Is the topic (or filter) deeper than max-topic-depth?  "$aws/..." is
+ * exempt, as on the managed service. */
+bool broker_topic_too_deep(const struct broker_config *cfg, const uint8_t *p,
+    size_t len);
 uint64_t broker_now_ms(void);
 uint8_t *broker_scratch(struct strata_broker *b, size_t n);
 
@@ -462,6 +520,11 @@ void broker_dispatch_input(struct broker_conn *c);
  * closing).  The bytes only need to live during the call. */
 size_t broker_dispatch_bytes(struct broker_conn *c, const uint8_t *p,
     size_t len);
+/* Refuse a CONNECT that was valid but cannot be served (NEW or WAITING):
+ * CONNACK with reason (MQTT 5) or its 3.1.1 return code, then close
+ * without the will. */
+void broker_connect_refuse(struct broker_conn *c, unsigned reason,
+    const char *what);
 /* Maximum Packet Size of the broker (CONNACK, framing limit). */
 uint32_t broker_max_packet(const struct strata_broker *b);
 
@@ -501,6 +564,13 @@ struct broker_msg *broker_msg_new(const void *topic, size_t topic_len,
     const void *payload, size_t payload_len, const void *props,
     size_t props_len, uint8_t qos, bool retain);
 void broker_msg_unref(struct broker_msg *m);
+/* May a message with this topic and these sizes go to a client?  For
+ * messages that did not come from a client's PUBLISH (router Delivers,
+ * hand-off blobs): a valid topic name of valid UTF-8, and a PUBLISH that
+ * MQTT can encode.  The client's own Maximum Packet Size is checked when
+ * it is written. */
+bool broker_msg_valid(const char *topic, size_t topic_len,
+    size_t payload_len, size_t props_len);
 /* Send m to a session with qos/retain/sub ids decided by the caller:
  * QoS 0 straight out (dropped if offline), QoS 1/2 through qos.c. */
 void broker_publish_to_session(struct broker_session *s,
@@ -621,6 +691,12 @@ void broker_routers_route(struct strata_broker *b, bool add,
 void broker_routers_retained(struct strata_broker *b, const char *client_id,
     const char *filter, size_t len);
 int64_t broker_routers_up(struct strata_broker *b);
+/* A router reached through a socket the caller already has (fuzz targets
+ * and tests: a socketpair to an in-process router).  It gets every
+ * partition until a partition map from Redis says otherwise, and stays as
+ * long as strata:routers names it at host:port. */
+struct broker_router *broker_routers_attach(struct strata_broker *b,
+    const char *id, const char *host, uint16_t port, evutil_socket_t fd);
 /* SUBSCRIBE ordering: mark the up routers that hold filter, then
  * broker_routers_barrier() sends a Barrier to each marked router that got
  * an ADD since its last Barrier and makes w wait for the latest Barrier of

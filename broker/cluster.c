@@ -18,9 +18,12 @@
  * A CONNECT whose session is not here waits (struct broker_pending, its
  * states are in broker.h):
  *   REGISTERING --registry: no other live node--> fresh session
+ *   REGISTERING --no answer (Redis down or past redis-timeout)--> CONNACK
+ *                                           0x88 / 0x03, closed
  *   REGISTERING --registry: previous node alive--> AWAITING (TAKEOVER
  *                                                  sent, 2 s timer)
  *   AWAITING --HANDOFF has_session--> FETCHING --GET--> restored session
+ *   FETCHING --no answer--> CONNACK 0x88 / 0x03, closed
  *   AWAITING --HANDOFF none / timeout--> fresh session
  * A wait taken over by a newer connection on another broker forwards its
  * outcome there instead (the session key is per client id).
@@ -277,13 +280,39 @@ pending_finish(struct broker_pending *p, const char *data, size_t len)
 	pending_done(p);
 }
 
+/* The registry did not answer (Redis down, or past its deadline): the
+ * session cannot be found, so the CONNECT is refused (MQTT 5 0x88,
+ * 3.1.1 0x03) rather than given a session that may exist elsewhere.  A
+ * wait forwarded to a newer connection tells that broker there is none. */
+static void
+pending_unavailable(struct broker_pending *p)
+{
+	struct strata_broker *b = p->broker;
+	struct broker_conn *c = p->conn;
+
+	(*b->m.registry_unavailable)++;
+	if (p->fwd_node != NULL) {
+		cluster_send_handoff(b, p->fwd_node, p->client_id,
+		    p->fwd_epoch, false);
+	} else if (c != NULL) {
+		c->pending = NULL;
+		p->conn = NULL;
+		broker_connect_refuse(c, STRATA_RC_SERVER_UNAVAILABLE,
+		    "session registry unavailable");
+	}
+	pending_done(p);
+}
+
 static void
 cluster_fetched(struct strata_redis *r, redisReply *reply, void *arg)
 {
 	struct broker_pending *p = arg;
 	bool ok = reply != NULL && reply->type == REDIS_REPLY_STRING;
 
-	if (!p->done && !p->broker->stopping) {
+	if (!p->done && !p->broker->stopping && reply == NULL) {
+		/* the session is there, out of reach: not a fresh one */
+		pending_unavailable(p);
+	} else if (!p->done && !p->broker->stopping) {
 		if (!ok)
 			STRATA_WARN(BROKER_COMP, "handed-off session missing, "
 			    "fresh session|client_id=%s", p->client_id);
@@ -357,9 +386,7 @@ cluster_registered(struct strata_redis *r, redisReply *reply, void *arg)
 		return;
 	}
 	if (!cluster_register_reply(reply, &prev, &epoch, &alive)) {
-		STRATA_WARN(BROKER_COMP, "session registry unavailable, "
-		    "fresh session|client_id=%s", p->client_id);
-		pending_resolve(p, false);
+		pending_unavailable(p);
 	} else if (!alive) {
 		p->epoch = epoch;
 		pending_resolve(p, false);
@@ -655,8 +682,7 @@ broker_cluster_start(struct strata_broker *b)
 	    strlen(b->cfg.node_id), &len);
 
 	b->pending = strata_hashmap_new(pending_free);
-	b->nodesub = strata_redis_new(b->base, b->cfg.redis_host,
-	    (uint16_t)b->cfg.redis_port, NULL, NULL);
+	b->nodesub = broker_redis_new(b, NULL, NULL);
 	strata_redis_subscribe(b->nodesub, channel, cluster_on_message, b);
 	free(channel);
 	b->lease_timer = event_new(b->base, -1, EV_PERSIST, cluster_lease, b);

@@ -25,7 +25,8 @@
  *          write event, until its output is empty again.
  * TLS connections keep libevent's OpenSSL bufferevent for both.
  *
- * Deadlines (connect timeout, keepalive, close flush) are one timer per
+ * Deadlines (connect timeout, keepalive, close flush, and the close of a
+ * client whose output passed max-output-bytes) are one timer per
  * connection on the broker's timer wheel.  A read only notes the time; the
  * keepalive timer, when it comes due, compares that time with the
  * deadline and moves itself on, so the hot path does no timer work.
@@ -83,6 +84,42 @@ conn_deadline(struct broker_conn *c, uint64_t due_ms)
 
 /* ---- reading on or off ---- */
 
+static void
+conn_hangup_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker_conn *c = arg;
+
+	STRATA_DEBUG(BROKER_COMP, "client left while waiting|peer=%s",
+	    c->peer);
+	broker_conn_close(c, false);
+}
+
+/*
+ * A WAITING connection is not read (what the client sent behind CONNECT
+ * stays in the socket), so its close would go unnoticed until the wait
+ * ends: watch for the peer's hang-up alone (EV_CLOSED, epoll's
+ * EPOLLRDHUP), which consumes nothing.
+ */
+static void
+conn_watch_hangup(struct broker_conn *c, bool on)
+{
+	evutil_socket_t fd = c->bev != NULL ? bufferevent_getfd(c->bev) :
+	    c->fd;
+
+	if (!on) {
+		if (c->hangup_ev != NULL)
+			event_del(c->hangup_ev);
+		return;
+	}
+	if (c->hangup_ev == NULL) {
+		c->hangup_ev = event_new(c->broker->base, fd, EV_CLOSED,
+		    conn_hangup_cb, c);
+		if (c->hangup_ev == NULL)
+			abort();
+	}
+	event_add(c->hangup_ev, NULL);
+}
+
 /* Input is read while the connection may dispatch it and is not paused
  * by backpressure. */
 static void
@@ -91,6 +128,7 @@ conn_apply_reading(struct broker_conn *c)
 	bool want = (c->state == CONN_NEW || c->state == CONN_ACTIVE) &&
 	    !c->paused;
 
+	conn_watch_hangup(c, c->state == CONN_WAITING);
 	if (want == c->reading)
 		return;
 	c->reading = want;
@@ -152,6 +190,8 @@ conn_free(struct broker_conn *c)
 		evbuffer_free(c->out);
 		evutil_closesocket(c->fd);
 	}
+	if (c->hangup_ev != NULL)
+		event_free(c->hangup_ev);
 	free(c->in);
 	broker_alias_free(c);
 	broker_will_free(c->will);
@@ -223,6 +263,11 @@ conn_timer_fire(struct strata_timer *t, void *arg)
 	struct broker_conn *c = STRATA_CONTAINER_OF(t, struct broker_conn,
 	    timer);
 
+	if (c->overflowed && (c->state == CONN_NEW ||
+	    c->state == CONN_ACTIVE)) {
+		broker_conn_close(c, true);
+		return;
+	}
 	switch (c->state) {
 	case CONN_NEW:
 		broker_refuse(c->broker, c, STRATA_RC_MAX_CONNECT_TIME,
@@ -356,6 +401,22 @@ conn_want_flush(struct broker_conn *c)
 	event_active(b->flush_ev, EV_TIMEOUT, 0);
 }
 
+/*
+ * The client does not read what it is sent: past max-output-bytes the
+ * connection is closed (its will published), at the next tick of the
+ * timer wheel, not here: the sender may be walking the session the close
+ * would free.  Until then nothing more is queued to it; QoS 1/2 messages
+ * count as sent and are sent again when the session resumes.
+ */
+static void
+conn_overflow(struct broker_conn *c)
+{
+	c->overflowed = true;
+	broker_refuse(c->broker, c, STRATA_RC_QUOTA_EXCEEDED,
+	    "client output over max-output-bytes");
+	conn_deadline(c, broker_now_ms());
+}
+
 int
 broker_conn_send(struct broker_conn *c, const struct strata_mqtt_packet *p)
 {
@@ -363,12 +424,19 @@ broker_conn_send(struct broker_conn *c, const struct strata_mqtt_packet *p)
 	struct evbuffer_iovec vec;
 	size_t size, n;
 
-	if (c->state != CONN_NEW && c->state != CONN_ACTIVE)
+	/* WAITING sends nothing but the CONNACK that refuses it */
+	if ((c->state != CONN_NEW && c->state != CONN_ACTIVE &&
+	    c->state != CONN_WAITING) || c->overflowed)
 		return 0;
 	size = strata_mqtt_encoded_size(p, c->version);
 	if (c->max_packet != 0 && size > c->max_packet)
 		return STRATA_ENOSPC;
 	out = conn_output(c);
+	if (evbuffer_get_length(out) + size >
+	    (size_t)c->broker->cfg.max_output_bytes) {
+		conn_overflow(c);
+		return 0;
+	}
 	if (evbuffer_reserve_space(out, (ev_ssize_t)size, &vec, 1) < 1)
 		abort();
 	n = strata_mqtt_encode(p, c->version, vec.iov_base, vec.iov_len);

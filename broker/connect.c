@@ -2,7 +2,8 @@
  * connect.c - CONNECT / CONNACK, session take-over, wills, DISCONNECT.
  *
  * CONNECT runs: validate (second CONNECT, auth method, client id,
- * keepalive) -> will -> connection properties -> session -> CONNACK ->
+ * keepalive, the will's payload size and topic depth) -> will ->
+ * connection properties -> session -> CONNACK ->
  * resume the outbound QoS flows.  The session step is local when this
  * broker holds a session of the client id (take over a live one, discard
  * on Clean Start, or resume) or assigned the id; otherwise the connection
@@ -100,16 +101,29 @@ connect_check(struct broker_conn *c, const struct strata_mqtt_packet *p)
 		return STRATA_ERR(STRATA_RC_CLIENT_ID_INVALID);
 	if (cn->keepalive == 0 && !cfg->allow_zero_keepalive)
 		return STRATA_ERR(STRATA_RC_IMPL_SPECIFIC);
+	/* the Will obeys the rules of a PUBLISH */
+	if (cn->has_will && cn->will_payload.len > (uint32_t)cfg->max_payload)
+		return STRATA_ERR(STRATA_RC_PACKET_TOO_LARGE);
+	if (cn->has_will && broker_topic_too_deep(cfg, cn->will_topic.p,
+	    cn->will_topic.len))
+		return STRATA_ERR(STRATA_RC_TOPIC_NAME_INVALID);
 	if (c->broker->stopping)
 		return STRATA_ERR(STRATA_RC_SERVER_SHUTTING_DOWN);
 	return 0;
 }
 
+/* The keepalive the broker applies.  MQTT 5 clients are clamped to
+ * [keepalive-min, keepalive-max] and told so (Server Keep Alive); 3.1.1
+ * has no way to tell the client, so its value is honoured as asked unless
+ * keepalive-clamp-v311 is set. */
 static uint16_t
-connect_keepalive(const struct broker_config *cfg, uint16_t asked)
+connect_keepalive(const struct broker_config *cfg, uint8_t version,
+    uint16_t asked)
 {
 	if (asked == 0)
 		return 0;
+	if (version != STRATA_MQTT_V5 && !cfg->keepalive_clamp_v311)
+		return asked;
 	if (asked < cfg->keepalive_min)
 		return (uint16_t)cfg->keepalive_min;
 	if (asked > cfg->keepalive_max)
@@ -233,7 +247,8 @@ static void
 connect_finish(struct broker_conn *c, struct broker_session *s,
     bool present, const char *assigned)
 {
-	uint16_t keepalive = connect_keepalive(&c->broker->cfg, c->keepalive);
+	uint16_t keepalive = connect_keepalive(&c->broker->cfg, c->version,
+	    c->keepalive);
 
 	s->expiry = c->expiry;
 	s->persistent = c->expiry > 0;

@@ -88,6 +88,15 @@ dispatch_connack_refuse(struct broker_conn *c, unsigned reason,
 	broker_conn_send(c, &p);
 }
 
+void
+broker_connect_refuse(struct broker_conn *c, unsigned reason,
+    const char *what)
+{
+	broker_refuse(c->broker, c, reason, what);
+	dispatch_connack_refuse(c, reason, c->version);
+	broker_conn_close(c, false);
+}
+
 static void
 dispatch_fail(struct broker_conn *c, int status, uint8_t type,
     uint8_t connect_version)
@@ -95,7 +104,7 @@ dispatch_fail(struct broker_conn *c, int status, uint8_t type,
 	unsigned reason = strata_status_reason(status);
 	char what[48];
 
-	snprintf(what, sizeof(what), "%s packet",
+	snprintf(what, sizeof(what), "%s packet", type == 0 ? "reserved" :
 	    strata_mqtt_type_name(type));
 	broker_refuse(c->broker, c, reason, what);
 	if (c->state == CONN_NEW) {
@@ -110,8 +119,6 @@ dispatch_fail(struct broker_conn *c, int status, uint8_t type,
 static int
 dispatch_packet(struct broker_conn *c, const struct strata_mqtt_packet *p)
 {
-	if (c->state == CONN_NEW && p->type != STRATA_MQTT_CONNECT)
-		return STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
 	switch (p->type) {
 	case STRATA_MQTT_CONNECT:
 		return broker_connect_handle(c, p);
@@ -133,9 +140,18 @@ dispatch_packet(struct broker_conn *c, const struct strata_mqtt_packet *p)
 	case STRATA_MQTT_AUTH:
 		return broker_auth_handle(c, p);
 	default:
-		/* CONNACK, SUBACK, UNSUBACK, PINGRESP go server -> client */
+		/* not reached: dispatch_direction() refused the rest */
 		return STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
 	}
+}
+
+/* Packets only a server sends (CONNACK, SUBACK, UNSUBACK, PINGRESP) are a
+ * Protocol Error from a client (MQTT 5.0 4.13.1), whatever their bytes. */
+static bool
+dispatch_direction_ok(uint8_t type)
+{
+	return type != STRATA_MQTT_CONNACK && type != STRATA_MQTT_SUBACK &&
+	    type != STRATA_MQTT_UNSUBACK && type != STRATA_MQTT_PINGRESP;
 }
 
 /* Handle one whole frame p[0..total).  Returns 0 to go on. */
@@ -148,8 +164,11 @@ dispatch_one(struct broker_conn *c, const uint8_t *p, size_t total)
 	int rc;
 
 	*c->broker->m.bytes_in += total;
-	(*c->broker->m.packets_in[type])++;
-	rc = strata_mqtt_decode(p, total, version, &pkt);
+	(*c->broker->m.packets_in[type])++; /* 0..15: every cell exists */
+	if (type != 0 && !dispatch_direction_ok(type))
+		rc = STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
+	else
+		rc = strata_mqtt_decode(p, total, version, &pkt);
 	if (rc == 0)
 		rc = dispatch_packet(c, &pkt);
 	if (rc != 0)
@@ -171,7 +190,16 @@ static int
 dispatch_frame(struct broker_conn *c, const uint8_t *p, size_t len,
     size_t have, size_t *total)
 {
-	int rc = strata_mqtt_frame(p, len, broker_max_packet(c->broker), total);
+	int rc;
+
+	/* The first packet must be a CONNECT (MQTT-3.1.0-1): anything else
+	 * is refused on its first byte, before a byte of it is held. */
+	if (c->state == CONN_NEW && p[0] >> 4 != STRATA_MQTT_CONNECT) {
+		dispatch_fail(c, STRATA_ERR(STRATA_RC_PROTOCOL_ERROR),
+		    p[0] >> 4, 0);
+		return STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
+	}
+	rc = strata_mqtt_frame(p, len, broker_max_packet(c->broker), total);
 
 	if (rc == 0 && *total > have)
 		return STRATA_AGAIN;

@@ -10,6 +10,12 @@
  * 1 publishes still waiting for a router ack (the client re-sends them on
  * resume) and the router-ack state of inbound QoS 2 ids (restored as
  * acknowledged, so a re-sent PUBLISH of one gets PUBREC).
+ *
+ * A blob comes from Redis, so it is input like any other: restore checks
+ * what a client would have had to pass (filters, topics, sizes, options,
+ * unique packet ids) and the session's bounds (max-subscriptions,
+ * max-queued, max-inflight QoS 2 ids); a blob that breaks a rule is
+ * refused as a whole (the client gets a fresh session).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -125,9 +131,25 @@ broker_handoff_pack(struct broker_session *s, size_t *len)
 	return buf;
 }
 
+/* Packet ids of the in-flight messages restored so far: a blob that
+ * repeats one is refused (two messages would answer to one PUBACK). */
+struct handoff_ids {
+	uint64_t bits[65536 / 64];
+};
+
+static bool
+handoff_id_taken(struct handoff_ids *ids, uint16_t id)
+{
+	uint64_t bit = UINT64_C(1) << (id % 64);
+	bool taken = (ids->bits[id / 64] & bit) != 0;
+
+	ids->bits[id / 64] |= bit;
+	return taken;
+}
+
 static int
 handoff_restore_message(struct broker_session *s,
-    const Strata__SessionMessage *sm, uint64_t now)
+    const Strata__SessionMessage *sm, uint64_t now, struct handoff_ids *ids)
 {
 	struct broker_msg *m;
 	uint8_t n_ids = (uint8_t)sm->n_sub_ids;
@@ -136,8 +158,19 @@ handoff_restore_message(struct broker_session *s,
 	    sm->state > OUT_RELEASED || sm->topic == NULL ||
 	    sm->n_sub_ids > STRATA_MQTT_MAX_SUB_IDS ||
 	    (sm->state != OUT_QUEUED && (sm->packet_id == 0 ||
-	    sm->packet_id > 65535)))
+	    sm->packet_id > 65535)) ||
+	    !broker_msg_valid(sm->topic, strlen(sm->topic), sm->payload.len,
+	    sm->properties.len))
 		return STRATA_EINVAL;
+	if (sm->state != OUT_QUEUED &&
+	    (handoff_id_taken(ids, (uint16_t)sm->packet_id) ||
+	    (long)s->n_inflight >= s->broker->cfg.max_inflight))
+		return STRATA_EINVAL;
+	if (sm->state == OUT_QUEUED &&
+	    (long)s->n_queued >= s->broker->cfg.max_queued) {
+		broker_drop(s->broker, "queue_full");
+		return 0;
+	}
 	m = broker_msg_new(sm->topic, strlen(sm->topic), sm->payload.data,
 	    sm->payload.len, sm->properties.data, sm->properties.len,
 	    (uint8_t)sm->msg_qos, sm->msg_retain);
@@ -149,37 +182,80 @@ handoff_restore_message(struct broker_session *s,
 	return 0;
 }
 
+/* One subscription of the blob: a filter this broker accepts from a
+ * client (valid, not shared, within max-subscriptions; options as the
+ * SUBSCRIBE decoder allows them). */
+static int
+handoff_restore_sub(struct broker_session *s,
+    const Strata__SessionSubscription *ss)
+{
+	const struct broker_config *cfg = &s->broker->cfg;
+	size_t len = ss->filter != NULL ? strlen(ss->filter) : 0;
+	struct strata_bytes group, inner;
+	const uint8_t *f = (const uint8_t *)ss->filter;
+
+	if (len == 0 || len > UINT16_MAX || !strata_utf8_valid(f, len) ||
+	    strata_topic_filter_check(f, len) != 0 ||
+	    strata_topic_share_split(f, len, &group, &inner) ||
+	    ss->options > 0x3F || STRATA_SUBOPT_QOS(ss->options) == 3 ||
+	    STRATA_SUBOPT_RETAIN_HANDLING(ss->options) == 3 ||
+	    ss->sub_id > 268435455)
+		return STRATA_EINVAL;
+	if ((long)s->n_subs >= cfg->max_subscriptions &&
+	    broker_sub_find(s, ss->filter, len) == NULL) {
+		STRATA_WARN(BROKER_COMP, "hand-off over max-subscriptions, "
+		    "subscription dropped|client_id=%s", s->client_id);
+		return 0;
+	}
+	broker_subs_restore(s, ss->filter, len, (uint8_t)ss->options,
+	    ss->sub_id);
+	return 0;
+}
+
+/* Inbound QoS 2 ids awaiting PUBREL, at most max-inflight of them. */
+static void
+handoff_restore_qos2(struct broker_session *s, const Strata__Session *in)
+{
+	long max = s->broker->cfg.max_inflight;
+	size_t i;
+
+	for (i = 0; i < in->n_qos2_in && (long)s->n_qos2_in < max; i++) {
+		uint32_t id = in->qos2_in[i];
+
+		if (id != 0 && id <= 65535 &&
+		    broker_qos2_find(s, (uint16_t)id) == NULL)
+			broker_qos2_add(s, (uint16_t)id)->acked = true;
+	}
+}
+
 int
 broker_handoff_restore(struct broker_session *s, const uint8_t *data,
     size_t len)
 {
 	Strata__Session *in = strata__session__unpack(NULL, len, data);
+	struct handoff_ids *ids = calloc(1, sizeof(*ids));
 	uint64_t now = broker_now_ms();
 	int rc = STRATA_EINVAL;
 	size_t i;
 
+	if (ids == NULL)
+		abort();
 	if (in == NULL)
 		goto out;
 	s->next_packet_id = (uint16_t)in->next_packet_id;
 	s->expiry = in->expiry;
 	s->persistent = in->expiry > 0;
-	for (i = 0; i < in->n_subscriptions; i++) {
-		const Strata__SessionSubscription *ss = in->subscriptions[i];
-
-		if (ss->filter == NULL || ss->filter[0] == '\0')
+	for (i = 0; i < in->n_subscriptions; i++)
+		if (handoff_restore_sub(s, in->subscriptions[i]) != 0)
 			goto out;
-		broker_subs_restore(s, ss->filter, strlen(ss->filter),
-		    (uint8_t)ss->options, ss->sub_id);
-	}
 	for (i = 0; i < in->n_messages; i++)
-		if (handoff_restore_message(s, in->messages[i], now) != 0)
+		if (handoff_restore_message(s, in->messages[i], now,
+		    ids) != 0)
 			goto out;
-	for (i = 0; i < in->n_qos2_in && i < 65535; i++)
-		if (in->qos2_in[i] != 0 && in->qos2_in[i] <= 65535)
-			broker_qos2_add(s, (uint16_t)in->qos2_in[i])->acked =
-			    true;
+	handoff_restore_qos2(s, in);
 	rc = 0;
 out:
+	free(ids);
 	if (in != NULL)
 		strata__session__free_unpacked(in, NULL);
 	return rc;

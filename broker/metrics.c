@@ -35,6 +35,12 @@ metrics_link_queue(void *arg)
 	return total;
 }
 
+static int64_t
+metrics_connections_max(void *arg)
+{
+	return ((struct strata_broker *)arg)->cfg.max_connections;
+}
+
 static uint64_t *
 metrics_drop_cell(struct strata_broker *b, const char *reason)
 {
@@ -51,15 +57,17 @@ metrics_packets(struct strata_broker *b)
 	char labels[64];
 	unsigned t;
 
-	for (t = STRATA_MQTT_CONNECT; t <= STRATA_MQTT_AUTH; t++) {
-		snprintf(labels, sizeof(labels), "type=\"%s\"",
-		    strata_mqtt_type_name((uint8_t)t));
+	/* type 0 is reserved: received (and refused), never sent */
+	for (t = 0; t <= STRATA_MQTT_AUTH; t++) {
+		snprintf(labels, sizeof(labels), "type=\"%s\"", t == 0 ?
+		    "reserved" : strata_mqtt_type_name((uint8_t)t));
 		b->m.packets_in[t] = strata_metrics_counter(b->metrics,
 		    "strata_broker_packets_received_total",
 		    "MQTT packets received, by type", labels);
-		b->m.packets_out[t] = strata_metrics_counter(b->metrics,
-		    "strata_broker_packets_sent_total",
-		    "MQTT packets sent, by type", labels);
+		if (t != 0)
+			b->m.packets_out[t] = strata_metrics_counter(
+			    b->metrics, "strata_broker_packets_sent_total",
+			    "MQTT packets sent, by type", labels);
 	}
 }
 
@@ -104,6 +112,9 @@ broker_metrics_init(struct strata_broker *b)
 	b->m.subscriptions = strata_metrics_gauge(m,
 	    "strata_broker_subscriptions", "Subscriptions of local sessions",
 	    NULL);
+	b->m.link_errors = strata_metrics_counter(m,
+	    "strata_broker_link_protocol_errors_total",
+	    "Invalid messages received on router links", NULL);
 	b->m.links_up = strata_metrics_gauge(m,
 	    "strata_broker_router_links_up", "Router links up", NULL);
 	b->m.takeovers_remote = strata_metrics_counter(m,
@@ -121,10 +132,19 @@ broker_metrics_init(struct strata_broker *b)
 	    "strata_broker_session_handoff_timeouts_total",
 	    "Connections that got a fresh session after waiting 2 s for a "
 	    "hand-off", NULL);
+	b->m.registry_unavailable = strata_metrics_counter(m,
+	    "strata_broker_registry_unavailable_total",
+	    "CONNECTs refused because the session registry (Redis) did not "
+	    "answer", NULL);
+	strata_metrics_gauge_fn(m, "strata_broker_connections_max",
+	    "Client connections accepted at most (max-connections)", NULL,
+	    metrics_connections_max, b);
 	strata_metrics_gauge_fn(m, "strata_broker_link_queue_bytes",
 	    "Bytes waiting to go to routers", NULL, metrics_link_queue, b);
 }
 
+/* One log line per reason code per second: a SUBSCRIBE can carry
+ * thousands of refused filters, a flood thousands of bad packets. */
 void
 broker_refuse(struct strata_broker *b, struct broker_conn *c,
     unsigned reason, const char *what)
@@ -134,9 +154,18 @@ broker_refuse(struct strata_broker *b, struct broker_conn *c,
 	snprintf(labels, sizeof(labels), "reason=\"0x%02x\"", reason);
 	(*strata_metrics_counter(b->metrics, "strata_broker_refusals_total",
 	    "Requests refused, by MQTT 5 reason code", labels))++;
-	STRATA_WARN(BROKER_COMP, "refused|what=\"%s\" reason=0x%02x peer=%s "
+	strata_log_limited(&b->refuse_log[reason & 0x1FF], STRATA_LOG_WARN,
+	    BROKER_COMP, "refused|what=\"%s\" reason=0x%02x peer=%s "
 	    "client_id=%s", what, reason, c != NULL ? c->peer : "-",
 	    c != NULL && c->session != NULL ? c->session->client_id : "-");
+}
+
+void
+broker_link_error(struct strata_broker *b, const char *what)
+{
+	(*b->m.link_errors)++;
+	strata_log_limited(&b->link_error_log, STRATA_LOG_WARN, BROKER_COMP,
+	    "invalid message from a router|what=\"%s\"", what);
 }
 
 void

@@ -18,6 +18,7 @@
  *     QoS 0 -> DISCONNECT 0x95 (MQTT 5); 3.1.1 close;
  *   topic deeper than max-topic-depth ("$aws/" exempt): QoS 1/2 ->
  *     PUBACK/PUBREC 0x90, QoS 0 -> DISCONNECT 0x90; 3.1.1 close;
+ *   a Subscription Identifier (the server's property) -> DISCONNECT 0x82;
  *   topic alias 0 or above what CONNACK granted -> DISCONNECT 0x94;
  *   more QoS 1/2 publishes in flight than the Receive Maximum granted
  *     -> DISCONNECT 0x93.
@@ -27,8 +28,6 @@
 
 #include "broker.h"
 
-/* Output bytes above which QoS 0 deliveries to a slow client are dropped */
-#define PUBLISH_SLOW_CLIENT_BYTES (8u * 1024 * 1024)
 
 struct broker_msg *
 broker_msg_new(const void *topic, size_t topic_len, const void *payload,
@@ -57,6 +56,25 @@ broker_msg_new(const void *topic, size_t topic_len, const void *payload,
 	if (props_len > 0)
 		memcpy(m->props, props, props_len);
 	return m;
+}
+
+/* The largest Remaining Length MQTT can encode, less room for the fixed
+ * part of a PUBLISH (packet id, property length, subscription ids). */
+#define PUBLISH_MAX_BODY (268435455u - 64u)
+
+bool
+broker_msg_valid(const char *topic, size_t topic_len, size_t payload_len,
+    size_t props_len)
+{
+	const uint8_t *t = (const uint8_t *)topic;
+
+	if (topic_len == 0 || topic_len > UINT16_MAX ||
+	    !strata_utf8_valid(t, topic_len) ||
+	    strata_topic_name_check(t, topic_len) != 0)
+		return false;
+	return payload_len <= PUBLISH_MAX_BODY &&
+	    props_len <= PUBLISH_MAX_BODY - payload_len &&
+	    topic_len + 2 <= PUBLISH_MAX_BODY - payload_len - props_len;
 }
 
 void
@@ -127,12 +145,13 @@ publish_refuse(struct broker_conn *c, const struct strata_mqtt_publish *pub,
 	return 0;
 }
 
-static bool
-publish_too_deep(const struct broker_config *cfg, struct strata_bytes t)
+bool
+broker_topic_too_deep(const struct broker_config *cfg, const uint8_t *p,
+    size_t len)
 {
-	if (t.len >= 5 && memcmp(t.p, "$aws/", 5) == 0)
+	if (len >= 5 && memcmp(p, "$aws/", 5) == 0)
 		return false;
-	return strata_topic_depth(t.p, t.len) > (unsigned)cfg->max_topic_depth;
+	return strata_topic_depth(p, len) > (unsigned)cfg->max_topic_depth;
 }
 
 /* Properties forwarded to the router: the PUBLISH's own minus the alias.
@@ -194,6 +213,10 @@ broker_publish_handle(struct broker_conn *c,
 	size_t props_len = 0;
 	int rc;
 
+	/* MQTT 5.0 3.3.4: a Subscription Identifier is the server's to
+	 * send; from a client it is a Protocol Error */
+	if (p->props.n_sub_ids > 0)
+		return STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
 	if (c->version == STRATA_MQTT_V5) {
 		rc = publish_alias(c, &p->props, &topic);
 		if (rc != 0)
@@ -202,7 +225,7 @@ broker_publish_handle(struct broker_conn *c,
 	if (pub->payload.len > (uint32_t)cfg->max_payload)
 		return publish_refuse(c, pub, STRATA_RC_QUOTA_EXCEEDED,
 		    "payload over max-payload");
-	if (publish_too_deep(cfg, topic))
+	if (broker_topic_too_deep(cfg, topic.p, topic.len))
 		return publish_refuse(c, pub, STRATA_RC_TOPIC_NAME_INVALID,
 		    "topic over max-topic-depth");
 	rc = publish_inbound_flow(c, pub);
@@ -286,7 +309,10 @@ broker_publish_to_session(struct broker_session *s, struct broker_msg *m,
 	}
 	if (c == NULL || c->state != CONN_ACTIVE)
 		return;
-	if (broker_conn_output_len(c) > PUBLISH_SLOW_CLIENT_BYTES) {
+	/* QoS 0 to a slow client is dropped past half the output bound;
+	 * the bound itself disconnects (conn.c) */
+	if (broker_conn_output_len(c) >
+	    (size_t)s->broker->cfg.max_output_bytes / 2) {
 		broker_drop(s->broker, "slow_client");
 		return;
 	}
@@ -409,6 +435,11 @@ broker_publish_deliver(struct strata_broker *b, const Strata__Deliver *d)
 	struct broker_msg view, *owned = NULL;
 	uint32_t i;
 
+	if (!broker_msg_valid(d->topic, strlen(d->topic), d->payload.len,
+	    d->properties.len)) {
+		broker_link_error(b, "invalid Deliver");
+		return;
+	}
 	publish_view(&view, d);
 	if (d->target_client_id != NULL && d->target_client_id[0] != '\0') {
 		publish_deliver_retained(b, d, &view, &owned);

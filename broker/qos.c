@@ -43,7 +43,7 @@ broker_send_ack(struct broker_conn *c, uint8_t type, uint16_t packet_id,
 struct broker_qos2_in *
 broker_qos2_find(struct broker_session *s, uint16_t packet_id)
 {
-	uint16_t i;
+	uint32_t i;
 
 	for (i = 0; i < s->n_qos2_in; i++)
 		if (s->qos2_in[i].packet_id == packet_id)

@@ -1,7 +1,8 @@
 /*
  * routerlink.c - the broker's links to the routers.
  *
- * Every second the broker reads two Redis hashes: `strata:routers`
+ * Every second the broker reads two Redis hashes, once the cluster's
+ * partition scheme agrees with its own (common/scheme.h): `strata:routers`
  * (router id -> "host:port") and `strata:partmap` (partition -> router
  * id).  It keeps one strata_link per router and a table partition ->
  * router.
@@ -40,6 +41,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "scheme.h"
 
 #define BROKER_LINK_MAX_QUEUE (16u * 1024 * 1024)
 #define BROKER_UNSENT_MAX (64u * 1024 * 1024)
@@ -562,6 +564,28 @@ routers_remove(struct strata_broker *b, struct broker_router *r)
 	free(r);
 }
 
+/* A new router entry, in b->routers, without a link yet. */
+static struct broker_router *
+routers_new(struct strata_broker *b, const char *id, size_t id_len,
+    const char *host, uint16_t port)
+{
+	struct broker_router *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		abort();
+	r->broker = b;
+	r->id = strndup(id, id_len);
+	r->host = strdup(host);
+	if (r->id == NULL || r->host == NULL)
+		abort();
+	r->port = port;
+	r->seen = true;
+	strata_list_init(&r->sent);
+	strata_list_init(&r->barriers);
+	strata_list_push_back(&b->routers, &r->node);
+	return r;
+}
+
 /* Add (or re-point) router id at "host:port". */
 static void
 routers_upsert(struct strata_broker *b, const char *id, size_t id_len,
@@ -585,21 +609,26 @@ routers_upsert(struct strata_broker *b, const char *id, size_t id_len,
 	}
 	if (r != NULL)
 		routers_remove(b, r);
-	r = calloc(1, sizeof(*r));
-	if (r == NULL)
-		abort();
-	r->broker = b;
-	r->id = strndup(id, id_len);
-	r->host = strdup(host);
-	r->port = (uint16_t)port;
-	r->seen = true;
-	strata_list_init(&r->sent);
-	strata_list_init(&r->barriers);
-	strata_list_push_back(&b->routers, &r->node);
+	r = routers_new(b, id, id_len, host, (uint16_t)port);
 	STRATA_INFO(BROKER_COMP, "router found|router=%s addr=%s:%ld", r->id,
 	    host, port);
-	r->link = strata_link_connect(b->base, host, (uint16_t)port,
+	r->link = (b->cfg.link_connect != NULL ? b->cfg.link_connect :
+	    strata_link_connect)(b->base, host, (uint16_t)port,
 	    &routers_link_cb, r, BROKER_LINK_MAX_QUEUE);
+}
+
+struct broker_router *
+broker_routers_attach(struct strata_broker *b, const char *id,
+    const char *host, uint16_t port, evutil_socket_t fd)
+{
+	struct broker_router *r = routers_new(b, id, strlen(id), host, port);
+	int i;
+
+	r->link = strata_link_accept(b->base, fd, &routers_link_cb, r,
+	    BROKER_LINK_MAX_QUEUE);
+	for (i = 0; i < STRATA_PARTITIONS; i++)
+		b->partmap[i] = r;
+	return r;
 }
 
 static void
@@ -668,25 +697,64 @@ routers_list_cb(struct strata_redis *rd, redisReply *reply, void *arg)
 		b->polling = false;
 }
 
+static void routers_poll(evutil_socket_t fd, short what, void *arg);
+
+/* The partition scheme answer (see common/scheme.h): routes are followed
+ * only once the cluster agrees with this broker's partition-levels. */
+static void
+routers_scheme_cb(enum strata_scheme_result res, long partitions,
+    long levels, void *arg)
+{
+	struct strata_broker *b = arg;
+
+	b->scheme_checking = false;
+	if (b->stopping)
+		return;
+	if (res == STRATA_SCHEME_MISMATCH) {
+		STRATA_ERROR(BROKER_COMP, "config error: the cluster's "
+		    "partition scheme (Redis strata:cluster: partitions %ld, "
+		    "partition-levels %ld) is not this broker's (partitions "
+		    "%d, partition-levels %ld); set partition-levels %ld",
+		    partitions, levels, STRATA_PARTITIONS,
+		    b->cfg.partition_levels, levels);
+		broker_exit(b, 2);
+		return;
+	}
+	if (res == STRATA_SCHEME_OK && !b->scheme_ok) {
+		b->scheme_ok = true;
+		routers_poll(-1, 0, b);
+	}
+}
+
 static void
 routers_poll(evutil_socket_t fd, short what, void *arg)
 {
 	struct strata_broker *b = arg;
 
-	if (b->polling || b->stopping)
+	if (b->polling || b->stopping || b->scheme_checking)
 		return;
+	if (!b->scheme_ok) {
+		b->scheme_checking = true;
+		strata_scheme_check(b->redis, STRATA_PARTITIONS,
+		    b->cfg.partition_levels, routers_scheme_cb, b);
+		return;
+	}
 	b->polling = true;
 	if (strata_redis_command(b->redis, routers_list_cb, b, "HGETALL %s",
 	    key_routers) != 0)
 		b->polling = false;
 }
 
+/* Every (re)connect checks the scheme again: Redis may be a new one. */
 static void
 routers_redis_up(struct strata_redis *r, void *arg)
 {
+	struct strata_broker *b = arg;
+
 	STRATA_INFO(BROKER_COMP, "redis connected");
-	broker_cluster_redis_up(arg);
-	routers_poll(-1, 0, arg);
+	broker_cluster_redis_up(b);
+	b->scheme_ok = false;
+	routers_poll(-1, 0, b);
 }
 
 int
@@ -694,12 +762,10 @@ broker_routers_start(struct strata_broker *b)
 {
 	struct timeval tv = {1, 0};
 
-	strata_list_init(&b->subacks);
 	b->m.subacks_deferred = strata_metrics_counter(b->metrics,
 	    "strata_broker_subacks_deferred_total",
 	    "SUBACKs held until routers applied the routes", NULL);
-	b->redis = strata_redis_new(b->base, b->cfg.redis_host,
-	    (uint16_t)b->cfg.redis_port, routers_redis_up, b);
+	b->redis = broker_redis_new(b, routers_redis_up, b);
 	if (b->redis == NULL)
 		return STRATA_EIO;
 	b->poll_timer = event_new(b->base, -1, EV_PERSIST, routers_poll, b);
@@ -713,10 +779,7 @@ broker_routers_stop(struct strata_broker *b)
 	while (!strata_list_empty(&b->routers))
 		routers_remove(b, STRATA_CONTAINER_OF(b->routers.next,
 		    struct broker_router, node));
-	/* subacks is set up by broker_routers_start (not reached when the
-	 * daemon failed to start before it) */
-	if (b->subacks.next != NULL)
-		broker_subacks_free_all(b);
+	broker_subacks_free_all(b);
 	b->unsent_bytes = 0;
 	while (!strata_list_empty(&b->unsent))
 		routers_fwd_free(b, STRATA_CONTAINER_OF(b->unsent.next,

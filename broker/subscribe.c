@@ -13,6 +13,10 @@
  *     SUBACK 0x9E (MQTT 5) / 0x80 (3.1.1).
  *   - entries beyond max-subscriptions-per-subscribe get 0x97 Quota
  *     exceeded (MQTT 5) / 0x80 (3.1.1); the first ones are granted.
+ *   - a new filter when the session holds max-subscriptions already:
+ *     0x97 / 0x80 (replacing one it holds is always allowed).
+ *   - a filter deeper than max-topic-depth ("$aws/" exempt): 0x8F Topic
+ *     Filter invalid / 0x80.
  *   - the granted QoS is the QoS asked (the broker supports QoS 2).
  *   - retained messages are asked from the routers per Retain Handling
  *     (0: always, 1: new subscriptions only, 2: never; 3.1.1: always),
@@ -192,6 +196,18 @@ subscribe_entry(struct broker_conn *c, const struct strata_mqtt_sub_entry *e,
 		    "shared subscription");
 		return v5 ? STRATA_RC_SHARED_SUB_NOT_SUPPORTED : 0x80;
 	}
+	if (broker_topic_too_deep(&b->cfg, e->filter.p, e->filter.len)) {
+		broker_refuse(b, c, STRATA_RC_TOPIC_FILTER_INVALID,
+		    "filter over max-topic-depth");
+		return v5 ? STRATA_RC_TOPIC_FILTER_INVALID : 0x80;
+	}
+	if (c->session->n_subs >= (uint32_t)b->cfg.max_subscriptions &&
+	    broker_sub_find(c->session, (const char *)e->filter.p,
+	    e->filter.len) == NULL) {
+		broker_refuse(b, c, STRATA_RC_QUOTA_EXCEEDED,
+		    "subscription over max-subscriptions");
+		return v5 ? STRATA_RC_QUOTA_EXCEEDED : 0x80;
+	}
 	return subscribe_add(c->session, e, sub_id, c->version, w);
 }
 
@@ -256,7 +272,8 @@ suback_conn(struct strata_broker *b, const struct broker_suback *w)
 {
 	struct broker_session *s = broker_session_of(b, w->incarnation);
 
-	if (s == NULL || s->conn == NULL || s->conn->suback_key != w->conn_key ||
+	if (s == NULL || s->conn == NULL ||
+	    s->conn->suback_key != w->conn_key ||
 	    s->conn->state != CONN_ACTIVE)
 		return NULL;
 	return s->conn;

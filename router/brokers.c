@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "reader.h"
 #include "router.h"
 #include "status.h"
 
@@ -132,17 +133,27 @@ brokers_on_down(struct strata_link *l, void *arg)
 	brokers_close(b);
 }
 
+/* A node id goes into logs and metrics: 1..128 printable ASCII
+ * characters, no blanks or quotes. */
+static bool
+brokers_node_id_ok(const char *id)
+{
+	size_t i;
+
+	for (i = 0; id[i] != '\0'; i++)
+		if (i >= 128 || id[i] <= ' ' || id[i] > '~' || id[i] == '"' ||
+		    id[i] == '\\')
+			return false;
+	return i > 0;
+}
+
 /* Returns false (and closes the link) if the Hello is not acceptable. */
 static bool
 brokers_hello(struct router_broker *b, const Strata__Hello *h)
 {
 	if (h->kind != STRATA__NODE_KIND__NODE_BROKER ||
-	    h->protocol != LINK_PROTOCOL || h->node_id[0] == '\0') {
-		STRATA_WARN("router", "refused hello|peer=%s kind=%d "
-		    "protocol=%u", strata_link_peer(b->link), (int)h->kind,
-		    h->protocol);
+	    h->protocol != LINK_PROTOCOL || !brokers_node_id_ok(h->node_id))
 		return false;
-	}
 	free(b->node_id);
 	b->node_id = strdup(h->node_id);
 	if (b->node_id == NULL)
@@ -161,16 +172,15 @@ brokers_route(struct router_broker *b, const Strata__RouteUpdate *u)
 	(*r->m.route_updates)++;
 	switch (u->op) {
 	case STRATA__ROUTE_UPDATE__OP__ADD:
-		if (router_routes_add(
-		        &r->routes, &b->routes, u->filter, len) != 0) {
-			(*r->m.protocol_errors)++;
-			STRATA_WARN("router", "invalid route filter|broker=%s",
+		if (!strata_utf8_valid((const uint8_t *)u->filter, len) ||
+		    router_routes_add(&r->routes, &b->routes, u->filter,
+		    len) != 0)
+			router_link_error(r, "invalid route filter",
 			    b->node_id);
-		}
 		break;
 	case STRATA__ROUTE_UPDATE__OP__REMOVE:
-		if (router_routes_remove(
-		        &r->routes, &b->routes, u->filter, len) != 0)
+		if (router_routes_remove(&r->routes, &b->routes, u->filter,
+		    len) != 0)
 			STRATA_DEBUG("router",
 			    "remove of unknown route|"
 			    "broker=%s",
@@ -180,7 +190,7 @@ brokers_route(struct router_broker *b, const Strata__RouteUpdate *u)
 		router_routes_reset(&r->routes, &b->routes);
 		break;
 	default:
-		(*r->m.protocol_errors)++;
+		router_link_error(r, "unknown route op", b->node_id);
 		break;
 	}
 }
@@ -242,11 +252,11 @@ brokers_on_frame(struct strata_link *l, const Strata__Frame *f, void *arg)
 	for (size_t i = 0; i < f->n_retained_request; i++)
 		router_publish_retained_request(b, f->retained_request[i]);
 	if (f->n_publish_ack > 0 || f->n_deliver > 0 || f->n_barrier_ack > 0)
-		(*b->router->m.protocol_errors)++; /* router -> broker only */
+		router_link_error(b->router, "router-to-broker message from "
+		    "a broker", b->node_id);
 	return;
 fail:
-	(*b->router->m.protocol_errors)++;
-	STRATA_WARN("router", "closing broker link: no valid hello|peer=%s",
+	router_link_error(b->router, "no valid hello: link closed",
 	    strata_link_peer(l));
 	brokers_close(b);
 }

@@ -3,7 +3,9 @@
  *
  * SIGTERM/SIGINT: stop accepting brokers and close their links, give the
  * partition lease up in Redis (waiting at most one second for the reply),
- * then leave the loop, free everything and exit 0.
+ * then leave the loop, free everything and exit 0.  Exit status 1 when
+ * start-up failed, 2 for a configuration error (including a partition
+ * scheme the cluster disagrees with, found in Redis at run time).
  */
 #include <signal.h>
 #include <stddef.h>
@@ -14,38 +16,9 @@
 
 #include <event2/event.h>
 
-#include "config.h"
 #include "log.h"
 #include "router.h"
 #include "status.h"
-
-#define OPT(name, type, field, def, min, max, help) \
-	{ name, type, offsetof(struct router_config, field), def, min, max, \
-	  help }
-
-static const struct strata_config_option router_options[] = {
-	OPT("node-id", STRATA_CFG_STRING, node_id, NULL, 0, 0,
-	    "name of this router in Redis (default router-<pid>)"),
-	OPT("bind", STRATA_CFG_STRING, bind, "127.0.0.1", 0, 0,
-	    "IP address of the link and metrics listeners"),
-	OPT("port", STRATA_CFG_INT, port, "7883", 1, 65535,
-	    "TCP port brokers connect to (the link)"),
-	OPT("metrics-port", STRATA_CFG_INT, metrics_port, "9983", 0, 65535,
-	    "HTTP port of /metrics and /healthz (0: off)"),
-	OPT("redis-host", STRATA_CFG_STRING, redis_host, "127.0.0.1", 0, 0,
-	    "Redis host"),
-	OPT("redis-port", STRATA_CFG_INT, redis_port, "6379", 1, 65535,
-	    "Redis port"),
-	OPT("partition-levels", STRATA_CFG_INT, partition_levels, "3", 1, 16,
-	    "topic levels hashed into the partition key (same on all nodes)"),
-	OPT("log-level", STRATA_CFG_STRING, log_level, "info", 0, 0,
-	    "debug, info, warn or error"),
-	OPT("max-link-queue", STRATA_CFG_INT, max_link_queue, "67108864",
-	    65536, 1L << 40,
-	    "bytes queued per broker link before Delivers are dropped"),
-};
-
-#define NOPTS (sizeof(router_options) / sizeof(router_options[0]))
 
 struct main_ctx {
 	struct event_base *base;
@@ -92,25 +65,17 @@ static int
 main_load_config(struct router_config *cfg, int argc, char **argv)
 {
 	char err[512];
-	int rc, level;
+	int rc;
 
-	rc = strata_config_load(router_options, NOPTS, cfg, argc, argv,
-	    "strata-router", stdout, err, sizeof(err));
+	rc = router_config_load(cfg, argc, argv, stdout, err, sizeof(err));
 	if (rc == 1)
 		return 1;
 	if (rc != 0) {
 		fprintf(stderr, "strata-router: %s\n", err);
 		return 2;
 	}
-	if ((level = strata_log_level_parse(cfg->log_level)) < 0) {
-		fprintf(stderr, "strata-router: --log-level: '%s' is not "
-		    "one of debug, info, warn, error\n", cfg->log_level);
-		return 2;
-	}
-	strata_log_set_level((enum strata_log_level)level);
-	if (cfg->node_id == NULL &&
-	    asprintf(&cfg->node_id, "router-%ld", (long)getpid()) < 0)
-		abort();
+	strata_log_set_level(
+	    (enum strata_log_level)strata_log_level_parse(cfg->log_level));
 	return 0;
 }
 
@@ -137,10 +102,12 @@ main(int argc, char **argv)
 	sigint = evsignal_new(c.base, SIGINT, main_signal_cb, &c);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
-	if (router_init(&c.router, c.base, &cfg) != 0)
+	if (router_init(&c.router, c.base, &cfg) != 0) {
 		rc = 1;
-	else
+	} else {
 		event_base_dispatch(c.base);
+		rc = c.router.exit_status;
+	}
 	c.shutting_down = false; /* late lease replies must not touch base */
 	router_fini(&c.router);
 	STRATA_INFO("router", "stopped");
@@ -153,6 +120,6 @@ out:
 		event_free(c.backstop);
 	if (c.base != NULL)
 		event_base_free(c.base);
-	strata_config_free(router_options, NOPTS, &cfg);
+	router_config_free(&cfg);
 	return rc;
 }

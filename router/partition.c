@@ -2,7 +2,10 @@
  * partition.c - partition ownership in Redis (layout: docs/internals/
  * redis.md).
  *
- * Every second (router_partition_tick) the router refreshes its lease
+ * Before anything else, on every (re)connect to Redis, the router checks
+ * that the cluster's partition scheme is its own (common/scheme.h) and
+ * exits with status 2 if not.  Then every second (router_partition_tick)
+ * the router refreshes its lease
  * (strata:router:<id>:alive, PX 5000) and its address in strata:routers,
  * then runs one claim cycle unless the previous one is still waiting:
  *
@@ -35,6 +38,7 @@
 #include "log.h"
 #include "redis.h"
 #include "router.h"
+#include "scheme.h"
 #include "status.h"
 
 #define LEASE_MS 5000
@@ -81,7 +85,7 @@ partition_load_done(struct strata_redis *redis, redisReply *reply,
 {
 	struct partition_load *ld = arg;
 	struct strata_router *r = ld->r;
-	size_t loaded = 0;
+	size_t loaded = 0, bad = 0, refused = 0;
 
 	r->parts.loading--;
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
@@ -89,14 +93,24 @@ partition_load_done(struct strata_redis *redis, redisReply *reply,
 		goto out;
 	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
 		redisReply *k = reply->element[i], *v = reply->element[i + 1];
+		int rc = STRATA_EINVAL;
 
-		if (router_retained_load(&r->retained, k->str, k->len,
-		    ld->partition, (const uint8_t *)v->str, v->len) != 0)
-			STRATA_WARN("router", "undecodable retained value|"
-			    "partition=%u", ld->partition);
-		else
+		if (k->type == REDIS_REPLY_STRING &&
+		    v->type == REDIS_REPLY_STRING)
+			rc = router_retained_load(&r->retained, k->str, k->len,
+			    ld->partition, (const uint8_t *)v->str, v->len);
+		if (rc == 0)
 			loaded++;
+		else if (rc == STRATA_ENOSPC)
+			refused++;
+		else
+			bad++;
 	}
+	(*r->m.retained_refused) += refused;
+	if (bad > 0 || refused > 0)
+		STRATA_WARN("router", "retained messages not loaded|"
+		    "partition=%u undecodable=%zu over_bounds=%zu",
+		    ld->partition, bad, refused);
 	if (loaded > 0)
 		STRATA_DEBUG("router", "retained loaded|partition=%u "
 		    "count=%zu", ld->partition, loaded);
@@ -285,17 +299,53 @@ partition_map_done(struct strata_redis *redis, redisReply *reply, void *arg)
 	partition_check_owners(c);
 }
 
+static void
+partition_scheme_cb(enum strata_scheme_result res, long partitions,
+    long levels, void *arg)
+{
+	struct strata_router *r = arg;
+
+	r->scheme_checking = false;
+	if (r->stopping)
+		return;
+	if (res == STRATA_SCHEME_MISMATCH) {
+		STRATA_ERROR("router", "config error: the cluster's partition "
+		    "scheme (Redis strata:cluster: partitions %ld, "
+		    "partition-levels %ld) is not this router's (partitions "
+		    "%d, partition-levels %ld); set partition-levels %ld",
+		    partitions, levels, STRATA_PARTITIONS,
+		    r->cfg.partition_levels, levels);
+		router_exit(r, 2);
+		return;
+	}
+	if (res == STRATA_SCHEME_OK && !r->scheme_ok) {
+		r->scheme_ok = true;
+		router_partition_tick(r);
+	}
+}
+
 void
 router_partition_tick(struct strata_router *r)
 {
 	struct partition_cycle *c;
 
-	if (!strata_redis_is_up(r->redis) || r->stopping)
+	if (!strata_redis_is_up(r->redis) || r->stopping ||
+	    r->scheme_checking)
 		return;
+	if (!r->scheme_ok) {
+		/* nothing is claimed before the cluster agrees on the
+		 * partition scheme (common/scheme.h) */
+		r->scheme_checking = true;
+		strata_scheme_check(r->redis, STRATA_PARTITIONS,
+		    r->cfg.partition_levels, partition_scheme_cb, r);
+		return;
+	}
 	strata_redis_command(r->redis, NULL, NULL,
 	    "SET strata:router:%s:alive 1 PX %d", r->cfg.node_id, LEASE_MS);
-	strata_redis_command(r->redis, NULL, NULL,
-	    "HSET strata:routers %s %s", r->cfg.node_id, r->link_address);
+	if (r->link_address != NULL)
+		strata_redis_command(r->redis, NULL, NULL,
+		    "HSET strata:routers %s %s", r->cfg.node_id,
+		    r->link_address);
 	if (r->parts.cycle_running)
 		return;
 	c = calloc(1, sizeof(*c));

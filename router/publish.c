@@ -3,6 +3,10 @@
  *   validate -> partition check -> retain (cache + Redis) -> one Deliver
  *   per destination broker -> PublishAck to the originating broker.
  *
+ * Refused (nothing delivered or stored): a Publish that breaks the link's
+ * rules (QoS > 2, not a valid topic name: ack 0x90), and a retained one
+ * over max-retained / max-retained-bytes (ack 0x97).
+ *
  * Acknowledgement (Publish.seq != 0): reason 0 when at least one broker
  * had a matching route, 0x10 (No matching subscribers) when none had.
  * For a retained publish of QoS >= 1 the ack waits for Redis to confirm
@@ -22,6 +26,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "reader.h"
 #include "redis.h"
 #include "router.h"
 #include "status.h"
@@ -155,6 +160,54 @@ publish_deliver(struct strata_router *r, const Strata__Publish *p)
 	return n;
 }
 
+/* A Publish a broker may send: QoS 0..2 and a topic a client could have
+ * published to (a valid name of valid UTF-8).  The partition the broker
+ * computed must be ours for that topic: a broker whose partition scheme
+ * differs is a misconfiguration (the scheme check refuses it at start),
+ * counted and logged; the publish is still processed with ours. */
+static bool
+publish_check(struct router_broker *b, const Strata__Publish *p,
+    size_t tlen, uint32_t partition)
+{
+	struct strata_router *r = b->router;
+	const uint8_t *t = (const uint8_t *)p->topic;
+
+	if (p->qos > 2 || tlen > UINT16_MAX || !strata_utf8_valid(t, tlen) ||
+	    strata_topic_name_check(t, tlen) != 0) {
+		router_link_error(r, "invalid publish", b->node_id);
+		if (p->seq != 0)
+			publish_ack(b, p->seq, STRATA_RC_TOPIC_NAME_INVALID);
+		return false;
+	}
+	if (p->partition != partition)
+		router_link_error(r, "publish partition differs from ours",
+		    b->node_id);
+	return true;
+}
+
+/* A retained publish that would take the cache past max-retained or
+ * max-retained-bytes is refused whole (not delivered either): QoS 1/2
+ * publishers get 0x97 Quota exceeded. */
+static bool
+publish_retain_fits(struct router_broker *b, const Strata__Publish *p,
+    size_t tlen)
+{
+	struct strata_router *r = b->router;
+
+	if (!p->retain || p->payload.len == 0 ||
+	    router_retained_fits(&r->retained, p->topic, tlen,
+	    p->payload.len, p->properties.len))
+		return true;
+	(*r->m.retained_refused)++;
+	strata_log_limited(&r->retained_log, STRATA_LOG_WARN, "router",
+	    "retained message refused: over max-retained or "
+	    "max-retained-bytes|broker=%s count=%zu bytes=%zu", b->node_id,
+	    router_retained_count(&r->retained), r->retained.bytes);
+	if (p->seq != 0)
+		publish_ack(b, p->seq, STRATA_RC_QUOTA_EXCEEDED);
+	return false;
+}
+
 void
 router_publish_handle(struct router_broker *b, const Strata__Publish *p)
 {
@@ -164,17 +217,11 @@ router_publish_handle(struct router_broker *b, const Strata__Publish *p)
 	uint32_t partition;
 	size_t matched;
 
-	if (p->qos > 2 || strata_topic_name_check((const uint8_t *)p->topic,
-	    tlen) != 0) {
-		(*r->m.protocol_errors)++;
-		STRATA_WARN("router", "invalid publish|broker=%s qos=%u",
-		    b->node_id, p->qos);
-		if (p->seq != 0)
-			publish_ack(b, p->seq, STRATA_RC_TOPIC_NAME_INVALID);
-		return;
-	}
 	partition = strata_topic_partition((const uint8_t *)p->topic, tlen,
 	    (unsigned)r->cfg.partition_levels);
+	if (!publish_check(b, p, tlen, partition) ||
+	    !publish_retain_fits(b, p, tlen))
+		return;
 	if (!router_partition_owned(r, partition)) {
 		/* Processed anyway: a broker with a stale partition map must
 		 * not lose the message (see partition.c). */
@@ -231,10 +278,10 @@ router_publish_retained_request(struct router_broker *b,
 	size_t flen = strlen(q->filter);
 
 	(*r->m.retained_requests)++;
-	if (strata_topic_filter_check((const uint8_t *)q->filter, flen) != 0) {
-		(*r->m.protocol_errors)++;
-		STRATA_WARN("router", "invalid retained request filter|"
-		    "broker=%s", b->node_id);
+	if (!strata_utf8_valid((const uint8_t *)q->filter, flen) ||
+	    strata_topic_filter_check((const uint8_t *)q->filter, flen) != 0) {
+		router_link_error(r, "invalid retained request filter",
+		    b->node_id);
 		return;
 	}
 	router_retained_match(

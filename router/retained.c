@@ -5,17 +5,56 @@
 #include <string.h>
 
 #include "hashmap.h"
+#include "reader.h"
 #include "retained.h"
 #include "status.h"
 #include "strata.pb-c.h"
 #include "topic.h"
 
 void
-router_retained_init(struct router_retained *r)
+router_retained_init(struct router_retained *r, size_t max_count,
+    size_t max_bytes)
 {
 	r->cache = strata_hashmap_new(free);
 	if (r->cache == NULL)
 		abort();
+	r->bytes = 0;
+	r->max_count = max_count;
+	r->max_bytes = max_bytes;
+}
+
+static size_t
+retained_size(const struct router_retained_msg *m)
+{
+	return m->topic_len + m->payload_len + m->props_len;
+}
+
+bool
+router_retained_fits(const struct router_retained *r, const char *topic,
+    size_t tlen, size_t plen, size_t prlen)
+{
+	const struct router_retained_msg *old = strata_hashmap_get(r->cache,
+	    topic, tlen);
+	size_t bytes = r->bytes - (old != NULL ? retained_size(old) : 0);
+	size_t count = strata_hashmap_count(r->cache) - (old != NULL);
+	size_t size = tlen + plen + prlen;
+
+	return count < r->max_count && size <= r->max_bytes &&
+	    bytes <= r->max_bytes - size;
+}
+
+/* Forget topic's message (its bytes with it); false if there was none. */
+static bool
+retained_remove(struct router_retained *r, const char *topic, size_t tlen)
+{
+	struct router_retained_msg *m = strata_hashmap_take(r->cache, topic,
+	    tlen);
+
+	if (m == NULL)
+		return false;
+	r->bytes -= retained_size(m);
+	free(m);
+	return true;
 }
 
 void
@@ -52,7 +91,9 @@ router_retained_put(struct router_retained *r, const char *topic, size_t tlen,
 		memcpy(p, props, prlen);
 	m->props = p;
 	m->props_len = prlen;
+	retained_remove(r, topic, tlen);
 	strata_hashmap_put(r->cache, topic, tlen, m);
+	r->bytes += retained_size(m);
 	return m;
 }
 
@@ -60,7 +101,7 @@ bool
 router_retained_delete(
     struct router_retained *r, const char *topic, size_t tlen)
 {
-	return strata_hashmap_delete(r->cache, topic, tlen);
+	return retained_remove(r, topic, tlen);
 }
 
 const struct router_retained_msg *
@@ -96,17 +137,28 @@ router_retained_load(struct router_retained *r, const char *topic, size_t tlen,
     uint32_t partition, const uint8_t *data, size_t len)
 {
 	Strata__Retained *v;
+	int rc = 0;
 
 	if (strata_hashmap_get(r->cache, topic, tlen) != NULL)
 		return 0;
-	v = strata__retained__unpack(NULL, len, data);
-	if (v == NULL)
+	if (tlen > UINT16_MAX || !strata_utf8_valid((const uint8_t *)topic,
+	    tlen) || strata_topic_name_check((const uint8_t *)topic,
+	    tlen) != 0)
 		return STRATA_EINVAL;
-	router_retained_put(r, topic, tlen, partition, v->qos, v->payload.data,
-	    v->payload.len, v->properties.data, v->properties.len,
-	    v->stored_at_ms);
-	strata__retained__free_unpacked(v, NULL);
-	return 0;
+	v = strata__retained__unpack(NULL, len, data);
+	if (v == NULL || v->qos > 2) {
+		rc = STRATA_EINVAL;
+	} else if (!router_retained_fits(r, topic, tlen, v->payload.len,
+	    v->properties.len)) {
+		rc = STRATA_ENOSPC;
+	} else {
+		router_retained_put(r, topic, tlen, partition, v->qos,
+		    v->payload.data, v->payload.len, v->properties.data,
+		    v->properties.len, v->stored_at_ms);
+	}
+	if (v != NULL)
+		strata__retained__free_unpacked(v, NULL);
+	return rc;
 }
 
 struct retained_match_ctx {
@@ -186,7 +238,7 @@ router_retained_drop_partition(struct router_retained *r, uint32_t partition)
 	/* The map may not change during the walk: collect, then delete. */
 	strata_hashmap_foreach(r->cache, retained_collect, &c);
 	for (size_t i = 0; i < c.n; i++)
-		strata_hashmap_delete(r->cache, c.victims[i]->topic,
+		retained_remove(r, c.victims[i]->topic,
 		    c.victims[i]->topic_len);
 	free(c.victims);
 }

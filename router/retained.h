@@ -31,9 +31,19 @@ struct router_retained_msg {
 struct router_retained {
 	/* topic -> struct router_retained_msg * */
 	struct strata_hashmap *cache;
+	size_t bytes;              /* topics, payloads, properties held */
+	size_t max_count, max_bytes;
 };
 
-void router_retained_init(struct router_retained *r);
+/* max_count messages and max_bytes of topic + payload + properties at
+ * most (max-retained, max-retained-bytes): see router_retained_fits. */
+void router_retained_init(struct router_retained *r, size_t max_count,
+    size_t max_bytes);
+/* Would storing topic's message with these sizes stay within the bounds?
+ * (Replacing a message counts only the difference.)  put() itself does
+ * not check: the caller refuses what does not fit. */
+bool router_retained_fits(const struct router_retained *r, const char *topic,
+    size_t tlen, size_t plen, size_t prlen);
 void router_retained_fini(struct router_retained *r);
 
 /* Store topic's message, replacing any previous one.  The bytes are
@@ -57,7 +67,9 @@ size_t router_retained_pack(
 
 /* Decode a Strata__Retained value read from Redis and store it unless the
  * cache already holds that topic (a publish received since the load began
- * is newer).  Returns 0, or STRATA_EINVAL for undecodable bytes. */
+ * is newer).  Returns 0; STRATA_EINVAL for undecodable bytes or a topic
+ * that is not a valid topic name; STRATA_ENOSPC when it does not fit the
+ * bounds (not stored). */
 int router_retained_load(struct router_retained *r, const char *topic,
     size_t tlen, uint32_t partition, const uint8_t *data, size_t len);
 

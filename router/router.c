@@ -52,6 +52,14 @@ router_gauge_retained(void *arg)
 }
 
 static int64_t
+router_gauge_retained_bytes(void *arg)
+{
+	struct strata_router *r = arg;
+
+	return (int64_t)r->retained.bytes;
+}
+
+static int64_t
 router_gauge_routes(void *arg)
 {
 	return (int64_t)router_routes_count(
@@ -92,6 +100,9 @@ router_metrics_gauges(struct strata_router *r)
 	    r);
 	strata_metrics_gauge_fn(m, "strata_router_retained_messages",
 	    "Retained messages in the cache", NULL, router_gauge_retained, r);
+	strata_metrics_gauge_fn(m, "strata_router_retained_bytes",
+	    "Bytes of retained messages in the cache", NULL,
+	    router_gauge_retained_bytes, r);
 	strata_metrics_gauge_fn(m, "strata_router_route_filters",
 	    "Distinct filters in the route table", NULL, router_gauge_routes,
 	    r);
@@ -154,6 +165,10 @@ router_metrics_init(struct strata_router *r)
 	m->protocol_errors = router_counter(r,
 	    "strata_router_link_protocol_errors_total",
 	    "Invalid messages received on broker links", NULL);
+	m->retained_refused = router_counter(r,
+	    "strata_router_retained_refused_total",
+	    "Retained publishes refused (0x97) over max-retained or "
+	    "max-retained-bytes", NULL);
 	router_metrics_gauges(r);
 }
 
@@ -168,8 +183,30 @@ router_healthy(void *arg)
 static void
 router_redis_up(struct strata_redis *redis, void *arg)
 {
-	/* Refresh the lease and claim at once rather than at the next tick. */
-	router_partition_tick(arg);
+	struct strata_router *r = arg;
+
+	/* A new Redis may hold another scheme: check again, then refresh the
+	 * lease and claim at once rather than at the next tick. */
+	r->scheme_ok = false;
+	router_partition_tick(r);
+}
+
+void
+router_exit(struct strata_router *r, int status)
+{
+	r->exit_status = status;
+	r->stopping = true;
+	event_base_loopexit(r->base, NULL);
+}
+
+void
+router_link_error(struct strata_router *r, const char *what,
+    const char *broker)
+{
+	(*r->m.protocol_errors)++;
+	strata_log_limited(&r->link_error_log, STRATA_LOG_WARN, "router",
+	    "invalid message on a broker link|what=\"%s\" broker=%s", what,
+	    broker != NULL ? broker : "-");
 }
 
 static void
@@ -232,11 +269,12 @@ router_init(struct strata_router *r, struct event_base *base,
 	r->cfg = *cfg;
 	strata_list_init(&r->brokers);
 	router_routes_init(&r->routes);
-	router_retained_init(&r->retained);
+	router_retained_init(&r->retained, (size_t)cfg->max_retained,
+	    (size_t)cfg->max_retained_bytes);
 	router_partition_start(r);
 	r->metrics = strata_metrics_new();
 	router_metrics_init(r);
-	if ((rc = router_listen(r)) != 0)
+	if (cfg->port != 0 && (rc = router_listen(r)) != 0)
 		return rc;
 	if (cfg->metrics_port != 0) {
 		r->http = strata_metrics_http_start(base, r->metrics,
@@ -244,14 +282,22 @@ router_init(struct strata_router *r, struct event_base *base,
 		if (r->http == NULL)
 			return STRATA_EIO;
 	}
-	r->redis = strata_redis_new(base, cfg->redis_host,
-	    (uint16_t)cfg->redis_port, router_redis_up, r);
+	if (cfg->redis_fake != NULL) {
+		r->redis = strata_redis_new_fake(base, cfg->redis_fake,
+		    router_redis_up, r);
+	} else {
+		r->redis = strata_redis_new(base, cfg->redis_host,
+		    (uint16_t)cfg->redis_port, router_redis_up, r);
+		strata_redis_set_timeout(r->redis,
+		    (unsigned)cfg->redis_timeout);
+	}
 	r->tick_ev = event_new(base, -1, EV_PERSIST, router_tick_cb, r);
 	if (r->tick_ev == NULL)
 		abort();
 	event_add(r->tick_ev, &one_second);
 	STRATA_INFO("router", "started|node_id=%s link=%s redis=%s:%ld",
-	    cfg->node_id, r->link_address, cfg->redis_host, cfg->redis_port);
+	    cfg->node_id, r->link_address != NULL ? r->link_address : "-",
+	    cfg->redis_host, cfg->redis_port);
 	return 0;
 }
 

@@ -17,8 +17,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "link.h"
+#include "log.h"
 #include "redis.h"
 #include "list.h"
 #include "retained.h"
@@ -39,9 +41,16 @@ struct router_config {
 	long metrics_port;
 	char *redis_host;
 	long redis_port;
+	long redis_timeout;
 	long partition_levels;
 	char *log_level;
 	long max_link_queue;
+	long max_retained;
+	long max_retained_bytes;
+	/* not an option: an in-process Redis for fuzz targets and tests
+	 * (NULL: the real one).  port 0, not an option either, makes no
+	 * listener (links are attached with router_brokers_accept). */
+	const struct strata_redis_fake *redis_fake;
 };
 
 /* Why a message was not sent (label of strata_router_drops_total). */
@@ -70,6 +79,7 @@ struct router_metrics {
 	uint64_t *route_updates;
 	uint64_t *barriers;
 	uint64_t *protocol_errors;
+	uint64_t *retained_refused;
 };
 
 /* One accepted broker connection.  Freed when its link goes down. */
@@ -109,7 +119,19 @@ struct strata_router {
 	struct router_partitions parts;
 	struct router_metrics m;
 	bool stopping;
+	bool scheme_ok;            /* the cluster's partition scheme is ours */
+	bool scheme_checking;
+	int exit_status;           /* of the process (router_exit) */
+	struct strata_log_limit link_error_log;
+	struct strata_log_limit retained_log;
 };
+
+/* config.c: load the options into cfg and check them.  Returns 0; 1
+ * after --help (printed to help_out); or STRATA_EINVAL with a message in
+ * err.  router_config_free() in every case. */
+int router_config_load(struct router_config *cfg, int argc, char **argv,
+    FILE *help_out, char *err, size_t errlen);
+void router_config_free(struct router_config *cfg);
 
 /* router.c */
 int router_init(struct strata_router *r, struct event_base *base,
@@ -117,6 +139,12 @@ int router_init(struct strata_router *r, struct event_base *base,
 void router_stop(struct strata_router *r);
 void router_fini(struct strata_router *r);
 uint64_t router_now_ms(void);
+/* Leave the loop; the process exits with status. */
+void router_exit(struct strata_router *r, int status);
+/* A message on a broker link that breaks the link's rules: counted and
+ * logged (one line a second at most). */
+void router_link_error(struct strata_router *r, const char *what,
+    const char *broker);
 
 /* brokers.c */
 void router_brokers_accept(struct strata_router *r, evutil_socket_t fd);

@@ -121,7 +121,8 @@ cmd_up() {
 	trap 'echo "cluster.sh: start-up failed, stopping what was started" >&2; stop_pids "$DIR/pids"' EXIT
 
 	start redis redis-server --bind "$HOST" --port "$redis_port" \
-		--save '' --appendonly no --dir "$DIR/redis" --daemonize no
+		--save '' --appendonly yes --appendfsync everysec \
+		--dir "$DIR/redis" --daemonize no
 	wait_port "$redis_port" "${PIDS[-1]}" redis
 
 	for ((i = 0; i < ROUTERS; i++)); do

@@ -184,7 +184,7 @@ test_retained_match(void **state)
 	struct router_retained r;
 	struct seen s = { 0 };
 
-	router_retained_init(&r);
+	router_retained_init(&r, 1000, 1 << 20);
 	put(&r, "a/b", 1, "one");
 	put(&r, "a/c", 2, "two");
 	put(&r, "$SYS/x", 3, "sys");
@@ -220,8 +220,8 @@ test_retained_pack_load(void **state)
 	uint8_t *bytes = NULL;
 	size_t len;
 
-	router_retained_init(&a);
-	router_retained_init(&b);
+	router_retained_init(&a, 1000, 1 << 20);
+	router_retained_init(&b, 1000, 1 << 20);
 	put(&a, "t/1", 7, "payload");
 	len = router_retained_pack(router_retained_get(&a, "t/1", 3), &bytes);
 	assert_int_equal(router_retained_load(&b, "t/1", 3, 7, bytes, len), 0);

@@ -1,0 +1,157 @@
+/*
+ * config.c - the options of strata-broker: the table (names, defaults,
+ * ranges, help) and the checks that span several options.
+ *
+ * main.c loads them from argv; fuzz targets and tests load the same table
+ * with an argv of their own, so every in-process broker starts from the
+ * defaults a user gets.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "config.h"
+
+#define OPT(n, t, f, d, lo, hi, h) \
+	{n, t, offsetof(struct broker_config, f), d, lo, hi, h}
+
+static const struct strata_config_option broker_options[] = {
+	OPT("node-id", STRATA_CFG_STRING, node_id, NULL, 0, 0,
+	    "node id (default broker-<pid>)"),
+	OPT("bind", STRATA_CFG_STRING, bind, "127.0.0.1", 0, 0,
+	    "address the MQTT listeners bind"),
+	OPT("port", STRATA_CFG_INT, port, "1883", 0, 65535,
+	    "MQTT over TCP port (0 disables)"),
+	OPT("tls-port", STRATA_CFG_INT, tls_port, "8883", 0, 65535,
+	    "MQTT over TLS port (0 disables)"),
+	OPT("tls-cert", STRATA_CFG_STRING, tls_cert, NULL, 0, 0,
+	    "PEM certificate chain of the TLS listener"),
+	OPT("tls-key", STRATA_CFG_STRING, tls_key, NULL, 0, 0,
+	    "PEM private key of the TLS listener"),
+	OPT("tls-ca", STRATA_CFG_STRING, tls_ca, NULL, 0, 0,
+	    "PEM CA bundle to verify client certificates"),
+	OPT("tls-require-client-cert", STRATA_CFG_BOOL,
+	    tls_require_client_cert, "false", 0, 0,
+	    "refuse TLS clients without a valid certificate"),
+	OPT("metrics-port", STRATA_CFG_INT, metrics_port, "9883", 0, 65535,
+	    "HTTP port of /metrics and /healthz (0 disables)"),
+	OPT("redis-host", STRATA_CFG_STRING, redis_host, "127.0.0.1", 0, 0,
+	    "Redis host"),
+	OPT("redis-port", STRATA_CFG_INT, redis_port, "6379", 1, 65535,
+	    "Redis port"),
+	OPT("redis-timeout", STRATA_CFG_INT, redis_timeout, "2000", 100,
+	    600000, "deadline of every Redis command (ms)"),
+	OPT("partition-levels", STRATA_CFG_INT, partition_levels, "3", 1, 16,
+	    "topic levels hashed into the partition key (cluster-wide)"),
+	OPT("log-level", STRATA_CFG_STRING, log_level, "info", 0, 0,
+	    "debug, info, warn or error"),
+	OPT("max-payload", STRATA_CFG_INT, max_payload, "131072", 1,
+	    268435455, "largest PUBLISH or Will payload accepted (bytes)"),
+	OPT("max-topic-depth", STRATA_CFG_INT, max_topic_depth, "7", 1, 1000,
+	    "most levels in a topic or filter ($aws/ topics exempt)"),
+	OPT("max-subscriptions-per-subscribe", STRATA_CFG_INT,
+	    max_subscriptions_per_subscribe, "50", 1, 65535,
+	    "most filters granted in one SUBSCRIBE"),
+	OPT("max-subscriptions", STRATA_CFG_INT, max_subscriptions, "50", 1,
+	    10000000, "most subscriptions one session holds"),
+	OPT("max-client-id", STRATA_CFG_INT, max_client_id, "128", 1, 65535,
+	    "longest client identifier (bytes)"),
+	OPT("keepalive-min", STRATA_CFG_INT, keepalive_min, "30", 1, 65535,
+	    "smallest MQTT 5 keepalive (smaller asked values are raised)"),
+	OPT("keepalive-max", STRATA_CFG_INT, keepalive_max, "1200", 1, 65535,
+	    "largest MQTT 5 keepalive (larger asked values are lowered)"),
+	OPT("keepalive-clamp-v311", STRATA_CFG_BOOL, keepalive_clamp_v311,
+	    "false", 0, 0, "clamp MQTT 3.1.1 keepalives too (the client is "
+	    "not told)"),
+	OPT("allow-zero-keepalive", STRATA_CFG_BOOL, allow_zero_keepalive,
+	    "true", 0, 0, "accept keepalive 0 (no keepalive)"),
+	OPT("max-inflight", STRATA_CFG_INT, max_inflight, "100", 1, 65535,
+	    "Receive Maximum granted to clients, cap of outbound in-flight"),
+	OPT("max-queued", STRATA_CFG_INT, max_queued, "1000", 0, 10000000,
+	    "QoS 1/2 messages queued per session"),
+	OPT("max-output-bytes", STRATA_CFG_INT, max_output_bytes, "16777216",
+	    65536, 1L << 40, "bytes queued to one client before it is "
+	    "disconnected (QoS 0 deliveries are dropped past half)"),
+	OPT("topic-alias-max", STRATA_CFG_INT, topic_alias_max, "10", 0, 65535,
+	    "Topic Alias Maximum granted to MQTT 5 clients"),
+	OPT("max-connections", STRATA_CFG_INT, max_connections, "0", 0,
+	    100000000, "most client connections (0: the descriptor limit "
+	    "less a reserve)"),
+};
+
+#define N_OPTIONS (sizeof(broker_options) / sizeof(broker_options[0]))
+
+/* Descriptors kept for everything but clients: listeners, router links,
+ * Redis, the metrics endpoint and its scrapers, logs. */
+#define CONFIG_FD_RESERVE 64
+
+/* max-connections 0: raise the soft descriptor limit to the hard one and
+ * leave a reserve for the daemon's own sockets. */
+static long
+config_connections_from_fds(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 1024 - CONFIG_FD_RESERVE;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 100000000)
+		return 100000000;
+	if (rl.rlim_cur <= 2 * CONFIG_FD_RESERVE)
+		return (long)rl.rlim_cur / 2;
+	return (long)rl.rlim_cur - CONFIG_FD_RESERVE;
+}
+
+/* Checks across options; err gets the message. */
+static int
+config_check(struct broker_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->keepalive_min > cfg->keepalive_max) {
+		snprintf(err, errlen, "keepalive-min %ld > keepalive-max %ld",
+		    cfg->keepalive_min, cfg->keepalive_max);
+		return STRATA_EINVAL;
+	}
+	if (strata_log_level_parse(cfg->log_level) < 0) {
+		snprintf(err, errlen, "--log-level: unknown '%s' (debug, "
+		    "info, warn or error)", cfg->log_level);
+		return STRATA_EINVAL;
+	}
+	if (cfg->node_id == NULL) {
+		char id[64];
+
+		snprintf(id, sizeof(id), "broker-%ld", (long)getpid());
+		cfg->node_id = strdup(id);
+		if (cfg->node_id == NULL)
+			abort();
+	}
+	if (cfg->max_connections == 0)
+		cfg->max_connections = config_connections_from_fds();
+	return 0;
+}
+
+int
+broker_config_load(struct broker_config *cfg, int argc, char **argv,
+    FILE *help_out, char *err, size_t errlen)
+{
+	int rc;
+
+	rc = strata_config_load(broker_options, N_OPTIONS, cfg, argc, argv,
+	    "strata-broker", help_out, err, errlen);
+	if (rc != 0)
+		return rc;
+	return config_check(cfg, err, errlen);
+}
+
+void
+broker_config_free(struct broker_config *cfg)
+{
+	strata_config_free(broker_options, N_OPTIONS, cfg);
+}
