@@ -1,0 +1,262 @@
+"""Extra daemons and whole clusters of a test's own.
+
+Most tests share the session cluster of conftest.py.  A test that needs
+other options than the shared cluster's (a small bound, the default
+keepalive, a wrong partition scheme) starts one more broker or router
+against the shared cluster's Redis with start_broker()/start_router(); a
+test that must hurt Redis itself starts a cluster of its own with
+own_cluster().  Everything started here is stopped by PID, with SIGTERM
+first, and its log is checked for sanitizer reports.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+CLUSTER_SH = os.path.join(ROOT, "deploy", "local", "cluster.sh")
+SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                      "runtime error:")
+
+
+def bin_dir():
+    return os.environ.get("STRATA_BIN_DIR") or os.path.join(
+        ROOT, "build", "bin")
+
+
+def free_port():
+    """A free loopback port below the ephemeral range."""
+    import random
+    rng = random.Random()
+    for _ in range(500):
+        port = rng.randrange(10000, 32000)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port")
+
+
+def wait_port(port, proc, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("daemon exited (rc %s) before listening on "
+                               "%d" % (proc.returncode, port))
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listens on port %d" % port)
+
+
+def metric(port, name, labels=None, timeout=2.0):
+    """The value of one series on a /metrics port (0 when absent)."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                timeout=timeout) as r:
+        text = r.read().decode()
+    want = name if labels is None else "%s{%s}" % (name, labels)
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        if key == want:
+            return float(value)
+    return 0.0
+
+
+class Daemon:
+    """One strata process started by a test."""
+
+    def __init__(self, kind, args, env=None, log_dir=None):
+        self.kind = kind
+        self.log_dir = log_dir or tempfile.mkdtemp(prefix="strata-extra-")
+        self.log_path = os.path.join(self.log_dir, "%s-%d.log" % (
+            kind, int(time.monotonic() * 1000)))
+        full_env = dict(os.environ)
+        for key in list(full_env):
+            if key.startswith("STRATA_") and key != "STRATA_BIN_DIR":
+                del full_env[key]
+        full_env.update(env or {})
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [os.path.join(bin_dir(), "strata-" + kind)] + list(args),
+            stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
+        self.pid = self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def wait_exit(self, timeout=10.0):
+        return self.proc.wait(timeout)
+
+    def log_text(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def sanitizer_reports(self):
+        return [line for line in self.log_text().splitlines()
+                if any(p in line for p in SANITIZER_PATTERNS)]
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after 10 s; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+        return self.proc.returncode
+
+
+class Broker(Daemon):
+    def __init__(self, redis_port, args=(), env=None, node_id=None):
+        self.port = free_port()
+        self.metrics_port = free_port()
+        self.node_id = node_id or "it-broker-%d" % self.port
+        super().__init__("broker", [
+            "--node-id", self.node_id, "--bind", "127.0.0.1",
+            "--port", str(self.port), "--tls-port", "0",
+            "--metrics-port", str(self.metrics_port),
+            "--redis-host", "127.0.0.1", "--redis-port", str(redis_port),
+        ] + list(args), env)
+
+    def wait_ready(self, timeout=10.0):
+        wait_port(self.port, self.proc, timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(
+                        "http://127.0.0.1:%d/healthz" % self.metrics_port,
+                        timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("broker not ready:\n" + self.log_text()[-3000:])
+
+    def metric(self, name, labels=None):
+        return metric(self.metrics_port, name, labels)
+
+
+class Router(Daemon):
+    def __init__(self, redis_port, args=(), env=None, node_id=None):
+        self.port = free_port()
+        self.metrics_port = free_port()
+        self.node_id = node_id or "it-router-%d" % self.port
+        super().__init__("router", [
+            "--node-id", self.node_id, "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--metrics-port", str(self.metrics_port),
+            "--redis-host", "127.0.0.1", "--redis-port", str(redis_port),
+        ] + list(args), env)
+
+
+class OwnCluster:
+    """A cluster of its own (cluster.sh up/down), for tests that stop,
+    kill or restart its Redis."""
+
+    def __init__(self, brokers=1, routers=1, env=None, base_port=None):
+        from conftest import parse_env_file, pick_base_port
+        self.dir = tempfile.mkdtemp(prefix="strata-own-")
+        run_env = dict(os.environ)
+        run_env.update(env or {})
+        args = ["up", "--dir", self.dir, "--brokers", str(brokers),
+                "--routers", str(routers),
+                "--base-port", str(base_port or pick_base_port())]
+        if os.environ.get("STRATA_BIN_DIR"):
+            args += ["--bin-dir", os.environ["STRATA_BIN_DIR"]]
+        up = subprocess.run(["bash", CLUSTER_SH] + args, env=run_env,
+                            cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, timeout=120)
+        if up.returncode != 0:
+            self.down()
+            raise RuntimeError("cluster.sh up failed:\n" +
+                               up.stdout.decode("utf-8", "replace"))
+        self.env = parse_env_file(os.path.join(self.dir, "endpoints.env"))
+        self.mqtt_ports = [int(p) for p in self.env["MQTT_PORTS"].split()]
+        self.broker_metrics_ports = [
+            int(p) for p in self.env["BROKER_METRICS_PORTS"].split()]
+        self.router_metrics_ports = [
+            int(p) for p in self.env["ROUTER_METRICS_PORTS"].split()]
+        self.redis_port = int(self.env["REDIS_PORT"])
+        self.pids = [int(p) for p in self.env["PIDS"].split()]
+        self.redis_pid = self.pids[0]
+        self.log_dir = self.env["LOG_DIR"]
+        self.extra = []  # processes started by the test (a new Redis)
+
+    def redis_cmdline(self):
+        """The command line cluster.sh starts this cluster's Redis with
+        (Redis rewrites its own argv, so /proc cannot tell)."""
+        return ["redis-server", "--bind", "127.0.0.1", "--port",
+                str(self.redis_port), "--save", "", "--appendonly", "yes",
+                "--appendfsync", "everysec", "--dir",
+                os.path.join(self.dir, "redis"), "--daemonize", "no"]
+
+    def redis_cli(self, *args):
+        return subprocess.run(
+            ["redis-cli", "-p", str(self.redis_port)] + list(args),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10,
+        ).stdout.decode().strip()
+
+    def signal_redis(self, sig):
+        os.kill(self.redis_pid, sig)
+
+    def restart_redis(self, cmdline):
+        """Start Redis again with cmdline (the old process is gone)."""
+        log = open(os.path.join(self.log_dir, "redis-restarted.log"), "ab")
+        proc = subprocess.Popen(cmdline, stdout=log, stderr=log)
+        self.extra.append(proc)
+        self.redis_pid = proc.pid
+        wait_port(self.redis_port, proc)
+        return proc
+
+    def sanitizer_reports(self):
+        found = []
+        for name in sorted(os.listdir(self.log_dir)):
+            with open(os.path.join(self.log_dir, name), "rb") as f:
+                for line in f.read().decode("utf-8", "replace").splitlines():
+                    if any(p in line for p in SANITIZER_PATTERNS):
+                        found.append("%s: %s" % (name, line))
+        return found
+
+    def daemons_alive(self):
+        """The strata daemons of the cluster (not Redis) still run."""
+        dead = []
+        for pid in self.pids[1:]:
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                state = "gone"
+            if state in ("Z", "X", "gone"):
+                dead.append(pid)
+        return dead
+
+    def down(self):
+        for proc in self.extra:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+        subprocess.run(["bash", CLUSTER_SH, "down", "--dir", self.dir],
+                       cwd=ROOT, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)
