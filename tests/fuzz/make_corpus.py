@@ -1,0 +1,483 @@
+#!/usr/bin/env python3
+"""Write the seed corpora of the daemon fuzz targets (tests/fuzz/corpus/).
+
+Each seed is a valid session of its target's input format (see the
+comment at the top of each fuzz_<name>.c): MQTT packets of both versions
+cut into records, link frames (4-byte length + strata.Frame, protobuf
+encoded by hand here), session hand-off blobs (strata.Session) and Redis
+replies (RESP).  The fuzzer mutates from there.  Deterministic: running it
+again rewrites the same files.
+
+    /usr/bin/python3 tests/fuzz/make_corpus.py
+"""
+
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPUS = os.path.join(HERE, "corpus")
+
+# ---- MQTT -------------------------------------------------------------
+
+V311, V5 = 4, 5
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def s16(b):
+    if isinstance(b, str):
+        b = b.encode()
+    return struct.pack("!H", len(b)) + b
+
+
+def pkt(ptype, flags, body):
+    return bytes([ptype << 4 | flags]) + varint(len(body)) + body
+
+
+def props(raw=b""):
+    return varint(len(raw)) + raw
+
+
+def connect(cid, version=V311, clean=True, keepalive=30, will=None,
+            cprops=b"", user=None, password=None):
+    flags = 0x02 if clean else 0
+    payload = s16(cid)
+    if will is not None:
+        topic, msg, qos, retain, wprops = will
+        flags |= 0x04 | qos << 3 | (0x20 if retain else 0)
+        if version == V5:
+            payload += props(wprops)
+        payload += s16(topic) + s16(msg)
+    if user is not None:
+        flags |= 0x80
+        payload += s16(user)
+    if password is not None:
+        flags |= 0x40
+        payload += s16(password)
+    body = s16("MQTT") + bytes([version, flags]) + struct.pack("!H",
+                                                               keepalive)
+    if version == V5:
+        body += props(cprops)
+    return pkt(1, 0, body + payload)
+
+
+def publish(topic, payload=b"x", qos=0, pid=1, version=V311, retain=False,
+            pprops=b"", dup=False):
+    body = s16(topic)
+    if qos:
+        body += struct.pack("!H", pid)
+    if version == V5:
+        body += props(pprops)
+    flags = qos << 1 | (1 if retain else 0) | (8 if dup else 0)
+    return pkt(3, flags, body + payload)
+
+
+def ack(ptype, pid, version=V311, reason=None):
+    body = struct.pack("!H", pid)
+    if version == V5 and reason is not None:
+        body += bytes([reason])
+    return pkt(ptype, 2 if ptype == 6 else 0, body)
+
+
+def subscribe(filters, pid=1, version=V311, sprops=b""):
+    body = struct.pack("!H", pid)
+    if version == V5:
+        body += props(sprops)
+    for f, o in filters:
+        body += s16(f) + bytes([o])
+    return pkt(8, 2, body)
+
+
+def unsubscribe(filters, pid=2, version=V311):
+    body = struct.pack("!H", pid)
+    if version == V5:
+        body += props()
+    for f in filters:
+        body += s16(f)
+    return pkt(10, 2, body)
+
+
+def disconnect(version=V311, reason=None, dprops=None):
+    if version == V5 and reason is not None:
+        return pkt(14, 0, bytes([reason]) +
+                   (props(dprops) if dprops is not None else b""))
+    return pkt(14, 0, b"")
+
+
+def prop_u32(pid, v):
+    return bytes([pid]) + struct.pack("!I", v)
+
+
+def prop_u16(pid, v):
+    return bytes([pid]) + struct.pack("!H", v)
+
+
+def prop_str(pid, v):
+    return bytes([pid]) + s16(v)
+
+
+def prop_pair(k, v):
+    return bytes([0x26]) + s16(k) + s16(v)
+
+
+PINGREQ = pkt(12, 0, b"")
+
+# ---- protobuf, by hand ------------------------------------------------
+
+
+def pb_key(field, wire):
+    return varint(field << 3 | wire)
+
+
+def pb_uint(field, v):
+    return pb_key(field, 0) + varint(v) if v else b""
+
+
+def pb_bytes(field, v):
+    if isinstance(v, str):
+        v = v.encode()
+    return pb_key(field, 2) + varint(len(v)) + v if v else b""
+
+
+def pb_msg(field, body):
+    return pb_key(field, 2) + varint(len(body)) + body
+
+
+def frame(*fields):
+    """fields: (field number of Frame, message body)."""
+    body = b"".join(pb_msg(f, m) for f, m in fields)
+    return struct.pack("!I", len(body)) + body
+
+
+HELLO, PUBLISH, PUBLISH_ACK, DELIVER, ROUTE, RETAINED_REQ, BARRIER, \
+    BARRIER_ACK = range(1, 9)
+
+
+def hello(node, kind):
+    return pb_bytes(1, node) + pb_uint(2, kind) + pb_uint(3, 1)
+
+
+def m_publish(seq, topic, payload, qos, retain=False, mprops=b"",
+              client="c1", partition=0):
+    return (pb_uint(1, seq) + pb_bytes(2, topic) + pb_bytes(3, payload) +
+            pb_uint(4, qos) + pb_uint(5, 1 if retain else 0) +
+            pb_bytes(6, mprops) + pb_bytes(7, client) +
+            pb_uint(8, partition))
+
+
+def m_deliver(topic, payload, qos, retain=False, mprops=b"", origin="",
+              target="", tfilter=""):
+    return (pb_bytes(1, topic) + pb_bytes(2, payload) + pb_uint(3, qos) +
+            pb_uint(4, 1 if retain else 0) + pb_bytes(5, mprops) +
+            pb_bytes(6, origin) + pb_bytes(7, target) +
+            pb_bytes(8, tfilter))
+
+
+def m_route(op, flt):
+    return pb_uint(1, op) + pb_bytes(2, flt)
+
+
+def fnv1a32(data):
+    h = 0x811C9DC5
+    for b in data:
+        h ^= b
+        h = (h * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def m_session(subs=(), msgs=(), qos2=(), expiry=0xFFFFFFFF, next_id=1):
+    out = pb_bytes(1, "fuzz-handoff") + pb_uint(2, expiry)
+    for flt, opts, sid in subs:
+        out += pb_msg(3, pb_bytes(1, flt) + pb_uint(2, opts) +
+                      pb_uint(3, sid))
+    for m in msgs:
+        body = (pb_bytes(1, m["topic"]) + pb_bytes(2, m.get("payload", b"p"))
+                + pb_bytes(3, m.get("props", b"")) +
+                pb_uint(4, m.get("msg_qos", 1)) +
+                pb_uint(5, m.get("msg_retain", 0)) +
+                pb_uint(6, m.get("age", 0)) + pb_uint(7, m.get("qos", 1)) +
+                pb_uint(8, m.get("retain", 0)) + pb_uint(9, m.get("state", 0))
+                + pb_uint(10, m.get("pid", 0)))
+        for sid in m.get("sub_ids", ()):
+            body += pb_uint(11, sid)
+        out += pb_msg(4, body)
+    for q in qos2:
+        out += pb_uint(5, q)
+    return out + pb_uint(6, next_id)
+
+
+def m_session_control(kind, client, epoch, node, wants=False, has=False):
+    return (pb_uint(1, kind) + pb_bytes(2, client) + pb_uint(3, epoch) +
+            pb_bytes(4, node) + pb_uint(5, 1 if wants else 0) +
+            pb_uint(6, 1 if has else 0))
+
+# ---- RESP -------------------------------------------------------------
+
+
+def bulk(b):
+    if b is None:
+        return b"$-1\r\n"
+    if isinstance(b, str):
+        b = b.encode()
+    return b"$%d\r\n%s\r\n" % (len(b), b)
+
+
+def array(*items):
+    return b"*%d\r\n" % len(items) + b"".join(items)
+
+
+def integer(n):
+    return b":%d\r\n" % n
+
+
+OK = b"+OK\r\n"
+
+# ---- record formats ---------------------------------------------------
+
+
+def chunks(data, size, conn=0, pump=True):
+    """broker_input records: data for one connection in pieces."""
+    out = bytearray()
+    for i in range(0, len(data), size):
+        piece = data[i:i + size]
+        out.append(len(piece) | conn << 6 | (0x80 if pump else 0))
+        out += piece
+    return bytes(out)
+
+
+def link_records(data, size=100, pump=True):
+    out = bytearray()
+    for i in range(0, len(data), size):
+        piece = data[i:i + size]
+        out.append(len(piece) | (0x80 if pump else 0))
+        out += piece
+    return bytes(out)
+
+
+def write(target, name, data):
+    d = os.path.join(CORPUS, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def broker_input():
+    t = "broker_input"
+    v311 = (connect("fz1") + subscribe([("a/+/c", 1), ("#", 2)]) +
+            publish("a/b/c", b"q0") + publish("a/b/c", b"q1", 1, 1) +
+            publish("a/b/c", b"q2", 2, 2) + ack(6, 2) + PINGREQ +
+            unsubscribe(["#"]) + disconnect())
+    write(t, "v311_session", bytes([0x50]) + chunks(v311, 63))
+    write(t, "v311_bytewise", bytes([0x10]) + chunks(v311[:60], 1))
+    tls = connect("fz-tls", V5) + publish("t/1", b"x", 1, 7, V5)
+    write(t, "tls_path_v5", bytes([0x11]) + chunks(tls, 40))
+    cprops = (prop_u32(0x11, 300) + prop_u16(0x21, 4) + prop_u16(0x22, 4)
+              + prop_u32(0x27, 4096) + prop_pair("k", "v"))
+    will = ("w/t", b"bye", 1, True, prop_u32(0x18, 0) + prop_str(0x03, "t"))
+    v5 = (connect("fz5", V5, clean=False, cprops=cprops, will=will,
+                  user="u", password="p") +
+          subscribe([("a/+/c", 0x16), ("x/#", 0x2A)], 1, V5,
+                    bytes([0x0B]) + varint(7)) +
+          publish("a/b/c", b"alias", 1, 3, V5, pprops=prop_u16(0x23, 2)) +
+          publish("", b"by alias", 1, 4, V5, pprops=prop_u16(0x23, 2)) +
+          publish("a/b/c", b"exp", 2, 5, V5, retain=True,
+                  pprops=prop_u32(0x02, 60) + bytes([0x01, 1]) +
+                  prop_str(0x08, "r/t") + bytes([0x09]) + s16(b"corr")) +
+          ack(6, 5, V5, 0) + ack(4, 1, V5, 0) + ack(5, 2, V5, 0) +
+          ack(7, 2, V5, 0) + PINGREQ +
+          disconnect(V5, 0x04, prop_u32(0x11, 10)))
+    write(t, "v5_echo_flows", bytes([0x30]) + chunks(v5, 50))
+    takeover = (chunks(connect("same", V5, clean=False), 63, 0) +
+                chunks(subscribe([("q/#", 1)], 1, V5), 63, 0) +
+                chunks(connect("same", V5, clean=False), 63, 1) +
+                bytes([0x40]) + chunks(connect("same", V311, clean=False),
+                                       63, 0))
+    write(t, "takeover", bytes([0x10]) + takeover)
+    write(t, "redis_down", bytes([0x04]) + chunks(connect("down", V5), 63))
+    write(t, "prev_alive_wait", bytes([0x08]) +
+          chunks(connect("wait", V5) + publish("w/x", b"queued", 1, 1, V5),
+                 63) + bytes([0x40]))
+    bad = [b"\x00\x00", b"\xf0\x00", b"\x20\x02\x00\x00", b"\x90\x03\x00\x01"
+           b"\x00", b"\xb0\x02\x00\x01", b"\xd0\x00", b"\x30\xff\xff\xff\xff"
+           b"\x7f", b"\x82\x05\x00\x01\x00\x00\x00", b"\x62\x02\x00\x00"]
+    for i, b in enumerate(bad):
+        write(t, "reserved_%d_before" % i, bytes([0x00]) + chunks(b, 63))
+        write(t, "reserved_%d_after_v5" % i, bytes([0x00]) +
+              chunks(connect("r%d" % i, V5) + b, 63))
+        write(t, "reserved_%d_after_v311" % i, bytes([0x00]) +
+              chunks(connect("s%d" % i) + b, 63))
+    auth = connect("auth", V5, cprops=prop_str(0x15, "SCRAM")) + \
+        pkt(15, 0, bytes([0x18]) + props(prop_str(0x15, "SCRAM")))
+    write(t, "auth_method", bytes([0x00]) + chunks(auth, 63))
+    deep = connect("deep", V5) + subscribe([("a/b/c/d/e/f/g/h/#", 1),
+                                            ("$share/g/x", 1)] * 3, 1, V5)
+    write(t, "limits", bytes([0x00]) + chunks(deep, 63) +
+          chunks(publish("a/b/c/d/e/f", b"z" * 3000, 1, 9, V5), 63))
+    flood = connect("flood", V5) + b"".join(
+        publish("f/%d" % i, b"y" * 40, 2, i + 1, V5) for i in range(12))
+    write(t, "receive_max", bytes([0x00]) + chunks(flood, 63))
+    subid = connect("subid", V5) + publish("s/i", b"x", 1, 1, V5,
+                                          pprops=bytes([0x0B, 5]))
+    write(t, "publish_sub_id", bytes([0x00]) + chunks(subid, 63))
+    slow = connect("slow", V5) + subscribe([("#", 0)], 1, V5) + b"".join(
+        publish("o/%d" % i, b"v" * 1500, 0, 1, V5) for i in range(30))
+    write(t, "slow_reader", bytes([0x50]) + chunks(slow, 63))
+
+
+def broker_link():
+    t = "broker_link"
+    deliver = frame((HELLO, hello("fuzz-router", 2)),
+                    (PUBLISH_ACK, pb_uint(1, 1)),
+                    (PUBLISH_ACK, pb_uint(1, 2) + pb_uint(2, 0x10)),
+                    (DELIVER, m_deliver("a/b/c", b"one", 1, origin="x")),
+                    (DELIVER, m_deliver("a/x/c", b"two", 2, True,
+                                        prop_u32(0x02, 5) +
+                                        prop_pair("a", "b"))),
+                    (DELIVER, m_deliver("z", b"zero", 0)),
+                    (BARRIER_ACK, pb_uint(1, 1)))
+    write(t, "acks_and_delivers", link_records(deliver))
+    retained = frame((DELIVER, m_deliver("a/b/c", b"ret", 1, True,
+                                         target="fuzz-sub5",
+                                         tfilter="a/+/c")),
+                     (DELIVER, m_deliver("k", b"ret", 2, True,
+                                         target="fuzz-sub3", tfilter="#")))
+    write(t, "retained_delivers", link_records(retained, 7))
+    bad = frame((DELIVER, m_deliver("a/+/c", b"bad", 1)),
+                (DELIVER, m_deliver("", b"empty", 1)),
+                (DELIVER, m_deliver("a/b\x00", b"nul", 9)))
+    write(t, "invalid_delivers", link_records(bad))
+    write(t, "huge_length", link_records(b"\x7f\xff\xff\xff" + b"\x0a" * 20))
+
+
+def router_link():
+    t = "router_link"
+    routes = frame((ROUTE, m_route(2, "")), (ROUTE, m_route(0, "a/+/c")),
+                   (ROUTE, m_route(0, "#")), (ROUTE, m_route(0, "x/y")),
+                   (BARRIER, pb_uint(1, 1)),
+                   (PUBLISH, m_publish(1, "a/b/c", b"p", 1)),
+                   (PUBLISH, m_publish(2, "x/y", b"r", 1, True,
+                                       prop_u32(0x02, 30),
+                                       partition=fnv1a32(b"x/y") % 1024)),
+                   (PUBLISH, m_publish(0, "q", b"", 0, True)),
+                   (RETAINED_REQ, pb_bytes(1, "c1") + pb_bytes(2, "x/+")),
+                   (RETAINED_REQ, pb_bytes(1, "c1") + pb_bytes(2, "x/y")),
+                   (ROUTE, m_route(1, "#")))
+    write(t, "routes_publish_retained", b"\x01" + link_records(routes))
+    hello_first = frame((HELLO, hello("b-1", 1))) + routes
+    write(t, "own_hello", b"\x00" + link_records(hello_first, 33))
+    many = b"".join(frame((PUBLISH, m_publish(i + 1, "r/%d" % i, b"v" * 300,
+                                              1, True)))
+                    for i in range(40))
+    write(t, "retained_bounds", b"\x01" + link_records(many, 127))
+    bad = frame((PUBLISH, m_publish(5, "a/#", b"", 3)),
+                (ROUTE, m_route(7, "a")), (ROUTE, m_route(0, "a/#/b")),
+                (PUBLISH_ACK, pb_uint(1, 9)), (DELIVER, m_deliver("d", b"",
+                                                                  0)))
+    write(t, "invalid", b"\x01" + link_records(bad))
+    write(t, "bad_hello", b"\x00" + link_records(frame((HELLO,
+                                                        hello("", 2)))))
+
+
+def handoff():
+    t = "handoff"
+    full = m_session(
+        subs=[("a/+/c", 0x02, 0), ("#", 0x1D, 7), ("x/y", 0x01, 0)],
+        msgs=[{"topic": "a/b/c", "state": 1, "pid": 3, "qos": 1},
+              {"topic": "a/b/c", "state": 2, "pid": 4, "qos": 2,
+               "msg_qos": 2},
+              {"topic": "x/y", "state": 0, "qos": 2, "msg_qos": 2,
+               "props": prop_u32(0x02, 100), "age": 2000, "sub_ids": [7]},
+              {"topic": "x/y", "state": 0, "qos": 1, "retain": 1}],
+        qos2=[9, 10], next_id=5)
+    write(t, "full", full)
+    write(t, "empty", m_session())
+    write(t, "clean", m_session(expiry=0))
+    write(t, "dup_ids", m_session(msgs=[{"topic": "a", "state": 1, "pid": 1},
+                                        {"topic": "b", "state": 1,
+                                         "pid": 1}]))
+    write(t, "bad_filter", m_session(subs=[("a/#/b", 1, 0)]))
+    write(t, "shared", m_session(subs=[("$share/g/a", 1, 0)]))
+    write(t, "many_queued", m_session(msgs=[{"topic": "q/%d" % i}
+                                            for i in range(20)]))
+
+
+def redis_broker():
+    t = "redis_broker"
+    scheme = array(bulk("1024"), bulk("3"))
+    routers = array(bulk("r1"), bulk("127.0.0.1:7"))
+    partmap = array(*[x for p in range(0, 1024, 97)
+                      for x in (bulk(str(p)), bulk("r1"))])
+    register = array(bulk(""), integer(1), integer(0))
+
+    def feed(b):
+        return b"\x00" + struct.pack("!H", len(b)) + b
+
+    def msg(b):
+        return b"\x01" + struct.pack("!H", len(b)) + b
+    # order of the broker's commands: lease SET, scheme EVAL (on up), then
+    # HGETALL routers, HGETALL partmap once the scheme is known
+    base = feed(OK + scheme + routers + partmap) + b"\x03"
+    write(t, "startup", base)
+    login = 0x05 | 0x10  # record 5, MQTT 5, client 0, Clean Start 0
+    write(t, "register_fresh", base + feed(register) + bytes([login]) +
+          b"\x03")
+    alive = array(bulk("broker-9"), integer(4), integer(1))
+    handoff = m_session_control(1, "r0", 4, "broker-9", has=True)
+    blob = m_session(subs=[("a/+/c", 1, 0)],
+                     msgs=[{"topic": "a/b/c", "state": 1, "pid": 2}])
+    write(t, "takeover_handoff", base + feed(alive + OK) + bytes([login]) +
+          b"\x03" + msg(handoff) + feed(bulk(blob) + integer(1)) + b"\x03")
+    takeover = m_session_control(0, "r0", 99, "broker-7", wants=True)
+    write(t, "remote_takeover", base + feed(register) + bytes([login]) +
+          b"\x03" + msg(takeover) + feed(OK + integer(1)) + b"\x03")
+    write(t, "mismatch", feed(OK + array(bulk("1024"), bulk("4"))) +
+          b"\x03")
+    write(t, "errors", feed(b"-ERR nope\r\n" + b"*3\r\n:1\r\n$-1\r\n*0\r\n"
+                            + b"%garbage\r\n") + b"\x03" + bytes([login]) +
+          b"\x04\x03\x04\x03")
+
+
+def redis_router():
+    t = "redis_router"
+
+    def feed(b):
+        return b"\x00" + struct.pack("!H", len(b)) + b
+    scheme = array(bulk("1024"), bulk("3"))
+    value = (pb_bytes(1, b"payload") + pb_uint(2, 1) +
+             pb_bytes(3, prop_u32(0x02, 9)) + pb_uint(4, 1700000000000))
+    retained = array(bulk("a/b"), bulk(value), bulk("c/#"), bulk(value),
+                     bulk("d"), bulk(b"\xff\xff"))
+    claim = (OK + OK + array() + integer(1024) +
+             retained + b"".join(array() for _ in range(40)))
+    write(t, "startup_claim", feed(scheme) + b"\x01" + feed(claim) +
+          b"\x01")
+    owners = array(bulk("0"), bulk("r-old"), bulk("1"), bulk("r-old"),
+                   bulk("2"), bulk("fuzz-router"))
+    write(t, "owners_dead", feed(scheme) + b"\x01" +
+          feed(OK + OK + owners + integer(0) + integer(2)) + b"\x01")
+    pub = frame((PUBLISH, m_publish(1, "a/b", b"keep", 1, True)))
+    write(t, "retained_ack", feed(scheme) + b"\x01" + b"\x02" +
+          bytes([len(pub)]) + pub + b"\x01" + feed(b"-ERR oom\r\n") +
+          b"\x01\x03\x01")
+    write(t, "mismatch", feed(array(bulk("512"), bulk("3"))) + b"\x01")
+
+
+def main():
+    broker_input()
+    broker_link()
+    router_link()
+    handoff()
+    redis_broker()
+    redis_router()
+
+
+if __name__ == "__main__":
+    main()
