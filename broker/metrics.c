@@ -35,6 +35,24 @@ metrics_link_queue(void *arg)
 	return total;
 }
 
+static uint64_t
+metrics_redis_timeouts(void *arg)
+{
+	struct strata_broker *b = arg;
+
+	return (b->redis != NULL ? strata_redis_timeouts(b->redis) : 0) +
+	    (b->nodesub != NULL ? strata_redis_timeouts(b->nodesub) : 0);
+}
+
+static uint64_t
+metrics_redis_reconnects(void *arg)
+{
+	struct strata_broker *b = arg;
+
+	return (b->redis != NULL ? strata_redis_reconnects(b->redis) : 0) +
+	    (b->nodesub != NULL ? strata_redis_reconnects(b->nodesub) : 0);
+}
+
 static int64_t
 metrics_connections_max(void *arg)
 {
@@ -136,6 +154,12 @@ broker_metrics_init(struct strata_broker *b)
 	    "strata_broker_registry_unavailable_total",
 	    "CONNECTs refused because the session registry (Redis) did not "
 	    "answer", NULL);
+	strata_metrics_counter_fn(m, "strata_broker_redis_timeouts_total",
+	    "Redis connections dropped (or connects abandoned) for not "
+	    "answering within redis-timeout", NULL, metrics_redis_timeouts, b);
+	strata_metrics_counter_fn(m, "strata_broker_redis_reconnects_total",
+	    "Successful Redis connects after the first", NULL,
+	    metrics_redis_reconnects, b);
 	strata_metrics_gauge_fn(m, "strata_broker_connections_max",
 	    "Client connections accepted at most (max-connections)", NULL,
 	    metrics_connections_max, b);

@@ -44,6 +44,7 @@ struct metrics_series {
 		int64_t gauge;
 	} cell;
 	int64_t (*fn)(void *arg); /* gauge computed on scrape, or NULL */
+	uint64_t (*counter_fn)(void *arg); /* counter computed, or NULL */
 	void *arg;
 };
 
@@ -193,6 +194,18 @@ strata_metrics_gauge_fn(struct strata_metrics *m, const char *name,
 	s->arg = arg;
 }
 
+void
+strata_metrics_counter_fn(struct strata_metrics *m, const char *name,
+    const char *help, const char *labels, uint64_t (*fn)(void *arg),
+    void *arg)
+{
+	struct metrics_series *s;
+
+	s = metrics_series(m, name, help, labels, METRICS_COUNTER);
+	s->counter_fn = fn;
+	s->arg = arg;
+}
+
 /* HELP text escaping of the 0.0.4 format: '\' and newline. */
 static void
 metrics_render_help(struct evbuffer *out, const char *help)
@@ -222,7 +235,8 @@ metrics_render_family(const struct metrics_family *f, struct evbuffer *out)
 			evbuffer_add_printf(out, "{%s}", s->labels);
 		if (f->type == METRICS_COUNTER)
 			evbuffer_add_printf(out, " %llu\n",
-			    (unsigned long long)s->cell.counter);
+			    (unsigned long long)(s->counter_fn ?
+			    s->counter_fn(s->arg) : s->cell.counter));
 		else
 			evbuffer_add_printf(out, " %lld\n",
 			    (long long)(s->fn ? s->fn(s->arg)

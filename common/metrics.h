@@ -32,6 +32,11 @@ void strata_metrics_gauge_fn(struct strata_metrics *m, const char *name,
     const char *help, const char *labels, int64_t (*fn)(void *arg),
     void *arg);
 
+/* A counter computed on each scrape (a count another module keeps). */
+void strata_metrics_counter_fn(struct strata_metrics *m, const char *name,
+    const char *help, const char *labels, uint64_t (*fn)(void *arg),
+    void *arg);
+
 /* Append the Prometheus text exposition (version 0.0.4) to out. */
 void strata_metrics_render(const struct strata_metrics *m,
     struct evbuffer *out);

@@ -43,6 +43,22 @@ router_gauge_redis_up(void *arg)
 	return strata_redis_is_up(((struct strata_router *)arg)->redis);
 }
 
+static uint64_t
+router_redis_timeouts(void *arg)
+{
+	struct strata_router *r = arg;
+
+	return r->redis != NULL ? strata_redis_timeouts(r->redis) : 0;
+}
+
+static uint64_t
+router_redis_reconnects(void *arg)
+{
+	struct strata_router *r = arg;
+
+	return r->redis != NULL ? strata_redis_reconnects(r->redis) : 0;
+}
+
 static int64_t
 router_gauge_retained(void *arg)
 {
@@ -103,6 +119,12 @@ router_metrics_gauges(struct strata_router *r)
 	strata_metrics_gauge_fn(m, "strata_router_retained_bytes",
 	    "Bytes of retained messages in the cache", NULL,
 	    router_gauge_retained_bytes, r);
+	strata_metrics_counter_fn(m, "strata_router_redis_timeouts_total",
+	    "Redis connections dropped (or connects abandoned) for not "
+	    "answering within redis-timeout", NULL, router_redis_timeouts, r);
+	strata_metrics_counter_fn(m, "strata_router_redis_reconnects_total",
+	    "Successful Redis connects after the first", NULL,
+	    router_redis_reconnects, r);
 	strata_metrics_gauge_fn(m, "strata_router_route_filters",
 	    "Distinct filters in the route table", NULL, router_gauge_routes,
 	    r);
