@@ -37,6 +37,7 @@
 #include "link.h"
 #include "list.h"
 #include "log.h"
+#include "message.h"
 #include "metrics.h"
 #include "mqtt.h"
 #include "redis.h"
@@ -307,13 +308,9 @@ struct broker_fwd {
 				     points into data */
 	uint64_t incarnation;     /* of that session */
 	uint16_t packet_id;
-	uint8_t qos;
-	bool retain;
 	uint32_t partition;
-	uint32_t topic_len, payload_len, props_len;
-	char *topic;
-	uint8_t *payload, *props;
-	uint8_t data[];
+	struct strata_message msg; /* views into data (topic NUL-ended) */
+	uint8_t data[];           /* the message block, then client_id */
 };
 
 /*
@@ -343,6 +340,13 @@ struct broker_barrier_ref {
 	struct strata_list node;  /* router->barriers, seq ascending */
 	uint64_t seq;
 	struct broker_suback *wait;
+};
+
+/* Who published a message the broker forwards: the client to ack. */
+struct broker_origin {
+	const char *client_id;    /* NUL-terminated: No Local */
+	uint64_t incarnation;     /* of its session */
+	uint16_t packet_id;       /* QoS 1/2 */
 };
 
 /* A router known from Redis `strata:routers`. */
@@ -560,9 +564,10 @@ int broker_ping_handle(struct broker_conn *c,
 int broker_publish_handle(struct broker_conn *c,
     const struct strata_mqtt_packet *p);
 void broker_publish_deliver(struct strata_broker *b, const Strata__Deliver *d);
-struct broker_msg *broker_msg_new(const void *topic, size_t topic_len,
-    const void *payload, size_t payload_len, const void *props,
-    size_t props_len, uint8_t qos, bool retain);
+/* A message holding a copy of v (refs 1). */
+struct broker_msg *broker_msg_new(const struct strata_message *v);
+/* The view of m: its topic, payload, properties, QoS and retain. */
+struct strata_message broker_msg_view(const struct broker_msg *m);
 void broker_msg_unref(struct broker_msg *m);
 /* May a message with this topic and these sizes go to a client?  For
  * messages that did not come from a client's PUBLISH (router Delivers,
@@ -674,18 +679,15 @@ int broker_handoff_restore(struct broker_session *s, const uint8_t *data,
 /* ---- routerlink.c ---- */
 int broker_routers_start(struct strata_broker *b);
 void broker_routers_stop(struct strata_broker *b);
-/* Forward a publish to the router owning its partition.  client_id: the
- * publisher (for No Local, and to ack QoS 1/2) and the incarnation of its
- * session, or NULL and 0 (will: nobody to ack).  Returns 0; the message is
+/* Forward the publish m to the router owning its partition.  from: the
+ * publisher (for No Local, and to ack QoS 1/2), or NULL (a will: nobody
+ * to ack).  Returns 0; the message is
  * copied when it must wait (QoS 1/2, or no router up).  Returns
  * STRATA_ENOSPC when the router's link was full: the publish is kept
  * (or dropped, QoS 0 over the bound) and the caller should pause its
  * producer. */
-int broker_routers_publish(struct strata_broker *b, const char *client_id,
-    uint64_t incarnation, uint16_t packet_id, const uint8_t *topic,
-    size_t topic_len,
-    const uint8_t *payload, size_t payload_len, const uint8_t *props,
-    size_t props_len, uint8_t qos, bool retain);
+int broker_routers_publish(struct strata_broker *b,
+    const struct broker_origin *from, const struct strata_message *m);
 void broker_routers_route(struct strata_broker *b, bool add,
     const char *filter, size_t len);
 void broker_routers_retained(struct strata_broker *b, const char *client_id,

@@ -38,12 +38,13 @@ broker_will_publish(struct strata_broker *b, struct broker_will *w,
     const char *client_id)
 {
 	struct broker_msg *m = w->msg;
+	struct strata_message v = broker_msg_view(m);
 
 	STRATA_INFO(BROKER_COMP, "publishing will|client_id=%s topic=%s",
 	    client_id, m->topic);
-	broker_routers_publish(b, NULL, 0, 0, (const uint8_t *)m->topic,
-	    m->topic_len, m->payload, m->payload_len, m->props, m->props_len,
-	    w->qos, w->retain);
+	v.qos = w->qos;
+	v.retain = w->retain;
+	broker_routers_publish(b, NULL, &v);
 	broker_will_free(w);
 }
 
@@ -54,6 +55,7 @@ connect_will_new(const struct strata_mqtt_connect *cn)
 {
 	struct strata_mqtt_props props = cn->will_props;
 	struct broker_will *w = calloc(1, sizeof(*w));
+	struct strata_message v;
 	uint8_t *buf = NULL;
 	size_t size = 0, off = 0;
 
@@ -74,10 +76,15 @@ connect_will_new(const struct strata_mqtt_connect *cn)
 		/* the writer puts the block length in front: skip it */
 		off = strata_varint_size((uint32_t)size);
 	}
-	w->msg = broker_msg_new(cn->will_topic.p, cn->will_topic.len,
-	    cn->will_payload.p, cn->will_payload.len,
-	    buf != NULL ? buf + off : NULL, size, cn->will_qos,
-	    cn->will_retain);
+	v.topic = (const char *)cn->will_topic.p;
+	v.topic_len = cn->will_topic.len;
+	v.payload = cn->will_payload.p;
+	v.payload_len = cn->will_payload.len;
+	v.props = buf != NULL ? buf + off : NULL;
+	v.props_len = size;
+	v.qos = cn->will_qos;
+	v.retain = cn->will_retain;
+	w->msg = broker_msg_new(&v);
 	free(buf);
 	return w;
 }

@@ -151,6 +151,7 @@ static int
 handoff_restore_message(struct broker_session *s,
     const Strata__SessionMessage *sm, uint64_t now, struct handoff_ids *ids)
 {
+	struct strata_message v;
 	struct broker_msg *m;
 	uint8_t n_ids = (uint8_t)sm->n_sub_ids;
 
@@ -171,9 +172,15 @@ handoff_restore_message(struct broker_session *s,
 		broker_drop(s->broker, "queue_full");
 		return 0;
 	}
-	m = broker_msg_new(sm->topic, strlen(sm->topic), sm->payload.data,
-	    sm->payload.len, sm->properties.data, sm->properties.len,
-	    (uint8_t)sm->msg_qos, sm->msg_retain);
+	v.topic = sm->topic;
+	v.topic_len = strlen(sm->topic);
+	v.payload = sm->payload.data;
+	v.payload_len = sm->payload.len;
+	v.props = sm->properties.data;
+	v.props_len = sm->properties.len;
+	v.qos = (uint8_t)sm->msg_qos;
+	v.retain = sm->msg_retain;
+	m = broker_msg_new(&v);
 	m->received_ms = now > sm->age_ms ? now - sm->age_ms : 0;
 	broker_qos_restore(s, m, (uint8_t)sm->qos, sm->retain,
 	    (uint8_t)sm->state, (uint16_t)sm->packet_id, n_ids,

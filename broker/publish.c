@@ -30,32 +30,36 @@
 
 
 struct broker_msg *
-broker_msg_new(const void *topic, size_t topic_len, const void *payload,
-    size_t payload_len, const void *props, size_t props_len, uint8_t qos,
-    bool retain)
+broker_msg_new(const struct strata_message *v)
 {
-	struct broker_msg *m = malloc(sizeof(*m) + topic_len + 1 +
-	    payload_len + props_len);
+	struct broker_msg *m = malloc(sizeof(*m) +
+	    strata_message_block_size(v));
+	struct strata_message c;
 
 	if (m == NULL)
 		abort();
+	c = strata_message_copy(v, m->data);
 	m->refs = 1;
-	m->qos = qos;
-	m->retain = retain;
-	m->topic_len = (uint32_t)topic_len;
-	m->payload_len = (uint32_t)payload_len;
-	m->props_len = (uint32_t)props_len;
+	m->qos = v->qos;
+	m->retain = v->retain;
+	m->topic_len = (uint32_t)v->topic_len;
+	m->payload_len = (uint32_t)v->payload_len;
+	m->props_len = (uint32_t)v->props_len;
 	m->received_ms = broker_now_ms();
-	m->topic = (char *)m->data;
-	m->payload = m->data + topic_len + 1;
-	m->props = m->payload + payload_len;
-	memcpy(m->topic, topic, topic_len);
-	m->topic[topic_len] = '\0';
-	if (payload_len > 0)
-		memcpy(m->payload, payload, payload_len);
-	if (props_len > 0)
-		memcpy(m->props, props, props_len);
+	m->topic = (char *)c.topic;
+	m->payload = (uint8_t *)c.payload;
+	m->props = (uint8_t *)c.props;
 	return m;
+}
+
+/* The view of a message (for forwarding, copying). */
+struct strata_message
+broker_msg_view(const struct broker_msg *m)
+{
+	struct strata_message v = {m->topic, m->topic_len, m->payload,
+	    m->payload_len, m->props, m->props_len, m->qos, m->retain};
+
+	return v;
 }
 
 /* The largest Remaining Length MQTT can encode, less room for the fixed
@@ -209,6 +213,8 @@ broker_publish_handle(struct broker_conn *c,
 	const struct strata_mqtt_publish *pub = &p->u.publish;
 	const struct broker_config *cfg = &c->broker->cfg;
 	struct strata_bytes topic = pub->topic;
+	struct broker_origin from;
+	struct strata_message msg;
 	const uint8_t *props = NULL;
 	size_t props_len = 0;
 	int rc;
@@ -232,10 +238,18 @@ broker_publish_handle(struct broker_conn *c,
 	if (rc != 0)
 		return rc > 0 ? 0 : rc;
 	props = publish_props(c, &p->props, &props_len);
-	rc = broker_routers_publish(c->broker, c->session->client_id,
-	    c->session->incarnation, pub->packet_id, topic.p, topic.len,
-	    pub->payload.p, pub->payload.len, props, props_len, pub->qos,
-	    pub->retain);
+	from.client_id = c->session->client_id;
+	from.incarnation = c->session->incarnation;
+	from.packet_id = pub->packet_id;
+	msg.topic = (const char *)topic.p;
+	msg.topic_len = topic.len;
+	msg.payload = pub->payload.p;
+	msg.payload_len = pub->payload.len;
+	msg.props = props;
+	msg.props_len = props_len;
+	msg.qos = pub->qos;
+	msg.retain = pub->retain;
+	rc = broker_routers_publish(c->broker, &from, &msg);
 	if (rc == STRATA_ENOSPC)
 		broker_conn_pause(c);
 	return 0;
@@ -402,10 +416,11 @@ publish_send_one(struct broker_session *s, struct broker_msg *view,
 {
 	if (qos > view->qos)
 		qos = view->qos;
-	if (qos > 0 && *owned == NULL)
-		*owned = broker_msg_new(view->topic, view->topic_len,
-		    view->payload, view->payload_len, view->props,
-		    view->props_len, view->qos, view->retain);
+	if (qos > 0 && *owned == NULL) {
+		struct strata_message v = broker_msg_view(view);
+
+		*owned = broker_msg_new(&v);
+	}
 	broker_publish_to_session(s, qos > 0 ? *owned : view, qos, retain,
 	    n_ids, ids);
 }

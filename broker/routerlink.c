@@ -255,40 +255,38 @@ broker_routers_retained(struct strata_broker *b, const char *client_id,
 	}
 }
 
-/* Try to write one publish; 0 when it went to its router's link. */
+/* Try to write one publish (m's topic NUL-terminated); 0 when it went to
+ * its router's link. */
 static int
 routers_write(struct strata_broker *b, uint64_t seq, const char *client_id,
-    const char *topic, const uint8_t *payload, size_t payload_len,
-    const uint8_t *props, size_t props_len, uint8_t qos, bool retain,
-    uint32_t partition)
+    const struct strata_message *m, uint32_t partition)
 {
-	Strata__Publish m = STRATA__PUBLISH__INIT;
+	Strata__Publish p = STRATA__PUBLISH__INIT;
 	struct broker_router *r = b->partmap[partition];
 	int rc;
 
 	if (r == NULL || !r->up)
 		return STRATA_AGAIN;
-	m.seq = seq;
-	m.topic = (char *)topic;
-	m.payload.data = (uint8_t *)payload;
-	m.payload.len = payload_len;
-	m.qos = qos;
-	m.retain = retain;
-	m.properties.data = (uint8_t *)props;
-	m.properties.len = props_len;
-	m.client_id = (char *)(client_id != NULL ? client_id : "");
-	m.partition = partition;
-	rc = strata_link_send(r->link, STRATA_LINK_PUBLISH, &m.base);
+	p.seq = seq;
+	p.topic = (char *)m->topic;
+	p.payload.data = (uint8_t *)m->payload;
+	p.payload.len = m->payload_len;
+	p.qos = m->qos;
+	p.retain = m->retain;
+	p.properties.data = (uint8_t *)m->props;
+	p.properties.len = m->props_len;
+	p.client_id = (char *)(client_id != NULL ? client_id : "");
+	p.partition = partition;
+	rc = strata_link_send(r->link, STRATA_LINK_PUBLISH, &p.base);
 	if (rc == 0)
-		(*b->m.forwarded[qos])++;
+		(*b->m.forwarded[m->qos])++;
 	return rc;
 }
 
 static int
 routers_write_fwd(struct strata_broker *b, struct broker_fwd *f)
 {
-	int rc = routers_write(b, f->seq, f->client_id, f->topic, f->payload,
-	    f->payload_len, f->props, f->props_len, f->qos, f->retain,
+	int rc = routers_write(b, f->seq, f->client_id, &f->msg,
 	    f->partition);
 
 	if (rc != 0)
@@ -300,7 +298,8 @@ routers_write_fwd(struct strata_broker *b, struct broker_fwd *f)
 static size_t
 routers_fwd_size(const struct broker_fwd *f)
 {
-	return sizeof(*f) + f->topic_len + f->payload_len + f->props_len;
+	return sizeof(*f) + f->msg.topic_len + f->msg.payload_len +
+	    f->msg.props_len;
 }
 
 /* Unlink and free f; the caller accounts unsent_bytes. */
@@ -336,35 +335,25 @@ routers_flush_unsent(struct strata_broker *b)
 }
 
 static struct broker_fwd *
-routers_fwd_new(uint64_t seq, const char *client_id, uint16_t packet_id,
-    const uint8_t *topic, size_t topic_len, const uint8_t *payload,
-    size_t payload_len, const uint8_t *props, size_t props_len)
+routers_fwd_new(uint64_t seq, const struct broker_origin *from,
+    const struct strata_message *m)
 {
-	size_t id_size = client_id != NULL ? strlen(client_id) + 1 : 0;
-	struct broker_fwd *f = malloc(sizeof(*f) + topic_len + 1 +
-	    payload_len + props_len + id_size);
+	size_t id_size = from != NULL ? strlen(from->client_id) + 1 : 0;
+	size_t block = strata_message_block_size(m);
+	struct broker_fwd *f = malloc(sizeof(*f) + block + id_size);
 
 	if (f == NULL)
 		abort();
 	memset(f, 0, sizeof(*f));
 	strata_list_init(&f->node);
 	f->seq = seq;
-	f->packet_id = packet_id;
-	f->topic_len = (uint32_t)topic_len;
-	f->payload_len = (uint32_t)payload_len;
-	f->props_len = (uint32_t)props_len;
-	f->topic = (char *)f->data;
-	f->payload = f->data + topic_len + 1;
-	f->props = f->payload + payload_len;
-	memcpy(f->topic, topic, topic_len);
-	f->topic[topic_len] = '\0';
-	if (payload_len > 0)
-		memcpy(f->payload, payload, payload_len);
-	if (props_len > 0)
-		memcpy(f->props, props, props_len);
-	if (client_id != NULL)
-		f->client_id = memcpy(f->props + props_len, client_id,
+	f->msg = strata_message_copy(m, f->data);
+	if (from != NULL) {
+		f->packet_id = from->packet_id;
+		f->incarnation = from->incarnation;
+		f->client_id = memcpy(f->data + block, from->client_id,
 		    id_size);
+	}
 	return f;
 }
 
@@ -385,39 +374,36 @@ routers_topic(struct strata_broker *b, const uint8_t *topic, size_t len)
 }
 
 int
-broker_routers_publish(struct strata_broker *b, const char *client_id,
-    uint64_t incarnation, uint16_t packet_id, const uint8_t *topic,
-    size_t topic_len,
-    const uint8_t *payload, size_t payload_len, const uint8_t *props,
-    size_t props_len, uint8_t qos, bool retain)
+broker_routers_publish(struct strata_broker *b,
+    const struct broker_origin *from, const struct strata_message *m)
 {
-	uint32_t part = strata_topic_partition(topic, topic_len,
-	    (unsigned)b->cfg.partition_levels);
-	uint64_t seq = qos > 0 ? b->next_seq++ : 0;
+	uint32_t part = strata_topic_partition((const uint8_t *)m->topic,
+	    m->topic_len, (unsigned)b->cfg.partition_levels);
+	uint64_t seq = m->qos > 0 ? b->next_seq++ : 0;
 	struct broker_fwd *f;
-	size_t size = sizeof(*f) + topic_len + payload_len + props_len;
+	size_t size = sizeof(*f) + m->topic_len + m->payload_len +
+	    m->props_len;
 	int rc = STRATA_AGAIN;
 
-	if (qos == 0) {
-		rc = routers_write(b, 0, client_id, routers_topic(b, topic,
-		    topic_len), payload, payload_len, props, props_len, 0,
-		    retain, part);
+	if (m->qos == 0) {
+		struct strata_message v = *m;
+
+		v.topic = routers_topic(b, (const uint8_t *)m->topic,
+		    m->topic_len);
+		rc = routers_write(b, 0, from != NULL ? from->client_id : NULL,
+		    &v, part);
 		if (rc == 0)
 			return 0;
 	}
-	if (qos == 0 && b->unsent_bytes + size > BROKER_UNSENT_MAX) {
+	if (m->qos == 0 && b->unsent_bytes + size > BROKER_UNSENT_MAX) {
 		broker_drop(b, "no_router");
 		return rc == STRATA_ENOSPC ? rc : 0;
 	}
-	f = routers_fwd_new(seq, client_id, packet_id, topic, topic_len,
-	    payload, payload_len, props, props_len);
-	f->qos = qos;
-	f->retain = retain;
+	f = routers_fwd_new(seq, from, m);
 	f->partition = part;
-	f->incarnation = incarnation;
 	if (seq != 0)
 		strata_u64map_put(&b->fwd_by_seq, f->seq, f);
-	if (qos > 0 && (rc = routers_write_fwd(b, f)) == 0) {
+	if (m->qos > 0 && (rc = routers_write_fwd(b, f)) == 0) {
 		strata_list_push_back(&f->router->sent, &f->node);
 		return 0;
 	}
@@ -438,7 +424,7 @@ routers_on_ack(struct strata_broker *b, const Strata__PublishAck *a)
 		return;
 	if (f->client_id != NULL && f->incarnation != 0)
 		broker_qos_inbound_acked(b, f->incarnation, f->packet_id,
-		    f->qos, (uint8_t)a->reason);
+		    f->msg.qos, (uint8_t)a->reason);
 	if (f->router == NULL)
 		b->unsent_bytes -= routers_fwd_size(f);
 	routers_fwd_free(b, f);

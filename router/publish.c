@@ -115,10 +115,11 @@ publish_retain(struct router_broker *b, const Strata__Publish *p,
 		(*r->m.retained_deleted)++;
 		argv[0] = "HDEL";
 	} else {
+		struct strata_message v = {p->topic, tlen, p->payload.data,
+		    p->payload.len, p->properties.data, p->properties.len,
+		    (uint8_t)p->qos, true};
 		const struct router_retained_msg *m = router_retained_put(
-		    &r->retained, p->topic, tlen, partition, p->qos,
-		    p->payload.data, p->payload.len, p->properties.data,
-		    p->properties.len, router_now_ms());
+		    &r->retained, &v, partition, router_now_ms());
 		(*r->m.retained_stored)++;
 		argv[0] = "HSET";
 		argvlen[3] = router_retained_pack(m, &value);

@@ -65,34 +65,26 @@ router_retained_fini(struct router_retained *r)
 }
 
 const struct router_retained_msg *
-router_retained_put(struct router_retained *r, const char *topic, size_t tlen,
-    uint32_t partition, uint32_t qos, const uint8_t *payload, size_t plen,
-    const uint8_t *props, size_t prlen, uint64_t stored_at_ms)
+router_retained_put(struct router_retained *r, const struct strata_message *v,
+    uint32_t partition, uint64_t stored_at_ms)
 {
-	struct router_retained_msg *m =
-	    malloc(sizeof(*m) + tlen + 1 + plen + prlen);
-	uint8_t *p;
+	struct router_retained_msg *m = malloc(sizeof(*m) +
+	    strata_message_block_size(v));
+	struct strata_message c;
 
 	if (m == NULL)
 		abort();
+	c = strata_message_copy(v, (uint8_t *)m->topic);
 	m->partition = partition;
-	m->qos = qos;
+	m->qos = v->qos;
 	m->stored_at_ms = stored_at_ms;
-	m->topic_len = tlen;
-	memcpy(m->topic, topic, tlen);
-	m->topic[tlen] = '\0';
-	p = (uint8_t *)m->topic + tlen + 1;
-	if (plen > 0)
-		memcpy(p, payload, plen);
-	m->payload = p;
-	m->payload_len = plen;
-	p += plen;
-	if (prlen > 0)
-		memcpy(p, props, prlen);
-	m->props = p;
-	m->props_len = prlen;
-	retained_remove(r, topic, tlen);
-	strata_hashmap_put(r->cache, topic, tlen, m);
+	m->topic_len = v->topic_len;
+	m->payload = c.payload;
+	m->payload_len = v->payload_len;
+	m->props = c.props;
+	m->props_len = v->props_len;
+	retained_remove(r, v->topic, v->topic_len);
+	strata_hashmap_put(r->cache, m->topic, m->topic_len, m);
 	r->bytes += retained_size(m);
 	return m;
 }
@@ -152,9 +144,11 @@ router_retained_load(struct router_retained *r, const char *topic, size_t tlen,
 	    v->properties.len)) {
 		rc = STRATA_ENOSPC;
 	} else {
-		router_retained_put(r, topic, tlen, partition, v->qos,
-		    v->payload.data, v->payload.len, v->properties.data,
-		    v->properties.len, v->stored_at_ms);
+		struct strata_message msg = {topic, tlen, v->payload.data,
+		    v->payload.len, v->properties.data, v->properties.len,
+		    (uint8_t)v->qos, true};
+
+		router_retained_put(r, &msg, partition, v->stored_at_ms);
 	}
 	if (v != NULL)
 		strata__retained__free_unpacked(v, NULL);

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "message.h"
+
 struct strata_hashmap;
 
 struct router_retained_msg {
@@ -46,12 +48,11 @@ bool router_retained_fits(const struct router_retained *r, const char *topic,
     size_t tlen, size_t plen, size_t prlen);
 void router_retained_fini(struct router_retained *r);
 
-/* Store topic's message, replacing any previous one.  The bytes are
- * copied.  Returns the stored entry. */
+/* Store m (its topic, payload, properties, QoS), replacing the topic's
+ * previous message.  The bytes are copied.  Returns the stored entry. */
 const struct router_retained_msg *router_retained_put(
-    struct router_retained *r, const char *topic, size_t tlen,
-    uint32_t partition, uint32_t qos, const uint8_t *payload, size_t plen,
-    const uint8_t *props, size_t prlen, uint64_t stored_at_ms);
+    struct router_retained *r, const struct strata_message *m,
+    uint32_t partition, uint64_t stored_at_ms);
 
 /* Remove topic's message; false if there was none. */
 bool router_retained_delete(

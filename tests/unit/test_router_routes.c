@@ -174,8 +174,10 @@ collect(const struct router_retained_msg *m, void *arg)
 static void
 put(struct router_retained *r, const char *topic, uint32_t part, const char *pl)
 {
-	router_retained_put(r, topic, strlen(topic), part, 1, (const uint8_t *)pl,
-	    strlen(pl), (const uint8_t *)"\x01\x01", 2, 42);
+	struct strata_message m = {topic, strlen(topic), (const uint8_t *)pl,
+	    strlen(pl), (const uint8_t *)"\x01\x01", 2, 1, true};
+
+	router_retained_put(r, &m, part, 42);
 }
 
 static void
