@@ -74,7 +74,7 @@ fuzz_short() {
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_FUZZ=ON >/dev/null &&
 		cmake --build build-fuzz -j"$JOBS" --target fuzz_all >/dev/null &&
-		bash tests/fuzz/run.sh build-fuzz/fuzz 20
+		bash tests/fuzz/run.sh build-fuzz/fuzz 10
 }
 
 asan_build() {
