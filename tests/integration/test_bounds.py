@@ -157,6 +157,30 @@ def test_receive_maximum(cluster, raws, proto):
         assert got == []
 
 
+def test_qos2_ids_past_32768(cluster, extra_broker):
+    """With max-inflight 40000, 33000 inbound QoS 2 ids awaiting PUBREL
+    are held and answered (the id array's 16-bit capacity used to wrap
+    at 32768), then released by PUBREL."""
+    b = extra_broker("--max-inflight", "40000")
+    conn = handshake(raw(b.port, V5))
+    topic = unique() + "/many"
+    n = 33000
+    batch = b"".join(rawmqtt.publish(topic, b"", 2, packet_id=pid,
+                                     version=V5) for pid in range(1, n + 1))
+    conn.send(batch)
+    got = 0
+    while got < n:
+        assert conn.recv_type(rawmqtt.PUBREC, timeout=20).type == \
+            rawmqtt.PUBREC
+        got += 1
+    conn.send(b"".join(rawmqtt.puback(pid, rawmqtt.PUBREL)
+                       for pid in range(1, n + 1)))
+    for _ in range(n):
+        comp = conn.recv_type(rawmqtt.PUBCOMP, timeout=20)
+        assert comp.reason in (None, 0)
+    conn.close()
+
+
 def test_client_that_never_reads_is_disconnected(cluster, clients,
                                                   extra_broker):
     """Past max-output-bytes queued to a client that does not read, the
