@@ -1,16 +1,21 @@
-"""Fixtures of the integration suite: one local Strata cluster per session.
+"""Fixtures of the integration suite: local Strata clusters.
 
-The `cluster` fixture starts Redis, one router and two brokers with
-deploy/local/cluster.sh in a fresh temporary directory, on a base port
-chosen so that every derived port is free, and stops exactly those
-processes at the end.  When a test fails, the tail of every daemon's log is
-attached to its report.
+The session-scoped `cluster` fixture starts Redis, one router and two
+brokers with deploy/local/cluster.sh in a fresh temporary directory, on a
+base port chosen so that every derived port is free, and stops exactly
+those processes at the end.  Modules that must not share it (a test that
+kills a daemon, the network fuzz test that leaves junk behind) start their
+own with start_cluster(), the same function.  When a test fails, the tail
+of every daemon's log of each cluster it used is attached to its report,
+and after every test the daemons of the clusters it used must still be
+alive with no sanitizer report in their logs.
 
 STRATA_BIN_DIR (e.g. an ASan build's bin directory) selects the binaries;
 by default cluster.sh uses build/bin.  STRATA_KEEPALIVE_MIN=1 is passed to
 the daemons so tests can use one-second keepalives.
 """
 
+import contextlib
 import os
 import random
 import shlex
@@ -32,21 +37,28 @@ LOG_TAIL_LINES = 40
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                       "runtime error:")
 
-# Offsets of the ports cluster.sh derives from the base port P.
-_OFFSETS = ([i for i in range(BROKERS)] +
-            [7000 + i for i in range(BROKERS)] +
-            [8000 + i for i in range(BROKERS)] +
-            [6000 + j for j in range(ROUTERS)] +
-            [8100 + j for j in range(ROUTERS)] + [4500])
 
-_active = None  # the running cluster, for the failure-report hook
+def port_offsets(brokers=BROKERS, routers=ROUTERS):
+    """Offsets of the ports cluster.sh derives from the base port P."""
+    return ([i for i in range(brokers)] +
+            [7000 + i for i in range(brokers)] +
+            [8000 + i for i in range(brokers)] +
+            [6000 + j for j in range(routers)] +
+            [8100 + j for j in range(routers)] + [4500])
+
+
+# Running clusters by the name of the fixture that provides them, for the
+# health check and the failure-report hook.
+_active = {}
 
 
 class Cluster:
     """Parsed endpoints.env of a running cluster."""
 
-    def __init__(self, directory, env):
+    def __init__(self, directory, env, health_check=True):
         self.dir = directory
+        # checked after every test that uses it (daemons_stay_healthy)
+        self.health_check = health_check
         self.env = env
         self.host = env["HOST"]
         self.mqtt_ports = [int(p) for p in env["MQTT_PORTS"].split()]
@@ -149,14 +161,15 @@ def _port_free(port):
         s.close()
 
 
-def pick_base_port(attempts=200):
+def pick_base_port(brokers=BROKERS, routers=ROUTERS, attempts=200):
     """A base port whose derived ports are all free.  Kept below the
     kernel's ephemeral range (32768+) so outgoing connections made while
     the cluster starts cannot take one of them."""
+    offsets = port_offsets(brokers, routers)
     rng = random.Random()
     for _ in range(attempts):
-        base = rng.randrange(10000, 32768 - max(_OFFSETS) - 1)
-        if all(_port_free(base + off) for off in _OFFSETS):
+        base = rng.randrange(10000, 32768 - max(offsets) - 1)
+        if all(_port_free(base + off) for off in offsets):
             return base
     raise RuntimeError("no free base port found")
 
@@ -165,16 +178,24 @@ def _cluster_cmd(*args):
     return ["bash", CLUSTER_SH] + list(args)
 
 
-@pytest.fixture(scope="session")
-def cluster():
-    global _active
+@contextlib.contextmanager
+def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
+                  health_check=True):
+    """Run `cluster.sh up` in a fresh temporary directory and yield the
+    Cluster; `cluster.sh down` when the block ends.  `name` is the fixture
+    that provides it: tests using that fixture get its log tails on
+    failure and, when health_check is true, the daemons_stay_healthy check
+    (a test that kills a daemon on purpose passes False).  Sanitizer
+    reports written at exit (LeakSanitizer) fail the teardown; the
+    directory is then kept for inspection."""
     if not os.path.exists(CLUSTER_SH):
         pytest.fail("%s does not exist" % CLUSTER_SH)
-    directory = tempfile.mkdtemp(prefix="strata-it-")
+    directory = tempfile.mkdtemp(prefix=prefix)
     env = dict(os.environ)
     env.setdefault("STRATA_KEEPALIVE_MIN", "1")
-    args = ["up", "--dir", directory, "--brokers", str(BROKERS),
-            "--routers", str(ROUTERS), "--base-port", str(pick_base_port())]
+    args = ["up", "--dir", directory, "--brokers", str(brokers),
+            "--routers", str(routers),
+            "--base-port", str(pick_base_port(brokers, routers))]
     if os.environ.get("STRATA_BIN_DIR"):
         args += ["--bin-dir", os.environ["STRATA_BIN_DIR"]]
     up = subprocess.run(_cluster_cmd(*args), env=env, cwd=ROOT,
@@ -188,17 +209,17 @@ def cluster():
         pytest.fail("cluster.sh up failed (rc %d):\n%s\n%s" % (
             up.returncode, up.stdout.decode("utf-8", "replace"), tails),
             pytrace=False)
-    c = Cluster(directory, parse_env_file(endpoints))
-    _active = c
+    c = Cluster(directory, parse_env_file(endpoints), health_check)
+    _active[name] = c
     try:
         yield c
     finally:
-        _active = None
+        _active.pop(name, None)
         down = subprocess.run(_cluster_cmd("down", "--dir", directory),
                               cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, timeout=60)
         # Reports written at exit (LeakSanitizer) show up only now; they
-        # fail the session's last test at teardown.
+        # fail the last test that used the cluster at teardown.
         reports = c.new_sanitizer_reports()
         if down.returncode == 0 and not reports:
             shutil.rmtree(directory, ignore_errors=True)
@@ -210,19 +231,30 @@ def cluster():
             "\n%s" % (directory, "\n".join(reports[:40]))
 
 
+@pytest.fixture(scope="session")
+def cluster():
+    with start_cluster("cluster") as c:
+        yield c
+
+
 @pytest.fixture(autouse=True)
 def daemons_stay_healthy(request):
-    """After each test that used the cluster: every daemon is still
+    """After each test that used a cluster: every daemon is still
     running and no sanitizer report appeared in a log.  Bad input must
     never crash a process (DESIGN guarantee 4)."""
     yield
-    if "cluster" not in request.fixturenames or _active is None:
-        return
-    dead = _active.dead_processes()
-    reports = _active.new_sanitizer_reports()
-    if dead or reports:
-        pytest.fail("daemon processes gone: %r; sanitizer reports:\n%s" % (
-            dead, "\n".join(reports[:40])), pytrace=False)
+    problems = []
+    for name, c in sorted(_active.items()):
+        if not c.health_check or name not in request.fixturenames:
+            continue
+        dead = c.dead_processes()
+        reports = c.new_sanitizer_reports()
+        if dead or reports:
+            problems.append("%s: daemon processes gone: %r; sanitizer "
+                            "reports:\n%s" % (name, dead,
+                                              "\n".join(reports[:40])))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -230,8 +262,14 @@ def pytest_runtest_makereport(item, call):
     """Attach the daemons' log tails to the report of a failed test."""
     outcome = yield
     rep = outcome.get_result()
-    if rep.failed and rep.when in ("setup", "call", "teardown") and _active:
-        rep.sections.append(("strata daemon logs", _active.log_tails()))
+    if not rep.failed or rep.when not in ("setup", "call", "teardown"):
+        return
+    for name, c in sorted(_active.items()):
+        if name in item.fixturenames:
+            title = "strata daemon logs"
+            if name != "cluster":
+                title += " (%s)" % name
+            rep.sections.append((title, c.log_tails()))
 
 
 @pytest.fixture(params=["3.1.1", "5"])

@@ -3,9 +3,11 @@
 The integration suite uses this module where a real client library would
 refuse to misbehave: malformed packets, abrupt closes, exact reason codes.
 Builders return bytes; RawClient sends them and reads whole packets back
-with bounded timeouts.  Only what the tests need is implemented: CONNECT,
-PUBLISH, SUBSCRIBE, PINGREQ, DISCONNECT out; every packet type in (fixed
-header plus the few fields tests look at).
+with bounded timeouts.  There is a builder for every packet type of both
+protocol versions, including the server-to-client ones (CONNACK, SUBACK,
+UNSUBACK, PINGRESP: the fuzz test sends them the wrong way) and packet()
+for any type nibble, reserved 0 and 15 included.  Incoming packets are
+decoded as far as tests look at them (fixed header plus a few fields).
 """
 
 import socket
@@ -38,7 +40,7 @@ PROP_SERVER_KEEP_ALIVE = 0x13
 PROP_REASON_STRING = 0x1F
 
 # Property id -> wire type, for decoding (MQTT 5 section 2.2.2.2).
-_PROP_TYPES = {
+PROP_TYPES = {
     0x01: "byte", 0x02: "u32", 0x03: "str", 0x08: "str", 0x09: "bin",
     0x0B: "varint", 0x11: "u32", 0x12: "str", 0x13: "u16", 0x15: "str",
     0x16: "bin", 0x17: "byte", 0x18: "u32", 0x19: "byte", 0x1A: "str",
@@ -73,7 +75,7 @@ def props(items=()):
     body = bytearray()
     for pid, value in items:
         body += varint(pid)
-        kind = _PROP_TYPES[pid]
+        kind = PROP_TYPES[pid]
         if kind == "byte":
             body.append(value)
         elif kind == "u16":
@@ -95,10 +97,15 @@ def packet(ptype, flags, body):
 
 
 def connect(client_id="", version=V311, keepalive=30, clean=True,
-        will=None, properties=(), proto_name="MQTT"):
+        will=None, properties=(), proto_name="MQTT", username=None,
+        password=None, reserved=False):
     """CONNECT.  will is None or a dict: topic, payload, qos, retain,
-    properties (v5 will properties, default none)."""
+    properties (v5 will properties, default none).  username and
+    password (str or bytes) set their flags and fields; reserved sets the
+    reserved flag bit 0, which the spec forbids."""
     flags = 0x02 if clean else 0
+    if reserved:
+        flags |= 0x01
     payload = utf8(client_id)
     if will is not None:
         flags |= 0x04 | (will.get("qos", 0) << 3)
@@ -107,6 +114,12 @@ def connect(client_id="", version=V311, keepalive=30, clean=True,
         if version == V5:
             payload += props(will.get("properties", ()))
         payload += utf8(will["topic"]) + utf8(will["payload"])
+    if username is not None:
+        flags |= 0x80
+        payload += utf8(username)
+    if password is not None:
+        flags |= 0x40
+        payload += utf8(password)
     body = utf8(proto_name) + bytes([version, flags])
     body += struct.pack("!H", keepalive)
     if version >= V5:
@@ -128,30 +141,87 @@ def publish(topic, payload=b"", qos=0, retain=False, packet_id=1,
     return packet(PUBLISH, flags, body + payload)
 
 
-def subscribe(filters, packet_id=1, version=V311, flags=0x02):
+def subscribe(filters, packet_id=1, version=V311, flags=0x02,
+              properties=()):
     """SUBSCRIBE of [(filter, options)].  flags must be 2 per the spec;
     tests pass another value to send reserved bits."""
     body = struct.pack("!H", packet_id)
     if version == V5:
-        body += props()
+        body += props(properties)
     for flt, opts in filters:
         body += utf8(flt) + bytes([opts])
     return packet(SUBSCRIBE, flags, body)
 
 
-def puback(packet_id, ptype=PUBACK):
+def unsubscribe(filters, packet_id=1, version=V311, flags=0x02,
+                properties=()):
+    """UNSUBSCRIBE of a list of filters (flags must be 2, like
+    SUBSCRIBE's)."""
+    body = struct.pack("!H", packet_id)
+    if version == V5:
+        body += props(properties)
+    for flt in filters:
+        body += utf8(flt)
+    return packet(UNSUBSCRIBE, flags, body)
+
+
+def puback(packet_id, ptype=PUBACK, version=V311, reason=None,
+           properties=()):
+    """PUBACK, PUBREC, PUBREL or PUBCOMP (ptype).  MQTT 5 adds a reason
+    code and properties; both are left out (reason 0) unless given."""
     flags = 0x02 if ptype == PUBREL else 0
-    return packet(ptype, flags, struct.pack("!H", packet_id))
+    body = struct.pack("!H", packet_id)
+    if version == V5 and (reason is not None or properties):
+        body += bytes([reason or 0])
+        if properties:
+            body += props(properties)
+    return packet(ptype, flags, body)
 
 
 def pingreq():
     return packet(PINGREQ, 0, b"")
 
 
-def disconnect(version=V311, reason=0):
-    if version == V5 and reason:
-        return packet(DISCONNECT, 0, bytes([reason]) + props())
+def disconnect(version=V311, reason=0, properties=()):
+    if version == V5 and (reason or properties):
+        return packet(DISCONNECT, 0, bytes([reason]) + props(properties))
     return packet(DISCONNECT, 0, b"")
+
+
+def auth(reason=0, properties=()):
+    """MQTT 5 AUTH (type 15; reserved in 3.1.1).  Reason 0 with no
+    properties has an empty body."""
+    if reason or properties:
+        return packet(AUTH, 0, bytes([reason]) + props(properties))
+    return packet(AUTH, 0, b"")
+
+
+# Server-to-client packets, for tests that send them the wrong way.
+
+def connack(reason=0, session_present=False, version=V311, properties=()):
+    body = bytes([1 if session_present else 0, reason])
+    if version == V5:
+        body += props(properties)
+    return packet(CONNACK, 0, body)
+
+
+def suback(packet_id, codes, version=V311, properties=()):
+    body = struct.pack("!H", packet_id)
+    if version == V5:
+        body += props(properties)
+    return packet(SUBACK, 0, body + bytes(codes))
+
+
+def unsuback(packet_id, codes=(), version=V311, properties=()):
+    """UNSUBACK; reason codes and properties exist only in MQTT 5."""
+    body = struct.pack("!H", packet_id)
+    if version == V5:
+        body += props(properties) + bytes(codes)
+    return packet(UNSUBACK, 0, body)
+
+
+def pingresp():
+    return packet(PINGRESP, 0, b"")
 
 
 class Packet:
@@ -233,7 +303,7 @@ def parse_props(buf):
     out = {}
     while pos < end:
         pid, pos = _read_varint(buf, pos)
-        kind = _PROP_TYPES.get(pid)
+        kind = PROP_TYPES.get(pid)
         if kind == "byte":
             val = buf[pos]
             pos += 1

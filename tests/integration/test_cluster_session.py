@@ -4,9 +4,6 @@ unacknowledged messages; a Clean Start anywhere discards it; a client
 whose broker died gets its CONNACK from another broker in bounded time."""
 
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 import uuid
 
@@ -256,38 +253,11 @@ def test_handoff_metrics(cluster, clients):
 
 @pytest.fixture(scope="module")
 def own_cluster():
-    """Redis, one router, two brokers, private to this module."""
-    directory = tempfile.mkdtemp(prefix="strata-it-kill-")
-    env = dict(os.environ)
-    env.setdefault("STRATA_KEEPALIVE_MIN", "1")
-    args = ["up", "--dir", directory, "--brokers", "2", "--routers", "1",
-            "--base-port", str(conftest.pick_base_port())]
-    if os.environ.get("STRATA_BIN_DIR"):
-        args += ["--bin-dir", os.environ["STRATA_BIN_DIR"]]
-    up = subprocess.run(conftest._cluster_cmd(*args), env=env,
-                        cwd=conftest.ROOT, stdout=subprocess.PIPE,
-                        stderr=subprocess.STDOUT, timeout=120)
-    endpoints = os.path.join(directory, "endpoints.env")
-    if up.returncode != 0 or not os.path.exists(endpoints):
-        tails = conftest.log_tails(os.path.join(directory, "logs"))
-        subprocess.run(conftest._cluster_cmd("down", "--dir", directory),
-                       cwd=conftest.ROOT, timeout=60)
-        pytest.fail("cluster.sh up failed (rc %d):\n%s\n%s" % (
-            up.returncode, up.stdout.decode("utf-8", "replace"), tails),
-            pytrace=False)
-    c = conftest.Cluster(directory, conftest.parse_env_file(endpoints))
-    try:
+    """Redis, one router, two brokers, private to this module.  No health
+    check after each test: the test kills a broker on purpose."""
+    with conftest.start_cluster("own_cluster", prefix="strata-it-kill-",
+                                health_check=False) as c:
         yield c
-    finally:
-        down = subprocess.run(conftest._cluster_cmd("down", "--dir",
-                                                    directory),
-                              cwd=conftest.ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=60)
-        reports = c.new_sanitizer_reports()
-        if down.returncode == 0 and not reports:
-            shutil.rmtree(directory, ignore_errors=True)
-        assert not reports, "sanitizer reports (logs in %s):\n%s" % (
-            directory, "\n".join(reports[:40]))
 
 
 def test_takeover_after_broker_killed(own_cluster, raws):
