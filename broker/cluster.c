@@ -468,6 +468,10 @@ cluster_local_registered(struct strata_redis *r, redisReply *reply,
 		s = broker_session_find(b, reg->id, reg->id_len);
 		if (s != NULL && s->epoch < epoch)
 			s->epoch = epoch;
+		/* the session ended before its epoch was known (a client that
+		 * left at once): its entry is dropped now, or nothing would */
+		if (s == NULL)
+			cluster_release(b, reg->id, reg->id_len, epoch);
 		if (alive)
 			cluster_send_takeover(b, prev, reg->id, epoch, false);
 	}

@@ -180,25 +180,27 @@ def _cluster_cmd(*args):
 
 @contextlib.contextmanager
 def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
-                  health_check=True):
+                  health_check=True, env=None):
     """Run `cluster.sh up` in a fresh temporary directory and yield the
     Cluster; `cluster.sh down` when the block ends.  `name` is the fixture
     that provides it: tests using that fixture get its log tails on
     failure and, when health_check is true, the daemons_stay_healthy check
     (a test that kills a daemon on purpose passes False).  Sanitizer
     reports written at exit (LeakSanitizer) fail the teardown; the
-    directory is then kept for inspection."""
+    directory is then kept for inspection.  env: more variables for the
+    daemons (STRATA_* options)."""
     if not os.path.exists(CLUSTER_SH):
         pytest.fail("%s does not exist" % CLUSTER_SH)
     directory = tempfile.mkdtemp(prefix=prefix)
-    env = dict(os.environ)
-    env.setdefault("STRATA_KEEPALIVE_MIN", "1")
+    run_env = dict(os.environ)
+    run_env.setdefault("STRATA_KEEPALIVE_MIN", "1")
+    run_env.update(env or {})
     args = ["up", "--dir", directory, "--brokers", str(brokers),
             "--routers", str(routers),
             "--base-port", str(pick_base_port(brokers, routers))]
     if os.environ.get("STRATA_BIN_DIR"):
         args += ["--bin-dir", os.environ["STRATA_BIN_DIR"]]
-    up = subprocess.run(_cluster_cmd(*args), env=env, cwd=ROOT,
+    up = subprocess.run(_cluster_cmd(*args), env=run_env, cwd=ROOT,
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                         timeout=120)
     endpoints = os.path.join(directory, "endpoints.env")

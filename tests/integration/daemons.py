@@ -9,6 +9,7 @@ own_cluster().  Everything started here is stopped by PID, with SIGTERM
 first, and its log is checked for sanitizer reports.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -167,96 +168,53 @@ class Router(Daemon):
         ] + list(args), env)
 
 
-class OwnCluster:
-    """A cluster of its own (cluster.sh up/down), for tests that stop,
-    kill or restart its Redis."""
+@contextlib.contextmanager
+def own_cluster(name, brokers=1, routers=1, env=None):
+    """A cluster of the test's own (conftest.start_cluster, registered
+    under the fixture `name` for log tails), whose Redis the test may
+    stop, kill and restart: redis_* helpers below.  A restarted Redis is
+    stopped at the end; the strata daemons (not Redis) must still run."""
+    from conftest import start_cluster
+    with start_cluster(name, brokers, routers, prefix="strata-own-",
+                       health_check=False, env=env) as c:
+        c.redis_pid = c.pids[0]
+        c.extra = []
+        try:
+            yield c
+        finally:
+            for proc in c.extra:
+                if proc.poll() is None:
+                    proc.terminate()
+                    try:
+                        proc.wait(10)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(5)
+            dead = [pid for pid in c.dead_processes() if pid != c.pids[0]]
+            reports = c.new_sanitizer_reports()
+            assert not dead, "daemons died: %r" % dead
+            assert not reports, "\n".join(reports[:40])
 
-    def __init__(self, brokers=1, routers=1, env=None, base_port=None):
-        from conftest import parse_env_file, pick_base_port
-        self.dir = tempfile.mkdtemp(prefix="strata-own-")
-        run_env = dict(os.environ)
-        run_env.update(env or {})
-        args = ["up", "--dir", self.dir, "--brokers", str(brokers),
-                "--routers", str(routers),
-                "--base-port", str(base_port or pick_base_port())]
-        if os.environ.get("STRATA_BIN_DIR"):
-            args += ["--bin-dir", os.environ["STRATA_BIN_DIR"]]
-        up = subprocess.run(["bash", CLUSTER_SH] + args, env=run_env,
-                            cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, timeout=120)
-        if up.returncode != 0:
-            self.down()
-            raise RuntimeError("cluster.sh up failed:\n" +
-                               up.stdout.decode("utf-8", "replace"))
-        self.env = parse_env_file(os.path.join(self.dir, "endpoints.env"))
-        self.mqtt_ports = [int(p) for p in self.env["MQTT_PORTS"].split()]
-        self.broker_metrics_ports = [
-            int(p) for p in self.env["BROKER_METRICS_PORTS"].split()]
-        self.router_metrics_ports = [
-            int(p) for p in self.env["ROUTER_METRICS_PORTS"].split()]
-        self.redis_port = int(self.env["REDIS_PORT"])
-        self.pids = [int(p) for p in self.env["PIDS"].split()]
-        self.redis_pid = self.pids[0]
-        self.log_dir = self.env["LOG_DIR"]
-        self.extra = []  # processes started by the test (a new Redis)
 
-    def redis_cmdline(self):
-        """The command line cluster.sh starts this cluster's Redis with
-        (Redis rewrites its own argv, so /proc cannot tell)."""
-        return ["redis-server", "--bind", "127.0.0.1", "--port",
-                str(self.redis_port), "--save", "", "--appendonly", "yes",
-                "--appendfsync", "everysec", "--dir",
-                os.path.join(self.dir, "redis"), "--daemonize", "no"]
+def redis_cmdline(c):
+    """The command line cluster.sh starts c's Redis with (Redis rewrites
+    its own argv, so /proc cannot tell)."""
+    return ["redis-server", "--bind", "127.0.0.1", "--port",
+            str(c.redis_port), "--save", "", "--appendonly", "yes",
+            "--appendfsync", "everysec", "--dir",
+            os.path.join(c.dir, "redis"), "--daemonize", "no"]
 
-    def redis_cli(self, *args):
-        return subprocess.run(
-            ["redis-cli", "-p", str(self.redis_port)] + list(args),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10,
-        ).stdout.decode().strip()
 
-    def signal_redis(self, sig):
-        os.kill(self.redis_pid, sig)
+def redis_signal(c, sig):
+    os.kill(c.redis_pid, sig)
 
-    def restart_redis(self, cmdline):
-        """Start Redis again with cmdline (the old process is gone)."""
-        log = open(os.path.join(self.log_dir, "redis-restarted.log"), "ab")
-        proc = subprocess.Popen(cmdline, stdout=log, stderr=log)
-        self.extra.append(proc)
-        self.redis_pid = proc.pid
-        wait_port(self.redis_port, proc)
-        return proc
 
-    def sanitizer_reports(self):
-        found = []
-        for name in sorted(os.listdir(self.log_dir)):
-            with open(os.path.join(self.log_dir, name), "rb") as f:
-                for line in f.read().decode("utf-8", "replace").splitlines():
-                    if any(p in line for p in SANITIZER_PATTERNS):
-                        found.append("%s: %s" % (name, line))
-        return found
-
-    def daemons_alive(self):
-        """The strata daemons of the cluster (not Redis) still run."""
-        dead = []
-        for pid in self.pids[1:]:
-            try:
-                with open("/proc/%d/stat" % pid) as f:
-                    state = f.read().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                state = "gone"
-            if state in ("Z", "X", "gone"):
-                dead.append(pid)
-        return dead
-
-    def down(self):
-        for proc in self.extra:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-        subprocess.run(["bash", CLUSTER_SH, "down", "--dir", self.dir],
-                       cwd=ROOT, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=60)
+def redis_restart(c, cmdline):
+    """Start c's Redis again with cmdline (the old process is gone)."""
+    log = open(os.path.join(c.log_dir, "redis-restarted.log"), "ab")
+    proc = subprocess.Popen(cmdline, stdout=log, stderr=log)
+    log.close()
+    c.extra.append(proc)
+    c.redis_pid = proc.pid
+    wait_port(c.redis_port, proc)
+    return proc

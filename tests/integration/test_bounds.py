@@ -19,7 +19,7 @@ import uuid
 import pytest
 
 import rawmqtt
-from daemons import Broker, OwnCluster, metric
+from daemons import Broker, metric, own_cluster
 from mqttc import V5, V311, unique
 
 QUOTA_EXCEEDED = 0x97
@@ -275,12 +275,10 @@ def test_refusal_log_lines_are_rate_limited(cluster, extra_broker):
 def retained_cluster():
     """A cluster whose router holds 3 retained messages of 4 KiB at most
     (max-retained, max-retained-bytes)."""
-    c = OwnCluster(env={"STRATA_MAX_RETAINED": "3",
-                        "STRATA_MAX_RETAINED_BYTES": "4096"})
-    yield c
-    reports = c.sanitizer_reports()
-    c.down()
-    assert not reports, reports
+    with own_cluster("retained_cluster",
+                     env={"STRATA_MAX_RETAINED": "3",
+                          "STRATA_MAX_RETAINED_BYTES": "4096"}) as c:
+        yield c
 
 
 def _retain(conn, topic, payload, pid):
@@ -324,3 +322,34 @@ def test_retained_bounds(retained_cluster):
     assert refused == 2
     conn.close()
     sub.close()
+
+
+def test_registry_entries_of_short_lived_clients_are_released(cluster,
+                                                               extra_broker):
+    """A client that connects and leaves at once, before the broker heard
+    back from the session registry, leaves no strata:client:<id> key
+    behind in Redis (one per such client, forever, before the fix):
+    assigned ids and a named client reconnecting to the broker that holds
+    its session."""
+    import subprocess
+    b = extra_broker()
+    named = "it-short-" + uuid.uuid4().hex[:8]
+    for i in range(30):
+        conn = raw(b.port, V5)
+        conn.send(rawmqtt.connect("" if i % 2 else named, V5) +
+                  rawmqtt.disconnect(V5))
+        conn.wait_closed()
+        conn.close()
+
+    def keys():
+        out = subprocess.run(
+            ["redis-cli", "-p", str(cluster.redis_port), "--scan",
+             "--pattern", "strata:client:*"], stdout=subprocess.PIPE,
+            timeout=10).stdout.decode().split()
+        return [k for k in out if b.node_id in k or named in k]
+
+    deadline = time.monotonic() + 5
+    while keys() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert keys() == []
+

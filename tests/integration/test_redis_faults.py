@@ -26,7 +26,8 @@ import uuid
 import pytest
 
 import rawmqtt
-from daemons import OwnCluster, metric
+from daemons import (metric, own_cluster, redis_cmdline, redis_restart,
+                     redis_signal)
 from mqttc import V5, V311, Client, unique
 
 TIMEOUT_MS = 1000
@@ -35,21 +36,15 @@ SERVER_UNAVAILABLE = {V5: 0x88, V311: 0x03}
 
 @pytest.fixture
 def own():
-    c = OwnCluster(brokers=2, routers=1,
-                   env={"STRATA_REDIS_TIMEOUT": str(TIMEOUT_MS)})
-    try:
-        yield c
-    finally:
-        if c.redis_pid:
+    with own_cluster("own", brokers=2, routers=1,
+                     env={"STRATA_REDIS_TIMEOUT": str(TIMEOUT_MS)}) as c:
+        try:
+            yield c
+        finally:
             try:
-                os.kill(c.redis_pid, signal.SIGCONT)
+                redis_signal(c, signal.SIGCONT)
             except OSError:
                 pass
-        dead = c.daemons_alive()
-        reports = c.sanitizer_reports()
-        c.down()
-        assert not dead, "daemons died: %r" % dead
-        assert not reports, reports
 
 
 def connect_raw(c, broker, proto, client_id=None):
@@ -93,7 +88,7 @@ def wait_for(cond, timeout, what):
 
 @pytest.mark.parametrize("proto", [V5, V311], ids=["5", "3.1.1"])
 def test_stopped_redis_refuses_connect_within_deadline(own, proto):
-    own.signal_redis(signal.SIGSTOP)
+    redis_signal(own, signal.SIGSTOP)
     start = time.monotonic()
     conn = connect_raw(own, 0, proto)
     got = conn.wait_closed(timeout=TIMEOUT_MS / 1000 + 3)
@@ -109,7 +104,7 @@ def test_stopped_redis_refuses_connect_within_deadline(own, proto):
 def test_client_leaving_while_waiting_is_freed(own):
     """The waiting connection is not read, yet its close is seen at once
     (well before the Redis deadline) and its descriptor freed."""
-    own.signal_redis(signal.SIGSTOP)
+    redis_signal(own, signal.SIGSTOP)
     port = own.broker_metrics_ports[0]
     base = metric(port, "strata_broker_connections", 'listener="tcp"')
     conn = connect_raw(own, 0, V5)
@@ -130,7 +125,7 @@ def test_connected_clients_keep_working_while_redis_stopped(own):
     sub = paho(own, 0, V5)
     pub = paho(own, 1, V311)
     sub.subscribe(topic, 1)
-    own.signal_redis(signal.SIGSTOP)
+    redis_signal(own, signal.SIGSTOP)
     try:
         sent = [b"s%03d" % i for i in range(200)]
         for m in sent:
@@ -138,7 +133,7 @@ def test_connected_clients_keep_working_while_redis_stopped(own):
         got = [sub.get(topic=topic).payload for _ in sent]
         assert sorted(got) == sent
     finally:
-        own.signal_redis(signal.SIGCONT)
+        redis_signal(own, signal.SIGCONT)
         sub.close()
         pub.close()
 
@@ -147,12 +142,12 @@ def test_recovers_after_continue(own):
     """After SIGCONT every daemon serves again without a restart: new
     CONNECTs (both versions) get a session, messages flow, the router
     still owns its partitions."""
-    own.signal_redis(signal.SIGSTOP)
+    redis_signal(own, signal.SIGSTOP)
     conn = connect_raw(own, 1, V5)
     conn.wait_closed(timeout=TIMEOUT_MS / 1000 + 3)
     conn.close()
     time.sleep(TIMEOUT_MS / 1000 + 0.5)  # the daemons gave up on Redis
-    own.signal_redis(signal.SIGCONT)
+    redis_signal(own, signal.SIGCONT)
     for broker in (0, 1):
         wait_for(lambda: _connects(own, broker, V5), 10,
                  "CONNECT accepted on broker %d" % broker)
@@ -191,12 +186,12 @@ def test_recovers_after_redis_killed(own, how):
     topic = unique() + "/kept"
     assert _retain(own, topic, b"before") in (0, 0x10)
     time.sleep(1.2)  # appendfsync everysec
-    cmdline = own.redis_cmdline()
+    cmdline = redis_cmdline(own)
     sub = paho(own, 0, V5)
     pub = paho(own, 1, V5)
     live = unique() + "/live"
     sub.subscribe(live, 1)
-    own.signal_redis(signal.SIGKILL)
+    redis_signal(own, signal.SIGKILL)
     try:
         for i in range(50):
             pub.publish(live, b"k%02d" % i, 1)
@@ -208,7 +203,7 @@ def test_recovers_after_redis_killed(own, how):
         assert [(p.type, p.reason) for p in got] == [(rawmqtt.CONNACK,
                                                       0x88)]
         if how == "restart":
-            own.restart_redis(cmdline)
+            redis_restart(own, cmdline)
             for broker in (0, 1):
                 wait_for(lambda: _connects(own, broker, V5), 15,
                          "CONNECT accepted on broker %d" % broker)
