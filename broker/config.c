@@ -17,13 +17,10 @@
 #include "config.h"
 
 #define OPT(n, t, f, d, lo, hi, h) \
-	{n, t, offsetof(struct broker_config, f), d, lo, hi, h}
+	STRATA_CONFIG_OPT(struct broker_config, n, t, f, d, lo, hi, h)
 
 static const struct strata_config_option broker_options[] = {
-	OPT("node-id", STRATA_CFG_STRING, node_id, NULL, 0, 0,
-	    "node id (default broker-<pid>)"),
-	OPT("bind", STRATA_CFG_STRING, bind, "127.0.0.1", 0, 0,
-	    "address the MQTT listeners bind"),
+	STRATA_CONFIG_NODE_OPTIONS(struct broker_config, "9883"),
 	OPT("port", STRATA_CFG_INT, port, "1883", 0, 65535,
 	    "MQTT over TCP port (0 disables)"),
 	OPT("tls-port", STRATA_CFG_INT, tls_port, "8883", 0, 65535,
@@ -37,18 +34,6 @@ static const struct strata_config_option broker_options[] = {
 	OPT("tls-require-client-cert", STRATA_CFG_BOOL,
 	    tls_require_client_cert, "false", 0, 0,
 	    "refuse TLS clients without a valid certificate"),
-	OPT("metrics-port", STRATA_CFG_INT, metrics_port, "9883", 0, 65535,
-	    "HTTP port of /metrics and /healthz (0 disables)"),
-	OPT("redis-host", STRATA_CFG_STRING, redis_host, "127.0.0.1", 0, 0,
-	    "Redis host"),
-	OPT("redis-port", STRATA_CFG_INT, redis_port, "6379", 1, 65535,
-	    "Redis port"),
-	OPT("redis-timeout", STRATA_CFG_INT, redis_timeout, "2000", 100,
-	    600000, "deadline of every Redis command (ms)"),
-	OPT("partition-levels", STRATA_CFG_INT, partition_levels, "3", 1, 16,
-	    "topic levels hashed into the partition key (cluster-wide)"),
-	OPT("log-level", STRATA_CFG_STRING, log_level, "info", 0, 0,
-	    "debug, info, warn or error"),
 	OPT("max-payload", STRATA_CFG_INT, max_payload, "131072", 1,
 	    268435455, "largest PUBLISH or Will payload accepted (bytes)"),
 	OPT("max-topic-depth", STRATA_CFG_INT, max_topic_depth, "7", 1, 1000,

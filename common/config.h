@@ -37,6 +37,40 @@ struct strata_config_option {
 	const char *help;
 };
 
+/* One row of an option table for the config struct `type`. */
+#define STRATA_CONFIG_OPT(type, name, kind, field, def, lo, hi, help) \
+	{name, kind, offsetof(type, field), def, lo, hi, help}
+
+/*
+ * The options every daemon of a cluster has, in the same words: its node
+ * id, the address it binds, its metrics port, its Redis (address and
+ * deadline), the partition scheme and the log level.  `type` must have
+ * the fields node_id, bind, metrics_port, redis_host, redis_port,
+ * redis_timeout, partition_levels and log_level; metrics is the default
+ * metrics port (a string).
+ */
+#define STRATA_CONFIG_NODE_OPTIONS(type, metrics)                          \
+	STRATA_CONFIG_OPT(type, "node-id", STRATA_CFG_STRING, node_id, NULL, \
+	    0, 0, "name of this node in the cluster, unique and stable "    \
+	    "(default <daemon>-<pid>)"),                                     \
+	STRATA_CONFIG_OPT(type, "bind", STRATA_CFG_STRING, bind,            \
+	    "127.0.0.1", 0, 0, "IP address the listeners bind"),            \
+	STRATA_CONFIG_OPT(type, "metrics-port", STRATA_CFG_INT,             \
+	    metrics_port, metrics, 0, 65535,                                \
+	    "HTTP port of /metrics and /healthz (0 disables)"),             \
+	STRATA_CONFIG_OPT(type, "redis-host", STRATA_CFG_STRING, redis_host, \
+	    "127.0.0.1", 0, 0, "Redis host"),                               \
+	STRATA_CONFIG_OPT(type, "redis-port", STRATA_CFG_INT, redis_port,   \
+	    "6379", 1, 65535, "Redis port"),                                \
+	STRATA_CONFIG_OPT(type, "redis-timeout", STRATA_CFG_INT,            \
+	    redis_timeout, "2000", 100, 600000,                             \
+	    "deadline of every Redis command (ms)"),                        \
+	STRATA_CONFIG_OPT(type, "partition-levels", STRATA_CFG_INT,         \
+	    partition_levels, "3", 1, 16,                                   \
+	    "topic levels hashed into the partition key (cluster-wide)"),   \
+	STRATA_CONFIG_OPT(type, "log-level", STRATA_CFG_STRING, log_level,  \
+	    "info", 0, 0, "debug, info, warn or error")
+
 /*
  * Fill cfg from the sources above.  Returns 0; 1 if --help was given (help
  * was printed to `out`, the caller exits 0); or STRATA_EINVAL with a message

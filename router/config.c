@@ -14,29 +14,13 @@
 #include "router.h"
 #include "status.h"
 
-#define OPT(name, type, field, def, min, max, help) \
-	{ name, type, offsetof(struct router_config, field), def, min, max, \
-	  help }
+#define OPT(n, t, f, d, lo, hi, h) \
+	STRATA_CONFIG_OPT(struct router_config, n, t, f, d, lo, hi, h)
 
 static const struct strata_config_option router_options[] = {
-	OPT("node-id", STRATA_CFG_STRING, node_id, NULL, 0, 0,
-	    "name of this router in Redis (default router-<pid>)"),
-	OPT("bind", STRATA_CFG_STRING, bind, "127.0.0.1", 0, 0,
-	    "IP address of the link and metrics listeners"),
+	STRATA_CONFIG_NODE_OPTIONS(struct router_config, "9983"),
 	OPT("port", STRATA_CFG_INT, port, "7883", 1, 65535,
 	    "TCP port brokers connect to (the link)"),
-	OPT("metrics-port", STRATA_CFG_INT, metrics_port, "9983", 0, 65535,
-	    "HTTP port of /metrics and /healthz (0: off)"),
-	OPT("redis-host", STRATA_CFG_STRING, redis_host, "127.0.0.1", 0, 0,
-	    "Redis host"),
-	OPT("redis-port", STRATA_CFG_INT, redis_port, "6379", 1, 65535,
-	    "Redis port"),
-	OPT("redis-timeout", STRATA_CFG_INT, redis_timeout, "2000", 100,
-	    600000, "deadline of every Redis command (ms)"),
-	OPT("partition-levels", STRATA_CFG_INT, partition_levels, "3", 1, 16,
-	    "topic levels hashed into the partition key (cluster-wide)"),
-	OPT("log-level", STRATA_CFG_STRING, log_level, "info", 0, 0,
-	    "debug, info, warn or error"),
 	OPT("max-link-queue", STRATA_CFG_INT, max_link_queue, "67108864",
 	    65536, 1L << 40,
 	    "bytes queued per broker link before Delivers are dropped"),

@@ -23,6 +23,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 
 import pytest
 
@@ -311,3 +312,45 @@ def raws():
     yield track
     for conn in made:
         conn.close()
+
+
+@pytest.fixture
+def witness(cluster, clients, proto):
+    """A subscriber on broker 0 connected before a test's bad input;
+    check() publishes through a new connection and asserts it arrives:
+    bad input hurt only its own connection."""
+    topic = mqttc.unique() + "/witness"
+    sub = clients(proto, 0)
+    sub.subscribe(topic, 1)
+
+    class Witness:
+        @staticmethod
+        def check():
+            payload = uuid.uuid4().hex.encode()
+            clients(proto, 0).publish(topic, payload, 1)
+            msg = sub.get(topic=topic)
+            assert msg.payload == payload
+
+    return Witness
+
+
+@pytest.fixture
+def extra_broker(cluster):
+    """extra_broker(*args) -> one more broker (daemons.Broker), on the
+    shared cluster's Redis and routers, with options of the test's own;
+    ready when returned, stopped (exit 0, no sanitizer report) after the
+    test."""
+    import daemons
+    made = []
+
+    def start(*args):
+        b = daemons.Broker(cluster.redis_port, args)
+        made.append(b)
+        return b.wait_ready()
+
+    yield start
+    for b in made:
+        reports = b.sanitizer_reports()
+        assert b.stop() == 0, b.log_text()[-2000:]
+        assert not reports, reports
+

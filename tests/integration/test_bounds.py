@@ -19,7 +19,7 @@ import uuid
 import pytest
 
 import rawmqtt
-from daemons import Broker, metric, own_cluster
+from daemons import metric, own_cluster
 from mqttc import V5, V311, unique
 
 QUOTA_EXCEEDED = 0x97
@@ -54,24 +54,6 @@ def suback(conn, filters, packet_id):
     ack = conn.recv_type(rawmqtt.SUBACK)
     assert ack.packet_id == packet_id
     return ack.reason
-
-
-@pytest.fixture
-def extra_broker(cluster):
-    """extra_broker(*args) -> a broker of this test on the shared cluster's
-    Redis and routers, with the given options."""
-    made = []
-
-    def start(*args):
-        b = Broker(cluster.redis_port, args)
-        made.append(b)
-        return b.wait_ready()
-
-    yield start
-    for b in made:
-        reports = b.sanitizer_reports()
-        assert b.stop() == 0, b.log_text()[-2000:]
-        assert not reports, reports
 
 
 def test_subscriptions_per_session(cluster, raws, proto):

@@ -20,25 +20,6 @@ PROTOCOL_ERROR = 0x82
 
 
 @pytest.fixture
-def witness(cluster, clients, proto):
-    """A subscriber on broker 0 connected before the bad input; check()
-    publishes through a new connection and asserts it arrives."""
-    topic = unique() + "/witness"
-    sub = clients(proto, 0)
-    sub.subscribe(topic, 1)
-
-    class Witness:
-        @staticmethod
-        def check():
-            payload = uuid.uuid4().hex.encode()
-            clients(proto, 0).publish(topic, payload, 1)
-            msg = sub.get(topic=topic)
-            assert msg.payload == payload
-
-    return Witness
-
-
-@pytest.fixture
 def conn(cluster, proto):
     """A raw connection on broker 0, not yet connected."""
     c = rawmqtt.RawClient(cluster.host, cluster.mqtt_ports[0],

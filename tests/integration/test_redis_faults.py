@@ -16,10 +16,7 @@ Redis is noticed quickly.  What must hold:
     retained messages written before are still there (AOF).
 """
 
-import os
 import signal
-import subprocess
-import threading
 import time
 import uuid
 

@@ -22,7 +22,7 @@ import uuid
 import pytest
 
 import rawmqtt
-from mqttc import V5, unique
+from mqttc import V5
 
 MALFORMED = 0x81
 PROTOCOL_ERROR = 0x82
@@ -71,22 +71,6 @@ def open_raw(cluster, transport, proto):
 @pytest.fixture(params=["tcp", "tls"])
 def transport(request):
     return request.param
-
-
-@pytest.fixture
-def witness(cluster, clients, proto):
-    topic = unique() + "/witness"
-    sub = clients(proto, 0)
-    sub.subscribe(topic, 1)
-
-    class Witness:
-        @staticmethod
-        def check():
-            payload = uuid.uuid4().hex.encode()
-            clients(proto, 0).publish(topic, payload, 1)
-            assert sub.get(topic=topic).payload == payload
-
-    return Witness
 
 
 @pytest.mark.parametrize("name,data,reason", CASES, ids=IDS)

@@ -21,28 +21,10 @@ from daemons import Broker, Router
 from mqttc import V5, V311, unique
 
 
-@pytest.fixture
-def default_broker(cluster):
-    """A broker with the default options (the shared cluster lowers
-    keepalive-min for its tests)."""
-    made = []
-
-    def start(*args):
-        b = Broker(cluster.redis_port, args)
-        made.append(b)
-        return b.wait_ready()
-
-    yield start
-    for b in made:
-        reports = b.sanitizer_reports()
-        assert b.stop() == 0
-        assert not reports, reports
-
-
-def test_v311_keepalive_honoured(cluster, clients, default_broker):
+def test_v311_keepalive_honoured(cluster, clients, extra_broker):
     """keepalive 5 from a 3.1.1 client with keepalive-min 30 (default):
     closed and will published within 7.5 s of silence, not 45 s."""
-    b = default_broker()
+    b = extra_broker()
     will_topic = unique() + "/will"
     watcher = clients(V311, 0)
     watcher.subscribe(will_topic, 1)
@@ -58,10 +40,10 @@ def test_v311_keepalive_honoured(cluster, clients, default_broker):
     assert watcher.get(topic=will_topic, timeout=3).payload == b"gone"
 
 
-def test_v5_keepalive_clamped_and_told(default_broker):
+def test_v5_keepalive_clamped_and_told(extra_broker):
     """MQTT 5: keepalive 5 is raised to keepalive-min 30 and CONNACK
     carries Server Keep Alive 30."""
-    b = default_broker()
+    b = extra_broker()
     conn = rawmqtt.RawClient("127.0.0.1", b.port, V5)
     ack = conn.handshake("it-ka5-" + uuid.uuid4().hex[:8], keepalive=5)
     conn.close()
@@ -69,10 +51,10 @@ def test_v5_keepalive_clamped_and_told(default_broker):
     assert ack.properties.get(rawmqtt.PROP_SERVER_KEEP_ALIVE) == 30
 
 
-def test_v311_clamp_is_an_option(default_broker):
+def test_v311_clamp_is_an_option(extra_broker):
     """keepalive-clamp-v311 true: the 3.1.1 client asking for 1 s is held
     to keepalive-min (not closed after 1.5 s)."""
-    b = default_broker("--keepalive-clamp-v311", "true",
+    b = extra_broker("--keepalive-clamp-v311", "true",
                        "--keepalive-min", "5")
     conn = rawmqtt.RawClient("127.0.0.1", b.port, V311)
     assert conn.handshake("it-kac-" + uuid.uuid4().hex[:8],
