@@ -104,19 +104,9 @@ config_check(struct broker_config *cfg, char *err, size_t errlen)
 		    cfg->keepalive_min, cfg->keepalive_max);
 		return STRATA_EINVAL;
 	}
-	if (strata_log_level_parse(cfg->log_level) < 0) {
-		snprintf(err, errlen, "--log-level: unknown '%s' (debug, "
-		    "info, warn or error)", cfg->log_level);
+	if (strata_config_node_check(&cfg->node_id, cfg->log_level, "broker",
+	    err, errlen) != 0)
 		return STRATA_EINVAL;
-	}
-	if (cfg->node_id == NULL) {
-		char id[64];
-
-		snprintf(id, sizeof(id), "broker-%ld", (long)getpid());
-		cfg->node_id = strdup(id);
-		if (cfg->node_id == NULL)
-			abort();
-	}
 	if (cfg->max_connections == 0)
 		cfg->max_connections = config_connections_from_fds();
 	return 0;

@@ -23,8 +23,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "status.h"
 
 #define CONFIG_BOOL_WORDS "true/false/yes/no/on/off/1/0"
@@ -393,4 +395,19 @@ strata_config_free(
 		free(*field);
 		*field = NULL;
 	}
+}
+
+int
+strata_config_node_check(char **node_id, const char *log_level,
+    const char *daemon, char *err, size_t errlen)
+{
+	if (strata_log_level_parse(log_level) < 0) {
+		snprintf(err, errlen, "--log-level: unknown '%s' (debug, info, "
+		    "warn or error)", log_level);
+		return STRATA_EINVAL;
+	}
+	if (*node_id == NULL &&
+	    asprintf(node_id, "%s-%ld", daemon, (long)getpid()) < 0)
+		abort();
+	return 0;
 }

@@ -82,4 +82,13 @@ int strata_config_load(const struct strata_config_option *opts, size_t nopts,
 void strata_config_free(const struct strata_config_option *opts,
     size_t nopts, void *cfg);
 
+/*
+ * The checks of STRATA_CONFIG_NODE_OPTIONS after loading: log_level must
+ * name a level, and an unset *node_id becomes "<daemon>-<pid>" (daemon:
+ * "broker", "router", ...).  Returns 0 or STRATA_EINVAL with a message
+ * in err.
+ */
+int strata_config_node_check(char **node_id, const char *log_level,
+    const char *daemon, char *err, size_t errlen);
+
 #endif

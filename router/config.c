@@ -43,15 +43,8 @@ router_config_load(struct router_config *cfg, int argc, char **argv,
 	    "strata-router", help_out, err, errlen);
 	if (rc != 0)
 		return rc;
-	if (strata_log_level_parse(cfg->log_level) < 0) {
-		snprintf(err, errlen, "--log-level: '%s' is not one of debug, "
-		    "info, warn, error", cfg->log_level);
-		return STRATA_EINVAL;
-	}
-	if (cfg->node_id == NULL &&
-	    asprintf(&cfg->node_id, "router-%ld", (long)getpid()) < 0)
-		abort();
-	return 0;
+	return strata_config_node_check(&cfg->node_id, cfg->log_level,
+	    "router", err, errlen);
 }
 
 void
