@@ -19,7 +19,7 @@
 #include "log.h"
 #include "mqtt.h"
 
-#define FUZZ_PUMP_ROUNDS 8
+#define FUZZ_PUMP_ROUNDS 3
 #define FUZZ_WRITE_TRIES 64
 #define FUZZ_ROUTER_ID "fuzz-router"
 

@@ -6,7 +6,8 @@ comment at the top of each fuzz_<name>.c): MQTT packets of both versions
 cut into records, link frames (4-byte length + strata.Frame, protobuf
 encoded by hand here), session hand-off blobs (strata.Session) and Redis
 replies (RESP).  The fuzzer mutates from there.  Deterministic: running it
-again rewrites the same files.
+again rewrites the same files (the `campaign-*` inputs beside them come
+from fuzzing campaigns, minimized with `-merge=1`, and are kept).
 
     /usr/bin/python3 tests/fuzz/make_corpus.py
 """
