@@ -240,7 +240,7 @@ struct broker_conn {
 	evutil_socket_t fd;
 	struct event *read_ev;
 	struct event *write_ev;  /* created when the socket first fills */
-	struct event *hangup_ev; /* peer close while WAITING, lazy */
+	struct event *hangup_ev; /* peer close, only while WAITING */
 	struct evbuffer *out;
 	uint8_t *in;             /* input not dispatched yet, or NULL */
 	uint32_t in_len, in_cap;

@@ -106,17 +106,20 @@ conn_watch_hangup(struct broker_conn *c, bool on)
 	evutil_socket_t fd = c->bev != NULL ? bufferevent_getfd(c->bev) :
 	    c->fd;
 
+	/* only a WAITING connection has the event: an idle connection
+	 * keeps no memory for it */
 	if (!on) {
 		if (c->hangup_ev != NULL)
-			event_del(c->hangup_ev);
+			event_free(c->hangup_ev);
+		c->hangup_ev = NULL;
 		return;
 	}
-	if (c->hangup_ev == NULL) {
-		c->hangup_ev = event_new(c->broker->base, fd, EV_CLOSED,
-		    conn_hangup_cb, c);
-		if (c->hangup_ev == NULL)
-			abort();
-	}
+	if (c->hangup_ev != NULL)
+		return;
+	c->hangup_ev = event_new(c->broker->base, fd, EV_CLOSED,
+	    conn_hangup_cb, c);
+	if (c->hangup_ev == NULL)
+		abort();
 	event_add(c->hangup_ev, NULL);
 }
 
