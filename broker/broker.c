@@ -9,6 +9,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "broker.h"
 
@@ -26,7 +29,12 @@ broker_init(struct strata_broker *b, struct event_base *base)
 	strata_u64map_init(&b->by_incarnation);
 	b->subs = strata_subtree_new();
 	strata_u64map_init(&b->fwd_by_seq);
+	strata_u64map_init(&b->dedup);
+	strata_list_init(&b->dedup_fifo);
 	b->next_seq = 1;
+	/* tells a restart from a reconnect, in the Hello to routers */
+	if (getrandom(&b->boot, sizeof(b->boot), 0) != sizeof(b->boot))
+		b->boot = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
 	b->metrics = strata_metrics_new();
 	broker_metrics_init(b);
 	return broker_conns_start(b);
@@ -98,6 +106,7 @@ broker_fini(struct strata_broker *b)
 	if (b->subs != NULL)
 		strata_subtree_free(b->subs, broker_filter_free);
 	strata_u64map_fini(&b->fwd_by_seq);
+	broker_dedup_free(b);
 	strata_metrics_http_free(b->http);
 	strata_metrics_free(b->metrics);
 	if (b->ssl_ctx != NULL)

@@ -105,6 +105,7 @@ struct broker_metrics {
 	int64_t *subscriptions;
 	int64_t *links_up;
 	uint64_t *link_errors;
+	uint64_t *deliver_duplicates;
 	uint64_t *takeovers_remote;
 	uint64_t *handoffs_in;
 	uint64_t *handoffs_out;
@@ -349,6 +350,18 @@ struct broker_origin {
 	uint16_t packet_id;       /* QoS 1/2 */
 };
 
+/* One partition as this broker sees it (partmap.c: its states). */
+struct broker_part {
+	struct broker_router *owner;  /* from the map; NULL: none known */
+	struct broker_router *old;    /* MOVING: the owner before */
+	uint64_t gen;                 /* generation of the map */
+	bool moving;                  /* its publishes wait */
+	bool leave_sent;              /* PartitionLeave to old written */
+	bool leave_done;              /* old answered, or is gone */
+	bool joined;                  /* routes + PartitionJoin written */
+	bool serving;                 /* owner answered PartitionServing */
+};
+
 /* A router known from Redis `strata:routers`. */
 struct broker_router {
 	struct strata_list node;
@@ -408,9 +421,17 @@ struct strata_broker {
 	struct strata_u64map by_incarnation; /* incarnation -> session */
 	struct strata_subtree *subs;         /* filter -> broker_filter */
 	struct strata_list routers;
-	struct broker_router *partmap[STRATA_PARTITIONS];
+	struct broker_part parts[STRATA_PARTITIONS];
+	unsigned parts_moving;
+	uint64_t partver;                    /* last strata:partver seen */
+	unsigned poll_count;                 /* fast polls since a full read */
+	bool ver_checking;
+	uint64_t boot;                       /* random, sent in Hello */
+	struct strata_u64map dedup;          /* QoS 2 Delivers taken */
+	struct strata_list dedup_fifo;
 	struct strata_list unsent;           /* broker_fwd with no router */
 	size_t unsent_bytes;
+	size_t fwd_bytes;                    /* of every broker_fwd */
 	struct strata_u64map fwd_by_seq;     /* seq -> broker_fwd (QoS 1/2) */
 	uint64_t next_seq;
 	struct strata_list subacks;          /* broker_suback waiting */
@@ -667,6 +688,31 @@ void broker_cluster_session_ended(struct broker_session *s);
 /* Connection c closes while WAITING. */
 void broker_cluster_conn_closed(struct broker_conn *c);
 
+/* ---- dedup.c ---- */
+/* Was the QoS 2 publish (origin broker node, boot, seq) delivered here in
+ * the last 60 s?  Records it when not. */
+bool broker_dedup_seen(struct strata_broker *b, const char *node,
+    uint64_t boot, uint64_t seq);
+void broker_dedup_free(struct strata_broker *b);
+
+/* ---- partmap.c ---- */
+int broker_partmap_start(struct strata_broker *b);
+void broker_partmap_stop(struct strata_broker *b);
+/* b->redis (re)connected: lease, scheme check, map. */
+void broker_partmap_redis_up(struct strata_redis *r, void *arg);
+/* Answers of routers in a move. */
+void broker_partmap_leave_ack(struct broker_router *r,
+    const Strata__PartitionLeaveAck *a);
+void broker_partmap_serving(struct broker_router *r,
+    const Strata__PartitionServing *s);
+/* r's link: up (after its resync), drained, down (gone: r leaves the
+ * table). */
+void broker_partmap_router_up(struct broker_router *r);
+void broker_partmap_router_drained(struct broker_router *r);
+void broker_partmap_router_down(struct broker_router *r, bool gone);
+/* Every partition to r, served (a router attached without the map). */
+void broker_partmap_attach(struct strata_broker *b, struct broker_router *r);
+
 /* ---- handoff.c ---- */
 /* Pack s into a strata.Session; *len its size.  Returns malloc'd bytes. */
 uint8_t *broker_handoff_pack(struct broker_session *s, size_t *len);
@@ -693,6 +739,20 @@ void broker_routers_route(struct strata_broker *b, bool add,
 void broker_routers_retained(struct strata_broker *b, const char *client_id,
     const char *filter, size_t len);
 int64_t broker_routers_up(struct strata_broker *b);
+/* Send on r's link; STRATA_AGAIN when it is not up, STRATA_ENOSPC when
+ * full (r then resyncs on drain). */
+int broker_router_send(struct broker_router *r, enum strata_link_field field,
+    const ProtobufCMessage *m);
+/* PARTITION_RESET and the ADDs of this broker's exact filters, for each
+ * partition p with want[p], to its owner. */
+void broker_routers_send_partitions(struct strata_broker *b,
+    const bool *want);
+/* Send the unsent publishes whose partition is served now. */
+void broker_routers_flush(struct strata_broker *b);
+struct broker_router *broker_routers_find(struct strata_broker *b,
+    const char *id, size_t len);
+/* Follow a reply of HGETALL strata:routers (links to each, none else). */
+void broker_routers_update(struct strata_broker *b, const redisReply *reply);
 /* A router reached through a socket the caller already has (fuzz targets
  * and tests: a socketpair to an in-process router).  It gets every
  * partition until a partition map from Redis says otherwise, and stays as

@@ -5,6 +5,8 @@
  * protocol; in short:
  *
  *   strata:broker:<id>:alive    lease, SET PX 5000 every second
+ *   strata:brokers              HASH id -> 1: the brokers routers wait
+ *                               for when a partition moves
  *   strata:client:<client id>   HASH {node, epoch}, one Lua script per
  *                               accepted CONNECT, deleted (Lua, if node
  *                               and epoch still match) when the session
@@ -185,6 +187,8 @@ cluster_register_reply(const redisReply *r, const char **prev,
 
 /* ---- the lease ---- */
 
+/* The lease, and the broker's name in strata:brokers, where routers list
+ * the live brokers (a partition moves once every live broker joined). */
 static void
 cluster_lease(evutil_socket_t fd, short what, void *arg)
 {
@@ -193,6 +197,8 @@ cluster_lease(evutil_socket_t fd, short what, void *arg)
 	strata_redis_command(b->redis, NULL, NULL,
 	    "SET strata:broker:%s:alive 1 PX %s", b->cfg.node_id,
 	    CLUSTER_LEASE_MS);
+	strata_redis_command(b->redis, NULL, NULL,
+	    "HSET strata:brokers %s 1", b->cfg.node_id);
 }
 
 /* ---- waiting connections ---- */
@@ -709,9 +715,12 @@ broker_cluster_stop(struct strata_broker *b)
 {
 	if (b->lease_timer != NULL)
 		event_del(b->lease_timer);
-	if (b->redis != NULL)
+	if (b->redis != NULL) {
 		strata_redis_command(b->redis, NULL, NULL,
 		    "DEL strata:broker:%s:alive", b->cfg.node_id);
+		strata_redis_command(b->redis, NULL, NULL,
+		    "HDEL strata:brokers %s", b->cfg.node_id);
+	}
 }
 
 void

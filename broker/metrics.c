@@ -133,6 +133,9 @@ broker_metrics_init(struct strata_broker *b)
 	b->m.link_errors = strata_metrics_counter(m,
 	    "strata_broker_link_protocol_errors_total",
 	    "Invalid messages received on router links", NULL);
+	b->m.deliver_duplicates = strata_metrics_counter(m,
+	    "strata_broker_deliver_duplicates_total",
+	    "QoS 2 Delivers received again and not delivered twice", NULL);
 	b->m.links_up = strata_metrics_gauge(m,
 	    "strata_broker_router_links_up", "Router links up", NULL);
 	b->m.takeovers_remote = strata_metrics_counter(m,

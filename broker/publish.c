@@ -455,6 +455,12 @@ broker_publish_deliver(struct strata_broker *b, const Strata__Deliver *d)
 		broker_link_error(b, "invalid Deliver");
 		return;
 	}
+	if (d->qos == 2 && d->origin_seq != 0 && d->origin_node[0] != '\0' &&
+	    broker_dedup_seen(b, d->origin_node, d->origin_boot,
+	    d->origin_seq)) {
+		(*b->m.deliver_duplicates)++;
+		return; /* taken again, delivered once */
+	}
 	publish_view(&view, d);
 	if (d->target_client_id != NULL && d->target_client_id[0] != '\0') {
 		publish_deliver_retained(b, d, &view, &owned);

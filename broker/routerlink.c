@@ -45,9 +45,11 @@
 
 #define BROKER_LINK_MAX_QUEUE (16u * 1024 * 1024)
 #define BROKER_UNSENT_MAX (64u * 1024 * 1024)
+/* Bytes of publishes kept for routers (sent and not acknowledged, or
+ * waiting): past it publishers are paused until half of it is acked.  It
+ * also bounds what a router keeps for this broker (router pending.c). */
+#define BROKER_FWD_MAX (256u * 1024 * 1024)
 
-static const char *const key_routers = "strata:routers";
-static const char *const key_partmap = "strata:partmap";
 
 int64_t
 broker_routers_up(struct strata_broker *b)
@@ -57,14 +59,37 @@ broker_routers_up(struct strata_broker *b)
 
 /* ---- sending ---- */
 
+/* Does r hold filter's routes: every router a wildcard one, the owner an
+ * exact one, and, while its partition moves, the old owner too until it
+ * answered (it may still route publishes of stale brokers). */
 static bool
 routers_holds(struct strata_broker *b, struct broker_router *r,
     const char *filter, size_t len)
 {
 	int part = strata_topic_filter_partition((const uint8_t *)filter, len,
 	    (unsigned)b->cfg.partition_levels);
+	const struct broker_part *pt;
 
-	return part < 0 || b->partmap[part] == r;
+	if (part < 0)
+		return true;
+	pt = &b->parts[part];
+	return pt->owner == r || (pt->moving && pt->old == r &&
+	    !pt->leave_done);
+}
+
+int
+broker_router_send(struct broker_router *r, enum strata_link_field field,
+    const ProtobufCMessage *m)
+{
+	int rc;
+
+	if (r == NULL || !r->up)
+		return STRATA_AGAIN;
+	rc = strata_link_send(r->link, field, m);
+	if (rc == STRATA_ENOSPC)
+		r->resync = true; /* answered on drain: a resync and the
+				     partition messages that did not fit */
+	return rc;
 }
 
 static void
@@ -111,7 +136,8 @@ routers_sync_cb(const char *filter, size_t flen, void *value, void *arg)
 		    f->name);
 }
 
-/* RESET then ADD every local filter this router must hold. */
+/* RESET, an ADD for every local filter this router must hold, COMMIT:
+ * the router swaps the whole table in at once. */
 static void
 routers_sync(struct strata_broker *b, struct broker_router *r)
 {
@@ -120,8 +146,48 @@ routers_sync(struct strata_broker *b, struct broker_router *r)
 	r->resync = false;
 	routers_send_route(r, STRATA__ROUTE_UPDATE__OP__RESET, "");
 	strata_subtree_foreach(b->subs, routers_sync_cb, &ctx);
+	routers_send_route(r, STRATA__ROUTE_UPDATE__OP__COMMIT, "");
 	r->add_pending = true;
 	routers_barrier_flush(r);
+	if (!r->resync)
+		broker_partmap_router_up(r);
+}
+
+struct routers_part_ctx {
+	struct strata_broker *b;
+	const bool *want;
+};
+
+static void
+routers_part_cb(const char *filter, size_t flen, void *value, void *arg)
+{
+	struct routers_part_ctx *ctx = arg;
+	int part = strata_topic_filter_partition((const uint8_t *)filter, flen,
+	    (unsigned)ctx->b->cfg.partition_levels);
+	struct broker_router *r;
+
+	if (part < 0 || !ctx->want[part])
+		return;
+	r = ctx->b->parts[part].owner;
+	routers_send_route(r, STRATA__ROUTE_UPDATE__OP__ADD, filter);
+}
+
+void
+broker_routers_send_partitions(struct strata_broker *b, const bool *want)
+{
+	struct routers_part_ctx ctx = {b, want};
+	Strata__RouteUpdate u = STRATA__ROUTE_UPDATE__INIT;
+
+	u.op = STRATA__ROUTE_UPDATE__OP__PARTITION_RESET;
+	u.filter = "";
+	for (uint32_t p = 0; p < STRATA_PARTITIONS; p++) {
+		if (!want[p])
+			continue;
+		u.partition = p;
+		(void)broker_router_send(b->parts[p].owner, STRATA_LINK_ROUTE,
+		    &u.base);
+	}
+	strata_subtree_foreach(b->subs, routers_part_cb, &ctx);
 }
 
 void
@@ -262,10 +328,10 @@ routers_write(struct strata_broker *b, uint64_t seq, const char *client_id,
     const struct strata_message *m, uint32_t partition)
 {
 	Strata__Publish p = STRATA__PUBLISH__INIT;
-	struct broker_router *r = b->partmap[partition];
+	struct broker_router *r = b->parts[partition].owner;
 	int rc;
 
-	if (r == NULL || !r->up)
+	if (r == NULL || !r->up || b->parts[partition].moving)
 		return STRATA_AGAIN;
 	p.seq = seq;
 	p.topic = (char *)m->topic;
@@ -291,7 +357,7 @@ routers_write_fwd(struct strata_broker *b, struct broker_fwd *f)
 
 	if (rc != 0)
 		return rc;
-	f->router = b->partmap[f->partition];
+	f->router = b->parts[f->partition].owner;
 	return 0;
 }
 
@@ -309,12 +375,18 @@ routers_fwd_free(struct strata_broker *b, struct broker_fwd *f)
 	strata_list_remove(&f->node);
 	if (f->seq != 0)
 		strata_u64map_take(&b->fwd_by_seq, f->seq);
+	b->fwd_bytes -= routers_fwd_size(f);
 	free(f);
+	/* publishers paused on the forward bound read again at half */
+	if (b->n_paused > 0 && b->fwd_bytes < BROKER_FWD_MAX / 2 &&
+	    !b->stopping)
+		broker_conns_resume(b);
 }
 
-/* Send what waits for a router, where the router is now up. */
-static void
-routers_flush_unsent(struct strata_broker *b)
+/* Send what waits for a router, where the router is now up and serving
+ * its partition. */
+void
+broker_routers_flush(struct strata_broker *b)
 {
 	struct strata_list *pos, *tmp;
 
@@ -401,16 +473,21 @@ broker_routers_publish(struct strata_broker *b,
 	}
 	f = routers_fwd_new(seq, from, m);
 	f->partition = part;
+	b->fwd_bytes += routers_fwd_size(f);
 	if (seq != 0)
 		strata_u64map_put(&b->fwd_by_seq, f->seq, f);
 	if (m->qos > 0 && (rc = routers_write_fwd(b, f)) == 0) {
 		strata_list_push_back(&f->router->sent, &f->node);
-		return 0;
+	} else {
+		f->router = NULL;
+		b->unsent_bytes += size;
+		strata_list_push_back(&b->unsent, &f->node);
 	}
-	f->router = NULL;
-	b->unsent_bytes += size;
-	strata_list_push_back(&b->unsent, &f->node);
-	return rc == STRATA_ENOSPC ? rc : 0;
+	/* every forward is kept until acked; past the bound the publisher
+	 * is paused (the message is kept, never dropped) */
+	if (rc == STRATA_ENOSPC || b->fwd_bytes > BROKER_FWD_MAX)
+		return STRATA_ENOSPC;
+	return 0;
 }
 
 /* ---- link callbacks ---- */
@@ -430,6 +507,23 @@ routers_on_ack(struct strata_broker *b, const Strata__PublishAck *a)
 	routers_fwd_free(b, f);
 }
 
+/* Delivers of a frame: fanned out, then taken as a whole (DeliverAck of
+ * the highest id), so the router can acknowledge their publishes. */
+static void
+routers_on_delivers(struct broker_router *r, const Strata__Frame *fr)
+{
+	Strata__DeliverAck a = STRATA__DELIVER_ACK__INIT;
+	size_t i;
+
+	for (i = 0; i < fr->n_deliver; i++) {
+		broker_publish_deliver(r->broker, fr->deliver[i]);
+		if (fr->deliver[i]->id > a.up_to)
+			a.up_to = fr->deliver[i]->id;
+	}
+	if (a.up_to != 0)
+		(void)broker_router_send(r, STRATA_LINK_DELIVER_ACK, &a.base);
+}
+
 static void
 routers_on_frame(struct strata_link *l, const Strata__Frame *fr, void *arg)
 {
@@ -438,10 +532,13 @@ routers_on_frame(struct strata_link *l, const Strata__Frame *fr, void *arg)
 
 	for (i = 0; i < fr->n_publish_ack; i++)
 		routers_on_ack(r->broker, fr->publish_ack[i]);
-	for (i = 0; i < fr->n_deliver; i++)
-		broker_publish_deliver(r->broker, fr->deliver[i]);
+	routers_on_delivers(r, fr);
 	for (i = 0; i < fr->n_barrier_ack; i++)
 		routers_on_barrier_ack(r, fr->barrier_ack[i]);
+	for (i = 0; i < fr->n_partition_leave_ack; i++)
+		broker_partmap_leave_ack(r, fr->partition_leave_ack[i]);
+	for (i = 0; i < fr->n_partition_serving; i++)
+		broker_partmap_serving(r, fr->partition_serving[i]);
 }
 
 static void
@@ -457,25 +554,27 @@ routers_on_up(struct strata_link *l, void *arg)
 	    strata_link_peer(l));
 	h.node_id = b->cfg.node_id;
 	h.kind = STRATA__NODE_KIND__NODE_BROKER;
-	h.protocol = 1;
+	h.protocol = 2;
+	h.boot = b->boot;
 	strata_link_send(l, STRATA_LINK_HELLO, &h.base);
 	routers_sync(b, r);
-	routers_flush_unsent(b);
+	broker_routers_flush(b);
 	broker_conns_resume(b);
 }
 
-/* Un-acked publishes of r go back to the unsent list. */
+/* Un-acked publishes of r go back to the front of the unsent list, in
+ * the order they were sent: they are older than anything waiting there. */
 static void
 routers_requeue(struct strata_broker *b, struct broker_router *r)
 {
 	while (!strata_list_empty(&r->sent)) {
-		struct broker_fwd *f = STRATA_CONTAINER_OF(r->sent.next,
+		struct broker_fwd *f = STRATA_CONTAINER_OF(r->sent.prev,
 		    struct broker_fwd, node);
 
 		strata_list_remove(&f->node);
 		f->router = NULL;
 		b->unsent_bytes += routers_fwd_size(f);
-		strata_list_push_back(&b->unsent, &f->node);
+		strata_list_push_front(&b->unsent, &f->node);
 	}
 }
 
@@ -492,6 +591,7 @@ routers_on_down(struct strata_link *l, void *arg)
 	STRATA_WARN(BROKER_COMP, "router link down|router=%s", r->id);
 	routers_requeue(b, r);
 	routers_barrier_reset(b, r);
+	broker_partmap_router_down(r, false);
 	/* publishers paused for this link would wait for a drain that
 	 * never comes */
 	broker_conns_resume(b);
@@ -504,8 +604,10 @@ routers_on_drain(struct strata_link *l, void *arg)
 
 	if (r->resync)
 		routers_sync(r->broker, r);
+	else
+		broker_partmap_router_drained(r);
 	routers_barrier_flush(r);
-	routers_flush_unsent(r->broker);
+	broker_routers_flush(r->broker);
 	broker_conns_resume(r->broker);
 }
 
@@ -533,12 +635,8 @@ routers_find(struct strata_broker *b, const char *id, size_t len)
 static void
 routers_remove(struct strata_broker *b, struct broker_router *r)
 {
-	int i;
-
 	STRATA_INFO(BROKER_COMP, "router gone|router=%s", r->id);
-	for (i = 0; i < STRATA_PARTITIONS; i++)
-		if (b->partmap[i] == r)
-			b->partmap[i] = NULL;
+	broker_partmap_router_down(r, true);
 	if (r->up)
 		(*b->m.links_up)--;
 	routers_requeue(b, r);
@@ -608,67 +706,35 @@ broker_routers_attach(struct strata_broker *b, const char *id,
     const char *host, uint16_t port, evutil_socket_t fd)
 {
 	struct broker_router *r = routers_new(b, id, strlen(id), host, port);
-	int i;
 
 	r->link = strata_link_accept(b->base, fd, &routers_link_cb, r,
 	    BROKER_LINK_MAX_QUEUE);
-	for (i = 0; i < STRATA_PARTITIONS; i++)
-		b->partmap[i] = r;
+	broker_partmap_attach(b, r);
 	return r;
 }
 
-static void
-routers_partmap_cb(struct strata_redis *rd, redisReply *reply, void *arg)
+struct broker_router *
+broker_routers_find(struct strata_broker *b, const char *id, size_t len)
 {
-	struct strata_broker *b = arg;
-	struct broker_router *map[STRATA_PARTITIONS];
-	struct strata_list *pos;
-	size_t i;
-
-	b->polling = false;
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
-		return;
-	memset(map, 0, sizeof(map));
-	for (i = 0; i + 1 < reply->elements; i += 2) {
-		redisReply *k = reply->element[i], *v = reply->element[i + 1];
-		long part = strtol(k->str != NULL ? k->str : "-1", NULL, 10);
-
-		if (part >= 0 && part < STRATA_PARTITIONS && v->str != NULL)
-			map[part] = routers_find(b, v->str, v->len);
-	}
-	if (memcmp(map, b->partmap, sizeof(map)) == 0)
-		return;
-	memcpy(b->partmap, map, sizeof(map));
-	STRATA_INFO(BROKER_COMP, "partition map changed|entries=%zu",
-	    reply->elements / 2);
-	for (pos = b->routers.next; pos != &b->routers; pos = pos->next) {
-		struct broker_router *r = STRATA_CONTAINER_OF(pos,
-		    struct broker_router, node);
-
-		if (r->up)
-			routers_sync(b, r);
-	}
-	routers_flush_unsent(b);
+	return routers_find(b, id, len);
 }
 
-static void
-routers_list_cb(struct strata_redis *rd, redisReply *reply, void *arg)
+/* A reply of HGETALL strata:routers: links to the routers it names, none
+ * to the others. */
+void
+broker_routers_update(struct strata_broker *b, const redisReply *reply)
 {
-	struct strata_broker *b = arg;
 	struct strata_list *pos, *tmp;
 	size_t i;
 
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-		b->polling = false;
-		return;
-	}
 	for (pos = b->routers.next; pos != &b->routers; pos = pos->next)
 		STRATA_CONTAINER_OF(pos, struct broker_router, node)->seen =
 		    false;
 	for (i = 0; i + 1 < reply->elements; i += 2) {
 		redisReply *k = reply->element[i], *v = reply->element[i + 1];
 
-		if (k->str != NULL && v->str != NULL)
+		if (k->type == REDIS_REPLY_STRING &&
+		    v->type == REDIS_REPLY_STRING)
 			routers_upsert(b, k->str, k->len, v->str, v->len);
 	}
 	STRATA_LIST_FOREACH_SAFE(pos, tmp, &b->routers) {
@@ -678,85 +744,18 @@ routers_list_cb(struct strata_redis *rd, redisReply *reply, void *arg)
 		if (!r->seen)
 			routers_remove(b, r);
 	}
-	if (strata_redis_command(b->redis, routers_partmap_cb, b,
-	    "HGETALL %s", key_partmap) != 0)
-		b->polling = false;
-}
-
-static void routers_poll(evutil_socket_t fd, short what, void *arg);
-
-/* The partition scheme answer (see common/scheme.h): routes are followed
- * only once the cluster agrees with this broker's partition-levels. */
-static void
-routers_scheme_cb(enum strata_scheme_result res, long partitions,
-    long levels, void *arg)
-{
-	struct strata_broker *b = arg;
-
-	b->scheme_checking = false;
-	if (b->stopping)
-		return;
-	if (res == STRATA_SCHEME_MISMATCH) {
-		STRATA_ERROR(BROKER_COMP, "config error: the cluster's "
-		    "partition scheme (Redis strata:cluster: partitions %ld, "
-		    "partition-levels %ld) is not this broker's (partitions "
-		    "%d, partition-levels %ld); set partition-levels %ld",
-		    partitions, levels, STRATA_PARTITIONS,
-		    b->cfg.partition_levels, levels);
-		broker_exit(b, 2);
-		return;
-	}
-	if (res == STRATA_SCHEME_OK && !b->scheme_ok) {
-		b->scheme_ok = true;
-		routers_poll(-1, 0, b);
-	}
-}
-
-static void
-routers_poll(evutil_socket_t fd, short what, void *arg)
-{
-	struct strata_broker *b = arg;
-
-	if (b->polling || b->stopping || b->scheme_checking)
-		return;
-	if (!b->scheme_ok) {
-		b->scheme_checking = true;
-		strata_scheme_check(b->redis, STRATA_PARTITIONS,
-		    b->cfg.partition_levels, routers_scheme_cb, b);
-		return;
-	}
-	b->polling = true;
-	if (strata_redis_command(b->redis, routers_list_cb, b, "HGETALL %s",
-	    key_routers) != 0)
-		b->polling = false;
-}
-
-/* Every (re)connect checks the scheme again: Redis may be a new one. */
-static void
-routers_redis_up(struct strata_redis *r, void *arg)
-{
-	struct strata_broker *b = arg;
-
-	STRATA_INFO(BROKER_COMP, "redis connected");
-	broker_cluster_redis_up(b);
-	b->scheme_ok = false;
-	routers_poll(-1, 0, b);
 }
 
 int
 broker_routers_start(struct strata_broker *b)
 {
-	struct timeval tv = {1, 0};
-
 	b->m.subacks_deferred = strata_metrics_counter(b->metrics,
 	    "strata_broker_subacks_deferred_total",
 	    "SUBACKs held until routers applied the routes", NULL);
-	b->redis = broker_redis_new(b, routers_redis_up, b);
+	b->redis = broker_redis_new(b, broker_partmap_redis_up, b);
 	if (b->redis == NULL)
 		return STRATA_EIO;
-	b->poll_timer = event_new(b->base, -1, EV_PERSIST, routers_poll, b);
-	event_add(b->poll_timer, &tv);
-	return 0;
+	return broker_partmap_start(b);
 }
 
 void
@@ -770,9 +769,7 @@ broker_routers_stop(struct strata_broker *b)
 	while (!strata_list_empty(&b->unsent))
 		routers_fwd_free(b, STRATA_CONTAINER_OF(b->unsent.next,
 		    struct broker_fwd, node));
-	if (b->poll_timer != NULL)
-		event_free(b->poll_timer);
-	b->poll_timer = NULL;
+	broker_partmap_stop(b);
 	strata_redis_free(b->redis);
 	b->redis = NULL;
 }

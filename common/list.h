@@ -45,6 +45,12 @@ strata_list_push_back(struct strata_list *head, struct strata_list *n)
 	strata_list_insert_before(head, n);
 }
 
+static inline void
+strata_list_push_front(struct strata_list *head, struct strata_list *n)
+{
+	strata_list_insert_before(head->next, n);
+}
+
 /* Unlink n and leave it self-linked, so removing twice is harmless. */
 static inline void
 strata_list_remove(struct strata_list *n)

@@ -76,6 +76,24 @@ router_gauge_retained_bytes(void *arg)
 }
 
 static int64_t
+router_gauge_pending(void *arg)
+{
+	return (int64_t)((struct strata_router *)arg)->pending_count;
+}
+
+static int64_t
+router_gauge_backlog(void *arg)
+{
+	return (int64_t)((struct strata_router *)arg)->backlog_count;
+}
+
+static int64_t
+router_gauge_nodes(void *arg)
+{
+	return ((struct strata_router *)arg)->node_count;
+}
+
+static int64_t
 router_gauge_routes(void *arg)
 {
 	return (int64_t)router_routes_count(
@@ -125,6 +143,15 @@ router_metrics_gauges(struct strata_router *r)
 	strata_metrics_counter_fn(m, "strata_router_redis_reconnects_total",
 	    "Successful Redis connects after the first", NULL,
 	    router_redis_reconnects, r);
+	strata_metrics_gauge_fn(m, "strata_router_pending_publishes",
+	    "QoS 1/2 publishes waiting for their destinations", NULL,
+	    router_gauge_pending, r);
+	strata_metrics_gauge_fn(m, "strata_router_deliver_backlog",
+	    "QoS 1/2 Delivers waiting for a broker link (down or full)", NULL,
+	    router_gauge_backlog, r);
+	strata_metrics_gauge_fn(m, "strata_router_broker_nodes",
+	    "Broker nodes known (linked or down within their lease)", NULL,
+	    router_gauge_nodes, r);
 	strata_metrics_gauge_fn(m, "strata_router_route_filters",
 	    "Distinct filters in the route table", NULL, router_gauge_routes,
 	    r);
@@ -187,6 +214,29 @@ router_metrics_init(struct strata_router *r)
 	m->protocol_errors = router_counter(r,
 	    "strata_router_link_protocol_errors_total",
 	    "Invalid messages received on broker links", NULL);
+	m->deliver_acks = router_counter(r,
+	    "strata_router_deliver_acks_total",
+	    "QoS 1/2 Delivers brokers acknowledged taking", NULL);
+	m->redelivered = router_counter(r, "strata_router_redelivered_total",
+	    "Delivers sent again after a broker link dropped", NULL);
+	m->duplicates = router_counter(r,
+	    "strata_router_publish_duplicates_total",
+	    "Publishes a broker sent again that were already in progress or "
+	    "answered", NULL);
+	m->nodes_gone = router_counter(r, "strata_router_brokers_gone_total",
+	    "Broker nodes forgotten after their lease expired", NULL);
+	m->moved_in = router_counter(r,
+	    "strata_router_partitions_moved_total",
+	    "Partitions that moved to or from this router",
+	    "direction=\"in\"");
+	m->moved_out = router_counter(r,
+	    "strata_router_partitions_moved_total",
+	    "Partitions that moved to or from this router",
+	    "direction=\"out\"");
+	m->join_timeouts = router_counter(r,
+	    "strata_router_partition_join_timeouts_total",
+	    "Brokers that had not joined a partition when it was served "
+	    "anyway (3 s)", NULL);
 	m->retained_refused = router_counter(r,
 	    "strata_router_retained_refused_total",
 	    "Retained publishes refused (0x97) over max-retained or "
@@ -238,6 +288,12 @@ router_tick_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+router_fast_cb(evutil_socket_t fd, short what, void *arg)
+{
+	router_partition_fast_tick(arg);
+}
+
+static void
 router_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
     struct sockaddr *sa, int socklen, void *arg)
 {
@@ -284,12 +340,14 @@ router_init(struct strata_router *r, struct event_base *base,
     const struct router_config *cfg)
 {
 	struct timeval one_second = { 1, 0 };
+	struct timeval quarter_second = { 0, 250000 };
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	r->base = base;
 	r->cfg = *cfg;
 	strata_list_init(&r->brokers);
+	strata_list_init(&r->nodes);
 	router_routes_init(&r->routes);
 	router_retained_init(&r->retained, (size_t)cfg->max_retained,
 	    (size_t)cfg->max_retained_bytes);
@@ -314,9 +372,11 @@ router_init(struct strata_router *r, struct event_base *base,
 		    (unsigned)cfg->redis_timeout);
 	}
 	r->tick_ev = event_new(base, -1, EV_PERSIST, router_tick_cb, r);
-	if (r->tick_ev == NULL)
+	r->fast_ev = event_new(base, -1, EV_PERSIST, router_fast_cb, r);
+	if (r->tick_ev == NULL || r->fast_ev == NULL)
 		abort();
 	event_add(r->tick_ev, &one_second);
+	event_add(r->fast_ev, &quarter_second);
 	STRATA_INFO("router", "started|node_id=%s link=%s redis=%s:%ld",
 	    cfg->node_id, r->link_address != NULL ? r->link_address : "-",
 	    cfg->redis_host, cfg->redis_port);
@@ -335,6 +395,8 @@ router_stop(struct strata_router *r)
 	router_brokers_free_all(r);
 	if (r->tick_ev != NULL)
 		event_del(r->tick_ev);
+	if (r->fast_ev != NULL)
+		event_del(r->fast_ev);
 }
 
 void
@@ -345,9 +407,15 @@ router_fini(struct strata_router *r)
 	 * the context is still whole. */
 	strata_redis_free(r->redis);
 	r->redis = NULL;
+	/* then the nodes: what waited for them settles, nothing is sent */
+	router_nodes_free_all(r);
+	router_pending_free_all(r);
+	router_partition_fini(r);
 	strata_metrics_http_free(r->http);
 	if (r->tick_ev != NULL)
 		event_free(r->tick_ev);
+	if (r->fast_ev != NULL)
+		event_free(r->fast_ev);
 	router_routes_fini(&r->routes);
 	router_retained_fini(&r->retained);
 	strata_metrics_free(r->metrics);

@@ -6,9 +6,10 @@
  *
  *   main.c       options, signals, the loop
  *   router.c     context life cycle, listener, metrics, /healthz
- *   brokers.c    accepted broker links: Hello, frame dispatch, routes
+ *   brokers.c    broker links and nodes: Hello, frame dispatch, routes
+ *   pending.c    QoS 1/2 publishes until every destination took them
  *   publish.c    the publish path: retain, deliver, acknowledge
- *   partition.c  leases and partition ownership in Redis, retained loading
+ *   partition.c  leases, partition balancing and moves, retained loading
  *   routes.c     route table (filter -> brokers)
  *   retained.c   retained message cache
  */
@@ -26,11 +27,13 @@
 #include "retained.h"
 #include "routes.h"
 #include "topic.h"
+#include "u64map.h"
 
 struct event;
 struct event_base;
 struct evconnlistener;
 struct strata_metrics;
+struct strata_hashmap;
 struct strata_metrics_http;
 struct strata_redis;
 
@@ -80,26 +83,88 @@ struct router_metrics {
 	uint64_t *barriers;
 	uint64_t *protocol_errors;
 	uint64_t *retained_refused;
+	uint64_t *deliver_acks;
+	uint64_t *redelivered;        /* Delivers sent again on a new link */
+	uint64_t *duplicates;         /* Publishes seen again (re-sent) */
+	uint64_t *nodes_gone;         /* broker nodes whose lease expired */
+	uint64_t *moved_in;           /* partitions served after a move */
+	uint64_t *moved_out;          /* partitions handed over */
+	uint64_t *join_timeouts;      /* brokers left out of a move */
 };
 
-/* One accepted broker connection.  Freed when its link goes down. */
+/*
+ * A broker node (brokers.c): from its first Hello until its lease in
+ * Redis expires.  Its link may come and go; what the router holds for the
+ * broker survives a link that drops:
+ *   LINKED - link != NULL: Delivers go out, its publishes come in.
+ *   DOWN   - the link dropped: its routes stay, Delivers for it wait in
+ *            the backlog, acks of its publishes are owed; a link with
+ *            the same node id takes everything up again.
+ *   gone   - its lease expired while DOWN (or at shutdown): routes
+ *            dropped, what waited for it settled (pending.c), freed.
+ */
+struct router_node {
+	struct strata_list node;        /* r->nodes */
+	struct strata_router *router;
+	char *node_id;
+	uint64_t boot;                  /* of the process (its Hello) */
+	struct router_broker *link;     /* current link, NULL while DOWN */
+	uint64_t down_since_ms;
+	bool lease_checking;
+	struct router_routes_peer routes;
+	/* delivery (pending.c) */
+	uint64_t next_deliver_id;       /* last id sent on the current link */
+	struct strata_list unacked;     /* router_deliver_ref sent, by id */
+	struct strata_list backlog;     /* router_deliver_ref to send */
+	size_t n_backlog;
+	struct strata_u64map pending;   /* its publishes in progress, by seq */
+	struct strata_u64map owed;      /* seq -> reason + 1: acks for it
+					   that found no link */
+	/* partition moves (pending.c, partition.c) */
+	uint32_t pending_by_part[STRATA_PARTITIONS];
+	uint64_t leave_gen[STRATA_PARTITIONS]; /* PartitionLeave to answer */
+	uint64_t joined[STRATA_PARTITIONS];    /* last PartitionJoin gen */
+};
+
+/* One accepted broker link (brokers.c): ACCEPTED until its Hello, then
+ * READY, bound to its node.  Freed when the link goes down. */
 struct router_broker {
 	struct strata_list node;   /* in router->brokers */
 	struct strata_router *router;
 	struct strata_link *link;
-	uint64_t id;               /* never reused: pending acks find it */
-	char *node_id;             /* from its Hello; NULL before */
-	struct router_routes_peer routes;
+	uint64_t id;               /* never reused */
+	struct router_node *peer;  /* after the Hello */
 	uint64_t barrier_owed;     /* BarrierAck that did not fit in the
 				      link's queue: sent on drain; 0 none */
 };
 
-/* Partition ownership (see the state comment in partition.c). */
+/* Partition states (see the state comment in partition.c). */
+enum router_part_state {
+	PART_NONE,      /* another router's */
+	PART_INCOMING,  /* ours from `gen`: loading, waiting for joins */
+	PART_OWNED,     /* ours, served */
+	PART_RELEASING, /* given away: routes kept until brokers left */
+};
+
+struct router_part {
+	uint8_t state;
+	bool loaded;               /* INCOMING: retained loaded */
+	bool loading;
+	uint8_t orphan_cycles;     /* cycles seen without a live owner */
+	uint64_t gen;
+	uint64_t since_ms;         /* INCOMING / RELEASING start */
+};
+
 struct router_partitions {
-	bool owned[STRATA_PARTITIONS];
-	unsigned owned_count;
+	struct router_part p[STRATA_PARTITIONS];
+	unsigned owned_count;      /* INCOMING + OWNED */
 	bool cycle_running;        /* a claim cycle awaits Redis */
+	bool cycle_again;          /* one more cycle when it ends */
+	bool ver_checking;         /* GET strata:partver in flight */
 	unsigned loading;          /* HGETALLs of retained in flight */
+	uint64_t partver;          /* last strata:partver seen */
+	struct strata_hashmap *seen_routers; /* id -> first seen ms */
+	struct strata_hashmap *live_brokers; /* node id -> (void *)1 */
 };
 
 struct strata_router {
@@ -111,9 +176,14 @@ struct strata_router {
 	struct strata_metrics_http *http;
 	struct evconnlistener *listener;
 	struct event *tick_ev;
+	struct event *fast_ev;     /* 250 ms: partition map version */
 	struct strata_list brokers;
 	unsigned broker_count;
 	uint64_t next_broker_id;
+	struct strata_list nodes;
+	unsigned node_count;
+	size_t pending_count;
+	size_t backlog_count;
 	struct router_routes routes;
 	struct router_retained retained;
 	struct router_partitions parts;
@@ -148,13 +218,55 @@ void router_link_error(struct strata_router *r, const char *what,
 
 /* brokers.c */
 void router_brokers_accept(struct strata_router *r, evutil_socket_t fd);
-struct router_broker *router_brokers_find(
-    struct strata_router *r, uint64_t id);
+/* Close every link (nodes stay, DOWN). */
 void router_brokers_free_all(struct strata_router *r);
-/* Send on a broker's link, counting a drop of kind `queue_full` or
- * `queue_full + 1` (link down) on failure.  Returns strata_link_send's. */
+/* Free every node (shutdown, after Redis): nothing is sent. */
+void router_nodes_free_all(struct strata_router *r);
+struct router_node *router_node_find(struct strata_router *r,
+    const char *node_id);
+/* A node's lease expired: settle and free it. */
+void router_node_gone(struct router_node *n);
+/* The routes peer's node. */
+struct router_node *router_node_of(struct router_routes_peer *p);
+/* Send on a link, counting a drop of kind `queue_full` or `queue_full + 1`
+ * (link down) on failure.  Returns strata_link_send's. */
 int router_brokers_send(struct router_broker *b, enum strata_link_field field,
     const ProtobufCMessage *msg, enum router_drop queue_full);
+/* Send to a node's current link; STRATA_AGAIN when it is DOWN. */
+int router_node_send(struct router_node *n, enum strata_link_field field,
+    const ProtobufCMessage *msg, enum router_drop queue_full);
+
+/* pending.c: QoS 1/2 publishes until every destination has taken them */
+struct router_pending;
+/* A publish from origin (seq != 0) enters: NULL when it is one already in
+ * progress or answered (a re-send after a link drop: answered here). */
+struct router_pending *router_pending_new(struct router_node *origin,
+    const Strata__Publish *p, uint32_t partition);
+/* One more destination: the Deliver to n (sent now or when it can be). */
+void router_pending_deliver(struct router_pending *pd,
+    struct router_node *n);
+/* One more thing to wait for (a Redis write); and its end. */
+void router_pending_hold(struct router_pending *pd);
+/* One wait ends; reason (MQTT 5 code) replaces a success reason. */
+void router_pending_release(struct router_pending *pd, uint32_t reason);
+void router_pending_set_reason(struct router_pending *pd, uint32_t reason);
+const struct strata_message *router_pending_message(
+    const struct router_pending *pd);
+void router_pending_deliver_ack(struct router_node *n, uint64_t up_to);
+/* Send what waits for n while its link takes it. */
+void router_pending_flush(struct router_node *n);
+/* n's link dropped: what it did not acknowledge waits for it again. */
+void router_pending_link_down(struct router_node *n);
+/* n's link is up again: owed acks go out, the backlog follows. */
+void router_pending_link_up(struct router_node *n);
+/* n is gone: it will take nothing; its publishes need no ack. */
+void router_pending_node_gone(struct router_node *n);
+/* PartitionLeave from n: answered once n's publishes of the partition
+ * are done. */
+void router_pending_leave(struct router_node *n, uint32_t partition,
+    uint64_t gen);
+/* Free every pending publish (shutdown). */
+void router_pending_free_all(struct strata_router *r);
 
 /* publish.c */
 void router_publish_handle(struct router_broker *b, const Strata__Publish *p);
@@ -163,9 +275,18 @@ void router_publish_retained_request(struct router_broker *b,
 
 /* partition.c */
 void router_partition_start(struct strata_router *r);
+void router_partition_fini(struct strata_router *r);
 void router_partition_stop(struct strata_router *r,
     void (*done)(struct strata_redis *, redisReply *, void *), void *arg);
 void router_partition_tick(struct strata_router *r);
+/* Check strata:partver and re-read the map when it moved. */
+void router_partition_fast_tick(struct strata_router *r);
+/* Ours (OWNED or INCOMING). */
 bool router_partition_owned(const struct strata_router *r, uint32_t partition);
+/* PartitionJoin from n. */
+void router_partition_join(struct router_node *n, uint32_t partition,
+    uint64_t gen);
+/* n's link came up (after its resync): serve what it joined. */
+void router_partition_node_linked(struct router_node *n);
 
 #endif

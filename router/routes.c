@@ -49,6 +49,7 @@ router_routes_peer_init(struct router_routes_peer *p)
 	p->filters = strata_hashmap_new(NULL);
 	if (p->filters == NULL)
 		abort();
+	p->resync = NULL;
 	p->mark = 0;
 }
 
@@ -56,7 +57,9 @@ void
 router_routes_peer_fini(struct router_routes_peer *p)
 {
 	strata_hashmap_free(p->filters);
+	strata_hashmap_free(p->resync);
 	p->filters = NULL;
+	p->resync = NULL;
 }
 
 void
@@ -117,6 +120,18 @@ routes_entry_drop(struct router_routes *t, struct router_routes_peer *p,
 	}
 }
 
+/* Add n references of filter to peer p (in force: t is the table). */
+static void
+routes_add_n(struct router_routes *t, struct router_routes_peer *p,
+    const char *filter, size_t len, uintptr_t n)
+{
+	void **count = strata_hashmap_slot(p->filters, filter, len, true);
+
+	if (*count == NULL)
+		routes_entry_add(t, p, filter, len);
+	*count = (void *)((uintptr_t)*count + n);
+}
+
 int
 router_routes_add(struct router_routes *t, struct router_routes_peer *p,
     const char *filter, size_t len)
@@ -125,10 +140,12 @@ router_routes_add(struct router_routes *t, struct router_routes_peer *p,
 
 	if (strata_topic_filter_check((const uint8_t *)filter, len) != 0)
 		return STRATA_ERR(STRATA_RC_TOPIC_FILTER_INVALID);
-	count = strata_hashmap_slot(p->filters, filter, len, true);
-	if (*count == NULL)
-		routes_entry_add(t, p, filter, len);
-	*count = (void *)((uintptr_t)*count + 1);
+	if (p->resync != NULL) {
+		count = strata_hashmap_slot(p->resync, filter, len, true);
+		*count = (void *)((uintptr_t)*count + 1);
+		return 0;
+	}
+	routes_add_n(t, p, filter, len, 1);
 	return 0;
 }
 
@@ -136,16 +153,119 @@ int
 router_routes_remove(struct router_routes *t, struct router_routes_peer *p,
     const char *filter, size_t len)
 {
-	void **count = strata_hashmap_slot(p->filters, filter, len, false);
+	struct strata_hashmap *map = p->resync != NULL ? p->resync :
+	    p->filters;
+	void **count = strata_hashmap_slot(map, filter, len, false);
 
 	if (count == NULL)
 		return STRATA_ENOTFOUND;
 	*count = (void *)((uintptr_t)*count - 1);
 	if (*count == NULL) {
-		strata_hashmap_take(p->filters, filter, len);
-		routes_entry_drop(t, p, filter, len);
+		strata_hashmap_take(map, filter, len);
+		if (map == p->filters)
+			routes_entry_drop(t, p, filter, len);
 	}
 	return 0;
+}
+
+void
+router_routes_resync_begin(struct router_routes_peer *p)
+{
+	strata_hashmap_free(p->resync);
+	p->resync = strata_hashmap_new(NULL);
+}
+
+void
+router_routes_resync_abort(struct router_routes_peer *p)
+{
+	strata_hashmap_free(p->resync);
+	p->resync = NULL;
+}
+
+struct routes_commit_ctx {
+	struct router_routes *t;
+	struct router_routes_peer *p;
+};
+
+static int
+routes_commit_one(const void *key, size_t len, void *value, void *arg)
+{
+	struct routes_commit_ctx *c = arg;
+
+	routes_add_n(c->t, c->p, key, len, (uintptr_t)value);
+	return 0;
+}
+
+void
+router_routes_resync_commit(struct router_routes *t,
+    struct router_routes_peer *p)
+{
+	struct routes_commit_ctx c = { t, p };
+	struct strata_hashmap *next = p->resync;
+
+	if (next == NULL)
+		return;
+	p->resync = NULL;
+	router_routes_reset(t, p);
+	strata_hashmap_foreach(next, routes_commit_one, &c);
+	strata_hashmap_free(next);
+}
+
+struct routes_part_ctx {
+	uint32_t partition;
+	unsigned levels;
+	char **victims;
+	size_t *lens;
+	size_t n, cap;
+};
+
+static int
+routes_part_collect(const void *key, size_t len, void *value, void *arg)
+{
+	struct routes_part_ctx *c = arg;
+
+	if (strata_topic_filter_partition(key, len, c->levels) !=
+	    (int)c->partition)
+		return 0;
+	if (c->n == c->cap) {
+		c->cap = c->cap == 0 ? 16 : c->cap * 2;
+		c->victims = routes_alloc(c->victims,
+		    c->cap * sizeof(*c->victims));
+		c->lens = routes_alloc(c->lens, c->cap * sizeof(*c->lens));
+	}
+	c->victims[c->n] = routes_alloc(NULL, len);
+	memcpy(c->victims[c->n], key, len);
+	c->lens[c->n++] = len;
+	return 0;
+}
+
+/* Drop the partition's filters from map (the table in force when t is
+ * not NULL). */
+static void
+routes_part_drop(struct router_routes *t, struct router_routes_peer *p,
+    struct strata_hashmap *map, uint32_t partition, unsigned levels)
+{
+	struct routes_part_ctx c = { partition, levels, NULL, NULL, 0, 0 };
+
+	/* the map may not change during the walk: collect, then drop */
+	strata_hashmap_foreach(map, routes_part_collect, &c);
+	for (size_t i = 0; i < c.n; i++) {
+		strata_hashmap_take(map, c.victims[i], c.lens[i]);
+		if (t != NULL)
+			routes_entry_drop(t, p, c.victims[i], c.lens[i]);
+		free(c.victims[i]);
+	}
+	free(c.victims);
+	free(c.lens);
+}
+
+void
+router_routes_drop_partition(struct router_routes *t,
+    struct router_routes_peer *p, uint32_t partition, unsigned levels)
+{
+	routes_part_drop(t, p, p->filters, partition, levels);
+	if (p->resync != NULL)
+		routes_part_drop(NULL, p, p->resync, partition, levels);
 }
 
 struct routes_reset_ctx {

@@ -6,8 +6,11 @@
  * a filter and REMOVE when it loses the last one.  The table keeps a count
  * per (filter, broker) so that a repeated ADD needs as many REMOVEs, and so
  * that "$share/g/f" and "f" (indexed at the same place by the subtree) stay
- * separate entries.  A broker's routes are dropped all at once on RESET and
- * when its link goes down.
+ * separate entries.  A broker's whole table is replaced atomically by a
+ * resync (RESET ... COMMIT), and its exact routes of one partition are
+ * dropped when the partition moves (PARTITION_RESET, or the partition is
+ * released).  Its routes go when the broker is gone, not when its link
+ * drops (brokers.c).
  *
  * The table knows brokers only as struct router_routes_peer, embedded in the
  * router's broker struct, so it can be tested without links.
@@ -24,6 +27,7 @@ struct strata_subtree;
 /* One destination of routes.  Zero it, then router_routes_peer_init(). */
 struct router_routes_peer {
 	struct strata_hashmap *filters; /* filter -> count (uintptr_t) */
+	struct strata_hashmap *resync;  /* the same being resynced, or NULL */
 	uint64_t mark; /* router_routes_match() de-duplication */
 };
 
@@ -53,6 +57,23 @@ int router_routes_remove(struct router_routes *t, struct router_routes_peer *p,
 /* Drop every route of the peer. */
 void router_routes_reset(
     struct router_routes *t, struct router_routes_peer *p);
+
+/*
+ * Resync of a peer's whole table, applied atomically: between begin and
+ * commit the peer's ADDs and REMOVEs go to a table aside (the peer's
+ * current routes stay in force); commit replaces the current routes by
+ * it in one call; abort forgets it (the link dropped mid-resync).
+ */
+void router_routes_resync_begin(struct router_routes_peer *p);
+void router_routes_resync_commit(struct router_routes *t,
+    struct router_routes_peer *p);
+void router_routes_resync_abort(struct router_routes_peer *p);
+
+/* Drop the peer's routes whose filter lives in partition `partition`
+ * (no wildcard in its first `levels` levels); with a resync under way,
+ * the table aside loses them too. */
+void router_routes_drop_partition(struct router_routes *t,
+    struct router_routes_peer *p, uint32_t partition, unsigned levels);
 
 /* The distinct peers with a filter matching topic; *out is valid until the
  * next call.  Returns their number. */

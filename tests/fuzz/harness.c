@@ -220,6 +220,8 @@ fuzz_broker_answer(struct strata_redis *r, int argc, const char **argv,
 		    "fuzz:1\r\n");
 	else if (fuzz_arg_is(argc, argv, 1, "strata:partmap"))
 		fuzz_feed(r, fuzz_partmap_reply());
+	else if (fuzz_arg_is(argc, argv, 0, "HGETALL"))
+		fuzz_feed(r, "*0\r\n");
 	else if (fuzz_arg_is(argc, argv, 0, "GET"))
 		fuzz_feed(r, "$-1\r\n");
 	else if (fuzz_arg_is(argc, argv, 0, "PUBLISH") ||
@@ -513,6 +515,25 @@ static const char *const fuzz_router_args[] = {
 	"--log-level", "error",
 };
 
+/* The partition claim script: every claim and hand-over applied, at
+ * generation 1 (argv: EVAL script 3 keys..., then quadruples). */
+static void
+fuzz_router_claim(struct strata_redis *r, int argc, const char **argv)
+{
+	char buf[64];
+	int n = (argc - 6) / 4;
+
+	snprintf(buf, sizeof(buf), "*%d\r\n", 2 * (n > 0 ? n : 0));
+	fuzz_feed(r, buf);
+	for (int i = 0; i < n; i++) {
+		const char *p = argv[6 + 4 * i];
+
+		snprintf(buf, sizeof(buf), "$%zu\r\n%s\r\n$1\r\n1\r\n",
+		    strlen(p), p);
+		fuzz_feed(r, buf);
+	}
+}
+
 static void
 fuzz_router_answer(struct strata_redis *r, int argc, const char **argv,
     const size_t *argvlen, void *arg)
@@ -522,7 +543,10 @@ fuzz_router_answer(struct strata_redis *r, int argc, const char **argv,
 
 	if (fr->redis_from_input)
 		return;
-	if (fuzz_arg_is(argc, argv, 0, "EVAL")) {
+	if (fuzz_arg_is(argc, argv, 0, "EVAL") && argc > 1 &&
+	    strstr(argv[1], "HINCRBY") != NULL) {
+		fuzz_router_claim(r, argc, argv);
+	} else if (fuzz_arg_is(argc, argv, 0, "EVAL")) {
 		snprintf(buf, sizeof(buf), "*2\r\n$4\r\n%d\r\n$1\r\n%ld\r\n",
 		    STRATA_PARTITIONS, fr->cfg.partition_levels);
 		fuzz_feed(r, buf);

@@ -43,6 +43,68 @@ has(struct router_routes_peer **v, size_t n, struct router_routes_peer *p)
 	return false;
 }
 
+/* A resync replaces a peer's table at commit, not before; abort keeps
+ * the old one. */
+static void
+test_resync_atomic(void **state)
+{
+	struct router_routes t;
+	struct router_routes_peer a, **out;
+
+	router_routes_init(&t);
+	router_routes_peer_init(&a);
+	assert_int_equal(add(&t, &a, "old/1"), 0);
+	assert_int_equal(add(&t, &a, "both"), 0);
+	router_routes_resync_begin(&a);
+	assert_int_equal(add(&t, &a, "new/1"), 0);
+	assert_int_equal(add(&t, &a, "both"), 0);
+	assert_int_equal(add(&t, &a, "gone"), 0);
+	assert_int_equal(del(&t, &a, "gone"), 0);
+	/* until the commit, the old table is in force */
+	assert_int_equal(match(&t, "old/1", &out), 1);
+	assert_int_equal(match(&t, "new/1", &out), 0);
+	router_routes_resync_commit(&t, &a);
+	assert_int_equal(match(&t, "old/1", &out), 0);
+	assert_int_equal(match(&t, "new/1", &out), 1);
+	assert_int_equal(match(&t, "both", &out), 1);
+	assert_int_equal(match(&t, "gone", &out), 0);
+	/* one reference of "both": one REMOVE drops it */
+	assert_int_equal(del(&t, &a, "both"), 0);
+	assert_int_equal(match(&t, "both", &out), 0);
+	router_routes_resync_begin(&a);
+	assert_int_equal(add(&t, &a, "x"), 0);
+	router_routes_resync_abort(&a);
+	assert_int_equal(match(&t, "new/1", &out), 1);
+	assert_int_equal(match(&t, "x", &out), 0);
+	router_routes_reset(&t, &a);
+	router_routes_peer_fini(&a);
+	router_routes_fini(&t);
+}
+
+/* Dropping a partition takes the exact filters of that partition only. */
+static void
+test_drop_partition(void **state)
+{
+	struct router_routes t;
+	struct router_routes_peer a, **out;
+	uint32_t p = strata_topic_partition((const uint8_t *)"a/b/c", 5, 3);
+
+	router_routes_init(&t);
+	router_routes_peer_init(&a);
+	assert_int_equal(add(&t, &a, "a/b/c"), 0);
+	assert_int_equal(add(&t, &a, "a/b/c/#"), 0);
+	assert_int_equal(add(&t, &a, "a/+/c"), 0);
+	assert_int_equal(add(&t, &a, "z/y/x"), 0);
+	router_routes_drop_partition(&t, &a, p, 3);
+	assert_int_equal(match(&t, "a/b/c", &out), 1); /* via a/+/c */
+	assert_int_equal(match(&t, "a/b/c/d", &out), 0);
+	assert_int_equal(match(&t, "z/y/x", &out), 1);
+	assert_int_equal(router_routes_count(&t), 2);
+	router_routes_reset(&t, &a);
+	router_routes_peer_fini(&a);
+	router_routes_fini(&t);
+}
+
 static void
 test_match_dedup(void **state)
 {
@@ -251,6 +313,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_match_dedup),
+		cmocka_unit_test(test_resync_atomic),
+		cmocka_unit_test(test_drop_partition),
 		cmocka_unit_test(test_counts_and_reset),
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_retained_match),
