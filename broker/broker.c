@@ -80,6 +80,8 @@ broker_start(struct strata_broker *b, bool listen)
 		return STRATA_EIO;
 	if (broker_cluster_start(b) != 0)
 		return STRATA_EIO;
+	if (broker_durable_start(b) != 0)
+		return STRATA_EIO;
 	return 0;
 }
 
@@ -99,6 +101,7 @@ broker_fini(struct strata_broker *b)
 	b->stopping = true;
 	broker_conns_free_all(b);
 	broker_listeners_stop(b);
+	broker_durable_stop(b);
 	broker_routers_stop(b);
 	broker_cluster_free(b);
 	strata_hashmap_free(b->sessions);

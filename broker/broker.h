@@ -112,6 +112,12 @@ struct broker_metrics {
 	uint64_t *handoff_timeouts;
 	uint64_t *registry_unavailable;
 	uint64_t *subacks_deferred;  /* registered by routerlink.c */
+	uint64_t *durable_writes;    /* durable.c */
+	uint64_t *durable_errors;
+	uint64_t *durable_rewrites;
+	uint64_t *durable_resumes;
+	uint64_t *durable_releases;
+	uint64_t *deliver_acks_held; /* DeliverAcks that waited for Redis */
 };
 
 /* A message on its way to clients: shared by every session it goes to. */
@@ -141,6 +147,7 @@ enum broker_out_state { OUT_QUEUED, OUT_PUBLISHED, OUT_RELEASED };
 struct broker_out {
 	struct strata_list node;
 	struct broker_msg *msg;
+	char *qid;       /* durable sessions: the entry's name in Redis */
 	uint16_t packet_id;
 	uint8_t qos;
 	uint8_t state;
@@ -189,7 +196,16 @@ struct broker_qos2_in {
  *   gone    - freed: clean sessions when their connection closes,
  *             persistent ones on expiry or on a Clean Start.
  * The will-delay timer may run while OFFLINE; a reconnect cancels it.
+ * A persistent session is also written through to Redis (durable.c); its
+ * dstate says where it stands there.
  */
+enum broker_dstate {
+	DSTATE_NONE,       /* not in Redis (a clean session) */
+	DSTATE_HELD,       /* in Redis, held here, written through */
+	DSTATE_LOADING,    /* being taken over from Redis */
+	DSTATE_RELEASING,  /* being given to another broker */
+};
+
 struct broker_session {
 	struct strata_broker *broker;
 	struct broker_conn *conn;
@@ -215,6 +231,10 @@ struct broker_session {
 	uint32_t fanout_gen;   /* Deliver fan-out marks (publish.c) */
 	uint32_t fanout_idx;
 	uint64_t epoch;        /* registry epoch (cluster.c), 0 = unknown */
+	uint8_t dstate;        /* enum broker_dstate */
+	bool dirty;            /* a write failed: rewritten whole (durable.c) */
+	bool ending;           /* its keys are deleted whole: no per-item
+				  writes */
 };
 
 /*
@@ -294,6 +314,8 @@ struct broker_pending {
 	bool done;
 	bool fetching;
 	bool wants;               /* the waiting CONNECT has Clean Start 0 */
+	bool stored;              /* Redis holds a persistent session of the
+				     client (registry answer) */
 	char *fwd_node;
 	uint64_t fwd_epoch;
 	bool fwd_wants;
@@ -328,6 +350,10 @@ struct broker_suback {
 				     of the same connection waits */
 	struct broker_suback *next_of_conn; /* the later SUBACK of the same
 				     connection that waits for this one */
+	void (*done)(struct strata_broker *, void *); /* a plain wait
+				     (broker_routers_wait): called instead
+				     of writing a SUBACK */
+	void *done_arg;
 	uint16_t packet_id;
 	uint32_t n_reasons;
 	uint32_t n_retained;
@@ -373,6 +399,9 @@ struct broker_router {
 	bool seen;                /* present in the last poll */
 	bool resync;              /* a RouteUpdate did not fit: RESET + ADDs
 				     again once the link drains */
+	uint64_t link_epoch;      /* links down so far: a DeliverAck held for
+				     Redis goes out on the link it was for */
+	unsigned acks_held;       /* DeliverAcks waiting for Redis */
 	struct strata_link *link;
 	struct strata_list sent;  /* broker_fwd awaiting ack from it */
 	/* Barriers (routerlink.c): seqs are from b->next_barrier, so the
@@ -447,6 +476,13 @@ struct strata_broker {
 	struct strata_log_limit refuse_log[0x200];
 	struct strata_log_limit link_error_log;
 	uint32_t next_assigned_id;
+	/* durable.c */
+	uint64_t durable_seq;     /* Redis writes sent so far */
+	uint64_t next_qid;        /* names of entries without an origin */
+	unsigned n_dirty;         /* sessions to rewrite */
+	struct event *durable_tick;
+	const Strata__Deliver *cur_deliver; /* fanned out now: names the
+				     queue entries it makes */
 	uint64_t next_incarnation;
 	/* reusable buffers of the hot path */
 	uint8_t *scratch;
@@ -621,9 +657,14 @@ int broker_qos_handle_ack(struct broker_conn *c,
 void broker_qos_inbound_acked(struct strata_broker *b, uint64_t incarnation,
     uint16_t packet_id, uint8_t qos, uint8_t reason);
 void broker_qos_free_session(struct broker_session *s);
+/* Move the queued messages of s to into (s's queue is then empty); put
+ * one QUEUED entry (from such a list) back at the end of s's queue. */
+void broker_qos_take_queue(struct broker_session *s, struct strata_list *into);
+void broker_qos_requeue(struct broker_session *s, struct broker_out *o);
 /* Append a handed-off outbound message in state state (enum
  * broker_out_state) to the queue or the in-flight list. */
-void broker_qos_restore(struct broker_session *s, struct broker_msg *m,
+struct broker_out *broker_qos_restore(struct broker_session *s,
+    struct broker_msg *m,
     uint8_t qos, bool retain, uint8_t state, uint16_t packet_id,
     uint8_t n_sub_ids, const uint32_t *sub_ids);
 /* Inbound QoS 2 ids: find or NULL. */
@@ -647,6 +688,11 @@ void broker_filter_free(void *f);
 /* Add a subscription of a handed-off session (no retained request). */
 void broker_subs_restore(struct broker_session *s, const char *filter,
     size_t len, uint8_t options, uint32_t sub_id);
+/* Wait until the routers marked (broker_routers_mark) have applied what
+ * was sent to them: done(b, arg) runs then (at once when nothing is
+ * waited for). */
+void broker_routers_wait(struct strata_broker *b,
+    void (*done)(struct strata_broker *, void *), void *arg);
 /* One Barrier w waited for is acked (or its link went down): drop the
  * reference; at zero the SUBACK goes out (or is dropped). */
 void broker_suback_release(struct strata_broker *b, struct broker_suback *w);
@@ -713,6 +759,44 @@ void broker_partmap_router_down(struct broker_router *r, bool gone);
 /* Every partition to r, served (a router attached without the map). */
 void broker_partmap_attach(struct strata_broker *b, struct broker_router *r);
 
+/* ---- durable.c ---- */
+int broker_durable_start(struct strata_broker *b);
+void broker_durable_stop(struct strata_broker *b);
+/* s becomes persistent here (a new session, or a clean one made
+ * persistent by its CONNECT): its keys are written. */
+void broker_durable_create(struct broker_session *s);
+/* Write-through of a durable session (no-ops for others). */
+void broker_durable_append(struct broker_session *s, struct broker_out *o);
+void broker_durable_update(struct broker_session *s, struct broker_out *o);
+void broker_durable_remove(struct broker_session *s, struct broker_out *o);
+void broker_durable_qos2(struct broker_session *s, uint16_t packet_id,
+    bool add);
+/* A subscription added or changed (w: a SUBACK that waits for the write,
+ * or NULL) or removed: Redis and the routers' session entries. */
+void broker_durable_sub(struct broker_session *s, struct broker_sub *sub,
+    bool add, struct broker_suback *w);
+/* The client left (the expiry starts: TTLs), came back, changed the
+ * expiry; the session ends (keys deleted). */
+void broker_durable_offline(struct broker_session *s);
+void broker_durable_online(struct broker_session *s);
+void broker_durable_end(struct broker_session *s);
+/* Take over the stored session of a client (wants: Clean Start 0) or
+ * discard it.  done(arg, s, ok): s the session (LOADING done, HELD) or
+ * NULL for none; ok false when Redis did not answer. */
+typedef void (*broker_durable_cb)(void *arg, struct broker_session *s,
+    bool ok);
+void broker_durable_take(struct strata_broker *b, const char *client_id,
+    size_t len, bool wants, broker_durable_cb done, void *arg);
+/* Give s to another broker: routers queue for it, then done(arg, NULL,
+ * true) runs and s is gone. */
+void broker_durable_release(struct broker_session *s, broker_durable_cb done,
+    void *arg);
+/* A frame of Delivers on r made durable writes: its DeliverAck(up_to)
+ * goes out once Redis has them.  Returns false when no write is waited
+ * for (the caller sends it now). */
+bool broker_durable_hold_ack(struct broker_router *r, uint64_t up_to,
+    uint64_t seq_before);
+
 /* ---- handoff.c ---- */
 /* Pack s into a strata.Session; *len its size.  Returns malloc'd bytes. */
 uint8_t *broker_handoff_pack(struct broker_session *s, size_t *len);
@@ -721,6 +805,21 @@ uint8_t *broker_handoff_pack(struct broker_session *s, size_t *len);
  * STRATA_EINVAL (s keeps what was restored before the error). */
 int broker_handoff_restore(struct broker_session *s, const uint8_t *data,
     size_t len);
+/* One message of a stored session, packed (pointers borrow o's) and
+ * restored: checked like a client's, its packet id unique among ids.
+ * *out is the entry made (NULL: dropped over max-queued). */
+struct broker_handoff_ids {
+	uint64_t bits[65536 / 64];
+};
+void broker_handoff_pack_message(Strata__SessionMessage *sm,
+    const struct broker_out *o, uint64_t now);
+int broker_handoff_restore_message(struct broker_session *s,
+    const Strata__SessionMessage *sm, uint64_t now,
+    struct broker_handoff_ids *ids, struct broker_out **out);
+/* One subscription of a stored session, checked like a SUBSCRIBE entry.
+ * 0 (added, or dropped over max-subscriptions) or STRATA_EINVAL. */
+int broker_handoff_restore_sub(struct broker_session *s, const char *filter,
+    size_t len, uint32_t options, uint32_t sub_id);
 
 /* ---- routerlink.c ---- */
 int broker_routers_start(struct strata_broker *b);
@@ -768,5 +867,18 @@ void broker_routers_mark(struct strata_broker *b, const char *filter,
     size_t len);
 unsigned broker_routers_barrier(struct strata_broker *b,
     struct broker_suback *w);
+/* A persistent session's subscription as the routers know it. */
+struct broker_sess_entry {
+	const char *client_id;
+	const char *filter;
+	size_t filter_len;
+	uint8_t options;
+	uint32_t sub_id;
+	bool online;              /* SESSION_ADD: held by this broker */
+};
+/* SESSION_ADD or SESSION_REMOVE of e to the routers that hold its filter
+ * (they get a Barrier with the next broker_routers_wait/barrier). */
+void broker_routers_session(struct strata_broker *b,
+    Strata__RouteUpdate__Op op, const struct broker_sess_entry *e);
 
 #endif

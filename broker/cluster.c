@@ -40,9 +40,11 @@
 #define CLUSTER_SESSION_TTL_MS "60000"
 #define CLUSTER_HANDOFF_WAIT_S 2
 
-/* KEYS[1] registry key, ARGV[1] this node.  Returns {previous node or "",
- * new epoch, 1 if the previous node (another one) has a lease}.  The lease
- * key is not in KEYS: fine on one Redis, not Redis Cluster safe. */
+/* KEYS[1] registry key, ARGV[1] this node, ARGV[2] the client id.
+ * Returns {previous node or "", new epoch, 1 if the previous node (another
+ * one) has a lease, 1 if a persistent session of the client is stored}.
+ * The lease and session keys are not in KEYS: fine on one Redis, not
+ * Redis Cluster safe. */
 static const char cluster_script_register[] =
     "local prev = redis.call('HGET', KEYS[1], 'node') "
     "local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1) "
@@ -50,7 +52,10 @@ static const char cluster_script_register[] =
     "local alive = 0 "
     "if prev and prev ~= ARGV[1] then alive = redis.call('EXISTS', "
     "'strata:broker:' .. prev .. ':alive') end "
-    "return {prev or '', epoch, alive}";
+    "local stored = 0 "
+    "if prev then stored = redis.call('EXISTS', "
+    "'strata:sess:{' .. ARGV[2] .. '}') end "
+    "return {prev or '', epoch, alive, stored}";
 
 /* KEYS[1] registry key, ARGV[1] node, ARGV[2] epoch: delete if both still
  * name that session. */
@@ -59,7 +64,8 @@ static const char cluster_script_release[] =
     "redis.call('HGET', KEYS[1], 'epoch') == ARGV[2] then "
     "return redis.call('DEL', KEYS[1]) end return 0";
 
-static void pending_resolve(struct broker_pending *p, bool has_session);
+static void pending_resolve(struct broker_pending *p, bool has_session,
+    bool durable);
 static void cluster_release(struct strata_broker *b, const char *id,
     size_t id_len, uint64_t epoch);
 
@@ -97,9 +103,10 @@ cluster_publish(struct strata_broker *b, const char *node,
 	free(buf);
 }
 
+/* durable: the session is in its strata:sess/subs/q keys (durable.c). */
 static void
 cluster_send_handoff(struct strata_broker *b, const char *node,
-    const char *client_id, uint64_t epoch, bool has_session)
+    const char *client_id, uint64_t epoch, bool has_session, bool durable)
 {
 	Strata__SessionControl m = STRATA__SESSION_CONTROL__INIT;
 
@@ -108,6 +115,7 @@ cluster_send_handoff(struct strata_broker *b, const char *node,
 	m.epoch = epoch;
 	m.node_id = b->cfg.node_id;
 	m.has_session = has_session;
+	m.durable = has_session && durable;
 	cluster_publish(b, node, &m);
 }
 
@@ -149,7 +157,8 @@ cluster_key_command(struct strata_broker *b, strata_redis_cb cb, void *arg,
 	free(key);
 }
 
-/* EVAL script 1 strata:client:<id> args... (at most 2 args) */
+/* EVAL script 1 strata:client:<id> args... (at most 2 args, binary safe
+ * up to a NUL: the client id may be one) */
 static void
 cluster_eval(struct strata_broker *b, strata_redis_cb cb, void *arg,
     const char *script, const char *id, size_t id_len, int n_args,
@@ -169,19 +178,28 @@ cluster_eval(struct strata_broker *b, strata_redis_cb cb, void *arg,
 	free(key);
 }
 
+/* The register script's reply. */
+struct cluster_reg {
+	const char *prev;
+	uint64_t epoch;
+	bool alive;
+	bool stored;
+};
+
 /* Parse the register script's reply; false if it is not one. */
 static bool
-cluster_register_reply(const redisReply *r, const char **prev,
-    uint64_t *epoch, bool *alive)
+cluster_register_reply(const redisReply *r, struct cluster_reg *reg)
 {
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
 	    r->element[0]->type != REDIS_REPLY_STRING ||
 	    r->element[1]->type != REDIS_REPLY_INTEGER ||
-	    r->element[2]->type != REDIS_REPLY_INTEGER)
+	    r->element[2]->type != REDIS_REPLY_INTEGER ||
+	    r->element[3]->type != REDIS_REPLY_INTEGER)
 		return false;
-	*prev = r->element[0]->str;
-	*epoch = (uint64_t)r->element[1]->integer;
-	*alive = r->element[2]->integer == 1;
+	reg->prev = r->element[0]->str;
+	reg->epoch = (uint64_t)r->element[1]->integer;
+	reg->alive = r->element[2]->integer == 1;
+	reg->stored = r->element[3]->integer == 1;
 	return true;
 }
 
@@ -250,28 +268,16 @@ pending_done(struct broker_pending *p)
 		pending_free(p);
 }
 
-/* The session (or none) is here: CONNACK, or keep it OFFLINE when the
+/* The session s (or none) is here: CONNACK, or keep it OFFLINE when the
  * client went away meanwhile. */
 static void
-pending_finish(struct broker_pending *p, const char *data, size_t len)
+pending_settle(struct broker_pending *p, struct broker_session *s)
 {
 	struct strata_broker *b = p->broker;
 	struct broker_conn *c = p->conn;
-	struct broker_session *s = NULL;
 
-	if (data != NULL) {
-		s = broker_session_new(b, p->client_id, p->client_id_len);
-		if (broker_handoff_restore(s, (const uint8_t *)data, len) !=
-		    0) {
-			STRATA_WARN(BROKER_COMP, "bad session hand-off, fresh "
-			    "session|client_id=%s", p->client_id);
-			broker_session_destroy(s);
-			s = NULL;
-		} else {
-			s->epoch = p->epoch;
-			(*b->m.handoffs_in)++;
-		}
-	}
+	if (s != NULL)
+		s->epoch = p->epoch;
 	if (c != NULL) {
 		c->pending = NULL;
 		p->conn = NULL;
@@ -284,6 +290,28 @@ pending_finish(struct broker_pending *p, const char *data, size_t len)
 		cluster_release(b, p->client_id, p->client_id_len, p->epoch);
 	}
 	pending_done(p);
+}
+
+/* A handed-off blob (or none): the session it holds is made. */
+static void
+pending_finish(struct broker_pending *p, const char *data, size_t len)
+{
+	struct strata_broker *b = p->broker;
+	struct broker_session *s = NULL;
+
+	if (data != NULL) {
+		s = broker_session_new(b, p->client_id, p->client_id_len);
+		if (broker_handoff_restore(s, (const uint8_t *)data, len) !=
+		    0) {
+			STRATA_WARN(BROKER_COMP, "bad session hand-off, fresh "
+			    "session|client_id=%s", p->client_id);
+			broker_session_destroy(s);
+			s = NULL;
+		} else {
+			(*b->m.handoffs_in)++;
+		}
+	}
+	pending_settle(p, s);
 }
 
 /* The registry did not answer (Redis down, or past its deadline): the
@@ -299,7 +327,7 @@ pending_unavailable(struct broker_pending *p)
 	(*b->m.registry_unavailable)++;
 	if (p->fwd_node != NULL) {
 		cluster_send_handoff(b, p->fwd_node, p->client_id,
-		    p->fwd_epoch, false);
+		    p->fwd_epoch, false, false);
 	} else if (c != NULL) {
 		c->pending = NULL;
 		p->conn = NULL;
@@ -341,19 +369,78 @@ pending_fetch(struct broker_pending *p)
 	    p->client_id, p->client_id_len, 0, NULL, NULL);
 }
 
-/* The previous broker answered (or will not): settle the wait. */
+/* A stored session given to the newer connection elsewhere that took
+ * this wait over: announced once the routers queue for it. */
 static void
-pending_resolve(struct broker_pending *p, bool has_session)
+pending_released(void *arg, struct broker_session *s, bool ok)
+{
+	struct broker_pending *p = arg;
+
+	if (!p->broker->stopping)
+		cluster_send_handoff(p->broker, p->fwd_node, p->client_id,
+		    p->fwd_epoch, ok, true);
+	pending_put(p);
+}
+
+/* The stored session is taken (s; NULL: none) or discarded. */
+static void
+pending_taken(void *arg, struct broker_session *s, bool ok)
+{
+	struct broker_pending *p = arg;
+	struct strata_broker *b = p->broker;
+
+	if (b->stopping || p->done) {
+		if (s != NULL && !b->stopping)
+			broker_session_detach(s);
+	} else if (!ok) {
+		pending_unavailable(p);
+	} else if (p->fwd_node != NULL && s != NULL) {
+		/* taken over meanwhile by a newer connection elsewhere */
+		pending_hold(p);
+		broker_durable_release(s, pending_released, p);
+		pending_done(p);
+	} else if (p->fwd_node != NULL) {
+		cluster_send_handoff(b, p->fwd_node, p->client_id,
+		    p->fwd_epoch, false, false);
+		pending_done(p);
+	} else {
+		pending_settle(p, s);
+	}
+	pending_put(p);
+}
+
+/* The persistent session stored in Redis: taken (Clean Start 0) or
+ * discarded (Clean Start 1), then the wait settles. */
+static void
+pending_take_stored(struct broker_pending *p, bool wanted)
+{
+	p->fetching = true;
+	pending_hold(p);
+	broker_durable_take(p->broker, p->client_id, p->client_id_len, wanted,
+	    pending_taken, p);
+}
+
+/* The previous broker answered (or will not): settle the wait.  durable:
+ * the session it handed off is in Redis's session keys. */
+static void
+pending_resolve(struct broker_pending *p, bool has_session, bool durable)
 {
 	struct strata_broker *b = p->broker;
 	bool wanted = p->conn != NULL ? !p->conn->clean_start : p->wants;
 
-	if (p->fwd_node != NULL) {
+	if (p->fwd_node != NULL && !(has_session && durable)) {
 		cluster_send_handoff(b, p->fwd_node, p->client_id,
-		    p->fwd_epoch, has_session && p->fwd_wants);
+		    p->fwd_epoch, has_session && p->fwd_wants, false);
 		wanted = p->fwd_wants;
+	} else if (has_session && durable) {
+		pending_take_stored(p, p->fwd_node != NULL ? p->fwd_wants :
+		    wanted);
+		return;
 	} else if (has_session && wanted) {
 		pending_fetch(p);
+		return;
+	} else if (p->stored) {
+		pending_take_stored(p, wanted);
 		return;
 	}
 	if (has_session && !wanted)
@@ -371,10 +458,10 @@ pending_timeout(evutil_socket_t fd, short what, void *arg)
 	struct broker_pending *p = arg;
 
 	(*p->broker->m.handoff_timeouts)++;
-	STRATA_WARN(BROKER_COMP, "no session hand-off in time, fresh "
-	    "session|client_id=%s epoch=%llu", p->client_id,
+	STRATA_WARN(BROKER_COMP, "no session hand-off in time, stored or "
+	    "fresh session|client_id=%s epoch=%llu", p->client_id,
 	    (unsigned long long)p->epoch);
-	pending_resolve(p, false);
+	pending_resolve(p, false, false);
 }
 
 static void
@@ -383,25 +470,25 @@ cluster_registered(struct strata_redis *r, redisReply *reply, void *arg)
 	struct broker_pending *p = arg;
 	struct strata_broker *b = p->broker;
 	struct timeval tv = {CLUSTER_HANDOFF_WAIT_S, 0};
-	const char *prev;
-	uint64_t epoch;
-	bool alive;
+	struct cluster_reg reg;
 
 	if (p->done || b->stopping) {
 		pending_put(p);
 		return;
 	}
-	if (!cluster_register_reply(reply, &prev, &epoch, &alive)) {
+	if (!cluster_register_reply(reply, &reg)) {
 		pending_unavailable(p);
-	} else if (!alive) {
-		p->epoch = epoch;
-		pending_resolve(p, false);
+	} else if (!reg.alive) {
+		p->epoch = reg.epoch;
+		p->stored = reg.stored;
+		pending_resolve(p, false, false);
 	} else {
-		p->epoch = epoch;
+		p->epoch = reg.epoch;
+		p->stored = reg.stored;
 		STRATA_INFO(BROKER_COMP, "asking for session|client_id=%s "
-		    "node=%s epoch=%llu", p->client_id, prev,
-		    (unsigned long long)epoch);
-		cluster_send_takeover(b, prev, p->client_id, epoch,
+		    "node=%s epoch=%llu", p->client_id, reg.prev,
+		    (unsigned long long)reg.epoch);
+		cluster_send_takeover(b, reg.prev, p->client_id, reg.epoch,
 		    p->fwd_node != NULL ? p->fwd_wants : p->wants);
 		p->timer = evtimer_new(b->base, pending_timeout, p);
 		evtimer_add(p->timer, &tv);
@@ -462,26 +549,24 @@ static void
 cluster_local_registered(struct strata_redis *r, redisReply *reply,
     void *arg)
 {
-	struct cluster_local_reg *reg = arg;
-	struct strata_broker *b = reg->b;
+	struct cluster_local_reg *lr = arg;
+	struct strata_broker *b = lr->b;
 	struct broker_session *s;
-	const char *prev;
-	uint64_t epoch;
-	bool alive;
+	struct cluster_reg reg;
 
-	if (!b->stopping && cluster_register_reply(reply, &prev, &epoch,
-	    &alive)) {
-		s = broker_session_find(b, reg->id, reg->id_len);
-		if (s != NULL && s->epoch < epoch)
-			s->epoch = epoch;
+	if (!b->stopping && cluster_register_reply(reply, &reg)) {
+		s = broker_session_find(b, lr->id, lr->id_len);
+		if (s != NULL && s->epoch < reg.epoch)
+			s->epoch = reg.epoch;
 		/* the session ended before its epoch was known (a client that
 		 * left at once): its entry is dropped now, or nothing would */
 		if (s == NULL)
-			cluster_release(b, reg->id, reg->id_len, epoch);
-		if (alive)
-			cluster_send_takeover(b, prev, reg->id, epoch, false);
+			cluster_release(b, lr->id, lr->id_len, reg.epoch);
+		if (reg.alive)
+			cluster_send_takeover(b, reg.prev, lr->id, reg.epoch,
+			    false);
 	}
-	free(reg);
+	free(lr);
 }
 
 static void
@@ -489,7 +574,7 @@ cluster_register_local(struct strata_broker *b, const char *id,
     size_t id_len)
 {
 	struct cluster_local_reg *reg = malloc(sizeof(*reg) + id_len + 1);
-	const char *args[1] = {b->cfg.node_id};
+	const char *args[2] = {b->cfg.node_id, NULL};
 
 	if (reg == NULL)
 		abort();
@@ -497,8 +582,9 @@ cluster_register_local(struct strata_broker *b, const char *id,
 	reg->id_len = id_len;
 	memcpy(reg->id, id, id_len);
 	reg->id[id_len] = '\0';
+	args[1] = reg->id;
 	cluster_eval(b, cluster_local_registered, reg,
-	    cluster_script_register, id, id_len, 1, args);
+	    cluster_script_register, id, id_len, 2, args);
 }
 
 void
@@ -507,7 +593,7 @@ broker_cluster_connect(struct broker_conn *c, const char *id,
 {
 	struct strata_broker *b = c->broker;
 	struct broker_pending *p;
-	const char *args[1] = {b->cfg.node_id};
+	const char *args[2] = {b->cfg.node_id, NULL};
 
 	if (local) {
 		cluster_register_local(b, id, id_len);
@@ -520,11 +606,12 @@ broker_cluster_connect(struct broker_conn *c, const char *id,
 	}
 	/* a wait already forwarded elsewhere ends: this CONNECT is newer */
 	if (p != NULL)
-		pending_resolve(p, false);
+		pending_resolve(p, false, false);
 	p = pending_new(c, id, id_len);
 	pending_hold(p);
+	args[1] = p->client_id;
 	cluster_eval(b, cluster_registered, p, cluster_script_register, id,
-	    id_len, 1, args);
+	    id_len, 2, args);
 }
 
 void
@@ -560,6 +647,42 @@ broker_cluster_session_ended(struct broker_session *s)
 
 /* ---- messages on strata:node:<self> ---- */
 
+/* The answer owed to a take-over, once a stored session is released. */
+struct cluster_owed {
+	struct strata_broker *broker;
+	uint64_t epoch;
+	char *node;
+	char *client_id;
+};
+
+static void
+cluster_released(void *arg, struct broker_session *s, bool ok)
+{
+	struct cluster_owed *o = arg;
+
+	if (!o->broker->stopping)
+		cluster_send_handoff(o->broker, o->node, o->client_id,
+		    o->epoch, ok, true);
+	free(o->node);
+	free(o->client_id);
+	free(o);
+}
+
+/* A session stored in Redis goes to the new broker through Redis. */
+static void
+cluster_give_stored(struct strata_broker *b, struct broker_session *s,
+    const Strata__SessionControl *m)
+{
+	struct cluster_owed *o = malloc(sizeof(*o));
+
+	if (o == NULL || (o->node = strdup(m->node_id)) == NULL ||
+	    (o->client_id = strdup(m->client_id)) == NULL)
+		abort();
+	o->broker = b;
+	o->epoch = m->epoch;
+	broker_durable_release(s, cluster_released, o);
+}
+
 /* Our session of the client moves to (or ends for) m->node_id. */
 static void
 cluster_give_session(struct strata_broker *b, struct broker_session *s,
@@ -578,7 +701,12 @@ cluster_give_session(struct strata_broker *b, struct broker_session *s,
 	if (!keep) {
 		broker_session_destroy(s);
 		cluster_send_handoff(b, m->node_id, m->client_id, m->epoch,
-		    false);
+		    false, false);
+		return;
+	}
+	(*b->m.handoffs_out)++;
+	if (s->dstate == DSTATE_HELD) {
+		cluster_give_stored(b, s, m);
 		return;
 	}
 	data = broker_handoff_pack(s, &lens[0]);
@@ -586,9 +714,9 @@ cluster_give_session(struct strata_broker *b, struct broker_session *s,
 	cluster_key_command(b, NULL, NULL, "SET", "strata:session:",
 	    s->client_id, s->client_id_len, 3, args, lens);
 	broker_session_handed_off(s);
-	(*b->m.handoffs_out)++;
 	/* same connection as the SET: stored before the new broker hears */
-	cluster_send_handoff(b, m->node_id, m->client_id, m->epoch, true);
+	cluster_send_handoff(b, m->node_id, m->client_id, m->epoch, true,
+	    false);
 	free(data);
 }
 
@@ -599,7 +727,7 @@ cluster_forward(struct strata_broker *b, struct broker_pending *p,
 {
 	if (p->epoch != 0 && p->epoch > m->epoch) {
 		cluster_send_handoff(b, m->node_id, m->client_id, m->epoch,
-		    false);
+		    false, false);
 		return;
 	}
 	(*b->m.takeovers_remote)++;
@@ -631,9 +759,11 @@ cluster_on_takeover(struct strata_broker *b, const Strata__SessionControl *m)
 		return;
 	}
 	s = broker_session_find(b, m->client_id, len);
-	if (s == NULL || s->epoch > m->epoch) {
+	/* (one RELEASING already goes to a newer connection) */
+	if (s == NULL || s->epoch > m->epoch ||
+	    s->dstate == DSTATE_RELEASING || s->dstate == DSTATE_LOADING) {
 		cluster_send_handoff(b, m->node_id, m->client_id, m->epoch,
-		    false);
+		    false, false);
 		return;
 	}
 	cluster_give_session(b, s, m);
@@ -653,7 +783,7 @@ cluster_on_handoff(struct strata_broker *b, const Strata__SessionControl *m)
 	}
 	if (p->timer != NULL)
 		evtimer_del(p->timer);
-	pending_resolve(p, m->has_session);
+	pending_resolve(p, m->has_session, m->durable);
 }
 
 static void

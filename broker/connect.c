@@ -262,6 +262,10 @@ connect_finish(struct broker_conn *c, struct broker_session *s,
 	s->conn = c;
 	c->session = s;
 	c->state = CONN_ACTIVE;
+	if (s->dstate != DSTATE_NONE)
+		broker_durable_online(s);
+	else if (s->persistent)
+		broker_durable_create(s);
 	connect_send_connack(c, present, assigned, keepalive);
 	broker_conn_set_keepalive(c, keepalive);
 	STRATA_INFO(BROKER_COMP, "client connected|client_id=%s peer=%s "
@@ -314,8 +318,10 @@ broker_connect_handle(struct broker_conn *c,
 		c->will = connect_will_new(cn);
 	connect_apply_props(c, p);
 	c->keepalive = cn->keepalive;
-	local = cn->client_id.len == 0 ||
-	    broker_session_find(c->broker, id, id_len) != NULL;
+	s = broker_session_find(c->broker, id, id_len);
+	/* a session moving in or out of Redis is not settled here yet */
+	local = cn->client_id.len == 0 || (s != NULL &&
+	    s->dstate != DSTATE_LOADING && s->dstate != DSTATE_RELEASING);
 	if (!local) {
 		c->state = CONN_WAITING;
 		broker_conn_input_changed(c);

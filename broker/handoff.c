@@ -23,9 +23,9 @@
 #include "broker.h"
 
 /* Fill one SessionMessage from o; pointers borrow o's message. */
-static void
-handoff_pack_message(Strata__SessionMessage *sm, const struct broker_out *o,
-    uint64_t now)
+void
+broker_handoff_pack_message(Strata__SessionMessage *sm,
+    const struct broker_out *o, uint64_t now)
 {
 	const struct broker_msg *m = o->msg;
 
@@ -53,7 +53,7 @@ handoff_pack_list(const struct strata_list *list, Strata__SessionMessage *sm,
 	const struct strata_list *pos;
 
 	for (pos = list->next; pos != list; pos = pos->next) {
-		handoff_pack_message(&sm[n], STRATA_CONTAINER_OF(pos,
+		broker_handoff_pack_message(&sm[n], STRATA_CONTAINER_OF(pos,
 		    struct broker_out, node), now);
 		ptrs[n] = &sm[n];
 		n++;
@@ -131,14 +131,8 @@ broker_handoff_pack(struct broker_session *s, size_t *len)
 	return buf;
 }
 
-/* Packet ids of the in-flight messages restored so far: a blob that
- * repeats one is refused (two messages would answer to one PUBACK). */
-struct handoff_ids {
-	uint64_t bits[65536 / 64];
-};
-
 static bool
-handoff_id_taken(struct handoff_ids *ids, uint16_t id)
+handoff_id_taken(struct broker_handoff_ids *ids, uint16_t id)
 {
 	uint64_t bit = UINT64_C(1) << (id % 64);
 	bool taken = (ids->bits[id / 64] & bit) != 0;
@@ -147,9 +141,10 @@ handoff_id_taken(struct handoff_ids *ids, uint16_t id)
 	return taken;
 }
 
-static int
-handoff_restore_message(struct broker_session *s,
-    const Strata__SessionMessage *sm, uint64_t now, struct handoff_ids *ids)
+int
+broker_handoff_restore_message(struct broker_session *s,
+    const Strata__SessionMessage *sm, uint64_t now,
+    struct broker_handoff_ids *ids, struct broker_out **out)
 {
 	struct strata_message v;
 	struct broker_msg *m;
@@ -167,6 +162,7 @@ handoff_restore_message(struct broker_session *s,
 	    (handoff_id_taken(ids, (uint16_t)sm->packet_id) ||
 	    (long)s->n_inflight >= s->broker->cfg.max_inflight))
 		return STRATA_EINVAL;
+	*out = NULL;
 	if (sm->state == OUT_QUEUED &&
 	    (long)s->n_queued >= s->broker->cfg.max_queued) {
 		broker_drop(s->broker, "queue_full");
@@ -182,40 +178,39 @@ handoff_restore_message(struct broker_session *s,
 	v.retain = sm->msg_retain;
 	m = broker_msg_new(&v);
 	m->received_ms = now > sm->age_ms ? now - sm->age_ms : 0;
-	broker_qos_restore(s, m, (uint8_t)sm->qos, sm->retain,
+	*out = broker_qos_restore(s, m, (uint8_t)sm->qos, sm->retain,
 	    (uint8_t)sm->state, (uint16_t)sm->packet_id, n_ids,
 	    sm->sub_ids);
 	broker_msg_unref(m);
 	return 0;
 }
 
-/* One subscription of the blob: a filter this broker accepts from a
- * client (valid, not shared, within max-subscriptions; options as the
- * SUBSCRIBE decoder allows them). */
-static int
-handoff_restore_sub(struct broker_session *s,
-    const Strata__SessionSubscription *ss)
+/* One subscription of a stored session: a filter this broker accepts
+ * from a client (valid, not shared, within max-subscriptions; options as
+ * the SUBSCRIBE decoder allows them). */
+int
+broker_handoff_restore_sub(struct broker_session *s, const char *filter,
+    size_t len, uint32_t options, uint32_t sub_id)
 {
 	const struct broker_config *cfg = &s->broker->cfg;
-	size_t len = ss->filter != NULL ? strlen(ss->filter) : 0;
 	struct strata_bytes group, inner;
-	const uint8_t *f = (const uint8_t *)ss->filter;
+	const uint8_t *f = (const uint8_t *)filter;
 
 	if (len == 0 || len > UINT16_MAX || !strata_utf8_valid(f, len) ||
 	    strata_topic_filter_check(f, len) != 0 ||
 	    strata_topic_share_split(f, len, &group, &inner) ||
-	    ss->options > 0x3F || STRATA_SUBOPT_QOS(ss->options) == 3 ||
-	    STRATA_SUBOPT_RETAIN_HANDLING(ss->options) == 3 ||
-	    ss->sub_id > 268435455)
+	    options > 0x3F || STRATA_SUBOPT_QOS(options) == 3 ||
+	    STRATA_SUBOPT_RETAIN_HANDLING(options) == 3 ||
+	    sub_id > 268435455)
 		return STRATA_EINVAL;
 	if ((long)s->n_subs >= cfg->max_subscriptions &&
-	    broker_sub_find(s, ss->filter, len) == NULL) {
-		STRATA_WARN(BROKER_COMP, "hand-off over max-subscriptions, "
-		    "subscription dropped|client_id=%s", s->client_id);
+	    broker_sub_find(s, filter, len) == NULL) {
+		STRATA_WARN(BROKER_COMP, "stored session over "
+		    "max-subscriptions, subscription dropped|client_id=%s",
+		    s->client_id);
 		return 0;
 	}
-	broker_subs_restore(s, ss->filter, len, (uint8_t)ss->options,
-	    ss->sub_id);
+	broker_subs_restore(s, filter, len, (uint8_t)options, sub_id);
 	return 0;
 }
 
@@ -240,7 +235,8 @@ broker_handoff_restore(struct broker_session *s, const uint8_t *data,
     size_t len)
 {
 	Strata__Session *in = strata__session__unpack(NULL, len, data);
-	struct handoff_ids *ids = calloc(1, sizeof(*ids));
+	struct broker_handoff_ids *ids = calloc(1, sizeof(*ids));
+	struct broker_out *o;
 	uint64_t now = broker_now_ms();
 	int rc = STRATA_EINVAL;
 	size_t i;
@@ -252,12 +248,17 @@ broker_handoff_restore(struct broker_session *s, const uint8_t *data,
 	s->next_packet_id = (uint16_t)in->next_packet_id;
 	s->expiry = in->expiry;
 	s->persistent = in->expiry > 0;
-	for (i = 0; i < in->n_subscriptions; i++)
-		if (handoff_restore_sub(s, in->subscriptions[i]) != 0)
+	for (i = 0; i < in->n_subscriptions; i++) {
+		const Strata__SessionSubscription *ss = in->subscriptions[i];
+
+		if (broker_handoff_restore_sub(s, ss->filter, ss->filter !=
+		    NULL ? strlen(ss->filter) : 0, ss->options,
+		    ss->sub_id) != 0)
 			goto out;
+	}
 	for (i = 0; i < in->n_messages; i++)
-		if (handoff_restore_message(s, in->messages[i], now,
-		    ids) != 0)
+		if (broker_handoff_restore_message(s, in->messages[i], now,
+		    ids, &o) != 0)
 			goto out;
 	handoff_restore_qos2(s, in);
 	rc = 0;

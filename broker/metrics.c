@@ -153,6 +153,27 @@ broker_metrics_init(struct strata_broker *b)
 	    "strata_broker_session_handoff_timeouts_total",
 	    "Connections that got a fresh session after waiting 2 s for a "
 	    "hand-off", NULL);
+	b->m.durable_writes = strata_metrics_counter(m,
+	    "strata_broker_session_store_writes_total",
+	    "Writes of persistent sessions to Redis", NULL);
+	b->m.durable_errors = strata_metrics_counter(m,
+	    "strata_broker_session_store_errors_total",
+	    "Session writes Redis refused or did not answer (the session is "
+	    "written again whole)", NULL);
+	b->m.durable_rewrites = strata_metrics_counter(m,
+	    "strata_broker_session_store_rewrites_total",
+	    "Persistent sessions written again whole after an error", NULL);
+	b->m.durable_resumes = strata_metrics_counter(m,
+	    "strata_broker_session_store_resumes_total",
+	    "Persistent sessions taken over from Redis", NULL);
+	b->m.durable_releases = strata_metrics_counter(m,
+	    "strata_broker_session_store_releases_total",
+	    "Persistent sessions given to another broker through Redis",
+	    NULL);
+	b->m.deliver_acks_held = strata_metrics_counter(m,
+	    "strata_broker_deliver_acks_held_total",
+	    "DeliverAcks that waited for session writes to reach Redis",
+	    NULL);
 	b->m.registry_unavailable = strata_metrics_counter(m,
 	    "strata_broker_registry_unavailable_total",
 	    "CONNECTs refused because the session registry (Redis) did not "

@@ -462,9 +462,11 @@ broker_publish_deliver(struct strata_broker *b, const Strata__Deliver *d)
 		return; /* taken again, delivered once */
 	}
 	publish_view(&view, d);
+	b->cur_deliver = d; /* names what persistent sessions store */
 	if (d->target_client_id != NULL && d->target_client_id[0] != '\0') {
 		publish_deliver_retained(b, d, &view, &owned);
 		broker_msg_unref(owned);
+		b->cur_deliver = NULL;
 		return;
 	}
 	b->fanout_gen++;
@@ -478,4 +480,5 @@ broker_publish_deliver(struct strata_broker *b, const Strata__Deliver *d)
 		    f->n_sub_ids, f->sub_ids);
 	}
 	broker_msg_unref(owned);
+	b->cur_deliver = NULL;
 }

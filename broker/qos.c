@@ -20,6 +20,11 @@
  *          PUBREC (acked); PUBREL -> id forgotten, PUBCOMP.  A re-sent
  *          PUBLISH with a recorded id is not forwarded again (publish.c).
  * Both count against the Receive Maximum the broker granted.
+ *
+ * A persistent session writes each change through to Redis (durable.c):
+ * an entry when it is queued (in the state it then has), its state when
+ * it changes, its removal when acknowledged or dropped; inbound QoS 2 ids
+ * when PUBREC goes out and when PUBREL comes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +107,29 @@ qos_out_free(struct broker_session *s, struct broker_out *o)
 	else
 		s->n_inflight--;
 	broker_msg_unref(o->msg);
+	free(o->qid);
 	free(o);
+}
+
+void
+broker_qos_take_queue(struct broker_session *s, struct strata_list *into)
+{
+	strata_list_init(into);
+	while (!strata_list_empty(&s->queue)) {
+		struct strata_list *pos = s->queue.next;
+
+		strata_list_remove(pos);
+		strata_list_push_back(into, pos);
+	}
+	s->n_queued = 0;
+}
+
+void
+broker_qos_requeue(struct broker_session *s, struct broker_out *o)
+{
+	strata_list_remove(&o->node);
+	strata_list_push_back(&s->queue, &o->node);
+	s->n_queued++;
 }
 
 static uint16_t
@@ -147,12 +174,14 @@ broker_qos_enqueue(struct broker_session *s, struct broker_msg *m,
 	s->n_queued++;
 	broker_qos_pump(s);
 	/* what could not go out at once is bounded by max-queued: the newest
-	 * message is the one dropped */
+	 * message (o, still at the tail) is the one dropped */
 	if ((long)s->n_queued > s->broker->cfg.max_queued) {
 		broker_drop(s->broker, "queue_full");
-		qos_out_free(s, STRATA_CONTAINER_OF(s->queue.prev,
-		    struct broker_out, node));
+		qos_out_free(s, o);
+		return;
 	}
+	/* a persistent session's, in its state now (sent or queued) */
+	broker_durable_append(s, o);
 }
 
 static uint32_t
@@ -184,6 +213,7 @@ broker_qos_pump(struct broker_session *s)
 		if (rc != 0) {
 			broker_drop(s->broker, rc == STRATA_ENOTFOUND ?
 			    "expired" : "over_client_max_packet");
+			broker_durable_remove(s, o);
 			qos_out_free(s, o);
 			continue;
 		}
@@ -192,6 +222,7 @@ broker_qos_pump(struct broker_session *s)
 		o->state = OUT_PUBLISHED;
 		strata_list_push_back(&s->inflight, &o->node);
 		s->n_inflight++;
+		broker_durable_update(s, o);
 	}
 }
 
@@ -209,8 +240,10 @@ broker_qos_resume(struct broker_session *s)
 			broker_send_ack(c, STRATA_MQTT_PUBREL, o->packet_id,
 			    STRATA_RC_SUCCESS);
 		else if (broker_publish_write(c, o->msg, o->qos, o->retain,
-		    true, o->packet_id, o->n_sub_ids, o->sub_ids) != 0)
+		    true, o->packet_id, o->n_sub_ids, o->sub_ids) != 0) {
+			broker_durable_remove(s, o);
 			qos_out_free(s, o);
+		}
 	}
 	broker_qos_pump(s);
 }
@@ -228,11 +261,13 @@ qos_pubrec(struct broker_conn *c, const struct strata_mqtt_ack *a)
 		return;
 	}
 	if (a->reason >= 0x80) {
+		broker_durable_remove(s, o);
 		qos_out_free(s, o);
 		broker_qos_pump(s);
 		return;
 	}
 	o->state = OUT_RELEASED;
+	broker_durable_update(s, o);
 	broker_send_ack(c, STRATA_MQTT_PUBREL, a->packet_id,
 	    STRATA_RC_SUCCESS);
 }
@@ -245,6 +280,8 @@ qos_pubrel(struct broker_conn *c, const struct strata_mqtt_ack *a)
 	bool known = broker_qos2_find(s, a->packet_id) != NULL;
 
 	broker_qos2_remove(s, a->packet_id);
+	if (known)
+		broker_durable_qos2(s, a->packet_id, false);
 	broker_send_ack(c, STRATA_MQTT_PUBCOMP, a->packet_id, known ?
 	    STRATA_RC_SUCCESS : STRATA_RC_PACKET_ID_NOT_FOUND);
 }
@@ -265,6 +302,7 @@ broker_qos_handle_ack(struct broker_conn *c,
 		if (o != NULL && o->qos == (p->type == STRATA_MQTT_PUBACK ?
 		    1 : 2) && (p->type == STRATA_MQTT_PUBACK ||
 		    o->state == OUT_RELEASED)) {
+			broker_durable_remove(s, o);
 			qos_out_free(s, o);
 			broker_qos_pump(s);
 		}
@@ -301,6 +339,8 @@ broker_qos_inbound_acked(struct strata_broker *b, uint64_t incarnation,
 	q->acked = true;
 	if (reason >= 0x80)
 		broker_qos2_remove(s, packet_id);
+	else
+		broker_durable_qos2(s, packet_id, true);
 	if (s->conn != NULL)
 		broker_send_ack(s->conn, STRATA_MQTT_PUBREC, packet_id,
 		    reason);
@@ -320,7 +360,7 @@ broker_qos_free_session(struct broker_session *s)
 	s->n_qos2_in = s->cap_qos2_in = 0;
 }
 
-void
+struct broker_out *
 broker_qos_restore(struct broker_session *s, struct broker_msg *m,
     uint8_t qos, bool retain, uint8_t state, uint16_t packet_id,
     uint8_t n_sub_ids, const uint32_t *sub_ids)
@@ -335,4 +375,5 @@ broker_qos_restore(struct broker_session *s, struct broker_msg *m,
 		strata_list_push_back(&s->inflight, &o->node);
 		s->n_inflight++;
 	}
+	return o;
 }

@@ -26,6 +26,11 @@
  *             PublishAck; then the publisher is acked (qos.c) and the
  *             entry freed.  QoS 0 is freed once written.
  *
+ * Persistent sessions (durable.c) add their subscriptions' session
+ * entries (RouteUpdate SESSION_ADD / SESSION_REMOVE) to the same routers
+ * as the filter's route, in resyncs too; a frame of Delivers that made
+ * writes for them is acknowledged (DeliverAck) once Redis has them.
+ *
  * Barriers (SUBSCRIBE ordering, see subscribe.c): every ADD sets
  * add_pending; a SUBSCRIBE that needs its routes in sends Barrier(seq) to
  * such a router (seq from b->next_barrier) and queues a broker_barrier_ref
@@ -120,6 +125,60 @@ routers_barrier_flush(struct broker_router *r)
 	    &m.base) != 0;
 }
 
+static void
+routers_send_session(struct broker_router *r, Strata__RouteUpdate__Op op,
+    const struct broker_sess_entry *e)
+{
+	Strata__RouteUpdate u = STRATA__ROUTE_UPDATE__INIT;
+
+	u.op = op;
+	/* NUL-terminated in every caller's storage up to filter_len */
+	u.filter = (char *)e->filter;
+	u.client_id = (char *)e->client_id;
+	u.options = e->options;
+	u.sub_id = e->sub_id;
+	u.online = e->online;
+	if (strata_link_send(r->link, STRATA_LINK_ROUTE, &u.base) ==
+	    STRATA_ENOSPC)
+		r->resync = true;
+	r->add_pending = true;
+}
+
+void
+broker_routers_session(struct strata_broker *b, Strata__RouteUpdate__Op op,
+    const struct broker_sess_entry *e)
+{
+	struct strata_list *pos;
+
+	for (pos = b->routers.next; pos != &b->routers; pos = pos->next) {
+		struct broker_router *r = STRATA_CONTAINER_OF(pos,
+		    struct broker_router, node);
+
+		if (r->up && routers_holds(b, r, e->filter, e->filter_len))
+			routers_send_session(r, op, e);
+	}
+}
+
+/* SESSION_ADD online for the persistent sessions this broker holds
+ * among f's subscribers (part of a resync). */
+static void
+routers_send_sessions(struct broker_router *r, const struct broker_filter *f)
+{
+	const struct strata_list *pos;
+
+	for (pos = f->subs.next; pos != &f->subs; pos = pos->next) {
+		const struct broker_sub *sub = STRATA_CONTAINER_OF(pos,
+		    struct broker_sub, filter_node);
+		const struct broker_session *s = sub->session;
+		struct broker_sess_entry e = {s->client_id, f->name, f->len,
+		    sub->options, sub->sub_id, true};
+
+		if (s->dstate == DSTATE_HELD || s->dstate == DSTATE_LOADING)
+			routers_send_session(r,
+			    STRATA__ROUTE_UPDATE__OP__SESSION_ADD, &e);
+	}
+}
+
 struct routers_sync_ctx {
 	struct strata_broker *b;
 	struct broker_router *r;
@@ -131,9 +190,10 @@ routers_sync_cb(const char *filter, size_t flen, void *value, void *arg)
 	struct routers_sync_ctx *ctx = arg;
 	struct broker_filter *f = value;
 
-	if (routers_holds(ctx->b, ctx->r, f->name, f->len))
-		routers_send_route(ctx->r, STRATA__ROUTE_UPDATE__OP__ADD,
-		    f->name);
+	if (!routers_holds(ctx->b, ctx->r, f->name, f->len))
+		return;
+	routers_send_route(ctx->r, STRATA__ROUTE_UPDATE__OP__ADD, f->name);
+	routers_send_sessions(ctx->r, f);
 }
 
 /* RESET, an ADD for every local filter this router must hold, COMMIT:
@@ -170,6 +230,7 @@ routers_part_cb(const char *filter, size_t flen, void *value, void *arg)
 		return;
 	r = ctx->b->parts[part].owner;
 	routers_send_route(r, STRATA__ROUTE_UPDATE__OP__ADD, filter);
+	routers_send_sessions(r, value);
 }
 
 void
@@ -244,6 +305,26 @@ broker_routers_barrier(struct strata_broker *b, struct broker_suback *w)
 		r->barrier_mark = false;
 	}
 	return n;
+}
+
+void
+broker_routers_wait(struct strata_broker *b,
+    void (*done)(struct strata_broker *, void *), void *arg)
+{
+	struct broker_suback *w = calloc(1, sizeof(*w) + 1);
+
+	if (w == NULL)
+		abort();
+	strata_list_init(&w->node);
+	w->done = done;
+	w->done_arg = arg;
+	w->pending = broker_routers_barrier(b, w);
+	if (w->pending == 0) {
+		free(w);
+		done(b, arg);
+		return;
+	}
+	strata_list_push_back(&b->subacks, &w->node);
 }
 
 /* Release the refs of r up to seq (all of them: UINT64_MAX). */
@@ -513,6 +594,7 @@ static void
 routers_on_delivers(struct broker_router *r, const Strata__Frame *fr)
 {
 	Strata__DeliverAck a = STRATA__DELIVER_ACK__INIT;
+	uint64_t writes = r->broker->durable_seq;
 	size_t i;
 
 	for (i = 0; i < fr->n_deliver; i++) {
@@ -520,7 +602,8 @@ routers_on_delivers(struct broker_router *r, const Strata__Frame *fr)
 		if (fr->deliver[i]->id > a.up_to)
 			a.up_to = fr->deliver[i]->id;
 	}
-	if (a.up_to != 0)
+	/* stored for the persistent sessions they went to, first */
+	if (a.up_to != 0 && !broker_durable_hold_ack(r, a.up_to, writes))
 		(void)broker_router_send(r, STRATA_LINK_DELIVER_ACK, &a.base);
 }
 
@@ -588,6 +671,7 @@ routers_on_down(struct strata_link *l, void *arg)
 		r->up = false;
 		(*b->m.links_up)--;
 	}
+	r->link_epoch++;
 	STRATA_WARN(BROKER_COMP, "router link down|router=%s", r->id);
 	routers_requeue(b, r);
 	routers_barrier_reset(b, r);

@@ -17,8 +17,10 @@
  *
  * Sessions live in the memory of the broker their client is connected to;
  * cluster.c moves them to another broker through Redis (handed off: the
- * session leaves this broker without its will).  The end of a session
- * drops its registry entry.
+ * session leaves this broker without its will).  Persistent ones are also
+ * written through to Redis (durable.c), where another broker finds them
+ * when this one dies.  The end of a session drops its registry entry and
+ * its stored keys.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +117,7 @@ broker_session_detach(struct broker_session *s)
 		broker_session_destroy(s);
 		return;
 	}
+	broker_durable_offline(s);
 	if (s->expiry != UINT32_MAX)
 		session_arm(b, &s->timer, s->expiry, session_expired, s);
 	if (s->will != NULL && s->will->delay < s->expiry)
@@ -151,6 +154,7 @@ broker_session_destroy(struct broker_session *s)
 	if (w != NULL)
 		broker_will_publish(b, w, s->client_id);
 	broker_cluster_session_ended(s);
+	broker_durable_end(s);
 	if (s->conn != NULL) {
 		s->conn->session = NULL;
 		s->conn = NULL;

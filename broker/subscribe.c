@@ -38,7 +38,9 @@
  *                by session incarnation and conn->suback_key)
  *                the SUBACK is written and then the RetainedRequests
  *                sent; otherwise both are dropped.  Freed.
- * With no router up, or routes already acked, COLLECTING goes to DONE at
+ * A persistent session's SUBACK also waits for its subscriptions to be
+ * stored in Redis (durable.c: one wait each).  With no router up, or
+ * routes already acked, and nothing stored, COLLECTING goes to DONE at
  * once (the resync on link up re-adds every route).  UNSUBSCRIBE needs no
  * barrier: a message that still arrives is allowed until UNSUBACK, and
  * the broker's own table has dropped the filter already.
@@ -97,6 +99,7 @@ subscribe_remove(struct broker_session *s, struct broker_sub *sub)
 	struct strata_broker *b = s->broker;
 	struct broker_filter *f = sub->filter;
 
+	broker_durable_sub(s, sub, false, NULL);
 	strata_list_remove(&sub->session_node);
 	strata_list_remove(&sub->filter_node);
 	s->n_subs--;
@@ -143,6 +146,7 @@ broker_subs_restore(struct broker_session *s, const char *filter,
 		sub = subscribe_new(s, filter, len);
 	sub->options = options;
 	sub->sub_id = sub_id;
+	broker_durable_sub(s, sub, true, NULL);
 }
 
 /* Note filter for a RetainedRequest once w's SUBACK is out. */
@@ -171,6 +175,8 @@ subscribe_add(struct broker_session *s, const struct strata_mqtt_sub_entry *e,
 		sub = subscribe_new(s, name, e->filter.len);
 	sub->options = e->options;
 	sub->sub_id = sub_id;
+	/* a persistent session's: stored before the SUBACK */
+	broker_durable_sub(s, sub, true, w);
 	broker_routers_mark(s->broker, sub->filter->name, sub->filter->len);
 	if (rh == 0 || (rh == 1 && is_new))
 		suback_note_retained(w, sub->filter);
@@ -284,9 +290,15 @@ broker_suback_release(struct strata_broker *b, struct broker_suback *w)
 {
 	while (w != NULL && --w->pending == 0) {
 		struct broker_suback *next = w->next_of_conn;
-		struct broker_conn *c = suback_conn(b, w);
+		struct broker_conn *c;
 
 		strata_list_remove(&w->node);
+		if (w->done != NULL) {
+			w->done(b, w->done_arg);
+			free(w);
+			return;
+		}
+		c = suback_conn(b, w);
 		if (c != NULL)
 			suback_write(c, w);
 		suback_free(w);
@@ -332,7 +344,8 @@ suback_submit(struct broker_conn *c, struct broker_suback *w)
 	struct strata_broker *b = c->broker;
 	struct broker_suback *prev = suback_conn_last(b, c);
 
-	w->pending = broker_routers_barrier(b, w) + (prev != NULL);
+	/* += : writes to Redis the SUBACK waits for are counted already */
+	w->pending += broker_routers_barrier(b, w) + (prev != NULL);
 	if (w->pending == 0) {
 		suback_write(c, w);
 		suback_free(w);

@@ -24,9 +24,11 @@
  * them), DeliverAcks, retained requests.
  *
  * Barriers: a broker sends Barrier(seq) after RouteUpdates it needs
- * applied before it answers a SUBSCRIBE; one ack for the highest seq of a
- * frame answers all of them.  When the link is full only the latest seq
- * is kept (barrier_owed) and sent when the link drains.
+ * applied before it answers a SUBSCRIBE or resumes a session; one ack for
+ * the highest seq of a frame answers all of them, once the session writes
+ * sent to Redis before it are done (sessions.c).  When the link is full
+ * only the latest seq is kept (barrier_owed) and sent when the link
+ * drains.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +118,7 @@ router_node_gone(struct router_node *n)
 	(*n->router->m.nodes_gone)++;
 	if (n->link != NULL)
 		n->link->peer = NULL;
+	router_sessions_node_gone(n);
 	router_pending_node_gone(n);
 	nodes_free(n);
 }
@@ -303,10 +306,16 @@ brokers_route(struct router_node *n, const Strata__RouteUpdate *u)
 		break;
 	case STRATA__ROUTE_UPDATE__OP__RESET:
 		router_routes_resync_begin(&n->routes);
+		router_sessions_resync_begin(n);
 		break;
 	case STRATA__ROUTE_UPDATE__OP__COMMIT:
 		router_routes_resync_commit(&r->routes, &n->routes);
+		router_sessions_resync_commit(n);
 		router_partition_node_linked(n);
+		break;
+	case STRATA__ROUTE_UPDATE__OP__SESSION_ADD:
+	case STRATA__ROUTE_UPDATE__OP__SESSION_REMOVE:
+		router_sessions_update(n, u);
 		break;
 	case STRATA__ROUTE_UPDATE__OP__PARTITION_RESET:
 		if (u->partition < STRATA_PARTITIONS)
@@ -357,7 +366,7 @@ brokers_barriers(struct router_broker *b, const Strata__Frame *f)
 			seq = f->barrier[i]->seq;
 	(*b->router->m.barriers) += f->n_barrier;
 	if (seq != 0)
-		brokers_barrier_ack(b, seq);
+		router_sessions_barrier(b, seq, brokers_barrier_ack);
 }
 
 /* The partition messages of a frame: joins after the routes, leaves

@@ -29,6 +29,9 @@ static const struct strata_config_option router_options[] = {
 	OPT("max-retained-bytes", STRATA_CFG_INT, max_retained_bytes,
 	    "1073741824", 0, 1L << 40,
 	    "bytes of retained messages (topic, payload, properties) held"),
+	OPT("max-queued", STRATA_CFG_INT, max_queued, "1000", 1, 10000000,
+	    "messages queued in Redis per offline persistent session (the "
+	    "brokers' max-queued should match)"),
 };
 
 #define NOPTS (sizeof(router_options) / sizeof(router_options[0]))

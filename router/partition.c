@@ -27,8 +27,9 @@
  *   APPLY   each partition's state follows the map:
  *
  *   NONE --map gives it to us (gen g)--> INCOMING(g)
- *   INCOMING --retained of p loaded, and every linked and every live
- *             broker sent PartitionJoin(p, g) (or 3 s passed)--> OWNED:
+ *   INCOMING --retained and offline sessions of p loaded, and every
+ *             linked and every live broker sent PartitionJoin(p, g) (or
+ *             3 s passed)--> OWNED:
  *             PartitionServing(p, g) to the brokers that joined, and to
  *             any that joins later
  *   INCOMING/OWNED --map gives it to another router--> RELEASING
@@ -327,6 +328,8 @@ partition_load(struct strata_router *r, uint32_t p)
 	ld->gen = r->parts.p[p].gen;
 	r->parts.p[p].loading = true;
 	r->parts.loading++;
+	/* its offline sessions first: loaded when the retained are */
+	router_sessions_load(r, (int)p);
 	strata_redis_command(r->redis, partition_load_done, ld,
 	    "HGETALL strata:retained:%u", p);
 }
@@ -366,6 +369,7 @@ partition_release(struct strata_router *r, uint32_t p)
 
 	r->parts.p[p].state = PART_NONE;
 	router_retained_drop_partition(&r->retained, p);
+	router_sessions_drop_partition(r, p);
 	for (pos = r->nodes.next; pos != &r->nodes; pos = pos->next)
 		router_routes_drop_partition(&r->routes,
 		    &STRATA_CONTAINER_OF(pos, struct router_node,
@@ -827,6 +831,9 @@ partition_scheme_cb(enum strata_scheme_result res, long partitions,
 	}
 	if (res == STRATA_SCHEME_OK && !r->scheme_ok) {
 		r->scheme_ok = true;
+		/* sessions with a wildcard in the partition key are every
+		 * router's */
+		router_sessions_load(r, -1);
 		router_partition_tick(r);
 	}
 }

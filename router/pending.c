@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "durable.h"
 #include "log.h"
 #include "router.h"
 #include "status.h"
@@ -43,6 +44,8 @@ struct router_pending {
 	uint32_t waiting;
 	uint32_t reason;              /* of the ack */
 	char *origin_client;          /* in data */
+	char *origin_node;            /* in data: its id, kept when gone */
+	uint64_t origin_boot;
 	struct strata_message msg;    /* views into data */
 	uint8_t data[];
 };
@@ -142,6 +145,13 @@ router_pending_message(const struct router_pending *pd)
 	return &pd->msg;
 }
 
+void
+router_pending_qid(const struct router_pending *pd, char *buf, size_t cap)
+{
+	strata_durable_qid(buf, cap, pd->origin_node, pd->origin_boot,
+	    pd->seq);
+}
+
 /* ---- arrival ---- */
 
 /* A publish seen before: in progress (nothing to do, its ack will come)
@@ -172,11 +182,12 @@ router_pending_new(struct router_node *origin, const Strata__Publish *p,
 	    p->properties.len, (uint8_t)p->qos, p->retain};
 	size_t block = strata_message_block_size(&m);
 	size_t client = strlen(p->client_id) + 1;
+	size_t node = strlen(origin->node_id) + 1;
 	struct router_pending *pd;
 
 	if (pending_seen(origin, p->seq))
 		return NULL;
-	pd = malloc(sizeof(*pd) + block + client);
+	pd = malloc(sizeof(*pd) + block + client + node);
 	if (pd == NULL)
 		abort();
 	pd->router = origin->router;
@@ -187,6 +198,9 @@ router_pending_new(struct router_node *origin, const Strata__Publish *p,
 	pd->reason = STRATA_RC_NO_MATCHING_SUBSCRIBERS;
 	pd->msg = strata_message_copy(&m, pd->data);
 	pd->origin_client = memcpy(pd->data + block, p->client_id, client);
+	pd->origin_node = memcpy(pd->data + block + client, origin->node_id,
+	    node);
+	pd->origin_boot = origin->boot;
 	strata_u64map_put(&origin->pending, p->seq, pd);
 	origin->pending_by_part[partition]++;
 	origin->router->pending_count++;
@@ -222,8 +236,8 @@ pending_send_one(struct router_node *n, struct router_deliver_ref *ref)
 	d.properties.data = (uint8_t *)pd->msg.props;
 	d.properties.len = pd->msg.props_len;
 	d.origin_client_id = pd->origin_client;
-	d.origin_node = pd->origin != NULL ? pd->origin->node_id : "";
-	d.origin_boot = pd->origin != NULL ? pd->origin->boot : 0;
+	d.origin_node = pd->origin_node;
+	d.origin_boot = pd->origin_boot;
 	d.origin_seq = pd->seq;
 	d.id = n->next_deliver_id + 1;
 	rc = strata_link_send(n->link->link, STRATA_LINK_DELIVER, &d.base);
@@ -317,6 +331,19 @@ router_pending_link_up(struct router_node *n)
 	strata_u64map_fini(owed);
 	strata_u64map_init(owed);
 	router_pending_flush(n);
+}
+
+void
+router_pending_foreach_waiting(struct router_node *n,
+    void (*cb)(struct router_pending *, void *), void *arg)
+{
+	struct strata_list *lists[2] = {&n->unacked, &n->backlog};
+
+	for (int i = 0; i < 2; i++)
+		for (struct strata_list *pos = lists[i]->next;
+		    pos != lists[i]; pos = pos->next)
+			cb(STRATA_CONTAINER_OF(pos, struct router_deliver_ref,
+			    node)->pd, arg);
 }
 
 void

@@ -204,6 +204,7 @@ publish_reliable(struct router_node *n, const Strata__Publish *p,
 	if (p->retain)
 		publish_retain(r, router_pending_message(pd), partition, pd);
 	publish_deliver_pending(r, pd);
+	router_sessions_publish(r, pd);
 	router_pending_release(pd, STRATA_RC_NO_MATCHING_SUBSCRIBERS);
 }
 

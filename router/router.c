@@ -113,6 +113,18 @@ router_gauge_queue(void *arg)
 	return sum;
 }
 
+static int64_t
+router_gauge_sessions(void *arg)
+{
+	return (int64_t)((struct strata_router *)arg)->sessions.n_sessions;
+}
+
+static int64_t
+router_gauge_sessions_offline(void *arg)
+{
+	return (int64_t)((struct strata_router *)arg)->sessions.n_offline;
+}
+
 static uint64_t *
 router_counter(struct strata_router *r, const char *name, const char *help,
     const char *labels)
@@ -155,6 +167,12 @@ router_metrics_gauges(struct strata_router *r)
 	strata_metrics_gauge_fn(m, "strata_router_route_filters",
 	    "Distinct filters in the route table", NULL, router_gauge_routes,
 	    r);
+	strata_metrics_gauge_fn(m, "strata_router_sessions",
+	    "Persistent sessions with a filter here", NULL,
+	    router_gauge_sessions, r);
+	strata_metrics_gauge_fn(m, "strata_router_sessions_queueing",
+	    "Of those, the offline ones this router queues for", NULL,
+	    router_gauge_sessions_offline, r);
 	strata_metrics_gauge_fn(m, "strata_router_link_queue_bytes",
 	    "Bytes queued for writing on broker links", NULL,
 	    router_gauge_queue, r);
@@ -241,6 +259,22 @@ router_metrics_init(struct strata_router *r)
 	    "strata_router_retained_refused_total",
 	    "Retained publishes refused (0x97) over max-retained or "
 	    "max-retained-bytes", NULL);
+	m->session_appends = router_counter(r,
+	    "strata_router_session_appends_total",
+	    "Messages queued in Redis for offline persistent sessions", NULL);
+	m->session_append_errors = router_counter(r,
+	    "strata_router_session_append_errors_total",
+	    "Queue appends Redis did not take (the publish is not "
+	    "acknowledged as a success)", NULL);
+	m->session_queue_full = router_counter(r,
+	    "strata_router_session_queue_full_total",
+	    "Messages not queued: the offline session had max-queued", NULL);
+	m->sessions_expired = router_counter(r,
+	    "strata_router_sessions_expired_total",
+	    "Offline sessions found expired in Redis and forgotten", NULL);
+	m->sessions_offline = router_counter(r,
+	    "strata_router_sessions_offline_total",
+	    "Persistent sessions this router started queueing for", NULL);
 	router_metrics_gauges(r);
 }
 
@@ -352,6 +386,7 @@ router_init(struct strata_router *r, struct event_base *base,
 	router_retained_init(&r->retained, (size_t)cfg->max_retained,
 	    (size_t)cfg->max_retained_bytes);
 	router_partition_start(r);
+	router_sessions_init(r);
 	r->metrics = strata_metrics_new();
 	router_metrics_init(r);
 	if (cfg->port != 0 && (rc = router_listen(r)) != 0)
@@ -377,6 +412,7 @@ router_init(struct strata_router *r, struct event_base *base,
 		abort();
 	event_add(r->tick_ev, &one_second);
 	event_add(r->fast_ev, &quarter_second);
+	router_sessions_start(r);
 	STRATA_INFO("router", "started|node_id=%s link=%s redis=%s:%ld",
 	    cfg->node_id, r->link_address != NULL ? r->link_address : "-",
 	    cfg->redis_host, cfg->redis_port);
@@ -397,6 +433,8 @@ router_stop(struct strata_router *r)
 		event_del(r->tick_ev);
 	if (r->fast_ev != NULL)
 		event_del(r->fast_ev);
+	if (r->sessions.sweep_ev != NULL)
+		event_del(r->sessions.sweep_ev);
 }
 
 void
@@ -408,6 +446,7 @@ router_fini(struct strata_router *r)
 	strata_redis_free(r->redis);
 	r->redis = NULL;
 	/* then the nodes: what waited for them settles, nothing is sent */
+	router_sessions_fini(r);
 	router_nodes_free_all(r);
 	router_pending_free_all(r);
 	router_partition_fini(r);

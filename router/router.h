@@ -12,6 +12,7 @@
  *   partition.c  leases, partition balancing and moves, retained loading
  *   routes.c     route table (filter -> brokers)
  *   retained.c   retained message cache
+ *   sessions.c   persistent sessions: who holds them, offline queues
  */
 #ifndef STRATA_ROUTER_H
 #define STRATA_ROUTER_H
@@ -34,6 +35,8 @@ struct event_base;
 struct evconnlistener;
 struct strata_metrics;
 struct strata_hashmap;
+struct strata_subtree;
+struct router_session;
 struct strata_metrics_http;
 struct strata_redis;
 
@@ -50,6 +53,7 @@ struct router_config {
 	long max_link_queue;
 	long max_retained;
 	long max_retained_bytes;
+	long max_queued;
 	/* not an option: an in-process Redis for fuzz targets and tests
 	 * (NULL: the real one).  port 0, not an option either, makes no
 	 * listener (links are attached with router_brokers_accept). */
@@ -90,6 +94,26 @@ struct router_metrics {
 	uint64_t *moved_in;           /* partitions served after a move */
 	uint64_t *moved_out;          /* partitions handed over */
 	uint64_t *join_timeouts;      /* brokers left out of a move */
+	uint64_t *session_appends;    /* messages queued for offline
+					 sessions in Redis */
+	uint64_t *session_append_errors;
+	uint64_t *session_queue_full; /* appends refused by max-queued */
+	uint64_t *sessions_expired;   /* found gone from Redis */
+	uint64_t *sessions_offline;   /* went offline here (broker gone or
+					 left them) */
+};
+
+/* The persistent sessions whose filters this router holds (sessions.c). */
+struct router_sessions {
+	struct strata_hashmap *by_client;   /* client id -> router_session */
+	struct strata_subtree *index;       /* filter -> subscribers */
+	size_t n_sessions, n_subs, n_offline;
+	unsigned writes;                    /* Redis writes in flight: a
+					       Barrier waits for them */
+	uint64_t mark, gone_mark;           /* match and node-gone marks */
+	struct router_session **match;      /* scratch of one match */
+	size_t n_match, cap_match;
+	struct event *sweep_ev;             /* expiry check of offline ones */
 };
 
 /*
@@ -187,6 +211,7 @@ struct strata_router {
 	struct router_routes routes;
 	struct router_retained retained;
 	struct router_partitions parts;
+	struct router_sessions sessions;
 	struct router_metrics m;
 	bool stopping;
 	bool scheme_ok;            /* the cluster's partition scheme is ours */
@@ -252,6 +277,14 @@ void router_pending_release(struct router_pending *pd, uint32_t reason);
 void router_pending_set_reason(struct router_pending *pd, uint32_t reason);
 const struct strata_message *router_pending_message(
     const struct router_pending *pd);
+/* "<origin node>/<boot>/<seq>": names the publish in session queues (the
+ * broker names a Deliver the same way), so a message queued twice for a
+ * session is stored once. */
+void router_pending_qid(const struct router_pending *pd, char *buf,
+    size_t cap);
+/* Call cb for each publish n has not taken yet (backlog, unacked). */
+void router_pending_foreach_waiting(struct router_node *n,
+    void (*cb)(struct router_pending *, void *), void *arg);
 void router_pending_deliver_ack(struct router_node *n, uint64_t up_to);
 /* Send what waits for n while its link takes it. */
 void router_pending_flush(struct router_node *n);
@@ -288,5 +321,35 @@ void router_partition_join(struct router_node *n, uint32_t partition,
     uint64_t gen);
 /* n's link came up (after its resync): serve what it joined. */
 void router_partition_node_linked(struct router_node *n);
+
+/* sessions.c */
+void router_sessions_init(struct strata_router *r);
+void router_sessions_fini(struct strata_router *r);
+/* The expiry sweep of OFFLINE sessions (every 30 s). */
+void router_sessions_start(struct strata_router *r);
+/* SESSION_ADD from n (online: n holds the session) or SESSION_REMOVE. */
+void router_sessions_update(struct router_node *n,
+    const Strata__RouteUpdate *u);
+/* Load strata:offline:<partition> (-1: the wildcard entries); commands
+ * sent after it see the entries loaded (Redis answers in order). */
+void router_sessions_load(struct strata_router *r, int partition);
+/* A QoS 1/2 publish: appended to the queues of the offline sessions it
+ * matches (each append a destination of pd). */
+void router_sessions_publish(struct strata_router *r,
+    struct router_pending *pd);
+/* n is gone: the sessions it held go offline, the publishes it had not
+ * taken are queued for them.  Before router_pending_node_gone(). */
+void router_sessions_node_gone(struct router_node *n);
+/* n's route resync: RESET marks its sessions, COMMIT sends those it did
+ * not name again offline. */
+void router_sessions_resync_begin(struct router_node *n);
+void router_sessions_resync_commit(struct router_node *n);
+/* partition given away: its sessions are forgotten here. */
+void router_sessions_drop_partition(struct strata_router *r,
+    uint32_t partition);
+/* Answer Barrier seq on link b once the session writes sent before it
+ * are done in Redis (at once when none are in flight). */
+void router_sessions_barrier(struct router_broker *b, uint64_t seq,
+    void (*ack)(struct router_broker *, uint64_t));
 
 #endif

@@ -193,12 +193,12 @@ fuzz_broker_eval(struct fuzz_broker *fb, struct strata_redis *r,
 		snprintf(buf, sizeof(buf), "*2\r\n$%d\r\n%d\r\n$1\r\n%ld\r\n",
 		    STRATA_PARTITIONS >= 1000 ? 4 : 3, STRATA_PARTITIONS,
 		    fb->b->cfg.partition_levels);
-	} else if (strstr(script, "HINCRBY") != NULL && fb->o.prev_alive) {
-		snprintf(buf, sizeof(buf), "*3\r\n$10\r\nfuzz-other\r\n"
-		    ":%llu\r\n:1\r\n", (unsigned long long)++fb->epoch);
-	} else if (strstr(script, "HINCRBY") != NULL) {
-		snprintf(buf, sizeof(buf), "*3\r\n$0\r\n\r\n:%llu\r\n:0\r\n",
-		    (unsigned long long)++fb->epoch);
+	} else if (strstr(script, "'epoch'") != NULL && fb->o.prev_alive) {
+		snprintf(buf, sizeof(buf), "*4\r\n$10\r\nfuzz-other\r\n"
+		    ":%llu\r\n:1\r\n:0\r\n", (unsigned long long)++fb->epoch);
+	} else if (strstr(script, "'epoch'") != NULL) {
+		snprintf(buf, sizeof(buf), "*4\r\n$0\r\n\r\n:%llu\r\n:0\r\n"
+		    ":0\r\n", (unsigned long long)++fb->epoch);
 	} else {
 		snprintf(buf, sizeof(buf), ":1\r\n");
 	}
@@ -544,8 +544,11 @@ fuzz_router_answer(struct strata_redis *r, int argc, const char **argv,
 	if (fr->redis_from_input)
 		return;
 	if (fuzz_arg_is(argc, argv, 0, "EVAL") && argc > 1 &&
-	    strstr(argv[1], "HINCRBY") != NULL) {
+	    strstr(argv[1], "KEYS[2], p, 1") != NULL) {
 		fuzz_router_claim(r, argc, argv);
+	} else if (fuzz_arg_is(argc, argv, 0, "EVAL") && argc > 1 &&
+	    strstr(argv[1], "HSETNX") == NULL) {
+		fuzz_feed(r, ":1\r\n"); /* session queue scripts */
 	} else if (fuzz_arg_is(argc, argv, 0, "EVAL")) {
 		snprintf(buf, sizeof(buf), "*2\r\n$4\r\n%d\r\n$1\r\n%ld\r\n",
 		    STRATA_PARTITIONS, fr->cfg.partition_levels);
