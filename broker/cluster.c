@@ -85,9 +85,10 @@ cluster_key(const char *prefix, const char *id, size_t id_len, size_t *len)
 	return k;
 }
 
+/* PUBLISH m on the node channel of node; cb gets the receiver count. */
 static void
 cluster_publish(struct strata_broker *b, const char *node,
-    const Strata__SessionControl *m)
+    const Strata__SessionControl *m, strata_redis_cb cb, void *arg)
 {
 	size_t len = strata__session_control__get_packed_size(m), klen;
 	uint8_t *buf = malloc(len ? len : 1);
@@ -98,7 +99,7 @@ cluster_publish(struct strata_broker *b, const char *node,
 	if (buf == NULL)
 		abort();
 	strata__session_control__pack(m, buf);
-	strata_redis_commandv(b->redis, NULL, NULL, 3, argv, argvlen);
+	strata_redis_commandv(b->redis, cb, arg, 3, argv, argvlen);
 	free(key);
 	free(buf);
 }
@@ -116,12 +117,14 @@ cluster_send_handoff(struct strata_broker *b, const char *node,
 	m.node_id = b->cfg.node_id;
 	m.has_session = has_session;
 	m.durable = has_session && durable;
-	cluster_publish(b, node, &m);
+	cluster_publish(b, node, &m, NULL, NULL);
 }
 
+/* cb (may be NULL) learns whether the previous broker listens. */
 static void
 cluster_send_takeover(struct strata_broker *b, const char *node,
-    const char *client_id, uint64_t epoch, bool wants_session)
+    const char *client_id, uint64_t epoch, bool wants_session,
+    strata_redis_cb cb, void *arg)
 {
 	Strata__SessionControl m = STRATA__SESSION_CONTROL__INIT;
 
@@ -130,7 +133,7 @@ cluster_send_takeover(struct strata_broker *b, const char *node,
 	m.epoch = epoch;
 	m.node_id = b->cfg.node_id;
 	m.wants_session = wants_session;
-	cluster_publish(b, node, &m);
+	cluster_publish(b, node, &m, cb, arg);
 }
 
 /* One command on the key "<prefix><id>": argv = cmd, key, args... */
@@ -464,6 +467,25 @@ pending_timeout(evutil_socket_t fd, short what, void *arg)
 	pending_resolve(p, false, false);
 }
 
+/* Nobody listens on the previous broker's channel (it died within its
+ * lease): no hand-off will come, the wait ends now. */
+static void
+cluster_takeover_sent(struct strata_redis *r, redisReply *reply, void *arg)
+{
+	struct broker_pending *p = arg;
+
+	if (!p->done && !p->broker->stopping && !p->fetching &&
+	    reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
+	    reply->integer == 0) {
+		STRATA_INFO(BROKER_COMP, "previous broker not listening|"
+		    "client_id=%s", p->client_id);
+		if (p->timer != NULL)
+			evtimer_del(p->timer);
+		pending_resolve(p, false, false);
+	}
+	pending_put(p);
+}
+
 static void
 cluster_registered(struct strata_redis *r, redisReply *reply, void *arg)
 {
@@ -488,8 +510,10 @@ cluster_registered(struct strata_redis *r, redisReply *reply, void *arg)
 		STRATA_INFO(BROKER_COMP, "asking for session|client_id=%s "
 		    "node=%s epoch=%llu", p->client_id, reg.prev,
 		    (unsigned long long)reg.epoch);
+		pending_hold(p);
 		cluster_send_takeover(b, reg.prev, p->client_id, reg.epoch,
-		    p->fwd_node != NULL ? p->fwd_wants : p->wants);
+		    p->fwd_node != NULL ? p->fwd_wants : p->wants,
+		    cluster_takeover_sent, p);
 		p->timer = evtimer_new(b->base, pending_timeout, p);
 		evtimer_add(p->timer, &tv);
 	}
@@ -564,7 +588,7 @@ cluster_local_registered(struct strata_redis *r, redisReply *reply,
 			cluster_release(b, lr->id, lr->id_len, reg.epoch);
 		if (reg.alive)
 			cluster_send_takeover(b, reg.prev, lr->id, reg.epoch,
-			    false);
+			    false, NULL, NULL);
 	}
 	free(lr);
 }
