@@ -118,6 +118,7 @@ struct broker_metrics {
 	uint64_t *durable_resumes;
 	uint64_t *durable_releases;
 	uint64_t *deliver_acks_held; /* DeliverAcks that waited for Redis */
+	uint64_t *share_returned;    /* shared messages given back */
 };
 
 /* A message on its way to clients: shared by every session it goes to. */
@@ -148,6 +149,7 @@ struct broker_out {
 	struct strata_list node;
 	struct broker_msg *msg;
 	char *qid;       /* durable sessions: the entry's name in Redis */
+	char *share;     /* a shared subscription's message: its group */
 	uint16_t packet_id;
 	uint8_t qos;
 	uint8_t state;
@@ -165,6 +167,7 @@ struct broker_sub {
 	struct broker_filter *filter;
 	uint8_t options;
 	uint32_t sub_id;
+	bool member;     /* shared: the routers count it as a member */
 };
 
 /* Value of the local subscription table: the subscribers of one filter. */
@@ -329,6 +332,7 @@ struct broker_fwd {
 	uint64_t seq;             /* 0 for QoS 0 */
 	char *client_id;          /* publisher (session) to ack, or NULL;
 				     points into data */
+	char *share_group;        /* Publish.share_group, or NULL; in data */
 	uint64_t incarnation;     /* of that session */
 	uint16_t packet_id;
 	uint32_t partition;
@@ -374,6 +378,8 @@ struct broker_origin {
 	const char *client_id;    /* NUL-terminated: No Local */
 	uint64_t incarnation;     /* of its session */
 	uint16_t packet_id;       /* QoS 1/2 */
+	const char *share_group;  /* a shared subscription's message given
+				     back (shares.c), or NULL */
 };
 
 /* One partition as this broker sees it (partmap.c: its states). */
@@ -483,6 +489,8 @@ struct strata_broker {
 	struct event *durable_tick;
 	const Strata__Deliver *cur_deliver; /* fanned out now: names the
 				     queue entries it makes */
+	const char *cur_share;    /* a shared subscription's Deliver: its
+				     group, kept with the messages queued */
 	uint64_t next_incarnation;
 	/* reusable buffers of the hot path */
 	uint8_t *scratch;
@@ -657,6 +665,8 @@ int broker_qos_handle_ack(struct broker_conn *c,
 void broker_qos_inbound_acked(struct strata_broker *b, uint64_t incarnation,
     uint16_t packet_id, uint8_t qos, uint8_t reason);
 void broker_qos_free_session(struct broker_session *s);
+/* Drop one outbound entry (given back elsewhere): its stored copy too. */
+void broker_qos_forget(struct broker_session *s, struct broker_out *o);
 /* Move the queued messages of s to into (s's queue is then empty); put
  * one QUEUED entry (from such a list) back at the end of s's queue. */
 void broker_qos_take_queue(struct broker_session *s, struct strata_list *into);
@@ -758,6 +768,21 @@ void broker_partmap_router_drained(struct broker_router *r);
 void broker_partmap_router_down(struct broker_router *r, bool gone);
 /* Every partition to r, served (a router attached without the map). */
 void broker_partmap_attach(struct strata_broker *b, struct broker_router *r);
+
+/* ---- shares.c ---- */
+/* Is it "$share/..."? */
+bool broker_share_filter(const char *filter, size_t len);
+/* sub added (a member if the session is connected) or removed. */
+void broker_shares_sub(struct broker_session *s, struct broker_sub *sub,
+    bool add);
+/* s has a connection: its shared subscriptions become members. */
+void broker_shares_join(struct broker_session *s);
+/* s lost its connection (or leaves this broker): no longer a member; its
+ * shared messages not taken go to other members. */
+void broker_shares_leave(struct broker_session *s);
+/* A Deliver naming the member target_client_id of target_filter. */
+void broker_shares_deliver(struct strata_broker *b, const Strata__Deliver *d,
+    struct broker_msg *view, struct broker_msg **owned);
 
 /* ---- durable.c ---- */
 int broker_durable_start(struct strata_broker *b);

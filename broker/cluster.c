@@ -407,6 +407,8 @@ pending_taken(void *arg, struct broker_session *s, bool ok)
 		    p->fwd_epoch, false, false);
 		pending_done(p);
 	} else {
+		if (s != NULL)
+			(*b->m.handoffs_in)++;
 		pending_settle(p, s);
 	}
 	pending_put(p);

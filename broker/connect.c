@@ -232,7 +232,7 @@ connect_send_connack(struct broker_conn *c, bool present,
 		pr->receive_maximum = (uint16_t)cfg->max_inflight;
 		pr->topic_alias_maximum = (uint16_t)cfg->topic_alias_max;
 		pr->maximum_packet_size = broker_max_packet(c->broker);
-		pr->shared_sub_available = 0;
+		pr->shared_sub_available = 1;
 		if (assigned != NULL) {
 			pr->present |= STRATA_PROP_BIT(
 			    STRATA_PROP_ASSIGNED_CLIENT_ID);
@@ -266,6 +266,7 @@ connect_finish(struct broker_conn *c, struct broker_session *s,
 		broker_durable_online(s);
 	else if (s->persistent)
 		broker_durable_create(s);
+	broker_shares_join(s);
 	connect_send_connack(c, present, assigned, keepalive);
 	broker_conn_set_keepalive(c, keepalive);
 	STRATA_INFO(BROKER_COMP, "client connected|client_id=%s peer=%s "

@@ -221,6 +221,10 @@ durable_announce(struct strata_broker *b, const struct broker_sub *sub,
 {
 	struct broker_sess_entry e = durable_entry(sub, online);
 
+	/* a shared subscription's messages go to connected members only
+	 * (shares.c): not queued for the session by the routers */
+	if (broker_share_filter(sub->filter->name, sub->filter->len))
+		return;
 	broker_routers_session(b, add ? STRATA__ROUTE_UPDATE__OP__SESSION_ADD :
 	    STRATA__ROUTE_UPDATE__OP__SESSION_REMOVE, &e);
 }

@@ -186,20 +186,19 @@ broker_handoff_restore_message(struct broker_session *s,
 }
 
 /* One subscription of a stored session: a filter this broker accepts
- * from a client (valid, not shared, within max-subscriptions; options as
- * the SUBSCRIBE decoder allows them). */
+ * from a client (valid, within max-subscriptions; options as the
+ * SUBSCRIBE decoder allows them). */
 int
 broker_handoff_restore_sub(struct broker_session *s, const char *filter,
     size_t len, uint32_t options, uint32_t sub_id)
 {
 	const struct broker_config *cfg = &s->broker->cfg;
-	struct strata_bytes group, inner;
 	const uint8_t *f = (const uint8_t *)filter;
 
 	if (len == 0 || len > UINT16_MAX || !strata_utf8_valid(f, len) ||
 	    strata_topic_filter_check(f, len) != 0 ||
-	    strata_topic_share_split(f, len, &group, &inner) ||
-	    options > 0x3F || STRATA_SUBOPT_QOS(options) == 3 ||
+	    ((options & STRATA_SUBOPT_NO_LOCAL) &&
+	    broker_share_filter(filter, len)) || options > 0x3F || STRATA_SUBOPT_QOS(options) == 3 ||
 	    STRATA_SUBOPT_RETAIN_HANDLING(options) == 3 ||
 	    sub_id > 268435455)
 		return STRATA_EINVAL;

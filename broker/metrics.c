@@ -174,6 +174,10 @@ broker_metrics_init(struct strata_broker *b)
 	    "strata_broker_deliver_acks_held_total",
 	    "DeliverAcks that waited for session writes to reach Redis",
 	    NULL);
+	b->m.share_returned = strata_metrics_counter(m,
+	    "strata_broker_share_returned_total",
+	    "Shared-subscription messages given back to the routers for "
+	    "another member (theirs left)", NULL);
 	b->m.registry_unavailable = strata_metrics_counter(m,
 	    "strata_broker_registry_unavailable_total",
 	    "CONNECTs refused because the session registry (Redis) did not "

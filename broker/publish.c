@@ -241,6 +241,7 @@ broker_publish_handle(struct broker_conn *c,
 	from.client_id = c->session->client_id;
 	from.incarnation = c->session->incarnation;
 	from.packet_id = pub->packet_id;
+	from.share_group = NULL;
 	msg.topic = (const char *)topic.p;
 	msg.topic_len = topic.len;
 	msg.payload = pub->payload.p;
@@ -372,6 +373,8 @@ publish_fanout_cb(const char *filter, size_t flen, void *value, void *arg)
 	const Strata__Deliver *d = ctx->d;
 	struct strata_list *pos;
 
+	if (broker_share_filter(filter, flen))
+		return; /* the routers pick one member (shares.c) */
 	for (pos = bf->subs.next; pos != &bf->subs; pos = pos->next) {
 		struct broker_sub *sub = STRATA_CONTAINER_OF(pos,
 		    struct broker_sub, filter_node);
@@ -463,6 +466,13 @@ broker_publish_deliver(struct strata_broker *b, const Strata__Deliver *d)
 	}
 	publish_view(&view, d);
 	b->cur_deliver = d; /* names what persistent sessions store */
+	if (d->target_client_id != NULL && d->target_client_id[0] != '\0' &&
+	    broker_share_filter(d->target_filter, strlen(d->target_filter))) {
+		broker_shares_deliver(b, d, &view, &owned);
+		broker_msg_unref(owned);
+		b->cur_deliver = NULL;
+		return;
+	}
 	if (d->target_client_id != NULL && d->target_client_id[0] != '\0') {
 		publish_deliver_retained(b, d, &view, &owned);
 		broker_msg_unref(owned);

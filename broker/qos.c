@@ -108,7 +108,15 @@ qos_out_free(struct broker_session *s, struct broker_out *o)
 		s->n_inflight--;
 	broker_msg_unref(o->msg);
 	free(o->qid);
+	free(o->share);
 	free(o);
+}
+
+void
+broker_qos_forget(struct broker_session *s, struct broker_out *o)
+{
+	broker_durable_remove(s, o);
+	qos_out_free(s, o);
 }
 
 void
@@ -170,6 +178,9 @@ broker_qos_enqueue(struct broker_session *s, struct broker_msg *m,
 	struct broker_out *o = qos_out_new(m, qos, retain, OUT_QUEUED, 0,
 	    n_sub_ids, sub_ids);
 
+	if (s->broker->cur_share != NULL &&
+	    (o->share = strdup(s->broker->cur_share)) == NULL)
+		abort();
 	strata_list_push_back(&s->queue, &o->node);
 	s->n_queued++;
 	broker_qos_pump(s);

@@ -160,7 +160,8 @@ broker_routers_session(struct strata_broker *b, Strata__RouteUpdate__Op op,
 }
 
 /* SESSION_ADD online for the persistent sessions this broker holds
- * among f's subscribers (part of a resync). */
+ * among f's subscribers, SHARE_ADD for its members of a shared one (part
+ * of a resync). */
 static void
 routers_send_sessions(struct broker_router *r, const struct broker_filter *f)
 {
@@ -173,7 +174,11 @@ routers_send_sessions(struct broker_router *r, const struct broker_filter *f)
 		struct broker_sess_entry e = {s->client_id, f->name, f->len,
 		    sub->options, sub->sub_id, true};
 
-		if (s->dstate == DSTATE_HELD || s->dstate == DSTATE_LOADING)
+		if (sub->member)
+			routers_send_session(r,
+			    STRATA__ROUTE_UPDATE__OP__SHARE_ADD, &e);
+		else if (!broker_share_filter(f->name, f->len) &&
+		    (s->dstate == DSTATE_HELD || s->dstate == DSTATE_LOADING))
 			routers_send_session(r,
 			    STRATA__ROUTE_UPDATE__OP__SESSION_ADD, &e);
 	}
@@ -192,7 +197,9 @@ routers_sync_cb(const char *filter, size_t flen, void *value, void *arg)
 
 	if (!routers_holds(ctx->b, ctx->r, f->name, f->len))
 		return;
-	routers_send_route(ctx->r, STRATA__ROUTE_UPDATE__OP__ADD, f->name);
+	if (!broker_share_filter(f->name, f->len))
+		routers_send_route(ctx->r, STRATA__ROUTE_UPDATE__OP__ADD,
+		    f->name);
 	routers_send_sessions(ctx->r, f);
 }
 
@@ -229,7 +236,8 @@ routers_part_cb(const char *filter, size_t flen, void *value, void *arg)
 	if (part < 0 || !ctx->want[part])
 		return;
 	r = ctx->b->parts[part].owner;
-	routers_send_route(r, STRATA__ROUTE_UPDATE__OP__ADD, filter);
+	if (!broker_share_filter(filter, flen))
+		routers_send_route(r, STRATA__ROUTE_UPDATE__OP__ADD, filter);
 	routers_send_sessions(r, value);
 }
 
@@ -406,7 +414,8 @@ broker_routers_retained(struct strata_broker *b, const char *client_id,
  * its router's link. */
 static int
 routers_write(struct strata_broker *b, uint64_t seq, const char *client_id,
-    const struct strata_message *m, uint32_t partition)
+    const char *share_group, const struct strata_message *m,
+    uint32_t partition)
 {
 	Strata__Publish p = STRATA__PUBLISH__INIT;
 	struct broker_router *r = b->parts[partition].owner;
@@ -423,6 +432,7 @@ routers_write(struct strata_broker *b, uint64_t seq, const char *client_id,
 	p.properties.data = (uint8_t *)m->props;
 	p.properties.len = m->props_len;
 	p.client_id = (char *)(client_id != NULL ? client_id : "");
+	p.share_group = (char *)(share_group != NULL ? share_group : "");
 	p.partition = partition;
 	rc = strata_link_send(r->link, STRATA_LINK_PUBLISH, &p.base);
 	if (rc == 0)
@@ -433,8 +443,8 @@ routers_write(struct strata_broker *b, uint64_t seq, const char *client_id,
 static int
 routers_write_fwd(struct strata_broker *b, struct broker_fwd *f)
 {
-	int rc = routers_write(b, f->seq, f->client_id, &f->msg,
-	    f->partition);
+	int rc = routers_write(b, f->seq, f->client_id, f->share_group,
+	    &f->msg, f->partition);
 
 	if (rc != 0)
 		return rc;
@@ -492,8 +502,11 @@ routers_fwd_new(uint64_t seq, const struct broker_origin *from,
     const struct strata_message *m)
 {
 	size_t id_size = from != NULL ? strlen(from->client_id) + 1 : 0;
+	size_t share_size = from != NULL && from->share_group != NULL ?
+	    strlen(from->share_group) + 1 : 0;
 	size_t block = strata_message_block_size(m);
-	struct broker_fwd *f = malloc(sizeof(*f) + block + id_size);
+	struct broker_fwd *f = malloc(sizeof(*f) + block + id_size +
+	    share_size);
 
 	if (f == NULL)
 		abort();
@@ -507,6 +520,9 @@ routers_fwd_new(uint64_t seq, const struct broker_origin *from,
 		f->client_id = memcpy(f->data + block, from->client_id,
 		    id_size);
 	}
+	if (share_size > 0)
+		f->share_group = memcpy(f->data + block + id_size,
+		    from->share_group, share_size);
 	return f;
 }
 
@@ -544,7 +560,7 @@ broker_routers_publish(struct strata_broker *b,
 		v.topic = routers_topic(b, (const uint8_t *)m->topic,
 		    m->topic_len);
 		rc = routers_write(b, 0, from != NULL ? from->client_id : NULL,
-		    &v, part);
+		    NULL, &v, part);
 		if (rc == 0)
 			return 0;
 	}

@@ -113,6 +113,7 @@ broker_session_detach(struct broker_session *s)
 	struct strata_broker *b = s->broker;
 
 	s->conn = NULL;
+	broker_shares_leave(s);
 	if (!s->persistent || b->stopping) {
 		broker_session_destroy(s);
 		return;
@@ -154,6 +155,7 @@ broker_session_destroy(struct broker_session *s)
 	if (w != NULL)
 		broker_will_publish(b, w, s->client_id);
 	broker_cluster_session_ended(s);
+	broker_shares_leave(s);
 	broker_durable_end(s);
 	if (s->conn != NULL) {
 		s->conn->session = NULL;
@@ -176,6 +178,7 @@ broker_session_handed_off(struct broker_session *s)
 	struct strata_broker *b = s->broker;
 
 	broker_session_cancel_timers(s);
+	broker_shares_leave(s);
 	if (s->conn != NULL) {
 		s->conn->session = NULL;
 		s->conn = NULL;

@@ -9,8 +9,10 @@
  * routers).
  *
  * Rules of this broker:
- *   - $share/... filters: shared subscriptions are not supported yet:
- *     SUBACK 0x9E (MQTT 5) / 0x80 (3.1.1).
+ *   - $share/<group>/<filter>: a shared subscription (shares.c): no
+ *     route (the routers learn the member), no retained messages (MQTT 5
+ *     3.3.1.3: only new non-shared subscriptions get them); No Local on
+ *     one is a Protocol Error (DISCONNECT 0x82).
  *   - entries beyond max-subscriptions-per-subscribe get 0x97 Quota
  *     exceeded (MQTT 5) / 0x80 (3.1.1); the first ones are granted.
  *   - a new filter when the session holds max-subscriptions already:
@@ -89,7 +91,8 @@ subscribe_filter(struct strata_broker *b, const char *filter, size_t len)
 	memcpy(f->name, filter, len);
 	f->name[len] = '\0';
 	*slot = f;
-	broker_routers_route(b, true, f->name, len);
+	if (!broker_share_filter(f->name, len))
+		broker_routers_route(b, true, f->name, len);
 	return f;
 }
 
@@ -100,6 +103,7 @@ subscribe_remove(struct broker_session *s, struct broker_sub *sub)
 	struct broker_filter *f = sub->filter;
 
 	broker_durable_sub(s, sub, false, NULL);
+	broker_shares_sub(s, sub, false);
 	strata_list_remove(&sub->session_node);
 	strata_list_remove(&sub->filter_node);
 	s->n_subs--;
@@ -108,7 +112,8 @@ subscribe_remove(struct broker_session *s, struct broker_sub *sub)
 	if (!strata_list_empty(&f->subs))
 		return;
 	strata_subtree_remove(b->subs, f->name, f->len);
-	broker_routers_route(b, false, f->name, f->len);
+	if (!broker_share_filter(f->name, f->len))
+		broker_routers_route(b, false, f->name, f->len);
 	free(f);
 }
 
@@ -170,6 +175,7 @@ subscribe_add(struct broker_session *s, const struct strata_mqtt_sub_entry *e,
 	bool is_new = sub == NULL;
 	unsigned rh = version == STRATA_MQTT_V5 ?
 	    STRATA_SUBOPT_RETAIN_HANDLING(e->options) : 0;
+	bool shared = broker_share_filter(name, e->filter.len);
 
 	if (is_new)
 		sub = subscribe_new(s, name, e->filter.len);
@@ -177,8 +183,9 @@ subscribe_add(struct broker_session *s, const struct strata_mqtt_sub_entry *e,
 	sub->sub_id = sub_id;
 	/* a persistent session's: stored before the SUBACK */
 	broker_durable_sub(s, sub, true, w);
+	broker_shares_sub(s, sub, true);
 	broker_routers_mark(s->broker, sub->filter->name, sub->filter->len);
-	if (rh == 0 || (rh == 1 && is_new))
+	if (!shared && (rh == 0 || (rh == 1 && is_new)))
 		suback_note_retained(w, sub->filter);
 	return STRATA_SUBOPT_QOS(e->options);
 }
@@ -188,19 +195,12 @@ subscribe_entry(struct broker_conn *c, const struct strata_mqtt_sub_entry *e,
     uint32_t index, uint32_t sub_id, struct broker_suback *w)
 {
 	struct strata_broker *b = c->broker;
-	struct strata_bytes group, inner;
 	bool v5 = c->version == STRATA_MQTT_V5;
 
 	if (index >= (uint32_t)b->cfg.max_subscriptions_per_subscribe) {
 		broker_refuse(b, c, STRATA_RC_QUOTA_EXCEEDED,
 		    "subscription over max-subscriptions-per-subscribe");
 		return v5 ? STRATA_RC_QUOTA_EXCEEDED : 0x80;
-	}
-	if (strata_topic_share_split(e->filter.p, e->filter.len, &group,
-	    &inner)) {
-		broker_refuse(b, c, STRATA_RC_SHARED_SUB_NOT_SUPPORTED,
-		    "shared subscription");
-		return v5 ? STRATA_RC_SHARED_SUB_NOT_SUPPORTED : 0x80;
 	}
 	if (broker_topic_too_deep(&b->cfg, e->filter.p, e->filter.len)) {
 		broker_refuse(b, c, STRATA_RC_TOPIC_FILTER_INVALID,
@@ -368,9 +368,20 @@ broker_subscribe_handle(struct broker_conn *c,
 	struct strata_reader it = strata_reader_init(sp->entries.p,
 	    sp->entries.len);
 	struct strata_mqtt_sub_entry e;
-	struct broker_suback *w = suback_new(c, sp->packet_id, sp->count);
+	struct broker_suback *w;
 	uint32_t sub_id = p->props.n_sub_ids > 0 ? p->props.sub_ids[0] : 0;
 	uint32_t n = 0;
+
+	/* MQTT 5 3.8.3.1: No Local on a shared subscription is a Protocol
+	 * Error (the whole SUBSCRIBE, before any entry is applied) */
+	while (strata_mqtt_sub_next(&it, STRATA_MQTT_SUBSCRIBE, c->version,
+	    &e) == 0)
+		if ((e.options & STRATA_SUBOPT_NO_LOCAL) &&
+		    broker_share_filter((const char *)e.filter.p,
+		    e.filter.len))
+			return STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
+	it = strata_reader_init(sp->entries.p, sp->entries.len);
+	w = suback_new(c, sp->packet_id, sp->count);
 
 	while (n < sp->count && strata_mqtt_sub_next(&it,
 	    STRATA_MQTT_SUBSCRIBE, c->version, &e) == 0) {

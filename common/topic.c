@@ -207,7 +207,15 @@ strata_topic_partition(const uint8_t *p, size_t len, unsigned levels)
 int
 strata_topic_filter_partition(const uint8_t *p, size_t len, unsigned levels)
 {
-	size_t n = topic_prefix_len(p, len, levels);
+	struct strata_bytes group, inner;
+	size_t n;
+
+	/* a shared subscription lives where its filter does */
+	if (strata_topic_share_split(p, len, &group, &inner)) {
+		p = inner.p;
+		len = inner.len;
+	}
+	n = topic_prefix_len(p, len, levels);
 
 	/* A wildcard inside the key levels: matching topics spread over
 	 * many partitions.  A '#' right after the key levels ("a/b/c/#"

@@ -43,9 +43,9 @@ bool strata_topic_share_split(const uint8_t *p, size_t len,
 uint32_t strata_topic_partition(const uint8_t *p, size_t len,
     unsigned levels);
 
-/* Partition of a filter (no $share prefix) if its first `levels` levels hold
- * no wildcard (then every topic it matches lands on that partition), or -1
- * when the filter must be held by every router. */
+/* Partition of a filter if its first `levels` levels hold no wildcard
+ * (then every topic it matches lands on that partition), or -1 when the
+ * filter must be held by every router.  "$share/<group>/<f>": that of f. */
 int strata_topic_filter_partition(const uint8_t *p, size_t len,
     unsigned levels);
 

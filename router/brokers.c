@@ -89,6 +89,7 @@ nodes_new(struct strata_router *r, const char *node_id, uint64_t boot)
 	router_routes_peer_init(&n->routes);
 	strata_list_init(&n->unacked);
 	strata_list_init(&n->backlog);
+	strata_list_init(&n->shares);
 	strata_u64map_init(&n->pending);
 	strata_u64map_init(&n->owed);
 	strata_list_push_back(&r->nodes, &n->node);
@@ -103,6 +104,7 @@ nodes_free(struct router_node *n)
 
 	router_routes_reset(&r->routes, &n->routes);
 	router_routes_peer_fini(&n->routes);
+	router_shares_node_gone(n);
 	strata_u64map_fini(&n->pending);
 	strata_u64map_fini(&n->owed);
 	strata_list_remove(&n->node);
@@ -118,6 +120,7 @@ router_node_gone(struct router_node *n)
 	(*n->router->m.nodes_gone)++;
 	if (n->link != NULL)
 		n->link->peer = NULL;
+	router_shares_node_gone(n);
 	router_sessions_node_gone(n);
 	router_pending_node_gone(n);
 	nodes_free(n);
@@ -307,21 +310,28 @@ brokers_route(struct router_node *n, const Strata__RouteUpdate *u)
 	case STRATA__ROUTE_UPDATE__OP__RESET:
 		router_routes_resync_begin(&n->routes);
 		router_sessions_resync_begin(n);
+		router_shares_resync_begin(n);
 		break;
 	case STRATA__ROUTE_UPDATE__OP__COMMIT:
 		router_routes_resync_commit(&r->routes, &n->routes);
 		router_sessions_resync_commit(n);
+		router_shares_resync_commit(n);
 		router_partition_node_linked(n);
 		break;
 	case STRATA__ROUTE_UPDATE__OP__SESSION_ADD:
 	case STRATA__ROUTE_UPDATE__OP__SESSION_REMOVE:
 		router_sessions_update(n, u);
 		break;
+	case STRATA__ROUTE_UPDATE__OP__SHARE_ADD:
+	case STRATA__ROUTE_UPDATE__OP__SHARE_REMOVE:
+		router_shares_update(n, u);
+		break;
 	case STRATA__ROUTE_UPDATE__OP__PARTITION_RESET:
-		if (u->partition < STRATA_PARTITIONS)
+		if (u->partition < STRATA_PARTITIONS) {
 			router_routes_drop_partition(&r->routes, &n->routes,
 			    u->partition, (unsigned)r->cfg.partition_levels);
-		else
+			router_shares_drop_partition(n, u->partition);
+		} else
 			router_link_error(r, "invalid partition", n->node_id);
 		break;
 	default:

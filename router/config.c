@@ -32,6 +32,9 @@ static const struct strata_config_option router_options[] = {
 	OPT("max-queued", STRATA_CFG_INT, max_queued, "1000", 1, 10000000,
 	    "messages queued in Redis per offline persistent session (the "
 	    "brokers' max-queued should match)"),
+	OPT("share-strategy", STRATA_CFG_STRING, share_strategy,
+	    "round-robin", 0, 0, "how a shared subscription's member is "
+	    "picked: round-robin, random, sticky, hash-client, hash-topic"),
 };
 
 #define NOPTS (sizeof(router_options) / sizeof(router_options[0]))
@@ -46,6 +49,12 @@ router_config_load(struct router_config *cfg, int argc, char **argv,
 	    "strata-router", help_out, err, errlen);
 	if (rc != 0)
 		return rc;
+	if (router_shares_strategy(cfg->share_strategy) < 0) {
+		snprintf(err, errlen, "share-strategy: unknown strategy \"%s\" "
+		    "(round-robin, random, sticky, hash-client, hash-topic)",
+		    cfg->share_strategy);
+		return STRATA_EINVAL;
+	}
 	return strata_config_node_check(&cfg->node_id, cfg->log_level,
 	    "router", err, errlen);
 }

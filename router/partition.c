@@ -370,10 +370,14 @@ partition_release(struct strata_router *r, uint32_t p)
 	r->parts.p[p].state = PART_NONE;
 	router_retained_drop_partition(&r->retained, p);
 	router_sessions_drop_partition(r, p);
-	for (pos = r->nodes.next; pos != &r->nodes; pos = pos->next)
-		router_routes_drop_partition(&r->routes,
-		    &STRATA_CONTAINER_OF(pos, struct router_node,
-		    node)->routes, p, (unsigned)r->cfg.partition_levels);
+	for (pos = r->nodes.next; pos != &r->nodes; pos = pos->next) {
+		struct router_node *n = STRATA_CONTAINER_OF(pos,
+		    struct router_node, node);
+
+		router_routes_drop_partition(&r->routes, &n->routes, p,
+		    (unsigned)r->cfg.partition_levels);
+		router_shares_drop_partition(n, p);
+	}
 }
 
 /* Bring p's state in line with the map (owner, generation). */

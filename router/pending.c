@@ -54,6 +54,8 @@ struct router_deliver_ref {
 	struct strata_list node;
 	uint64_t id;
 	struct router_pending *pd;
+	char *target_client;          /* a shared subscription's member */
+	char *target_group;           /* its group, "$share/g/f" */
 };
 
 /* ---- completion ---- */
@@ -145,6 +147,12 @@ router_pending_message(const struct router_pending *pd)
 	return &pd->msg;
 }
 
+const char *
+router_pending_publisher(const struct router_pending *pd)
+{
+	return pd->origin_client;
+}
+
 void
 router_pending_qid(const struct router_pending *pd, char *buf, size_t cap)
 {
@@ -214,7 +222,19 @@ pending_ref_settle(struct strata_router *r, struct router_deliver_ref *ref)
 {
 	strata_list_remove(&ref->node);
 	router_pending_release(ref->pd, STRATA_RC_SUCCESS);
+	free(ref->target_client);
+	free(ref->target_group);
 	free(ref);
+}
+
+/* ref's node is gone: settled, after a shared subscription's message
+ * found another member (the node's members are gone already). */
+static void
+pending_ref_gone(struct strata_router *r, struct router_deliver_ref *ref)
+{
+	if (ref->target_group != NULL && !r->stopping)
+		(void)router_shares_redeliver(r, ref->pd, ref->target_group);
+	pending_ref_settle(r, ref);
 }
 
 /* Send the first backlog reference of n; false when the link cannot take
@@ -239,6 +259,10 @@ pending_send_one(struct router_node *n, struct router_deliver_ref *ref)
 	d.origin_node = pd->origin_node;
 	d.origin_boot = pd->origin_boot;
 	d.origin_seq = pd->seq;
+	if (ref->target_group != NULL) {
+		d.target_client_id = ref->target_client;
+		d.target_filter = ref->target_group;
+	}
 	d.id = n->next_deliver_id + 1;
 	rc = strata_link_send(n->link->link, STRATA_LINK_DELIVER, &d.base);
 	if (rc != 0)
@@ -265,15 +289,18 @@ router_pending_flush(struct router_node *n)
 	}
 }
 
-void
-router_pending_deliver(struct router_pending *pd, struct router_node *n)
+static void
+pending_deliver(struct router_pending *pd, struct router_node *n,
+    const char *client_id, const char *group)
 {
-	struct router_deliver_ref *ref = malloc(sizeof(*ref));
+	struct router_deliver_ref *ref = calloc(1, sizeof(*ref));
 
 	if (ref == NULL)
 		abort();
 	ref->pd = pd;
-	ref->id = 0;
+	if (group != NULL && ((ref->target_client = strdup(client_id)) ==
+	    NULL || (ref->target_group = strdup(group)) == NULL))
+		abort();
 	pd->waiting++;
 	router_pending_set_reason(pd, STRATA_RC_SUCCESS);
 	strata_list_push_back(&n->backlog, &ref->node);
@@ -281,6 +308,19 @@ router_pending_deliver(struct router_pending *pd, struct router_node *n)
 	n->router->backlog_count++;
 	if (n->n_backlog == 1)
 		router_pending_flush(n);
+}
+
+void
+router_pending_deliver(struct router_pending *pd, struct router_node *n)
+{
+	pending_deliver(pd, n, NULL, NULL);
+}
+
+void
+router_pending_deliver_to(struct router_pending *pd, struct router_node *n,
+    const char *client_id, const char *group)
+{
+	pending_deliver(pd, n, client_id, group);
 }
 
 void
@@ -359,15 +399,16 @@ router_pending_node_gone(struct router_node *n)
 			    NULL;
 	strata_u64map_fini(pm);
 	strata_u64map_init(pm);
-	/* what waited for it will not be taken by it */
+	/* what waited for it will not be taken by it (a shared
+	 * subscription's message goes to another member first) */
 	while (!strata_list_empty(&n->backlog)) {
 		n->n_backlog--;
 		r->backlog_count--;
-		pending_ref_settle(r, STRATA_CONTAINER_OF(n->backlog.next,
+		pending_ref_gone(r, STRATA_CONTAINER_OF(n->backlog.next,
 		    struct router_deliver_ref, node));
 	}
 	while (!strata_list_empty(&n->unacked))
-		pending_ref_settle(r, STRATA_CONTAINER_OF(n->unacked.next,
+		pending_ref_gone(r, STRATA_CONTAINER_OF(n->unacked.next,
 		    struct router_deliver_ref, node));
 }
 

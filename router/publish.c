@@ -128,7 +128,7 @@ publish_deliver_now(struct strata_router *r, const Strata__Publish *p)
 		    ROUTER_DROP_DELIVER_QUEUE_FULL) == 0)
 			(*r->m.deliveries)++;
 	}
-	return n;
+	return n + router_shares_publish_now(r, p);
 }
 
 static void
@@ -201,9 +201,16 @@ publish_reliable(struct router_node *n, const Strata__Publish *p,
 
 	if (pd == NULL)
 		return; /* seen before: in progress, or answered again */
+	if (p->share_group[0] != '\0') {
+		/* a shared subscription's message its member did not take */
+		router_shares_redeliver(r, pd, p->share_group);
+		router_pending_release(pd, STRATA_RC_NO_MATCHING_SUBSCRIBERS);
+		return;
+	}
 	if (p->retain)
 		publish_retain(r, router_pending_message(pd), partition, pd);
 	publish_deliver_pending(r, pd);
+	router_shares_publish(r, pd);
 	router_sessions_publish(r, pd);
 	router_pending_release(pd, STRATA_RC_NO_MATCHING_SUBSCRIBERS);
 }
@@ -233,6 +240,8 @@ router_publish_handle(struct router_broker *b, const Strata__Publish *p)
 		publish_reliable(n, p, partition);
 		return;
 	}
+	if (p->share_group[0] != '\0')
+		return; /* only QoS 1/2 come back from a member */
 	if (p->retain) {
 		struct strata_message m = {p->topic, tlen, p->payload.data,
 		    p->payload.len, p->properties.data, p->properties.len,

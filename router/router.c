@@ -125,6 +125,18 @@ router_gauge_sessions_offline(void *arg)
 	return (int64_t)((struct strata_router *)arg)->sessions.n_offline;
 }
 
+static int64_t
+router_gauge_share_groups(void *arg)
+{
+	return (int64_t)((struct strata_router *)arg)->shares.n_groups;
+}
+
+static int64_t
+router_gauge_share_members(void *arg)
+{
+	return (int64_t)((struct strata_router *)arg)->shares.n_members;
+}
+
 static uint64_t *
 router_counter(struct strata_router *r, const char *name, const char *help,
     const char *labels)
@@ -173,6 +185,11 @@ router_metrics_gauges(struct strata_router *r)
 	strata_metrics_gauge_fn(m, "strata_router_sessions_queueing",
 	    "Of those, the offline ones this router queues for", NULL,
 	    router_gauge_sessions_offline, r);
+	strata_metrics_gauge_fn(m, "strata_router_share_groups",
+	    "Shared subscription groups held", NULL, router_gauge_share_groups,
+	    r);
+	strata_metrics_gauge_fn(m, "strata_router_share_members",
+	    "Members of those groups", NULL, router_gauge_share_members, r);
 	strata_metrics_gauge_fn(m, "strata_router_link_queue_bytes",
 	    "Bytes queued for writing on broker links", NULL,
 	    router_gauge_queue, r);
@@ -275,6 +292,16 @@ router_metrics_init(struct strata_router *r)
 	m->sessions_offline = router_counter(r,
 	    "strata_router_sessions_offline_total",
 	    "Persistent sessions this router started queueing for", NULL);
+	m->share_deliveries = router_counter(r,
+	    "strata_router_share_deliveries_total",
+	    "Messages sent to a member of a shared subscription", NULL);
+	m->share_dropped = router_counter(r,
+	    "strata_router_share_dropped_total",
+	    "Messages of a shared subscription with no member left", NULL);
+	m->share_redistributed = router_counter(r,
+	    "strata_router_share_redistributed_total",
+	    "Shared-subscription messages given to another member (theirs "
+	    "left or its broker is gone)", NULL);
 	router_metrics_gauges(r);
 }
 
@@ -387,6 +414,8 @@ router_init(struct strata_router *r, struct event_base *base,
 	    (size_t)cfg->max_retained_bytes);
 	router_partition_start(r);
 	router_sessions_init(r);
+	router_shares_init(r);
+	r->shares.strategy = router_shares_strategy(cfg->share_strategy);
 	r->metrics = strata_metrics_new();
 	router_metrics_init(r);
 	if (cfg->port != 0 && (rc = router_listen(r)) != 0)
@@ -448,6 +477,7 @@ router_fini(struct strata_router *r)
 	/* then the nodes: what waited for them settles, nothing is sent */
 	router_sessions_fini(r);
 	router_nodes_free_all(r);
+	router_shares_fini(r);
 	router_pending_free_all(r);
 	router_partition_fini(r);
 	strata_metrics_http_free(r->http);

@@ -27,6 +27,7 @@
 #include "list.h"
 #include "retained.h"
 #include "routes.h"
+#include "siphash.h"
 #include "topic.h"
 #include "u64map.h"
 
@@ -54,6 +55,7 @@ struct router_config {
 	long max_retained;
 	long max_retained_bytes;
 	long max_queued;
+	char *share_strategy;
 	/* not an option: an in-process Redis for fuzz targets and tests
 	 * (NULL: the real one).  port 0, not an option either, makes no
 	 * listener (links are attached with router_brokers_accept). */
@@ -101,6 +103,26 @@ struct router_metrics {
 	uint64_t *sessions_expired;   /* found gone from Redis */
 	uint64_t *sessions_offline;   /* went offline here (broker gone or
 					 left them) */
+	uint64_t *share_deliveries;   /* members picked */
+	uint64_t *share_dropped;      /* groups with no member */
+	uint64_t *share_redistributed; /* messages a member did not take */
+};
+
+enum router_share_strategy {
+	ROUTER_SHARE_ROUND_ROBIN,
+	ROUTER_SHARE_RANDOM,
+	ROUTER_SHARE_STICKY,
+	ROUTER_SHARE_HASH_CLIENT,
+	ROUTER_SHARE_HASH_TOPIC,
+};
+
+/* Shared subscription groups (shares.c). */
+struct router_shares {
+	struct strata_subtree *index;       /* $share/g/f -> group */
+	size_t n_groups, n_members;
+	int strategy;                       /* enum router_share_strategy */
+	uint64_t rng;
+	struct strata_siphash_key key;
 };
 
 /* The persistent sessions whose filters this router holds (sessions.c). */
@@ -148,6 +170,7 @@ struct router_node {
 	uint32_t pending_by_part[STRATA_PARTITIONS];
 	uint64_t leave_gen[STRATA_PARTITIONS]; /* PartitionLeave to answer */
 	uint64_t joined[STRATA_PARTITIONS];    /* last PartitionJoin gen */
+	struct strata_list shares;      /* its shared-subscription members */
 };
 
 /* One accepted broker link (brokers.c): ACCEPTED until its Hello, then
@@ -212,6 +235,7 @@ struct strata_router {
 	struct router_retained retained;
 	struct router_partitions parts;
 	struct router_sessions sessions;
+	struct router_shares shares;
 	struct router_metrics m;
 	bool stopping;
 	bool scheme_ok;            /* the cluster's partition scheme is ours */
@@ -270,6 +294,12 @@ struct router_pending *router_pending_new(struct router_node *origin,
 /* One more destination: the Deliver to n (sent now or when it can be). */
 void router_pending_deliver(struct router_pending *pd,
     struct router_node *n);
+/* The same, for one member of a shared subscription: the Deliver names
+ * its client and group; if n goes, another member is picked. */
+void router_pending_deliver_to(struct router_pending *pd,
+    struct router_node *n, const char *client_id, const char *group);
+/* The client id that published it. */
+const char *router_pending_publisher(const struct router_pending *pd);
 /* One more thing to wait for (a Redis write); and its end. */
 void router_pending_hold(struct router_pending *pd);
 /* One wait ends; reason (MQTT 5 code) replaces a success reason. */
@@ -351,5 +381,30 @@ void router_sessions_drop_partition(struct strata_router *r,
  * are done in Redis (at once when none are in flight). */
 void router_sessions_barrier(struct router_broker *b, uint64_t seq,
     void (*ack)(struct router_broker *, uint64_t));
+
+/* shares.c */
+void router_shares_init(struct strata_router *r);
+void router_shares_fini(struct strata_router *r);
+/* enum router_share_strategy of a share-strategy name, or -1. */
+int router_shares_strategy(const char *name);
+/* SHARE_ADD / SHARE_REMOVE from n. */
+void router_shares_update(struct router_node *n,
+    const Strata__RouteUpdate *u);
+/* A QoS 0 publish: one member of each matching group gets it now;
+ * returns the groups served. */
+size_t router_shares_publish_now(struct strata_router *r,
+    const Strata__Publish *p);
+/* A QoS 1/2 publish: one member of each matching group is a destination. */
+void router_shares_publish(struct strata_router *r,
+    struct router_pending *pd);
+/* pd goes to another member of group (its member left or is gone);
+ * false when the group has none. */
+bool router_shares_redeliver(struct strata_router *r,
+    struct router_pending *pd, const char *group);
+void router_shares_node_gone(struct router_node *n);
+void router_shares_resync_begin(struct router_node *n);
+void router_shares_resync_commit(struct router_node *n);
+/* n's members of groups in partition (PARTITION_RESET, or given away). */
+void router_shares_drop_partition(struct router_node *n, uint32_t partition);
 
 #endif
