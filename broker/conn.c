@@ -642,6 +642,9 @@ conn_peer_name(struct broker_conn *c, const struct sockaddr *sa)
 
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
 		port = ntohs(in6->sin6_port);
+		/* brackets: the port is not one more group of the address */
+		snprintf(c->peer, sizeof(c->peer), "[%s]:%u", host, port);
+		return;
 	}
 	snprintf(c->peer, sizeof(c->peer), "%s:%u", host, port);
 }
