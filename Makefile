@@ -16,8 +16,9 @@ build: deps
 	cmake --build build -j$(JOBS)
 
 # A whole cluster on loopback in the foreground; Ctrl-C stops it.
+# LB=1 adds HAProxy in front of the brokers (MQTT 5883, MQTTS 5884).
 run: build
-	deploy/local/cluster.sh run --dir build/run --brokers $${BROKERS:-1} --routers $${ROUTERS:-1}
+	deploy/local/cluster.sh run --dir build/run --brokers $${BROKERS:-1} --routers $${ROUTERS:-1} $${LB:+--lb}
 
 # Every test: unit, conformance vectors, integration with real clients,
 # bench smoke run, a short fuzz run, then the same suite under ASan+UBSan.

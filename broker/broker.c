@@ -60,8 +60,7 @@ broker_healthy(void *arg)
 {
 	struct strata_broker *b = arg;
 
-	return (b->listeners[0] != NULL || b->listeners[1] != NULL) &&
-	    broker_routers_up(b) > 0;
+	return broker_listeners_open(b) && broker_routers_up(b) > 0;
 }
 
 int

@@ -54,6 +54,8 @@ struct broker_config {
 	char *bind;
 	long port;
 	long tls_port;
+	long proxy_port;      /* PROXY protocol header, then MQTT */
+	long proxy_tls_port;  /* PROXY protocol header, then TLS */
 	char *tls_cert;
 	char *tls_key;
 	char *tls_ca;
@@ -87,14 +89,29 @@ struct broker_config {
 	    const char *host, uint16_t port,
 	    const struct strata_link_callbacks *cb, void *arg,
 	    size_t max_queue);
+	/* not an option: the bufferevent of a TLS connection on its
+	 * accepted socket (NULL: OpenSSL with the listeners' SSL_CTX); fuzz
+	 * targets use a plain one */
+	struct bufferevent *(*tls_wrap)(struct event_base *base,
+	    evutil_socket_t fd);
 };
 
-/* Metric cells, registered once (metrics.c); the hot path bumps them. */
-enum broker_listener_kind { BROKER_TCP = 0, BROKER_TLS = 1 };
+/* The listeners.  The PROXY ones (proxy-port, proxy-tls-port) take a
+ * PROXY protocol header in front of MQTT or of the TLS handshake. */
+enum broker_listener_kind { BROKER_TCP = 0, BROKER_TLS = 1,
+	BROKER_PROXY = 2, BROKER_PROXY_TLS = 3 };
+#define BROKER_LISTENERS 4
 
+/* Refusal without an MQTT reason code (broker_refuse, 0x100 + n): a
+ * connection on a PROXY listener without a valid header in time. */
+#define BROKER_REFUSE_PROXY 0x100
+
+/* Metric cells, registered once (metrics.c); the hot path bumps them. */
 struct broker_metrics {
-	int64_t *connections[2];
-	uint64_t *connections_total[2];
+	int64_t *connections[BROKER_LISTENERS];
+	uint64_t *connections_total[BROKER_LISTENERS];
+	uint64_t *proxy_accepted; /* PROXY headers accepted */
+	uint64_t *proxy_refused;  /* connections refused for their header */
 	uint64_t *packets_in[16];
 	uint64_t *packets_out[16];
 	uint64_t *bytes_in;
@@ -242,6 +259,10 @@ struct broker_session {
 
 /*
  * Connection states (conn.c):
+ *   PROXY    - accepted on a PROXY listener, reading the PROXY protocol
+ *              header and nothing past it (proxy.c); the connect timeout
+ *              runs.  A valid header makes it NEW (TLS listener: the TLS
+ *              bufferevent is made only then); anything else closes it.
  *   NEW      - accepted, waiting for CONNECT (connect timeout running).
  *   WAITING  - CONNECT valid, CONNACK held until the session registry
  *              and maybe a hand-off from another broker answer
@@ -253,7 +274,7 @@ struct broker_session {
  *              one of its own callbacks.
  */
 enum broker_conn_state { CONN_NEW, CONN_WAITING, CONN_ACTIVE, CONN_CLOSING,
-	CONN_DEAD };
+	CONN_DEAD, CONN_PROXY };
 
 struct broker_conn {
 	struct strata_list node; /* broker->conns or broker->reap */
@@ -446,7 +467,7 @@ struct strata_broker {
 	uint8_t *read_buf;                   /* TCP reads land here */
 	struct strata_list flush; /* plain TCP conns with output to write */
 	struct event *sigterm_ev, *sigint_ev, *stop_timer;
-	struct evconnlistener *listeners[2];
+	struct evconnlistener *listeners[BROKER_LISTENERS];
 	SSL_CTX *ssl_ctx;
 	struct strata_list conns;
 	struct strata_list reap;
@@ -547,15 +568,27 @@ uint8_t *broker_scratch(struct strata_broker *b, size_t n);
 /* ---- listener.c ---- */
 int broker_listeners_start(struct strata_broker *b);
 void broker_listeners_stop(struct strata_broker *b);
+/* Is any listener open (health)? */
+bool broker_listeners_open(const struct strata_broker *b);
+/* The server-side TLS bufferevent (handshake pending) of an accepted
+ * socket; it owns fd.  NULL when it cannot be made: fd is closed. */
+struct bufferevent *broker_listeners_tls_wrap(struct strata_broker *b,
+    evutil_socket_t fd);
 
 /* ---- conn.c ---- */
 /* Set up the connection machinery (timer wheel, read buffer). */
 int broker_conns_start(struct strata_broker *b);
 /* A new client connection: bev is its TLS bufferevent (which owns fd), or
- * NULL for plain TCP (the connection owns fd). */
+ * NULL for plain TCP and for both PROXY listeners (the connection owns
+ * fd; a PROXY connection starts in state PROXY). */
 struct broker_conn *broker_conn_new(struct strata_broker *b,
     evutil_socket_t fd, struct bufferevent *bev,
     enum broker_listener_kind kind, const struct sockaddr *sa);
+/* The PROXY header of c was consumed (proxy.c): c becomes NEW with peer
+ * as its address (NULL: the socket's own stays), on a TLS bufferevent
+ * for the PROXY TLS listener.  Returns false when the TLS bufferevent
+ * could not be made (c is closed). */
+bool broker_conn_proxied(struct broker_conn *c, const struct sockaddr *peer);
 /* Encode pkt and queue it for writing (no-op when the connection is
  * closing or dead).  Returns 0 or STRATA_ENOSPC when the packet exceeds
  * the client's Maximum Packet Size (nothing is written). */
@@ -580,6 +613,12 @@ void broker_conns_free_all(struct strata_broker *b);
  * resume every paused connection when links drain. */
 void broker_conn_pause(struct broker_conn *c);
 void broker_conns_resume(struct strata_broker *b);
+
+/* ---- proxy.c ---- */
+/* Read event of a connection in state PROXY. */
+void broker_proxy_read_cb(evutil_socket_t fd, short what, void *arg);
+/* The connect timeout passed in state PROXY: refuse and close. */
+void broker_proxy_timeout(struct broker_conn *c);
 
 /* ---- dispatch.c ---- */
 /* TLS: dispatch the whole packets in the bufferevent's input. */

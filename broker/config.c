@@ -25,6 +25,12 @@ static const struct strata_config_option broker_options[] = {
 	    "MQTT over TCP port (0 disables)"),
 	OPT("tls-port", STRATA_CFG_INT, tls_port, "8883", 0, 65535,
 	    "MQTT over TLS port (0 disables)"),
+	OPT("proxy-port", STRATA_CFG_INT, proxy_port, "0", 0, 65535,
+	    "port for MQTT behind a load balancer: every connection starts "
+	    "with a PROXY protocol header (0 disables)"),
+	OPT("proxy-tls-port", STRATA_CFG_INT, proxy_tls_port, "0", 0, 65535,
+	    "port for TLS behind a load balancer: a PROXY protocol header, "
+	    "then TLS as on tls-port (0 disables)"),
 	OPT("tls-cert", STRATA_CFG_STRING, tls_cert, NULL, 0, 0,
 	    "PEM certificate chain of the TLS listener"),
 	OPT("tls-key", STRATA_CFG_STRING, tls_key, NULL, 0, 0,

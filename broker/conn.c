@@ -2,9 +2,13 @@
  * conn.c - client connections: input, output, deadlines, close.
  *
  * States (see struct broker_conn):
- *   NEW --CONNECT ok--> [WAITING --session known-->] ACTIVE --close-->
+ *   [PROXY --header consumed-->] NEW --CONNECT ok-->
+ *   [WAITING --session known-->] ACTIVE --close-->
  *   CLOSING --output flushed or 2 s--> DEAD --reap event--> freed
- * NEW also goes to CLOSING on a refused CONNECT or a connect timeout.
+ * PROXY is the first state on the PROXY listeners only (proxy.c); it goes
+ * to CLOSING on a bad, truncated or missing header or when the connect
+ * timeout passes.  NEW goes to CLOSING on a refused CONNECT or a connect
+ * timeout: one deadline from accept covers the header and the CONNECT.
  * A connection is never freed inside one of its own callbacks: closing
  * moves it to the reap list and activates the reap event, which frees
  * every DEAD connection at one point of the loop.
@@ -128,8 +132,8 @@ conn_watch_hangup(struct broker_conn *c, bool on)
 static void
 conn_apply_reading(struct broker_conn *c)
 {
-	bool want = (c->state == CONN_NEW || c->state == CONN_ACTIVE) &&
-	    !c->paused;
+	bool want = (c->state == CONN_PROXY || c->state == CONN_NEW ||
+	    c->state == CONN_ACTIVE) && !c->paused;
 
 	conn_watch_hangup(c, c->state == CONN_WAITING);
 	if (want == c->reading)
@@ -187,11 +191,15 @@ conn_free(struct broker_conn *c)
 	if (c->bev != NULL) {
 		bufferevent_free(c->bev);
 	} else {
-		event_free(c->read_ev);
+		/* a PROXY TLS connection whose bufferevent could not be
+		 * made has neither event nor socket left */
+		if (c->read_ev != NULL)
+			event_free(c->read_ev);
 		if (c->write_ev != NULL)
 			event_free(c->write_ev);
 		evbuffer_free(c->out);
-		evutil_closesocket(c->fd);
+		if (c->fd >= 0)
+			evutil_closesocket(c->fd);
 	}
 	if (c->hangup_ev != NULL)
 		event_free(c->hangup_ev);
@@ -272,6 +280,9 @@ conn_timer_fire(struct strata_timer *t, void *arg)
 		return;
 	}
 	switch (c->state) {
+	case CONN_PROXY:
+		broker_proxy_timeout(c);
+		break;
 	case CONN_NEW:
 		broker_refuse(c->broker, c, STRATA_RC_MAX_CONNECT_TIME,
 		    "no CONNECT in time");
@@ -631,12 +642,16 @@ conn_peer_name(struct broker_conn *c, const struct sockaddr *sa)
 
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
 		port = ntohs(in6->sin6_port);
+		/* brackets: the port is not one more group of the address */
+		snprintf(c->peer, sizeof(c->peer), "[%s]:%u", host, port);
+		return;
 	}
 	snprintf(c->peer, sizeof(c->peer), "%s:%u", host, port);
 }
 
 /* The transport of a new connection: a bufferevent for TLS, our own read
- * event and output buffer for TCP. */
+ * event and output buffer for TCP (and for the PROXY header, whose read
+ * event is proxy.c's). */
 static void
 conn_attach(struct broker_conn *c, evutil_socket_t fd, struct bufferevent *bev)
 {
@@ -651,7 +666,8 @@ conn_attach(struct broker_conn *c, evutil_socket_t fd, struct bufferevent *bev)
 	c->fd = fd;
 	c->out = evbuffer_new();
 	c->read_ev = event_new(c->broker->base, fd, EV_READ | EV_PERSIST,
-	    conn_tcp_read_cb, c);
+	    c->state == CONN_PROXY ? broker_proxy_read_cb : conn_tcp_read_cb,
+	    c);
 	if (c->out == NULL || c->read_ev == NULL)
 		abort();
 }
@@ -667,7 +683,8 @@ broker_conn_new(struct strata_broker *b, evutil_socket_t fd,
 		abort();
 	c->broker = b;
 	c->listener = (uint8_t)kind;
-	c->state = CONN_NEW;
+	c->state = kind == BROKER_PROXY || kind == BROKER_PROXY_TLS ?
+	    CONN_PROXY : CONN_NEW;
 	strata_list_init(&c->flush_node);
 	strata_timer_init(&c->timer);
 	conn_peer_name(c, sa);
@@ -679,6 +696,49 @@ broker_conn_new(struct strata_broker *b, evutil_socket_t fd,
 	conn_deadline(c, broker_now_ms() + CONN_CONNECT_TIMEOUT_MS);
 	conn_apply_reading(c);
 	return c;
+}
+
+/*
+ * Leave state PROXY: the header is consumed, what follows it is still in
+ * the socket.  Called from c's own read event, which is replaced: by the
+ * MQTT read event (proxy-port) or by a TLS bufferevent made on the socket
+ * now (proxy-tls-port), so the TLS handshake starts after the header.
+ * The connect deadline set at accept stays.
+ */
+bool
+broker_conn_proxied(struct broker_conn *c, const struct sockaddr *peer)
+{
+	struct strata_broker *b = c->broker;
+	struct bufferevent *bev;
+	char via[sizeof(c->peer)];
+
+	memcpy(via, c->peer, sizeof(via));
+	if (peer != NULL)
+		conn_peer_name(c, peer);
+	STRATA_DEBUG(BROKER_COMP, "PROXY header accepted|peer=%s via=%s",
+	    c->peer, via);
+	event_free(c->read_ev);
+	c->read_ev = NULL;
+	c->reading = false;
+	c->state = CONN_NEW;
+	if (c->listener == BROKER_PROXY_TLS) {
+		bev = broker_listeners_tls_wrap(b, c->fd);
+		if (bev == NULL) { /* the socket is closed already */
+			c->fd = -1;
+			broker_conn_close(c, false);
+			return false;
+		}
+		evbuffer_free(c->out);
+		c->out = NULL;
+		conn_attach(c, -1, bev);
+	} else {
+		c->read_ev = event_new(b->base, c->fd, EV_READ | EV_PERSIST,
+		    conn_tcp_read_cb, c);
+		if (c->read_ev == NULL)
+			abort();
+	}
+	conn_apply_reading(c);
+	return true;
 }
 
 /* Detach the session (and deal with the will) at close time, so the

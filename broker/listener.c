@@ -1,10 +1,19 @@
 /*
- * listener.c - TCP and TLS listeners of the broker.
+ * listener.c - the broker's listeners, all on the bind address:
+ *   port            MQTT over TCP
+ *   tls-port        MQTT over TLS
+ *   proxy-port      a PROXY protocol header (v2, or v1), then MQTT
+ *   proxy-tls-port  a PROXY protocol header, then TLS as on tls-port
+ * Each is off when its port is 0; at least one must be on.  A PROXY
+ * connection starts in state PROXY (proxy.c reads the header); on the
+ * PROXY TLS listener its TLS bufferevent is made only once the header is
+ * consumed, so OpenSSL never sees the header's bytes.
  *
- * TLS: one SSL_CTX, TLS 1.2 and 1.3 only, certificate chain and key from
- * tls-cert / tls-key, client certificates verified against tls-ca, and
- * required when tls-require-client-cert is set.  A TLS listener without a
- * certificate or key is a configuration error.
+ * TLS: one SSL_CTX for both TLS listeners, TLS 1.2 and 1.3 only,
+ * certificate chain and key from tls-cert / tls-key, client certificates
+ * verified against tls-ca, and required when tls-require-client-cert is
+ * set.  A TLS listener without a certificate or key is a configuration
+ * error.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -63,8 +72,9 @@ listener_ssl_ctx(struct strata_broker *b)
 	SSL_CTX *ctx;
 
 	if (cfg->tls_cert == NULL || cfg->tls_key == NULL) {
-		STRATA_ERROR(BROKER_COMP, "config error: tls-port is set but "
-		    "%s is missing (set tls-port 0 to disable TLS)",
+		STRATA_ERROR(BROKER_COMP, "config error: %s is set but "
+		    "%s is missing (set it to 0 to disable TLS)",
+		    cfg->tls_port != 0 ? "tls-port" : "proxy-tls-port",
 		    cfg->tls_cert == NULL ? "tls-cert" : "tls-key");
 		return STRATA_EINVAL;
 	}
@@ -94,16 +104,44 @@ listener_full(struct strata_broker *b)
 	    b->n_conns >= b->cfg.max_connections);
 }
 
+struct bufferevent *
+broker_listeners_tls_wrap(struct strata_broker *b, evutil_socket_t fd)
+{
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if (b->cfg.tls_wrap != NULL) {
+		bev = b->cfg.tls_wrap(b->base, fd);
+		if (bev == NULL)
+			evutil_closesocket(fd);
+		return bev;
+	}
+	ssl = SSL_new(b->ssl_ctx);
+	if (ssl == NULL)
+		abort();
+	bev = bufferevent_openssl_socket_new(b->base, fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		evutil_closesocket(fd);
+		return NULL;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
 static void
 listener_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct strata_broker *b = arg;
-	enum broker_listener_kind kind = l == b->listeners[BROKER_TLS] ?
-	    BROKER_TLS : BROKER_TCP;
+	enum broker_listener_kind kind = BROKER_TCP;
 	struct bufferevent *bev = NULL;
-	int opts = BEV_OPT_CLOSE_ON_FREE;
+	int i;
 
+	for (i = 0; i < BROKER_LISTENERS; i++)
+		if (l == b->listeners[i])
+			kind = (enum broker_listener_kind)i;
 	if (listener_full(b)) {
 		broker_refuse(b, NULL, STRATA_RC_SERVER_BUSY,
 		    "connection over max-connections");
@@ -115,18 +153,9 @@ listener_accept(struct evconnlistener *l, evutil_socket_t fd,
 	 * second flight waits for the client's delayed ACK (~40 ms). */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	if (kind == BROKER_TLS) {
-		SSL *ssl = SSL_new(b->ssl_ctx);
-
-		if (ssl == NULL)
-			abort();
-		bev = bufferevent_openssl_socket_new(b->base, fd, ssl,
-		    BUFFEREVENT_SSL_ACCEPTING, opts);
-		if (bev == NULL) {
-			SSL_free(ssl);
-			evutil_closesocket(fd);
+		bev = broker_listeners_tls_wrap(b, fd);
+		if (bev == NULL)
 			return;
-		}
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	}
 	broker_conn_new(b, fd, bev, kind, sa);
 }
@@ -137,6 +166,9 @@ listener_error(struct evconnlistener *l, void *arg)
 	STRATA_WARN(BROKER_COMP, "accept failed|error=\"%s\"",
 	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 }
+
+static const char *const listener_names[BROKER_LISTENERS] = {"tcp", "tls",
+	"proxy", "proxy-tls"};
 
 static int
 listener_open(struct strata_broker *b, enum broker_listener_kind kind,
@@ -170,31 +202,50 @@ listener_open(struct strata_broker *b, enum broker_listener_kind kind,
 	evconnlistener_set_error_cb(l, listener_error);
 	b->listeners[kind] = l;
 	STRATA_INFO(BROKER_COMP, "listening|listener=%s bind=%s port=%ld",
-	    kind == BROKER_TLS ? "tls" : "tcp", b->cfg.bind, port);
+	    listener_names[kind], b->cfg.bind, port);
 	return 0;
 }
 
 int
 broker_listeners_start(struct strata_broker *b)
 {
-	int rc;
+	const struct broker_config *cfg = &b->cfg;
+	const long ports[BROKER_LISTENERS] = {cfg->port, cfg->tls_port,
+	    cfg->proxy_port, cfg->proxy_tls_port};
+	int i, rc;
 
-	if (b->cfg.port == 0 && b->cfg.tls_port == 0) {
-		STRATA_ERROR(BROKER_COMP, "config error: port and tls-port "
-		    "are both 0");
+	if (ports[BROKER_TCP] == 0 && ports[BROKER_TLS] == 0 &&
+	    ports[BROKER_PROXY] == 0 && ports[BROKER_PROXY_TLS] == 0) {
+		STRATA_ERROR(BROKER_COMP, "config error: port, tls-port, "
+		    "proxy-port and proxy-tls-port are all 0");
 		return STRATA_EINVAL;
 	}
-	if (b->cfg.tls_port != 0) {
+	if (ports[BROKER_TLS] != 0 || ports[BROKER_PROXY_TLS] != 0) {
 		rc = listener_ssl_ctx(b);
 		if (rc != 0)
 			return rc;
-		rc = listener_open(b, BROKER_TLS, b->cfg.tls_port);
+	}
+	/* TLS first, as before: the plain port answering means every
+	 * listener is up (cluster.sh waits for it) */
+	for (i = BROKER_LISTENERS - 1; i >= 0; i--) {
+		if (ports[i] == 0)
+			continue;
+		rc = listener_open(b, (enum broker_listener_kind)i, ports[i]);
 		if (rc != 0)
 			return rc;
 	}
-	if (b->cfg.port != 0)
-		return listener_open(b, BROKER_TCP, b->cfg.port);
 	return 0;
+}
+
+bool
+broker_listeners_open(const struct strata_broker *b)
+{
+	int i;
+
+	for (i = 0; i < BROKER_LISTENERS; i++)
+		if (b->listeners[i] != NULL)
+			return true;
+	return false;
 }
 
 void
@@ -202,7 +253,7 @@ broker_listeners_stop(struct strata_broker *b)
 {
 	int i;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < BROKER_LISTENERS; i++) {
 		if (b->listeners[i] != NULL)
 			evconnlistener_free(b->listeners[i]);
 		b->listeners[i] = NULL;

@@ -11,7 +11,8 @@
 
 #include "broker.h"
 
-static const char *const listener_names[2] = {"tcp", "tls"};
+static const char *const listener_names[BROKER_LISTENERS] = {"tcp", "tls",
+	"proxy", "proxy-tls"};
 
 /* Every reason broker_drop() is called with, shown at 0 from the start so
  * that rate() and alerts work before the first drop. */
@@ -96,7 +97,7 @@ broker_metrics_init(struct strata_broker *b)
 	char labels[64];
 	int i;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < BROKER_LISTENERS; i++) {
 		snprintf(labels, sizeof(labels), "listener=\"%s\"",
 		    listener_names[i]);
 		b->m.connections[i] = strata_metrics_gauge(m,
@@ -115,6 +116,14 @@ broker_metrics_init(struct strata_broker *b)
 		    "strata_broker_deliveries_total",
 		    "PUBLISH messages delivered to clients", labels);
 	}
+	b->m.proxy_accepted = strata_metrics_counter(m,
+	    "strata_broker_proxy_headers_total",
+	    "PROXY protocol headers on the PROXY listeners, by result",
+	    "result=\"accepted\"");
+	b->m.proxy_refused = strata_metrics_counter(m,
+	    "strata_broker_proxy_headers_total",
+	    "PROXY protocol headers on the PROXY listeners, by result",
+	    "result=\"refused\"");
 	metrics_packets(b);
 	for (i = 0; i < (int)(sizeof(drop_reasons) / sizeof(drop_reasons[0]));
 	    i++) {

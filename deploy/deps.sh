@@ -8,7 +8,7 @@ PACKAGES=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev
 	libevent-dev libssl-dev openssl libhiredis-dev
 	libprotobuf-c-dev protobuf-c-compiler libjansson-dev libcmocka-dev
-	redis-server mosquitto mosquitto-clients
+	redis-server mosquitto mosquitto-clients haproxy
 	python3 python3-paho-mqtt python3-pytest
 	procps iproute2 ca-certificates
 )

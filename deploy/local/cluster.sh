@@ -3,28 +3,39 @@
 # processes, with generated development certificates.
 #
 #   cluster.sh up   --dir DIR [--brokers N] [--routers M] [--base-port P]
-#                   [--bin-dir BINDIR]
+#                   [--bin-dir BINDIR] [--lb]
 #   cluster.sh down --dir DIR
 #   cluster.sh run  --dir DIR [same options as up]   (foreground; Ctrl-C stops)
 #
-# Ports, from the base port P (default 1883):
+# Ports, from the base port P (default 1883); at most 100 brokers and
+# 100 routers:
 #   broker i (0-based): MQTT P+i, MQTTS P+7000+i, metrics P+8000+i
 #   router j:           link P+6000+j, metrics P+8100+j
 #   redis:              P+4500
+# --lb also starts HAProxy (deploy/haproxy/strata.cfg, filled in as
+# DIR/haproxy.cfg) in front of PROXY protocol listeners on every broker:
+#   broker i:           PROXY P+5000+i, PROXY TLS P+5500+i
+#   HAProxy:            MQTT P+4000, MQTTS P+4001 (TLS passed through to
+#                       the brokers), stats page P+4002
 # `up` writes DIR/endpoints.env (shell syntax) for users, scripts and tests:
 #   HOST MQTT_PORTS MQTTS_PORTS METRICS_PORTS BROKER_METRICS_PORTS
 #   ROUTER_METRICS_PORTS ROUTER_PORTS REDIS_PORT PIDS CA_FILE CLIENT_CERT
-#   CLIENT_KEY LOG_DIR
-# `down` stops exactly the processes listed in PIDS.  Environment variables
-# STRATA_* are passed on to every daemon (e.g. STRATA_LOG_LEVEL=debug).
+#   CLIENT_KEY LOG_DIR BROKER_PIDS ROUTER_PIDS REDIS_PID
+#   LB_PORT LB_TLS_PORT LB_STATS_PORT LB_PID PROXY_PORTS PROXY_TLS_PORTS
+#   (the LB_* and PROXY_* ones are empty without --lb)
+# `down` stops exactly the processes listed in PIDS (HAProxy included).
+# Environment variables STRATA_* are passed on to every daemon (e.g.
+# STRATA_LOG_LEVEL=debug).
 set -euo pipefail
 
 HOST=127.0.0.1
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
+# The comment at the top of this file, up to the first line of code.
 usage() {
-	sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' \
+		"${BASH_SOURCE[0]}"
 	exit 2
 }
 
@@ -61,9 +72,11 @@ start() {
 
 parse() {
 	DIR= BROKERS=1 ROUTERS=1 BASE=1883 BIN_DIR=${STRATA_BIN_DIR:-$root/build/bin}
+	LB=0
 	while (($#)); do
 		case $1 in
 		--dir) DIR=$2; shift 2 ;;
+		--lb) LB=1; shift ;;
 		--brokers) BROKERS=$2; shift 2 ;;
 		--routers) ROUTERS=$2; shift 2 ;;
 		--base-port) BASE=$2; shift 2 ;;
@@ -75,6 +88,9 @@ parse() {
 	[[ -n $DIR ]] || die "--dir DIR is required"
 	[[ $BROKERS =~ ^[1-9][0-9]*$ ]] || die "--brokers must be a positive number"
 	[[ $ROUTERS =~ ^[1-9][0-9]*$ ]] || die "--routers must be a positive number"
+	# beyond 100, broker metrics (P+8000+i) meet router metrics (P+8100+j)
+	((BROKERS <= 100 && ROUTERS <= 100)) ||
+		die "at most 100 brokers and 100 routers (the port layout)"
 	[[ $BASE =~ ^[0-9]+$ ]] && ((BASE >= 1024 && BASE + 8100 + ROUTERS < 65536)) ||
 		die "--base-port must leave room for P+8100+routers below 65536"
 	mkdir -p "$DIR"
@@ -100,18 +116,28 @@ cmd_up() {
 		[[ -x $BIN_DIR/strata-$b ]] || die "$BIN_DIR/strata-$b not found: build first (make build)"
 	done
 	command -v redis-server >/dev/null || die "redis-server not found: run deploy/deps.sh"
+	((LB == 0)) || command -v haproxy >/dev/null ||
+		die "haproxy not found: run deploy/deps.sh"
 
 	local redis_port=$((BASE + 4500)) mqtt=() mqtts=() bmet=() rmet=() rlink=() i
+	local proxy=() proxy_tls=() lb_ports=() broker_args
+	local broker_pids=() router_pids=() redis_pid lb_pid=
 	for ((i = 0; i < BROKERS; i++)); do
 		mqtt+=($((BASE + i)))
 		mqtts+=($((BASE + 7000 + i)))
 		bmet+=($((BASE + 8000 + i)))
+		if ((LB)); then
+			proxy+=($((BASE + 5000 + i)))
+			proxy_tls+=($((BASE + 5500 + i)))
+		fi
 	done
 	for ((i = 0; i < ROUTERS; i++)); do
 		rlink+=($((BASE + 6000 + i)))
 		rmet+=($((BASE + 8100 + i)))
 	done
-	for p in "$redis_port" "${mqtt[@]}" "${mqtts[@]}" "${bmet[@]}" "${rlink[@]}" "${rmet[@]}"; do
+	((LB == 0)) || lb_ports=($((BASE + 4000)) $((BASE + 4001)) $((BASE + 4002)))
+	for p in "$redis_port" "${mqtt[@]}" "${mqtts[@]}" "${bmet[@]}" "${rlink[@]}" \
+		"${rmet[@]}" "${proxy[@]}" "${proxy_tls[@]}" "${lb_ports[@]}"; do
 		port_in_use "$p" && die "port $p is already in use; choose another --base-port"
 	done
 
@@ -124,23 +150,39 @@ cmd_up() {
 		--save '' --appendonly yes --appendfsync everysec \
 		--dir "$DIR/redis" --daemonize no
 	wait_port "$redis_port" "${PIDS[-1]}" redis
+	redis_pid=${PIDS[-1]}
 
 	for ((i = 0; i < ROUTERS; i++)); do
 		start "router-$i" "$BIN_DIR/strata-router" --node-id "router-$i" \
 			--bind "$HOST" --port "${rlink[i]}" --metrics-port "${rmet[i]}" \
 			--redis-host "$HOST" --redis-port "$redis_port"
 		wait_port "${rlink[i]}" "${PIDS[-1]}" "router-$i"
+		router_pids+=("${PIDS[-1]}")
 	done
 	for ((i = 0; i < BROKERS; i++)); do
+		broker_args=()
+		((LB == 0)) || broker_args=(--proxy-port "${proxy[i]}"
+			--proxy-tls-port "${proxy_tls[i]}")
 		start "broker-$i" "$BIN_DIR/strata-broker" --node-id "broker-$i" \
 			--bind "$HOST" --port "${mqtt[i]}" --tls-port "${mqtts[i]}" \
 			--tls-cert "$DIR/certs/server.crt" --tls-key "$DIR/certs/server.key" \
 			--tls-ca "$DIR/certs/ca.crt" --metrics-port "${bmet[i]}" \
-			--redis-host "$HOST" --redis-port "$redis_port"
+			--redis-host "$HOST" --redis-port "$redis_port" "${broker_args[@]}"
 		wait_port "${mqtt[i]}" "${PIDS[-1]}" "broker-$i"
 		wait_port "${mqtts[i]}" "${PIDS[-1]}" "broker-$i"
+		broker_pids+=("${PIDS[-1]}")
 	done
 	wait_ready "${bmet[@]}"
+	if ((LB)); then
+		lb_config "${lb_ports[@]}"
+		haproxy -c -q -f "$DIR/haproxy.cfg" >"$LOG_DIR/haproxy-check.log" 2>&1 ||
+			die "$DIR/haproxy.cfg is not valid; see $LOG_DIR/haproxy-check.log"
+		start haproxy haproxy -db -f "$DIR/haproxy.cfg"
+		lb_pid=${PIDS[-1]}
+		wait_port "${lb_ports[0]}" "$lb_pid" haproxy
+		wait_port "${lb_ports[1]}" "$lb_pid" haproxy
+		wait_lb_ready "${lb_ports[2]}"
+	fi
 	trap - EXIT
 
 	cat >"$DIR/endpoints.env.tmp" <<-EOF
@@ -158,8 +200,37 @@ cmd_up() {
 		CLIENT_CERT="$DIR/certs/client.crt"
 		CLIENT_KEY="$DIR/certs/client.key"
 		LOG_DIR="$LOG_DIR"
+		BROKER_PIDS="$(join "${broker_pids[@]}")"
+		ROUTER_PIDS="$(join "${router_pids[@]}")"
+		REDIS_PID="$redis_pid"
+		LB_PORT="${lb_ports[0]:-}"
+		LB_TLS_PORT="${lb_ports[1]:-}"
+		LB_STATS_PORT="${lb_ports[2]:-}"
+		LB_PID="$lb_pid"
+		PROXY_PORTS="$(join "${proxy[@]}")"
+		PROXY_TLS_PORTS="$(join "${proxy_tls[@]}")"
 	EOF
 	mv "$DIR/endpoints.env.tmp" "$DIR/endpoints.env"
+}
+
+# lb_config LB_PORT LB_TLS_PORT LB_STATS_PORT: DIR/haproxy.cfg from the
+# template, one server line per broker in each backend (its PROXY ports,
+# health checked on its metrics port).  Reads cmd_up's port arrays.
+lb_config() {
+	local servers= servers_tls= i
+	for ((i = 0; i < BROKERS; i++)); do
+		servers+="\tserver broker-$i $HOST:${proxy[i]} send-proxy-v2 check port ${bmet[i]}\n"
+		servers_tls+="\tserver broker-$i $HOST:${proxy_tls[i]} send-proxy-v2 check port ${bmet[i]}\n"
+	done
+	awk -v bind="$HOST" -v lb="$1" -v lb_tls="$2" -v stats="$3" \
+		-v servers="$servers" -v servers_tls="$servers_tls" '
+		/^@MQTT_SERVERS@$/ { printf "%s", servers; next }
+		/^@MQTTS_SERVERS@$/ { printf "%s", servers_tls; next }
+		/^[^#]/ {
+			gsub(/@BIND@/, bind); gsub(/@LB_PORT@/, lb)
+			gsub(/@LB_TLS_PORT@/, lb_tls); gsub(/@LB_STATS_PORT@/, stats)
+		}
+		{ print }' "$root/deploy/haproxy/strata.cfg" >"$DIR/haproxy.cfg"
 }
 
 # wait_ready PORT...: until every broker's /healthz says 200 (router link up),
@@ -175,9 +246,38 @@ wait_ready() {
 	done
 }
 
+# wait_lb_ready STATS_PORT: until HAProxy's first health checks passed for
+# every server (servers start UP but unchecked), at most 10 s; a broker
+# still unchecked is reported, not fatal.
+wait_lb_ready() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		lb_checked "$1" && return 0
+		sleep 0.05
+	done
+	echo "cluster.sh: HAProxy has not checked every broker yet (stats on port $1)" >&2
+}
+
+# lb_checked STATS_PORT: every server row of the stats CSV is UP, L7OK.
+lb_checked() {
+	local csv= line rows=0
+	# (the group keeps 2>/dev/null from becoming the shell's own stderr)
+	{ exec 3<>"/dev/tcp/$HOST/$1"; } 2>/dev/null || return 1
+	printf 'GET /;csv HTTP/1.0\r\nHost: %s\r\n\r\n' "$HOST" >&3
+	read -r -t 2 -d '' csv <&3 || true
+	exec 3>&-
+	while IFS=, read -r -a line; do
+		[[ ${line[0]:-} == brokers_* && ${line[1]:-} != BACKEND ]] || continue
+		[[ ${line[17]:-} == UP && ${line[36]:-} == L7OK ]] || return 1
+		rows=$((rows + 1))
+	done <<<"${csv//$'\r'/}"
+	((rows == 2 * BROKERS))
+}
+
 health() {
 	local line
-	exec 3<>"/dev/tcp/$HOST/$1" 2>/dev/null || return 1
+	# (the group keeps 2>/dev/null from becoming the shell's own stderr)
+	{ exec 3<>"/dev/tcp/$HOST/$1"; } 2>/dev/null || return 1
 	printf 'GET /healthz HTTP/1.0\r\nHost: %s\r\n\r\n' "$HOST" >&3
 	read -r -t 2 line <&3 || line=
 	exec 3>&-
@@ -192,10 +292,11 @@ stop_pids() {
 	local pids=()
 	for p in $(cat "$file"); do
 		[[ -r /proc/$p/cmdline ]] || continue
-		tr '\0' ' ' </proc/"$p"/cmdline | grep -qE 'strata-|redis-server' || continue
+		tr '\0' ' ' </proc/"$p"/cmdline | grep -qE 'strata-|redis-server|haproxy' || continue
 		pids+=("$p")
 	done
-	# brokers first (they drain clients), then routers, then redis
+	# the balancer first, then brokers (they drain clients), then
+	# routers, then redis
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
 		kill -TERM "${pids[i]}" 2>/dev/null || true
 	done
@@ -227,13 +328,17 @@ cmd_run() {
 	cmd_up "$@"
 	# shellcheck disable=SC1091
 	. "$DIR/endpoints.env"
+	local lb_line=
+	[[ -z $LB_PORT ]] || printf -v lb_line '\n  balancer: %s %s %s' \
+		"mqtt://$HOST:$LB_PORT" "mqtts://$HOST:$LB_TLS_PORT" \
+		"stats http://$HOST:$LB_STATS_PORT/"
 	cat <<-EOF
 
 		Strata is running (Ctrl-C stops it).
 		  MQTT:     $(for p in $MQTT_PORTS; do printf 'mqtt://%s:%s ' "$HOST" "$p"; done)
 		  MQTTS:    $(for p in $MQTTS_PORTS; do printf 'mqtts://%s:%s ' "$HOST" "$p"; done)
 		  metrics:  $(for p in $METRICS_PORTS; do printf 'http://%s:%s/metrics ' "$HOST" "$p"; done)
-		  redis:    $HOST:$REDIS_PORT
+		  redis:    $HOST:$REDIS_PORT${lb_line}
 		  certs:    CA $CA_FILE, client $CLIENT_CERT / $CLIENT_KEY
 		  logs:     $LOG_DIR
 		  try:      mosquitto_sub -p ${MQTT_PORTS%% *} -t '#' -v

@@ -351,6 +351,14 @@ static const char *const fuzz_broker_args[] = {
 	"--log-level", "error",
 };
 
+/* The TLS bufferevent of a PROXY TLS connection, in process: a plain
+ * one, as fuzz_broker_connect's tls path (OpenSSL is not under test). */
+static struct bufferevent *
+fuzz_tls_wrap(struct event_base *base, evutil_socket_t fd)
+{
+	return bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+}
+
 static void
 fuzz_broker_config(struct fuzz_broker *fb)
 {
@@ -363,6 +371,7 @@ fuzz_broker_config(struct fuzz_broker *fb)
 	fb->redis.arg = fb;
 	fb->b->cfg.redis_fake = &fb->redis;
 	fb->b->cfg.link_connect = fuzz_link_connect;
+	fb->b->cfg.tls_wrap = fuzz_tls_wrap;
 }
 
 static void
@@ -446,6 +455,19 @@ fuzz_broker_connect(struct fuzz_broker *fb, unsigned i, bool tls)
 	}
 	broker_conn_new(fb->b, tls ? -1 : sv[0], bev,
 	    tls ? BROKER_TLS : BROKER_TCP, NULL);
+	fb->client_fd[i] = sv[1];
+}
+
+void
+fuzz_broker_connect_proxy(struct fuzz_broker *fb, unsigned i, bool tls)
+{
+	int sv[2];
+
+	if (i >= FUZZ_CLIENTS || fb->client_fd[i] >= 0)
+		return;
+	fuzz_socketpair(sv);
+	broker_conn_new(fb->b, sv[0], NULL,
+	    tls ? BROKER_PROXY_TLS : BROKER_PROXY, NULL);
 	fb->client_fd[i] = sv[1];
 }
 

@@ -81,6 +81,11 @@ void fuzz_broker_pump(struct fuzz_broker *fb);
 /* A client connection i (0..FUZZ_CLIENTS-1): plain TCP path, or the
  * bufferevent path TLS connections take (tls). */
 void fuzz_broker_connect(struct fuzz_broker *fb, unsigned i, bool tls);
+/* A client connection i on a PROXY listener: it must send a PROXY
+ * protocol header first; behind it, the plain TCP path (or, tls, the
+ * bufferevent path TLS connections take, made once the header is
+ * consumed). */
+void fuzz_broker_connect_proxy(struct fuzz_broker *fb, unsigned i, bool tls);
 /* Write bytes as client i (connecting it first if needed); pumps while
  * the socket is full, gives up after a bound. */
 void fuzz_broker_send(struct fuzz_broker *fb, unsigned i, const uint8_t *p,

@@ -13,6 +13,7 @@ from fuzzing campaigns, minimized with `-merge=1`, and are kept).
 """
 
 import os
+import socket
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -471,6 +472,82 @@ def redis_router():
     write(t, "mismatch", feed(array(bulk("512"), bulk("3"))) + b"\x01")
 
 
+# ---- PROXY protocol ---------------------------------------------------
+
+PP2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def pp2(command=1, family=0x11, body=None, src=("192.0.2.1", 51000),
+        dst=("198.51.100.2", 1883), tlvs=b""):
+    """A PROXY protocol v2 header (command 1 PROXY, 0 LOCAL)."""
+    if body is None:
+        if family == 0x11:
+            body = (socket.inet_pton(socket.AF_INET, src[0]) +
+                    socket.inet_pton(socket.AF_INET, dst[0]) +
+                    struct.pack("!HH", src[1], dst[1]))
+        elif family == 0x21:
+            body = (socket.inet_pton(socket.AF_INET6, src[0]) +
+                    socket.inet_pton(socket.AF_INET6, dst[0]) +
+                    struct.pack("!HH", src[1], dst[1]))
+        else:
+            body = b""
+    body += tlvs
+    return (PP2_SIG + bytes([0x20 | command, family]) +
+            struct.pack("!H", len(body)) + body)
+
+
+def tlv(t, value):
+    return bytes([t]) + struct.pack("!H", len(value)) + value
+
+
+def proxy():
+    """fuzz_proxy: flags byte, then broker_input records (see its file)."""
+    t = "proxy"
+    session = (connect("px1") + subscribe([("a/#", 1)]) +
+               publish("a/b", b"q1", 1, 2) + PINGREQ + disconnect())
+    v5 = connect("px5", V5) + publish("a/c", b"v5", 1, 3, V5)
+    tlvs = (tlv(0x01, b"mqtt") + tlv(0x02, b"broker.example") +
+            tlv(0x04, b"") + tlv(0x05, b"\xab\xcd"))
+    write(t, "v2_tcp4", b"\x00" + chunks(pp2() + session, 63))
+    write(t, "v2_tcp4_bytewise", b"\x00" + chunks(pp2(), 1) +
+          chunks(session, 63))
+    write(t, "v2_tcp6_tlvs_tls", b"\x01" + chunks(
+        pp2(family=0x21, src=("2001:db8::7", 256),
+            dst=("2001:db8::1", 8883), tlvs=tlvs) + v5, 40))
+    write(t, "v2_local", b"\x00" + chunks(pp2(command=0, family=0) +
+                                          session, 63))
+    write(t, "v2_unspec", b"\x02" + chunks(pp2(family=0, tlvs=tlvs) +
+                                           v5, 63, 1))
+    write(t, "v1_tcp4", b"\x00" + chunks(
+        b"PROXY TCP4 203.0.113.7 127.0.0.1 4242 1883\r\n" + session, 63))
+    write(t, "v1_tcp6_split", b"\x01" + chunks(
+        b"PROXY TCP6 2001:db8::9 ::1 65535 8883\r\n" + v5, 7))
+    write(t, "v1_unknown", b"\x00" + chunks(b"PROXY UNKNOWN\r\n" +
+                                            session, 63))
+    both = (chunks(pp2(src=("192.0.2.5", 1000)) + connect("pa", V5) +
+                   subscribe([("x/#", 1)], 1, V5), 63, 0) +
+            chunks(pp2(src=("192.0.2.6", 2000)) + connect("pb", V5) +
+                   publish("x/y", b"hi", 1, 1, V5), 63, 1))
+    write(t, "two_clients_echo", b"\x10" + both)
+    # refused: no header, garbage, truncated and then closed or
+    # half-closed, over the bound, bad family, v1 too long or malformed
+    write(t, "no_header", b"\x00" + chunks(session, 63))
+    write(t, "garbage", b"\x00" + chunks(b"GET / HTTP/1.1\r\n\r\n", 63))
+    write(t, "truncated_hangup", b"\x00" + chunks(pp2()[:20], 63) +
+          b"\x40")
+    write(t, "truncated_halfclose", b"\x00" + chunks(pp2()[:9], 63) +
+          b"\xc0")
+    big = PP2_SIG + b"\x21\x11" + struct.pack("!H", 4081)
+    write(t, "over_bound", b"\x00" + chunks(big + b"\x00" * 40, 63))
+    write(t, "udp4", b"\x00" + chunks(pp2(family=0x12) + session, 63))
+    write(t, "bad_tlv", b"\x00" + chunks(
+        pp2(tlvs=b"\x01\x00\x09abc") + session, 63))
+    write(t, "v1_too_long", b"\x00" + chunks(
+        b"PROXY UNKNOWN " + b"x" * 100 + b"\r\n", 63))
+    write(t, "v1_bad_port", b"\x00" + chunks(
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n" + session, 63))
+
+
 def main():
     broker_input()
     broker_link()
@@ -478,6 +555,7 @@ def main():
     handoff()
     redis_broker()
     redis_router()
+    proxy()
 
 
 if __name__ == "__main__":

@@ -39,13 +39,19 @@ SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                       "runtime error:")
 
 
-def port_offsets(brokers=BROKERS, routers=ROUTERS):
-    """Offsets of the ports cluster.sh derives from the base port P."""
-    return ([i for i in range(brokers)] +
-            [7000 + i for i in range(brokers)] +
-            [8000 + i for i in range(brokers)] +
-            [6000 + j for j in range(routers)] +
-            [8100 + j for j in range(routers)] + [4500])
+def port_offsets(brokers=BROKERS, routers=ROUTERS, lb=False):
+    """Offsets of the ports cluster.sh derives from the base port P;
+    lb: also those of --lb (the brokers' PROXY listeners and HAProxy)."""
+    offsets = ([i for i in range(brokers)] +
+               [7000 + i for i in range(brokers)] +
+               [8000 + i for i in range(brokers)] +
+               [6000 + j for j in range(routers)] +
+               [8100 + j for j in range(routers)] + [4500])
+    if lb:
+        offsets += ([5000 + i for i in range(brokers)] +
+                    [5500 + i for i in range(brokers)] +
+                    [4000, 4001, 4002])
+    return offsets
 
 
 # Running clusters by the name of the fixture that provides them, for the
@@ -72,6 +78,16 @@ class Cluster:
         self.router_ports = [int(p) for p in env["ROUTER_PORTS"].split()]
         self.redis_port = int(env["REDIS_PORT"])
         self.pids = [int(p) for p in env["PIDS"].split()]
+        self.broker_pids = _ints(env.get("BROKER_PIDS"))
+        self.router_pids = _ints(env.get("ROUTER_PIDS"))
+        self.redis_pid = _int_or_none(env.get("REDIS_PID"))
+        # --lb only (None / empty otherwise)
+        self.lb_port = _int_or_none(env.get("LB_PORT"))
+        self.lb_tls_port = _int_or_none(env.get("LB_TLS_PORT"))
+        self.lb_stats_port = _int_or_none(env.get("LB_STATS_PORT"))
+        self.lb_pid = _int_or_none(env.get("LB_PID"))
+        self.proxy_ports = _ints(env.get("PROXY_PORTS"))
+        self.proxy_tls_ports = _ints(env.get("PROXY_TLS_PORTS"))
         self.ca_file = env["CA_FILE"]
         self.client_cert = env["CLIENT_CERT"]
         self.client_key = env["CLIENT_KEY"]
@@ -112,6 +128,14 @@ class Cluster:
                 if any(p in line for p in SANITIZER_PATTERNS):
                     found.append("%s: %s" % (name, line))
         return found
+
+
+def _ints(value):
+    return [int(p) for p in (value or "").split()]
+
+
+def _int_or_none(value):
+    return int(value) if value else None
 
 
 def log_tails(log_dir, lines=LOG_TAIL_LINES):
@@ -162,11 +186,12 @@ def _port_free(port):
         s.close()
 
 
-def pick_base_port(brokers=BROKERS, routers=ROUTERS, attempts=200):
+def pick_base_port(brokers=BROKERS, routers=ROUTERS, attempts=200,
+                   lb=False):
     """A base port whose derived ports are all free.  Kept below the
     kernel's ephemeral range (32768+) so outgoing connections made while
     the cluster starts cannot take one of them."""
-    offsets = port_offsets(brokers, routers)
+    offsets = port_offsets(brokers, routers, lb)
     rng = random.Random()
     for _ in range(attempts):
         base = rng.randrange(10000, 32768 - max(offsets) - 1)
@@ -181,7 +206,7 @@ def _cluster_cmd(*args):
 
 @contextlib.contextmanager
 def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
-                  health_check=True, env=None):
+                  health_check=True, env=None, lb=False):
     """Run `cluster.sh up` in a fresh temporary directory and yield the
     Cluster; `cluster.sh down` when the block ends.  `name` is the fixture
     that provides it: tests using that fixture get its log tails on
@@ -189,7 +214,8 @@ def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
     (a test that kills a daemon on purpose passes False).  Sanitizer
     reports written at exit (LeakSanitizer) fail the teardown; the
     directory is then kept for inspection.  env: more variables for the
-    daemons (STRATA_* options)."""
+    daemons (STRATA_* options).  lb: `cluster.sh --lb`, HAProxy in front
+    of the brokers' PROXY listeners (Cluster.lb_port and friends)."""
     if not os.path.exists(CLUSTER_SH):
         pytest.fail("%s does not exist" % CLUSTER_SH)
     directory = tempfile.mkdtemp(prefix=prefix)
@@ -198,7 +224,9 @@ def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
     run_env.update(env or {})
     args = ["up", "--dir", directory, "--brokers", str(brokers),
             "--routers", str(routers),
-            "--base-port", str(pick_base_port(brokers, routers))]
+            "--base-port", str(pick_base_port(brokers, routers, lb=lb))]
+    if lb:
+        args.append("--lb")
     if os.environ.get("STRATA_BIN_DIR"):
         args += ["--bin-dir", os.environ["STRATA_BIN_DIR"]]
     up = subprocess.run(_cluster_cmd(*args), env=run_env, cwd=ROOT,
