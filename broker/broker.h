@@ -45,6 +45,7 @@
 #include "subtree.h"
 #include "timerwheel.h"
 #include "topic.h"
+#include "topicalias.h"
 #include "u64map.h"
 
 #define BROKER_COMP "broker"
@@ -77,6 +78,7 @@ struct broker_config {
 	long max_queued;
 	long max_output_bytes;
 	long topic_alias_max;
+	long topic_alias_out_max;
 	char *response_information;
 	long max_connections;
 	/* not an option: an in-process Redis for fuzz targets and tests
@@ -123,6 +125,8 @@ struct broker_msg {
 	uint32_t payload_len;
 	uint32_t props_len;
 	uint64_t received_ms; /* for Message Expiry Interval */
+	uint64_t topic_hash;  /* strata_hash_bytes(topic), 0 until an
+				 outbound alias table needs it */
 	char *topic;     /* NUL-terminated, points into data */
 	uint8_t *payload;
 	uint8_t *props;  /* MQTT 5 property block contents */
@@ -251,6 +255,7 @@ struct broker_conn {
 	struct broker_will *will;
 	struct broker_pending *pending; /* while WAITING */
 	char **aliases;          /* inbound topic aliases, lazy */
+	struct strata_topicalias *aliases_out; /* outbound, lazy */
 	uint8_t state;
 	uint8_t version;
 	uint8_t listener;        /* enum broker_listener_kind */
@@ -265,6 +270,8 @@ struct broker_conn {
 	uint32_t expiry;         /* Session Expiry asked in CONNECT */
 	uint16_t keepalive;
 	uint16_t alias_max;      /* what we granted (CONNACK) */
+	uint16_t alias_out_max;  /* aliases we may send: min(client's Topic
+				    Alias Maximum, topic-alias-out-max) */
 	uint16_t receive_max;    /* client's Receive Maximum, outbound */
 	uint32_t max_packet;     /* client's Maximum Packet Size, 0 = none */
 	uint64_t suback_key;     /* names this connection in deferred
@@ -609,7 +616,7 @@ void broker_publish_to_session(struct broker_session *s,
     struct broker_msg *m, uint8_t qos, bool retain, uint8_t n_sub_ids,
     const uint32_t *sub_ids);
 /* Encode and send one PUBLISH of m on c: the Message Expiry Interval
- * left and subscription ids (MQTT 5).  Returns
+ * left, subscription ids and an outbound topic alias (MQTT 5).  Returns
  * 0; STRATA_ENOTFOUND when m expired, STRATA_ENOSPC when it exceeds the
  * client's Maximum Packet Size (nothing sent either way: the caller
  * drops it and counts why). */

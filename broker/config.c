@@ -63,6 +63,10 @@ static const struct strata_config_option broker_options[] = {
 	    "disconnected (QoS 0 deliveries are dropped past half)"),
 	OPT("topic-alias-max", STRATA_CFG_INT, topic_alias_max, "10", 0, 65535,
 	    "Topic Alias Maximum granted to MQTT 5 clients"),
+	OPT("topic-alias-out-max", STRATA_CFG_INT, topic_alias_out_max, "10",
+	    0, 65535, "most topic aliases the broker assigns to the topics "
+	    "it sends one MQTT 5 client, within the client's Topic Alias "
+	    "Maximum (0: none)"),
 	OPT("response-information", STRATA_CFG_STRING, response_information,
 	    "", 0, 0, "Response Information for MQTT 5 clients that ask for "
 	    "it, %c standing for the client id (empty: not sent)"),

@@ -197,6 +197,7 @@ conn_free(struct broker_conn *c)
 		event_free(c->hangup_ev);
 	free(c->in);
 	broker_alias_free(c);
+	strata_topicalias_free(c->aliases_out);
 	broker_will_free(c->will);
 	free(c);
 }

@@ -240,6 +240,10 @@ connect_apply_props(struct broker_conn *c, const struct strata_mqtt_packet *p)
 	    STRATA_PROP_BIT(STRATA_PROP_REQUEST_PROBLEM_INFO)) ||
 	    pr->request_problem_info != 0;
 	c->response_info = pr->request_response_info != 0;
+	if (pr->topic_alias_maximum > 0 && cfg->topic_alias_out_max > 0)
+		c->alias_out_max = (uint16_t)(pr->topic_alias_maximum <
+		    cfg->topic_alias_out_max ? pr->topic_alias_maximum :
+		    cfg->topic_alias_out_max);
 	if (c->version == STRATA_MQTT_V5) {
 		c->alias_max = (uint16_t)cfg->topic_alias_max;
 		expiry = 0;

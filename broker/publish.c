@@ -25,6 +25,19 @@
  *   more QoS 1/2 publishes in flight than the Receive Maximum granted
  *     -> DISCONNECT 0x93.
  * Each refusal says what it refused in its Reason String.
+ *
+ * Outbound topic aliases (broker -> client, MQTT 5 3.3.2.3.4).  A client
+ * whose CONNECT had a Topic Alias Maximum gets aliases for the topics it
+ * is sent, at most min(its maximum, topic-alias-out-max), one table per
+ * connection (common/topicalias.c; a new connection starts empty, a
+ * resumed session too).  The first PUBLISH of a topic carries the topic
+ * and its new alias, later ones an empty topic and the alias.  When all
+ * aliases are taken, the least recently used one is given to the new
+ * topic: a topic sent recently is the likeliest to be sent again, and a
+ * replaced alias costs one PUBLISH with its full topic, no more than
+ * without aliases.  An alias is left out when the PUBLISH with it would
+ * exceed the client's Maximum Packet Size (the topic goes in full).  The
+ * topic is hashed once per message, not per recipient.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +62,7 @@ broker_msg_new(const struct strata_message *v)
 	m->payload_len = (uint32_t)v->payload_len;
 	m->props_len = (uint32_t)v->props_len;
 	m->received_ms = broker_now_ms();
+	m->topic_hash = 0;
 	m->topic = (char *)c.topic;
 	m->payload = (uint8_t *)c.payload;
 	m->props = (uint8_t *)c.props;
@@ -318,6 +332,40 @@ publish_expiry_left(const struct broker_msg *m,
 	return (int64_t)(pr->message_expiry - waited);
 }
 
+/*
+ * Give the PUBLISH pkt of m, about to be sent on c, its outbound topic
+ * alias: the topic's own (topic left empty), or a new one (the topic
+ * stays, see the top of the file).  Nothing changes when the alias would
+ * make the packet exceed the client's Maximum Packet Size.
+ */
+static void
+publish_alias_out(struct broker_conn *c, struct broker_msg *m,
+    struct strata_mqtt_packet *pkt)
+{
+	uint64_t bit = STRATA_PROP_BIT(STRATA_PROP_TOPIC_ALIAS);
+	uint16_t alias;
+
+	if (c->aliases_out == NULL)
+		c->aliases_out = strata_topicalias_new(c->alias_out_max);
+	if (m->topic_hash == 0)
+		m->topic_hash = strata_hash_bytes(m->topic, m->topic_len) | 1;
+	alias = strata_topicalias_lookup(c->aliases_out, m->topic,
+	    m->topic_len, m->topic_hash);
+	pkt->props.present |= bit;
+	pkt->props.topic_alias = alias != 0 ? alias : 1; /* same size */
+	if (alias != 0)
+		pkt->u.publish.topic.len = 0;
+	if (c->max_packet != 0 &&
+	    strata_mqtt_encoded_size(pkt, STRATA_MQTT_V5) > c->max_packet) {
+		pkt->props.present &= ~bit;
+		pkt->u.publish.topic.len = m->topic_len;
+		return;
+	}
+	if (alias == 0)
+		pkt->props.topic_alias = strata_topicalias_assign(
+		    c->aliases_out, m->topic, m->topic_len, m->topic_hash);
+}
+
 int
 broker_publish_write(struct broker_conn *c, struct broker_msg *m,
     uint8_t qos, bool retain, bool dup, uint16_t packet_id,
@@ -354,6 +402,8 @@ broker_publish_write(struct broker_conn *c, struct broker_msg *m,
 			memcpy(pkt.props.sub_ids, sub_ids,
 			    n_sub_ids * sizeof(uint32_t));
 		}
+		if (c->alias_out_max > 0)
+			publish_alias_out(c, m, &pkt);
 	}
 	if (broker_conn_send(c, &pkt) != 0)
 		return STRATA_ENOSPC;
