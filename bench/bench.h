@@ -56,8 +56,9 @@ struct bench_opts {
 	uint8_t version; /* STRATA_MQTT_V311 or STRATA_MQTT_V5 */
 	size_t size;
 	int keepalive;
-	const char *topic;  /* publisher topic template */
-	const char *filter; /* subscriber filter template; NULL = pattern's */
+	int topic_alias_max; /* MQTT 5 CONNECT property; 0 = absent */
+	const char *topic;   /* publisher topic template */
+	const char *filter;  /* subscriber filter template; NULL = pattern's */
 	const char *id_prefix;
 	const char *username;
 	const char *password;

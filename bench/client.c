@@ -84,6 +84,13 @@ client_send_connect(struct bench_client *c)
 	cn->keepalive = (uint16_t)o->keepalive;
 	cn->client_id.p = (const uint8_t *)c->id;
 	cn->client_id.len = (uint32_t)strlen(c->id);
+	/* the broker may then send aliases; the payload header identifies
+	 * every message, so the topic need not be resolved */
+	if (o->version == STRATA_MQTT_V5 && o->topic_alias_max > 0) {
+		pkt.props.present =
+		    STRATA_PROP_BIT(STRATA_PROP_TOPIC_ALIAS_MAXIMUM);
+		pkt.props.topic_alias_maximum = (uint16_t)o->topic_alias_max;
+	}
 	if (o->username) {
 		cn->has_username = true;
 		cn->username.p = (const uint8_t *)o->username;

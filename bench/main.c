@@ -85,6 +85,9 @@ usage(void)
 	    "pattern)\n"
 	    "  --id-prefix S       client id prefix (sb<random>)\n"
 	    "  --username U --password P\n"
+	    "  --topic-alias-max N MQTT 5: Topic Alias Maximum in CONNECT, "
+	    "so the broker\n"
+	    "                      may send topic aliases (0)\n"
 	    "  --tls --cafile F --cert F --key F\n"
 	    "  --json              one JSON object on stdout\n"
 	    "  --expect-no-loss    exit 1 if anything was lost or a client "
@@ -197,6 +200,7 @@ enum {
 	OPT_NOLOSS,
 	OPT_READY,
 	OPT_NOPROGRESS,
+	OPT_ALIAS,
 };
 
 static const struct option long_opts[] = {
@@ -233,6 +237,7 @@ static const struct option long_opts[] = {
     {"expect-no-loss", 0, NULL, OPT_NOLOSS},
     {"ready-file", 1, NULL, OPT_READY},
     {"no-progress", 0, NULL, OPT_NOPROGRESS},
+    {"topic-alias-max", 1, NULL, OPT_ALIAS},
     {"help", 0, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -338,6 +343,9 @@ opts_one(struct bench_opts *o, int opt, const char *arg)
 	case OPT_PASS:
 		o->password = arg;
 		break;
+	case OPT_ALIAS:
+		o->topic_alias_max = atoi(arg);
+		break;
 	case OPT_TLS:
 		o->tls = true;
 		break;
@@ -405,6 +413,8 @@ opts_parse(struct bench_opts *o, int argc, char **argv)
 		bench_fatal("--inflight must be 1..65535");
 	if (o->keepalive < 0 || o->keepalive > 65535)
 		bench_fatal("--keepalive must be 0..65535");
+	if (o->topic_alias_max < 0 || o->topic_alias_max > 65535)
+		bench_fatal("--topic-alias-max must be 0..65535");
 	if (o->clients < 0 || o->rate < 0)
 		bench_fatal("--clients and --rate must not be negative");
 }

@@ -15,13 +15,17 @@ int
 broker_auth_check_connect(struct broker_conn *c,
     const struct strata_mqtt_packet *p)
 {
-	if (p->props.present & STRATA_PROP_BIT(STRATA_PROP_AUTH_METHOD))
+	if (p->props.present & STRATA_PROP_BIT(STRATA_PROP_AUTH_METHOD)) {
+		broker_why(c->broker, "no enhanced authentication method is "
+		    "configured");
 		return STRATA_ERR(STRATA_RC_BAD_AUTH_METHOD);
+	}
 	return 0;
 }
 
 int
 broker_auth_handle(struct broker_conn *c, const struct strata_mqtt_packet *p)
 {
+	broker_why(c->broker, "AUTH without an authentication method");
 	return STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
 }

@@ -44,8 +44,9 @@
 #include "status.h"
 #include "subtree.h"
 #include "timerwheel.h"
-#include "u64map.h"
 #include "topic.h"
+#include "topicalias.h"
+#include "u64map.h"
 
 #define BROKER_COMP "broker"
 
@@ -79,6 +80,8 @@ struct broker_config {
 	long max_queued;
 	long max_output_bytes;
 	long topic_alias_max;
+	long topic_alias_out_max;
+	char *response_information;
 	long max_connections;
 	/* not an option: an in-process Redis for fuzz targets and tests
 	 * (NULL: the real one at redis-host:redis-port) */
@@ -147,6 +150,8 @@ struct broker_msg {
 	uint32_t payload_len;
 	uint32_t props_len;
 	uint64_t received_ms; /* for Message Expiry Interval */
+	uint64_t topic_hash;  /* strata_hash_bytes(topic), 0 until an
+				 outbound alias table needs it */
 	char *topic;     /* NUL-terminated, points into data */
 	uint8_t *payload;
 	uint8_t *props;  /* MQTT 5 property block contents */
@@ -295,6 +300,7 @@ struct broker_conn {
 	struct broker_will *will;
 	struct broker_pending *pending; /* while WAITING */
 	char **aliases;          /* inbound topic aliases, lazy */
+	struct strata_topicalias *aliases_out; /* outbound, lazy */
 	uint8_t state;
 	uint8_t version;
 	uint8_t listener;        /* enum broker_listener_kind */
@@ -304,9 +310,13 @@ struct broker_conn {
 	bool overflowed;         /* output passed max-output-bytes: closed
 				    at the next timer tick, nothing sent */
 	bool clean_start;        /* of CONNECT, kept while WAITING */
+	bool problem_info;       /* MQTT 5 Request Problem Information */
+	bool response_info;      /* MQTT 5 Request Response Information */
 	uint32_t expiry;         /* Session Expiry asked in CONNECT */
 	uint16_t keepalive;
 	uint16_t alias_max;      /* what we granted (CONNACK) */
+	uint16_t alias_out_max;  /* aliases we may send: min(client's Topic
+				    Alias Maximum, topic-alias-out-max) */
 	uint16_t receive_max;    /* client's Receive Maximum, outbound */
 	uint32_t max_packet;     /* client's Maximum Packet Size, 0 = none */
 	uint64_t suback_key;     /* names this connection in deferred
@@ -384,6 +394,8 @@ struct broker_suback {
 	uint32_t n_retained;
 	char **retained;          /* filters to ask retained messages for,
 				     once the SUBACK is written */
+	char *why;                /* Reason String of refused entries, or
+				     NULL */
 	uint8_t reasons[];
 };
 
@@ -445,6 +457,8 @@ struct broker_fanout {
 	struct broker_session *session;
 	uint8_t qos;
 	bool retain;
+	bool per_sub;  /* more subscription ids than fit: a copy per
+			  subscription (publish.c) */
 	uint8_t n_sub_ids;
 	uint32_t sub_ids[STRATA_MQTT_MAX_SUB_IDS];
 };
@@ -502,6 +516,9 @@ struct strata_broker {
 	 * ones without a code), invalid link messages */
 	struct strata_log_limit refuse_log[0x200];
 	struct strata_log_limit link_error_log;
+	/* Reason String of the refusal a handler is returning (broker_why),
+	 * "" when it set none; dispatch.c sends it and clears it */
+	char why[256];
 	uint32_t next_assigned_id;
 	/* durable.c */
 	uint64_t durable_seq;     /* Redis writes sent so far */
@@ -600,7 +617,11 @@ size_t broker_conn_output_len(struct broker_conn *c);
  * the memory is released from the reap event.  with_will: the close is
  * abrupt and the will (if any) is published. */
 void broker_conn_close(struct broker_conn *c, bool with_will);
-void broker_conn_disconnect(struct broker_conn *c, uint8_t reason);
+/* MQTT 5 DISCONNECT with reason (and why as its Reason String, may be
+ * NULL), then close; 3.1.1: close.  The will is published unless the
+ * reason is a take-over or the shutdown. */
+void broker_conn_disconnect(struct broker_conn *c, uint8_t reason,
+    const char *why);
 void broker_conn_set_keepalive(struct broker_conn *c, uint16_t seconds);
 /* c's state changed: read or stop reading to match.  Going WAITING (from
  * c's own dispatch) only stops reading; going ACTIVE again (from outside
@@ -635,6 +656,19 @@ void broker_connect_refuse(struct broker_conn *c, unsigned reason,
     const char *what);
 /* Maximum Packet Size of the broker (CONNACK, framing limit). */
 uint32_t broker_max_packet(const struct strata_broker *b);
+/* A handler about to return a refusal says what was refused (printf
+ * format): the Reason String of the CONNACK or DISCONNECT that
+ * dispatch.c sends for it, and the refusal's log line. */
+void broker_why(struct strata_broker *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Give p (about to be sent on c) why as its Reason String when MQTT 5
+ * allows it: an MQTT 5 connection, and Request Problem Information not 0
+ * unless p is a CONNACK, DISCONNECT or PUBLISH (MQTT 5.0 3.1.2.11.7).
+ * why (NULL: nothing) must outlive the send.  broker_conn_send() leaves
+ * it out again if it would make p exceed the client's Maximum Packet
+ * Size. */
+void broker_reason_string(struct broker_conn *c, struct strata_mqtt_packet *p,
+    const char *why);
 
 /* ---- connect.c ---- */
 int broker_connect_handle(struct broker_conn *c,
@@ -685,7 +719,11 @@ bool broker_msg_valid(const char *topic, size_t topic_len,
 void broker_publish_to_session(struct broker_session *s,
     struct broker_msg *m, uint8_t qos, bool retain, uint8_t n_sub_ids,
     const uint32_t *sub_ids);
-/* Encode and send one PUBLISH of m on c. */
+/* Encode and send one PUBLISH of m on c: the Message Expiry Interval
+ * left, subscription ids and an outbound topic alias (MQTT 5).  Returns
+ * 0; STRATA_ENOTFOUND when m expired, STRATA_ENOSPC when it exceeds the
+ * client's Maximum Packet Size (nothing sent either way: the caller
+ * drops it and counts why). */
 int broker_publish_write(struct broker_conn *c, struct broker_msg *m,
     uint8_t qos, bool retain, bool dup, uint16_t packet_id,
     uint8_t n_sub_ids, const uint32_t *sub_ids);
@@ -722,8 +760,10 @@ struct broker_qos2_in *broker_qos2_find(struct broker_session *s,
 struct broker_qos2_in *broker_qos2_add(struct broker_session *s,
     uint16_t packet_id);
 void broker_qos2_remove(struct broker_session *s, uint16_t packet_id);
+/* PUBACK/PUBREC/PUBREL/PUBCOMP with reason; why (NULL: none) is its
+ * Reason String (broker_reason_string rules). */
 void broker_send_ack(struct broker_conn *c, uint8_t type, uint16_t packet_id,
-    uint8_t reason);
+    uint8_t reason, const char *why);
 
 /* ---- subscribe.c ---- */
 int broker_subscribe_handle(struct broker_conn *c,

@@ -69,6 +69,13 @@ static const struct strata_config_option broker_options[] = {
 	    "disconnected (QoS 0 deliveries are dropped past half)"),
 	OPT("topic-alias-max", STRATA_CFG_INT, topic_alias_max, "10", 0, 65535,
 	    "Topic Alias Maximum granted to MQTT 5 clients"),
+	OPT("topic-alias-out-max", STRATA_CFG_INT, topic_alias_out_max, "10",
+	    0, 65535, "most topic aliases the broker assigns to the topics "
+	    "it sends one MQTT 5 client, within the client's Topic Alias "
+	    "Maximum (0: none)"),
+	OPT("response-information", STRATA_CFG_STRING, response_information,
+	    "", 0, 0, "Response Information for MQTT 5 clients that ask for "
+	    "it, %c standing for the client id (empty: not sent)"),
 	OPT("max-connections", STRATA_CFG_INT, max_connections, "0", 0,
 	    100000000, "most client connections (0: the descriptor limit "
 	    "less a reserve)"),
@@ -101,6 +108,23 @@ config_connections_from_fds(void)
 	return (long)rl.rlim_cur - CONFIG_FD_RESERVE;
 }
 
+/* The response-information template is the start of topic names the
+ * clients will use: valid UTF-8 without wildcards, short enough that
+ * with a client id it fits an MQTT string. */
+static int
+config_check_response_information(const char *t, char *err, size_t errlen)
+{
+	size_t len = t != NULL ? strlen(t) : 0;
+
+	if (len > 1024 || !strata_utf8_valid((const uint8_t *)t, len) ||
+	    strpbrk(t != NULL ? t : "", "+#") != NULL) {
+		snprintf(err, errlen, "response-information must be a topic "
+		    "prefix of at most 1024 bytes of UTF-8, without + or #");
+		return STRATA_EINVAL;
+	}
+	return 0;
+}
+
 /* Checks across options; err gets the message. */
 static int
 config_check(struct broker_config *cfg, char *err, size_t errlen)
@@ -112,6 +136,9 @@ config_check(struct broker_config *cfg, char *err, size_t errlen)
 	}
 	if (strata_config_node_check(&cfg->node_id, cfg->log_level, "broker",
 	    err, errlen) != 0)
+		return STRATA_EINVAL;
+	if (config_check_response_information(cfg->response_information, err,
+	    errlen) != 0)
 		return STRATA_EINVAL;
 	if (cfg->max_connections == 0)
 		cfg->max_connections = config_connections_from_fds();

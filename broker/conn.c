@@ -205,6 +205,7 @@ conn_free(struct broker_conn *c)
 		event_free(c->hangup_ev);
 	free(c->in);
 	broker_alias_free(c);
+	strata_topicalias_free(c->aliases_out);
 	broker_will_free(c->will);
 	free(c);
 }
@@ -251,6 +252,7 @@ static void
 conn_keepalive_due(struct broker_conn *c, uint64_t now)
 {
 	uint64_t span = (uint64_t)c->keepalive * 1500; /* 1.5 keepalives */
+	char why[80];
 
 	if (c->keepalive == 0)
 		return;
@@ -263,9 +265,10 @@ conn_keepalive_due(struct broker_conn *c, uint64_t now)
 		conn_deadline(c, c->last_input_ms + span);
 		return;
 	}
-	broker_refuse(c->broker, c, STRATA_RC_KEEPALIVE_TIMEOUT,
-	    "keepalive timeout");
-	broker_conn_disconnect(c, STRATA_RC_KEEPALIVE_TIMEOUT);
+	snprintf(why, sizeof(why), "keepalive timeout: no packet for 1.5 x "
+	    "%u s", c->keepalive);
+	broker_refuse(c->broker, c, STRATA_RC_KEEPALIVE_TIMEOUT, why);
+	broker_conn_disconnect(c, STRATA_RC_KEEPALIVE_TIMEOUT, why);
 }
 
 static void
@@ -431,9 +434,34 @@ conn_overflow(struct broker_conn *c)
 	conn_deadline(c, broker_now_ms());
 }
 
+/*
+ * The size of p on the wire, within the client's Maximum Packet Size: a
+ * Reason String that would make p too large is left out (MQTT 5.0
+ * 3.2.2.3.7 and the like: the server must not send it then), p pointing
+ * to a copy without it in *fit.  0 when p is too large even so.
+ */
+static size_t
+conn_fit(const struct broker_conn *c, const struct strata_mqtt_packet **p,
+    struct strata_mqtt_packet *fit)
+{
+	uint64_t bit = STRATA_PROP_BIT(STRATA_PROP_REASON_STRING);
+	size_t size = strata_mqtt_encoded_size(*p, c->version);
+
+	if (c->max_packet == 0 || size <= c->max_packet)
+		return size;
+	if (!((*p)->props.present & bit))
+		return 0;
+	*fit = **p;
+	fit->props.present &= ~bit;
+	*p = fit;
+	size = strata_mqtt_encoded_size(fit, c->version);
+	return size <= c->max_packet ? size : 0;
+}
+
 int
 broker_conn_send(struct broker_conn *c, const struct strata_mqtt_packet *p)
 {
+	struct strata_mqtt_packet fit;
 	struct evbuffer *out;
 	struct evbuffer_iovec vec;
 	size_t size, n;
@@ -442,8 +470,8 @@ broker_conn_send(struct broker_conn *c, const struct strata_mqtt_packet *p)
 	if ((c->state != CONN_NEW && c->state != CONN_ACTIVE &&
 	    c->state != CONN_WAITING) || c->overflowed)
 		return 0;
-	size = strata_mqtt_encoded_size(p, c->version);
-	if (c->max_packet != 0 && size > c->max_packet)
+	size = conn_fit(c, &p, &fit);
+	if (size == 0)
 		return STRATA_ENOSPC;
 	out = conn_output(c);
 	if (evbuffer_get_length(out) + size >
@@ -835,7 +863,8 @@ broker_conns_resume(struct strata_broker *b)
 
 /* Server-side DISCONNECT (MQTT 5 only; 3.1.1 just closes). */
 void
-broker_conn_disconnect(struct broker_conn *c, uint8_t reason)
+broker_conn_disconnect(struct broker_conn *c, uint8_t reason,
+    const char *why)
 {
 	struct strata_mqtt_packet p;
 
@@ -843,6 +872,7 @@ broker_conn_disconnect(struct broker_conn *c, uint8_t reason)
 		memset(&p, 0, sizeof(p));
 		p.type = STRATA_MQTT_DISCONNECT;
 		p.u.reason.reason = reason;
+		broker_reason_string(c, &p, why);
 		broker_conn_send(c, &p);
 	}
 	broker_conn_close(c, reason != STRATA_RC_SERVER_SHUTTING_DOWN &&

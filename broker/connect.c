@@ -89,33 +89,62 @@ connect_will_new(const struct strata_mqtt_connect *cn)
 	return w;
 }
 
+/* The Will obeys the rules of a PUBLISH: payload size, topic depth, and
+ * the Payload Format Indicator (MQTT 5.0 3.1.3.2.3: CONNACK 0x99). */
+static int
+connect_check_will(struct strata_broker *b,
+    const struct strata_mqtt_connect *cn)
+{
+	const struct broker_config *cfg = &b->cfg;
+
+	if (cn->will_payload.len > (uint32_t)cfg->max_payload) {
+		broker_why(b, "will payload over max-payload (%ld)",
+		    cfg->max_payload);
+		return STRATA_ERR(STRATA_RC_PACKET_TOO_LARGE);
+	}
+	if (broker_topic_too_deep(cfg, cn->will_topic.p, cn->will_topic.len)) {
+		broker_why(b, "will topic over max-topic-depth (%ld)",
+		    cfg->max_topic_depth);
+		return STRATA_ERR(STRATA_RC_TOPIC_NAME_INVALID);
+	}
+	if (strata_mqtt_payload_format_check(&cn->will_props,
+	    cn->will_payload) != 0) {
+		broker_why(b, "will payload not UTF-8 (Payload Format "
+		    "Indicator 1)");
+		return STRATA_ERR(STRATA_RC_PAYLOAD_FORMAT_INVALID);
+	}
+	return 0;
+}
+
 static int
 connect_check(struct broker_conn *c, const struct strata_mqtt_packet *p)
 {
 	const struct strata_mqtt_connect *cn = &p->u.connect;
-	const struct broker_config *cfg = &c->broker->cfg;
+	struct strata_broker *b = c->broker;
+	const struct broker_config *cfg = &b->cfg;
 	int rc;
 
-	if (c->state != CONN_NEW)
-		return STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
 	rc = broker_auth_check_connect(c, p);
 	if (rc != 0)
 		return rc;
-	if (cn->client_id.len > (uint32_t)cfg->max_client_id)
+	if (cn->client_id.len > (uint32_t)cfg->max_client_id) {
+		broker_why(b, "client identifier over max-client-id (%ld "
+		    "bytes)", cfg->max_client_id);
 		return STRATA_ERR(STRATA_RC_CLIENT_ID_INVALID);
+	}
 	if (cn->client_id.len == 0 && cn->version == STRATA_MQTT_V311 &&
 	    !cn->clean_start)
 		return STRATA_ERR(STRATA_RC_CLIENT_ID_INVALID);
-	if (cn->keepalive == 0 && !cfg->allow_zero_keepalive)
+	if (cn->keepalive == 0 && !cfg->allow_zero_keepalive) {
+		broker_why(b, "keepalive 0 not allowed");
 		return STRATA_ERR(STRATA_RC_IMPL_SPECIFIC);
-	/* the Will obeys the rules of a PUBLISH */
-	if (cn->has_will && cn->will_payload.len > (uint32_t)cfg->max_payload)
-		return STRATA_ERR(STRATA_RC_PACKET_TOO_LARGE);
-	if (cn->has_will && broker_topic_too_deep(cfg, cn->will_topic.p,
-	    cn->will_topic.len))
-		return STRATA_ERR(STRATA_RC_TOPIC_NAME_INVALID);
-	if (c->broker->stopping)
+	}
+	if (cn->has_will && (rc = connect_check_will(b, cn)) != 0)
+		return rc;
+	if (b->stopping) {
+		broker_why(b, "server shutting down");
 		return STRATA_ERR(STRATA_RC_SERVER_SHUTTING_DOWN);
+	}
 	return 0;
 }
 
@@ -156,7 +185,8 @@ broker_connect_takeover(struct broker_conn *old, bool resuming)
 		broker_will_free(w);
 	s->conn = NULL;
 	old->session = NULL;
-	broker_conn_disconnect(old, STRATA_RC_SESSION_TAKEN_OVER);
+	broker_conn_disconnect(old, STRATA_RC_SESSION_TAKEN_OVER,
+	    "session taken over by another connection");
 }
 
 static void
@@ -190,10 +220,14 @@ connect_session(struct broker_conn *c, const struct strata_mqtt_connect *cn,
 	return broker_session_new(b, id, id_len);
 }
 
+/* What the client's CONNECT properties ask of the connection (MQTT 5:
+ * all absent in 3.1.1).  Applied before the checks, so that a refusing
+ * CONNACK already respects the client's Maximum Packet Size. */
 static void
 connect_apply_props(struct broker_conn *c, const struct strata_mqtt_packet *p)
 {
 	const struct strata_mqtt_props *pr = &p->props;
+	const struct broker_config *cfg = &c->broker->cfg;
 	uint32_t expiry;
 
 	c->receive_max = 65535;
@@ -201,8 +235,17 @@ connect_apply_props(struct broker_conn *c, const struct strata_mqtt_packet *p)
 		c->receive_max = pr->receive_maximum;
 	if (pr->present & STRATA_PROP_BIT(STRATA_PROP_MAXIMUM_PACKET_SIZE))
 		c->max_packet = pr->maximum_packet_size;
+	/* absent means 1 (MQTT 5.0 3.1.2.11.7) */
+	c->problem_info = !(pr->present &
+	    STRATA_PROP_BIT(STRATA_PROP_REQUEST_PROBLEM_INFO)) ||
+	    pr->request_problem_info != 0;
+	c->response_info = pr->request_response_info != 0;
+	if (pr->topic_alias_maximum > 0 && cfg->topic_alias_out_max > 0)
+		c->alias_out_max = (uint16_t)(pr->topic_alias_maximum <
+		    cfg->topic_alias_out_max ? pr->topic_alias_maximum :
+		    cfg->topic_alias_out_max);
 	if (c->version == STRATA_MQTT_V5) {
-		c->alias_max = (uint16_t)c->broker->cfg.topic_alias_max;
+		c->alias_max = (uint16_t)cfg->topic_alias_max;
 		expiry = 0;
 		if (pr->present & STRATA_PROP_BIT(STRATA_PROP_SESSION_EXPIRY))
 			expiry = pr->session_expiry;
@@ -213,40 +256,117 @@ connect_apply_props(struct broker_conn *c, const struct strata_mqtt_packet *p)
 	c->clean_start = p->u.connect.clean_start;
 }
 
+/*
+ * The Response Information of the response-information template for
+ * client id: "%c" is the client id, the rest is copied.  Returns a
+ * malloc'd string, or NULL when none is configured or the result could
+ * not be the start of a topic name (a client id with a wildcard).
+ */
+static char *
+connect_response_info(const char *template, const char *id)
+{
+	size_t id_len = strlen(id), n = 0;
+	const char *t;
+	char *out;
+
+	if (template == NULL || template[0] == '\0' ||
+	    strpbrk(id, "+#") != NULL)
+		return NULL;
+	for (t = template; *t != '\0'; t++)
+		n += t[0] == '%' && t[1] == 'c' ? id_len : 1;
+	out = malloc(n + 1);
+	if (out == NULL)
+		abort();
+	for (n = 0, t = template; *t != '\0'; t++) {
+		if (t[0] == '%' && t[1] == 'c') {
+			memcpy(out + n, id, id_len);
+			n += id_len;
+			t++;
+		} else {
+			out[n++] = *t;
+		}
+	}
+	out[n] = '\0';
+	if (n > UINT16_MAX) { /* not an MQTT string */
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/*
+ * What an MQTT 5 CONNACK says the broker does, each checked against the
+ * code (docs/internals/broker.md, "What CONNACK says"):
+ *   Maximum QoS         absent: QoS 2 is supported (2 cannot be sent)
+ *   Retain Available 1, Wildcard Subscription Available 1, Subscription
+ *   Identifiers Available 1, Shared Subscription Available 1
+ *   Receive Maximum     max-inflight (one more in flight: DISCONNECT 0x93)
+ *   Topic Alias Maximum topic-alias-max (client to broker)
+ *   Maximum Packet Size max-payload + 68 KiB (larger: DISCONNECT 0x95)
+ *   Server Keep Alive   only when the keepalive was clamped
+ *   Assigned Client Identifier, Response Information when they apply.
+ */
 static void
-connect_send_connack(struct broker_conn *c, bool present,
+connect_connack_props(struct broker_conn *c, struct strata_mqtt_props *pr,
     const char *assigned, uint16_t keepalive)
 {
 	const struct broker_config *cfg = &c->broker->cfg;
+
+	pr->present = STRATA_PROP_BIT(STRATA_PROP_RECEIVE_MAXIMUM) |
+	    STRATA_PROP_BIT(STRATA_PROP_TOPIC_ALIAS_MAXIMUM) |
+	    STRATA_PROP_BIT(STRATA_PROP_RETAIN_AVAILABLE) |
+	    STRATA_PROP_BIT(STRATA_PROP_MAXIMUM_PACKET_SIZE) |
+	    STRATA_PROP_BIT(STRATA_PROP_WILDCARD_SUB_AVAILABLE) |
+	    STRATA_PROP_BIT(STRATA_PROP_SUB_ID_AVAILABLE) |
+	    STRATA_PROP_BIT(STRATA_PROP_SHARED_SUB_AVAILABLE);
+	pr->receive_maximum = (uint16_t)cfg->max_inflight;
+	pr->topic_alias_maximum = (uint16_t)cfg->topic_alias_max;
+	pr->retain_available = 1;
+	pr->maximum_packet_size = broker_max_packet(c->broker);
+	pr->wildcard_sub_available = 1;
+	pr->sub_id_available = 1;
+	pr->shared_sub_available = 1;
+	if (assigned != NULL) {
+		pr->present |= STRATA_PROP_BIT(STRATA_PROP_ASSIGNED_CLIENT_ID);
+		pr->assigned_client_id.p = (const uint8_t *)assigned;
+		pr->assigned_client_id.len = (uint32_t)strlen(assigned);
+	}
+	if (keepalive != c->keepalive) {
+		pr->present |= STRATA_PROP_BIT(STRATA_PROP_SERVER_KEEPALIVE);
+		pr->server_keepalive = keepalive;
+	}
+}
+
+/* Returns broker_conn_send()'s result: STRATA_ENOSPC when even without
+ * a Reason String the CONNACK exceeds the client's Maximum Packet Size. */
+static int
+connect_send_connack(struct broker_conn *c, bool present,
+    const char *assigned, uint16_t keepalive)
+{
 	struct strata_mqtt_packet a;
-	struct strata_mqtt_props *pr = &a.props;
+	char *info = NULL;
+	int rc;
 
 	memset(&a, 0, sizeof(a));
 	a.type = STRATA_MQTT_CONNACK;
 	a.u.connack.session_present = present;
 	if (c->version == STRATA_MQTT_V5) {
-		pr->present = STRATA_PROP_BIT(STRATA_PROP_RECEIVE_MAXIMUM) |
-		    STRATA_PROP_BIT(STRATA_PROP_TOPIC_ALIAS_MAXIMUM) |
-		    STRATA_PROP_BIT(STRATA_PROP_MAXIMUM_PACKET_SIZE) |
-		    STRATA_PROP_BIT(STRATA_PROP_SHARED_SUB_AVAILABLE);
-		pr->receive_maximum = (uint16_t)cfg->max_inflight;
-		pr->topic_alias_maximum = (uint16_t)cfg->topic_alias_max;
-		pr->maximum_packet_size = broker_max_packet(c->broker);
-		pr->shared_sub_available = 1;
-		if (assigned != NULL) {
-			pr->present |= STRATA_PROP_BIT(
-			    STRATA_PROP_ASSIGNED_CLIENT_ID);
-			pr->assigned_client_id.p = (const uint8_t *)assigned;
-			pr->assigned_client_id.len =
-			    (uint32_t)strlen(assigned);
-		}
-		if (keepalive != c->keepalive) {
-			pr->present |= STRATA_PROP_BIT(
-			    STRATA_PROP_SERVER_KEEPALIVE);
-			pr->server_keepalive = keepalive;
+		connect_connack_props(c, &a.props, assigned, keepalive);
+		/* MQTT 5.0 3.1.2.11.6: only when asked for */
+		if (c->response_info)
+			info = connect_response_info(
+			    c->broker->cfg.response_information,
+			    c->session->client_id);
+		if (info != NULL) {
+			a.props.present |= STRATA_PROP_BIT(
+			    STRATA_PROP_RESPONSE_INFO);
+			a.props.response_info.p = (const uint8_t *)info;
+			a.props.response_info.len = (uint32_t)strlen(info);
 		}
 	}
-	broker_conn_send(c, &a);
+	rc = broker_conn_send(c, &a);
+	free(info);
+	return rc;
 }
 
 /* The session is settled: CONNACK, keepalive, resume the flows. */
@@ -267,7 +387,14 @@ connect_finish(struct broker_conn *c, struct broker_session *s,
 	else if (s->persistent)
 		broker_durable_create(s);
 	broker_shares_join(s);
-	connect_send_connack(c, present, assigned, keepalive);
+	if (connect_send_connack(c, present, assigned, keepalive) != 0) {
+		/* nothing can be sent to a client that has no room for the
+		 * CONNACK (MQTT-3.1.2-24) */
+		broker_refuse(c->broker, c, STRATA_RC_PACKET_TOO_LARGE,
+		    "CONNACK over the client's Maximum Packet Size");
+		broker_conn_close(c, false);
+		return;
+	}
 	broker_conn_set_keepalive(c, keepalive);
 	STRATA_INFO(BROKER_COMP, "client connected|client_id=%s peer=%s "
 	    "version=%u keepalive=%u session_present=%d", s->client_id,
@@ -306,7 +433,12 @@ broker_connect_handle(struct broker_conn *c,
 	bool present, local;
 	int rc;
 
+	if (c->state != CONN_NEW) {
+		broker_why(c->broker, "second CONNECT");
+		return STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
+	}
 	c->version = cn->version;
+	connect_apply_props(c, p);
 	rc = connect_check(c, p);
 	if (rc != 0)
 		return rc;
@@ -317,7 +449,6 @@ broker_connect_handle(struct broker_conn *c,
 	}
 	if (cn->has_will)
 		c->will = connect_will_new(cn);
-	connect_apply_props(c, p);
 	c->keepalive = cn->keepalive;
 	s = broker_session_find(c->broker, id, id_len);
 	/* a session moving in or out of Redis is not settled here yet */
@@ -348,8 +479,11 @@ broker_disconnect_handle(struct broker_conn *c,
 
 	if (pr->present & STRATA_PROP_BIT(STRATA_PROP_SESSION_EXPIRY)) {
 		/* MQTT 5 3.14.2.2.2: 0 at CONNECT cannot become non-zero */
-		if (s->expiry == 0 && pr->session_expiry != 0)
+		if (s->expiry == 0 && pr->session_expiry != 0) {
+			broker_why(c->broker, "Session Expiry Interval set by "
+			    "DISCONNECT after 0 at CONNECT");
 			return STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
+		}
 		s->expiry = pr->session_expiry;
 		s->persistent = s->expiry > 0;
 	}

@@ -9,7 +9,19 @@
  *   after:  MQTT 5 DISCONNECT with the reason, then close; 3.1.1: close.
  * The will is published on every error close (the client did not
  * disconnect cleanly).
+ *
+ * Reason Strings.  A handler that refuses says what it refused with
+ * broker_why() ("payload over max-payload (131072)"), and that text goes
+ * out as the Reason String of the refusal (CONNACK, DISCONNECT; handlers
+ * that answer with an ack pass theirs to broker_send_ack()); codec errors
+ * get the name of the reason code and of the packet.  Whether a packet
+ * may carry one is decided in broker_reason_string() alone: MQTT 5 only,
+ * and with Request Problem Information 0 only on CONNACK, DISCONNECT and
+ * PUBLISH (MQTT 5.0 3.1.2.11.7).  broker_conn_send() drops it when it
+ * would make the packet exceed the client's Maximum Packet Size.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "broker.h"
@@ -20,6 +32,59 @@ uint32_t
 broker_max_packet(const struct strata_broker *b)
 {
 	return (uint32_t)b->cfg.max_payload + 65536 + 4096;
+}
+
+void
+broker_why(struct strata_broker *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(b->why, sizeof(b->why), fmt, ap);
+	va_end(ap);
+}
+
+void
+broker_reason_string(struct broker_conn *c, struct strata_mqtt_packet *p,
+    const char *why)
+{
+	bool always = p->type == STRATA_MQTT_CONNACK ||
+	    p->type == STRATA_MQTT_DISCONNECT ||
+	    p->type == STRATA_MQTT_PUBLISH;
+
+	if (why == NULL || why[0] == '\0' || c->version != STRATA_MQTT_V5 ||
+	    (!c->problem_info && !always))
+		return;
+	p->props.present |= STRATA_PROP_BIT(STRATA_PROP_REASON_STRING);
+	p->props.reason_string.p = (const uint8_t *)why;
+	p->props.reason_string.len = (uint32_t)strlen(why);
+}
+
+/* What a reason code says, for refusals that come without a description
+ * of their own (the codec's errors). */
+static const char *
+dispatch_reason_phrase(unsigned reason)
+{
+	switch (reason) {
+	case STRATA_RC_MALFORMED:
+		return "malformed packet";
+	case STRATA_RC_PROTOCOL_ERROR:
+		return "protocol error";
+	case STRATA_RC_UNSUPPORTED_VERSION:
+		return "unsupported protocol version";
+	case STRATA_RC_TOPIC_FILTER_INVALID:
+		return "topic filter invalid";
+	case STRATA_RC_TOPIC_NAME_INVALID:
+		return "topic name invalid";
+	case STRATA_RC_PACKET_TOO_LARGE:
+		return "packet too large";
+	case STRATA_RC_PAYLOAD_FORMAT_INVALID:
+		return "payload format invalid";
+	case STRATA_RC_IMPL_SPECIFIC:
+		return "implementation limit";
+	default:
+		return "refused";
+	}
 }
 
 /* 3.1.1 CONNACK return code for a CONNECT refusal, or -1: just close. */
@@ -66,7 +131,7 @@ dispatch_peek_version(const uint8_t *p, size_t len)
 
 static void
 dispatch_connack_refuse(struct broker_conn *c, unsigned reason,
-    uint8_t version)
+    uint8_t version, const char *why)
 {
 	struct strata_mqtt_packet p;
 	int code;
@@ -77,6 +142,7 @@ dispatch_connack_refuse(struct broker_conn *c, unsigned reason,
 	if (version >= STRATA_MQTT_V5) {
 		c->version = STRATA_MQTT_V5;
 		p.u.connack.reason = (uint8_t)reason;
+		broker_reason_string(c, &p, why);
 		broker_conn_send(c, &p);
 		return;
 	}
@@ -93,27 +159,33 @@ broker_connect_refuse(struct broker_conn *c, unsigned reason,
     const char *what)
 {
 	broker_refuse(c->broker, c, reason, what);
-	dispatch_connack_refuse(c, reason, c->version);
+	dispatch_connack_refuse(c, reason, c->version, what);
 	broker_conn_close(c, false);
 }
 
+/* A refusal of a packet of this type: CONNACK or DISCONNECT (see the top
+ * of the file), with the handler's broker_why() text or the name of the
+ * reason as Reason String. */
 static void
 dispatch_fail(struct broker_conn *c, int status, uint8_t type,
     uint8_t connect_version)
 {
+	struct strata_broker *b = c->broker;
 	unsigned reason = strata_status_reason(status);
-	char what[48];
 
-	snprintf(what, sizeof(what), "%s packet", type == 0 ? "reserved" :
-	    strata_mqtt_type_name(type));
-	broker_refuse(c->broker, c, reason, what);
+	if (b->why[0] == '\0')
+		broker_why(b, "%s (%s packet)", dispatch_reason_phrase(reason),
+		    type == 0 ? "reserved" : strata_mqtt_type_name(type));
+	broker_refuse(b, c, reason, b->why);
 	if (c->state == CONN_NEW) {
 		if (type == STRATA_MQTT_CONNECT)
-			dispatch_connack_refuse(c, reason, connect_version);
+			dispatch_connack_refuse(c, reason, connect_version,
+			    b->why);
 		broker_conn_close(c, false);
-		return;
+	} else {
+		broker_conn_disconnect(c, (uint8_t)reason, b->why);
 	}
-	broker_conn_disconnect(c, (uint8_t)reason);
+	b->why[0] = '\0';
 }
 
 static int
@@ -192,6 +264,7 @@ dispatch_frame(struct broker_conn *c, const uint8_t *p, size_t len,
 {
 	int rc;
 
+	c->broker->why[0] = '\0';
 	/* The first packet must be a CONNECT (MQTT-3.1.0-1): anything else
 	 * is refused on its first byte, before a byte of it is held. */
 	if (c->state == CONN_NEW && p[0] >> 4 != STRATA_MQTT_CONNECT) {
@@ -203,6 +276,9 @@ dispatch_frame(struct broker_conn *c, const uint8_t *p, size_t len,
 
 	if (rc == 0 && *total > have)
 		return STRATA_AGAIN;
+	if (rc == STRATA_ERR(STRATA_RC_PACKET_TOO_LARGE))
+		broker_why(c->broker, "packet over the Maximum Packet Size "
+		    "(%u bytes)", broker_max_packet(c->broker));
 	if (rc != 0 && rc != STRATA_AGAIN)
 		dispatch_fail(c, rc, p[0] >> 4, 0);
 	return rc;

@@ -44,7 +44,8 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 
 		if (c->state == CONN_ACTIVE && c->version == STRATA_MQTT_V5)
 			broker_conn_disconnect(c,
-			    STRATA_RC_SERVER_SHUTTING_DOWN);
+			    STRATA_RC_SERVER_SHUTTING_DOWN,
+			    "server shutting down");
 		else
 			broker_conn_close(c, false);
 	}

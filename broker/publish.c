@@ -18,10 +18,26 @@
  *     QoS 0 -> DISCONNECT 0x95 (MQTT 5); 3.1.1 close;
  *   topic deeper than max-topic-depth ("$aws/" exempt): QoS 1/2 ->
  *     PUBACK/PUBREC 0x90, QoS 0 -> DISCONNECT 0x90; 3.1.1 close;
+ *   Payload Format Indicator 1 and a payload that is not UTF-8: QoS 1/2
+ *     -> PUBACK/PUBREC 0x99, QoS 0 -> DISCONNECT 0x99 (MQTT 5 only);
  *   a Subscription Identifier (the server's property) -> DISCONNECT 0x82;
  *   topic alias 0 or above what CONNACK granted -> DISCONNECT 0x94;
  *   more QoS 1/2 publishes in flight than the Receive Maximum granted
  *     -> DISCONNECT 0x93.
+ * Each refusal says what it refused in its Reason String.
+ *
+ * Outbound topic aliases (broker -> client, MQTT 5 3.3.2.3.4).  A client
+ * whose CONNECT had a Topic Alias Maximum gets aliases for the topics it
+ * is sent, at most min(its maximum, topic-alias-out-max), one table per
+ * connection (common/topicalias.c; a new connection starts empty, a
+ * resumed session too).  The first PUBLISH of a topic carries the topic
+ * and its new alias, later ones an empty topic and the alias.  When all
+ * aliases are taken, the least recently used one is given to the new
+ * topic: a topic sent recently is the likeliest to be sent again, and a
+ * replaced alias costs one PUBLISH with its full topic, no more than
+ * without aliases.  An alias is left out when the PUBLISH with it would
+ * exceed the client's Maximum Packet Size (the topic goes in full).  The
+ * topic is hashed once per message, not per recipient.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +62,7 @@ broker_msg_new(const struct strata_message *v)
 	m->payload_len = (uint32_t)v->payload_len;
 	m->props_len = (uint32_t)v->props_len;
 	m->received_ms = broker_now_ms();
+	m->topic_hash = 0;
 	m->topic = (char *)c.topic;
 	m->payload = (uint8_t *)c.payload;
 	m->props = (uint8_t *)c.props;
@@ -112,8 +129,11 @@ publish_alias(struct broker_conn *c, const struct strata_mqtt_props *pr,
 	if (!(pr->present & STRATA_PROP_BIT(STRATA_PROP_TOPIC_ALIAS)))
 		return topic->len > 0 ? 0 :
 		    STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
-	if (alias == 0 || alias > c->alias_max)
+	if (alias == 0 || alias > c->alias_max) {
+		broker_why(c->broker, "topic alias %u over the Topic Alias "
+		    "Maximum (%u)", alias, c->alias_max);
 		return STRATA_ERR(STRATA_RC_TOPIC_ALIAS_INVALID);
+	}
 	if (c->aliases == NULL) {
 		c->aliases = calloc((size_t)c->alias_max + 1, sizeof(char *));
 		if (c->aliases == NULL)
@@ -121,8 +141,11 @@ publish_alias(struct broker_conn *c, const struct strata_mqtt_props *pr,
 	}
 	slot = &c->aliases[alias];
 	if (topic->len == 0) {
-		if (*slot == NULL)
+		if (*slot == NULL) {
+			broker_why(c->broker, "topic alias %u has no topic",
+			    alias);
 			return STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
+		}
 		topic->p = (const uint8_t *)*slot;
 		topic->len = (uint32_t)strlen(*slot);
 		return 0;
@@ -134,19 +157,50 @@ publish_alias(struct broker_conn *c, const struct strata_mqtt_props *pr,
 	return 0;
 }
 
-/* A publish refused for a limit: MQTT 5 QoS 1/2 get an ack with the
- * reason, anything else is a protocol-level refusal (disconnect). */
+/* A publish refused for a limit (broker_why() said which): MQTT 5 QoS
+ * 1/2 get an ack with the reason, anything else is a protocol-level
+ * refusal (disconnect). */
 static int
 publish_refuse(struct broker_conn *c, const struct strata_mqtt_publish *pub,
-    uint8_t reason, const char *what)
+    uint8_t reason)
 {
+	struct strata_broker *b = c->broker;
+
 	if (c->version != STRATA_MQTT_V5 || pub->qos == 0)
 		return STRATA_ERR(reason == STRATA_RC_QUOTA_EXCEEDED ?
 		    STRATA_RC_PACKET_TOO_LARGE : reason);
-	broker_refuse(c->broker, c, reason, what);
+	broker_refuse(b, c, reason, b->why);
 	broker_send_ack(c, pub->qos == 1 ? STRATA_MQTT_PUBACK :
-	    STRATA_MQTT_PUBREC, pub->packet_id, reason);
+	    STRATA_MQTT_PUBREC, pub->packet_id, reason, b->why);
+	b->why[0] = '\0';
 	return 0;
+}
+
+/* The limits a PUBLISH (its topic resolved) must keep. */
+static int
+publish_check(struct broker_conn *c, const struct strata_mqtt_packet *p,
+    struct strata_bytes topic)
+{
+	const struct strata_mqtt_publish *pub = &p->u.publish;
+	const struct broker_config *cfg = &c->broker->cfg;
+
+	if (pub->payload.len > (uint32_t)cfg->max_payload) {
+		broker_why(c->broker, "payload over max-payload (%ld)",
+		    cfg->max_payload);
+		return publish_refuse(c, pub, STRATA_RC_QUOTA_EXCEEDED);
+	}
+	if (broker_topic_too_deep(cfg, topic.p, topic.len)) {
+		broker_why(c->broker, "topic over max-topic-depth (%ld)",
+		    cfg->max_topic_depth);
+		return publish_refuse(c, pub, STRATA_RC_TOPIC_NAME_INVALID);
+	}
+	if (strata_mqtt_payload_format_check(&p->props, pub->payload) != 0) {
+		broker_why(c->broker, "payload not UTF-8 (Payload Format "
+		    "Indicator 1)");
+		return publish_refuse(c, pub,
+		    STRATA_RC_PAYLOAD_FORMAT_INVALID);
+	}
+	return 1;
 }
 
 bool
@@ -194,11 +248,16 @@ publish_inbound_flow(struct broker_conn *c,
 	if (pub->qos == 2 && (q = broker_qos2_find(s, pub->packet_id))) {
 		if (q->acked)
 			broker_send_ack(c, STRATA_MQTT_PUBREC, pub->packet_id,
-			    STRATA_RC_SUCCESS);
+			    STRATA_RC_SUCCESS, NULL);
 		return 1;
 	}
-	if ((long)s->in_pending + s->n_qos2_in >= c->broker->cfg.max_inflight)
+	if ((long)s->in_pending + s->n_qos2_in >=
+	    c->broker->cfg.max_inflight) {
+		broker_why(c->broker, "more QoS 1/2 publishes unacknowledged "
+		    "than the Receive Maximum (%ld)",
+		    c->broker->cfg.max_inflight);
 		return STRATA_ERR(STRATA_RC_RECEIVE_MAX_EXCEEDED);
+	}
 	if (pub->qos == 2)
 		broker_qos2_add(s, pub->packet_id);
 	else if (pub->qos == 1)
@@ -211,7 +270,6 @@ broker_publish_handle(struct broker_conn *c,
     const struct strata_mqtt_packet *p)
 {
 	const struct strata_mqtt_publish *pub = &p->u.publish;
-	const struct broker_config *cfg = &c->broker->cfg;
 	struct strata_bytes topic = pub->topic;
 	struct broker_origin from;
 	struct strata_message msg;
@@ -221,19 +279,18 @@ broker_publish_handle(struct broker_conn *c,
 
 	/* MQTT 5.0 3.3.4: a Subscription Identifier is the server's to
 	 * send; from a client it is a Protocol Error */
-	if (p->props.n_sub_ids > 0)
+	if (p->props.n_sub_ids > 0) {
+		broker_why(c->broker, "Subscription Identifier in PUBLISH");
 		return STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
+	}
 	if (c->version == STRATA_MQTT_V5) {
 		rc = publish_alias(c, &p->props, &topic);
 		if (rc != 0)
 			return rc;
 	}
-	if (pub->payload.len > (uint32_t)cfg->max_payload)
-		return publish_refuse(c, pub, STRATA_RC_QUOTA_EXCEEDED,
-		    "payload over max-payload");
-	if (broker_topic_too_deep(cfg, topic.p, topic.len))
-		return publish_refuse(c, pub, STRATA_RC_TOPIC_NAME_INVALID,
-		    "topic over max-topic-depth");
+	rc = publish_check(c, p, topic);
+	if (rc <= 0)
+		return rc;
 	rc = publish_inbound_flow(c, pub);
 	if (rc != 0)
 		return rc > 0 ? 0 : rc;
@@ -256,7 +313,12 @@ broker_publish_handle(struct broker_conn *c,
 	return 0;
 }
 
-/* Message Expiry Interval left, or -1 when the message expired. */
+/* Message Expiry Interval left, or -1 when the message expired: the
+ * whole seconds it waited in this broker are taken off (MQTT 5.0
+ * 3.3.2.3.3), so what is left is rounded up and is at least 1 while the
+ * message lives; an interval of 0 is a lifetime of none.  Time spent
+ * before this broker had the message is not known to it (the router
+ * passes it on at once). */
 static int64_t
 publish_expiry_left(const struct broker_msg *m,
     const struct strata_mqtt_props *pr)
@@ -269,6 +331,40 @@ publish_expiry_left(const struct broker_msg *m,
 	if (waited >= pr->message_expiry)
 		return -1;
 	return (int64_t)(pr->message_expiry - waited);
+}
+
+/*
+ * Give the PUBLISH pkt of m, about to be sent on c, its outbound topic
+ * alias: the topic's own (topic left empty), or a new one (the topic
+ * stays, see the top of the file).  Nothing changes when the alias would
+ * make the packet exceed the client's Maximum Packet Size.
+ */
+static void
+publish_alias_out(struct broker_conn *c, struct broker_msg *m,
+    struct strata_mqtt_packet *pkt)
+{
+	uint64_t bit = STRATA_PROP_BIT(STRATA_PROP_TOPIC_ALIAS);
+	uint16_t alias;
+
+	if (c->aliases_out == NULL)
+		c->aliases_out = strata_topicalias_new(c->alias_out_max);
+	if (m->topic_hash == 0)
+		m->topic_hash = strata_hash_bytes(m->topic, m->topic_len) | 1;
+	alias = strata_topicalias_lookup(c->aliases_out, m->topic,
+	    m->topic_len, m->topic_hash);
+	pkt->props.present |= bit;
+	pkt->props.topic_alias = alias != 0 ? alias : 1; /* same size */
+	if (alias != 0)
+		pkt->u.publish.topic.len = 0;
+	if (c->max_packet != 0 &&
+	    strata_mqtt_encoded_size(pkt, STRATA_MQTT_V5) > c->max_packet) {
+		pkt->props.present &= ~bit;
+		pkt->u.publish.topic.len = m->topic_len;
+		return;
+	}
+	if (alias == 0)
+		pkt->props.topic_alias = strata_topicalias_assign(
+		    c->aliases_out, m->topic, m->topic_len, m->topic_hash);
 }
 
 int
@@ -289,15 +385,17 @@ broker_publish_write(struct broker_conn *c, struct broker_msg *m,
 	pkt.u.publish.topic.len = m->topic_len;
 	pkt.u.publish.payload.p = m->payload;
 	pkt.u.publish.payload.len = m->payload_len;
+	/* expired messages are not sent, to 3.1.1 clients neither; the
+	 * properties only go out in MQTT 5 */
+	if (m->props_len > 0 && strata_mqtt_props_parse(m->props,
+	    m->props_len, STRATA_MQTT_PUBLISH, &pkt.props) != 0)
+		memset(&pkt.props, 0, sizeof(pkt.props));
+	left = publish_expiry_left(m, &pkt.props);
+	if (left < 0)
+		return STRATA_ENOTFOUND;
+	if (left > 0)
+		pkt.props.message_expiry = (uint32_t)left;
 	if (c->version == STRATA_MQTT_V5) {
-		if (m->props_len > 0 && strata_mqtt_props_parse(m->props,
-		    m->props_len, STRATA_MQTT_PUBLISH, &pkt.props) != 0)
-			memset(&pkt.props, 0, sizeof(pkt.props));
-		left = publish_expiry_left(m, &pkt.props);
-		if (left < 0)
-			return STRATA_ENOTFOUND;
-		if (left > 0)
-			pkt.props.message_expiry = (uint32_t)left;
 		if (n_sub_ids > 0) {
 			pkt.props.present |= STRATA_PROP_BIT(
 			    STRATA_PROP_SUBSCRIPTION_ID);
@@ -305,6 +403,8 @@ broker_publish_write(struct broker_conn *c, struct broker_msg *m,
 			memcpy(pkt.props.sub_ids, sub_ids,
 			    n_sub_ids * sizeof(uint32_t));
 		}
+		if (c->alias_out_max > 0)
+			publish_alias_out(c, m, &pkt);
 	}
 	if (broker_conn_send(c, &pkt) != 0)
 		return STRATA_ENOSPC;
@@ -317,6 +417,7 @@ broker_publish_to_session(struct broker_session *s, struct broker_msg *m,
     uint8_t qos, bool retain, uint8_t n_sub_ids, const uint32_t *sub_ids)
 {
 	struct broker_conn *c = s->conn;
+	int rc;
 
 	if (qos > 0) {
 		broker_qos_enqueue(s, m, qos, retain, n_sub_ids, sub_ids);
@@ -331,9 +432,11 @@ broker_publish_to_session(struct broker_session *s, struct broker_msg *m,
 		broker_drop(s->broker, "slow_client");
 		return;
 	}
-	if (broker_publish_write(c, m, 0, retain, false, 0, n_sub_ids,
-	    sub_ids) == STRATA_ENOSPC)
-		broker_drop(s->broker, "over_client_max_packet");
+	rc = broker_publish_write(c, m, 0, retain, false, 0, n_sub_ids,
+	    sub_ids);
+	if (rc != 0)
+		broker_drop(s->broker, rc == STRATA_ENOTFOUND ? "expired" :
+		    "over_client_max_packet");
 }
 
 /* ---- Deliver fan-out ---- */
@@ -390,8 +493,12 @@ publish_fanout_cb(const char *filter, size_t flen, void *value, void *arg)
 		if ((sub->options & STRATA_SUBOPT_RETAIN_AS_PUBLISHED) &&
 		    d->retain)
 			f->retain = true;
-		if (sub->sub_id != 0 && f->n_sub_ids < STRATA_MQTT_MAX_SUB_IDS)
+		if (sub->sub_id == 0)
+			continue;
+		if (f->n_sub_ids < STRATA_MQTT_MAX_SUB_IDS)
 			f->sub_ids[f->n_sub_ids++] = sub->sub_id;
+		else
+			f->per_sub = true;
 	}
 }
 
@@ -446,6 +553,35 @@ publish_deliver_retained(struct strata_broker *b, const Strata__Deliver *d,
 	    sub->sub_id != 0 ? 1 : 0, &sub->sub_id);
 }
 
+/*
+ * More matching subscriptions with identifiers than one PUBLISH carries
+ * here (STRATA_MQTT_MAX_SUB_IDS): one copy per matching subscription,
+ * each with that subscription's QoS and identifier (MQTT-3.3.4-5), rather
+ * than one copy missing identifiers (MQTT-3.3.4-4).
+ */
+static void
+publish_send_per_sub(struct broker_session *s, const Strata__Deliver *d,
+    struct broker_msg *view, struct broker_msg **owned)
+{
+	struct strata_list *pos;
+
+	for (pos = s->subs.next; pos != &s->subs; pos = pos->next) {
+		struct broker_sub *sub = STRATA_CONTAINER_OF(pos,
+		    struct broker_sub, session_node);
+		const struct broker_filter *bf = sub->filter;
+
+		if (!strata_topic_match((const uint8_t *)bf->name, bf->len,
+		    (const uint8_t *)view->topic, view->topic_len) ||
+		    ((sub->options & STRATA_SUBOPT_NO_LOCAL) &&
+		    strcmp(s->client_id, d->origin_client_id) == 0))
+			continue;
+		publish_send_one(s, view, owned,
+		    STRATA_SUBOPT_QOS(sub->options), d->retain &&
+		    (sub->options & STRATA_SUBOPT_RETAIN_AS_PUBLISHED),
+		    sub->sub_id != 0 ? 1 : 0, &sub->sub_id);
+	}
+}
+
 void
 broker_publish_deliver(struct strata_broker *b, const Strata__Deliver *d)
 {
@@ -486,8 +622,11 @@ broker_publish_deliver(struct strata_broker *b, const Strata__Deliver *d)
 	for (i = 0; i < b->n_fanout; i++) {
 		struct broker_fanout *f = &b->fanout[i];
 
-		publish_send_one(f->session, &view, &owned, f->qos, f->retain,
-		    f->n_sub_ids, f->sub_ids);
+		if (f->per_sub)
+			publish_send_per_sub(f->session, d, &view, &owned);
+		else
+			publish_send_one(f->session, &view, &owned, f->qos,
+			    f->retain, f->n_sub_ids, f->sub_ids);
 	}
 	broker_msg_unref(owned);
 	b->cur_deliver = NULL;

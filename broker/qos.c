@@ -33,7 +33,7 @@
 
 void
 broker_send_ack(struct broker_conn *c, uint8_t type, uint16_t packet_id,
-    uint8_t reason)
+    uint8_t reason, const char *why)
 {
 	struct strata_mqtt_packet a;
 
@@ -42,7 +42,27 @@ broker_send_ack(struct broker_conn *c, uint8_t type, uint16_t packet_id,
 	a.flags = type == STRATA_MQTT_PUBREL ? 0x02 : 0;
 	a.u.ack.packet_id = packet_id;
 	a.u.ack.reason = reason;
+	broker_reason_string(c, &a, why);
 	broker_conn_send(c, &a);
+}
+
+/* The Reason String of a router's refusal of a publish (its PublishAck
+ * carries only the code). */
+static const char *
+qos_router_why(uint8_t reason)
+{
+	switch (reason) {
+	case STRATA_RC_SUCCESS:
+	case STRATA_RC_NO_MATCHING_SUBSCRIBERS:
+		return NULL;
+	case STRATA_RC_QUOTA_EXCEEDED:
+		return "retained message over the router's max-retained or "
+		    "max-retained-bytes";
+	case STRATA_RC_UNSPECIFIED:
+		return "retained message not stored by the router";
+	default:
+		return "refused by the router";
+	}
 }
 
 struct broker_qos2_in *
@@ -140,6 +160,17 @@ broker_qos_requeue(struct broker_session *s, struct broker_out *o)
 	s->n_queued++;
 }
 
+/* o could not be written (broker_publish_write's rc): dropped, counted
+ * as expired or too large for the client. */
+static void
+qos_drop(struct broker_session *s, struct broker_out *o, int rc)
+{
+	broker_drop(s->broker, rc == STRATA_ENOTFOUND ? "expired" :
+	    "over_client_max_packet");
+	broker_durable_remove(s, o);
+	qos_out_free(s, o);
+}
+
 static uint16_t
 qos_next_packet_id(struct broker_session *s)
 {
@@ -222,10 +253,7 @@ broker_qos_pump(struct broker_session *s)
 		rc = broker_publish_write(c, o->msg, o->qos, o->retain, false,
 		    o->packet_id, o->n_sub_ids, o->sub_ids);
 		if (rc != 0) {
-			broker_drop(s->broker, rc == STRATA_ENOTFOUND ?
-			    "expired" : "over_client_max_packet");
-			broker_durable_remove(s, o);
-			qos_out_free(s, o);
+			qos_drop(s, o, rc);
 			continue;
 		}
 		strata_list_remove(&o->node);
@@ -237,24 +265,31 @@ broker_qos_pump(struct broker_session *s)
 	}
 }
 
+/* In flight again on a new connection: PUBLISH with DUP, or PUBREL once
+ * the client has the message (QoS 2 RELEASED).  A PUBLISH whose Message
+ * Expiry Interval passed meanwhile is not sent again but dropped
+ * (counted as expired), like a queued one: the client may have it from
+ * before, but what it has not acked it need not get. */
 void
 broker_qos_resume(struct broker_session *s)
 {
 	struct strata_list *pos, *tmp;
 	struct broker_conn *c = s->conn;
+	int rc;
 
 	STRATA_LIST_FOREACH_SAFE(pos, tmp, &s->inflight) {
 		struct broker_out *o = STRATA_CONTAINER_OF(pos,
 		    struct broker_out, node);
 
-		if (o->state == OUT_RELEASED)
+		if (o->state == OUT_RELEASED) {
 			broker_send_ack(c, STRATA_MQTT_PUBREL, o->packet_id,
-			    STRATA_RC_SUCCESS);
-		else if (broker_publish_write(c, o->msg, o->qos, o->retain,
-		    true, o->packet_id, o->n_sub_ids, o->sub_ids) != 0) {
-			broker_durable_remove(s, o);
-			qos_out_free(s, o);
+			    STRATA_RC_SUCCESS, NULL);
+			continue;
 		}
+		rc = broker_publish_write(c, o->msg, o->qos, o->retain, true,
+		    o->packet_id, o->n_sub_ids, o->sub_ids);
+		if (rc != 0)
+			qos_drop(s, o, rc);
 	}
 	broker_qos_pump(s);
 }
@@ -268,7 +303,8 @@ qos_pubrec(struct broker_conn *c, const struct strata_mqtt_ack *a)
 
 	if (o == NULL || o->qos != 2) {
 		broker_send_ack(c, STRATA_MQTT_PUBREL, a->packet_id,
-		    STRATA_RC_PACKET_ID_NOT_FOUND);
+		    STRATA_RC_PACKET_ID_NOT_FOUND,
+		    "PUBREC for no QoS 2 message in flight");
 		return;
 	}
 	if (a->reason >= 0x80) {
@@ -280,7 +316,7 @@ qos_pubrec(struct broker_conn *c, const struct strata_mqtt_ack *a)
 	o->state = OUT_RELEASED;
 	broker_durable_update(s, o);
 	broker_send_ack(c, STRATA_MQTT_PUBREL, a->packet_id,
-	    STRATA_RC_SUCCESS);
+	    STRATA_RC_SUCCESS, NULL);
 }
 
 /* PUBREL from the client for an inbound QoS 2 message. */
@@ -294,7 +330,8 @@ qos_pubrel(struct broker_conn *c, const struct strata_mqtt_ack *a)
 	if (known)
 		broker_durable_qos2(s, a->packet_id, false);
 	broker_send_ack(c, STRATA_MQTT_PUBCOMP, a->packet_id, known ?
-	    STRATA_RC_SUCCESS : STRATA_RC_PACKET_ID_NOT_FOUND);
+	    STRATA_RC_SUCCESS : STRATA_RC_PACKET_ID_NOT_FOUND, known ? NULL :
+	    "PUBREL for no QoS 2 message awaiting release");
 }
 
 int
@@ -341,7 +378,7 @@ broker_qos_inbound_acked(struct strata_broker *b, uint64_t incarnation,
 			s->in_pending--;
 		if (s->conn != NULL)
 			broker_send_ack(s->conn, STRATA_MQTT_PUBACK, packet_id,
-			    reason);
+			    reason, qos_router_why(reason));
 		return;
 	}
 	q = broker_qos2_find(s, packet_id);
@@ -354,7 +391,7 @@ broker_qos_inbound_acked(struct strata_broker *b, uint64_t incarnation,
 		broker_durable_qos2(s, packet_id, true);
 	if (s->conn != NULL)
 		broker_send_ack(s->conn, STRATA_MQTT_PUBREC, packet_id,
-		    reason);
+		    reason, qos_router_why(reason));
 }
 
 void

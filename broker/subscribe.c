@@ -20,6 +20,10 @@
  *   - a filter deeper than max-topic-depth ("$aws/" exempt): 0x8F Topic
  *     Filter invalid / 0x80.
  *   - the granted QoS is the QoS asked (the broker supports QoS 2).
+ *   - an MQTT 5 SUBACK with refused entries says which and why in its
+ *     Reason String ("#2 shared subscriptions not supported; #3 filter
+ *     over max-topic-depth (7)"), an UNSUBACK names the entries that had
+ *     no subscription.
  *   - retained messages are asked from the routers per Retain Handling
  *     (0: always, 1: new subscriptions only, 2: never; 3.1.1: always),
  *     after the SUBACK is written, so they follow it on the connection.
@@ -190,36 +194,77 @@ subscribe_add(struct broker_session *s, const struct strata_mqtt_sub_entry *e,
 	return STRATA_SUBOPT_QOS(e->options);
 }
 
+#define SUBSCRIBE_WHY_MAX 256 /* bytes of a SUBACK's Reason String */
+
+/* Append "#<index + 1> <what>" to the Reason String *why (allocated on
+ * the first refusal); past SUBSCRIBE_WHY_MAX it ends with "; ...". */
+static void
+subscribe_note_why(char **why, uint32_t index, const char *what)
+{
+	size_t used;
+
+	if (*why == NULL) {
+		*why = calloc(1, SUBSCRIBE_WHY_MAX);
+		if (*why == NULL)
+			abort();
+	}
+	used = strlen(*why);
+	if (used + strlen(what) + 16 >= SUBSCRIBE_WHY_MAX - 6) {
+		if (used < 5 || strcmp(*why + used - 5, "; ...") != 0)
+			strcat(*why, "; ...");
+		return;
+	}
+	snprintf(*why + used, SUBSCRIBE_WHY_MAX - used, "%s#%u %s",
+	    used > 0 ? "; " : "", index + 1, what);
+}
+
+/* Entry index refused: logged, counted, noted for the Reason String;
+ * returns its SUBACK code (3.1.1: 0x80). */
+static uint8_t
+subscribe_refuse(struct broker_conn *c, struct broker_suback *w,
+    uint32_t index, uint8_t reason, const char *what)
+{
+	broker_refuse(c->broker, c, reason, what);
+	if (c->version != STRATA_MQTT_V5)
+		return 0x80;
+	subscribe_note_why(&w->why, index, what);
+	return reason;
+}
+
 static uint8_t
 subscribe_entry(struct broker_conn *c, const struct strata_mqtt_sub_entry *e,
     uint32_t index, uint32_t sub_id, struct broker_suback *w)
 {
-	struct strata_broker *b = c->broker;
-	bool v5 = c->version == STRATA_MQTT_V5;
+	const struct broker_config *cfg = &c->broker->cfg;
+	char what[96];
 
-	if (index >= (uint32_t)b->cfg.max_subscriptions_per_subscribe) {
-		broker_refuse(b, c, STRATA_RC_QUOTA_EXCEEDED,
-		    "subscription over max-subscriptions-per-subscribe");
-		return v5 ? STRATA_RC_QUOTA_EXCEEDED : 0x80;
+	if (index >= (uint32_t)cfg->max_subscriptions_per_subscribe) {
+		snprintf(what, sizeof(what), "over "
+		    "max-subscriptions-per-subscribe (%ld)",
+		    cfg->max_subscriptions_per_subscribe);
+		return subscribe_refuse(c, w, index,
+		    STRATA_RC_QUOTA_EXCEEDED, what);
 	}
-	if (broker_topic_too_deep(&b->cfg, e->filter.p, e->filter.len)) {
-		broker_refuse(b, c, STRATA_RC_TOPIC_FILTER_INVALID,
-		    "filter over max-topic-depth");
-		return v5 ? STRATA_RC_TOPIC_FILTER_INVALID : 0x80;
+	if (broker_topic_too_deep(cfg, e->filter.p, e->filter.len)) {
+		snprintf(what, sizeof(what), "filter over max-topic-depth "
+		    "(%ld)", cfg->max_topic_depth);
+		return subscribe_refuse(c, w, index,
+		    STRATA_RC_TOPIC_FILTER_INVALID, what);
 	}
-	if (c->session->n_subs >= (uint32_t)b->cfg.max_subscriptions &&
+	if (c->session->n_subs >= (uint32_t)cfg->max_subscriptions &&
 	    broker_sub_find(c->session, (const char *)e->filter.p,
 	    e->filter.len) == NULL) {
-		broker_refuse(b, c, STRATA_RC_QUOTA_EXCEEDED,
-		    "subscription over max-subscriptions");
-		return v5 ? STRATA_RC_QUOTA_EXCEEDED : 0x80;
+		snprintf(what, sizeof(what), "session over max-subscriptions "
+		    "(%ld)", cfg->max_subscriptions);
+		return subscribe_refuse(c, w, index,
+		    STRATA_RC_QUOTA_EXCEEDED, what);
 	}
 	return subscribe_add(c->session, e, sub_id, c->version, w);
 }
 
 static void
 subscribe_ack(struct broker_conn *c, uint8_t type, uint16_t packet_id,
-    const uint8_t *reasons, uint32_t n)
+    const uint8_t *reasons, uint32_t n, const char *why)
 {
 	struct strata_mqtt_packet a;
 
@@ -228,6 +273,7 @@ subscribe_ack(struct broker_conn *c, uint8_t type, uint16_t packet_id,
 	a.u.suback.packet_id = packet_id;
 	a.u.suback.reasons.p = reasons;
 	a.u.suback.reasons.len = n;
+	broker_reason_string(c, &a, why);
 	broker_conn_send(c, &a);
 }
 
@@ -256,6 +302,7 @@ suback_free(struct broker_suback *w)
 	for (i = 0; i < w->n_retained; i++)
 		free(w->retained[i]);
 	free(w->retained);
+	free(w->why);
 	free(w);
 }
 
@@ -266,7 +313,7 @@ suback_write(struct broker_conn *c, const struct broker_suback *w)
 	uint32_t i;
 
 	subscribe_ack(c, STRATA_MQTT_SUBACK, w->packet_id, w->reasons,
-	    w->n_reasons);
+	    w->n_reasons, w->why);
 	for (i = 0; i < w->n_retained; i++)
 		broker_routers_retained(c->broker, c->session->client_id,
 		    w->retained[i], strlen(w->retained[i]));
@@ -402,6 +449,7 @@ broker_unsubscribe_handle(struct broker_conn *c,
 	    sp->entries.len);
 	struct strata_mqtt_sub_entry e;
 	uint8_t *reasons = malloc(sp->count ? sp->count : 1);
+	char *why = NULL;
 	uint32_t n = 0;
 
 	if (reasons == NULL)
@@ -411,13 +459,16 @@ broker_unsubscribe_handle(struct broker_conn *c,
 		struct broker_sub *sub = broker_sub_find(c->session,
 		    (const char *)e.filter.p, e.filter.len);
 
+		if (sub == NULL && c->version == STRATA_MQTT_V5)
+			subscribe_note_why(&why, n, "no such subscription");
 		reasons[n++] = sub != NULL ? STRATA_RC_SUCCESS :
 		    STRATA_RC_NO_SUBSCRIPTION_EXISTED;
 		if (sub != NULL)
 			subscribe_remove(c->session, sub);
 	}
 	subscribe_ack(c, STRATA_MQTT_UNSUBACK, sp->packet_id, reasons,
-	    c->version == STRATA_MQTT_V5 ? n : 0);
+	    c->version == STRATA_MQTT_V5 ? n : 0, why);
 	free(reasons);
+	free(why);
 	return 0;
 }

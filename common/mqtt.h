@@ -42,8 +42,6 @@ int strata_mqtt_frame(const uint8_t *p, size_t len, size_t max_packet,
  *                      protocol name, will flags inconsistent, 3.1.1
  *                      password without user name, empty MQTT 5 topic
  *                      without Topic Alias, non-CONNECT with version 0
- *   PAYLOAD_FORMAT_INVALID - Payload Format Indicator 1 on a PUBLISH or Will
- *                      payload that is not valid UTF-8
  *   IMPL_SPECIFIC    - more than STRATA_MQTT_MAX_SUB_IDS Subscription Ids
  *   STRATA_EINVAL    - `version` is neither 0, 4 nor 5 (caller error)
  *   UNSUPPORTED_VERSION - CONNECT with protocol level other than 4 or 5
@@ -55,6 +53,14 @@ int strata_mqtt_frame(const uint8_t *p, size_t len, size_t max_packet,
  */
 int strata_mqtt_decode(const uint8_t *p, size_t len, uint8_t version,
     struct strata_mqtt_packet *out);
+
+/* Payload Format Indicator 1 (props) on a payload that is not valid UTF-8:
+ * STRATA_ERR(STRATA_RC_PAYLOAD_FORMAT_INVALID), else 0.  For a PUBLISH or
+ * a Will (connect.will_props, will_payload).  The decoder does not apply
+ * it: MQTT 5 lets the receiver choose whether to check and how to answer
+ * (PUBACK/PUBREC, DISCONNECT or CONNACK 0x99). */
+int strata_mqtt_payload_format_check(const struct strata_mqtt_props *props,
+    struct strata_bytes payload);
 
 /* Walk SUBSCRIBE/UNSUBSCRIBE entries validated by the decoder.  Start with
  * it = strata_reader_init(pkt.u.subscribe.entries.p, ...entries.len).

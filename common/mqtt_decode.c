@@ -63,9 +63,12 @@ decode_props(struct strata_reader *r, uint8_t version, uint8_t type,
 	return strata_mqtt_props_parse(block.p, block.len, type, out);
 }
 
-/* Payload Format Indicator 1 promises UTF-8: MQTT 5.0 3.3.2.3.2. */
-static int
-decode_payload_format(const struct strata_mqtt_props *props,
+/* Payload Format Indicator 1 promises UTF-8 (MQTT 5.0 3.3.2.3.2).  Not a
+ * rule of the packet's syntax: the receiver MAY check it and answers on
+ * its own terms (PUBACK/PUBREC, DISCONNECT or CONNACK 0x99), so the
+ * decoder leaves it to the caller. */
+int
+strata_mqtt_payload_format_check(const struct strata_mqtt_props *props,
     struct strata_bytes payload)
 {
 	if ((props->present & STRATA_PROP_BIT(STRATA_PROP_PAYLOAD_FORMAT)) &&
@@ -148,8 +151,6 @@ decode_will(struct strata_reader *r, struct strata_mqtt_connect *c)
 	if (rc == 0)
 		rc = strata_topic_name_check(c->will_topic.p,
 		    c->will_topic.len);
-	if (rc == 0)
-		rc = decode_payload_format(&c->will_props, c->will_payload);
 	return rc;
 }
 
@@ -234,10 +235,7 @@ decode_publish(struct strata_reader *r, uint8_t version,
 	if (rc != 0)
 		return rc;
 	pub->payload = strata_reader_rest(r);
-	rc = decode_topic_name(out, version);
-	if (rc == 0)
-		rc = decode_payload_format(&out->props, pub->payload);
-	return rc;
+	return decode_topic_name(out, version);
 }
 
 /* PUBACK, PUBREC, PUBREL, PUBCOMP: in MQTT 5 the reason code and the

@@ -348,6 +348,7 @@ static const char *const fuzz_broker_args[] = {
 	"--max-subscriptions-per-subscribe", "4", "--max-client-id", "24",
 	"--keepalive-min", "5", "--max-inflight", "6", "--max-queued", "8",
 	"--max-output-bytes", "65536", "--topic-alias-max", "4",
+	"--topic-alias-out-max", "3", "--response-information", "r/%c/",
 	"--log-level", "error",
 };
 

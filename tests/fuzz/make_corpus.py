@@ -332,6 +332,23 @@ def broker_input():
     slow = connect("slow", V5) + subscribe([("#", 0)], 1, V5) + b"".join(
         publish("o/%d" % i, b"v" * 1500, 0, 1, V5) for i in range(30))
     write(t, "slow_reader", bytes([0x50]) + chunks(slow, 63))
+    # outbound topic aliases (LRU over 3), Request Problem Information 0,
+    # Response Information, a small Maximum Packet Size, payload format
+    aprops = (prop_u16(0x22, 3) + bytes([0x17, 0, 0x19, 1]) +
+              prop_u32(0x27, 90))
+    bad_utf8 = bytes([0x01, 1])
+    aliases = (connect("fzal", V5, cprops=aprops) +
+               subscribe([("al/#", 1)], 1, V5) + b"".join(
+                   publish("al/%d" % i, b"m", i % 2, i + 1, V5)
+                   for i in (0, 0, 1, 2, 0, 3, 1, 4, 4)) +
+               publish("al/x", b"\xc3\x28", 1, 20, V5, pprops=bad_utf8) +
+               publish("al/a/b/c/d", b"deep", 1, 21, V5) +
+               subscribe([("$share/g/al", 1)], 2, V5) +
+               publish("al/y", b"\xff", 0, 0, V5, pprops=bad_utf8))
+    write(t, "v5_aliases_problem_info", bytes([0x30]) + chunks(aliases, 63))
+    will_pfi = connect("fzwp", V5, will=("w/p", b"\xff", 0, False,
+                                         bytes([0x01, 1])))
+    write(t, "v5_will_payload_format", bytes([0x00]) + chunks(will_pfi, 63))
 
 
 def broker_link():

@@ -328,6 +328,28 @@ def clients(cluster):
 
 
 @pytest.fixture
+def jsclients():
+    """Factory of MQTT.js clients (mqttjs.JsClient, for what Paho 1.6
+    cannot do), all closed at the end of the test.  Node.js and
+    tests/js/node_modules must be there (deploy/deps.sh; `npm ci` is run
+    here when the modules are missing)."""
+    import mqttjs
+    err = mqttjs.ensure_installed()
+    if err is not None:
+        pytest.fail(err, pytrace=False)
+    made = []
+
+    def make():
+        c = mqttjs.JsClient()
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
 def raws():
     """Tracks raw connections: raws(conn) returns conn, and every tracked
     connection is closed at the end of the test."""

@@ -131,18 +131,21 @@ class Client:
         self.paho.will_set(topic, payload, qos, retain)
 
     def connect(self, host, port, keepalive=10, clean_start=None,
-                session_expiry=None, expect_rc=0):
+                session_expiry=None, expect_rc=0, properties=None):
         """Connect and wait for the CONNACK; returns (rc, flags, props).
-        For v5, clean_start defaults to self.clean and session_expiry
-        sets the Session Expiry Interval."""
+        For v5, clean_start defaults to self.clean, session_expiry sets
+        the Session Expiry Interval and properties (a CONNECT Properties)
+        the others."""
         kwargs = {}
         if self.protocol == V5:
             kwargs["clean_start"] = (self.clean if clean_start is None
                                      else clean_start)
             if session_expiry is not None:
-                p = Properties(PacketTypes.CONNECT)
-                p.SessionExpiryInterval = session_expiry
-                kwargs["properties"] = p
+                if properties is None:
+                    properties = Properties(PacketTypes.CONNECT)
+                properties.SessionExpiryInterval = session_expiry
+            if properties is not None:
+                kwargs["properties"] = properties
         self.connected.clear()
         self.disconnected.clear()
         self.paho.connect(host, port, keepalive, **kwargs)

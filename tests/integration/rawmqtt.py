@@ -38,6 +38,22 @@ PROP_SESSION_EXPIRY = 0x11
 PROP_ASSIGNED_CLIENT_ID = 0x12
 PROP_SERVER_KEEP_ALIVE = 0x13
 PROP_REASON_STRING = 0x1F
+PROP_PAYLOAD_FORMAT = 0x01
+PROP_MESSAGE_EXPIRY = 0x02
+PROP_CONTENT_TYPE = 0x03
+PROP_REQUEST_PROBLEM_INFO = 0x17
+PROP_WILL_DELAY = 0x18
+PROP_REQUEST_RESPONSE_INFO = 0x19
+PROP_RESPONSE_INFO = 0x1A
+PROP_RECEIVE_MAXIMUM = 0x21
+PROP_TOPIC_ALIAS_MAXIMUM = 0x22
+PROP_TOPIC_ALIAS = 0x23
+PROP_MAXIMUM_QOS = 0x24
+PROP_RETAIN_AVAILABLE = 0x25
+PROP_MAXIMUM_PACKET_SIZE = 0x27
+PROP_WILDCARD_SUB_AVAILABLE = 0x28
+PROP_SUB_ID_AVAILABLE = 0x29
+PROP_SHARED_SUB_AVAILABLE = 0x2A
 
 # Property id -> wire type, for decoding (MQTT 5 section 2.2.2.2).
 PROP_TYPES = {
@@ -227,7 +243,8 @@ def pingresp():
 class Packet:
     """A received packet: type, flags, body, plus decoded fields for the
     packets tests inspect (reason, session_present, properties, topic,
-    payload, packet_id)."""
+    payload, packet_id).  reason is a list for SUBACK and UNSUBACK (3.1.1
+    UNSUBACK: empty), the code or None (left out) for the other acks."""
 
     def __init__(self, ptype, flags, body, version):
         self.type = ptype
@@ -268,17 +285,19 @@ class Packet:
                 self.properties, used = parse_props(b[pos:])
                 pos += used
             self.payload = b[pos:]
-        elif self.type in (PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK,
-            UNSUBACK):
+        elif self.type in (SUBACK, UNSUBACK):
             self.packet_id = struct.unpack("!H", b[:2])[0]
-            if self.type == SUBACK:
-                rest = b[2:]
-                if version == V5:
-                    _, used = parse_props(rest)
-                    rest = rest[used:]
-                self.reason = list(rest)
-            elif len(b) > 2:
+            rest = b[2:]
+            if version == V5:
+                self.properties, used = parse_props(rest)
+                rest = rest[used:]
+            self.reason = list(rest)
+        elif self.type in (PUBACK, PUBREC, PUBREL, PUBCOMP):
+            self.packet_id = struct.unpack("!H", b[:2])[0]
+            if len(b) > 2:
                 self.reason = b[2]
+            if len(b) > 3:
+                self.properties = parse_props(b[3:])[0]
 
 
 def _read_varint(buf, pos):

@@ -161,10 +161,14 @@ test_connect_v5_will(void **state)
 	assert_int_equal(c->will_props.will_delay, 5);
 	assert_bytes(c->will_topic, "t");
 	assert_bytes(c->will_payload, "hi");
-	/* the same Will with a payload that is not UTF-8 */
-	assert_int_equal(decode_rc("10 1b 00 04 4d 51 54 54 05 06 00 3c 00"
-	    " 00 00 07 01 01 18 00 00 00 05 00 01 74 00 01 ff", 0),
-	    STRATA_ERR(STRATA_RC_PAYLOAD_FORMAT_INVALID));
+	assert_int_equal(strata_mqtt_payload_format_check(&c->will_props,
+	    c->will_payload), 0);
+	/* the same Will with a payload that is not UTF-8: decoded, the
+	 * format is the receiver's to check */
+	assert_int_equal(decode("10 1b 00 04 4d 51 54 54 05 06 00 3c 00"
+	    " 00 00 07 01 01 18 00 00 00 05 00 01 74 00 01 ff", 0, &pkt), 0);
+	assert_int_equal(strata_mqtt_payload_format_check(&c->will_props,
+	    c->will_payload), STRATA_ERR(STRATA_RC_PAYLOAD_FORMAT_INVALID));
 	/* Topic Alias is not a Will property */
 	assert_int_equal(decode_rc("10 16 00 04 4d 51 54 54 05 06 00 3c 00"
 	    " 00 00 03 23 00 01 00 01 74 00 00", 0), PROTOCOL);
@@ -324,6 +328,8 @@ test_publish_v5(void **state)
 static void
 test_publish_errors(void **state)
 {
+	struct strata_mqtt_packet pkt;
+
 	/* QoS 3, DUP with QoS 0 */
 	assert_int_equal(decode_rc("36 07 00 03 61 2f 62 00 01", V4),
 	    MALFORMED);
@@ -345,10 +351,20 @@ test_publish_errors(void **state)
 	    PROTOCOL);
 	assert_int_equal(decode_rc("30 08 00 03 61 2f 62 02 0b 00", V5),
 	    PROTOCOL);
-	/* Payload Format Indicator */
-	assert_int_equal(decode_rc("30 09 00 03 61 2f 62 02 01 01 ff", V5),
+	/* Payload Format Indicator: decoded either way; the check is apart */
+	assert_int_equal(decode("30 09 00 03 61 2f 62 02 01 01 ff", V5, &pkt),
+	    0);
+	assert_int_equal(strata_mqtt_payload_format_check(&pkt.props,
+	    pkt.u.publish.payload),
 	    STRATA_ERR(STRATA_RC_PAYLOAD_FORMAT_INVALID));
-	assert_int_equal(decode_rc("30 09 00 03 61 2f 62 02 01 00 ff", V5), 0);
+	assert_int_equal(decode("30 09 00 03 61 2f 62 02 01 00 ff", V5, &pkt),
+	    0);
+	assert_int_equal(strata_mqtt_payload_format_check(&pkt.props,
+	    pkt.u.publish.payload), 0);
+	assert_int_equal(decode("30 0b 00 03 61 2f 62 02 01 01 c3 a9 21", V5,
+	    &pkt), 0);
+	assert_int_equal(strata_mqtt_payload_format_check(&pkt.props,
+	    pkt.u.publish.payload), 0);
 	assert_int_equal(decode_rc("30 08 00 03 61 2f 62 02 01 02", V5),
 	    PROTOCOL);
 	/* duplicate, misplaced, unknown properties */
