@@ -570,7 +570,8 @@ publish_send_per_sub(struct broker_session *s, const Strata__Deliver *d,
 		    struct broker_sub, session_node);
 		const struct broker_filter *bf = sub->filter;
 
-		if (!strata_topic_match((const uint8_t *)bf->name, bf->len,
+		if (broker_share_filter(bf->name, bf->len) ||
+		    !strata_topic_match((const uint8_t *)bf->name, bf->len,
 		    (const uint8_t *)view->topic, view->topic_len) ||
 		    ((sub->options & STRATA_SUBOPT_NO_LOCAL) &&
 		    strcmp(s->client_id, d->origin_client_id) == 0))
