@@ -72,10 +72,10 @@ def test_suback_and_unsuback_reason_strings(cluster, raws, problem_info):
     Request Problem Information 0."""
     base = unique()
     conn = conn_v5(cluster, raws, problem_info)
-    conn.send(rawmqtt.subscribe([(base + "/ok", 1), ("$share/g/" + base, 1),
+    conn.send(rawmqtt.subscribe([(base + "/ok", 1), (base + "/b/c/d/e/f/g", 1),
                                  (base + "/c/d/e/f/g/h", 1)], 1, V5))
     ack = conn.recv_type(rawmqtt.SUBACK)
-    assert ack.reason == [1, 0x9E, 0x8F]
+    assert ack.reason == [1, 0x8F, 0x8F]
     conn.send(rawmqtt.unsubscribe([base + "/ok", base + "/never"], 2, V5))
     unack = conn.recv_type(rawmqtt.UNSUBACK)
     assert unack.reason == [0x00, 0x11]
@@ -84,7 +84,7 @@ def test_suback_and_unsuback_reason_strings(cluster, raws, problem_info):
         assert REASON not in unack.properties
     else:
         assert ack.properties[REASON] == (
-            "#2 shared subscriptions not supported; "
+            "#2 filter over max-topic-depth (7); "
             "#3 filter over max-topic-depth (7)")
         assert unack.properties[REASON] == "#2 no such subscription"
 
@@ -173,7 +173,7 @@ def test_v311_unchanged(cluster, raws):
 
 @pytest.mark.parametrize("problem_info", [True, False])
 def test_mqttjs_sees_reason_strings(cluster, jsclients, problem_info):
-    """A real client: MQTT.js gets the PUBACK 0x90 and SUBACK 0x9E with
+    """A real client: MQTT.js gets the PUBACK 0x90 and SUBACK 0x8F with
     their Reason Strings, or without them when it asked for no problem
     information."""
     js = jsclients()
@@ -184,14 +184,14 @@ def test_mqttjs_sees_reason_strings(cluster, jsclients, problem_info):
     pub = js.publish(DEEP, b"x", 1)
     assert pub["error"]["code"] == 0x90
     [ack] = pub["acks"]
-    sub = js.subscribe("$share/g/" + unique(), 1)
+    sub = js.subscribe(DEEP, 1)
     suback = js.received("suback")[-1]
-    assert suback["granted"] == [0x9E]
+    assert suback["granted"] == [0x8F]
     if problem_info:
         assert ack["properties"]["reasonString"] == (
             "topic over max-topic-depth (7)")
         assert suback["properties"]["reasonString"] == (
-            "#1 shared subscriptions not supported")
+            "#1 filter over max-topic-depth (7)")
     else:
         assert "reasonString" not in (ack.get("properties") or {})
         assert "reasonString" not in (suback.get("properties") or {})

@@ -356,13 +356,13 @@ def test_will_properties_forwarded(cluster, clients, raws):
 def test_connack_advertises_what_the_broker_does(cluster, raws):
     """An MQTT 5 CONNACK states each capability as the broker has it:
     Maximum QoS absent (QoS 2: MQTT-3.2.2-9 forbids sending 2), Retain,
-    Wildcard Subscription and Subscription Identifiers available, Shared
-    Subscription not (yet), Receive Maximum 100, Topic Alias Maximum 10,
+    Wildcard Subscription, Subscription Identifiers and Shared
+    Subscription available, Receive Maximum 100, Topic Alias Maximum 10,
     Maximum Packet Size max-payload + 68 KiB; no Server Keep Alive when
     the keepalive is within bounds.  The values are then held to: a topic
     alias at the maximum works and one above it is 0x94, a packet of the
     Maximum Packet Size is read and one byte more is 0x95, a $share
-    filter is refused with 0x9E."""
+    filter is granted."""
     conn = raws(rawmqtt.RawClient(cluster.host, cluster.mqtt_ports[0], V5))
     ack = conn.handshake("it-caps-" + uuid.uuid4().hex[:8], keepalive=60)
     p = ack.properties
@@ -374,14 +374,14 @@ def test_connack_advertises_what_the_broker_does(cluster, raws):
         rawmqtt.PROP_MAXIMUM_PACKET_SIZE: max_packet,
         rawmqtt.PROP_WILDCARD_SUB_AVAILABLE: 1,
         rawmqtt.PROP_SUB_ID_AVAILABLE: 1,
-        rawmqtt.PROP_SHARED_SUB_AVAILABLE: 0,
+        rawmqtt.PROP_SHARED_SUB_AVAILABLE: 1,
     }
     topic = unique() + "/caps"
     conn.send(rawmqtt.publish(topic, b"a", 1, packet_id=1, version=V5,
                               properties=[(rawmqtt.PROP_TOPIC_ALIAS, 10)]))
     assert conn.recv_type(rawmqtt.PUBACK).packet_id == 1
     conn.send(rawmqtt.subscribe([("$share/g/" + topic, 1)], 2, V5))
-    assert conn.recv_type(rawmqtt.SUBACK).reason == [0x9E]
+    assert conn.recv_type(rawmqtt.SUBACK).reason == [1]
     # a QoS 0 PUBLISH of exactly Maximum Packet Size bytes is read (its
     # payload is over max-payload, which has its own answer: 0x95 too,
     # so use QoS 1 and get PUBACK 0x97 instead)
