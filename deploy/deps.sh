@@ -10,7 +10,7 @@ PACKAGES=(
 	libevent-dev libssl-dev openssl libhiredis-dev
 	libprotobuf-c-dev protobuf-c-compiler libjansson-dev libcmocka-dev
 	redis-server mosquitto mosquitto-clients haproxy
-	python3 python3-paho-mqtt python3-pytest
+	python3 python3-paho-mqtt python3-pytest python3-pytest-xdist
 	procps iproute2 ca-certificates
 )
 

@@ -66,8 +66,12 @@ free_base() {
 	PY
 }
 
+# Two pytest workers (pytest-xdist), a test file on each at a time: the
+# tests mostly wait on sockets and timers, so two halve the wall time.
+# TEST_WORKERS=0 runs them in this process.
 integration() {
-	STRATA_BIN_DIR=$1 "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration
+	STRATA_BIN_DIR=$1 "$PYTHON" -m pytest -q -p no:cacheprovider \
+		-n "${TEST_WORKERS:-2}" --dist loadfile tests/integration
 }
 
 fuzz_short() {
