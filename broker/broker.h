@@ -138,6 +138,8 @@ struct broker_metrics {
 	uint64_t *durable_resumes;
 	uint64_t *durable_releases;
 	uint64_t *deliver_acks_held; /* DeliverAcks that waited for Redis */
+	uint64_t *connacks_held;  /* CONNACKs that waited for a new
+				     persistent session's writes */
 	uint64_t *share_returned;    /* shared messages given back */
 };
 
@@ -299,6 +301,8 @@ struct broker_conn {
 	struct broker_session *session;
 	struct broker_will *will;
 	struct broker_pending *pending; /* while WAITING */
+	struct broker_connack_hold *hold; /* while WAITING for a new
+				    persistent session's writes (connect.c) */
 	char **aliases;          /* inbound topic aliases, lazy */
 	struct strata_topicalias *aliases_out; /* outbound, lazy */
 	uint8_t state;
@@ -681,6 +685,7 @@ void broker_will_publish(struct strata_broker *b, struct broker_will *w,
     const char *client_id);
 /* Finish a CONNECT held WAITING: s is the restored session or NULL (a
  * fresh one).  Sends CONNACK, resumes flows and reading. */
+void broker_connect_conn_closed(struct broker_conn *c);
 void broker_connect_complete(struct broker_conn *c, const char *id,
     size_t id_len, struct broker_session *s, uint64_t epoch);
 /* Close the connection of s like a take-over (MQTT 5 DISCONNECT 0x8E);

@@ -803,6 +803,8 @@ broker_conn_close(struct broker_conn *c, bool with_will)
 	c->state = CONN_CLOSING;
 	if (c->pending != NULL)
 		broker_cluster_conn_closed(c);
+	if (c->hold != NULL)
+		broker_connect_conn_closed(c);
 	conn_release_session(c, with_will);
 	conn_apply_reading(c);
 	if (broker_conn_output_len(c) == 0) {

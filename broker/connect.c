@@ -9,6 +9,13 @@
  * on Clean Start, or resume) or assigned the id; otherwise the connection
  * goes WAITING while cluster.c asks the registry and maybe the previous
  * broker for the session, and broker_connect_complete() finishes later.
+ * A session that becomes persistent here (new, or a clean one given a
+ * Session Expiry) is written to Redis first: the connection stays
+ * WAITING, its session detached, until Redis has answered those writes
+ * (a PING behind them), so that a CONNACK never promises a session that
+ * a kill -9 of this broker would lose.  Redis not answering: CONNACK
+ * anyway, the writes counted as errors and the session rewritten whole
+ * when Redis is back (durable.c).
  * Refusals are returned as negated reason codes; dispatch.c answers them.
  *
  * Wills: published through the routers when the connection ends without a
@@ -369,23 +376,18 @@ connect_send_connack(struct broker_conn *c, bool present,
 	return rc;
 }
 
-/* The session is settled: CONNACK, keepalive, resume the flows. */
+/* The session is settled and stored: attach, CONNACK, keepalive, resume
+ * the flows. */
 static void
-connect_finish(struct broker_conn *c, struct broker_session *s,
+connect_ack(struct broker_conn *c, struct broker_session *s,
     bool present, const char *assigned)
 {
 	uint16_t keepalive = connect_keepalive(&c->broker->cfg, c->version,
 	    c->keepalive);
 
-	s->expiry = c->expiry;
-	s->persistent = c->expiry > 0;
 	s->conn = c;
 	c->session = s;
 	c->state = CONN_ACTIVE;
-	if (s->dstate != DSTATE_NONE)
-		broker_durable_online(s);
-	else if (s->persistent)
-		broker_durable_create(s);
 	broker_shares_join(s);
 	if (connect_send_connack(c, present, assigned, keepalive) != 0) {
 		/* nothing can be sent to a client that has no room for the
@@ -400,6 +402,97 @@ connect_finish(struct broker_conn *c, struct broker_session *s,
 	    "version=%u keepalive=%u session_present=%d", s->client_id,
 	    c->peer, c->version, keepalive, present);
 	broker_qos_resume(s);
+}
+
+/* A CONNACK held until Redis has the new persistent session. */
+struct broker_connack_hold {
+	struct strata_broker *broker;
+	struct broker_conn *conn;   /* NULL once the connection closed */
+	uint64_t incarnation;       /* of the session */
+	bool present;
+	char assigned[];            /* assigned client id, or "" */
+};
+
+void
+broker_connect_conn_closed(struct broker_conn *c)
+{
+	c->hold->conn = NULL;
+	c->hold = NULL;
+}
+
+/* Redis answered the PING behind the session's writes (or did not). */
+static void
+connect_stored(struct strata_redis *r, redisReply *reply, void *arg)
+{
+	struct broker_connack_hold *h = arg;
+	struct strata_broker *b = h->broker;
+	struct broker_conn *c = h->conn;
+	struct broker_session *s;
+
+	if (c != NULL)
+		c->hold = NULL;
+	s = b->stopping ? NULL : broker_session_of(b, h->incarnation);
+	if (b->stopping) {
+		/* the connections close with the broker */
+	} else if (s == NULL || s->conn != NULL) {
+		/* taken over meanwhile: this CONNECT was never accepted */
+		if (c != NULL) {
+			broker_will_free(c->will);
+			c->will = NULL;
+			broker_conn_close(c, false);
+		}
+	} else if (c == NULL) {
+		broker_session_detach(s);
+	} else {
+		broker_durable_online(s);
+		connect_ack(c, s, h->present,
+		    h->assigned[0] != '\0' ? h->assigned : NULL);
+		broker_conn_input_changed(c);
+	}
+	free(h);
+}
+
+/* s is new in Redis: CONNACK once Redis answers, WAITING till then. */
+static void
+connect_hold(struct broker_conn *c, struct broker_session *s,
+    bool present, const char *assigned)
+{
+	size_t n = assigned != NULL ? strlen(assigned) : 0;
+	struct broker_connack_hold *h = malloc(sizeof(*h) + n + 1);
+
+	if (h == NULL)
+		abort();
+	h->broker = c->broker;
+	h->conn = c;
+	h->incarnation = s->incarnation;
+	h->present = present;
+	memcpy(h->assigned, assigned != NULL ? assigned : "", n + 1);
+	c->hold = h;
+	c->state = CONN_WAITING;
+	broker_conn_input_changed(c);
+	(*c->broker->m.connacks_held)++;
+	/* Redis answers in order: this reply comes after the writes' */
+	strata_redis_command(c->broker->redis, connect_stored, h, "PING");
+}
+
+/* The session is settled: written through when persistent, then
+ * CONNACK. */
+static void
+connect_finish(struct broker_conn *c, struct broker_session *s,
+    bool present, const char *assigned)
+{
+	s->expiry = c->expiry;
+	s->persistent = c->expiry > 0;
+	if (s->dstate != DSTATE_NONE) {
+		broker_durable_online(s);
+	} else if (s->persistent) {
+		broker_durable_create(s);
+		if (s->dstate == DSTATE_HELD) {
+			connect_hold(c, s, present, assigned);
+			return;
+		}
+	}
+	connect_ack(c, s, present, assigned);
 }
 
 void

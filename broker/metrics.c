@@ -183,6 +183,10 @@ broker_metrics_init(struct strata_broker *b)
 	    "strata_broker_deliver_acks_held_total",
 	    "DeliverAcks that waited for session writes to reach Redis",
 	    NULL);
+	b->m.connacks_held = strata_metrics_counter(m,
+	    "strata_broker_connacks_held_total",
+	    "CONNACKs that waited for a new persistent session to reach "
+	    "Redis", NULL);
 	b->m.share_returned = strata_metrics_counter(m,
 	    "strata_broker_share_returned_total",
 	    "Shared-subscription messages given back to the routers for "
