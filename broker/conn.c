@@ -99,10 +99,10 @@ conn_hangup_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * A WAITING connection is not read (what the client sent behind CONNECT
- * stays in the socket), so its close would go unnoticed until the wait
- * ends: watch for the peer's hang-up alone (EV_CLOSED, epoll's
- * EPOLLRDHUP), which consumes nothing.
+ * A WAITING connection that stopped reading (TLS, or a TCP one holding
+ * more than CONN_PREPEND_MAX behind its CONNECT) would not notice its
+ * close until the wait ends: it watches for the peer's hang-up alone
+ * (EV_CLOSED, epoll's EPOLLRDHUP), which consumes nothing.
  */
 static void
 conn_watch_hangup(struct broker_conn *c, bool on)
@@ -128,14 +128,19 @@ conn_watch_hangup(struct broker_conn *c, bool on)
 }
 
 /* Input is read while the connection may dispatch it and is not paused
- * by backpressure. */
+ * by backpressure.  A WAITING TCP connection keeps reading into its held
+ * input (dispatched when the wait ends) up to CONN_PREPEND_MAX: read()
+ * sees its hang-up, and the usual short wait (one Redis round trip)
+ * changes no epoll interest. */
 static void
 conn_apply_reading(struct broker_conn *c)
 {
+	bool waiting_reads = c->state == CONN_WAITING && c->bev == NULL &&
+	    c->in_len <= CONN_PREPEND_MAX;
 	bool want = (c->state == CONN_PROXY || c->state == CONN_NEW ||
-	    c->state == CONN_ACTIVE) && !c->paused;
+	    c->state == CONN_ACTIVE || waiting_reads) && !c->paused;
 
-	conn_watch_hangup(c, c->state == CONN_WAITING);
+	conn_watch_hangup(c, c->state == CONN_WAITING && !want);
 	if (want == c->reading)
 		return;
 	c->reading = want;
@@ -595,6 +600,8 @@ conn_tcp_read_cb(evutil_socket_t fd, short what, void *arg)
 	c->last_input_ms = broker_now_ms();
 	used = broker_dispatch_bytes(c, buf, held + (size_t)n);
 	conn_hold_input(c, buf + used, held + (size_t)n - used);
+	if (c->state == CONN_WAITING)
+		conn_apply_reading(c); /* past CONN_PREPEND_MAX: stop */
 }
 
 /* ---- TLS (bufferevent) callbacks ---- */

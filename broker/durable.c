@@ -42,14 +42,14 @@
 #include "broker.h"
 #include "durable.h"
 
-/* KEYS sess, subs, q, qm, q2; ARGV node.  The subscriptions of a stored
- * session, taken by this node (its keys lose their TTL), or nil. */
+/* KEYS sess, subs, q, qm, q2; ARGV node.  {expiry, subscriptions} of a
+ * stored session, taken by this node (its keys lose their TTL), or nil. */
 static const char durable_take_script[] =
     "local e = redis.call('HGET', KEYS[1], 'expiry') "
     "if not e then return false end "
     "redis.call('HSET', KEYS[1], 'node', ARGV[1]) "
     "for i = 1, 5 do redis.call('PERSIST', KEYS[i]) end "
-    "return redis.call('HGETALL', KEYS[2])";
+    "return {e, redis.call('HGETALL', KEYS[2])}";
 
 /* KEYS sess, subs, q, qm, q2.  Deletes a stored session; returns the
  * filters it had (the routers forget them). */
@@ -725,7 +725,28 @@ durable_take_announced(struct strata_broker *b, void *arg)
 	    durable_queue_read);
 }
 
-/* The subscriptions (or nil): the session is made, LOADING. */
+/* The stored expiry ("never" or seconds); false if it is neither. */
+static bool
+durable_parse_expiry(const redisReply *v, uint32_t *expiry)
+{
+	char *end;
+	unsigned long n;
+
+	if (v->type != REDIS_REPLY_STRING)
+		return false;
+	if (strcmp(v->str, "never") == 0) {
+		*expiry = UINT32_MAX;
+		return true;
+	}
+	n = strtoul(v->str, &end, 10);
+	if (end == v->str || *end != '\0' || n == 0 || n > UINT32_MAX)
+		return false;
+	*expiry = (uint32_t)n;
+	return true;
+}
+
+/* {expiry, subscriptions} (or nil): the session is made, LOADING, with
+ * the expiry it had (kept if its client leaves before the CONNACK). */
 static void
 durable_taken(struct strata_redis *r, redisReply *reply, void *arg)
 {
@@ -733,28 +754,38 @@ durable_taken(struct strata_redis *r, redisReply *reply, void *arg)
 	struct strata_broker *b = t->broker;
 	struct broker_session *s;
 	struct strata_list *pos;
+	const redisReply *subs;
+	uint32_t expiry;
 
 	if (b->stopping || reply == NULL || reply->type == REDIS_REPLY_ERROR) {
 		durable_take_end(t, NULL, false);
 		return;
 	}
-	if (reply->type != REDIS_REPLY_ARRAY) {
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+	    reply->element[1]->type != REDIS_REPLY_ARRAY) {
 		durable_take_end(t, NULL, true); /* none stored */
 		return;
 	}
+	subs = reply->element[1];
 	s = broker_session_find(b, t->client, t->len);
 	if (s != NULL) /* a stale one the wait kept: the stored one wins */
 		broker_session_destroy(s);
 	s = broker_session_new(b, t->client, t->len);
 	s->dstate = DSTATE_LOADING;
 	s->persistent = true;
+	if (!durable_parse_expiry(reply->element[0], &expiry)) {
+		STRATA_WARN(BROKER_COMP, "stored session expiry not a "
+		    "number, never expires|client_id=%s", s->client_id);
+		expiry = UINT32_MAX;
+	}
+	s->expiry = expiry;
 	t->incarnation = s->incarnation;
-	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-		const redisReply *f = reply->element[i];
+	for (size_t i = 0; i + 1 < subs->elements; i += 2) {
+		const redisReply *f = subs->element[i];
 		unsigned options, sub_id;
 
 		if (f->type != REDIS_REPLY_STRING ||
-		    !durable_parse_sub(reply->element[i + 1], &options,
+		    !durable_parse_sub(subs->element[i + 1], &options,
 		    &sub_id) || broker_handoff_restore_sub(s, f->str, f->len,
 		    options, sub_id) != 0)
 			STRATA_WARN(BROKER_COMP, "stored subscription not "
