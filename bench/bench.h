@@ -57,6 +57,7 @@ struct bench_opts {
 	size_t size;
 	int keepalive;
 	int topic_alias_max; /* MQTT 5 CONNECT property; 0 = absent */
+	long session_expiry; /* > 0: persistent sessions */
 	const char *topic;   /* publisher topic template */
 	const char *filter;  /* subscriber filter template; NULL = pattern's */
 	const char *id_prefix;

@@ -80,7 +80,9 @@ client_send_connect(struct bench_client *c)
 	memset(&pkt, 0, sizeof(pkt));
 	pkt.type = STRATA_MQTT_CONNECT;
 	cn->version = o->version;
-	cn->clean_start = true;
+	/* a fresh id each run: Clean Session 0 finds no earlier session */
+	cn->clean_start = o->version == STRATA_MQTT_V5 ||
+	    o->session_expiry == 0;
 	cn->keepalive = (uint16_t)o->keepalive;
 	cn->client_id.p = (const uint8_t *)c->id;
 	cn->client_id.len = (uint32_t)strlen(c->id);
@@ -90,6 +92,11 @@ client_send_connect(struct bench_client *c)
 		pkt.props.present =
 		    STRATA_PROP_BIT(STRATA_PROP_TOPIC_ALIAS_MAXIMUM);
 		pkt.props.topic_alias_maximum = (uint16_t)o->topic_alias_max;
+	}
+	if (o->version == STRATA_MQTT_V5 && o->session_expiry > 0) {
+		pkt.props.present |=
+		    STRATA_PROP_BIT(STRATA_PROP_SESSION_EXPIRY);
+		pkt.props.session_expiry = (uint32_t)o->session_expiry;
 	}
 	if (o->username) {
 		cn->has_username = true;

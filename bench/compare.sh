@@ -4,13 +4,14 @@
 #   bench/compare.sh [--runs N] [--duration S] [--build DIR] [--out DIR]
 #                    SCENARIO...
 #
-# Scenarios: idle10k idle10k-tls idle100k pairs-qos0 pairs-qos1 fanin-qos1 fanout-qos0
-#            latency-qos1 connect-rate connect-burst, or `all` (every one but
-#            idle100k).
-# Targets, run ALTERNATING (s1, s2, mosquitto, s1, ...) --runs times each
+# Scenarios: idle10k idle10k-tls idle100k pairs-qos0 pairs-qos1
+#            pairs-qos1-persistent fanin-qos1 fanout-qos0 latency-qos1
+#            connect-rate connect-burst, or `all` (every one but idle100k).
+# Targets, run ALTERNATING (s1, s2, s23, mosquitto, s1, ...) --runs times each
 # (default 3), every run on a freshly started target:
 #   s1   Strata local cluster, 1 broker + 1 router (deploy/local/cluster.sh)
 #   s2   Strata local cluster, 2 brokers + 1 router
+#   s23  Strata local cluster, 2 brokers + 3 routers
 #   mosq Mosquitto (/usr/sbin/mosquitto) with a generated configuration
 # Prints a markdown table of medians and the ratio Strata(1b+1r)/Mosquitto.
 # Builds nothing: expects strata-bench, strata-broker and strata-router in
@@ -33,7 +34,7 @@ die() {
 }
 
 usage() {
-	sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -45,8 +46,8 @@ while (($#)); do
 	--build) BUILD=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	-h | --help) usage ;;
-	all) SCENARIOS+=(idle10k idle10k-tls pairs-qos0 pairs-qos1 fanin-qos1 fanout-qos0
-		latency-qos1 connect-rate connect-burst); shift ;;
+	all) SCENARIOS+=(idle10k idle10k-tls pairs-qos0 pairs-qos1 pairs-qos1-persistent
+		fanin-qos1 fanout-qos0 latency-qos1 connect-rate connect-burst); shift ;;
 	-*) die "unknown option $1" ;;
 	*) SCENARIOS+=("$1"); shift ;;
 	esac
@@ -112,11 +113,11 @@ pick_base() {
 
 # --- targets: start sets PORTS and TARGET_PIDS ---------------------------
 start_strata() {
-	local brokers=$1 base
+	local brokers=$1 routers=$2 base
 	base=$(pick_base)
-	CLUSTER_DIR=$OUT/cluster-$brokers
+	CLUSTER_DIR=$OUT/cluster-$brokers-$routers
 	rm -rf "$CLUSTER_DIR"
-	"$CLUSTER" up --dir "$CLUSTER_DIR" --brokers "$brokers" --routers 1 \
+	"$CLUSTER" up --dir "$CLUSTER_DIR" --brokers "$brokers" --routers "$routers" \
 		--base-port "$base" --bin-dir "$BIN" >"$OUT/cluster-up.log" 2>&1 ||
 		die "cluster.sh up failed; see $OUT/cluster-up.log"
 	# shellcheck disable=SC1091
@@ -163,9 +164,10 @@ start_mosquitto() {
 
 start_target() {
 	case $1 in
-	s1) start_strata 1 ;;
-	s2) start_strata 2 ;;
-	s6) start_strata 6 ;;
+	s1) start_strata 1 1 ;;
+	s2) start_strata 2 1 ;;
+	s23) start_strata 2 3 ;;
+	s6) start_strata 6 1 ;;
 	mosq) start_mosquitto ;;
 	esac
 }
@@ -286,6 +288,13 @@ scenario() {
 			--qos "${name#pairs-qos}" --size 64 --duration "$d" || return 0
 		printf 'msgs/s\t%s\n' "$(json "$file" 'round(j["messages"]["throughput_out"])')"
 		printf 'lost\t%s\n' "$(json "$file" 'j["messages"]["lost"]')" ;;
+	pairs-qos1-persistent)
+		# pairs-qos1 with MQTT 3.1.1 Clean Session 0: every subscriber's
+		# session is persistent (Strata writes it through to Redis)
+		run_bench "$file" $((d + 60)) pubsub --pattern pairs --clients 100 \
+			--qos 1 --size 64 --session-expiry 300 --duration "$d" || return 0
+		printf 'msgs/s\t%s\n' "$(json "$file" 'round(j["messages"]["throughput_out"])')"
+		printf 'lost\t%s\n' "$(json "$file" 'j["messages"]["lost"]')" ;;
 	fanin-qos1)
 		run_bench "$file" $((d + 60)) pubsub --pattern fanin --clients 1000 \
 			--qos 1 --size 64 --inflight 1 --duration "$d" || return 0
@@ -348,7 +357,7 @@ fd_hard=$(ulimit -Hn)
 # brokers and the bench inherit this; Debian's default soft limit is 1024
 ulimit -n "$fd_hard"
 for sc in "${SCENARIOS[@]}"; do
-	targets=(s1 s2 mosq)
+	targets=(s1 s2 s23 mosq)
 	if [[ $sc == idle100k ]]; then
 		# one process holds at most $fd_hard descriptors: Mosquitto (one
 		# process) and 1-2 brokers cannot hold 100k; Strata runs 6 brokers
@@ -365,13 +374,14 @@ for sc in "${SCENARIOS[@]}"; do
 	done
 done
 
-printf '\n| scenario | metric | Strata 1b+1r | Strata 2b+1r | Mosquitto | Strata(1b+1r)/Mosquitto |\n'
-printf '|---|---|---|---|---|---|\n'
+printf '\n| scenario | metric | Strata 1b+1r | Strata 2b+1r | Strata 2b+3r | Mosquitto | Strata(1b+1r)/Mosquitto |\n'
+printf '|---|---|---|---|---|---|---|\n'
 # the lists of values are split into arguments on purpose
 # shellcheck disable=SC2086
 for key in "${METRICS[@]}"; do
 	s1=$(median ${RES["$key|s1"]:-})
 	s2=$(median ${RES["$key|s2"]:-})
+	s23=$(median ${RES["$key|s23"]:-})
 	mq=$(median ${RES["$key|mosq"]:-})
 	if [[ -n ${RES["$key|s6"]:-} ]]; then
 		s2="$(median ${RES["$key|s6"]}) (6b+1r)"
@@ -382,8 +392,8 @@ try:
     print("%.2f" % (a / b) if b else "n/a")
 except ValueError:
     print("n/a")' "$s1" "$mq")
-	printf '| %s | %s | %s | %s | %s | %s |\n' "${key%%|*}" "${key#*|}" \
-		"$s1" "$s2" "$mq" "$ratio"
+	printf '| %s | %s | %s | %s | %s | %s | %s |\n' "${key%%|*}" "${key#*|}" \
+		"$s1" "$s2" "$s23" "$mq" "$ratio"
 done
 echo
 echo "medians of $RUNS runs; raw results in $OUT" >&2

@@ -88,6 +88,10 @@ usage(void)
 	    "  --topic-alias-max N MQTT 5: Topic Alias Maximum in CONNECT, "
 	    "so the broker\n"
 	    "                      may send topic aliases (0)\n"
+	    "  --session-expiry S  persistent sessions: MQTT 5 Session Expiry "
+	    "Interval S\n"
+	    "                      (Clean Start stays 1); MQTT 3.1.1 Clean "
+	    "Session 0 (0)\n"
 	    "  --tls --cafile F --cert F --key F\n"
 	    "  --json              one JSON object on stdout\n"
 	    "  --expect-no-loss    exit 1 if anything was lost or a client "
@@ -201,6 +205,7 @@ enum {
 	OPT_READY,
 	OPT_NOPROGRESS,
 	OPT_ALIAS,
+	OPT_EXPIRY,
 };
 
 static const struct option long_opts[] = {
@@ -238,6 +243,7 @@ static const struct option long_opts[] = {
     {"ready-file", 1, NULL, OPT_READY},
     {"no-progress", 0, NULL, OPT_NOPROGRESS},
     {"topic-alias-max", 1, NULL, OPT_ALIAS},
+    {"session-expiry", 1, NULL, OPT_EXPIRY},
     {"help", 0, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -346,6 +352,9 @@ opts_one(struct bench_opts *o, int opt, const char *arg)
 	case OPT_ALIAS:
 		o->topic_alias_max = atoi(arg);
 		break;
+	case OPT_EXPIRY:
+		o->session_expiry = strtol(arg, NULL, 10);
+		break;
 	case OPT_TLS:
 		o->tls = true;
 		break;
@@ -415,6 +424,8 @@ opts_parse(struct bench_opts *o, int argc, char **argv)
 		bench_fatal("--keepalive must be 0..65535");
 	if (o->topic_alias_max < 0 || o->topic_alias_max > 65535)
 		bench_fatal("--topic-alias-max must be 0..65535");
+	if (o->session_expiry < 0 || o->session_expiry > 4294967295L)
+		bench_fatal("--session-expiry must be 0..4294967295");
 	if (o->clients < 0 || o->rate < 0)
 		bench_fatal("--clients and --rate must not be negative");
 }
