@@ -21,8 +21,8 @@
  *     Filter invalid / 0x80.
  *   - the granted QoS is the QoS asked (the broker supports QoS 2).
  *   - an MQTT 5 SUBACK with refused entries says which and why in its
- *     Reason String ("#2 shared subscriptions not supported; #3 filter
- *     over max-topic-depth (7)"), an UNSUBACK names the entries that had
+ *     Reason String ("#2 session over max-subscriptions (50); #3 filter over
+ *     max-topic-depth (7)"), an UNSUBACK names the entries that had
  *     no subscription.
  *   - retained messages are asked from the routers per Retain Handling
  *     (0: always, 1: new subscriptions only, 2: never; 3.1.1: always),

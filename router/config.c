@@ -23,7 +23,8 @@ static const struct strata_config_option router_options[] = {
 	    "TCP port brokers connect to (the link)"),
 	OPT("max-link-queue", STRATA_CFG_INT, max_link_queue, "67108864",
 	    65536, 1L << 40,
-	    "bytes queued per broker link before Delivers are dropped"),
+	    "bytes queued per broker link; past them QoS 1/2 Delivers "
+	    "wait, QoS 0 ones are dropped"),
 	OPT("max-retained", STRATA_CFG_INT, max_retained, "500000", 0,
 	    1000000000, "retained messages this router holds (0: none)"),
 	OPT("max-retained-bytes", STRATA_CFG_INT, max_retained_bytes,
