@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "config.h"
 
 int
 broker_init(struct strata_broker *b, struct event_base *base)
@@ -49,9 +50,11 @@ broker_redis_new(struct strata_broker *b,
 	if (b->cfg.redis_fake != NULL)
 		return strata_redis_new_fake(b->base, b->cfg.redis_fake,
 		    on_up, arg);
-	r = strata_redis_new(b->base, b->cfg.redis_host,
-	    (uint16_t)b->cfg.redis_port, on_up, arg);
-	strata_redis_set_timeout(r, (unsigned)b->cfg.redis_timeout);
+	{
+		struct strata_redis_opts ro = STRATA_CONFIG_REDIS_OPTS(&b->cfg);
+
+		r = strata_redis_open(b->base, &ro, on_up, arg);
+	}
 	return r;
 }
 

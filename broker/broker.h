@@ -65,6 +65,10 @@ struct broker_config {
 	char *redis_host;
 	long redis_port;
 	long redis_timeout;
+	char *redis_sentinels;
+	char *redis_master_name;
+	long redis_wait_replicas;
+	long redis_wait_timeout;
 	long partition_levels;
 	char *log_level;
 	long max_payload;

@@ -15,6 +15,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "redis.h"
 
 #define OPT(n, t, f, d, lo, hi, h) \
 	STRATA_CONFIG_OPT(struct broker_config, n, t, f, d, lo, hi, h)
@@ -137,6 +138,12 @@ config_check(struct broker_config *cfg, char *err, size_t errlen)
 	if (strata_config_node_check(&cfg->node_id, cfg->log_level, "broker",
 	    err, errlen) != 0)
 		return STRATA_EINVAL;
+	{
+		struct strata_redis_opts ro = STRATA_CONFIG_REDIS_OPTS(cfg);
+
+		if (strata_redis_check_opts(&ro, err, errlen) != 0)
+			return STRATA_EINVAL;
+	}
 	if (config_check_response_information(cfg->response_information, err,
 	    errlen) != 0)
 		return STRATA_EINVAL;

@@ -471,8 +471,9 @@ connect_hold(struct broker_conn *c, struct broker_session *s,
 	c->state = CONN_WAITING;
 	broker_conn_input_changed(c);
 	(*c->broker->m.connacks_held)++;
-	/* Redis answers in order: this reply comes after the writes' */
-	strata_redis_command(c->broker->redis, connect_stored, h, "PING");
+	/* Redis answers in order: this reply comes after the writes' (and
+	 * with redis-wait-replicas, once they reached the replicas) */
+	strata_redis_sync(c->broker->redis, connect_stored, h);
 }
 
 /* The session is settled: written through when persistent, then

@@ -943,8 +943,9 @@ broker_durable_hold_ack(struct broker_router *r, uint64_t up_to,
 	memcpy(a->router, r->id, n);
 	r->acks_held++;
 	(*b->m.deliver_acks_held)++;
-	/* Redis answers in order: this reply comes after the writes' */
-	strata_redis_command(b->redis, durable_ack_due, a, "PING");
+	/* Redis answers in order: this reply comes after the writes' (and
+	 * with redis-wait-replicas, once they reached the replicas) */
+	strata_redis_sync(b->redis, durable_ack_due, a);
 	return true;
 }
 

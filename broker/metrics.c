@@ -46,6 +46,22 @@ metrics_redis_timeouts(void *arg)
 }
 
 static uint64_t
+metrics_redis_wait_short(void *arg)
+{
+	struct strata_broker *b = arg;
+
+	return b->redis != NULL ? strata_redis_wait_short(b->redis) : 0;
+}
+
+static uint64_t
+metrics_redis_failovers(void *arg)
+{
+	struct strata_broker *b = arg;
+
+	return b->redis != NULL ? strata_redis_failovers(b->redis) : 0;
+}
+
+static uint64_t
 metrics_redis_reconnects(void *arg)
 {
 	struct strata_broker *b = arg;
@@ -198,6 +214,13 @@ broker_metrics_init(struct strata_broker *b)
 	strata_metrics_counter_fn(m, "strata_broker_redis_timeouts_total",
 	    "Redis connections dropped (or connects abandoned) for not "
 	    "answering within redis-timeout", NULL, metrics_redis_timeouts, b);
+	strata_metrics_counter_fn(m, "strata_broker_redis_wait_short_total",
+	    "Synced writes that reached fewer than redis-wait-replicas "
+	    "replicas within redis-wait-timeout", NULL,
+	    metrics_redis_wait_short, b);
+	strata_metrics_counter_fn(m, "strata_broker_redis_failovers_total",
+	    "Times the sentinels named a new Redis primary", NULL,
+	    metrics_redis_failovers, b);
 	strata_metrics_counter_fn(m, "strata_broker_redis_reconnects_total",
 	    "Successful Redis connects after the first", NULL,
 	    metrics_redis_reconnects, b);

@@ -65,11 +65,34 @@ struct strata_config_option {
 	STRATA_CONFIG_OPT(type, "redis-timeout", STRATA_CFG_INT,            \
 	    redis_timeout, "2000", 100, 600000,                             \
 	    "deadline of every Redis command (ms)"),                        \
+	STRATA_CONFIG_OPT(type, "redis-sentinels", STRATA_CFG_STRING,       \
+	    redis_sentinels, "", 0, 0, "Redis Sentinels, host:port,...: "   \
+	    "ask them for the primary instead of redis-host/redis-port"),  \
+	STRATA_CONFIG_OPT(type, "redis-master-name", STRATA_CFG_STRING,     \
+	    redis_master_name, "strata", 0, 0,                              \
+	    "the primary's name in the sentinels' configuration"),         \
+	STRATA_CONFIG_OPT(type, "redis-wait-replicas", STRATA_CFG_INT,      \
+	    redis_wait_replicas, "0", 0, 16, "replicas a write must reach " \
+	    "(WAIT) before what depends on it is acknowledged"),            \
+	STRATA_CONFIG_OPT(type, "redis-wait-timeout", STRATA_CFG_INT,       \
+	    redis_wait_timeout, "500", 1, 600000,                           \
+	    "how long such a write waits for its replicas (ms)"),           \
 	STRATA_CONFIG_OPT(type, "partition-levels", STRATA_CFG_INT,         \
 	    partition_levels, "3", 1, 16,                                   \
 	    "topic levels hashed into the partition key (cluster-wide)"),   \
 	STRATA_CONFIG_OPT(type, "log-level", STRATA_CFG_STRING, log_level,  \
 	    "info", 0, 0, "debug, info, warn or error")
+
+/* The strata_redis_opts of a daemon config with the node options. */
+#define STRATA_CONFIG_REDIS_OPTS(cfg) {                                   \
+	.host = (cfg)->redis_host,                                          \
+	.port = (uint16_t)(cfg)->redis_port,                                \
+	.sentinels = (cfg)->redis_sentinels,                                \
+	.master = (cfg)->redis_master_name,                                 \
+	.timeout_ms = (unsigned)(cfg)->redis_timeout,                       \
+	.wait_replicas = (unsigned)(cfg)->redis_wait_replicas,              \
+	.wait_timeout_ms = (unsigned)(cfg)->redis_wait_timeout,             \
+}
 
 /*
  * Fill cfg from the sources above.  Returns 0; 1 if --help was given (help

@@ -34,6 +34,23 @@
  * for each message (its privdata is the client itself, never freed).  The
  * subscription is not in `inflight`: it has no deadline.
  *
+ * Sentinel mode (strata_redis_open with sentinels): a connect attempt
+ * first asks the sentinels, in turn, SENTINEL get-master-addr-by-name
+ * (the `sac` context, RESOLVING within CONNECTING and under the same
+ * deadline), then connects to the address given and sends ROLE: only a
+ * "master" answer makes the client UP; a replica is dropped and the
+ * attempt retried.  A failover is followed because the old primary's
+ * connection ends (dies) or answers -READONLY (demoted): either drops the
+ * connection, and the next attempt asks the sentinels again.
+ *
+ * Synced commands (strata_redis_commandv_synced, strata_redis_sync): with
+ * wait-replicas n > 0 a write that an acknowledgement depends on is
+ * followed by WAIT n <wait-timeout>, and its callback runs when WAIT
+ * answers, with a copy of the write's own reply.  Fewer replicas than n
+ * in time is counted (strata_redis_wait_short) and logged; the reply is
+ * still given: Redis replication stays asynchronous, WAIT narrows the
+ * window a failover can lose, it does not close it.
+ *
  * The fake (strata_redis_new_fake) replaces the context by a hiredis reader
  * fed by the test: commands go to `inflight` as well and a one-shot event
  * answers them in order.  It has no deadline and never reconnects by
@@ -73,6 +90,17 @@ struct redis_call {
 	uint64_t sent_us;        /* monotonic, while in `inflight` */
 };
 
+/* A synced write or sync point waiting for its WAIT (see "synced
+ * writes" below). */
+struct redis_synced {
+	struct strata_list node;   /* in sync_queue or a batch */
+	strata_redis_cb cb;
+	void *arg;
+	redisReply *reply;         /* copy of the write's reply, or NULL */
+	bool answered;             /* the write was answered */
+	bool is_sync;              /* no write: strata_redis_sync() */
+};
+
 /* A message waiting for delivery by the fake; data is NUL-terminated, as a
  * hiredis string. */
 struct redis_fake_message {
@@ -81,12 +109,30 @@ struct redis_fake_message {
 	char data[];
 };
 
+struct redis_sentinel {
+	char *host;
+	uint16_t port;
+};
+
 struct strata_redis {
 	struct event_base *base;
 	redisAsyncContext *ac;
 	enum redis_state state;
 	char *host;
 	uint16_t port;
+	/* Sentinel mode (n_sentinels > 0). */
+	struct redis_sentinel *sentinels;
+	size_t n_sentinels;
+	size_t sentinel_next;      /* the one asked next */
+	size_t sentinel_tries;     /* asked in this attempt */
+	char *master;
+	redisAsyncContext *sac;    /* the sentinel being asked, or NULL */
+	unsigned wait_replicas;    /* synced writes: WAIT for this many */
+	unsigned wait_timeout_ms;
+	uint64_t wait_short;       /* WAITs that got fewer */
+	uint64_t failovers;        /* primary address changed */
+	struct strata_list sync_queue; /* redis_synced no WAIT covers yet */
+	bool wait_out;             /* a WAIT is in flight */
 	void (*on_up)(struct strata_redis *, void *);
 	void *arg;
 	bool freeing;
@@ -119,6 +165,8 @@ struct strata_redis {
 static void redis_send_subscribe(struct strata_redis *r);
 
 static void redis_connect(struct strata_redis *r);
+static void redis_connect_to(struct strata_redis *r);
+static void redis_resolve(struct strata_redis *r);
 
 static uint64_t
 redis_now_us(void)
@@ -217,6 +265,33 @@ redis_log_failure(struct strata_redis *r, const char *error)
 		    r->host, (unsigned)r->port, error);
 }
 
+static void redis_up(struct strata_redis *r);
+
+/* Sentinel mode: the server the sentinels named must say it is the
+ * primary (a failover may have demoted it since). */
+static void
+redis_role_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct strata_redis *r = privdata;
+	redisReply *rp = reply;
+	char why[96];
+
+	if (rp == NULL || ac != r->ac || r->freeing)
+		return; /* the disconnect callback deals with it */
+	if (rp->type == REDIS_REPLY_ARRAY && rp->elements > 0 &&
+	    rp->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(rp->element[0]->str, "master") == 0) {
+		redis_up(r);
+		return;
+	}
+	snprintf(why, sizeof(why), "not the primary (ROLE %s)",
+	    rp->type == REDIS_REPLY_ARRAY && rp->elements > 0 &&
+	    rp->element[0]->type == REDIS_REPLY_STRING ?
+	    rp->element[0]->str : "?");
+	redis_log_failure(r, why);
+	redisAsyncDisconnect(ac); /* the disconnect callback retries */
+}
+
 static void
 redis_connect_cb(const redisAsyncContext *ac, int status)
 {
@@ -228,6 +303,19 @@ redis_connect_cb(const redisAsyncContext *ac, int status)
 		redis_schedule_retry(r);
 		return;
 	}
+	if (r->n_sentinels > 0) {
+		if (redisAsyncCommand(r->ac, redis_role_cb, r, "ROLE") !=
+		    REDIS_OK)
+			redisAsyncDisconnect(r->ac);
+		return;
+	}
+	redis_up(r);
+}
+
+/* Connected (and, with sentinels, to the primary). */
+static void
+redis_up(struct strata_redis *r)
+{
 	r->state = REDIS_STATE_UP;
 	r->failures = 0;
 	if (r->connected_once)
@@ -264,8 +352,32 @@ redis_disconnect_cb(const redisAsyncContext *ac, int status)
 	redis_schedule_retry(r);
 }
 
+/* A connect attempt begins: CONNECTING, under the connect deadline. */
+static void
+redis_attempt_start(struct strata_redis *r)
+{
+	r->state = REDIS_STATE_CONNECTING;
+	r->connect_started_us = redis_now_us();
+	if (r->timeout_ms != 0)
+		redis_deadline_arm(r, r->connect_started_us +
+		    (uint64_t)r->timeout_ms * 1000, r->connect_started_us);
+}
+
 static void
 redis_connect(struct strata_redis *r)
+{
+	redis_attempt_start(r);
+	if (r->n_sentinels > 0) {
+		r->sentinel_tries = 0;
+		redis_resolve(r);
+		return;
+	}
+	redis_connect_to(r);
+}
+
+/* Connect to r->host:r->port, within the attempt already started. */
+static void
+redis_connect_to(struct strata_redis *r)
 {
 	redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
 
@@ -279,14 +391,127 @@ redis_connect(struct strata_redis *r)
 	}
 	ac->data = r;
 	r->ac = ac;
-	r->state = REDIS_STATE_CONNECTING;
-	r->connect_started_us = redis_now_us();
 	redisLibeventAttach(ac, r->base);
 	redisAsyncSetConnectCallback(ac, redis_connect_cb);
 	redisAsyncSetDisconnectCallback(ac, redis_disconnect_cb);
-	if (r->timeout_ms != 0)
-		redis_deadline_arm(r, r->connect_started_us +
-		    (uint64_t)r->timeout_ms * 1000, r->connect_started_us);
+}
+
+/* ---- Sentinel: which server is the primary ---- */
+
+/* The next sentinel of this attempt, or a retry when all were asked. */
+static void
+redis_resolve_next(struct strata_redis *r)
+{
+	if (++r->sentinel_tries < r->n_sentinels) {
+		redis_resolve(r);
+		return;
+	}
+	redis_log_failure(r, "no sentinel named the primary");
+	redis_schedule_retry(r);
+}
+
+/* Sets r->host:r->port from a get-master-addr-by-name reply; false if it
+ * is not one (nil: the sentinel does not know the master name). */
+static bool
+redis_take_primary(struct strata_redis *r, const redisReply *rp)
+{
+	char *end, *host;
+	unsigned long port;
+
+	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY ||
+	    rp->elements != 2 ||
+	    rp->element[0]->type != REDIS_REPLY_STRING ||
+	    rp->element[1]->type != REDIS_REPLY_STRING ||
+	    rp->element[0]->len == 0 || rp->element[0]->len > 255)
+		return false;
+	port = strtoul(rp->element[1]->str, &end, 10);
+	if (*end != '\0' || port == 0 || port > 65535)
+		return false;
+	if (strcmp(r->host, rp->element[0]->str) == 0 && r->port == port)
+		return true;
+	if ((host = strdup(rp->element[0]->str)) == NULL)
+		abort();
+	if (r->connected_once) {
+		r->failovers++;
+		STRATA_WARN("redis", "primary moved|from=%s:%u to=%s:%lu "
+		    "master=%s", r->host, (unsigned)r->port, host, port,
+		    r->master);
+	}
+	free(r->host);
+	r->host = host;
+	r->port = (uint16_t)port;
+	return true;
+}
+
+static void
+redis_sentinel_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct strata_redis *r = privdata;
+
+	if (ac != r->sac || r->freeing)
+		return;
+	r->sac = NULL;
+	if (reply == NULL) { /* that sentinel went away */
+		redis_resolve_next(r);
+		return;
+	}
+	redisAsyncDisconnect(ac);
+	if (redis_take_primary(r, reply))
+		redis_connect_to(r);
+	else
+		redis_resolve_next(r);
+}
+
+static void
+redis_sentinel_connect_cb(const redisAsyncContext *ac, int status)
+{
+	struct strata_redis *r = ac->data;
+
+	if (status == REDIS_OK || ac != r->sac)
+		return;
+	STRATA_DEBUG("redis", "sentinel unreachable|error=\"%s\"",
+	    ac->errstr);
+	r->sac = NULL; /* freed by hiredis after this callback */
+	redis_resolve_next(r);
+}
+
+static void
+redis_sentinel_disconnect_cb(const redisAsyncContext *ac, int status)
+{
+	struct strata_redis *r = ac->data;
+
+	if (ac != r->sac)
+		return;
+	r->sac = NULL;
+	redis_resolve_next(r);
+}
+
+/* Ask the next sentinel which server is the primary. */
+static void
+redis_resolve(struct strata_redis *r)
+{
+	const struct redis_sentinel *sn =
+	    &r->sentinels[r->sentinel_next++ % r->n_sentinels];
+	redisAsyncContext *sac = redisAsyncConnect(sn->host, sn->port);
+
+	if (sac == NULL)
+		abort();
+	if (sac->err) {
+		redisAsyncFree(sac);
+		redis_resolve_next(r);
+		return;
+	}
+	sac->data = r;
+	r->sac = sac;
+	redisLibeventAttach(sac, r->base);
+	redisAsyncSetConnectCallback(sac, redis_sentinel_connect_cb);
+	redisAsyncSetDisconnectCallback(sac, redis_sentinel_disconnect_cb);
+	if (redisAsyncCommand(sac, redis_sentinel_reply_cb, r,
+	    "SENTINEL get-master-addr-by-name %s", r->master) != REDIS_OK) {
+		r->sac = NULL;
+		redisAsyncDisconnect(sac);
+		redis_resolve_next(r);
+	}
 }
 
 static void
@@ -330,7 +555,13 @@ redis_abandon(struct strata_redis *r)
 	r->ac = NULL;
 	r->state = REDIS_STATE_DOWN;
 	redis_deadline_stop(r);
-	redisAsyncFree(ac);
+	if (r->sac != NULL) { /* a sentinel that does not answer */
+		redisAsyncContext *sac = r->sac;
+		r->sac = NULL;
+		redisAsyncFree(sac);
+	}
+	if (ac != NULL)
+		redisAsyncFree(ac);
 	assert(strata_list_empty(&r->inflight));
 	redis_schedule_retry(r);
 }
@@ -383,6 +614,25 @@ redis_failed_cb(evutil_socket_t fd, short what, void *arg)
 	redis_fail_calls(r, &r->failed);
 }
 
+/* Synced writes no WAIT was sent for, at free: callbacks with NULL. */
+static void
+redis_sync_fail_queued(struct strata_redis *r)
+{
+	struct strata_list *pos, *tmp;
+
+	STRATA_LIST_FOREACH_SAFE(pos, tmp, &r->sync_queue) {
+		struct redis_synced *sy = STRATA_CONTAINER_OF(pos,
+		    struct redis_synced, node);
+
+		strata_list_remove(pos);
+		if (sy->cb != NULL)
+			sy->cb(r, NULL, sy->arg);
+		if (sy->reply != NULL)
+			freeReplyObject(sy->reply);
+		free(sy);
+	}
+}
+
 static struct strata_redis *
 redis_alloc(struct event_base *base, const char *host, uint16_t port,
     void (*on_up)(struct strata_redis *, void *), void *arg)
@@ -398,6 +648,7 @@ redis_alloc(struct event_base *base, const char *host, uint16_t port,
 	r->timeout_ms = STRATA_REDIS_TIMEOUT_MS;
 	strata_list_init(&r->inflight);
 	strata_list_init(&r->failed);
+	strata_list_init(&r->sync_queue);
 	strata_list_init(&r->fake_messages);
 	r->retry_ev = event_new(base, -1, 0, redis_retry_cb, r);
 	r->failed_ev = event_new(base, -1, 0, redis_failed_cb, r);
@@ -416,6 +667,259 @@ strata_redis_new(struct event_base *base, const char *host, uint16_t port,
 
 	redis_connect(r);
 	return r;
+}
+
+/* Parse "host:port,host:port" into out (n entries, malloc'd) or count
+ * them (out NULL).  Returns the count, or -1 with a message in err. */
+static int
+redis_parse_sentinels(const char *list, struct redis_sentinel *out,
+    char *err, size_t errlen)
+{
+	const char *p = list;
+	int n = 0;
+
+	while (*p != '\0') {
+		const char *comma = strchr(p, ',');
+		size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+		const char *colon = memchr(p, ':', len);
+		char port[8], *end;
+		unsigned long v;
+		size_t hlen = colon != NULL ? (size_t)(colon - p) : 0;
+		size_t plen = colon != NULL ? len - hlen - 1 : 0;
+
+		if (colon == NULL || hlen == 0 || hlen > 255 || plen == 0 ||
+		    plen >= sizeof(port)) {
+			snprintf(err, errlen, "sentinel %d of \"%s\" is not "
+			    "host:port", n + 1, list);
+			return -1;
+		}
+		memcpy(port, colon + 1, plen);
+		port[plen] = '\0';
+		v = strtoul(port, &end, 10);
+		if (*end != '\0' || v == 0 || v > 65535) {
+			snprintf(err, errlen, "sentinel %d of \"%s\" has a bad "
+			    "port", n + 1, list);
+			return -1;
+		}
+		if (out != NULL) {
+			if ((out[n].host = strndup(p, hlen)) == NULL)
+				abort();
+			out[n].port = (uint16_t)v;
+		}
+		n++;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	if (n == 0)
+		snprintf(err, errlen, "no sentinel in \"%s\"", list);
+	return n > 0 ? n : -1;
+}
+
+int
+strata_redis_check_opts(const struct strata_redis_opts *o, char *err,
+    size_t errlen)
+{
+	if (o->sentinels != NULL && o->sentinels[0] != '\0' &&
+	    redis_parse_sentinels(o->sentinels, NULL, err, errlen) < 0)
+		return STRATA_EINVAL;
+	if (o->wait_replicas > 0 && o->timeout_ms != 0 &&
+	    o->wait_timeout_ms >= o->timeout_ms) {
+		snprintf(err, errlen, "redis-wait-timeout (%u ms) must be "
+		    "below redis-timeout (%u ms)", o->wait_timeout_ms,
+		    o->timeout_ms);
+		return STRATA_EINVAL;
+	}
+	return 0;
+}
+
+struct strata_redis *
+strata_redis_open(struct event_base *base, const struct strata_redis_opts *o,
+    void (*on_up)(struct strata_redis *, void *), void *arg)
+{
+	struct strata_redis *r = redis_alloc(base, o->host, o->port, on_up,
+	    arg);
+	char err[160];
+	int n;
+
+	r->timeout_ms = o->timeout_ms;
+	r->wait_replicas = o->wait_replicas;
+	r->wait_timeout_ms = o->wait_timeout_ms;
+	if (o->sentinels != NULL && o->sentinels[0] != '\0') {
+		n = redis_parse_sentinels(o->sentinels, NULL, err,
+		    sizeof(err));
+		if (n < 0)
+			abort(); /* strata_redis_check_opts() first */
+		r->sentinels = calloc((size_t)n, sizeof(*r->sentinels));
+		r->master = strdup(o->master != NULL ? o->master : "strata");
+		if (r->sentinels == NULL || r->master == NULL)
+			abort();
+		(void)redis_parse_sentinels(o->sentinels, r->sentinels, err,
+		    sizeof(err));
+		r->n_sentinels = (size_t)n;
+	}
+	redis_connect(r);
+	return r;
+}
+
+uint64_t
+strata_redis_wait_short(const struct strata_redis *r)
+{
+	return r->wait_short;
+}
+
+uint64_t
+strata_redis_failovers(const struct strata_redis *r)
+{
+	return r->failovers;
+}
+
+/* ---- synced writes ---- */
+
+/*
+ * One WAIT at a time: a WAIT blocks the connection until its replicas
+ * answer or its timeout passes, so one per write would add up when the
+ * replicas lag.  Synced writes (and sync points) queue in `sync_queue`;
+ * a WAIT sent covers every one queued before it (Redis answers in order),
+ * and those queued while it is out wait for the next.
+ */
+struct redis_wait_batch {
+	struct strata_redis *r;
+	struct strata_list synced;
+};
+
+/* A deep copy that freeReplyObject() frees. */
+static redisReply *
+redis_reply_copy(const redisReply *src)
+{
+	redisReply *d = calloc(1, sizeof(*d));
+
+	if (d == NULL)
+		abort();
+	d->type = src->type;
+	d->integer = src->integer;
+	if (src->str != NULL) {
+		if ((d->str = malloc(src->len + 1)) == NULL)
+			abort();
+		memcpy(d->str, src->str, src->len);
+		d->str[src->len] = '\0';
+		d->len = src->len;
+	}
+	if (src->type == REDIS_REPLY_ARRAY && src->elements > 0) {
+		d->element = calloc(src->elements, sizeof(*d->element));
+		if (d->element == NULL)
+			abort();
+		for (size_t i = 0; i < src->elements; i++)
+			d->element[i] = redis_reply_copy(src->element[i]);
+		d->elements = src->elements;
+	}
+	return d;
+}
+
+static void
+redis_synced_written(struct strata_redis *r, redisReply *reply, void *arg)
+{
+	struct redis_synced *sy = arg;
+
+	sy->answered = reply != NULL;
+	if (reply != NULL && sy->cb != NULL)
+		sy->reply = redis_reply_copy(reply);
+}
+
+static void redis_wait_flush(struct strata_redis *r);
+
+static void
+redis_wait_done(struct strata_redis *r, redisReply *reply, void *arg)
+{
+	struct redis_wait_batch *wb = arg;
+	struct strata_list *pos, *tmp;
+
+	r->wait_out = false;
+	if (reply != NULL && (reply->type != REDIS_REPLY_INTEGER ||
+	    reply->integer < (long long)r->wait_replicas) &&
+	    r->wait_short++ % 1000 == 0)
+		STRATA_WARN("redis", "writes not on enough replicas|"
+		    "wanted=%u got=%lld timeout_ms=%u short_total=%llu",
+		    r->wait_replicas, reply->type == REDIS_REPLY_INTEGER ?
+		    reply->integer : -1LL, r->wait_timeout_ms,
+		    (unsigned long long)r->wait_short);
+	STRATA_LIST_FOREACH_SAFE(pos, tmp, &wb->synced) {
+		struct redis_synced *sy = STRATA_CONTAINER_OF(pos,
+		    struct redis_synced, node);
+
+		strata_list_remove(pos);
+		if (sy->cb != NULL && sy->is_sync)
+			sy->cb(r, reply, sy->arg);
+		else if (sy->cb != NULL)
+			sy->cb(r, reply != NULL && sy->answered ? sy->reply :
+			    NULL, sy->arg);
+		if (sy->reply != NULL)
+			freeReplyObject(sy->reply);
+		free(sy);
+	}
+	free(wb);
+	if (!strata_list_empty(&r->sync_queue) && !r->freeing)
+		redis_wait_flush(r);
+}
+
+/* WAIT for everything in sync_queue. */
+static void
+redis_wait_flush(struct strata_redis *r)
+{
+	struct redis_wait_batch *wb = malloc(sizeof(*wb));
+
+	if (wb == NULL)
+		abort();
+	wb->r = r;
+	strata_list_init(&wb->synced);
+	redis_list_splice(&wb->synced, &r->sync_queue);
+	r->wait_out = true;
+	strata_redis_command(r, redis_wait_done, wb, "WAIT %u %u",
+	    r->wait_replicas, r->wait_timeout_ms);
+}
+
+static void
+redis_synced_queue(struct strata_redis *r, struct redis_synced *sy)
+{
+	strata_list_push_back(&r->sync_queue, &sy->node);
+	if (!r->wait_out)
+		redis_wait_flush(r);
+}
+
+int
+strata_redis_commandv_synced(struct strata_redis *r, strata_redis_cb cb,
+    void *arg, int argc, const char **argv, const size_t *argvlen)
+{
+	struct redis_synced *sy;
+	int rc;
+
+	if (r->wait_replicas == 0 || r->fake != NULL)
+		return strata_redis_commandv(r, cb, arg, argc, argv, argvlen);
+	if ((sy = calloc(1, sizeof(*sy))) == NULL)
+		abort();
+	sy->cb = cb;
+	sy->arg = arg;
+	rc = strata_redis_commandv(r, redis_synced_written, sy, argc, argv,
+	    argvlen);
+	redis_synced_queue(r, sy);
+	return rc;
+}
+
+void
+strata_redis_sync(struct strata_redis *r, strata_redis_cb cb, void *arg)
+{
+	struct redis_synced *sy;
+
+	if (r->wait_replicas == 0 || r->fake != NULL) {
+		strata_redis_command(r, cb, arg, "PING");
+		return;
+	}
+	if ((sy = calloc(1, sizeof(*sy))) == NULL)
+		abort();
+	sy->cb = cb;
+	sy->arg = arg;
+	sy->is_sync = true;
+	redis_synced_queue(r, sy);
 }
 
 static void
@@ -455,6 +959,11 @@ strata_redis_free(struct strata_redis *r)
 		return;
 	r->freeing = true;
 	r->state = REDIS_STATE_DOWN;
+	if (r->sac != NULL) {
+		redisAsyncContext *sac = r->sac;
+		r->sac = NULL;
+		redisAsyncFree(sac);
+	}
 	if (r->ac != NULL) {
 		redisAsyncContext *ac = r->ac;
 		r->ac = NULL;
@@ -465,12 +974,17 @@ strata_redis_free(struct strata_redis *r)
 	redis_fail_calls(r, &r->inflight);
 	while (!strata_list_empty(&r->failed))
 		redis_fail_calls(r, &r->failed);
+	redis_sync_fail_queued(r);
 	redis_fake_free(r);
 	event_free(r->retry_ev);
 	event_free(r->failed_ev);
 	event_free(r->deadline_ev);
 	free(r->channel);
 	free(r->host);
+	for (size_t i = 0; i < r->n_sentinels; i++)
+		free(r->sentinels[i].host);
+	free(r->sentinels);
+	free(r->master);
 	free(r);
 }
 
@@ -510,11 +1024,22 @@ static void
 redis_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct redis_call *c = privdata;
+	struct strata_redis *r = c->r;
+	const redisReply *rp = reply;
 
 	strata_list_remove(&c->node);
 	if (c->cb != NULL)
-		c->cb(c->r, reply, c->arg);
+		c->cb(r, reply, c->arg);
 	free(c);
+	/* a primary demoted by a failover: ask the sentinels again */
+	if (rp != NULL && rp->type == REDIS_REPLY_ERROR &&
+	    r->n_sentinels > 0 && ac == r->ac && !r->freeing &&
+	    strncmp(rp->str, "READONLY", 8) == 0 &&
+	    !(ac->c.flags & REDIS_DISCONNECTING)) {
+		STRATA_WARN("redis", "primary is a replica now, "
+		    "reconnecting|addr=%s:%u", r->host, (unsigned)r->port);
+		redisAsyncDisconnect(ac);
+	}
 }
 
 static struct redis_call *

@@ -34,6 +34,31 @@ typedef void (*strata_redis_cb)(struct strata_redis *r, redisReply *reply,
 struct strata_redis *strata_redis_new(struct event_base *base,
     const char *host, uint16_t port, void (*on_up)(struct strata_redis *,
     void *), void *arg);
+
+/* Where Redis is and how writes are made safe (the daemons' redis-*
+ * options). */
+struct strata_redis_opts {
+	const char *host;         /* without sentinels */
+	uint16_t port;
+	const char *sentinels;    /* "host:port,host:port", NULL or "": none */
+	const char *master;       /* the sentinels' master name */
+	unsigned timeout_ms;      /* every command's deadline, 0: none */
+	unsigned wait_replicas;   /* synced writes: WAIT for this many */
+	unsigned wait_timeout_ms; /* ... at most this long */
+};
+/* 0, or STRATA_EINVAL with a message in err (a bad sentinel list, a
+ * wait timeout not below the command deadline). */
+int strata_redis_check_opts(const struct strata_redis_opts *o, char *err,
+    size_t errlen);
+/* A client per o (checked first): with sentinels it asks them for the
+ * primary on every connect and follows a failover (redis.c). */
+struct strata_redis *strata_redis_open(struct event_base *base,
+    const struct strata_redis_opts *o, void (*on_up)(struct strata_redis *,
+    void *), void *arg);
+/* WAITs that found fewer replicas than wait_replicas in time. */
+uint64_t strata_redis_wait_short(const struct strata_redis *r);
+/* Times the sentinels named another primary than the last one. */
+uint64_t strata_redis_failovers(const struct strata_redis *r);
 void strata_redis_free(struct strata_redis *r);
 bool strata_redis_is_up(const struct strata_redis *r);
 
@@ -58,6 +83,18 @@ int strata_redis_command(struct strata_redis *r, strata_redis_cb cb,
 /* Binary-safe argv form. */
 int strata_redis_commandv(struct strata_redis *r, strata_redis_cb cb,
     void *arg, int argc, const char **argv, const size_t *argvlen);
+/*
+ * A write an acknowledgement depends on: with wait_replicas > 0, WAIT
+ * follows it and cb runs once WAIT answered, with (a copy of) the write's
+ * reply; otherwise as strata_redis_commandv().
+ */
+int strata_redis_commandv_synced(struct strata_redis *r, strata_redis_cb cb,
+    void *arg, int argc, const char **argv, const size_t *argvlen);
+/* cb runs once every command sent before is answered (and, with
+ * wait_replicas > 0, on that many replicas): PING or WAIT.  The reply is
+ * NULL when the connection failed. */
+void strata_redis_sync(struct strata_redis *r, strata_redis_cb cb,
+    void *arg);
 
 /* A message published on the subscribed channel: msg is binary, valid during
  * the call only. */

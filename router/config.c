@@ -56,6 +56,12 @@ router_config_load(struct router_config *cfg, int argc, char **argv,
 		    cfg->share_strategy);
 		return STRATA_EINVAL;
 	}
+	{
+		struct strata_redis_opts ro = STRATA_CONFIG_REDIS_OPTS(cfg);
+
+		if (strata_redis_check_opts(&ro, err, errlen) != 0)
+			return STRATA_EINVAL;
+	}
 	return strata_config_node_check(&cfg->node_id, cfg->log_level,
 	    "router", err, errlen);
 }

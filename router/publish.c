@@ -82,10 +82,15 @@ publish_retain(struct strata_router *r, const struct strata_message *m,
 		argc = 4;
 	}
 	argvlen[0] = strlen(argv[0]);
-	if (pd != NULL)
+	if (pd != NULL) {
+		/* the publisher's ack waits for it (and its replicas) */
 		router_pending_hold(pd);
-	strata_redis_commandv(r->redis, publish_redis_done, pd, argc, argv,
-	    argvlen);
+		strata_redis_commandv_synced(r->redis, publish_redis_done, pd,
+		    argc, argv, argvlen);
+	} else {
+		strata_redis_commandv(r->redis, publish_redis_done, NULL, argc,
+		    argv, argvlen);
+	}
 	free(value);
 }
 

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "redis.h"
@@ -49,6 +50,22 @@ router_redis_timeouts(void *arg)
 	struct strata_router *r = arg;
 
 	return r->redis != NULL ? strata_redis_timeouts(r->redis) : 0;
+}
+
+static uint64_t
+router_redis_wait_short(void *arg)
+{
+	struct strata_router *r = arg;
+
+	return r->redis != NULL ? strata_redis_wait_short(r->redis) : 0;
+}
+
+static uint64_t
+router_redis_failovers(void *arg)
+{
+	struct strata_router *r = arg;
+
+	return r->redis != NULL ? strata_redis_failovers(r->redis) : 0;
 }
 
 static uint64_t
@@ -164,6 +181,13 @@ router_metrics_gauges(struct strata_router *r)
 	strata_metrics_counter_fn(m, "strata_router_redis_timeouts_total",
 	    "Redis connections dropped (or connects abandoned) for not "
 	    "answering within redis-timeout", NULL, router_redis_timeouts, r);
+	strata_metrics_counter_fn(m, "strata_router_redis_wait_short_total",
+	    "Synced writes that reached fewer than redis-wait-replicas "
+	    "replicas within redis-wait-timeout", NULL,
+	    router_redis_wait_short, r);
+	strata_metrics_counter_fn(m, "strata_router_redis_failovers_total",
+	    "Times the sentinels named a new Redis primary", NULL,
+	    router_redis_failovers, r);
 	strata_metrics_counter_fn(m, "strata_router_redis_reconnects_total",
 	    "Successful Redis connects after the first", NULL,
 	    router_redis_reconnects, r);
@@ -430,10 +454,9 @@ router_init(struct strata_router *r, struct event_base *base,
 		r->redis = strata_redis_new_fake(base, cfg->redis_fake,
 		    router_redis_up, r);
 	} else {
-		r->redis = strata_redis_new(base, cfg->redis_host,
-		    (uint16_t)cfg->redis_port, router_redis_up, r);
-		strata_redis_set_timeout(r->redis,
-		    (unsigned)cfg->redis_timeout);
+		struct strata_redis_opts ro = STRATA_CONFIG_REDIS_OPTS(cfg);
+
+		r->redis = strata_redis_open(base, &ro, router_redis_up, r);
 	}
 	r->tick_ev = event_new(base, -1, EV_PERSIST, router_tick_cb, r);
 	r->fast_ev = event_new(base, -1, EV_PERSIST, router_fast_cb, r);

@@ -123,8 +123,9 @@ sessions_write(struct strata_router *r, strata_redis_cb cb, void *arg,
 	c->cb = cb;
 	c->arg = arg;
 	r->sessions.writes++;
-	strata_redis_commandv(r->redis, sessions_call_done, c, argc, argv,
-	    argvlen);
+	/* what a publisher's ack waits for: on redis-wait-replicas too */
+	strata_redis_commandv_synced(r->redis, sessions_call_done, c, argc,
+	    argv, argvlen);
 }
 
 static char *
@@ -907,7 +908,7 @@ router_sessions_barrier(struct router_broker *b, uint64_t seq,
 	w->seq = seq;
 	w->ack = ack;
 	/* answered in order: behind every write sent before */
-	strata_redis_command(r->redis, sessions_barrier_done, w, "PING");
+	strata_redis_sync(r->redis, sessions_barrier_done, w);
 }
 
 /* ---- expiry of OFFLINE sessions nothing is appended to ---- */

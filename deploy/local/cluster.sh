@@ -3,7 +3,7 @@
 # processes, with generated development certificates.
 #
 #   cluster.sh up   --dir DIR [--brokers N] [--routers M] [--base-port P]
-#                   [--bin-dir BINDIR] [--lb]
+#                   [--bin-dir BINDIR] [--lb] [--redis-ha]
 #   cluster.sh down --dir DIR
 #   cluster.sh run  --dir DIR [same options as up]   (foreground; Ctrl-C stops)
 #
@@ -17,12 +17,21 @@
 #   broker i:           PROXY P+5000+i, PROXY TLS P+5500+i
 #   HAProxy:            MQTT P+4000, MQTTS P+4001 (TLS passed through to
 #                       the brokers), stats page P+4002
+# --redis-ha runs Redis as production does: a primary (P+4500), two
+# replicas (P+4501, P+4502) and three Redis Sentinels (P+4510..P+4512,
+# master name "strata", quorum 2, a primary down after 1 s); every daemon
+# asks the sentinels for the primary and waits for one replica on the
+# writes an acknowledgement depends on (--redis-wait-replicas 1).
 # `up` writes DIR/endpoints.env (shell syntax) for users, scripts and tests:
 #   HOST MQTT_PORTS MQTTS_PORTS METRICS_PORTS BROKER_METRICS_PORTS
 #   ROUTER_METRICS_PORTS ROUTER_PORTS REDIS_PORT PIDS CA_FILE CLIENT_CERT
 #   CLIENT_KEY LOG_DIR BROKER_PIDS ROUTER_PIDS REDIS_PID
 #   LB_PORT LB_TLS_PORT LB_STATS_PORT LB_PID PROXY_PORTS PROXY_TLS_PORTS
 #   (the LB_* and PROXY_* ones are empty without --lb)
+#   REDIS_SENTINELS (host:port,...) REDIS_MASTER_NAME REDIS_PRIMARY_PID
+#   REDIS_REPLICA_PIDS REDIS_SENTINEL_PIDS REDIS_REPLICA_PORTS
+#   REDIS_SENTINEL_PORTS (empty without --redis-ha; REDIS_PORT and
+#   REDIS_PID are the first primary's)
 # `down` stops exactly the processes listed in PIDS (HAProxy included).
 # Environment variables STRATA_* are passed on to every daemon (e.g.
 # STRATA_LOG_LEVEL=debug).
@@ -72,11 +81,12 @@ start() {
 
 parse() {
 	DIR= BROKERS=1 ROUTERS=1 BASE=1883 BIN_DIR=${STRATA_BIN_DIR:-$root/build/bin}
-	LB=0
+	LB=0 REDIS_HA=0
 	while (($#)); do
 		case $1 in
 		--dir) DIR=$2; shift 2 ;;
 		--lb) LB=1; shift ;;
+		--redis-ha) REDIS_HA=1; shift ;;
 		--brokers) BROKERS=$2; shift 2 ;;
 		--routers) ROUTERS=$2; shift 2 ;;
 		--base-port) BASE=$2; shift 2 ;;
@@ -118,10 +128,14 @@ cmd_up() {
 	command -v redis-server >/dev/null || die "redis-server not found: run deploy/deps.sh"
 	((LB == 0)) || command -v haproxy >/dev/null ||
 		die "haproxy not found: run deploy/deps.sh"
+	((REDIS_HA == 0)) || command -v redis-sentinel >/dev/null ||
+		die "redis-sentinel not found: run deploy/deps.sh"
 
 	local redis_port=$((BASE + 4500)) mqtt=() mqtts=() bmet=() rmet=() rlink=() i
 	local proxy=() proxy_tls=() lb_ports=() broker_args
 	local broker_pids=() router_pids=() redis_pid lb_pid=
+	local replica_ports=() sentinel_ports=() replica_pids=() sentinel_pids=()
+	local redis_args sentinels=
 	for ((i = 0; i < BROKERS; i++)); do
 		mqtt+=($((BASE + i)))
 		mqtts+=($((BASE + 7000 + i)))
@@ -136,8 +150,13 @@ cmd_up() {
 		rmet+=($((BASE + 8100 + i)))
 	done
 	((LB == 0)) || lb_ports=($((BASE + 4000)) $((BASE + 4001)) $((BASE + 4002)))
+	if ((REDIS_HA)); then
+		replica_ports=($((BASE + 4501)) $((BASE + 4502)))
+		sentinel_ports=($((BASE + 4510)) $((BASE + 4511)) $((BASE + 4512)))
+	fi
 	for p in "$redis_port" "${mqtt[@]}" "${mqtts[@]}" "${bmet[@]}" "${rlink[@]}" \
-		"${rmet[@]}" "${proxy[@]}" "${proxy_tls[@]}" "${lb_ports[@]}"; do
+		"${rmet[@]}" "${proxy[@]}" "${proxy_tls[@]}" "${lb_ports[@]}" \
+		"${replica_ports[@]}" "${sentinel_ports[@]}"; do
 		port_in_use "$p" && die "port $p is already in use; choose another --base-port"
 	done
 
@@ -151,11 +170,17 @@ cmd_up() {
 		--dir "$DIR/redis" --daemonize no
 	wait_port "$redis_port" "${PIDS[-1]}" redis
 	redis_pid=${PIDS[-1]}
+	redis_args=(--redis-host "$HOST" --redis-port "$redis_port")
+	if ((REDIS_HA)); then
+		redis_ha
+		redis_args=(--redis-sentinels "$sentinels" --redis-master-name strata
+			--redis-wait-replicas 1)
+	fi
 
 	for ((i = 0; i < ROUTERS; i++)); do
 		start "router-$i" "$BIN_DIR/strata-router" --node-id "router-$i" \
 			--bind "$HOST" --port "${rlink[i]}" --metrics-port "${rmet[i]}" \
-			--redis-host "$HOST" --redis-port "$redis_port"
+			"${redis_args[@]}"
 		wait_port "${rlink[i]}" "${PIDS[-1]}" "router-$i"
 		router_pids+=("${PIDS[-1]}")
 	done
@@ -167,7 +192,7 @@ cmd_up() {
 			--bind "$HOST" --port "${mqtt[i]}" --tls-port "${mqtts[i]}" \
 			--tls-cert "$DIR/certs/server.crt" --tls-key "$DIR/certs/server.key" \
 			--tls-ca "$DIR/certs/ca.crt" --metrics-port "${bmet[i]}" \
-			--redis-host "$HOST" --redis-port "$redis_port" "${broker_args[@]}"
+			"${redis_args[@]}" "${broker_args[@]}"
 		wait_port "${mqtt[i]}" "${PIDS[-1]}" "broker-$i"
 		wait_port "${mqtts[i]}" "${PIDS[-1]}" "broker-$i"
 		broker_pids+=("${PIDS[-1]}")
@@ -209,8 +234,67 @@ cmd_up() {
 		LB_PID="$lb_pid"
 		PROXY_PORTS="$(join "${proxy[@]}")"
 		PROXY_TLS_PORTS="$(join "${proxy_tls[@]}")"
+		REDIS_SENTINELS="$sentinels"
+		REDIS_MASTER_NAME="$( ((REDIS_HA)) && echo strata)"
+		REDIS_PRIMARY_PID="$( ((REDIS_HA)) && echo "$redis_pid")"
+		REDIS_REPLICA_PIDS="$(join "${replica_pids[@]}")"
+		REDIS_SENTINEL_PIDS="$(join "${sentinel_pids[@]}")"
+		REDIS_REPLICA_PORTS="$(join "${replica_ports[@]}")"
+		REDIS_SENTINEL_PORTS="$(join "${sentinel_ports[@]}")"
 	EOF
 	mv "$DIR/endpoints.env.tmp" "$DIR/endpoints.env"
+}
+
+# redis_ha: the replicas and the sentinels of --redis-ha, once the
+# primary listens; sets replica_pids, sentinel_pids and sentinels (reads
+# cmd_up's port arrays).  Ready when every sentinel names the primary and
+# both replicas are in sync.
+redis_ha() {
+	local i port conf ok
+	for ((i = 0; i < ${#replica_ports[@]}; i++)); do
+		port=${replica_ports[i]}
+		mkdir -p "$DIR/redis-replica-$i"
+		start "redis-replica-$i" redis-server --bind "$HOST" --port "$port" \
+			--save '' --appendonly yes --appendfsync everysec \
+			--replicaof "$HOST" "$redis_port" --replica-announce-ip "$HOST" \
+			--dir "$DIR/redis-replica-$i" --daemonize no
+		wait_port "$port" "${PIDS[-1]}" "redis-replica-$i"
+		replica_pids+=("${PIDS[-1]}")
+	done
+	for ((i = 0; i < ${#sentinel_ports[@]}; i++)); do
+		port=${sentinel_ports[i]}
+		mkdir -p "$DIR/sentinel-$i"
+		conf=$DIR/sentinel-$i/sentinel.conf
+		cat >"$conf" <<-EOF
+			bind $HOST
+			port $port
+			daemonize no
+			dir $DIR/sentinel-$i
+			sentinel announce-ip $HOST
+			sentinel monitor strata $HOST $redis_port 2
+			sentinel down-after-milliseconds strata 1000
+			sentinel failover-timeout strata 10000
+			sentinel parallel-syncs strata 1
+		EOF
+		start "sentinel-$i" redis-sentinel "$conf"
+		wait_port "$port" "${PIDS[-1]}" "sentinel-$i"
+		sentinel_pids+=("${PIDS[-1]}")
+		sentinels+="${sentinels:+,}$HOST:$port"
+	done
+	for ((i = 0; i < 100; i++)); do
+		ok=1
+		for port in "${replica_ports[@]}"; do
+			redis-cli -h "$HOST" -p "$port" INFO replication 2>/dev/null |
+				grep -q '^master_link_status:up' || ok=0
+		done
+		for port in "${sentinel_ports[@]}"; do
+			[[ $(redis-cli -h "$HOST" -p "$port" SENTINEL replicas strata 2>/dev/null |
+				grep -c '^slave$') -ge 2 ]] || ok=0
+		done
+		((ok)) && return 0
+		sleep 0.1
+	done
+	die "the Redis replicas or sentinels were not ready within 10 s; see $LOG_DIR"
 }
 
 # lb_config LB_PORT LB_TLS_PORT LB_STATS_PORT: DIR/haproxy.cfg from the
@@ -292,7 +376,7 @@ stop_pids() {
 	local pids=()
 	for p in $(cat "$file"); do
 		[[ -r /proc/$p/cmdline ]] || continue
-		tr '\0' ' ' </proc/"$p"/cmdline | grep -qE 'strata-|redis-server|haproxy' || continue
+		tr '\0' ' ' </proc/"$p"/cmdline | grep -qE 'strata-|redis-server|redis-sentinel|haproxy' || continue
 		pids+=("$p")
 	done
 	# the balancer first, then brokers (they drain clients), then
@@ -338,7 +422,7 @@ cmd_run() {
 		  MQTT:     $(for p in $MQTT_PORTS; do printf 'mqtt://%s:%s ' "$HOST" "$p"; done)
 		  MQTTS:    $(for p in $MQTTS_PORTS; do printf 'mqtts://%s:%s ' "$HOST" "$p"; done)
 		  metrics:  $(for p in $METRICS_PORTS; do printf 'http://%s:%s/metrics ' "$HOST" "$p"; done)
-		  redis:    $HOST:$REDIS_PORT${lb_line}
+		  redis:    $HOST:$REDIS_PORT${REDIS_SENTINELS:+ (primary at start; sentinels $REDIS_SENTINELS, master $REDIS_MASTER_NAME)}${lb_line}
 		  certs:    CA $CA_FILE, client $CLIENT_CERT / $CLIENT_KEY
 		  logs:     $LOG_DIR
 		  try:      mosquitto_sub -p ${MQTT_PORTS%% *} -t '#' -v

@@ -183,8 +183,10 @@ def m_deliver(topic, payload, qos, retain=False, mprops=b"", origin="",
             pb_bytes(8, tfilter))
 
 
-def m_route(op, flt):
-    return pb_uint(1, op) + pb_bytes(2, flt)
+def m_route(op, flt, client="", options=0, sub_id=0, online=False):
+    return (pb_uint(1, op) + pb_bytes(2, flt) + pb_bytes(4, client) +
+            pb_uint(5, options) + pb_uint(6, sub_id) +
+            pb_uint(7, 1 if online else 0))
 
 
 def fnv1a32(data):
@@ -403,6 +405,34 @@ def router_link():
     write(t, "invalid", b"\x01" + link_records(bad))
     write(t, "bad_hello", b"\x00" + link_records(frame((HELLO,
                                                         hello("", 2)))))
+    # persistent sessions (held here, then offline: queued in Redis) and
+    # shared subscriptions (members, a message given back to a group)
+    sess = frame((ROUTE, m_route(5, "s/1", "p1", 1, 0, True)),
+                 (ROUTE, m_route(5, "s/+", "p2", 2, 7, False)),
+                 (ROUTE, m_route(7, "$share/g/s/1", "m1", 1)),
+                 (ROUTE, m_route(7, "$share/g/s/1", "m2", 1)),
+                 (ROUTE, m_route(7, "$share/h/#", "m1", 2)),
+                 (BARRIER, pb_uint(1, 2)),
+                 (PUBLISH, m_publish(3, "s/1", b"a", 1,
+                                     partition=fnv1a32(b"s/1") % 1024)),
+                 (PUBLISH, m_publish(4, "s/1", b"b", 2,
+                                     partition=fnv1a32(b"s/1") % 1024)),
+                 (PUBLISH, m_publish(5, "s/1", b"c", 1,
+                                     partition=fnv1a32(b"s/1") % 1024) +
+                  pb_bytes(9, "$share/g/s/1")),
+                 (ROUTE, m_route(8, "$share/g/s/1", "m1")),
+                 (ROUTE, m_route(6, "s/+", "p2")),
+                 (ROUTE, m_route(5, "s/1", "p1", 1, 0, False)),
+                 (PUBLISH, m_publish(6, "s/1", b"d", 1,
+                                     partition=fnv1a32(b"s/1") % 1024)))
+    write(t, "sessions_shares", b"\x01" + link_records(sess))
+    bad_sess = frame((ROUTE, m_route(5, "a/#/b", "p1", 9, 0, True)),
+                     (ROUTE, m_route(7, "$share//x", "m1")),
+                     (ROUTE, m_route(7, "$share/g/s", "")),
+                     (ROUTE, m_route(8, "$share/none/s", "m9")),
+                     (PUBLISH, m_publish(7, "s", b"", 1) +
+                      pb_bytes(9, "$share/missing/s")))
+    write(t, "sessions_shares_invalid", b"\x01" + link_records(bad_sess))
 
 
 def handoff():

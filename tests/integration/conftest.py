@@ -39,9 +39,10 @@ SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                       "runtime error:")
 
 
-def port_offsets(brokers=BROKERS, routers=ROUTERS, lb=False):
+def port_offsets(brokers=BROKERS, routers=ROUTERS, lb=False, redis_ha=False):
     """Offsets of the ports cluster.sh derives from the base port P;
-    lb: also those of --lb (the brokers' PROXY listeners and HAProxy)."""
+    lb: also those of --lb (the brokers' PROXY listeners and HAProxy);
+    redis_ha: the replicas and sentinels of --redis-ha."""
     offsets = ([i for i in range(brokers)] +
                [7000 + i for i in range(brokers)] +
                [8000 + i for i in range(brokers)] +
@@ -51,6 +52,8 @@ def port_offsets(brokers=BROKERS, routers=ROUTERS, lb=False):
         offsets += ([5000 + i for i in range(brokers)] +
                     [5500 + i for i in range(brokers)] +
                     [4000, 4001, 4002])
+    if redis_ha:
+        offsets += [4501, 4502, 4510, 4511, 4512]
     return offsets
 
 
@@ -88,6 +91,13 @@ class Cluster:
         self.lb_pid = _int_or_none(env.get("LB_PID"))
         self.proxy_ports = _ints(env.get("PROXY_PORTS"))
         self.proxy_tls_ports = _ints(env.get("PROXY_TLS_PORTS"))
+        # --redis-ha only
+        self.redis_sentinels = env.get("REDIS_SENTINELS", "")
+        self.redis_primary_pid = _int_or_none(env.get("REDIS_PRIMARY_PID"))
+        self.redis_replica_pids = _ints(env.get("REDIS_REPLICA_PIDS"))
+        self.redis_sentinel_pids = _ints(env.get("REDIS_SENTINEL_PIDS"))
+        self.redis_replica_ports = _ints(env.get("REDIS_REPLICA_PORTS"))
+        self.redis_sentinel_ports = _ints(env.get("REDIS_SENTINEL_PORTS"))
         self.ca_file = env["CA_FILE"]
         self.client_cert = env["CLIENT_CERT"]
         self.client_key = env["CLIENT_KEY"]
@@ -187,11 +197,11 @@ def _port_free(port):
 
 
 def pick_base_port(brokers=BROKERS, routers=ROUTERS, attempts=200,
-                   lb=False):
+                   lb=False, redis_ha=False):
     """A base port whose derived ports are all free.  Kept below the
     kernel's ephemeral range (32768+) so outgoing connections made while
     the cluster starts cannot take one of them."""
-    offsets = port_offsets(brokers, routers, lb)
+    offsets = port_offsets(brokers, routers, lb, redis_ha)
     rng = random.Random()
     for _ in range(attempts):
         base = rng.randrange(10000, 32768 - max(offsets) - 1)
@@ -206,7 +216,7 @@ def _cluster_cmd(*args):
 
 @contextlib.contextmanager
 def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
-                  health_check=True, env=None, lb=False):
+                  health_check=True, env=None, lb=False, redis_ha=False):
     """Run `cluster.sh up` in a fresh temporary directory and yield the
     Cluster; `cluster.sh down` when the block ends.  `name` is the fixture
     that provides it: tests using that fixture get its log tails on
@@ -215,7 +225,9 @@ def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
     reports written at exit (LeakSanitizer) fail the teardown; the
     directory is then kept for inspection.  env: more variables for the
     daemons (STRATA_* options).  lb: `cluster.sh --lb`, HAProxy in front
-    of the brokers' PROXY listeners (Cluster.lb_port and friends)."""
+    of the brokers' PROXY listeners (Cluster.lb_port and friends).
+    redis_ha: `cluster.sh --redis-ha`, a Redis primary with two replicas
+    and three sentinels (Cluster.redis_* by role)."""
     if not os.path.exists(CLUSTER_SH):
         pytest.fail("%s does not exist" % CLUSTER_SH)
     directory = tempfile.mkdtemp(prefix=prefix)
@@ -224,9 +236,12 @@ def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
     run_env.update(env or {})
     args = ["up", "--dir", directory, "--brokers", str(brokers),
             "--routers", str(routers),
-            "--base-port", str(pick_base_port(brokers, routers, lb=lb))]
+            "--base-port", str(pick_base_port(brokers, routers, lb=lb,
+                                              redis_ha=redis_ha))]
     if lb:
         args.append("--lb")
+    if redis_ha:
+        args.append("--redis-ha")
     if os.environ.get("STRATA_BIN_DIR"):
         args += ["--bin-dir", os.environ["STRATA_BIN_DIR"]]
     up = subprocess.run(_cluster_cmd(*args), env=run_env, cwd=ROOT,
