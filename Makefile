@@ -16,9 +16,10 @@ build: deps
 	cmake --build build -j$(JOBS)
 
 # A whole cluster on loopback in the foreground; Ctrl-C stops it.
-# LB=1 adds HAProxy in front of the brokers (MQTT 5883, MQTTS 5884).
+# LB=1 adds HAProxy in front of the brokers (MQTT 5883, MQTTS 5884);
+# REDIS_HA=1 runs Redis with two replicas and three sentinels.
 run: build
-	deploy/local/cluster.sh run --dir build/run --brokers $${BROKERS:-1} --routers $${ROUTERS:-1} $${LB:+--lb}
+	deploy/local/cluster.sh run --dir build/run --brokers $${BROKERS:-1} --routers $${ROUTERS:-1} $${LB:+--lb} $${REDIS_HA:+--redis-ha}
 
 # Every test: unit, conformance vectors, integration with real clients,
 # bench smoke run, a short fuzz run, then the same suite under ASan+UBSan.

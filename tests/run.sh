@@ -17,9 +17,11 @@ failures=()
 step() {
 	local name=$1
 	shift
+	local start=$SECONDS
 	echo "=== $name"
 	if "$@"; then
 		passed=$((passed + 1))
+		echo "=== $name: passed in $((SECONDS - start)) s"
 	else
 		failed=$((failed + 1))
 		failures+=("$name")
@@ -78,7 +80,7 @@ fuzz_short() {
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_FUZZ=ON >/dev/null &&
 		cmake --build build-fuzz -j"$JOBS" --target fuzz_all >/dev/null &&
-		bash tests/fuzz/run.sh build-fuzz/fuzz 10
+		FUZZ_JOBS=$JOBS bash tests/fuzz/run.sh build-fuzz/fuzz 10
 }
 
 asan_build() {
