@@ -501,7 +501,7 @@ struct strata_broker {
 	struct strata_list routers;
 	struct broker_part parts[STRATA_PARTITIONS];
 	unsigned parts_moving;
-	uint64_t partver;                    /* last strata:partver seen */
+	uint64_t partver;                    /* last strata:{part}:ver seen */
 	unsigned poll_count;                 /* fast polls since a full read */
 	bool ver_checking;
 	uint64_t boot;                       /* random, sent in Hello */

@@ -7,7 +7,7 @@
  *   strata:broker:<id>:alive    lease, SET PX 5000 every second
  *   strata:brokers              HASH id -> 1: the brokers routers wait
  *                               for when a partition moves
- *   strata:client:<client id>   HASH {node, epoch}, one Lua script per
+ *   strata:client:{<client id>} HASH {node, epoch}, one Lua script per
  *                               accepted CONNECT, deleted (Lua, if node
  *                               and epoch still match) when the session
  *                               ends here
@@ -19,10 +19,12 @@
  *
  * A CONNECT whose session is not here waits (struct broker_pending, its
  * states are in broker.h):
- *   REGISTERING --registry: no other live node--> fresh session
+ *   REGISTERING --registry: no other node--> fresh session
+ *   AWAITING --TAKEOVER reached nobody (that broker is dead)--> at once:
+ *             the stored session (or a fresh one)
  *   REGISTERING --no answer (Redis down or past redis-timeout)--> CONNACK
  *                                           0x88 / 0x03, closed
- *   REGISTERING --registry: previous node alive--> AWAITING (TAKEOVER
+ *   REGISTERING --registry: held by another node--> AWAITING (TAKEOVER
  *                                                  sent, 2 s timer)
  *   AWAITING --HANDOFF has_session--> FETCHING --GET--> restored session
  *   FETCHING --no answer--> CONNACK 0x88 / 0x03, closed
@@ -35,27 +37,26 @@
 #include <string.h>
 
 #include "broker.h"
+#include "durable.h"
 
 #define CLUSTER_LEASE_MS "5000"
 #define CLUSTER_SESSION_TTL_MS "60000"
 #define CLUSTER_HANDOFF_WAIT_S 2
 
-/* KEYS[1] registry key, ARGV[1] this node, ARGV[2] the client id.
- * Returns {previous node or "", new epoch, 1 if the previous node (another
- * one) has a lease, 1 if a persistent session of the client is stored}.
- * The lease and session keys are not in KEYS: fine on one Redis, not
- * Redis Cluster safe. */
+/* KEYS[1] registry key, KEYS[2] the session hash (strata:sess:{c}, the
+ * same slot); ARGV[1] this node.  Returns {previous node or "", new
+ * epoch, 1 if another node held it (it is asked; a dead one does not
+ * listen on its channel and the wait ends at once), 1 if a persistent
+ * session of the client is stored}. */
 static const char cluster_script_register[] =
     "local prev = redis.call('HGET', KEYS[1], 'node') "
     "local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1) "
     "redis.call('HSET', KEYS[1], 'node', ARGV[1]) "
-    "local alive = 0 "
-    "if prev and prev ~= ARGV[1] then alive = redis.call('EXISTS', "
-    "'strata:broker:' .. prev .. ':alive') end "
+    "local other = 0 "
+    "if prev and prev ~= ARGV[1] then other = 1 end "
     "local stored = 0 "
-    "if prev then stored = redis.call('EXISTS', "
-    "'strata:sess:{' .. ARGV[2] .. '}') end "
-    "return {prev or '', epoch, alive, stored}";
+    "if prev then stored = redis.call('EXISTS', KEYS[2]) end "
+    "return {prev or '', epoch, other, stored}";
 
 /* KEYS[1] registry key, ARGV[1] node, ARGV[2] epoch: delete if both still
  * name that session. */
@@ -160,32 +161,36 @@ cluster_key_command(struct strata_broker *b, strata_redis_cb cb, void *arg,
 	free(key);
 }
 
-/* EVAL script 1 strata:client:<id> args... (at most 2 args, binary safe
- * up to a NUL: the client id may be one) */
+/* EVAL script 2 strata:client:{<id>} strata:sess:{<id>} args... (at
+ * most 2 args, binary safe up to a NUL: the client id may be one); both
+ * keys in the client id's slot */
 static void
 cluster_eval(struct strata_broker *b, strata_redis_cb cb, void *arg,
     const char *script, const char *id, size_t id_len, int n_args,
     const char **args)
 {
-	const char *argv[6] = {"EVAL", script, "1"};
-	size_t argvlen[6], klen;
-	char *key = cluster_key("strata:client:", id, id_len, &klen);
-	int i, argc = 4;
+	const char *argv[7] = {"EVAL", script, "2"};
+	size_t argvlen[7], klen, slen;
+	char *key = strata_durable_key("client", id, id_len, &klen);
+	char *sess = strata_durable_key("sess", id, id_len, &slen);
+	int i, argc = 5;
 
 	argv[3] = key;
+	argv[4] = sess;
 	for (i = 0; i < n_args && i < 2; i++)
 		argv[argc++] = args[i];
 	for (i = 0; i < argc; i++)
-		argvlen[i] = i == 3 ? klen : strlen(argv[i]);
+		argvlen[i] = i == 3 ? klen : i == 4 ? slen : strlen(argv[i]);
 	strata_redis_commandv(b->redis, cb, arg, argc, argv, argvlen);
 	free(key);
+	free(sess);
 }
 
 /* The register script's reply. */
 struct cluster_reg {
 	const char *prev;
 	uint64_t epoch;
-	bool alive;
+	bool other;             /* another node held it: ask it */
 	bool stored;
 };
 
@@ -201,7 +206,7 @@ cluster_register_reply(const redisReply *r, struct cluster_reg *reg)
 		return false;
 	reg->prev = r->element[0]->str;
 	reg->epoch = (uint64_t)r->element[1]->integer;
-	reg->alive = r->element[2]->integer == 1;
+	reg->other = r->element[2]->integer == 1;
 	reg->stored = r->element[3]->integer == 1;
 	return true;
 }
@@ -502,7 +507,7 @@ cluster_registered(struct strata_redis *r, redisReply *reply, void *arg)
 	}
 	if (!cluster_register_reply(reply, &reg)) {
 		pending_unavailable(p);
-	} else if (!reg.alive) {
+	} else if (!reg.other) {
 		p->epoch = reg.epoch;
 		p->stored = reg.stored;
 		pending_resolve(p, false, false);
@@ -588,7 +593,7 @@ cluster_local_registered(struct strata_redis *r, redisReply *reply,
 		 * left at once): its entry is dropped now, or nothing would */
 		if (s == NULL)
 			cluster_release(b, lr->id, lr->id_len, reg.epoch);
-		if (reg.alive)
+		if (reg.other)
 			cluster_send_takeover(b, reg.prev, lr->id, reg.epoch,
 			    false, NULL, NULL);
 	}

@@ -4,10 +4,10 @@
  * 2).
  *
  * Every 250 ms, once the cluster's partition scheme agrees with the
- * broker's own (common/scheme.h), the broker reads strata:partver; when it
+ * broker's own (common/scheme.h), the broker reads strata:{part}:ver; when it
  * changed (and every second anyway) it reads strata:routers (router id ->
- * "host:port": links are kept to each, routerlink.c), strata:partmap
- * (partition -> router id) and strata:partgen (partition -> generation).
+ * "host:port": links are kept to each, routerlink.c), strata:{part}:map
+ * (partition -> router id) and strata:{part}:gen (partition -> generation).
  *
  * Each partition (struct broker_part):
  *   STEADY - owner serves it: its publishes go to the owner.
@@ -295,7 +295,7 @@ partmap_map_cb(struct strata_redis *rd, redisReply *reply, void *arg)
 			    v->len);
 	}
 	if (strata_redis_command(b->redis, partmap_gens_cb, m,
-	    "HGETALL strata:partgen") != 0)
+	    "HGETALL strata:{part}:gen") != 0)
 		b->polling = false;
 }
 
@@ -315,7 +315,7 @@ partmap_routers_cb(struct strata_redis *rd, redisReply *reply, void *arg)
 		abort();
 	m->b = b;
 	if (strata_redis_command(b->redis, partmap_map_cb, m,
-	    "HGETALL strata:partmap") != 0)
+	    "HGETALL strata:{part}:map") != 0)
 		b->polling = false;
 }
 
@@ -392,7 +392,7 @@ partmap_poll(evutil_socket_t fd, short what, void *arg)
 	b->poll_count++;
 	b->ver_checking = true;
 	if (strata_redis_command(b->redis, partmap_ver_cb, b,
-	    "GET strata:partver") != 0)
+	    "GET strata:{part}:ver") != 0)
 		b->ver_checking = false;
 }
 

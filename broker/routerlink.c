@@ -3,7 +3,7 @@
  *
  * Every second the broker reads two Redis hashes, once the cluster's
  * partition scheme agrees with its own (common/scheme.h): `strata:routers`
- * (router id -> "host:port") and `strata:partmap` (partition -> router
+ * (router id -> "host:port") and `strata:{part}:map` (partition -> router
  * id).  It keeps one strata_link per router and a table partition ->
  * router.
  *

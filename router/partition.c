@@ -8,10 +8,10 @@
  * exits with status 2 if not.  Then every second (router_partition_tick)
  * it refreshes its lease (strata:router:<id>:alive, PX 5000) and its
  * address, and runs one claim cycle unless one is under way; every 250 ms
- * (router_partition_fast_tick) it reads strata:partver and runs a cycle
+ * (router_partition_fast_tick) it reads strata:{part}:ver and runs a cycle
  * at once when the map moved.  A cycle:
  *
- *   READ    HGETALL strata:routers, strata:partmap, strata:partgen,
+ *   READ    HGETALL strata:routers, strata:{part}:map, strata:{part}:gen,
  *           strata:brokers (pipelined)
  *   LEASES  EXISTS of the lease of every router and broker named, and of
  *           every partition owner not among them
@@ -23,7 +23,7 @@
  *           another live router seen for 2 s, at most 64 a cycle
  *   CLAIM   one script applies them where the map still says what the
  *           cycle read (and the leases agree), bumps each generation and
- *           strata:partver
+ *           strata:{part}:ver
  *   APPLY   each partition's state follows the map:
  *
  *   NONE --map gives it to us (gen g)--> INCOMING(g)
@@ -583,7 +583,7 @@ partition_decide(struct partition_cycle *c)
 	struct strata_router *r = c->r;
 	struct partition_moves mv;
 	static const char *const head[] = {"EVAL", partition_script, "3",
-	    "strata:partmap", "strata:partgen", "strata:partver"};
+	    "strata:{part}:map", "strata:{part}:gen", "strata:{part}:ver"};
 
 	mv.argv = malloc((6 + 4 * STRATA_PARTITIONS) * sizeof(*mv.argv));
 	mv.num = malloc(STRATA_PARTITIONS * sizeof(*mv.num));
@@ -789,7 +789,7 @@ static void
 partition_cycle_start(struct strata_router *r)
 {
 	static const char *const keys[] = {"strata:routers",
-	    "strata:partmap", "strata:partgen", "strata:brokers"};
+	    "strata:{part}:map", "strata:{part}:gen", "strata:brokers"};
 	struct partition_cycle *c = calloc(1, sizeof(*c));
 
 	if (c == NULL)
@@ -896,7 +896,7 @@ router_partition_fast_tick(struct strata_router *r)
 		return;
 	r->parts.ver_checking = true;
 	strata_redis_command(r->redis, partition_ver_done, r,
-	    "GET strata:partver");
+	    "GET strata:{part}:ver");
 }
 
 void
@@ -917,7 +917,7 @@ router_partition_fini(struct strata_router *r)
 
 /*
  * Give the lease up at shutdown: delete the alive key and the address, and
- * bump strata:partver, so other routers claim the partitions at once
+ * bump strata:{part}:ver, so other routers claim the partitions at once
  * instead of after the lease expiry.  done runs when Redis has answered
  * (or at once, with NULL, if it is down).
  */
@@ -927,7 +927,7 @@ router_partition_stop(struct strata_router *r, strata_redis_cb done, void *arg)
 	r->stopping = true;
 	strata_redis_command(r->redis, NULL, NULL,
 	    "DEL strata:router:%s:alive", r->cfg.node_id);
-	strata_redis_command(r->redis, NULL, NULL, "INCR strata:partver");
+	strata_redis_command(r->redis, NULL, NULL, "INCR strata:{part}:ver");
 	strata_redis_command(r->redis, done, arg, "HDEL strata:routers %s",
 	    r->cfg.node_id);
 }

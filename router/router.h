@@ -211,9 +211,9 @@ struct router_partitions {
 	unsigned owned_count;      /* INCOMING + OWNED */
 	bool cycle_running;        /* a claim cycle awaits Redis */
 	bool cycle_again;          /* one more cycle when it ends */
-	bool ver_checking;         /* GET strata:partver in flight */
+	bool ver_checking;         /* GET strata:{part}:ver in flight */
 	unsigned loading;          /* HGETALLs of retained in flight */
-	uint64_t partver;          /* last strata:partver seen */
+	uint64_t partver;          /* last strata:{part}:ver seen */
 	struct strata_hashmap *seen_routers; /* id -> first seen ms */
 	struct strata_hashmap *live_brokers; /* node id -> (void *)1 */
 };
@@ -346,7 +346,7 @@ void router_partition_fini(struct strata_router *r);
 void router_partition_stop(struct strata_router *r,
     void (*done)(struct strata_redis *, redisReply *, void *), void *arg);
 void router_partition_tick(struct strata_router *r);
-/* Check strata:partver and re-read the map when it moved. */
+/* Check strata:{part}:ver and re-read the map when it moved. */
 void router_partition_fast_tick(struct strata_router *r);
 /* Ours (OWNED or INCOMING). */
 bool router_partition_owned(const struct strata_router *r, uint32_t partition);

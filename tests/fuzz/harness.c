@@ -218,7 +218,7 @@ fuzz_broker_answer(struct strata_redis *r, int argc, const char **argv,
 	else if (fuzz_arg_is(argc, argv, 1, "strata:routers"))
 		fuzz_feed(r, "*2\r\n$11\r\n" FUZZ_ROUTER_ID "\r\n$6\r\n"
 		    "fuzz:1\r\n");
-	else if (fuzz_arg_is(argc, argv, 1, "strata:partmap"))
+	else if (fuzz_arg_is(argc, argv, 1, "strata:{part}:map"))
 		fuzz_feed(r, fuzz_partmap_reply());
 	else if (fuzz_arg_is(argc, argv, 0, "HGETALL"))
 		fuzz_feed(r, "*0\r\n");

@@ -236,7 +236,7 @@ redis_int(struct fixture *fx, const char *fmt, const char *arg)
 static bool
 all_claimed(struct fixture *fx)
 {
-	return redis_int(fx, "HLEN %s", "strata:partmap") == STRATA_PARTITIONS;
+	return redis_int(fx, "HLEN %s", "strata:{part}:map") == STRATA_PARTITIONS;
 }
 
 static bool
@@ -382,7 +382,7 @@ test_hello_and_claim(void **state)
 	assert_int_equal(fx->b1.hello_kind, STRATA__NODE_KIND__NODE_ROUTER);
 	assert_int_equal(redis_int(fx, "EXISTS %s",
 	    "strata:router:r-test:alive"), 1);
-	redisReply *rep = redisCommand(fx->rc, "HGET strata:partmap 17");
+	redisReply *rep = redisCommand(fx->rc, "HGET strata:{part}:map 17");
 	assert_string_equal(rep->str, "r-test");
 	freeReplyObject(rep);
 	rep = redisCommand(fx->rc, "HGET strata:routers r-test");
