@@ -35,6 +35,7 @@
 
 #include "hashmap.h"
 #include "link.h"
+#include "linkauth.h"
 #include "list.h"
 #include "log.h"
 #include "message.h"
@@ -66,6 +67,8 @@ struct broker_config {
 	long redis_port;
 	long redis_timeout;
 	char *redis_sentinels;
+	char *cluster_secret_file;
+	struct strata_linkauth link_auth; /* loaded from it */
 	char *redis_master_name;
 	long redis_wait_replicas;
 	long redis_wait_timeout;
@@ -255,6 +258,8 @@ struct broker_session {
 	uint32_t n_subs;
 	uint32_t n_inflight;
 	uint32_t n_queued;
+	struct broker_out *enqueuing; /* broker_qos_enqueue's message while
+					   it pumps; NULL once dropped */
 	uint16_t next_packet_id;
 	uint16_t in_pending;   /* inbound QoS 1/2 waiting for a router ack */
 	uint32_t n_qos2_in, cap_qos2_in; /* n <= max-inflight */

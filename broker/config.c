@@ -144,6 +144,11 @@ config_check(struct broker_config *cfg, char *err, size_t errlen)
 		if (strata_redis_check_opts(&ro, err, errlen) != 0)
 			return STRATA_EINVAL;
 	}
+	strata_linkauth_free(&cfg->link_auth);
+	if (cfg->cluster_secret_file[0] != '\0' &&
+	    strata_linkauth_load(&cfg->link_auth, cfg->cluster_secret_file,
+	    err, errlen) != 0)
+		return STRATA_EINVAL;
 	if (config_check_response_information(cfg->response_information, err,
 	    errlen) != 0)
 		return STRATA_EINVAL;
@@ -168,5 +173,6 @@ broker_config_load(struct broker_config *cfg, int argc, char **argv,
 void
 broker_config_free(struct broker_config *cfg)
 {
+	strata_linkauth_free(&cfg->link_auth);
 	strata_config_free(broker_options, N_OPTIONS, cfg);
 }

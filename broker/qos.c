@@ -167,6 +167,8 @@ qos_drop(struct broker_session *s, struct broker_out *o, int rc)
 {
 	broker_drop(s->broker, rc == STRATA_ENOTFOUND ? "expired" :
 	    "over_client_max_packet");
+	if (s->enqueuing == o)
+		s->enqueuing = NULL; /* broker_qos_enqueue's: gone */
 	broker_durable_remove(s, o);
 	qos_out_free(s, o);
 }
@@ -214,7 +216,11 @@ broker_qos_enqueue(struct broker_session *s, struct broker_msg *m,
 		abort();
 	strata_list_push_back(&s->queue, &o->node);
 	s->n_queued++;
+	s->enqueuing = o;
 	broker_qos_pump(s);
+	if (s->enqueuing == NULL) /* dropped: expired, or too large */
+		return;
+	s->enqueuing = NULL;
 	/* what could not go out at once is bounded by max-queued: the newest
 	 * message (o, still at the tail) is the one dropped */
 	if ((long)s->n_queued > s->broker->cfg.max_queued) {

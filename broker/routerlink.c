@@ -646,15 +646,23 @@ routers_on_up(struct strata_link *l, void *arg)
 	struct broker_router *r = arg;
 	struct strata_broker *b = r->broker;
 	Strata__Hello h = STRATA__HELLO__INIT;
+	uint8_t proof[STRATA_LINKAUTH_LEN];
 
 	r->up = true;
 	(*b->m.links_up)++;
 	STRATA_INFO(BROKER_COMP, "router link up|router=%s peer=%s", r->id,
 	    strata_link_peer(l));
+
 	h.node_id = b->cfg.node_id;
 	h.kind = STRATA__NODE_KIND__NODE_BROKER;
 	h.protocol = 2;
 	h.boot = b->boot;
+	if (b->cfg.link_auth.secret != NULL) {
+		strata_linkauth_mac(&b->cfg.link_auth, h.kind, h.node_id,
+		    h.boot, proof);
+		h.auth.data = proof;
+		h.auth.len = sizeof(proof);
+	}
 	strata_link_send(l, STRATA_LINK_HELLO, &h.base);
 	routers_sync(b, r);
 	broker_routers_flush(b);

@@ -77,6 +77,10 @@ struct strata_config_option {
 	STRATA_CONFIG_OPT(type, "redis-wait-timeout", STRATA_CFG_INT,       \
 	    redis_wait_timeout, "500", 1, 600000,                           \
 	    "how long such a write waits for its replicas (ms)"),           \
+	STRATA_CONFIG_OPT(type, "cluster-secret-file", STRATA_CFG_STRING,   \
+	    cluster_secret_file, "", 0, 0, "file with the secret every "   \
+	    "node of the cluster shares: node links prove it (empty: "      \
+	    "links are not checked)"),                                      \
 	STRATA_CONFIG_OPT(type, "partition-levels", STRATA_CFG_INT,         \
 	    partition_levels, "3", 1, 16,                                   \
 	    "topic levels hashed into the partition key (cluster-wide)"),   \

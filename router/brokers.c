@@ -215,10 +215,17 @@ brokers_on_up(struct strata_link *l, void *arg)
 {
 	struct router_broker *b = arg;
 	Strata__Hello h = STRATA__HELLO__INIT;
+	uint8_t proof[STRATA_LINKAUTH_LEN];
 
 	h.node_id = b->router->cfg.node_id;
 	h.kind = STRATA__NODE_KIND__NODE_ROUTER;
 	h.protocol = LINK_PROTOCOL;
+	if (b->router->cfg.link_auth.secret != NULL) {
+		strata_linkauth_mac(&b->router->cfg.link_auth, h.kind,
+		    h.node_id, h.boot, proof);
+		h.auth.data = proof;
+		h.auth.len = sizeof(proof);
+	}
 	strata_link_send(l, STRATA_LINK_HELLO, &h.base);
 }
 
@@ -281,6 +288,14 @@ brokers_hello(struct router_broker *b, const Strata__Hello *h)
 	if (h->kind != STRATA__NODE_KIND__NODE_BROKER ||
 	    h->protocol != LINK_PROTOCOL || !brokers_node_id_ok(h->node_id))
 		return false;
+	if (!strata_linkauth_check(&b->router->cfg.link_auth, h->kind,
+	    h->node_id, h->boot, h->auth.data, h->auth.len)) {
+		(*b->router->m.link_auth_refused)++;
+		STRATA_WARN("router", "link refused: no proof of the cluster "
+		    "secret|node_id=%s peer=%s", h->node_id,
+		    strata_link_peer(b->link));
+		return false;
+	}
 	if (b->peer == NULL)
 		brokers_bind(b, h);
 	return true;

@@ -62,6 +62,11 @@ router_config_load(struct router_config *cfg, int argc, char **argv,
 		if (strata_redis_check_opts(&ro, err, errlen) != 0)
 			return STRATA_EINVAL;
 	}
+	strata_linkauth_free(&cfg->link_auth);
+	if (cfg->cluster_secret_file[0] != '\0' &&
+	    strata_linkauth_load(&cfg->link_auth, cfg->cluster_secret_file,
+	    err, errlen) != 0)
+		return STRATA_EINVAL;
 	return strata_config_node_check(&cfg->node_id, cfg->log_level,
 	    "router", err, errlen);
 }
@@ -69,5 +74,6 @@ router_config_load(struct router_config *cfg, int argc, char **argv,
 void
 router_config_free(struct router_config *cfg)
 {
+	strata_linkauth_free(&cfg->link_auth);
 	strata_config_free(router_options, NOPTS, cfg);
 }

@@ -273,6 +273,10 @@ router_metrics_init(struct strata_router *r)
 	m->protocol_errors = router_counter(r,
 	    "strata_router_link_protocol_errors_total",
 	    "Invalid messages received on broker links", NULL);
+	m->link_auth_refused = router_counter(r,
+	    "strata_router_link_auth_refused_total",
+	    "Broker links closed for lacking the cluster secret's proof",
+	    NULL);
 	m->deliver_acks = router_counter(r,
 	    "strata_router_deliver_acks_total",
 	    "QoS 1/2 Delivers brokers acknowledged taking", NULL);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 #include "link.h"
+#include "linkauth.h"
 #include "log.h"
 #include "redis.h"
 #include "list.h"
@@ -50,6 +51,8 @@ struct router_config {
 	long redis_port;
 	long redis_timeout;
 	char *redis_sentinels;
+	char *cluster_secret_file;
+	struct strata_linkauth link_auth; /* loaded from it */
 	char *redis_master_name;
 	long redis_wait_replicas;
 	long redis_wait_timeout;
@@ -92,6 +95,7 @@ struct router_metrics {
 	uint64_t *route_updates;
 	uint64_t *barriers;
 	uint64_t *protocol_errors;
+	uint64_t *link_auth_refused;
 	uint64_t *retained_refused;
 	uint64_t *deliver_acks;
 	uint64_t *redelivered;        /* Delivers sent again on a new link */

@@ -28,6 +28,8 @@
 #   CLIENT_KEY LOG_DIR BROKER_PIDS ROUTER_PIDS REDIS_PID
 #   LB_PORT LB_TLS_PORT LB_STATS_PORT LB_PID PROXY_PORTS PROXY_TLS_PORTS
 #   (the LB_* and PROXY_* ones are empty without --lb)
+#   CLUSTER_SECRET_FILE (the secret node links prove; routers refuse a
+#   broker without it)
 #   REDIS_SENTINELS (host:port,...) REDIS_MASTER_NAME REDIS_PRIMARY_PID
 #   REDIS_REPLICA_PIDS REDIS_SENTINEL_PIDS REDIS_REPLICA_PORTS
 #   REDIS_SENTINEL_PORTS (empty without --redis-ha; REDIS_PORT and
@@ -163,6 +165,9 @@ cmd_up() {
 	mkdir -p "$LOG_DIR" "$DIR/redis"
 	rm -f "$DIR/pids" "$DIR/endpoints.env"
 	"$here/gen-certs.sh" "$DIR/certs" || die "certificate generation failed"
+	# the secret node links prove (a router refuses a broker without it)
+	(umask 077 && openssl rand -hex 32 >"$DIR/cluster.secret") ||
+		die "could not write $DIR/cluster.secret"
 	trap 'echo "cluster.sh: start-up failed, stopping what was started" >&2; stop_pids "$DIR/pids"' EXIT
 
 	start redis redis-server --bind "$HOST" --port "$redis_port" \
@@ -180,7 +185,7 @@ cmd_up() {
 	for ((i = 0; i < ROUTERS; i++)); do
 		start "router-$i" "$BIN_DIR/strata-router" --node-id "router-$i" \
 			--bind "$HOST" --port "${rlink[i]}" --metrics-port "${rmet[i]}" \
-			"${redis_args[@]}"
+			--cluster-secret-file "$DIR/cluster.secret" "${redis_args[@]}"
 		wait_port "${rlink[i]}" "${PIDS[-1]}" "router-$i"
 		router_pids+=("${PIDS[-1]}")
 	done
@@ -192,6 +197,7 @@ cmd_up() {
 			--bind "$HOST" --port "${mqtt[i]}" --tls-port "${mqtts[i]}" \
 			--tls-cert "$DIR/certs/server.crt" --tls-key "$DIR/certs/server.key" \
 			--tls-ca "$DIR/certs/ca.crt" --metrics-port "${bmet[i]}" \
+			--cluster-secret-file "$DIR/cluster.secret" \
 			"${redis_args[@]}" "${broker_args[@]}"
 		wait_port "${mqtt[i]}" "${PIDS[-1]}" "broker-$i"
 		wait_port "${mqtts[i]}" "${PIDS[-1]}" "broker-$i"
@@ -234,6 +240,7 @@ cmd_up() {
 		LB_PID="$lb_pid"
 		PROXY_PORTS="$(join "${proxy[@]}")"
 		PROXY_TLS_PORTS="$(join "${proxy_tls[@]}")"
+		CLUSTER_SECRET_FILE="$DIR/cluster.secret"
 		REDIS_SENTINELS="$sentinels"
 		REDIS_MASTER_NAME="$( ((REDIS_HA)) && echo strata)"
 		REDIS_PRIMARY_PID="$( ((REDIS_HA)) && echo "$redis_pid")"

@@ -91,6 +91,7 @@ class Cluster:
         self.lb_pid = _int_or_none(env.get("LB_PID"))
         self.proxy_ports = _ints(env.get("PROXY_PORTS"))
         self.proxy_tls_ports = _ints(env.get("PROXY_TLS_PORTS"))
+        self.cluster_secret_file = env.get("CLUSTER_SECRET_FILE", "")
         # --redis-ha only
         self.redis_sentinels = env.get("REDIS_SENTINELS", "")
         self.redis_primary_pid = _int_or_none(env.get("REDIS_PRIMARY_PID"))
@@ -106,6 +107,12 @@ class Cluster:
 
     def log_tails(self):
         return log_tails(self.log_dir)
+
+    def secret_args(self):
+        """The options a daemon needs to join this cluster's links."""
+        if not self.cluster_secret_file:
+            return []
+        return ["--cluster-secret-file", self.cluster_secret_file]
 
     def dead_processes(self):
         """PIDs from endpoints.env that exited (or are zombies)."""
@@ -409,7 +416,8 @@ def extra_broker(cluster):
     made = []
 
     def start(*args):
-        b = daemons.Broker(cluster.redis_port, args)
+        b = daemons.Broker(cluster.redis_port, cluster.secret_args() +
+                           list(args))
         made.append(b)
         return b.wait_ready()
 

@@ -525,3 +525,37 @@ def test_message_expiry_for_v311_subscriber(cluster, clients):
     assert back.session_present()
     assert back.get(topic=topic).payload == b"kept"
     assert back.drain(0.5) == []
+
+
+@pytest.mark.parametrize("expiry", [0, 300], ids=["clean", "persistent"])
+def test_queued_message_over_client_max_packet_dropped(cluster, raws,
+                                                      expiry):
+    """A QoS 1 message larger than the subscriber's Maximum Packet Size
+    is dropped when the broker would send it (counted), and the next one
+    goes out: the broker kept no use of the dropped message (found by the
+    network fuzz test under ASan: a use after free, clean or persistent
+    session)."""
+    topic = unique() + "/mps"
+    sub = raws(rawmqtt.RawClient(cluster.host, cluster.mqtt_ports[0], V5))
+    props = [(rawmqtt.PROP_MAXIMUM_PACKET_SIZE, 200)]
+    if expiry:
+        props.append((rawmqtt.PROP_SESSION_EXPIRY, expiry))
+    assert sub.handshake("it-mps-" + uuid.uuid4().hex[:8], clean=True,
+                         properties=props).reason == 0
+    sub.send(rawmqtt.subscribe([(topic, 1)], version=V5))
+    sub.recv_type(rawmqtt.SUBACK)
+    before = metric(cluster.broker_metrics_ports[0],
+                    "strata_broker_drops_total",
+                    'reason="over_client_max_packet"')
+    pub = raws(rawmqtt.RawClient(cluster.host, cluster.mqtt_ports[1], V5))
+    assert pub.handshake("it-mps-pub-" + uuid.uuid4().hex[:6]).reason == 0
+    pub.send(rawmqtt.publish(topic, b"x" * 500, 1, packet_id=1, version=V5))
+    pub.recv_type(rawmqtt.PUBACK)
+    pub.send(rawmqtt.publish(topic, b"fits", 1, packet_id=2, version=V5))
+    pub.recv_type(rawmqtt.PUBACK)
+    got = sub.recv_type(rawmqtt.PUBLISH)
+    assert got.payload == b"fits"
+    sub.send(rawmqtt.puback(got.packet_id, version=V5))
+    assert metric(cluster.broker_metrics_ports[0],
+                  "strata_broker_drops_total",
+                  'reason="over_client_max_packet"') == before + 1
