@@ -407,6 +407,19 @@ def witness(cluster, clients, proto):
 
 
 @pytest.fixture
+def made():
+    """Closes every client (paho, raw, stream) it is given at the end of
+    the test; one that fails to close does not hide the others."""
+    things = []
+    yield things
+    for t in things:
+        try:
+            t.close()
+        except Exception:
+            pass
+
+
+@pytest.fixture
 def extra_broker(cluster):
     """extra_broker(*args) -> one more broker (daemons.Broker), on the
     shared cluster's Redis and routers, with options of the test's own;

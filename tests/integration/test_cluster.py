@@ -36,18 +36,6 @@ def c3():
         yield c
 
 
-@pytest.fixture
-def made():
-    """Closes every client it is given."""
-    things = []
-    yield things
-    for t in things:
-        try:
-            t.close()
-        except Exception:
-            pass
-
-
 def new_client(made, proto=V5, client_id=None, clean=True):
     c = Client(proto, client_id=client_id, clean=clean)
     made.append(c)

@@ -53,15 +53,6 @@ def lb_kill_cluster():
         yield c
 
 
-@pytest.fixture
-def made():
-    """Closes every paho client and raw connection it is given."""
-    things = []
-    yield things
-    for t in things:
-        t.close()
-
-
 def pp2(command=1, family=0x11, src=("192.0.2.1", 51000),
         dst=("127.0.0.1", 1883), tlvs=b"", body=None):
     """A PROXY protocol v2 header (command 1 PROXY, 0 LOCAL)."""

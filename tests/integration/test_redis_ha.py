@@ -36,17 +36,6 @@ def ha():
         yield c
 
 
-@pytest.fixture
-def made():
-    things = []
-    yield things
-    for t in things:
-        try:
-            t.close()
-        except Exception:
-            pass
-
-
 def sentinel_primary(c, port):
     """The primary's port as the sentinel on port names it, or None."""
     out = subprocess.run(
