@@ -25,18 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int
 redis_link(struct fuzz_router *fr)
 {
-	Strata__Hello h = STRATA__HELLO__INIT;
-	uint8_t buf[128];
-	size_t n;
-	int fd = fuzz_router_link(fr);
-
-	h.node_id = "fuzz-broker";
-	h.kind = STRATA__NODE_KIND__NODE_BROKER;
-	h.protocol = 1;
-	n = fuzz_frame(buf, sizeof(buf), STRATA_LINK_HELLO, &h.base);
-	if (write(fd, buf, n) != (ssize_t)n)
-		abort();
-	return fd;
+	return fuzz_router_link_hello(fr, true);
 }
 
 static void

@@ -9,8 +9,11 @@
  * accepted by it and closed at the end (so its routes go, the retained
  * messages it set stay, up to the small bounds of the fuzz profile).
  *
- * Input: a flags byte (bit 0: a valid broker Hello is written first, so
- * the input goes straight past the handshake), then records; a byte c:
+ * The router has a cluster secret (linkauth.c): a Hello must prove it.
+ * Input: a flags byte (bit 0: a broker Hello with the right proof is
+ * written first, so the input goes straight past the handshake; bits 0
+ * and 1: the proof is wrong and the link is refused), then records; a
+ * byte c:
  * n = c & 0x7f bytes follow, written to the link in one piece, bit 7
  * pumps the loop after them; n = 0 pumps.
  */
@@ -49,20 +52,6 @@ link_write(int fd, const uint8_t *p, size_t n)
 	}
 }
 
-static void
-link_hello(int fd)
-{
-	Strata__Hello h = STRATA__HELLO__INIT;
-	uint8_t buf[128];
-	size_t n;
-
-	h.node_id = "fuzz-broker";
-	h.kind = STRATA__NODE_KIND__NODE_BROKER;
-	h.protocol = 1;
-	n = fuzz_frame(buf, sizeof(buf), STRATA_LINK_HELLO, &h.base);
-	link_write(fd, buf, n);
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -72,9 +61,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (router == NULL)
 		router = fuzz_router_new(false);
-	fd = fuzz_router_link(router);
-	if (flags & 0x01)
-		link_hello(fd);
+	/* bit 0: a broker Hello first, bit 1: with a wrong proof */
+	fd = (flags & 0x01) ? fuzz_router_link_hello(router,
+	    (flags & 0x02) == 0) : fuzz_router_link(router);
 	while (in.len > 0) {
 		uint8_t c = fuzz_u8(&in);
 		size_t n = c & 0x7f, got;

@@ -601,6 +601,12 @@ fuzz_router_new(bool redis_from_input)
 	FUZZ_CHECK(router_config_load(&fr->cfg, n, (char **)fuzz_router_args,
 	    NULL, err, sizeof(err)) == 0);
 	fr->cfg.port = 0;
+	/* a cluster secret: broker Hellos must prove it (linkauth.c) */
+	fr->cfg.link_auth.len = sizeof(FUZZ_CLUSTER_SECRET) - 1;
+	fr->cfg.link_auth.secret = malloc(fr->cfg.link_auth.len);
+	FUZZ_CHECK(fr->cfg.link_auth.secret != NULL);
+	memcpy(fr->cfg.link_auth.secret, FUZZ_CLUSTER_SECRET,
+	    fr->cfg.link_auth.len);
 	fr->redis.answer = fuzz_router_answer;
 	fr->redis.arg = fr;
 	fr->cfg.redis_fake = &fr->redis;
@@ -636,6 +642,30 @@ fuzz_router_link(struct fuzz_router *fr)
 	router_brokers_accept(&fr->r, sv[0]);
 	fuzz_router_pump(fr);
 	return sv[1];
+}
+
+int
+fuzz_router_link_hello(struct fuzz_router *fr, bool good_proof)
+{
+	Strata__Hello h = STRATA__HELLO__INIT;
+	uint8_t buf[192], proof[STRATA_LINKAUTH_LEN];
+	size_t n;
+	int fd = fuzz_router_link(fr);
+
+	h.node_id = "fuzz-broker";
+	h.kind = STRATA__NODE_KIND__NODE_BROKER;
+	h.protocol = 2;
+	h.boot = 1;
+	strata_linkauth_mac(&fr->cfg.link_auth, h.kind, h.node_id, h.boot,
+	    proof);
+	if (!good_proof)
+		proof[0] ^= 1;
+	h.auth.data = proof;
+	h.auth.len = sizeof(proof);
+	n = fuzz_frame(buf, sizeof(buf), STRATA_LINK_HELLO, &h.base);
+	if (write(fd, buf, n) != (ssize_t)n)
+		abort();
+	return fd;
 }
 
 /* ---- link frames ---- */

@@ -116,6 +116,11 @@ void fuzz_router_free(struct fuzz_router *fr);
 void fuzz_router_pump(struct fuzz_router *fr);
 /* A broker link accepted by the router; returns the broker's end. */
 int fuzz_router_link(struct fuzz_router *fr);
+/* A broker link with its Hello written: protocol 2, the proof of the
+ * fuzz router's cluster secret (good_proof false: one bit wrong, so the
+ * router refuses it). */
+int fuzz_router_link_hello(struct fuzz_router *fr, bool good_proof);
+#define FUZZ_CLUSTER_SECRET "fuzz-cluster-secret-0123456789"
 
 /* Write one link frame (4-byte length + Frame) holding one message as
  * field `field` into buf; returns its size (0: does not fit). */

@@ -426,6 +426,8 @@ def router_link():
                  (PUBLISH, m_publish(6, "s/1", b"d", 1,
                                      partition=fnv1a32(b"s/1") % 1024)))
     write(t, "sessions_shares", b"\x01" + link_records(sess))
+    # the right Hello with a wrong proof of the cluster secret: refused
+    write(t, "wrong_proof", b"\x03" + link_records(routes))
     bad_sess = frame((ROUTE, m_route(5, "a/#/b", "p1", 9, 0, True)),
                      (ROUTE, m_route(7, "$share//x", "m1")),
                      (ROUTE, m_route(7, "$share/g/s", "")),
