@@ -109,8 +109,8 @@ struct strata_policy_vars {
 struct strata_policy_set;
 
 /*
- * Bind the n policies pols[0..n-1] (n may be 0; vars may be NULL: nothing
- * resolves).  Never NULL: allocation failure aborts (the sizes are bounded
+ * Bind the n policies pols[0..n-1] (n may be 0, NULL entries are skipped;
+ * vars may be NULL: nothing resolves).  Never NULL: allocation failure aborts (the sizes are bounded
  * by the document limit and the variables' lengths).  The result is
  * independent of pols, which may be freed right after.
  */

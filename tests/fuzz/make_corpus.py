@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""Write the seed corpora of the daemon fuzz targets (tests/fuzz/corpus/).
+"""Write the seed corpora of the fuzz targets (tests/fuzz/corpus/).
 
 Each seed is a valid session of its target's input format (see the
 comment at the top of each fuzz_<name>.c): MQTT packets of both versions
 cut into records, link frames (4-byte length + strata.Frame, protobuf
-encoded by hand here), session hand-off blobs (strata.Session) and Redis
-replies (RESP).  The fuzzer mutates from there.  Deterministic: running it
-again rewrites the same files (the `campaign-*` inputs beside them come
-from fuzzing campaigns, minimized with `-merge=1`, and are kept).
+encoded by hand here), session hand-off blobs (strata.Session), Redis
+replies (RESP), policy documents with a connection's variables.  The
+fuzzer mutates from there.  Deterministic: running it again rewrites
+the same files (the `campaign-*` inputs beside them come from fuzzing
+campaigns, minimized with `-merge=1`, and are kept).
 
     /usr/bin/python3 tests/fuzz/make_corpus.py
 """
 
+import json
 import os
 import socket
 import struct
@@ -597,6 +599,116 @@ def proxy():
         b"PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n" + session, 63))
 
 
+# ---- policies ---------------------------------------------------------
+
+POLICY_ARN = "arn:aws:iot:local:000000000000:"
+
+
+def policy_doc(*statements, version="2012-10-17"):
+    doc = {"Statement": list(statements)}
+    if version:
+        doc = {"Version": version, **doc}
+    return json.dumps(doc, indent=1).encode()
+
+
+def stmt(effect, actions, resources, condition=None):
+    s = {"Effect": effect, "Action": actions, "Resource": resources}
+    if condition:
+        s["Condition"] = condition
+    return s
+
+
+def policy_input(flags, doc_a, doc_b=b"", variables=(), checks=()):
+    """fuzz_policy document mode: flags, A, B, variable lines, checks."""
+    return (bytes([flags]) + doc_a + b"\0" + doc_b + b"\0" +
+            "\n".join(variables).encode() + b"\0" +
+            "\n".join(f"{a}{POLICY_ARN}{r}" for a, r in checks).encode())
+
+
+def policy():
+    """fuzz_policy: documents, variables and checks; glob mode seeds."""
+    t = "policy"
+    a = POLICY_ARN
+    cert = ["Subject.CommonName=dev1", "Subject.Organization=Example Corp",
+            "Subject.Organization.1=AnyCompany", "SerialNumber=12345",
+            "Issuer.CommonName=ca", "Subject.AlternativeName.DNSName=d.example"]
+    variables = ["dev1", "dev1", "lamp", '{"Color": "red"}'] + cert
+    checks = [(0, "client/dev1"), (0, "client/dev2"), (1, "topic/dev1/a"),
+              (1, "topic/dev1/bar"), (2, "topicfilter/dev1/+"),
+              (3, "topic/dev1/a"), (4, "topic/dev1/a"), (7, "topic/x"),
+              (1, "topic/lamp/x"), (1, "topic/red/x"), (1, "topic/x/true"),
+              (1, "topic/12345/x"), (1, "topic/d.example"),
+              (1, "topic/AnyCompany/x")]
+    basic = policy_doc(
+        stmt("Allow", "iot:Connect", a + "client/${iot:ClientId}"),
+        stmt("Allow", ["iot:Publish", "iot:Receive"],
+             [a + "topic/${iot:ClientId}/*"]),
+        stmt("Deny", "iot:Publish", a + "topic/${iot:ClientId}/bar"))
+    wildcards = policy_doc(
+        stmt("Allow", ["iot:Sub*", "iot:*Publish"],
+             [a + "topicfilter/${iot:ClientId}/+", "arn:aws:iot:*:*:topic/?/*",
+              a + "topic/${iot:ClientId}${*}${?}${$}"]),
+        stmt("Deny", "iot:*", a + "topic/dev1/b?r"))
+    things = policy_doc(
+        stmt("Allow", "iot:Connect",
+             a + "client/${iot:Connection.Thing.ThingName}",
+             {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}),
+        stmt("Allow", "iot:Publish",
+             [a + "topic/${iot:Connection.Thing.ThingTypeName}/*",
+              a + "topic/${iot:Connection.Thing.Attributes[Color]}/*",
+              a + "topic/x/${iot:Connection.Thing.IsAttached}"]))
+    certs = policy_doc(
+        stmt("Allow", "iot:Connect",
+             a + "client/${iot:Certificate.Subject.CommonName}"),
+        stmt("Allow", "iot:Publish",
+             [a + "topic/${iot:Certificate.SerialNumber}/*",
+              a + "topic/${iot:Certificate.Subject.AlternativeName.DNSName}",
+              a + "topic/${iot:Certificate.Subject.Organization.1}/*"],
+             {"ForAllValues:StringEquals": {
+                 "iot:Certificate.Subject.Organization.List":
+                     ["Example Corp", "AnyCompany"]}}))
+    conditions = policy_doc(
+        stmt("Allow", "iot:*", "*", {
+            "StringLike": {"iot:ClientId": ["dev*", "x?"]},
+            "StringNotEquals": {"iot:Connection.Thing.ThingName": "evil"},
+            "StringEqualsIfExists": {
+                "iot:Connection.Thing.ThingTypeName": "lamp"},
+            "ForAnyValue:StringNotLike": {
+                "iot:Connection.Thing.Attributes[Color]": "blue"},
+            "Null": {"iot:Certificate.SerialNumber": "false"},
+            "BoolIfExists": {"iot:Connection.Thing.IsAttached": True}}),
+        stmt("Deny", "iot:Publish", a + "topic/*", {
+            "StringNotLike": {"iot:ClientId": "${iot:Connection.Thing."
+                                              "ThingName}"}}))
+    write(t, "basic", policy_input(0x07, basic, b"", variables, checks))
+    write(t, "two_policies", policy_input(0x07, basic, wildcards,
+                                          variables, checks))
+    write(t, "things", policy_input(0x07, things, conditions, variables,
+                                    checks))
+    write(t, "no_thing", policy_input(0x04, things, certs, ["dev1"] + [""] * 3
+                                      + cert, checks))
+    write(t, "certificates", policy_input(0x05, certs, b"", variables,
+                                          checks))
+    write(t, "no_variables", policy_input(0x08, basic, things, variables,
+                                          checks))
+    write(t, "old_version", policy_input(0x07, policy_doc(
+        stmt("Allow", "iot:Publish", a + "topic/${iot:ClientId}"),
+        version="2008-10-17"), b"", variables,
+        [(1, "topic/${iot:ClientId}"), (1, "topic/dev1")]))
+    write(t, "syntax_error", policy_input(0x00, b'{"Statement": [}', basic,
+                                          variables, checks))
+    write(t, "refused", policy_input(0x00, policy_doc(
+        {"Effect": "Allow", "NotAction": "iot:Publish", "Resource": "*"}),
+        policy_doc(stmt("Allow", "*", "*",
+                        {"NumericEquals": {"iot:ClientId": "1"}})),
+        variables, checks))
+    write(t, "glob_star", b"\x80" + b"a/*/c*\0a/b/x/cd")
+    write(t, "glob_question", b"\x80" + "?/\u00e9?*?".encode() + b"\0" +
+          "\u00e9/\u00e9\u00e9xy".encode())
+    write(t, "glob_backtrack", b"\x80" + b"*a*a*b\0aaaaaaaaab")
+    write(t, "glob_literals", b"\x80" + b"+/#/\\${x}\0+/#/\\${x}")
+
+
 def main():
     broker_input()
     broker_link()
@@ -605,6 +717,7 @@ def main():
     redis_broker()
     redis_router()
     proxy()
+    policy()
 
 
 if __name__ == "__main__":
