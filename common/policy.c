@@ -199,14 +199,28 @@ policy_cert_suffix(
 	return false;
 }
 
+/* The name of names that s starts with, up to its next '.' or end, put
+ * into b in its canonical spelling; returns the rest of s, or NULL. */
+static const char *
+policy_cert_name(
+    const char *s, const char *const *names, size_t n, struct policy_buf *b)
+{
+	size_t len = strcspn(s, ".");
+	int i = policy_lookup(s, len, names, n);
+
+	if (i < 0)
+		return NULL;
+	buf_put(b, names[i], strlen(names[i]));
+	return s + len;
+}
+
 /* A certificate field as after "iot:Certificate.": canonical spelling in
  * *name (caller frees), *list for ".List". */
 static bool
 policy_cert_field(const char *s, bool allow_list, char **name, bool *list)
 {
 	struct policy_buf b = {0};
-	const char *rest, *dot;
-	int i;
+	const char *rest;
 
 	if (strcasecmp(s, "SerialNumber") == 0) {
 		*name = policy_strdup("SerialNumber");
@@ -220,26 +234,13 @@ policy_cert_field(const char *s, bool allow_list, char **name, bool *list)
 		return false;
 	if (policy_prefix(rest, "AlternativeName.", &rest)) {
 		buf_put(&b, "AlternativeName.", 16);
-		dot = strchr(rest, '.');
-		i = policy_lookup(rest,
-		    dot ? (size_t)(dot - rest) : strlen(rest),
-		    policy_cert_alt_names,
-		    POLICY_COUNT(policy_cert_alt_names));
-		if (i >= 0)
-			buf_put(&b, policy_cert_alt_names[i],
-			    strlen(policy_cert_alt_names[i]));
+		rest = policy_cert_name(rest, policy_cert_alt_names,
+		    POLICY_COUNT(policy_cert_alt_names), &b);
 	} else {
-		dot = strchr(rest, '.');
-		i = policy_lookup(rest,
-		    dot ? (size_t)(dot - rest) : strlen(rest),
-		    policy_cert_attributes,
-		    POLICY_COUNT(policy_cert_attributes));
-		if (i >= 0)
-			buf_put(&b, policy_cert_attributes[i],
-			    strlen(policy_cert_attributes[i]));
+		rest = policy_cert_name(rest, policy_cert_attributes,
+		    POLICY_COUNT(policy_cert_attributes), &b);
 	}
-	if (i < 0 ||
-	    !policy_cert_suffix(dot ? dot : "", allow_list, &b, list)) {
+	if (rest == NULL || !policy_cert_suffix(rest, allow_list, &b, list)) {
 		free(b.p);
 		return false;
 	}
