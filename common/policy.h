@@ -110,9 +110,10 @@ struct strata_policy_set;
 
 /*
  * Bind the n policies pols[0..n-1] (n may be 0, NULL entries are skipped;
- * vars may be NULL: nothing resolves).  Never NULL: allocation failure aborts (the sizes are bounded
- * by the document limit and the variables' lengths).  The result is
- * independent of pols, which may be freed right after.
+ * vars may be NULL: nothing resolves).  Never NULL: allocation failure
+ * aborts (the sizes are bounded by the document limit and the variables'
+ * lengths).  The result is independent of pols, which may be freed right
+ * after.
  */
 struct strata_policy_set *strata_policy_bind(struct strata_policy *const *pols,
     size_t n, const struct strata_policy_vars *vars);
