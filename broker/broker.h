@@ -31,6 +31,7 @@
 #include <event2/bufferevent.h>
 #include <event2/buffer.h>
 #include <event2/listener.h>
+#include <jansson.h>
 #include <openssl/ssl.h>
 
 #include "hashmap.h"
@@ -41,6 +42,7 @@
 #include "message.h"
 #include "metrics.h"
 #include "mqtt.h"
+#include "policy.h"
 #include "redis.h"
 #include "status.h"
 #include "subtree.h"
@@ -90,6 +92,16 @@ struct broker_config {
 	long topic_alias_out_max;
 	char *response_information;
 	long max_connections;
+	char *tls_auth;           /* "registry" or "chain" */
+	long admin_port;
+	char *admin_bind;
+	char *admin_token_file;
+	bool admin_tls;
+	char *iot_region;
+	char *iot_account;
+	char *registry_ca_cert;
+	char *registry_ca_key;
+	long registry_cert_days;
 	/* not an option: an in-process Redis for fuzz targets and tests
 	 * (NULL: the real one at redis-host:redis-port) */
 	const struct strata_redis_fake *redis_fake;
@@ -117,6 +129,18 @@ enum broker_listener_kind { BROKER_TCP = 0, BROKER_TLS = 1,
 #define BROKER_REFUSE_PROXY 0x100
 
 /* Metric cells, registered once (metrics.c); the hot path bumps them. */
+/* Why a TLS client was refused by the registry (device.c). */
+enum broker_auth_refusal {
+	AUTH_UNKNOWN,     /* no such certificate */
+	AUTH_INACTIVE,
+	AUTH_REVOKED,
+	AUTH_EXPIRED,     /* or not yet valid */
+	AUTH_CA,          /* signed by no registered, ACTIVE CA */
+	AUTH_NO_CERT,     /* TLS without a client certificate */
+	AUTH_UNAVAILABLE, /* the registry (Redis) did not answer */
+	BROKER_AUTH_REFUSALS
+};
+
 struct broker_metrics {
 	int64_t *connections[BROKER_LISTENERS];
 	uint64_t *connections_total[BROKER_LISTENERS];
@@ -148,6 +172,12 @@ struct broker_metrics {
 	uint64_t *connacks_held;  /* CONNACKs that waited for a new
 				     persistent session's writes */
 	uint64_t *share_returned;    /* shared messages given back */
+	uint64_t *admin_requests[3]; /* admin API answers: 2xx, 4xx, 5xx */
+	uint64_t *auth_refused[BROKER_AUTH_REFUSALS]; /* device.c */
+	uint64_t *policy_denied[5];  /* by action: connect, publish,
+					subscribe, receive, retain */
+	uint64_t *auth_disconnects;  /* live connections closed on a
+					certificate's change */
 };
 
 /* A message on its way to clients: shared by every session it goes to. */
@@ -312,6 +342,8 @@ struct broker_conn {
 	struct broker_pending *pending; /* while WAITING */
 	struct broker_connack_hold *hold; /* while WAITING for a new
 				    persistent session's writes (connect.c) */
+	struct broker_conn_auth *auth; /* registry identity (device.c), NULL
+				    for plain TCP and tls-auth chain */
 	char **aliases;          /* inbound topic aliases, lazy */
 	struct strata_topicalias *aliases_out; /* outbound, lazy */
 	uint8_t state;
@@ -496,6 +528,8 @@ struct strata_broker {
 	struct event *sigterm_ev, *sigint_ev, *stop_timer;
 	struct evconnlistener *listeners[BROKER_LISTENERS];
 	SSL_CTX *ssl_ctx;
+	struct broker_admin *admin;          /* admin.c */
+	struct broker_devices *devices;      /* device.c */
 	struct strata_list conns;
 	struct strata_list reap;
 	int64_t n_conns;
@@ -585,6 +619,8 @@ void broker_metrics_init(struct strata_broker *b);
 void broker_refuse(struct strata_broker *b, struct broker_conn *c,
     unsigned reason, const char *what);
 void broker_drop(struct strata_broker *b, const char *reason);
+/* The drop reason of a broker_publish_write() failure. */
+const char *broker_drop_reason(int rc);
 /* A message from a router that breaks the link's rules: counted, logged
  * (rate-limited), dropped. */
 void broker_link_error(struct strata_broker *b, const char *what);
@@ -594,6 +630,74 @@ bool broker_topic_too_deep(const struct broker_config *cfg, const uint8_t *p,
     size_t len);
 uint64_t broker_now_ms(void);
 uint8_t *broker_scratch(struct strata_broker *b, size_t n);
+
+/* ---- certs.c ---- */
+#define BROKER_CERT_ID_LEN 64
+/* The certificate id: SHA-256 of the DER, lower-case hex. */
+int broker_cert_id(X509 *x, char out[BROKER_CERT_ID_LEN + 1]);
+bool broker_cert_id_valid(const char *id);
+/* The first certificate of a PEM text, or NULL. */
+X509 *broker_cert_from_pem(const char *pem, size_t len);
+char *broker_cert_to_pem(X509 *x);      /* malloc'd, NULL on failure */
+int64_t broker_cert_time(const ASN1_TIME *t); /* seconds, 0: none */
+/* A new EC P-256 key pair and its certificate signed by ca. */
+struct broker_issued {
+	X509 *cert;
+	char *cert_pem, *public_pem, *private_pem;
+	char id[BROKER_CERT_ID_LEN + 1];
+};
+int broker_cert_issue(X509 *ca, EVP_PKEY *ca_key, long days,
+    struct broker_issued *out);
+void broker_issued_free(struct broker_issued *is);
+/* A field as policy variables name it after "iot:Certificate."
+ * ("Subject.CommonName", "Issuer.Organization",
+ * "SubjectAlternativeName.DNSName", ...) into buf; NULL when absent. */
+const char *broker_cert_field(X509 *x, const char *name, char *buf,
+    size_t len);
+
+/* ---- device.c ---- */
+/* The TLS verify callback of tls-auth registry: issuers outside tls-ca
+ * and an expired leaf pass (the registry decides at CONNECT). */
+int broker_device_verify_cb(int ok, X509_STORE_CTX *ctx);
+/* Subscribe to registry changes (tls-auth registry only). */
+int broker_devices_start(struct strata_broker *b);
+void broker_devices_free(struct strata_broker *b);
+/* A TLS connection's first bytes: look its certificate up.  True when
+ * the connection went WAITING for it (its input is dispatched after). */
+bool broker_device_conn_start(struct broker_conn *c);
+void broker_device_conn_closed(struct broker_conn *c);
+/* At CONNECT: 0, or the refusal (0x86 certificate refused, 0x87
+ * iot:Connect denied), broker_why() set. */
+int broker_device_check_connect(struct broker_conn *c, const char *client_id,
+    size_t len);
+/* May c do action (STRATA_IOT_*) on the topic, filter or client id?
+ * Always for connections without a registry identity; a denial is
+ * counted. */
+bool broker_device_allowed(struct broker_conn *c, int action,
+    const char *name, size_t len);
+/* The thing of c's connection, or NULL. */
+const char *broker_device_thing(const struct broker_conn *c);
+/* jitp.c is done with the certificate id: provisioned or not. */
+void broker_device_jitp_done(struct strata_broker *b, const char *id,
+    bool provisioned);
+
+/* ---- jitp.c ---- */
+/* Provision the unknown certificate x509 (id) from its CA's template,
+ * then broker_device_jitp_done(). */
+void broker_jitp_start(struct strata_broker *b, const char *id, X509 *x509);
+/* Is tmpl a provisioning template jitp.c can apply?  err says why not. */
+bool broker_jitp_template_valid(const json_t *tmpl, char *err,
+    size_t errlen);
+/* "strata:ca-subject:{<hash>}" of x's issuer (or subject) name. */
+void broker_cert_issuer_key(X509 *x, bool issuer, char *out, size_t len);
+
+/* ---- admin.c ---- */
+/* Load the issuing CA and, with admin-port, listen.  After the TLS
+ * listeners (admin-tls uses their context). */
+int broker_admin_start(struct strata_broker *b);
+void broker_admin_free(struct strata_broker *b);
+/* The id of registry-ca-cert, "-" without one. */
+const char *broker_admin_ca_id(const struct strata_broker *b);
 
 /* ---- listener.c ---- */
 int broker_listeners_start(struct strata_broker *b);

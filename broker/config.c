@@ -80,6 +80,33 @@ static const struct strata_config_option broker_options[] = {
 	OPT("max-connections", STRATA_CFG_INT, max_connections, "0", 0,
 	    100000000, "most client connections (0: the descriptor limit "
 	    "less a reserve)"),
+	OPT("tls-auth", STRATA_CFG_STRING, tls_auth, "registry", 0, 0,
+	    "how TLS clients are authorized: registry (the certificate must "
+	    "be ACTIVE in the registry, its policies decide) or chain (a "
+	    "certificate that chains to tls-ca may do anything)"),
+	OPT("admin-port", STRATA_CFG_INT, admin_port, "0", 0, 65535,
+	    "port of the admin API (registry of things, certificates and "
+	    "policies; 0 disables)"),
+	OPT("admin-bind", STRATA_CFG_STRING, admin_bind, "127.0.0.1", 0, 0,
+	    "IP address the admin API binds"),
+	OPT("admin-token-file", STRATA_CFG_STRING, admin_token_file, "", 0, 0,
+	    "file holding the admin API's bearer token (needed with "
+	    "admin-port)"),
+	OPT("admin-tls", STRATA_CFG_BOOL, admin_tls, "false", 0, 0,
+	    "serve the admin API over HTTPS with tls-cert and tls-key"),
+	OPT("iot-region", STRATA_CFG_STRING, iot_region, "local", 0, 0,
+	    "region field of the ARNs the registry gives and policies name"),
+	OPT("iot-account", STRATA_CFG_STRING, iot_account, "000000000000", 0,
+	    0, "account field of the ARNs the registry gives and policies "
+	    "name"),
+	OPT("registry-ca-cert", STRATA_CFG_STRING, registry_ca_cert, "", 0, 0,
+	    "PEM certificate of the CA that signs create-keys-and-certificate "
+	    "(its certificates need no register-ca-certificate)"),
+	OPT("registry-ca-key", STRATA_CFG_STRING, registry_ca_key, "", 0, 0,
+	    "PEM private key of registry-ca-cert"),
+	OPT("registry-cert-days", STRATA_CFG_INT, registry_cert_days, "3650",
+	    1, 36500, "validity of the certificates "
+	    "create-keys-and-certificate issues (days)"),
 };
 
 #define N_OPTIONS (sizeof(broker_options) / sizeof(broker_options[0]))
@@ -126,6 +153,37 @@ config_check_response_information(const char *t, char *err, size_t errlen)
 	return 0;
 }
 
+/* The registry's options: tls-auth names a mode, ARN fields hold no ':'
+ * or '/', the admin API has a token, the issuing CA has both halves. */
+static int
+config_check_registry(struct broker_config *cfg, char *err, size_t errlen)
+{
+	if (strcmp(cfg->tls_auth, "registry") != 0 &&
+	    strcmp(cfg->tls_auth, "chain") != 0) {
+		snprintf(err, errlen, "tls-auth must be registry or chain, "
+		    "not '%s'", cfg->tls_auth);
+		return STRATA_EINVAL;
+	}
+	if (strpbrk(cfg->iot_region, ":/") != NULL ||
+	    strpbrk(cfg->iot_account, ":/") != NULL ||
+	    cfg->iot_region[0] == '\0' || cfg->iot_account[0] == '\0') {
+		snprintf(err, errlen, "iot-region and iot-account must be "
+		    "non-empty and hold no ':' or '/'");
+		return STRATA_EINVAL;
+	}
+	if (cfg->admin_port != 0 && cfg->admin_token_file[0] == '\0') {
+		snprintf(err, errlen, "admin-port needs admin-token-file");
+		return STRATA_EINVAL;
+	}
+	if ((cfg->registry_ca_cert[0] == '\0') !=
+	    (cfg->registry_ca_key[0] == '\0')) {
+		snprintf(err, errlen, "registry-ca-cert and registry-ca-key "
+		    "go together");
+		return STRATA_EINVAL;
+	}
+	return 0;
+}
+
 /* Checks across options; err gets the message. */
 static int
 config_check(struct broker_config *cfg, char *err, size_t errlen)
@@ -154,7 +212,7 @@ config_check(struct broker_config *cfg, char *err, size_t errlen)
 		return STRATA_EINVAL;
 	if (cfg->max_connections == 0)
 		cfg->max_connections = config_connections_from_fds();
-	return 0;
+	return config_check_registry(cfg, err, errlen);
 }
 
 int

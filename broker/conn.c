@@ -612,6 +612,10 @@ conn_tls_read_cb(struct bufferevent *bev, void *arg)
 	struct broker_conn *c = arg;
 
 	c->last_input_ms = broker_now_ms();
+	/* the handshake is done: the registry decides before CONNECT */
+	if (c->state == CONN_NEW && c->auth == NULL &&
+	    broker_device_conn_start(c))
+		return;
 	broker_dispatch_input(c);
 }
 
@@ -812,6 +816,7 @@ broker_conn_close(struct broker_conn *c, bool with_will)
 		broker_cluster_conn_closed(c);
 	if (c->hold != NULL)
 		broker_connect_conn_closed(c);
+	broker_device_conn_closed(c);
 	conn_release_session(c, with_will);
 	conn_apply_reading(c);
 	if (broker_conn_output_len(c) == 0) {

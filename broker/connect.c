@@ -134,6 +134,10 @@ connect_check(struct broker_conn *c, const struct strata_mqtt_packet *p)
 	rc = broker_auth_check_connect(c, p);
 	if (rc != 0)
 		return rc;
+	rc = broker_device_check_connect(c, (const char *)cn->client_id.p,
+	    cn->client_id.len);
+	if (rc != 0)
+		return rc;
 	if (cn->client_id.len > (uint32_t)cfg->max_client_id) {
 		broker_why(b, "client identifier over max-client-id (%ld "
 		    "bytes)", cfg->max_client_id);

@@ -61,7 +61,10 @@ listener_ssl_verify(const struct broker_config *cfg, SSL_CTX *ctx)
 		}
 		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
 	}
-	SSL_CTX_set_verify(ctx, mode, NULL);
+	/* tls-auth registry: the registry has the last word on issuers
+	 * outside tls-ca and on expiry (device.c) */
+	SSL_CTX_set_verify(ctx, mode, strcmp(cfg->tls_auth, "registry") == 0 ?
+	    broker_device_verify_cb : NULL);
 	return 0;
 }
 

@@ -17,7 +17,18 @@ static const char *const listener_names[BROKER_LISTENERS] = {"tcp", "tls",
 /* Every reason broker_drop() is called with, shown at 0 from the start so
  * that rate() and alerts work before the first drop. */
 static const char *const drop_reasons[] = {"expired", "no_router",
-	"over_client_max_packet", "queue_full", "slow_client"};
+	"over_client_max_packet", "queue_full", "slow_client",
+	"receive_denied"};
+
+const char *
+broker_drop_reason(int rc)
+{
+	switch (rc) {
+	case STRATA_ENOTFOUND: return "expired";
+	case STRATA_EPERM: return "receive_denied";
+	default: return "over_client_max_packet";
+	}
+}
 
 static int64_t
 metrics_link_queue(void *arg)
@@ -104,6 +115,40 @@ metrics_packets(struct strata_broker *b)
 			    b->metrics, "strata_broker_packets_sent_total",
 			    "MQTT packets sent, by type", labels);
 	}
+}
+
+/* The admin API's and the registry checks' counters. */
+static void
+broker_metrics_security(struct strata_broker *b)
+{
+	static const char *const classes[3] = {"class=\"2xx\"",
+	    "class=\"4xx\"", "class=\"5xx\""};
+	static const char *const reasons[BROKER_AUTH_REFUSALS] = {
+	    "reason=\"unknown\"", "reason=\"inactive\"",
+	    "reason=\"revoked\"", "reason=\"expired\"", "reason=\"ca\"",
+	    "reason=\"no_certificate\"", "reason=\"unavailable\""};
+	static const char *const actions[5] = {"action=\"connect\"",
+	    "action=\"publish\"", "action=\"subscribe\"",
+	    "action=\"receive\"", "action=\"retain_publish\""};
+	struct strata_metrics *m = b->metrics;
+
+	for (int i = 0; i < 3; i++)
+		b->m.admin_requests[i] = strata_metrics_counter(m,
+		    "strata_broker_admin_requests_total",
+		    "Admin API requests answered, by status class",
+		    classes[i]);
+	for (int i = 0; i < BROKER_AUTH_REFUSALS; i++)
+		b->m.auth_refused[i] = strata_metrics_counter(m,
+		    "strata_broker_auth_refused_total",
+		    "TLS clients refused by the registry, by reason", reasons[i]);
+	for (int i = 0; i < 5; i++)
+		b->m.policy_denied[i] = strata_metrics_counter(m,
+		    "strata_broker_policy_denied_total",
+		    "Actions the clients' policies denied", actions[i]);
+	b->m.auth_disconnects = strata_metrics_counter(m,
+	    "strata_broker_auth_disconnects_total",
+	    "Connections closed because their certificate was deactivated, "
+	    "revoked or deleted", NULL);
 }
 
 void
@@ -207,6 +252,7 @@ broker_metrics_init(struct strata_broker *b)
 	    "strata_broker_share_returned_total",
 	    "Shared-subscription messages given back to the routers for "
 	    "another member (theirs left)", NULL);
+	broker_metrics_security(b);
 	b->m.registry_unavailable = strata_metrics_counter(m,
 	    "strata_broker_registry_unavailable_total",
 	    "CONNECTs refused because the session registry (Redis) did not "

@@ -176,6 +176,28 @@ publish_refuse(struct broker_conn *c, const struct strata_mqtt_publish *pub,
 	return 0;
 }
 
+/* iot:Publish (and iot:RetainPublish for a retained message) on the
+ * topic, under the connection's policies. */
+static int
+publish_authorized(struct broker_conn *c,
+    const struct strata_mqtt_publish *pub, struct strata_bytes topic)
+{
+	const char *t = (const char *)topic.p;
+
+	if (!broker_device_allowed(c, STRATA_IOT_PUBLISH, t, topic.len)) {
+		broker_why(c->broker, "iot:Publish on topic/%.*s denied",
+		    (int)topic.len, t);
+		return publish_refuse(c, pub, STRATA_RC_NOT_AUTHORIZED);
+	}
+	if (pub->retain && !broker_device_allowed(c,
+	    STRATA_IOT_RETAIN_PUBLISH, t, topic.len)) {
+		broker_why(c->broker, "iot:RetainPublish on topic/%.*s "
+		    "denied", (int)topic.len, t);
+		return publish_refuse(c, pub, STRATA_RC_NOT_AUTHORIZED);
+	}
+	return 1;
+}
+
 /* The limits a PUBLISH (its topic resolved) must keep. */
 static int
 publish_check(struct broker_conn *c, const struct strata_mqtt_packet *p,
@@ -200,7 +222,7 @@ publish_check(struct broker_conn *c, const struct strata_mqtt_packet *p,
 		return publish_refuse(c, pub,
 		    STRATA_RC_PAYLOAD_FORMAT_INVALID);
 	}
-	return 1;
+	return publish_authorized(c, pub, topic);
 }
 
 bool
@@ -375,6 +397,9 @@ broker_publish_write(struct broker_conn *c, struct broker_msg *m,
 	struct strata_mqtt_packet pkt;
 	int64_t left;
 
+	if (c->auth != NULL && !broker_device_allowed(c, STRATA_IOT_RECEIVE,
+	    m->topic, m->topic_len))
+		return STRATA_EPERM;
 	memset(&pkt, 0, sizeof(pkt));
 	pkt.type = STRATA_MQTT_PUBLISH;
 	pkt.u.publish.qos = qos;
@@ -435,8 +460,7 @@ broker_publish_to_session(struct broker_session *s, struct broker_msg *m,
 	rc = broker_publish_write(c, m, 0, retain, false, 0, n_sub_ids,
 	    sub_ids);
 	if (rc != 0)
-		broker_drop(s->broker, rc == STRATA_ENOTFOUND ? "expired" :
-		    "over_client_max_packet");
+		broker_drop(s->broker, broker_drop_reason(rc));
 }
 
 /* ---- Deliver fan-out ---- */

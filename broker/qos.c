@@ -165,8 +165,7 @@ broker_qos_requeue(struct broker_session *s, struct broker_out *o)
 static void
 qos_drop(struct broker_session *s, struct broker_out *o, int rc)
 {
-	broker_drop(s->broker, rc == STRATA_ENOTFOUND ? "expired" :
-	    "over_client_max_packet");
+	broker_drop(s->broker, broker_drop_reason(rc));
 	if (s->enqueuing == o)
 		s->enqueuing = NULL; /* broker_qos_enqueue's: gone */
 	broker_durable_remove(s, o);

@@ -251,6 +251,10 @@ subscribe_entry(struct broker_conn *c, const struct strata_mqtt_sub_entry *e,
 		return subscribe_refuse(c, w, index,
 		    STRATA_RC_TOPIC_FILTER_INVALID, what);
 	}
+	if (!broker_device_allowed(c, STRATA_IOT_SUBSCRIBE,
+	    (const char *)e->filter.p, e->filter.len))
+		return subscribe_refuse(c, w, index, STRATA_RC_NOT_AUTHORIZED,
+		    "iot:Subscribe on the filter denied");
 	if (c->session->n_subs >= (uint32_t)cfg->max_subscriptions &&
 	    broker_sub_find(c->session, (const char *)e->filter.p,
 	    e->filter.len) == NULL) {

@@ -17,6 +17,7 @@
 #define STRATA_EIO (-4)       /* system call / peer failure */
 #define STRATA_ENOSPC (-5)    /* output buffer too small / queue full */
 #define STRATA_ENOTFOUND (-6) /* lookup missed */
+#define STRATA_EPERM (-7)     /* not allowed (a policy denied it) */
 
 /* MQTT 5 reason codes (MQTT 5.0 section 2.4), negated when used as errors */
 #define STRATA_RC_SUCCESS 0x00

@@ -9,7 +9,8 @@
 #
 # Ports, from the base port P (default 1883); at most 100 brokers and
 # 100 routers:
-#   broker i (0-based): MQTT P+i, MQTTS P+7000+i, metrics P+8000+i
+#   broker i (0-based): MQTT P+i, MQTTS P+7000+i, metrics P+8000+i,
+#                       admin API P+8200+i
 #   router j:           link P+6000+j, metrics P+8100+j
 #   redis:              P+4500
 # --lb also starts HAProxy (deploy/haproxy/strata.cfg, filled in as
@@ -34,6 +35,14 @@
 #   REDIS_REPLICA_PIDS REDIS_SENTINEL_PIDS REDIS_REPLICA_PORTS
 #   REDIS_SENTINEL_PORTS (empty without --redis-ha; REDIS_PORT and
 #   REDIS_PID are the first primary's)
+#   ADMIN_URL (broker 0's admin API; stratactl reads it as
+#   STRATA_ADMIN_URL), ADMIN_URLS (every broker's), ADMIN_TOKEN and
+#   ADMIN_TOKEN_FILE (its bearer token; STRATA_ADMIN_TOKEN)
+# The development CA (CA_FILE, its key beside it) signs what
+# `stratactl create-keys-and-certificate` makes.  CLIENT_CERT is
+# registered ACTIVE with the policy "strata-dev" attached, which allows
+# everything: TLS clients need a registered certificate (tls-auth
+# registry), and the development one just works.
 # `down` stops exactly the processes listed in PIDS (HAProxy included).
 # Environment variables STRATA_* are passed on to every daemon (e.g.
 # STRATA_LOG_LEVEL=debug).
@@ -133,7 +142,7 @@ cmd_up() {
 	((REDIS_HA == 0)) || command -v redis-sentinel >/dev/null ||
 		die "redis-sentinel not found: run deploy/deps.sh"
 
-	local redis_port=$((BASE + 4500)) mqtt=() mqtts=() bmet=() rmet=() rlink=() i
+	local redis_port=$((BASE + 4500)) mqtt=() mqtts=() bmet=() admin=() rmet=() rlink=() i
 	local proxy=() proxy_tls=() lb_ports=() broker_args
 	local broker_pids=() router_pids=() redis_pid lb_pid=
 	local replica_ports=() sentinel_ports=() replica_pids=() sentinel_pids=()
@@ -142,6 +151,7 @@ cmd_up() {
 		mqtt+=($((BASE + i)))
 		mqtts+=($((BASE + 7000 + i)))
 		bmet+=($((BASE + 8000 + i)))
+		admin+=($((BASE + 8200 + i)))
 		if ((LB)); then
 			proxy+=($((BASE + 5000 + i)))
 			proxy_tls+=($((BASE + 5500 + i)))
@@ -156,7 +166,7 @@ cmd_up() {
 		replica_ports=($((BASE + 4501)) $((BASE + 4502)))
 		sentinel_ports=($((BASE + 4510)) $((BASE + 4511)) $((BASE + 4512)))
 	fi
-	for p in "$redis_port" "${mqtt[@]}" "${mqtts[@]}" "${bmet[@]}" "${rlink[@]}" \
+	for p in "$redis_port" "${mqtt[@]}" "${mqtts[@]}" "${bmet[@]}" "${admin[@]}" "${rlink[@]}" \
 		"${rmet[@]}" "${proxy[@]}" "${proxy_tls[@]}" "${lb_ports[@]}" \
 		"${replica_ports[@]}" "${sentinel_ports[@]}"; do
 		port_in_use "$p" && die "port $p is already in use; choose another --base-port"
@@ -168,6 +178,9 @@ cmd_up() {
 	# the secret node links prove (a router refuses a broker without it)
 	(umask 077 && openssl rand -hex 32 >"$DIR/cluster.secret") ||
 		die "could not write $DIR/cluster.secret"
+	# the admin API's bearer token
+	(umask 077 && openssl rand -hex 24 >"$DIR/admin.token") ||
+		die "could not write $DIR/admin.token"
 	trap 'echo "cluster.sh: start-up failed, stopping what was started" >&2; stop_pids "$DIR/pids"' EXIT
 
 	start redis redis-server --bind "$HOST" --port "$redis_port" \
@@ -197,6 +210,9 @@ cmd_up() {
 			--bind "$HOST" --port "${mqtt[i]}" --tls-port "${mqtts[i]}" \
 			--tls-cert "$DIR/certs/server.crt" --tls-key "$DIR/certs/server.key" \
 			--tls-ca "$DIR/certs/ca.crt" --metrics-port "${bmet[i]}" \
+			--admin-port "${admin[i]}" --admin-token-file "$DIR/admin.token" \
+			--registry-ca-cert "$DIR/certs/ca.crt" \
+			--registry-ca-key "$DIR/certs/ca.key" \
 			--cluster-secret-file "$DIR/cluster.secret" \
 			"${redis_args[@]}" "${broker_args[@]}"
 		wait_port "${mqtt[i]}" "${PIDS[-1]}" "broker-$i"
@@ -204,6 +220,7 @@ cmd_up() {
 		broker_pids+=("${PIDS[-1]}")
 	done
 	wait_ready "${bmet[@]}"
+	register_dev_client "http://$HOST:${admin[0]}"
 	if ((LB)); then
 		lb_config "${lb_ports[@]}"
 		haproxy -c -q -f "$DIR/haproxy.cfg" >"$LOG_DIR/haproxy-check.log" 2>&1 ||
@@ -248,8 +265,34 @@ cmd_up() {
 		REDIS_SENTINEL_PIDS="$(join "${sentinel_pids[@]}")"
 		REDIS_REPLICA_PORTS="$(join "${replica_ports[@]}")"
 		REDIS_SENTINEL_PORTS="$(join "${sentinel_ports[@]}")"
+		ADMIN_URL="http://$HOST:${admin[0]}"
+		ADMIN_URLS="$(for p in "${admin[@]}"; do printf 'http://%s:%s ' "$HOST" "$p"; done | sed 's/ $//')"
+		ADMIN_TOKEN="$(cat "$DIR/admin.token")"
+		ADMIN_TOKEN_FILE="$DIR/admin.token"
 	EOF
 	mv "$DIR/endpoints.env.tmp" "$DIR/endpoints.env"
+}
+
+# register_dev_client URL: the development client certificate, ACTIVE,
+# with the policy strata-dev (everything allowed) attached, through the
+# admin API as a user would (idempotent: a second cluster on the same
+# Redis finds them there).
+register_dev_client() {
+	local ctl=("$BIN_DIR/stratactl" --endpoint-url "$1" --token-file "$DIR/admin.token")
+	local out id arn
+	out=$("${ctl[@]}" register-certificate --set-as-active \
+		--certificate-pem "file://$DIR/certs/client.crt" 2>&1) ||
+		[[ $out == *ResourceAlreadyExists* ]] ||
+		die "could not register the development client certificate: $out"
+	id=$(openssl x509 -in "$DIR/certs/client.crt" -outform DER | sha256sum | cut -d' ' -f1)
+	arn=$("${ctl[@]}" describe-certificate --certificate-id "$id" |
+		sed -n 's/.*"certificateArn": "\(.*\)".*/\1/p')
+	out=$("${ctl[@]}" create-policy --policy-name strata-dev --policy-document \
+		'{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}' 2>&1) ||
+		[[ $out == *ResourceAlreadyExists* ]] ||
+		die "could not create the strata-dev policy: $out"
+	"${ctl[@]}" attach-policy --policy-name strata-dev --target "$arn" >/dev/null ||
+		die "could not attach strata-dev to the development client certificate"
 }
 
 # redis_ha: the replicas and the sentinels of --redis-ha, once the

@@ -46,6 +46,7 @@ def port_offsets(brokers=BROKERS, routers=ROUTERS, lb=False, redis_ha=False):
     offsets = ([i for i in range(brokers)] +
                [7000 + i for i in range(brokers)] +
                [8000 + i for i in range(brokers)] +
+               [8200 + i for i in range(brokers)] +
                [6000 + j for j in range(routers)] +
                [8100 + j for j in range(routers)] + [4500])
     if lb:
@@ -102,6 +103,10 @@ class Cluster:
         self.ca_file = env["CA_FILE"]
         self.client_cert = env["CLIENT_CERT"]
         self.client_key = env["CLIENT_KEY"]
+        self.admin_url = env.get("ADMIN_URL", "")
+        self.admin_urls = env.get("ADMIN_URLS", "").split()
+        self.admin_token = env.get("ADMIN_TOKEN", "")
+        self.admin_token_file = env.get("ADMIN_TOKEN_FILE", "")
         self.log_dir = env["LOG_DIR"]
         self.log_offsets = {}  # log file name -> bytes already scanned
 

@@ -1,0 +1,522 @@
+/*
+ * admin.c - the admin API's HTTP side: listener, bearer token, routing,
+ * JSON in and out, error answers.  The operations are admin_ops.c's.
+ *
+ * A request runs:
+ *   token check (401) -> route by method and path (404 / 405) -> body
+ *   read as JSON (400, 413) -> the operation's handler, which answers at
+ *   once (a bad input: 400) or after its Redis calls (admin_eval).
+ * The client may go away while Redis answers: the connection's close
+ * callback marks the call `gone`, and the answer is then dropped (the
+ * request was freed with its connection).  Every Redis call has the
+ * redis-timeout deadline, so a call lives at most that long.
+ *
+ * Errors are AWS IoT's: an HTTP status and {"error": type, "message":
+ * text[, "field": name]} (docs/internals/admin.md).
+ */
+#include <sys/queue.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+
+#include "admin.h"
+
+#define ADMIN_MAX_BODY (64 * 1024)
+
+/* ---- answers ---- */
+
+static void
+admin_send(struct admin_call *call, int status, const char *reason,
+    json_t *body)
+{
+	struct evbuffer *buf;
+	char *text;
+
+	if (call->gone) {
+		json_decref(body);
+		admin_call_free(call);
+		return;
+	}
+	evhttp_connection_set_closecb(evhttp_request_get_connection(call->req),
+	    NULL, NULL);
+	text = json_dumps(body, JSON_COMPACT);
+	buf = evbuffer_new();
+	if (text == NULL || buf == NULL)
+		abort();
+	evbuffer_add_printf(buf, "%s\n", text);
+	evhttp_add_header(evhttp_request_get_output_headers(call->req),
+	    "Content-Type", "application/json");
+	evhttp_send_reply(call->req, status, reason, buf);
+	evbuffer_free(buf);
+	free(text);
+	json_decref(body);
+	(*call->b->m.admin_requests[status >= 500 ? 2 : status >= 400 ? 1 :
+	    0])++;
+	admin_call_free(call);
+}
+
+void
+admin_reply(struct admin_call *call, json_t *body)
+{
+	admin_send(call, 200, "OK", body != NULL ? body : json_object());
+}
+
+static const char *
+admin_reason(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+void
+admin_error(struct admin_call *call, int status, const char *type,
+    const char *field, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	json_t *o = json_object();
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_set_new(o, "error", json_string(type));
+	json_object_set_new(o, "message", json_string(msg));
+	if (field != NULL)
+		json_object_set_new(o, "field", json_string(field));
+	if (status >= 500)
+		STRATA_WARN(BROKER_COMP, "admin call failed|op=%s status=%d "
+		    "error=\"%s\"", call->op, status, msg);
+	admin_send(call, status, admin_reason(status), o);
+}
+
+/* A Redis error reply of an admin script: "<Kind> <message>". */
+static void
+admin_script_error(struct admin_call *call, const char *text)
+{
+	static const struct {
+		const char *kind;
+		int status;
+		const char *type;
+	} kinds[] = {
+		{"NotFound", 404, "ResourceNotFoundException"},
+		{"Exists", 409, "ResourceAlreadyExistsException"},
+		{"DeleteConflict", 409, "DeleteConflictException"},
+		{"VersionConflict", 409, "VersionConflictException"},
+		{"CertificateState", 409, "CertificateStateException"},
+		{"Invalid", 400, "InvalidRequestException"},
+	};
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		n = strlen(kinds[i].kind);
+		if (strncmp(text, kinds[i].kind, n) == 0 && text[n] == ' ') {
+			admin_error(call, kinds[i].status, kinds[i].type, NULL,
+			    "%s", text + n + 1);
+			return;
+		}
+	}
+	admin_error(call, 500, "InternalFailureException", NULL,
+	    "registry script failed: %s", text);
+}
+
+/* ---- Redis ---- */
+
+struct admin_eval_arg {
+	struct admin_call *call;
+	admin_done_cb done;
+};
+
+static void
+admin_evaluated(struct strata_redis *r, redisReply *reply, void *arg)
+{
+	struct admin_eval_arg *ea = arg;
+	struct admin_call *call = ea->call;
+	admin_done_cb done = ea->done;
+
+	free(ea);
+	if (call->gone) {
+		admin_call_free(call);
+	} else if (reply == NULL) {
+		admin_error(call, 503, "ServiceUnavailableException", NULL,
+		    "the registry (Redis) did not answer");
+	} else if (reply->type == REDIS_REPLY_ERROR) {
+		admin_script_error(call, reply->str);
+	} else {
+		done(call, reply);
+	}
+}
+
+void
+admin_eval(struct admin_call *call, const char *script, int nkeys,
+    int argc, const char **argv, admin_done_cb done)
+{
+	const char *v[2 + ADMIN_MAX_ARGS];
+	size_t len[2 + ADMIN_MAX_ARGS];
+	char nk[16];
+	struct admin_eval_arg *ea = malloc(sizeof(*ea));
+
+	if (ea == NULL || argc > ADMIN_MAX_ARGS - 1)
+		abort();
+	snprintf(nk, sizeof(nk), "%d", nkeys);
+	v[0] = "EVAL";
+	v[1] = script;
+	v[2] = nk;
+	for (int i = 0; i < argc; i++)
+		v[3 + i] = argv[i];
+	for (int i = 0; i < 3 + argc; i++)
+		len[i] = strlen(v[i]);
+	ea->call = call;
+	ea->done = done;
+	strata_redis_commandv(call->b->redis, admin_evaluated, ea, 3 + argc,
+	    v, len);
+}
+
+/* ---- requests ---- */
+
+void
+admin_call_free(struct admin_call *call)
+{
+	evhttp_clear_headers(&call->query);
+	json_decref(call->body);
+	free(call->state);
+	free(call);
+}
+
+static void
+admin_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct admin_call *call = arg;
+
+	call->gone = true;
+}
+
+const char *
+admin_query(struct admin_call *call, const char *name)
+{
+	return evhttp_find_header(&call->query, name);
+}
+
+bool
+admin_query_true(struct admin_call *call, const char *name)
+{
+	const char *v = admin_query(call, name);
+
+	return v != NULL && strcmp(v, "true") == 0;
+}
+
+const char *
+admin_header(struct admin_call *call, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(call->req),
+	    name);
+}
+
+/* Bearer token, compared in constant time. */
+static bool
+admin_authorized(struct broker_admin *a, struct evhttp_request *req)
+{
+	const char *h = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Authorization");
+	size_t n = strlen(a->token);
+
+	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+		return false;
+	h += 7;
+	return strlen(h) == n && CRYPTO_memcmp(h, a->token, n) == 0;
+}
+
+/* The body as JSON: none is NULL; false after answering 400/413. */
+static bool
+admin_read_body(struct admin_call *call)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(call->req);
+	size_t n = evbuffer_get_length(in);
+	json_error_t jerr;
+
+	if (n == 0)
+		return true;
+	if (n > ADMIN_MAX_BODY) {
+		admin_error(call, 413, "InvalidRequestException", NULL,
+		    "request body over %d bytes", ADMIN_MAX_BODY);
+		return false;
+	}
+	call->body = json_loadb((const char *)evbuffer_pullup(in, -1), n, 0,
+	    &jerr);
+	if (call->body == NULL || !json_is_object(call->body)) {
+		admin_error(call, 400, "InvalidRequestException", NULL,
+		    "request body is not a JSON object (line %d column %d: %s)",
+		    jerr.line, jerr.column, call->body == NULL ? jerr.text :
+		    "not an object");
+		return false;
+	}
+	return true;
+}
+
+/* Split the decoded path into at most 4 segments; -1 when it does not
+ * parse or has more. */
+static int
+admin_segments(const char *path, char seg[4][ADMIN_MAX_NAME + 1])
+{
+	char raw[3 * ADMIN_MAX_NAME + 1];
+	const char *p = path;
+	int n = 0;
+
+	if (*p != '/')
+		return -1;
+	while (*p == '/' && p[1] != '\0') {
+		size_t len;
+		char *dec;
+
+		p++;
+		len = strcspn(p, "/");
+		if (n == 4 || len == 0 || len >= sizeof(raw))
+			return -1;
+		memcpy(raw, p, len);
+		raw[len] = '\0';
+		dec = evhttp_uridecode(raw, 0, &len);
+		if (dec == NULL || len > ADMIN_MAX_NAME || strlen(dec) != len) {
+			free(dec);
+			return -1;
+		}
+		memcpy(seg[n++], dec, len + 1);
+		free(dec);
+		p += strlen(raw);
+	}
+	return *p == '\0' ? n : -1;
+}
+
+/* Does the route's pattern ("things/ * /principals", '*' a parameter)
+ * match the segments?  The parameter goes to call->arg. */
+static bool
+admin_route_match(const char *pattern, char seg[4][ADMIN_MAX_NAME + 1],
+    int n, char *arg)
+{
+	char pat[64], *save = NULL, *tok;
+	int i = 0;
+
+	snprintf(pat, sizeof(pat), "%s", pattern);
+	for (tok = strtok_r(pat, "/", &save); tok != NULL;
+	     tok = strtok_r(NULL, "/", &save), i++) {
+		if (i >= n)
+			return false;
+		if (strcmp(tok, "*") == 0)
+			strcpy(arg, seg[i]);
+		else if (strcmp(tok, seg[i]) != 0)
+			return false;
+	}
+	return i == n;
+}
+
+static void
+admin_dispatch(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
+    int n)
+{
+	enum evhttp_cmd_type method = evhttp_request_get_command(call->req);
+	bool path_found = false;
+
+	for (const struct admin_route *r = admin_routes; r->pattern != NULL;
+	     r++) {
+		if (!admin_route_match(r->pattern, seg, n, call->arg))
+			continue;
+		path_found = true;
+		if (r->method != method)
+			continue;
+		call->op = r->op;
+		if (admin_read_body(call))
+			r->handle(call);
+		return;
+	}
+	if (path_found)
+		admin_error(call, 405, "MethodNotAllowedException", NULL,
+		    "method not allowed on this path");
+	else
+		admin_error(call, 404, "ResourceNotFoundException", NULL,
+		    "no such operation");
+}
+
+static void
+admin_handle(struct evhttp_request *req, void *arg)
+{
+	struct broker_admin *a = arg;
+	struct admin_call *call = calloc(1, sizeof(*call));
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	const char *q = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+	char seg[4][ADMIN_MAX_NAME + 1];
+	int n;
+
+	if (call == NULL)
+		abort();
+	call->b = a->b;
+	call->req = req;
+	call->op = "?";
+	TAILQ_INIT(&call->query);
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+	    admin_conn_closed, call);
+	if (!admin_authorized(a, req)) {
+		admin_error(call, 401, "UnauthorizedException", NULL,
+		    "missing or wrong bearer token");
+		return;
+	}
+	if (q != NULL && evhttp_parse_query_str(q, &call->query) != 0) {
+		admin_error(call, 400, "InvalidRequestException", NULL,
+		    "query string does not parse");
+		return;
+	}
+	n = path != NULL ? admin_segments(path, seg) : -1;
+	if (n < 0) {
+		admin_error(call, 404, "ResourceNotFoundException", NULL,
+		    "no such operation");
+		return;
+	}
+	admin_dispatch(call, seg, n);
+}
+
+/* ---- listener ---- */
+
+static struct bufferevent *
+admin_tls_bev(struct event_base *base, void *arg)
+{
+	struct broker_admin *a = arg;
+	SSL *ssl = SSL_new(a->b->ssl_ctx);
+
+	if (ssl == NULL)
+		return NULL;
+	return bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* The token file's first line. */
+static int
+admin_load_token(struct broker_admin *a, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL || fgets(a->token, sizeof(a->token), f) == NULL) {
+		STRATA_ERROR(BROKER_COMP, "config error: admin-token-file "
+		    "cannot be read|file=%s", path);
+		if (f != NULL)
+			fclose(f);
+		return STRATA_EINVAL;
+	}
+	fclose(f);
+	n = strcspn(a->token, "\r\n");
+	a->token[n] = '\0';
+	if (n < 16) {
+		STRATA_ERROR(BROKER_COMP, "config error: admin token shorter "
+		    "than 16 characters|file=%s", path);
+		return STRATA_EINVAL;
+	}
+	return 0;
+}
+
+/* The CA that signs create-keys-and-certificate, if configured. */
+static int
+admin_load_ca(struct broker_admin *a, const struct broker_config *cfg)
+{
+	FILE *f;
+
+	if (cfg->registry_ca_cert[0] == '\0')
+		return 0;
+	f = fopen(cfg->registry_ca_cert, "r");
+	a->ca = f != NULL ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	if (f != NULL)
+		fclose(f);
+	f = fopen(cfg->registry_ca_key, "r");
+	a->ca_key = f != NULL ? PEM_read_PrivateKey(f, NULL, NULL, NULL) :
+	    NULL;
+	if (f != NULL)
+		fclose(f);
+	if (a->ca == NULL || a->ca_key == NULL ||
+	    X509_check_private_key(a->ca, a->ca_key) != 1 ||
+	    broker_cert_id(a->ca, a->ca_id) != 0) {
+		STRATA_ERROR(BROKER_COMP, "config error: registry-ca-cert / "
+		    "registry-ca-key cannot be read or do not match|cert=%s "
+		    "key=%s", cfg->registry_ca_cert, cfg->registry_ca_key);
+		return STRATA_EINVAL;
+	}
+	return 0;
+}
+
+int
+broker_admin_start(struct strata_broker *b)
+{
+	const struct broker_config *cfg = &b->cfg;
+	struct broker_admin *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		abort();
+	a->b = b;
+	b->admin = a;
+	if (admin_load_ca(a, cfg) != 0)
+		return STRATA_EINVAL;
+	if (cfg->admin_port == 0)
+		return 0;
+	if (admin_load_token(a, cfg->admin_token_file) != 0)
+		return STRATA_EINVAL;
+	if (cfg->admin_tls && b->ssl_ctx == NULL) {
+		STRATA_ERROR(BROKER_COMP, "config error: admin-tls needs a "
+		    "TLS listener (tls-cert, tls-key)");
+		return STRATA_EINVAL;
+	}
+	a->http = evhttp_new(b->base);
+	if (a->http == NULL)
+		abort();
+	evhttp_set_max_body_size(a->http, 4 * ADMIN_MAX_BODY);
+	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+	evhttp_set_timeout(a->http, 30);
+	if (cfg->admin_tls)
+		evhttp_set_bevcb(a->http, admin_tls_bev, a);
+	evhttp_set_gencb(a->http, admin_handle, a);
+	if (evhttp_bind_socket_with_handle(a->http, cfg->admin_bind,
+	    (uint16_t)cfg->admin_port) == NULL) {
+		STRATA_ERROR(BROKER_COMP, "cannot listen|listener=admin "
+		    "address=%s port=%ld", cfg->admin_bind, cfg->admin_port);
+		return STRATA_EIO;
+	}
+	STRATA_INFO(BROKER_COMP, "listening|listener=admin address=%s "
+	    "port=%ld tls=%s", cfg->admin_bind, cfg->admin_port,
+	    cfg->admin_tls ? "yes" : "no");
+	return 0;
+}
+
+const char *
+broker_admin_ca_id(const struct strata_broker *b)
+{
+	return b->admin != NULL && b->admin->ca != NULL ? b->admin->ca_id :
+	    "-";
+}
+
+void
+broker_admin_free(struct strata_broker *b)
+{
+	struct broker_admin *a = b->admin;
+
+	if (a == NULL)
+		return;
+	if (a->http != NULL)
+		evhttp_free(a->http);
+	X509_free(a->ca);
+	EVP_PKEY_free(a->ca_key);
+	OPENSSL_cleanse(a->token, sizeof(a->token));
+	free(a);
+	b->admin = NULL;
+}

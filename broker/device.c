@@ -1,0 +1,816 @@
+/*
+ * device.c - TLS clients against the registry: who the certificate is,
+ * whether it may connect, and what its policies let it do.
+ *
+ * With tls-auth registry (the default) every TLS connection's client
+ * certificate is looked up in Redis before its CONNECT is handled:
+ *
+ *   TLS handshake (device_verify_cb lets a certificate through whose
+ *   issuer is not in tls-ca, or that expired: the registry decides)
+ *     -> first bytes: the connection goes WAITING, reads stopped, and
+ *        joins its certificate's entry (one per certificate id, shared
+ *        by every connection with that certificate)
+ *     -> the entry's lookup (one script: status, CA status, policies,
+ *        things) -> each waiting connection goes NEW and its CONNECT is
+ *        dispatched
+ *   CONNECT: a refused certificate (unknown, INACTIVE, REVOKED, expired,
+ *   CA not ACTIVE, Redis not answering) -> CONNACK 0x86 (3.1.1: 0x04);
+ *   otherwise the thing is chosen, the policies bound to the connection's
+ *   variables, and iot:Connect on client/<id> checked -> 0x87 (0x05).
+ *
+ * An unknown certificate signed by a registered CA with a provisioning
+ * template is provisioned first (jitp.c).
+ *
+ * Changes: admin_ops.c PUBLISHes on strata:registry what changed; this
+ * broker subscribes and looks the entries concerned up again: a
+ * certificate no longer ACTIVE closes its connections, changed policies
+ * or attachments are bound again (decision caches emptied).  Every
+ * minute each entry is looked up again, for a message lost while Redis
+ * switched over.
+ *
+ * Policies are compiled once per broker and shared, keyed by name and
+ * checked against the document text the lookup returns.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/bufferevent_ssl.h>
+#include <openssl/x509v3.h>
+
+#include "broker.h"
+#include "hashmap.h"
+#include "policy.h"
+
+#define DEVICE_RECHECK_S 60
+#define DEVICE_CACHE 8
+
+/* A compiled policy, shared by the entries naming it. */
+struct dev_policy {
+	unsigned refs;
+	char *name;
+	char *document;
+	struct strata_policy *pol;
+};
+
+/* One certificate id in use on this broker. */
+struct dev_cert {
+	struct broker_devices *d;
+	char id[BROKER_CERT_ID_LEN + 1];
+	struct strata_list conns;     /* broker_conn_auth.node */
+	bool looking;                 /* a lookup is in flight */
+	bool again;                   /* something changed meanwhile */
+	bool known;                   /* a lookup answered at least once */
+	bool jitp_tried;              /* provisioning was tried this time */
+	int refusal;                  /* AUTH_*, or -1: may connect */
+	struct dev_policy **pols;
+	size_t n_pols;
+	json_t *things;               /* [[name, type, attributes]...] */
+};
+
+struct broker_conn_auth {
+	struct strata_list node;      /* in cert->conns */
+	struct broker_conn *conn;
+	struct dev_cert *cert;
+	X509 *x509;                   /* the peer's certificate */
+	struct strata_policy_set *set; /* bound at CONNECT */
+	char *client_id;
+	char thing[132];
+	bool connected;               /* CONNECT accepted */
+	int refusal;                  /* AUTH_* of the TLS side, or -1 */
+	struct {
+		uint64_t key;
+		uint8_t decision;         /* 1 allow, 2 deny, 0 empty */
+	} cache[DEVICE_CACHE];
+};
+
+struct broker_devices {
+	struct strata_broker *b;
+	struct strata_redis *sub;     /* strata:registry */
+	struct strata_hashmap *certs; /* id -> dev_cert */
+	struct strata_hashmap *policies; /* name -> dev_policy */
+	struct event *recheck;
+};
+
+static void device_lookup(struct dev_cert *e);
+
+/* ---- TLS verification ---- */
+
+int
+broker_device_verify_cb(int ok, X509_STORE_CTX *ctx)
+{
+	if (ok)
+		return 1;
+	switch (X509_STORE_CTX_get_error(ctx)) {
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+		/* an issuer outside tls-ca: the registry knows the
+		 * certificate (registered with its CA checked) or not */
+		return 1;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		/* refused at CONNECT, with a reason the client can see */
+		return X509_STORE_CTX_get_error_depth(ctx) == 0;
+	default:
+		return 0;
+	}
+}
+
+/* ---- policies ---- */
+
+static void
+device_policy_unref(struct broker_devices *d, struct dev_policy *p)
+{
+	if (p == NULL || --p->refs > 0)
+		return;
+	strata_policy_free(p->pol);
+	free(p->name);
+	free(p->document);
+	free(p);
+}
+
+static void
+device_policy_value_free(void *v)
+{
+	struct dev_policy *p = v;
+
+	device_policy_unref(NULL, p);
+}
+
+/* The compiled policy of (name, document): the cached one when the text
+ * is the same.  NULL when it does not compile (it did at creation: a
+ * document from a newer broker); such a policy grants nothing. */
+static struct dev_policy *
+device_policy_get(struct broker_devices *d, const char *name,
+    const char *doc)
+{
+	struct dev_policy *p = strata_hashmap_get(d->policies, name,
+	    strlen(name));
+	struct strata_policy_error err;
+
+	if (p != NULL && strcmp(p->document, doc) == 0) {
+		p->refs++;
+		return p;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		abort();
+	p->pol = strata_policy_parse(doc, strlen(doc), &err);
+	if (p->pol == NULL) {
+		STRATA_WARN(BROKER_COMP, "policy does not compile, ignored|"
+		    "policy=%s error=\"%s%s%s\"", name, err.path,
+		    err.path[0] != '\0' ? ": " : "", err.message);
+		free(p);
+		return NULL;
+	}
+	p->name = strdup(name);
+	p->document = strdup(doc);
+	if (p->name == NULL || p->document == NULL)
+		abort();
+	p->refs = 2; /* the map's and the caller's */
+	strata_hashmap_put(d->policies, p->name, strlen(p->name), p);
+	return p;
+}
+
+/* ---- certificate entries ---- */
+
+static void
+device_cert_clear(struct dev_cert *e)
+{
+	for (size_t i = 0; i < e->n_pols; i++)
+		device_policy_unref(e->d, e->pols[i]);
+	free(e->pols);
+	e->pols = NULL;
+	e->n_pols = 0;
+	json_decref(e->things);
+	e->things = NULL;
+}
+
+static void
+device_cert_free(struct dev_cert *e)
+{
+	device_cert_clear(e);
+	free(e);
+}
+
+static void
+device_cert_value_free(void *v)
+{
+	device_cert_free(v);
+}
+
+/* Forget an entry nobody uses (unless its lookup is still out). */
+static void
+device_cert_release(struct dev_cert *e)
+{
+	if (!strata_list_empty(&e->conns) || e->looking)
+		return;
+	strata_hashmap_delete(e->d->certs, e->id, BROKER_CERT_ID_LEN);
+}
+
+static struct dev_cert *
+device_cert_get(struct broker_devices *d, const char *id)
+{
+	struct dev_cert *e = strata_hashmap_get(d->certs, id,
+	    BROKER_CERT_ID_LEN);
+
+	if (e != NULL)
+		return e;
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		abort();
+	e->d = d;
+	memcpy(e->id, id, sizeof(e->id));
+	strata_list_init(&e->conns);
+	e->refusal = AUTH_UNAVAILABLE;
+	strata_hashmap_put(d->certs, e->id, BROKER_CERT_ID_LEN, e);
+	return e;
+}
+
+/* ---- binding a connection ---- */
+
+static const char *
+device_cert_field(void *ctx, const char *name)
+{
+	static char buf[256];
+
+	return broker_cert_field(ctx, name, buf, sizeof(buf));
+}
+
+/* The thing of a connection: the certificate's only thing, or the one
+ * named as the client id (AWS IoT's rule for non-exclusive attachment). */
+static const json_t *
+device_thing(const struct dev_cert *e, const char *client_id)
+{
+	const json_t *t;
+	size_t i;
+
+	if (json_array_size(e->things) == 1)
+		return json_array_get(e->things, 0);
+	json_array_foreach(e->things, i, t)
+		if (strcmp(json_string_value(json_array_get(t, 0)),
+		    client_id) == 0)
+			return t;
+	return NULL;
+}
+
+static void
+device_bind(struct broker_conn_auth *a)
+{
+	struct dev_cert *e = a->cert;
+	const json_t *t = device_thing(e, a->client_id);
+	struct strata_policy *pols[16];
+	struct strata_policy_vars v;
+	json_t *attrs = NULL;
+	size_t n = 0;
+
+	memset(&v, 0, sizeof(v));
+	v.client_id = a->client_id;
+	a->thing[0] = '\0';
+	if (t != NULL) {
+		snprintf(a->thing, sizeof(a->thing), "%s",
+		    json_string_value(json_array_get(t, 0)));
+		v.thing_name = a->thing;
+		v.thing_type_name = json_string_value(json_array_get(t, 1));
+		if (v.thing_type_name != NULL && v.thing_type_name[0] == '\0')
+			v.thing_type_name = NULL;
+		attrs = json_loads(json_string_value(json_array_get(t, 2)), 0,
+		    NULL);
+		v.thing_attributes = attrs;
+		v.is_attached = true;
+	}
+	v.cert_field = device_cert_field;
+	v.cert_ctx = a->x509;
+	for (size_t i = 0; i < e->n_pols && n < 16; i++)
+		if (e->pols[i] != NULL)
+			pols[n++] = e->pols[i]->pol;
+	strata_policy_set_free(a->set);
+	a->set = strata_policy_bind(pols, n, &v);
+	json_decref(attrs);
+	memset(a->cache, 0, sizeof(a->cache));
+}
+
+/* ---- checks ---- */
+
+static const char *const device_kinds[] = {"client", "topic", "topicfilter"};
+
+static int
+device_action_index(int action)
+{
+	switch (action) {
+	case STRATA_IOT_CONNECT: return 0;
+	case STRATA_IOT_PUBLISH: return 1;
+	case STRATA_IOT_SUBSCRIBE: return 2;
+	case STRATA_IOT_RECEIVE: return 3;
+	default: return 4;
+	}
+}
+
+bool
+broker_device_allowed(struct broker_conn *c, int action, const char *name,
+    size_t len)
+{
+	struct broker_conn_auth *a = c->auth;
+	struct strata_broker *b = c->broker;
+	char arn[640];
+	uint64_t key;
+	unsigned slot;
+	bool allow;
+	int kind = action == STRATA_IOT_CONNECT ? 0 :
+	    action == STRATA_IOT_SUBSCRIBE ? 2 : 1;
+	int n;
+
+	if (a == NULL)
+		return true; /* plain TCP, or tls-auth chain */
+	if (a->set == NULL)
+		return false;
+	key = strata_hash_bytes(name, len) * 31 + (uint64_t)action;
+	slot = (unsigned)(key % DEVICE_CACHE);
+	if (a->cache[slot].key == key && a->cache[slot].decision != 0) {
+		allow = a->cache[slot].decision == 1;
+	} else {
+		n = snprintf(arn, sizeof(arn), "arn:aws:iot:%s:%s:%s/%.*s",
+		    b->cfg.iot_region, b->cfg.iot_account, device_kinds[kind],
+		    (int)len, name);
+		allow = n > 0 && (size_t)n < sizeof(arn) &&
+		    strata_policy_check(a->set, action, arn) ==
+		    STRATA_POLICY_ALLOW;
+		a->cache[slot].key = key;
+		a->cache[slot].decision = allow ? 1 : 2;
+	}
+	if (!allow)
+		(*b->m.policy_denied[device_action_index(action)])++;
+	return allow;
+}
+
+/* ---- connect ---- */
+
+static const char *const device_refusal_names[BROKER_AUTH_REFUSALS] = {
+	"certificate not in the registry", "certificate INACTIVE",
+	"certificate REVOKED", "certificate expired or not yet valid",
+	"certificate's CA not registered or not ACTIVE",
+	"no client certificate", "registry (Redis) did not answer"};
+
+int
+broker_device_check_connect(struct broker_conn *c, const char *client_id,
+    size_t len)
+{
+	struct broker_conn_auth *a = c->auth;
+	struct strata_broker *b = c->broker;
+	int refusal;
+
+	if (a == NULL)
+		return 0;
+	refusal = a->refusal >= 0 ? a->refusal : a->cert->refusal;
+	if (refusal >= 0) {
+		(*b->m.auth_refused[refusal])++;
+		broker_why(b, "%s", device_refusal_names[refusal]);
+		STRATA_WARN(BROKER_COMP, "client refused|peer=%s cert=%s "
+		    "reason=\"%s\"", c->peer, a->cert != NULL ? a->cert->id :
+		    "-", device_refusal_names[refusal]);
+		return STRATA_ERR(STRATA_RC_BAD_USER_PASS);
+	}
+	free(a->client_id);
+	a->client_id = strndup(client_id, len);
+	if (a->client_id == NULL)
+		abort();
+	device_bind(a);
+	if (!broker_device_allowed(c, STRATA_IOT_CONNECT, client_id, len)) {
+		broker_why(b, "iot:Connect on client/%.*s denied by the "
+		    "certificate's policies", (int)len, client_id);
+		return STRATA_ERR(STRATA_RC_NOT_AUTHORIZED);
+	}
+	a->connected = true;
+	return 0;
+}
+
+/* ---- the lookup ---- */
+
+/* KEYS: cert; ARGV: id, the issuing CA's id (no record needed) */
+static const char device_script[] =
+    "local c = redis.call('HMGET', KEYS[1], 'status', 'ca') "
+    "if not c[1] then return {'UNKNOWN'} end "
+    "local ca = 'ACTIVE' "
+    "if c[2] and c[2] ~= '' and c[2] ~= ARGV[2] then "
+    "  ca = redis.call('HGET', 'strata:ca:{' .. c[2] .. '}', 'status') "
+    "    or 'MISSING' end "
+    "local pols = {} "
+    "for _, p in ipairs(redis.call('SMEMBERS', 'strata:cert-policies:{' "
+    "    .. ARGV[1] .. '}')) do "
+    "  local d = redis.call('HGET', 'strata:policy:{' .. p .. '}', "
+    "    'document') "
+    "  if d then pols[#pols + 1] = {p, d} end "
+    "end "
+    "local things = {} "
+    "for _, t in ipairs(redis.call('SMEMBERS', 'strata:cert-things:{' .. "
+    "    ARGV[1] .. '}')) do "
+    "  local h = redis.call('HMGET', 'strata:thing:{' .. t .. '}', "
+    "    'name', 'type', 'attributes') "
+    "  if h[1] then things[#things + 1] = {h[1], h[2] or '', "
+    "    h[3] or '{}'} end "
+    "end "
+    "return {c[1], ca, pols, things}";
+
+static int
+device_status_refusal(const char *status, const char *ca_status)
+{
+	if (strcmp(status, "ACTIVE") != 0)
+		return strcmp(status, "REVOKED") == 0 ? AUTH_REVOKED :
+		    AUTH_INACTIVE;
+	if (strcmp(ca_status, "ACTIVE") != 0)
+		return AUTH_CA;
+	return -1;
+}
+
+static void
+device_take_policies(struct dev_cert *e, const redisReply *r)
+{
+	e->pols = calloc(r->elements + 1, sizeof(*e->pols));
+	if (e->pols == NULL)
+		abort();
+	for (size_t i = 0; i < r->elements; i++) {
+		const redisReply *p = r->element[i];
+
+		if (p->type != REDIS_REPLY_ARRAY || p->elements != 2)
+			continue;
+		e->pols[e->n_pols++] = device_policy_get(e->d,
+		    p->element[0]->str, p->element[1]->str);
+	}
+}
+
+static void
+device_take_things(struct dev_cert *e, const redisReply *r)
+{
+	e->things = json_array();
+	for (size_t i = 0; i < r->elements; i++) {
+		const redisReply *t = r->element[i];
+		json_t *row;
+
+		if (t->type != REDIS_REPLY_ARRAY || t->elements != 3)
+			continue;
+		row = json_array();
+		for (int k = 0; k < 3; k++)
+			json_array_append_new(row, json_string(
+			    t->element[k]->type == REDIS_REPLY_STRING ?
+			    t->element[k]->str : ""));
+		json_array_append_new(e->things, row);
+	}
+}
+
+/* The entry from the script's reply (NULL: Redis did not answer). */
+static void
+device_take_reply(struct dev_cert *e, const redisReply *r)
+{
+	device_cert_clear(e);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+	    r->element[0]->type != REDIS_REPLY_STRING) {
+		/* Redis not answering refuses a new connection but does not
+		 * close the live ones on a recheck: fail closed at the door,
+		 * and keep what was decided */
+		if (!e->known)
+			e->refusal = AUTH_UNAVAILABLE;
+		return;
+	}
+	e->known = true;
+	if (r->elements != 4) {
+		e->refusal = AUTH_UNKNOWN;
+		return;
+	}
+	e->refusal = device_status_refusal(r->element[0]->str,
+	    r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str :
+	    "MISSING");
+	device_take_policies(e, r->element[2]);
+	device_take_things(e, r->element[3]);
+}
+
+/* A connection waiting for the lookup: its CONNECT is handled now. */
+static void
+device_resume(struct broker_conn *c)
+{
+	c->state = CONN_NEW;
+	broker_conn_input_changed(c);
+	if (c->bev != NULL && c->state == CONN_NEW)
+		broker_dispatch_input(c);
+}
+
+/* A live connection after its entry changed. */
+static void
+device_recheck_conn(struct broker_conn *c)
+{
+	struct broker_conn_auth *a = c->auth;
+	struct dev_cert *e = a->cert;
+
+	if (e->refusal >= 0 && e->refusal != AUTH_UNAVAILABLE) {
+		STRATA_WARN(BROKER_COMP, "closing connection|peer=%s cert=%s "
+		    "reason=\"%s\"", c->peer, e->id,
+		    device_refusal_names[e->refusal]);
+		(*c->broker->m.auth_disconnects)++;
+		broker_conn_disconnect(c, STRATA_RC_NOT_AUTHORIZED,
+		    device_refusal_names[e->refusal]);
+		return;
+	}
+	device_bind(a);
+	if (!broker_device_allowed(c, STRATA_IOT_CONNECT, a->client_id,
+	    strlen(a->client_id))) {
+		(*c->broker->m.auth_disconnects)++;
+		broker_conn_disconnect(c, STRATA_RC_NOT_AUTHORIZED,
+		    "iot:Connect no longer allowed");
+	}
+}
+
+/* The lookup is over: waiting connections go on, live ones follow the
+ * change. */
+static void
+device_finish(struct dev_cert *e)
+{
+	struct strata_list *pos, *next;
+
+	e->looking = false;
+	for (pos = e->conns.next; pos != &e->conns; pos = next) {
+		struct broker_conn_auth *a = STRATA_CONTAINER_OF(pos,
+		    struct broker_conn_auth, node);
+		struct broker_conn *c = a->conn;
+
+		next = pos->next;
+		if (c->state == CONN_WAITING && !a->connected)
+			device_resume(c);
+		else if (a->connected && c->state == CONN_ACTIVE)
+			device_recheck_conn(c);
+	}
+	if (e->again) {
+		e->again = false;
+		device_lookup(e);
+	}
+	device_cert_release(e);
+}
+
+static void
+device_looked_up(struct strata_redis *r, redisReply *reply, void *arg)
+{
+	struct dev_cert *e = arg;
+
+	if (e->d->b->stopping) {
+		e->looking = false;
+		return;
+	}
+	if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+		STRATA_WARN(BROKER_COMP, "registry lookup failed|cert=%s "
+		    "error=\"%s\"", e->id, reply->str);
+		reply = NULL;
+	}
+	device_take_reply(e, reply);
+	/* an unknown certificate may be provisioned (once) from its CA's
+	 * template: jitp.c calls broker_device_jitp_done() */
+	if (e->refusal == AUTH_UNKNOWN && !e->jitp_tried &&
+	    !strata_list_empty(&e->conns)) {
+		e->jitp_tried = true;
+		broker_jitp_start(e->d->b, e->id, STRATA_CONTAINER_OF(
+		    e->conns.next, struct broker_conn_auth, node)->x509);
+		return;
+	}
+	e->jitp_tried = false;
+	device_finish(e);
+}
+
+void
+broker_device_jitp_done(struct strata_broker *b, const char *id,
+    bool provisioned)
+{
+	struct dev_cert *e = b->devices != NULL ? strata_hashmap_get(
+	    b->devices->certs, id, BROKER_CERT_ID_LEN) : NULL;
+
+	if (e == NULL || b->stopping)
+		return;
+	if (!provisioned) {
+		e->jitp_tried = false;
+		device_finish(e);
+		return;
+	}
+	e->looking = false;
+	device_lookup(e);
+}
+
+static void
+device_lookup(struct dev_cert *e)
+{
+	struct strata_broker *b = e->d->b;
+	char key[96];
+	const char *ca = broker_admin_ca_id(b);
+	const char *argv[6];
+	size_t len[6];
+
+	if (e->looking) {
+		e->again = true;
+		return;
+	}
+	snprintf(key, sizeof(key), "strata:cert:{%s}", e->id);
+	argv[0] = "EVAL";
+	argv[1] = device_script;
+	argv[2] = "1";
+	argv[3] = key;
+	argv[4] = e->id;
+	argv[5] = ca;
+	for (int i = 0; i < 6; i++)
+		len[i] = strlen(argv[i]);
+	e->looking = true;
+	strata_redis_commandv(b->redis, device_looked_up, e, 6, argv, len);
+}
+
+/* ---- connections ---- */
+
+bool
+broker_device_conn_start(struct broker_conn *c)
+{
+	struct strata_broker *b = c->broker;
+	struct broker_conn_auth *a;
+	SSL *ssl;
+	char id[BROKER_CERT_ID_LEN + 1];
+
+	if (c->auth != NULL || b->devices == NULL || c->bev == NULL)
+		return false;
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		abort();
+	a->conn = c;
+	a->refusal = -1;
+	strata_list_init(&a->node);
+	c->auth = a;
+	ssl = bufferevent_openssl_get_ssl(c->bev);
+	a->x509 = ssl != NULL ? SSL_get1_peer_certificate(ssl) : NULL;
+	if (a->x509 == NULL) {
+		a->refusal = AUTH_NO_CERT;
+		return false;
+	}
+	if (X509_cmp_current_time(X509_get0_notAfter(a->x509)) <= 0 ||
+	    X509_cmp_current_time(X509_get0_notBefore(a->x509)) >= 0)
+		a->refusal = AUTH_EXPIRED;
+	if (broker_cert_id(a->x509, id) != 0) {
+		a->refusal = AUTH_UNKNOWN;
+		return false;
+	}
+	a->cert = device_cert_get(b->devices, id);
+	strata_list_push_back(&a->cert->conns, &a->node);
+	if (a->refusal >= 0)
+		return false;
+	c->state = CONN_WAITING;
+	broker_conn_input_changed(c);
+	device_lookup(a->cert);
+	return true;
+}
+
+void
+broker_device_conn_closed(struct broker_conn *c)
+{
+	struct broker_conn_auth *a = c->auth;
+
+	if (a == NULL)
+		return;
+	c->auth = NULL;
+	strata_list_remove(&a->node);
+	if (a->cert != NULL)
+		device_cert_release(a->cert);
+	strata_policy_set_free(a->set);
+	X509_free(a->x509);
+	free(a->client_id);
+	free(a);
+}
+
+const char *
+broker_device_thing(const struct broker_conn *c)
+{
+	return c->auth != NULL && c->auth->thing[0] != '\0' ? c->auth->thing :
+	    NULL;
+}
+
+/* ---- changes ---- */
+
+struct device_refresh {
+	bool (*pred)(const struct dev_cert *, const char *);
+	const char *arg;
+};
+
+static int
+device_refresh_one(const void *key, size_t len, void *value, void *arg)
+{
+	struct device_refresh *r = arg;
+	struct dev_cert *e = value;
+
+	/* a lookup only sends a command: nothing is added or removed */
+	if (r->pred(e, r->arg))
+		device_lookup(e);
+	return 0;
+}
+
+/* Look up again every entry for which pred(e, arg) holds. */
+static void
+device_refresh_where(struct broker_devices *d,
+    bool (*pred)(const struct dev_cert *, const char *), const char *arg)
+{
+	struct device_refresh r = {pred, arg};
+
+	strata_hashmap_foreach(d->certs, device_refresh_one, &r);
+}
+
+static bool
+device_has_policy(const struct dev_cert *e, const char *name)
+{
+	for (size_t i = 0; i < e->n_pols; i++)
+		if (e->pols[i] != NULL && strcmp(e->pols[i]->name, name) == 0)
+			return true;
+	return false;
+}
+
+static bool
+device_has_thing(const struct dev_cert *e, const char *name)
+{
+	const json_t *t;
+	size_t i;
+
+	json_array_foreach(e->things, i, t)
+		if (strcmp(json_string_value(json_array_get(t, 0)), name) == 0)
+			return true;
+	return false;
+}
+
+static bool
+device_any(const struct dev_cert *e, const char *unused)
+{
+	return true;
+}
+
+/* "cert <id>", "attach <id>", "policy <name>", "thing <name>",
+ * "ca <id>" from admin_ops.c's scripts. */
+static void
+device_on_message(struct strata_redis *r, const char *msg, size_t len,
+    void *arg)
+{
+	struct broker_devices *d = arg;
+	char kind[16], name[300];
+
+	if (len >= sizeof(name) || sscanf(msg, "%15s %299s", kind, name) != 2)
+		return;
+	if (strcmp(kind, "cert") == 0 || strcmp(kind, "attach") == 0) {
+		struct dev_cert *e = strlen(name) == BROKER_CERT_ID_LEN ?
+		    strata_hashmap_get(d->certs, name, BROKER_CERT_ID_LEN) :
+		    NULL;
+
+		if (e != NULL)
+			device_lookup(e);
+	} else if (strcmp(kind, "policy") == 0) {
+		device_refresh_where(d, device_has_policy, name);
+	} else if (strcmp(kind, "thing") == 0) {
+		device_refresh_where(d, device_has_thing, name);
+	} else if (strcmp(kind, "ca") == 0) {
+		device_refresh_where(d, device_any, NULL);
+	}
+}
+
+static void
+device_recheck_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker_devices *d = arg;
+
+	device_refresh_where(d, device_any, NULL);
+}
+
+int
+broker_devices_start(struct strata_broker *b)
+{
+	struct broker_devices *d;
+	struct timeval tv = {DEVICE_RECHECK_S, 0};
+
+	if (strcmp(b->cfg.tls_auth, "registry") != 0)
+		return 0;
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		abort();
+	d->b = b;
+	d->certs = strata_hashmap_new(device_cert_value_free);
+	d->policies = strata_hashmap_new(device_policy_value_free);
+	d->sub = broker_redis_new(b, NULL, NULL);
+	strata_redis_subscribe(d->sub, "strata:registry", device_on_message, d);
+	d->recheck = event_new(b->base, -1, EV_PERSIST, device_recheck_cb, d);
+	if (d->sub == NULL || d->recheck == NULL)
+		abort();
+	event_add(d->recheck, &tv);
+	b->devices = d;
+	return 0;
+}
+
+void
+broker_devices_free(struct strata_broker *b)
+{
+	struct broker_devices *d = b->devices;
+
+	if (d == NULL)
+		return;
+	event_free(d->recheck);
+	strata_redis_free(d->sub);
+	strata_hashmap_free(d->certs);
+	strata_hashmap_free(d->policies);
+	free(d);
+	b->devices = NULL;
+}
