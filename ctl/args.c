@@ -4,8 +4,8 @@
  * Words are read left to right: options (--name, --name=value) are global
  * options or flags of the command named so far; the first other word is
  * the command; a "help" word asks for help.  A flag given twice keeps its
- * last value (as argparse does for the AWS CLI).  A value may not start
- * with "--" unless written --flag=value.
+ * last value (as argparse does for the AWS CLI).  A value that looks like
+ * an option (--name) must be written --flag=value.
  */
 #include <errno.h>
 #include <limits.h>
@@ -48,6 +48,22 @@ struct args_cursor {
 	const char *inline_value;   /* after '=', or NULL */
 };
 
+/* Is word an option ("--name" or "--name=...", name [a-z][a-z0-9-]*)?
+ * Other words are values even when they start with "--": a PEM given
+ * inline starts with "-----BEGIN". */
+static bool
+args_is_option(const char *word)
+{
+	const char *p = word + 2;
+
+	if (strncmp(word, "--", 2) != 0 || !(*p >= 'a' && *p <= 'z'))
+		return false;
+	while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+	    *p == '-')
+		p++;
+	return *p == '\0' || *p == '=';
+}
+
 /* Set *value to the option's value: the inline one, or the next word. */
 static int
 args_take_value(struct args_cursor *cur, const char **value,
@@ -57,8 +73,7 @@ args_take_value(struct args_cursor *cur, const char **value,
 		*value = cur->inline_value;
 		return 0;
 	}
-	if (cur->i + 1 >= cur->argc ||
-	    strncmp(cur->argv[cur->i + 1], "--", 2) == 0)
+	if (cur->i + 1 >= cur->argc || args_is_option(cur->argv[cur->i + 1]))
 		return ctl_error_usage(err,
 		    "argument --%s: expected one argument", cur->name);
 	*value = cur->argv[++cur->i];

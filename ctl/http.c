@@ -301,8 +301,8 @@ http_attempt(struct http_exchange *x, const struct addrinfo *ai,
 	if (rc == 0 && !x->finished)
 		event_base_dispatch(x->base);
 	http_keep_tls_error(x, conn);
-	/* freeing calls the close callback of a connected connection */
-	evhttp_connection_set_closecb(conn, NULL, NULL);
+	/* runs the close callback if the connection is still up: after the
+	 * deadline, that tells a read timeout from a connect timeout */
 	evhttp_connection_free(conn);
 	return rc;
 }

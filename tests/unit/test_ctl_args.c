@@ -71,6 +71,13 @@ test_flag_forms_and_globals_anywhere(void **state)
 	parse(&p, "describe-thing", "--thing-name=--x", NULL);
 	assert_string_equal(ctl_args_value(&p.inv, "thing-name"), "--x");
 	ctl_args_clear(&p.inv);
+	/* an inline PEM is a value, not an option */
+	parse(&p, "register-certificate", "--certificate-pem",
+	    "-----BEGIN CERTIFICATE-----\nMII\n", NULL);
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(ctl_args_value(&p.inv, "certificate-pem"),
+	    "-----BEGIN CERTIFICATE-----\nMII\n");
+	ctl_args_clear(&p.inv);
 }
 
 static void
