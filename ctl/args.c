@@ -8,7 +8,6 @@
  * an option (--name) must be written --flag=value.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
