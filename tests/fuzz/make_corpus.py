@@ -707,9 +707,31 @@ def policy():
           "\u00e9/\u00e9\u00e9xy".encode())
     write(t, "glob_backtrack", b"\x80" + b"*a*a*b\0aaaaaaaaab")
     write(t, "glob_literals", b"\x80" + b"+/#/\\${x}\0+/#/\\${x}")
+# ---- stratactl ----------------------------------------------------------
+
+def ctl_input():
+    """Answers of the admin API (selector 2: 200, 0: 404, 4: 404 with an
+    x-amzn-ErrorType header) and --attribute-payload values (1)."""
+    t = "ctl_input"
+    keys = (b'{"certificateArn": "arn:aws:iot:local:000000000000:cert/ab", '
+            b'"certificateId": "ab", "certificatePem": "-----BEGIN '
+            b'CERTIFICATE-----\\nMII\\n-----END CERTIFICATE-----\\n", '
+            b'"keyPair": {"PublicKey": "P", "PrivateKey": "K"}}')
+    write(t, "answer_keys", bytes([2]) + keys)
+    write(t, "answer_list", bytes([2]) + b'{"things": [{"thingName": "a", '
+          b'"attributes": {"k": "v"}, "version": 1, "d": 1764686400.25}]}')
+    write(t, "answer_empty", bytes([2]))
+    write(t, "error_body", bytes([0]) + b'{"error": "ResourceNotFound'
+          b'Exception", "message": "no thing", "field": "thingName"}')
+    write(t, "error_header", bytes([4]) + b"<html>")
+    write(t, "shorthand", bytes([1]) +
+          b"attributes={a=1,b='x,y',c=\\}},merge=true")
+    write(t, "json", bytes([1]) +
+          b'{"attributes": {"room": "kitchen"}, "merge": false}')
 
 
 def main():
+    ctl_input()
     broker_input()
     broker_link()
     router_link()

@@ -289,6 +289,12 @@ def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
             "\n%s" % (directory, "\n".join(reports[:40]))
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "stratactl_wire: stratactl's requests and output "
+        "against a fake admin API in the test (no cluster)")
+
+
 @pytest.fixture(scope="session")
 def cluster():
     with start_cluster("cluster") as c:

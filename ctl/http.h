@@ -1,0 +1,54 @@
+/*
+ * http.h - sending one request to the admin API with libevent's HTTP
+ * client, over TCP or TLS, and waiting for its answer.
+ *
+ * The endpoint's host is resolved once; its addresses are tried in
+ * order until one accepts the connection (so "localhost" works whether
+ * the broker listens on 127.0.0.1 or ::1).  Only an address that was
+ * never connected to is given up for the next: once connected the
+ * request may have been taken, and is not sent twice.  TLS verifies the
+ * server's chain against ca_file (or the system's store) and its name or
+ * address against the endpoint's host.  The whole exchange, every
+ * attempt included, has one deadline of timeout_seconds.
+ */
+#ifndef STRATA_CTL_HTTP_H
+#define STRATA_CTL_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ctl.h"
+#include "endpoint.h"
+#include "request.h"
+
+#define CTL_HTTP_MAX_BODY (64 * 1024 * 1024)
+#define CTL_HTTP_MAX_HEADERS (64 * 1024)
+
+struct ctl_http_options {
+	const struct ctl_endpoint *endpoint;
+	const char *token;       /* sent as Authorization: Bearer <token> */
+	const char *ca_file;     /* https: trusted CAs; NULL: the system's */
+	int timeout_seconds;
+	bool debug;              /* request and status lines on stderr */
+};
+
+/* An answer, whatever its status.  Strings owned, NUL-terminated. */
+struct ctl_http_answer {
+	int status;
+	char *reason;        /* "Not Found" */
+	char *error_type;    /* header x-amzn-ErrorType, or NULL */
+	char *body;
+	size_t body_len;
+};
+
+/* Send req and wait for the answer.  Returns 0 with answer filled (any
+ * HTTP status), or -1 with err: 255 when no answer came (unreachable,
+ * timeout, connection closed, TLS refused), 253 when the CA file cannot
+ * be loaded. */
+int ctl_http_send(const struct ctl_http_options *options,
+    const struct ctl_request *req, struct ctl_http_answer *answer,
+    struct ctl_error *err);
+
+void ctl_http_answer_clear(struct ctl_http_answer *answer);
+
+#endif

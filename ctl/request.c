@@ -1,0 +1,302 @@
+/*
+ * request.c - building the HTTP request of an invocation (see
+ * request.h).
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "request.h"
+#include "shorthand.h"
+
+char *
+ctl_request_encode(const char *text)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(text);
+	char *out = malloc(3 * n + 1), *o = out;
+	const unsigned char *p;
+
+	if (out == NULL)
+		abort();
+	for (p = (const unsigned char *)text; *p != '\0'; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~", *p) != NULL) {
+			*o++ = (char)*p;
+			continue;
+		}
+		*o++ = '%';
+		*o++ = hex[*p >> 4];
+		*o++ = hex[*p & 0xf];
+	}
+	*o = '\0';
+	return out;
+}
+
+static void
+request_add_encoded(struct evbuffer *out, const char *text)
+{
+	char *encoded = ctl_request_encode(text);
+
+	evbuffer_add(out, encoded, strlen(encoded));
+	free(encoded);
+}
+
+/* The value of the path flag whose wire name is name[0..len). */
+static const char *
+request_path_value(const struct ctl_invocation *inv, const char *name,
+    size_t len, const struct ctl_flag **flag)
+{
+	const struct ctl_command *c = inv->command;
+	size_t i, n = ctl_table_flag_count(c);
+
+	for (i = 0; i < n; i++) {
+		if (c->flags[i].place == CTL_PATH &&
+		    strlen(c->flags[i].wire) == len &&
+		    memcmp(c->flags[i].wire, name, len) == 0) {
+			*flag = &c->flags[i];
+			return inv->values[i];
+		}
+	}
+	return NULL;
+}
+
+static int
+request_path(struct evbuffer *out, const struct ctl_invocation *inv,
+    struct ctl_error *err)
+{
+	const char *p = inv->command->path, *close, *value;
+	const struct ctl_flag *flag = NULL;
+
+	while (*p != '\0') {
+		if (*p != '{') {
+			evbuffer_add(out, p++, 1);
+			continue;
+		}
+		close = strchr(p, '}');
+		assert(close != NULL);
+		value = request_path_value(inv, p + 1, (size_t)(close - p - 1),
+		    &flag);
+		/* path flags are required: args refused a missing one */
+		assert(value != NULL);
+		if (*value == '\0')
+			return ctl_error_set(err, CTL_EXIT_USAGE,
+			    "Invalid length for parameter %s (--%s), value: "
+			    "0, valid min length: 1", flag->wire, flag->name);
+		request_add_encoded(out, value);
+		p = close + 1;
+	}
+	return 0;
+}
+
+static void
+request_query(struct evbuffer *out, const struct ctl_invocation *inv)
+{
+	const struct ctl_command *c = inv->command;
+	size_t i, n = ctl_table_flag_count(c);
+	int first = 1;
+
+	for (i = 0; i < n; i++) {
+		if (c->flags[i].place != CTL_QUERY || inv->values[i] == NULL)
+			continue;
+		evbuffer_add_printf(out, "%c%s=", first ? '?' : '&',
+		    c->flags[i].wire);
+		request_add_encoded(out, inv->values[i]);
+		first = 0;
+	}
+}
+
+static int
+request_attribute_map(json_t *map, char *msg, size_t msglen)
+{
+	const char *name;
+	json_t *value;
+
+	if (!json_is_object(map)) {
+		snprintf(msg, msglen, "Invalid type for parameter "
+		    "attributePayload.attributes, valid types: object");
+		return -1;
+	}
+	json_object_foreach(map, name, value) {
+		if (!json_is_string(value)) {
+			snprintf(msg, msglen, "Invalid type for parameter "
+			    "attributePayload.attributes.%s, valid types: "
+			    "string", name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+request_merge(json_t *payload, char *msg, size_t msglen)
+{
+	json_t *merge = json_object_get(payload, "merge");
+	const char *text;
+
+	if (merge == NULL || json_is_boolean(merge))
+		return 0;
+	text = json_is_string(merge) ? json_string_value(merge) : "";
+	if (strcmp(text, "true") != 0 && strcmp(text, "false") != 0) {
+		snprintf(msg, msglen, "Invalid type for parameter "
+		    "attributePayload.merge, valid types: boolean");
+		return -1;
+	}
+	json_object_set_new(payload, "merge",
+	    json_boolean(strcmp(text, "true") == 0));
+	return 0;
+}
+
+int
+ctl_request_attributes(json_t *payload, char *msg, size_t msglen)
+{
+	const char *key;
+	json_t *value;
+
+	json_object_foreach(payload, key, value) {
+		if (strcmp(key, "attributes") != 0 &&
+		    strcmp(key, "merge") != 0) {
+			snprintf(msg, msglen, "Unknown parameter in "
+			    "attributePayload: \"%s\", must be one of: "
+			    "attributes, merge", key);
+			return -1;
+		}
+	}
+	value = json_object_get(payload, "attributes");
+	if (value != NULL && request_attribute_map(value, msg, msglen) != 0)
+		return -1;
+	return request_merge(payload, msg, msglen);
+}
+
+/* The JSON value of a body flag's text.  Returns 0, or -1 with err. */
+static int
+request_json(const struct ctl_flag *f, const char *text, json_t **out,
+    struct ctl_error *err)
+{
+	char msg[512];
+
+	*out = NULL;
+	switch (f->kind) {
+	case CTL_INTEGER:
+		*out = json_integer(strtoll(text, NULL, 10));
+		return 0;
+	case CTL_BOOLEAN:
+		*out = json_boolean(strcmp(text, "true") == 0);
+		return 0;
+	case CTL_STRING:
+		if ((*out = json_string(text)) != NULL)
+			return 0;
+		snprintf(msg, sizeof(msg), "not valid UTF-8");
+		break;
+	case CTL_OBJECT:
+	case CTL_ATTRIBUTES:
+		if (ctl_shorthand_object(text, out, msg, sizeof(msg)) != 0)
+			break;
+		if (f->kind == CTL_OBJECT ||
+		    ctl_request_attributes(*out, msg, sizeof(msg)) == 0)
+			return 0;
+		json_decref(*out);
+		*out = NULL;
+		return ctl_error_set(err, CTL_EXIT_USAGE,
+		    "Parameter validation failed: %s", msg);
+	}
+	return ctl_error_set(err, CTL_EXIT_USAGE,
+	    "Error parsing parameter '--%s': %s", f->name, msg);
+}
+
+/* The body object, or NULL when the command sends none. */
+static int
+request_body(const struct ctl_invocation *inv, json_t **body,
+    struct ctl_error *err)
+{
+	const struct ctl_command *c = inv->command;
+	size_t i, n = ctl_table_flag_count(c);
+	json_t *value;
+
+	*body = NULL;
+	if (!ctl_table_has_body(c))
+		return 0;
+	if ((*body = json_object()) == NULL)
+		abort();
+	for (i = 0; i < n; i++) {
+		if (c->flags[i].place != CTL_BODY || inv->values[i] == NULL)
+			continue;
+		if (request_json(&c->flags[i], inv->values[i], &value,
+		    err) != 0)
+			return -1;
+		json_object_set_new(*body, c->flags[i].wire, value);
+	}
+	return 0;
+}
+
+static void
+request_headers(struct ctl_request *req, const struct ctl_invocation *inv)
+{
+	const struct ctl_command *c = inv->command;
+	size_t i, n = ctl_table_flag_count(c);
+
+	for (i = 0; i < n; i++) {
+		if (c->flags[i].place != CTL_HEADER || inv->values[i] == NULL)
+			continue;
+		req->headers[req->header_count].name = c->flags[i].wire;
+		req->headers[req->header_count].value = inv->values[i];
+		req->header_count++;
+	}
+}
+
+static char *
+request_string(struct evbuffer *buffer)
+{
+	size_t n = evbuffer_get_length(buffer);
+	char *s = malloc(n + 1);
+
+	if (s == NULL)
+		abort();
+	evbuffer_remove(buffer, s, n);
+	s[n] = '\0';
+	return s;
+}
+
+int
+ctl_request_build(struct ctl_request *req,
+    const struct ctl_invocation *inv, const char *base_path,
+    struct ctl_error *err)
+{
+	struct evbuffer *target = evbuffer_new();
+	json_t *body = NULL;
+	int rc = -1;
+
+	if (target == NULL)
+		abort();
+	memset(req, 0, sizeof(*req));
+	req->method = inv->command->method;
+	evbuffer_add(target, base_path, strlen(base_path));
+	if (request_path(target, inv, err) != 0)
+		goto out;
+	request_query(target, inv);
+	if (request_body(inv, &body, err) != 0)
+		goto out;
+	request_headers(req, inv);
+	req->target = request_string(target);
+	if (body != NULL && (req->body = json_dumps(body,
+	    JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+		abort();
+	rc = 0;
+out:
+	evbuffer_free(target);
+	json_decref(body);
+	if (rc != 0)
+		ctl_request_clear(req);
+	return rc;
+}
+
+void
+ctl_request_clear(struct ctl_request *req)
+{
+	free(req->target);
+	free(req->body);
+	memset(req, 0, sizeof(*req));
+}

@@ -1,0 +1,57 @@
+/*
+ * request.h - the HTTP request of an invocation, built from its table row
+ * (see table.h) and the flags given: method, target (the endpoint's base
+ * path, the path template filled in, the query string), JSON body and
+ * headers.  Pure: no I/O, so the unit tests check every mapping.
+ *
+ * Path variables and query values are percent-encoded except for the
+ * unreserved characters A-Z a-z 0-9 - . _ ~ (RFC 3986), as the AWS SDKs
+ * do: an ARN in a path is one segment, its ':' and '/' sent as %3A and
+ * %2F.
+ */
+#ifndef STRATA_CTL_REQUEST_H
+#define STRATA_CTL_REQUEST_H
+
+#include <stddef.h>
+
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "args.h"
+#include "ctl.h"
+#include "table.h"
+
+/* A request header; name from the table, value from the invocation
+ * (both borrowed). */
+struct ctl_header {
+	const char *name;
+	const char *value;
+};
+
+struct ctl_request {
+	enum evhttp_cmd_type method;
+	char *target;   /* owned: "/base/things/x%3Ay?expectedVersion=3" */
+	char *body;     /* owned compact JSON text, NULL: no body */
+	struct ctl_header headers[CTL_MAX_FLAGS];
+	size_t header_count;
+};
+
+/* Build the request of inv (whose command is set) under base_path ("" or
+ * "/prefix", no trailing '/').  Returns 0, or -1 with err (252: an empty
+ * path value, a value that does not parse or fit its shape); req is then
+ * cleared.  req borrows from inv: clear req first. */
+int ctl_request_build(struct ctl_request *req,
+    const struct ctl_invocation *inv, const char *base_path,
+    struct ctl_error *err);
+
+void ctl_request_clear(struct ctl_request *req);
+
+/* text percent-encoded (see above); a new string. */
+char *ctl_request_encode(const char *text);
+
+/* Check an attribute payload's shape, {"attributes": {name: string},
+ * "merge": boolean}, turning a "true"/"false" string of merge (from
+ * shorthand) into the boolean.  Returns 0, or -1 with a message. */
+int ctl_request_attributes(json_t *payload, char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,222 @@
+/*
+ * table.c - the commands of stratactl (see table.h), in the order of the
+ * operations table of docs/design/admin-api.md.
+ */
+#include <string.h>
+
+#include "table.h"
+
+/* clang-format off: a table reads best with one flag per line. */
+
+/* Flags that several commands share. */
+#define THING_NAME                                                          \
+	{ "thing-name", "thingName", CTL_PATH, CTL_STRING, CTL_REQUIRED }
+#define CERTIFICATE_ID                                                      \
+	{ "certificate-id", "certificateId", CTL_PATH, CTL_STRING,          \
+		CTL_REQUIRED }
+#define CA_CERTIFICATE_ID                                                   \
+	{ "certificate-id", "caCertificateId", CTL_PATH, CTL_STRING,        \
+		CTL_REQUIRED }
+#define POLICY_NAME                                                         \
+	{ "policy-name", "policyName", CTL_PATH, CTL_STRING, CTL_REQUIRED }
+#define TARGET_BODY                                                         \
+	{ "target", "target", CTL_BODY, CTL_STRING, CTL_REQUIRED }
+#define PRINCIPAL                                                           \
+	{ "principal", "x-amzn-principal", CTL_HEADER, CTL_STRING,          \
+		CTL_REQUIRED }
+#define SET_AS_ACTIVE                                                       \
+	{ "set-as-active", "setAsActive", CTL_QUERY, CTL_BOOLEAN, 0 }
+#define ATTRIBUTE_PAYLOAD                                                   \
+	{ "attribute-payload", "attributePayload", CTL_BODY,                \
+		CTL_ATTRIBUTES, CTL_FILE }
+#define REGISTRATION_CONFIG                                                 \
+	{ "registration-config", "registrationConfig", CTL_BODY,            \
+		CTL_OBJECT, CTL_FILE }
+/* Paging: accepted and passed on; the server returns every list whole. */
+#define MAX_RESULTS                                                         \
+	{ "max-results", "maxResults", CTL_QUERY, CTL_INTEGER, 0 }
+#define NEXT_TOKEN { "next-token", "nextToken", CTL_QUERY, CTL_STRING, 0 }
+#define PAGE_SIZE { "page-size", "pageSize", CTL_QUERY, CTL_INTEGER, 0 }
+#define MARKER { "marker", "marker", CTL_QUERY, CTL_STRING, 0 }
+
+const struct ctl_command ctl_table_commands[] = {
+	{ "create-thing", "CreateThing", EVHTTP_REQ_POST,
+	    "/things/{thingName}", "Create a thing.",
+	    { THING_NAME,
+		{ "thing-type-name", "thingTypeName", CTL_BODY, CTL_STRING,
+		    0 },
+		ATTRIBUTE_PAYLOAD } },
+	{ "describe-thing", "DescribeThing", EVHTTP_REQ_GET,
+	    "/things/{thingName}", "Show a thing.", { THING_NAME } },
+	{ "list-things", "ListThings", EVHTTP_REQ_GET, "/things",
+	    "List every thing.", { MAX_RESULTS, NEXT_TOKEN } },
+	{ "update-thing", "UpdateThing", EVHTTP_REQ_PATCH,
+	    "/things/{thingName}",
+	    "Change a thing's type or attributes.",
+	    { THING_NAME,
+		{ "thing-type-name", "thingTypeName", CTL_BODY, CTL_STRING,
+		    0 },
+		{ "remove-thing-type", "removeThingType", CTL_BODY,
+		    CTL_BOOLEAN, 0 },
+		ATTRIBUTE_PAYLOAD,
+		{ "expected-version", "expectedVersion", CTL_BODY,
+		    CTL_INTEGER, 0 } } },
+	{ "delete-thing", "DeleteThing", EVHTTP_REQ_DELETE,
+	    "/things/{thingName}", "Delete a thing.",
+	    { THING_NAME,
+		{ "expected-version", "expectedVersion", CTL_QUERY,
+		    CTL_INTEGER, 0 } } },
+	{ "create-keys-and-certificate", "CreateKeysAndCertificate",
+	    EVHTTP_REQ_POST, "/keys-and-certificate",
+	    "Make a key pair and a CA-signed certificate.",
+	    { SET_AS_ACTIVE,
+		{ "certificate-pem-outfile", "certificatePem", CTL_OUTFILE,
+		    CTL_STRING, 0 },
+		{ "public-key-outfile", "keyPair.PublicKey", CTL_OUTFILE,
+		    CTL_STRING, 0 },
+		{ "private-key-outfile", "keyPair.PrivateKey", CTL_OUTFILE,
+		    CTL_STRING, CTL_PRIVATE } } },
+	{ "register-ca-certificate", "RegisterCACertificate",
+	    EVHTTP_REQ_POST, "/cacertificate",
+	    "Register the CA of some device certificates.",
+	    { { "ca-certificate", "caCertificate", CTL_BODY, CTL_STRING,
+		  CTL_REQUIRED | CTL_FILE },
+		SET_AS_ACTIVE,
+		{ "allow-auto-registration", "allowAutoRegistration",
+		    CTL_QUERY, CTL_BOOLEAN, 0 },
+		REGISTRATION_CONFIG } },
+	{ "describe-ca-certificate", "DescribeCACertificate", EVHTTP_REQ_GET,
+	    "/cacertificate/{caCertificateId}", "Show a CA certificate.",
+	    { CA_CERTIFICATE_ID } },
+	{ "list-ca-certificates", "ListCACertificates", EVHTTP_REQ_GET,
+	    "/cacertificates", "List every CA certificate.",
+	    { PAGE_SIZE, MARKER } },
+	{ "update-ca-certificate", "UpdateCACertificate", EVHTTP_REQ_PUT,
+	    "/cacertificate/{caCertificateId}",
+	    "Change a CA certificate's status or config.",
+	    { CA_CERTIFICATE_ID,
+		{ "new-status", "newStatus", CTL_QUERY, CTL_STRING, 0 },
+		REGISTRATION_CONFIG } },
+	{ "delete-ca-certificate", "DeleteCACertificate", EVHTTP_REQ_DELETE,
+	    "/cacertificate/{caCertificateId}", "Delete a CA certificate.",
+	    { CA_CERTIFICATE_ID } },
+	{ "register-certificate", "RegisterCertificate", EVHTTP_REQ_POST,
+	    "/certificate/register",
+	    "Register a device certificate made elsewhere.",
+	    { { "certificate-pem", "certificatePem", CTL_BODY, CTL_STRING,
+		  CTL_REQUIRED | CTL_FILE },
+		{ "ca-certificate-pem", "caCertificatePem", CTL_BODY,
+		    CTL_STRING, CTL_FILE },
+		SET_AS_ACTIVE } },
+	{ "update-certificate", "UpdateCertificate", EVHTTP_REQ_PUT,
+	    "/certificates/{certificateId}",
+	    "Set a certificate ACTIVE, INACTIVE or REVOKED.",
+	    { CERTIFICATE_ID,
+		{ "new-status", "newStatus", CTL_QUERY, CTL_STRING,
+		    CTL_REQUIRED } } },
+	{ "describe-certificate", "DescribeCertificate", EVHTTP_REQ_GET,
+	    "/certificates/{certificateId}", "Show a certificate.",
+	    { CERTIFICATE_ID } },
+	{ "list-certificates", "ListCertificates", EVHTTP_REQ_GET,
+	    "/certificates", "List every certificate.",
+	    { PAGE_SIZE, MARKER } },
+	{ "delete-certificate", "DeleteCertificate", EVHTTP_REQ_DELETE,
+	    "/certificates/{certificateId}", "Delete a certificate.",
+	    { CERTIFICATE_ID,
+		{ "force-delete", "forceDelete", CTL_QUERY, CTL_BOOLEAN,
+		    0 } } },
+	{ "create-policy", "CreatePolicy", EVHTTP_REQ_POST,
+	    "/policies/{policyName}", "Create a policy.",
+	    { POLICY_NAME,
+		{ "policy-document", "policyDocument", CTL_BODY, CTL_STRING,
+		    CTL_REQUIRED | CTL_FILE } } },
+	{ "get-policy", "GetPolicy", EVHTTP_REQ_GET, "/policies/{policyName}",
+	    "Show a policy and its document.", { POLICY_NAME } },
+	{ "list-policies", "ListPolicies", EVHTTP_REQ_GET, "/policies",
+	    "List every policy.", { MARKER, PAGE_SIZE } },
+	{ "delete-policy", "DeletePolicy", EVHTTP_REQ_DELETE,
+	    "/policies/{policyName}", "Delete a policy.", { POLICY_NAME } },
+	{ "attach-policy", "AttachPolicy", EVHTTP_REQ_PUT,
+	    "/target-policies/{policyName}",
+	    "Attach a policy to a certificate.",
+	    { POLICY_NAME, TARGET_BODY } },
+	{ "detach-policy", "DetachPolicy", EVHTTP_REQ_POST,
+	    "/target-policies/{policyName}",
+	    "Detach a policy from a certificate.",
+	    { POLICY_NAME, TARGET_BODY } },
+	{ "list-attached-policies", "ListAttachedPolicies", EVHTTP_REQ_POST,
+	    "/attached-policies/{target}",
+	    "List the policies attached to a certificate.",
+	    { { "target", "target", CTL_PATH, CTL_STRING, CTL_REQUIRED },
+		MARKER, PAGE_SIZE } },
+	{ "attach-thing-principal", "AttachThingPrincipal", EVHTTP_REQ_PUT,
+	    "/things/{thingName}/principals",
+	    "Attach a certificate to a thing.", { THING_NAME, PRINCIPAL } },
+	{ "detach-thing-principal", "DetachThingPrincipal",
+	    EVHTTP_REQ_DELETE, "/things/{thingName}/principals",
+	    "Detach a certificate from a thing.", { THING_NAME, PRINCIPAL } },
+	{ "list-thing-principals", "ListThingPrincipals", EVHTTP_REQ_GET,
+	    "/things/{thingName}/principals",
+	    "List the certificates attached to a thing.",
+	    { THING_NAME, MAX_RESULTS, NEXT_TOKEN } },
+	{ "list-principal-things", "ListPrincipalThings", EVHTTP_REQ_GET,
+	    "/principals/things",
+	    "List the things a certificate is attached to.",
+	    { PRINCIPAL, MAX_RESULTS, NEXT_TOKEN } },
+};
+
+/* clang-format on */
+
+const size_t ctl_table_count =
+    sizeof(ctl_table_commands) / sizeof(ctl_table_commands[0]);
+
+const struct ctl_command *
+ctl_table_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ctl_table_count; i++)
+		if (strcmp(ctl_table_commands[i].name, name) == 0)
+			return &ctl_table_commands[i];
+	return NULL;
+}
+
+size_t
+ctl_table_flag_count(const struct ctl_command *c)
+{
+	size_t n = 0;
+
+	while (n < CTL_MAX_FLAGS && c->flags[n].name != NULL)
+		n++;
+	return n;
+}
+
+const char *
+ctl_table_method_name(enum evhttp_cmd_type method)
+{
+	switch (method) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	default:
+		return "?";
+	}
+}
+
+int
+ctl_table_has_body(const struct ctl_command *c)
+{
+	size_t i, n = ctl_table_flag_count(c);
+
+	for (i = 0; i < n; i++)
+		if (c->flags[i].place == CTL_BODY)
+			return 1;
+	return 0;
+}

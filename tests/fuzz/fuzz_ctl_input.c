@@ -1,0 +1,92 @@
+/*
+ * fuzz_ctl_input.c - libFuzzer target for what stratactl parses: an
+ * answer of the admin API (the server's bytes) and a structure parameter
+ * (JSON or shorthand, the user's).
+ *
+ * Input: one selector byte, then the text.
+ *   bit 0 clear: the text is the body of an answer to
+ *     create-keys-and-certificate --certificate-pem-outfile /dev/null;
+ *     bit 1 set: status 200, printed (to /dev/null) and its outfile
+ *     written, 0 or status 255 with a message; bit 1 clear: status 404
+ *     (bit 2: with an x-amzn-ErrorType header), its error line built,
+ *     status 254 and the AWS CLI's words.
+ *   bit 0 set: the text, up to a NUL, is an --attribute-payload value:
+ *     parsed (JSON or shorthand) and checked against its shape; an
+ *     object, or a message.
+ * Anything else, a crash or a leak is a failure.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "output.h"
+#include "request.h"
+#include "shorthand.h"
+
+static void
+fuzz_answer(uint8_t selector, const uint8_t *data, size_t size)
+{
+	char *argv[] = { "stratactl", "create-keys-and-certificate",
+		"--certificate-pem-outfile", "/dev/null", NULL };
+	struct ctl_http_answer answer = { .reason = "Not Found",
+		.body = (char *)data, .body_len = size };
+	struct ctl_invocation inv;
+	struct ctl_error err = { 0 };
+	FILE *out;
+
+	if (ctl_args_parse(&inv, 4, argv, &err) != 0 ||
+	    (out = fopen("/dev/null", "w")) == NULL)
+		abort();
+	if (selector & 2) {
+		answer.status = 200;
+		if (ctl_output_answer(&inv, &answer, out, &err) != 0 &&
+		    (err.status != CTL_EXIT_FAILED || err.message[0] == '\0'))
+			abort();
+	} else {
+		answer.status = 404;
+		answer.error_type = (selector & 4) ? "Type:u" : NULL;
+		ctl_output_failure(inv.command, &answer, &err);
+		if (err.status != CTL_EXIT_SERVICE ||
+		    strncmp(err.message, "An error occurred (", 19) != 0)
+			abort();
+	}
+	fclose(out);
+	ctl_args_clear(&inv);
+}
+
+static void
+fuzz_parameter(const uint8_t *data, size_t size)
+{
+	char *text = malloc(size + 1), msg[512] = "";
+	json_t *value = NULL;
+	int rc;
+
+	if (text == NULL)
+		abort();
+	memcpy(text, data, size);
+	text[size] = '\0';
+	rc = ctl_shorthand_object(text, &value, msg, sizeof(msg));
+	if (rc == 0 && !json_is_object(value))
+		abort();
+	if (rc == 0)
+		rc = ctl_request_attributes(value, msg, sizeof(msg));
+	if (rc != 0 && msg[0] == '\0')
+		abort();
+	json_decref(value);
+	free(text);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size == 0)
+		return 0;
+	if (data[0] & 1)
+		fuzz_parameter(data + 1, size - 1);
+	else
+		fuzz_answer(data[0], data + 1, size - 1);
+	return 0;
+}

@@ -1,0 +1,831 @@
+"""stratactl against a fake admin API: the wire requests of the CLI.
+
+Every test here is marked `stratactl_wire`.  They check what the
+command-line client sends and how it reports what comes back, not the
+admin API itself: a small HTTP server started in the test (http.server in
+a thread, on a free loopback port) records each request and answers
+canned JSON shaped as docs/design/admin-api.md says.  Per command: the
+method, the path (URL-encoded as sent), the query, the JSON body, the
+headers (Authorization: Bearer, x-amzn-principal, Content-Type), the
+printed answer; then outfiles and their modes, file:// values,
+shorthand, the exit statuses 0/252/253/254/255 with their stderr lines,
+timeouts, and HTTPS with the development CA of deploy/local/gen-certs.sh.
+No cluster is started.  The end-to-end test against a broker's admin API
+comes with the server.
+"""
+
+import collections
+import http.server
+import json
+import os
+import shutil
+import socket
+import ssl
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+import daemons
+
+pytestmark = pytest.mark.stratactl_wire
+
+GEN_CERTS = os.path.join(daemons.ROOT, "deploy", "local", "gen-certs.sh")
+TOKEN = "s3cret-token"
+CERT_ID = "5c4f" * 16
+CA_ID = "9ab1" * 16
+CERT_ARN = "arn:aws:iot:local:000000000000:cert/" + CERT_ID
+CERT_ARN_ENCODED = ("arn%3Aaws%3Aiot%3Alocal%3A000000000000%3Acert%2F" +
+                    CERT_ID)
+THING_ARN = "arn:aws:iot:local:000000000000:thing/lamp-1"
+POLICY_ARN = "arn:aws:iot:local:000000000000:policy/lamps"
+PEM = ("-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n"
+       "-----END CERTIFICATE-----\n")
+KEY_PEM = ("-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n"
+           "-----END PRIVATE KEY-----\n")
+PUBLIC_PEM = ("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYI\n"
+              "-----END PUBLIC KEY-----\n")
+POLICY_DOCUMENT = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "iot:Connect",
+                   "Resource": "*"}]})
+SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                      "runtime error:")
+
+Request = collections.namedtuple(
+    "Request", "method raw_path path query headers body")
+
+
+class Answer:
+    """A canned answer: status, body (a JSON value, or bytes as they
+    are), headers; delay: seconds to wait first (or until the server
+    closes); hang_up: close the connection without answering."""
+
+    def __init__(self, status=200, body=None, headers=None, delay=0,
+                 hang_up=False):
+        self.status = status
+        self.body = {} if body is None else body
+        self.headers = headers or {}
+        self.delay = delay
+        self.hang_up = hang_up
+
+    def data(self):
+        if isinstance(self.body, bytes):
+            return self.body
+        return json.dumps(self.body).encode()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _any(self):
+        fake = self.server.fake
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        split = urllib.parse.urlsplit(self.path)
+        query = {k: v[0] if len(v) == 1 else v for k, v in
+                 urllib.parse.parse_qs(split.query,
+                                       keep_blank_values=True).items()}
+        fake.requests.append(Request(
+            self.command, split.path, urllib.parse.unquote(split.path),
+            query, {k.lower(): v for k, v in self.headers.items()}, body))
+        answer = fake.next_answer()
+        if answer.delay:
+            fake.closing.wait(answer.delay)
+        if answer.hang_up:
+            self.close_connection = True
+            return
+        data = answer.data()
+        self.send_response(answer.status)
+        self.send_header("Content-Type", "application/json")
+        for k, v in answer.headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+    def log_message(self, *args):
+        pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, tls):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+        self.tls = tls
+
+    def get_request(self):
+        conn, addr = super().get_request()
+        if self.tls is not None:
+            # the handshake in the handler's thread, not the accept loop
+            conn = self.tls.wrap_socket(conn, server_side=True,
+                                        do_handshake_on_connect=False)
+        return conn, addr
+
+    def finish_request(self, request, client_address):
+        if self.tls is not None:
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError):
+                return
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request, client_address):
+        pass  # a client gone before its answer (the timeout test)
+
+
+class FakeAdmin:
+    """The admin API as a recorder: requests holds every request in
+    order; answer() queues the answers (200 {} when none is queued)."""
+
+    def __init__(self, host="127.0.0.1", tls=None):
+        self.requests = []
+        self.answers = []
+        self.closing = threading.Event()
+        self.server = _Server((host, 0), tls)
+        self.server.fake = self
+        self.host = host
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def url(self, scheme="http", host=None):
+        host = host or self.host
+        if ":" in host:
+            host = "[%s]" % host
+        return "%s://%s:%d" % (scheme, host, self.port)
+
+    def answer(self, *args, **kwargs):
+        self.answers.append(Answer(*args, **kwargs))
+
+    def next_answer(self):
+        return self.answers.pop(0) if self.answers else Answer()
+
+    def close(self):
+        self.closing.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake():
+    f = FakeAdmin()
+    yield f
+    f.close()
+
+
+Result = collections.namedtuple("Result", "rc out err elapsed")
+
+
+def stratactl_bin():
+    path = os.path.join(daemons.bin_dir(), "stratactl")
+    if not os.access(path, os.X_OK):
+        pytest.fail("%s is not built" % path, pytrace=False)
+    return path
+
+
+def run(args, url=None, token=TOKEN, env=None, cwd=None):
+    """Run stratactl with a clean environment: STRATA_ADMIN_URL=url and
+    STRATA_ADMIN_TOKEN=token unless None, plus env."""
+    e = {k: v for k, v in os.environ.items()
+         if k in ("PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")}
+    if url is not None:
+        e["STRATA_ADMIN_URL"] = url
+    if token is not None:
+        e["STRATA_ADMIN_TOKEN"] = token
+    e.update(env or {})
+    start = time.monotonic()
+    p = subprocess.run([stratactl_bin()] + list(args), env=e, cwd=cwd,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=30)
+    err = p.stderr.decode("utf-8", "replace")
+    assert not any(s in err for s in SANITIZER_PATTERNS), err
+    return Result(p.returncode, p.stdout.decode("utf-8"), err,
+                  time.monotonic() - start)
+
+
+def printed(value):
+    """What the AWS CLI prints for a JSON answer."""
+    if value == {}:
+        return ""
+    return json.dumps(value, indent=4, ensure_ascii=False) + "\n"
+
+
+Case = collections.namedtuple(
+    "Case", "command args method path query body principal answer")
+
+# One case per command of docs/design/admin-api.md: the command line, what
+# must arrive (method, path as sent, query, JSON body or None for no body,
+# x-amzn-principal or None) and the canned 200 answer, which must be
+# printed back as it came.
+CASES = [
+    Case("create-thing",
+         ["--thing-name", "lamp-1", "--thing-type-name", "lamp",
+          "--attribute-payload", '{"attributes": {"color": "red"}}'],
+         "POST", "/things/lamp-1", {},
+         {"thingTypeName": "lamp",
+          "attributePayload": {"attributes": {"color": "red"}}}, None,
+         {"thingName": "lamp-1", "thingArn": THING_ARN,
+          "thingId": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"}),
+    Case("describe-thing", ["--thing-name", "lamp-1"],
+         "GET", "/things/lamp-1", {}, None, None,
+         {"defaultClientId": "lamp-1", "thingName": "lamp-1",
+          "thingId": "0f1e", "thingArn": THING_ARN,
+          "thingTypeName": "lamp", "attributes": {"color": "red"},
+          "version": 1}),
+    Case("list-things", [], "GET", "/things", {}, None, None,
+         {"things": [{"thingName": "lamp-1", "thingArn": THING_ARN,
+                      "attributes": {}, "version": 1}]}),
+    Case("update-thing",
+         ["--thing-name", "lamp-1", "--thing-type-name", "bulb",
+          "--attribute-payload", "attributes={color=blue,watts=60},"
+          "merge=true", "--expected-version", "1"],
+         "PATCH", "/things/lamp-1", {},
+         {"thingTypeName": "bulb",
+          "attributePayload": {"attributes": {"color": "blue",
+                                              "watts": "60"},
+                               "merge": True},
+          "expectedVersion": 1}, None, {}),
+    Case("delete-thing", ["--thing-name", "lamp-1", "--expected-version",
+                          "2"],
+         "DELETE", "/things/lamp-1", {"expectedVersion": "2"}, None, None,
+         {}),
+    Case("create-keys-and-certificate", ["--set-as-active"],
+         "POST", "/keys-and-certificate", {"setAsActive": "true"}, None,
+         None,
+         {"certificateArn": CERT_ARN, "certificateId": CERT_ID,
+          "certificatePem": PEM,
+          "keyPair": {"PublicKey": PUBLIC_PEM, "PrivateKey": KEY_PEM}}),
+    Case("register-ca-certificate",
+         ["--ca-certificate", PEM, "--set-as-active",
+          "--allow-auto-registration", "--registration-config",
+          '{"templateBody": "{\\"Resources\\": {}}"}'],
+         "POST", "/cacertificate",
+         {"setAsActive": "true", "allowAutoRegistration": "true"},
+         {"caCertificate": PEM,
+          "registrationConfig": {"templateBody": '{"Resources": {}}'}},
+         None,
+         {"certificateArn": "arn:aws:iot:local:000000000000:cacert/" +
+          CA_ID, "certificateId": CA_ID}),
+    Case("describe-ca-certificate", ["--certificate-id", CA_ID],
+         "GET", "/cacertificate/" + CA_ID, {}, None, None,
+         {"certificateDescription": {"certificateId": CA_ID,
+                                     "status": "ACTIVE",
+                                     "creationDate": 1764686400}}),
+    Case("list-ca-certificates", [], "GET", "/cacertificates", {}, None,
+         None,
+         {"certificates": [{"certificateArn": "arn:aws:iot:local:"
+                            "000000000000:cacert/" + CA_ID,
+                            "certificateId": CA_ID, "status": "ACTIVE",
+                            "creationDate": 1764686400.5}]}),
+    Case("update-ca-certificate",
+         ["--certificate-id", CA_ID, "--new-status", "INACTIVE"],
+         "PUT", "/cacertificate/" + CA_ID, {"newStatus": "INACTIVE"}, {},
+         None, {}),
+    Case("delete-ca-certificate", ["--certificate-id", CA_ID],
+         "DELETE", "/cacertificate/" + CA_ID, {}, None, None, {}),
+    Case("register-certificate",
+         ["--certificate-pem", PEM, "--ca-certificate-pem", PEM,
+          "--no-set-as-active"],
+         "POST", "/certificate/register", {"setAsActive": "false"},
+         {"certificatePem": PEM, "caCertificatePem": PEM}, None,
+         {"certificateArn": CERT_ARN, "certificateId": CERT_ID}),
+    Case("update-certificate",
+         ["--certificate-id", CERT_ID, "--new-status", "REVOKED"],
+         "PUT", "/certificates/" + CERT_ID, {"newStatus": "REVOKED"}, None,
+         None, {}),
+    Case("describe-certificate", ["--certificate-id", CERT_ID],
+         "GET", "/certificates/" + CERT_ID, {}, None, None,
+         {"certificateDescription": {
+             "certificateArn": CERT_ARN, "certificateId": CERT_ID,
+             "status": "ACTIVE", "certificatePem": PEM,
+             "ownedBy": "000000000000", "creationDate": 1764686400,
+             "lastModifiedDate": 1764686401,
+             "validity": {"notBefore": 1764686400,
+                          "notAfter": 2080046400}}}),
+    Case("list-certificates", ["--page-size", "10"], "GET", "/certificates",
+         {"pageSize": "10"}, None, None,
+         {"certificates": [{"certificateArn": CERT_ARN,
+                            "certificateId": CERT_ID, "status": "ACTIVE",
+                            "creationDate": 1764686400}]}),
+    Case("delete-certificate", ["--certificate-id", CERT_ID,
+                                "--force-delete"],
+         "DELETE", "/certificates/" + CERT_ID, {"forceDelete": "true"},
+         None, None, {}),
+    Case("create-policy",
+         ["--policy-name", "lamps", "--policy-document", POLICY_DOCUMENT],
+         "POST", "/policies/lamps", {}, {"policyDocument": POLICY_DOCUMENT},
+         None,
+         {"policyName": "lamps", "policyArn": POLICY_ARN,
+          "policyDocument": POLICY_DOCUMENT, "policyVersionId": "1"}),
+    Case("get-policy", ["--policy-name", "lamps"],
+         "GET", "/policies/lamps", {}, None, None,
+         {"policyName": "lamps", "policyArn": POLICY_ARN,
+          "policyDocument": POLICY_DOCUMENT, "defaultVersionId": "1",
+          "creationDate": 1764686400, "lastModifiedDate": 1764686400}),
+    Case("list-policies", [], "GET", "/policies", {}, None, None,
+         {"policies": [{"policyName": "lamps", "policyArn": POLICY_ARN}]}),
+    Case("delete-policy", ["--policy-name", "lamps"],
+         "DELETE", "/policies/lamps", {}, None, None, {}),
+    Case("attach-policy", ["--policy-name", "lamps", "--target", CERT_ARN],
+         "PUT", "/target-policies/lamps", {}, {"target": CERT_ARN}, None,
+         {}),
+    Case("detach-policy", ["--policy-name", "lamps", "--target", CERT_ARN],
+         "POST", "/target-policies/lamps", {}, {"target": CERT_ARN}, None,
+         {}),
+    Case("list-attached-policies", ["--target", CERT_ARN],
+         "POST", "/attached-policies/" + CERT_ARN_ENCODED, {}, None, None,
+         {"policies": [{"policyName": "lamps", "policyArn": POLICY_ARN}]}),
+    Case("attach-thing-principal",
+         ["--thing-name", "lamp-1", "--principal", CERT_ARN],
+         "PUT", "/things/lamp-1/principals", {}, None, CERT_ARN, {}),
+    Case("detach-thing-principal",
+         ["--thing-name", "lamp-1", "--principal", CERT_ARN],
+         "DELETE", "/things/lamp-1/principals", {}, None, CERT_ARN, {}),
+    Case("list-thing-principals", ["--thing-name", "lamp-1"],
+         "GET", "/things/lamp-1/principals", {}, None, None,
+         {"principals": [CERT_ARN]}),
+    Case("list-principal-things", ["--principal", CERT_ARN],
+         "GET", "/principals/things", {}, None, CERT_ARN,
+         {"things": ["lamp-1"]}),
+]
+
+
+def check_request(r, case):
+    assert r.method == case.method
+    assert r.raw_path == case.path
+    assert r.query == case.query
+    assert r.headers["authorization"] == "Bearer " + TOKEN
+    assert r.headers.get("x-amzn-principal") == case.principal
+    if case.body is None:
+        assert r.body == b""
+        assert "content-type" not in r.headers
+    else:
+        assert r.headers["content-type"] == "application/json"
+        assert json.loads(r.body) == case.body
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.command for c in CASES])
+def test_command_wire(fake, case):
+    """Each command sends its operation's method, path, query, body and
+    headers, prints the answer as the AWS CLI does and exits 0."""
+    fake.answer(200, case.answer)
+    res = run([case.command] + case.args, url=fake.url())
+    assert (res.rc, res.err) == (0, "")
+    assert res.out == printed(case.answer)
+    assert len(fake.requests) == 1
+    check_request(fake.requests[0], case)
+
+
+def test_help_lists_every_command():
+    """`stratactl help` and `--help` list the 27 commands (the cases
+    above cover each); `COMMAND --help` and `COMMAND help` list its
+    flags, marking the required ones; none of them sends anything."""
+    res = run(["help"], url=None, token=None)
+    assert res.rc == 0 and res.err == ""
+    listed = [line.split()[0] for line in res.out.splitlines()
+              if line.startswith("  ") and not line.startswith("   ")
+              and not line.strip().startswith("-")
+              and "stratactl" not in line]
+    assert listed == [c.command for c in CASES]
+    assert run(["--help"], token=None).out == res.out
+    for args in (["create-keys-and-certificate", "--help"],
+                 ["create-keys-and-certificate", "help"],
+                 ["help", "create-keys-and-certificate"]):
+        res = run(args, token=None)
+        assert res.rc == 0, res.err
+        assert "CreateKeysAndCertificate: POST /keys-and-certificate" \
+            in res.out
+        for flag in ("--[no-]set-as-active", "--certificate-pem-outfile",
+                     "--public-key-outfile", "--private-key-outfile"):
+            assert flag in res.out
+        assert "mode 0600" in res.out
+    res = run(["attach-thing-principal", "--help"], token=None)
+    assert "--thing-name <value> (required)" in res.out
+    assert "header x-amzn-principal" in res.out
+
+
+def test_debug_prints_request_line(fake):
+    """--debug writes the request line and the status to stderr, never
+    the token."""
+    fake.answer(200, {"things": []})
+    res = run(["list-things", "--debug", "--max-results", "5"],
+              url=fake.url())
+    assert res.rc == 0
+    lines = res.err.splitlines()
+    assert "> GET /things?maxResults=5 HTTP/1.1" in lines
+    assert "< 200 OK" in lines
+    assert TOKEN not in res.err
+    assert fake.requests[0].query == {"maxResults": "5"}
+
+
+def test_file_values(fake, tmp_path):
+    """file://PATH reads the value of documents and PEM from the file, as
+    the AWS CLI does: --policy-document, --certificate-pem,
+    --ca-certificate-pem, --ca-certificate, --attribute-payload,
+    --registration-config."""
+    doc = tmp_path / "policy.json"
+    doc.write_text(POLICY_DOCUMENT + "\n")
+    pem = tmp_path / "cert.pem"
+    pem.write_text(PEM)
+    payload = tmp_path / "attrs.json"
+    payload.write_text('{"attributes": {"room": "kitchen"}, "merge": true}')
+    config = tmp_path / "config.json"
+    config.write_text('{"templateBody": "{}"}')
+    url = fake.url()
+    assert run(["create-policy", "--policy-name", "p", "--policy-document",
+                "file://%s" % doc], url=url).rc == 0
+    assert run(["register-certificate", "--certificate-pem",
+                "file://%s" % pem, "--ca-certificate-pem",
+                "file://%s" % pem], url=url).rc == 0
+    assert run(["register-ca-certificate", "--ca-certificate",
+                "file://%s" % pem, "--registration-config",
+                "file://%s" % config], url=url).rc == 0
+    # relative to the working directory
+    assert run(["update-thing", "--thing-name", "t", "--attribute-payload",
+                "file://attrs.json"], url=url, cwd=str(tmp_path)).rc == 0
+    bodies = [json.loads(r.body) for r in fake.requests]
+    assert bodies == [
+        {"policyDocument": POLICY_DOCUMENT + "\n"},
+        {"certificatePem": PEM, "caCertificatePem": PEM},
+        {"caCertificate": PEM, "registrationConfig": {"templateBody": "{}"}},
+        {"attributePayload": {"attributes": {"room": "kitchen"},
+                              "merge": True}}]
+
+
+def test_attribute_payload_shorthand(fake):
+    """--attribute-payload takes the AWS CLI's shorthand too; quoted
+    values keep their commas; merge becomes a JSON boolean."""
+    res = run(["create-thing", "--thing-name", "t", "--attribute-payload",
+               "attributes={a=1,b='x,y',c=},merge=false"], url=fake.url())
+    assert res.rc == 0, res.err
+    assert json.loads(fake.requests[0].body) == {
+        "attributePayload": {"attributes": {"a": "1", "b": "x,y", "c": ""},
+                             "merge": False}}
+
+
+def test_path_values_are_url_encoded(fake):
+    """A thing name with ':' and a certificate id are one path segment
+    each; the server decodes them back."""
+    run(["describe-thing", "--thing-name", "room:7_a-b"], url=fake.url())
+    assert fake.requests[0].raw_path == "/things/room%3A7_a-b"
+    assert fake.requests[0].path == "/things/room:7_a-b"
+    run(["list-attached-policies", "--target", CERT_ARN], url=fake.url())
+    assert fake.requests[1].path == "/attached-policies/" + CERT_ARN
+
+
+def test_create_keys_and_certificate_outfiles(fake, tmp_path):
+    """The outfiles get certificatePem, keyPair.PublicKey and
+    keyPair.PrivateKey as they came; the private key is 0600 (also when
+    the file existed with a wider mode); the JSON is still printed."""
+    answer = CASES[5].answer
+    cert, pub, key = (tmp_path / n for n in ("c.pem", "pub.pem", "key.pem"))
+    key.write_text("an older, longer file that must be replaced\n")
+    key.chmod(0o644)
+    fake.answer(200, answer)
+    res = run(["create-keys-and-certificate", "--set-as-active",
+               "--certificate-pem-outfile", str(cert),
+               "--public-key-outfile", str(pub),
+               "--private-key-outfile", str(key)], url=fake.url())
+    assert (res.rc, res.err) == (0, "")
+    assert res.out == printed(answer)
+    assert cert.read_text() == PEM
+    assert pub.read_text() == PUBLIC_PEM
+    assert key.read_text() == KEY_PEM
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cert.stat().st_mode) & 0o077 != 0o077
+    new_key = tmp_path / "new-key.pem"
+    fake.answer(200, answer)
+    assert run(["create-keys-and-certificate", "--private-key-outfile",
+                str(new_key)], url=fake.url()).rc == 0
+    assert stat.S_IMODE(new_key.stat().st_mode) == 0o600
+
+
+def test_outfile_that_cannot_be_written(fake, tmp_path):
+    """An outfile in a missing directory: status 255 and a line naming
+    the flag; the answer (with the key) was printed before."""
+    fake.answer(200, CASES[5].answer)
+    res = run(["create-keys-and-certificate", "--private-key-outfile",
+               str(tmp_path / "missing" / "key.pem")], url=fake.url())
+    assert res.rc == 255
+    assert res.err.startswith("Cannot write --private-key-outfile ")
+    assert "No such file or directory" in res.err
+    assert json.loads(res.out)["keyPair"]["PrivateKey"] == KEY_PEM
+
+
+ERROR_ANSWERS = [
+    (["describe-thing", "--thing-name", "nope"],
+     Answer(404, {"error": "ResourceNotFoundException",
+                  "message": "thing nope does not exist",
+                  "field": "thingName"}),
+     "An error occurred (ResourceNotFoundException) when calling the "
+     "DescribeThing operation: thing nope does not exist"),
+    (["list-things"],
+     Answer(401, {"error": "UnauthorizedException",
+                  "message": "missing or wrong bearer token"}),
+     "An error occurred (UnauthorizedException) when calling the "
+     "ListThings operation: missing or wrong bearer token"),
+    (["create-policy", "--policy-name", "p", "--policy-document", "{"],
+     Answer(400, {"error": "InvalidRequestException",
+                  "message": "policyDocument: line 1 column 2: "
+                  "end of file expected", "field": "policyDocument"}),
+     "An error occurred (InvalidRequestException) when calling the "
+     "CreatePolicy operation: policyDocument: line 1 column 2: end of "
+     "file expected"),
+    (["delete-certificate", "--certificate-id", CERT_ID],
+     Answer(409, {"error": "DeleteConflictException",
+                  "message": "certificate is ACTIVE"}),
+     "An error occurred (DeleteConflictException) when calling the "
+     "DeleteCertificate operation: certificate is ACTIVE"),
+    (["create-thing", "--thing-name", "t"],
+     Answer(409, {"error": "ResourceAlreadyExistsException",
+                  "message": "thing t exists"}),
+     "An error occurred (ResourceAlreadyExistsException) when calling "
+     "the CreateThing operation: thing t exists"),
+    (["update-thing", "--thing-name", "t", "--expected-version", "4"],
+     Answer(409, {"error": "VersionConflictException",
+                  "message": "version is 5"}),
+     "An error occurred (VersionConflictException) when calling the "
+     "UpdateThing operation: version is 5"),
+    (["list-policies"],
+     Answer(503, {"error": "ServiceUnavailableException",
+                  "message": "Redis did not answer in time"}),
+     "An error occurred (ServiceUnavailableException) when calling the "
+     "ListPolicies operation: Redis did not answer in time"),
+    (["get-policy", "--policy-name", "p"],
+     Answer(405, b"", {"x-amzn-ErrorType": "MethodNotAllowedException"}),
+     "An error occurred (MethodNotAllowedException) when calling the "
+     "GetPolicy operation: Method Not Allowed"),
+    (["list-certificates"], Answer(500, b"<html>oops</html>"),
+     "An error occurred (500) when calling the ListCertificates "
+     "operation: Internal Server Error"),
+]
+
+
+@pytest.mark.parametrize("args,answer,line", ERROR_ANSWERS,
+                         ids=[str(a.status) + "-" + args[0]
+                              for args, a, _ in ERROR_ANSWERS])
+def test_error_answer(fake, args, answer, line):
+    """An error answer: exit 254, nothing on stdout, the AWS CLI's line
+    on stderr (the body's error and message; else the x-amzn-ErrorType
+    header, or the status, and the reason phrase)."""
+    fake.answers.append(answer)
+    res = run(args, url=fake.url())
+    assert res.rc == 254
+    assert res.out == ""
+    assert res.err == line + "\n"
+
+
+USAGE_ERRORS = [
+    ([], "the following arguments are required: command"),
+    (["create-thingz"], "argument command: Invalid choice: "
+     "'create-thingz' (stratactl help lists the commands)"),
+    (["create-policy", "--policy-name", "p"],
+     "the following arguments are required: --policy-document"),
+    (["attach-thing-principal"], "the following arguments are required: "
+     "--thing-name, --principal"),
+    (["describe-thing", "--thing-name", "t", "--colour", "red"],
+     "Unknown options: --colour"),
+    (["describe-thing", "--thing-name"],
+     "argument --thing-name: expected one argument"),
+    (["delete-thing", "--thing-name", "t", "--expected-version", "two"],
+     "argument --expected-version: invalid int value: 'two'"),
+    (["create-keys-and-certificate", "--set-as-active=yes"],
+     "argument --set-as-active: ignored explicit argument 'yes'"),
+]
+
+
+@pytest.mark.parametrize("args,message", USAGE_ERRORS,
+                         ids=["-".join(a[:1] + a[-1:]) or "no-command"
+                              for a, _ in USAGE_ERRORS])
+def test_usage_error(fake, args, message):
+    """A command line error: exit 252, the usage lines, then
+    `stratactl: error: ...`; nothing is sent."""
+    res = run(args, url=fake.url())
+    assert res.rc == 252
+    assert res.out == ""
+    lines = res.err.splitlines()
+    assert lines[0] == "usage: stratactl [options] <command> [parameters]"
+    assert lines[-1] == "stratactl: error: " + message
+    assert fake.requests == []
+
+
+PARAMETER_ERRORS = [
+    (["create-policy", "--policy-name", "p", "--policy-document",
+      "file:///nonexistent/policy.json"],
+     "Error parsing parameter '--policy-document': Unable to load "
+     "paramfile file:///nonexistent/policy.json: No such file or "
+     "directory"),
+    (["create-thing", "--thing-name", "t", "--attribute-payload",
+      '{"attributes": '],
+     "Error parsing parameter '--attribute-payload': Invalid JSON: "),
+    (["create-thing", "--thing-name", "t", "--attribute-payload",
+      "attributes={a=1},color=red"],
+     "Parameter validation failed: Unknown parameter in attributePayload: "
+     "\"color\", must be one of: attributes, merge"),
+    (["describe-thing", "--thing-name", ""],
+     "Invalid length for parameter thingName (--thing-name), value: 0, "
+     "valid min length: 1"),
+    (["list-things", "--endpoint-url", "localhost:1"],
+     "Bad value for --endpoint-url \"localhost:1\": must be of the form "),
+]
+
+
+@pytest.mark.parametrize("args,start", PARAMETER_ERRORS,
+                         ids=["file", "json", "shape", "empty", "url"])
+def test_parameter_error(fake, args, start):
+    """A value that does not parse or fit: exit 252, one line, nothing
+    sent."""
+    res = run(args, url=fake.url())
+    assert res.rc == 252
+    assert res.err.startswith(start), res.err
+    assert len(res.err.splitlines()) == 1
+    assert fake.requests == []
+
+
+def test_configuration_errors(fake, tmp_path):
+    """No endpoint, no token, an empty or unreadable token file: exit
+    253, nothing sent."""
+    res = run(["list-things"], url=None)
+    assert (res.rc, res.err) == (253, "No endpoint: set STRATA_ADMIN_URL "
+                                 "or use --endpoint-url\n")
+    res = run(["list-things"], url=fake.url(), token=None)
+    assert (res.rc, res.err) == (253, "Unable to locate credentials: set "
+                                 "STRATA_ADMIN_TOKEN or use --token-file\n")
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    assert run(["list-things", "--token-file", str(empty)],
+               url=fake.url()).rc == 253
+    res = run(["list-things", "--token-file", str(tmp_path / "none")],
+              url=fake.url())
+    assert res.rc == 253
+    assert res.err.startswith("Unable to read the token file ")
+    assert fake.requests == []
+
+
+def test_token_file_and_endpoint_flag_win(fake, tmp_path):
+    """--token-file (trailing newline dropped) wins over
+    STRATA_ADMIN_TOKEN; --endpoint-url over STRATA_ADMIN_URL; a base path
+    in the URL prefixes every path."""
+    token = tmp_path / "token"
+    token.write_text("from-file\r\n")
+    res = run(["list-policies", "--token-file", str(token),
+               "--endpoint-url", fake.url() + "/admin/"],
+              url="http://127.0.0.1:1", token="from-env")
+    assert res.rc == 0, res.err
+    r = fake.requests[0]
+    assert r.headers["authorization"] == "Bearer from-file"
+    assert r.raw_path == "/admin/policies"
+    assert r.headers["host"] == "127.0.0.1:%d" % fake.port
+
+
+def test_unreachable_endpoint():
+    """Nothing listens: exit 255 and the AWS CLI's line."""
+    port = daemons.free_port()
+    res = run(["list-things"], url="http://127.0.0.1:%d" % port)
+    assert res.rc == 255
+    assert res.err == ('Could not connect to the endpoint URL: '
+                       '"http://127.0.0.1:%d/things"\n' % port)
+
+
+def test_unknown_host():
+    res = run(["list-things"], url="http://no-such-host.invalid:80")
+    assert res.rc == 255
+    assert res.err.startswith('Could not connect to the endpoint URL: '
+                              '"http://no-such-host.invalid:80/things"')
+
+
+def test_read_timeout(fake):
+    """An answer that does not come within --cli-read-timeout: exit 255,
+    on time."""
+    fake.answer(200, {}, delay=10)
+    res = run(["list-things", "--cli-read-timeout", "1"], url=fake.url())
+    assert res.rc == 255
+    assert res.err == ('Read timeout on endpoint URL: "%s/things"\n' %
+                       fake.url())
+    assert res.elapsed < 5
+
+
+def test_connection_closed_without_answer(fake):
+    fake.answer(hang_up=True)
+    res = run(["list-things"], url=fake.url())
+    assert res.rc == 255
+    assert res.err == ("Connection was closed before we received a valid "
+                       "response from endpoint URL: \"%s/things\".\n" %
+                       fake.url())
+    assert len(fake.requests) == 1
+
+
+def test_success_that_is_not_json(fake):
+    fake.answer(200, b"<html>")
+    res = run(["list-things"], url=fake.url())
+    assert res.rc == 255
+    assert res.err.startswith("The answer to ListThings is not JSON")
+
+
+def test_ipv6_literal():
+    """http://[::1]:P works, with the brackets in the Host header."""
+    try:
+        f = FakeAdmin(host="::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    try:
+        res = run(["list-things"], url=f.url())
+        assert res.rc == 0, res.err
+        assert f.requests[0].headers["host"] == "[::1]:%d" % f.port
+    finally:
+        f.close()
+
+
+@pytest.fixture(scope="module")
+def certs():
+    """Two development CAs: `good` signed the server certificate (SAN
+    localhost and 127.0.0.1), `other` did not."""
+    d = tempfile.mkdtemp(prefix="strata-ctl-certs-")
+    try:
+        for name in ("good", "other"):
+            subprocess.run(["bash", GEN_CERTS, os.path.join(d, name)],
+                           check=True, timeout=60)
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def tls_fake(certs, host="127.0.0.1"):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(certs, "good", "server.crt"),
+                        os.path.join(certs, "good", "server.key"))
+    return FakeAdmin(host=host, tls=ctx)
+
+
+def test_https_verified_against_ca_file(certs):
+    """https with --ca-file or STRATA_ADMIN_CA_FILE: the server's chain
+    and its name (localhost) or address (127.0.0.1) are checked, and the
+    request goes through."""
+    good_ca = os.path.join(certs, "good", "ca.crt")
+    f = tls_fake(certs)
+    try:
+        f.answer(200, {"things": []})
+        res = run(["list-things", "--ca-file", good_ca],
+                  url=f.url("https", "localhost"))
+        assert (res.rc, res.err) == (0, ""), res.err
+        assert res.out == printed({"things": []})
+        res = run(["describe-thing", "--thing-name", "t"],
+                  url=f.url("https"), env={"STRATA_ADMIN_CA_FILE": good_ca})
+        assert (res.rc, res.err) == (0, "")
+        assert [r.raw_path for r in f.requests] == ["/things", "/things/t"]
+        assert all(r.headers["authorization"] == "Bearer " + TOKEN
+                   for r in f.requests)
+    finally:
+        f.close()
+
+
+def test_https_refuses_unverified_server(certs):
+    """A server whose chain the client's CA did not sign, or whose
+    certificate does not name the address dialled: exit 255 with `SSL
+    validation failed`, and no request reaches it."""
+    other_ca = os.path.join(certs, "other", "ca.crt")
+    good_ca = os.path.join(certs, "good", "ca.crt")
+    f = tls_fake(certs)
+    try:
+        res = run(["list-things", "--ca-file", other_ca],
+                  url=f.url("https"))
+        assert res.rc == 255
+        assert res.err.startswith("SSL validation failed for %s/things "
+                                  "certificate verify failed: " %
+                                  f.url("https"))
+        # the system's store does not know the development CA
+        res = run(["list-things"], url=f.url("https"))
+        assert res.rc == 255
+        assert res.err.startswith("SSL validation failed for ")
+        assert f.requests == []
+    finally:
+        f.close()
+    f = tls_fake(certs, host="127.0.0.2")
+    try:
+        res = run(["list-things", "--ca-file", good_ca],
+                  url=f.url("https"))
+        assert res.rc == 255
+        assert "certificate verify failed: IP address mismatch" in res.err
+        assert f.requests == []
+    finally:
+        f.close()
+
+
+def test_https_bad_ca_file(certs, tmp_path):
+    bad = tmp_path / "bad.crt"
+    bad.write_text("not a certificate\n")
+    res = run(["list-things", "--ca-file", str(bad)],
+              url="https://127.0.0.1:1")
+    assert res.rc == 253
+    assert res.err.startswith("Unable to load the CA file %s: " % bad)

@@ -1,0 +1,211 @@
+/*
+ * test_ctl_args.c - stratactl's command line: flag forms, booleans,
+ * file:// values, global options anywhere, help, and the usage errors
+ * with their exit status.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "args.h"
+
+struct parsed {
+	struct ctl_invocation inv;
+	struct ctl_error err;
+	int rc;
+};
+
+/* Parse the NULL-terminated words after "stratactl". */
+static void
+parse(struct parsed *p, ...)
+{
+	char *argv[32] = { "stratactl" };
+	int argc = 1;
+	va_list ap;
+
+	va_start(ap, p);
+	while ((argv[argc] = va_arg(ap, char *)) != NULL)
+		argc++;
+	va_end(ap);
+	memset(p, 0, sizeof(*p));
+	p->rc = ctl_args_parse(&p->inv, argc, argv, &p->err);
+}
+
+static void
+assert_usage(const struct parsed *p, const char *message)
+{
+	assert_int_equal(p->rc, -1);
+	assert_int_equal(p->err.status, CTL_EXIT_USAGE);
+	assert_true(p->err.usage);
+	assert_string_equal(p->err.message, message);
+}
+
+static void
+test_flag_forms_and_globals_anywhere(void **state)
+{
+	struct parsed p;
+
+	parse(&p, "--debug", "describe-thing", "--thing-name", "a",
+	    "--endpoint-url=http://h:1", "--cli-read-timeout", "3", NULL);
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(p.inv.command->name, "describe-thing");
+	assert_string_equal(ctl_args_value(&p.inv, "thing-name"), "a");
+	assert_string_equal(p.inv.endpoint_url, "http://h:1");
+	assert_int_equal(p.inv.timeout_seconds, 3);
+	assert_true(p.inv.debug);
+	assert_false(p.inv.help);
+	ctl_args_clear(&p.inv);
+	parse(&p, "describe-thing", "--thing-name=b=c", "--thing-name", "d",
+	    NULL);
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(ctl_args_value(&p.inv, "thing-name"), "d");
+	assert_int_equal(p.inv.timeout_seconds, CTL_DEFAULT_TIMEOUT);
+	ctl_args_clear(&p.inv);
+	parse(&p, "describe-thing", "--thing-name=--x", NULL);
+	assert_string_equal(ctl_args_value(&p.inv, "thing-name"), "--x");
+	ctl_args_clear(&p.inv);
+	/* an inline PEM is a value, not an option */
+	parse(&p, "register-certificate", "--certificate-pem",
+	    "-----BEGIN CERTIFICATE-----\nMII\n", NULL);
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(ctl_args_value(&p.inv, "certificate-pem"),
+	    "-----BEGIN CERTIFICATE-----\nMII\n");
+	ctl_args_clear(&p.inv);
+}
+
+static void
+test_booleans(void **state)
+{
+	struct parsed p;
+
+	parse(&p, "create-keys-and-certificate", "--set-as-active", NULL);
+	assert_string_equal(ctl_args_value(&p.inv, "set-as-active"), "true");
+	ctl_args_clear(&p.inv);
+	parse(&p, "create-keys-and-certificate", "--no-set-as-active", NULL);
+	assert_string_equal(ctl_args_value(&p.inv, "set-as-active"), "false");
+	ctl_args_clear(&p.inv);
+	parse(&p, "create-keys-and-certificate", NULL);
+	assert_null(ctl_args_value(&p.inv, "set-as-active"));
+	ctl_args_clear(&p.inv);
+	parse(&p, "create-keys-and-certificate", "--set-as-active=yes",
+	    NULL);
+	assert_usage(&p, "argument --set-as-active: ignored explicit "
+	    "argument 'yes'");
+	parse(&p, "create-keys-and-certificate",
+	    "--no-certificate-pem-outfile", NULL);
+	assert_usage(&p, "Unknown options: --no-certificate-pem-outfile");
+}
+
+static void
+test_usage_errors(void **state)
+{
+	struct parsed p;
+
+	parse(&p, NULL);
+	assert_usage(&p, "the following arguments are required: command");
+	parse(&p, "create-thingz", NULL);
+	assert_usage(&p, "argument command: Invalid choice: 'create-thingz' "
+	    "(stratactl help lists the commands)");
+	parse(&p, "create-policy", NULL);
+	assert_usage(&p, "the following arguments are required: "
+	    "--policy-name, --policy-document");
+	parse(&p, "describe-thing", "--thing-name", NULL);
+	assert_usage(&p, "argument --thing-name: expected one argument");
+	parse(&p, "describe-thing", "--thing-name", "--debug", NULL);
+	assert_usage(&p, "argument --thing-name: expected one argument");
+	parse(&p, "describe-thing", "--thing-name", "a", "--colour", "b",
+	    NULL);
+	assert_usage(&p, "Unknown options: --colour");
+	parse(&p, "describe-thing", "--thing-name", "a", "extra", NULL);
+	assert_usage(&p, "Unknown options: extra");
+	parse(&p, "--thing-name", "a", "describe-thing", NULL);
+	assert_usage(&p, "Unknown options: --thing-name");
+	parse(&p, "delete-thing", "--thing-name", "a", "--expected-version",
+	    "3x", NULL);
+	assert_usage(&p, "argument --expected-version: invalid int value: "
+	    "'3x'");
+	parse(&p, "list-things", "--cli-read-timeout", "0", NULL);
+	assert_usage(&p, "argument --cli-read-timeout: invalid value '0' "
+	    "(seconds, 1 to 3600)");
+	parse(&p, "list-things", "--", NULL);
+	assert_usage(&p, "Unknown options: --");
+}
+
+static void
+test_help_forms(void **state)
+{
+	struct parsed p;
+
+	parse(&p, "help", NULL);
+	assert_int_equal(p.rc, 0);
+	assert_true(p.inv.help);
+	assert_null(p.inv.command);
+	parse(&p, "--help", NULL);
+	assert_true(p.inv.help);
+	parse(&p, "help", "create-policy", NULL);
+	assert_int_equal(p.rc, 0);
+	assert_true(p.inv.help);
+	assert_string_equal(p.inv.command->name, "create-policy");
+	parse(&p, "create-policy", "help", NULL);
+	assert_int_equal(p.rc, 0);
+	assert_true(p.inv.help);
+	parse(&p, "create-policy", "--help", NULL);
+	assert_int_equal(p.rc, 0);
+	assert_true(p.inv.help);
+}
+
+static void
+test_file_values(void **state)
+{
+	char path[64], url[80];
+	struct parsed p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/strata-ctl-args-%d",
+	    (int)getpid());
+	snprintf(url, sizeof(url), "file://%s", path);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"Version\": \"2012-10-17\"}\n", f);
+	fclose(f);
+	parse(&p, "create-policy", "--policy-name", "p", "--policy-document",
+	    url, NULL);
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(ctl_args_value(&p.inv, "policy-document"),
+	    "{\"Version\": \"2012-10-17\"}\n");
+	ctl_args_clear(&p.inv);
+	/* a flag without CTL_FILE takes file:// as it is */
+	parse(&p, "describe-thing", "--thing-name", url, NULL);
+	assert_string_equal(ctl_args_value(&p.inv, "thing-name"), url);
+	ctl_args_clear(&p.inv);
+	unlink(path);
+	parse(&p, "create-policy", "--policy-name", "p", "--policy-document",
+	    url, NULL);
+	assert_int_equal(p.rc, -1);
+	assert_int_equal(p.err.status, CTL_EXIT_USAGE);
+	assert_false(p.err.usage);
+	assert_non_null(strstr(p.err.message, "Error parsing parameter "
+	    "'--policy-document': Unable to load paramfile file://"));
+	assert_non_null(strstr(p.err.message, "No such file or directory"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_flag_forms_and_globals_anywhere),
+		cmocka_unit_test(test_booleans),
+		cmocka_unit_test(test_usage_errors),
+		cmocka_unit_test(test_help_forms),
+		cmocka_unit_test(test_file_values),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

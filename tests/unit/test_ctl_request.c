@@ -1,0 +1,303 @@
+/*
+ * test_ctl_request.c - stratactl's table and the requests built from it:
+ * URL encoding, path templates, query strings, JSON bodies and headers,
+ * from command lines as a user types them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "args.h"
+#include "request.h"
+#include "table.h"
+
+#define ARN "arn:aws:iot:local:000000000000:cert/ab12"
+#define ARN_ENCODED "arn%3Aaws%3Aiot%3Alocal%3A000000000000%3Acert%2Fab12"
+
+struct built {
+	struct ctl_invocation inv;
+	struct ctl_request req;
+	struct ctl_error err;
+	int rc;
+};
+
+/* Parse the NULL-terminated words after "stratactl" and build the
+ * request under base. */
+static void
+build(struct built *b, const char *base, ...)
+{
+	char *argv[32] = { "stratactl" };
+	int argc = 1;
+	va_list ap;
+
+	va_start(ap, base);
+	while ((argv[argc] = va_arg(ap, char *)) != NULL)
+		argc++;
+	va_end(ap);
+	memset(b, 0, sizeof(*b));
+	assert_int_equal(ctl_args_parse(&b->inv, argc, argv, &b->err), 0);
+	b->rc = ctl_request_build(&b->req, &b->inv, base, &b->err);
+}
+
+static void
+done(struct built *b)
+{
+	ctl_request_clear(&b->req);
+	ctl_args_clear(&b->inv);
+}
+
+static void
+test_encode_keeps_only_unreserved(void **state)
+{
+	char *s = ctl_request_encode("AZaz09-._~");
+
+	assert_string_equal(s, "AZaz09-._~");
+	free(s);
+	s = ctl_request_encode("a:b/c d%+?&=#");
+	assert_string_equal(s, "a%3Ab%2Fc%20d%25%2B%3F%26%3D%23");
+	free(s);
+	s = ctl_request_encode("\xc3\xa9");
+	assert_string_equal(s, "%C3%A9");
+	free(s);
+	s = ctl_request_encode(ARN);
+	assert_string_equal(s, ARN_ENCODED);
+	free(s);
+}
+
+/* Every {variable} of a path has a required path flag and every path
+ * flag a variable; names are unique; each row fits the table's rules. */
+static void
+check_row(const struct ctl_command *c)
+{
+	size_t i, j, n = ctl_table_flag_count(c);
+	char variable[80];
+	const char *p;
+
+	for (i = 0; i < n; i++) {
+		const struct ctl_flag *f = &c->flags[i];
+
+		for (j = i + 1; j < n; j++)
+			assert_string_not_equal(f->name, c->flags[j].name);
+		if (f->place == CTL_PATH) {
+			snprintf(variable, sizeof(variable), "{%s}", f->wire);
+			assert_non_null(strstr(c->path, variable));
+			assert_true(f->options & CTL_REQUIRED);
+		}
+		if (f->kind == CTL_BOOLEAN)
+			assert_false(f->options & CTL_REQUIRED);
+		if (f->place == CTL_OUTFILE)
+			assert_int_equal(f->kind, CTL_STRING);
+		if (f->options & CTL_PRIVATE)
+			assert_int_equal(f->place, CTL_OUTFILE);
+	}
+	for (p = strchr(c->path, '{'); p != NULL; p = strchr(p + 1, '{')) {
+		for (i = 0; i < n; i++)
+			if (c->flags[i].place == CTL_PATH &&
+			    strncmp(p + 1, c->flags[i].wire,
+				strlen(c->flags[i].wire)) == 0 &&
+			    p[1 + strlen(c->flags[i].wire)] == '}')
+				break;
+		assert_true(i < n);
+	}
+}
+
+static void
+test_table_rows_are_consistent(void **state)
+{
+	size_t i, j;
+
+	assert_int_equal(ctl_table_count, 27);
+	for (i = 0; i < ctl_table_count; i++) {
+		check_row(&ctl_table_commands[i]);
+		assert_ptr_equal(ctl_table_find(ctl_table_commands[i].name),
+		    &ctl_table_commands[i]);
+		for (j = i + 1; j < ctl_table_count; j++)
+			assert_string_not_equal(
+			    ctl_table_commands[i].operation,
+			    ctl_table_commands[j].operation);
+	}
+	assert_null(ctl_table_find("create-things"));
+}
+
+static void
+test_create_thing_body_and_path(void **state)
+{
+	struct built b;
+
+	build(&b, "", "create-thing", "--thing-name", "lamp:1",
+	    "--thing-type-name", "lamp", "--attribute-payload",
+	    "attributes={color=red,watts=60}", NULL);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(b.req.method, EVHTTP_REQ_POST);
+	assert_string_equal(b.req.target, "/things/lamp%3A1");
+	assert_string_equal(b.req.body, "{\"thingTypeName\":\"lamp\","
+	    "\"attributePayload\":{\"attributes\":{\"color\":\"red\","
+	    "\"watts\":\"60\"}}}");
+	assert_int_equal(b.req.header_count, 0);
+	done(&b);
+}
+
+static void
+test_update_thing_types_its_members(void **state)
+{
+	struct built b;
+
+	build(&b, "", "update-thing", "--thing-name", "t",
+	    "--remove-thing-type", "--expected-version=7",
+	    "--attribute-payload", "attributes={a=1},merge=false", NULL);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(b.req.method, EVHTTP_REQ_PATCH);
+	assert_string_equal(b.req.body, "{\"removeThingType\":true,"
+	    "\"attributePayload\":{\"attributes\":{\"a\":\"1\"},"
+	    "\"merge\":false},\"expectedVersion\":7}");
+	done(&b);
+	/* no body flag given: still a JSON body */
+	build(&b, "", "update-thing", "--thing-name", "t", NULL);
+	assert_string_equal(b.req.body, "{}");
+	done(&b);
+}
+
+static void
+test_query_flags(void **state)
+{
+	struct built b;
+
+	build(&b, "", "delete-thing", "--thing-name", "t",
+	    "--expected-version", "3", NULL);
+	assert_int_equal(b.req.method, EVHTTP_REQ_DELETE);
+	assert_string_equal(b.req.target, "/things/t?expectedVersion=3");
+	assert_null(b.req.body);
+	done(&b);
+	build(&b, "", "register-ca-certificate", "--ca-certificate", "PEM",
+	    "--set-as-active", "--no-allow-auto-registration", NULL);
+	assert_string_equal(b.req.target, "/cacertificate?setAsActive=true"
+	    "&allowAutoRegistration=false");
+	assert_string_equal(b.req.body, "{\"caCertificate\":\"PEM\"}");
+	done(&b);
+	build(&b, "", "update-certificate", "--certificate-id", "ab",
+	    "--new-status", "REVOKED", NULL);
+	assert_int_equal(b.req.method, EVHTTP_REQ_PUT);
+	assert_string_equal(b.req.target,
+	    "/certificates/ab?newStatus=REVOKED");
+	assert_null(b.req.body);
+	done(&b);
+}
+
+static void
+test_arn_in_path_and_header(void **state)
+{
+	struct built b;
+
+	build(&b, "", "list-attached-policies", "--target", ARN, NULL);
+	assert_int_equal(b.req.method, EVHTTP_REQ_POST);
+	assert_string_equal(b.req.target, "/attached-policies/" ARN_ENCODED);
+	assert_null(b.req.body);
+	done(&b);
+	build(&b, "", "attach-thing-principal", "--thing-name", "t",
+	    "--principal", ARN, NULL);
+	assert_string_equal(b.req.target, "/things/t/principals");
+	assert_int_equal(b.req.header_count, 1);
+	assert_string_equal(b.req.headers[0].name, "x-amzn-principal");
+	assert_string_equal(b.req.headers[0].value, ARN);
+	done(&b);
+}
+
+static void
+test_base_path_prefixes_the_target(void **state)
+{
+	struct built b;
+
+	build(&b, "/admin", "list-things", "--max-results", "5", NULL);
+	assert_string_equal(b.req.target, "/admin/things?maxResults=5");
+	done(&b);
+}
+
+static void
+test_policy_document_is_a_string(void **state)
+{
+	struct built b;
+
+	build(&b, "", "create-policy", "--policy-name", "p",
+	    "--policy-document", "{\"Version\": \"2012-10-17\"}", NULL);
+	assert_string_equal(b.req.body,
+	    "{\"policyDocument\":\"{\\\"Version\\\": \\\"2012-10-17\\\"}\"}");
+	done(&b);
+}
+
+static void
+test_refusals(void **state)
+{
+	struct built b;
+
+	build(&b, "", "describe-thing", "--thing-name", "", NULL);
+	assert_int_equal(b.rc, -1);
+	assert_int_equal(b.err.status, CTL_EXIT_USAGE);
+	assert_non_null(strstr(b.err.message, "Invalid length for "
+	    "parameter thingName"));
+	done(&b);
+	build(&b, "", "create-thing", "--thing-name", "t",
+	    "--attribute-payload", "attributes={a=1},color=red", NULL);
+	assert_int_equal(b.rc, -1);
+	assert_string_equal(b.err.message, "Parameter validation failed: "
+	    "Unknown parameter in attributePayload: \"color\", must be one "
+	    "of: attributes, merge");
+	done(&b);
+	build(&b, "", "create-thing", "--thing-name", "t",
+	    "--attribute-payload", "{\"attributes\": {\"a\": 1}}", NULL);
+	assert_int_equal(b.rc, -1);
+	assert_non_null(
+	    strstr(b.err.message, "attributePayload.attributes.a"));
+	done(&b);
+	build(&b, "", "update-thing", "--thing-name", "t",
+	    "--attribute-payload", "merge=yes", NULL);
+	assert_int_equal(b.rc, -1);
+	assert_non_null(strstr(b.err.message, "attributePayload.merge"));
+	done(&b);
+	build(&b, "", "update-ca-certificate", "--certificate-id", "c",
+	    "--registration-config", "templateBody", NULL);
+	assert_int_equal(b.rc, -1);
+	assert_string_equal(b.err.message, "Error parsing parameter "
+	    "'--registration-config': expected '=' after the key at "
+	    "column 13");
+	done(&b);
+}
+
+static void
+test_registration_config_shorthand(void **state)
+{
+	struct built b;
+
+	build(&b, "", "update-ca-certificate", "--certificate-id", "c",
+	    "--new-status", "ACTIVE", "--registration-config",
+	    "templateBody='{\"a\": 1}'", NULL);
+	assert_int_equal(b.rc, 0);
+	assert_string_equal(b.req.target, "/cacertificate/c?newStatus=ACTIVE");
+	assert_string_equal(b.req.body, "{\"registrationConfig\":"
+	    "{\"templateBody\":\"{\\\"a\\\": 1}\"}}");
+	done(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_encode_keeps_only_unreserved),
+		cmocka_unit_test(test_table_rows_are_consistent),
+		cmocka_unit_test(test_create_thing_body_and_path),
+		cmocka_unit_test(test_update_thing_types_its_members),
+		cmocka_unit_test(test_query_flags),
+		cmocka_unit_test(test_arn_in_path_and_header),
+		cmocka_unit_test(test_base_path_prefixes_the_target),
+		cmocka_unit_test(test_policy_document_is_a_string),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_registration_config_shorthand),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
