@@ -62,6 +62,7 @@ struct dev_cert {
 	bool again;                   /* something changed meanwhile */
 	bool known;                   /* a lookup answered at least once */
 	bool jitp_tried;              /* provisioning was tried this time */
+	bool busy;                    /* device_finish() walks the list */
 	int refusal;                  /* AUTH_*, or -1: may connect */
 	struct dev_policy **pols;
 	size_t n_pols;
@@ -206,7 +207,7 @@ device_cert_value_free(void *v)
 static void
 device_cert_release(struct dev_cert *e)
 {
-	if (!strata_list_empty(&e->conns) || e->looking)
+	if (!strata_list_empty(&e->conns) || e->looking || e->busy)
 		return;
 	strata_hashmap_delete(e->d->certs, e->id, BROKER_CERT_ID_LEN);
 }
@@ -526,20 +527,36 @@ device_recheck_conn(struct broker_conn *c)
 static void
 device_finish(struct dev_cert *e)
 {
-	struct strata_list *pos, *next;
+	struct broker_conn **snap;
+	struct strata_list *pos;
+	size_t n = 0, cap = 0;
 
 	e->looking = false;
-	for (pos = e->conns.next; pos != &e->conns; pos = next) {
-		struct broker_conn_auth *a = STRATA_CONTAINER_OF(pos,
-		    struct broker_conn_auth, node);
-		struct broker_conn *c = a->conn;
+	/* a snapshot: handling one connection may close others of the list
+	 * (a take-over); a closed one is still allocated until the reap at
+	 * the end of the loop turn, and has lost its c->auth */
+	for (pos = e->conns.next; pos != &e->conns; pos = pos->next)
+		cap++;
+	snap = calloc(cap + 1, sizeof(*snap));
+	if (snap == NULL)
+		abort();
+	for (pos = e->conns.next; pos != &e->conns; pos = pos->next)
+		snap[n++] = STRATA_CONTAINER_OF(pos, struct broker_conn_auth,
+		    node)->conn;
+	e->busy = true; /* a connection closing here must not free e */
+	for (size_t i = 0; i < n; i++) {
+		struct broker_conn *c = snap[i];
+		struct broker_conn_auth *a = c->auth;
 
-		next = pos->next;
+		if (a == NULL || a->cert != e)
+			continue;
 		if (c->state == CONN_WAITING && !a->connected)
 			device_resume(c);
 		else if (a->connected && c->state == CONN_ACTIVE)
 			device_recheck_conn(c);
 	}
+	free(snap);
+	e->busy = false;
 	if (e->again) {
 		e->again = false;
 		device_lookup(e);

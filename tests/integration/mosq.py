@@ -35,9 +35,11 @@ class Sub:
     """A running mosquitto_sub -v; lines() are 'topic payload'."""
 
     def __init__(self, host, port, topic, protocol=4, qos=1, tls=None,
-                 count=None):
+                 count=None, client_id=None):
         cmd = ["mosquitto_sub", "-h", host, "-p", str(port), "-t", topic,
                "-q", str(qos), "-v", "-d"]
+        if client_id is not None:
+            cmd += ["-i", client_id]
         if count is not None:
             cmd += ["-C", str(count)]
         cmd += _proto_args(protocol) + _tls_args(tls)
@@ -91,10 +93,12 @@ class Sub:
 
 
 def pub(host, port, topic, message, protocol=4, qos=1, tls=None,
-        retain=False):
+        retain=False, client_id=None):
     """mosquitto_pub once; asserts it exits 0 and returns its output."""
     cmd = ["mosquitto_pub", "-h", host, "-p", str(port), "-t", topic,
            "-m", message, "-q", str(qos)] + _proto_args(protocol)
+    if client_id is not None:
+        cmd += ["-i", client_id]
     cmd += _tls_args(tls)
     if retain:
         cmd.append("-r")
