@@ -1,6 +1,6 @@
 /*
  * stratactl.c - the command-line client of the admin API
- * (docs/design/admin-api.md, docs/internals/stratactl.md).
+ * (docs/internals/admin-api.md, docs/internals/stratactl.md).
  *
  * One run: parse the command line (args.c), find the endpoint, token and
  * CA file (flags first, then STRATA_ADMIN_URL, STRATA_ADMIN_TOKEN,

@@ -1,6 +1,6 @@
 /*
  * table.c - the commands of stratactl (see table.h), in the order of the
- * operations table of docs/design/admin-api.md.
+ * operations table of docs/internals/admin-api.md.
  */
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /*
  * table.h - the commands of stratactl: one row each, mapping an `aws iot`
- * command to its admin API operation (docs/design/admin-api.md).
+ * command to its admin API operation (docs/internals/admin-api.md).
  *
  * A row names the command, the operation (for error lines), the method
  * and the path template, and lists the command's flags.  Each flag says

@@ -4,7 +4,7 @@ Every test here is marked `stratactl_wire`.  They check what the
 command-line client sends and how it reports what comes back, not the
 admin API itself: a small HTTP server started in the test (http.server in
 a thread, on a free loopback port) records each request and answers
-canned JSON shaped as docs/design/admin-api.md says.  Per command: the
+canned JSON shaped as docs/internals/admin-api.md says.  Per command: the
 method, the path (URL-encoded as sent), the query, the JSON body, the
 headers (Authorization: Bearer, x-amzn-principal, Content-Type), the
 printed answer; then outfiles and their modes, file:// values,
@@ -224,7 +224,7 @@ def printed(value):
 Case = collections.namedtuple(
     "Case", "command args method path query body principal answer")
 
-# One case per command of docs/design/admin-api.md: the command line, what
+# One case per command of docs/internals/admin-api.md: the command line, what
 # must arrive (method, path as sent, query, JSON body or None for no body,
 # x-amzn-principal or None) and the canned 200 answer, which must be
 # printed back as it came.
