@@ -350,6 +350,9 @@ static const char *const fuzz_broker_args[] = {
 	"--max-output-bytes", "65536", "--topic-alias-max", "4",
 	"--topic-alias-out-max", "3", "--response-information", "r/%c/",
 	"--log-level", "error",
+	/* the TLS path here is a plain bufferevent without a certificate:
+	 * under tls-auth registry every such CONNECT would be refused */
+	"--tls-auth", "chain",
 };
 
 /* The TLS bufferevent of a PROXY TLS connection, in process: a plain
