@@ -373,7 +373,8 @@ op_describe_thing(struct admin_call *call)
 
 static const char script_list_things[] =
     "local out = {} "
-    "for _, n in ipairs(redis.call('SORT', KEYS[1], 'ALPHA')) do "
+    "local names = redis.call('SMEMBERS', KEYS[1]) table.sort(names) "
+    "for _, n in ipairs(names) do "
     "  local t = redis.call('HMGET', 'strata:thing:{' .. n .. '}', "
     "    'name', 'type', 'attributes', 'version', 'id') "
     "  if t[1] then out[#out + 1] = t end "
@@ -570,7 +571,7 @@ op_detach_thing_principal(struct admin_call *call)
 static const char script_members[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
     "  'NotFound ' .. ARGV[1] .. ' does not exist') end "
-    "return redis.call('SORT', KEYS[2], 'ALPHA')";
+    "local m = redis.call('SMEMBERS', KEYS[2]) table.sort(m) return m";
 
 static void
 ops_principals_listed(struct admin_call *call, redisReply *reply)
@@ -941,7 +942,8 @@ op_describe_certificate(struct admin_call *call)
 /* KEYS: the set of ids; ARGV: the record kind ("cert" / "ca") */
 static const char script_list_certs[] =
     "local out = {} "
-    "for _, id in ipairs(redis.call('SORT', KEYS[1], 'ALPHA')) do "
+    "local ids = redis.call('SMEMBERS', KEYS[1]) table.sort(ids) "
+    "for _, id in ipairs(ids) do "
     "  local c = redis.call('HMGET', 'strata:' .. ARGV[1] .. ':{' .. id "
     "    .. '}', 'status', 'created') "
     "  if c[1] then out[#out + 1] = {id, c[1], c[2]} end "
@@ -1356,7 +1358,8 @@ ops_policies_listed(struct admin_call *call, redisReply *reply)
 static void
 op_list_policies(struct admin_call *call)
 {
-	admin_eval(call, "return redis.call('SORT', KEYS[1], 'ALPHA')", 1, 1,
+	admin_eval(call, "local m = redis.call('SMEMBERS', KEYS[1]) "
+	    "table.sort(m) return m", 1, 1,
 	    (const char *[]){"strata:policies"}, ops_policies_listed);
 }
 

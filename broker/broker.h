@@ -688,6 +688,11 @@ void broker_jitp_start(struct strata_broker *b, const char *id, X509 *x509);
 /* Is tmpl a provisioning template jitp.c can apply?  err says why not. */
 bool broker_jitp_template_valid(const json_t *tmpl, char *err,
     size_t errlen);
+/* What tmpl provisions for certificate x (id) as compact JSON {thing,
+ * type, attributes, status, policy, document} (malloc'd), or NULL with
+ * err set; for tests and the fuzz target. */
+char *broker_jitp_evaluate(const json_t *tmpl, X509 *x, const char *id,
+    char *err, size_t errlen);
 /* "strata:ca-subject:{<hash>}" of x's issuer (or subject) name. */
 void broker_cert_issuer_key(X509 *x, bool issuer, char *out, size_t len);
 

@@ -261,6 +261,7 @@ jitp_plan(const json_t *tmpl, X509 *x, const char *id, struct jitp_plan *p,
 {
 	const json_t *res = json_object_get(tmpl, "Resources"), *r;
 	const char *k;
+	unsigned seen = 0;
 
 	memset(p, 0, sizeof(*p));
 	if (!json_is_object(res)) {
@@ -270,6 +271,7 @@ jitp_plan(const json_t *tmpl, X509 *x, const char *id, struct jitp_plan *p,
 	json_object_foreach((json_t *)res, k, r) {
 		const char *type = json_string_value(json_object_get(r, "Type"));
 		const json_t *props = json_object_get(r, "Properties");
+		unsigned kind;
 		bool ok;
 
 		if (type == NULL || !json_is_object(props)) {
@@ -277,11 +279,20 @@ jitp_plan(const json_t *tmpl, X509 *x, const char *id, struct jitp_plan *p,
 			    "Properties", k);
 			return false;
 		}
-		if (strcmp(type, "AWS::IoT::Thing") == 0)
+		kind = strcmp(type, "AWS::IoT::Thing") == 0 ? 1 :
+		    strcmp(type, "AWS::IoT::Policy") == 0 ? 2 :
+		    strcmp(type, "AWS::IoT::Certificate") == 0 ? 4 : 0;
+		if (kind != 0 && (seen & kind)) {
+			snprintf(err, errlen, "resource %s: a second %s", k,
+			    type);
+			return false;
+		}
+		seen |= kind;
+		if (kind == 1)
 			ok = jitp_thing(props, x, id, p, err, errlen);
-		else if (strcmp(type, "AWS::IoT::Policy") == 0)
+		else if (kind == 2)
 			ok = jitp_policy(props, x, id, p, err, errlen);
-		else if (strcmp(type, "AWS::IoT::Certificate") == 0)
+		else if (kind == 4)
 			ok = jitp_prop(props, "Status", x, id, &p->status, err,
 			    errlen);
 		else {
@@ -311,6 +322,26 @@ broker_jitp_template_valid(const json_t *tmpl, char *err, size_t errlen)
 
 	jitp_plan_free(&p);
 	return ok;
+}
+
+char *
+broker_jitp_evaluate(const json_t *tmpl, X509 *x, const char *id, char *err,
+    size_t errlen)
+{
+	struct jitp_plan p;
+	json_t *o;
+	char *out = NULL;
+
+	if (jitp_plan(tmpl, x, id, &p, err, errlen)) {
+		o = json_pack("{s:s?, s:s?, s:s?, s:s, s:s?, s:s?}", "thing",
+		    p.thing, "type", p.type, "attributes", p.attrs, "status",
+		    p.status, "policy", p.policy_name, "document",
+		    p.policy_doc);
+		out = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+	}
+	jitp_plan_free(&p);
+	return out;
 }
 
 /* ---- provisioning ---- */

@@ -730,6 +730,43 @@ def ctl_input():
           b'{"attributes": {"room": "kitchen"}, "merge": false}')
 
 
+def jitp():
+    """fuzz_jitp: templates as AWS IoT documents them, and subjects."""
+    t = "jitp"
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect",
+         "Resource": "arn:aws:iot:local:000000000000:client/"
+                     "${iot:Connection.Thing.ThingName}"}]})
+    full = {
+        "Parameters": {"AWS::IoT::Certificate::CommonName":
+                       {"Type": "String"},
+                       "AWS::IoT::Certificate::Id": {"Type": "String"}},
+        "Resources": {
+            "thing": {"Type": "AWS::IoT::Thing", "Properties": {
+                "ThingName": {"Ref": "AWS::IoT::Certificate::CommonName"},
+                "ThingTypeName": "lamp",
+                "AttributePayload": {
+                    "org": {"Ref": "AWS::IoT::Certificate::Organization"},
+                    "sn": {"Fn::Join": ["-", [
+                        "sn", {"Ref": "AWS::IoT::Certificate::SerialNumber"}]]}}}},
+            "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {
+                "CertificateId": {"Ref": "AWS::IoT::Certificate::Id"},
+                "Status": "ACTIVE"}},
+            "policy": {"Type": "AWS::IoT::Policy",
+                       "Properties": {"PolicyDocument": policy}}}}
+    named = {"Resources": {"policy": {"Type": "AWS::IoT::Policy",
+                                      "Properties": {"PolicyName": "p"}}}}
+    subject = b"\0dev-1\0Example Corp\0unit\0DE\0Berlin\0SN-42\0q"
+    write(t, "full", json.dumps(full).encode() + subject)
+    write(t, "named", json.dumps(named).encode() + b"\0d")
+    write(t, "bad_type", b'{"Resources": {"x": {"Type": "AWS::IoT::Job", '
+        b'"Properties": {}}}}\0d')
+    write(t, "bad_ref", b'{"Resources": {"t": {"Type": "AWS::IoT::Thing", '
+        b'"Properties": {"ThingName": {"Ref": "Nope"}}}}}')
+    write(t, "odd_subject", json.dumps(full).encode() +
+        "\0d\u00e9v\0\0\0ZZ".encode())
+
+
 def main():
     ctl_input()
     broker_input()
@@ -740,6 +777,7 @@ def main():
     redis_router()
     proxy()
     policy()
+    jitp()
 
 
 if __name__ == "__main__":
