@@ -72,6 +72,11 @@ struct broker_config {
 	char *redis_master_name;
 	long redis_wait_replicas;
 	long redis_wait_timeout;
+	char *redis_user;
+	char *redis_password_file;
+	char *redis_sentinel_user;
+	char *redis_sentinel_password_file;
+	struct strata_redis_secrets redis_secrets; /* read from those */
 	long partition_levels;
 	char *log_level;
 	long max_payload;
@@ -148,6 +153,12 @@ struct broker_metrics {
 	uint64_t *connacks_held;  /* CONNACKs that waited for a new
 				     persistent session's writes */
 	uint64_t *share_returned;    /* shared messages given back */
+	/* the argument of each strata_broker_redis_connect_failures_total
+	 * series: whose and which reason */
+	struct broker_redis_failures {
+		struct strata_broker *b;
+		enum strata_redis_failure why;
+	} redis_failures[STRATA_REDIS_FAIL_KINDS];
 };
 
 /* A message on its way to clients: shared by every session it goes to. */
