@@ -600,7 +600,8 @@ redis_sentinel_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 		return;
 	r->sac = NULL;
 	if (rp == NULL) { /* that sentinel went away */
-		redis_sentinel_note(r, "", "connection lost");
+		redis_sentinel_note(r, "", ac->errstr[0] != '\0' ?
+		    ac->errstr : "connection lost");
 		redis_resolve_next(r);
 		return;
 	}
@@ -641,11 +642,14 @@ redis_sentinel_auth_cb(redisAsyncContext *ac, void *reply, void *privdata)
 		return;
 	r->sac = NULL;
 	if (rp == NULL) {
-		redis_sentinel_note(r, "", "connection lost");
+		redis_sentinel_note(r, "", ac->errstr[0] != '\0' ?
+		    ac->errstr : "connection lost");
 	} else {
 		if (rp->type == REDIS_REPLY_ERROR) {
 			r->failures_by[STRATA_REDIS_FAIL_AUTH]++;
 			redis_sentinel_note(r, "AUTH refused: ", rp->str);
+		} else {
+			redis_sentinel_note(r, "", "cannot send SENTINEL");
 		}
 		redisAsyncDisconnect(ac);
 	}
