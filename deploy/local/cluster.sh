@@ -42,10 +42,11 @@
 #   REDIS_SENTINEL_PASSWORD_FILE (--redis-ha: the sentinels' own password,
 #   their requirepass; empty without --redis-ha)
 # Every Redis server reads DIR/<its dir>/redis.conf (mode 600: the ACL
-# users, hashed passwords); with --redis-ha the replicas and the sentinels
-# reach the data nodes as users "replica" and "sentinel", each allowed
-# only what replication and failover need, with the password in
-# DIR/redis-internal.password.
+# users with hashed passwords); with --redis-ha the replicas and the
+# sentinels reach the data nodes as users "replica" and "sentinel", each
+# allowed only what replication and failover need, with the password in
+# DIR/redis-internal.password (in clear in redis.conf as masterauth and in
+# the sentinels' sentinel.conf, all mode 600).
 # `down` stops exactly the processes listed in PIDS (HAProxy included).
 # Environment variables STRATA_* are passed on to every daemon (e.g.
 # STRATA_LOG_LEVEL=debug).
