@@ -296,7 +296,12 @@ sha256_hex() {
 
 # redis_conf FILE: the configuration every Redis data node starts from
 # (primary and replicas alike: a replica may be promoted, a primary
-# demoted).  No one gets in without a password.  The daemons' user may
+# demoted).  No one gets in without a password: the default user is off
+# (it can be neither logged in as nor used without AUTH) but keeps its
+# permissions, because Redis 7.0 replays its AOF at start-up as the
+# default user and, were that user stripped, refuses the MULTI/EXEC blocks
+# scripts' effects are logged as: they would be lost on a restart.  The
+# daemons' user may
 # touch only strata:* keys and channels and run no @dangerous command but
 # ROLE (which Sentinel mode asks).  With --redis-ha: the user replicas
 # connect as (masteruser) may only replicate, the sentinels' user only
@@ -308,7 +313,7 @@ redis_conf() {
 	(
 		umask 077
 		cat >"$file" <<-EOF
-			user default off
+			user default off ~* &* +@all
 			user $REDIS_USER on #$(sha256_hex "$DIR/redis.password") ~strata:* &strata:* +@all -@dangerous +role
 		EOF
 		((REDIS_HA)) || exit 0
