@@ -74,6 +74,11 @@ struct broker_config {
 	char *redis_master_name;
 	long redis_wait_replicas;
 	long redis_wait_timeout;
+	char *redis_user;
+	char *redis_password_file;
+	char *redis_sentinel_user;
+	char *redis_sentinel_password_file;
+	struct strata_redis_secrets redis_secrets; /* read from those */
 	long partition_levels;
 	char *log_level;
 	long max_payload;
@@ -178,6 +183,12 @@ struct broker_metrics {
 					subscribe, receive, retain */
 	uint64_t *auth_disconnects;  /* live connections closed on a
 					certificate's change */
+	/* the argument of each strata_broker_redis_connect_failures_total
+	 * series: whose and which reason */
+	struct broker_redis_failures {
+		struct strata_broker *b;
+		enum strata_redis_failure why;
+	} redis_failures[STRATA_REDIS_FAIL_KINDS];
 };
 
 /* A message on its way to clients: shared by every session it goes to. */

@@ -202,6 +202,10 @@ config_check(struct broker_config *cfg, char *err, size_t errlen)
 		if (strata_redis_check_opts(&ro, err, errlen) != 0)
 			return STRATA_EINVAL;
 	}
+	if (strata_redis_secrets_load(&cfg->redis_secrets, cfg->redis_user,
+	    cfg->redis_password_file, cfg->redis_sentinel_user,
+	    cfg->redis_sentinel_password_file, err, errlen) != 0)
+		return STRATA_EINVAL;
 	strata_linkauth_free(&cfg->link_auth);
 	if (cfg->cluster_secret_file[0] != '\0' &&
 	    strata_linkauth_load(&cfg->link_auth, cfg->cluster_secret_file,
@@ -232,5 +236,6 @@ void
 broker_config_free(struct broker_config *cfg)
 {
 	strata_linkauth_free(&cfg->link_auth);
+	strata_redis_secrets_free(&cfg->redis_secrets);
 	strata_config_free(broker_options, N_OPTIONS, cfg);
 }

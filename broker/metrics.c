@@ -81,6 +81,37 @@ metrics_redis_reconnects(void *arg)
 	    (b->nodesub != NULL ? strata_redis_reconnects(b->nodesub) : 0);
 }
 
+static uint64_t
+metrics_redis_connect_failures(void *arg)
+{
+	const struct broker_redis_failures *f = arg;
+	const struct strata_broker *b = f->b;
+
+	return (b->redis != NULL ?
+	    strata_redis_connect_failures(b->redis, f->why) : 0) +
+	    (b->nodesub != NULL ?
+	    strata_redis_connect_failures(b->nodesub, f->why) : 0);
+}
+
+/* One series per reason a Redis connect attempt failed. */
+static void
+metrics_redis_failures_init(struct strata_broker *b)
+{
+	char labels[32];
+
+	for (int i = 0; i < STRATA_REDIS_FAIL_KINDS; i++) {
+		b->m.redis_failures[i].b = b;
+		b->m.redis_failures[i].why = (enum strata_redis_failure)i;
+		snprintf(labels, sizeof(labels), "reason=\"%s\"",
+		    strata_redis_failure_name((enum strata_redis_failure)i));
+		strata_metrics_counter_fn(b->metrics,
+		    "strata_broker_redis_connect_failures_total",
+		    "Redis connect attempts that failed, by reason (auth: "
+		    "the server refused our AUTH or wants one)", labels,
+		    metrics_redis_connect_failures, &b->m.redis_failures[i]);
+	}
+}
+
 static int64_t
 metrics_connections_max(void *arg)
 {
@@ -270,6 +301,7 @@ broker_metrics_init(struct strata_broker *b)
 	strata_metrics_counter_fn(m, "strata_broker_redis_reconnects_total",
 	    "Successful Redis connects after the first", NULL,
 	    metrics_redis_reconnects, b);
+	metrics_redis_failures_init(b);
 	strata_metrics_gauge_fn(m, "strata_broker_connections_max",
 	    "Client connections accepted at most (max-connections)", NULL,
 	    metrics_connections_max, b);

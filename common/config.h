@@ -43,11 +43,13 @@ struct strata_config_option {
 
 /*
  * The options every daemon of a cluster has, in the same words: its node
- * id, the address it binds, its metrics port, its Redis (address and
- * deadline), the partition scheme and the log level.  `type` must have
- * the fields node_id, bind, metrics_port, redis_host, redis_port,
- * redis_timeout, partition_levels and log_level; metrics is the default
- * metrics port (a string).
+ * id, the address it binds, its metrics port, its Redis (address,
+ * deadline, sentinels, replicas to wait for, credentials), the cluster
+ * secret, the partition scheme and the log level.  `type` must have a
+ * field per option (the option's name with '_' for '-'); metrics is the
+ * default metrics port (a string).  The password files are read by
+ * strata_redis_secrets_load() into a struct strata_redis_secrets
+ * redis_secrets, which STRATA_CONFIG_REDIS_OPTS hands on.
  */
 #define STRATA_CONFIG_NODE_OPTIONS(type, metrics)                          \
 	STRATA_CONFIG_OPT(type, "node-id", STRATA_CFG_STRING, node_id, NULL, \
@@ -77,6 +79,20 @@ struct strata_config_option {
 	STRATA_CONFIG_OPT(type, "redis-wait-timeout", STRATA_CFG_INT,       \
 	    redis_wait_timeout, "500", 1, 600000,                           \
 	    "how long such a write waits for its replicas (ms)"),           \
+	STRATA_CONFIG_OPT(type, "redis-user", STRATA_CFG_STRING, redis_user, \
+	    "", 0, 0, "Redis ACL user to AUTH as (empty: the default "      \
+	    "user; needs redis-password-file)"),                            \
+	STRATA_CONFIG_OPT(type, "redis-password-file", STRATA_CFG_STRING,   \
+	    redis_password_file, "", 0, 0, "file holding the Redis "        \
+	    "password; every Redis connection sends AUTH first (empty: "    \
+	    "no AUTH)"),                                                    \
+	STRATA_CONFIG_OPT(type, "redis-sentinel-user", STRATA_CFG_STRING,   \
+	    redis_sentinel_user, "", 0, 0, "ACL user to AUTH as on the "    \
+	    "sentinels (empty: the default user)"),                         \
+	STRATA_CONFIG_OPT(type, "redis-sentinel-password-file",             \
+	    STRATA_CFG_STRING, redis_sentinel_password_file, "", 0, 0,      \
+	    "file holding the sentinels' own password (their "              \
+	    "requirepass; empty: no AUTH to the sentinels)"),               \
 	STRATA_CONFIG_OPT(type, "cluster-secret-file", STRATA_CFG_STRING,   \
 	    cluster_secret_file, "", 0, 0, "file with the secret every "   \
 	    "node of the cluster shares: node links prove it (empty: "      \
@@ -96,6 +112,10 @@ struct strata_config_option {
 	.timeout_ms = (unsigned)(cfg)->redis_timeout,                       \
 	.wait_replicas = (unsigned)(cfg)->redis_wait_replicas,              \
 	.wait_timeout_ms = (unsigned)(cfg)->redis_wait_timeout,             \
+	.user = (cfg)->redis_user,                                          \
+	.password = (cfg)->redis_secrets.password,                          \
+	.sentinel_user = (cfg)->redis_sentinel_user,                        \
+	.sentinel_password = (cfg)->redis_secrets.sentinel_password,        \
 }
 
 /*

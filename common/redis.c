@@ -2,8 +2,8 @@
  * redis.c - asynchronous Redis client (see redis.h for the contract).
  *
  * States:
- *   CONNECTING --connect callback ok--> UP
- *   CONNECTING --connect failed--> DOWN
+ *   CONNECTING --connect callback ok, handshake answered--> UP
+ *   CONNECTING --connect failed, handshake refused--> DOWN
  *   CONNECTING --deadline passed (our timer frees the context)--> DOWN
  *   UP --disconnect callback (error/EOF)--> DOWN
  *   UP --oldest command past its deadline (our timer frees it)--> DOWN
@@ -16,6 +16,16 @@
  * longer ours and does nothing.  redisAsyncFree() is only ever called from
  * our own events (the deadline timer, strata_redis_free), never from
  * inside a hiredis callback, where 0.14 does not allow it.
+ *
+ * The handshake, inside CONNECTING, is a chain of callbacks on the new
+ * context, each sending the next step when its reply is good:
+ *   connected --> AUTH [user] password (PING without a password)
+ *             --> ROLE (Sentinel mode only) --> UP
+ * An error reply to a step is logged with the server's words (WRONGPASS,
+ * NOAUTH, LOADING), counted by kind (strata_redis_connect_failures) and
+ * ends the attempt: we disconnect, and the disconnect callback, seeing
+ * CONNECTING, schedules the retry without a second log line.  The
+ * handshake is not in `inflight`; the connect deadline covers it.
  *
  * Commands refused while not UP are queued in `failed` and their callbacks
  * run with reply NULL from a one-shot event, so a caller never sees its
@@ -37,7 +47,10 @@
  * Sentinel mode (strata_redis_open with sentinels): a connect attempt
  * first asks the sentinels, in turn, SENTINEL get-master-addr-by-name
  * (the `sac` context, RESOLVING within CONNECTING and under the same
- * deadline), then connects to the address given and sends ROLE: only a
+ * deadline; AUTH first when the sentinels have a password of their own;
+ * the last sentinel's error is kept for the log line of an attempt no
+ * sentinel answered), then connects to the address given and sends ROLE
+ * after AUTH: only a
  * "master" answer makes the client UP; a replica is dropped and the
  * attempt retried.  A failover is followed because the old primary's
  * connection ends (dies) or answers -READONLY (demoted): either drops the
@@ -57,7 +70,9 @@
  * itself; strata_redis_fake_set_up() moves it between UP and DOWN.
  */
 #include <assert.h>
+#include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -65,6 +80,7 @@
 #include <event2/event.h>
 #include <hiredis/async.h>
 #include <hiredis/adapters/libevent.h>
+#include <openssl/crypto.h>
 
 #include "list.h"
 #include "log.h"
@@ -72,6 +88,7 @@
 #include "status.h"
 
 #define REDIS_RETRY_MS 1000
+#define REDIS_MAX_PASSWORD 4096
 /* Largest array the fake's reader builds (8 MB of element pointers). */
 #define REDIS_FAKE_MAX_ELEMENTS (1 << 20)
 
@@ -127,6 +144,12 @@ struct strata_redis {
 	size_t sentinel_tries;     /* asked in this attempt */
 	char *master;
 	redisAsyncContext *sac;    /* the sentinel being asked, or NULL */
+	char sentinel_error[192];  /* why the last one did not answer */
+	/* AUTH (user NULL: the default user; password NULL: no AUTH) */
+	char *user;
+	char *password;
+	char *sentinel_user;
+	char *sentinel_password;
 	unsigned wait_replicas;    /* synced writes: WAIT for this many */
 	unsigned wait_timeout_ms;
 	uint64_t wait_short;       /* WAITs that got fewer */
@@ -138,6 +161,8 @@ struct strata_redis {
 	bool freeing;
 	bool connected_once;
 	unsigned failures;     /* connect failures in a row, for the logs */
+	enum strata_redis_failure last_failure;
+	uint64_t failures_by[STRATA_REDIS_FAIL_KINDS];
 	unsigned timeout_ms;   /* 0: no deadline */
 	bool deadline_armed;   /* deadline_ev is pending */
 	uint64_t connect_started_us;
@@ -250,19 +275,61 @@ redis_schedule_retry(struct strata_redis *r)
 		event_add(r->retry_ev, &tv);
 }
 
-/* The first failure of a series is a warning; the retries after it are
- * debug lines, with the count every 60 attempts. */
+/* Count a failed attempt of kind why.  The first failure of a series,
+ * and the first of another kind than the one before, is a warning; the
+ * retries after it are debug lines, with the count every 60 attempts. */
 static void
-redis_log_failure(struct strata_redis *r, const char *error)
+redis_log_failure(struct strata_redis *r, enum strata_redis_failure why,
+    const char *error)
 {
+	bool changed = r->failures == 0 || why != r->last_failure;
+
 	r->failures++;
-	if (r->failures == 1 || r->failures % 60 == 0)
-		STRATA_WARN("redis", "connect failed|addr=%s:%u error=\"%s\" "
-		    "attempts=%u", r->host, (unsigned)r->port, error,
-		    r->failures);
+	r->failures_by[why]++;
+	r->last_failure = why;
+	if (changed || r->failures % 60 == 0)
+		STRATA_WARN("redis", "connect failed|addr=%s:%u reason=%s "
+		    "error=\"%s\" attempts=%u", r->host, (unsigned)r->port,
+		    strata_redis_failure_name(why), error, r->failures);
 	else
-		STRATA_DEBUG("redis", "connect failed|addr=%s:%u error=\"%s\"",
-		    r->host, (unsigned)r->port, error);
+		STRATA_DEBUG("redis", "connect failed|addr=%s:%u reason=%s "
+		    "error=\"%s\"", r->host, (unsigned)r->port,
+		    strata_redis_failure_name(why), error);
+}
+
+/* An error reply that is about who we are: the password is wrong or
+ * missing, or the user may not run the command. */
+static bool
+redis_error_is_auth(const char *error)
+{
+	return strncmp(error, "WRONGPASS", 9) == 0 ||
+	    strncmp(error, "NOAUTH", 6) == 0 ||
+	    strncmp(error, "NOPERM", 6) == 0;
+}
+
+/*
+ * Queue the first command of a new connection on ac: AUTH [user]
+ * password, or PING when there is no password (a server that wants one
+ * answers NOAUTH now rather than to every later command).  argv form:
+ * the password may hold any byte but NUL.
+ */
+static int
+redis_send_auth(redisAsyncContext *ac, redisCallbackFn *cb,
+    struct strata_redis *r, const char *user, const char *password)
+{
+	const char *argv[3] = { password != NULL ? "AUTH" : "PING" };
+	size_t argvlen[3] = { 4 };
+	int argc = 1;
+
+	if (password != NULL && user != NULL) {
+		argv[argc] = user;
+		argvlen[argc++] = strlen(user);
+	}
+	if (password != NULL) {
+		argv[argc] = password;
+		argvlen[argc++] = strlen(password);
+	}
+	return redisAsyncCommandArgv(ac, cb, r, argc, argv, argvlen);
 }
 
 static void redis_up(struct strata_redis *r);
@@ -284,11 +351,61 @@ redis_role_cb(redisAsyncContext *ac, void *reply, void *privdata)
 		redis_up(r);
 		return;
 	}
-	snprintf(why, sizeof(why), "not the primary (ROLE %s)",
-	    rp->type == REDIS_REPLY_ARRAY && rp->elements > 0 &&
-	    rp->element[0]->type == REDIS_REPLY_STRING ?
-	    rp->element[0]->str : "?");
-	redis_log_failure(r, why);
+	if (rp->type == REDIS_REPLY_ERROR) {
+		snprintf(why, sizeof(why), "ROLE refused: %s", rp->str);
+		redis_log_failure(r, redis_error_is_auth(rp->str) ?
+		    STRATA_REDIS_FAIL_AUTH : STRATA_REDIS_FAIL_ERROR, why);
+	} else {
+		snprintf(why, sizeof(why), "not the primary (ROLE %s)",
+		    rp->type == REDIS_REPLY_ARRAY && rp->elements > 0 &&
+		    rp->element[0]->type == REDIS_REPLY_STRING ?
+		    rp->element[0]->str : "?");
+		redis_log_failure(r, STRATA_REDIS_FAIL_REPLICA, why);
+	}
+	redisAsyncDisconnect(ac); /* the disconnect callback retries */
+}
+
+/* The handshake step after a good AUTH: ROLE with sentinels, else UP. */
+static void
+redis_handshake_authed(struct strata_redis *r)
+{
+	if (r->n_sentinels == 0) {
+		redis_up(r);
+		return;
+	}
+	if (redisAsyncCommand(r->ac, redis_role_cb, r, "ROLE") != REDIS_OK) {
+		redis_log_failure(r, STRATA_REDIS_FAIL_NETWORK,
+		    "cannot send ROLE");
+		redisAsyncDisconnect(r->ac);
+	}
+}
+
+/* The reply to AUTH (or PING without a password).  Any error to AUTH
+ * counts as an AUTH failure: besides WRONGPASS, a server without
+ * passwords answers ERR to one; to PING only NOAUTH and NOPERM do (a
+ * LOADING server is not refusing us). */
+static void
+redis_auth_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct strata_redis *r = privdata;
+	const redisReply *rp = reply;
+	char why[256];
+
+	if (rp == NULL || ac != r->ac || r->freeing)
+		return; /* the disconnect callback deals with it */
+	if (rp->type != REDIS_REPLY_ERROR) {
+		redis_handshake_authed(r);
+		return;
+	}
+	if (r->password != NULL)
+		snprintf(why, sizeof(why), "AUTH refused (user %s): %s",
+		    r->user != NULL ? r->user : "default", rp->str);
+	else
+		snprintf(why, sizeof(why), "PING refused, no password "
+		    "given: %s", rp->str);
+	redis_log_failure(r, r->password != NULL ||
+	    redis_error_is_auth(rp->str) ? STRATA_REDIS_FAIL_AUTH :
+	    STRATA_REDIS_FAIL_ERROR, why);
 	redisAsyncDisconnect(ac); /* the disconnect callback retries */
 }
 
@@ -298,18 +415,17 @@ redis_connect_cb(const redisAsyncContext *ac, int status)
 	struct strata_redis *r = ac->data;
 
 	if (status != REDIS_OK) {
-		redis_log_failure(r, ac->errstr);
+		redis_log_failure(r, STRATA_REDIS_FAIL_NETWORK, ac->errstr);
 		r->ac = NULL; /* freed by hiredis after this callback */
 		redis_schedule_retry(r);
 		return;
 	}
-	if (r->n_sentinels > 0) {
-		if (redisAsyncCommand(r->ac, redis_role_cb, r, "ROLE") !=
-		    REDIS_OK)
-			redisAsyncDisconnect(r->ac);
-		return;
+	if (redis_send_auth(r->ac, redis_auth_cb, r, r->user, r->password) !=
+	    REDIS_OK) {
+		redis_log_failure(r, STRATA_REDIS_FAIL_NETWORK,
+		    "cannot send AUTH");
+		redisAsyncDisconnect(r->ac);
 	}
-	redis_up(r);
 }
 
 /* Connected (and, with sentinels, to the primary). */
@@ -347,8 +463,13 @@ redis_disconnect_cb(const redisAsyncContext *ac, int status)
 	if (ac != r->ac)
 		return;
 	r->ac = NULL; /* freed by hiredis after this callback */
-	STRATA_WARN("redis", "disconnected|addr=%s:%u error=\"%s\"", r->host,
-	    (unsigned)r->port, status == REDIS_OK ? "closed" : ac->errstr);
+	if (r->state == REDIS_STATE_UP)
+		STRATA_WARN("redis", "disconnected|addr=%s:%u error=\"%s\"",
+		    r->host, (unsigned)r->port, status == REDIS_OK ? "closed" :
+		    ac->errstr);
+	else if (status != REDIS_OK) /* lost during the handshake */
+		redis_log_failure(r, STRATA_REDIS_FAIL_NETWORK, ac->errstr);
+	/* else: a handshake step failed and logged why, then closed */
 	redis_schedule_retry(r);
 }
 
@@ -358,6 +479,7 @@ redis_attempt_start(struct strata_redis *r)
 {
 	r->state = REDIS_STATE_CONNECTING;
 	r->connect_started_us = redis_now_us();
+	r->sentinel_error[0] = '\0';
 	if (r->timeout_ms != 0)
 		redis_deadline_arm(r, r->connect_started_us +
 		    (uint64_t)r->timeout_ms * 1000, r->connect_started_us);
@@ -384,7 +506,7 @@ redis_connect_to(struct strata_redis *r)
 	if (ac == NULL)
 		abort();
 	if (ac->err) {
-		redis_log_failure(r, ac->errstr);
+		redis_log_failure(r, STRATA_REDIS_FAIL_NETWORK, ac->errstr);
 		redisAsyncFree(ac);
 		redis_schedule_retry(r);
 		return;
@@ -398,15 +520,40 @@ redis_connect_to(struct strata_redis *r)
 
 /* ---- Sentinel: which server is the primary ---- */
 
+/* The sentinel being asked (redis_resolve advanced sentinel_next). */
+static const struct redis_sentinel *
+redis_sentinel_current(const struct strata_redis *r)
+{
+	return &r->sentinels[(r->sentinel_next - 1) % r->n_sentinels];
+}
+
+/* Keep why the sentinel being asked did not answer, for the log line of
+ * an attempt that no sentinel answered. */
+static void
+redis_sentinel_note(struct strata_redis *r, const char *what,
+    const char *error)
+{
+	const struct redis_sentinel *sn = redis_sentinel_current(r);
+
+	snprintf(r->sentinel_error, sizeof(r->sentinel_error), "%s:%u: %s%s",
+	    sn->host, (unsigned)sn->port, what, error);
+	STRATA_DEBUG("redis", "sentinel did not answer|detail=\"%s\"",
+	    r->sentinel_error);
+}
+
 /* The next sentinel of this attempt, or a retry when all were asked. */
 static void
 redis_resolve_next(struct strata_redis *r)
 {
+	char why[256];
+
 	if (++r->sentinel_tries < r->n_sentinels) {
 		redis_resolve(r);
 		return;
 	}
-	redis_log_failure(r, "no sentinel named the primary");
+	snprintf(why, sizeof(why), "no sentinel named the primary (last: %s)",
+	    r->sentinel_error[0] != '\0' ? r->sentinel_error : "-");
+	redis_log_failure(r, STRATA_REDIS_FAIL_SENTINEL, why);
 	redis_schedule_retry(r);
 }
 
@@ -447,19 +594,66 @@ static void
 redis_sentinel_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct strata_redis *r = privdata;
+	const redisReply *rp = reply;
 
 	if (ac != r->sac || r->freeing)
 		return;
 	r->sac = NULL;
-	if (reply == NULL) { /* that sentinel went away */
+	if (rp == NULL) { /* that sentinel went away */
+		redis_sentinel_note(r, "", ac->errstr[0] != '\0' ?
+		    ac->errstr : "connection lost");
 		redis_resolve_next(r);
 		return;
 	}
 	redisAsyncDisconnect(ac);
-	if (redis_take_primary(r, reply))
+	if (redis_take_primary(r, rp)) {
 		redis_connect_to(r);
-	else
-		redis_resolve_next(r);
+		return;
+	}
+	if (rp->type == REDIS_REPLY_ERROR) {
+		if (redis_error_is_auth(rp->str))
+			r->failures_by[STRATA_REDIS_FAIL_AUTH]++;
+		redis_sentinel_note(r, "", rp->str);
+	} else {
+		redis_sentinel_note(r, "does not name master ", r->master);
+	}
+	redis_resolve_next(r);
+}
+
+/* Ask the sentinel on ac which server is the primary. */
+static int
+redis_sentinel_ask(struct strata_redis *r, redisAsyncContext *ac)
+{
+	return redisAsyncCommand(ac, redis_sentinel_reply_cb, r,
+	    "SENTINEL get-master-addr-by-name %s", r->master);
+}
+
+/* The sentinel's answer to AUTH: ask it, or the next one. */
+static void
+redis_sentinel_auth_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct strata_redis *r = privdata;
+	const redisReply *rp = reply;
+
+	if (ac != r->sac || r->freeing)
+		return;
+	if (rp != NULL && rp->type != REDIS_REPLY_ERROR &&
+	    redis_sentinel_ask(r, ac) == REDIS_OK)
+		return;
+	r->sac = NULL;
+	if (rp == NULL) {
+		redis_sentinel_note(r, "", ac->errstr[0] != '\0' ?
+		    ac->errstr : "connection lost");
+	} else {
+		if (rp->type == REDIS_REPLY_ERROR) {
+			r->failures_by[STRATA_REDIS_FAIL_AUTH]++;
+			redis_sentinel_note(r, "AUTH refused: ", rp->str);
+		} else {
+			redis_sentinel_note(r, "", "cannot send SENTINEL");
+		}
+		redisAsyncDisconnect(ac);
+	}
+	redis_resolve_next(r);
 }
 
 static void
@@ -469,8 +663,7 @@ redis_sentinel_connect_cb(const redisAsyncContext *ac, int status)
 
 	if (status == REDIS_OK || ac != r->sac)
 		return;
-	STRATA_DEBUG("redis", "sentinel unreachable|error=\"%s\"",
-	    ac->errstr);
+	redis_sentinel_note(r, "", ac->errstr);
 	r->sac = NULL; /* freed by hiredis after this callback */
 	redis_resolve_next(r);
 }
@@ -482,6 +675,8 @@ redis_sentinel_disconnect_cb(const redisAsyncContext *ac, int status)
 
 	if (ac != r->sac)
 		return;
+	redis_sentinel_note(r, "", status == REDIS_OK ? "closed" :
+	    ac->errstr);
 	r->sac = NULL;
 	redis_resolve_next(r);
 }
@@ -493,10 +688,12 @@ redis_resolve(struct strata_redis *r)
 	const struct redis_sentinel *sn =
 	    &r->sentinels[r->sentinel_next++ % r->n_sentinels];
 	redisAsyncContext *sac = redisAsyncConnect(sn->host, sn->port);
+	int rc;
 
 	if (sac == NULL)
 		abort();
 	if (sac->err) {
+		redis_sentinel_note(r, "", sac->errstr);
 		redisAsyncFree(sac);
 		redis_resolve_next(r);
 		return;
@@ -506,8 +703,13 @@ redis_resolve(struct strata_redis *r)
 	redisLibeventAttach(sac, r->base);
 	redisAsyncSetConnectCallback(sac, redis_sentinel_connect_cb);
 	redisAsyncSetDisconnectCallback(sac, redis_sentinel_disconnect_cb);
-	if (redisAsyncCommand(sac, redis_sentinel_reply_cb, r,
-	    "SENTINEL get-master-addr-by-name %s", r->master) != REDIS_OK) {
+	/* queued now, sent once connected */
+	if (r->sentinel_password != NULL)
+		rc = redis_send_auth(sac, redis_sentinel_auth_cb, r,
+		    r->sentinel_user, r->sentinel_password);
+	else
+		rc = redis_sentinel_ask(r, sac);
+	if (rc != REDIS_OK) {
 		r->sac = NULL;
 		redisAsyncDisconnect(sac);
 		redis_resolve_next(r);
@@ -546,7 +748,7 @@ redis_abandon(struct strata_redis *r)
 
 	r->timeouts++;
 	if (r->state == REDIS_STATE_CONNECTING)
-		redis_log_failure(r, "timed out");
+		redis_log_failure(r, STRATA_REDIS_FAIL_TIMEOUT, "timed out");
 	else
 		STRATA_WARN("redis", "no reply, dropping connection|"
 		    "addr=%s:%u timeout_ms=%u pending=%zu", r->host,
@@ -733,6 +935,108 @@ strata_redis_check_opts(const struct strata_redis_opts *o, char *err,
 	return 0;
 }
 
+/* A copy of s, or NULL when s is NULL or "". */
+static char *
+redis_strdup_nonempty(const char *s)
+{
+	char *d;
+
+	if (s == NULL || s[0] == '\0')
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		abort();
+	return d;
+}
+
+/* Wipe and free a secret string. */
+static void
+redis_secret_free(char **p)
+{
+	if (*p != NULL) {
+		OPENSSL_cleanse(*p, strlen(*p));
+		free(*p);
+	}
+	*p = NULL;
+}
+
+/* One password file of option `option` into *out (NULL for no path). */
+static int
+redis_password_load(const char *option, const char *path, char **out,
+    char *err, size_t errlen)
+{
+	char buf[REDIS_MAX_PASSWORD + 2];
+	FILE *f;
+	size_t n;
+	int rc = STRATA_EINVAL, read_errno;
+
+	*out = NULL;
+	if (path == NULL || path[0] == '\0')
+		return 0;
+	if ((f = fopen(path, "rb")) == NULL) {
+		snprintf(err, errlen, "%s %s: %s", option, path,
+		    strerror(errno));
+		return STRATA_EINVAL;
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	read_errno = ferror(f) ? errno : 0; /* a directory, I/O */
+	fclose(f);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	if (read_errno != 0)
+		snprintf(err, errlen, "%s %s: %s", option, path,
+		    strerror(read_errno));
+	else if (n == 0 || n > REDIS_MAX_PASSWORD)
+		snprintf(err, errlen, "%s %s: the password must be 1 to %d "
+		    "bytes (it has %s%zu)", option, path, REDIS_MAX_PASSWORD,
+		    n > REDIS_MAX_PASSWORD ? "over " : "", n);
+	else if (memchr(buf, '\0', n) != NULL)
+		snprintf(err, errlen, "%s %s: the password holds a NUL byte",
+		    option, path);
+	else if ((*out = strndup(buf, n)) == NULL)
+		abort();
+	else
+		rc = 0;
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rc;
+}
+
+int
+strata_redis_secrets_load(struct strata_redis_secrets *s, const char *user,
+    const char *password_file, const char *sentinel_user,
+    const char *sentinel_password_file, char *err, size_t errlen)
+{
+	strata_redis_secrets_free(s);
+	if (user != NULL && user[0] != '\0' &&
+	    (password_file == NULL || password_file[0] == '\0')) {
+		snprintf(err, errlen, "redis-user %s needs redis-password-file",
+		    user);
+		return STRATA_EINVAL;
+	}
+	if (sentinel_user != NULL && sentinel_user[0] != '\0' &&
+	    (sentinel_password_file == NULL ||
+	    sentinel_password_file[0] == '\0')) {
+		snprintf(err, errlen, "redis-sentinel-user %s needs "
+		    "redis-sentinel-password-file", sentinel_user);
+		return STRATA_EINVAL;
+	}
+	if (redis_password_load("redis-password-file", password_file,
+	    &s->password, err, errlen) != 0 ||
+	    redis_password_load("redis-sentinel-password-file",
+	    sentinel_password_file, &s->sentinel_password, err,
+	    errlen) != 0) {
+		strata_redis_secrets_free(s);
+		return STRATA_EINVAL;
+	}
+	return 0;
+}
+
+void
+strata_redis_secrets_free(struct strata_redis_secrets *s)
+{
+	redis_secret_free(&s->password);
+	redis_secret_free(&s->sentinel_password);
+}
+
 struct strata_redis *
 strata_redis_open(struct event_base *base, const struct strata_redis_opts *o,
     void (*on_up)(struct strata_redis *, void *), void *arg)
@@ -745,6 +1049,10 @@ strata_redis_open(struct event_base *base, const struct strata_redis_opts *o,
 	r->timeout_ms = o->timeout_ms;
 	r->wait_replicas = o->wait_replicas;
 	r->wait_timeout_ms = o->wait_timeout_ms;
+	r->user = redis_strdup_nonempty(o->user);
+	r->password = redis_strdup_nonempty(o->password);
+	r->sentinel_user = redis_strdup_nonempty(o->sentinel_user);
+	r->sentinel_password = redis_strdup_nonempty(o->sentinel_password);
 	if (o->sentinels != NULL && o->sentinels[0] != '\0') {
 		n = redis_parse_sentinels(o->sentinels, NULL, err,
 		    sizeof(err));
@@ -772,6 +1080,28 @@ uint64_t
 strata_redis_failovers(const struct strata_redis *r)
 {
 	return r->failovers;
+}
+
+uint64_t
+strata_redis_connect_failures(const struct strata_redis *r,
+    enum strata_redis_failure why)
+{
+	return why < STRATA_REDIS_FAIL_KINDS ? r->failures_by[why] : 0;
+}
+
+const char *
+strata_redis_failure_name(enum strata_redis_failure why)
+{
+	static const char *const names[STRATA_REDIS_FAIL_KINDS] = {
+		[STRATA_REDIS_FAIL_NETWORK] = "network",
+		[STRATA_REDIS_FAIL_TIMEOUT] = "timeout",
+		[STRATA_REDIS_FAIL_AUTH] = "auth",
+		[STRATA_REDIS_FAIL_ERROR] = "error",
+		[STRATA_REDIS_FAIL_REPLICA] = "replica",
+		[STRATA_REDIS_FAIL_SENTINEL] = "sentinel",
+	};
+
+	return why < STRATA_REDIS_FAIL_KINDS ? names[why] : "?";
 }
 
 /* ---- synced writes ---- */
@@ -985,6 +1315,10 @@ strata_redis_free(struct strata_redis *r)
 		free(r->sentinels[i].host);
 	free(r->sentinels);
 	free(r->master);
+	free(r->user);
+	redis_secret_free(&r->password);
+	free(r->sentinel_user);
+	redis_secret_free(&r->sentinel_password);
 	free(r);
 }
 

@@ -11,6 +11,12 @@
  * when the oldest command in flight has waited longer, the connection is
  * taken as stuck and dropped (every pending callback gets NULL, once) and
  * the client reconnects.  A connect attempt gets the same deadline.
+ *
+ * A connect attempt is UP only after its handshake: AUTH with the
+ * configured user and password (PING without a password, so a server
+ * that wants one is found at once), then ROLE in Sentinel mode.  A
+ * refused AUTH (WRONGPASS, NOAUTH) fails the attempt like a network
+ * error: logged, counted (STRATA_REDIS_FAIL_AUTH), retried.
  */
 #ifndef STRATA_REDIS_H
 #define STRATA_REDIS_H
@@ -35,8 +41,9 @@ struct strata_redis *strata_redis_new(struct event_base *base,
     const char *host, uint16_t port, void (*on_up)(struct strata_redis *,
     void *), void *arg);
 
-/* Where Redis is and how writes are made safe (the daemons' redis-*
- * options). */
+/* Where Redis is, who we are to it and how writes are made safe (the
+ * daemons' redis-* options).  The strings are copied by
+ * strata_redis_open(). */
 struct strata_redis_opts {
 	const char *host;         /* without sentinels */
 	uint16_t port;
@@ -45,11 +52,35 @@ struct strata_redis_opts {
 	unsigned timeout_ms;      /* every command's deadline, 0: none */
 	unsigned wait_replicas;   /* synced writes: WAIT for this many */
 	unsigned wait_timeout_ms; /* ... at most this long */
+	const char *user;         /* AUTH user; NULL or "": the default user */
+	const char *password;     /* NULL: no AUTH */
+	const char *sentinel_user;     /* the same for the sentinels */
+	const char *sentinel_password;
 };
 /* 0, or STRATA_EINVAL with a message in err (a bad sentinel list, a
  * wait timeout not below the command deadline). */
 int strata_redis_check_opts(const struct strata_redis_opts *o, char *err,
     size_t errlen);
+
+/*
+ * The passwords of the redis-password-file and
+ * redis-sentinel-password-file options, read once at start-up.  A file
+ * holds the password and nothing else; trailing CR/LF are not part of
+ * it.  A path NULL or "" leaves that password NULL (no AUTH).  Returns 0,
+ * or STRATA_EINVAL with a message naming the option in err: the file
+ * cannot be read, is empty, is over 4 KiB or holds a NUL byte, or a user
+ * is named without a password.  Whatever s held before is freed first.
+ */
+struct strata_redis_secrets {
+	char *password;
+	char *sentinel_password;
+};
+int strata_redis_secrets_load(struct strata_redis_secrets *s,
+    const char *user, const char *password_file,
+    const char *sentinel_user, const char *sentinel_password_file,
+    char *err, size_t errlen);
+/* Wipes and frees the passwords; s may be zeroed or loaded. */
+void strata_redis_secrets_free(struct strata_redis_secrets *s);
 /* A client per o (checked first): with sentinels it asks them for the
  * primary on every connect and follows a failover (redis.c). */
 struct strata_redis *strata_redis_open(struct event_base *base,
@@ -74,6 +105,27 @@ void strata_redis_set_timeout(struct strata_redis *r, unsigned ms);
 uint64_t strata_redis_timeouts(const struct strata_redis *r);
 /* Successful connects after the first. */
 uint64_t strata_redis_reconnects(const struct strata_redis *r);
+
+/* Why a connect attempt failed (the label of the daemons'
+ * strata_*_redis_connect_failures_total). */
+enum strata_redis_failure {
+	STRATA_REDIS_FAIL_NETWORK,   /* refused, reset, closed */
+	STRATA_REDIS_FAIL_TIMEOUT,   /* not done within the deadline */
+	STRATA_REDIS_FAIL_AUTH,      /* AUTH refused (WRONGPASS), or NOAUTH:
+					the server wants a password */
+	STRATA_REDIS_FAIL_ERROR,     /* another error reply to the
+					handshake (LOADING, ...) */
+	STRATA_REDIS_FAIL_REPLICA,   /* the sentinels named a replica */
+	STRATA_REDIS_FAIL_SENTINEL,  /* no sentinel named the primary */
+	STRATA_REDIS_FAIL_KINDS
+};
+/* Failures of kind why so far.  A sentinel that refuses AUTH counts
+ * under AUTH once, and the attempt under SENTINEL if no other sentinel
+ * answered. */
+uint64_t strata_redis_connect_failures(const struct strata_redis *r,
+    enum strata_redis_failure why);
+/* "network", "timeout", "auth", "error", "replica", "sentinel". */
+const char *strata_redis_failure_name(enum strata_redis_failure why);
 
 /* printf-style command (hiredis redisAsyncCommand format).  cb may be NULL.
  * Returns 0 or STRATA_AGAIN (not connected, or a bad format; cb is still

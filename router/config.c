@@ -62,6 +62,10 @@ router_config_load(struct router_config *cfg, int argc, char **argv,
 		if (strata_redis_check_opts(&ro, err, errlen) != 0)
 			return STRATA_EINVAL;
 	}
+	if (strata_redis_secrets_load(&cfg->redis_secrets, cfg->redis_user,
+	    cfg->redis_password_file, cfg->redis_sentinel_user,
+	    cfg->redis_sentinel_password_file, err, errlen) != 0)
+		return STRATA_EINVAL;
 	strata_linkauth_free(&cfg->link_auth);
 	if (cfg->cluster_secret_file[0] != '\0' &&
 	    strata_linkauth_load(&cfg->link_auth, cfg->cluster_secret_file,
@@ -75,5 +79,6 @@ void
 router_config_free(struct router_config *cfg)
 {
 	strata_linkauth_free(&cfg->link_auth);
+	strata_redis_secrets_free(&cfg->redis_secrets);
 	strata_config_free(router_options, NOPTS, cfg);
 }

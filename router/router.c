@@ -76,6 +76,34 @@ router_redis_reconnects(void *arg)
 	return r->redis != NULL ? strata_redis_reconnects(r->redis) : 0;
 }
 
+static uint64_t
+router_redis_connect_failures(void *arg)
+{
+	const struct router_redis_failures *f = arg;
+
+	return f->r->redis != NULL ?
+	    strata_redis_connect_failures(f->r->redis, f->why) : 0;
+}
+
+/* One series per reason a Redis connect attempt failed. */
+static void
+router_redis_failures_init(struct strata_router *r)
+{
+	char labels[32];
+
+	for (int i = 0; i < STRATA_REDIS_FAIL_KINDS; i++) {
+		r->m.redis_failures[i].r = r;
+		r->m.redis_failures[i].why = (enum strata_redis_failure)i;
+		snprintf(labels, sizeof(labels), "reason=\"%s\"",
+		    strata_redis_failure_name((enum strata_redis_failure)i));
+		strata_metrics_counter_fn(r->metrics,
+		    "strata_router_redis_connect_failures_total",
+		    "Redis connect attempts that failed, by reason (auth: "
+		    "the server refused our AUTH or wants one)", labels,
+		    router_redis_connect_failures, &r->m.redis_failures[i]);
+	}
+}
+
 static int64_t
 router_gauge_retained(void *arg)
 {
@@ -191,6 +219,7 @@ router_metrics_gauges(struct strata_router *r)
 	strata_metrics_counter_fn(m, "strata_router_redis_reconnects_total",
 	    "Successful Redis connects after the first", NULL,
 	    router_redis_reconnects, r);
+	router_redis_failures_init(r);
 	strata_metrics_gauge_fn(m, "strata_router_pending_publishes",
 	    "QoS 1/2 publishes waiting for their destinations", NULL,
 	    router_gauge_pending, r);

@@ -56,6 +56,11 @@ struct router_config {
 	char *redis_master_name;
 	long redis_wait_replicas;
 	long redis_wait_timeout;
+	char *redis_user;
+	char *redis_password_file;
+	char *redis_sentinel_user;
+	char *redis_sentinel_password_file;
+	struct strata_redis_secrets redis_secrets; /* read from those */
 	long partition_levels;
 	char *log_level;
 	long max_link_queue;
@@ -114,6 +119,12 @@ struct router_metrics {
 	uint64_t *share_deliveries;   /* members picked */
 	uint64_t *share_dropped;      /* groups with no member */
 	uint64_t *share_redistributed; /* messages a member did not take */
+	/* the argument of each strata_router_redis_connect_failures_total
+	 * series: whose and which reason */
+	struct router_redis_failures {
+		struct strata_router *r;
+		enum strata_redis_failure why;
+	} redis_failures[STRATA_REDIS_FAIL_KINDS];
 };
 
 enum router_share_strategy {

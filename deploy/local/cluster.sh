@@ -43,12 +43,27 @@
 # registered ACTIVE with the policy "strata-dev" attached, which allows
 # everything: TLS clients need a registered certificate (tls-auth
 # registry), and the development one just works.
+#   REDIS_USER REDIS_PASSWORD_FILE (Redis wants AUTH: its default user is
+#   off; the daemons are ACL user REDIS_USER, allowed the strata:* keys and
+#   channels and no @dangerous command but ROLE, with the password in
+#   REDIS_PASSWORD_FILE, e.g.
+#     REDISCLI_AUTH=$(cat "$REDIS_PASSWORD_FILE") redis-cli --user "$REDIS_USER" -p "$REDIS_PORT")
+#   REDIS_SENTINEL_PASSWORD_FILE (--redis-ha: the sentinels' own password,
+#   their requirepass; empty without --redis-ha)
+# Every Redis server reads DIR/<its dir>/redis.conf (mode 600: the ACL
+# users with hashed passwords); with --redis-ha the replicas and the
+# sentinels reach the data nodes as users "replica" and "sentinel", each
+# allowed only what replication and failover need, with the password in
+# DIR/redis-internal.password (in clear in redis.conf as masterauth and in
+# the sentinels' sentinel.conf, all mode 600).
 # `down` stops exactly the processes listed in PIDS (HAProxy included).
 # Environment variables STRATA_* are passed on to every daemon (e.g.
 # STRATA_LOG_LEVEL=debug).
 set -euo pipefail
 
 HOST=127.0.0.1
+# the ACL user of the daemons in Redis
+REDIS_USER=strata
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
@@ -80,12 +95,14 @@ wait_port() {
 	die "$name did not listen on port $port within 10 s; see $LOG_DIR/$name.log"
 }
 
-# Start a daemon in the background; its PID goes to PIDS.
+# Start a daemon in the background; its PID goes to PIDS.  Under umask
+# 077: Redis and the sentinels rewrite their configuration files (CONFIG
+# REWRITE on a failover), which hold passwords, with the process's umask.
 PIDS=()
 start() {
 	local name=$1
 	shift
-	"$@" >"$LOG_DIR/$name.log" 2>&1 &
+	(umask 077 && exec "$@") >"$LOG_DIR/$name.log" 2>&1 &
 	PIDS+=("$!")
 	echo "$!" >>"$DIR/pids"
 }
@@ -176,24 +193,32 @@ cmd_up() {
 	rm -f "$DIR/pids" "$DIR/endpoints.env"
 	"$here/gen-certs.sh" "$DIR/certs" || die "certificate generation failed"
 	# the secret node links prove (a router refuses a broker without it)
-	(umask 077 && openssl rand -hex 32 >"$DIR/cluster.secret") ||
-		die "could not write $DIR/cluster.secret"
+	secret_file "$DIR/cluster.secret" 32
 	# the admin API's bearer token
-	(umask 077 && openssl rand -hex 24 >"$DIR/admin.token") ||
-		die "could not write $DIR/admin.token"
+	secret_file "$DIR/admin.token" 24
+	# Redis's passwords: the daemons' user; with --redis-ha also the
+	# replication and failover users' and the sentinels' own
+	secret_file "$DIR/redis.password" 24
+	if ((REDIS_HA)); then
+		secret_file "$DIR/redis-internal.password" 24
+		secret_file "$DIR/redis-sentinel.password" 24
+	fi
 	trap 'echo "cluster.sh: start-up failed, stopping what was started" >&2; stop_pids "$DIR/pids"' EXIT
 
-	start redis redis-server --bind "$HOST" --port "$redis_port" \
-		--save '' --appendonly yes --appendfsync everysec \
-		--dir "$DIR/redis" --daemonize no
+	redis_conf "$DIR/redis/redis.conf"
+	start redis redis-server "$DIR/redis/redis.conf" --bind "$HOST" \
+		--port "$redis_port" --save '' --appendonly yes \
+		--appendfsync everysec --dir "$DIR/redis" --daemonize no
 	wait_port "$redis_port" "${PIDS[-1]}" redis
 	redis_pid=${PIDS[-1]}
 	redis_args=(--redis-host "$HOST" --redis-port "$redis_port")
 	if ((REDIS_HA)); then
 		redis_ha
 		redis_args=(--redis-sentinels "$sentinels" --redis-master-name strata
-			--redis-wait-replicas 1)
+			--redis-wait-replicas 1
+			--redis-sentinel-password-file "$DIR/redis-sentinel.password")
 	fi
+	redis_args+=(--redis-user "$REDIS_USER" --redis-password-file "$DIR/redis.password")
 
 	for ((i = 0; i < ROUTERS; i++)); do
 		start "router-$i" "$BIN_DIR/strata-router" --node-id "router-$i" \
@@ -269,6 +294,9 @@ cmd_up() {
 		ADMIN_URLS="$(for p in "${admin[@]}"; do printf 'http://%s:%s ' "$HOST" "$p"; done | sed 's/ $//')"
 		ADMIN_TOKEN="$(cat "$DIR/admin.token")"
 		ADMIN_TOKEN_FILE="$DIR/admin.token"
+		REDIS_USER="$REDIS_USER"
+		REDIS_PASSWORD_FILE="$DIR/redis.password"
+		REDIS_SENTINEL_PASSWORD_FILE="$( ((REDIS_HA)) && echo "$DIR/redis-sentinel.password")"
 	EOF
 	mv "$DIR/endpoints.env.tmp" "$DIR/endpoints.env"
 }
@@ -295,6 +323,68 @@ register_dev_client() {
 		die "could not attach strata-dev to the development client certificate"
 }
 
+# secret_file FILE BYTES: a new random secret (hex) only we can read.
+secret_file() {
+	(umask 077 && openssl rand -hex "$2" >"$1") || die "could not write $1"
+}
+
+# sha256_hex FILE: the SHA-256 of the secret in FILE (without its newline),
+# as Redis's ACL takes a password it should not store ("#<hex>").
+sha256_hex() {
+	local secret
+	secret=$(<"$1")
+	printf '%s' "$secret" | sha256sum | cut -d' ' -f1
+}
+
+# redis_conf FILE: the configuration every Redis data node starts from
+# (primary and replicas alike: a replica may be promoted, a primary
+# demoted).  No one gets in without a password: the default user is off
+# (it can be neither logged in as nor used without AUTH) but keeps its
+# permissions, because Redis 7.0 replays its AOF at start-up as the
+# default user and, were that user stripped, refuses the MULTI/EXEC blocks
+# scripts' effects are logged as: they would be lost on a restart.  The
+# daemons' user may
+# touch only strata:* keys and channels and run no @dangerous command but
+# ROLE (which Sentinel mode asks).  With --redis-ha: the user replicas
+# connect as (masteruser) may only replicate, the sentinels' user only
+# what monitoring and failover need.  Only the SHA-256 of a user's
+# password is written, but masterauth is the password itself: mode 600.
+redis_conf() {
+	local file=$1
+	mkdir -p "$(dirname "$file")"
+	(
+		umask 077
+		cat >"$file" <<-EOF
+			user default off ~* &* +@all
+			user $REDIS_USER on #$(sha256_hex "$DIR/redis.password") ~strata:* &strata:* +@all -@dangerous +role
+		EOF
+		((REDIS_HA)) || exit 0
+		cat >>"$file" <<-EOF
+			user replica on #$(sha256_hex "$DIR/redis-internal.password") +psync +replconf +ping
+			user sentinel on #$(sha256_hex "$DIR/redis-internal.password") allchannels +multi +exec +slaveof +replicaof +ping +subscribe +publish +config|rewrite +role +info +client|setname +client|kill +script|kill
+			masteruser replica
+			masterauth $(<"$DIR/redis-internal.password")
+		EOF
+	) || die "could not write $file"
+}
+
+# rcli PORT ARGS...: redis-cli on a data node, as the daemons' user (the
+# password through the environment, not the command line).
+rcli() {
+	local port=$1
+	shift
+	REDISCLI_AUTH=$(<"$DIR/redis.password") redis-cli --no-auth-warning \
+		--user "$REDIS_USER" -h "$HOST" -p "$port" "$@"
+}
+
+# scli PORT ARGS...: redis-cli on a sentinel, with its password.
+scli() {
+	local port=$1
+	shift
+	REDISCLI_AUTH=$(<"$DIR/redis-sentinel.password") redis-cli \
+		--no-auth-warning -h "$HOST" -p "$port" "$@"
+}
+
 # redis_ha: the replicas and the sentinels of --redis-ha, once the
 # primary listens; sets replica_pids, sentinel_pids and sentinels (reads
 # cmd_up's port arrays).  Ready when every sentinel names the primary and
@@ -303,8 +393,9 @@ redis_ha() {
 	local i port conf ok
 	for ((i = 0; i < ${#replica_ports[@]}; i++)); do
 		port=${replica_ports[i]}
-		mkdir -p "$DIR/redis-replica-$i"
-		start "redis-replica-$i" redis-server --bind "$HOST" --port "$port" \
+		redis_conf "$DIR/redis-replica-$i/redis.conf"
+		start "redis-replica-$i" redis-server "$DIR/redis-replica-$i/redis.conf" \
+			--bind "$HOST" --port "$port" \
 			--save '' --appendonly yes --appendfsync everysec \
 			--replicaof "$HOST" "$redis_port" --replica-announce-ip "$HOST" \
 			--dir "$DIR/redis-replica-$i" --daemonize no
@@ -315,17 +406,27 @@ redis_ha() {
 		port=${sentinel_ports[i]}
 		mkdir -p "$DIR/sentinel-$i"
 		conf=$DIR/sentinel-$i/sentinel.conf
-		cat >"$conf" <<-EOF
-			bind $HOST
-			port $port
-			daemonize no
-			dir $DIR/sentinel-$i
-			sentinel announce-ip $HOST
-			sentinel monitor strata $HOST $redis_port 2
-			sentinel down-after-milliseconds strata 1000
-			sentinel failover-timeout strata 10000
-			sentinel parallel-syncs strata 1
-		EOF
+		# requirepass: clients (the daemons) and the other sentinels
+		# (sentinel-pass) must give the sentinels' password; auth-user
+		# and auth-pass: how a sentinel logs in to the data nodes
+		(
+			umask 077
+			cat >"$conf" <<-EOF
+				bind $HOST
+				port $port
+				daemonize no
+				dir $DIR/sentinel-$i
+				requirepass $(<"$DIR/redis-sentinel.password")
+				sentinel sentinel-pass $(<"$DIR/redis-sentinel.password")
+				sentinel announce-ip $HOST
+				sentinel monitor strata $HOST $redis_port 2
+				sentinel auth-user strata sentinel
+				sentinel auth-pass strata $(<"$DIR/redis-internal.password")
+				sentinel down-after-milliseconds strata 1000
+				sentinel failover-timeout strata 10000
+				sentinel parallel-syncs strata 1
+			EOF
+		) || die "could not write $conf"
 		start "sentinel-$i" redis-sentinel "$conf"
 		wait_port "$port" "${PIDS[-1]}" "sentinel-$i"
 		sentinel_pids+=("${PIDS[-1]}")
@@ -333,12 +434,12 @@ redis_ha() {
 	done
 	for ((i = 0; i < 100; i++)); do
 		ok=1
+		# ROLE of a replica in sync: slave, host, port, "connected", offset
 		for port in "${replica_ports[@]}"; do
-			redis-cli -h "$HOST" -p "$port" INFO replication 2>/dev/null |
-				grep -q '^master_link_status:up' || ok=0
+			rcli "$port" ROLE 2>/dev/null | grep -qx connected || ok=0
 		done
 		for port in "${sentinel_ports[@]}"; do
-			[[ $(redis-cli -h "$HOST" -p "$port" SENTINEL replicas strata 2>/dev/null |
+			[[ $(scli "$port" SENTINEL replicas strata 2>/dev/null |
 				grep -c '^slave$') -ge 2 ]] || ok=0
 		done
 		((ok)) && return 0

@@ -93,6 +93,12 @@ class Cluster:
         self.proxy_ports = _ints(env.get("PROXY_PORTS"))
         self.proxy_tls_ports = _ints(env.get("PROXY_TLS_PORTS"))
         self.cluster_secret_file = env.get("CLUSTER_SECRET_FILE", "")
+        # Redis wants AUTH: the daemons' ACL user and its password
+        self.redis_user = env.get("REDIS_USER", "")
+        self.redis_password_file = env.get("REDIS_PASSWORD_FILE", "")
+        # --redis-ha: the sentinels' own password
+        self.redis_sentinel_password_file = env.get(
+            "REDIS_SENTINEL_PASSWORD_FILE", "")
         # --redis-ha only
         self.redis_sentinels = env.get("REDIS_SENTINELS", "")
         self.redis_primary_pid = _int_or_none(env.get("REDIS_PRIMARY_PID"))
@@ -118,6 +124,44 @@ class Cluster:
         if not self.cluster_secret_file:
             return []
         return ["--cluster-secret-file", self.cluster_secret_file]
+
+    def redis_args(self):
+        """The options a daemon needs to log in to this cluster's Redis
+        (its sentinels too, with --redis-ha)."""
+        args = []
+        if self.redis_password_file:
+            args += ["--redis-user", self.redis_user,
+                     "--redis-password-file", self.redis_password_file]
+        if self.redis_sentinel_password_file:
+            args += ["--redis-sentinel-password-file",
+                     self.redis_sentinel_password_file]
+        return args
+
+    def join_args(self):
+        """Everything a daemon needs to join this cluster: the link
+        secret and the Redis login."""
+        return self.secret_args() + self.redis_args()
+
+    def redis_cli(self, port, *args, sentinel=False, auth=True):
+        """redis-cli on a data node (as the daemons' user) or a sentinel
+        (with the sentinels' password); auth=False: without a password.
+        The password goes through the environment, not argv.  Returns
+        (exit status, output)."""
+        env = dict(os.environ)
+        env.pop("REDISCLI_AUTH", None)
+        cmd = ["redis-cli", "--no-auth-warning", "-h", self.host, "-p",
+               str(port)]
+        pw_file = (self.redis_sentinel_password_file if sentinel else
+                   self.redis_password_file)
+        if auth and pw_file:
+            with open(pw_file) as f:
+                env["REDISCLI_AUTH"] = f.read().strip()
+            if not sentinel:
+                cmd += ["--user", self.redis_user]
+        out = subprocess.run(cmd + [str(a) for a in args], env=env,
+                             stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, timeout=10)
+        return out.returncode, out.stdout.decode("utf-8", "replace")
 
     def dead_processes(self):
         """PIDs from endpoints.env that exited (or are zombies)."""
@@ -440,7 +484,7 @@ def extra_broker(cluster):
     made = []
 
     def start(*args):
-        b = daemons.Broker(cluster.redis_port, cluster.secret_args() +
+        b = daemons.Broker(cluster.redis_port, cluster.join_args() +
                            list(args))
         made.append(b)
         return b.wait_ready()

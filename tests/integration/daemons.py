@@ -198,8 +198,10 @@ def own_cluster(name, brokers=1, routers=1, env=None):
 
 def redis_cmdline(c):
     """The command line cluster.sh starts c's Redis with (Redis rewrites
-    its own argv, so /proc cannot tell)."""
-    return ["redis-server", "--bind", "127.0.0.1", "--port",
+    its own argv, so /proc cannot tell): its configuration file (the ACL
+    users) first."""
+    return ["redis-server", os.path.join(c.dir, "redis", "redis.conf"),
+            "--bind", "127.0.0.1", "--port",
             str(c.redis_port), "--save", "", "--appendonly", "yes",
             "--appendfsync", "everysec", "--dir",
             os.path.join(c.dir, "redis"), "--daemonize", "no"]

@@ -313,7 +313,6 @@ def test_registry_entries_of_short_lived_clients_are_released(cluster,
     behind in Redis (one per such client, forever, before the fix):
     assigned ids and a named client reconnecting to the broker that holds
     its session."""
-    import subprocess
     b = extra_broker()
     named = "it-short-" + uuid.uuid4().hex[:8]
     for i in range(30):
@@ -324,10 +323,8 @@ def test_registry_entries_of_short_lived_clients_are_released(cluster,
         conn.close()
 
     def keys():
-        out = subprocess.run(
-            ["redis-cli", "-p", str(cluster.redis_port), "--scan",
-             "--pattern", "strata:client:*"], stdout=subprocess.PIPE,
-            timeout=10).stdout.decode().split()
+        out = cluster.redis_cli(cluster.redis_port, "--scan", "--pattern",
+                                "strata:client:*")[1].split()
         return [k for k in out if b.node_id in k or named in k]
 
     deadline = time.monotonic() + 5

@@ -340,7 +340,7 @@ def test_router_join_rebalances_without_loss(made):
         streams = [Stream(c.host, c.mqtt_ports[1], "%s/%d" % (topic_base, i),
                           rate=50).start() for i in range(4)]
         time.sleep(1.0)
-        third = daemons.Router(c.redis_port, c.secret_args())
+        third = daemons.Router(c.redis_port, c.join_args())
         c.extra.append(third.proc)
         deadline = time.monotonic() + 20
         while metric_or_zero(third.metrics_port,

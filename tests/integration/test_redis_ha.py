@@ -38,18 +38,14 @@ def ha():
 
 def sentinel_primary(c, port):
     """The primary's port as the sentinel on port names it, or None."""
-    out = subprocess.run(
-        ["redis-cli", "-h", c.host, "-p", str(port), "SENTINEL",
-         "get-master-addr-by-name", "strata"], stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, timeout=5).stdout.decode().split()
-    return int(out[1]) if len(out) == 2 else None
+    out = c.redis_cli(port, "SENTINEL", "get-master-addr-by-name", "strata",
+                      sentinel=True)[1].split()
+    return int(out[1]) if len(out) == 2 and out[1].isdigit() else None
 
 
 def redis_cli(c, port, *args):
-    return subprocess.run(["redis-cli", "-h", c.host, "-p", str(port)] +
-                          list(args), stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL,
-                          timeout=5).stdout.decode()
+    """The output of redis-cli on data node port, as the daemons' user."""
+    return c.redis_cli(port, *args)[1]
 
 
 def metrics_sum(c, name):

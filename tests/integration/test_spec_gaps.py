@@ -88,7 +88,8 @@ def test_partition_scheme_mismatch_refuses_to_start(cluster, kind):
     logs both schemes and exits with status 2; the cluster keeps
     serving."""
     cls = Broker if kind == "broker" else Router
-    d = cls(cluster.redis_port, ["--partition-levels", "4"])
+    d = cls(cluster.redis_port, cluster.redis_args() +
+            ["--partition-levels", "4"])
     try:
         rc = d.wait_exit(15)
     finally:

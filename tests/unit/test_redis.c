@@ -7,10 +7,12 @@
  * commands pending, binary-safe argv in both command forms.
  *
  * The real transport against small loopback servers run on the same event
- * base: one that accepts and never answers (the deadline drops the
- * connection, the client reconnects), one that never accepts (the connect
- * deadline), and one that answers +OK to every command (no timeout, TCP
- * keepalive on).
+ * base: one that answers the handshake and then nothing (the deadline
+ * drops the connection, the client reconnects), one that never accepts
+ * (the connect deadline), one that answers +OK to every command (no
+ * timeout, TCP keepalive on, PING or AUTH first) and one that refuses
+ * AUTH (never up, retried, counted).  The password files of the
+ * redis-*-password-file options.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +28,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -38,6 +41,13 @@
 #include "status.h"
 
 #define MAX_CALLS 16
+
+/* What the loopback server answers. */
+enum server_mode {
+	SERVER_HELLO_ONLY, /* +OK to the handshake, then silence */
+	SERVER_OK,         /* +OK to every command */
+	SERVER_WRONGPASS,  /* -WRONGPASS to the handshake */
+};
 #define MAX_CONNS 8
 #define TIMEOUT_MS 200
 
@@ -78,11 +88,14 @@ struct fixture {
 	int listen_fd;        /* raw listener that never accepts, or -1 */
 	int filler_fd;        /* fills its accept queue, or -1 */
 	uint16_t port;
-	bool answer_ok;       /* answer +OK per command; else stay silent */
+	enum server_mode mode;
 	int accepts;
 	int commands;
 	struct bufferevent *conns[MAX_CONNS];
 	bool line_start[MAX_CONNS];
+	int conn_commands[MAX_CONNS];
+	char first[MAX_CONNS][96]; /* the first bytes each one sent */
+	size_t first_len[MAX_CONNS];
 };
 
 static uint64_t
@@ -464,12 +477,31 @@ test_fake_binary_argv(void **state)
 
 /* The loopback server. */
 
-/* Answer +OK to each command: one per RESP array header line. */
+/* The answer to command n (0: the handshake) of a connection, or
+ * NULL. */
+static const char *
+server_answer(const struct fixture *fx, int n)
+{
+	switch (fx->mode) {
+	case SERVER_HELLO_ONLY:
+		return n == 0 ? "+OK\r\n" : NULL;
+	case SERVER_OK:
+		return "+OK\r\n";
+	case SERVER_WRONGPASS:
+		return n == 0 ? "-WRONGPASS invalid username-password pair "
+		    "or user is disabled.\r\n" : "+OK\r\n";
+	}
+	return NULL;
+}
+
+/* Answer each command as the mode says: one per RESP array header line.
+ * The first bytes of each connection are kept. */
 static void
 server_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct fixture *fx = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	const char *reply;
 	int i = 0;
 	char c;
 
@@ -477,9 +509,13 @@ server_read_cb(struct bufferevent *bev, void *arg)
 		i++;
 	assert_true(i < MAX_CONNS);
 	while (evbuffer_remove(in, &c, 1) == 1) {
+		if (fx->first_len[i] < sizeof(fx->first[i]) - 1)
+			fx->first[i][fx->first_len[i]++] = c;
 		if (fx->line_start[i] && c == '*') {
 			fx->commands++;
-			bufferevent_write(bev, "+OK\r\n", 5);
+			reply = server_answer(fx, fx->conn_commands[i]++);
+			if (reply != NULL)
+				bufferevent_write(bev, reply, strlen(reply));
 		}
 		fx->line_start[i] = c == '\n';
 	}
@@ -498,21 +534,18 @@ accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	fx->conns[fx->accepts] = bev;
 	fx->line_start[fx->accepts] = true;
 	fx->accepts++;
-	/* Silent: keep the connection open and never read from it. */
-	if (fx->answer_ok) {
-		bufferevent_setcb(bev, server_read_cb, NULL, NULL, fx);
-		bufferevent_enable(bev, EV_READ);
-	}
+	bufferevent_setcb(bev, server_read_cb, NULL, NULL, fx);
+	bufferevent_enable(bev, EV_READ);
 }
 
 static void
-start_server(struct fixture *fx, bool answer_ok)
+start_server(struct fixture *fx, enum server_mode mode)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	socklen_t sl = sizeof(sin);
 
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fx->answer_ok = answer_ok;
+	fx->mode = mode;
 	fx->listener = evconnlistener_new_bind(fx->base, accept_cb, fx,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
 	    (struct sockaddr *)&sin, sizeof(sin));
@@ -563,7 +596,7 @@ test_real_stuck(void **state)
 	struct fixture *fx = *state;
 	uint64_t sent, waited_ms;
 
-	start_server(fx, false);
+	start_server(fx, SERVER_HELLO_ONLY);
 	connect_client(fx);
 	sent = now_us();
 	for (int i = 0; i < 3; i++)
@@ -588,7 +621,7 @@ test_real_no_deadline(void **state)
 {
 	struct fixture *fx = *state;
 
-	start_server(fx, false);
+	start_server(fx, SERVER_HELLO_ONLY);
 	connect_client(fx);
 	strata_redis_set_timeout(fx->r, 0);
 	assert_int_equal(strata_redis_command(fx->r, record, fx, "PING"), 0);
@@ -640,9 +673,11 @@ test_real_answers(void **state)
 {
 	struct fixture *fx = *state;
 
-	start_server(fx, true);
+	start_server(fx, SERVER_OK);
 	connect_client(fx);
 	assert_int_equal(client_keepalive(fx, 0), 1);
+	/* without a password, PING is the handshake */
+	assert_memory_equal(fx->first[0], "*1\r\n$4\r\nPING\r\n", 14);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(strata_redis_command(fx->r, record, fx,
 		    "PING"), 0);
@@ -652,7 +687,7 @@ test_real_answers(void **state)
 		assert_string_equal(fx->seen.strs[i], "OK");
 	}
 	run_until(fx, NULL, TIMEOUT_MS + 50);
-	assert_int_equal(fx->commands, 3);
+	assert_int_equal(fx->commands, 1 + 3);
 	assert_int_equal(strata_redis_timeouts(fx->r), 0);
 	assert_int_equal(strata_redis_reconnects(fx->r), 0);
 	assert_int_equal(fx->accepts, 1);
@@ -722,7 +757,7 @@ test_real_free_pending(void **state)
 {
 	struct fixture *fx = *state;
 
-	start_server(fx, false);
+	start_server(fx, SERVER_HELLO_ONLY);
 	connect_client(fx);
 	assert_int_equal(strata_redis_command(fx->r, record, fx, "PING"), 0);
 	assert_int_equal(strata_redis_command(fx->r, record, fx, "PING"), 0);
@@ -732,6 +767,151 @@ test_real_free_pending(void **state)
 	assert_int_equal(fx->seen.nulls, 2);
 	run_until(fx, NULL, 20);
 	assert_int_equal(fx->seen.calls, 2);
+}
+
+/* A client with a user and a password, against a server in mode. */
+static void
+open_with_auth(struct fixture *fx, enum server_mode mode, const char *user)
+{
+	struct strata_redis_opts o = {
+		.host = "127.0.0.1",
+		.timeout_ms = TIMEOUT_MS,
+		.user = user,
+		.password = "s3cret pass",
+	};
+
+	start_server(fx, mode);
+	o.port = fx->port;
+	fx->r = strata_redis_open(fx->base, &o, on_up, fx);
+}
+
+/* AUTH is the first command, binary safe, with the user when one is
+ * named; then the client is up. */
+static void
+test_real_auth_sent(void **state)
+{
+	static const char with_user[] = "*3\r\n$4\r\nAUTH\r\n$6\r\nstrata"
+	    "\r\n$11\r\ns3cret pass\r\n";
+	static const char without[] = "*2\r\n$4\r\nAUTH\r\n$11\r\n"
+	    "s3cret pass\r\n";
+	struct fixture *fx = *state;
+
+	open_with_auth(fx, SERVER_OK, "strata");
+	assert_true(run_until(fx, client_up, 500));
+	assert_true(fx->first_len[0] >= sizeof(with_user) - 1);
+	assert_memory_equal(fx->first[0], with_user, sizeof(with_user) - 1);
+	assert_int_equal(strata_redis_connect_failures(fx->r,
+	    STRATA_REDIS_FAIL_AUTH), 0);
+	strata_redis_free(fx->r);
+	fx->r = NULL;
+	evconnlistener_free(fx->listener);
+	fx->listener = NULL;
+	fx->ups = 0;
+	open_with_auth(fx, SERVER_OK, ""); /* "": the default user */
+	assert_true(run_until(fx, client_up, 500));
+	assert_memory_equal(fx->first[1], without, sizeof(without) - 1);
+}
+
+static bool
+two_auth_failures(struct fixture *fx)
+{
+	return strata_redis_connect_failures(fx->r,
+	    STRATA_REDIS_FAIL_AUTH) >= 2;
+}
+
+/* A refused AUTH: never up, commands refused, the attempt retried and
+ * counted under its own reason. */
+static void
+test_real_auth_refused(void **state)
+{
+	struct fixture *fx = *state;
+
+	open_with_auth(fx, SERVER_WRONGPASS, "strata");
+	assert_true(run_until(fx, two_auth_failures, 3 * TIMEOUT_MS + 300));
+	assert_true(fx->accepts >= 2);
+	assert_int_equal(fx->ups, 0);
+	assert_false(strata_redis_is_up(fx->r));
+	assert_int_equal(strata_redis_command(fx->r, record, fx, "PING"),
+	    STRATA_AGAIN);
+	assert_int_equal(strata_redis_connect_failures(fx->r,
+	    STRATA_REDIS_FAIL_NETWORK), 0);
+	assert_int_equal(strata_redis_connect_failures(fx->r,
+	    STRATA_REDIS_FAIL_TIMEOUT), 0);
+	assert_string_equal(strata_redis_failure_name(STRATA_REDIS_FAIL_AUTH),
+	    "auth");
+}
+
+/* Write data (len bytes) to a fresh temporary file; its path in path. */
+static void
+temp_file(char *path, size_t size, const char *data, size_t len)
+{
+	int fd;
+
+	snprintf(path, size, "/tmp/strata-test-redis-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+/* Load one password file as redis-password-file: rc, and the password
+ * or the error in out. */
+static int
+load_password(const char *data, size_t len, const char *user, char *out,
+    size_t outlen)
+{
+	struct strata_redis_secrets s = { NULL, NULL };
+	char path[64];
+	int rc;
+
+	temp_file(path, sizeof(path), data, len);
+	rc = strata_redis_secrets_load(&s, user, path, NULL, NULL, out,
+	    outlen);
+	if (rc == 0)
+		snprintf(out, outlen, "%s", s.password);
+	unlink(path);
+	strata_redis_secrets_free(&s);
+	assert_null(s.password);
+	return rc;
+}
+
+static void
+test_password_files(void **state)
+{
+	struct strata_redis_secrets s = { NULL, NULL };
+	char got[256];
+
+	(void)state;
+	assert_int_equal(load_password("pw one\n", 7, "strata", got,
+	    sizeof(got)), 0);
+	assert_string_equal(got, "pw one");
+	assert_int_equal(load_password("pw\r\n", 4, NULL, got, sizeof(got)),
+	    0);
+	assert_string_equal(got, "pw");
+	assert_int_equal(load_password("\n", 1, NULL, got, sizeof(got)),
+	    STRATA_EINVAL);
+	assert_non_null(strstr(got, "redis-password-file"));
+	assert_int_equal(load_password("a\0b", 3, NULL, got, sizeof(got)),
+	    STRATA_EINVAL);
+	assert_non_null(strstr(got, "NUL"));
+	/* unreadable */
+	assert_int_equal(strata_redis_secrets_load(&s, NULL,
+	    "/nonexistent/redis.password", NULL, NULL, got, sizeof(got)),
+	    STRATA_EINVAL);
+	assert_non_null(strstr(got, "redis-password-file "
+	    "/nonexistent/redis.password: "));
+	assert_int_equal(strata_redis_secrets_load(&s, NULL, NULL, NULL,
+	    "/nonexistent/s", got, sizeof(got)), STRATA_EINVAL);
+	assert_non_null(strstr(got, "redis-sentinel-password-file"));
+	/* a user needs a password */
+	assert_int_equal(strata_redis_secrets_load(&s, "strata", "", NULL,
+	    NULL, got, sizeof(got)), STRATA_EINVAL);
+	assert_non_null(strstr(got, "redis-user"));
+	/* none: no AUTH */
+	assert_int_equal(strata_redis_secrets_load(&s, "", "", "", "", got,
+	    sizeof(got)), 0);
+	assert_null(s.password);
+	assert_null(s.sentinel_password);
 }
 
 int
@@ -764,6 +944,11 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_real_free_pending, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_real_auth_sent, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_real_auth_refused, setup,
+		    teardown),
+		cmocka_unit_test(test_password_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
