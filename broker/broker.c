@@ -84,7 +84,8 @@ broker_start(struct strata_broker *b, bool listen)
 		return STRATA_EIO;
 	if (broker_durable_start(b) != 0)
 		return STRATA_EIO;
-	if (broker_devices_start(b) != 0 || broker_admin_start(b) != 0)
+	if (broker_devices_start(b) != 0 || broker_admin_start(b) != 0 ||
+	    broker_authorizer_start(b) != 0)
 		return STRATA_EINVAL;
 	return 0;
 }
@@ -110,6 +111,7 @@ broker_fini(struct strata_broker *b)
 	broker_cluster_free(b);
 	broker_admin_free(b);
 	broker_devices_free(b);
+	broker_authorizer_free(b);
 	strata_hashmap_free(b->sessions);
 	strata_u64map_fini(&b->by_incarnation);
 	if (b->subs != NULL)

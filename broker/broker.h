@@ -107,6 +107,11 @@ struct broker_config {
 	char *registry_ca_cert;
 	char *registry_ca_key;
 	long registry_cert_days;
+	char *authorizer_url;     /* "" = no custom authorizer */
+	long authorizer_timeout;  /* ms */
+	long authorizer_cache_seconds;
+	bool authorizer_tcp;
+	char *authorizer_token_key;
 	/* not an option: an in-process Redis for fuzz targets and tests
 	 * (NULL: the real one at redis-host:redis-port) */
 	const struct strata_redis_fake *redis_fake;
@@ -189,6 +194,10 @@ struct broker_metrics {
 		struct strata_broker *b;
 		enum strata_redis_failure why;
 	} redis_failures[STRATA_REDIS_FAIL_KINDS];
+	uint64_t *authorizer_calls[3]; /* authorizer.c: allow, deny, error */
+	uint64_t *authorizer_cache_hits;
+	uint64_t *authorizer_disconnects[2]; /* max connect time, refresh
+					denied */
 };
 
 /* A message on its way to clients: shared by every session it goes to. */
@@ -323,7 +332,8 @@ struct broker_session {
  *   NEW      - accepted, waiting for CONNECT (connect timeout running).
  *   WAITING  - CONNECT valid, CONNACK held until the session registry
  *              and maybe a hand-off from another broker answer
- *              (cluster.c); input is not read.
+ *              (cluster.c), or the certificate registry (device.c) or
+ *              the custom authorizer (authorizer.c); input is not read.
  *   ACTIVE   - CONNECT accepted; packets are dispatched.
  *   CLOSING  - no more input; output is flushed (bounded by a timeout),
  *              then DEAD.
@@ -353,8 +363,9 @@ struct broker_conn {
 	struct broker_pending *pending; /* while WAITING */
 	struct broker_connack_hold *hold; /* while WAITING for a new
 				    persistent session's writes (connect.c) */
-	struct broker_conn_auth *auth; /* registry identity (device.c), NULL
-				    for plain TCP and tls-auth chain */
+	struct broker_conn_auth *auth; /* registry or authorizer identity
+				    (device.c), NULL for plain TCP (unless
+				    authorizer-tcp) and tls-auth chain */
 	char **aliases;          /* inbound topic aliases, lazy */
 	struct strata_topicalias *aliases_out; /* outbound, lazy */
 	uint8_t state;
@@ -541,6 +552,7 @@ struct strata_broker {
 	SSL_CTX *ssl_ctx;
 	struct broker_admin *admin;          /* admin.c */
 	struct broker_devices *devices;      /* device.c */
+	struct broker_authorizer *authorizer; /* authorizer.c, NULL: none */
 	struct strata_list conns;
 	struct strata_list reap;
 	int64_t n_conns;
@@ -577,6 +589,10 @@ struct strata_broker {
 	/* Reason String of the refusal a handler is returning (broker_why),
 	 * "" when it set none; dispatch.c sends it and clears it */
 	char why[256];
+	/* the whole frame of the packet being handled (dispatch.c), for a
+	 * handler that must keep it (authorizer.c holds a CONNECT) */
+	const uint8_t *cur_frame;
+	size_t cur_frame_len;
 	uint32_t next_assigned_id;
 	/* durable.c */
 	uint64_t durable_seq;     /* Redis writes sent so far */
@@ -677,10 +693,15 @@ void broker_devices_free(struct strata_broker *b);
  * the connection went WAITING for it (its input is dispatched after). */
 bool broker_device_conn_start(struct broker_conn *c);
 void broker_device_conn_closed(struct broker_conn *c);
-/* At CONNECT: 0, or the refusal (0x86 certificate refused, 0x87
- * iot:Connect denied), broker_why() set. */
-int broker_device_check_connect(struct broker_conn *c, const char *client_id,
-    size_t len);
+/* At CONNECT: 0, STRATA_AGAIN when c went WAITING for the custom
+ * authorizer (the CONNECT is handled again once it answers), or the
+ * refusal (0x86 certificate or credentials refused, 0x87 iot:Connect
+ * denied), broker_why() set. */
+int broker_device_check_connect(struct broker_conn *c,
+    const struct strata_mqtt_packet *p);
+/* The authorizer gave c new policies (a refresh): bind them; iot:Connect
+ * denied now closes c (MQTT 5: DISCONNECT 0x87). */
+void broker_device_authorizer_changed(struct broker_conn *c);
 /* May c do action (STRATA_IOT_*) on the topic, filter or client id?
  * Always for connections without a registry identity; a denial is
  * counted. */
@@ -691,6 +712,83 @@ const char *broker_device_thing(const struct broker_conn *c);
 /* jitp.c is done with the certificate id: provisioned or not. */
 void broker_device_jitp_done(struct strata_broker *b, const char *id,
     bool provisioned);
+
+/* ---- authwire.c ---- */
+#define BROKER_AUTHWIRE_KEY_LEN 32       /* SHA-256 */
+#define BROKER_AUTHWIRE_MAX_POLICIES 10  /* AWS's limits */
+#define BROKER_AUTHWIRE_MAX_SECONDS 86400
+#define BROKER_AUTHWIRE_PRINCIPAL_MAX 128
+/* What the request to the custom authorizer tells of one connection. */
+struct broker_authwire_request {
+	const struct strata_mqtt_connect *connect;
+	const char *token;         /* NULL: none */
+	bool tls;
+	const char *server_name;   /* TLS SNI, NULL: none */
+	const char *connection_id; /* a UUID */
+	const char *source_ip;     /* NULL: unknown */
+};
+/* The request's JSON text (malloc'd). */
+char *broker_authwire_request(const struct broker_authwire_request *r);
+/* The value of query parameter key in the user name ("name?key=v&..."),
+ * URL-decoded and malloc'd; NULL when there is none. */
+char *broker_authwire_token(const struct strata_mqtt_connect *cn,
+    const char *key);
+/* The cache key of (user name, SHA-256 of the password, token). */
+void broker_authwire_key(const struct strata_mqtt_connect *cn,
+    const char *token, uint8_t out[BROKER_AUTHWIRE_KEY_LEN]);
+/* An answer that authenticates: reference counted (the cache and every
+ * connection given it hold one); the policies are compiled. */
+struct broker_authwire_answer {
+	unsigned refs;
+	long refresh_s;            /* refreshAfterInSeconds, 0: none */
+	long disconnect_s;         /* disconnectAfterInSeconds */
+	size_t n_pols;
+	struct strata_policy *pols[BROKER_AUTHWIRE_MAX_POLICIES];
+	char principal[BROKER_AUTHWIRE_PRINCIPAL_MAX + 1];
+};
+enum broker_authwire_result { BROKER_AUTHWIRE_ALLOW, BROKER_AUTHWIRE_DENY,
+	BROKER_AUTHWIRE_ERROR };
+/* Read an answer's body: ALLOW with *out (refs 1, the caller's), DENY,
+ * or ERROR; why says what was refused or wrong. */
+enum broker_authwire_result broker_authwire_answer(const char *body,
+    size_t len, struct broker_authwire_answer **out, char *why,
+    size_t whylen);
+void broker_authwire_answer_unref(struct broker_authwire_answer *a);
+
+/* ---- authorizer.c ---- */
+/* One connection's dealings with the custom authorizer (opaque). */
+struct broker_authz_conn;
+/* Is url a usable authorizer-url ("" or http://host[:port][/path])?
+ * err says why not. */
+int broker_authorizer_check_url(const char *url, char *err, size_t errlen);
+/* With authorizer-url: make the authorizer (b->authorizer). */
+int broker_authorizer_start(struct strata_broker *b);
+/* Exit, after the connections: cancel the calls, free the cache. */
+void broker_authorizer_free(struct strata_broker *b);
+/* Does the CONNECT cn of plain TCP connection c go to the authorizer
+ * (authorizer-tcp, and cn has a user name)? */
+bool broker_authorizer_wants_tcp(const struct broker_conn *c,
+    const struct strata_mqtt_connect *cn);
+/*
+ * At the CONNECT p of a connection the authorizer decides (*st is made
+ * on the first call; device.c frees it with broker_authorizer_conn_free):
+ * 0 when an answer (cached or just received) authenticates it, its
+ * policies then given by broker_authorizer_policies(); STRATA_AGAIN when
+ * c went WAITING for the answer: the CONNECT frame is kept and
+ * dispatched again when the answer authenticates it, a refusal (or no
+ * answer) gets CONNACK 0x86 and the close; or a refusal at once (0x86,
+ * broker_why() set).
+ */
+int broker_authorizer_connect(struct broker_conn *c,
+    const struct strata_mqtt_packet *p, struct broker_authz_conn **st);
+/* The compiled policies of st's answer into out[0..max); their count.
+ * They live as long as st keeps that answer. */
+size_t broker_authorizer_policies(const struct broker_authz_conn *st,
+    struct strata_policy **out, size_t max);
+/* st's CONNECT passed iot:Connect: start its disconnectAfterInSeconds
+ * and refreshAfterInSeconds timers. */
+void broker_authorizer_connected(struct broker_authz_conn *st);
+void broker_authorizer_conn_free(struct broker_authz_conn *st);
 
 /* ---- jitp.c ---- */
 /* Provision the unknown certificate x509 (id) from its CA's template,
@@ -777,6 +875,10 @@ void broker_proxy_timeout(struct broker_conn *c);
 /* ---- dispatch.c ---- */
 /* TLS: dispatch the whole packets in the bufferevent's input. */
 void broker_dispatch_input(struct broker_conn *c);
+/* Handle again a CONNECT frame p[0..len) that was held while c waited
+ * (authorizer.c); c is NEW again.  Not counted twice in the metrics. */
+void broker_dispatch_replay(struct broker_conn *c, const uint8_t *p,
+    size_t len);
 /* Dispatch the whole packets at the head of p[0..len); returns the bytes
  * used.  Stops early when the connection can no longer dispatch (WAITING,
  * closing).  The bytes only need to live during the call. */

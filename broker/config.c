@@ -107,6 +107,24 @@ static const struct strata_config_option broker_options[] = {
 	OPT("registry-cert-days", STRATA_CFG_INT, registry_cert_days, "3650",
 	    1, 36500, "validity of the certificates "
 	    "create-keys-and-certificate issues (days)"),
+	OPT("authorizer-url", STRATA_CFG_STRING, authorizer_url, "", 0, 0,
+	    "custom authorizer: http://host[:port]/path answering AWS IoT's "
+	    "authorizer request for TLS clients without a certificate "
+	    "(empty: none, such clients are refused)"),
+	OPT("authorizer-timeout", STRATA_CFG_INT, authorizer_timeout, "2000",
+	    50, 60000, "deadline of one authorizer call (ms); past it the "
+	    "client is refused"),
+	OPT("authorizer-cache-seconds", STRATA_CFG_INT,
+	    authorizer_cache_seconds, "300", 0, 86400, "longest an "
+	    "authorizer's positive answer is reused for the same user name, "
+	    "password and token (shorter when refreshAfterInSeconds is; 0: "
+	    "never)"),
+	OPT("authorizer-tcp", STRATA_CFG_BOOL, authorizer_tcp, "false", 0, 0,
+	    "also send plain TCP clients that give a user name to the "
+	    "authorizer"),
+	OPT("authorizer-token-key", STRATA_CFG_STRING, authorizer_token_key,
+	    "token", 0, 0, "query parameter of the MQTT user name "
+	    "(name?key=value) whose value is the authorizer request's token"),
 };
 
 #define N_OPTIONS (sizeof(broker_options) / sizeof(broker_options[0]))
@@ -214,6 +232,13 @@ config_check(struct broker_config *cfg, char *err, size_t errlen)
 	if (config_check_response_information(cfg->response_information, err,
 	    errlen) != 0)
 		return STRATA_EINVAL;
+	if (broker_authorizer_check_url(cfg->authorizer_url, err,
+	    errlen) != 0)
+		return STRATA_EINVAL;
+	if (cfg->authorizer_tcp && cfg->authorizer_url[0] == '\0') {
+		snprintf(err, errlen, "authorizer-tcp needs authorizer-url");
+		return STRATA_EINVAL;
+	}
 	if (cfg->max_connections == 0)
 		cfg->max_connections = config_connections_from_fds();
 	return config_check_registry(cfg, err, errlen);

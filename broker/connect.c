@@ -1,14 +1,18 @@
 /*
  * connect.c - CONNECT / CONNACK, session take-over, wills, DISCONNECT.
  *
- * CONNECT runs: validate (second CONNECT, auth method, client id,
- * keepalive, the will's payload size and topic depth) -> will ->
+ * CONNECT runs: validate (second CONNECT, auth method, the identity of
+ * device.c, client id, keepalive, the will's payload size and topic
+ * depth) -> will ->
  * connection properties -> session -> CONNACK ->
  * resume the outbound QoS flows.  The session step is local when this
  * broker holds a session of the client id (take over a live one, discard
  * on Clean Start, or resume) or assigned the id; otherwise the connection
  * goes WAITING while cluster.c asks the registry and maybe the previous
  * broker for the session, and broker_connect_complete() finishes later.
+ * A client the custom authorizer decides waits for its answer before
+ * any of this (WAITING, the CONNECT held by authorizer.c and handled
+ * again from the start once the answer authenticates it).
  * A session that becomes persistent here (new, or a clean one given a
  * Session Expiry) is written to Redis first: the connection stays
  * WAITING, its session detached, until Redis has answered those writes
@@ -134,8 +138,7 @@ connect_check(struct broker_conn *c, const struct strata_mqtt_packet *p)
 	rc = broker_auth_check_connect(c, p);
 	if (rc != 0)
 		return rc;
-	rc = broker_device_check_connect(c, (const char *)cn->client_id.p,
-	    cn->client_id.len);
+	rc = broker_device_check_connect(c, p);
 	if (rc != 0)
 		return rc;
 	if (cn->client_id.len > (uint32_t)cfg->max_client_id) {
@@ -538,6 +541,8 @@ broker_connect_handle(struct broker_conn *c,
 	c->version = cn->version;
 	connect_apply_props(c, p);
 	rc = connect_check(c, p);
+	if (rc == STRATA_AGAIN)
+		return 0; /* WAITING for the authorizer: handled again later */
 	if (rc != 0)
 		return rc;
 	if (id_len == 0) {

@@ -30,6 +30,13 @@
  *
  * Policies are compiled once per broker and shared, keyed by name and
  * checked against the document text the lookup returns.
+ *
+ * With a custom authorizer (authorizer.c) a TLS client without a
+ * certificate, and with authorizer-tcp a plain TCP client that gives a
+ * user name, gets an identity too: no certificate entry, its policies
+ * are the documents of the authorizer's answer, bound at CONNECT with
+ * ${iot:ClientId} (no thing, no certificate variables), bound again
+ * when a refresh brings new ones.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +85,8 @@ struct broker_conn_auth {
 	char *client_id;
 	char thing[132];
 	bool connected;               /* CONNECT accepted */
+	bool authorizer;              /* the custom authorizer decides */
+	struct broker_authz_conn *authz; /* its state (authorizer.c) */
 	int refusal;                  /* AUTH_* of the TLS side, or -1 */
 	struct {
 		uint64_t key;
@@ -294,6 +303,22 @@ device_bind(struct broker_conn_auth *a)
 	memset(a->cache, 0, sizeof(a->cache));
 }
 
+/* An authorizer identity: the answer's policies, ${iot:ClientId} alone
+ * resolving. */
+static void
+device_bind_authorizer(struct broker_conn_auth *a)
+{
+	struct strata_policy *pols[16];
+	struct strata_policy_vars v;
+	size_t n = broker_authorizer_policies(a->authz, pols, 16);
+
+	memset(&v, 0, sizeof(v));
+	v.client_id = a->client_id;
+	strata_policy_set_free(a->set);
+	a->set = strata_policy_bind(pols, n, &v);
+	memset(a->cache, 0, sizeof(a->cache));
+}
+
 /* ---- checks ---- */
 
 static const char *const device_kinds[] = {"client", "topic", "topicfilter"};
@@ -355,16 +380,74 @@ static const char *const device_refusal_names[BROKER_AUTH_REFUSALS] = {
 	"certificate's CA not registered or not ACTIVE",
 	"no client certificate", "registry (Redis) did not answer"};
 
-int
-broker_device_check_connect(struct broker_conn *c, const char *client_id,
+static struct broker_conn_auth *
+device_auth_new(struct broker_conn *c)
+{
+	struct broker_conn_auth *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		abort();
+	a->conn = c;
+	a->refusal = -1;
+	strata_list_init(&a->node);
+	c->auth = a;
+	return a;
+}
+
+static void
+device_set_client_id(struct broker_conn_auth *a, const char *client_id,
     size_t len)
 {
+	free(a->client_id);
+	a->client_id = strndup(client_id, len);
+	if (a->client_id == NULL)
+		abort();
+}
+
+/* The authorizer's side of CONNECT: its answer, then iot:Connect under
+ * the answer's policies. */
+static int
+device_check_authorizer(struct broker_conn *c,
+    const struct strata_mqtt_packet *p)
+{
+	struct broker_conn_auth *a = c->auth;
+	const struct strata_mqtt_connect *cn = &p->u.connect;
+	int rc = broker_authorizer_connect(c, p, &a->authz);
+
+	if (rc != 0)
+		return rc;
+	device_set_client_id(a, (const char *)cn->client_id.p,
+	    cn->client_id.len);
+	device_bind_authorizer(a);
+	if (!broker_device_allowed(c, STRATA_IOT_CONNECT, a->client_id,
+	    cn->client_id.len)) {
+		broker_why(c->broker, "iot:Connect on client/%s denied by the "
+		    "authorizer's policies", a->client_id);
+		return STRATA_ERR(STRATA_RC_NOT_AUTHORIZED);
+	}
+	a->connected = true;
+	broker_authorizer_connected(a->authz);
+	return 0;
+}
+
+int
+broker_device_check_connect(struct broker_conn *c,
+    const struct strata_mqtt_packet *p)
+{
+	const char *client_id = (const char *)p->u.connect.client_id.p;
+	size_t len = p->u.connect.client_id.len;
 	struct broker_conn_auth *a = c->auth;
 	struct strata_broker *b = c->broker;
 	int refusal;
 
+	if (a == NULL && broker_authorizer_wants_tcp(c, &p->u.connect)) {
+		a = device_auth_new(c);
+		a->authorizer = true;
+	}
 	if (a == NULL)
 		return 0;
+	if (a->authorizer)
+		return device_check_authorizer(c, p);
 	refusal = a->refusal >= 0 ? a->refusal : a->cert->refusal;
 	if (refusal >= 0) {
 		(*b->m.auth_refused[refusal])++;
@@ -374,10 +457,7 @@ broker_device_check_connect(struct broker_conn *c, const char *client_id,
 		    "-", device_refusal_names[refusal]);
 		return STRATA_ERR(STRATA_RC_BAD_USER_PASS);
 	}
-	free(a->client_id);
-	a->client_id = strndup(client_id, len);
-	if (a->client_id == NULL)
-		abort();
+	device_set_client_id(a, client_id, len);
 	device_bind(a);
 	if (!broker_device_allowed(c, STRATA_IOT_CONNECT, client_id, len)) {
 		broker_why(b, "iot:Connect on client/%.*s denied by the "
@@ -495,6 +575,23 @@ device_resume(struct broker_conn *c)
 	broker_conn_input_changed(c);
 	if (c->bev != NULL && c->state == CONN_NEW)
 		broker_dispatch_input(c);
+}
+
+void
+broker_device_authorizer_changed(struct broker_conn *c)
+{
+	struct broker_conn_auth *a = c->auth;
+
+	if (a == NULL || !a->authorizer || !a->connected)
+		return;
+	device_bind_authorizer(a);
+	if (!broker_device_allowed(c, STRATA_IOT_CONNECT, a->client_id,
+	    strlen(a->client_id))) {
+		(*c->broker->m.auth_disconnects)++;
+		broker_conn_disconnect(c, STRATA_RC_NOT_AUTHORIZED,
+		    "iot:Connect no longer allowed by the authorizer's "
+		    "policies");
+	}
 }
 
 /* A live connection after its entry changed. */
@@ -638,29 +735,42 @@ device_lookup(struct dev_cert *e)
 
 /* ---- connections ---- */
 
+/* A TLS connection without a client certificate: the authorizer's
+ * (decided at CONNECT), else refused under tls-auth registry, else
+ * (chain) without an identity. */
+static void
+device_no_cert(struct broker_conn *c)
+{
+	struct strata_broker *b = c->broker;
+
+	if (b->authorizer != NULL)
+		device_auth_new(c)->authorizer = true;
+	else if (b->devices != NULL)
+		device_auth_new(c)->refusal = AUTH_NO_CERT;
+}
+
 bool
 broker_device_conn_start(struct broker_conn *c)
 {
 	struct strata_broker *b = c->broker;
 	struct broker_conn_auth *a;
 	SSL *ssl;
+	X509 *x509;
 	char id[BROKER_CERT_ID_LEN + 1];
 
-	if (c->auth != NULL || b->devices == NULL || c->bev == NULL)
+	if (c->auth != NULL || c->bev == NULL ||
+	    (b->devices == NULL && b->authorizer == NULL))
 		return false;
-	a = calloc(1, sizeof(*a));
-	if (a == NULL)
-		abort();
-	a->conn = c;
-	a->refusal = -1;
-	strata_list_init(&a->node);
-	c->auth = a;
 	ssl = bufferevent_openssl_get_ssl(c->bev);
-	a->x509 = ssl != NULL ? SSL_get1_peer_certificate(ssl) : NULL;
-	if (a->x509 == NULL) {
-		a->refusal = AUTH_NO_CERT;
+	x509 = ssl != NULL ? SSL_get1_peer_certificate(ssl) : NULL;
+	if (x509 == NULL || b->devices == NULL) {
+		if (x509 == NULL)
+			device_no_cert(c);
+		X509_free(x509);
 		return false;
 	}
+	a = device_auth_new(c);
+	a->x509 = x509;
 	if (X509_cmp_current_time(X509_get0_notAfter(a->x509)) <= 0 ||
 	    X509_cmp_current_time(X509_get0_notBefore(a->x509)) >= 0)
 		a->refusal = AUTH_EXPIRED;
@@ -689,6 +799,7 @@ broker_device_conn_closed(struct broker_conn *c)
 	strata_list_remove(&a->node);
 	if (a->cert != NULL)
 		device_cert_release(a->cert);
+	broker_authorizer_conn_free(a->authz);
 	strata_policy_set_free(a->set);
 	X509_free(a->x509);
 	free(a->client_id);

@@ -226,27 +226,45 @@ dispatch_direction_ok(uint8_t type)
 	    type != STRATA_MQTT_UNSUBACK && type != STRATA_MQTT_PINGRESP;
 }
 
-/* Handle one whole frame p[0..total).  Returns 0 to go on. */
+/* Decode and handle one whole frame p[0..total).  Returns 0 to go on. */
 static int
-dispatch_one(struct broker_conn *c, const uint8_t *p, size_t total)
+dispatch_decoded(struct broker_conn *c, const uint8_t *p, size_t total)
 {
+	struct strata_broker *b = c->broker;
 	struct strata_mqtt_packet pkt;
 	uint8_t type = p[0] >> 4;
 	uint8_t version = c->state == CONN_NEW ? 0 : c->version;
 	int rc;
 
-	*c->broker->m.bytes_in += total;
-	(*c->broker->m.packets_in[type])++; /* 0..15: every cell exists */
 	if (type != 0 && !dispatch_direction_ok(type))
 		rc = STRATA_ERR(STRATA_RC_PROTOCOL_ERROR);
 	else
 		rc = strata_mqtt_decode(p, total, version, &pkt);
+	b->cur_frame = p;
+	b->cur_frame_len = total;
 	if (rc == 0)
 		rc = dispatch_packet(c, &pkt);
+	b->cur_frame = NULL;
+	b->cur_frame_len = 0;
 	if (rc != 0)
 		dispatch_fail(c, rc, type, type == STRATA_MQTT_CONNECT ?
 		    dispatch_peek_version(p, total) : c->version);
 	return rc;
+}
+
+static int
+dispatch_one(struct broker_conn *c, const uint8_t *p, size_t total)
+{
+	*c->broker->m.bytes_in += total;
+	(*c->broker->m.packets_in[p[0] >> 4])++; /* 0..15: every cell exists */
+	return dispatch_decoded(c, p, total);
+}
+
+void
+broker_dispatch_replay(struct broker_conn *c, const uint8_t *p, size_t len)
+{
+	c->broker->why[0] = '\0';
+	(void)dispatch_decoded(c, p, len);
 }
 
 static bool

@@ -12,7 +12,8 @@
  * TLS: one SSL_CTX for both TLS listeners, TLS 1.2 and 1.3 only,
  * certificate chain and key from tls-cert / tls-key, client certificates
  * verified against tls-ca, and required when tls-require-client-cert is
- * set.  A TLS listener without a certificate or key is a configuration
+ * set and no authorizer-url is (the custom authorizer takes the clients
+ * without one).  A TLS listener without a certificate or key is a configuration
  * error.
  */
 #include <arpa/inet.h>
@@ -39,7 +40,9 @@ listener_ssl_error(const char *what, const char *path)
 }
 
 /* Client certificates: verified against tls-ca when given, required
- * with tls-require-client-cert. */
+ * with tls-require-client-cert unless a custom authorizer is configured:
+ * then a client without one finishes the handshake and the authorizer
+ * decides at CONNECT (device.c, authorizer.c). */
 static int
 listener_ssl_verify(const struct broker_config *cfg, SSL_CTX *ctx)
 {
@@ -60,6 +63,12 @@ listener_ssl_verify(const struct broker_config *cfg, SSL_CTX *ctx)
 			return STRATA_EINVAL;
 		}
 		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+		if (cfg->authorizer_url[0] != '\0') {
+			STRATA_INFO(BROKER_COMP, "TLS clients without a "
+			    "certificate go to the authorizer|"
+			    "option=tls-require-client-cert");
+			mode = SSL_VERIFY_PEER;
+		}
 	}
 	/* tls-auth registry: the registry has the last word on issuers
 	 * outside tls-ca and on expiry (device.c) */

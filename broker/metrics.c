@@ -148,6 +148,33 @@ metrics_packets(struct strata_broker *b)
 	}
 }
 
+/* The custom authorizer's counters (authorizer.c). */
+static void
+broker_metrics_authorizer(struct strata_broker *b)
+{
+	static const char *const results[3] = {"result=\"allow\"",
+	    "result=\"deny\"", "result=\"error\""};
+	static const char *const reasons[2] = {
+	    "reason=\"max_connect_time\"", "reason=\"refresh_denied\""};
+	struct strata_metrics *m = b->metrics;
+
+	for (int i = 0; i < 3; i++)
+		b->m.authorizer_calls[i] = strata_metrics_counter(m,
+		    "strata_broker_authorizer_calls_total",
+		    "Calls of the custom authorizer, by result (error: "
+		    "unreachable, late, or an answer that is not one)",
+		    results[i]);
+	b->m.authorizer_cache_hits = strata_metrics_counter(m,
+	    "strata_broker_authorizer_cache_hits_total",
+	    "CONNECTs authenticated by a cached authorizer answer", NULL);
+	for (int i = 0; i < 2; i++)
+		b->m.authorizer_disconnects[i] = strata_metrics_counter(m,
+		    "strata_broker_authorizer_disconnects_total",
+		    "Connections the authorizer's answer closed: "
+		    "disconnectAfterInSeconds reached, or a refresh no longer "
+		    "authenticated them", reasons[i]);
+}
+
 /* The admin API's and the registry checks' counters. */
 static void
 broker_metrics_security(struct strata_broker *b)
@@ -179,7 +206,9 @@ broker_metrics_security(struct strata_broker *b)
 	b->m.auth_disconnects = strata_metrics_counter(m,
 	    "strata_broker_auth_disconnects_total",
 	    "Connections closed because their certificate was deactivated, "
-	    "revoked or deleted", NULL);
+	    "revoked or deleted, or their policies no longer allow "
+	    "iot:Connect", NULL);
+	broker_metrics_authorizer(b);
 }
 
 void
