@@ -767,7 +767,29 @@ def jitp():
         "\0d\u00e9v\0\0\0ZZ".encode())
 
 
+# ---- the custom authorizer's wire format -------------------------------
+
+def broker_authwire():
+    """fuzz_broker_authwire: authorizer answers (mode 0) and the fields of
+    a request (mode 1: user name, password, client id, token key, SNI)."""
+    t = "broker_authwire"
+    doc = policy_doc(stmt("Allow", "iot:*", "*")).decode()
+    write(t, "answer_allow", b"\0" + json.dumps({
+        "isAuthenticated": True, "principalId": "dev1",
+        "disconnectAfterInSeconds": 3600, "refreshAfterInSeconds": 300,
+        "policyDocuments": [doc, doc]}).encode())
+    write(t, "answer_deny", b"\0" + b'{"isAuthenticated": false}')
+    write(t, "answer_bad_policy", b"\0" + json.dumps({
+        "isAuthenticated": True, "principalId": "p",
+        "policyDocuments": ['{"Statement": [}']}).encode())
+    write(t, "answer_not_json", b"\0" + b"{isAuthenticated: true")
+    write(t, "request_tls", b"\x0f" + b"dev?x-amz-customauthorizer-name=a"
+          b"&token=t%2F1\0s3cret\0dev1\0token\0example.com")
+    write(t, "request_tcp", b"\x03" + b"dev\0\0\0token\0")
+
+
 def main():
+    broker_authwire()
     ctl_input()
     broker_input()
     broker_link()
