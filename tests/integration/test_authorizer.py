@@ -90,7 +90,10 @@ class FakeAuthorizer:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 64  # listen backlog: calls come in bursts
+
+        self.server = Server(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.server.serve_forever,
                          daemon=True).start()
 
@@ -407,6 +410,63 @@ def test_slow_authorizer_refused_at_the_deadline(authz_cluster, authorizer,
     elapsed = time.monotonic() - t0
     assert TIMEOUT_MS / 1000 - 0.3 < elapsed < TIMEOUT_MS / 1000 + 1.5, \
         elapsed
+
+
+def test_waiting_does_not_block_the_broker(authz_cluster, authorizer,
+                                          closing):
+    """Eight CONNECTs against an authorizer that takes 0.4 s each are
+    answered together (one HTTP connection per call), and meanwhile a
+    client without the authorizer publishes and receives."""
+    user = authorizer.raw_user(body={"isAuthenticated": True,
+                                     "principalId": "slow",
+                                     "policyDocuments": [
+                                         policy(allow("iot:*", "*"))]},
+                               delay=0.4)
+    free = mqttc.Client(V5)
+    closing(free)
+    free.connect(authz_cluster.host, authz_cluster.mqtt_ports[0])
+    topic = mqttc.unique("az") + "/free"
+    free.subscribe(topic, 1)
+    t0 = time.monotonic()
+    raws = [raw_tls(authz_cluster) for _ in range(8)]
+    try:
+        for i, r in enumerate(raws):
+            # a fresh password each: no answer comes from the cache
+            r.send(rawmqtt.connect("az-w%d" % i, rawmqtt.V5, username=user,
+                                   password=b"pw%d" % i))
+        # a loop blocked on one call would take its 0.4 s here
+        t1 = time.monotonic()
+        free.publish(topic, b"meanwhile", 1)
+        assert free.get(topic=topic).payload == b"meanwhile"
+        assert time.monotonic() - t1 < 0.3
+        for r in raws:
+            assert r.recv().reason == 0
+        assert time.monotonic() - t0 < 2.0
+    finally:
+        for r in raws:
+            r.close()
+
+
+def test_client_leaving_while_waiting(authz_cluster, authorizer, closing):
+    """A client that hangs up while its CONNECT waits is freed; the call
+    goes on and its answer still fills the cache."""
+    user = authorizer.raw_user(body={"isAuthenticated": True,
+                                     "principalId": "gone",
+                                     "policyDocuments": [
+                                         policy(allow("iot:*", "*"))]},
+                               delay=0.5)
+    r = raw_tls(authz_cluster)
+    r.send(rawmqtt.connect("az-gone", rawmqtt.V5, username=user,
+                           password=b"pw"))
+    deadline = time.monotonic() + 5
+    while not authorizer.calls_of(user):
+        assert time.monotonic() < deadline, "no call"
+        time.sleep(0.05)
+    r.abort()
+    time.sleep(1.0)
+    c = paho(authz_cluster, V5, user, "pw")
+    closing(c)
+    assert len(authorizer.calls_of(user)) == 1  # the second from the cache
 
 
 BAD_ANSWERS = {
