@@ -56,6 +56,7 @@
 #include "broker.h"
 
 #define AUTHZ_MAX_BODY 65536      /* of an answer */
+#define AUTHZ_MAX_HEADERS 16384   /* of an answer's headers */
 #define AUTHZ_CACHE_MAX 100000    /* answers cached at most */
 
 struct broker_authorizer {
@@ -303,7 +304,7 @@ authz_http_error(const struct authz_call *call)
 	case EVREQ_HTTP_INVALID_HEADER:
 		return "invalid HTTP answer";
 	case EVREQ_HTTP_DATA_TOO_LONG:
-		return "answer over 64 KiB";
+		return "answer over 64 KiB, or its headers over 16 KiB";
 	default:
 		return "HTTP error";
 	}
@@ -360,6 +361,8 @@ authz_call_send(struct authz_call *call)
 		return;
 	}
 	evhttp_connection_set_max_body_size(call->evcon, AUTHZ_MAX_BODY);
+	evhttp_connection_set_max_headers_size(call->evcon,
+	    AUTHZ_MAX_HEADERS);
 	evhttp_request_set_error_cb(call->req, authz_call_error_cb);
 	h = evhttp_request_get_output_headers(call->req);
 	evhttp_add_header(h, "Host", az->host_header);
