@@ -107,6 +107,10 @@ static const struct strata_config_option broker_options[] = {
 	OPT("registry-cert-days", STRATA_CFG_INT, registry_cert_days, "3650",
 	    1, 36500, "validity of the certificates "
 	    "create-keys-and-certificate issues (days)"),
+	OPT("lifecycle-events", STRATA_CFG_BOOL, lifecycle_events, "true", 0,
+	    0, "publish AWS IoT lifecycle events: "
+	    "$aws/events/presence/connected|disconnected/<client id> and "
+	    "$aws/events/subscriptions/subscribed|unsubscribed/<client id>"),
 };
 
 #define N_OPTIONS (sizeof(broker_options) / sizeof(broker_options[0]))
