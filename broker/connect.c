@@ -101,8 +101,9 @@ connect_will_new(const struct strata_mqtt_connect *cn)
 	return w;
 }
 
-/* The Will obeys the rules of a PUBLISH: payload size, topic depth, and
- * the Payload Format Indicator (MQTT 5.0 3.1.3.2.3: CONNACK 0x99). */
+/* The Will obeys the rules of a PUBLISH: payload size, topic depth, no
+ * topic of the broker's own events (CONNACK 0x87), and the Payload
+ * Format Indicator (MQTT 5.0 3.1.3.2.3: CONNACK 0x99). */
 static int
 connect_check_will(struct strata_broker *b,
     const struct strata_mqtt_connect *cn)
@@ -118,6 +119,12 @@ connect_check_will(struct strata_broker *b,
 		broker_why(b, "will topic over max-topic-depth (%ld)",
 		    cfg->max_topic_depth);
 		return STRATA_ERR(STRATA_RC_TOPIC_NAME_INVALID);
+	}
+	if (strata_lifecycle_reserved((const char *)cn->will_topic.p,
+	    cn->will_topic.len)) {
+		broker_why(b, "will topic under $aws/events/ (the broker's "
+		    "events)");
+		return STRATA_ERR(STRATA_RC_NOT_AUTHORIZED);
 	}
 	if (strata_mqtt_payload_format_check(&cn->will_props,
 	    cn->will_payload) != 0) {

@@ -95,6 +95,15 @@ strata_lifecycle_topic(struct strata_lifecycle_out *o,
 }
 
 bool
+strata_lifecycle_reserved(const char *topic, size_t len)
+{
+	static const char prefix[] = "$aws/events/";
+
+	return len >= sizeof(prefix) - 1 &&
+	    memcmp(topic, prefix, sizeof(prefix) - 1) == 0;
+}
+
+bool
 strata_lifecycle_client_ok(const char *client_id, size_t len)
 {
 	return len > 0 && memchr(client_id, '+', len) == NULL &&

@@ -70,6 +70,11 @@ const char *strata_lifecycle_type_name(enum strata_lifecycle_type t);
 void strata_lifecycle_topic(struct strata_lifecycle_out *o,
     enum strata_lifecycle_type t, const char *client_id, size_t len);
 
+/* Is topic[0..len) one clients may not publish to?  "$aws/events/..."
+ * belongs to the broker (AWS IoT allows clients only to subscribe there),
+ * so that nobody can forge an event. */
+bool strata_lifecycle_reserved(const char *topic, size_t len);
+
 /* May client_id have lifecycle events?  Not when it holds '+' or '#'
  * (it would not be a valid topic level; AWS sends none either). */
 bool strata_lifecycle_client_ok(const char *client_id, size_t len);

@@ -260,6 +260,17 @@ test_client_ok(void **state)
 }
 
 static void
+test_reserved(void **state)
+{
+	assert_true(strata_lifecycle_reserved(
+	    "$aws/events/presence/connected/x", 32));
+	assert_true(strata_lifecycle_reserved("$aws/events/", 12));
+	assert_false(strata_lifecycle_reserved("$aws/events", 11));
+	assert_false(strata_lifecycle_reserved("$aws/things/t/shadow", 20));
+	assert_false(strata_lifecycle_reserved("aws/events/x", 12));
+}
+
+static void
 test_reasons(void **state)
 {
 	static const struct {
@@ -305,6 +316,7 @@ main(void)
 	    cmocka_unit_test(test_escaping),
 	    cmocka_unit_test(test_sizing),
 	    cmocka_unit_test(test_client_ok),
+	    cmocka_unit_test(test_reserved),
 	    cmocka_unit_test(test_reasons),
 	};
 
