@@ -302,7 +302,8 @@ struct broker_session {
 	uint32_t fanout_idx;
 	uint64_t epoch;        /* registry epoch (cluster.c), 0 = unknown */
 	uint64_t event_version; /* versionNumber of the lifecycle events of
-				   its latest connection (events.c) */
+				   its latest connection (events.c): the
+				   attached one's until it ends */
 	uint8_t dstate;        /* enum broker_dstate */
 	bool dirty;            /* a write failed: rewritten whole (durable.c) */
 	bool ending;           /* its keys are deleted whole: no per-item
@@ -363,6 +364,12 @@ struct broker_conn {
 	bool clean_start;        /* of CONNECT, kept while WAITING */
 	bool problem_info;       /* MQTT 5 Request Problem Information */
 	bool response_info;      /* MQTT 5 Request Response Information */
+	/* lifecycle events (events.c) */
+	bool announced;          /* its connected event went out: a
+				    disconnected one is owed */
+	bool client_closed;      /* ended by its own DISCONNECT */
+	uint8_t close_reason;    /* MQTT 5 reason code of a server-side
+				    close, noted before it; 0: none */
 	uint32_t expiry;         /* Session Expiry asked in CONNECT */
 	uint16_t keepalive;
 	uint16_t alias_max;      /* what we granted (CONNACK) */
@@ -372,13 +379,6 @@ struct broker_conn {
 	uint32_t max_packet;     /* client's Maximum Packet Size, 0 = none */
 	uint64_t suback_key;     /* names this connection in deferred
 				    SUBACKs (subscribe.c); 0 until the first */
-	/* lifecycle events (events.c) */
-	uint64_t event_version;  /* versionNumber of its events */
-	uint8_t close_reason;    /* MQTT 5 reason code of a server-side
-				    close, noted before it; 0: none */
-	bool client_closed;      /* ended by its own DISCONNECT */
-	bool announced;          /* its connected event went out: a
-				    disconnected one is owed */
 	char peer[64];
 };
 

@@ -116,7 +116,9 @@ events_fill(struct strata_lifecycle_event *e, enum strata_lifecycle_type t,
 	e->timestamp_ms = events_now_ms();
 	e->session_id = sid;
 	e->principal = principal != NULL ? principal : "";
-	e->version = c->event_version;
+	/* the session's latest connection is c until c ends (a take-over
+	 * announces c's end before the newer one's start) */
+	e->version = s->event_version;
 }
 
 static void
@@ -189,16 +191,15 @@ broker_events_connected(struct broker_conn *c)
 {
 	struct broker_session *s = c->session;
 	struct strata_lifecycle_event e;
-	uint64_t now = events_now_ms();
 	char sid[33];
 
 	if (!events_wanted(c))
 		return;
-	c->event_version = now > s->event_version ? now :
-	    s->event_version + 1;
-	s->event_version = c->event_version;
-	c->announced = true;
 	events_fill(&e, STRATA_LIFECYCLE_CONNECTED, c, sid);
+	s->event_version = e.timestamp_ms > s->event_version ?
+	    e.timestamp_ms : s->event_version + 1;
+	e.version = s->event_version;
+	c->announced = true;
 	e.ip = events_peer_ip(c->peer, &e.ip_len);
 	events_publish(c->broker, &e, NULL);
 }
