@@ -49,7 +49,7 @@ struct strata_lifecycle_event {
 	size_t ip_len;
 	uint64_t version;          /* connected, disconnected */
 	bool client_initiated;     /* disconnected */
-	const char *reason;        /* disconnected: strata_lifecycle_reason() */
+	const char *reason;        /* disconnected: AWS's name of the cause */
 };
 
 /* Output of the encoder: bytes go to buf while they fit in cap; len

@@ -88,7 +88,8 @@ test_topics(void **state)
 	struct strata_lifecycle_out o = {buf, sizeof(buf), 0, 0};
 
 	strata_lifecycle_topic(&o, STRATA_LIFECYCLE_CONNECTED, "dev-1", 5);
-	assert_int_equal(o.len, strlen("$aws/events/presence/connected/dev-1"));
+	assert_int_equal(o.len,
+	    strlen("$aws/events/presence/connected/dev-1"));
 	assert_memory_equal(buf, "$aws/events/presence/connected/dev-1",
 	    o.len);
 	o.len = 0;
@@ -198,7 +199,8 @@ test_subscriptions(void **state)
 static void
 test_escaping(void **state)
 {
-	static const char id[] = "q\"b\\s\x01\x1f\n\t\x7f-\xc3\xa9-\xe2\x82\xac";
+	static const char id[] =
+	    "q\"b\\s\x01\x1f\n\t\x7f-\xc3\xa9-\xe2\x82\xac";
 	static const char *const topics[] = {"x/\"y\"/\\", NULL};
 	struct strata_lifecycle_event e = event(STRATA_LIFECYCLE_SUBSCRIBED,
 	    id);
@@ -296,8 +298,8 @@ test_reasons(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		assert_string_equal(strata_lifecycle_reason(cases[i].rc, false),
-		    cases[i].name);
+		assert_string_equal(strata_lifecycle_reason(cases[i].rc,
+		    false), cases[i].name);
 	/* the client's DISCONNECT wins over anything noted before */
 	assert_string_equal(strata_lifecycle_reason(0, true),
 	    "CLIENT_INITIATED_DISCONNECT");
