@@ -35,6 +35,7 @@
 #include <openssl/ssl.h>
 
 #include "hashmap.h"
+#include "lifecycle.h"
 #include "link.h"
 #include "linkauth.h"
 #include "list.h"
@@ -112,6 +113,7 @@ struct broker_config {
 	long authorizer_cache_seconds;
 	bool authorizer_tcp;
 	char *authorizer_token_key;
+	bool lifecycle_events;    /* $aws/events/... (events.c) */
 	/* not an option: an in-process Redis for fuzz targets and tests
 	 * (NULL: the real one at redis-host:redis-port) */
 	const struct strata_redis_fake *redis_fake;
@@ -198,6 +200,8 @@ struct broker_metrics {
 	uint64_t *authorizer_cache_hits;
 	uint64_t *authorizer_disconnects[2]; /* max connect time, refresh
 					denied */
+	uint64_t *lifecycle_events[STRATA_LIFECYCLE_TYPES]; /* published,
+					  by type (events.c) */
 };
 
 /* A message on its way to clients: shared by every session it goes to. */
@@ -317,6 +321,9 @@ struct broker_session {
 	uint32_t fanout_gen;   /* Deliver fan-out marks (publish.c) */
 	uint32_t fanout_idx;
 	uint64_t epoch;        /* registry epoch (cluster.c), 0 = unknown */
+	uint64_t event_version; /* versionNumber of the lifecycle events of
+				   its latest connection (events.c): the
+				   attached one's until it ends */
 	uint8_t dstate;        /* enum broker_dstate */
 	bool dirty;            /* a write failed: rewritten whole (durable.c) */
 	bool ending;           /* its keys are deleted whole: no per-item
@@ -379,6 +386,12 @@ struct broker_conn {
 	bool clean_start;        /* of CONNECT, kept while WAITING */
 	bool problem_info;       /* MQTT 5 Request Problem Information */
 	bool response_info;      /* MQTT 5 Request Response Information */
+	/* lifecycle events (events.c) */
+	bool announced;          /* its connected event went out: a
+				    disconnected one is owed */
+	bool client_closed;      /* ended by its own DISCONNECT */
+	uint8_t close_reason;    /* MQTT 5 reason code of a server-side
+				    close, noted before it; 0: none */
 	uint32_t expiry;         /* Session Expiry asked in CONNECT */
 	uint16_t keepalive;
 	uint16_t alias_max;      /* what we granted (CONNACK) */
@@ -709,6 +722,9 @@ bool broker_device_allowed(struct broker_conn *c, int action,
     const char *name, size_t len);
 /* The thing of c's connection, or NULL. */
 const char *broker_device_thing(const struct broker_conn *c);
+/* The registry certificate id of c's connection, or NULL (plain TCP,
+ * tls-auth chain). */
+const char *broker_device_cert_id(const struct broker_conn *c);
 /* jitp.c is done with the certificate id: provisioned or not. */
 void broker_device_jitp_done(struct strata_broker *b, const char *id,
     bool provisioned);
@@ -923,6 +939,18 @@ void broker_connect_complete(struct broker_conn *c, const char *id,
  * resuming: the new connection resumes the session (a delayed will is
  * dropped). */
 void broker_connect_takeover(struct broker_conn *old, bool resuming);
+
+/* ---- events.c ---- */
+/* Lifecycle events (AWS IoT's $aws/events/...), when lifecycle-events is
+ * on.  c's CONNACK went out: connected. */
+void broker_events_connected(struct broker_conn *c);
+/* c ends, its session still attached: disconnected, once, if its
+ * connected event went out (why: c->close_reason, c->client_closed). */
+void broker_events_conn_end(struct broker_conn *c);
+/* A SUBSCRIBE or UNSUBSCRIBE p of c was applied: reasons[0..n) are its
+ * SUBACK/UNSUBACK codes; the granted (removed) filters are listed. */
+void broker_events_subscriptions(struct broker_conn *c,
+    const struct strata_mqtt_packet *p, const uint8_t *reasons, uint32_t n);
 
 /* ---- auth.c ---- */
 int broker_auth_check_connect(struct broker_conn *c,
@@ -1178,6 +1206,9 @@ void broker_routers_route(struct strata_broker *b, bool add,
 void broker_routers_retained(struct strata_broker *b, const char *client_id,
     const char *filter, size_t len);
 int64_t broker_routers_up(struct strata_broker *b);
+/* Are the publishes waiting for routers over their bound?  (Publishers
+ * are paused then; the broker's own events are dropped.) */
+bool broker_routers_backlogged(const struct strata_broker *b);
 /* Send on r's link; STRATA_AGAIN when it is not up, STRATA_ENOSPC when
  * full (r then resyncs on drain). */
 int broker_router_send(struct broker_router *r, enum strata_link_field field,

@@ -125,6 +125,10 @@ static const struct strata_config_option broker_options[] = {
 	OPT("authorizer-token-key", STRATA_CFG_STRING, authorizer_token_key,
 	    "token", 0, 0, "query parameter of the MQTT user name "
 	    "(name?key=value) whose value is the authorizer request's token"),
+	OPT("lifecycle-events", STRATA_CFG_BOOL, lifecycle_events, "true", 0,
+	    0, "publish AWS IoT lifecycle events: "
+	    "$aws/events/presence/connected|disconnected/<client id> and "
+	    "$aws/events/subscriptions/subscribed|unsubscribed/<client id>"),
 };
 
 #define N_OPTIONS (sizeof(broker_options) / sizeof(broker_options[0]))

@@ -11,7 +11,11 @@
  * timeout: one deadline from accept covers the header and the CONNECT.
  * A connection is never freed inside one of its own callbacks: closing
  * moves it to the reap list and activates the reap event, which frees
- * every DEAD connection at one point of the loop.
+ * every DEAD connection at one point of the loop.  The first close of a
+ * connection that had its connected lifecycle event publishes its
+ * disconnected one (events.c), with the cause noted before: close_reason
+ * (broker_conn_disconnect, output overflow), client_closed (DISCONNECT),
+ * or neither (lost).
  *
  * Plain TCP connections are driven directly, without a bufferevent:
  *   input  one read event; each readiness is one read() into the broker's
@@ -240,6 +244,7 @@ broker_conns_free_all(struct strata_broker *b)
 		struct broker_conn *c = STRATA_CONTAINER_OF(b->conns.next,
 		    struct broker_conn, node);
 
+		c->announced = false; /* no events while the broker is freed */
 		broker_conn_close(c, false);
 		conn_mark_dead(c);
 	}
@@ -434,6 +439,7 @@ static void
 conn_overflow(struct broker_conn *c)
 {
 	c->overflowed = true;
+	c->close_reason = STRATA_RC_QUOTA_EXCEEDED;
 	broker_refuse(c->broker, c, STRATA_RC_QUOTA_EXCEEDED,
 	    "client output over max-output-bytes");
 	conn_deadline(c, broker_now_ms());
@@ -812,6 +818,8 @@ broker_conn_close(struct broker_conn *c, bool with_will)
 	if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
 		return;
 	c->state = CONN_CLOSING;
+	/* while the session and the registry identity are still there */
+	broker_events_conn_end(c);
 	if (c->pending != NULL)
 		broker_cluster_conn_closed(c);
 	if (c->hold != NULL)
@@ -882,6 +890,8 @@ broker_conn_disconnect(struct broker_conn *c, uint8_t reason,
 {
 	struct strata_mqtt_packet p;
 
+	if (c->close_reason == 0)
+		c->close_reason = reason;
 	if (c->version == STRATA_MQTT_V5 && c->state == CONN_ACTIVE) {
 		memset(&p, 0, sizeof(p));
 		p.type = STRATA_MQTT_DISCONNECT;

@@ -27,6 +27,11 @@
  * DISCONNECT 0x04).  With a Will Delay Interval and a persistent session
  * the will waits on the session (will timer); a reconnect before it fires
  * cancels it; the end of the session publishes it at once.
+ *
+ * Lifecycle events (events.c): connected once the CONNACK is out; a
+ * connection taken over gets its disconnected event (DUPLICATE_CLIENTID)
+ * before its session goes to the newer connection; a DISCONNECT is noted
+ * (client_closed) for the event its close publishes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,8 +105,9 @@ connect_will_new(const struct strata_mqtt_connect *cn)
 	return w;
 }
 
-/* The Will obeys the rules of a PUBLISH: payload size, topic depth, and
- * the Payload Format Indicator (MQTT 5.0 3.1.3.2.3: CONNACK 0x99). */
+/* The Will obeys the rules of a PUBLISH: payload size, topic depth, no
+ * topic of the broker's own events (CONNACK 0x87), and the Payload
+ * Format Indicator (MQTT 5.0 3.1.3.2.3: CONNACK 0x99). */
 static int
 connect_check_will(struct strata_broker *b,
     const struct strata_mqtt_connect *cn)
@@ -117,6 +123,12 @@ connect_check_will(struct strata_broker *b,
 		broker_why(b, "will topic over max-topic-depth (%ld)",
 		    cfg->max_topic_depth);
 		return STRATA_ERR(STRATA_RC_TOPIC_NAME_INVALID);
+	}
+	if (strata_lifecycle_reserved((const char *)cn->will_topic.p,
+	    cn->will_topic.len)) {
+		broker_why(b, "will topic under $aws/events/ (the broker's "
+		    "events)");
+		return STRATA_ERR(STRATA_RC_NOT_AUTHORIZED);
 	}
 	if (strata_mqtt_payload_format_check(&cn->will_props,
 	    cn->will_payload) != 0) {
@@ -191,6 +203,9 @@ broker_connect_takeover(struct broker_conn *old, bool resuming)
 	STRATA_INFO(BROKER_COMP, "session taken over|client_id=%s old_peer=%s",
 	    s->client_id, old->peer);
 	old->will = NULL;
+	/* its disconnected event, while it still has the session */
+	old->close_reason = STRATA_RC_SESSION_TAKEN_OVER;
+	broker_events_conn_end(old);
 	/* The old will goes out now unless the session resumes before its
 	 * delay elapses (MQTT 5 3.1.3.2.2). */
 	if (w != NULL && (!resuming || w->delay == 0 || !s->persistent))
@@ -218,20 +233,24 @@ connect_session(struct broker_conn *c, const struct strata_mqtt_connect *cn,
 {
 	struct strata_broker *b = c->broker;
 	struct broker_session *s = broker_session_find(b, id, id_len);
+	uint64_t version;
 
 	*present = false;
 	if (s != NULL && s->conn != NULL)
 		broker_connect_takeover(s->conn, !cn->clean_start);
-	if (s != NULL && cn->clean_start) {
-		broker_session_destroy(s);
-		s = NULL;
-	}
-	if (s != NULL) {
+	if (s != NULL && !cn->clean_start) {
 		broker_session_cancel_timers(s);
 		*present = true;
 		return s;
 	}
-	return broker_session_new(b, id, id_len);
+	if (s == NULL)
+		return broker_session_new(b, id, id_len);
+	/* the client id's lifecycle versions go on growing */
+	version = s->event_version;
+	broker_session_destroy(s);
+	s = broker_session_new(b, id, id_len);
+	s->event_version = version;
+	return s;
 }
 
 /* What the client's CONNECT properties ask of the connection (MQTT 5:
@@ -408,6 +427,7 @@ connect_ack(struct broker_conn *c, struct broker_session *s,
 	STRATA_INFO(BROKER_COMP, "client connected|client_id=%s peer=%s "
 	    "version=%u keepalive=%u session_present=%d", s->client_id,
 	    c->peer, c->version, keepalive, present);
+	broker_events_connected(c);
 	broker_qos_resume(s);
 }
 
@@ -592,6 +612,7 @@ broker_disconnect_handle(struct broker_conn *c,
 	}
 	STRATA_INFO(BROKER_COMP, "client disconnected|client_id=%s "
 	    "reason=0x%02x", s->client_id, reason);
+	c->client_closed = true;
 	broker_conn_close(c, reason == STRATA_RC_DISCONNECT_WITH_WILL);
 	return 0;
 }

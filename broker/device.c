@@ -813,6 +813,13 @@ broker_device_thing(const struct broker_conn *c)
 	    NULL;
 }
 
+const char *
+broker_device_cert_id(const struct broker_conn *c)
+{
+	return c->auth != NULL && c->auth->cert != NULL ? c->auth->cert->id :
+	    NULL;
+}
+
 /* ---- changes ---- */
 
 struct device_refresh {

@@ -42,12 +42,9 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 		struct broker_conn *c = STRATA_CONTAINER_OF(pos,
 		    struct broker_conn, node);
 
-		if (c->state == CONN_ACTIVE && c->version == STRATA_MQTT_V5)
-			broker_conn_disconnect(c,
-			    STRATA_RC_SERVER_SHUTTING_DOWN,
-			    "server shutting down");
-		else
-			broker_conn_close(c, false);
+		/* MQTT 5 clients get DISCONNECT 0x8B; no will is published */
+		broker_conn_disconnect(c, STRATA_RC_SERVER_SHUTTING_DOWN,
+		    "server shutting down");
 	}
 	b->stop_timer = evtimer_new(b->base, main_stop_done, b);
 	evtimer_add(b->stop_timer, &tv);

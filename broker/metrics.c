@@ -18,7 +18,7 @@ static const char *const listener_names[BROKER_LISTENERS] = {"tcp", "tls",
  * that rate() and alerts work before the first drop. */
 static const char *const drop_reasons[] = {"expired", "no_router",
 	"over_client_max_packet", "queue_full", "slow_client",
-	"receive_denied"};
+	"receive_denied", "lifecycle_event"};
 
 const char *
 broker_drop_reason(int rc)
@@ -209,6 +209,16 @@ broker_metrics_security(struct strata_broker *b)
 	    "revoked or deleted, or their policies no longer allow "
 	    "iot:Connect", NULL);
 	broker_metrics_authorizer(b);
+	for (int i = 0; i < STRATA_LIFECYCLE_TYPES; i++) {
+		char labels[64];
+
+		snprintf(labels, sizeof(labels), "type=\"%s\"",
+		    strata_lifecycle_type_name(i));
+		b->m.lifecycle_events[i] = strata_metrics_counter(m,
+		    "strata_broker_lifecycle_events_total",
+		    "Lifecycle events published ($aws/events/...), by type",
+		    labels);
+	}
 }
 
 void

@@ -22,6 +22,9 @@
  *     -> PUBACK/PUBREC 0x99, QoS 0 -> DISCONNECT 0x99 (MQTT 5 only);
  *   a Subscription Identifier (the server's property) -> DISCONNECT 0x82;
  *   topic alias 0 or above what CONNACK granted -> DISCONNECT 0x94;
+ *   a topic under "$aws/events/" (the broker's lifecycle events, events.c)
+ *     -> as a policy denial: PUBACK/PUBREC 0x87 (MQTT 5 QoS 1/2), else
+ *     DISCONNECT 0x87 / 3.1.1 close;
  *   more QoS 1/2 publishes in flight than the Receive Maximum granted
  *     -> DISCONNECT 0x93.
  * Each refusal says what it refused in its Reason String.
@@ -184,6 +187,11 @@ publish_authorized(struct broker_conn *c,
 {
 	const char *t = (const char *)topic.p;
 
+	if (strata_lifecycle_reserved(t, topic.len)) {
+		broker_why(c->broker, "topic/%.*s is reserved for the broker's "
+		    "events", (int)topic.len, t);
+		return publish_refuse(c, pub, STRATA_RC_NOT_AUTHORIZED);
+	}
 	if (!broker_device_allowed(c, STRATA_IOT_PUBLISH, t, topic.len)) {
 		broker_why(c->broker, "iot:Publish on topic/%.*s denied",
 		    (int)topic.len, t);

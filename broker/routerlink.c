@@ -542,6 +542,12 @@ routers_topic(struct strata_broker *b, const uint8_t *topic, size_t len)
 	return b->topic_buf;
 }
 
+bool
+broker_routers_backlogged(const struct strata_broker *b)
+{
+	return b->fwd_bytes > BROKER_FWD_MAX;
+}
+
 int
 broker_routers_publish(struct strata_broker *b,
     const struct broker_origin *from, const struct strata_message *m)

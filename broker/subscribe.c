@@ -440,6 +440,8 @@ broker_subscribe_handle(struct broker_conn *c,
 		n++;
 	}
 	w->n_reasons = n;
+	/* before the submit, which may write and free w */
+	broker_events_subscriptions(c, p, w->reasons, n);
 	suback_submit(c, w);
 	return 0;
 }
@@ -472,6 +474,7 @@ broker_unsubscribe_handle(struct broker_conn *c,
 	}
 	subscribe_ack(c, STRATA_MQTT_UNSUBACK, sp->packet_id, reasons,
 	    c->version == STRATA_MQTT_V5 ? n : 0, why);
+	broker_events_subscriptions(c, p, reasons, n);
 	free(reasons);
 	free(why);
 	return 0;
