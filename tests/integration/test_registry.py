@@ -527,3 +527,26 @@ def test_readme_walkthrough_runs(cluster, tmp_path):
     desc = ctl(cluster, "describe-certificate", "--certificate-id",
                cert_id)["certificateDescription"]
     assert desc["status"] == "REVOKED"
+
+
+def test_revocation_lifecycle_event(cluster, tmp_path, clients, closing):
+    """A revoked certificate's connection ends with AWS's AUTH_ERROR, and
+    its events name the certificate as principalIdentifier."""
+    dev = new_device(cluster, tmp_path, "ev" + os.urandom(3).hex(),
+                     [allow("iot:*", "*")])
+    cid = "ev-" + os.urandom(4).hex()
+    watcher = clients(V5, broker=1)
+    watcher.subscribe("$aws/events/presence/+/%s" % cid, qos=1)
+    c = tls_client(cluster, V5, dev.cert, dev.key, client_id=cid)
+    closing(c)
+    ev = json.loads(watcher.get(topic="$aws/events/presence/connected/%s"
+                                % cid).payload)
+    assert ev["principalIdentifier"] == dev.id
+    ctl(cluster, "update-certificate", "--certificate-id", dev.id,
+        "--new-status", "INACTIVE")
+    c.wait_disconnected()
+    ev = json.loads(watcher.get(
+        topic="$aws/events/presence/disconnected/%s" % cid).payload)
+    assert ev["disconnectReason"] == "AUTH_ERROR"
+    assert ev["principalIdentifier"] == dev.id
+    assert ev["clientInitiatedDisconnect"] is False
