@@ -58,6 +58,8 @@ struct broker_config {
 	long tls_port;
 	long proxy_port;      /* PROXY protocol header, then MQTT */
 	long proxy_tls_port;  /* PROXY protocol header, then TLS */
+	char *tcp_bind;       /* the plain port's address when bind is not
+				 a loopback one */
 	char *tls_cert;
 	char *tls_key;
 	char *tls_ca;

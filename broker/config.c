@@ -23,7 +23,12 @@
 static const struct strata_config_option broker_options[] = {
 	STRATA_CONFIG_NODE_OPTIONS(struct broker_config, "9883"),
 	OPT("port", STRATA_CFG_INT, port, "1883", 0, 65535,
-	    "MQTT over TCP port (0 disables)"),
+	    "MQTT over TCP port (0 disables); on bind when bind is a "
+	    "loopback address, else on tcp-bind"),
+	OPT("tcp-bind", STRATA_CFG_STRING, tcp_bind, "127.0.0.1", 0, 0,
+	    "address of the plain TCP port when bind is not a loopback "
+	    "address (0.0.0.0 exposes it; TLS and PROXY ports stay on "
+	    "bind)"),
 	OPT("tls-port", STRATA_CFG_INT, tls_port, "8883", 0, 65535,
 	    "MQTT over TLS port (0 disables)"),
 	OPT("proxy-port", STRATA_CFG_INT, proxy_port, "0", 0, 65535,

@@ -1,5 +1,5 @@
 /*
- * listener.c - the broker's listeners, all on the bind address:
+ * listener.c - the broker's listeners:
  *   port            MQTT over TCP
  *   tls-port        MQTT over TLS
  *   proxy-port      a PROXY protocol header (v2, or v1), then MQTT
@@ -8,6 +8,12 @@
  * connection starts in state PROXY (proxy.c reads the header); on the
  * PROXY TLS listener its TLS bufferevent is made only once the header is
  * consumed, so OpenSSL never sees the header's bytes.
+ *
+ * Addresses: the TLS and PROXY listeners bind `bind`.  Plain TCP is for
+ * development on loopback: it binds `bind` too when that is a loopback
+ * address, and otherwise `tcp-bind` (127.0.0.1 unless the user sets
+ * another address, such as 0.0.0.0 to expose it), with a log line that
+ * says so.
  *
  * TLS: the SSL_CTX of both TLS listeners is built (and rebuilt on SIGHUP)
  * by tls.c; a connection's SSL is made from the context current when it
@@ -117,11 +123,47 @@ listener_resolve(const char *host, long port)
 	return ai;
 }
 
+/* Is host a loopback address (127.0.0.0/8, ::1, or a name for one)? */
+static bool
+listener_loopback(const char *host)
+{
+	struct evutil_addrinfo *ai = listener_resolve(host, 0);
+	bool loopback = false;
+
+	if (ai == NULL)
+		return false;
+	if (ai->ai_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ai->ai_addr;
+
+		loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	} else if (ai->ai_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ai->ai_addr;
+
+		loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
+	evutil_freeaddrinfo(ai);
+	return loopback;
+}
+
+/* The address listener kind binds (see the comment at the top). */
+static const char *
+listener_host(const struct strata_broker *b, enum broker_listener_kind kind)
+{
+	const struct broker_config *cfg = &b->cfg;
+
+	if (kind != BROKER_TCP || listener_loopback(cfg->bind))
+		return cfg->bind;
+	STRATA_INFO(BROKER_COMP, "plain TCP listens on tcp-bind, not on bind "
+	    "(not a loopback address); set tcp-bind to expose it|bind=%s "
+	    "tcp_bind=%s port=%ld", cfg->bind, cfg->tcp_bind, cfg->port);
+	return cfg->tcp_bind;
+}
+
 static int
 listener_open(struct strata_broker *b, enum broker_listener_kind kind,
     long port)
 {
-	const char *host = b->cfg.bind;
+	const char *host = listener_host(b, kind);
 	struct evutil_addrinfo *ai = listener_resolve(host, port);
 	struct evconnlistener *l;
 

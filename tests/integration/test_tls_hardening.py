@@ -3,7 +3,8 @@ certificates each test makes with the openssl command line: client
 certificates required by default (and a TLS listener without tls-ca a
 configuration error), cipher, suite and group options, TLS 1.2 session
 resumption with a client certificate, a CRL that refuses a revoked
-certificate, ALPN as AWS IoT offers it on port 443, and SIGHUP reloading the certificate, key, CA list and CRL
+certificate, ALPN as AWS IoT offers it on port 443, the plain port kept
+on loopback, and SIGHUP reloading the certificate, key, CA list and CRL
 without dropping the connections already open."""
 
 import os
@@ -426,6 +427,37 @@ def test_alpn_unknown_refused(cluster, version):
            and time.monotonic() < deadline):
         time.sleep(0.05)
     assert daemons.metric(port, FAILURES, 'reason="alpn"') == before + 1
+
+
+# ---- 7. the plain port on loopback ----
+
+def listening_address(port):
+    """The IPv4 address a socket listens on at port, from /proc/net/tcp
+    (dotted quad), or None."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            addr, hexport = fields[1].split(":")
+            if fields[3] == "0A" and int(hexport, 16) == port:
+                return socket.inet_ntoa(bytes.fromhex(addr)[::-1])
+    return None
+
+
+def test_plain_port_stays_on_loopback(extra_broker, pki):
+    """bind 0.0.0.0 puts TLS on every address but the plain port on
+    tcp-bind (127.0.0.1), and the log says so; tcp-bind 0.0.0.0 exposes
+    it; with a loopback bind, the plain port is on bind whatever
+    tcp-bind says."""
+    b = start_tls(extra_broker, pki, "--bind", "0.0.0.0")
+    assert listening_address(b.tls_port) == "0.0.0.0"
+    assert listening_address(b.port) == "127.0.0.1"
+    assert "plain TCP listens on tcp-bind" in b.log_text()
+    b = start_tls(extra_broker, pki, "--bind", "0.0.0.0",
+                  "--tcp-bind", "0.0.0.0")
+    assert listening_address(b.port) == "0.0.0.0"
+    b = start_tls(extra_broker, pki, "--tcp-bind", "0.0.0.0")
+    assert listening_address(b.port) == "127.0.0.1"
+    assert listening_address(b.tls_port) == "127.0.0.1"
 
 
 # ---- 2. SIGHUP ----
