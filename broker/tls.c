@@ -20,10 +20,11 @@
  * every file loads does it replace b->ssl_ctx for connections accepted
  * from then on.  Each SSL holds a reference to the context it was made
  * with, so open connections keep theirs and are not disturbed; the old
- * context is freed with its last connection.  The session cache and the
- * ticket keys belong to a context: sessions from before a reload are not
- * resumed after it (a client does a full handshake, checked against the
- * new CA list and CRL).  A reload that fails keeps the old context.
+ * context is freed with its last connection (its session cache is
+ * emptied at once).  The session cache and the ticket keys belong to a
+ * context: sessions from before a reload are not resumed after it (a
+ * client does a full handshake, checked against the new CA list and
+ * CRL).  A reload that fails keeps the old context.
  *
  * The option checks that need no file (broker_tls_check_config) run with
  * the other configuration checks, so a bad cipher list is an exit-2
@@ -426,6 +427,10 @@ broker_tls_reload(struct strata_broker *b)
 		    "certificate, CA list and CRL stay in use");
 		return STRATA_EINVAL;
 	}
+	/* No new connection will resume from the old cache: its sessions
+	 * of closed connections would stay until the last connection that
+	 * holds the old context closes.  Open ones keep their own. */
+	SSL_CTX_flush_sessions(b->ssl_ctx, 0);
 	SSL_CTX_free(b->ssl_ctx); /* open connections hold references */
 	b->ssl_ctx = ctx;
 	(*b->m.tls_reloads_ok)++;

@@ -494,8 +494,9 @@ def test_sighup_reloads_without_dropping_connections(extra_broker,
                                                      tmp_path):
     """Open a connection, replace the certificate, key and CA list,
     SIGHUP: the open connection goes on (it still publishes and receives
-    a message), a new connection sees the new server certificate, and a
-    client of the CA added to the list, refused before, gets in."""
+    a message), a new connection sees the new server certificate, a
+    client of the CA added to the list, refused before, gets in, and a
+    session from before the reload is not resumed."""
     p = Pki(tmp_path / "ca")
     old_server, client = p.issue("server-old", server=True), p.issue("dev")
     new_server = p.issue("server-new", server=True)
@@ -508,6 +509,7 @@ def test_sighup_reloads_without_dropping_connections(extra_broker,
     old = TlsRaw(port, ctx)
     assert peer_der(old) == der_of(old_server[0])
     assert old.connack() == 0
+    old_session = old.sock.session
     old.subscribe("it/tlsh/reload")
     assert refusal(port, client_ctx(p2.ca, client2)) is not None
 
@@ -527,6 +529,10 @@ def test_sighup_reloads_without_dropping_connections(extra_broker,
     old.close()
     new.close()
     assert refusal(port, client_ctx(p.ca, client2)) is None
+    again = TlsRaw(port, ctx, session=old_session)
+    assert not again.sock.session_reused  # checked against the new CA list
+    assert again.connack() == 0
+    again.close()
     assert b.metric(RELOADS, 'result="error"') == 0
     assert "TLS reloaded" in b.log_text()
 
