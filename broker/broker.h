@@ -61,10 +61,16 @@ struct broker_config {
 	long tls_port;
 	long proxy_port;      /* PROXY protocol header, then MQTT */
 	long proxy_tls_port;  /* PROXY protocol header, then TLS */
+	char *tcp_bind;       /* the plain port's address when bind is not
+				 a loopback one */
 	char *tls_cert;
 	char *tls_key;
 	char *tls_ca;
+	char *tls_crl;
 	bool tls_require_client_cert;
+	char *tls_ciphers;      /* "": OpenSSL's defaults */
+	char *tls_ciphersuites;
+	char *tls_groups;
 	long metrics_port;
 	char *redis_host;
 	long redis_port;
@@ -136,6 +142,19 @@ enum broker_listener_kind { BROKER_TCP = 0, BROKER_TLS = 1,
 	BROKER_PROXY = 2, BROKER_PROXY_TLS = 3 };
 #define BROKER_LISTENERS 4
 
+/* Why a TLS handshake failed (tls.c; the reason label of
+ * strata_broker_tls_handshake_failures_total). */
+enum broker_tls_failure {
+	BROKER_TLS_NO_CERT,   /* required, and the client sent none */
+	BROKER_TLS_REVOKED,   /* the client's certificate is in tls-crl */
+	BROKER_TLS_CRL,       /* no valid CRL for it (missing, expired) */
+	BROKER_TLS_CERT,      /* any other verification failure */
+	BROKER_TLS_ALPN,      /* ALPN offered, none of ours */
+	BROKER_TLS_PROTOCOL,  /* any other TLS error (versions, ciphers) */
+	BROKER_TLS_CLOSED,    /* the client closed or reset the connection */
+	BROKER_TLS_FAILURES
+};
+
 /* Refusal without an MQTT reason code (broker_refuse, 0x100 + n): a
  * connection on a PROXY listener without a valid header in time. */
 #define BROKER_REFUSE_PROXY 0x100
@@ -202,6 +221,9 @@ struct broker_metrics {
 					denied */
 	uint64_t *lifecycle_events[STRATA_LIFECYCLE_TYPES]; /* published,
 					  by type (events.c) */
+	uint64_t *tls_failures[BROKER_TLS_FAILURES]; /* tls.c */
+	uint64_t *tls_reloads_ok;
+	uint64_t *tls_reloads_error;
 };
 
 /* A message on its way to clients: shared by every session it goes to. */
@@ -560,9 +582,10 @@ struct strata_broker {
 	struct event *tick_ev;               /* advances timers */
 	uint8_t *read_buf;                   /* TCP reads land here */
 	struct strata_list flush; /* plain TCP conns with output to write */
-	struct event *sigterm_ev, *sigint_ev, *stop_timer;
+	struct event *sigterm_ev, *sigint_ev, *sighup_ev, *stop_timer;
 	struct evconnlistener *listeners[BROKER_LISTENERS];
-	SSL_CTX *ssl_ctx;
+	SSL_CTX *ssl_ctx;   /* of new TLS connections (tls.c); replaced by a
+			       reload, open connections keep their own */
 	struct broker_admin *admin;          /* admin.c */
 	struct broker_devices *devices;      /* device.c */
 	struct broker_authorizer *authorizer; /* authorizer.c, NULL: none */
@@ -599,6 +622,8 @@ struct strata_broker {
 	 * ones without a code), invalid link messages */
 	struct strata_log_limit refuse_log[0x200];
 	struct strata_log_limit link_error_log;
+	struct strata_log_limit tls_failure_log[BROKER_TLS_FAILURES];
+	struct strata_log_limit tls_verify_log;
 	/* Reason String of the refusal a handler is returning (broker_why),
 	 * "" when it set none; dispatch.c sends it and clears it */
 	char why[256];
@@ -838,6 +863,32 @@ bool broker_listeners_open(const struct strata_broker *b);
  * socket; it owns fd.  NULL when it cannot be made: fd is closed. */
 struct bufferevent *broker_listeners_tls_wrap(struct strata_broker *b,
     evutil_socket_t fd);
+
+/* ---- tls.c ---- */
+/* The TLS options that need no file, when a TLS listener is on: tls-cert
+ * and tls-key set, tls-ca set while client certificates are required and
+ * with tls-crl, cipher lists and groups OpenSSL accepts.  Returns 0 or
+ * STRATA_EINVAL with a message in err. */
+int broker_tls_check_config(const struct broker_config *cfg, char *err,
+    size_t errlen);
+/* Build b->ssl_ctx from the files (start-up).  0, or STRATA_EINVAL
+ * (logged, naming the option and file). */
+int broker_tls_start(struct strata_broker *b);
+/* SIGHUP: build a new context from the same files; on success it serves
+ * the connections accepted from now on and open ones keep theirs; on
+ * failure (logged) the old one stays.  Counted in tls_reloads_total. */
+int broker_tls_reload(struct strata_broker *b);
+void broker_tls_metrics_init(struct strata_broker *b);
+/* Has the TLS handshake on bev finished (false for a bufferevent that
+ * is not OpenSSL's)? */
+bool broker_tls_established(struct bufferevent *bev);
+/* bev is about to be freed: keep its TLS session resumable when its
+ * handshake had completed (a no-op for other bufferevents). */
+void broker_tls_closing(struct bufferevent *bev);
+/* The handshake on bev failed: count it by reason and log it (rate
+ * limited per reason). */
+void broker_tls_handshake_failed(struct strata_broker *b,
+    struct bufferevent *bev, const char *peer);
 
 /* ---- conn.c ---- */
 /* Set up the connection machinery (timer wheel, read buffer). */

@@ -23,7 +23,12 @@
 static const struct strata_config_option broker_options[] = {
 	STRATA_CONFIG_NODE_OPTIONS(struct broker_config, "9883"),
 	OPT("port", STRATA_CFG_INT, port, "1883", 0, 65535,
-	    "MQTT over TCP port (0 disables)"),
+	    "MQTT over TCP port (0 disables); on bind when bind is a "
+	    "loopback address, else on tcp-bind"),
+	OPT("tcp-bind", STRATA_CFG_STRING, tcp_bind, "127.0.0.1", 0, 0,
+	    "address of the plain TCP port when bind is not a loopback "
+	    "address (0.0.0.0 exposes it; TLS and PROXY ports stay on "
+	    "bind)"),
 	OPT("tls-port", STRATA_CFG_INT, tls_port, "8883", 0, 65535,
 	    "MQTT over TLS port (0 disables)"),
 	OPT("proxy-port", STRATA_CFG_INT, proxy_port, "0", 0, 65535,
@@ -37,10 +42,24 @@ static const struct strata_config_option broker_options[] = {
 	OPT("tls-key", STRATA_CFG_STRING, tls_key, NULL, 0, 0,
 	    "PEM private key of the TLS listener"),
 	OPT("tls-ca", STRATA_CFG_STRING, tls_ca, NULL, 0, 0,
-	    "PEM CA bundle to verify client certificates"),
+	    "PEM CA bundle to verify client certificates (reloaded on "
+	    "SIGHUP, as are tls-cert, tls-key and tls-crl)"),
 	OPT("tls-require-client-cert", STRATA_CFG_BOOL,
-	    tls_require_client_cert, "false", 0, 0,
-	    "refuse TLS clients without a valid certificate"),
+	    tls_require_client_cert, "true", 0, 0,
+	    "refuse TLS clients without a valid certificate (needs "
+	    "tls-ca)"),
+	OPT("tls-crl", STRATA_CFG_STRING, tls_crl, NULL, 0, 0,
+	    "PEM CRLs checked against client certificates: a revoked one "
+	    "fails the handshake (needs tls-ca; a CRL of each issuing CA)"),
+	OPT("tls-ciphers", STRATA_CFG_STRING, tls_ciphers, "", 0, 0,
+	    "TLS 1.2 cipher list, OpenSSL syntax (empty: OpenSSL's "
+	    "default)"),
+	OPT("tls-ciphersuites", STRATA_CFG_STRING, tls_ciphersuites, "", 0, 0,
+	    "TLS 1.3 cipher suites, colon-separated (empty: OpenSSL's "
+	    "default)"),
+	OPT("tls-groups", STRATA_CFG_STRING, tls_groups, "", 0, 0,
+	    "key exchange groups, colon-separated, preferred first "
+	    "(empty: OpenSSL's default)"),
 	OPT("max-payload", STRATA_CFG_INT, max_payload, "131072", 1,
 	    268435455, "largest PUBLISH or Will payload accepted (bytes)"),
 	OPT("max-topic-depth", STRATA_CFG_INT, max_topic_depth, "7", 1, 1000,
@@ -243,6 +262,8 @@ config_check(struct broker_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "authorizer-tcp needs authorizer-url");
 		return STRATA_EINVAL;
 	}
+	if (broker_tls_check_config(cfg, err, errlen) != 0)
+		return STRATA_EINVAL;
 	if (cfg->max_connections == 0)
 		cfg->max_connections = config_connections_from_fds();
 	return config_check_registry(cfg, err, errlen);

@@ -48,7 +48,6 @@
 #include <unistd.h>
 
 #include <event2/bufferevent_ssl.h>
-#include <openssl/err.h>
 
 #include "broker.h"
 
@@ -198,6 +197,7 @@ static void
 conn_free(struct broker_conn *c)
 {
 	if (c->bev != NULL) {
+		broker_tls_closing(c->bev);
 		bufferevent_free(c->bev);
 	} else {
 		/* a PROXY TLS connection whose bufferevent could not be
@@ -635,17 +635,11 @@ conn_tls_write_cb(struct bufferevent *bev, void *arg)
 		conn_mark_dead(c);
 }
 
-/* A TLS handshake (or the first TLS read) failed: a refusal. */
+/* A TLS handshake failed: a refusal, counted by reason (tls.c). */
 static void
 conn_tls_refused(struct broker_conn *c)
 {
-	unsigned long err = bufferevent_get_openssl_error(c->bev);
-	char buf[256] = "connection closed";
-
-	if (err != 0)
-		ERR_error_string_n(err, buf, sizeof(buf));
-	STRATA_WARN(BROKER_COMP, "TLS handshake failed|peer=%s error=\"%s\"",
-	    c->peer, buf);
+	broker_tls_handshake_failed(c->broker, c->bev, c->peer);
 	broker_refuse(c->broker, c, STRATA_RC_NOT_AUTHORIZED, "TLS handshake");
 	broker_conn_close(c, false);
 }
@@ -659,7 +653,10 @@ conn_tls_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_mark_dead(c);
 		return;
 	}
-	if ((what & BEV_EVENT_ERROR) && c->state == CONN_NEW) {
+	/* an end before the handshake completed, clean or not, is a
+	 * failed handshake */
+	if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) &&
+	    c->state == CONN_NEW && !broker_tls_established(bev)) {
 		conn_tls_refused(c);
 		return;
 	}

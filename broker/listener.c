@@ -1,5 +1,5 @@
 /*
- * listener.c - the broker's listeners, all on the bind address:
+ * listener.c - the broker's listeners:
  *   port            MQTT over TCP
  *   tls-port        MQTT over TLS
  *   proxy-port      a PROXY protocol header (v2, or v1), then MQTT
@@ -9,12 +9,15 @@
  * PROXY TLS listener its TLS bufferevent is made only once the header is
  * consumed, so OpenSSL never sees the header's bytes.
  *
- * TLS: one SSL_CTX for both TLS listeners, TLS 1.2 and 1.3 only,
- * certificate chain and key from tls-cert / tls-key, client certificates
- * verified against tls-ca, and required when tls-require-client-cert is
- * set and no authorizer-url is (the custom authorizer takes the clients
- * without one).  A TLS listener without a certificate or key is a configuration
- * error.
+ * Addresses: the TLS and PROXY listeners bind `bind`.  Plain TCP is for
+ * development on loopback: it binds `bind` too when that is a loopback
+ * address, and otherwise `tcp-bind` (127.0.0.1 unless the user sets
+ * another address, such as 0.0.0.0 to expose it), with a log line that
+ * says so.
+ *
+ * TLS: the SSL_CTX of both TLS listeners is built (and rebuilt on SIGHUP)
+ * by tls.c; a connection's SSL is made from the context current when it
+ * is accepted (or, on the PROXY TLS listener, when its header is read).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,89 +28,8 @@
 #include <sys/socket.h>
 
 #include <event2/bufferevent_ssl.h>
-#include <openssl/err.h>
 
 #include "broker.h"
-
-static void
-listener_ssl_error(const char *what, const char *path)
-{
-	char buf[256];
-
-	ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
-	STRATA_ERROR(BROKER_COMP, "TLS setup failed|option=%s file=%s "
-	    "error=\"%s\"", what, path, buf);
-}
-
-/* Client certificates: verified against tls-ca when given, required
- * with tls-require-client-cert unless a custom authorizer is configured:
- * then a client without one finishes the handshake and the authorizer
- * decides at CONNECT (device.c, authorizer.c). */
-static int
-listener_ssl_verify(const struct broker_config *cfg, SSL_CTX *ctx)
-{
-	int mode = SSL_VERIFY_NONE;
-
-	if (cfg->tls_ca != NULL) {
-		if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca,
-		    NULL) != 1) {
-			listener_ssl_error("tls-ca", cfg->tls_ca);
-			return STRATA_EINVAL;
-		}
-		mode = SSL_VERIFY_PEER;
-	}
-	if (cfg->tls_require_client_cert) {
-		if (cfg->tls_ca == NULL) {
-			STRATA_ERROR(BROKER_COMP, "config error: "
-			    "tls-require-client-cert needs tls-ca");
-			return STRATA_EINVAL;
-		}
-		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-		if (cfg->authorizer_url[0] != '\0') {
-			STRATA_INFO(BROKER_COMP, "TLS clients without a "
-			    "certificate go to the authorizer|"
-			    "option=tls-require-client-cert");
-			mode = SSL_VERIFY_PEER;
-		}
-	}
-	/* tls-auth registry: the registry has the last word on issuers
-	 * outside tls-ca and on expiry (device.c) */
-	SSL_CTX_set_verify(ctx, mode, strcmp(cfg->tls_auth, "registry") == 0 ?
-	    broker_device_verify_cb : NULL);
-	return 0;
-}
-
-static int
-listener_ssl_ctx(struct strata_broker *b)
-{
-	const struct broker_config *cfg = &b->cfg;
-	SSL_CTX *ctx;
-
-	if (cfg->tls_cert == NULL || cfg->tls_key == NULL) {
-		STRATA_ERROR(BROKER_COMP, "config error: %s is set but "
-		    "%s is missing (set it to 0 to disable TLS)",
-		    cfg->tls_port != 0 ? "tls-port" : "proxy-tls-port",
-		    cfg->tls_cert == NULL ? "tls-cert" : "tls-key");
-		return STRATA_EINVAL;
-	}
-	ctx = SSL_CTX_new(TLS_server_method());
-	if (ctx == NULL)
-		abort();
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	b->ssl_ctx = ctx;
-	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
-		listener_ssl_error("tls-cert", cfg->tls_cert);
-		return STRATA_EINVAL;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key,
-	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-		listener_ssl_error("tls-key", cfg->tls_key);
-		return STRATA_EINVAL;
-	}
-	return listener_ssl_verify(cfg, ctx);
-}
 
 static bool
 listener_full(struct strata_broker *b)
@@ -182,39 +104,84 @@ listener_error(struct evconnlistener *l, void *arg)
 static const char *const listener_names[BROKER_LISTENERS] = {"tcp", "tls",
 	"proxy", "proxy-tls"};
 
-static int
-listener_open(struct strata_broker *b, enum broker_listener_kind kind,
-    long port)
+/* Resolve host for a passive socket; NULL (logged) when it cannot be. */
+static struct evutil_addrinfo *
+listener_resolve(const char *host, long port)
 {
 	struct evutil_addrinfo hints, *ai = NULL;
-	struct evconnlistener *l;
 	char service[16];
-	int rc;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = EVUTIL_AI_PASSIVE;
 	snprintf(service, sizeof(service), "%ld", port);
-	rc = evutil_getaddrinfo(b->cfg.bind, service, &hints, &ai);
-	if (rc != 0) {
-		STRATA_ERROR(BROKER_COMP, "bad bind address|bind=%s",
-		    b->cfg.bind);
-		return STRATA_EINVAL;
+	if (evutil_getaddrinfo(host, service, &hints, &ai) != 0) {
+		STRATA_ERROR(BROKER_COMP, "bad bind address|bind=%s", host);
+		return NULL;
 	}
+	return ai;
+}
+
+/* Is host a loopback address (127.0.0.0/8, ::1, or a name for one)? */
+static bool
+listener_loopback(const char *host)
+{
+	struct evutil_addrinfo *ai = listener_resolve(host, 0);
+	bool loopback = false;
+
+	if (ai == NULL)
+		return false;
+	if (ai->ai_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ai->ai_addr;
+
+		loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	} else if (ai->ai_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ai->ai_addr;
+
+		loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
+	evutil_freeaddrinfo(ai);
+	return loopback;
+}
+
+/* The address listener kind binds (see the comment at the top). */
+static const char *
+listener_host(const struct strata_broker *b, enum broker_listener_kind kind)
+{
+	const struct broker_config *cfg = &b->cfg;
+
+	if (kind != BROKER_TCP || listener_loopback(cfg->bind))
+		return cfg->bind;
+	STRATA_INFO(BROKER_COMP, "plain TCP listens on tcp-bind, not on bind "
+	    "(not a loopback address); set tcp-bind to expose it|bind=%s "
+	    "tcp_bind=%s port=%ld", cfg->bind, cfg->tcp_bind, cfg->port);
+	return cfg->tcp_bind;
+}
+
+static int
+listener_open(struct strata_broker *b, enum broker_listener_kind kind,
+    long port)
+{
+	const char *host = listener_host(b, kind);
+	struct evutil_addrinfo *ai = listener_resolve(host, port);
+	struct evconnlistener *l;
+
+	if (ai == NULL)
+		return STRATA_EINVAL;
 	l = evconnlistener_new_bind(b->base, listener_accept, b,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024, ai->ai_addr,
 	    (int)ai->ai_addrlen);
 	evutil_freeaddrinfo(ai);
 	if (l == NULL) {
 		STRATA_ERROR(BROKER_COMP, "cannot listen|bind=%s port=%ld "
-		    "error=\"%s\"", b->cfg.bind, port, strerror(errno));
+		    "error=\"%s\"", host, port, strerror(errno));
 		return STRATA_EIO;
 	}
 	evconnlistener_set_error_cb(l, listener_error);
 	b->listeners[kind] = l;
 	STRATA_INFO(BROKER_COMP, "listening|listener=%s bind=%s port=%ld",
-	    listener_names[kind], b->cfg.bind, port);
+	    listener_names[kind], host, port);
 	return 0;
 }
 
@@ -233,7 +200,7 @@ broker_listeners_start(struct strata_broker *b)
 		return STRATA_EINVAL;
 	}
 	if (ports[BROKER_TLS] != 0 || ports[BROKER_PROXY_TLS] != 0) {
-		rc = listener_ssl_ctx(b);
+		rc = broker_tls_start(b);
 		if (rc != 0)
 			return rc;
 	}

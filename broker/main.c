@@ -6,8 +6,13 @@
  * map, the cluster session machinery), then run the loop.
  * SIGTERM/SIGINT: stop accepting, send MQTT 5 clients DISCONNECT 0x8B,
  * close every connection (flushing output), and leave the loop after at
- * most 2 s.  Exit status: 0, 1 when start-up failed, 2 for a
- * configuration error (including one found in Redis at run time).
+ * most 2 s.
+ * SIGHUP: reload the TLS certificate chain, key, CA list and CRL from the
+ * files the options name (tls.c); new connections get them, open ones keep
+ * theirs, and a reload that fails keeps the old ones.  Nothing else is
+ * re-read (logs go to stderr: there is no file to reopen).
+ * Exit status: 0, 1 when start-up failed, 2 for a configuration error
+ * (including one found in Redis at run time).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -52,6 +57,16 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(b->base, NULL);
 }
 
+/* SIGHUP: the TLS files again. */
+static void
+main_on_hangup(evutil_socket_t sig, short what, void *arg)
+{
+	struct strata_broker *b = arg;
+
+	if (!b->stopping)
+		(void)broker_tls_reload(b);
+}
+
 static int
 main_config(struct strata_broker *b, int argc, char **argv)
 {
@@ -75,10 +90,13 @@ main_signals(struct strata_broker *b)
 {
 	b->sigterm_ev = evsignal_new(b->base, SIGTERM, main_on_signal, b);
 	b->sigint_ev = evsignal_new(b->base, SIGINT, main_on_signal, b);
-	if (b->sigterm_ev == NULL || b->sigint_ev == NULL)
+	b->sighup_ev = evsignal_new(b->base, SIGHUP, main_on_hangup, b);
+	if (b->sigterm_ev == NULL || b->sigint_ev == NULL ||
+	    b->sighup_ev == NULL)
 		abort();
 	event_add(b->sigterm_ev, NULL);
 	event_add(b->sigint_ev, NULL);
+	event_add(b->sighup_ev, NULL);
 }
 
 static void
@@ -89,6 +107,8 @@ main_teardown(struct strata_broker *b, struct event_base *base)
 		event_free(b->sigterm_ev);
 	if (b->sigint_ev != NULL)
 		event_free(b->sigint_ev);
+	if (b->sighup_ev != NULL)
+		event_free(b->sighup_ev);
 	if (b->stop_timer != NULL)
 		event_free(b->stop_timer);
 	broker_config_free(&b->cfg);
@@ -104,6 +124,9 @@ main(int argc, char **argv)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* until the loop handles it: a reload asked during start-up must
+	 * not end the process (the files are being read anyway) */
+	signal(SIGHUP, SIG_IGN);
 	b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		abort();

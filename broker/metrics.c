@@ -256,6 +256,7 @@ broker_metrics_init(struct strata_broker *b)
 	    "PROXY protocol headers on the PROXY listeners, by result",
 	    "result=\"refused\"");
 	metrics_packets(b);
+	broker_tls_metrics_init(b);
 	for (i = 0; i < (int)(sizeof(drop_reasons) / sizeof(drop_reasons[0]));
 	    i++) {
 		(void)metrics_drop_cell(b, drop_reasons[i]);
