@@ -117,7 +117,11 @@ def pki(tmp_path_factory):
 
 
 def tls_args(port, cert, key, ca=None, *more):
-    args = ["--tls-port", str(port), "--tls-cert", cert, "--tls-key", key]
+    """The TLS options of a test broker.  These tests are about the TLS
+    layer, with a CA of their own whose certificates the registry does
+    not know: tls-auth chain (test_registry.py covers the registry)."""
+    args = ["--tls-port", str(port), "--tls-cert", cert, "--tls-key", key,
+            "--tls-auth", "chain"]
     if ca is not None:
         args += ["--tls-ca", ca]
     return args + list(more)
