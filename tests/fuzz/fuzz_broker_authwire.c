@@ -63,7 +63,11 @@ fuzz_sections(const uint8_t *p, size_t len, struct strata_bytes *s)
 {
 	size_t k = 0, start = 0;
 
-	memset(s, 0, FUZZ_SECTIONS * sizeof(*s));
+	/* absent sections are empty, not NULL (as the decoder gives them) */
+	for (size_t i = 0; i < FUZZ_SECTIONS; i++) {
+		s[i].p = (const uint8_t *)"";
+		s[i].len = 0;
+	}
 	for (size_t i = 0; i <= len && k < FUZZ_SECTIONS; i++) {
 		if (i == len || p[i] == '\0') {
 			s[k].p = p + start;
