@@ -44,11 +44,12 @@ struct strata_config_option {
 /*
  * The options every daemon of a cluster has, in the same words: its node
  * id, the address it binds, its metrics port, its Redis (address,
- * deadline, sentinels, replicas to wait for, credentials), the cluster
- * secret, the partition scheme and the log level.  `type` must have a
- * field per option (the option's name with '_' for '-'); metrics is the
- * default metrics port (a string).  The password files are read by
- * strata_redis_secrets_load() into a struct strata_redis_secrets
+ * deadline, sentinels, replicas to wait for, credentials, TLS), the
+ * cluster secret, the partition scheme and the log level.  `type` must
+ * have a field per option (the option's name with '_' for '-'); metrics
+ * is the default metrics port (a string).  The password files are read by
+ * strata_redis_secrets_load(), and the TLS files by
+ * strata_redis_tls_context(), into a struct strata_redis_secrets
  * redis_secrets, which STRATA_CONFIG_REDIS_OPTS hands on.
  */
 #define STRATA_CONFIG_NODE_OPTIONS(type, metrics)                          \
@@ -93,6 +94,18 @@ struct strata_config_option {
 	    STRATA_CFG_STRING, redis_sentinel_password_file, "", 0, 0,      \
 	    "file holding the sentinels' own password (their "              \
 	    "requirepass; empty: no AUTH to the sentinels)"),               \
+	STRATA_CONFIG_OPT(type, "redis-tls", STRATA_CFG_BOOL, redis_tls,    \
+	    "false", 0, 0, "speak TLS to Redis and to the sentinels "       \
+	    "(needs redis-tls-ca)"),                                        \
+	STRATA_CONFIG_OPT(type, "redis-tls-ca", STRATA_CFG_STRING,          \
+	    redis_tls_ca, "", 0, 0, "CA file (PEM) Redis's and the "        \
+	    "sentinels' certificates are verified against"),               \
+	STRATA_CONFIG_OPT(type, "redis-tls-cert", STRATA_CFG_STRING,        \
+	    redis_tls_cert, "", 0, 0, "client certificate chain (PEM) "     \
+	    "for Redis's tls-auth-clients (empty: none)"),                  \
+	STRATA_CONFIG_OPT(type, "redis-tls-key", STRATA_CFG_STRING,         \
+	    redis_tls_key, "", 0, 0, "private key (PEM) of "                \
+	    "redis-tls-cert"),                                              \
 	STRATA_CONFIG_OPT(type, "cluster-secret-file", STRATA_CFG_STRING,   \
 	    cluster_secret_file, "", 0, 0, "file with the secret every "   \
 	    "node of the cluster shares: node links prove it (empty: "      \
@@ -116,6 +129,7 @@ struct strata_config_option {
 	.password = (cfg)->redis_secrets.password,                          \
 	.sentinel_user = (cfg)->redis_sentinel_user,                        \
 	.sentinel_password = (cfg)->redis_secrets.sentinel_password,        \
+	.tls = (cfg)->redis_secrets.tls,                                    \
 }
 
 /*

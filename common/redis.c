@@ -64,6 +64,13 @@
  * still given: Redis replication stays asynchronous, WAIT narrows the
  * window a failover can lose, it does not close it.
  *
+ * TLS (redis-tls, r->tls set): every context, sentinels' included, is
+ * opened by redis_async_connect() on the Unix socket of a bridge to its
+ * target (redis_tls.c), kept per host:port while the client lives.  The
+ * Unix connection is established at once, so a TLS failure shows here as
+ * EOF during the handshake (a network failure, retried as usual); the
+ * bridge logs the TLS reason.  Keepalive is the bridge's, on its TCP side.
+ *
  * The fake (strata_redis_new_fake) replaces the context by a hiredis reader
  * fed by the test: commands go to `inflight` as well and a one-shot event
  * answers them in order.  It has no deadline and never reconnects by
@@ -81,10 +88,12 @@
 #include <hiredis/async.h>
 #include <hiredis/adapters/libevent.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 
 #include "list.h"
 #include "log.h"
 #include "redis.h"
+#include "redis_tls.h"
 #include "status.h"
 
 #define REDIS_RETRY_MS 1000
@@ -150,6 +159,7 @@ struct strata_redis {
 	char *password;
 	char *sentinel_user;
 	char *sentinel_password;
+	struct strata_redis_tls *tls; /* redis-tls: the bridges, or NULL */
 	unsigned wait_replicas;    /* synced writes: WAIT for this many */
 	unsigned wait_timeout_ms;
 	uint64_t wait_short;       /* WAITs that got fewer */
@@ -440,8 +450,10 @@ redis_up(struct strata_redis *r)
 	redis_deadline_stop(r); /* the connect deadline; commands re-arm */
 	/* A dead peer host is found by the kernel even with nothing in
 	 * flight.  0.14 sets the context's error when this fails, so the
-	 * connection ends at its next read or write: log why. */
-	if (redisEnableKeepAlive(&r->ac->c) != REDIS_OK)
+	 * connection ends at its next read or write: log why.  Through a
+	 * TLS bridge the socket is a Unix one; the bridge's TCP side has
+	 * the keepalive. */
+	if (r->tls == NULL && redisEnableKeepAlive(&r->ac->c) != REDIS_OK)
 		STRATA_WARN("redis", "keepalive failed|addr=%s:%u "
 		    "error=\"%s\"", r->host, (unsigned)r->port,
 		    r->ac->c.errstr);
@@ -497,14 +509,45 @@ redis_connect(struct strata_redis *r)
 	redis_connect_to(r);
 }
 
+/*
+ * A new context to host:port: a TCP connection, or with redis-tls one to
+ * the Unix socket of that target's TLS bridge (redis_tls.c), which hiredis
+ * sees connected at once; a TLS failure then reaches it as EOF.  NULL with
+ * a message in err only when the bridge cannot be made.
+ */
+static redisAsyncContext *
+redis_async_connect(struct strata_redis *r, const char *host, uint16_t port,
+    char *err, size_t errlen)
+{
+	redisAsyncContext *ac;
+	const char *path;
+
+	if (r->tls == NULL) {
+		ac = redisAsyncConnect(host, port);
+	} else {
+		path = strata_redis_tls_path(r->tls, host, port, err, errlen);
+		if (path == NULL)
+			return NULL;
+		ac = redisAsyncConnectUnix(path);
+	}
+	if (ac == NULL)
+		abort();
+	return ac;
+}
+
 /* Connect to r->host:r->port, within the attempt already started. */
 static void
 redis_connect_to(struct strata_redis *r)
 {
-	redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+	char err[192];
+	redisAsyncContext *ac = redis_async_connect(r, r->host, r->port, err,
+	    sizeof(err));
 
-	if (ac == NULL)
-		abort();
+	if (ac == NULL) {
+		redis_log_failure(r, STRATA_REDIS_FAIL_NETWORK, err);
+		redis_schedule_retry(r);
+		return;
+	}
 	if (ac->err) {
 		redis_log_failure(r, STRATA_REDIS_FAIL_NETWORK, ac->errstr);
 		redisAsyncFree(ac);
@@ -687,11 +730,16 @@ redis_resolve(struct strata_redis *r)
 {
 	const struct redis_sentinel *sn =
 	    &r->sentinels[r->sentinel_next++ % r->n_sentinels];
-	redisAsyncContext *sac = redisAsyncConnect(sn->host, sn->port);
+	char err[192];
+	redisAsyncContext *sac = redis_async_connect(r, sn->host, sn->port,
+	    err, sizeof(err));
 	int rc;
 
-	if (sac == NULL)
-		abort();
+	if (sac == NULL) {
+		redis_sentinel_note(r, "", err);
+		redis_resolve_next(r);
+		return;
+	}
 	if (sac->err) {
 		redis_sentinel_note(r, "", sac->errstr);
 		redisAsyncFree(sac);
@@ -1035,6 +1083,8 @@ strata_redis_secrets_free(struct strata_redis_secrets *s)
 {
 	redis_secret_free(&s->password);
 	redis_secret_free(&s->sentinel_password);
+	SSL_CTX_free(s->tls);
+	s->tls = NULL;
 }
 
 struct strata_redis *
@@ -1053,6 +1103,8 @@ strata_redis_open(struct event_base *base, const struct strata_redis_opts *o,
 	r->password = redis_strdup_nonempty(o->password);
 	r->sentinel_user = redis_strdup_nonempty(o->sentinel_user);
 	r->sentinel_password = redis_strdup_nonempty(o->sentinel_password);
+	if (o->tls != NULL)
+		r->tls = strata_redis_tls_new(base, o->tls);
 	if (o->sentinels != NULL && o->sentinels[0] != '\0') {
 		n = redis_parse_sentinels(o->sentinels, NULL, err,
 		    sizeof(err));
@@ -1319,6 +1371,7 @@ strata_redis_free(struct strata_redis *r)
 	redis_secret_free(&r->password);
 	free(r->sentinel_user);
 	redis_secret_free(&r->sentinel_password);
+	strata_redis_tls_free(r->tls); /* after the contexts using it */
 	free(r);
 }
 

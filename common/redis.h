@@ -17,6 +17,10 @@
  * that wants one is found at once), then ROLE in Sentinel mode.  A
  * refused AUTH (WRONGPASS, NOAUTH) fails the attempt like a network
  * error: logged, counted (STRATA_REDIS_FAIL_AUTH), retried.
+ *
+ * With a TLS context in the options every connection goes through a TLS
+ * bridge in process (redis_tls.h); a failed TLS handshake fails the
+ * attempt as a network error.
  */
 #ifndef STRATA_REDIS_H
 #define STRATA_REDIS_H
@@ -28,6 +32,7 @@
 #include <hiredis/hiredis.h>
 
 struct event_base;
+struct ssl_ctx_st;
 struct strata_redis;
 
 #define STRATA_REDIS_TIMEOUT_MS 2000
@@ -56,6 +61,10 @@ struct strata_redis_opts {
 	const char *password;     /* NULL: no AUTH */
 	const char *sentinel_user;     /* the same for the sentinels */
 	const char *sentinel_password;
+	/* redis-tls: every connection, sentinels too, goes through a TLS
+	 * bridge (redis_tls.h) made with this context (referenced, not
+	 * copied); NULL: plain TCP. */
+	struct ssl_ctx_st *tls;
 };
 /* 0, or STRATA_EINVAL with a message in err (a bad sentinel list, a
  * wait timeout not below the command deadline). */
@@ -74,12 +83,14 @@ int strata_redis_check_opts(const struct strata_redis_opts *o, char *err,
 struct strata_redis_secrets {
 	char *password;
 	char *sentinel_password;
+	struct ssl_ctx_st *tls;    /* strata_redis_tls_context(), or NULL */
 };
 int strata_redis_secrets_load(struct strata_redis_secrets *s,
     const char *user, const char *password_file,
     const char *sentinel_user, const char *sentinel_password_file,
     char *err, size_t errlen);
-/* Wipes and frees the passwords; s may be zeroed or loaded. */
+/* Wipes and frees the passwords (and frees the TLS context); s may be
+ * zeroed or loaded. */
 void strata_redis_secrets_free(struct strata_redis_secrets *s);
 /* A client per o (checked first): with sentinels it asks them for the
  * primary on every connect and follows a failover (redis.c). */

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "redis_tls.h"
 #include "router.h"
 #include "status.h"
 
@@ -65,6 +66,10 @@ router_config_load(struct router_config *cfg, int argc, char **argv,
 	if (strata_redis_secrets_load(&cfg->redis_secrets, cfg->redis_user,
 	    cfg->redis_password_file, cfg->redis_sentinel_user,
 	    cfg->redis_sentinel_password_file, err, errlen) != 0)
+		return STRATA_EINVAL;
+	if (strata_redis_tls_context(&cfg->redis_secrets.tls, cfg->redis_tls,
+	    cfg->redis_tls_ca, cfg->redis_tls_cert, cfg->redis_tls_key, err,
+	    errlen) != 0)
 		return STRATA_EINVAL;
 	strata_linkauth_free(&cfg->link_auth);
 	if (cfg->cluster_secret_file[0] != '\0' &&

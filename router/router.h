@@ -60,6 +60,10 @@ struct router_config {
 	char *redis_password_file;
 	char *redis_sentinel_user;
 	char *redis_sentinel_password_file;
+	bool redis_tls;
+	char *redis_tls_ca;
+	char *redis_tls_cert;
+	char *redis_tls_key;
 	struct strata_redis_secrets redis_secrets; /* read from those */
 	long partition_levels;
 	char *log_level;

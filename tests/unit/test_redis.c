@@ -860,7 +860,7 @@ static int
 load_password(const char *data, size_t len, const char *user, char *out,
     size_t outlen)
 {
-	struct strata_redis_secrets s = { NULL, NULL };
+	struct strata_redis_secrets s = { NULL, NULL, NULL };
 	char path[64];
 	int rc;
 
@@ -878,7 +878,7 @@ load_password(const char *data, size_t len, const char *user, char *out,
 static void
 test_password_files(void **state)
 {
-	struct strata_redis_secrets s = { NULL, NULL };
+	struct strata_redis_secrets s = { NULL, NULL, NULL };
 	char got[256];
 
 	(void)state;
