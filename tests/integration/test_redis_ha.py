@@ -135,6 +135,23 @@ def test_primary_killed_under_stream(ha, made):
                      ).strip() == "1"
 
 
+def wait_shorts_steady(c, steady=1.5, limit=15.0):
+    """The sum of the short-WAIT counters once it stopped moving."""
+    def shorts():
+        return metrics_sum(c, "strata_broker_redis_wait_short_total") + \
+            metrics_sum(c, "strata_router_redis_wait_short_total")
+    deadline = time.monotonic() + limit
+    last, since = shorts(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = shorts()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= steady:
+            break
+    return last
+
+
 def test_sentinel_killed_changes_nothing(ha, made):
     """After the failover above: a sentinel dies; the stream goes on
     without a pause and WAIT still finds its replica."""
@@ -144,9 +161,10 @@ def test_sentinel_killed_changes_nothing(ha, made):
     made.append(sub)
     sub.connect(c.host, c.mqtt_ports[0], topic)
     stream = Stream(c.host, c.mqtt_ports[1], topic, rate=200).start()
-    time.sleep(1.0)
-    short_before = metrics_sum(c, "strata_broker_redis_wait_short_total") + \
-        metrics_sum(c, "strata_router_redis_wait_short_total")
+    # the failover above leaves a replica re-syncing for a while (longer
+    # on a loaded machine), and WAITs may come up short meanwhile: start
+    # once they have been steady for 1.5 s (at most 15 s)
+    short_before = wait_shorts_steady(c)
     t = time.monotonic()
     os.kill(c.redis_sentinel_pids[2], signal.SIGKILL)
     time.sleep(2.0)
