@@ -58,6 +58,8 @@ struct dev_policy {
 	char *name;
 	char *document;
 	struct strata_policy *pol;
+	bool plain;                   /* no ${...} and no Condition: binds
+					 the same for every connection */
 };
 
 /* One certificate id in use on this broker. */
@@ -70,10 +72,30 @@ struct dev_cert {
 	bool known;                   /* a lookup answered at least once */
 	bool jitp_tried;              /* provisioning was tried this time */
 	bool busy;                    /* device_finish() walks the list */
+	struct dev_set *shared;       /* the bound policies of its
+					 connections when they need no
+					 variable, made at the first bind */
 	int refusal;                  /* AUTH_*, or -1: may connect */
 	struct dev_policy **pols;
 	size_t n_pols;
 	json_t *things;               /* [[name, type, attributes]...] */
+};
+
+/* Bound policies, shared by the connections of a certificate whose
+ * policies name no variable and have no condition (the binding is then
+ * the same for every connection), else one connection's own. */
+struct dev_set {
+	unsigned refs;
+	struct strata_policy_set *set;
+};
+
+/* A connection's decision cache, made at its first check (an idle
+ * connection has none). */
+struct dev_cache {
+	struct {
+		uint64_t key;
+		uint8_t decision;         /* 1 allow, 2 deny, 0 empty */
+	} slot[DEVICE_CACHE];
 };
 
 struct broker_conn_auth {
@@ -81,17 +103,14 @@ struct broker_conn_auth {
 	struct broker_conn *conn;
 	struct dev_cert *cert;
 	X509 *x509;                   /* the peer's certificate */
-	struct strata_policy_set *set; /* bound at CONNECT */
+	struct dev_set *set;          /* bound at CONNECT */
 	char *client_id;
-	char thing[132];
-	bool connected;               /* CONNECT accepted */
-	bool authorizer;              /* the custom authorizer decides */
+	char *thing;                  /* the connection's thing, or NULL */
+	struct dev_cache *cache;
 	struct broker_authz_conn *authz; /* its state (authorizer.c) */
 	int refusal;                  /* AUTH_* of the TLS side, or -1 */
-	struct {
-		uint64_t key;
-		uint8_t decision;         /* 1 allow, 2 deny, 0 empty */
-	} cache[DEVICE_CACHE];
+	bool connected;               /* CONNECT accepted */
+	bool authorizer;              /* the custom authorizer decides */
 };
 
 struct broker_devices {
@@ -178,6 +197,8 @@ device_policy_get(struct broker_devices *d, const char *name,
 	}
 	p->name = strdup(name);
 	p->document = strdup(doc);
+	p->plain = strstr(doc, "${") == NULL &&
+	    strstr(doc, "Condition") == NULL;
 	if (p->name == NULL || p->document == NULL)
 		abort();
 	p->refs = 2; /* the map's and the caller's */
@@ -188,8 +209,32 @@ device_policy_get(struct broker_devices *d, const char *name,
 /* ---- certificate entries ---- */
 
 static void
+device_set_unref(struct dev_set *s)
+{
+	if (s == NULL || --s->refs > 0)
+		return;
+	strata_policy_set_free(s->set);
+	free(s);
+}
+
+static struct dev_set *
+device_set_new(struct strata_policy *const *pols, size_t n,
+    const struct strata_policy_vars *v)
+{
+	struct dev_set *s = malloc(sizeof(*s));
+
+	if (s == NULL)
+		abort();
+	s->refs = 1;
+	s->set = strata_policy_bind(pols, n, v);
+	return s;
+}
+
+static void
 device_cert_clear(struct dev_cert *e)
 {
+	device_set_unref(e->shared);
+	e->shared = NULL;
 	for (size_t i = 0; i < e->n_pols; i++)
 		device_policy_unref(e->d, e->pols[i]);
 	free(e->pols);
@@ -267,6 +312,16 @@ device_thing(const struct dev_cert *e, const char *client_id)
 	return NULL;
 }
 
+/* Do all of e's policies bind the same for every connection? */
+static bool
+device_plain(const struct dev_cert *e)
+{
+	for (size_t i = 0; i < e->n_pols; i++)
+		if (e->pols[i] != NULL && !e->pols[i]->plain)
+			return false;
+	return true;
+}
+
 static void
 device_bind(struct broker_conn_auth *a)
 {
@@ -279,10 +334,12 @@ device_bind(struct broker_conn_auth *a)
 
 	memset(&v, 0, sizeof(v));
 	v.client_id = a->client_id;
-	a->thing[0] = '\0';
+	free(a->thing);
+	a->thing = NULL;
 	if (t != NULL) {
-		snprintf(a->thing, sizeof(a->thing), "%s",
-		    json_string_value(json_array_get(t, 0)));
+		a->thing = strdup(json_string_value(json_array_get(t, 0)));
+		if (a->thing == NULL)
+			abort();
 		v.thing_name = a->thing;
 		v.thing_type_name = json_string_value(json_array_get(t, 1));
 		if (v.thing_type_name != NULL && v.thing_type_name[0] == '\0')
@@ -297,10 +354,18 @@ device_bind(struct broker_conn_auth *a)
 	for (size_t i = 0; i < e->n_pols && n < 16; i++)
 		if (e->pols[i] != NULL)
 			pols[n++] = e->pols[i]->pol;
-	strata_policy_set_free(a->set);
-	a->set = strata_policy_bind(pols, n, &v);
+	device_set_unref(a->set);
+	if (device_plain(e)) {
+		if (e->shared == NULL)
+			e->shared = device_set_new(pols, n, &v);
+		a->set = e->shared;
+		a->set->refs++;
+	} else {
+		a->set = device_set_new(pols, n, &v);
+	}
 	json_decref(attrs);
-	memset(a->cache, 0, sizeof(a->cache));
+	free(a->cache);
+	a->cache = NULL;
 }
 
 /* An authorizer identity: the answer's policies, ${iot:ClientId} alone
@@ -314,9 +379,10 @@ device_bind_authorizer(struct broker_conn_auth *a)
 
 	memset(&v, 0, sizeof(v));
 	v.client_id = a->client_id;
-	strata_policy_set_free(a->set);
-	a->set = strata_policy_bind(pols, n, &v);
-	memset(a->cache, 0, sizeof(a->cache));
+	device_set_unref(a->set);
+	a->set = device_set_new(pols, n, &v);
+	free(a->cache);
+	a->cache = NULL;
 }
 
 /* ---- checks ---- */
@@ -353,19 +419,23 @@ broker_device_allowed(struct broker_conn *c, int action, const char *name,
 		return true; /* plain TCP, or tls-auth chain */
 	if (a->set == NULL)
 		return false;
+	if (a->cache == NULL && (a->cache = calloc(1,
+	    sizeof(*a->cache))) == NULL)
+		abort();
 	key = strata_hash_bytes(name, len) * 31 + (uint64_t)action;
 	slot = (unsigned)(key % DEVICE_CACHE);
-	if (a->cache[slot].key == key && a->cache[slot].decision != 0) {
-		allow = a->cache[slot].decision == 1;
+	if (a->cache->slot[slot].key == key &&
+	    a->cache->slot[slot].decision != 0) {
+		allow = a->cache->slot[slot].decision == 1;
 	} else {
 		n = snprintf(arn, sizeof(arn), "arn:aws:iot:%s:%s:%s/%.*s",
 		    b->cfg.iot_region, b->cfg.iot_account, device_kinds[kind],
 		    (int)len, name);
 		allow = n > 0 && (size_t)n < sizeof(arn) &&
-		    strata_policy_check(a->set, action, arn) ==
+		    strata_policy_check(a->set->set, action, arn) ==
 		    STRATA_POLICY_ALLOW;
-		a->cache[slot].key = key;
-		a->cache[slot].decision = allow ? 1 : 2;
+		a->cache->slot[slot].key = key;
+		a->cache->slot[slot].decision = allow ? 1 : 2;
 	}
 	if (!allow)
 		(*b->m.policy_denied[device_action_index(action)])++;
@@ -800,7 +870,9 @@ broker_device_conn_closed(struct broker_conn *c)
 	if (a->cert != NULL)
 		device_cert_release(a->cert);
 	broker_authorizer_conn_free(a->authz);
-	strata_policy_set_free(a->set);
+	device_set_unref(a->set);
+	free(a->cache);
+	free(a->thing);
 	X509_free(a->x509);
 	free(a->client_id);
 	free(a);
@@ -809,8 +881,7 @@ broker_device_conn_closed(struct broker_conn *c)
 const char *
 broker_device_thing(const struct broker_conn *c)
 {
-	return c->auth != NULL && c->auth->thing[0] != '\0' ? c->auth->thing :
-	    NULL;
+	return c->auth != NULL ? c->auth->thing : NULL;
 }
 
 const char *
