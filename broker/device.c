@@ -852,6 +852,12 @@ broker_device_conn_start(struct broker_conn *c)
 	strata_list_push_back(&a->cert->conns, &a->node);
 	if (a->refusal >= 0)
 		return false;
+	/* a certificate already in use here is current: changes arrive on
+	 * strata:registry (and the minute's re-check), so its next
+	 * connection needs no lookup of its own */
+	if (a->cert->known && !a->cert->looking &&
+	    a->cert->refusal != AUTH_UNAVAILABLE)
+		return false;
 	c->state = CONN_WAITING;
 	broker_conn_input_changed(c);
 	device_lookup(a->cert);
