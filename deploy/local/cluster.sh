@@ -575,6 +575,7 @@ cmd_run() {
 		  metrics:  $(for p in $METRICS_PORTS; do printf 'http://%s:%s/metrics ' "$HOST" "$p"; done)
 		  redis:    $HOST:$REDIS_PORT${REDIS_SENTINELS:+ (primary at start; sentinels $REDIS_SENTINELS, master $REDIS_MASTER_NAME)}${lb_line}
 		  certs:    CA $CA_FILE, client $CLIENT_CERT / $CLIENT_KEY
+		  admin:    $ADMIN_URL (stratactl: STRATA_ADMIN_URL, STRATA_ADMIN_TOKEN=\$(cat $ADMIN_TOKEN_FILE))
 		  logs:     $LOG_DIR
 		  try:      mosquitto_sub -p ${MQTT_PORTS%% *} -t '#' -v
 		            mosquitto_pub -p ${MQTT_PORTS%% *} -t hello/world -m hi
