@@ -33,6 +33,27 @@
 
 /* ---- answers ---- */
 
+/* The audit record of a call: who, what, on what, from where, and how
+ * it ended (docs/design/admin-authz.md, section 5).  The path parameter
+ * is the caller's: quotes and control characters become '?'. */
+static void
+admin_audit(const struct admin_call *call, int status, const json_t *body)
+{
+	const char *error = json_string_value(json_object_get(body, "error"));
+	char resource[ADMIN_MAX_NAME + 1];
+	size_t i;
+
+	for (i = 0; call->arg[i] != '\0' && i < sizeof(resource) - 1; i++)
+		resource[i] = (unsigned char)call->arg[i] < 0x20 ||
+		    call->arg[i] == '"' || call->arg[i] == '\\' ||
+		    call->arg[i] == 0x7f ? '?' : call->arg[i];
+	resource[i] = '\0';
+	STRATA_INFO("admin", "admin call|identity=%s op=%s resource=\"%s\" "
+	    "source=%s status=%d error=%s", call->authorized ? "token" :
+	    "anonymous", call->op, resource, call->source, status,
+	    error != NULL ? error : "-");
+}
+
 static void
 admin_send(struct admin_call *call, int status, const char *reason,
     json_t *body)
@@ -40,6 +61,7 @@ admin_send(struct admin_call *call, int status, const char *reason,
 	struct evbuffer *buf;
 	char *text;
 
+	admin_audit(call, status, body);
 	if (call->gone) {
 		json_decref(body);
 		admin_call_free(call);
@@ -350,6 +372,20 @@ admin_dispatch(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
 		    "no such operation");
 }
 
+/* The caller's address, kept for the audit record (the connection may be
+ * gone when the call ends). */
+static void
+admin_source(struct admin_call *call)
+{
+	char *host = NULL;
+	ev_uint16_t port = 0;
+
+	evhttp_connection_get_peer(evhttp_request_get_connection(call->req),
+	    &host, &port);
+	snprintf(call->source, sizeof(call->source), "%s",
+	    host != NULL ? host : "-");
+}
+
 static void
 admin_handle(struct evhttp_request *req, void *arg)
 {
@@ -369,11 +405,13 @@ admin_handle(struct evhttp_request *req, void *arg)
 	TAILQ_INIT(&call->query);
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
 	    admin_conn_closed, call);
+	admin_source(call);
 	if (!admin_authorized(a, req)) {
 		admin_error(call, 401, "UnauthorizedException", NULL,
 		    "missing or wrong bearer token");
 		return;
 	}
+	call->authorized = true;
 	if (q != NULL && evhttp_parse_query_str(q, &call->query) != 0) {
 		admin_error(call, 400, "InvalidRequestException", NULL,
 		    "query string does not parse");

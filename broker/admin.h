@@ -31,6 +31,8 @@ struct admin_call {
 	struct strata_broker *b;
 	struct evhttp_request *req;
 	bool gone;                /* the client went away: do not answer */
+	bool authorized;          /* the bearer token was right */
+	char source[64];          /* the caller's address, for the audit */
 	const char *op;           /* AWS operation name */
 	char arg[ADMIN_MAX_NAME + 1]; /* the path parameter, decoded */
 	struct evkeyvalq query;

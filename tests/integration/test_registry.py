@@ -195,6 +195,24 @@ def test_admin_api_errors(cluster):
     assert call("GET", "/certificates/xyz")[0] == 400
     assert call("DELETE", "/things")[0] == 405
     assert call("GET", "/no/such/path")[0] == 404
+    # every call leaves an audit line: who, what, on what, from where, how
+    marker = "audit-" + os.urandom(3).hex()
+    assert call("GET", "/things/" + marker)[0] == 404
+    assert call("GET", "/things/" + marker, token="wrong")[0] == 401
+    deadline = time.monotonic() + 5
+    while True:
+        log = open(os.path.join(cluster.log_dir, "broker-0.log")).read()
+        lines = [l for l in log.splitlines() if "admin call" in l and
+                 (marker in l or "identity=anonymous" in l)]
+        if len(lines) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert any('identity=token op=DescribeThing resource="%s" '
+               'source=127.0.0.1 status=404 '
+               'error=ResourceNotFoundException' % marker in l
+               for l in lines), lines
+    assert any("identity=anonymous" in l and "status=401" in l
+               for l in lines), lines
 
 
 def test_stratactl_errors_and_thing_lifecycle(cluster):
