@@ -287,12 +287,40 @@ device_cert_get(struct broker_devices *d, const char *id)
 
 /* ---- binding a connection ---- */
 
+/* The certificate fields one strata_policy_bind() asked for: each
+ * answer must stay valid until the bind returns (a ".List" condition key
+ * holds up to five at once), so each gets its own copy, freed after. */
+struct dev_fields {
+	X509 *x509;
+	char **vals;
+	size_t n, cap;
+};
+
 static const char *
 device_cert_field(void *ctx, const char *name)
 {
-	static char buf[256];
+	struct dev_fields *f = ctx;
+	char buf[256], *copy;
 
-	return broker_cert_field(ctx, name, buf, sizeof(buf));
+	if (broker_cert_field(f->x509, name, buf, sizeof(buf)) == NULL)
+		return NULL;
+	if (f->n == f->cap) {
+		f->cap = f->cap != 0 ? 2 * f->cap : 8;
+		f->vals = realloc(f->vals, f->cap * sizeof(*f->vals));
+	}
+	copy = strdup(buf);
+	if (f->vals == NULL || copy == NULL)
+		abort();
+	f->vals[f->n++] = copy;
+	return copy;
+}
+
+static void
+device_fields_free(struct dev_fields *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->vals[i]);
+	free(f->vals);
 }
 
 /* The thing of a connection: the certificate's only thing, or the one
@@ -329,6 +357,7 @@ device_bind(struct broker_conn_auth *a)
 	const json_t *t = device_thing(e, a->client_id);
 	struct strata_policy *pols[16];
 	struct strata_policy_vars v;
+	struct dev_fields fields = {a->x509, NULL, 0, 0};
 	json_t *attrs = NULL;
 	size_t n = 0;
 
@@ -350,7 +379,7 @@ device_bind(struct broker_conn_auth *a)
 		v.is_attached = true;
 	}
 	v.cert_field = device_cert_field;
-	v.cert_ctx = a->x509;
+	v.cert_ctx = &fields;
 	for (size_t i = 0; i < e->n_pols && n < 16; i++)
 		if (e->pols[i] != NULL)
 			pols[n++] = e->pols[i]->pol;
@@ -363,6 +392,7 @@ device_bind(struct broker_conn_auth *a)
 	} else {
 		a->set = device_set_new(pols, n, &v);
 	}
+	device_fields_free(&fields);
 	json_decref(attrs);
 	free(a->cache);
 	a->cache = NULL;

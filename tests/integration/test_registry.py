@@ -568,3 +568,33 @@ def test_revocation_lifecycle_event(cluster, tmp_path, clients, closing):
     assert ev["disconnectReason"] == "AUTH_ERROR"
     assert ev["principalIdentifier"] == dev.id
     assert ev["clientInitiatedDisconnect"] is False
+
+
+def test_certificate_list_condition(cluster, tmp_path, closing):
+    """A ".List" condition key reads several certificate values at once
+    (the subject's Organization fields): every one must be there."""
+    d = str(tmp_path)
+    ca = (cluster.ca_file,
+          os.path.join(os.path.dirname(cluster.ca_file), "ca.key"))
+    key, csr, crt = (os.path.join(d, n) for n in ("o.key", "o.csr", "o.crt"))
+    for args in (["ecparam", "-name", "prime256v1", "-genkey", "-noout",
+                  "-out", key],
+                 ["req", "-new", "-key", key, "-subj",
+                  "/CN=orgs/O=Alpha/O=Beta", "-out", csr],
+                 ["x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1],
+                  "-CAcreateserial", "-days", "1", "-out", crt]):
+        subprocess.run(["openssl"] + args, cwd=d, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = ctl(cluster, "register-certificate", "--certificate-pem",
+              "file://" + crt, "--set-as-active")
+    name = "orgs-" + os.urandom(3).hex()
+    ctl(cluster, "create-policy", "--policy-name", name, "--policy-document",
+        policy_doc({"Effect": "Allow", "Action": "iot:Connect",
+                    "Resource": "*", "Condition": {
+                        "ForAnyValue:StringEquals": {
+                            "iot:Certificate.Subject.Organization.List":
+                                ["Alpha"]}}}))
+    ctl(cluster, "attach-policy", "--policy-name", name, "--target",
+        out["certificateArn"])
+    c = tls_client(cluster, V5, crt, key)
+    closing(c)
