@@ -16,7 +16,6 @@
 #include "broker.h"
 #include "config.h"
 #include "redis.h"
-#include "redis_tls.h"
 
 #define OPT(n, t, f, d, lo, hi, h) \
 	STRATA_CONFIG_OPT(struct broker_config, n, t, f, d, lo, hi, h)
@@ -244,19 +243,13 @@ config_check(struct broker_config *cfg, char *err, size_t errlen)
 		if (strata_redis_check_opts(&ro, err, errlen) != 0)
 			return STRATA_EINVAL;
 	}
-	if (strata_redis_secrets_load(&cfg->redis_secrets, cfg->redis_user,
-	    cfg->redis_password_file, cfg->redis_sentinel_user,
-	    cfg->redis_sentinel_password_file, err, errlen) != 0)
-		return STRATA_EINVAL;
-	if (strata_redis_tls_context(&cfg->redis_secrets.tls, cfg->redis_tls,
-	    cfg->redis_tls_ca, cfg->redis_tls_cert, cfg->redis_tls_key, err,
-	    errlen) != 0)
-		return STRATA_EINVAL;
-	strata_linkauth_free(&cfg->link_auth);
-	if (cfg->cluster_secret_file[0] != '\0' &&
-	    strata_linkauth_load(&cfg->link_auth, cfg->cluster_secret_file,
-	    err, errlen) != 0)
-		return STRATA_EINVAL;
+	{
+		struct strata_config_node_files nf =
+		    STRATA_CONFIG_NODE_FILES(cfg);
+
+		if (strata_config_node_files_load(&nf, err, errlen) != 0)
+			return STRATA_EINVAL;
+	}
 	if (config_check_response_information(cfg->response_information, err,
 	    errlen) != 0)
 		return STRATA_EINVAL;

@@ -26,7 +26,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "linkauth.h"
 #include "log.h"
+#include "redis.h"
+#include "redis_tls.h"
 #include "status.h"
 
 #define CONFIG_BOOL_WORDS "true/false/yes/no/on/off/1/0"
@@ -409,5 +412,25 @@ strata_config_node_check(char **node_id, const char *log_level,
 	if (*node_id == NULL &&
 	    asprintf(node_id, "%s-%ld", daemon, (long)getpid()) < 0)
 		abort();
+	return 0;
+}
+
+int
+strata_config_node_files_load(const struct strata_config_node_files *f,
+    char *err, size_t errlen)
+{
+	if (strata_redis_secrets_load(f->redis_secrets, f->redis_user,
+	    f->redis_password_file, f->redis_sentinel_user,
+	    f->redis_sentinel_password_file, err, errlen) != 0)
+		return STRATA_EINVAL;
+	if (strata_redis_tls_context(&f->redis_secrets->tls, f->redis_tls,
+	    f->redis_tls_ca, f->redis_tls_cert, f->redis_tls_key, err,
+	    errlen) != 0)
+		return STRATA_EINVAL;
+	strata_linkauth_free(f->link_auth);
+	if (f->cluster_secret_file[0] != '\0' &&
+	    strata_linkauth_load(f->link_auth, f->cluster_secret_file, err,
+	    errlen) != 0)
+		return STRATA_EINVAL;
 	return 0;
 }

@@ -19,6 +19,7 @@
 #ifndef STRATA_CONFIG_H
 #define STRATA_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -131,6 +132,29 @@ struct strata_config_option {
 	.sentinel_password = (cfg)->redis_secrets.sentinel_password,        \
 	.tls = (cfg)->redis_secrets.tls,                                    \
 }
+
+/*
+ * The files the node options name, read after loading: the Redis
+ * passwords, the TLS context to Redis and the cluster secret, into the
+ * daemon config's redis_secrets and link_auth.
+ */
+struct strata_redis_secrets;
+struct strata_linkauth;
+struct strata_config_node_files {
+	struct strata_redis_secrets *redis_secrets;
+	const char *redis_user, *redis_password_file;
+	const char *redis_sentinel_user, *redis_sentinel_password_file;
+	bool redis_tls;
+	const char *redis_tls_ca, *redis_tls_cert, *redis_tls_key;
+	struct strata_linkauth *link_auth;
+	const char *cluster_secret_file;
+};
+#define STRATA_CONFIG_NODE_FILES(cfg) {                                   	.redis_secrets = &(cfg)->redis_secrets,                             	.redis_user = (cfg)->redis_user,                                    	.redis_password_file = (cfg)->redis_password_file,                  	.redis_sentinel_user = (cfg)->redis_sentinel_user,                  	.redis_sentinel_password_file = (cfg)->redis_sentinel_password_file, \
+	.redis_tls = (cfg)->redis_tls,                                      	.redis_tls_ca = (cfg)->redis_tls_ca,                                	.redis_tls_cert = (cfg)->redis_tls_cert,                            	.redis_tls_key = (cfg)->redis_tls_key,                              	.link_auth = &(cfg)->link_auth,                                     	.cluster_secret_file = (cfg)->cluster_secret_file,                  }
+/* Read them (what the structs held before is freed).  Returns 0 or
+ * STRATA_EINVAL with a message naming the option in err. */
+int strata_config_node_files_load(const struct strata_config_node_files *f,
+    char *err, size_t errlen);
 
 /*
  * Fill cfg from the sources above.  Returns 0; 1 if --help was given (help

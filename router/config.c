@@ -11,7 +11,6 @@
 
 #include "config.h"
 #include "log.h"
-#include "redis_tls.h"
 #include "router.h"
 #include "status.h"
 
@@ -63,19 +62,13 @@ router_config_load(struct router_config *cfg, int argc, char **argv,
 		if (strata_redis_check_opts(&ro, err, errlen) != 0)
 			return STRATA_EINVAL;
 	}
-	if (strata_redis_secrets_load(&cfg->redis_secrets, cfg->redis_user,
-	    cfg->redis_password_file, cfg->redis_sentinel_user,
-	    cfg->redis_sentinel_password_file, err, errlen) != 0)
-		return STRATA_EINVAL;
-	if (strata_redis_tls_context(&cfg->redis_secrets.tls, cfg->redis_tls,
-	    cfg->redis_tls_ca, cfg->redis_tls_cert, cfg->redis_tls_key, err,
-	    errlen) != 0)
-		return STRATA_EINVAL;
-	strata_linkauth_free(&cfg->link_auth);
-	if (cfg->cluster_secret_file[0] != '\0' &&
-	    strata_linkauth_load(&cfg->link_auth, cfg->cluster_secret_file,
-	    err, errlen) != 0)
-		return STRATA_EINVAL;
+	{
+		struct strata_config_node_files nf =
+		    STRATA_CONFIG_NODE_FILES(cfg);
+
+		if (strata_config_node_files_load(&nf, err, errlen) != 0)
+			return STRATA_EINVAL;
+	}
 	return strata_config_node_check(&cfg->node_id, cfg->log_level,
 	    "router", err, errlen);
 }
