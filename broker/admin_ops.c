@@ -27,14 +27,15 @@
 #include "admin.h"
 #include "policy.h"
 
-#define KEY_MAX (ADMIN_MAX_NAME + 48)
+#define KEY_MAX BROKER_REGISTRY_KEY_MAX
 
 /* ---- helpers ---- */
 
-static void
-ops_key(char *out, const char *kind, const char *name)
+void
+broker_registry_key(char out[BROKER_REGISTRY_KEY_MAX], const char *kind,
+    const char *name)
 {
-	snprintf(out, KEY_MAX, "strata:%s:{%s}", kind, name);
+	snprintf(out, BROKER_REGISTRY_KEY_MAX, "strata:%s:{%s}", kind, name);
 }
 
 static void
@@ -52,8 +53,8 @@ ops_now(char out[24])
 }
 
 /* Thing and policy names: [a-zA-Z0-9:_-]+, 1..128 (AWS IoT's). */
-static bool
-ops_name_valid(const char *s)
+bool
+broker_registry_name_valid(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -91,7 +92,7 @@ ops_chars_valid(const char *s, size_t max, const char *extra, bool empty)
 static bool
 ops_arg_name(struct admin_call *call, const char *field)
 {
-	if (ops_name_valid(call->arg))
+	if (broker_registry_name_valid(call->arg))
 		return true;
 	admin_error(call, 400, "InvalidRequestException", field,
 	    "%s must match [a-zA-Z0-9:_-]+ (1 to 128 characters)", field);
@@ -236,7 +237,7 @@ ops_body_type(struct admin_call *call, const char **type)
 {
 	if (!ops_body_string(call, "thingTypeName", type))
 		return false;
-	if (*type != NULL && !ops_name_valid(*type)) {
+	if (*type != NULL && !broker_registry_name_valid(*type)) {
 		admin_error(call, 400, "InvalidRequestException",
 		    "thingTypeName", "thingTypeName must match "
 		    "[a-zA-Z0-9:_-]+ (1 to 128 characters)");
@@ -300,7 +301,7 @@ op_create_thing(struct admin_call *call)
 	attrs = ops_body_attributes(call, &merge, &given);
 	if (attrs == NULL)
 		return;
-	ops_key(key, "thing", call->arg);
+	broker_registry_key(key, "thing", call->arg);
 	ops_now(now);
 	ops_uuid(uuid);
 	admin_eval(call, script_create_thing, 2, 7, (const char *[]){key,
@@ -366,7 +367,7 @@ op_describe_thing(struct admin_call *call)
 
 	if (!ops_arg_name(call, "thingName"))
 		return;
-	ops_key(key, "thing", call->arg);
+	broker_registry_key(key, "thing", call->arg);
 	admin_eval(call, script_describe_thing, 1, 2,
 	    (const char *[]){key, call->arg}, ops_thing_described);
 }
@@ -483,7 +484,7 @@ op_update_thing(struct admin_call *call)
 	attrs = ops_body_attributes(call, &merge, &given);
 	if (attrs == NULL)
 		return;
-	ops_key(key, "thing", call->arg);
+	broker_registry_key(key, "thing", call->arg);
 	admin_eval(call, script_update_thing, 1, 7, (const char *[]){key,
 	    call->arg, version, type != NULL ? type : "", remove ? "1" : "0",
 	    given ? attrs : "", merge ? "1" : "0"}, ops_done_empty);
@@ -511,8 +512,8 @@ op_delete_thing(struct admin_call *call)
 
 	if (!ops_arg_name(call, "thingName"))
 		return;
-	ops_key(key, "thing", call->arg);
-	ops_key(pkey, "thing-principals", call->arg);
+	broker_registry_key(key, "thing", call->arg);
+	broker_registry_key(pkey, "thing-principals", call->arg);
 	admin_eval(call, script_delete_thing, 3, 5, (const char *[]){key,
 	    "strata:things", pkey, call->arg, ev != NULL ? ev : ""},
 	    ops_done_empty);
@@ -546,10 +547,10 @@ ops_thing_principal(struct admin_call *call, bool attach)
 	if (!ops_arg_name(call, "thingName") || !ops_principal_id(call,
 	    admin_header(call, "x-amzn-principal"), "principal", id))
 		return;
-	ops_key(k[0], "thing", call->arg);
-	ops_key(k[1], "cert", id);
-	ops_key(k[2], "thing-principals", call->arg);
-	ops_key(k[3], "cert-things", id);
+	broker_registry_key(k[0], "thing", call->arg);
+	broker_registry_key(k[1], "cert", id);
+	broker_registry_key(k[2], "thing-principals", call->arg);
+	broker_registry_key(k[3], "cert-things", id);
 	admin_eval(call, script_thing_principal, 4, 7, (const char *[]){k[0],
 	    k[1], k[2], k[3], call->arg, id, attach ? "1" : "0"},
 	    ops_done_empty);
@@ -595,8 +596,8 @@ op_list_thing_principals(struct admin_call *call)
 
 	if (!ops_arg_name(call, "thingName"))
 		return;
-	ops_key(k[0], "thing", call->arg);
-	ops_key(k[1], "thing-principals", call->arg);
+	broker_registry_key(k[0], "thing", call->arg);
+	broker_registry_key(k[1], "thing-principals", call->arg);
 	snprintf(what, sizeof(what), "thing %s", call->arg);
 	admin_eval(call, script_members, 2, 3, (const char *[]){k[0], k[1],
 	    what}, ops_principals_listed);
@@ -622,8 +623,8 @@ op_list_principal_things(struct admin_call *call)
 	if (!ops_principal_id(call, admin_header(call, "x-amzn-principal"),
 	    "principal", id))
 		return;
-	ops_key(k[0], "cert", id);
-	ops_key(k[1], "cert-things", id);
+	broker_registry_key(k[0], "cert", id);
+	broker_registry_key(k[1], "cert-things", id);
 	snprintf(what, sizeof(what), "certificate %s", id);
 	admin_eval(call, script_members, 2, 3, (const char *[]){k[0], k[1],
 	    what}, ops_names_listed);
@@ -666,7 +667,7 @@ ops_store_cert(struct admin_call *call, X509 *cert, const char *pem,
 	char k[KEY_MAX], now[24], nb[24], na[24];
 	struct ops_cert_state *st = call->state;
 
-	ops_key(k, "cert", st->id);
+	broker_registry_key(k, "cert", st->id);
 	ops_now(now);
 	snprintf(nb, sizeof(nb), "%lld",
 	    (long long)broker_cert_time(X509_get0_notBefore(cert)));
@@ -877,7 +878,7 @@ op_update_certificate(struct admin_call *call)
 		    "newStatus must be ACTIVE, INACTIVE or REVOKED");
 		return;
 	}
-	ops_key(k, "cert", call->arg);
+	broker_registry_key(k, "cert", call->arg);
 	ops_now(now);
 	admin_eval(call, script_update_cert, 1, 4, (const char *[]){k,
 	    call->arg, status, now}, ops_done_empty);
@@ -934,7 +935,7 @@ op_describe_certificate(struct admin_call *call)
 
 	if (!ops_arg_cert_id(call, "certificateId"))
 		return;
-	ops_key(k, "cert", call->arg);
+	broker_registry_key(k, "cert", call->arg);
 	admin_eval(call, script_describe_cert, 1, 2, (const char *[]){k,
 	    call->arg}, ops_cert_described);
 }
@@ -1018,9 +1019,9 @@ op_delete_certificate(struct admin_call *call)
 
 	if (!ops_arg_cert_id(call, "certificateId"))
 		return;
-	ops_key(k[0], "cert", call->arg);
-	ops_key(k[1], "cert-things", call->arg);
-	ops_key(k[2], "cert-policies", call->arg);
+	broker_registry_key(k[0], "cert", call->arg);
+	broker_registry_key(k[1], "cert-things", call->arg);
+	broker_registry_key(k[2], "cert-policies", call->arg);
 	admin_eval(call, script_delete_cert, 4, 6, (const char *[]){k[0],
 	    "strata:certs", k[1], k[2], call->arg,
 	    admin_query_true(call, "forceDelete") ? "1" : "0"},
@@ -1103,7 +1104,7 @@ op_register_ca_certificate(struct admin_call *call)
 	if (broker_cert_id(st->cert, st->id) != 0)
 		abort();
 	pem = broker_cert_to_pem(st->cert);
-	ops_key(k[0], "ca", st->id);
+	broker_registry_key(k[0], "ca", st->id);
 	broker_cert_issuer_key(st->cert, false, k[1], sizeof(k[1]));
 	ops_now(now);
 	snprintf(nb, sizeof(nb), "%lld",
@@ -1145,7 +1146,7 @@ op_describe_ca_certificate(struct admin_call *call)
 
 	if (!ops_arg_cert_id(call, "caCertificateId"))
 		return;
-	ops_key(k, "ca", call->arg);
+	broker_registry_key(k, "ca", call->arg);
 	admin_eval(call, script_describe_cert, 1, 2, (const char *[]){k,
 	    call->arg}, ops_ca_described);
 }
@@ -1204,7 +1205,7 @@ op_update_ca_certificate(struct admin_call *call)
 	}
 	if (has_tmpl && (tmpl = ops_body_template(call)) == NULL)
 		return;
-	ops_key(k, "ca", call->arg);
+	broker_registry_key(k, "ca", call->arg);
 	ops_now(now);
 	admin_eval(call, script_update_ca, 1, 6, (const char *[]){k, call->arg,
 	    status != NULL ? status : "", now, tmpl, ar == NULL ? "" :
@@ -1231,7 +1232,7 @@ op_delete_ca_certificate(struct admin_call *call)
 
 	if (!ops_arg_cert_id(call, "caCertificateId"))
 		return;
-	ops_key(k, "ca", call->arg);
+	broker_registry_key(k, "ca", call->arg);
 	admin_eval(call, script_delete_ca, 2, 3, (const char *[]){k,
 	    "strata:cas", call->arg}, ops_done_empty);
 }
@@ -1293,7 +1294,7 @@ op_create_policy(struct admin_call *call)
 		return;
 	}
 	strata_policy_free(pol);
-	ops_key(k, "policy", call->arg);
+	broker_registry_key(k, "policy", call->arg);
 	ops_now(now);
 	admin_eval(call, script_create_policy, 2, 5, (const char *[]){k,
 	    "strata:policies", call->arg, doc, now}, ops_policy_created);
@@ -1329,7 +1330,7 @@ op_get_policy(struct admin_call *call)
 
 	if (!ops_arg_name(call, "policyName"))
 		return;
-	ops_key(k, "policy", call->arg);
+	broker_registry_key(k, "policy", call->arg);
 	admin_eval(call, script_get_policy, 1, 2, (const char *[]){k,
 	    call->arg}, ops_policy_got);
 }
@@ -1381,8 +1382,8 @@ op_delete_policy(struct admin_call *call)
 
 	if (!ops_arg_name(call, "policyName"))
 		return;
-	ops_key(k[0], "policy", call->arg);
-	ops_key(k[1], "policy-targets", call->arg);
+	broker_registry_key(k[0], "policy", call->arg);
+	broker_registry_key(k[1], "policy-targets", call->arg);
 	admin_eval(call, script_delete_policy, 3, 4, (const char *[]){k[0],
 	    "strata:policies", k[1], call->arg}, ops_done_empty);
 }
@@ -1418,10 +1419,10 @@ ops_target_policy(struct admin_call *call, bool attach)
 	    !ops_body_string(call, "target", &target) ||
 	    !ops_principal_id(call, target, "target", id))
 		return;
-	ops_key(k[0], "policy", call->arg);
-	ops_key(k[1], "cert", id);
-	ops_key(k[2], "cert-policies", id);
-	ops_key(k[3], "policy-targets", call->arg);
+	broker_registry_key(k[0], "policy", call->arg);
+	broker_registry_key(k[1], "cert", id);
+	broker_registry_key(k[2], "cert-policies", id);
+	broker_registry_key(k[3], "policy-targets", call->arg);
 	admin_eval(call, script_target_policy, 4, 7, (const char *[]){k[0],
 	    k[1], k[2], k[3], call->arg, id, attach ? "1" : "0"},
 	    ops_done_empty);
@@ -1446,8 +1447,8 @@ op_list_attached_policies(struct admin_call *call)
 
 	if (!ops_principal_id(call, call->arg, "target", id))
 		return;
-	ops_key(k[0], "cert", id);
-	ops_key(k[1], "cert-policies", id);
+	broker_registry_key(k[0], "cert", id);
+	broker_registry_key(k[1], "cert-policies", id);
 	snprintf(what, sizeof(what), "certificate %s", id);
 	admin_eval(call, script_members, 2, 3, (const char *[]){k[0], k[1],
 	    what}, ops_policies_listed);

@@ -847,6 +847,13 @@ bool broker_jitp_template_valid(const json_t *tmpl, char *err,
  * err set; for tests and the fuzz target. */
 char *broker_jitp_evaluate(const json_t *tmpl, X509 *x, const char *id,
     char *err, size_t errlen);
+/* The registry key of a record: "strata:<kind>:{<name>}" (names are at
+ * most 256 bytes). */
+#define BROKER_REGISTRY_KEY_MAX 320
+void broker_registry_key(char out[BROKER_REGISTRY_KEY_MAX], const char *kind,
+    const char *name);
+/* A thing, thing type or policy name: [a-zA-Z0-9:_-]+, 1..128. */
+bool broker_registry_name_valid(const char *s);
 /* "strata:ca-subject:{<hash>}" of x's issuer (or subject) name. */
 void broker_cert_issuer_key(X509 *x, bool issuer, char *out, size_t len);
 

@@ -811,7 +811,7 @@ static void
 device_lookup(struct dev_cert *e)
 {
 	struct strata_broker *b = e->d->b;
-	char key[96];
+	char key[BROKER_REGISTRY_KEY_MAX];
 	const char *ca = broker_admin_ca_id(b);
 	const char *argv[6];
 	size_t len[6];
@@ -820,7 +820,7 @@ device_lookup(struct dev_cert *e)
 		e->again = true;
 		return;
 	}
-	snprintf(key, sizeof(key), "strata:cert:{%s}", e->id);
+	broker_registry_key(key, "cert", e->id);
 	argv[0] = "EVAL";
 	argv[1] = device_script;
 	argv[2] = "1";

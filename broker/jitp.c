@@ -197,6 +197,15 @@ jitp_thing(const json_t *props, X509 *x, const char *id,
 		snprintf(err, errlen, "AWS::IoT::Thing needs ThingName");
 		goto fail;
 	}
+	/* the values may come from the device's certificate: checked as
+	 * the admin API checks names (with x NULL, names resolve to "") */
+	if (x != NULL && (!broker_registry_name_valid(p->thing) ||
+	    (p->type != NULL && !broker_registry_name_valid(p->type)))) {
+		snprintf(err, errlen, "ThingName or ThingTypeName from the "
+		    "template is not a valid name ([a-zA-Z0-9:_-]+, 1 to "
+		    "128)");
+		goto fail;
+	}
 	json_object_foreach((json_t *)ap, k, v) {
 		s = jitp_value(v, x, id, err, errlen);
 		if (s == NULL)
@@ -250,6 +259,11 @@ jitp_policy(const json_t *props, X509 *x, const char *id,
 		strcpy(p->policy_name, "jitp-");
 		for (int i = 0; i < 8; i++)
 			sprintf(p->policy_name + 5 + 2 * i, "%02x", md[i]);
+	}
+	if (x != NULL && !broker_registry_name_valid(p->policy_name)) {
+		snprintf(err, errlen, "PolicyName from the template is not a "
+		    "valid name ([a-zA-Z0-9:_-]+, 1 to 128)");
+		return false;
 	}
 	return true;
 }
@@ -388,15 +402,9 @@ jitp_provisioned(struct strata_redis *r, redisReply *reply, void *arg)
 }
 
 static void
-jitp_key(char out[300], const char *kind, const char *name)
-{
-	snprintf(out, 300, "strata:%s:{%s}", kind, name);
-}
-
-static void
 jitp_provision(struct jitp *j, const char *ca_id, const struct jitp_plan *p)
 {
-	char k[10][300], now[24], nb[24], na[24], uuid[40];
+	char k[10][BROKER_REGISTRY_KEY_MAX], now[24], nb[24], na[24], uuid[40];
 	const char *thing = p->thing != NULL ? p->thing : "";
 	const char *pol = p->policy_name != NULL ? p->policy_name : "";
 	char *pem = broker_cert_to_pem(j->x509);
@@ -404,13 +412,13 @@ jitp_provision(struct jitp *j, const char *ca_id, const struct jitp_plan *p)
 	size_t len[3 + 10 + 13];
 	int n = 0;
 
-	jitp_key(k[0], "thing", thing);
-	jitp_key(k[2], "cert", j->id);
-	jitp_key(k[4], "policy", pol);
-	jitp_key(k[6], "thing-principals", thing);
-	jitp_key(k[7], "cert-things", j->id);
-	jitp_key(k[8], "cert-policies", j->id);
-	jitp_key(k[9], "policy-targets", pol);
+	broker_registry_key(k[0], "thing", thing);
+	broker_registry_key(k[2], "cert", j->id);
+	broker_registry_key(k[4], "policy", pol);
+	broker_registry_key(k[6], "thing-principals", thing);
+	broker_registry_key(k[7], "cert-things", j->id);
+	broker_registry_key(k[8], "cert-policies", j->id);
+	broker_registry_key(k[9], "policy-targets", pol);
 	strcpy(k[1], "strata:things");
 	strcpy(k[3], "strata:certs");
 	strcpy(k[5], "strata:policies");
