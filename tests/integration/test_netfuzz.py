@@ -3,8 +3,9 @@
 The codec has libFuzzer targets; this test is the outside view.  It throws
 generated and mutated MQTT 3.1.1 / MQTT 5 byte streams at the brokers'
 MQTT ports (plain TCP and TLS) and random or mutated HTTP requests at the
-brokers' and routers' metrics ports, over real sockets, in batches of a
-few concurrent connections.  After each batch:
+brokers' and routers' metrics ports and the brokers' admin API (with and
+without its token, its routes, JSON bodies it parses), over real sockets,
+in batches of a few concurrent connections.  After each batch:
 
   (a) a clean paho client round-trips a QoS 1 message through the cluster
       (subscribe on one broker, publish on the other, on a fresh topic),
@@ -666,7 +667,16 @@ HTTP_PATHS = ["/metrics", "/metrics", "/healthz", "/healthz", "/",
               "/metrics?x=1&y", "/metrics/", "//metrics", "/%00",
               "/%zz", "/metrics#f", "/../../etc/passwd", "*",
               "http://127.0.0.1/metrics", "/" + "a" * 3000,
-              "/healthz?" + "q=" * 500, "metrics", "/\xff\xfe"]
+              "/healthz?" + "q=" * 500, "metrics", "/\xff\xfe",
+              # the admin API's routes (its ports are HTTP targets too)
+              "/things", "/things/fz-1", "/things/fz-1/principals",
+              "/things/%2e%2e", "/policies", "/policies/fz",
+              "/keys-and-certificate?setAsActive=true",
+              "/certificate/register?setAsActive=true", "/cacertificate",
+              "/certificates/" + "a" * 64 + "?newStatus=REVOKED",
+              "/target-policies/fz", "/principals/things",
+              "/attached-policies/arn%3Aaws%3Aiot%3Alocal%3A000000000000"
+              "%3Acert%2F" + "0" * 64]
 HTTP_VERSIONS = ["HTTP/1.1"] * 4 + ["HTTP/1.0", "HTTP/0.9", "HTTP/2.0",
                                    "HTTP/1.12", "HTTP/x", "", "http/1.1"]
 HTTP_HEADERS = ["Connection: keep-alive", "Connection: close",
@@ -677,6 +687,25 @@ HTTP_HEADERS = ["Connection: keep-alive", "Connection: close",
                 "Content-Length: 5", "Content-Length: 0", "NoColonHere",
                 ": empty-name", " folded continuation", "X-Long: " +
                 "v" * 4000, "Host:", "Host: a\x00b", "\x00: \x00"]
+
+
+AUTH_HEADER = "Authorization: Bearer %s"
+
+# JSON bodies the admin API parses (the others are random bytes)
+ADMIN_BODIES = [
+    b'{"thingTypeName": "t", "attributePayload": {"attributes": '
+    b'{"a": "b"}, "merge": true}, "expectedVersion": 1}',
+    b'{"policyDocument": "{\\"Version\\": \\"2012-10-17\\", '
+    b'\\"Statement\\": [{\\"Effect\\": \\"Allow\\", '
+    b'\\"Action\\": \\"iot:*\\", \\"Resource\\": \\"*\\"}]}"}',
+    b'{"policyDocument": "{\\"Statement\\": ["}',
+    b'{"certificatePem": "-----BEGIN CERTIFICATE-----\\nMII\\n'
+    b'-----END CERTIFICATE-----"}',
+    b'{"target": "arn:aws:iot:local:000000000000:cert/' + b"0" * 64 + b'"}',
+    b'{"caCertificate": "x", "registrationConfig": {"templateBody": '
+    b'"{\\"Resources\\": {}}"}}',
+    b'{"attributePayload": 7}', b'[]', b'{"a": ' * 40,
+]
 
 
 def http_request(rng):
@@ -692,7 +721,8 @@ def http_request(rng):
     body = b""
     kind = rng.choice(["none", "none", "length", "chunked", "bad-chunk"])
     if kind == "length":
-        body = rand_bytes(rng, 0, 64)
+        body = (rng.choice(ADMIN_BODIES) if rng.random() < 0.5 else
+                rand_bytes(rng, 0, 64))
         lines.append("Content-Length: %d" % (len(body) + rng.choice(
             [0, 0, 1, -1, 100])))
     elif kind == "chunked":
@@ -796,9 +826,11 @@ class Targets:
     @classmethod
     def from_env(cls, env):
         """From a parsed endpoints.env."""
+        admin = [int(u.rsplit(":", 1)[1])
+                 for u in env.get("ADMIN_URLS", "").split()]
         return cls(env["HOST"], [int(p) for p in env["MQTT_PORTS"].split()],
                    [int(p) for p in env["MQTTS_PORTS"].split()],
-                   [int(p) for p in env["METRICS_PORTS"].split()],
+                   [int(p) for p in env["METRICS_PORTS"].split()] + admin,
                    env.get("CA_FILE"), env.get("CLIENT_CERT"),
                    env.get("CLIENT_KEY"))
 
@@ -1117,6 +1149,10 @@ def test_netfuzz(netfuzz_cluster, request, record_property):
     say(request, "netfuzz: seed %d, %.0f s (STRATA_NETFUZZ_SEED=%d "
         "repeats it)" % (seed, SECONDS, seed))
     targets = Targets.from_env(cluster.env)
+    if cluster.env.get("ADMIN_TOKEN") and not any(
+            h.startswith("Authorization") for h in HTTP_HEADERS):
+        # with the token, requests reach the admin API's handlers
+        HTTP_HEADERS.extend([AUTH_HEADER % cluster.env["ADMIN_TOKEN"]] * 6)
     shape = targets.shape()
     problems = check_cluster(cluster, 0)
     assert not problems, "cluster unhealthy before fuzzing: %s" % problems
