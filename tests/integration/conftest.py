@@ -271,6 +271,25 @@ def _cluster_cmd(*args):
 
 
 @contextlib.contextmanager
+def _cluster_up(prefix, run_env, brokers, routers, lb, redis_ha):
+    """One `cluster.sh up` on freshly picked ports in a new directory:
+    (directory, CompletedProcess)."""
+    directory = tempfile.mkdtemp(prefix=prefix)
+    args = ["up", "--dir", directory, "--brokers", str(brokers),
+            "--routers", str(routers),
+            "--base-port", str(pick_base_port(brokers, routers, lb=lb,
+                                              redis_ha=redis_ha))]
+    if lb:
+        args.append("--lb")
+    if redis_ha:
+        args.append("--redis-ha")
+    if os.environ.get("STRATA_BIN_DIR"):
+        args += ["--bin-dir", os.environ["STRATA_BIN_DIR"]]
+    return directory, subprocess.run(
+        _cluster_cmd(*args), env=run_env, cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, timeout=120)
+
+
 def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
                   health_check=True, env=None, lb=False, redis_ha=False):
     """Run `cluster.sh up` in a fresh temporary directory and yield the
@@ -286,31 +305,28 @@ def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
     and three sentinels (Cluster.redis_* by role)."""
     if not os.path.exists(CLUSTER_SH):
         pytest.fail("%s does not exist" % CLUSTER_SH)
-    directory = tempfile.mkdtemp(prefix=prefix)
     run_env = dict(os.environ)
     run_env.setdefault("STRATA_KEEPALIVE_MIN", "1")
     run_env.update(env or {})
-    args = ["up", "--dir", directory, "--brokers", str(brokers),
-            "--routers", str(routers),
-            "--base-port", str(pick_base_port(brokers, routers, lb=lb,
-                                              redis_ha=redis_ha))]
-    if lb:
-        args.append("--lb")
-    if redis_ha:
-        args.append("--redis-ha")
-    if os.environ.get("STRATA_BIN_DIR"):
-        args += ["--bin-dir", os.environ["STRATA_BIN_DIR"]]
-    up = subprocess.run(_cluster_cmd(*args), env=run_env, cwd=ROOT,
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                        timeout=120)
-    endpoints = os.path.join(directory, "endpoints.env")
-    if up.returncode != 0 or not os.path.exists(endpoints):
+    # Another worker may take a port between the pick and the bind (the
+    # picks are only probes): a start that failed on a port in use is
+    # tried again on new ports, at most three times.
+    for attempt in range(3):
+        directory, up = _cluster_up(prefix, run_env, brokers, routers, lb,
+                                    redis_ha)
+        endpoints = os.path.join(directory, "endpoints.env")
+        if up.returncode == 0 and os.path.exists(endpoints):
+            break
         tails = log_tails(os.path.join(directory, "logs"))
         subprocess.run(_cluster_cmd("down", "--dir", directory), cwd=ROOT,
                        timeout=60)
+        out = up.stdout.decode("utf-8", "replace")
+        if attempt < 2 and ("already in use" in out or
+                            "already in use" in tails):
+            shutil.rmtree(directory, ignore_errors=True)
+            continue
         pytest.fail("cluster.sh up failed (rc %d):\n%s\n%s" % (
-            up.returncode, up.stdout.decode("utf-8", "replace"), tails),
-            pytrace=False)
+            up.returncode, out, tails), pytrace=False)
     c = Cluster(directory, parse_env_file(endpoints), health_check)
     _active[name] = c
     try:
