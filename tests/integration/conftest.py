@@ -270,7 +270,6 @@ def _cluster_cmd(*args):
     return ["bash", CLUSTER_SH] + list(args)
 
 
-@contextlib.contextmanager
 def _cluster_up(prefix, run_env, brokers, routers, lb, redis_ha):
     """One `cluster.sh up` on freshly picked ports in a new directory:
     (directory, CompletedProcess)."""
@@ -290,6 +289,7 @@ def _cluster_up(prefix, run_env, brokers, routers, lb, redis_ha):
         stderr=subprocess.STDOUT, timeout=120)
 
 
+@contextlib.contextmanager
 def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
                   health_check=True, env=None, lb=False, redis_ha=False):
     """Run `cluster.sh up` in a fresh temporary directory and yield the
