@@ -146,6 +146,11 @@ def test_cluster_over_tls(pki, redis_tls):
     broker = daemons.Broker(redis_tls, args)
     try:
         broker.wait_ready(20)
+        # the router's readiness may trail the broker's under load
+        deadline = time.monotonic() + 20
+        while healthz(router.metrics_port) != 200 and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
         assert healthz(router.metrics_port) == 200
         for proto in (V5, V311):
             round_trip(broker.port, proto)
