@@ -1,11 +1,15 @@
 /*
- * admin.c - the admin API's HTTP side: listener, bearer token, routing,
- * JSON in and out, error answers.  The operations are admin_ops.c's.
+ * admin.c - the admin API's HTTP side: listener, routing, JSON in and
+ * out, error answers, the audit line.  Who may call is admin_auth.c's;
+ * the operations are admin_ops.c's (registry) and admin_iam.c's
+ * (identities).
  *
  * A request runs:
- *   token check (401) -> route by method and path (404 / 405) -> body
- *   read as JSON (400, 413) -> the operation's handler, which answers at
- *   once (a bad input: 400) or after its Redis calls (admin_eval).
+ *   query parsed (400) -> route found by method and path, its 404 / 405
+ *   kept -> authenticated (401, admin_auth.c) -> no route: 404 / 405 ->
+ *   authorized for the route's action and resource (403) -> body read as
+ *   JSON (400, 413) -> the operation's handler, which answers at once (a
+ *   bad input: 400) or after its Redis calls (admin_eval).
  * The client may go away while Redis answers: the connection's close
  * callback marks the call `gone`, and the answer is then dropped (the
  * request was freed with its connection).  Every Redis call has the
@@ -48,10 +52,13 @@ admin_audit(const struct admin_call *call, int status, const json_t *body)
 		    call->arg[i] == '"' || call->arg[i] == '\\' ||
 		    call->arg[i] == 0x7f ? '?' : call->arg[i];
 	resource[i] = '\0';
-	STRATA_INFO("admin", "admin call|identity=%s op=%s resource=\"%s\" "
-	    "source=%s status=%d error=%s", call->authorized ? "token" :
-	    "anonymous", call->op, resource, call->source, status,
-	    error != NULL ? error : "-");
+	STRATA_INFO("admin", "admin call|identity=%s key=%s action=%s "
+	    "resource=\"%s\" source=%s status=%d error=%s",
+	    call->user_arn[0] != '\0' ? call->user_arn : "anonymous",
+	    call->key_id[0] != '\0' ? call->key_id : "-",
+	    call->route != NULL ? call->route->action : "-",
+	    call->resource[0] != '\0' ? call->resource : resource,
+	    call->source, status, error != NULL ? error : "-");
 }
 
 static void
@@ -97,6 +104,7 @@ admin_reason(int status)
 	switch (status) {
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
@@ -142,6 +150,8 @@ admin_script_error(struct admin_call *call, const char *text)
 		{"VersionConflict", 409, "VersionConflictException"},
 		{"CertificateState", 409, "CertificateStateException"},
 		{"Invalid", 400, "InvalidRequestException"},
+		{"Unauthorized", 401, "UnauthorizedException"},
+		{"LimitExceeded", 409, "LimitExceededException"},
 	};
 	size_t n;
 
@@ -215,6 +225,7 @@ void
 admin_call_free(struct admin_call *call)
 {
 	evhttp_clear_headers(&call->query);
+	admin_cred_free(call);
 	json_decref(call->body);
 	free(call->state);
 	free(call);
@@ -243,24 +254,23 @@ admin_query_true(struct admin_call *call, const char *name)
 }
 
 const char *
+admin_method_name(enum evhttp_cmd_type method)
+{
+	switch (method) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	default: return "OTHER";
+	}
+}
+
+const char *
 admin_header(struct admin_call *call, const char *name)
 {
 	return evhttp_find_header(evhttp_request_get_input_headers(call->req),
 	    name);
-}
-
-/* Bearer token, compared in constant time. */
-static bool
-admin_authorized(struct broker_admin *a, struct evhttp_request *req)
-{
-	const char *h = evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "Authorization");
-	size_t n = strlen(a->token);
-
-	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
-		return false;
-	h += 7;
-	return strlen(h) == n && CRYPTO_memcmp(h, a->token, n) == 0;
 }
 
 /* The body as JSON: none is NULL; false after answering 400/413. */
@@ -324,13 +334,13 @@ admin_segments(const char *path, char seg[4][ADMIN_MAX_NAME + 1])
 }
 
 /* Does the route's pattern ("things/ * /principals", '*' a parameter)
- * match the segments?  The parameter goes to call->arg. */
+ * match the segments?  The parameters go to arg and arg2. */
 static bool
 admin_route_match(const char *pattern, char seg[4][ADMIN_MAX_NAME + 1],
-    int n, char *arg)
+    int n, struct admin_call *call)
 {
 	char pat[64], *save = NULL, *tok;
-	int i = 0;
+	int i = 0, params = 0;
 
 	snprintf(pat, sizeof(pat), "%s", pattern);
 	for (tok = strtok_r(pat, "/", &save); tok != NULL;
@@ -338,38 +348,54 @@ admin_route_match(const char *pattern, char seg[4][ADMIN_MAX_NAME + 1],
 		if (i >= n)
 			return false;
 		if (strcmp(tok, "*") == 0)
-			strcpy(arg, seg[i]);
+			strcpy(params++ == 0 ? call->arg : call->arg2, seg[i]);
 		else if (strcmp(tok, seg[i]) != 0)
 			return false;
 	}
 	return i == n;
 }
 
+/* The route of the request, or its 404 / 405 in call->route_status. */
 static void
-admin_dispatch(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
+admin_route(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
     int n)
 {
+	static const struct admin_route *const tables[] = {admin_routes,
+	    admin_iam_routes};
 	enum evhttp_cmd_type method = evhttp_request_get_command(call->req);
-	bool path_found = false;
 
-	for (const struct admin_route *r = admin_routes; r->pattern != NULL;
-	     r++) {
-		if (!admin_route_match(r->pattern, seg, n, call->arg))
-			continue;
-		path_found = true;
-		if (r->method != method)
-			continue;
-		call->op = r->op;
-		if (admin_read_body(call))
-			r->handle(call);
+	call->route_status = 404;
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+		for (const struct admin_route *r = tables[t];
+		     r->pattern != NULL; r++) {
+			if (!admin_route_match(r->pattern, seg, n, call))
+				continue;
+			call->route_status = 405;
+			if (r->method == method) {
+				call->route = r;
+				call->op = r->op;
+				return;
+			}
+		}
+	call->arg[0] = call->arg2[0] = '\0';
+}
+
+/* Authenticated: answer a request that has no route, or check the
+ * caller's policies and run the operation. */
+static void
+admin_authenticated(struct admin_call *call)
+{
+	if (call->route == NULL) {
+		if (call->route_status == 405)
+			admin_error(call, 405, "MethodNotAllowedException",
+			    NULL, "method not allowed on this path");
+		else
+			admin_error(call, 404, "ResourceNotFoundException",
+			    NULL, "no such operation");
 		return;
 	}
-	if (path_found)
-		admin_error(call, 405, "MethodNotAllowedException", NULL,
-		    "method not allowed on this path");
-	else
-		admin_error(call, 404, "ResourceNotFoundException", NULL,
-		    "no such operation");
+	if (admin_authorize(call) && admin_read_body(call))
+		call->route->handle(call);
 }
 
 /* The caller's address, kept for the audit record (the connection may be
@@ -406,24 +432,17 @@ admin_handle(struct evhttp_request *req, void *arg)
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
 	    admin_conn_closed, call);
 	admin_source(call);
-	if (!admin_authorized(a, req)) {
-		admin_error(call, 401, "UnauthorizedException", NULL,
-		    "missing or wrong bearer token");
-		return;
-	}
-	call->authorized = true;
 	if (q != NULL && evhttp_parse_query_str(q, &call->query) != 0) {
 		admin_error(call, 400, "InvalidRequestException", NULL,
 		    "query string does not parse");
 		return;
 	}
 	n = path != NULL ? admin_segments(path, seg) : -1;
-	if (n < 0) {
-		admin_error(call, 404, "ResourceNotFoundException", NULL,
-		    "no such operation");
-		return;
-	}
-	admin_dispatch(call, seg, n);
+	if (n >= 0)
+		admin_route(call, seg, n);
+	else
+		call->route_status = 404;
+	admin_authenticate(call, admin_authenticated);
 }
 
 /* ---- listener ---- */
@@ -507,7 +526,8 @@ broker_admin_start(struct strata_broker *b)
 		return STRATA_EINVAL;
 	if (cfg->admin_port == 0)
 		return 0;
-	if (admin_load_token(a, cfg->admin_token_file) != 0)
+	if (admin_load_token(a, cfg->admin_token_file) != 0 ||
+	    admin_auth_init(a, cfg->admin_bootstrap_key_id) != 0)
 		return STRATA_EINVAL;
 	if (cfg->admin_tls && b->ssl_ctx == NULL) {
 		STRATA_ERROR(BROKER_COMP, "config error: admin-tls needs a "

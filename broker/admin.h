@@ -16,37 +16,73 @@
 
 #define ADMIN_MAX_NAME 256 /* a path segment (decoded) */
 #define ADMIN_MAX_ARGS 16  /* keys + arguments of one script */
+#define ADMIN_KEY_ID_MAX 32 /* access key ids: [A-Z0-9]{16,32} */
+#define ADMIN_TOKEN_MAX 255 /* a bearer secret */
+#define ADMIN_SECRET_LEN 40 /* the secrets CreateAccessKey makes */
 
 struct broker_admin {
 	struct strata_broker *b;
 	struct evhttp *http;
-	char token[256];
+	char token[ADMIN_TOKEN_MAX + 1];
+	char boot_id[ADMIN_KEY_ID_MAX + 1];  /* the bootstrap access key */
+	char boot_verifier[65], boot_signing[65];
 	X509 *ca;                 /* registry-ca-cert, or NULL */
 	EVP_PKEY *ca_key;
 	char ca_id[BROKER_CERT_ID_LEN + 1];
 };
+
+/* What a route acts on, for its resource ARN (admin_auth.c). */
+enum admin_resource {
+	ADMIN_RES_ANY,          /* "*": lists, creates from a body */
+	ADMIN_RES_THING,        /* arn:aws:iot:R:A:thing/<arg> */
+	ADMIN_RES_CERT,         /* .../cert/<arg> */
+	ADMIN_RES_CACERT,       /* .../cacert/<arg> */
+	ADMIN_RES_POLICY,       /* .../policy/<arg> */
+	ADMIN_RES_ARN,          /* the parameter is an ARN */
+	ADMIN_RES_USER,         /* arn:aws:iam::A:user/<arg> */
+	ADMIN_RES_ADMIN_POLICY, /* arn:aws:iam::A:policy/<arg> */
+};
+
+struct admin_call;
+
+struct admin_route {
+	enum evhttp_cmd_type method;
+	const char *pattern;      /* "things/ * /principals": '*' a parameter */
+	const char *op;           /* operation name */
+	const char *action;       /* IAM action: "iot:CreateThing" */
+	enum admin_resource resource;
+	void (*handle)(struct admin_call *call);
+};
+/* Both end with a NULL pattern. */
+extern const struct admin_route admin_routes[];     /* admin_ops.c */
+extern const struct admin_route admin_iam_routes[]; /* admin_iam.c */
+
+struct admin_cred;
+struct strata_iam_policy;
 
 /* One request being answered. */
 struct admin_call {
 	struct strata_broker *b;
 	struct evhttp_request *req;
 	bool gone;                /* the client went away: do not answer */
-	bool authorized;          /* the bearer token was right */
 	char source[64];          /* the caller's address, for the audit */
-	const char *op;           /* AWS operation name */
-	char arg[ADMIN_MAX_NAME + 1]; /* the path parameter, decoded */
+	const struct admin_route *route; /* NULL: none matched */
+	int route_status;         /* no route: 404 or 405 */
+	const char *op;           /* operation name, "?" before routing */
+	char arg[ADMIN_MAX_NAME + 1];  /* the first path parameter, decoded */
+	char arg2[ADMIN_MAX_NAME + 1]; /* the second, if any */
 	struct evkeyvalq query;
 	json_t *body;             /* request body, NULL when none */
 	void *state;              /* the operation's, freed with the call */
+	/* who calls (admin_auth.c): empty before authentication */
+	struct admin_cred *cred;
+	void (*next)(struct admin_call *call);
+	char key_id[ADMIN_KEY_ID_MAX + 1];
+	char user_arn[160];
+	struct strata_iam_policy **pols;
+	size_t npols;
+	char resource[ADMIN_MAX_NAME + 200]; /* the ARN authorized */
 };
-
-struct admin_route {
-	enum evhttp_cmd_type method;
-	const char *pattern;      /* "things/ * /principals", '*' the arg */
-	const char *op;
-	void (*handle)(struct admin_call *call);
-};
-extern const struct admin_route admin_routes[]; /* ends with NULL */
 
 typedef void (*admin_done_cb)(struct admin_call *call, redisReply *reply);
 
@@ -65,5 +101,27 @@ void admin_call_free(struct admin_call *call);
 const char *admin_query(struct admin_call *call, const char *name);
 bool admin_query_true(struct admin_call *call, const char *name);
 const char *admin_header(struct admin_call *call, const char *name);
+const char *admin_method_name(enum evhttp_cmd_type method);
+
+/* ---- admin_auth.c ---- */
+/* The bootstrap key from the token and admin-bootstrap-key-id ("":
+ * derived from the token). */
+int admin_auth_init(struct broker_admin *a, const char *configured_id);
+/* Authenticate the call; next runs when it passed, else it is answered
+ * (401, 503). */
+void admin_authenticate(struct admin_call *call,
+    void (*next)(struct admin_call *call));
+/* May the caller do the route's action on its resource?  False after a
+ * 403. */
+bool admin_authorize(struct admin_call *call);
+void admin_cred_free(struct admin_call *call);
+/* A secret's verifier and signing key, hex. */
+void admin_key_derive(const char *secret, char verifier[65],
+    char signing[65]);
+bool admin_key_id_valid(const char *s);
+
+/* ---- admin_iam.c ---- */
+void admin_iam_arn(struct admin_call *call, char *out, size_t len,
+    const char *kind, const char *name);
 
 #endif

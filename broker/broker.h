@@ -112,6 +112,7 @@ struct broker_config {
 	long admin_port;
 	char *admin_bind;
 	char *admin_token_file;
+	char *admin_bootstrap_key_id;
 	bool admin_tls;
 	char *iot_region;
 	char *iot_account;

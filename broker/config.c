@@ -111,6 +111,9 @@ static const struct strata_config_option broker_options[] = {
 	OPT("admin-token-file", STRATA_CFG_STRING, admin_token_file, "", 0, 0,
 	    "file holding the admin API's bearer token (needed with "
 	    "admin-port)"),
+	OPT("admin-bootstrap-key-id", STRATA_CFG_STRING, admin_bootstrap_key_id,
+	    "", 0, 0, "access key id of the bootstrap admin identity, whose "
+	    "secret is the admin token (default: derived from the token)"),
 	OPT("admin-tls", STRATA_CFG_BOOL, admin_tls, "false", 0, 0,
 	    "serve the admin API over HTTPS with tls-cert and tls-key"),
 	OPT("iot-region", STRATA_CFG_STRING, iot_region, "local", 0, 0,

@@ -37,7 +37,9 @@
 #   REDIS_PID are the first primary's)
 #   ADMIN_URL (broker 0's admin API; stratactl reads it as
 #   STRATA_ADMIN_URL), ADMIN_URLS (every broker's), ADMIN_TOKEN and
-#   ADMIN_TOKEN_FILE (its bearer token; STRATA_ADMIN_TOKEN)
+#   ADMIN_TOKEN_FILE (its bearer token; STRATA_ADMIN_TOKEN),
+#   ADMIN_ACCESS_KEY_ID (the bootstrap admin identity's access key, whose
+#   secret is ADMIN_TOKEN: STRATA_ACCESS_KEY_ID, STRATA_SECRET_ACCESS_KEY)
 # The development CA (CA_FILE, its key beside it) signs what
 # `stratactl create-keys-and-certificate` makes.  CLIENT_CERT is
 # registered ACTIVE with the policy "strata-dev" attached, which allows
@@ -194,8 +196,13 @@ cmd_up() {
 	"$here/gen-certs.sh" "$DIR/certs" || die "certificate generation failed"
 	# the secret node links prove (a router refuses a broker without it)
 	secret_file "$DIR/cluster.secret" 32
-	# the admin API's bearer token
-	secret_file "$DIR/admin.token" 24
+	# the bootstrap admin identity's access key: its secret is the admin
+	# API's bearer token.  Both are kept across starts, since Redis keeps
+	# the identity (a new secret would not match the stored one).
+	[[ -s $DIR/admin.token ]] || secret_file "$DIR/admin.token" 24
+	[[ -s $DIR/admin.key-id ]] ||
+		(umask 077 && printf 'AKIA%s\n' "$(openssl rand -hex 8 | tr a-f A-F)" \
+			>"$DIR/admin.key-id") || die "could not write $DIR/admin.key-id"
 	# Redis's passwords: the daemons' user; with --redis-ha also the
 	# replication and failover users' and the sentinels' own
 	secret_file "$DIR/redis.password" 24
@@ -236,6 +243,7 @@ cmd_up() {
 			--tls-cert "$DIR/certs/server.crt" --tls-key "$DIR/certs/server.key" \
 			--tls-ca "$DIR/certs/ca.crt" --metrics-port "${bmet[i]}" \
 			--admin-port "${admin[i]}" --admin-token-file "$DIR/admin.token" \
+			--admin-bootstrap-key-id "$(cat "$DIR/admin.key-id")" \
 			--registry-ca-cert "$DIR/certs/ca.crt" \
 			--registry-ca-key "$DIR/certs/ca.key" \
 			--cluster-secret-file "$DIR/cluster.secret" \
@@ -294,6 +302,7 @@ cmd_up() {
 		ADMIN_URLS="$(for p in "${admin[@]}"; do printf 'http://%s:%s ' "$HOST" "$p"; done | sed 's/ $//')"
 		ADMIN_TOKEN="$(cat "$DIR/admin.token")"
 		ADMIN_TOKEN_FILE="$DIR/admin.token"
+		ADMIN_ACCESS_KEY_ID="$(cat "$DIR/admin.key-id")"
 		REDIS_USER="$REDIS_USER"
 		REDIS_PASSWORD_FILE="$DIR/redis.password"
 		REDIS_SENTINEL_PASSWORD_FILE="$( ((REDIS_HA)) && echo "$DIR/redis-sentinel.password")"

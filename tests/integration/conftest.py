@@ -113,6 +113,7 @@ class Cluster:
         self.admin_urls = env.get("ADMIN_URLS", "").split()
         self.admin_token = env.get("ADMIN_TOKEN", "")
         self.admin_token_file = env.get("ADMIN_TOKEN_FILE", "")
+        self.admin_key_id = env.get("ADMIN_ACCESS_KEY_ID", "")
         self.log_dir = env["LOG_DIR"]
         self.log_offsets = {}  # log file name -> bytes already scanned
 

@@ -207,9 +207,11 @@ def test_admin_api_errors(cluster):
         if len(lines) >= 2 or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    assert any('identity=token op=DescribeThing resource="%s" '
+    assert any('identity=arn:aws:iam::000000000000:user/admin key=%s '
+               'action=iot:DescribeThing resource="%s:thing/%s" '
                'source=127.0.0.1 status=404 '
-               'error=ResourceNotFoundException' % marker in l
+               'error=ResourceNotFoundException' % (cluster.admin_key_id,
+                                                    ARN, marker) in l
                for l in lines), lines
     assert any("identity=anonymous" in l and "status=401" in l
                for l in lines), lines
