@@ -20,6 +20,7 @@
 enum args_global {
 	ARGS_ENDPOINT,
 	ARGS_TOKEN_FILE,
+	ARGS_PROFILE,
 	ARGS_CA_FILE,
 	ARGS_TIMEOUT,
 	ARGS_DEBUG,
@@ -32,6 +33,7 @@ static const struct {
 } args_globals[] = {
 	{ "endpoint-url", ARGS_ENDPOINT },
 	{ "token-file", ARGS_TOKEN_FILE },
+	{ "profile", ARGS_PROFILE },
 	{ "ca-file", ARGS_CA_FILE },
 	{ "cli-read-timeout", ARGS_TIMEOUT },
 	{ "debug", ARGS_DEBUG },
@@ -137,6 +139,9 @@ args_global(struct ctl_invocation *inv, struct args_cursor *cur,
 	case ARGS_TOKEN_FILE:
 		inv->token_file = value;
 		return 0;
+	case ARGS_PROFILE:
+		inv->profile = value;
+		return 0;
 	case ARGS_CA_FILE:
 		inv->ca_file = value;
 		return 0;
@@ -199,6 +204,34 @@ ctl_args_read_file(const char *path, char **text, char *msg,
 	return 0;
 }
 
+/* Is value one of choices ("A|B|C")? */
+static bool
+args_is_choice(const char *choices, const char *value)
+{
+	size_t n = strlen(value);
+	const char *p = choices;
+
+	if (strchr(value, '|') != NULL)
+		return false;
+	for (;;) {
+		if (strncmp(p, value, n) == 0 && (p[n] == '|' || p[n] == '\0'))
+			return true;
+		if ((p = strchr(p, '|')) == NULL)
+			return false;
+		p++;
+	}
+}
+
+static int
+args_check_choice(const struct ctl_flag *f, const char *value,
+    struct ctl_error *err)
+{
+	if (f->choices == NULL || args_is_choice(f->choices, value))
+		return 0;
+	return ctl_error_usage(err, "argument --%s: Invalid choice: '%s', "
+	    "valid choices are: %s", f->name, value, f->choices);
+}
+
 /* The text of a flag's value: the file's for file://PATH where the flag
  * allows it.  Returns 0 with *text owned, or -1 with err. */
 static int
@@ -218,6 +251,8 @@ args_value_text(const struct ctl_flag *f, const char *value, char **text,
 	if (f->kind == CTL_INTEGER && args_integer(value, &number) != 0)
 		return ctl_error_usage(err,
 		    "argument --%s: invalid int value: '%s'", f->name, value);
+	if (args_check_choice(f, value, err) != 0)
+		return -1;
 	*text = args_strdup(value);
 	return 0;
 }

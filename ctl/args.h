@@ -23,6 +23,7 @@ struct ctl_invocation {
 	char *values[CTL_MAX_FLAGS];
 	const char *endpoint_url;          /* --endpoint-url */
 	const char *token_file;            /* --token-file */
+	const char *profile;               /* --profile */
 	const char *ca_file;               /* --ca-file */
 	int timeout_seconds;               /* --cli-read-timeout */
 	bool debug;                        /* --debug */

@@ -211,15 +211,16 @@ static int
 http_add_headers(struct http_exchange *x, struct evkeyvalq *headers)
 {
 	const struct ctl_request *r = x->request;
-	char *bearer, length[32];
+	const struct ctl_auth *auth = x->options->auth;
+	char length[32];
 	size_t i;
 	int rc = 0;
 
-	if (asprintf(&bearer, "Bearer %s", x->options->token) < 0)
-		abort();
 	rc |= evhttp_add_header(headers, "Host",
 	    x->options->endpoint->authority);
-	rc |= evhttp_add_header(headers, "Authorization", bearer);
+	rc |= evhttp_add_header(headers, "Authorization", auth->authorization);
+	if (auth->date[0] != '\0')
+		rc |= evhttp_add_header(headers, "X-Strata-Date", auth->date);
 	rc |= evhttp_add_header(headers, "Accept", "application/json");
 	rc |= evhttp_add_header(headers, "User-Agent", "stratactl");
 	if (r->body != NULL)
@@ -234,7 +235,6 @@ http_add_headers(struct http_exchange *x, struct evkeyvalq *headers)
 	for (i = 0; i < r->header_count; i++)
 		rc |= evhttp_add_header(headers, r->headers[i].name,
 		    r->headers[i].value);
-	free(bearer);
 	return rc != 0 ? -1 : 0;
 }
 
@@ -350,6 +350,20 @@ http_resolve(const struct http_exchange *x, struct addrinfo **out,
 	    "the endpoint URL: \"%s\" (%s)", x->url, gai_strerror(rc));
 }
 
+/* The request line and the credentials' headers, as --debug shows them:
+ * the Authorization header's scheme and key id, not its secret. */
+static void
+http_debug_request(const struct http_exchange *x)
+{
+	const struct ctl_auth *auth = x->options->auth;
+
+	fprintf(stderr, "> %s %s HTTP/1.1\n",
+	    ctl_table_method_name(x->request->method), x->request->target);
+	fprintf(stderr, "> Authorization: %s\n", auth->shown);
+	if (auth->date[0] != '\0')
+		fprintf(stderr, "> X-Strata-Date: %s\n", auth->date);
+}
+
 /* Try each address until one connects, all within the deadline. */
 static int
 http_run(struct http_exchange *x, const struct addrinfo *addresses,
@@ -365,9 +379,7 @@ http_run(struct http_exchange *x, const struct addrinfo *addresses,
 		abort();
 	evtimer_add(deadline, &timeout);
 	if (o->debug)
-		fprintf(stderr, "> %s %s HTTP/1.1\n",
-		    ctl_table_method_name(x->request->method),
-		    x->request->target);
+		http_debug_request(x);
 	for (ai = addresses; ai != NULL && rc == 0; ai = ai->ai_next) {
 		rc = http_attempt(x, ai, err);
 		if (x->answered || x->expired || x->connected ||

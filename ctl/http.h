@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "credentials.h"
 #include "ctl.h"
 #include "endpoint.h"
 #include "request.h"
@@ -26,10 +27,11 @@
 
 struct ctl_http_options {
 	const struct ctl_endpoint *endpoint;
-	const char *token;       /* sent as Authorization: Bearer <token> */
+	const struct ctl_auth *auth; /* Authorization, X-Strata-Date */
 	const char *ca_file;     /* https: trusted CAs; NULL: the system's */
 	int timeout_seconds;
-	bool debug;              /* request and status lines on stderr */
+	bool debug;              /* request, auth and status lines on
+	                          * stderr (auth->shown, never the secret) */
 };
 
 /* An answer, whatever its status.  Strings owned, NUL-terminated. */

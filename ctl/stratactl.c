@@ -2,18 +2,21 @@
  * stratactl.c - the command-line client of the admin API
  * (docs/internals/admin-api.md, docs/internals/stratactl.md).
  *
- * One run: parse the command line (args.c), find the endpoint, token and
- * CA file (flags first, then STRATA_ADMIN_URL, STRATA_ADMIN_TOKEN,
- * STRATA_ADMIN_CA_FILE), build the request from the command's row of the
- * table (table.c, request.c), send it (http.c), print the answer or the
- * error line (output.c), exit with the AWS CLI's status (ctl.h).
+ * One run: parse the command line (args.c), find the endpoint and CA file
+ * (flags first, then STRATA_ADMIN_URL, STRATA_ADMIN_CA_FILE) and the
+ * credentials (credentials.c), build the request from the command's row
+ * of the table (table.c, request.c), sign it or put the token on it, send
+ * it (http.c), print the answer or the error line (output.c), exit with
+ * the AWS CLI's status (ctl.h).
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "args.h"
+#include "credentials.h"
 #include "ctl.h"
 #include "endpoint.h"
 #include "http.h"
@@ -25,7 +28,7 @@
 struct settings {
 	const char *endpoint_url;
 	const char *ca_file;
-	char *token;            /* owned */
+	struct ctl_credentials credentials;
 };
 
 static void
@@ -52,33 +55,69 @@ report(const struct ctl_error *err)
 }
 
 static void
+help_options(void)
+{
+	printf("Options, before or after the command:\n"
+	    "  --endpoint-url URL      the admin API, http:// or https:// "
+	    "(STRATA_ADMIN_URL)\n"
+	    "  --profile NAME          sign with the access key of this "
+	    "profile of the\n"
+	    "                          credentials file (STRATA_PROFILE)\n"
+	    "  --token-file FILE       a bearer token, from a file "
+	    "(STRATA_ADMIN_TOKEN)\n"
+	    "  --ca-file FILE          CA certificates of an https endpoint\n"
+	    "                          (STRATA_ADMIN_CA_FILE; default: the "
+	    "system's)\n"
+	    "  --cli-read-timeout S    seconds the request may take (%d)\n"
+	    "  --debug                 the request line, the credentials used "
+	    "and the status\n"
+	    "                          on stderr (never a secret)\n"
+	    "  --help                  this text\n", CTL_DEFAULT_TIMEOUT);
+}
+
+static void
+help_environment(void)
+{
+	printf("Environment:\n"
+	    "  STRATA_ADMIN_URL                the admin API\n"
+	    "  STRATA_ACCESS_KEY_ID            an access key: each request "
+	    "is signed with it\n"
+	    "  STRATA_SECRET_ACCESS_KEY        (STRATA-HMAC-SHA256)\n"
+	    "  STRATA_ADMIN_TOKEN              a bearer token\n"
+	    "  STRATA_PROFILE                  the profile (default: "
+	    "default)\n"
+	    "  STRATA_SHARED_CREDENTIALS_FILE  the credentials file "
+	    "(default:\n"
+	    "                                  ~/.strata/credentials)\n"
+	    "  STRATA_ADMIN_CA_FILE            CA certificates of an https "
+	    "endpoint\n"
+	    "\nCredentials, the first found: --profile or --token-file; "
+	    "STRATA_ACCESS_KEY_ID\nwith STRATA_SECRET_ACCESS_KEY; "
+	    "STRATA_ADMIN_TOKEN; the profile of the\ncredentials file, an "
+	    "INI file: [NAME] with strata_access_key_id = ... and\n"
+	    "strata_secret_access_key = ... (or the aws_ names).\n");
+}
+
+static void
 help_commands(void)
 {
 	size_t i;
 
 	printf("stratactl - the command-line client of Strata's admin API.\n"
-	    "Commands and flags are those of `aws iot`.\n\n");
+	    "Commands and flags are those of `aws iot`; the admin "
+	    "identities' follow\n`aws iam`.\n\n");
 	usage_lines(stdout);
 	printf("Commands:\n");
 	for (i = 0; i < ctl_table_count; i++)
 		printf("  %-29s %s\n", ctl_table_commands[i].name,
 		    ctl_table_commands[i].summary);
-	printf("\nOptions, before or after the command:\n"
-	    "  --endpoint-url URL      the admin API, http:// or https:// "
-	    "(STRATA_ADMIN_URL)\n"
-	    "  --token-file FILE       the bearer token, from a file "
-	    "(STRATA_ADMIN_TOKEN)\n"
-	    "  --ca-file FILE          CA certificates of an https endpoint "
-	    "(STRATA_ADMIN_CA_FILE;\n"
-	    "                          default: the system's)\n"
-	    "  --cli-read-timeout S    seconds the request may take (%d)\n"
-	    "  --debug                 the request line and the status on "
-	    "stderr\n"
-	    "  --help                  this text\n"
-	    "\nExit status: 0 success, 252 usage error, 253 no endpoint or "
-	    "token, 254 error\nanswer (the error line on stderr), 255 no "
-	    "answer (endpoint not reached,\ntimeout, TLS refused).\n",
-	    CTL_DEFAULT_TIMEOUT);
+	printf("\n");
+	help_options();
+	printf("\n");
+	help_environment();
+	printf("\nExit status: 0 success, 252 usage error, 253 no endpoint or "
+	    "credentials, 254\nerror answer (the error line on stderr), 255 "
+	    "no answer (endpoint not reached,\ntimeout, TLS refused).\n");
 }
 
 static const char *
@@ -127,6 +166,8 @@ help_flag(const struct ctl_flag *f)
 	    f->name, help_value(f),
 	    (f->options & CTL_REQUIRED) ? " (required)" : "");
 	printf(where[f->place], f->wire);
+	if (f->choices != NULL)
+		printf("; one of %s", f->choices);
 	printf("%s%s%s\n", help_kind(f),
 	    (f->options & CTL_PRIVATE) ? ", mode 0600" : "",
 	    (f->options & CTL_FILE) ? "; file://PATH reads it from PATH" : "");
@@ -160,32 +201,6 @@ settings_env(const char *name)
 }
 
 static int
-settings_token(const struct ctl_invocation *inv, struct settings *s,
-    struct ctl_error *err)
-{
-	const char *env = settings_env("STRATA_ADMIN_TOKEN");
-	char msg[256];
-	size_t n;
-
-	if (inv->token_file != NULL) {
-		if (ctl_args_read_file(inv->token_file, &s->token, msg,
-		    sizeof(msg)) != 0)
-			return ctl_error_set(err, CTL_EXIT_CONFIG,
-			    "Unable to read the token file %s: %s",
-			    inv->token_file, msg);
-	} else if (env != NULL && (s->token = strdup(env)) == NULL) {
-		abort();
-	}
-	n = s->token != NULL ? strlen(s->token) : 0;
-	while (n > 0 && (s->token[n - 1] == '\n' || s->token[n - 1] == '\r'))
-		s->token[--n] = '\0';
-	if (n == 0)
-		return ctl_error_set(err, CTL_EXIT_CONFIG, "Unable to locate "
-		    "credentials: set STRATA_ADMIN_TOKEN or use --token-file");
-	return 0;
-}
-
-static int
 settings_load(const struct ctl_invocation *inv, struct settings *s,
     struct ctl_error *err)
 {
@@ -196,7 +211,7 @@ settings_load(const struct ctl_invocation *inv, struct settings *s,
 	if (s->endpoint_url == NULL)
 		return ctl_error_set(err, CTL_EXIT_CONFIG, "No endpoint: set "
 		    "STRATA_ADMIN_URL or use --endpoint-url");
-	return settings_token(inv, s, err);
+	return ctl_credentials_load(&s->credentials, inv, err);
 }
 
 /* The answer to inv's request, printed.  -1 with err on any failure. */
@@ -207,15 +222,20 @@ run(const struct ctl_invocation *inv, struct ctl_error *err)
 	struct ctl_endpoint endpoint = { 0 };
 	struct ctl_request req = { 0 };
 	struct ctl_http_answer answer = { 0 };
+	struct ctl_auth auth = { 0 };
 	struct ctl_http_options options = { .endpoint = &endpoint,
-		.timeout_seconds = inv->timeout_seconds, .debug = inv->debug };
+		.auth = &auth, .timeout_seconds = inv->timeout_seconds,
+		.debug = inv->debug };
 	int rc = -1;
 
 	if (settings_load(inv, &s, err) != 0 ||
 	    ctl_endpoint_parse(&endpoint, s.endpoint_url, err) != 0 ||
 	    ctl_request_build(&req, inv, endpoint.base_path, err) != 0)
 		goto out;
-	options.token = s.token;
+	if (inv->debug)
+		fprintf(stderr, "* credentials from %s\n",
+		    s.credentials.source);
+	ctl_credentials_auth(&s.credentials, &req, time(NULL), &auth);
 	options.ca_file = s.ca_file;
 	if (ctl_http_send(&options, &req, &answer, err) != 0)
 		goto out;
@@ -227,7 +247,8 @@ out:
 	ctl_http_answer_clear(&answer);
 	ctl_request_clear(&req);
 	ctl_endpoint_clear(&endpoint);
-	free(s.token);
+	ctl_credentials_auth_clear(&auth);
+	ctl_credentials_clear(&s.credentials);
 	return rc;
 }
 

@@ -1,6 +1,7 @@
 /*
  * table.c - the commands of stratactl (see table.h), in the order of the
- * operations table of docs/internals/admin-api.md.
+ * operations table of docs/internals/admin-api.md, then those of the
+ * identity operations of docs/design/admin-authz.md (section 4).
  */
 #include <string.h>
 
@@ -38,6 +39,18 @@
 #define NEXT_TOKEN { "next-token", "nextToken", CTL_QUERY, CTL_STRING, 0 }
 #define PAGE_SIZE { "page-size", "pageSize", CTL_QUERY, CTL_INTEGER, 0 }
 #define MARKER { "marker", "marker", CTL_QUERY, CTL_STRING, 0 }
+/* Admin identities, with IAM's flag names.  A path variable's name shows
+ * only in help: the wire has its value alone. */
+#define USER_NAME                                                           \
+	{ "user-name", "userName", CTL_PATH, CTL_STRING, CTL_REQUIRED }
+#define ACCESS_KEY_ID                                                       \
+	{ "access-key-id", "accessKeyId", CTL_PATH, CTL_STRING,             \
+		CTL_REQUIRED }
+
+/* Rows leave out a flag's choices unless it has some: C makes the member
+ * NULL, and writing NULL on every other flag would only lengthen rows. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 const struct ctl_command ctl_table_commands[] = {
 	{ "create-thing", "CreateThing", EVHTTP_REQ_POST,
@@ -163,7 +176,61 @@ const struct ctl_command ctl_table_commands[] = {
 	    "/principals/things",
 	    "List the things a certificate is attached to.",
 	    { PRINCIPAL, MAX_RESULTS, NEXT_TOKEN } },
+	{ "create-admin-user", "CreateAdminUser", EVHTTP_REQ_POST,
+	    "/admin-users/{userName}", "Create an admin user.",
+	    { USER_NAME } },
+	{ "get-admin-user", "GetAdminUser", EVHTTP_REQ_GET,
+	    "/admin-users/{userName}", "Show an admin user.", { USER_NAME } },
+	{ "list-admin-users", "ListAdminUsers", EVHTTP_REQ_GET,
+	    "/admin-users", "List every admin user.", { { NULL } } },
+	{ "delete-admin-user", "DeleteAdminUser", EVHTTP_REQ_DELETE,
+	    "/admin-users/{userName}",
+	    "Delete an admin user without keys or policies.", { USER_NAME } },
+	{ "create-access-key", "CreateAccessKey", EVHTTP_REQ_POST,
+	    "/admin-users/{userName}/access-keys",
+	    "Make an access key (its secret is shown once).",
+	    { USER_NAME } },
+	{ "list-access-keys", "ListAccessKeys", EVHTTP_REQ_GET,
+	    "/admin-users/{userName}/access-keys",
+	    "List an admin user's access keys.", { USER_NAME } },
+	{ "update-access-key", "UpdateAccessKey", EVHTTP_REQ_PATCH,
+	    "/admin-users/{userName}/access-keys/{accessKeyId}",
+	    "Set an access key Active or Inactive.",
+	    { USER_NAME, ACCESS_KEY_ID,
+		{ "status", "Status", CTL_BODY, CTL_STRING, CTL_REQUIRED,
+		    "Active|Inactive" } } },
+	{ "delete-access-key", "DeleteAccessKey", EVHTTP_REQ_DELETE,
+	    "/admin-users/{userName}/access-keys/{accessKeyId}",
+	    "Delete an access key.", { USER_NAME, ACCESS_KEY_ID } },
+	{ "create-admin-policy", "CreateAdminPolicy", EVHTTP_REQ_POST,
+	    "/admin-policies/{policyName}", "Create an admin policy.",
+	    { POLICY_NAME,
+		{ "policy-document", "PolicyDocument", CTL_BODY, CTL_STRING,
+		    CTL_REQUIRED | CTL_FILE } } },
+	{ "get-admin-policy", "GetAdminPolicy", EVHTTP_REQ_GET,
+	    "/admin-policies/{policyName}",
+	    "Show an admin policy and its document.", { POLICY_NAME } },
+	{ "list-admin-policies", "ListAdminPolicies", EVHTTP_REQ_GET,
+	    "/admin-policies", "List every admin policy.", { { NULL } } },
+	{ "delete-admin-policy", "DeleteAdminPolicy", EVHTTP_REQ_DELETE,
+	    "/admin-policies/{policyName}",
+	    "Delete an admin policy attached to no one.",
+	    { POLICY_NAME } },
+	{ "attach-admin-policy", "AttachAdminPolicy", EVHTTP_REQ_PUT,
+	    "/admin-users/{userName}/policies/{policyName}",
+	    "Attach an admin policy to an admin user.",
+	    { USER_NAME, POLICY_NAME } },
+	{ "detach-admin-policy", "DetachAdminPolicy", EVHTTP_REQ_DELETE,
+	    "/admin-users/{userName}/policies/{policyName}",
+	    "Detach an admin policy from an admin user.",
+	    { USER_NAME, POLICY_NAME } },
+	{ "list-attached-admin-policies", "ListAttachedAdminPolicies",
+	    EVHTTP_REQ_GET, "/admin-users/{userName}/policies",
+	    "List an admin user's attached admin policies.",
+	    { USER_NAME } },
 };
+
+#pragma GCC diagnostic pop
 
 /* clang-format on */
 

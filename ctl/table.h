@@ -1,13 +1,16 @@
 /*
  * table.h - the commands of stratactl: one row each, mapping an `aws iot`
- * command to its admin API operation (docs/internals/admin-api.md).
+ * command (docs/internals/admin-api.md), or an `aws iam`-like one for the
+ * admin identities (docs/design/admin-authz.md, section 4), to its admin
+ * API operation.
  *
  * A row names the command, the operation (for error lines), the method
  * and the path template, and lists the command's flags.  Each flag says
  * where its value goes: into a {variable} of the path, the query string,
  * a member of the JSON body, a request header, or (an outfile) nowhere:
- * the answer's member it names is written to the file given.  Adding a
- * command is adding a row; nothing else in stratactl knows commands.
+ * the answer's member it names is written to the file given.  A flag
+ * may list the only values it takes (choices).  Adding a command is
+ * adding a row; nothing else in stratactl knows commands.
  */
 #ifndef STRATA_CTL_TABLE_H
 #define STRATA_CTL_TABLE_H
@@ -47,6 +50,8 @@ struct ctl_flag {
 	enum ctl_place place;
 	enum ctl_kind kind;
 	unsigned options;    /* CTL_REQUIRED | CTL_FILE | CTL_PRIVATE */
+	const char *choices; /* CTL_STRING: the values allowed, "A|B";
+	                      * NULL: any */
 };
 
 /* A command.  flags ends at the first entry whose name is NULL.  A JSON

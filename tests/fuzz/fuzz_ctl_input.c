@@ -1,7 +1,7 @@
 /*
  * fuzz_ctl_input.c - libFuzzer target for what stratactl parses: an
- * answer of the admin API (the server's bytes) and a structure parameter
- * (JSON or shorthand, the user's).
+ * answer of the admin API (the server's bytes), a structure parameter
+ * (JSON or shorthand, the user's) and a credentials file.
  *
  * Input: one selector byte, then the text.
  *   bit 0 clear: the text is the body of an answer to
@@ -10,9 +10,13 @@
  *     written, 0 or status 255 with a message; bit 1 clear: status 404
  *     (bit 2: with an x-amzn-ErrorType header), its error line built,
  *     status 254 and the AWS CLI's words.
- *   bit 0 set: the text, up to a NUL, is an --attribute-payload value:
- *     parsed (JSON or shorthand) and checked against its shape; an
- *     object, or a message.
+ *   bit 0 set, bit 3 clear: the text, up to a NUL, is an
+ *     --attribute-payload value: parsed (JSON or shorthand) and checked
+ *     against its shape; an object, or a message.
+ *   bits 0 and 3 set: the text is a profile name, a NUL, then a
+ *     credentials file (up to a NUL; no NUL: the file, profile
+ *     "default"): its keys are non-empty with no white space around, no
+ *     key without the section, or a message "line N: ...".
  * Anything else, a crash or a leak is a failure.
  */
 #include <stddef.h>
@@ -23,6 +27,7 @@
 
 #include "args.h"
 #include "output.h"
+#include "profile.h"
 #include "request.h"
 #include "shorthand.h"
 
@@ -79,12 +84,57 @@ fuzz_parameter(const uint8_t *data, size_t size)
 	free(text);
 }
 
+static void
+fuzz_value_trimmed(const char *value)
+{
+	size_t n;
+
+	if (value == NULL)
+		return;
+	n = strlen(value);
+	if (n == 0 || strchr(" \t\r\n", value[0]) != NULL ||
+	    strchr(" \t\r\n", value[n - 1]) != NULL)
+		abort();
+}
+
+static void
+fuzz_profile(const uint8_t *data, size_t size)
+{
+	char *text = malloc(size + 1), msg[256] = "";
+	const char *name = "default", *file = text;
+	struct ctl_profile p;
+	size_t n;
+
+	if (text == NULL)
+		abort();
+	memcpy(text, data, size);
+	text[size] = '\0';
+	if ((n = strlen(text)) < size) {
+		name = text;
+		file = text + n + 1;
+	}
+	if (ctl_profile_parse(&p, file, name, msg, sizeof(msg)) != 0) {
+		if (strncmp(msg, "line ", 5) != 0 || p.found ||
+		    p.access_key_id != NULL || p.secret_access_key != NULL)
+			abort();
+	} else if (!p.found && (p.access_key_id != NULL ||
+	    p.secret_access_key != NULL)) {
+		abort();
+	}
+	fuzz_value_trimmed(p.access_key_id);
+	fuzz_value_trimmed(p.secret_access_key);
+	ctl_profile_clear(&p);
+	free(text);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
 		return 0;
-	if (data[0] & 1)
+	if ((data[0] & 9) == 9)
+		fuzz_profile(data + 1, size - 1);
+	else if (data[0] & 1)
 		fuzz_parameter(data + 1, size - 1);
 	else
 		fuzz_answer(data[0], data + 1, size - 1);

@@ -711,7 +711,8 @@ def policy():
 
 def ctl_input():
     """Answers of the admin API (selector 2: 200, 0: 404, 4: 404 with an
-    x-amzn-ErrorType header) and --attribute-payload values (1)."""
+    x-amzn-ErrorType header), --attribute-payload values (1) and
+    credentials files (9: a profile name, NUL, the file)."""
     t = "ctl_input"
     keys = (b'{"certificateArn": "arn:aws:iot:local:000000000000:cert/ab", '
             b'"certificateId": "ab", "certificatePem": "-----BEGIN '
@@ -728,6 +729,13 @@ def ctl_input():
           b"attributes={a=1,b='x,y',c=\\}},merge=true")
     write(t, "json", bytes([1]) +
           b'{"attributes": {"room": "kitchen"}, "merge": false}')
+    write(t, "credentials", bytes([9]) + b"ops\0# keys\r\n[default]\n"
+          b"strata_access_key_id = AKIADEFAULT\n"
+          b"strata_secret_access_key = d+/s=cret\n\n[ops]\n"
+          b"; the operators'\n aws_access_key_id: AKIAOPS\n"
+          b"aws_secret_access_key=o/p+s\ns3 =\n  max_concurrency = 2\n")
+    write(t, "credentials_bad", bytes([9]) + b"[default]\n"
+          b"strata_access_key_id = A\nSTRATA_ACCESS_KEY_ID = B\n[x\n")
 
 
 def jitp():

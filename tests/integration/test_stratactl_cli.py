@@ -4,17 +4,23 @@ Every test here is marked `stratactl_wire`.  They check what the
 command-line client sends and how it reports what comes back, not the
 admin API itself: a small HTTP server started in the test (http.server in
 a thread, on a free loopback port) records each request and answers
-canned JSON shaped as docs/internals/admin-api.md says.  Per command: the
+canned JSON shaped as docs/internals/admin-api.md (and, for the admin
+identities, docs/design/admin-authz.md) says.  Per command: the
 method, the path (URL-encoded as sent), the query, the JSON body, the
 headers (Authorization: Bearer, x-amzn-principal, Content-Type), the
 printed answer; then outfiles and their modes, file:// values,
 shorthand, the exit statuses 0/252/253/254/255 with their stderr lines,
-timeouts, and HTTPS with the development CA of deploy/local/gen-certs.sh.
+timeouts, HTTPS with the development CA of deploy/local/gen-certs.sh,
+and requests signed with an access key (STRATA-HMAC-SHA256, checked
+here in Python) from the environment or a credentials file.
 No cluster is started.  The end-to-end test against a broker's admin API
 comes with the server.
 """
 
+import calendar
 import collections
+import hashlib
+import hmac
 import http.server
 import json
 import os
@@ -49,6 +55,15 @@ KEY_PEM = ("-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n"
            "-----END PRIVATE KEY-----\n")
 PUBLIC_PEM = ("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYI\n"
               "-----END PUBLIC KEY-----\n")
+USER_ARN = "arn:aws:iam::000000000000:user/ops"
+ADMIN_POLICY_ARN = "arn:aws:iam::000000000000:policy/ReadOnly"
+ACCESS_KEY_ID = "AKIAQ2RV7WXK3M5PZY4N"
+SECRET_KEY = "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"
+ADMIN_POLICY_DOCUMENT = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["iot:Describe*",
+                                                 "iot:List*"],
+                   "Resource": "*"}]})
 POLICY_DOCUMENT = json.dumps({
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "iot:Connect",
@@ -57,7 +72,7 @@ SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                       "runtime error:")
 
 Request = collections.namedtuple(
-    "Request", "method raw_path path query headers body")
+    "Request", "method raw_path path raw_query query headers body")
 
 
 class Answer:
@@ -92,7 +107,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                        keep_blank_values=True).items()}
         fake.requests.append(Request(
             self.command, split.path, urllib.parse.unquote(split.path),
-            query, {k.lower(): v for k, v in self.headers.items()}, body))
+            split.query, query,
+            {k.lower(): v for k, v in self.headers.items()}, body))
         answer = fake.next_answer()
         if answer.delay:
             fake.closing.wait(answer.delay)
@@ -224,7 +240,8 @@ def printed(value):
 Case = collections.namedtuple(
     "Case", "command args method path query body principal answer")
 
-# One case per command of docs/internals/admin-api.md: the command line, what
+# One case per command of docs/internals/admin-api.md and of section 4 of
+# docs/design/admin-authz.md: the command line, what
 # must arrive (method, path as sent, query, JSON body or None for no body,
 # x-amzn-principal or None) and the canned 200 answer, which must be
 # printed back as it came.
@@ -358,6 +375,69 @@ CASES = [
     Case("list-principal-things", ["--principal", CERT_ARN],
          "GET", "/principals/things", {}, None, CERT_ARN,
          {"things": ["lamp-1"]}),
+    # the admin identities (docs/design/admin-authz.md, section 4)
+    Case("create-admin-user", ["--user-name", "ops"],
+         "POST", "/admin-users/ops", {}, None, None,
+         {"User": {"UserName": "ops", "UserId": "AIDAK7MZ2Q4RTX6WP3VN",
+                   "Arn": USER_ARN, "CreateDate": 1764686400}}),
+    Case("get-admin-user", ["--user-name", "ops"],
+         "GET", "/admin-users/ops", {}, None, None,
+         {"User": {"UserName": "ops", "UserId": "AIDAK7MZ2Q4RTX6WP3VN",
+                   "Arn": USER_ARN, "CreateDate": 1764686400}}),
+    Case("list-admin-users", [], "GET", "/admin-users", {}, None, None,
+         {"Users": [{"UserName": "ops", "UserId": "AIDAK7MZ2Q4RTX6WP3VN",
+                     "Arn": USER_ARN, "CreateDate": 1764686400}]}),
+    Case("delete-admin-user", ["--user-name", "ops"],
+         "DELETE", "/admin-users/ops", {}, None, None, {}),
+    Case("create-access-key", ["--user-name", "ops"],
+         "POST", "/admin-users/ops/access-keys", {}, None, None,
+         {"AccessKey": {"UserName": "ops", "AccessKeyId": ACCESS_KEY_ID,
+                        "Status": "Active", "SecretAccessKey": SECRET_KEY,
+                        "CreateDate": 1764686400}}),
+    Case("list-access-keys", ["--user-name", "ops"],
+         "GET", "/admin-users/ops/access-keys", {}, None, None,
+         {"AccessKeyMetadata": [{"UserName": "ops",
+                                 "AccessKeyId": ACCESS_KEY_ID,
+                                 "Status": "Active",
+                                 "CreateDate": 1764686400}]}),
+    Case("update-access-key",
+         ["--user-name", "ops", "--access-key-id", ACCESS_KEY_ID,
+          "--status", "Inactive"],
+         "PATCH", "/admin-users/ops/access-keys/" + ACCESS_KEY_ID, {},
+         {"Status": "Inactive"}, None, {}),
+    Case("delete-access-key",
+         ["--user-name", "ops", "--access-key-id", ACCESS_KEY_ID],
+         "DELETE", "/admin-users/ops/access-keys/" + ACCESS_KEY_ID, {},
+         None, None, {}),
+    Case("create-admin-policy",
+         ["--policy-name", "ReadOnly", "--policy-document",
+          ADMIN_POLICY_DOCUMENT],
+         "POST", "/admin-policies/ReadOnly", {},
+         {"PolicyDocument": ADMIN_POLICY_DOCUMENT}, None,
+         {"Policy": {"PolicyName": "ReadOnly", "Arn": ADMIN_POLICY_ARN,
+                     "CreateDate": 1764686400}}),
+    Case("get-admin-policy", ["--policy-name", "ReadOnly"],
+         "GET", "/admin-policies/ReadOnly", {}, None, None,
+         {"Policy": {"PolicyName": "ReadOnly", "Arn": ADMIN_POLICY_ARN,
+                     "CreateDate": 1764686400,
+                     "PolicyDocument": ADMIN_POLICY_DOCUMENT}}),
+    Case("list-admin-policies", [], "GET", "/admin-policies", {}, None,
+         None,
+         {"Policies": [{"PolicyName": "ReadOnly", "Arn": ADMIN_POLICY_ARN,
+                        "CreateDate": 1764686400}]}),
+    Case("delete-admin-policy", ["--policy-name", "ReadOnly"],
+         "DELETE", "/admin-policies/ReadOnly", {}, None, None, {}),
+    Case("attach-admin-policy",
+         ["--user-name", "ops", "--policy-name", "ReadOnly"],
+         "PUT", "/admin-users/ops/policies/ReadOnly", {}, None, None, {}),
+    Case("detach-admin-policy",
+         ["--user-name", "ops", "--policy-name", "ReadOnly"],
+         "DELETE", "/admin-users/ops/policies/ReadOnly", {}, None, None,
+         {}),
+    Case("list-attached-admin-policies", ["--user-name", "ops"],
+         "GET", "/admin-users/ops/policies", {}, None, None,
+         {"AttachedPolicies": [{"PolicyName": "ReadOnly",
+                                "PolicyArn": ADMIN_POLICY_ARN}]}),
 ]
 
 
@@ -388,16 +468,21 @@ def test_command_wire(fake, case):
 
 
 def test_help_lists_every_command():
-    """`stratactl help` and `--help` list the 27 commands (the cases
-    above cover each); `COMMAND --help` and `COMMAND help` list its
-    flags, marking the required ones; none of them sends anything."""
+    """`stratactl help` and `--help` list the 42 commands (the cases
+    above cover each), the options and the environment variables;
+    `COMMAND --help` and `COMMAND help` list its flags, marking the
+    required ones; none of them sends anything."""
     res = run(["help"], url=None, token=None)
     assert res.rc == 0 and res.err == ""
-    listed = [line.split()[0] for line in res.out.splitlines()
-              if line.startswith("  ") and not line.startswith("   ")
-              and not line.strip().startswith("-")
-              and "stratactl" not in line]
+    lines = res.out.splitlines()
+    start = lines.index("Commands:") + 1
+    listed = [line.split()[0] for line in lines[start:lines.index("",
+                                                                  start)]]
     assert listed == [c.command for c in CASES]
+    for word in ("--profile NAME", "--token-file FILE", "STRATA_PROFILE",
+                 "STRATA_ACCESS_KEY_ID", "STRATA_SECRET_ACCESS_KEY",
+                 "STRATA_ADMIN_TOKEN", "STRATA_SHARED_CREDENTIALS_FILE"):
+        assert word in res.out
     assert run(["--help"], token=None).out == res.out
     for args in (["create-keys-and-certificate", "--help"],
                  ["create-keys-and-certificate", "help"],
@@ -413,6 +498,10 @@ def test_help_lists_every_command():
     res = run(["attach-thing-principal", "--help"], token=None)
     assert "--thing-name <value> (required)" in res.out
     assert "header x-amzn-principal" in res.out
+    res = run(["update-access-key", "--help"], token=None)
+    assert ("UpdateAccessKey: PATCH /admin-users/{userName}/access-keys/"
+            "{accessKeyId}") in res.out
+    assert "body member Status; one of Active|Inactive" in res.out
 
 
 def test_debug_prints_request_line(fake):
@@ -602,6 +691,12 @@ USAGE_ERRORS = [
      "argument --expected-version: invalid int value: 'two'"),
     (["create-keys-and-certificate", "--set-as-active=yes"],
      "argument --set-as-active: ignored explicit argument 'yes'"),
+    (["update-access-key", "--user-name", "ops", "--access-key-id",
+      ACCESS_KEY_ID, "--status", "Enabled"],
+     "argument --status: Invalid choice: 'Enabled', valid choices are: "
+     "Active|Inactive"),
+    (["list-admin-users", "--profile", "ops", "--token-file", "t"],
+     "--profile and --token-file cannot be used together"),
 ]
 
 
@@ -661,7 +756,10 @@ def test_configuration_errors(fake, tmp_path):
                                  "or use --endpoint-url\n")
     res = run(["list-things"], url=fake.url(), token=None)
     assert (res.rc, res.err) == (253, "Unable to locate credentials: set "
-                                 "STRATA_ADMIN_TOKEN or use --token-file\n")
+                                 "STRATA_ACCESS_KEY_ID and "
+                                 "STRATA_SECRET_ACCESS_KEY, or "
+                                 "STRATA_ADMIN_TOKEN, or use --profile or "
+                                 "--token-file\n")
     empty = tmp_path / "empty"
     empty.write_text("\n")
     assert run(["list-things", "--token-file", str(empty)],
@@ -687,6 +785,104 @@ def test_token_file_and_endpoint_flag_win(fake, tmp_path):
     assert r.headers["authorization"] == "Bearer from-file"
     assert r.raw_path == "/admin/policies"
     assert r.headers["host"] == "127.0.0.1:%d" % fake.port
+
+
+def signature(secret, r):
+    """The STRATA-HMAC-SHA256 signature of a recorded request, computed
+    here from the words of docs/design/admin-authz.md, section 3."""
+    key = hmac.new(secret.encode(), b"strata-admin-signing",
+                   hashlib.sha256).digest()
+    text = "\n".join(["STRATA-HMAC-SHA256", r.headers["x-strata-date"],
+                      r.method, r.raw_path, r.raw_query,
+                      hashlib.sha256(r.body).hexdigest()])
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def check_signed(r, key_id=ACCESS_KEY_ID, secret=SECRET_KEY):
+    """r is signed by key_id with secret, dated now (UTC)."""
+    date = r.headers["x-strata-date"]
+    sent = calendar.timegm(time.strptime(date, "%Y%m%dT%H%M%SZ"))
+    assert abs(sent - time.time()) < 60
+    assert r.headers["authorization"] == (
+        "STRATA-HMAC-SHA256 Credential=%s, Signature=%s" %
+        (key_id, signature(secret, r)))
+
+
+def test_signed_with_access_key_variables(fake):
+    """STRATA_ACCESS_KEY_ID and STRATA_SECRET_ACCESS_KEY sign each
+    request over its method, path and query as sent (encoded, the base
+    path included) and its body; they win over STRATA_ADMIN_TOKEN.
+    --debug shows the key id and the date, never the secret or the
+    signature."""
+    env = {"STRATA_ACCESS_KEY_ID": ACCESS_KEY_ID,
+           "STRATA_SECRET_ACCESS_KEY": SECRET_KEY}
+    res = run(["update-access-key", "--user-name", "ops+1@example.com",
+               "--access-key-id", ACCESS_KEY_ID, "--status", "Active",
+               "--debug", "--endpoint-url", fake.url() + "/admin"],
+              env=env)
+    assert res.rc == 0, res.err
+    r = fake.requests[0]
+    assert r.raw_path == ("/admin/admin-users/ops%2B1%40example.com/"
+                          "access-keys/" + ACCESS_KEY_ID)
+    assert json.loads(r.body) == {"Status": "Active"}
+    check_signed(r)
+    lines = res.err.splitlines()
+    assert ("> Authorization: STRATA-HMAC-SHA256 Credential=%s, "
+            "Signature=(not shown)" % ACCESS_KEY_ID) in lines
+    assert "> X-Strata-Date: " + r.headers["x-strata-date"] in lines
+    assert ("* credentials from the environment (STRATA_ACCESS_KEY_ID)"
+            in lines)
+    assert SECRET_KEY not in res.err
+    assert signature(SECRET_KEY, r) not in res.err
+    # a query and no body
+    res = run(["list-things", "--max-results", "5", "--next-token",
+               "a/b c"], url=fake.url(), env=env)
+    assert res.rc == 0, res.err
+    r = fake.requests[1]
+    assert (r.raw_query, r.body) == ("maxResults=5&nextToken=a%2Fb%20c",
+                                     b"")
+    check_signed(r)
+
+
+def test_credentials_file_profiles(fake, tmp_path):
+    """A profile of the credentials file signs: the default one of
+    ~/.strata/credentials, STRATA_PROFILE's, --profile's (before the
+    access key variables), in STRATA_SHARED_CREDENTIALS_FILE too.  A
+    profile named but not there: 253 and the AWS CLI's words, nothing
+    sent."""
+    (tmp_path / ".strata").mkdir()
+    (tmp_path / ".strata" / "credentials").write_text(
+        "[default]\nstrata_access_key_id = AKIADEFAULT\n"
+        "strata_secret_access_key = default-secret\n\n[ops]\n"
+        "aws_access_key_id = %s\naws_secret_access_key = %s\n" %
+        (ACCESS_KEY_ID, SECRET_KEY))
+    other = tmp_path / "other"
+    other.write_text("[ci]\nstrata_access_key_id = AKIACI\n"
+                     "strata_secret_access_key = ci-secret\n")
+    home = {"HOME": str(tmp_path)}
+    url = fake.url()
+    assert run(["list-admin-users"], url=url, token=None, env=home).rc == 0
+    check_signed(fake.requests[-1], "AKIADEFAULT", "default-secret")
+    assert run(["list-admin-users"], url=url, token=None,
+               env=dict(home, STRATA_PROFILE="ops")).rc == 0
+    check_signed(fake.requests[-1])
+    assert run(["list-admin-users", "--profile", "ops"], url=url,
+               env=dict(home, STRATA_ACCESS_KEY_ID="AKIAENV",
+                        STRATA_SECRET_ACCESS_KEY="env-secret")).rc == 0
+    check_signed(fake.requests[-1])
+    assert run(["list-admin-users", "--profile", "ci"], url=url,
+               env=dict(home, STRATA_SHARED_CREDENTIALS_FILE=str(other))
+               ).rc == 0
+    check_signed(fake.requests[-1], "AKIACI", "ci-secret")
+    sent = len(fake.requests)
+    res = run(["list-admin-users", "--profile", "nope"], url=url, env=home)
+    assert (res.rc, res.err) == (253, "The config profile (nope) could "
+                                 "not be found\n")
+    res = run(["list-admin-users"], url=url, token=None,
+              env=dict(home, STRATA_PROFILE="nope"))
+    assert (res.rc, res.err) == (253, "The config profile (nope) could "
+                                 "not be found\n")
+    assert len(fake.requests) == sent
 
 
 def test_unreachable_endpoint():

@@ -139,6 +139,59 @@ test_usage_errors(void **state)
 }
 
 static void
+test_profile_option(void **state)
+{
+	struct parsed p;
+
+	parse(&p, "--profile", "ops", "list-admin-users", NULL);
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(p.inv.profile, "ops");
+	assert_null(p.inv.token_file);
+	ctl_args_clear(&p.inv);
+	parse(&p, "list-admin-users", "--profile=dev", "--token-file", "t",
+	    NULL);
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(p.inv.profile, "dev");
+	assert_string_equal(p.inv.token_file, "t");
+	ctl_args_clear(&p.inv);
+	parse(&p, "list-admin-users", "--profile", NULL);
+	assert_usage(&p, "argument --profile: expected one argument");
+}
+
+/* --status of update-access-key takes Active or Inactive, as IAM spells
+ * them; anything else is refused before anything is sent. */
+static void
+test_choices(void **state)
+{
+	static const char *const refused[] = { "active", "Enabled", "",
+		"Active|Inactive", "Activ", "ActiveX" };
+	struct parsed p;
+	char message[128];
+	size_t i;
+
+	parse(&p, "update-access-key", "--user-name", "u", "--access-key-id",
+	    "k", "--status", "Inactive", NULL);
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(ctl_args_value(&p.inv, "status"), "Inactive");
+	ctl_args_clear(&p.inv);
+	parse(&p, "update-access-key", "--user-name", "u", "--access-key-id",
+	    "k", "--status=Active", NULL);
+	assert_int_equal(p.rc, 0);
+	ctl_args_clear(&p.inv);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		parse(&p, "update-access-key", "--user-name", "u",
+		    "--access-key-id", "k", "--status", refused[i], NULL);
+		snprintf(message, sizeof(message), "argument --status: "
+		    "Invalid choice: '%s', valid choices are: "
+		    "Active|Inactive", refused[i]);
+		assert_usage(&p, message);
+	}
+	parse(&p, "update-access-key", "--user-name", "u", NULL);
+	assert_usage(&p, "the following arguments are required: "
+	    "--access-key-id, --status");
+}
+
+static void
 test_help_forms(void **state)
 {
 	struct parsed p;
@@ -203,6 +256,8 @@ main(void)
 		cmocka_unit_test(test_flag_forms_and_globals_anywhere),
 		cmocka_unit_test(test_booleans),
 		cmocka_unit_test(test_usage_errors),
+		cmocka_unit_test(test_profile_option),
+		cmocka_unit_test(test_choices),
 		cmocka_unit_test(test_help_forms),
 		cmocka_unit_test(test_file_values),
 	};
