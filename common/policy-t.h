@@ -1,7 +1,9 @@
 /*
  * policy-t.h - the compiled form of a policy document, shared by policy.c
- * (which builds it) and policy_bind.c (which binds and checks it).
- * Private to those two files: everything else uses policy.h.
+ * (which builds it) and policy_bind.c (which binds and checks it), and the
+ * pieces the admin API's engine (iam_policy.c) reads documents with: the
+ * JSON path of errors, the loader, the glob.  Private to those files:
+ * everything else uses policy.h or iam_policy.h.
  *
  * Strings that take part in matching are kept as escaped globs: '*' is
  * any run of characters, '?' one character, and '\' makes the byte after
@@ -100,6 +102,43 @@ struct policy_buf {
 
 /* Append n bytes; aborts if memory runs out. */
 void strata_policy_buf_put(struct policy_buf *b, const char *s, size_t n);
+
+/* Append document text as an escaped glob: its '*' and '?' stay
+ * wildcards, each '\' is written '\\' (a literal backslash). */
+void strata_policy_buf_put_document(
+    struct policy_buf *b, const char *s, size_t n);
+
+/*
+ * Where a parser is in a document: the JSON path of the element it reads
+ * ("Statement[1].Action[0]"), so that a refusal names it.  push appends
+ * printf-style text ("[%zu]"), push_key a member name (after a '.' unless
+ * at the root); both return the length that pop goes back to.  A path
+ * longer than the error's is cut.  fail fills *err (if not NULL) with the
+ * current path, line and column 0 and the message, and returns
+ * STRATA_EINVAL.
+ */
+struct policy_path {
+	struct strata_policy_error *err; /* may be NULL */
+	char text[sizeof(((struct strata_policy_error *)0)->path)];
+	size_t len;
+};
+
+size_t strata_policy_path_push(struct policy_path *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+size_t strata_policy_path_push_key(struct policy_path *path, const char *key);
+void strata_policy_path_pop(struct policy_path *path, size_t old);
+int strata_policy_path_fail(struct policy_path *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Load a document of len bytes (no NUL needed) as JSON, refusing more than
+ * max_chars characters outside white space (a UTF-8 sequence counts once;
+ * checked before parsing) and duplicate keys.  Returns the root, owned by
+ * the caller, or NULL with *err filled: line and column for a syntax
+ * error, an empty path for both.  *err (may be NULL) is cleared first.
+ */
+json_t *strata_policy_load(const char *doc, size_t len, size_t max_chars,
+    struct strata_policy_error *err);
 
 /* Does the escaped glob pattern[0..plen) match s[0..slen)?  '*' and '?'
  * step over whole UTF-8 characters.  fold: ASCII case-insensitive (action

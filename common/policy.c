@@ -14,6 +14,10 @@
  *
  * Allocation failure aborts: every size is bounded by the 2048-character
  * limit, checked before jansson sees the document.
+ *
+ * The reading of a document that does not depend on its grammar (JSON
+ * paths of refusals, the size limit and the JSON load, policy-t.h) is
+ * exported for the admin API's engine, iam_policy.c.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -29,9 +33,7 @@
 #define POLICY_VERSION_OLD "2008-10-17"
 
 struct policy_parser {
-	struct strata_policy_error *err; /* may be NULL */
-	char path[sizeof(((struct strata_policy_error *)0)->path)];
-	size_t pathlen;
+	struct policy_path path;
 	bool variables; /* Version 2012-10-17: ${...} is a variable */
 };
 
@@ -104,54 +106,102 @@ buf_put_document(struct policy_buf *b, const char *s, size_t n)
 	}
 }
 
-/* ---- paths and errors ------------------------------------------------ */
-
-static size_t
-parser_push(struct policy_parser *pp, const char *fmt, ...)
+void
+strata_policy_buf_put_document(struct policy_buf *b, const char *s, size_t n)
 {
-	size_t old = pp->pathlen;
+	buf_put_document(b, s, n);
+}
+
+/* ---- paths, errors and loading (shared with iam_policy.c) ----------- */
+
+size_t
+strata_policy_path_push(struct policy_path *path, const char *fmt, ...)
+{
+	size_t old = path->len;
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(pp->path + old, sizeof(pp->path) - old, fmt, ap);
+	n = vsnprintf(path->text + old, sizeof(path->text) - old, fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		pp->pathlen = old + (size_t)n < sizeof(pp->path)
-		                  ? old + (size_t)n
-		                  : sizeof(pp->path) - 1;
+		path->len = old + (size_t)n < sizeof(path->text)
+		                ? old + (size_t)n
+		                : sizeof(path->text) - 1;
 	return old;
 }
 
-/* Enter member `key` of the current object. */
-static size_t
-parser_push_key(struct policy_parser *pp, const char *key)
+size_t
+strata_policy_path_push_key(struct policy_path *path, const char *key)
 {
-	return parser_push(pp, pp->pathlen ? ".%s" : "%s", key);
+	return strata_policy_path_push(path, path->len ? ".%s" : "%s", key);
 }
 
-static void
-parser_pop(struct policy_parser *pp, size_t old)
+void
+strata_policy_path_pop(struct policy_path *path, size_t old)
 {
-	pp->pathlen = old;
-	pp->path[old] = '\0';
+	path->len = old;
+	path->text[old] = '\0';
 }
 
-/* Refuse the document at the current path; returns STRATA_EINVAL. */
-static int
-parser_fail(struct policy_parser *pp, const char *fmt, ...)
+int
+strata_policy_path_fail(struct policy_path *path, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (pp->err == NULL)
+	if (path->err == NULL)
 		return STRATA_EINVAL;
-	pp->err->line = 0;
-	pp->err->column = 0;
-	snprintf(pp->err->path, sizeof(pp->err->path), "%s", pp->path);
+	path->err->line = 0;
+	path->err->column = 0;
+	snprintf(path->err->path, sizeof(path->err->path), "%s", path->text);
 	va_start(ap, fmt);
-	vsnprintf(pp->err->message, sizeof(pp->err->message), fmt, ap);
+	vsnprintf(path->err->message, sizeof(path->err->message), fmt, ap);
 	va_end(ap);
 	return STRATA_EINVAL;
+}
+
+/* Characters of the document outside white space (UTF-8 sequences count
+ * once), as AWS counts against its limits. */
+static size_t
+policy_count_chars(const char *doc, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)doc[i];
+
+		if (c != ' ' && c != '\t' && c != '\n' && c != '\r' &&
+		    (c & 0xC0) != 0x80)
+			n++;
+	}
+	return n;
+}
+
+json_t *
+strata_policy_load(const char *doc, size_t len, size_t max_chars,
+    struct strata_policy_error *err)
+{
+	struct policy_path path = {.err = err};
+	size_t chars = policy_count_chars(doc, len);
+	json_error_t jerr;
+	json_t *root;
+
+	if (err != NULL)
+		memset(err, 0, sizeof(*err));
+	if (chars > max_chars) {
+		strata_policy_path_fail(&path,
+		    "the document has %zu characters besides white space; the "
+		    "limit is %zu",
+		    chars, max_chars);
+		return NULL;
+	}
+	root = json_loadb(doc, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL && err != NULL) {
+		err->line = jerr.line;
+		err->column = jerr.column;
+		snprintf(err->message, sizeof(err->message), "%s", jerr.text);
+	}
+	return root;
 }
 
 /* ---- variables and condition keys ------------------------------------ */
@@ -357,7 +407,8 @@ template_variable(struct policy_parser *pp, struct policy_template *t,
 			abort();
 		snprintf(part->source, len + 4, "${%s}", s);
 	} else {
-		int rc = parser_fail(pp, "unknown policy variable ${%s}", s);
+		int rc = strata_policy_path_fail(
+		    &pp->path, "unknown policy variable ${%s}", s);
 
 		free(s);
 		return rc;
@@ -380,8 +431,9 @@ template_compile(
 		buf_put_document(&lit, p, (size_t)(open - p));
 		close = strchr(open + 2, '}');
 		if (close == NULL) {
-			rc = parser_fail(pp, "'${' without a closing '}' "
-			                     "(write ${$} for a literal '$')");
+			rc = strata_policy_path_fail(&pp->path,
+			    "'${' without a closing '}' "
+			    "(write ${$} for a literal '$')");
 			break;
 		}
 		rc = template_variable(
@@ -457,18 +509,18 @@ policy_each_string(struct policy_parser *pp, json_t *v, const char *what,
 	if (json_is_string(v))
 		return each(pp, json_string_value(v), arg);
 	if (!json_is_array(v))
-		return parser_fail(
-		    pp, "%s must be a string or a list of strings", what);
+		return strata_policy_path_fail(&pp->path,
+		    "%s must be a string or a list of strings", what);
 	json_array_foreach(v, i, item) {
-		old = parser_push(pp, "[%zu]", i);
+		old = strata_policy_path_push(&pp->path, "[%zu]", i);
 		rc = json_is_string(item)
 		         ? each(pp, json_string_value(item), arg)
-		         : parser_fail(pp,
+		         : strata_policy_path_fail(&pp->path,
 		               "%s must be a string or a list of strings",
 		               what);
 		if (rc != 0)
 			return rc;
-		parser_pop(pp, old);
+		strata_policy_path_pop(&pp->path, old);
 	}
 	return 0;
 }
@@ -479,7 +531,7 @@ policy_action(struct policy_parser *pp, const char *s, void *arg)
 	struct policy_statement *st = arg;
 
 	if (strcmp(s, "*") != 0 && strncasecmp(s, "iot:", 4) != 0)
-		return parser_fail(pp,
+		return strata_policy_path_fail(&pp->path,
 		    "action '%s' is not an AWS IoT action (iot:...) or '*'",
 		    s);
 	st->actions |= policy_action_bits(s);
@@ -495,7 +547,7 @@ policy_resource(struct policy_parser *pp, const char *s, void *arg)
 	int rc;
 
 	if (strcmp(s, "*") != 0 && strncmp(s, "arn:", 4) != 0)
-		return parser_fail(pp,
+		return strata_policy_path_fail(&pp->path,
 		    "resource '%s' is neither '*' nor an ARN "
 		    "(arn:aws:iot:REGION:ACCOUNT:...)",
 		    s);
@@ -506,12 +558,12 @@ policy_resource(struct policy_parser *pp, const char *s, void *arg)
 	if (strcmp(s, "*") == 0)
 		rc = 0;
 	else if (colons < POLICY_ARN_SEGMENTS - 1)
-		rc = parser_fail(pp,
+		rc = strata_policy_path_fail(&pp->path,
 		    "resource '%s' is not a whole ARN "
 		    "(arn:aws:iot:REGION:ACCOUNT:...)",
 		    s);
 	else if (before < POLICY_ARN_SEGMENTS - 1)
-		rc = parser_fail(pp,
+		rc = strata_policy_path_fail(&pp->path,
 		    "a policy variable may only stand in the resource "
 		    "part of an ARN, after its fifth ':'");
 	if (rc != 0) {
@@ -595,7 +647,7 @@ policy_condition_value(struct policy_parser *pp, json_t *v,
 		else if (json_is_false(v) || strcasecmp(s, "false") == 0)
 			template_literal(t, "false");
 		else
-			return parser_fail(pp,
+			return strata_policy_path_fail(&pp->path,
 			    "a %s value is \"true\" or \"false\"",
 			    c->op == POLICY_OP_BOOL ? "Bool" : "Null");
 		return 0;
@@ -609,7 +661,8 @@ policy_condition_value(struct policy_parser *pp, json_t *v,
 	} else if (json_is_boolean(v)) {
 		template_literal(t, json_is_true(v) ? "true" : "false");
 	} else {
-		return parser_fail(pp, "a condition value must be a string");
+		return strata_policy_path_fail(
+		    &pp->path, "a condition value must be a string");
 	}
 	return 0;
 }
@@ -641,12 +694,12 @@ policy_condition(struct policy_parser *pp,
 	c = &st->conditions[st->nconditions++];
 	*c = *proto;
 	if (!policy_key_parse(keyname, true, &c->key))
-		return parser_fail(pp,
+		return strata_policy_path_fail(&pp->path,
 		    "condition key %s is not supported (iot:ClientId, "
 		    "iot:Connection.Thing.*, iot:Certificate.*)",
 		    keyname);
 	if (c->key.list && c->quantifier == POLICY_SINGLE)
-		return parser_fail(pp,
+		return strata_policy_path_fail(&pp->path,
 		    "%s has several values: use ForAnyValue: or ForAllValues:",
 		    keyname);
 	c->values = policy_calloc(n, sizeof(*c->values));
@@ -655,13 +708,13 @@ policy_condition(struct policy_parser *pp,
 		return policy_condition_value(pp, values, c, &c->values[0]);
 	}
 	for (size_t i = 0; i < n; i++) {
-		old = parser_push(pp, "[%zu]", i);
+		old = strata_policy_path_push(&pp->path, "[%zu]", i);
 		rc = policy_condition_value(
 		    pp, json_array_get(values, i), c, &c->values[i]);
 		if (rc != 0)
 			return rc;
 		c->nvalues++;
-		parser_pop(pp, old);
+		strata_policy_path_pop(&pp->path, old);
 	}
 	return 0;
 }
@@ -677,29 +730,30 @@ policy_conditions(
 	int rc;
 
 	if (!json_is_object(cond))
-		return parser_fail(
-		    pp, "Condition must be an object of condition operators");
+		return strata_policy_path_fail(&pp->path,
+		    "Condition must be an object of condition operators");
 	json_object_foreach(cond, opname, block) {
-		old = parser_push_key(pp, opname);
+		old = strata_policy_path_push_key(&pp->path, opname);
 		memset(&proto, 0, sizeof(proto));
 		if (!policy_operator_parse(opname, &proto))
-			return parser_fail(pp,
+			return strata_policy_path_fail(&pp->path,
 			    "condition operator %s is not supported "
 			    "(StringEquals, StringNotEquals, StringLike, "
 			    "StringNotLike, Bool, each with IfExists and "
 			    "ForAnyValue: or ForAllValues:, and Null)",
 			    opname);
 		if (!json_is_object(block))
-			return parser_fail(pp,
+			return strata_policy_path_fail(&pp->path,
 			    "%s must be an object of condition keys", opname);
 		json_object_foreach(block, keyname, values) {
-			old_key = parser_push_key(pp, keyname);
+			old_key =
+			    strata_policy_path_push_key(&pp->path, keyname);
 			rc = policy_condition(pp, &proto, keyname, values, st);
 			if (rc != 0)
 				return rc;
-			parser_pop(pp, old_key);
+			strata_policy_path_pop(&pp->path, old_key);
 		}
-		parser_pop(pp, old);
+		strata_policy_path_pop(&pp->path, old);
 	}
 	return 0;
 }
@@ -739,20 +793,21 @@ policy_statement_members(struct policy_parser *pp, json_t *obj)
 	json_object_foreach(obj, key, v) {
 		if (policy_is_one_of(key, known, POLICY_COUNT(known)))
 			continue;
-		parser_push_key(pp, key);
+		strata_policy_path_push_key(&pp->path, key);
 		if (strcmp(key, "NotAction") == 0 ||
 		    strcmp(key, "NotResource") == 0)
-			return parser_fail(pp,
+			return strata_policy_path_fail(&pp->path,
 			    "%s is not supported: list what the statement "
 			    "covers in %s",
 			    key, key + 3);
 		if (strcmp(key, "Principal") == 0 ||
 		    strcmp(key, "NotPrincipal") == 0)
-			return parser_fail(pp,
+			return strata_policy_path_fail(&pp->path,
 			    "%s has no place in an AWS IoT policy: it applies "
 			    "to what it is attached to",
 			    key);
-		return parser_fail(pp, "unknown statement element %s", key);
+		return strata_policy_path_fail(
+		    &pp->path, "unknown statement element %s", key);
 	}
 	return 0;
 }
@@ -763,7 +818,8 @@ policy_effect(struct policy_parser *pp, json_t *v, struct policy_statement *st)
 	const char *effect = json_is_string(v) ? json_string_value(v) : "";
 
 	if (strcmp(effect, "Allow") != 0 && strcmp(effect, "Deny") != 0)
-		return parser_fail(pp, "Effect must be \"Allow\" or \"Deny\"");
+		return strata_policy_path_fail(
+		    &pp->path, "Effect must be \"Allow\" or \"Deny\"");
 	st->deny = strcmp(effect, "Deny") == 0;
 	return 0;
 }
@@ -795,13 +851,13 @@ policy_member(struct policy_parser *pp, json_t *obj, const char *key,
 	int rc;
 
 	if (v == NULL)
-		return required
-		           ? parser_fail(pp, "the statement has no %s", key)
-		           : 0;
-	old = parser_push_key(pp, key);
+		return required ? strata_policy_path_fail(&pp->path,
+		                      "the statement has no %s", key)
+		                : 0;
+	old = strata_policy_path_push_key(&pp->path, key);
 	rc = parse(pp, v, st);
 	if (rc == 0)
-		parser_pop(pp, old);
+		strata_policy_path_pop(&pp->path, old);
 	return rc;
 }
 
@@ -813,14 +869,16 @@ policy_statement(
 	int rc;
 
 	if (!json_is_object(obj))
-		return parser_fail(pp, "a statement must be a JSON object");
+		return strata_policy_path_fail(
+		    &pp->path, "a statement must be a JSON object");
 	rc = policy_statement_members(pp, obj);
 	if (rc != 0)
 		return rc;
 	sid = json_object_get(obj, "Sid");
 	if (sid != NULL && !json_is_string(sid)) {
-		parser_push_key(pp, "Sid");
-		return parser_fail(pp, "Sid must be a string");
+		strata_policy_path_push_key(&pp->path, "Sid");
+		return strata_policy_path_fail(
+		    &pp->path, "Sid must be a string");
 	}
 	rc = policy_member(pp, obj, "Effect", true, policy_effect, st);
 	if (rc == 0)
@@ -846,13 +904,14 @@ policy_header(struct policy_parser *pp, json_t *root)
 		if (strcmp(key, "Version") == 0 ||
 		    strcmp(key, "Statement") == 0)
 			continue;
-		parser_push_key(pp, key);
+		strata_policy_path_push_key(&pp->path, key);
 		if (strcmp(key, "Id") != 0)
-			return parser_fail(
-			    pp, "unknown policy element %s", key);
+			return strata_policy_path_fail(
+			    &pp->path, "unknown policy element %s", key);
 		if (!json_is_string(v))
-			return parser_fail(pp, "Id must be a string");
-		parser_pop(pp, 0);
+			return strata_policy_path_fail(
+			    &pp->path, "Id must be a string");
+		strata_policy_path_pop(&pp->path, 0);
 	}
 	v = json_object_get(root, "Version");
 	if (v == NULL)
@@ -860,8 +919,9 @@ policy_header(struct policy_parser *pp, json_t *root)
 	version = json_is_string(v) ? json_string_value(v) : "";
 	if (strcmp(version, POLICY_VERSION_VARIABLES) != 0 &&
 	    strcmp(version, POLICY_VERSION_OLD) != 0) {
-		parser_push_key(pp, "Version");
-		return parser_fail(pp, "Version must be \"%s\" or \"%s\"",
+		strata_policy_path_push_key(&pp->path, "Version");
+		return strata_policy_path_fail(&pp->path,
+		    "Version must be \"%s\" or \"%s\"",
 		    POLICY_VERSION_VARIABLES, POLICY_VERSION_OLD);
 	}
 	pp->variables = strcmp(version, POLICY_VERSION_VARIABLES) == 0;
@@ -877,84 +937,50 @@ policy_document(
 	int rc;
 
 	if (!json_is_object(root))
-		return parser_fail(
-		    pp, "a policy document must be a JSON object");
+		return strata_policy_path_fail(
+		    &pp->path, "a policy document must be a JSON object");
 	rc = policy_header(pp, root);
 	if (rc != 0)
 		return rc;
 	statements = json_object_get(root, "Statement");
 	if (statements == NULL)
-		return parser_fail(pp, "the document has no Statement");
-	parser_push_key(pp, "Statement");
+		return strata_policy_path_fail(
+		    &pp->path, "the document has no Statement");
+	strata_policy_path_push_key(&pp->path, "Statement");
 	if (json_is_object(statements)) {
 		pol->statements = policy_calloc(1, sizeof(*pol->statements));
 		pol->nstatements = 1;
 		return policy_statement(pp, statements, &pol->statements[0]);
 	}
 	if (!json_is_array(statements))
-		return parser_fail(
-		    pp, "Statement must be an object or a list of objects");
+		return strata_policy_path_fail(&pp->path,
+		    "Statement must be an object or a list of objects");
 	pol->nstatements = json_array_size(statements);
 	pol->statements =
 	    policy_calloc(pol->nstatements, sizeof(*pol->statements));
 	for (size_t i = 0; i < pol->nstatements; i++) {
-		old = parser_push(pp, "[%zu]", i);
+		old = strata_policy_path_push(&pp->path, "[%zu]", i);
 		rc = policy_statement(
 		    pp, json_array_get(statements, i), &pol->statements[i]);
 		if (rc != 0)
 			return rc;
-		parser_pop(pp, old);
+		strata_policy_path_pop(&pp->path, old);
 	}
 	return 0;
-}
-
-/* Characters of the document outside white space (UTF-8 sequences count
- * once), as AWS counts against its limit. */
-static size_t
-policy_count_chars(const char *doc, size_t len)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)doc[i];
-
-		if (c != ' ' && c != '\t' && c != '\n' && c != '\r' &&
-		    (c & 0xC0) != 0x80)
-			n++;
-	}
-	return n;
 }
 
 struct strata_policy *
 strata_policy_parse(
     const char *doc, size_t len, struct strata_policy_error *err)
 {
-	struct policy_parser pp = {.err = err};
+	struct policy_parser pp = {.path.err = err};
 	struct strata_policy *pol;
-	json_error_t jerr;
 	json_t *root;
-	size_t chars = policy_count_chars(doc, len);
 	int rc;
 
-	if (err != NULL)
-		memset(err, 0, sizeof(*err));
-	if (chars > STRATA_POLICY_MAX_CHARS) {
-		parser_fail(&pp,
-		    "the document has %zu characters besides white space; the "
-		    "limit is %d",
-		    chars, STRATA_POLICY_MAX_CHARS);
+	root = strata_policy_load(doc, len, STRATA_POLICY_MAX_CHARS, err);
+	if (root == NULL)
 		return NULL;
-	}
-	root = json_loadb(doc, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		if (err != NULL) {
-			err->line = jerr.line;
-			err->column = jerr.column;
-			snprintf(err->message, sizeof(err->message), "%s",
-			    jerr.text);
-		}
-		return NULL;
-	}
 	pol = policy_calloc(1, sizeof(*pol));
 	rc = policy_document(&pp, root, pol);
 	json_decref(root);

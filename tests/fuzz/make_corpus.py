@@ -707,6 +707,87 @@ def policy():
           "\u00e9/\u00e9\u00e9xy".encode())
     write(t, "glob_backtrack", b"\x80" + b"*a*a*b\0aaaaaaaaab")
     write(t, "glob_literals", b"\x80" + b"+/#/\\${x}\0+/#/\\${x}")
+# ---- admin policies (IAM) -----------------------------------------------
+
+IAM_IOT = "arn:aws:iot:local:000000000000:"
+IAM_IAM = "arn:aws:iam::000000000000:"
+
+
+def iam_input(flags, doc_a, doc_b=b"", requests=()):
+    """fuzz_iam_policy document mode: flags, A, B, request lines."""
+    return (bytes([flags]) + doc_a + b"\0" + doc_b + b"\0" +
+            "\n".join("\t".join(r) for r in requests).encode())
+
+
+def iam_value(flags, value, source_ip="127.0.0.1", now="1796234400"):
+    """fuzz_iam_policy value mode: a condition value and a request."""
+    if not isinstance(value, bytes):
+        value = value.encode()
+    return (bytes([0x80 | flags]) + value + b"\0" + source_ip.encode() +
+            b"\0" + now.encode())
+
+
+def iam_policy():
+    """fuzz_iam_policy: documents and requests; single condition values."""
+    t = "iam_policy"
+    admin = policy_doc(stmt("Allow", "*", "*"))
+    split = policy_doc(
+        stmt("Allow", ["iot:*", "iam:Get*", "iam:List*"],
+             [IAM_IOT + "thing/*", IAM_IAM + "user/a?b", "*"]),
+        stmt("Deny", "iot:Delete*", IAM_IOT + "thing/secret"))
+    nots = policy_doc(
+        {"Sid": "NotIam", "Effect": "Allow", "NotAction": "iam:*",
+         "NotResource": [IAM_IOT + "cert/*"]},
+        {"Effect": "Deny", "NotAction": ["iot:Describe*", "iot:List*"],
+         "Resource": "*"}, version="")
+    conditions = policy_doc(
+        stmt("Allow", "*", "*", {
+            "IpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1",
+                                           "2001:db8::/32"]},
+            "NotIpAddressIfExists": {"aws:SourceIp": "10.0.0.0/8"},
+            "DateGreaterThan": {"aws:CurrentTime": "2026-01-01T00:00:00Z"},
+            "DateLessThanEquals": {"aws:currenttime":
+                                   "2027-01-01T01:00:00.5+01:00"},
+            "DateGreaterThanEqualsIfExists": {"aws:CurrentTime": 0},
+            "DateLessThan": {"aws:CurrentTime": ["2030-01-01",
+                                                 "1900000000"]},
+            "Bool": {"aws:SecureTransport": "true"}}),
+        stmt("Deny", "iam:*", "*", {
+            "BoolIfExists": {"aws:SecureTransport": False}}))
+    requests = [
+        ("iot:CreateThing", IAM_IOT + "thing/lamp", "127.0.0.1",
+         "1796234400"),
+        ("iot:DeleteThing", IAM_IOT + "thing/secret", "::1", "1796234401"),
+        ("iam:GetUser", IAM_IAM + "user/axb", "10.0.0.1", "0"),
+        ("iam:CreateUser", "*"),
+        ("IOT:ListThings",),
+    ]
+    write(t, "admin", iam_input(0x01, admin, b"", requests))
+    write(t, "allow_and_deny", iam_input(0x01, split, admin, requests))
+    write(t, "not_action_resource", iam_input(0x00, nots, split, requests))
+    write(t, "conditions", iam_input(0x01, conditions, b"", requests))
+    write(t, "conditions_plain", iam_input(0x00, conditions, nots,
+                                           requests))
+    write(t, "syntax_error", iam_input(0x00, b'{"Statement": [}', admin))
+    write(t, "refused", iam_input(0x00, policy_doc(
+        {"Effect": "Allow", "Action": "*", "Resource": "*",
+         "Principal": "*"}),
+        policy_doc(stmt("Allow", "*", "*",
+                        {"StringEquals": {"aws:SourceIp": "1"}}))))
+    write(t, "value_cidr4", iam_value(0, "10.0.0.0/8", "10.255.255.255"))
+    write(t, "value_cidr6", iam_value(0, "2001:db8::/127", "2001:db8::1"))
+    write(t, "value_cidr_list", iam_value(
+        0x40, '["192.0.2.128/31", "::1", "0.0.0.0/0"]', "::ffff:192.0.2.1"))
+    write(t, "value_no_address", iam_value(0, "127.0.0.1", ""))
+    write(t, "value_date", iam_value(1, "2026-12-02T18:00:00Z"))
+    write(t, "value_date_offset", iam_value(
+        1, "2026-12-02T20:00:00.25+02:00", now="1796234400"))
+    write(t, "value_date_day", iam_value(1, "2028-02-29", now="1835395199"))
+    write(t, "value_epoch", iam_value(0x41, "1796234400"))
+    write(t, "value_bool", iam_value(0x46, "true"))
+    write(t, "value_bool_string", iam_value(2, "False"))
+
+
 # ---- stratactl ----------------------------------------------------------
 
 def ctl_input():
@@ -807,6 +888,7 @@ def main():
     redis_router()
     proxy()
     policy()
+    iam_policy()
     jitp()
 
 
