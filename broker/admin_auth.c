@@ -122,7 +122,7 @@ admin_auth_init(struct broker_admin *a, const char *configured_id)
 		auth_hex(mac, 8, hex);
 		for (char *p = hex; *p != '\0'; p++)
 			*p = (char)toupper((unsigned char)*p);
-		snprintf(a->boot_id, sizeof(a->boot_id), "AKIA%s", hex);
+		snprintf(a->boot_id, sizeof(a->boot_id), "AKIA%.16s", hex);
 	}
 	admin_key_derive(a->token, a->boot_verifier, a->boot_signing);
 	return 0;

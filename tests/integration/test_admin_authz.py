@@ -11,11 +11,14 @@ import hashlib
 import hmac
 import json
 import os
+import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
+BIN = os.environ.get("STRATA_BIN_DIR") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "bin")
 IOT = "arn:aws:iot:local:000000000000"
 IAM = "arn:aws:iam::000000000000"
 
@@ -201,7 +204,7 @@ def test_key_rotation(cluster):
     status, body = admin(cluster, "POST", "/admin-users/%s/access-keys" %
                          user)
     assert (status, body["error"]) == (409, "LimitExceededException")
-    urls = cluster.admin_urls.split()
+    urls = cluster.admin_urls
     for url in urls:
         assert call(url, "GET", "/things",
                     auth=bearer(old_id, old_secret))[0] == 200
@@ -244,7 +247,7 @@ def test_signed_requests(cluster):
     assert call(url, "POST", "/things/" + thing, body.encode(),
                 headers=h)[0] == 200
     # the same request again, on another broker: a replay
-    status, body2 = call(cluster.admin_urls.split()[-1], "POST",
+    status, body2 = call(cluster.admin_urls[-1], "POST",
                          "/things/" + thing, body.encode(), headers=h)
     assert status == 401 and "replay" in body2["message"], body2
     # tampered body, path, method, query
@@ -328,3 +331,30 @@ def test_audit_names_the_identity(cluster):
         time.sleep(0.1)
     for w in want:
         assert w in log, w
+
+
+def test_readme_operator_walkthrough_runs(cluster, tmp_path):
+    """The README's operator walk-through, run as written (the paths of
+    `make run` replaced by this cluster's, the names made unique)."""
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..",
+                               "README.md")).read()
+    start = readme.index("## Who may administer")
+    block = readme[start:].split("```sh\n", 1)[1].split("```", 1)[0]
+    tag = os.urandom(3).hex()
+    script = (block.replace("build/run/endpoints.env",
+                            os.path.join(cluster.dir, "endpoints.env"))
+              .replace("build/bin/stratactl", os.path.join(BIN, "stratactl"))
+              .replace("user-name operator", "user-name operator-" + tag)
+              .replace("policy-name Operator", "policy-name Operator-" + tag)
+              .replace("pump-1", "pump-" + tag))
+    r = subprocess.run(["bash", "-euo", "pipefail", "-c", script],
+                       cwd=str(tmp_path), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    out = r.stdout.decode()
+    assert r.returncode == 0, out
+    assert "refused: AccessDeniedException" in out, out
+    assert "explicit deny" in out, out
+    cert_id = json.load(open(tmp_path / "pump.json"))["certificateId"]
+    desc = ok(admin(cluster, "GET", "/certificates/" + cert_id))
+    assert desc["certificateDescription"]["status"] == "REVOKED"
+    assert ok(admin(cluster, "GET", "/things/pump-" + tag))
