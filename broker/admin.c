@@ -38,7 +38,7 @@
 /* ---- answers ---- */
 
 /* The audit record of a call: who, what, on what, from where, and how
- * it ended (docs/design/admin-authz.md, section 5).  The path parameter
+ * it ended (docs/internals/admin-authz.md, section 5).  The path parameter
  * is the caller's: quotes and control characters become '?'. */
 static void
 admin_audit(const struct admin_call *call, int status, const json_t *body)

@@ -186,8 +186,8 @@ auth_parse(struct admin_call *call, struct admin_cred *c)
 	c->is_signed = true;
 	if (!auth_parse_signed(h + sizeof(AUTH_SCHEME), c) ||
 	    !admin_key_id_valid(c->id))
-		return "malformed " AUTH_SCHEME " Authorization (Credential=<key "
-		    "id>, Signature=<64 lower-case hex>)";
+		return "malformed " AUTH_SCHEME " Authorization "
+		    "(Credential=<key id>, Signature=<64 lower-case hex>)";
 	h = admin_header(call, "X-Strata-Date");
 	if (h == NULL || strlen(h) != 16)
 		return "signed request without X-Strata-Date "
@@ -485,13 +485,15 @@ admin_authorize(struct admin_call *call)
 	if (d == STRATA_POLICY_ALLOW)
 		return true;
 	if (d == STRATA_POLICY_DENY_EXPLICIT)
-		admin_error(call, 403, "AccessDeniedException", NULL, "User: %s "
-		    "is not authorized to perform: %s on resource: %s with an "
+		admin_error(call, 403, "AccessDeniedException", NULL,
+		    "User: %s is not authorized to perform: %s on resource: "
+		    "%s with an "
 		    "explicit deny in an identity-based policy",
 		    call->user_arn, req.action, call->resource);
 	else
-		admin_error(call, 403, "AccessDeniedException", NULL, "User: %s "
-		    "is not authorized to perform: %s on resource: %s because "
+		admin_error(call, 403, "AccessDeniedException", NULL,
+		    "User: %s is not authorized to perform: %s on resource: "
+		    "%s because "
 		    "no identity-based policy allows the %s action",
 		    call->user_arn, req.action, call->resource, req.action);
 	return false;

@@ -141,17 +141,26 @@ iam_done_empty(struct admin_call *call, redisReply *reply)
 	admin_reply(call, NULL);
 }
 
-/* {"<wrap>": record + Arn} of a user or policy record. */
+/* A user or policy record the script made, with its Arn, its members in
+ * the order `aws iam` prints them (the record is consumed). */
 static json_t *
 iam_record(struct admin_call *call, json_t *rec, const char *kind,
     const char *name_field)
 {
-	char arn[400];
+	static const char *const order[] = {"UserName", "UserId",
+	    "PolicyName", "Arn", "AttachmentCount", "CreateDate",
+	    "PolicyDocument"};
 	const char *name = json_string_value(json_object_get(rec, name_field));
+	json_t *out = json_object(), *v;
+	char arn[400];
 
 	admin_iam_arn(call, arn, sizeof(arn), kind, name != NULL ? name : "");
 	json_object_set_new(rec, "Arn", json_string(arn));
-	return rec;
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if ((v = json_object_get(rec, order[i])) != NULL)
+			json_object_set(out, order[i], v);
+	json_decref(rec);
+	return out;
 }
 
 /* ---- users ---- */
@@ -237,7 +246,8 @@ iam_users_listed(struct admin_call *call, redisReply *reply)
 	list = iam_list(v);
 	json_decref(v);
 	json_array_foreach(list, i, rec)
-		iam_record(call, rec, "user", "UserName");
+		json_array_set_new(list, i, iam_record(call, json_incref(rec),
+		    "user", "UserName"));
 	admin_reply(call, json_pack("{s:o}", "Users", list));
 }
 
@@ -547,7 +557,8 @@ iam_policies_listed(struct admin_call *call, redisReply *reply)
 	list = iam_list(v);
 	json_decref(v);
 	json_array_foreach(list, i, rec)
-		iam_record(call, rec, "policy", "PolicyName");
+		json_array_set_new(list, i, iam_record(call, json_incref(rec),
+		    "policy", "PolicyName"));
 	admin_reply(call, json_pack("{s:o}", "Policies", list));
 }
 

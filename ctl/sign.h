@@ -1,6 +1,6 @@
 /*
  * sign.h - signing an admin API request with an access key: the
- * STRATA-HMAC-SHA256 scheme of docs/design/admin-authz.md, section 3.
+ * STRATA-HMAC-SHA256 scheme of docs/internals/admin-authz.md, section 3.
  *
  *   signing key = HMAC-SHA256(key = secret, "strata-admin-signing")
  *   text        = "STRATA-HMAC-SHA256" LF date LF METHOD LF path LF

@@ -1,7 +1,7 @@
 /*
  * table.c - the commands of stratactl (see table.h), in the order of the
  * operations table of docs/internals/admin-api.md, then those of the
- * identity operations of docs/design/admin-authz.md (section 4).
+ * identity operations of docs/internals/admin-authz.md (section 4).
  */
 #include <string.h>
 

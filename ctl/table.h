@@ -1,7 +1,7 @@
 /*
  * table.h - the commands of stratactl: one row each, mapping an `aws iot`
  * command (docs/internals/admin-api.md), or an `aws iam`-like one for the
- * admin identities (docs/design/admin-authz.md, section 4), to its admin
+ * admin identities (docs/internals/admin-authz.md, section 4), to its admin
  * API operation.
  *
  * A row names the command, the operation (for error lines), the method

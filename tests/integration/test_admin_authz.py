@@ -358,3 +358,30 @@ def test_readme_operator_walkthrough_runs(cluster, tmp_path):
     desc = ok(admin(cluster, "GET", "/certificates/" + cert_id))
     assert desc["certificateDescription"]["status"] == "REVOKED"
     assert ok(admin(cluster, "GET", "/things/pump-" + tag))
+
+
+def test_lockout_guard_and_recovery():
+    """The last Active key of a cluster can be neither deactivated nor
+    deleted; with the bootstrap key and the user list removed in Redis,
+    ADMIN_TOKEN makes the bootstrap identity again (its own cluster: on
+    the shared one other keys are Active)."""
+    import conftest
+    with conftest.start_cluster("lockout_cluster", brokers=1,
+                                routers=1) as c:
+        path = "/admin-users/admin/access-keys/" + c.admin_key_id
+        status, body = admin(c, "PATCH", path, {"Status": "Inactive"})
+        assert (status, body["error"]) == (409, "DeleteConflictException")
+        assert "last Active key" in body["message"]
+        assert admin(c, "DELETE", path)[0] == 409
+        new = ok(admin(c, "POST", "/admin-users/admin/access-keys"))
+        new_id = new["AccessKey"]["AccessKeyId"]
+        new_secret = new["AccessKey"]["SecretAccessKey"]
+        ok(admin(c, "PATCH", path, {"Status": "Inactive"}))
+        assert admin(c, "GET", "/things")[0] == 401
+        assert call(c.admin_url, "GET", "/things",
+                    auth=bearer(new_id, new_secret))[0] == 200
+        # every key lost: the documented way back
+        rc, out = c.redis_cli(c.redis_port, "DEL", "strata:admin-users",
+                              "strata:admin-key:{%s}" % c.admin_key_id)
+        assert rc == 0, out
+        ok(admin(c, "GET", "/things"))

@@ -5,7 +5,7 @@ command-line client sends and how it reports what comes back, not the
 admin API itself: a small HTTP server started in the test (http.server in
 a thread, on a free loopback port) records each request and answers
 canned JSON shaped as docs/internals/admin-api.md (and, for the admin
-identities, docs/design/admin-authz.md) says.  Per command: the
+identities, docs/internals/admin-authz.md) says.  Per command: the
 method, the path (URL-encoded as sent), the query, the JSON body, the
 headers (Authorization: Bearer, x-amzn-principal, Content-Type), the
 printed answer; then outfiles and their modes, file:// values,
@@ -241,7 +241,7 @@ Case = collections.namedtuple(
     "Case", "command args method path query body principal answer")
 
 # One case per command of docs/internals/admin-api.md and of section 4 of
-# docs/design/admin-authz.md: the command line, what
+# docs/internals/admin-authz.md: the command line, what
 # must arrive (method, path as sent, query, JSON body or None for no body,
 # x-amzn-principal or None) and the canned 200 answer, which must be
 # printed back as it came.
@@ -375,7 +375,7 @@ CASES = [
     Case("list-principal-things", ["--principal", CERT_ARN],
          "GET", "/principals/things", {}, None, CERT_ARN,
          {"things": ["lamp-1"]}),
-    # the admin identities (docs/design/admin-authz.md, section 4)
+    # the admin identities (docs/internals/admin-authz.md, section 4)
     Case("create-admin-user", ["--user-name", "ops"],
          "POST", "/admin-users/ops", {}, None, None,
          {"User": {"UserName": "ops", "UserId": "AIDAK7MZ2Q4RTX6WP3VN",
@@ -789,7 +789,7 @@ def test_token_file_and_endpoint_flag_win(fake, tmp_path):
 
 def signature(secret, r):
     """The STRATA-HMAC-SHA256 signature of a recorded request, computed
-    here from the words of docs/design/admin-authz.md, section 3."""
+    here from the words of docs/internals/admin-authz.md, section 3."""
     key = hmac.new(secret.encode(), b"strata-admin-signing",
                    hashlib.sha256).digest()
     text = "\n".join(["STRATA-HMAC-SHA256", r.headers["x-strata-date"],

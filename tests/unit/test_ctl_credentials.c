@@ -1,6 +1,6 @@
 /*
  * test_ctl_credentials.c - where stratactl finds its credentials, in
- * docs/design/admin-authz.md's order (flags, the access key variables,
+ * docs/internals/admin-authz.md's order (flags, the access key variables,
  * STRATA_ADMIN_TOKEN, the credentials file's profile), the refusals with
  * their exit status, and the Authorization header made from each.
  */

@@ -2,7 +2,7 @@
  * test_ctl_request.c - stratactl's table and the requests built from it:
  * URL encoding, path templates (one or two variables), query strings,
  * JSON bodies and headers, from command lines as a user types them; the
- * identity commands against the table of docs/design/admin-authz.md,
+ * identity commands against the table of docs/internals/admin-authz.md,
  * section 4.
  */
 #include <setjmp.h>

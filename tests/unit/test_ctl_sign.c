@@ -1,6 +1,6 @@
 /*
  * test_ctl_sign.c - STRATA-HMAC-SHA256 signatures of admin API requests
- * (docs/design/admin-authz.md, section 3): the text signed, the
+ * (docs/internals/admin-authz.md, section 3): the text signed, the
  * signature against fixed vectors, and the X-Strata-Date format.
  *
  * The vectors were computed once, apart from this code, with Python's
