@@ -82,7 +82,7 @@ fuzz_short() {
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_FUZZ=ON >/dev/null &&
 		cmake --build build-fuzz -j"$JOBS" --target fuzz_all >/dev/null &&
 		FUZZ_JOBS=$JOBS bash tests/fuzz/run.sh build-fuzz/fuzz \
-		"${FUZZ_SHORT_SECONDS:-5}"
+		"${FUZZ_SHORT_SECONDS:-3}"
 }
 
 asan_build() {
