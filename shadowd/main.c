@@ -1,0 +1,317 @@
+/*
+ * main.c - strata-shadowd: options, start-up, signals, shutdown.
+ *
+ * Options: the node options every daemon has (node id, metrics port,
+ * Redis, cluster secret, log level) and shadowd's own (max-inflight,
+ * cas-attempts).  The broker core it runs is configured from them: no
+ * client listener, no admin API; its /metrics and /healthz are served
+ * here (healthy: a router link is up and the internal session is
+ * subscribed).
+ * SIGTERM/SIGINT: close the internal session and the router links, leave
+ * the loop after at most 2 s; requests in flight are not answered (their
+ * senders retry, as a device does when no accepted/rejected comes).
+ * Exit status: 0, 1 when start-up failed, 2 for a configuration error.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "shadowd.h"
+
+struct shadowd_config {
+	char *node_id;
+	char *bind;
+	long metrics_port;
+	char *redis_host;
+	long redis_port;
+	long redis_timeout;
+	char *redis_sentinels;
+	char *redis_master_name;
+	long redis_wait_replicas;
+	long redis_wait_timeout;
+	char *redis_user;
+	char *redis_password_file;
+	char *redis_sentinel_user;
+	char *redis_sentinel_password_file;
+	bool redis_tls;
+	char *redis_tls_ca;
+	char *redis_tls_cert;
+	char *redis_tls_key;
+	char *cluster_secret_file;
+	long partition_levels;
+	char *log_level;
+	long max_inflight;
+	long cas_attempts;
+};
+
+#define OPT(name, kind, field, def, lo, hi, help) \
+	STRATA_CONFIG_OPT(struct shadowd_config, name, kind, field, def, lo, \
+	    hi, help)
+
+static const struct strata_config_option shadowd_options[] = {
+	STRATA_CONFIG_NODE_OPTIONS(struct shadowd_config, "9985"),
+	OPT("max-inflight", STRATA_CFG_INT, max_inflight, "1000", 1, 65535,
+	    "shadow requests handled at once (QoS 1 requests past it wait "
+	    "in the cluster; QoS 0 ones are refused 429)"),
+	OPT("cas-attempts", STRATA_CFG_INT, cas_attempts, "8", 1, 1000,
+	    "times an update is applied again when another instance wrote "
+	    "the shadow in between (then 429)"),
+};
+#define N_OPTIONS (sizeof(shadowd_options) / sizeof(shadowd_options[0]))
+
+/* ---- the core's configuration ---- */
+
+static void
+main_arg(char **argv, int *argc, const char *name, const char *value)
+{
+	argv[(*argc)++] = strdup(name);
+	argv[(*argc)++] = strdup(value);
+}
+
+static void
+main_arg_long(char **argv, int *argc, const char *name, long value)
+{
+	char v[24];
+
+	snprintf(v, sizeof(v), "%ld", value);
+	main_arg(argv, argc, name, v);
+}
+
+/* The broker core's options, from ours: no listener, no admin API. */
+static int
+main_core_config(const struct shadowd_config *c, struct broker_config *bc)
+{
+	char *argv[64], err[512];
+	int argc = 0, rc;
+
+	argv[argc++] = strdup("strata-shadowd");
+	main_arg(argv, &argc, "--node-id", c->node_id);
+	main_arg(argv, &argc, "--bind", c->bind);
+	main_arg(argv, &argc, "--redis-host", c->redis_host);
+	main_arg_long(argv, &argc, "--redis-port", c->redis_port);
+	main_arg_long(argv, &argc, "--redis-timeout", c->redis_timeout);
+	main_arg(argv, &argc, "--redis-sentinels", c->redis_sentinels);
+	main_arg(argv, &argc, "--redis-master-name", c->redis_master_name);
+	main_arg_long(argv, &argc, "--redis-wait-replicas",
+	    c->redis_wait_replicas);
+	main_arg_long(argv, &argc, "--redis-wait-timeout",
+	    c->redis_wait_timeout);
+	main_arg(argv, &argc, "--redis-user", c->redis_user);
+	main_arg(argv, &argc, "--redis-password-file", c->redis_password_file);
+	main_arg(argv, &argc, "--redis-sentinel-user", c->redis_sentinel_user);
+	main_arg(argv, &argc, "--redis-sentinel-password-file",
+	    c->redis_sentinel_password_file);
+	main_arg(argv, &argc, "--redis-tls", c->redis_tls ? "true" : "false");
+	main_arg(argv, &argc, "--redis-tls-ca", c->redis_tls_ca);
+	main_arg(argv, &argc, "--redis-tls-cert", c->redis_tls_cert);
+	main_arg(argv, &argc, "--redis-tls-key", c->redis_tls_key);
+	main_arg(argv, &argc, "--cluster-secret-file", c->cluster_secret_file);
+	main_arg_long(argv, &argc, "--partition-levels", c->partition_levels);
+	main_arg(argv, &argc, "--log-level", c->log_level);
+	main_arg(argv, &argc, "--metrics-port", "0");
+	main_arg(argv, &argc, "--port", "0");
+	main_arg(argv, &argc, "--tls-port", "0");
+	main_arg(argv, &argc, "--admin-port", "0");
+	rc = broker_config_load(bc, argc, argv, stdout, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "strata-shadowd: %s\n", err);
+	for (int i = 0; i < argc; i++)
+		free(argv[i]);
+	return rc;
+}
+
+static int
+main_config(struct shadowd_config *c, int argc, char **argv)
+{
+	char err[512];
+	int rc;
+
+	rc = strata_config_load(shadowd_options, N_OPTIONS, c, argc, argv,
+	    "strata-shadowd", stdout, err, sizeof(err));
+	if (rc == 0)
+		rc = strata_config_node_check(&c->node_id, c->log_level,
+		    "shadowd", err, sizeof(err));
+	if (rc == 1)
+		return 1;
+	if (rc != 0) {
+		fprintf(stderr, "strata-shadowd: %s\n", err);
+		return 2;
+	}
+	strata_log_set_level(strata_log_level_parse(c->log_level));
+	return 0;
+}
+
+/* ---- metrics ---- */
+
+static void
+main_metrics(struct shadowd *sd)
+{
+	struct strata_metrics *m = sd->b->metrics;
+	static const char *const ops[] = {"update", "get", "delete"};
+	static const char *const codes[] = {"400", "404", "409", "413", "429",
+	    "500"};
+	char labels[64];
+
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 2; j++) {
+			snprintf(labels, sizeof(labels), "op=\"%s\","
+			    "result=\"%s\"", ops[i], j == 0 ? "accepted" :
+			    "rejected");
+			sd->m.requests[i][j] = strata_metrics_counter(m,
+			    "strata_shadowd_requests_total", "shadow requests "
+			    "answered", labels);
+		}
+	for (int i = 0; i < 6; i++) {
+		snprintf(labels, sizeof(labels), "code=\"%s\"", codes[i]);
+		sd->m.rejected[i] = strata_metrics_counter(m,
+		    "strata_shadowd_rejected_total", "shadow requests "
+		    "rejected, by error code", labels);
+	}
+	sd->m.deltas = strata_metrics_counter(m, "strata_shadowd_delta_total",
+	    "update/delta messages published", NULL);
+	sd->m.cas_retries = strata_metrics_counter(m,
+	    "strata_shadowd_cas_retries_total", "writes tried again because "
+	    "another instance changed the shadow in between", NULL);
+	sd->m.document_bytes = strata_metrics_counter(m,
+	    "strata_shadowd_document_bytes_total", "bytes of shadow "
+	    "documents written", NULL);
+	sd->m.documents_written = strata_metrics_counter(m,
+	    "strata_shadowd_documents_written_total", "shadow documents "
+	    "written", NULL);
+	sd->m.redis_us = strata_metrics_counter(m,
+	    "strata_shadowd_redis_microseconds_total", "time spent waiting "
+	    "for Redis", NULL);
+	sd->m.redis_calls = strata_metrics_counter(m,
+	    "strata_shadowd_redis_calls_total", "Redis round trips", NULL);
+	sd->m.inflight = strata_metrics_gauge(m, "strata_shadowd_inflight",
+	    "shadow requests being handled", NULL);
+	sd->m.session_up = strata_metrics_gauge(m,
+	    "strata_shadowd_session_up", "1 when the internal session is "
+	    "subscribed to the request topics", NULL);
+}
+
+static bool
+main_healthy(void *arg)
+{
+	struct shadowd *sd = arg;
+
+	return broker_routers_up(sd->b) > 0 && shadowd_session_ready(sd);
+}
+
+/* ---- signals ---- */
+
+static void
+main_stop_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct strata_broker *b = arg;
+
+	event_base_loopexit(b->base, NULL);
+}
+
+static void
+main_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct shadowd *sd = arg;
+	struct strata_broker *b = sd->b;
+	struct timeval tv = {2, 0};
+
+	if (b->stopping)
+		return;
+	b->stopping = true;
+	STRATA_INFO(SHADOWD_COMP, "shutting down|signal=%d", (int)sig);
+	shadowd_session_free(sd);
+	broker_cluster_stop(b);
+	b->stop_timer = evtimer_new(b->base, main_stop_done, b);
+	evtimer_add(b->stop_timer, &tv);
+}
+
+static void
+main_signals(struct shadowd *sd)
+{
+	struct strata_broker *b = sd->b;
+
+	b->sigterm_ev = evsignal_new(b->base, SIGTERM, main_on_signal, sd);
+	b->sigint_ev = evsignal_new(b->base, SIGINT, main_on_signal, sd);
+	if (b->sigterm_ev == NULL || b->sigint_ev == NULL)
+		abort();
+	event_add(b->sigterm_ev, NULL);
+	event_add(b->sigint_ev, NULL);
+}
+
+/* ---- main ---- */
+
+static int
+main_start(struct shadowd *sd, const struct shadowd_config *c,
+    struct event_base *base)
+{
+	struct strata_broker *b = sd->b;
+
+	sd->max_inflight = (size_t)c->max_inflight;
+	sd->cas_max = (unsigned)c->cas_attempts;
+	if (broker_init(b, base) != 0 || broker_start(b, false) != 0)
+		return 1;
+	main_metrics(sd);
+	if (c->metrics_port != 0) {
+		b->http = strata_metrics_http_start(base, b->metrics, c->bind,
+		    (uint16_t)c->metrics_port, main_healthy, sd);
+		if (b->http == NULL)
+			return 1;
+	}
+	if (shadowd_session_start(sd) != 0)
+		return 1;
+	main_signals(sd);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct shadowd_config cfg = {0};
+	struct shadowd sd = {0};
+	struct event_base *base = NULL;
+	bool core = false;
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	rc = main_config(&cfg, argc, argv);
+	if (rc != 0) {
+		strata_config_free(shadowd_options, N_OPTIONS, &cfg);
+		return rc == 1 ? 0 : rc;
+	}
+	sd.b = calloc(1, sizeof(*sd.b));
+	if (sd.b == NULL)
+		abort();
+	if (main_core_config(&cfg, &sd.b->cfg) != 0) {
+		rc = 2;
+		goto out;
+	}
+	base = event_base_new();
+	core = true;
+	if (base == NULL || main_start(&sd, &cfg, base) != 0) {
+		rc = 1;
+		goto out;
+	}
+	STRATA_INFO(SHADOWD_COMP, "started|node_id=%s max_inflight=%ld",
+	    cfg.node_id, cfg.max_inflight);
+	event_base_dispatch(base);
+	STRATA_INFO(SHADOWD_COMP, "stopped|node_id=%s", cfg.node_id);
+	rc = sd.b->exit_status;
+out:
+	shadowd_session_free(&sd);
+	if (core)
+		broker_fini(sd.b);
+	if (sd.b->sigterm_ev != NULL)
+		event_free(sd.b->sigterm_ev);
+	if (sd.b->sigint_ev != NULL)
+		event_free(sd.b->sigint_ev);
+	if (sd.b->stop_timer != NULL)
+		event_free(sd.b->stop_timer);
+	broker_config_free(&sd.b->cfg);
+	if (base != NULL)
+		event_base_free(base);
+	free(sd.b);
+	strata_config_free(shadowd_options, N_OPTIONS, &cfg);
+	return rc;
+}

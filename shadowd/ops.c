@@ -1,0 +1,398 @@
+/*
+ * ops.c - one shadow request: update, get or delete of a classic or named
+ * shadow (docs/internals/shadowd.md).
+ *
+ * A request runs:
+ *   topic parsed (thing and shadow names checked: 400) -> over
+ *   max-inflight at QoS 0: 429 -> HMGET the stored document and its
+ *   version -> the document engine (common/shadow.c) computes the answer
+ *   and, for update and delete, the new document (its errors: 400, 404,
+ *   409, 413) -> the write: a script sets the new document only if the
+ *   stored version is still the one read; if another instance wrote in
+ *   between, read again and apply again (at most cas-attempts times,
+ *   then 429) -> publish the answers -> acknowledge the request.
+ * Redis not answering: 500.  Every answer goes to the request's topic
+ * plus /accepted or /rejected; an accepted update also publishes
+ * update/documents, and update/delta when desired and reported differ.
+ *
+ * Redis keys: strata:shadow:{<thing>}:<name> HASH doc, version (name
+ * empty for the classic shadow); strata:shadow-names:{<thing>} SET of
+ * the thing's named shadows.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "shadow.h"
+#include "shadowd.h"
+
+#define OPS_THING_MAX 128
+#define OPS_SHADOW_MAX 64
+
+enum ops_kind { OPS_UPDATE, OPS_GET, OPS_DELETE };
+static const char *const ops_names[] = {"update", "get", "delete"};
+
+struct ops_req {
+	struct shadowd *sd;
+	enum ops_kind kind;
+	char thing[OPS_THING_MAX + 1];
+	char name[OPS_SHADOW_MAX + 1];     /* "" for the classic shadow */
+	char base[300];                    /* "$aws/things/T/shadow[/name/N]" */
+	char key[BROKER_REGISTRY_KEY_MAX];
+	char token[STRATA_SHADOW_TOKEN_BUF];
+	bool has_token;
+	char *payload;
+	size_t len;
+	unsigned generation;
+	uint16_t packet_id;
+	unsigned attempts;
+	uint64_t redis_started_us;
+	struct strata_shadow_update_result res;  /* update, until written */
+	json_t *answer;                    /* get / delete accepted */
+	json_t *new_stored;                /* delete, until written */
+};
+
+static void ops_read(struct ops_req *r);
+
+static uint64_t
+ops_now_us(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+/* ---- answers ---- */
+
+static void
+ops_publish(struct ops_req *r, const char *suffix, const json_t *doc)
+{
+	char topic[340];
+	char *text = strata_shadow_dumps(doc);
+
+	snprintf(topic, sizeof(topic), "%s/%s/%s", r->base,
+	    ops_names[r->kind], suffix);
+	shadowd_publish(r->sd, topic, text, strlen(text));
+	free(text);
+}
+
+static int
+ops_code_index(int code)
+{
+	static const int codes[] = {400, 404, 409, 413, 429, 500};
+
+	for (int i = 0; i < 6; i++)
+		if (codes[i] == code)
+			return i;
+	return 5;
+}
+
+static void
+ops_finish(struct ops_req *r, bool accepted)
+{
+	struct shadowd *sd = r->sd;
+
+	(*sd->m.requests[r->kind][accepted ? 0 : 1])++;
+	shadowd_request_done(sd, r->generation, r->packet_id);
+	sd->inflight--;
+	*sd->m.inflight = (int64_t)sd->inflight;
+	strata_shadow_update_result_clear(&r->res);
+	json_decref(r->answer);
+	json_decref(r->new_stored);
+	free(r->payload);
+	free(r);
+}
+
+static void
+ops_reject(struct ops_req *r, const struct strata_shadow_error *err)
+{
+	json_t *body = strata_shadow_error_body(err,
+	    r->has_token ? r->token : NULL, (long long)time(NULL));
+
+	(*r->sd->m.rejected[ops_code_index(err->code)])++;
+	ops_publish(r, "rejected", body);
+	json_decref(body);
+	ops_finish(r, false);
+}
+
+static void
+ops_reject_code(struct ops_req *r, int code, const char *message)
+{
+	struct strata_shadow_error err = {.code = code};
+
+	snprintf(err.message, sizeof(err.message), "%s", message);
+	ops_reject(r, &err);
+}
+
+static void
+ops_accept(struct ops_req *r)
+{
+	if (r->kind != OPS_UPDATE) {
+		ops_publish(r, "accepted", r->answer);
+		ops_finish(r, true);
+		return;
+	}
+	ops_publish(r, "accepted", r->res.accepted);
+	if (r->res.delta != NULL) {
+		ops_publish(r, "delta", r->res.delta);
+		(*r->sd->m.deltas)++;
+	}
+	ops_publish(r, "documents", r->res.documents);
+	ops_finish(r, true);
+}
+
+/* ---- Redis ---- */
+
+static void
+ops_redis_time(struct ops_req *r)
+{
+	*r->sd->m.redis_us += ops_now_us() - r->redis_started_us;
+	(*r->sd->m.redis_calls)++;
+}
+
+/*
+ * KEYS: shadow, names; ARGV: version read ("" none), document, its
+ * version, shadow name ("" classic), "1" when it is a deletion marker,
+ * seconds a deletion marker is kept.  1 written, 0 the version moved.
+ */
+static const char script_write[] =
+    "if (redis.call('HGET', KEYS[1], 'version') or '') ~= ARGV[1] then "
+    "  return 0 end "
+    "redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', ARGV[3]) "
+    "if ARGV[5] == '1' then redis.call('EXPIRE', KEYS[1], ARGV[6]) "
+    "else redis.call('PERSIST', KEYS[1]) end "
+    "if ARGV[4] ~= '' then "
+    "  if ARGV[5] == '1' then redis.call('SREM', KEYS[2], ARGV[4]) "
+    "  else redis.call('SADD', KEYS[2], ARGV[4]) end "
+    "end "
+    "return 1";
+
+static void
+ops_written(struct strata_redis *redis, redisReply *reply, void *arg)
+{
+	struct ops_req *r = arg;
+
+	ops_redis_time(r);
+	if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+		ops_reject_code(r, 500, "Internal service failure");
+		return;
+	}
+	if (reply->integer == 1) {
+		ops_accept(r);
+		return;
+	}
+	(*r->sd->m.cas_retries)++;
+	strata_shadow_update_result_clear(&r->res);
+	json_decref(r->answer);
+	json_decref(r->new_stored);
+	r->answer = r->new_stored = NULL;
+	if (r->attempts >= r->sd->cas_max) {
+		ops_reject_code(r, 429, "Too many requests");
+		return;
+	}
+	ops_read(r);
+}
+
+static void
+ops_write(struct ops_req *r, const char *read_version, const json_t *doc)
+{
+	char names[BROKER_REGISTRY_KEY_MAX], version[24], ttl[24];
+	char *text = strata_shadow_dumps(doc);
+	const json_t *deleted = json_object_get(doc, "deleted");
+	const char *v[] = {"EVAL", script_write, "2", r->key, names,
+	    read_version, text, version, r->name,
+	    json_is_true(deleted) ? "1" : "0", ttl};
+	size_t len[11];
+
+	broker_registry_key(names, "shadow-names", r->thing);
+	snprintf(version, sizeof(version), "%lld", (long long)
+	    json_integer_value(json_object_get(doc, "version")));
+	snprintf(ttl, sizeof(ttl), "%lld", (long long)
+	    STRATA_SHADOW_DELETED_TTL_S);
+	for (int i = 0; i < 11; i++)
+		len[i] = strlen(v[i]);
+	*r->sd->m.document_bytes += len[6];
+	(*r->sd->m.documents_written)++;
+	r->redis_started_us = ops_now_us();
+	strata_redis_commandv(r->sd->b->redis, ops_written, r, 11, v, len);
+	free(text);
+}
+
+/* The stored document and its version are in; apply the request. */
+static void
+ops_apply(struct ops_req *r, const json_t *stored, const char *version)
+{
+	struct strata_shadow_error err;
+	long long now = (long long)time(NULL);
+	const char *token = r->has_token ? r->token : NULL;
+
+	switch (r->kind) {
+	case OPS_GET:
+		r->answer = strata_shadow_get(stored, token, now, &err);
+		if (r->answer == NULL)
+			ops_reject(r, &err);
+		else
+			ops_accept(r);
+		return;
+	case OPS_DELETE:
+		r->answer = strata_shadow_delete(stored, token, now,
+		    &r->new_stored, &err);
+		if (r->answer == NULL)
+			ops_reject(r, &err);
+		else
+			ops_write(r, version, r->new_stored);
+		return;
+	case OPS_UPDATE:
+		if (strata_shadow_update(stored, r->payload, r->len, now,
+		    &r->res, &err) != 0)
+			ops_reject(r, &err);
+		else
+			ops_write(r, version, r->res.stored);
+		return;
+	}
+}
+
+static void
+ops_got(struct strata_redis *redis, redisReply *reply, void *arg)
+{
+	struct ops_req *r = arg;
+	json_t *stored = NULL;
+	const redisReply *doc, *version;
+
+	ops_redis_time(r);
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements != 2) {
+		ops_reject_code(r, 500, "Internal service failure");
+		return;
+	}
+	doc = reply->element[0];
+	version = reply->element[1];
+	if (doc->type == REDIS_REPLY_STRING) {
+		stored = json_loadb(doc->str, doc->len, 0, NULL);
+		if (stored == NULL) {
+			STRATA_ERROR(SHADOWD_COMP, "stored shadow does not "
+			    "parse|key=%s", r->key);
+			ops_reject_code(r, 500, "Internal service failure");
+			return;
+		}
+	}
+	ops_apply(r, stored, version->type == REDIS_REPLY_STRING ?
+	    version->str : "");
+	json_decref(stored);
+}
+
+static void
+ops_read(struct ops_req *r)
+{
+	const char *v[] = {"HMGET", r->key, "doc", "version"};
+	size_t len[4];
+
+	for (int i = 0; i < 4; i++)
+		len[i] = strlen(v[i]);
+	r->attempts++;
+	r->redis_started_us = ops_now_us();
+	strata_redis_commandv(r->sd->b->redis, ops_got, r, 4, v, len);
+}
+
+/* ---- the request ---- */
+
+/* AWS's names: [a-zA-Z0-9:_-], 1..max. */
+static bool
+ops_name_valid(const char *s, size_t n, size_t max)
+{
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
+		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == ':' || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/*
+ * "$aws/things/T/shadow/OP" or "$aws/things/T/shadow/name/N/OP" into r;
+ * false when it is neither (the filters let only these through, so that
+ * is a bug) or a name is not one AWS allows (set in *bad).
+ */
+static bool
+ops_parse_topic(struct ops_req *r, const char *topic, size_t len, bool *bad)
+{
+	const char *seg[8];
+	size_t seglen[8], n = 0;
+	const char *p = topic, *end = topic + len;
+
+	*bad = false;
+	while (n < 8) {
+		const char *slash = memchr(p, '/', (size_t)(end - p));
+
+		seg[n] = p;
+		seglen[n++] = (size_t)((slash != NULL ? slash : end) - p);
+		if (slash == NULL)
+			break;
+		p = slash + 1;
+	}
+	if ((n != 5 && n != 7) || seglen[2] > OPS_THING_MAX ||
+	    (n == 7 && seglen[5] > OPS_SHADOW_MAX))
+		return false;
+	for (int k = 0; k < 3; k++)
+		if (seglen[n - 1] == strlen(ops_names[k]) &&
+		    memcmp(seg[n - 1], ops_names[k], seglen[n - 1]) == 0)
+			r->kind = (enum ops_kind)k;
+	memcpy(r->thing, seg[2], seglen[2]);
+	r->thing[seglen[2]] = '\0';
+	if (n == 7) {
+		memcpy(r->name, seg[5], seglen[5]);
+		r->name[seglen[5]] = '\0';
+	}
+	snprintf(r->base, sizeof(r->base), "%.*s", (int)(seg[n - 1] - 1 -
+	    topic), topic);
+	*bad = !ops_name_valid(r->thing, seglen[2], OPS_THING_MAX) ||
+	    (n == 7 && !ops_name_valid(r->name, seglen[5], OPS_SHADOW_MAX));
+	return true;
+}
+
+void
+shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
+    const uint8_t *payload, size_t len, unsigned generation,
+    uint16_t packet_id)
+{
+	struct ops_req *r = calloc(1, sizeof(*r));
+	char key[BROKER_REGISTRY_KEY_MAX];
+	bool bad;
+
+	if (r == NULL)
+		abort();
+	r->sd = sd;
+	r->generation = generation;
+	r->packet_id = packet_id;
+	sd->inflight++;
+	*sd->m.inflight = (int64_t)sd->inflight;
+	if (!ops_parse_topic(r, topic, topic_len, &bad)) {
+		STRATA_WARN(SHADOWD_COMP, "not a shadow request topic|"
+		    "topic=%.*s", (int)topic_len, topic);
+		ops_finish(r, false);
+		return;
+	}
+	r->payload = malloc(len + 1);
+	if (r->payload == NULL)
+		abort();
+	memcpy(r->payload, payload, len);
+	r->payload[len] = '\0';
+	r->len = len;
+	r->has_token = strata_shadow_request_token(r->payload, len,
+	    r->token) != NULL;
+	if (bad) {
+		ops_reject_code(r, 400, "Invalid thing or shadow name");
+		return;
+	}
+	if (packet_id == 0 && sd->inflight > sd->max_inflight) {
+		ops_reject_code(r, 429, "Too many requests");
+		return;
+	}
+	broker_registry_key(key, "shadow", r->thing);
+	snprintf(r->key, sizeof(r->key), "%s:%s", key, r->name);
+	ops_read(r);
+}

@@ -1,0 +1,77 @@
+/*
+ * shadowd.h - strata-shadowd: the AWS IoT Device Shadow service as a
+ * cluster node (docs/internals/shadowd.md).
+ *
+ * The process is a broker core without client listeners (node links to
+ * every router, the partition map, shared subscriptions, QoS 1 both
+ * ways: broker/) plus two parts of its own:
+ *   session.c - one internal MQTT 5 session joined to that core over a
+ *               socketpair: it subscribes to the shadow request topics in
+ *               the share group "strata-shadowd", hands each request to
+ *               ops.c, and publishes the answers at QoS 1;
+ *   ops.c     - a request: read the shadow from Redis, apply it with the
+ *               document engine (common/shadow.c), write it back with a
+ *               version check (compare-and-set, retried), answer.
+ */
+#ifndef STRATA_SHADOWD_H
+#define STRATA_SHADOWD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker.h"
+
+#define SHADOWD_COMP "shadowd"
+#define SHADOWD_SHARE_GROUP "strata-shadowd"
+
+struct shadowd_session;
+
+/* Metric cells (registered in main.c). */
+struct shadowd_metrics {
+	uint64_t *requests[3][2];   /* [update, get, delete][accepted,
+				       rejected] */
+	uint64_t *rejected[6];      /* by code: 400, 404, 409, 413, 429,
+				       500 */
+	uint64_t *deltas;           /* update/delta publishes */
+	uint64_t *cas_retries;      /* version moved between read and write */
+	uint64_t *document_bytes;   /* stored documents written, bytes */
+	uint64_t *documents_written;
+	uint64_t *redis_us;         /* time in Redis round trips */
+	uint64_t *redis_calls;
+	int64_t *inflight;          /* requests being handled */
+	int64_t *session_up;        /* the internal session is subscribed */
+};
+
+struct shadowd {
+	struct strata_broker *b;          /* the core; its Redis, its loop */
+	struct shadowd_session *session;
+	struct shadowd_metrics m;
+	unsigned cas_max;                 /* compare-and-set attempts */
+	size_t max_inflight;              /* requests handled at once */
+	size_t inflight;
+};
+
+/* ---- session.c ---- */
+/* Join the core over a socketpair and subscribe; re-joins by itself if
+ * the core drops the session. */
+int shadowd_session_start(struct shadowd *sd);
+void shadowd_session_free(struct shadowd *sd);
+/* Publish at QoS 1 (queued while the session's window is full). */
+void shadowd_publish(struct shadowd *sd, const char *topic,
+    const char *payload, size_t len);
+bool shadowd_session_ready(const struct shadowd *sd);
+
+/* ops.c has answered the request that came as packet_id of session
+ * generation: acknowledge it (nothing for QoS 0, or an older session). */
+void shadowd_request_done(struct shadowd *sd, unsigned generation,
+    uint16_t packet_id);
+
+/* ---- ops.c ---- */
+/* One request PUBLISH from the session (topic and payload are copied);
+ * shadowd_request_done(generation, packet_id) when it is answered. */
+void shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
+    const uint8_t *payload, size_t len, unsigned generation,
+    uint16_t packet_id);
+
+#endif
