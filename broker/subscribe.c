@@ -231,6 +231,21 @@ subscribe_refuse(struct broker_conn *c, struct broker_suback *w,
 	return reason;
 }
 
+
+/* max-topic-depth counts the filter's levels, of a shared one those
+ * after "$share/<group>/" ("$aws/" filters exempt, shared or not). */
+static bool
+subscribe_too_deep(const struct broker_config *cfg, struct strata_bytes f)
+{
+	const uint8_t *slash;
+
+	if (f.len > 7 && memcmp(f.p, "$share/", 7) == 0 &&
+	    (slash = memchr(f.p + 7, '/', f.len - 7)) != NULL) {
+		f.len -= (size_t)(slash + 1 - f.p);
+		f.p = slash + 1;
+	}
+	return broker_topic_too_deep(cfg, f.p, f.len);
+}
 static uint8_t
 subscribe_entry(struct broker_conn *c, const struct strata_mqtt_sub_entry *e,
     uint32_t index, uint32_t sub_id, struct broker_suback *w)
@@ -245,7 +260,7 @@ subscribe_entry(struct broker_conn *c, const struct strata_mqtt_sub_entry *e,
 		return subscribe_refuse(c, w, index,
 		    STRATA_RC_QUOTA_EXCEEDED, what);
 	}
-	if (broker_topic_too_deep(cfg, e->filter.p, e->filter.len)) {
+	if (subscribe_too_deep(cfg, e->filter)) {
 		snprintf(what, sizeof(what), "filter over max-topic-depth "
 		    "(%ld)", cfg->max_topic_depth);
 		return subscribe_refuse(c, w, index,

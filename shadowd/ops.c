@@ -39,7 +39,7 @@ struct ops_req {
 	char thing[OPS_THING_MAX + 1];
 	char name[OPS_SHADOW_MAX + 1];     /* "" for the classic shadow */
 	char base[300];                    /* "$aws/things/T/shadow[/name/N]" */
-	char key[BROKER_REGISTRY_KEY_MAX];
+	char key[BROKER_REGISTRY_KEY_MAX + OPS_SHADOW_MAX + 2];
 	char token[STRATA_SHADOW_TOKEN_BUF];
 	bool has_token;
 	char *payload;

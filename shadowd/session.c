@@ -245,7 +245,7 @@ static void
 session_connack(struct shadowd_session *s, const struct strata_mqtt_packet *p)
 {
 	if (s->state != SESSION_CONNECTING || p->u.connack.reason != 0) {
-		STRATA_ERROR(SHADOWD_COMP, "internal session refused|reason=0x%02x",
+		STRATA_WARN(SHADOWD_COMP, "internal session refused, trying again|reason=0x%02x",
 		    p->u.connack.reason);
 		return;
 	}
