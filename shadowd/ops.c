@@ -30,12 +30,13 @@
 #define OPS_THING_MAX 128
 #define OPS_SHADOW_MAX 64
 
-enum ops_kind { OPS_UPDATE, OPS_GET, OPS_DELETE };
 static const char *const ops_names[] = {"update", "get", "delete"};
 
 struct ops_req {
 	struct shadowd *sd;
-	enum ops_kind kind;
+	enum shadowd_op kind;
+	shadowd_answer_cb answer_cb;       /* NULL: answer over MQTT */
+	void *answer_arg;
 	char thing[OPS_THING_MAX + 1];
 	char name[OPS_SHADOW_MAX + 1];     /* "" for the classic shadow */
 	char base[300];                    /* "$aws/things/T/shadow[/name/N]" */
@@ -54,6 +55,7 @@ struct ops_req {
 };
 
 static void ops_read(struct ops_req *r);
+static void ops_start(struct ops_req *r);
 
 static uint64_t
 ops_now_us(void)
@@ -112,7 +114,10 @@ ops_reject(struct ops_req *r, const struct strata_shadow_error *err)
 	    r->has_token ? r->token : NULL, (long long)time(NULL));
 
 	(*r->sd->m.rejected[ops_code_index(err->code)])++;
-	ops_publish(r, "rejected", body);
+	if (r->answer_cb != NULL)
+		r->answer_cb(r->answer_arg, err->code, body);
+	else
+		ops_publish(r, "rejected", body);
 	json_decref(body);
 	ops_finish(r, false);
 }
@@ -129,12 +134,17 @@ ops_reject_code(struct ops_req *r, int code, const char *message)
 static void
 ops_accept(struct ops_req *r)
 {
-	if (r->kind != OPS_UPDATE) {
-		ops_publish(r, "accepted", r->answer);
+	const json_t *accepted = r->kind == SHADOWD_UPDATE ? r->res.accepted :
+	    r->answer;
+
+	if (r->answer_cb != NULL)
+		r->answer_cb(r->answer_arg, 200, accepted);
+	else
+		ops_publish(r, "accepted", accepted);
+	if (r->kind != SHADOWD_UPDATE) {
 		ops_finish(r, true);
 		return;
 	}
-	ops_publish(r, "accepted", r->res.accepted);
 	if (r->res.delta != NULL) {
 		ops_publish(r, "delta", r->res.delta);
 		(*r->sd->m.deltas)++;
@@ -229,14 +239,14 @@ ops_apply(struct ops_req *r, const json_t *stored, const char *version)
 	const char *token = r->has_token ? r->token : NULL;
 
 	switch (r->kind) {
-	case OPS_GET:
+	case SHADOWD_GET:
 		r->answer = strata_shadow_get(stored, token, now, &err);
 		if (r->answer == NULL)
 			ops_reject(r, &err);
 		else
 			ops_accept(r);
 		return;
-	case OPS_DELETE:
+	case SHADOWD_DELETE:
 		r->answer = strata_shadow_delete(stored, token, now,
 		    &r->new_stored, &err);
 		if (r->answer == NULL)
@@ -244,7 +254,7 @@ ops_apply(struct ops_req *r, const json_t *stored, const char *version)
 		else
 			ops_write(r, version, r->new_stored);
 		return;
-	case OPS_UPDATE:
+	case SHADOWD_UPDATE:
 		if (strata_shadow_update(stored, r->payload, r->len, now,
 		    &r->res, &err) != 0)
 			ops_reject(r, &err);
@@ -340,7 +350,7 @@ ops_parse_topic(struct ops_req *r, const char *topic, size_t len, bool *bad)
 	for (int k = 0; k < 3; k++)
 		if (seglen[n - 1] == strlen(ops_names[k]) &&
 		    memcmp(seg[n - 1], ops_names[k], seglen[n - 1]) == 0)
-			r->kind = (enum ops_kind)k;
+			r->kind = (enum shadowd_op)k;
 	memcpy(r->thing, seg[2], seglen[2]);
 	r->thing[seglen[2]] = '\0';
 	if (n == 7) {
@@ -360,7 +370,6 @@ shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
     uint16_t packet_id)
 {
 	struct ops_req *r = calloc(1, sizeof(*r));
-	char key[BROKER_REGISTRY_KEY_MAX];
 	bool bad;
 
 	if (r == NULL)
@@ -392,7 +401,54 @@ shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
 		ops_reject_code(r, 429, "Too many requests");
 		return;
 	}
+	ops_start(r);
+}
+
+/* The Redis key of r's shadow, then the first read. */
+static void
+ops_start(struct ops_req *r)
+{
+	char key[BROKER_REGISTRY_KEY_MAX];
+
 	broker_registry_key(key, "shadow", r->thing);
 	snprintf(r->key, sizeof(r->key), "%s:%s", key, r->name);
 	ops_read(r);
+}
+
+bool
+shadowd_name_valid(const char *s, size_t n, size_t max)
+{
+	return ops_name_valid(s, n, max);
+}
+
+void
+shadowd_call(struct shadowd *sd, const struct shadowd_call *call)
+{
+	struct ops_req *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		abort();
+	r->sd = sd;
+	r->kind = call->op;
+	r->answer_cb = call->answered;
+	r->answer_arg = call->arg;
+	sd->inflight++;
+	*sd->m.inflight = (int64_t)sd->inflight;
+	snprintf(r->thing, sizeof(r->thing), "%s", call->thing);
+	snprintf(r->name, sizeof(r->name), "%s", call->name);
+	if (r->name[0] != '\0')
+		snprintf(r->base, sizeof(r->base), "$aws/things/%s/shadow/"
+		    "name/%s", r->thing, r->name);
+	else
+		snprintf(r->base, sizeof(r->base), "$aws/things/%s/shadow",
+		    r->thing);
+	r->payload = malloc(call->len + 1);
+	if (r->payload == NULL)
+		abort();
+	memcpy(r->payload, call->payload, call->len);
+	r->payload[call->len] = '\0';
+	r->len = call->len;
+	r->has_token = strata_shadow_request_token(r->payload, r->len,
+	    r->token) != NULL;
+	ops_start(r);
 }

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "broker.h"
 
 #define SHADOWD_COMP "shadowd"
@@ -68,6 +70,27 @@ void shadowd_request_done(struct shadowd *sd, unsigned generation,
     uint16_t packet_id);
 
 /* ---- ops.c ---- */
+enum shadowd_op { SHADOWD_UPDATE, SHADOWD_GET, SHADOWD_DELETE };
+
+/* An accepted (status 200) or rejected (the error's code) answer. */
+typedef void (*shadowd_answer_cb)(void *arg, int status, const json_t *body);
+
+/* A request from elsewhere than MQTT (the HTTP interface): names already
+ * checked (shadowd_name_valid); its accepted or rejected answer goes to
+ * answered, an update's delta and documents are published as usual. */
+struct shadowd_call {
+	enum shadowd_op op;
+	const char *thing;
+	const char *name;      /* "" for the classic shadow */
+	const char *payload;   /* update's request; "" otherwise */
+	size_t len;
+	shadowd_answer_cb answered;
+	void *arg;
+};
+void shadowd_call(struct shadowd *sd, const struct shadowd_call *call);
+/* AWS's thing and shadow names: [a-zA-Z0-9:_-], 1..max. */
+bool shadowd_name_valid(const char *s, size_t n, size_t max);
+
 /* One request PUBLISH from the session (topic and payload are copied);
  * shadowd_request_done(generation, packet_id) when it is answered. */
 void shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
