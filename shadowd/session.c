@@ -19,7 +19,9 @@
  *                wait in `queue` (bounded by SESSION_QUEUE_MAX bytes;
  *                past it an answer is dropped and counted).
  *   DOWN       - the core closed the session (it should not): both ends
- *                are closed, and a new session starts after one second.
+ *                are closed, and a new session starts after one second
+ *                (the first one starts once Redis is up, polled every
+ *                100 ms).
  *                Requests handled meanwhile still complete; their PUBACKs
  *                are dropped (the core redelivers nothing: the session is
  *                not persistent, and neither was the request's place in
@@ -388,8 +390,15 @@ session_connect(struct shadowd_session *s)
 static void
 session_begin(struct shadowd_session *s)
 {
+	struct timeval soon = {0, 100 * 1000};
 	int fds[2];
 
+	/* the core refuses a session while its session registry (Redis) is
+	 * down: wait for it rather than be refused */
+	if (!strata_redis_is_up(s->sd->b->redis)) {
+		evtimer_add(s->retry, &soon);
+		return;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 	    fds) != 0)
 		abort();

@@ -2,8 +2,8 @@
 # Strata local cluster on loopback: Redis, routers and brokers as plain
 # processes, with generated development certificates.
 #
-#   cluster.sh up   --dir DIR [--brokers N] [--routers M] [--base-port P]
-#                   [--bin-dir BINDIR] [--lb] [--redis-ha]
+#   cluster.sh up   --dir DIR [--brokers N] [--routers M] [--shadowd K]
+#                   [--base-port P] [--bin-dir BINDIR] [--lb] [--redis-ha]
 #   cluster.sh down --dir DIR
 #   cluster.sh run  --dir DIR [same options as up]   (foreground; Ctrl-C stops)
 #
@@ -12,6 +12,8 @@
 #   broker i (0-based): MQTT P+i, MQTTS P+7000+i, metrics P+8000+i,
 #                       admin API P+8200+i
 #   router j:           link P+6000+j, metrics P+8100+j
+#   shadowd k (--shadowd K, default 1; 0: none): metrics P+8300+k,
+#                       HTTP shadow API P+8400+k
 #   redis:              P+4500
 # --lb also starts HAProxy (deploy/haproxy/strata.cfg, filled in as
 # DIR/haproxy.cfg) in front of PROXY protocol listeners on every broker:
@@ -28,6 +30,8 @@
 #   ROUTER_METRICS_PORTS ROUTER_PORTS REDIS_PORT PIDS CA_FILE CLIENT_CERT
 #   CLIENT_KEY LOG_DIR BROKER_PIDS ROUTER_PIDS REDIS_PID
 #   LB_PORT LB_TLS_PORT LB_STATS_PORT LB_PID PROXY_PORTS PROXY_TLS_PORTS
+#   SHADOWD_PIDS SHADOWD_METRICS_PORTS SHADOWD_HTTP_PORTS (device shadows,
+#   docs/internals/shadowd.md)
 #   (the LB_* and PROXY_* ones are empty without --lb)
 #   CLUSTER_SECRET_FILE (the secret node links prove; routers refuse a
 #   broker without it)
@@ -111,7 +115,7 @@ start() {
 
 parse() {
 	DIR= BROKERS=1 ROUTERS=1 BASE=1883 BIN_DIR=${STRATA_BIN_DIR:-$root/build/bin}
-	LB=0 REDIS_HA=0
+	LB=0 REDIS_HA=0 SHADOWD=1
 	while (($#)); do
 		case $1 in
 		--dir) DIR=$2; shift 2 ;;
@@ -119,6 +123,7 @@ parse() {
 		--redis-ha) REDIS_HA=1; shift ;;
 		--brokers) BROKERS=$2; shift 2 ;;
 		--routers) ROUTERS=$2; shift 2 ;;
+		--shadowd) SHADOWD=$2; shift 2 ;;
 		--base-port) BASE=$2; shift 2 ;;
 		--bin-dir) BIN_DIR=$2; shift 2 ;;
 		-h | --help) usage ;;
@@ -128,11 +133,13 @@ parse() {
 	[[ -n $DIR ]] || die "--dir DIR is required"
 	[[ $BROKERS =~ ^[1-9][0-9]*$ ]] || die "--brokers must be a positive number"
 	[[ $ROUTERS =~ ^[1-9][0-9]*$ ]] || die "--routers must be a positive number"
+	[[ $SHADOWD =~ ^[0-9]+$ ]] && ((SHADOWD <= 100)) ||
+		die "--shadowd must be a number from 0 to 100"
 	# beyond 100, broker metrics (P+8000+i) meet router metrics (P+8100+j)
 	((BROKERS <= 100 && ROUTERS <= 100)) ||
 		die "at most 100 brokers and 100 routers (the port layout)"
-	[[ $BASE =~ ^[0-9]+$ ]] && ((BASE >= 1024 && BASE + 8100 + ROUTERS < 65536)) ||
-		die "--base-port must leave room for P+8100+routers below 65536"
+	[[ $BASE =~ ^[0-9]+$ ]] && ((BASE >= 1024 && BASE + 8500 < 65536)) ||
+		die "--base-port must leave room for P+8500 below 65536"
 	mkdir -p "$DIR"
 	DIR=$(cd "$DIR" && pwd)
 	LOG_DIR=$DIR/logs
@@ -152,7 +159,7 @@ cmd_up() {
 				die "a cluster is already running from $DIR (pid $p); run 'cluster.sh down --dir $DIR' first"
 		done
 	fi
-	for b in broker router; do
+	for b in broker router $( ((SHADOWD)) && echo shadowd); do
 		[[ -x $BIN_DIR/strata-$b ]] || die "$BIN_DIR/strata-$b not found: build first (make build)"
 	done
 	command -v redis-server >/dev/null || die "redis-server not found: run deploy/deps.sh"
@@ -164,6 +171,7 @@ cmd_up() {
 	local redis_port=$((BASE + 4500)) mqtt=() mqtts=() bmet=() admin=() rmet=() rlink=() i
 	local proxy=() proxy_tls=() lb_ports=() broker_args
 	local broker_pids=() router_pids=() redis_pid lb_pid=
+	local shadowd_pids=() smet=() shttp=()
 	local replica_ports=() sentinel_ports=() replica_pids=() sentinel_pids=()
 	local redis_args sentinels=
 	for ((i = 0; i < BROKERS; i++)); do
@@ -176,6 +184,10 @@ cmd_up() {
 			proxy_tls+=($((BASE + 5500 + i)))
 		fi
 	done
+	for ((i = 0; i < SHADOWD; i++)); do
+		smet+=($((BASE + 8300 + i)))
+		shttp+=($((BASE + 8400 + i)))
+	done
 	for ((i = 0; i < ROUTERS; i++)); do
 		rlink+=($((BASE + 6000 + i)))
 		rmet+=($((BASE + 8100 + i)))
@@ -186,6 +198,7 @@ cmd_up() {
 		sentinel_ports=($((BASE + 4510)) $((BASE + 4511)) $((BASE + 4512)))
 	fi
 	for p in "$redis_port" "${mqtt[@]}" "${mqtts[@]}" "${bmet[@]}" "${admin[@]}" "${rlink[@]}" \
+		"${smet[@]}" "${shttp[@]}" \
 		"${rmet[@]}" "${proxy[@]}" "${proxy_tls[@]}" "${lb_ports[@]}" \
 		"${replica_ports[@]}" "${sentinel_ports[@]}"; do
 		port_in_use "$p" && die "port $p is already in use; choose another --base-port"
@@ -254,6 +267,14 @@ cmd_up() {
 	done
 	wait_ready "${bmet[@]}"
 	register_dev_client "http://$HOST:${admin[0]}"
+	for ((i = 0; i < SHADOWD; i++)); do
+		start "shadowd-$i" "$BIN_DIR/strata-shadowd" --node-id "shadowd-$i" \
+			--bind "$HOST" --metrics-port "${smet[i]}" \
+			--cluster-secret-file "$DIR/cluster.secret" "${redis_args[@]}"
+		wait_port "${smet[i]}" "${PIDS[-1]}" "shadowd-$i"
+		shadowd_pids+=("${PIDS[-1]}")
+	done
+	wait_ready "${smet[@]}"
 	if ((LB)); then
 		lb_config "${lb_ports[@]}"
 		haproxy -c -q -f "$DIR/haproxy.cfg" >"$LOG_DIR/haproxy-check.log" 2>&1 ||
@@ -290,6 +311,9 @@ cmd_up() {
 		LB_PID="$lb_pid"
 		PROXY_PORTS="$(join "${proxy[@]}")"
 		PROXY_TLS_PORTS="$(join "${proxy_tls[@]}")"
+		SHADOWD_PIDS="$(join "${shadowd_pids[@]}")"
+		SHADOWD_METRICS_PORTS="$(join "${smet[@]}")"
+		SHADOWD_HTTP_PORTS="$(join "${shttp[@]}")"
 		CLUSTER_SECRET_FILE="$DIR/cluster.secret"
 		REDIS_SENTINELS="$sentinels"
 		REDIS_MASTER_NAME="$( ((REDIS_HA)) && echo strata)"

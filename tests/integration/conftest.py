@@ -48,7 +48,8 @@ def port_offsets(brokers=BROKERS, routers=ROUTERS, lb=False, redis_ha=False):
                [8000 + i for i in range(brokers)] +
                [8200 + i for i in range(brokers)] +
                [6000 + j for j in range(routers)] +
-               [8100 + j for j in range(routers)] + [4500])
+               [8100 + j for j in range(routers)] + [4500] +
+               [8300, 8400])   # shadowd-0's metrics and HTTP ports
     if lb:
         offsets += ([5000 + i for i in range(brokers)] +
                     [5500 + i for i in range(brokers)] +
@@ -84,6 +85,9 @@ class Cluster:
         self.pids = [int(p) for p in env["PIDS"].split()]
         self.broker_pids = _ints(env.get("BROKER_PIDS"))
         self.router_pids = _ints(env.get("ROUTER_PIDS"))
+        self.shadowd_pids = _ints(env.get("SHADOWD_PIDS"))
+        self.shadowd_metrics_ports = _ints(env.get("SHADOWD_METRICS_PORTS"))
+        self.shadowd_http_ports = _ints(env.get("SHADOWD_HTTP_PORTS"))
         self.redis_pid = _int_or_none(env.get("REDIS_PID"))
         # --lb only (None / empty otherwise)
         self.lb_port = _int_or_none(env.get("LB_PORT"))
@@ -271,12 +275,12 @@ def _cluster_cmd(*args):
     return ["bash", CLUSTER_SH] + list(args)
 
 
-def _cluster_up(prefix, run_env, brokers, routers, lb, redis_ha):
+def _cluster_up(prefix, run_env, brokers, routers, lb, redis_ha, shadowd):
     """One `cluster.sh up` on freshly picked ports in a new directory:
     (directory, CompletedProcess)."""
     directory = tempfile.mkdtemp(prefix=prefix)
     args = ["up", "--dir", directory, "--brokers", str(brokers),
-            "--routers", str(routers),
+            "--routers", str(routers), "--shadowd", str(shadowd),
             "--base-port", str(pick_base_port(brokers, routers, lb=lb,
                                               redis_ha=redis_ha))]
     if lb:
@@ -292,7 +296,8 @@ def _cluster_up(prefix, run_env, brokers, routers, lb, redis_ha):
 
 @contextlib.contextmanager
 def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
-                  health_check=True, env=None, lb=False, redis_ha=False):
+                  health_check=True, env=None, lb=False, redis_ha=False,
+                  shadowd=1):
     """Run `cluster.sh up` in a fresh temporary directory and yield the
     Cluster; `cluster.sh down` when the block ends.  `name` is the fixture
     that provides it: tests using that fixture get its log tails on
@@ -303,7 +308,9 @@ def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
     daemons (STRATA_* options).  lb: `cluster.sh --lb`, HAProxy in front
     of the brokers' PROXY listeners (Cluster.lb_port and friends).
     redis_ha: `cluster.sh --redis-ha`, a Redis primary with two replicas
-    and three sentinels (Cluster.redis_* by role)."""
+    and three sentinels (Cluster.redis_* by role).  shadowd: how many
+    strata-shadowd (`cluster.sh --shadowd`; the port picks reserve the
+    first one's)."""
     if not os.path.exists(CLUSTER_SH):
         pytest.fail("%s does not exist" % CLUSTER_SH)
     run_env = dict(os.environ)
@@ -314,7 +321,7 @@ def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
     # tried again on new ports, at most three times.
     for attempt in range(3):
         directory, up = _cluster_up(prefix, run_env, brokers, routers, lb,
-                                    redis_ha)
+                                    redis_ha, shadowd)
         endpoints = os.path.join(directory, "endpoints.env")
         if up.returncode == 0 and os.path.exists(endpoints):
             break
