@@ -299,3 +299,41 @@ def test_readme_shadow_walkthrough_runs(cluster, tmp_path):
     assert got["state"]["desired"] == got["state"]["reported"] == {
         "on": True}
     assert "delta" not in got["state"]
+
+
+def test_hostile_requests_leave_shadowd_serving(cluster, clients):
+    """Garbage on every request topic (random bytes, cut JSON, deep
+    nesting, a payload far over the limit, odd names) is answered or
+    dropped; shadowd stays up and answers the next good request."""
+    import random
+    rnd = random.Random(7)
+    thing = thing_name()
+    c = clients(V5)
+    good = Shadow(c, thing)
+    good.ok("update", {"state": {"reported": {"n": 0}}})
+    bad = clients(V311)
+    payloads = [b"", b"{", b"[]", b"null", b'{"state":', b"\xff\xfe\x00",
+                b'{"state":{"desired":' * 5000, b"x" * 200000,
+                json.dumps({"state": {"desired": {"k" * 300: 1}}}).encode(),
+                json.dumps({"state": {"desired": {}}, "version": -1}).encode(),
+                json.dumps({"state": {"desired": {"a": 1}},
+                            "version": 2 ** 70}).encode(),
+                json.dumps({"state": {"reported": {"a": [[[[[[[1]]]]]]]}}})
+                .encode()]
+    payloads += [bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(64)))
+                 for _ in range(40)]
+    names = [thing + "-junk", thing + "/x", "a" * 129, "-", "x:y_z"]
+    for i, p in enumerate(payloads):
+        name = names[i % len(names)]
+        for op in ("update", "get", "delete", "name/n%d/update" % i):
+            bad.paho.publish("$aws/things/%s/shadow/%s" % (name, op), p,
+                             qos=i % 2)
+    # answers to garbage on other things never reach these topics, but
+    # match by clientToken all the same
+    suffix, got = good.request("get", {"clientToken": "g1"}, "g1")
+    assert suffix == "accepted" and got["state"]["reported"] == {"n": 0}
+    suffix, got = good.request("update", {"state": {"reported": {"n": 1}},
+                                          "clientToken": "u1"}, "u1")
+    assert suffix == "accepted" and got["version"] == 2, got
+    for pid in cluster.shadowd_pids:
+        os.kill(pid, 0)
