@@ -147,9 +147,9 @@ const char *strata_shadow_request_token(
 
 /*
  * Compact JSON of doc, as the daemon publishes and stores it, NUL-
- * terminated, malloc'd (caller frees): real numbers with the fewest
- * digits (15 to 17) that read back as the same double for every real
- * of the document.  The state size limit counts this form.
+ * terminated, malloc'd (caller frees; NULL for a NULL doc): real numbers
+ * with the fewest digits (15 to 17) that read back as the same double for
+ * every real of the document.  The state size limit counts this form.
  */
 char *strata_shadow_dumps(const json_t *doc);
 

@@ -788,6 +788,64 @@ def iam_policy():
     write(t, "value_bool_string", iam_value(2, "False"))
 
 
+# ---- device shadows -----------------------------------------------------
+
+def shadow_input(requests, stored=None):
+    """fuzz_shadow: flags, the stored document (if any), the requests."""
+    sections = [r if isinstance(r, bytes) else json.dumps(r).encode()
+                for r in requests]
+    if stored is None:
+        return b"\0" + b"\0".join(sections)
+    return b"\1" + json.dumps(stored).encode() + b"\0" + b"\0".join(sections)
+
+
+def shadow():
+    """fuzz_shadow: update runs as devices and apps send them, a stored
+    document to start from, deletes and gets, refusals."""
+    t = "shadow"
+    app = {"state": {"desired": {"color": "RED", "lights": {"r": 255, "g": 0},
+                                 "seq": ["RED", "GREEN"]}},
+           "clientToken": "app-1"}
+    device = {"state": {"reported": {"color": "GREEN", "lights": {"r": 255,
+                                                                  "g": 255},
+                                     "temp": 21.5}}, "version": 1}
+    sync = {"state": {"reported": {"color": "RED", "lights": {"g": 0},
+                                   "seq": ["RED", "GREEN"]},
+                      "desired": None}, "clientToken": "dev-7"}
+    write(t, "desired_then_reported", shadow_input([app, device, sync]))
+    write(t, "get_and_delete", shadow_input([
+        app, b"GET", b'GET {"clientToken":"g1"}', b'DELETE {"clientToken":"d"}',
+        b"GET", {"state": {"reported": {"a": 1}}, "version": 1}, b"DELETE"]))
+    stored = {"state": {"desired": {"a": {"b": [1, {"c": True}]}, "n": 1.25},
+                        "reported": {"a": {"b": [1]}, "x": "y"}},
+              "metadata": {"desired": {"a": {"b": [{"timestamp": 5},
+                                                   {"c": {"timestamp": 5}}]},
+                                       "n": {"timestamp": 5}},
+                           "reported": {"a": {"b": [{"timestamp": 6}]},
+                                        "x": {"timestamp": 6}}},
+              "version": 9, "timestamp": 6}
+    write(t, "stored_merge", shadow_input([
+        {"state": {"desired": {"a": {"b": None, "d": {}}, "n": 1}},
+         "version": 9},
+        {"state": {"reported": {"a": {"b": [1, {"c": True}], "d": {}}}}},
+        {"state": None}, {"state": {}}], stored))
+    write(t, "stored_marker", shadow_input([
+        {"state": {"desired": {"on": False}}, "version": 3},
+        {"state": {"desired": {"on": True}}, "version": 4}],
+        {"deleted": True, "version": 3}))
+    write(t, "refusals", shadow_input([
+        b"{", b"[]", {"state": "on"}, {"state": {"delta": {}}},
+        {"state": {"desired": 1}}, {"state": {}, "version": "1"},
+        {"state": {}, "clientToken": "x" * 65},
+        {"state": {"desired": {"a": [None]}}},
+        {"state": {"desired": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}},
+        {"state": {"reported": {"big": "x" * 8200}}},
+        b'{"state":{"reported":{"a":"\xff"}}}',
+        {"state": {"desired": {"a": 1}}, "version": 7}]))
+    write(t, "stored_broken", shadow_input([b"GET", {"state": {}}, b"DELETE"],
+                                           {"state": {}, "version": 1}))
+
+
 # ---- stratactl ----------------------------------------------------------
 
 def ctl_input():
@@ -889,6 +947,7 @@ def main():
     proxy()
     policy()
     iam_policy()
+    shadow()
     jitp()
 
 
