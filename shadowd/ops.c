@@ -107,6 +107,21 @@ ops_finish(struct ops_req *r, bool accepted)
 	free(r);
 }
 
+/* A 404 names the shadow as AWS does ("thing", "thing~name"). */
+static void
+ops_name_not_found(struct ops_req *r, struct strata_shadow_error *err)
+{
+	char name[OPS_THING_MAX + OPS_SHADOW_MAX + 2];
+
+	if (err->code != 404)
+		return;
+	if (r->name[0] != '\0')
+		snprintf(name, sizeof(name), "%s~%s", r->thing, r->name);
+	else
+		snprintf(name, sizeof(name), "%s", r->thing);
+	strata_shadow_error_not_found(err, name);
+}
+
 static void
 ops_reject(struct ops_req *r, const struct strata_shadow_error *err)
 {
@@ -241,16 +256,20 @@ ops_apply(struct ops_req *r, const json_t *stored, const char *version)
 	switch (r->kind) {
 	case SHADOWD_GET:
 		r->answer = strata_shadow_get(stored, token, now, &err);
-		if (r->answer == NULL)
+		if (r->answer == NULL) {
+			ops_name_not_found(r, &err);
 			ops_reject(r, &err);
+		}
 		else
 			ops_accept(r);
 		return;
 	case SHADOWD_DELETE:
 		r->answer = strata_shadow_delete(stored, token, now,
 		    &r->new_stored, &err);
-		if (r->answer == NULL)
+		if (r->answer == NULL) {
+			ops_name_not_found(r, &err);
 			ops_reject(r, &err);
+		}
 		else
 			ops_write(r, version, r->new_stored);
 		return;
