@@ -297,7 +297,7 @@ def _cluster_up(prefix, run_env, brokers, routers, lb, redis_ha, shadowd):
 @contextlib.contextmanager
 def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
                   health_check=True, env=None, lb=False, redis_ha=False,
-                  shadowd=1):
+                  shadowd=0):
     """Run `cluster.sh up` in a fresh temporary directory and yield the
     Cluster; `cluster.sh down` when the block ends.  `name` is the fixture
     that provides it: tests using that fixture get its log tails on
@@ -309,8 +309,8 @@ def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
     of the brokers' PROXY listeners (Cluster.lb_port and friends).
     redis_ha: `cluster.sh --redis-ha`, a Redis primary with two replicas
     and three sentinels (Cluster.redis_* by role).  shadowd: how many
-    strata-shadowd (`cluster.sh --shadowd`; the port picks reserve the
-    first one's)."""
+    strata-shadowd (`cluster.sh --shadowd`; default none, but the shared
+    cluster has one; the port picks reserve the first one's)."""
     if not os.path.exists(CLUSTER_SH):
         pytest.fail("%s does not exist" % CLUSTER_SH)
     run_env = dict(os.environ)
@@ -365,7 +365,7 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def cluster():
-    with start_cluster("cluster") as c:
+    with start_cluster("cluster", shadowd=1) as c:
         yield c
 
 
