@@ -3,13 +3,14 @@
  *
  * Options: the node options every daemon has (node id, metrics port,
  * Redis, cluster secret, log level) and shadowd's own (max-inflight,
- * cas-attempts).  The broker core it runs is configured from them: no
- * client listener, no admin API; its /metrics and /healthz are served
- * here (healthy: a router link is up and the internal session is
- * subscribed).
- * SIGTERM/SIGINT: close the internal session and the router links, leave
- * the loop after at most 2 s; requests in flight are not answered (their
- * senders retry, as a device does when no accepted/rejected comes).
+ * cas-attempts, http-port and http-bind: the REST API of http.c).  The
+ * broker core it runs is configured from them: no client listener, no
+ * admin API; its /metrics and /healthz are served here (healthy: a
+ * router link is up and the internal session is subscribed).
+ * SIGTERM/SIGINT: close the internal session and the router links, stop
+ * accepting HTTP connections, leave the loop after at most 2 s; requests
+ * in flight are not answered (their senders retry, as a device does when
+ * no accepted/rejected comes).
  * Exit status: 0, 1 when start-up failed, 2 for a configuration error.
  */
 #include <signal.h>
@@ -44,6 +45,8 @@ struct shadowd_config {
 	char *log_level;
 	long max_inflight;
 	long cas_attempts;
+	long http_port;
+	char *http_bind;
 };
 
 #define OPT(name, kind, field, def, lo, hi, help) \
@@ -58,6 +61,11 @@ static const struct strata_config_option shadowd_options[] = {
 	OPT("cas-attempts", STRATA_CFG_INT, cas_attempts, "8", 1, 1000,
 	    "times an update is applied again when another instance wrote "
 	    "the shadow in between (then 429)"),
+	OPT("http-port", STRATA_CFG_INT, http_port, "0", 0, 65535,
+	    "port of the Device Shadow REST API, plain HTTP without "
+	    "authentication, for development (0: off)"),
+	OPT("http-bind", STRATA_CFG_STRING, http_bind, "127.0.0.1", 0, 0,
+	    "address of the HTTP shadow API (keep it on loopback)"),
 };
 #define N_OPTIONS (sizeof(shadowd_options) / sizeof(shadowd_options[0]))
 
@@ -222,6 +230,7 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	b->stopping = true;
 	STRATA_INFO(SHADOWD_COMP, "shutting down|signal=%d", (int)sig);
 	shadowd_session_free(sd);
+	shadowd_http_stop(sd);
 	broker_cluster_stop(b);
 	b->stop_timer = evtimer_new(b->base, main_stop_done, b);
 	evtimer_add(b->stop_timer, &tv);
@@ -261,6 +270,9 @@ main_start(struct shadowd *sd, const struct shadowd_config *c,
 	}
 	if (shadowd_session_start(sd) != 0)
 		return 1;
+	if (c->http_port != 0 && shadowd_http_start(sd, c->http_bind,
+	    (uint16_t)c->http_port) != 0)
+		return 1;
 	main_signals(sd);
 	return 0;
 }
@@ -299,6 +311,7 @@ main(int argc, char **argv)
 	STRATA_INFO(SHADOWD_COMP, "stopped|node_id=%s", cfg.node_id);
 	rc = sd.b->exit_status;
 out:
+	shadowd_http_free(&sd);
 	shadowd_session_free(&sd);
 	if (core)
 		broker_fini(sd.b);

@@ -12,6 +12,8 @@
  *   ops.c     - a request: read the shadow from Redis, apply it with the
  *               document engine (common/shadow.c), write it back with a
  *               version check (compare-and-set, retried), answer.
+ *   http.c    - the Device Shadow REST API (option http-port): requests
+ *               to ops.c through shadowd_call.
  */
 #ifndef STRATA_SHADOWD_H
 #define STRATA_SHADOWD_H
@@ -28,6 +30,7 @@
 #define SHADOWD_SHARE_GROUP "strata-shadowd"
 
 struct shadowd_session;
+struct shadowd_http;
 
 /* Metric cells (registered in main.c). */
 struct shadowd_metrics {
@@ -52,6 +55,7 @@ struct shadowd {
 	unsigned cas_max;                 /* compare-and-set attempts */
 	size_t max_inflight;              /* requests handled at once */
 	size_t inflight;
+	struct shadowd_http *http;        /* NULL: http-port 0 */
 };
 
 /* ---- session.c ---- */
@@ -96,5 +100,13 @@ bool shadowd_name_valid(const char *s, size_t n, size_t max);
 void shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
     const uint8_t *payload, size_t len, unsigned generation,
     uint16_t packet_id);
+
+/* ---- http.c ---- */
+/* The Device Shadow REST API on plain HTTP at bind:port
+ * (docs/internals/shadowd-http.md); 0 or STRATA_EIO (cannot listen). */
+int shadowd_http_start(struct shadowd *sd, const char *bind, uint16_t port);
+/* Stop accepting connections; requests in flight are still answered. */
+void shadowd_http_stop(struct shadowd *sd);
+void shadowd_http_free(struct shadowd *sd);
 
 #endif

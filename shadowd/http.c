@@ -1,0 +1,538 @@
+/*
+ * http.c - the HTTP interface of the Device Shadow service: AWS IoT's
+ * Device Shadow REST API on plain HTTP, for development on loopback
+ * (docs/internals/shadowd-http.md).  No authentication: HTTPS with device
+ * client certificates and their policies is not built yet.
+ *
+ * Routes (AWS's paths, thing names percent-decoded):
+ *   GET    /things/T/shadow[?name=N]   GetThingShadow     -> shadowd_call
+ *   POST   /things/T/shadow[?name=N]   UpdateThingShadow  -> shadowd_call
+ *   DELETE /things/T/shadow[?name=N]   DeleteThingShadow  -> shadowd_call
+ *   GET    /api/things/shadow/ListNamedShadowsForThing/T
+ *          [?nextToken=K&pageSize=S]   -> SMEMBERS of the names set
+ *
+ * A request runs:
+ *   route by path (404) and method (405) -> query parsed (400) -> names
+ *   checked (400) -> update body at most the request limit (413) ->
+ *   over max-inflight (429) -> ops.c (shadowd_call) or the names set ->
+ *   answer.
+ * The answer is 200 with the document the MQTT accepted topic carries,
+ * or the error's status with the body of /rejected ({"code", "message",
+ * "timestamp"}); errors of the HTTP layer itself have the same body.
+ *
+ * The client may go away while Redis answers: the connection's close
+ * callback marks the call `gone`, and the answer is then dropped (the
+ * request was freed with its connection).  ops.c answers every call, at
+ * the latest when the Redis deadline passes or the client is freed.
+ */
+#include <sys/queue.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "shadow.h"
+#include "shadowd.h"
+
+#define HTTP_THING_MAX 128
+#define HTTP_SHADOW_MAX 64
+/* Bodies between the request limit and this get our JSON 413; longer
+ * ones libevent's own 413 page, sent before the body is read. */
+#define HTTP_MAX_BODY (2 * STRATA_SHADOW_MAX_REQUEST_BYTES)
+#define HTTP_MAX_HEADERS 16384
+#define HTTP_TIMEOUT_S 30
+/* ListNamedShadowsForThing: AWS's page sizes; its default is not
+ * documented. */
+#define HTTP_PAGE_MAX 100
+#define HTTP_PAGE_DEFAULT 25
+
+/* Statuses counted in strata_shadowd_http_requests_total; the last cell
+ * is code="other". */
+static const int http_codes[] = {200, 400, 404, 405, 409, 413, 415, 429,
+    500, 503};
+#define HTTP_N_CODES (sizeof(http_codes) / sizeof(http_codes[0]))
+
+struct shadowd_http {
+	struct shadowd *sd;
+	struct evhttp *http;
+	struct evhttp_bound_socket *socket;
+	uint64_t *requests[HTTP_N_CODES + 1];
+};
+
+enum http_route { HTTP_ROUTE_SHADOW, HTTP_ROUTE_LIST };
+
+struct http_call {
+	struct shadowd_http *h;
+	struct evhttp_request *req;
+	bool gone;                   /* the connection closed first */
+	const char *allow;           /* a 405's Allow header */
+	struct evkeyvalq query;
+	char thing[HTTP_THING_MAX + 1];
+	char name[HTTP_SHADOW_MAX + 1];  /* "" for the classic shadow */
+	size_t offset;               /* ListNamedShadowsForThing's page */
+	size_t page_size;
+};
+
+/* ---- answers ---- */
+
+static const char *
+http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+static void
+http_call_free(struct http_call *call)
+{
+	evhttp_clear_headers(&call->query);
+	free(call);
+}
+
+static void
+http_count(struct shadowd_http *h, int status)
+{
+	size_t i;
+
+	for (i = 0; i < HTTP_N_CODES; i++)
+		if (http_codes[i] == status)
+			break;
+	(*h->requests[i])++;
+}
+
+/* Send body (only read) with status and free the call; a call whose
+ * client is gone is only freed. */
+static void
+http_send(struct http_call *call, int status, const json_t *body)
+{
+	struct evhttp_connection *conn;
+	struct evbuffer *buf;
+	char *text;
+
+	if (call->gone) {
+		http_call_free(call);
+		return;
+	}
+	conn = evhttp_request_get_connection(call->req);
+	evhttp_connection_set_closecb(conn, NULL, NULL);
+	text = strata_shadow_dumps(body);
+	buf = evbuffer_new();
+	if (text == NULL || buf == NULL)
+		abort();
+	evbuffer_add(buf, text, strlen(text));
+	evhttp_add_header(evhttp_request_get_output_headers(call->req),
+	    "Content-Type", "application/json");
+	if (call->allow != NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(call->req),
+		    "Allow", call->allow);
+	evhttp_send_reply(call->req, status, http_reason(status), buf);
+	evbuffer_free(buf);
+	free(text);
+	http_count(call->h, status);
+	http_call_free(call);
+}
+
+/* An error of the HTTP layer, in the body ops.c's rejections have. */
+static void
+http_error(struct http_call *call, int status, const char *message)
+{
+	struct strata_shadow_error err = {.code = status};
+	json_t *body;
+
+	snprintf(err.message, sizeof(err.message), "%s", message);
+	body = strata_shadow_error_body(&err, NULL, (long long)time(NULL));
+	http_send(call, status, body);
+	json_decref(body);
+}
+
+/* ops.c's answer to a shadowd_call. */
+static void
+http_answered(void *arg, int status, const json_t *body)
+{
+	http_send(arg, status, body);
+}
+
+static void
+http_conn_closed(struct evhttp_connection *conn, void *arg)
+{
+	struct http_call *call = arg;
+
+	call->gone = true;
+}
+
+/* ---- ListNamedShadowsForThing ---- */
+
+static int
+http_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* {"results": [the page], "nextToken": "<offset>" when more follow,
+ * "timestamp"}: the names sorted, so that offsets stay meaningful
+ * between calls while the set does not change. */
+static json_t *
+http_list_page(const struct http_call *call, const redisReply *reply)
+{
+	const char **names = calloc(reply->elements + 1, sizeof(*names));
+	json_t *results = json_array(), *page = json_object();
+	size_t n = 0, end;
+	char token[24];
+
+	if (names == NULL || results == NULL || page == NULL)
+		abort();
+	for (size_t i = 0; i < reply->elements; i++)
+		if (reply->element[i]->type == REDIS_REPLY_STRING)
+			names[n++] = reply->element[i]->str;
+	qsort(names, n, sizeof(*names), http_name_cmp);
+	end = call->offset < n && n - call->offset > call->page_size ?
+	    call->offset + call->page_size : n;
+	for (size_t i = call->offset; i < end; i++)
+		json_array_append_new(results, json_string(names[i]));
+	json_object_set_new(page, "results", results);
+	if (end < n) {
+		snprintf(token, sizeof(token), "%zu", end);
+		json_object_set_new(page, "nextToken", json_string(token));
+	}
+	json_object_set_new(page, "timestamp",
+	    json_integer((json_int_t)time(NULL)));
+	free(names);
+	return page;
+}
+
+static void
+http_listed(struct strata_redis *redis, redisReply *reply, void *arg)
+{
+	struct http_call *call = arg;
+	json_t *page;
+
+	if (call->gone) {
+		http_call_free(call);
+		return;
+	}
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+		http_error(call, 500, "Internal service failure");
+		return;
+	}
+	page = http_list_page(call, reply);
+	http_send(call, 200, page);
+	json_decref(page);
+}
+
+/* A decimal in [lo, hi] from the query; absent: def. */
+static bool
+http_query_number(struct http_call *call, const char *key, size_t lo,
+    size_t hi, size_t def, size_t *out)
+{
+	const char *v = evhttp_find_header(&call->query, key);
+	size_t n = 0;
+
+	*out = def;
+	if (v == NULL)
+		return true;
+	if (*v == '\0' || strlen(v) > 9 || strspn(v, "0123456789") !=
+	    strlen(v))
+		return false;
+	for (; *v != '\0'; v++)
+		n = n * 10 + (size_t)(*v - '0');
+	*out = n;
+	return n >= lo && n <= hi;
+}
+
+static void
+http_list(struct http_call *call)
+{
+	char key[BROKER_REGISTRY_KEY_MAX];
+	const char *v[] = {"SMEMBERS", key};
+	size_t len[2];
+
+	if (!http_query_number(call, "pageSize", 1, HTTP_PAGE_MAX,
+	    HTTP_PAGE_DEFAULT, &call->page_size)) {
+		http_error(call, 400, "pageSize must be from 1 to 100");
+		return;
+	}
+	if (!http_query_number(call, "nextToken", 0, 999999999, 0,
+	    &call->offset)) {
+		http_error(call, 400, "Invalid nextToken");
+		return;
+	}
+	broker_registry_key(key, "shadow-names", call->thing);
+	len[0] = strlen(v[0]);
+	len[1] = strlen(key);
+	strata_redis_commandv(call->h->sd->b->redis, http_listed, call, 2, v,
+	    len);
+}
+
+/* ---- Get, Update, DeleteThingShadow ---- */
+
+static void
+http_shadow(struct http_call *call, enum shadowd_op op)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(call->req);
+	const char *name = evhttp_find_header(&call->query, "name");
+	struct shadowd_call c = {.op = op, .thing = call->thing,
+	    .name = call->name, .payload = "", .answered = http_answered,
+	    .arg = call};
+
+	if (name != NULL) {
+		if (!shadowd_name_valid(name, strlen(name), HTTP_SHADOW_MAX)) {
+			http_error(call, 400, "Invalid thing or shadow name");
+			return;
+		}
+		memcpy(call->name, name, strlen(name) + 1);
+	}
+	if (op == SHADOWD_UPDATE) {
+		c.len = evbuffer_get_length(in);
+		if (c.len > STRATA_SHADOW_MAX_REQUEST_BYTES) {
+			http_error(call, 413, "The payload exceeds the "
+			    "maximum size allowed");
+			return;
+		}
+		c.payload = (const char *)evbuffer_pullup(in, -1);
+		if (c.payload == NULL)
+			c.payload = "";
+	}
+	shadowd_call(call->h->sd, &c);
+}
+
+/* ---- routing ---- */
+
+/* The path's segments (views into path), at most max; -1 when there are
+ * more, or an empty one. */
+static int
+http_segments(const char *path, const char *seg[], size_t seglen[],
+    int max)
+{
+	int n = 0;
+
+	if (*path != '/')
+		return -1;
+	while (*path == '/') {
+		path++;
+		if (n == max)
+			return -1;
+		seg[n] = path;
+		seglen[n] = strcspn(path, "/");
+		if (seglen[n] == 0)
+			return -1;
+		path += seglen[n++];
+	}
+	return n;
+}
+
+static bool
+http_is(const char *seg, size_t len, const char *word)
+{
+	return len == strlen(word) && memcmp(seg, word, len) == 0;
+}
+
+/* The route of path, with its thing segment (still encoded); false: none
+ * (404). */
+static bool
+http_route(const char *path, enum http_route *route, const char **thing,
+    size_t *thing_len)
+{
+	const char *seg[5];
+	size_t len[5];
+	int n = http_segments(path, seg, len, 5);
+
+	if (n == 3 && http_is(seg[0], len[0], "things") &&
+	    http_is(seg[2], len[2], "shadow")) {
+		*route = HTTP_ROUTE_SHADOW;
+		*thing = seg[1];
+		*thing_len = len[1];
+		return true;
+	}
+	if (n == 5 && http_is(seg[0], len[0], "api") &&
+	    http_is(seg[1], len[1], "things") &&
+	    http_is(seg[2], len[2], "shadow") &&
+	    http_is(seg[3], len[3], "ListNamedShadowsForThing")) {
+		*route = HTTP_ROUTE_LIST;
+		*thing = seg[4];
+		*thing_len = len[4];
+		return true;
+	}
+	return false;
+}
+
+/* The thing's name, percent-decoded, into call->thing; false if it is
+ * not one AWS allows. */
+static bool
+http_thing(struct http_call *call, const char *raw, size_t raw_len)
+{
+	char encoded[3 * HTTP_THING_MAX + 1], *decoded;
+	size_t len;
+	bool ok;
+
+	if (raw_len >= sizeof(encoded))
+		return false;
+	memcpy(encoded, raw, raw_len);
+	encoded[raw_len] = '\0';
+	decoded = evhttp_uridecode(encoded, 0, &len);
+	if (decoded == NULL)
+		return false;
+	ok = shadowd_name_valid(decoded, len, HTTP_THING_MAX);
+	if (ok)
+		memcpy(call->thing, decoded, len + 1);
+	free(decoded);
+	return ok;
+}
+
+/* The operation of method on route, or -1 (405). */
+static int
+http_op(enum http_route route, enum evhttp_cmd_type method)
+{
+	if (route == HTTP_ROUTE_LIST)
+		return method == EVHTTP_REQ_GET ? SHADOWD_GET : -1;
+	switch (method) {
+	case EVHTTP_REQ_GET: return SHADOWD_GET;
+	case EVHTTP_REQ_POST: return SHADOWD_UPDATE;
+	case EVHTTP_REQ_DELETE: return SHADOWD_DELETE;
+	default: return -1;
+	}
+}
+
+/* The route is known: method, query, names, load, then the operation. */
+static void
+http_dispatch(struct http_call *call, enum http_route route,
+    const char *thing, size_t thing_len)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(call->req);
+	const char *q = evhttp_uri_get_query(uri);
+	int op = http_op(route, evhttp_request_get_command(call->req));
+	struct shadowd *sd = call->h->sd;
+
+	if (op < 0) {
+		call->allow = route == HTTP_ROUTE_LIST ? "GET" :
+		    "GET, POST, DELETE";
+		http_error(call, 405, "Method not allowed on this path");
+	} else if (q != NULL && evhttp_parse_query_str(q, &call->query) != 0) {
+		http_error(call, 400, "Invalid query string");
+	} else if (!http_thing(call, thing, thing_len)) {
+		http_error(call, 400, "Invalid thing or shadow name");
+	} else if (sd->inflight >= sd->max_inflight) {
+		http_error(call, 429, "Too many requests");
+	} else if (route == HTTP_ROUTE_LIST) {
+		http_list(call);
+	} else {
+		http_shadow(call, (enum shadowd_op)op);
+	}
+}
+
+static void
+http_handle(struct evhttp_request *req, void *arg)
+{
+	struct http_call *call = calloc(1, sizeof(*call));
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	const char *thing = NULL;
+	size_t thing_len = 0;
+	enum http_route route;
+
+	if (call == NULL)
+		abort();
+	call->h = arg;
+	call->req = req;
+	TAILQ_INIT(&call->query);
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+	    http_conn_closed, call);
+	if (path == NULL || !http_route(path, &route, &thing, &thing_len))
+		http_error(call, 404, "No such operation");
+	else
+		http_dispatch(call, route, thing, thing_len);
+}
+
+/* ---- listener ---- */
+
+static void
+http_metrics(struct shadowd_http *h)
+{
+	char labels[32];
+
+	for (size_t i = 0; i <= HTTP_N_CODES; i++) {
+		if (i < HTTP_N_CODES)
+			snprintf(labels, sizeof(labels), "code=\"%d\"",
+			    http_codes[i]);
+		else
+			snprintf(labels, sizeof(labels), "code=\"other\"");
+		h->requests[i] = strata_metrics_counter(h->sd->b->metrics,
+		    "strata_shadowd_http_requests_total", "HTTP shadow "
+		    "requests answered, by status", labels);
+	}
+}
+
+static bool
+http_loopback(const char *bind)
+{
+	return strncmp(bind, "127.", 4) == 0 || strcmp(bind, "::1") == 0 ||
+	    strcmp(bind, "localhost") == 0;
+}
+
+int
+shadowd_http_start(struct shadowd *sd, const char *bind, uint16_t port)
+{
+	struct shadowd_http *h = calloc(1, sizeof(*h));
+
+	if (h == NULL || (h->http = evhttp_new(sd->b->base)) == NULL)
+		abort();
+	h->sd = sd;
+	sd->http = h;
+	http_metrics(h);
+	evhttp_set_max_body_size(h->http, HTTP_MAX_BODY);
+	evhttp_set_max_headers_size(h->http, HTTP_MAX_HEADERS);
+	evhttp_set_timeout(h->http, HTTP_TIMEOUT_S);
+	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
+	    EVHTTP_REQ_PATCH);
+	evhttp_set_gencb(h->http, http_handle, h);
+	h->socket = evhttp_bind_socket_with_handle(h->http, bind, port);
+	if (h->socket == NULL) {
+		STRATA_ERROR(SHADOWD_COMP, "cannot listen|listener=http "
+		    "address=%s port=%u", bind, (unsigned)port);
+		return STRATA_EIO;
+	}
+	if (!http_loopback(bind))
+		STRATA_WARN(SHADOWD_COMP, "the HTTP shadow API has no "
+		    "authentication and is not on loopback|address=%s", bind);
+	STRATA_INFO(SHADOWD_COMP, "listening|listener=http address=%s "
+	    "port=%u", bind, (unsigned)port);
+	return 0;
+}
+
+void
+shadowd_http_stop(struct shadowd *sd)
+{
+	struct shadowd_http *h = sd->http;
+
+	if (h == NULL || h->socket == NULL)
+		return;
+	evhttp_del_accept_socket(h->http, h->socket);
+	h->socket = NULL;
+}
+
+void
+shadowd_http_free(struct shadowd *sd)
+{
+	struct shadowd_http *h = sd->http;
+
+	if (h == NULL)
+		return;
+	if (h->http != NULL)
+		evhttp_free(h->http);
+	free(h);
+	sd->http = NULL;
+}
