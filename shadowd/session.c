@@ -173,6 +173,8 @@ shadowd_publish(struct shadowd *sd, const char *topic, const char *payload,
 	size_t topic_len = strlen(topic);
 	struct session_out *o;
 
+	if (s == NULL)   /* stopping: answers of requests still in Redis */
+		return;
 	if (s->state == SESSION_UP && s->unacked < s->window &&
 	    strata_list_empty(&s->queue)) {
 		session_publish_now(s, topic, topic_len, payload, len);
@@ -202,7 +204,7 @@ shadowd_request_done(struct shadowd *sd, unsigned generation,
 	struct shadowd_session *s = sd->session;
 	struct strata_mqtt_packet p = {.type = STRATA_MQTT_PUBACK};
 
-	if (packet_id == 0 || s->state != SESSION_UP ||
+	if (s == NULL || packet_id == 0 || s->state != SESSION_UP ||
 	    generation != s->generation)
 		return;
 	p.u.ack.packet_id = packet_id;

@@ -269,7 +269,7 @@ cmd_up() {
 	register_dev_client "http://$HOST:${admin[0]}"
 	for ((i = 0; i < SHADOWD; i++)); do
 		start "shadowd-$i" "$BIN_DIR/strata-shadowd" --node-id "shadowd-$i" \
-			--bind "$HOST" --metrics-port "${smet[i]}" \
+			--bind "$HOST" --metrics-port "${smet[i]}" --http-port "${shttp[i]}" \
 			--cluster-secret-file "$DIR/cluster.secret" "${redis_args[@]}"
 		wait_port "${smet[i]}" "${PIDS[-1]}" "shadowd-$i"
 		shadowd_pids+=("${PIDS[-1]}")
