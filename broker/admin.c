@@ -41,9 +41,8 @@
  * it ended (docs/internals/admin-authz.md, section 5).  The path parameter
  * is the caller's: quotes and control characters become '?'. */
 static void
-admin_audit(const struct admin_call *call, int status, const json_t *body)
+admin_audit(const struct admin_call *call, int status, const char *error)
 {
-	const char *error = json_string_value(json_object_get(body, "error"));
 	char resource[ADMIN_MAX_NAME + 1];
 	size_t i;
 
@@ -68,7 +67,8 @@ admin_send(struct admin_call *call, int status, const char *reason,
 	struct evbuffer *buf;
 	char *text;
 
-	admin_audit(call, status, body);
+	admin_audit(call, status, json_string_value(json_object_get(body,
+	    "error")));
 	if (call->gone) {
 		json_decref(body);
 		admin_call_free(call);
@@ -224,6 +224,8 @@ admin_eval(struct admin_call *call, const char *script, int nkeys,
 void
 admin_call_free(struct admin_call *call)
 {
+	if (call->allowed != NULL)   /* a guarded call refused or gone */
+		call->allowed(NULL, call->allowed_ctx);
 	evhttp_clear_headers(&call->query);
 	admin_cred_free(call);
 	json_decref(call->body);
@@ -577,4 +579,67 @@ broker_admin_free(struct strata_broker *b)
 	OPENSSL_cleanse(a->token, sizeof(a->token));
 	free(a);
 	b->admin = NULL;
+}
+
+/* ---- guarding another HTTP API ---- */
+
+static void
+admin_guard_authenticated(struct admin_call *call)
+{
+	broker_admin_allowed_cb allowed = call->allowed;
+
+	if (!admin_authorize(call))
+		return;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(call->req),
+	    NULL, NULL);
+	call->allowed = NULL;
+	allowed(call, call->allowed_ctx);
+}
+
+void
+broker_admin_guard(struct strata_broker *b, struct evhttp_request *req,
+    const char *op, const char *action, const char *thing,
+    broker_admin_allowed_cb allowed, void *ctx)
+{
+	struct admin_call *call = calloc(1, sizeof(*call));
+
+	if (call == NULL)
+		abort();
+	call->b = b;
+	call->req = req;
+	snprintf(call->guard_op, sizeof(call->guard_op), "%s", op);
+	snprintf(call->guard_action, sizeof(call->guard_action), "%s", action);
+	call->op = call->guard_op;
+	TAILQ_INIT(&call->query);
+	call->guard_route = (struct admin_route){.method =
+	    evhttp_request_get_command(req), .op = call->guard_op,
+	    .action = call->guard_action, .resource = ADMIN_RES_THING};
+	call->route = &call->guard_route;
+	snprintf(call->arg, sizeof(call->arg), "%s", thing);
+	call->allowed = allowed;
+	call->allowed_ctx = ctx;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+	    admin_conn_closed, call);
+	admin_source(call);
+	admin_authenticate(call, admin_guard_authenticated);
+}
+
+void
+broker_admin_guard_done(struct admin_call *call, int status,
+    const char *error_type)
+{
+	admin_audit(call, status, error_type);
+	admin_call_free(call);
+}
+
+int
+broker_admin_identities(struct strata_broker *b, const char *token_file,
+    const char *boot_id)
+{
+	if (b->admin == NULL)
+		return STRATA_EINVAL;
+	if (admin_load_token(b->admin, token_file) != 0 ||
+	    admin_auth_init(b->admin, boot_id) != 0)
+		return STRATA_EINVAL;
+	return 0;
 }

@@ -82,6 +82,11 @@ struct admin_call {
 	struct strata_iam_policy **pols;
 	size_t npols;
 	char resource[ADMIN_MAX_NAME + 200]; /* the ARN authorized */
+	/* a guarded request of another HTTP API (broker_admin_guard) */
+	struct admin_route guard_route;
+	char guard_op[64], guard_action[80];  /* its op and action, copied */
+	broker_admin_allowed_cb allowed;
+	void *allowed_ctx;
 };
 
 typedef void (*admin_done_cb)(struct admin_call *call, redisReply *reply);

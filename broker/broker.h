@@ -865,6 +865,30 @@ int broker_admin_start(struct strata_broker *b);
 void broker_admin_free(struct strata_broker *b);
 /* The id of registry-ca-cert, "-" without one. */
 const char *broker_admin_ca_id(const struct strata_broker *b);
+/*
+ * Admin identities on another HTTP API of the process (shadowd's): the
+ * token file and bootstrap key id of the admin API, without serving it.
+ */
+int broker_admin_identities(struct strata_broker *b, const char *token_file,
+    const char *boot_id);
+struct evhttp_request;
+/*
+ * Authenticate req's caller as the admin API does and check its admin
+ * policies for action on the thing's ARN (op names the operation in the
+ * audit line).  allowed(call, ctx) runs with the call once allowed; the
+ * service answers req itself and then ends the call with
+ * broker_admin_guard_done (the audit line).  Refused (401, 403, 503) or
+ * the client gone: the guard answered or dropped req, and allowed runs
+ * with call NULL (free what ctx holds, do not touch req).
+ */
+struct admin_call;
+struct evhttp_request;
+typedef void (*broker_admin_allowed_cb)(struct admin_call *call, void *ctx);
+void broker_admin_guard(struct strata_broker *b, struct evhttp_request *req,
+    const char *op, const char *action, const char *thing,
+    broker_admin_allowed_cb allowed, void *ctx);
+void broker_admin_guard_done(struct admin_call *call, int status,
+    const char *error_type);
 
 /* ---- listener.c ---- */
 int broker_listeners_start(struct strata_broker *b);

@@ -1,8 +1,11 @@
 /*
  * http.c - the HTTP interface of the Device Shadow service: AWS IoT's
- * Device Shadow REST API on plain HTTP, for development on loopback
- * (docs/internals/shadowd-http.md).  No authentication: HTTPS with device
- * client certificates and their policies is not built yet.
+ * Device Shadow REST API on plain HTTP (docs/internals/shadowd-http.md).
+ * With http-auth iam (the default) every caller is an admin identity
+ * whose admin policies must allow iot:GetThingShadow, ... on the thing
+ * (broker_admin_guard, the admin API's authentication); http-auth none
+ * is for development on loopback.  HTTPS with device client
+ * certificates and their IoT policies is not built yet.
  *
  * Routes (AWS's paths, thing names percent-decoded):
  *   GET    /things/T/shadow[?name=N]   GetThingShadow     -> shadowd_call
@@ -13,9 +16,11 @@
  *
  * A request runs:
  *   route by path (404) and method (405) -> query parsed (400) -> names
- *   checked (400) -> update body at most the request limit (413) ->
- *   over max-inflight (429) -> ops.c (shadowd_call) or the names set ->
- *   answer.
+ *   checked (400) -> over max-inflight (429) -> http-auth iam: the
+ *   caller authenticated and authorized (401, 403, 503; the guard
+ *   answers those) -> update body at most the request limit (413) ->
+ *   ops.c (shadowd_call) or the names set -> answer (and the admin audit
+ *   line).
  * The answer is 200 with the document the MQTT accepted topic carries,
  * or the error's status with the body of /rejected ({"code", "message",
  * "timestamp"}); errors of the HTTP layer itself have the same body.
@@ -59,6 +64,7 @@ struct shadowd_http {
 	struct shadowd *sd;
 	struct evhttp *http;
 	struct evhttp_bound_socket *socket;
+	bool auth;                   /* http-auth iam */
 	uint64_t *requests[HTTP_N_CODES + 1];
 };
 
@@ -74,6 +80,11 @@ struct http_call {
 	char name[HTTP_SHADOW_MAX + 1];  /* "" for the classic shadow */
 	size_t offset;               /* ListNamedShadowsForThing's page */
 	size_t page_size;
+	enum http_route route;
+	int op;                      /* enum shadowd_op */
+	struct admin_call *admin;    /* http-auth iam: the caller, audited
+					when the call ends */
+	int status;                  /* the answer's, for that audit */
 };
 
 /* ---- answers ---- */
@@ -98,6 +109,8 @@ http_reason(int status)
 static void
 http_call_free(struct http_call *call)
 {
+	if (call->admin != NULL)
+		broker_admin_guard_done(call->admin, call->status, NULL);
 	evhttp_clear_headers(&call->query);
 	free(call);
 }
@@ -122,6 +135,7 @@ http_send(struct http_call *call, int status, const json_t *body)
 	struct evbuffer *buf;
 	char *text;
 
+	call->status = status;
 	if (call->gone) {
 		http_call_free(call);
 		return;
@@ -405,6 +419,55 @@ http_op(enum http_route route, enum evhttp_cmd_type method)
 	}
 }
 
+static void
+http_run(struct http_call *call)
+{
+	if (call->route == HTTP_ROUTE_LIST)
+		http_list(call);
+	else
+		http_shadow(call, (enum shadowd_op)call->op);
+}
+
+/* The guard's verdict: the caller may (admin is its call), or it was
+ * answered 401 / 403 / 503 or went away (admin NULL). */
+static void
+http_allowed(struct admin_call *admin, void *arg)
+{
+	struct http_call *call = arg;
+
+	if (admin == NULL) {
+		http_call_free(call);
+		return;
+	}
+	call->admin = admin;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(call->req),
+	    http_conn_closed, call);
+	http_run(call);
+}
+
+/* http-auth iam: the caller must be an admin identity whose policies
+ * allow the operation on the thing. */
+static void
+http_guard(struct http_call *call)
+{
+	static const char *const ops[] = {
+		[SHADOWD_UPDATE] = "UpdateThingShadow",
+		[SHADOWD_GET] = "GetThingShadow",
+		[SHADOWD_DELETE] = "DeleteThingShadow",
+	};
+	const char *op = call->route == HTTP_ROUTE_LIST ?
+	    "ListNamedShadowsForThing" : ops[call->op];
+	char action[64];
+
+	if (!call->h->auth) {
+		http_run(call);
+		return;
+	}
+	snprintf(action, sizeof(action), "iot:%s", op);
+	broker_admin_guard(call->h->sd->b, call->req, op, action, call->thing,
+	    http_allowed, call);
+}
+
 /* The route is known: method, query, names, load, then the operation. */
 static void
 http_dispatch(struct http_call *call, enum http_route route,
@@ -425,10 +488,10 @@ http_dispatch(struct http_call *call, enum http_route route,
 		http_error(call, 400, "Invalid thing or shadow name");
 	} else if (sd->inflight >= sd->max_inflight) {
 		http_error(call, 429, "Too many requests");
-	} else if (route == HTTP_ROUTE_LIST) {
-		http_list(call);
 	} else {
-		http_shadow(call, (enum shadowd_op)op);
+		call->route = route;
+		call->op = op;
+		http_guard(call);
 	}
 }
 
@@ -482,13 +545,15 @@ http_loopback(const char *bind)
 }
 
 int
-shadowd_http_start(struct shadowd *sd, const char *bind, uint16_t port)
+shadowd_http_start(struct shadowd *sd, const char *bind, uint16_t port,
+    bool auth)
 {
 	struct shadowd_http *h = calloc(1, sizeof(*h));
 
 	if (h == NULL || (h->http = evhttp_new(sd->b->base)) == NULL)
 		abort();
 	h->sd = sd;
+	h->auth = auth;
 	sd->http = h;
 	http_metrics(h);
 	evhttp_set_max_body_size(h->http, HTTP_MAX_BODY);
@@ -505,7 +570,7 @@ shadowd_http_start(struct shadowd *sd, const char *bind, uint16_t port)
 		    "address=%s port=%u", bind, (unsigned)port);
 		return STRATA_EIO;
 	}
-	if (!http_loopback(bind))
+	if (!auth && !http_loopback(bind))
 		STRATA_WARN(SHADOWD_COMP, "the HTTP shadow API has no "
 		    "authentication and is not on loopback|address=%s", bind);
 	STRATA_INFO(SHADOWD_COMP, "listening|listener=http address=%s "

@@ -47,6 +47,9 @@ struct shadowd_config {
 	long cas_attempts;
 	long http_port;
 	char *http_bind;
+	char *http_auth;
+	char *admin_token_file;
+	char *admin_bootstrap_key_id;
 };
 
 #define OPT(name, kind, field, def, lo, hi, help) \
@@ -62,10 +65,19 @@ static const struct strata_config_option shadowd_options[] = {
 	    "times an update is applied again when another instance wrote "
 	    "the shadow in between (then 429)"),
 	OPT("http-port", STRATA_CFG_INT, http_port, "0", 0, 65535,
-	    "port of the Device Shadow REST API, plain HTTP without "
-	    "authentication, for development (0: off)"),
+	    "port of the Device Shadow REST API, plain HTTP (0: off)"),
 	OPT("http-bind", STRATA_CFG_STRING, http_bind, "127.0.0.1", 0, 0,
-	    "address of the HTTP shadow API (keep it on loopback)"),
+	    "address of the HTTP shadow API"),
+	OPT("http-auth", STRATA_CFG_STRING, http_auth, "iam", 0, 0,
+	    "who may call the HTTP shadow API: iam (admin identities whose "
+	    "admin policies allow iot:GetThingShadow, ...) or none "
+	    "(anyone: development on loopback only)"),
+	OPT("admin-token-file", STRATA_CFG_STRING, admin_token_file, "", 0, 0,
+	    "the admin API's token file: its bootstrap identity may call "
+	    "with the bare token (as on the brokers)"),
+	OPT("admin-bootstrap-key-id", STRATA_CFG_STRING,
+	    admin_bootstrap_key_id, "", 0, 0, "the bootstrap identity's "
+	    "access key id, as on the brokers"),
 };
 #define N_OPTIONS (sizeof(shadowd_options) / sizeof(shadowd_options[0]))
 
@@ -141,6 +153,12 @@ main_config(struct shadowd_config *c, int argc, char **argv)
 	if (rc == 0)
 		rc = strata_config_node_check(&c->node_id, c->log_level,
 		    "shadowd", err, sizeof(err));
+	if (rc == 0 && strcmp(c->http_auth, "iam") != 0 &&
+	    strcmp(c->http_auth, "none") != 0) {
+		snprintf(err, sizeof(err), "--http-auth: '%s' is neither iam "
+		    "nor none", c->http_auth);
+		rc = STRATA_EINVAL;
+	}
 	if (rc == 1)
 		return 1;
 	if (rc != 0) {
@@ -270,8 +288,11 @@ main_start(struct shadowd *sd, const struct shadowd_config *c,
 	}
 	if (shadowd_session_start(sd) != 0)
 		return 1;
+	if (c->admin_token_file[0] != '\0' && broker_admin_identities(b,
+	    c->admin_token_file, c->admin_bootstrap_key_id) != 0)
+		return 1;
 	if (c->http_port != 0 && shadowd_http_start(sd, c->http_bind,
-	    (uint16_t)c->http_port) != 0)
+	    (uint16_t)c->http_port, strcmp(c->http_auth, "iam") == 0) != 0)
 		return 1;
 	main_signals(sd);
 	return 0;

@@ -104,7 +104,8 @@ void shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
 /* ---- http.c ---- */
 /* The Device Shadow REST API on plain HTTP at bind:port
  * (docs/internals/shadowd-http.md); 0 or STRATA_EIO (cannot listen). */
-int shadowd_http_start(struct shadowd *sd, const char *bind, uint16_t port);
+int shadowd_http_start(struct shadowd *sd, const char *bind, uint16_t port,
+    bool auth);
 /* Stop accepting connections; requests in flight are still answered. */
 void shadowd_http_stop(struct shadowd *sd);
 void shadowd_http_free(struct shadowd *sd);

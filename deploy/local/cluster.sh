@@ -270,6 +270,8 @@ cmd_up() {
 	for ((i = 0; i < SHADOWD; i++)); do
 		start "shadowd-$i" "$BIN_DIR/strata-shadowd" --node-id "shadowd-$i" \
 			--bind "$HOST" --metrics-port "${smet[i]}" --http-port "${shttp[i]}" \
+			--admin-token-file "$DIR/admin.token" \
+			--admin-bootstrap-key-id "$(cat "$DIR/admin.key-id")" \
 			--cluster-secret-file "$DIR/cluster.secret" "${redis_args[@]}"
 		wait_port "${smet[i]}" "${PIDS[-1]}" "shadowd-$i"
 		shadowd_pids+=("${PIDS[-1]}")

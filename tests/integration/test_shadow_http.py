@@ -41,12 +41,18 @@ class Api:
         self.port = shadowd.http_port
         self.base = "http://127.0.0.1:%d" % self.port
 
-    def call(self, method, path, body=None):
-        """(status, parsed JSON body) of one request."""
+    def call(self, method, path, body=None, auth=None):
+        """(status, parsed JSON body) of one request, as the bootstrap
+        admin identity unless auth (an Authorization value, "" for
+        none) says otherwise."""
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
+        if auth is None:
+            auth = "Bearer " + self.c.admin_token
         req = urllib.request.Request(self.base + path, data=body,
-                                     method=method)
+                                     method=method,
+                                     headers={"Authorization": auth}
+                                     if auth else {})
         try:
             with urllib.request.urlopen(req, timeout=5) as r:
                 status, text = r.status, r.read()
@@ -90,7 +96,8 @@ def start_shadowd(c):
         "--node-id", "shadowd-http-%d" % http_port, "--bind", "127.0.0.1",
         "--metrics-port", str(metrics_port), "--http-port", str(http_port),
         "--redis-port", str(c.redis_port), "--redis-timeout",
-        str(REDIS_TIMEOUT_MS)] + c.join_args(),
+        str(REDIS_TIMEOUT_MS), "--admin-token-file", c.admin_token_file,
+        "--admin-bootstrap-key-id", c.admin_key_id] + c.join_args(),
         log_dir=c.log_dir)
     d.metrics_port, d.http_port = metrics_port, http_port
     deadline = time.monotonic() + 10
@@ -391,22 +398,73 @@ def test_hostile_http_input_leaves_shadowd_serving(api):
     assert api.ok("GET", thing)["state"]["reported"] == {"ok": 1}
 
 
-def test_redis_not_answering_is_500(api):
-    """(Last: it stops Redis for a moment.)  Shadow requests and the list
-    are answered 500 once the Redis deadline passes; when Redis is back,
-    requests are served again."""
+def test_callers_are_admin_identities(shadow_http_cluster):
+    """http-auth iam: no credential is 401; an identity's admin policies
+    decide each operation on each thing (403 otherwise); every call has
+    an audit line naming the user."""
+    api = shadow_http_cluster
+    thing = "x-" + uuid.uuid4().hex[:8]
+    api.ok("POST", thing, body={"state": {"reported": {"a": 1}}})
+    status, body = api.call("GET", api.shadow_path(thing), auth="")
+    assert (status, body["error"]) == (401, "UnauthorizedException")
+    admin_url = api.c.admin_url
+    boot = "Bearer " + api.c.admin_token
+
+    def admin(method, path, doc=None):
+        req = urllib.request.Request(
+            admin_url + path, method=method, headers={"Authorization": boot},
+            data=None if doc is None else json.dumps(doc).encode())
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read())
+
+    user = "reader-" + uuid.uuid4().hex[:6]
+    admin("POST", "/admin-users/" + user)
+    admin("POST", "/admin-policies/" + user, {"PolicyDocument": json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": ["iot:GetThingShadow",
+                                          "iot:ListNamedShadowsForThing"],
+            "Resource": "arn:aws:iot:local:000000000000:thing/x-*"}]})})
+    admin("PUT", "/admin-users/%s/policies/%s" % (user, user))
+    key = admin("POST", "/admin-users/%s/access-keys" % user)["AccessKey"]
+    auth = "Bearer %s:%s" % (key["AccessKeyId"], key["SecretAccessKey"])
+    status, doc = api.call("GET", api.shadow_path(thing), auth=auth)
+    assert status == 200 and doc["state"]["reported"] == {"a": 1}, doc
+    status, doc = api.call("POST", api.shadow_path(thing),
+                           {"state": {"reported": {"a": 2}}}, auth=auth)
+    assert (status, doc["error"]) == (403, "AccessDeniedException"), doc
+    assert "iot:UpdateThingShadow" in doc["message"]
+    status, doc = api.call("GET", api.shadow_path("y-" + thing), auth=auth)
+    assert status == 403, doc
+    deadline = time.monotonic() + 5
+    want = ('identity=arn:aws:iam::000000000000:user/%s key=%s '
+            'action=iot:GetThingShadow resource="arn:aws:iot:local:'
+            '000000000000:thing/%s" source=127.0.0.1 status=200' % (
+                user, key["AccessKeyId"], thing))
+    while want not in api.d.log_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert want in api.d.log_text()
+
+
+def test_redis_not_answering_is_503(api):
+    """(Last: it stops Redis for a moment.)  Callers cannot be
+    authenticated without Redis: shadow requests and the list are
+    answered 503 (fail closed) once the Redis deadline passes; when Redis
+    is back, requests are served again."""
     thing = thing_name()
     api.ok("POST", thing, "n", {"state": {"reported": {"v": 1}}})
     os.kill(api.c.redis_pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
-        doc = api.refused("GET", api.shadow_path(thing), 500)
-        assert doc["message"] == "Internal service failure"
+        for method, path in (("GET", api.shadow_path(thing)),
+                             ("POST", api.shadow_path(thing)),
+                             ("GET", "/api/things/shadow/"
+                              "ListNamedShadowsForThing/" + thing)):
+            status, doc = api.call(method, path,
+                                   {"state": {"desired": {"v": 2}}}
+                                   if method == "POST" else None)
+            assert (status, doc["error"]) == (
+                503, "ServiceUnavailableException"), doc
         assert time.monotonic() - started < 5
-        api.refused("POST", api.shadow_path(thing), 500,
-                    {"state": {"desired": {"v": 2}}})
-        status, doc = api.list(thing)
-        assert status == 500 and doc["code"] == 500, doc
     finally:
         os.kill(api.c.redis_pid, signal.SIGCONT)
     deadline = time.monotonic() + 10
