@@ -3,9 +3,10 @@
  *
  * Words are read left to right: options (--name, --name=value) are global
  * options or flags of the command named so far; the first other word is
- * the command; a "help" word asks for help.  A flag given twice keeps its
- * last value (as argparse does for the AWS CLI).  A value that looks like
- * an option (--name) must be written --flag=value.
+ * the command; a "help" word asks for help; another word after the
+ * command is its positional outfile.  A flag given twice keeps its last
+ * value (as argparse does for the AWS CLI).  A value that looks like an
+ * option (--name) must be written --flag=value.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@ enum args_global {
 	ARGS_PROFILE,
 	ARGS_CA_FILE,
 	ARGS_TIMEOUT,
+	ARGS_BINARY_FORMAT,
 	ARGS_DEBUG,
 	ARGS_HELP,
 };
@@ -36,6 +38,7 @@ static const struct {
 	{ "profile", ARGS_PROFILE },
 	{ "ca-file", ARGS_CA_FILE },
 	{ "cli-read-timeout", ARGS_TIMEOUT },
+	{ "cli-binary-format", ARGS_BINARY_FORMAT },
 	{ "debug", ARGS_DEBUG },
 	{ "help", ARGS_HELP },
 };
@@ -119,6 +122,21 @@ args_timeout(struct ctl_invocation *inv, const char *value,
 }
 
 static int
+args_binary_format(struct ctl_invocation *inv, const char *value,
+    struct ctl_error *err)
+{
+	if (strcmp(value, "base64") == 0)
+		inv->binary_format = CTL_BINARY_BASE64;
+	else if (strcmp(value, "raw-in-base64-out") == 0)
+		inv->binary_format = CTL_BINARY_RAW_IN_BASE64_OUT;
+	else
+		return ctl_error_usage(err, "argument --cli-binary-format: "
+		    "Invalid choice: '%s', valid choices are: "
+		    "base64|raw-in-base64-out", value);
+	return 0;
+}
+
+static int
 args_global(struct ctl_invocation *inv, struct args_cursor *cur,
     enum args_global which, struct ctl_error *err)
 {
@@ -145,6 +163,8 @@ args_global(struct ctl_invocation *inv, struct args_cursor *cur,
 	case ARGS_CA_FILE:
 		inv->ca_file = value;
 		return 0;
+	case ARGS_BINARY_FORMAT:
+		return args_binary_format(inv, value, err);
 	default:
 		return args_timeout(inv, value, err);
 	}
@@ -172,14 +192,15 @@ args_strdup(const char *s)
 }
 
 int
-ctl_args_read_file(const char *path, char **text, char *msg,
-    size_t msglen)
+ctl_args_read_bytes(const char *path, char **bytes, size_t *len,
+    char *msg, size_t msglen)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf = NULL;
 	size_t n;
 
-	*text = NULL;
+	*bytes = NULL;
+	*len = 0;
 	if (f == NULL) {
 		snprintf(msg, msglen, "%s", strerror(errno));
 		return -1;
@@ -191,17 +212,32 @@ ctl_args_read_file(const char *path, char **text, char *msg,
 		snprintf(msg, msglen, "%s", strerror(errno));
 	else if (n > CTL_MAX_FILE)
 		snprintf(msg, msglen, "larger than %d bytes", CTL_MAX_FILE);
-	else if (memchr(buf, '\0', n) != NULL)
-		snprintf(msg, msglen, "not a text file (a NUL byte)");
 	else
-		*text = buf;
+		*bytes = buf;
 	fclose(f);
-	if (*text == NULL) {
+	if (*bytes == NULL) {
 		free(buf);
 		return -1;
 	}
 	buf[n] = '\0';
+	*len = n;
 	return 0;
+}
+
+int
+ctl_args_read_file(const char *path, char **text, char *msg,
+    size_t msglen)
+{
+	size_t n;
+
+	if (ctl_args_read_bytes(path, text, &n, msg, msglen) != 0)
+		return -1;
+	if (memchr(*text, '\0', n) == NULL)
+		return 0;
+	snprintf(msg, msglen, "not a text file (a NUL byte)");
+	free(*text);
+	*text = NULL;
+	return -1;
 }
 
 /* Is value one of choices ("A|B|C")? */
@@ -232,20 +268,36 @@ args_check_choice(const struct ctl_flag *f, const char *value,
 	    "valid choices are: %s", f->name, value, f->choices);
 }
 
+static int
+args_paramfile_error(const struct ctl_flag *f, const char *value,
+    const char *msg, struct ctl_error *err)
+{
+	return ctl_error_set(err, CTL_EXIT_USAGE, "Error parsing parameter "
+	    "'--%s': Unable to load paramfile %s: %s", f->name, value, msg);
+}
+
 /* The text of a flag's value: the file's for file://PATH where the flag
- * allows it.  Returns 0 with *text owned, or -1 with err. */
+ * allows it; for a blob, the bytes of fileb://PATH (*binary set).
+ * Returns 0 with *text owned and *len, or -1 with err. */
 static int
 args_value_text(const struct ctl_flag *f, const char *value, char **text,
-    struct ctl_error *err)
+    size_t *len, bool *binary, struct ctl_error *err)
 {
 	char msg[256];
 	long long number;
 
+	*binary = false;
+	if (f->kind == CTL_BLOB && strncmp(value, "fileb://", 8) == 0) {
+		if (ctl_args_read_bytes(value + 8, text, len, msg,
+		    sizeof(msg)) != 0)
+			return args_paramfile_error(f, value, msg, err);
+		*binary = true;
+		return 0;
+	}
 	if ((f->options & CTL_FILE) && strncmp(value, "file://", 7) == 0) {
 		if (ctl_args_read_file(value + 7, text, msg, sizeof(msg)) != 0)
-			return ctl_error_set(err, CTL_EXIT_USAGE,
-			    "Error parsing parameter '--%s': Unable to load "
-			    "paramfile %s: %s", f->name, value, msg);
+			return args_paramfile_error(f, value, msg, err);
+		*len = strlen(*text);
 		return 0;
 	}
 	if (f->kind == CTL_INTEGER && args_integer(value, &number) != 0)
@@ -254,7 +306,19 @@ args_value_text(const struct ctl_flag *f, const char *value, char **text,
 	if (args_check_choice(f, value, err) != 0)
 		return -1;
 	*text = args_strdup(value);
+	*len = strlen(value);
 	return 0;
+}
+
+/* Keep text (owned) as the value of flag i, dropping an earlier one. */
+static void
+args_keep(struct ctl_invocation *inv, int i, char *text, size_t len,
+    bool binary)
+{
+	free(inv->values[i]);
+	inv->values[i] = text;
+	inv->lengths[i] = len;
+	inv->binary[i] = binary;
 }
 
 static int
@@ -263,9 +327,10 @@ args_flag(struct ctl_invocation *inv, struct args_cursor *cur,
 {
 	const struct ctl_command *c = inv->command;
 	int i = args_find_flag(c, cur->name);
-	bool negated = false;
+	bool negated = false, binary = false;
 	const char *value;
 	char *text;
+	size_t len;
 
 	if (i < 0 && strncmp(cur->name, "no-", 3) == 0) {
 		i = args_find_flag(c, cur->name + 3);
@@ -273,19 +338,21 @@ args_flag(struct ctl_invocation *inv, struct args_cursor *cur,
 			i = -1;
 		negated = true;
 	}
-	if (i < 0)
+	/* the positional outfile has no --outfile form */
+	if (i < 0 || c->flags[i].place == CTL_PAYLOAD_OUTFILE)
 		return ctl_error_usage(err, "Unknown options: --%s",
 		    cur->name);
 	if (c->flags[i].kind == CTL_BOOLEAN) {
 		if (args_no_value(cur, err) != 0)
 			return -1;
 		text = args_strdup(negated ? "false" : "true");
+		len = strlen(text);
 	} else if (args_take_value(cur, &value, err) != 0 ||
-	    args_value_text(&c->flags[i], value, &text, err) != 0) {
+	    args_value_text(&c->flags[i], value, &text, &len, &binary,
+	    err) != 0) {
 		return -1;
 	}
-	free(inv->values[i]);
-	inv->values[i] = text;
+	args_keep(inv, i, text, len, binary);
 	return 0;
 }
 
@@ -314,7 +381,20 @@ args_option(struct ctl_invocation *inv, struct args_cursor *cur,
 	return args_flag(inv, cur, err);
 }
 
-/* A word that is not an option: "help", or the command. */
+/* A word after the command: its positional outfile, once. */
+static int
+args_positional(struct ctl_invocation *inv, const char *word,
+    struct ctl_error *err)
+{
+	int i = ctl_table_flag_at(inv->command, CTL_PAYLOAD_OUTFILE);
+
+	if (i < 0 || inv->values[i] != NULL)
+		return ctl_error_usage(err, "Unknown options: %s", word);
+	args_keep(inv, i, args_strdup(word), strlen(word), false);
+	return 0;
+}
+
+/* A word that is not an option: "help", the command, or its outfile. */
 static int
 args_word(struct ctl_invocation *inv, const char *word,
     struct ctl_error *err)
@@ -324,7 +404,7 @@ args_word(struct ctl_invocation *inv, const char *word,
 		return 0;
 	}
 	if (inv->command != NULL)
-		return ctl_error_usage(err, "Unknown options: %s", word);
+		return args_positional(inv, word, err);
 	if ((inv->command = ctl_table_find(word)) == NULL)
 		return ctl_error_usage(err, "argument command: Invalid "
 		    "choice: '%s' (stratactl help lists the commands)", word);
@@ -345,7 +425,9 @@ args_check_required(const struct ctl_invocation *inv,
 		    inv->values[i] != NULL)
 			continue;
 		used += snprintf(missing + used, sizeof(missing) - used,
-		    "%s--%s", used > 0 ? ", " : "", c->flags[i].name);
+		    "%s%s%s", used > 0 ? ", " : "",
+		    c->flags[i].place == CTL_PAYLOAD_OUTFILE ? "" : "--",
+		    c->flags[i].name);
 	}
 	if (used == 0)
 		return 0;
@@ -386,6 +468,8 @@ ctl_args_clear(struct ctl_invocation *inv)
 	for (i = 0; i < CTL_MAX_FLAGS; i++) {
 		free(inv->values[i]);
 		inv->values[i] = NULL;
+		inv->lengths[i] = 0;
+		inv->binary[i] = false;
 	}
 }
 

@@ -1,7 +1,9 @@
 /*
  * args.h - stratactl's command line: `stratactl [global options] COMMAND
- * [--flag value | --flag=value | --boolean | --no-boolean]...`, global
- * options anywhere, as the AWS CLI takes them.
+ * [--flag value | --flag=value | --boolean | --no-boolean | outfile]...`,
+ * global options anywhere, as the AWS CLI takes them.  The one word
+ * that is not an option after the command is its positional outfile
+ * (CTL_PAYLOAD_OUTFILE), for the commands that have one.
  */
 #ifndef STRATA_CTL_ARGS_H
 #define STRATA_CTL_ARGS_H
@@ -14,13 +16,25 @@
 #define CTL_DEFAULT_TIMEOUT 10
 #define CTL_MAX_FILE (1024 * 1024)
 
+/* How a CTL_BLOB flag's text (typed, or read with file://) becomes
+ * bytes: --cli-binary-format, whose values and default are the AWS CLI
+ * v2's.  The bytes of fileb://PATH are sent as they are either way. */
+enum ctl_binary_format {
+	CTL_BINARY_BASE64,            /* the text is base64 (default) */
+	CTL_BINARY_RAW_IN_BASE64_OUT, /* the text's own bytes */
+};
+
 /* One command line, parsed.  values[i] is the text of command->flags[i]
- * (read from the file for file://PATH; "true" or "false" for a boolean),
- * NULL when the flag was not given; owned.  The global options point
- * into argv. */
+ * (read from the file for file://PATH; "true" or "false" for a boolean;
+ * a CTL_BLOB's fileb://PATH: the file's bytes, binary[i] set), NULL when
+ * the flag was not given; owned, NUL-terminated, lengths[i] bytes long
+ * (fileb:// bytes may hold NULs).  The global options point into argv. */
 struct ctl_invocation {
 	const struct ctl_command *command; /* NULL with help: list commands */
 	char *values[CTL_MAX_FLAGS];
+	size_t lengths[CTL_MAX_FLAGS];
+	bool binary[CTL_MAX_FLAGS];
+	enum ctl_binary_format binary_format; /* --cli-binary-format */
 	const char *endpoint_url;          /* --endpoint-url */
 	const char *token_file;            /* --token-file */
 	const char *profile;               /* --profile */
@@ -49,5 +63,10 @@ const char *ctl_args_value(const struct ctl_invocation *inv,
  * msg (strerror, or too large, or a NUL byte in it). */
 int ctl_args_read_file(const char *path, char **text, char *msg,
     size_t msglen);
+
+/* The same for any bytes, NULs included: *len bytes into *bytes (owned
+ * by the caller, a NUL after them). */
+int ctl_args_read_bytes(const char *path, char **bytes, size_t *len,
+    char *msg, size_t msglen);
 
 #endif

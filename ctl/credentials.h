@@ -1,6 +1,7 @@
 /*
  * credentials.h - who stratactl is to the admin API, and the headers
- * that say so (docs/internals/admin-authz.md, section 3).
+ * that say so (docs/internals/admin-authz.md, section 3); the same to the
+ * shadow API, which authenticates admin identities the same way.
  *
  * The first source that is there is used:
  *   1. the flags: --token-file FILE, a bearer token (the file's text,

@@ -10,7 +10,8 @@
  *   253  configuration: no endpoint, no token, unreadable token or CA file
  *   254  the server answered with an error (HTTP status >= 300)
  *   255  no answer: endpoint unreachable, timeout, TLS refused, an answer
- *        that is not JSON, an outfile that cannot be written
+ *        that is not JSON, an outfile that cannot be written; a
+ *        --payload that is not base64 (the AWS CLI v2's status)
  */
 #ifndef STRATA_CTL_H
 #define STRATA_CTL_H

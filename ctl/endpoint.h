@@ -1,5 +1,6 @@
 /*
- * endpoint.h - the admin API's URL (--endpoint-url, STRATA_ADMIN_URL):
+ * endpoint.h - the URL of the admin API or of the shadow API
+ * (--endpoint-url, STRATA_ADMIN_URL or STRATA_DATA_URL):
  * http://HOST[:PORT][/BASE] or https://..., HOST a name, an IPv4 address
  * or a bracketed IPv6 one.  Requests go to BASE + the operation's path.
  */

@@ -223,13 +223,12 @@ http_add_headers(struct http_exchange *x, struct evkeyvalq *headers)
 		rc |= evhttp_add_header(headers, "X-Strata-Date", auth->date);
 	rc |= evhttp_add_header(headers, "Accept", "application/json");
 	rc |= evhttp_add_header(headers, "User-Agent", "stratactl");
-	if (r->body != NULL)
+	if (r->content_type != NULL)
 		rc |= evhttp_add_header(headers, "Content-Type",
-		    "application/json");
+		    r->content_type);
 	if (r->body != NULL || r->method == EVHTTP_REQ_POST ||
 	    r->method == EVHTTP_REQ_PUT || r->method == EVHTTP_REQ_PATCH) {
-		snprintf(length, sizeof(length), "%zu",
-		    r->body != NULL ? strlen(r->body) : 0);
+		snprintf(length, sizeof(length), "%zu", r->body_len);
 		rc |= evhttp_add_header(headers, "Content-Length", length);
 	}
 	for (i = 0; i < r->header_count; i++)
@@ -257,7 +256,7 @@ http_request(struct http_exchange *x, struct evhttp_connection *conn,
 	}
 	if (r->body != NULL)
 		evbuffer_add(evhttp_request_get_output_buffer(req), r->body,
-		    strlen(r->body));
+		    r->body_len);
 	if (evhttp_make_request(conn, req, r->method, r->target) != 0)
 		return ctl_error_set(err, CTL_EXIT_FAILED,
 		    "Could not send the request to \"%s\"", x->url);

@@ -1,6 +1,8 @@
 /*
- * http.h - sending one request to the admin API with libevent's HTTP
- * client, over TCP or TLS, and waiting for its answer.
+ * http.h - sending one request to the admin API or the shadow API with
+ * libevent's HTTP client, over TCP or TLS, and waiting for its answer.
+ * The body goes by its length (a payload's bytes may hold NULs), with
+ * the request's Content-Type when it has one.
  *
  * The endpoint's host is resolved once; its addresses are tried in
  * order until one accepts the connection (so "localhost" works whether

@@ -85,9 +85,8 @@ output_member(json_t *root, const char *path)
 }
 
 static int
-output_write_all(int fd, const char *text)
+output_write_all(int fd, const char *text, size_t left)
 {
-	size_t left = strlen(text);
 	ssize_t n;
 
 	while (left > 0) {
@@ -102,22 +101,27 @@ output_write_all(int fd, const char *text)
 	return 0;
 }
 
-/* Write text to path; a private file gets mode 0600 even if it existed
- * (the mode is set before anything is written to it). */
+/* Write len bytes of text to path; a private file gets mode 0600 even if
+ * it existed (the mode is set before anything is written to it).
+ * Returns 0, or -1 with errno; *opened says whether the open worked. */
 static int
-output_write_file(const char *path, const char *text, int private_file)
+output_write_file(const char *path, const char *text, size_t len,
+    int private_file, int *opened)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    private_file ? 0600 : 0666);
-	int rc;
+	int rc, saved;
 
+	*opened = fd >= 0;
 	if (fd < 0)
 		return -1;
 	rc = private_file ? fchmod(fd, 0600) : 0;
 	if (rc == 0)
-		rc = output_write_all(fd, text);
-	if (close(fd) != 0)
-		rc = -1;
+		rc = output_write_all(fd, text, len);
+	saved = errno;
+	if (close(fd) != 0 && rc == 0)
+		return -1;
+	errno = saved;
 	return rc;
 }
 
@@ -129,6 +133,7 @@ output_outfiles(const struct ctl_invocation *inv, json_t *root,
 	size_t i, n = ctl_table_flag_count(c);
 	const struct ctl_flag *f;
 	const char *text;
+	int opened;
 
 	for (i = 0; i < n; i++) {
 		f = &c->flags[i];
@@ -139,8 +144,8 @@ output_outfiles(const struct ctl_invocation *inv, json_t *root,
 			return ctl_error_set(err, CTL_EXIT_FAILED,
 			    "The answer has no %s to write to --%s", f->wire,
 			    f->name);
-		if (output_write_file(inv->values[i], text,
-		    (f->options & CTL_PRIVATE) != 0) != 0)
+		if (output_write_file(inv->values[i], text, strlen(text),
+		    (f->options & CTL_PRIVATE) != 0, &opened) != 0)
 			return ctl_error_set(err, CTL_EXIT_FAILED, "Cannot "
 			    "write --%s %s: %s", f->name, inv->values[i],
 			    strerror(errno));
@@ -148,15 +153,39 @@ output_outfiles(const struct ctl_invocation *inv, json_t *root,
 	return 0;
 }
 
+/* The body of answer into the positional outfile of flag i, as the AWS
+ * CLI writes a streaming blob: open(path, 'wb'), nothing printed.  An
+ * error is reported in Python's words (OSError's str()). */
+static int
+output_payload(const struct ctl_invocation *inv, int i,
+    const struct ctl_http_answer *answer, struct ctl_error *err)
+{
+	const char *path = inv->values[i];
+	int opened;
+
+	if (output_write_file(path, answer->body, answer->body_len, 0,
+	    &opened) == 0)
+		return 0;
+	if (opened)
+		return ctl_error_set(err, CTL_EXIT_FAILED, "[Errno %d] %s",
+		    errno, strerror(errno));
+	return ctl_error_set(err, CTL_EXIT_FAILED, "[Errno %d] %s: '%s'",
+	    errno, strerror(errno), path);
+}
+
 int
 ctl_output_answer(const struct ctl_invocation *inv,
     const struct ctl_http_answer *answer, FILE *out, struct ctl_error *err)
 {
+	int payload = ctl_table_flag_at(inv->command, CTL_PAYLOAD_OUTFILE);
 	json_error_t error = { 0 };
-	json_t *root = json_object();
+	json_t *root;
 	char *text;
 	int rc;
 
+	if (payload >= 0)
+		return output_payload(inv, payload, answer, err);
+	root = json_object();
 	if (answer->body_len > 0) {
 		json_decref(root);
 		root = json_loadb(answer->body, answer->body_len, 0, &error);
@@ -177,6 +206,35 @@ ctl_output_answer(const struct ctl_invocation *inv,
 	return rc;
 }
 
+const char *
+ctl_output_data_error(int status)
+{
+	/* the errors of the iot-data operations (the AWS API reference and
+	 * SDK models), by the HTTP status each is sent with */
+	static const struct {
+		int status;
+		const char *name;
+	} names[] = {
+		{ 400, "InvalidRequestException" },
+		{ 401, "UnauthorizedException" },
+		{ 403, "ForbiddenException" },
+		{ 404, "ResourceNotFoundException" },
+		{ 405, "MethodNotAllowedException" },
+		{ 409, "ConflictException" },
+		{ 413, "RequestEntityTooLargeException" },
+		{ 415, "UnsupportedDocumentEncodingException" },
+		{ 429, "ThrottlingException" },
+		{ 500, "InternalFailureException" },
+		{ 503, "ServiceUnavailableException" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].status == status)
+			return names[i].name;
+	return NULL;
+}
+
 void
 ctl_output_failure(const struct ctl_command *c,
     const struct ctl_http_answer *answer, struct ctl_error *err)
@@ -189,6 +247,9 @@ ctl_output_failure(const struct ctl_command *c,
 
 	if (type == NULL && answer->error_type != NULL)
 		type = answer->error_type;
+	/* the shadow API names no error: its body has the status (code) */
+	if (type == NULL && c->api == CTL_API_DATA)
+		type = ctl_output_data_error(answer->status);
 	if (type == NULL) {
 		snprintf(status, sizeof(status), "%d", answer->status);
 		type = status;

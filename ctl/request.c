@@ -9,6 +9,7 @@
 
 #include <event2/buffer.h>
 
+#include "blob.h"
 #include "request.h"
 #include "shorthand.h"
 
@@ -92,21 +93,28 @@ request_path(struct evbuffer *out, const struct ctl_invocation *inv,
 	return 0;
 }
 
-static void
-request_query(struct evbuffer *out, const struct ctl_invocation *inv)
+static int
+request_query(struct evbuffer *out, const struct ctl_invocation *inv,
+    struct ctl_error *err)
 {
 	const struct ctl_command *c = inv->command;
 	size_t i, n = ctl_table_flag_count(c);
+	const struct ctl_flag *f;
 	int first = 1;
 
 	for (i = 0; i < n; i++) {
-		if (c->flags[i].place != CTL_QUERY || inv->values[i] == NULL)
+		f = &c->flags[i];
+		if (f->place != CTL_QUERY || inv->values[i] == NULL)
 			continue;
-		evbuffer_add_printf(out, "%c%s=", first ? '?' : '&',
-		    c->flags[i].wire);
+		if ((f->options & CTL_NOT_EMPTY) && *inv->values[i] == '\0')
+			return ctl_error_set(err, CTL_EXIT_USAGE,
+			    "Invalid length for parameter %s (--%s), value: "
+			    "0, valid min length: 1", f->wire, f->name);
+		evbuffer_add_printf(out, "%c%s=", first ? '?' : '&', f->wire);
 		request_add_encoded(out, inv->values[i]);
 		first = 0;
 	}
+	return 0;
 }
 
 static int
@@ -191,6 +199,8 @@ request_json(const struct ctl_flag *f, const char *text, json_t **out,
 			return 0;
 		snprintf(msg, sizeof(msg), "not valid UTF-8");
 		break;
+	case CTL_BLOB: /* a payload, never a member: the table's rule */
+		abort();
 	case CTL_OBJECT:
 	case CTL_ATTRIBUTES:
 		if (ctl_shorthand_object(text, out, msg, sizeof(msg)) != 0)
@@ -266,6 +276,7 @@ ctl_request_build(struct ctl_request *req,
     struct ctl_error *err)
 {
 	struct evbuffer *target = evbuffer_new();
+	int payload = ctl_table_flag_at(inv->command, CTL_PAYLOAD);
 	json_t *body = NULL;
 	int rc = -1;
 
@@ -274,16 +285,23 @@ ctl_request_build(struct ctl_request *req,
 	memset(req, 0, sizeof(*req));
 	req->method = inv->command->method;
 	evbuffer_add(target, base_path, strlen(base_path));
-	if (request_path(target, inv, err) != 0)
+	if (request_path(target, inv, err) != 0 ||
+	    request_query(target, inv, err) != 0 ||
+	    request_body(inv, &body, err) != 0)
 		goto out;
-	request_query(target, inv);
-	if (request_body(inv, &body, err) != 0)
+	/* a payload flag is required: args refused a missing one */
+	if (payload >= 0 && ctl_blob_value(inv, payload, &req->body,
+	    &req->body_len, err) != 0)
 		goto out;
 	request_headers(req, inv);
 	req->target = request_string(target);
-	if (body != NULL && (req->body = json_dumps(body,
-	    JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
-		abort();
+	if (body != NULL) {
+		if ((req->body = json_dumps(body,
+		    JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+			abort();
+		req->body_len = strlen(req->body);
+		req->content_type = "application/json";
+	}
 	rc = 0;
 out:
 	evbuffer_free(target);

@@ -1,8 +1,9 @@
 /*
  * request.h - the HTTP request of an invocation, built from its table row
  * (see table.h) and the flags given: method, target (the endpoint's base
- * path, the path template filled in, the query string), JSON body and
- * headers.  Pure: no I/O, so the unit tests check every mapping.
+ * path, the path template filled in, the query string), body (JSON, or a
+ * blob payload's bytes as they are, blob.h) and headers.  Pure: no I/O,
+ * so the unit tests check every mapping.
  *
  * Path variables and query values are percent-encoded except for the
  * unreserved characters A-Z a-z 0-9 - . _ ~ (RFC 3986), as the AWS SDKs
@@ -31,15 +32,22 @@ struct ctl_header {
 struct ctl_request {
 	enum evhttp_cmd_type method;
 	char *target;   /* owned: "/base/things/x%3Ay?expectedVersion=3" */
-	char *body;     /* owned compact JSON text, NULL: no body */
+	char *body;     /* owned: compact JSON text, or a payload's bytes
+	                 * (NUL-terminated, but body_len counts); NULL: no
+	                 * body */
+	size_t body_len;
+	const char *content_type; /* "application/json" with a JSON body;
+	                           * NULL for a payload (the AWS CLI sends
+	                           * none with a blob) or no body */
 	struct ctl_header headers[CTL_MAX_FLAGS];
 	size_t header_count;
 };
 
 /* Build the request of inv (whose command is set) under base_path ("" or
  * "/prefix", no trailing '/').  Returns 0, or -1 with err (252: an empty
- * path value, a value that does not parse or fit its shape); req is then
- * cleared.  req borrows from inv: clear req first. */
+ * path value or CTL_NOT_EMPTY query value, a value that does not parse or
+ * fit its shape; 255: a payload that is not base64, see blob.h); req is
+ * then cleared.  req borrows from inv: clear req first. */
 int ctl_request_build(struct ctl_request *req,
     const struct ctl_invocation *inv, const char *base_path,
     struct ctl_error *err);

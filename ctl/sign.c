@@ -50,7 +50,8 @@ ctl_sign_text(const char *date, const struct ctl_request *req)
 	int path_len = query != NULL ?
 	    (int)(query - req->target) : (int)strlen(req->target);
 
-	if (EVP_Digest(body, strlen(body), digest, NULL, EVP_sha256(),
+	/* by its length: a payload's bytes may hold NULs */
+	if (EVP_Digest(body, req->body_len, digest, NULL, EVP_sha256(),
 	    NULL) != 1)
 		abort();
 	sign_hex(digest, sizeof(digest), digest_hex);

@@ -5,6 +5,9 @@
  *   signing key = HMAC-SHA256(key = secret, "strata-admin-signing")
  *   text        = "STRATA-HMAC-SHA256" LF date LF METHOD LF path LF
  *                 query LF hex(SHA-256(body))
+ *
+ * The same for both APIs; body is the bytes sent (a shadow payload's
+ * too, NULs included: body_len counts).
  *   signature   = hex(HMAC-SHA256(key = signing key, text))
  *
  * date is the X-Strata-Date header (YYYYMMDDTHHMMSSZ, UTC).  path and

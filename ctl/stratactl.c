@@ -1,13 +1,16 @@
 /*
  * stratactl.c - the command-line client of the admin API
- * (docs/internals/admin-api.md, docs/internals/stratactl.md).
+ * (docs/internals/admin-api.md) and of the shadow API of strata-shadowd
+ * (docs/internals/shadowd-http.md); docs/internals/stratactl.md.
  *
  * One run: parse the command line (args.c), find the endpoint and CA file
- * (flags first, then STRATA_ADMIN_URL, STRATA_ADMIN_CA_FILE) and the
- * credentials (credentials.c), build the request from the command's row
- * of the table (table.c, request.c), sign it or put the token on it, send
- * it (http.c), print the answer or the error line (output.c), exit with
- * the AWS CLI's status (ctl.h).
+ * of the command's API (flags first, then STRATA_ADMIN_URL and
+ * STRATA_ADMIN_CA_FILE, or STRATA_DATA_URL and STRATA_DATA_CA_FILE),
+ * build the request from the command's row of the table (table.c,
+ * request.c), find the credentials (credentials.c), sign the request or
+ * put the token on it, send it (http.c), print the answer or write it to
+ * the outfile, or print the error line (output.c), exit with the AWS
+ * CLI's status (ctl.h).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -58,17 +61,23 @@ static void
 help_options(void)
 {
 	printf("Options, before or after the command:\n"
-	    "  --endpoint-url URL      the admin API, http:// or https:// "
-	    "(STRATA_ADMIN_URL)\n"
+	    "  --endpoint-url URL      the API, http:// or https:// "
+	    "(STRATA_ADMIN_URL, or\n"
+	    "                          STRATA_DATA_URL for the shadow "
+	    "commands)\n"
 	    "  --profile NAME          sign with the access key of this "
 	    "profile of the\n"
 	    "                          credentials file (STRATA_PROFILE)\n"
 	    "  --token-file FILE       a bearer token, from a file "
 	    "(STRATA_ADMIN_TOKEN)\n"
 	    "  --ca-file FILE          CA certificates of an https endpoint\n"
-	    "                          (STRATA_ADMIN_CA_FILE; default: the "
-	    "system's)\n"
+	    "                          (STRATA_ADMIN_CA_FILE or "
+	    "STRATA_DATA_CA_FILE;\n"
+	    "                          default: the system's)\n"
 	    "  --cli-read-timeout S    seconds the request may take (%d)\n"
+	    "  --cli-binary-format F   how --payload text is read: base64 "
+	    "(default) or\n"
+	    "                          raw-in-base64-out (the text itself)\n"
 	    "  --debug                 the request line, the credentials used "
 	    "and the status\n"
 	    "                          on stderr (never a secret)\n"
@@ -80,6 +89,8 @@ help_environment(void)
 {
 	printf("Environment:\n"
 	    "  STRATA_ADMIN_URL                the admin API\n"
+	    "  STRATA_DATA_URL                 the shadow API (strata-shadowd's "
+	    "http-port)\n"
 	    "  STRATA_ACCESS_KEY_ID            an access key: each request "
 	    "is signed with it\n"
 	    "  STRATA_SECRET_ACCESS_KEY        (STRATA-HMAC-SHA256)\n"
@@ -90,7 +101,9 @@ help_environment(void)
 	    "(default:\n"
 	    "                                  ~/.strata/credentials)\n"
 	    "  STRATA_ADMIN_CA_FILE            CA certificates of an https "
-	    "endpoint\n"
+	    "admin API\n"
+	    "  STRATA_DATA_CA_FILE             CA certificates of an https "
+	    "shadow API\n"
 	    "\nCredentials, the first found: --profile or --token-file; "
 	    "STRATA_ACCESS_KEY_ID\nwith STRATA_SECRET_ACCESS_KEY; "
 	    "STRATA_ADMIN_TOKEN; the profile of the\ncredentials file, an "
@@ -99,18 +112,29 @@ help_environment(void)
 }
 
 static void
-help_commands(void)
+help_command_list(enum ctl_api api)
 {
 	size_t i;
 
-	printf("stratactl - the command-line client of Strata's admin API.\n"
-	    "Commands and flags are those of `aws iot`; the admin "
-	    "identities' follow\n`aws iam`.\n\n");
+	for (i = 0; i < ctl_table_count; i++)
+		if (ctl_table_commands[i].api == api)
+			printf("  %-29s %s\n", ctl_table_commands[i].name,
+			    ctl_table_commands[i].summary);
+}
+
+static void
+help_commands(void)
+{
+	printf("stratactl - the command-line client of Strata's admin API "
+	    "and shadow API.\n"
+	    "Commands and flags are those of `aws iot` and `aws iot-data`; "
+	    "the admin\nidentities' follow `aws iam`.\n\n");
 	usage_lines(stdout);
 	printf("Commands:\n");
-	for (i = 0; i < ctl_table_count; i++)
-		printf("  %-29s %s\n", ctl_table_commands[i].name,
-		    ctl_table_commands[i].summary);
+	help_command_list(CTL_API_ADMIN);
+	printf("\nShadow commands (`aws iot-data`; endpoint "
+	    "STRATA_DATA_URL):\n");
+	help_command_list(CTL_API_DATA);
 	printf("\n");
 	help_options();
 	printf("\n");
@@ -126,6 +150,8 @@ help_value(const struct ctl_flag *f)
 	if (f->place == CTL_OUTFILE)
 		return " <file>";
 	switch (f->kind) {
+	case CTL_BLOB:
+		return " <blob>";
 	case CTL_BOOLEAN:
 		return "";
 	case CTL_INTEGER:
@@ -149,6 +175,12 @@ help_kind(const struct ctl_flag *f)
 	case CTL_ATTRIBUTES:
 		return "; JSON {\"attributes\": {\"k\": \"v\"}, \"merge\": "
 		       "true}\n      or shorthand attributes={k=v},merge=true";
+	case CTL_BLOB:
+		return ";\n      base64 text (the default), or the text "
+		       "itself with --cli-binary-format\n      "
+		       "raw-in-base64-out; fileb://PATH: the file's bytes as "
+		       "they are;\n      file://PATH: the file's text, read as "
+		       "typed text";
 	default:
 		return "";
 	}
@@ -160,17 +192,23 @@ help_flag(const struct ctl_flag *f)
 	static const char *const where[] = { [CTL_PATH] = "path {%s}",
 		[CTL_QUERY] = "query %s", [CTL_BODY] = "body member %s",
 		[CTL_HEADER] = "header %s",
-		[CTL_OUTFILE] = "writes the answer's %s to the file" };
+		[CTL_OUTFILE] = "writes the answer's %s to the file",
+		[CTL_PAYLOAD] = "the whole body (the %s)",
+		[CTL_PAYLOAD_OUTFILE] = "the file the answer (the %s) is "
+		    "written to, as it came;\n      nothing is printed" };
+	int positional = f->place == CTL_PAYLOAD_OUTFILE;
 
-	printf("  --%s%s%s%s\n      ", f->kind == CTL_BOOLEAN ? "[no-]" : "",
-	    f->name, help_value(f),
+	printf("  %s%s%s%s%s\n      ", positional ? "<" : "--",
+	    f->kind == CTL_BOOLEAN ? "[no-]" : "", f->name,
+	    positional ? ">" : help_value(f),
 	    (f->options & CTL_REQUIRED) ? " (required)" : "");
 	printf(where[f->place], f->wire);
 	if (f->choices != NULL)
 		printf("; one of %s", f->choices);
 	printf("%s%s%s\n", help_kind(f),
 	    (f->options & CTL_PRIVATE) ? ", mode 0600" : "",
-	    (f->options & CTL_FILE) ? "; file://PATH reads it from PATH" : "");
+	    (f->options & CTL_FILE) && f->kind != CTL_BLOB ?
+	    "; file://PATH reads it from PATH" : "");
 }
 
 static void
@@ -178,12 +216,18 @@ help_command(const struct ctl_command *c)
 {
 	size_t i, n = ctl_table_flag_count(c);
 
-	printf("%s: %s\n%s: %s %s\n\nusage: stratactl %s", c->name,
+	printf("%s: %s\n%s: %s %s%s\n\nusage: stratactl %s", c->name,
 	    c->summary, c->operation, ctl_table_method_name(c->method),
-	    c->path, c->name);
-	for (i = 0; i < n; i++)
-		printf((c->flags[i].options & CTL_REQUIRED) ? " --%s%s" :
-		    " [--%s%s]", c->flags[i].name, help_value(&c->flags[i]));
+	    c->path, c->api == CTL_API_DATA ?
+	    " (STRATA_DATA_URL)" : "", c->name);
+	for (i = 0; i < n; i++) {
+		if (c->flags[i].place == CTL_PAYLOAD_OUTFILE)
+			printf(" <%s>", c->flags[i].name);
+		else
+			printf((c->flags[i].options & CTL_REQUIRED) ?
+			    " --%s%s" : " [--%s%s]", c->flags[i].name,
+			    help_value(&c->flags[i]));
+	}
 	printf("\n\nFlags:\n");
 	for (i = 0; i < n; i++)
 		help_flag(&c->flags[i]);
@@ -200,18 +244,24 @@ settings_env(const char *name)
 	return value != NULL && *value != '\0' ? value : NULL;
 }
 
+/* The endpoint and CA file of inv's API: the flags, else the API's
+ * variables.  --endpoint-url applies to every command, as in the AWS
+ * CLI. */
 static int
-settings_load(const struct ctl_invocation *inv, struct settings *s,
+settings_endpoint(const struct ctl_invocation *inv, struct settings *s,
     struct ctl_error *err)
 {
+	int data = inv->command->api == CTL_API_DATA;
+	const char *url_name = data ? "STRATA_DATA_URL" : "STRATA_ADMIN_URL";
+
 	s->endpoint_url = inv->endpoint_url != NULL ?
-	    inv->endpoint_url : settings_env("STRATA_ADMIN_URL");
-	s->ca_file = inv->ca_file != NULL ?
-	    inv->ca_file : settings_env("STRATA_ADMIN_CA_FILE");
+	    inv->endpoint_url : settings_env(url_name);
+	s->ca_file = inv->ca_file != NULL ? inv->ca_file :
+	    settings_env(data ? "STRATA_DATA_CA_FILE" : "STRATA_ADMIN_CA_FILE");
 	if (s->endpoint_url == NULL)
 		return ctl_error_set(err, CTL_EXIT_CONFIG, "No endpoint: set "
-		    "STRATA_ADMIN_URL or use --endpoint-url");
-	return ctl_credentials_load(&s->credentials, inv, err);
+		    "%s or use --endpoint-url", url_name);
+	return 0;
 }
 
 /* The answer to inv's request, printed.  -1 with err on any failure. */
@@ -228,9 +278,12 @@ run(const struct ctl_invocation *inv, struct ctl_error *err)
 		.debug = inv->debug };
 	int rc = -1;
 
-	if (settings_load(inv, &s, err) != 0 ||
+	/* the AWS CLI's order: the endpoint, the parameters, then the
+	 * credentials (when the request is signed) */
+	if (settings_endpoint(inv, &s, err) != 0 ||
 	    ctl_endpoint_parse(&endpoint, s.endpoint_url, err) != 0 ||
-	    ctl_request_build(&req, inv, endpoint.base_path, err) != 0)
+	    ctl_request_build(&req, inv, endpoint.base_path, err) != 0 ||
+	    ctl_credentials_load(&s.credentials, inv, err) != 0)
 		goto out;
 	if (inv->debug)
 		fprintf(stderr, "* credentials from %s\n",

@@ -1,7 +1,9 @@
 /*
  * table.c - the commands of stratactl (see table.h), in the order of the
  * operations table of docs/internals/admin-api.md, then those of the
- * identity operations of docs/internals/admin-authz.md (section 4).
+ * identity operations of docs/internals/admin-authz.md (section 4), then
+ * the shadow operations of docs/internals/shadowd-http.md (`aws
+ * iot-data`).
  */
 #include <string.h>
 
@@ -33,7 +35,8 @@
 #define REGISTRATION_CONFIG                                                 \
 	{ "registration-config", "registrationConfig", CTL_BODY,            \
 		CTL_OBJECT, CTL_FILE }
-/* Paging: accepted and passed on; the server returns every list whole. */
+/* Paging: accepted and passed on; the admin API returns every list whole,
+ * the shadow API's list of names pages (shadowd-http.md). */
 #define MAX_RESULTS                                                         \
 	{ "max-results", "maxResults", CTL_QUERY, CTL_INTEGER, 0 }
 #define NEXT_TOKEN { "next-token", "nextToken", CTL_QUERY, CTL_STRING, 0 }
@@ -45,6 +48,18 @@
 	{ "user-name", "userName", CTL_PATH, CTL_STRING, CTL_REQUIRED }
 #define ACCESS_KEY_ID                                                       \
 	{ "access-key-id", "accessKeyId", CTL_PATH, CTL_STRING,             \
+		CTL_REQUIRED }
+/* Shadows, with `aws iot-data`'s flags: the shadow's name goes in the
+ * query (none: the classic shadow); the document sent (--payload) is the
+ * whole body, and the document answered is written, as it came, to the
+ * positional outfile. */
+#define SHADOW_NAME                                                         \
+	{ "shadow-name", "name", CTL_QUERY, CTL_STRING, CTL_NOT_EMPTY }
+#define SHADOW_PAYLOAD                                                      \
+	{ "payload", "payload", CTL_PAYLOAD, CTL_BLOB,                      \
+		CTL_REQUIRED | CTL_FILE }
+#define SHADOW_OUTFILE                                                      \
+	{ "outfile", "payload", CTL_PAYLOAD_OUTFILE, CTL_STRING,            \
 		CTL_REQUIRED }
 
 /* Rows leave out a flag's choices unless it has some: C makes the member
@@ -228,6 +243,24 @@ const struct ctl_command ctl_table_commands[] = {
 	    EVHTTP_REQ_GET, "/admin-users/{userName}/policies",
 	    "List an admin user's attached admin policies.",
 	    { USER_NAME } },
+	{ "get-thing-shadow", "GetThingShadow", EVHTTP_REQ_GET,
+	    "/things/{thingName}/shadow",
+	    "Write a thing's shadow document to a file.",
+	    { THING_NAME, SHADOW_NAME, SHADOW_OUTFILE }, CTL_API_DATA },
+	{ "update-thing-shadow", "UpdateThingShadow", EVHTTP_REQ_POST,
+	    "/things/{thingName}/shadow",
+	    "Update a shadow; the answer to a file.",
+	    { THING_NAME, SHADOW_NAME, SHADOW_PAYLOAD, SHADOW_OUTFILE },
+	    CTL_API_DATA },
+	{ "delete-thing-shadow", "DeleteThingShadow", EVHTTP_REQ_DELETE,
+	    "/things/{thingName}/shadow",
+	    "Delete a shadow; the answer to a file.",
+	    { THING_NAME, SHADOW_NAME, SHADOW_OUTFILE }, CTL_API_DATA },
+	{ "list-named-shadows-for-thing", "ListNamedShadowsForThing",
+	    EVHTTP_REQ_GET,
+	    "/api/things/shadow/ListNamedShadowsForThing/{thingName}",
+	    "List the names of a thing's named shadows.",
+	    { THING_NAME, NEXT_TOKEN, PAGE_SIZE }, CTL_API_DATA },
 };
 
 #pragma GCC diagnostic pop
@@ -278,12 +311,18 @@ ctl_table_method_name(enum evhttp_cmd_type method)
 }
 
 int
-ctl_table_has_body(const struct ctl_command *c)
+ctl_table_flag_at(const struct ctl_command *c, enum ctl_place place)
 {
 	size_t i, n = ctl_table_flag_count(c);
 
 	for (i = 0; i < n; i++)
-		if (c->flags[i].place == CTL_BODY)
-			return 1;
-	return 0;
+		if (c->flags[i].place == place)
+			return (int)i;
+	return -1;
+}
+
+int
+ctl_table_has_body(const struct ctl_command *c)
+{
+	return ctl_table_flag_at(c, CTL_BODY) >= 0;
 }

@@ -2,15 +2,18 @@
  * table.h - the commands of stratactl: one row each, mapping an `aws iot`
  * command (docs/internals/admin-api.md), or an `aws iam`-like one for the
  * admin identities (docs/internals/admin-authz.md, section 4), to its admin
- * API operation.
+ * API operation, and an `aws iot-data` shadow command
+ * (docs/internals/shadowd-http.md) to its operation of the data API.
  *
  * A row names the command, the operation (for error lines), the method
- * and the path template, and lists the command's flags.  Each flag says
- * where its value goes: into a {variable} of the path, the query string,
- * a member of the JSON body, a request header, or (an outfile) nowhere:
- * the answer's member it names is written to the file given.  A flag
- * may list the only values it takes (choices).  Adding a command is
- * adding a row; nothing else in stratactl knows commands.
+ * and the path template, lists the command's flags and says which API
+ * (endpoint) it goes to.  Each flag says where its value goes: into a
+ * {variable} of the path, the query string, a member of the JSON body, a
+ * request header, the whole body (a blob payload), or (an outfile)
+ * nowhere: the answer's member it names, or the whole answer, is written
+ * to the file given.  A flag may list the only values it takes
+ * (choices).  Adding a command is adding a row; nothing else in
+ * stratactl knows commands.
  */
 #ifndef STRATA_CTL_TABLE_H
 #define STRATA_CTL_TABLE_H
@@ -26,6 +29,9 @@ enum ctl_place {
 	CTL_BODY,    /* member wire of the JSON body object */
 	CTL_HEADER,  /* request header wire */
 	CTL_OUTFILE, /* file to write the answer's member wire (a.b) to */
+	CTL_PAYLOAD, /* the whole request body: a CTL_BLOB's bytes */
+	CTL_PAYLOAD_OUTFILE, /* positional (no --): the file the whole
+	                      * answer body is written to, nothing printed */
 };
 
 /* How a flag's value is read and sent. */
@@ -35,12 +41,23 @@ enum ctl_kind {
 	CTL_BOOLEAN,    /* no value: --flag is true, --no-flag false */
 	CTL_OBJECT,     /* a JSON object, or shorthand k=v,k2={a=b} */
 	CTL_ATTRIBUTES, /* an object {"attributes": {...}, "merge": bool} */
+	CTL_BLOB,       /* bytes: base64 text, the text itself with
+	                 * --cli-binary-format raw-in-base64-out, or the
+	                 * bytes of fileb://PATH (see request.h) */
+};
+
+/* The API a command calls, each with its endpoint. */
+enum ctl_api {
+	CTL_API_ADMIN, /* the admin API: STRATA_ADMIN_URL */
+	CTL_API_DATA,  /* the shadow (data) API: STRATA_DATA_URL */
 };
 
 /* Flag options. */
 #define CTL_REQUIRED 0x1u /* the command refuses to run without it */
 #define CTL_FILE 0x2u     /* a value file://PATH is read from PATH */
 #define CTL_PRIVATE 0x4u  /* an outfile written with mode 0600 */
+#define CTL_NOT_EMPTY 0x8u /* a query value of at least one character
+                            * (path values always are) */
 
 #define CTL_MAX_FLAGS 6
 
@@ -55,7 +72,9 @@ struct ctl_flag {
 };
 
 /* A command.  flags ends at the first entry whose name is NULL.  A JSON
- * body (at least {}) is sent when a flag has place CTL_BODY. */
+ * body (at least {}) is sent when a flag has place CTL_BODY; the bytes
+ * of the CTL_PAYLOAD flag, when it has one (never both).  api is last so
+ * that the admin API's rows may leave it out (0). */
 struct ctl_command {
 	const char *name;       /* "create-thing" */
 	const char *operation;  /* "CreateThing" */
@@ -63,6 +82,7 @@ struct ctl_command {
 	const char *path;       /* "/things/{thingName}" */
 	const char *summary;    /* one line for `stratactl help` */
 	struct ctl_flag flags[CTL_MAX_FLAGS];
+	enum ctl_api api;
 };
 
 extern const struct ctl_command ctl_table_commands[];
@@ -79,5 +99,8 @@ const char *ctl_table_method_name(enum evhttp_cmd_type method);
 
 /* True when c sends a JSON body. */
 int ctl_table_has_body(const struct ctl_command *c);
+
+/* The index of c's first flag with place, or -1. */
+int ctl_table_flag_at(const struct ctl_command *c, enum ctl_place place);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * fuzz_ctl_input.c - libFuzzer target for what stratactl parses: an
  * answer of the admin API (the server's bytes), a structure parameter
- * (JSON or shorthand, the user's) and a credentials file.
+ * (JSON or shorthand, the user's), a credentials file and a blob
+ * parameter's base64 text.
  *
  * Input: one selector byte, then the text.
  *   bit 0 clear: the text is the body of an answer to
@@ -13,10 +14,15 @@
  *   bit 0 set, bit 3 clear: the text, up to a NUL, is an
  *     --attribute-payload value: parsed (JSON or shorthand) and checked
  *     against its shape; an object, or a message.
- *   bits 0 and 3 set: the text is a profile name, a NUL, then a
- *     credentials file (up to a NUL; no NUL: the file, profile
+ *   bits 0 and 3 set, bit 4 clear: the text is a profile name, a NUL,
+ *     then a credentials file (up to a NUL; no NUL: the file, profile
  *     "default"): its keys are non-empty with no white space around, no
  *     key without the section, or a message "line N: ...".
+ *   bits 0, 3 and 4 set: the bytes are a --payload's text, decoded as
+ *     base64 (blob.h): refused as not ASCII exactly when a byte is over
+ *     0x7f, else bytes (at most 3 per 4 characters, 2 more for a padded
+ *     last group) or refused; and the bytes, encoded here as standard
+ *     padded base64, decode back to themselves.
  * Anything else, a crash or a leak is a failure.
  */
 #include <stddef.h>
@@ -26,6 +32,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "blob.h"
 #include "output.h"
 #include "profile.h"
 #include "request.h"
@@ -127,12 +134,67 @@ fuzz_profile(const uint8_t *data, size_t size)
 	free(text);
 }
 
+/* data as standard base64 with padding: a new string. */
+static char *
+fuzz_base64(const uint8_t *data, size_t size, size_t *len)
+{
+	static const char digits[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *text = malloc((size + 2) / 3 * 4 + 1), *t = text;
+	uint32_t group;
+	size_t i;
+
+	if (text == NULL)
+		abort();
+	for (i = 0; i < size; i += 3) {
+		group = (uint32_t)data[i] << 16;
+		if (i + 1 < size)
+			group |= (uint32_t)data[i + 1] << 8;
+		if (i + 2 < size)
+			group |= data[i + 2];
+		*t++ = digits[group >> 18 & 63];
+		*t++ = digits[group >> 12 & 63];
+		*t++ = i + 1 < size ? digits[group >> 6 & 63] : '=';
+		*t++ = i + 2 < size ? digits[group & 63] : '=';
+	}
+	*t = '\0';
+	*len = (size_t)(t - text);
+	return text;
+}
+
+static void
+fuzz_blob(const uint8_t *data, size_t size)
+{
+	enum ctl_blob_result rc;
+	bool ascii = true;
+	char *out, *text;
+	size_t i, len, out_len;
+
+	for (i = 0; i < size; i++)
+		if (data[i] > 0x7f)
+			ascii = false;
+	rc = ctl_blob_base64_decode((const char *)data, size, &out, &out_len);
+	if ((rc == CTL_BLOB_NOT_ASCII) != !ascii ||
+	    (rc == CTL_BLOB_OK) != (out != NULL) ||
+	    (rc == CTL_BLOB_OK && out_len > size / 4 * 3 + 2))
+		abort();
+	free(out);
+	text = fuzz_base64(data, size, &len);
+	if (ctl_blob_base64_decode(text, len, &out, &out_len) != CTL_BLOB_OK ||
+	    out_len != size || memcmp(out, data, size) != 0)
+		abort();
+	free(out);
+	free(text);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
 		return 0;
-	if ((data[0] & 9) == 9)
+	if ((data[0] & 0x19) == 0x19)
+		fuzz_blob(data + 1, size - 1);
+	else if ((data[0] & 9) == 9)
 		fuzz_profile(data + 1, size - 1);
 	else if (data[0] & 1)
 		fuzz_parameter(data + 1, size - 1);

@@ -12,7 +12,10 @@ printed answer; then outfiles and their modes, file:// values,
 shorthand, the exit statuses 0/252/253/254/255 with their stderr lines,
 timeouts, HTTPS with the development CA of deploy/local/gen-certs.sh,
 and requests signed with an access key (STRATA-HMAC-SHA256, checked
-here in Python) from the environment or a credentials file.
+here in Python) from the environment or a credentials file.  The same
+fake stands in for strata-shadowd's HTTP API (docs/internals/
+shadowd-http.md) for the shadow commands (`aws iot-data`): their
+endpoint, payloads (base64, raw, fileb://), outfiles and error lines.
 No cluster is started.  The end-to-end test against a broker's admin API
 comes with the server.
 """
@@ -468,8 +471,9 @@ def test_command_wire(fake, case):
 
 
 def test_help_lists_every_command():
-    """`stratactl help` and `--help` list the 42 commands (the cases
-    above cover each), the options and the environment variables;
+    """`stratactl help` and `--help` list the 42 admin commands (the
+    cases above cover each), then the 4 shadow commands, the options and
+    the environment variables;
     `COMMAND --help` and `COMMAND help` list its flags, marking the
     required ones; none of them sends anything."""
     res = run(["help"], url=None, token=None)
@@ -479,9 +483,18 @@ def test_help_lists_every_command():
     listed = [line.split()[0] for line in lines[start:lines.index("",
                                                                   start)]]
     assert listed == [c.command for c in CASES]
+    start = lines.index("Shadow commands (`aws iot-data`; endpoint "
+                        "STRATA_DATA_URL):") + 1
+    listed = [line.split()[0] for line in lines[start:lines.index("",
+                                                                  start)]]
+    assert listed == ["get-thing-shadow", "update-thing-shadow",
+                      "delete-thing-shadow",
+                      "list-named-shadows-for-thing"]
     for word in ("--profile NAME", "--token-file FILE", "STRATA_PROFILE",
                  "STRATA_ACCESS_KEY_ID", "STRATA_SECRET_ACCESS_KEY",
-                 "STRATA_ADMIN_TOKEN", "STRATA_SHARED_CREDENTIALS_FILE"):
+                 "STRATA_ADMIN_TOKEN", "STRATA_SHARED_CREDENTIALS_FILE",
+                 "STRATA_DATA_URL", "STRATA_DATA_CA_FILE",
+                 "--cli-binary-format F"):
         assert word in res.out
     assert run(["--help"], token=None).out == res.out
     for args in (["create-keys-and-certificate", "--help"],
@@ -502,6 +515,13 @@ def test_help_lists_every_command():
     assert ("UpdateAccessKey: PATCH /admin-users/{userName}/access-keys/"
             "{accessKeyId}") in res.out
     assert "body member Status; one of Active|Inactive" in res.out
+    res = run(["update-thing-shadow", "help"], token=None)
+    assert res.rc == 0, res.err
+    assert ("UpdateThingShadow: POST /things/{thingName}/shadow "
+            "(STRATA_DATA_URL)") in res.out
+    assert ("usage: stratactl update-thing-shadow --thing-name <value> "
+            "[--shadow-name <value>] --payload <blob> <outfile>") in res.out
+    assert "raw-in-base64-out" in res.out and "fileb://PATH" in res.out
 
 
 def test_debug_prints_request_line(fake):
@@ -1025,3 +1045,275 @@ def test_https_bad_ca_file(certs, tmp_path):
               url="https://127.0.0.1:1")
     assert res.rc == 253
     assert res.err.startswith("Unable to load the CA file %s: " % bad)
+
+
+# The shadow commands (`aws iot-data`), against the same fake standing in
+# for strata-shadowd's HTTP API (docs/internals/shadowd-http.md): their
+# endpoint is STRATA_DATA_URL; the document answered is written to the
+# positional outfile byte for byte and nothing is printed, as the AWS CLI
+# does with a blob payload; --payload is base64 unless
+# --cli-binary-format raw-in-base64-out, fileb:// bytes as they are.
+
+SHADOW_DOC = (b'{"state":{"desired":{"on":true},"reported":{"on":false}},'
+              b'"metadata":{"desired":{"on":{"timestamp":1700000000}}},'
+              b'"version":3,"timestamp":1700000001}')
+UPDATE = b'{"state":{"desired":{"on":true}}}'
+UPDATE_BASE64 = "eyJzdGF0ZSI6eyJkZXNpcmVkIjp7Im9uIjp0cnVlfX19"
+ACCEPTED = (b'{"state":{"desired":{"on":true}},"metadata":{"desired":'
+            b'{"on":{"timestamp":1700000002}}},"version":4,'
+            b'"timestamp":1700000002}')
+OUT = "<outfile>"
+
+ShadowCase = collections.namedtuple(
+    "ShadowCase", "name args method path query body answer")
+
+SHADOW_CASES = [
+    ShadowCase("get", ["get-thing-shadow", "--thing-name", "lamp-1", OUT],
+               "GET", "/things/lamp-1/shadow", {}, b"", SHADOW_DOC),
+    ShadowCase("get-named",
+               ["get-thing-shadow", OUT, "--thing-name", "lamp:1",
+                "--shadow-name", "night_light"],
+               "GET", "/things/lamp%3A1/shadow", {"name": "night_light"},
+               b"", SHADOW_DOC),
+    ShadowCase("update-base64",
+               ["update-thing-shadow", "--thing-name", "lamp-1",
+                "--payload", UPDATE_BASE64, OUT],
+               "POST", "/things/lamp-1/shadow", {}, UPDATE, ACCEPTED),
+    ShadowCase("update-raw",
+               ["update-thing-shadow", "--cli-binary-format",
+                "raw-in-base64-out", "--thing-name", "lamp-1",
+                "--shadow-name", "night", "--payload", UPDATE.decode(),
+                OUT],
+               "POST", "/things/lamp-1/shadow", {"name": "night"}, UPDATE,
+               ACCEPTED),
+    ShadowCase("delete",
+               ["delete-thing-shadow", "--thing-name", "lamp-1",
+                "--shadow-name", "night", OUT],
+               "DELETE", "/things/lamp-1/shadow", {"name": "night"}, b"",
+               b'{"version":4,"timestamp":1700000003}'),
+]
+
+
+def run_data(args, fake, tmp_path=None, env=None, **kwargs):
+    """run() for a shadow command: STRATA_DATA_URL is the fake, no
+    STRATA_ADMIN_URL; OUT in args is tmp_path/out.json."""
+    if tmp_path is not None:
+        args = [str(tmp_path / "out.json") if a == OUT else a
+                for a in args]
+    return run(args, env=dict(env or {}, STRATA_DATA_URL=fake.url()),
+               **kwargs)
+
+
+@pytest.mark.parametrize("case", SHADOW_CASES,
+                         ids=[c.name for c in SHADOW_CASES])
+def test_shadow_command_wire(fake, tmp_path, case):
+    """Each shadow command sends its operation's method, path and query
+    to STRATA_DATA_URL with the admin API's credentials; the payload is
+    the body, without a Content-Type (a blob); the answer goes to the
+    outfile as it came, stdout stays empty."""
+    fake.answer(200, case.answer)
+    res = run_data(case.args, fake, tmp_path)
+    assert (res.rc, res.out, res.err) == (0, "", "")
+    assert (tmp_path / "out.json").read_bytes() == case.answer
+    assert len(fake.requests) == 1
+    r = fake.requests[0]
+    assert (r.method, r.raw_path, r.query, r.body) == (
+        case.method, case.path, case.query, case.body)
+    assert r.headers["authorization"] == "Bearer " + TOKEN
+    assert "content-type" not in r.headers
+    if case.method == "POST":
+        assert r.headers["content-length"] == str(len(case.body))
+
+
+def test_list_named_shadows_prints_the_answer(fake):
+    """list-named-shadows-for-thing has no outfile: its JSON answer is
+    printed like any other; the paging flags are its query."""
+    answer = {"results": ["day", "night"], "nextToken": "2",
+              "timestamp": 1700000000}
+    fake.answer(200, answer)
+    res = run_data(["list-named-shadows-for-thing", "--thing-name",
+                    "lamp-1", "--page-size", "2", "--next-token", "0"],
+                   fake)
+    assert (res.rc, res.err) == (0, "")
+    assert res.out == printed(answer)
+    r = fake.requests[0]
+    assert (r.method, r.raw_path, r.raw_query) == (
+        "GET", "/api/things/shadow/ListNamedShadowsForThing/lamp-1",
+        "nextToken=0&pageSize=2")
+
+
+def test_shadow_endpoint(fake, tmp_path):
+    """The shadow commands use STRATA_DATA_URL, never STRATA_ADMIN_URL
+    (nor the admin commands STRATA_DATA_URL); --endpoint-url applies to
+    both, as in the AWS CLI; no endpoint: 253."""
+    out = str(tmp_path / "out.json")
+    res = run(["get-thing-shadow", "--thing-name", "t", out],
+              url=fake.url())
+    assert (res.rc, res.err) == (253, "No endpoint: set STRATA_DATA_URL "
+                                 "or use --endpoint-url\n")
+    res = run(["list-things"], env={"STRATA_DATA_URL": fake.url()})
+    assert (res.rc, res.err) == (253, "No endpoint: set STRATA_ADMIN_URL "
+                                 "or use --endpoint-url\n")
+    assert fake.requests == []
+    fake.answer(200, SHADOW_DOC)
+    res = run(["get-thing-shadow", "--thing-name", "t", out,
+               "--endpoint-url", fake.url() + "/data"],
+              env={"STRATA_DATA_URL": "http://127.0.0.1:1"})
+    assert (res.rc, res.err) == (0, "")
+    assert fake.requests[0].raw_path == "/data/things/t/shadow"
+
+
+def test_shadow_payload_forms(fake, tmp_path):
+    """fileb:// sends the file's bytes whatever the format; file:// text
+    is base64 by default, itself with raw-in-base64-out; JSON typed
+    without raw-in-base64-out is the AWS CLI v2's `Invalid base64` (255),
+    and nothing is sent nor written."""
+    blob = tmp_path / "doc.bin"
+    blob.write_bytes(UPDATE + b"\x00\xff")
+    text = tmp_path / "doc.b64"
+    text.write_text(UPDATE_BASE64 + "\n")
+    raw = tmp_path / "doc.json"
+    raw.write_bytes(UPDATE)
+    base = ["update-thing-shadow", "--thing-name", "t", OUT, "--payload"]
+    for args, body in (
+            (["fileb://%s" % blob], UPDATE + b"\x00\xff"),
+            (["fileb://%s" % blob, "--cli-binary-format",
+              "raw-in-base64-out"], UPDATE + b"\x00\xff"),
+            (["file://%s" % text], UPDATE),
+            (["file://%s" % raw, "--cli-binary-format",
+              "raw-in-base64-out"], UPDATE)):
+        fake.answer(200, ACCEPTED)
+        res = run_data(base + args, fake, tmp_path)
+        assert (res.rc, res.err) == (0, ""), args
+        assert fake.requests[-1].body == body
+    sent = len(fake.requests)
+    (tmp_path / "out.json").unlink()
+    res = run_data(base + [UPDATE.decode()], fake, tmp_path)
+    assert (res.rc, res.out) == (255, "")
+    assert res.err == 'Invalid base64: "%s"\n' % UPDATE.decode()
+    res = run_data(base + ["file://%s" % raw], fake, tmp_path)
+    assert res.rc == 255
+    assert res.err == 'Invalid base64: "%s"\n' % UPDATE.decode()
+    res = run_data(base + ["caf\u00e9"], fake, tmp_path)
+    assert (res.rc, res.err) == (255, "string argument should contain "
+                                 "only ASCII characters\n")
+    assert len(fake.requests) == sent
+    assert not (tmp_path / "out.json").exists()
+
+
+SHADOW_ERRORS = [
+    (["get-thing-shadow", "--thing-name", "t", "--shadow-name", "x", OUT],
+     Answer(404, {"code": 404, "message": "No shadow exists with name: "
+                  "'t~x'", "timestamp": 1700000000}),
+     "An error occurred (ResourceNotFoundException) when calling the "
+     "GetThingShadow operation: No shadow exists with name: 't~x'"),
+    (["update-thing-shadow", "--thing-name", "t", "--payload", "e30=",
+      OUT],
+     Answer(400, {"code": 400, "message": "Missing required node: state",
+                  "timestamp": 1700000000}),
+     "An error occurred (InvalidRequestException) when calling the "
+     "UpdateThingShadow operation: Missing required node: state"),
+    (["update-thing-shadow", "--thing-name", "t", "--payload", "e30=",
+      OUT],
+     Answer(409, {"code": 409, "message": "Version conflict",
+                  "timestamp": 1700000000, "clientToken": "c1"}),
+     "An error occurred (ConflictException) when calling the "
+     "UpdateThingShadow operation: Version conflict"),
+    (["delete-thing-shadow", "--thing-name", "t", OUT],
+     Answer(429, {"code": 429, "message": "Too many requests",
+                  "timestamp": 1700000000}),
+     "An error occurred (ThrottlingException) when calling the "
+     "DeleteThingShadow operation: Too many requests"),
+    (["list-named-shadows-for-thing", "--thing-name", "t", "--page-size",
+      "500"],
+     Answer(400, {"code": 400, "message": "pageSize must be from 1 to "
+                  "100", "timestamp": 1700000000}),
+     "An error occurred (InvalidRequestException) when calling the "
+     "ListNamedShadowsForThing operation: pageSize must be from 1 to 100"),
+    (["get-thing-shadow", "--thing-name", "t", OUT],
+     Answer(401, {"error": "UnauthorizedException",
+                  "message": "missing or wrong bearer token"}),
+     "An error occurred (UnauthorizedException) when calling the "
+     "GetThingShadow operation: missing or wrong bearer token"),
+    (["delete-thing-shadow", "--thing-name", "t", OUT],
+     Answer(403, {"error": "AccessDeniedException",
+                  "message": "ops may not iot:DeleteThingShadow"}),
+     "An error occurred (AccessDeniedException) when calling the "
+     "DeleteThingShadow operation: ops may not iot:DeleteThingShadow"),
+    (["update-thing-shadow", "--thing-name", "t", "--payload", "e30=",
+      OUT],
+     Answer(413, b"<html>too large</html>"),
+     "An error occurred (RequestEntityTooLargeException) when calling the "
+     "UpdateThingShadow operation: Request Entity Too Large"),
+    (["get-thing-shadow", "--thing-name", "t", OUT],
+     Answer(500, {"code": 500, "message": "Internal service failure",
+                  "timestamp": 1700000000}),
+     "An error occurred (InternalFailureException) when calling the "
+     "GetThingShadow operation: Internal service failure"),
+]
+
+
+@pytest.mark.parametrize("args,answer,line", SHADOW_ERRORS,
+                         ids=[str(a.status) + "-" + args[0]
+                              for args, a, _ in SHADOW_ERRORS])
+def test_shadow_error_answer(fake, tmp_path, args, answer, line):
+    """shadowd's error document ({"code", "message", "timestamp"}) names
+    no error: the line names it by its status as AWS's iot-data reference
+    does; an authentication error's body names its own.  Exit 254,
+    nothing printed, no outfile written."""
+    fake.answers.append(answer)
+    res = run_data(args, fake, tmp_path)
+    assert (res.rc, res.out, res.err) == (254, "", line + "\n")
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_shadow_usage_errors(fake, tmp_path):
+    """The outfile is required and positional (argparse's words), one
+    only; an empty shadow name is refused before anything is sent."""
+    res = run_data(["get-thing-shadow", "--thing-name", "t"], fake)
+    assert res.rc == 252
+    assert res.err.splitlines()[-1] == ("stratactl: error: the following "
+                                        "arguments are required: outfile")
+    res = run_data(["get-thing-shadow", "--thing-name", "t", "a", "b"],
+                   fake)
+    assert res.rc == 252
+    assert res.err.splitlines()[-1] == "stratactl: error: Unknown " \
+        "options: b"
+    res = run_data(["get-thing-shadow", "--thing-name", "t",
+                    "--shadow-name", "", OUT], fake, tmp_path)
+    assert (res.rc, res.err) == (252, "Invalid length for parameter name "
+                                 "(--shadow-name), value: 0, valid min "
+                                 "length: 1\n")
+    assert fake.requests == []
+
+
+def test_shadow_outfile_that_cannot_be_written(fake, tmp_path):
+    """The outfile is opened after the answer, as the AWS CLI does: the
+    update was made; 255 and Python's words."""
+    out = tmp_path / "missing" / "out.json"
+    fake.answer(200, ACCEPTED)
+    res = run_data(["update-thing-shadow", "--thing-name", "t",
+                    "--payload", "e30=", str(out)], fake)
+    assert (res.rc, res.out) == (255, "")
+    assert res.err == ("[Errno 2] No such file or directory: '%s'\n" %
+                       out)
+    assert fake.requests[0].body == b"{}"
+
+
+def test_shadow_signed_with_access_key(fake, tmp_path):
+    """An access key signs a shadow request as an admin one, over the
+    payload's bytes as sent (NULs included)."""
+    blob = tmp_path / "doc.bin"
+    blob.write_bytes(UPDATE + b"\x00")
+    env = {"STRATA_ACCESS_KEY_ID": ACCESS_KEY_ID,
+           "STRATA_SECRET_ACCESS_KEY": SECRET_KEY}
+    fake.answer(200, ACCEPTED)
+    res = run_data(["update-thing-shadow", "--thing-name", "lamp-1",
+                    "--shadow-name", "night", "--payload",
+                    "fileb://%s" % blob, OUT], fake, tmp_path, env=env,
+                   token=None)
+    assert (res.rc, res.err) == (0, "")
+    r = fake.requests[0]
+    assert r.body == UPDATE + b"\x00"
+    assert r.raw_query == "name=night"
+    check_signed(r)

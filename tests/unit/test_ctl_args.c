@@ -1,7 +1,8 @@
 /*
  * test_ctl_args.c - stratactl's command line: flag forms, booleans,
  * file:// values, global options anywhere, help, and the usage errors
- * with their exit status.
+ * with their exit status; the shadow commands' positional outfile,
+ * --cli-binary-format and fileb:// bytes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -249,6 +250,106 @@ test_file_values(void **state)
 	assert_non_null(strstr(p.err.message, "No such file or directory"));
 }
 
+static void
+test_positional_outfile(void **state)
+{
+	struct parsed p;
+
+	parse(&p, "get-thing-shadow", "--thing-name", "t", "out.json", NULL);
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(ctl_args_value(&p.inv, "outfile"), "out.json");
+	ctl_args_clear(&p.inv);
+	parse(&p, "delete-thing-shadow", "out.json", "--thing-name", "t",
+	    NULL);
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(ctl_args_value(&p.inv, "outfile"), "out.json");
+	ctl_args_clear(&p.inv);
+	/* argparse's words for a missing positional: no "--" */
+	parse(&p, "update-thing-shadow", "--thing-name", "t", NULL);
+	assert_usage(&p, "the following arguments are required: --payload, "
+	    "outfile");
+	parse(&p, "get-thing-shadow", "--thing-name", "t", "a", "b", NULL);
+	assert_usage(&p, "Unknown options: b");
+	parse(&p, "get-thing-shadow", "--thing-name", "t", "--outfile", "a",
+	    NULL);
+	assert_usage(&p, "Unknown options: --outfile");
+	/* a command without an outfile takes no word */
+	parse(&p, "list-named-shadows-for-thing", "--thing-name", "t", "a",
+	    NULL);
+	assert_usage(&p, "Unknown options: a");
+	/* help wins, as for every command */
+	parse(&p, "get-thing-shadow", "help", NULL);
+	assert_int_equal(p.rc, 0);
+	assert_true(p.inv.help);
+}
+
+static void
+test_binary_format(void **state)
+{
+	struct parsed p;
+
+	parse(&p, "list-things", NULL);
+	assert_int_equal(p.inv.binary_format, CTL_BINARY_BASE64);
+	ctl_args_clear(&p.inv);
+	parse(&p, "update-thing-shadow", "--thing-name", "t", "--payload",
+	    "{}", "o", "--cli-binary-format", "raw-in-base64-out", NULL);
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.inv.binary_format, CTL_BINARY_RAW_IN_BASE64_OUT);
+	ctl_args_clear(&p.inv);
+	parse(&p, "--cli-binary-format=base64", "list-things", NULL);
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.inv.binary_format, CTL_BINARY_BASE64);
+	ctl_args_clear(&p.inv);
+	parse(&p, "list-things", "--cli-binary-format", "raw", NULL);
+	assert_usage(&p, "argument --cli-binary-format: Invalid choice: "
+	    "'raw', valid choices are: base64|raw-in-base64-out");
+}
+
+static void
+test_fileb_values(void **state)
+{
+	static const char bytes[] = { '{', '\0', '}', '\xff' };
+	char path[64], url[80], text_url[80];
+	struct parsed p;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/tmp/strata-ctl-fileb-%d",
+	    (int)getpid());
+	snprintf(url, sizeof(url), "fileb://%s", path);
+	snprintf(text_url, sizeof(text_url), "file://%s", path);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	fwrite(bytes, 1, sizeof(bytes), f);
+	fclose(f);
+	parse(&p, "update-thing-shadow", "--thing-name", "t", "--payload",
+	    url, "o", NULL);
+	assert_int_equal(p.rc, 0);
+	i = ctl_table_flag_at(p.inv.command, CTL_PAYLOAD);
+	assert_string_equal(p.inv.command->flags[i].name, "payload");
+	assert_true(p.inv.binary[i]);
+	assert_int_equal(p.inv.lengths[i], sizeof(bytes));
+	assert_memory_equal(p.inv.values[i], bytes, sizeof(bytes));
+	ctl_args_clear(&p.inv);
+	/* file:// is text: a NUL byte is refused */
+	parse(&p, "update-thing-shadow", "--thing-name", "t", "--payload",
+	    text_url, "o", NULL);
+	assert_int_equal(p.rc, -1);
+	assert_int_equal(p.err.status, CTL_EXIT_USAGE);
+	assert_non_null(strstr(p.err.message, "not a text file"));
+	/* fileb:// is a blob's: elsewhere it is the text typed */
+	parse(&p, "describe-thing", "--thing-name", url, NULL);
+	assert_string_equal(ctl_args_value(&p.inv, "thing-name"), url);
+	ctl_args_clear(&p.inv);
+	unlink(path);
+	parse(&p, "update-thing-shadow", "--thing-name", "t", "--payload",
+	    url, "o", NULL);
+	assert_int_equal(p.rc, -1);
+	assert_false(p.err.usage);
+	assert_non_null(strstr(p.err.message, "Error parsing parameter "
+	    "'--payload': Unable to load paramfile fileb://"));
+}
+
 int
 main(void)
 {
@@ -260,6 +361,9 @@ main(void)
 		cmocka_unit_test(test_choices),
 		cmocka_unit_test(test_help_forms),
 		cmocka_unit_test(test_file_values),
+		cmocka_unit_test(test_positional_outfile),
+		cmocka_unit_test(test_binary_format),
+		cmocka_unit_test(test_fileb_values),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /*
  * test_ctl_output.c - what stratactl prints: the answer as the AWS CLI
  * prints it, the outfiles and their modes, and the error line of an
- * error answer.
+ * error answer; for the shadow commands, the answer written as it came
+ * to the positional outfile, and the error names of the data API.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -193,6 +194,112 @@ test_outfiles_and_modes(void **state)
 	unlink(cert);
 }
 
+/* The error line of an answer to a shadow command. */
+static const char *
+shadow_failure(const char *command, struct ctl_http_answer a)
+{
+	static struct ctl_error err;
+
+	ctl_output_failure(ctl_table_find(command), &a, &err);
+	assert_int_equal(err.status, CTL_EXIT_SERVICE);
+	return err.message;
+}
+
+static void
+test_shadow_failure_lines(void **state)
+{
+	static const int statuses[] = { 400, 401, 403, 404, 405, 409, 413,
+		415, 429, 500, 503 };
+	size_t i;
+
+	/* shadowd's error document names no error: the status does */
+	assert_string_equal(shadow_failure("get-thing-shadow", answer(404,
+	    "Not Found", NULL, "{\"code\": 404, \"message\": \"No shadow "
+	    "exists with name: 'x'\", \"timestamp\": 1700000000}")),
+	    "An error occurred (ResourceNotFoundException) when calling the "
+	    "GetThingShadow operation: No shadow exists with name: 'x'");
+	assert_string_equal(shadow_failure("update-thing-shadow", answer(409,
+	    "Conflict", NULL, "{\"code\": 409, \"message\": \"Version "
+	    "conflict\", \"timestamp\": 1, \"clientToken\": \"c\"}")),
+	    "An error occurred (ConflictException) when calling the "
+	    "UpdateThingShadow operation: Version conflict");
+	/* its authentication errors name theirs, which wins */
+	assert_string_equal(shadow_failure("delete-thing-shadow", answer(403,
+	    "Forbidden", NULL, "{\"error\": \"AccessDeniedException\", "
+	    "\"message\": \"not allowed: iot:DeleteThingShadow\"}")),
+	    "An error occurred (AccessDeniedException) when calling the "
+	    "DeleteThingShadow operation: not allowed: iot:DeleteThingShadow");
+	/* libevent's own pages: the status's name, the reason phrase */
+	assert_string_equal(shadow_failure("update-thing-shadow", answer(413,
+	    "Payload Too Large", NULL, "<html>")),
+	    "An error occurred (RequestEntityTooLargeException) when calling "
+	    "the UpdateThingShadow operation: Payload Too Large");
+	assert_string_equal(shadow_failure("list-named-shadows-for-thing",
+	    answer(502, "Bad Gateway", NULL, "")),
+	    "An error occurred (502) when calling the ListNamedShadowsForThing "
+	    "operation: Bad Gateway");
+	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+		assert_non_null(ctl_output_data_error(statuses[i]));
+	assert_string_equal(ctl_output_data_error(403), "ForbiddenException");
+	assert_string_equal(ctl_output_data_error(415),
+	    "UnsupportedDocumentEncodingException");
+	assert_null(ctl_output_data_error(200));
+	assert_null(ctl_output_data_error(402));
+	/* the admin API's answers are not mapped */
+	assert_string_equal(failure(answer(404, "Not Found", NULL, "{}")),
+	    "An error occurred (404) when calling the DescribeThing "
+	    "operation: Not Found");
+}
+
+static void
+test_payload_outfile(void **state)
+{
+	char path[64], missing[80], out[256];
+	char *words[] = { "stratactl", "get-thing-shadow", "--thing-name", "t",
+		path, NULL };
+	char *missing_words[] = { "stratactl", "update-thing-shadow",
+		"--thing-name", "t", "--payload", "e30=", missing, NULL };
+	struct ctl_http_answer a = answer(200, "OK", NULL, "");
+	struct ctl_error err;
+	struct stat st;
+	char bytes[8];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/strata-ctl-shadow-%d",
+	    (int)getpid());
+	snprintf(missing, sizeof(missing), "/tmp/strata-ctl-none-%d/out",
+	    (int)getpid());
+	/* an existing file is truncated; the bytes are written as they
+	 * came, not JSON-checked; nothing is printed */
+	f = fopen(path, "w");
+	fputs("old contents, longer than the answer", f);
+	fclose(f);
+	a.body = "{\"a\"\0x";
+	a.body_len = 6;
+	umask(022);
+	assert_int_equal(run(a, out, sizeof(out), &err, words), 0);
+	assert_string_equal(out, "");
+	f = fopen(path, "rb");
+	assert_int_equal(fread(bytes, 1, sizeof(bytes), f), 6);
+	fclose(f);
+	assert_memory_equal(bytes, "{\"a\"\0x", 6);
+	unlink(path);
+	/* a new file: 0666 less the umask; an empty answer, an empty file */
+	a = answer(200, "OK", NULL, "");
+	assert_int_equal(run(a, out, sizeof(out), &err, words), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	assert_int_equal(st.st_size, 0);
+	unlink(path);
+	/* Python's words when the file cannot be opened */
+	a = answer(200, "OK", NULL, "{\"state\": {}}");
+	assert_int_equal(run(a, out, sizeof(out), &err, missing_words), -1);
+	assert_int_equal(err.status, CTL_EXIT_FAILED);
+	snprintf(out, sizeof(out),
+	    "[Errno 2] No such file or directory: '%s'", missing);
+	assert_string_equal(err.message, out);
+}
+
 int
 main(void)
 {
@@ -201,6 +308,8 @@ main(void)
 		cmocka_unit_test(test_failure_lines),
 		cmocka_unit_test(test_empty_object_prints_nothing),
 		cmocka_unit_test(test_outfiles_and_modes),
+		cmocka_unit_test(test_shadow_failure_lines),
+		cmocka_unit_test(test_payload_outfile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

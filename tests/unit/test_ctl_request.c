@@ -3,7 +3,8 @@
  * URL encoding, path templates (one or two variables), query strings,
  * JSON bodies and headers, from command lines as a user types them; the
  * identity commands against the table of docs/internals/admin-authz.md,
- * section 4.
+ * section 4; the shadow commands against docs/internals/shadowd-http.md
+ * (payloads as bytes, outfiles as positional words).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -84,8 +85,14 @@ check_row(const struct ctl_command *c)
 	for (i = 0; i < n; i++) {
 		const struct ctl_flag *f = &c->flags[i];
 
-		for (j = i + 1; j < n; j++)
+		for (j = i + 1; j < n; j++) {
 			assert_string_not_equal(f->name, c->flags[j].name);
+			/* one payload, one positional outfile at most */
+			if (f->place == CTL_PAYLOAD ||
+			    f->place == CTL_PAYLOAD_OUTFILE)
+				assert_int_not_equal(f->place,
+				    c->flags[j].place);
+		}
 		if (f->place == CTL_PATH) {
 			snprintf(variable, sizeof(variable), "{%s}", f->wire);
 			assert_non_null(strstr(c->path, variable));
@@ -93,8 +100,21 @@ check_row(const struct ctl_command *c)
 		}
 		if (f->kind == CTL_BOOLEAN)
 			assert_false(f->options & CTL_REQUIRED);
-		if (f->place == CTL_OUTFILE)
+		if (f->place == CTL_OUTFILE ||
+		    f->place == CTL_PAYLOAD_OUTFILE)
 			assert_int_equal(f->kind, CTL_STRING);
+		/* a blob is the whole body, never a member beside others */
+		assert_int_equal(f->place == CTL_PAYLOAD, f->kind == CTL_BLOB);
+		if (f->place == CTL_PAYLOAD) {
+			assert_false(ctl_table_has_body(c));
+			assert_true(f->options & CTL_REQUIRED);
+		}
+		if (f->place == CTL_PAYLOAD_OUTFILE) {
+			assert_true(f->options & CTL_REQUIRED);
+			assert_int_equal(c->api, CTL_API_DATA);
+		}
+		if (f->options & CTL_NOT_EMPTY)
+			assert_int_equal(f->place, CTL_QUERY);
 		if (f->options & CTL_PRIVATE)
 			assert_int_equal(f->place, CTL_OUTFILE);
 		if (f->choices != NULL)
@@ -116,7 +136,7 @@ test_table_rows_are_consistent(void **state)
 {
 	size_t i, j;
 
-	assert_int_equal(ctl_table_count, 42);
+	assert_int_equal(ctl_table_count, 46);
 	for (i = 0; i < ctl_table_count; i++) {
 		check_row(&ctl_table_commands[i]);
 		assert_ptr_equal(ctl_table_find(ctl_table_commands[i].name),
@@ -342,7 +362,7 @@ static const struct identity_case identity_cases[] = {
 static void
 build_words(struct built *b, const char *base, const char *const *words)
 {
-	char *argv[12] = { "stratactl" };
+	char *argv[16] = { "stratactl" };
 	int argc = 1;
 
 	while (words[argc - 1] != NULL) {
@@ -396,6 +416,107 @@ test_two_path_variables_are_encoded(void **state)
 	done(&b);
 }
 
+/* One shadow command line and what it must send. */
+struct shadow_case {
+	const char *words[12];      /* after "stratactl", NULL-ended */
+	enum evhttp_cmd_type method;
+	const char *target;
+	const char *body;           /* NULL: no body */
+	const char *outfile;        /* NULL: none */
+};
+
+static const struct shadow_case shadow_cases[] = {
+	{ { "get-thing-shadow", "--thing-name", "lamp-1", "out.json", NULL },
+	    EVHTTP_REQ_GET, "/things/lamp-1/shadow", NULL, "out.json" },
+	/* the outfile anywhere after the command; '-' is a file name */
+	{ { "get-thing-shadow", "-", "--thing-name", "lamp:1",
+	      "--shadow-name", "night_light", NULL },
+	    EVHTTP_REQ_GET, "/things/lamp%3A1/shadow?name=night_light", NULL,
+	    "-" },
+	{ { "update-thing-shadow", "--thing-name", "lamp-1", "--payload",
+	      "eyJzdGF0ZSI6e319", "out.json", NULL },
+	    EVHTTP_REQ_POST, "/things/lamp-1/shadow", "{\"state\":{}}",
+	    "out.json" },
+	{ { "update-thing-shadow", "--cli-binary-format",
+	      "raw-in-base64-out", "--thing-name", "lamp-1", "--shadow-name",
+	      "a b", "--payload", "{\"state\": {}}", "o", NULL },
+	    EVHTTP_REQ_POST, "/things/lamp-1/shadow?name=a%20b",
+	    "{\"state\": {}}", "o" },
+	{ { "delete-thing-shadow", "--thing-name", "lamp-1", "--shadow-name",
+	      "s", "o", NULL },
+	    EVHTTP_REQ_DELETE, "/things/lamp-1/shadow?name=s", NULL, "o" },
+	{ { "list-named-shadows-for-thing", "--thing-name", "lamp-1", NULL },
+	    EVHTTP_REQ_GET,
+	    "/api/things/shadow/ListNamedShadowsForThing/lamp-1", NULL,
+	    NULL },
+	{ { "list-named-shadows-for-thing", "--page-size", "10",
+	      "--thing-name", "lamp-1", "--next-token", "25", NULL },
+	    EVHTTP_REQ_GET, "/api/things/shadow/ListNamedShadowsForThing/"
+	    "lamp-1?nextToken=25&pageSize=10", NULL, NULL },
+};
+
+static void
+test_shadow_commands(void **state)
+{
+	size_t i, n = sizeof(shadow_cases) / sizeof(shadow_cases[0]);
+	struct built b;
+
+	for (i = 0; i < n; i++) {
+		const struct shadow_case *c = &shadow_cases[i];
+
+		build_words(&b, "", c->words);
+		assert_int_equal(b.rc, 0);
+		assert_int_equal(b.inv.command->api, CTL_API_DATA);
+		assert_int_equal(b.req.method, c->method);
+		assert_string_equal(b.req.target, c->target);
+		/* a payload is sent as it is, without a content type */
+		assert_null(b.req.content_type);
+		if (c->body == NULL) {
+			assert_null(b.req.body);
+			assert_int_equal(b.req.body_len, 0);
+		} else {
+			assert_int_equal(b.req.body_len, strlen(c->body));
+			assert_memory_equal(b.req.body, c->body,
+			    b.req.body_len);
+		}
+		if (c->outfile == NULL)
+			assert_null(ctl_args_value(&b.inv, "outfile"));
+		else
+			assert_string_equal(ctl_args_value(&b.inv, "outfile"),
+			    c->outfile);
+		done(&b);
+	}
+	/* the admin API's JSON bodies say so */
+	build(&b, "", "update-thing", "--thing-name", "t", NULL);
+	assert_string_equal(b.req.content_type, "application/json");
+	assert_int_equal(b.req.body_len, 2);
+	done(&b);
+}
+
+static void
+test_shadow_refusals(void **state)
+{
+	struct built b;
+
+	build(&b, "", "get-thing-shadow", "--thing-name", "t",
+	    "--shadow-name", "", "o", NULL);
+	assert_int_equal(b.rc, -1);
+	assert_int_equal(b.err.status, CTL_EXIT_USAGE);
+	assert_string_equal(b.err.message, "Invalid length for parameter "
+	    "name (--shadow-name), value: 0, valid min length: 1");
+	done(&b);
+	/* JSON typed without raw-in-base64-out: the AWS CLI v2's error */
+	build(&b, "/base", "update-thing-shadow", "--thing-name", "t",
+	    "--payload", "{\"state\":{\"desired\":{\"on\":true}}}", "o",
+	    NULL);
+	assert_int_equal(b.rc, -1);
+	assert_int_equal(b.err.status, CTL_EXIT_FAILED);
+	assert_string_equal(b.err.message, "Invalid base64: "
+	    "\"{\"state\":{\"desired\":{\"on\":true}}}\"");
+	assert_null(b.req.target);
+	done(&b);
+}
+
 int
 main(void)
 {
@@ -412,6 +533,8 @@ main(void)
 		cmocka_unit_test(test_registration_config_shorthand),
 		cmocka_unit_test(test_identity_commands),
 		cmocka_unit_test(test_two_path_variables_are_encoded),
+		cmocka_unit_test(test_shadow_commands),
+		cmocka_unit_test(test_shadow_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

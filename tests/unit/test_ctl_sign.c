@@ -33,7 +33,8 @@ static struct ctl_request
 request(enum evhttp_cmd_type method, const char *target, const char *body)
 {
 	struct ctl_request r = { .method = method, .target = (char *)target,
-		.body = (char *)body };
+		.body = (char *)body,
+		.body_len = body != NULL ? strlen(body) : 0 };
 
 	return r;
 }
@@ -62,6 +63,25 @@ test_text_splits_the_target_as_sent(void **state)
 	text = ctl_sign_text(DATE, &r);
 	assert_string_equal(text, "STRATA-HMAC-SHA256\n" DATE "\nDELETE\n"
 	    "/a\n\n" EMPTY_SHA256);
+	free(text);
+}
+
+/* A payload's bytes are hashed by their length, NULs included:
+ * sha256(b"{\x00}"), not sha256(b"{"). */
+static void
+test_binary_body_is_hashed_whole(void **state)
+{
+	struct ctl_request r = request(EVHTTP_REQ_POST, "/things/t/shadow",
+	    NULL);
+	char *text;
+
+	r.body = "{\0}";
+	r.body_len = 3;
+	text = ctl_sign_text(DATE, &r);
+	assert_string_equal(text, "STRATA-HMAC-SHA256\n" DATE "\nPOST\n"
+	    "/things/t/shadow\n\n"
+	    "e3866582d3f9634fec41e794cd76e706"
+	    "db674ba62af61ac3ad8aeed8f569f820");
 	free(text);
 }
 
@@ -130,6 +150,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_text_splits_the_target_as_sent),
+		cmocka_unit_test(test_binary_body_is_hashed_whole),
 		cmocka_unit_test(test_signature_vectors),
 		cmocka_unit_test(test_every_part_is_signed),
 		cmocka_unit_test(test_date_format),
