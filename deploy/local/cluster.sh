@@ -31,7 +31,8 @@
 #   CLIENT_KEY LOG_DIR BROKER_PIDS ROUTER_PIDS REDIS_PID
 #   LB_PORT LB_TLS_PORT LB_STATS_PORT LB_PID PROXY_PORTS PROXY_TLS_PORTS
 #   SHADOWD_PIDS SHADOWD_METRICS_PORTS SHADOWD_HTTP_PORTS (device shadows,
-#   docs/internals/shadowd.md)
+#   docs/internals/shadowd.md), DATA_URL (the first one's HTTP shadow API;
+#   stratactl's shadow commands read it as STRATA_DATA_URL)
 #   (the LB_* and PROXY_* ones are empty without --lb)
 #   CLUSTER_SECRET_FILE (the secret node links prove; routers refuse a
 #   broker without it)
@@ -316,6 +317,7 @@ cmd_up() {
 		SHADOWD_PIDS="$(join "${shadowd_pids[@]}")"
 		SHADOWD_METRICS_PORTS="$(join "${smet[@]}")"
 		SHADOWD_HTTP_PORTS="$(join "${shttp[@]}")"
+		DATA_URL="$( ((SHADOWD)) && echo "http://$HOST:${shttp[0]}")"
 		CLUSTER_SECRET_FILE="$DIR/cluster.secret"
 		REDIS_SENTINELS="$sentinels"
 		REDIS_MASTER_NAME="$( ((REDIS_HA)) && echo strata)"

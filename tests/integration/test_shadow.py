@@ -337,3 +337,41 @@ def test_hostile_requests_leave_shadowd_serving(cluster, clients):
     assert suffix == "accepted" and got["version"] == 2, got
     for pid in cluster.shadowd_pids:
         os.kill(pid, 0)
+
+
+def test_stratactl_shadow_commands(cluster, tmp_path):
+    """stratactl's iot-data commands against shadowd's HTTP API, signed
+    with the bootstrap identity's key: update, get (to an outfile),
+    list, delete, and the AWS CLI's error line for a missing shadow."""
+    thing = thing_name()
+    env = dict(os.environ, STRATA_DATA_URL=cluster.data_url,
+               STRATA_ACCESS_KEY_ID=cluster.admin_key_id,
+               STRATA_SECRET_ACCESS_KEY=cluster.admin_token)
+    env.pop("STRATA_ADMIN_TOKEN", None)
+
+    def ctl(*args, expect=0):
+        r = subprocess.run([os.path.join(BIN, "stratactl")] + list(args),
+                           env=env, cwd=str(tmp_path),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=20)
+        assert r.returncode == expect, (args, r.returncode, r.stdout,
+                                        r.stderr)
+        return r.stdout.decode(), r.stderr.decode()
+
+    ctl("update-thing-shadow", "--thing-name", thing, "--shadow-name", "cfg",
+        "--cli-binary-format", "raw-in-base64-out", "--payload",
+        '{"state": {"desired": {"mode": "eco"}}}', "up.json")
+    assert json.load(open(tmp_path / "up.json"))["version"] == 1
+    ctl("get-thing-shadow", "--thing-name", thing, "--shadow-name", "cfg",
+        "got.json")
+    got = json.load(open(tmp_path / "got.json"))
+    assert got["state"]["delta"] == {"mode": "eco"}
+    out, _ = ctl("list-named-shadows-for-thing", "--thing-name", thing)
+    assert json.loads(out)["results"] == ["cfg"]
+    _, err = ctl("get-thing-shadow", "--thing-name", thing, "x.json",
+                 expect=254)
+    assert "(ResourceNotFoundException) when calling the GetThingShadow " \
+        "operation: No shadow exists with name: '%s'" % thing in err, err
+    ctl("delete-thing-shadow", "--thing-name", thing, "--shadow-name", "cfg",
+        "del.json")
+    assert json.load(open(tmp_path / "del.json"))["version"] == 1
