@@ -9,6 +9,10 @@
  * the worker's own topic namespace %w) and sends its struct bench_result to
  * the parent through a pipe at the end.  Live counters for the progress
  * line sit in a shared anonymous mapping.
+ *
+ * The shadow mode (shadow.c) drives a device shadow service instead:
+ * each connection owns a slice of --things things, subscribes to their
+ * update/accepted and update/rejected topics and sends them updates.
  */
 #ifndef STRATA_BENCH_H
 #define STRATA_BENCH_H
@@ -28,8 +32,10 @@
 #define BENCH_MAX_SOURCES 254
 #define BENCH_MAGIC 0x53424e31u /* "SBN1" */
 #define BENCH_HEADER_SIZE 24    /* magic, nonce, publisher, seq, timestamp */
+/* shadow mode: answers counted by code, the last slot for any other */
+#define BENCH_SHADOW_CODES 7
 
-enum bench_mode { MODE_CONN, MODE_PUB, MODE_SUB, MODE_PUBSUB };
+enum bench_mode { MODE_CONN, MODE_PUB, MODE_SUB, MODE_PUBSUB, MODE_SHADOW };
 enum bench_pattern { PAT_PAIRS, PAT_FANIN, PAT_FANOUT, PAT_SHARED };
 enum bench_role { ROLE_CONN, ROLE_PUB, ROLE_SUB };
 
@@ -42,7 +48,8 @@ struct bench_opts {
 	char sources[BENCH_MAX_SOURCES][48]; /* source IPv4 addresses */
 	int n_sources;
 	int procs;
-	int clients;    /* conn: connections; patterns: see bench_counts() */
+	int clients; /* conn: connections; patterns: see bench_counts() */
+	bool clients_set;
 	int publishers; /* explicit counts override --clients; -1 unset */
 	int subscribers;
 	double rate;  /* conn: connects/s; pub: msgs/s in total; 0 = max */
@@ -53,8 +60,13 @@ struct bench_opts {
 	double drain;
 	uint64_t count; /* messages per publisher; 0 = use duration */
 	int qos;
+	bool qos_set;
 	uint8_t version; /* STRATA_MQTT_V311 or STRATA_MQTT_V5 */
 	size_t size;
+	bool size_set;
+	uint32_t things;          /* shadow: things in the run */
+	const char *thing_prefix; /* shadow: thing k is <prefix><k> */
+	int max_subscriptions; /* shadow: the broker's per-connection quota */
 	int keepalive;
 	int topic_alias_max; /* MQTT 5 CONNECT property; 0 = absent */
 	long session_expiry; /* > 0: persistent sessions */
@@ -84,8 +96,8 @@ struct bench_live {
 };
 
 /* What a worker reports; merged by the parent (bench_result_merge), which
- * adds the leading uint64_t counters, conn_attempts..suback_failed, as one
- * array: keep them together. */
+ * adds the leading uint64_t counters, conn_attempts up to ramp_secs, as
+ * one array: keep them together. */
 struct bench_result {
 	uint64_t conn_attempts;
 	uint64_t connected;
@@ -103,21 +115,38 @@ struct bench_result {
 	uint64_t out_of_order;
 	uint64_t unexpected; /* deliveries from no publisher we expected */
 	uint64_t suback_failed;
+	/* shadow: updates answered on update/accepted, on update/rejected
+	 * (by code: bench_shadow_codes), and answers to an update already
+	 * answered or written off (late, or a second copy) */
+	uint64_t accepted;
+	uint64_t rejected;
+	uint64_t rejected_by_code[BENCH_SHADOW_CODES];
+	uint64_t late;
 	double ramp_secs;         /* first connect attempt to last CONNACK */
 	double send_secs;         /* first to last publish */
 	double recv_secs;         /* first publish to last delivery */
-	struct hist latency;      /* end to end, ns from intended send time */
+	struct hist latency;      /* end to end, ns from intended send time;
+	                           * shadow: update to update/accepted */
 	struct hist conn_latency; /* socket() to CONNACK, ns */
 };
 
 struct bench_worker;
+
+/* shadow mode: one thing of a connection (states in shadow.c) */
+struct shadow_thing {
+	uint64_t due;  /* intended send time of the update in flight, ns */
+	uint64_t sent; /* when it was written, ns: --drain counts from here */
+	uint32_t seq;  /* its number in the connection's sequence */
+	bool awaiting; /* an update without an answer */
+};
 
 /*
  * One MQTT client connection.  States:
  *   CS_IDLE       not started
  *   CS_TCP        socket connecting (and TLS handshaking)
  *   CS_CONNACK    CONNECT sent, waiting for CONNACK
- *   CS_SUBACK     (subscribers) SUBSCRIBE sent, waiting for SUBACK
+ *   CS_SUBACK     (subscribers, shadow connections) SUBSCRIBE sent,
+ *                 waiting for every SUBACK
  *   CS_READY      usable
  *   CS_CLOSED     failed or closed; its bufferevent is freed at teardown
  */
@@ -159,6 +188,16 @@ struct bench_client {
 	 * on demand */
 	struct tracker *ext;
 	uint32_t n_ext;
+	/* SUBSCRIBE packets without a SUBACK; filters sent and granted */
+	uint32_t subacks_pending;
+	uint32_t sub_entries;
+	uint32_t sub_granted;
+	/* shadow: things [thing_base, thing_base + n_things) of the run */
+	struct shadow_thing *things;
+	uint32_t thing_base;
+	uint32_t n_things;
+	uint32_t thing_next; /* round robin: the next thing to try */
+	uint32_t awaiting;   /* updates without an answer */
 };
 
 struct bench_worker {
@@ -187,6 +226,8 @@ struct bench_worker {
 	uint64_t t_hold_end;
 	uint8_t *payload;
 	uint64_t t_first_recv;
+	uint64_t t_last_accept; /* shadow: the last update/accepted */
+	size_t payload_cap;
 };
 
 /* main.c */
@@ -196,6 +237,10 @@ void bench_fatal(const char *fmt, ...);
 /* client.c */
 int bench_client_start(struct bench_client *c);
 void bench_client_send_publish(struct bench_client *c, uint64_t ts);
+void bench_client_publish(struct bench_client *c, const char *topic,
+    const uint8_t *payload, size_t len);
+void bench_client_subscribe(struct bench_client *c, uint16_t packet_id,
+    const char *const *filters, uint32_t n);
 void bench_client_send_ping(struct bench_client *c);
 void bench_client_send_disconnect(struct bench_client *c);
 void bench_client_close(struct bench_client *c);
@@ -208,12 +253,24 @@ void bench_format(
 /* worker.c: callbacks from client.c into the running scenario */
 void bench_on_connack(struct bench_client *c);
 void bench_on_suback(struct bench_client *c, bool ok);
-void bench_on_publish(
-    struct bench_client *c, const uint8_t *payload, uint32_t len);
+void bench_on_publish(struct bench_client *c, const uint8_t *topic,
+    uint32_t topic_len, const uint8_t *payload, uint32_t len);
 void bench_on_acked(struct bench_client *c);
 void bench_on_pingresp(struct bench_client *c);
 void bench_on_closed(struct bench_client *c, enum client_state prev);
 void bench_worker_run(struct bench_worker *w);
+
+/* shadow.c */
+extern const int bench_shadow_codes[BENCH_SHADOW_CODES];
+void bench_shadow_setup(struct bench_worker *w);
+void bench_shadow_subscribe(struct bench_client *c);
+bool bench_shadow_window_open(const struct bench_client *c);
+void bench_shadow_send(struct bench_client *c, uint64_t due);
+bool bench_shadow_on_answer(struct bench_client *c, const uint8_t *topic,
+    uint32_t topic_len, const uint8_t *payload, uint32_t len);
+bool bench_shadow_expire(struct bench_client *c, uint64_t now);
+void bench_shadow_tally(struct bench_worker *w);
+void bench_shadow_free(struct bench_client *c);
 
 /* report.c */
 void bench_result_init(struct bench_result *r);

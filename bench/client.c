@@ -112,25 +112,42 @@ client_send_connect(struct bench_client *c)
 	c->state = CS_CONNACK;
 }
 
-static void
-client_send_subscribe(struct bench_client *c)
+/* One SUBSCRIBE of n filters at --qos (the caller keeps n within the
+ * broker's filters per SUBSCRIBE).  The client is CS_SUBACK until every
+ * SUBSCRIBE sent has its SUBACK. */
+void
+bench_client_subscribe(struct bench_client *c, uint16_t packet_id,
+    const char *const *filters, uint32_t n)
 {
 	struct strata_mqtt_packet pkt;
-	uint8_t entry[sizeof(c->topic) + 3];
-	size_t len = strlen(c->topic);
+	uint8_t *entries, *e;
+	size_t len, total = 0;
+	uint32_t i;
 
-	entry[0] = (uint8_t)(len >> 8);
-	entry[1] = (uint8_t)len;
-	memcpy(entry + 2, c->topic, len);
-	entry[2 + len] = (uint8_t)c->w->o->qos;
+	for (i = 0; i < n; i++)
+		total += strlen(filters[i]) + 3;
+	entries = e = malloc(total ? total : 1);
+	if (!entries)
+		bench_fatal("out of memory");
+	for (i = 0; i < n; i++) {
+		len = strlen(filters[i]);
+		*e++ = (uint8_t)(len >> 8);
+		*e++ = (uint8_t)len;
+		memcpy(e, filters[i], len);
+		e += len;
+		*e++ = (uint8_t)c->w->o->qos;
+	}
 	memset(&pkt, 0, sizeof(pkt));
 	pkt.type = STRATA_MQTT_SUBSCRIBE;
 	pkt.flags = 0x2;
-	pkt.u.subscribe.packet_id = 1;
-	pkt.u.subscribe.count = 1;
-	pkt.u.subscribe.entries.p = entry;
-	pkt.u.subscribe.entries.len = (uint32_t)(len + 3);
+	pkt.u.subscribe.packet_id = packet_id;
+	pkt.u.subscribe.count = n;
+	pkt.u.subscribe.entries.p = entries;
+	pkt.u.subscribe.entries.len = (uint32_t)total;
 	client_send(c, &pkt);
+	free(entries);
+	c->subacks_pending++;
+	c->sub_entries += n;
 	c->state = CS_SUBACK;
 }
 
@@ -201,29 +218,41 @@ client_put_pid(struct bench_client *c, uint16_t pid)
 	bench_on_acked(c);
 }
 
+/* One PUBLISH at --qos; topic and payload are copied into the output
+ * buffer.  At QoS 1/2 it takes a packet id and counts in flight until
+ * its PUBACK or PUBCOMP. */
+void
+bench_client_publish(struct bench_client *c, const char *topic,
+    const uint8_t *payload, size_t len)
+{
+	const struct bench_opts *o = c->w->o;
+	struct strata_mqtt_packet pkt;
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = STRATA_MQTT_PUBLISH;
+	pkt.flags = (uint8_t)(o->qos << 1);
+	pkt.u.publish.qos = (uint8_t)o->qos;
+	pkt.u.publish.topic.p = (const uint8_t *)topic;
+	pkt.u.publish.topic.len = (uint32_t)strlen(topic);
+	pkt.u.publish.payload.p = payload;
+	pkt.u.publish.payload.len = (uint32_t)len;
+	if (o->qos > 0) {
+		pkt.u.publish.packet_id = client_take_pid(c);
+		c->inflight++;
+	}
+	client_send(c, &pkt);
+}
+
 /* The payload header: magic, run nonce, publisher, sequence, timestamp. */
 void
 bench_client_send_publish(struct bench_client *c, uint64_t ts)
 {
 	struct bench_worker *w = c->w;
-	struct strata_mqtt_packet pkt;
 	uint32_t hdr[4] = {BENCH_MAGIC, w->o->nonce, c->gidx, c->seq};
 
 	memcpy(w->payload, hdr, sizeof(hdr));
 	memcpy(w->payload + sizeof(hdr), &ts, sizeof(ts));
-	memset(&pkt, 0, sizeof(pkt));
-	pkt.type = STRATA_MQTT_PUBLISH;
-	pkt.flags = (uint8_t)(w->o->qos << 1);
-	pkt.u.publish.qos = (uint8_t)w->o->qos;
-	pkt.u.publish.topic.p = (const uint8_t *)c->topic;
-	pkt.u.publish.topic.len = (uint32_t)strlen(c->topic);
-	pkt.u.publish.payload.p = w->payload;
-	pkt.u.publish.payload.len = (uint32_t)w->o->size;
-	if (w->o->qos > 0) {
-		pkt.u.publish.packet_id = client_take_pid(c);
-		c->inflight++;
-	}
-	client_send(c, &pkt);
+	bench_client_publish(c, c->topic, w->payload, w->o->size);
 	c->seq++;
 }
 
@@ -267,19 +296,30 @@ client_on_connack(struct bench_client *c, const struct strata_mqtt_packet *p)
 	    pr->receive_maximum < c->window)
 		c->window = pr->receive_maximum;
 	c->state = CS_READY;
-	if (c->role == ROLE_SUB)
-		client_send_subscribe(c);
+	if (c->role == ROLE_SUB) {
+		const char *filter = c->topic;
+
+		bench_client_subscribe(c, 1, &filter, 1);
+	}
 	bench_on_connack(c);
 }
 
+/* Every filter sent must be granted: a SUBACK with fewer reason codes
+ * than its SUBSCRIBE had filters leaves sub_granted short. */
 static void
 client_on_suback(struct bench_client *c, const struct strata_mqtt_packet *p)
 {
-	bool ok =
-	    p->u.suback.reasons.len == 1 && p->u.suback.reasons.p[0] < 0x80;
+	uint32_t i;
 
+	if (c->state != CS_SUBACK || c->subacks_pending == 0)
+		return;
+	for (i = 0; i < p->u.suback.reasons.len; i++)
+		if (p->u.suback.reasons.p[i] < 0x80)
+			c->sub_granted++;
+	if (--c->subacks_pending > 0)
+		return;
 	c->state = CS_READY;
-	bench_on_suback(c, ok);
+	bench_on_suback(c, c->sub_granted == c->sub_entries);
 }
 
 static void
@@ -291,7 +331,8 @@ client_on_publish(struct bench_client *c, const struct strata_mqtt_packet *p)
 		client_send_ack(c, STRATA_MQTT_PUBACK, pub->packet_id);
 	else if (pub->qos == 2)
 		client_send_ack(c, STRATA_MQTT_PUBREC, pub->packet_id);
-	bench_on_publish(c, pub->payload.p, pub->payload.len);
+	bench_on_publish(
+	    c, pub->topic.p, pub->topic.len, pub->payload.p, pub->payload.len);
 }
 
 static void
@@ -401,6 +442,7 @@ bench_client_free(struct bench_client *c)
 	c->bev = NULL;
 	free(c->pid_used);
 	c->pid_used = NULL;
+	bench_shadow_free(c);
 }
 
 static int

@@ -24,8 +24,10 @@
 
 #include "bench.h"
 #include "mqtt-t.h"
+#include "shadowmsg.h"
 
 #define BENCH_MAX_PROCS 64
+#define BENCH_MAX_THINGS 10000000
 
 uint64_t
 bench_now(void)
@@ -53,7 +55,7 @@ static void
 usage(void)
 {
 	fputs(
-	    "usage: strata-bench conn|pub|sub|pubsub [options]\n"
+	    "usage: strata-bench conn|pub|sub|pubsub|shadow [options]\n"
 	    "  --host A            broker IPv4 address (127.0.0.1)\n"
 	    "  --port P            broker port, repeatable (1883)\n"
 	    "  --ports \"P Q ..\"    several broker ports; clients spread "
@@ -63,19 +65,34 @@ usage(void)
 	    "  --procs N           worker processes (1)\n"
 	    "  --clients N         conn: connections; pairs: pairs; fanin: "
 	    "publishers;\n"
-	    "                      fanout: subscribers; shared: both (100)\n"
+	    "                      fanout: subscribers; shared: both (100);\n"
+	    "                      shadow: connections (enough for "
+	    "--max-subscriptions)\n"
 	    "  --publishers N --subscribers N   override the pattern's "
 	    "counts\n"
 	    "  --pattern pairs|fanin|fanout|shared   (pairs)\n"
 	    "  --version 3|4|311|5 (3, 4 and 311 all mean MQTT 3.1.1; 5)\n"
-	    "  --qos 0|1|2 (0)     --size BYTES (64, at least 24)\n"
+	    "  --qos 0|1|2 (0; shadow 1)  --size BYTES (64, at least 24; "
+	    "shadow:\n"
+	    "                      updates padded to BYTES, unpadded if "
+	    "not given)\n"
+	    "  --things N          shadow: things updated (10000)\n"
+	    "  --thing-prefix P    shadow: thing k is named P<k> "
+	    "(sb<random>-t)\n"
+	    "  --max-subscriptions N  shadow: the broker's subscriptions per "
+	    "connection;\n"
+	    "                      2 per thing (50)\n"
 	    "  --rate R            conn: connects/s; pub: msgs/s in total; 0 "
 	    "= max (0)\n"
-	    "  --inflight N        window per publisher (64)\n"
+	    "  --inflight N        window per publisher (64); shadow: updates "
+	    "without an\n"
+	    "                      answer per connection, one per thing\n"
 	    "  --count N           messages per publisher, at most --duration "
 	    "S\n"
 	    "                      (10; 60 with --count)\n"
-	    "  --drain S           wait for late messages after sending (3)\n"
+	    "  --drain S           wait for late messages after sending (3); "
+	    "shadow:\n"
+	    "                      an update without an answer for S is lost\n"
 	    "  --hold S            conn: hold connections (10)  --keepalive S "
 	    "(30)\n"
 	    "  --topic T           topic template, %i index, %c client id, %w "
@@ -165,6 +182,8 @@ opts_defaults(struct bench_opts *o)
 	o->version = STRATA_MQTT_V311;
 	o->size = 64;
 	o->keepalive = 30;
+	o->things = 10000;
+	o->max_subscriptions = 50;
 	o->topic = "sb/%w/%i";
 	o->progress = isatty(2);
 	o->nonce = (uint32_t)(bench_now() ^ ((uint64_t)getpid() << 16));
@@ -206,6 +225,9 @@ enum {
 	OPT_NOPROGRESS,
 	OPT_ALIAS,
 	OPT_EXPIRY,
+	OPT_THINGS,
+	OPT_THING_PREFIX,
+	OPT_MAX_SUBS,
 };
 
 static const struct option long_opts[] = {
@@ -244,6 +266,9 @@ static const struct option long_opts[] = {
     {"no-progress", 0, NULL, OPT_NOPROGRESS},
     {"topic-alias-max", 1, NULL, OPT_ALIAS},
     {"session-expiry", 1, NULL, OPT_EXPIRY},
+    {"things", 1, NULL, OPT_THINGS},
+    {"thing-prefix", 1, NULL, OPT_THING_PREFIX},
+    {"max-subscriptions", 1, NULL, OPT_MAX_SUBS},
     {"help", 0, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -293,6 +318,7 @@ opts_one(struct bench_opts *o, int opt, const char *arg)
 		break;
 	case OPT_CLIENTS:
 		o->clients = atoi(arg);
+		o->clients_set = true;
 		break;
 	case OPT_PUBS:
 		o->publishers = atoi(arg);
@@ -308,9 +334,20 @@ opts_one(struct bench_opts *o, int opt, const char *arg)
 		break;
 	case OPT_QOS:
 		o->qos = atoi(arg);
+		o->qos_set = true;
 		break;
 	case OPT_SIZE:
 		o->size = (size_t)atol(arg);
+		o->size_set = true;
+		break;
+	case OPT_THINGS:
+		o->things = (uint32_t)strtoul(arg, NULL, 10);
+		break;
+	case OPT_THING_PREFIX:
+		o->thing_prefix = arg;
+		break;
+	case OPT_MAX_SUBS:
+		o->max_subscriptions = atoi(arg);
 		break;
 	case OPT_RATE:
 		o->rate = atof(arg);
@@ -384,6 +421,55 @@ opts_one(struct bench_opts *o, int opt, const char *arg)
 	}
 }
 
+/* AWS's thing names: [a-zA-Z0-9:_-], at most 128 bytes with the index. */
+static bool
+opts_thing_prefix_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		        (s[i] >= 'A' && s[i] <= 'Z') ||
+		        (s[i] >= '0' && s[i] <= '9') || s[i] == ':' ||
+		        s[i] == '_' || s[i] == '-'))
+			return false;
+	return n <= 100;
+}
+
+/* Shadow mode's defaults and bounds: QoS 1 as devices use, unpadded
+ * updates, and enough connections that 2 filters per thing stay within
+ * the broker's subscriptions per connection. */
+static void
+opts_shadow(struct bench_opts *o)
+{
+	uint32_t per_conn = (uint32_t)(o->max_subscriptions / 2), need;
+
+	if (!o->qos_set)
+		o->qos = 1;
+	if (!o->size_set)
+		o->size = 0;
+	if (o->things < 1 || o->things > BENCH_MAX_THINGS)
+		bench_fatal("--things must be 1..%d", BENCH_MAX_THINGS);
+	if (o->max_subscriptions < 2)
+		bench_fatal("--max-subscriptions must be at least 2");
+	if (!o->clients_set)
+		o->clients = (int)((o->things + per_conn - 1) / per_conn);
+	if (o->clients < 1 || (uint32_t)o->clients > o->things)
+		bench_fatal("shadow: --clients must be 1..--things");
+	need = (o->things + (uint32_t)o->clients - 1) / (uint32_t)o->clients;
+	if (need > per_conn)
+		bench_fatal("shadow: %u things per connection need %u "
+		            "subscriptions, over --max-subscriptions %d: "
+		            "give more --clients",
+		    need, 2 * need, o->max_subscriptions);
+	if (o->thing_prefix && !opts_thing_prefix_valid(o->thing_prefix))
+		bench_fatal(
+		    "--thing-prefix: at most 100 of a-z A-Z 0-9 : _ -");
+	if (o->topic_alias_max)
+		bench_fatal("shadow: answers are told apart by topic; "
+		            "--topic-alias-max is not supported");
+}
+
 static void
 opts_parse(struct bench_opts *o, int argc, char **argv)
 {
@@ -400,6 +486,8 @@ opts_parse(struct bench_opts *o, int argc, char **argv)
 		o->mode = MODE_SUB;
 	else if (!strcmp(argv[1], "pubsub"))
 		o->mode = MODE_PUBSUB;
+	else if (!strcmp(argv[1], "shadow"))
+		o->mode = MODE_SHADOW;
 	else
 		usage();
 	optind = 2;
@@ -414,9 +502,12 @@ opts_parse(struct bench_opts *o, int argc, char **argv)
 		o->duration = 60;
 	if (o->procs < 1 || o->procs > BENCH_MAX_PROCS)
 		bench_fatal("--procs must be 1..%d", BENCH_MAX_PROCS);
+	if (o->mode == MODE_SHADOW)
+		opts_shadow(o);
 	if (o->qos < 0 || o->qos > 2)
 		bench_fatal("--qos must be 0, 1 or 2");
-	if (o->size < BENCH_HEADER_SIZE || o->size > (1u << 19))
+	if ((o->mode != MODE_SHADOW && o->size < BENCH_HEADER_SIZE) ||
+	    o->size > (1u << 19))
 		bench_fatal("--size must be %d..524288", BENCH_HEADER_SIZE);
 	if (o->inflight < 1 || o->inflight > 65535)
 		bench_fatal("--inflight must be 1..65535");
@@ -508,6 +599,9 @@ worker_counts(struct bench_worker *w)
 		w->pub_base = (uint32_t)w->index;
 		w->n_pubs = 1;
 	}
+	if (o->mode == MODE_SHADOW)
+		share((uint32_t)o->clients, w->index, o->procs, &w->pub_base,
+		    &w->n_pubs);
 	if (o->mode == MODE_PUBSUB && o->pattern == PAT_FANIN) {
 		w->sub_base = (uint32_t)w->index;
 		w->n_subs = 1;
@@ -577,9 +671,13 @@ worker_setup(struct bench_worker *w, const struct bench_opts *o, int index,
 	w->pubs = clients_new(w, ROLE_PUB, w->pub_base, w->n_pubs);
 	w->subs = clients_new(w, ROLE_SUB, w->sub_base, w->n_subs);
 	worker_topics(w);
-	w->payload = calloc(1, o->size);
+	w->payload_cap =
+	    o->size + (o->mode == MODE_SHADOW ? SHADOWMSG_UPDATE_MIN : 0);
+	w->payload = calloc(1, w->payload_cap);
 	if (!w->payload)
 		bench_fatal("out of memory");
+	if (o->mode == MODE_SHADOW)
+		bench_shadow_setup(w);
 	for (i = 0; i < w->n_pubs; i++) {
 		struct bench_client *c = &w->pubs[i];
 
@@ -787,8 +885,8 @@ main(int argc, char **argv)
 		bench_report_human(&o, &r);
 	if (bad)
 		return 2;
-	if (o.expect_no_loss &&
-	    (r.lost || r.conn_failed || r.suback_failed || r.closed_early))
+	if (o.expect_no_loss && (r.lost || r.rejected || r.conn_failed ||
+	                            r.suback_failed || r.closed_early))
 		return 1;
 	return 0;
 }

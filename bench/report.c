@@ -11,7 +11,8 @@
 #include "bench.h"
 #include "mqtt-t.h"
 
-static const char *const mode_names[] = {"conn", "pub", "sub", "pubsub"};
+static const char *const mode_names[] = {
+    "conn", "pub", "sub", "pubsub", "shadow"};
 static const char *const pattern_names[] = {
     "pairs", "fanin", "fanout", "shared"};
 static const double quantiles[] = {0.5, 0.9, 0.99, 0.999};
@@ -32,17 +33,20 @@ max_d(double a, double b)
 }
 
 /* bench_result_merge() adds the counters as one array */
-_Static_assert(offsetof(struct bench_result, suback_failed) -
-                       offsetof(struct bench_result, conn_attempts) ==
-                   15 * sizeof(uint64_t),
-    "struct bench_result must start with its 16 uint64_t counters");
+#define RESULT_COUNTERS                                                       \
+	((offsetof(struct bench_result, ramp_secs) -                          \
+	     offsetof(struct bench_result, conn_attempts)) /                  \
+	    sizeof(uint64_t))
+_Static_assert(offsetof(struct bench_result, conn_attempts) == 0 &&
+                   RESULT_COUNTERS == 19 + BENCH_SHADOW_CODES,
+    "struct bench_result must start with its uint64_t counters");
 
 void
 bench_result_merge(struct bench_result *dst, const struct bench_result *src)
 {
 	const uint64_t *s = &src->conn_attempts;
 	uint64_t *d = &dst->conn_attempts;
-	size_t i, n = (size_t)(&src->suback_failed - &src->conn_attempts) + 1;
+	size_t i, n = RESULT_COUNTERS;
 
 	for (i = 0; i < n; i++) /* the leading block of uint64_t counters */
 		d[i] += s[i];
@@ -80,11 +84,54 @@ human_hist(const char *what, const struct hist *h)
 	    hist_mean(h) / 1000.0, (unsigned long long)h->count);
 }
 
+/* Rejections by code, " 400: 3, 429: 1" or " none". */
+static void
+human_codes(const struct bench_result *r)
+{
+	const char *sep = " ";
+	int i;
+
+	if (r->rejected == 0)
+		fputs(" none", stdout);
+	for (i = 0; i < BENCH_SHADOW_CODES; i++) {
+		if (r->rejected_by_code[i] == 0)
+			continue;
+		if (bench_shadow_codes[i])
+			printf("%s%d: %llu", sep, bench_shadow_codes[i],
+			    (unsigned long long)r->rejected_by_code[i]);
+		else
+			printf("%sother: %llu", sep,
+			    (unsigned long long)r->rejected_by_code[i]);
+		sep = ", ";
+	}
+	putchar('\n');
+}
+
+static void
+human_shadow(const struct bench_opts *o, const struct bench_result *r)
+{
+	printf("updates: sent %llu acked %llu accepted %llu rejected %llu "
+	       "lost %llu late %llu unexpected %llu\n",
+	    (unsigned long long)r->sent, (unsigned long long)r->acked,
+	    (unsigned long long)r->accepted, (unsigned long long)r->rejected,
+	    (unsigned long long)r->lost, (unsigned long long)r->late,
+	    (unsigned long long)r->unexpected);
+	printf("rejected by code:");
+	human_codes(r);
+	printf("throughput: sent %.0f updates/s, accepted %.0f updates/s\n",
+	    rate(r->sent, r->send_secs), rate(r->accepted, r->recv_secs));
+	human_hist("round trip us:", &r->latency);
+}
+
 void
 bench_report_human(const struct bench_opts *o, const struct bench_result *r)
 {
 	printf("strata-bench %s", mode_names[o->mode]);
-	if (o->mode != MODE_CONN)
+	if (o->mode == MODE_SHADOW)
+		printf(" things=%u qos=%d size=%s%zu rate=%s", o->things,
+		    o->qos, o->size ? "" : "unpadded/", o->size,
+		    o->rate > 0 ? "fixed" : "max");
+	else if (o->mode != MODE_CONN)
 		printf(" pattern=%s qos=%d size=%zu rate=%s",
 		    pattern_names[o->pattern], o->qos, o->size,
 		    o->rate > 0 ? "fixed" : "max");
@@ -97,6 +144,10 @@ bench_report_human(const struct bench_opts *o, const struct bench_result *r)
 	    (unsigned long long)r->closed_early,
 	    rate(r->connected, r->ramp_secs), r->ramp_secs);
 	human_hist("connect latency us:", &r->conn_latency);
+	if (o->mode == MODE_SHADOW) {
+		human_shadow(o, r);
+		return;
+	}
 	if (o->mode == MODE_CONN) {
 		printf("pings: %llu sent, %llu answered\n",
 		    (unsigned long long)r->pings,
@@ -133,14 +184,71 @@ json_hist(const struct hist *h)
 #define JSET_INT(obj, name, v)                                                \
 	json_object_set_new(obj, name, json_integer((json_int_t)(v)))
 
+static json_t *
+json_shadow(const struct bench_opts *o, const struct bench_result *r)
+{
+	json_t *u = json_object(), *codes = json_object();
+	char name[16];
+	int i;
+
+	JSET_INT(u, "things", o->things);
+	JSET_INT(u, "sent", r->sent);
+	JSET_INT(u, "acked", r->acked);
+	JSET_INT(u, "accepted", r->accepted);
+	JSET_INT(u, "rejected", r->rejected);
+	for (i = 0; i < BENCH_SHADOW_CODES; i++) {
+		if (bench_shadow_codes[i])
+			snprintf(
+			    name, sizeof(name), "%d", bench_shadow_codes[i]);
+		else
+			snprintf(name, sizeof(name), "other");
+		JSET_INT(codes, name, r->rejected_by_code[i]);
+	}
+	json_object_set_new(u, "rejected_by_code", codes);
+	JSET_INT(u, "lost", r->lost);
+	JSET_INT(u, "late", r->late);
+	JSET_INT(u, "unexpected", r->unexpected);
+	json_object_set_new(
+	    u, "throughput_sent", json_real(rate(r->sent, r->send_secs)));
+	json_object_set_new(u, "throughput_accepted",
+	    json_real(rate(r->accepted, r->recv_secs)));
+	json_object_set_new(u, "round_trip_us", json_hist(&r->latency));
+	return u;
+}
+
+static json_t *
+json_messages(const struct bench_result *r)
+{
+	json_t *m = json_object();
+
+	JSET_INT(m, "sent", r->sent);
+	JSET_INT(m, "acked", r->acked);
+	JSET_INT(m, "received", r->received);
+	JSET_INT(m, "expected", r->expected);
+	JSET_INT(m, "unique", r->unique);
+	JSET_INT(m, "lost", r->lost);
+	JSET_INT(m, "duplicated", r->dups);
+	JSET_INT(m, "out_of_order", r->out_of_order);
+	JSET_INT(m, "unexpected", r->unexpected);
+	json_object_set_new(
+	    m, "throughput_in", json_real(rate(r->sent, r->send_secs)));
+	json_object_set_new(
+	    m, "throughput_out", json_real(rate(r->received, r->recv_secs)));
+	json_object_set_new(m, "latency_us", json_hist(&r->latency));
+	return m;
+}
+
+/* One object: the run's options, "connections", and "messages" (shadow:
+ * "updates"). */
 void
 bench_report_json(const struct bench_opts *o, const struct bench_result *r)
 {
-	json_t *root = json_object(), *c = json_object(), *m = json_object();
+	json_t *root = json_object(), *c = json_object();
 
 	json_object_set_new(root, "mode", json_string(mode_names[o->mode]));
-	json_object_set_new(
-	    root, "pattern", json_string(pattern_names[o->pattern]));
+	if (o->mode != MODE_SHADOW)
+		json_object_set_new(
+		    root, "pattern", json_string(pattern_names[o->pattern]));
 	JSET_INT(root, "mqtt_version", o->version);
 	JSET_INT(root, "qos", o->qos);
 	JSET_INT(root, "size", o->size);
@@ -158,21 +266,10 @@ bench_report_json(const struct bench_opts *o, const struct bench_result *r)
 	JSET_INT(c, "pings", r->pings);
 	JSET_INT(c, "pongs", r->pongs);
 	json_object_set_new(root, "connections", c);
-	JSET_INT(m, "sent", r->sent);
-	JSET_INT(m, "acked", r->acked);
-	JSET_INT(m, "received", r->received);
-	JSET_INT(m, "expected", r->expected);
-	JSET_INT(m, "unique", r->unique);
-	JSET_INT(m, "lost", r->lost);
-	JSET_INT(m, "duplicated", r->dups);
-	JSET_INT(m, "out_of_order", r->out_of_order);
-	JSET_INT(m, "unexpected", r->unexpected);
-	json_object_set_new(
-	    m, "throughput_in", json_real(rate(r->sent, r->send_secs)));
-	json_object_set_new(
-	    m, "throughput_out", json_real(rate(r->received, r->recv_secs)));
-	json_object_set_new(m, "latency_us", json_hist(&r->latency));
-	json_object_set_new(root, "messages", m);
+	if (o->mode == MODE_SHADOW)
+		json_object_set_new(root, "updates", json_shadow(o, r));
+	else
+		json_object_set_new(root, "messages", json_messages(r));
 	json_dumpf(root, stdout, JSON_COMPACT | JSON_REAL_PRECISION(9));
 	putchar('\n');
 	json_decref(root);

@@ -4,9 +4,11 @@
  *
  * Phases (w->phase):
  *   PH_SUBS   connecting subscribers and waiting for every SUBACK
- *   PH_PUBS   connecting publishers
+ *   PH_PUBS   connecting publishers (shadow: the connections, each then
+ *             subscribing to its things' answers; answered at SUBACK)
  *   PH_SEND   publishing: open loop on a schedule of intended send times
  *             (--rate) or as fast as each publisher's window allows
+ *             (shadow: updates, the window counting those not answered)
  *   PH_DRAIN  sending over; waiting for the last acks and deliveries, at
  *             most --drain seconds
  *   PH_CONN   (conn) connecting at --rate
@@ -42,9 +44,22 @@ worker_pub_done(
 	return now >= w->t_send0 + (uint64_t)(w->o->duration * NS);
 }
 
-static void
-worker_sent(struct bench_worker *w, uint64_t now)
+static bool
+worker_window_open(const struct bench_worker *w, const struct bench_client *c)
 {
+	return w->o->mode == MODE_SHADOW ? bench_shadow_window_open(c)
+	                                 : bench_client_window_open(c);
+}
+
+/* One message (shadow: one update) stamped with its intended time ts. */
+static void
+worker_send(
+    struct bench_worker *w, struct bench_client *c, uint64_t ts, uint64_t now)
+{
+	if (w->o->mode == MODE_SHADOW)
+		bench_shadow_send(c, ts);
+	else
+		bench_client_send_publish(c, ts);
 	w->live->sent++;
 	w->t_last_send = now;
 }
@@ -57,10 +72,8 @@ worker_pump(struct bench_worker *w, struct bench_client *c)
 
 	if (w->phase != PH_SEND || w->o->rate > 0)
 		return;
-	while (bench_client_window_open(c) && !worker_pub_done(w, c, now)) {
-		bench_client_send_publish(c, now);
-		worker_sent(w, now);
-	}
+	while (worker_window_open(w, c) && !worker_pub_done(w, c, now))
+		worker_send(w, c, now, now);
 }
 
 /* Open loop: send every message whose intended time has come, stamped with
@@ -68,12 +81,22 @@ worker_pump(struct bench_worker *w, struct bench_client *c)
 static void
 worker_schedule(struct bench_worker *w, struct bench_client *c, uint64_t now)
 {
-	while (c->next_due <= now && bench_client_window_open(c) &&
+	while (c->next_due <= now && worker_window_open(w, c) &&
 	       !worker_pub_done(w, c, c->next_due)) {
-		bench_client_send_publish(c, c->next_due);
-		worker_sent(w, now);
+		worker_send(w, c, c->next_due, now);
 		c->next_due += c->interval;
 	}
+}
+
+/* A window reopened (an ack, a delivery, a shadow answer): send what the
+ * schedule or the window allows now. */
+static void
+worker_reopened(struct bench_worker *w, struct bench_client *c)
+{
+	if (w->o->rate > 0 && w->phase == PH_SEND)
+		worker_schedule(w, c, bench_now());
+	else
+		worker_pump(w, c);
 }
 
 /* Open loop: wake up at the earliest due time rather than on the next
@@ -129,7 +152,7 @@ worker_drained(const struct bench_worker *w)
 
 	for (i = 0; i < w->n_pubs; i++) {
 		c = &w->pubs[i];
-		if (c->state == CS_READY && c->inflight > 0)
+		if (c->state == CS_READY && (c->inflight > 0 || c->awaiting))
 			return false;
 		for (k = 0; k < c->n_trackers; k++)
 			if (c->trackers[k].unique < c->seq)
@@ -322,11 +345,15 @@ worker_second_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct bench_worker *w = arg;
 	uint64_t now = bench_now();
+	uint32_t i;
 
 	worker_keepalive(w, w->conns, w->n_conns, now);
 	worker_keepalive(w, w->pubs, w->n_pubs, now);
 	worker_keepalive(w, w->subs, w->n_subs, now);
 	worker_unstall(w, now);
+	for (i = 0; w->o->mode == MODE_SHADOW && i < w->n_pubs; i++)
+		if (bench_shadow_expire(&w->pubs[i], now))
+			worker_reopened(w, &w->pubs[i]);
 }
 
 void
@@ -340,7 +367,9 @@ bench_on_connack(struct bench_client *c)
 	w->live->connected++;
 	hist_record(&w->res.conn_latency, now - c->t_start);
 	w->last_connack = now;
-	if (c->role == ROLE_SUB)
+	if (w->o->mode == MODE_SHADOW)
+		bench_shadow_subscribe(c);
+	if (c->role == ROLE_SUB || c->state == CS_SUBACK)
 		return; /* answered at SUBACK */
 	w->answered++;
 	worker_next_phase(w);
@@ -389,10 +418,7 @@ bench_on_acked(struct bench_client *c)
 
 	w->res.acked++;
 	w->live->acked++;
-	if (w->o->rate > 0 && w->phase == PH_SEND)
-		worker_schedule(w, c, bench_now()); /* the window reopened */
-	else
-		worker_pump(w, c);
+	worker_reopened(w, c);
 }
 
 void
@@ -441,7 +467,8 @@ worker_tracker(struct bench_worker *w, struct bench_client *sub,
 }
 
 void
-bench_on_publish(struct bench_client *c, const uint8_t *payload, uint32_t len)
+bench_on_publish(struct bench_client *c, const uint8_t *topic,
+    uint32_t topic_len, const uint8_t *payload, uint32_t len)
 {
 	struct bench_worker *w = c->w;
 	uint64_t now = bench_now(), ts;
@@ -453,6 +480,11 @@ bench_on_publish(struct bench_client *c, const uint8_t *payload, uint32_t len)
 	w->t_last_recv = now;
 	if (!w->t_first_recv)
 		w->t_first_recv = now;
+	if (w->o->mode == MODE_SHADOW) {
+		if (bench_shadow_on_answer(c, topic, topic_len, payload, len))
+			worker_reopened(w, c);
+		return;
+	}
 	if (len < BENCH_HEADER_SIZE) {
 		w->res.unexpected++;
 		return;
@@ -518,6 +550,8 @@ worker_tally(struct bench_worker *w)
 		r->recv_secs = (double)(w->t_last_recv - w->t_first_recv) / NS;
 	else if (w->t_send0 && w->t_last_recv > w->t_send0)
 		r->recv_secs = (double)(w->t_last_recv - w->t_send0) / NS;
+	if (w->o->mode == MODE_SHADOW)
+		bench_shadow_tally(w);
 }
 
 /* Run the scenario to its end; the clients are set up by main.c. */

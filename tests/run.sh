@@ -43,6 +43,9 @@ bench_smoke() {
 		--qos 1 --count 300 --ports "$ports" --expect-no-loss || rc=1
 	timeout 60 build/bin/strata-bench pubsub --pattern fanout --clients 5 \
 		--qos 0 --count 100 --ports "$ports" --expect-no-loss || rc=1
+	# device shadows: every update answered on update/accepted
+	timeout 60 build/bin/strata-bench shadow --things 100 --count 20 \
+		--ports "$ports" --expect-no-loss || rc=1
 	deploy/local/cluster.sh down --dir "$dir"
 	rm -rf "$dir"
 	return $rc
