@@ -44,6 +44,7 @@ struct shadowd_config {
 	long partition_levels;
 	char *log_level;
 	long max_inflight;
+	long max_queued;
 	long cas_attempts;
 	long http_port;
 	char *http_bind;
@@ -61,6 +62,10 @@ static const struct strata_config_option shadowd_options[] = {
 	OPT("max-inflight", STRATA_CFG_INT, max_inflight, "1000", 1, 65535,
 	    "shadow requests handled at once (QoS 1 requests past it wait "
 	    "in the cluster; QoS 0 ones are refused 429)"),
+	OPT("max-queued", STRATA_CFG_INT, max_queued, "100000", 0, 10000000,
+	    "QoS 1 requests the cluster queues for this instance past "
+	    "max-inflight; more are dropped (strata_broker_drops_total"
+	    "{reason=\"queue_full\"})"),
 	OPT("cas-attempts", STRATA_CFG_INT, cas_attempts, "8", 1, 1000,
 	    "times an update is applied again when another instance wrote "
 	    "the shadow in between (then 429)"),
@@ -130,6 +135,9 @@ main_core_config(const struct shadowd_config *c, struct broker_config *bc)
 	main_arg(argv, &argc, "--cluster-secret-file", c->cluster_secret_file);
 	main_arg_long(argv, &argc, "--partition-levels", c->partition_levels);
 	main_arg(argv, &argc, "--log-level", c->log_level);
+	/* the internal session's window and queue are shadowd's */
+	main_arg_long(argv, &argc, "--max-inflight", c->max_inflight);
+	main_arg_long(argv, &argc, "--max-queued", c->max_queued);
 	main_arg(argv, &argc, "--metrics-port", "0");
 	main_arg(argv, &argc, "--port", "0");
 	main_arg(argv, &argc, "--tls-port", "0");
