@@ -613,6 +613,7 @@ cmd_run() {
 		  redis:    $HOST:$REDIS_PORT${REDIS_SENTINELS:+ (primary at start; sentinels $REDIS_SENTINELS, master $REDIS_MASTER_NAME)}${lb_line}
 		  certs:    CA $CA_FILE, client $CLIENT_CERT / $CLIENT_KEY
 		  admin:    $ADMIN_URL (stratactl: STRATA_ADMIN_URL, STRATA_ADMIN_TOKEN=\$(cat $ADMIN_TOKEN_FILE))
+		  shadows:  \$aws/things/<thing>/shadow/... over MQTT${DATA_URL:+; HTTP $DATA_URL (stratactl: STRATA_DATA_URL)}
 		  logs:     $LOG_DIR
 		  try:      mosquitto_sub -p ${MQTT_PORTS%% *} -t '#' -v
 		            mosquitto_pub -p ${MQTT_PORTS%% *} -t hello/world -m hi
