@@ -341,19 +341,34 @@ ops_name_valid(const char *s, size_t n, size_t max)
 	return true;
 }
 
-/*
- * "$aws/things/T/shadow/OP" or "$aws/things/T/shadow/name/N/OP" into r;
- * false when it is neither (the filters let only these through, so that
- * is a bug) or a name is not one AWS allows (set in *bad).
- */
 static bool
-ops_parse_topic(struct ops_req *r, const char *topic, size_t len, bool *bad)
+ops_is(const char *p, size_t n, const char *word)
+{
+	return n == strlen(word) && memcmp(p, word, n) == 0;
+}
+
+/* A view of len bytes into a NUL-terminated copy of at most max; false
+ * (and nothing copied) when it is longer. */
+static bool
+ops_copy(char *out, size_t max, const char *p, size_t len)
+{
+	if (len > max)
+		return false;
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return true;
+}
+
+int
+shadowd_topic_parse(const char *topic, size_t len, struct shadowd_topic *t)
 {
 	const char *seg[8];
-	size_t seglen[8], n = 0;
+	size_t seglen[8], n = 0, k;
 	const char *p = topic, *end = topic + len;
 
-	*bad = false;
+	memset(t, 0, sizeof(*t));
+	if (memchr(topic, '\0', len) != NULL)   /* never a valid topic */
+		return -1;
 	while (n < 8) {
 		const char *slash = memchr(p, '/', (size_t)(end - p));
 
@@ -363,24 +378,24 @@ ops_parse_topic(struct ops_req *r, const char *topic, size_t len, bool *bad)
 			break;
 		p = slash + 1;
 	}
-	if ((n != 5 && n != 7) || seglen[2] > OPS_THING_MAX ||
-	    (n == 7 && seglen[5] > OPS_SHADOW_MAX))
-		return false;
-	for (int k = 0; k < 3; k++)
-		if (seglen[n - 1] == strlen(ops_names[k]) &&
-		    memcmp(seg[n - 1], ops_names[k], seglen[n - 1]) == 0)
-			r->kind = (enum shadowd_op)k;
-	memcpy(r->thing, seg[2], seglen[2]);
-	r->thing[seglen[2]] = '\0';
-	if (n == 7) {
-		memcpy(r->name, seg[5], seglen[5]);
-		r->name[seglen[5]] = '\0';
-	}
-	snprintf(r->base, sizeof(r->base), "%.*s", (int)(seg[n - 1] - 1 -
-	    topic), topic);
-	*bad = !ops_name_valid(r->thing, seglen[2], OPS_THING_MAX) ||
-	    (n == 7 && !ops_name_valid(r->name, seglen[5], OPS_SHADOW_MAX));
-	return true;
+	if ((n != 5 && n != 7) || seg[n - 1] + seglen[n - 1] != end ||
+	    !ops_is(seg[0], seglen[0], "$aws") ||
+	    !ops_is(seg[1], seglen[1], "things") ||
+	    !ops_is(seg[3], seglen[3], "shadow") ||
+	    (n == 7 && !ops_is(seg[4], seglen[4], "name")))
+		return -1;
+	for (k = 0; k < 3; k++)
+		if (ops_is(seg[n - 1], seglen[n - 1], ops_names[k]))
+			break;
+	if (k == 3 || !ops_copy(t->base, sizeof(t->base) - 1, topic,
+	    (size_t)(seg[n - 1] - 1 - topic)))
+		return -1;
+	t->op = (enum shadowd_op)k;
+	t->names_valid = ops_copy(t->thing, OPS_THING_MAX, seg[2], seglen[2]) &&
+	    ops_name_valid(t->thing, seglen[2], OPS_THING_MAX) &&
+	    (n == 5 || (ops_copy(t->name, OPS_SHADOW_MAX, seg[5], seglen[5]) &&
+	    ops_name_valid(t->name, seglen[5], OPS_SHADOW_MAX)));
+	return 0;
 }
 
 void
@@ -389,7 +404,7 @@ shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
     uint16_t packet_id)
 {
 	struct ops_req *r = calloc(1, sizeof(*r));
-	bool bad;
+	struct shadowd_topic t;
 
 	if (r == NULL)
 		abort();
@@ -398,12 +413,16 @@ shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
 	r->packet_id = packet_id;
 	sd->inflight++;
 	*sd->m.inflight = (int64_t)sd->inflight;
-	if (!ops_parse_topic(r, topic, topic_len, &bad)) {
+	if (shadowd_topic_parse(topic, topic_len, &t) != 0) {
 		STRATA_WARN(SHADOWD_COMP, "not a shadow request topic|"
 		    "topic=%.*s", (int)topic_len, topic);
 		ops_finish(r, false);
 		return;
 	}
+	r->kind = t.op;
+	memcpy(r->thing, t.thing, sizeof(r->thing));
+	memcpy(r->name, t.name, sizeof(r->name));
+	memcpy(r->base, t.base, sizeof(r->base));
 	r->payload = malloc(len + 1);
 	if (r->payload == NULL)
 		abort();
@@ -412,7 +431,7 @@ shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
 	r->len = len;
 	r->has_token = strata_shadow_request_token(r->payload, len,
 	    r->token) != NULL;
-	if (bad) {
+	if (!t.names_valid) {
 		ops_reject_code(r, 400, "Invalid thing or shadow name");
 		return;
 	}

@@ -92,6 +92,20 @@ struct shadowd_call {
 	void *arg;
 };
 void shadowd_call(struct shadowd *sd, const struct shadowd_call *call);
+/* A request topic, "$aws/things/T/shadow/OP" or
+ * "$aws/things/T/shadow/name/N/OP" (OP update, get or delete). */
+struct shadowd_topic {
+	enum shadowd_op op;
+	char thing[129];
+	char name[65];          /* "" for the classic shadow */
+	char base[300];         /* the topic without "/OP" */
+	bool names_valid;       /* thing and name are names AWS allows
+				   (else thing and name may be empty) */
+};
+/* 0, or -1 when topic is not a request topic (or its base is longer
+ * than base holds). */
+int shadowd_topic_parse(const char *topic, size_t len,
+    struct shadowd_topic *t);
 /* AWS's thing and shadow names: [a-zA-Z0-9:_-], 1..max. */
 bool shadowd_name_valid(const char *s, size_t n, size_t max);
 

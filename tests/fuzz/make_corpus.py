@@ -935,6 +935,21 @@ def broker_authwire():
     write(t, "request_tcp", b"\x03" + b"dev\0\0\0token\0")
 
 
+def shadowd_topic():
+    """fuzz_shadowd_topic: request topics shadowd parses, good and bad."""
+    t = "shadowd_topic"
+    for name, topic in [
+            ("classic_update", "$aws/things/lamp-1/shadow/update"),
+            ("classic_get", "$aws/things/lamp-1/shadow/get"),
+            ("named_delete", "$aws/things/lamp-1/shadow/name/cfg/delete"),
+            ("answer_topic", "$aws/things/lamp-1/shadow/update/accepted"),
+            ("bad_names", "$aws/things/a$b/shadow/name/c d/get"),
+            ("long_thing", "$aws/things/" + "x" * 200 + "/shadow/get"),
+            ("not_shadow", "$aws/things/t/shadows/get"),
+            ("empty_levels", "$aws/things//shadow/name//update")]:
+        write(t, name, topic.encode())
+
+
 def main():
     broker_authwire()
     ctl_input()
@@ -948,6 +963,7 @@ def main():
     policy()
     iam_policy()
     shadow()
+    shadowd_topic()
     jitp()
 
 
