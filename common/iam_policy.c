@@ -144,16 +144,6 @@ struct iam_parser {
 	bool version_current; /* 2012-10-17: "${" would be a variable */
 };
 
-static void *
-iam_calloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size);
-
-	if (p == NULL)
-		abort();
-	return p;
-}
-
 /* ---- freeing --------------------------------------------------------- */
 
 static void
@@ -268,7 +258,7 @@ iam_patterns(struct iam_parser *pp, json_t *v, const char *what,
 	int rc;
 
 	if (json_is_string(v)) {
-		p->items = iam_calloc(1, sizeof(*p->items));
+		p->items = strata_policy_calloc(1, sizeof(*p->items));
 		p->n = 1;
 		return iam_pattern(pp, json_string_value(v), p->items, check);
 	}
@@ -277,7 +267,7 @@ iam_patterns(struct iam_parser *pp, json_t *v, const char *what,
 		    "%s must be a string or a non-empty list of strings",
 		    what);
 	p->n = json_array_size(v);
-	p->items = iam_calloc(p->n, sizeof(*p->items));
+	p->items = strata_policy_calloc(p->n, sizeof(*p->items));
 	json_array_foreach(v, i, item) {
 		old = strata_policy_path_push(&pp->path, "[%zu]", i);
 		if (!json_is_string(item))
@@ -610,7 +600,7 @@ iam_condition(struct iam_parser *pp, const struct iam_condition *proto,
 		return strata_policy_path_fail(
 		    &pp->path, "%s has no values", keyname);
 	c = iam_condition_add(st, proto);
-	c->values = iam_calloc(n, sizeof(*c->values));
+	c->values = strata_policy_calloc(n, sizeof(*c->values));
 	c->nvalues = n;
 	if (!json_is_array(values))
 		return iam_condition_value(pp, values, want, &c->values[0]);
@@ -820,7 +810,7 @@ iam_document(
 		    &pp->path, "the document has no Statement");
 	strata_policy_path_push_key(&pp->path, "Statement");
 	if (json_is_object(statements)) {
-		pol->statements = iam_calloc(1, sizeof(*pol->statements));
+		pol->statements = strata_policy_calloc(1, sizeof(*pol->statements));
 		pol->nstatements = 1;
 		return iam_statement(pp, statements, pol->statements);
 	}
@@ -830,7 +820,7 @@ iam_document(
 		    "objects");
 	pol->nstatements = json_array_size(statements);
 	pol->statements =
-	    iam_calloc(pol->nstatements, sizeof(*pol->statements));
+	    strata_policy_calloc(pol->nstatements, sizeof(*pol->statements));
 	for (size_t i = 0; i < pol->nstatements; i++) {
 		old = strata_policy_path_push(&pp->path, "[%zu]", i);
 		rc = iam_statement(
@@ -854,7 +844,7 @@ strata_iam_policy_parse(
 	root = strata_policy_load(doc, len, STRATA_IAM_POLICY_MAX_CHARS, err);
 	if (root == NULL)
 		return NULL;
-	pol = iam_calloc(1, sizeof(*pol));
+	pol = strata_policy_calloc(1, sizeof(*pol));
 	rc = iam_document(&pp, root, pol);
 	json_decref(root);
 	if (rc != 0) {

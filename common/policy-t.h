@@ -100,6 +100,9 @@ struct policy_buf {
 	size_t len, cap;
 };
 
+/* calloc of n (at least 1) elements; aborts if memory runs out. */
+void *strata_policy_calloc(size_t n, size_t size);
+
 /* Append n bytes; aborts if memory runs out. */
 void strata_policy_buf_put(struct policy_buf *b, const char *s, size_t n);
 

@@ -51,8 +51,8 @@ static const char *const policy_cert_alt_names[] = {"RFC822Name", "DNSName",
 
 #define POLICY_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static void *
-policy_calloc(size_t n, size_t size)
+void *
+strata_policy_calloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size);
 
@@ -702,7 +702,7 @@ policy_condition(struct policy_parser *pp,
 		return strata_policy_path_fail(&pp->path,
 		    "%s has several values: use ForAnyValue: or ForAllValues:",
 		    keyname);
-	c->values = policy_calloc(n, sizeof(*c->values));
+	c->values = strata_policy_calloc(n, sizeof(*c->values));
 	if (!json_is_array(values)) {
 		c->nvalues = 1;
 		return policy_condition_value(pp, values, c, &c->values[0]);
@@ -948,7 +948,7 @@ policy_document(
 		    &pp->path, "the document has no Statement");
 	strata_policy_path_push_key(&pp->path, "Statement");
 	if (json_is_object(statements)) {
-		pol->statements = policy_calloc(1, sizeof(*pol->statements));
+		pol->statements = strata_policy_calloc(1, sizeof(*pol->statements));
 		pol->nstatements = 1;
 		return policy_statement(pp, statements, &pol->statements[0]);
 	}
@@ -957,7 +957,7 @@ policy_document(
 		    "Statement must be an object or a list of objects");
 	pol->nstatements = json_array_size(statements);
 	pol->statements =
-	    policy_calloc(pol->nstatements, sizeof(*pol->statements));
+	    strata_policy_calloc(pol->nstatements, sizeof(*pol->statements));
 	for (size_t i = 0; i < pol->nstatements; i++) {
 		old = strata_policy_path_push(&pp->path, "[%zu]", i);
 		rc = policy_statement(
@@ -981,7 +981,7 @@ strata_policy_parse(
 	root = strata_policy_load(doc, len, STRATA_POLICY_MAX_CHARS, err);
 	if (root == NULL)
 		return NULL;
-	pol = policy_calloc(1, sizeof(*pol));
+	pol = strata_policy_calloc(1, sizeof(*pol));
 	rc = policy_document(&pp, root, pol);
 	json_decref(root);
 	if (rc != 0) {
