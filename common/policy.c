@@ -948,7 +948,8 @@ policy_document(
 		    &pp->path, "the document has no Statement");
 	strata_policy_path_push_key(&pp->path, "Statement");
 	if (json_is_object(statements)) {
-		pol->statements = strata_policy_calloc(1, sizeof(*pol->statements));
+		pol->statements =
+		    strata_policy_calloc(1, sizeof(*pol->statements));
 		pol->nstatements = 1;
 		return policy_statement(pp, statements, &pol->statements[0]);
 	}
