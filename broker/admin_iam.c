@@ -126,12 +126,16 @@ iam_json(struct admin_call *call, const redisReply *reply)
 	return v;
 }
 
-/* A list the script encoded: cjson writes an empty one as {}. */
+/* The script's JSON list (cjson writes an empty one as {}); NULL after a
+ * 500. */
 static json_t *
-iam_list(json_t *v)
+iam_list(struct admin_call *call, const redisReply *reply)
 {
-	if (json_is_array(v))
-		return json_incref(v);
+	json_t *v = iam_json(call, reply);
+
+	if (v == NULL || json_is_array(v))
+		return v;
+	json_decref(v);
 	return json_array();
 }
 
@@ -235,20 +239,27 @@ static const char script_list_users[] =
     "end "
     "return cjson.encode(out)";
 
+/* A list of user or policy records, each given its Arn, answered as
+ * {"<wrap>": [...]}. */
+static void
+iam_records_listed(struct admin_call *call, redisReply *reply,
+    const char *wrap, const char *kind, const char *name_field)
+{
+	json_t *list = iam_list(call, reply), *rec;
+	size_t i;
+
+	if (list == NULL)
+		return;
+	json_array_foreach(list, i, rec)
+		json_array_set_new(list, i, iam_record(call, json_incref(rec),
+		    kind, name_field));
+	admin_reply(call, json_pack("{s:o}", wrap, list));
+}
+
 static void
 iam_users_listed(struct admin_call *call, redisReply *reply)
 {
-	json_t *v = iam_json(call, reply), *list, *rec;
-	size_t i;
-
-	if (v == NULL)
-		return;
-	list = iam_list(v);
-	json_decref(v);
-	json_array_foreach(list, i, rec)
-		json_array_set_new(list, i, iam_record(call, json_incref(rec),
-		    "user", "UserName"));
-	admin_reply(call, json_pack("{s:o}", "Users", list));
+	iam_records_listed(call, reply, "Users", "user", "UserName");
 }
 
 static void
@@ -359,13 +370,11 @@ static const char script_list_keys[] =
 static void
 iam_keys_listed(struct admin_call *call, redisReply *reply)
 {
-	json_t *v = iam_json(call, reply);
+	json_t *list = iam_list(call, reply);
 
-	if (v == NULL)
-		return;
-	admin_reply(call, json_pack("{s:o}", "AccessKeyMetadata",
-	    iam_list(v)));
-	json_decref(v);
+	if (list != NULL)
+		admin_reply(call, json_pack("{s:o}", "AccessKeyMetadata",
+		    list));
 }
 
 static void
@@ -549,17 +558,7 @@ static const char script_list_policies[] =
 static void
 iam_policies_listed(struct admin_call *call, redisReply *reply)
 {
-	json_t *v = iam_json(call, reply), *list, *rec;
-	size_t i;
-
-	if (v == NULL)
-		return;
-	list = iam_list(v);
-	json_decref(v);
-	json_array_foreach(list, i, rec)
-		json_array_set_new(list, i, iam_record(call, json_incref(rec),
-		    "policy", "PolicyName"));
-	admin_reply(call, json_pack("{s:o}", "Policies", list));
+	iam_records_listed(call, reply, "Policies", "policy", "PolicyName");
 }
 
 static void
@@ -651,16 +650,13 @@ static const char script_list_attached[] =
 static void
 iam_attached_listed(struct admin_call *call, redisReply *reply)
 {
-	json_t *v = iam_json(call, reply), *names, *out = json_array(), *n;
+	json_t *names = iam_list(call, reply), *out, *n;
 	char arn[400];
 	size_t i;
 
-	if (v == NULL) {
-		json_decref(out);
+	if (names == NULL)
 		return;
-	}
-	names = iam_list(v);
-	json_decref(v);
+	out = json_array();
 	json_array_foreach(names, i, n) {
 		admin_iam_arn(call, arn, sizeof(arn), "policy",
 		    json_string_value(n));
