@@ -327,18 +327,12 @@ ops_read(struct ops_req *r)
 
 /* ---- the request ---- */
 
-/* AWS's names: [a-zA-Z0-9:_-], 1..max. */
-static bool
-ops_name_valid(const char *s, size_t n, size_t max)
+/* The registry's rule for names ([a-zA-Z0-9:_-], AWS's), at most max;
+ * s holds n bytes and a NUL (a NUL inside is refused). */
+bool
+shadowd_name_valid(const char *s, size_t n, size_t max)
 {
-	if (n == 0 || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
-		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		    s[i] == ':' || s[i] == '_' || s[i] == '-'))
-			return false;
-	return true;
+	return n <= max && strlen(s) == n && broker_registry_name_valid(s);
 }
 
 static bool
@@ -392,9 +386,9 @@ shadowd_topic_parse(const char *topic, size_t len, struct shadowd_topic *t)
 		return -1;
 	t->op = (enum shadowd_op)k;
 	t->names_valid = ops_copy(t->thing, OPS_THING_MAX, seg[2], seglen[2]) &&
-	    ops_name_valid(t->thing, seglen[2], OPS_THING_MAX) &&
+	    shadowd_name_valid(t->thing, seglen[2], OPS_THING_MAX) &&
 	    (n == 5 || (ops_copy(t->name, OPS_SHADOW_MAX, seg[5], seglen[5]) &&
-	    ops_name_valid(t->name, seglen[5], OPS_SHADOW_MAX)));
+	    shadowd_name_valid(t->name, seglen[5], OPS_SHADOW_MAX)));
 	return 0;
 }
 
@@ -451,12 +445,6 @@ ops_start(struct ops_req *r)
 	broker_registry_key(key, "shadow", r->thing);
 	snprintf(r->key, sizeof(r->key), "%s:%s", key, r->name);
 	ops_read(r);
-}
-
-bool
-shadowd_name_valid(const char *s, size_t n, size_t max)
-{
-	return ops_name_valid(s, n, max);
 }
 
 void

@@ -106,7 +106,8 @@ struct shadowd_topic {
  * than base holds). */
 int shadowd_topic_parse(const char *topic, size_t len,
     struct shadowd_topic *t);
-/* AWS's thing and shadow names: [a-zA-Z0-9:_-], 1..max. */
+/* AWS's thing and shadow names: [a-zA-Z0-9:_-], 1..max (the registry's
+ * rule, broker_registry_name_valid); s holds n bytes and a NUL. */
 bool shadowd_name_valid(const char *s, size_t n, size_t max);
 
 /* One request PUBLISH from the session (topic and payload are copied);
