@@ -229,6 +229,30 @@ def log_tails(log_dir, lines=LOG_TAIL_LINES):
     return "\n".join(out)
 
 
+def run_readme_block(cluster, heading, cwd, replacements=()):
+    """Run the first ```sh block after the README heading as written,
+    with `make run`'s endpoints.env and build/bin/stratactl replaced by
+    this cluster's and the binaries under test, and then each (old, new)
+    of replacements; asserts it exits 0 and returns its output."""
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    start = readme.index(heading)
+    script = readme[start:].split("```sh\n", 1)[1].split("```", 1)[0]
+    bin_dir = os.environ.get("STRATA_BIN_DIR") or os.path.join(
+        ROOT, "build", "bin")
+    script = (script.replace("build/run/endpoints.env",
+                             os.path.join(cluster.dir, "endpoints.env"))
+              .replace("build/bin/stratactl",
+                       os.path.join(bin_dir, "stratactl")))
+    for old, new in replacements:
+        script = script.replace(old, new)
+    r = subprocess.run(["bash", "-euo", "pipefail", "-c", script],
+                       cwd=str(cwd), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    out = r.stdout.decode()
+    assert r.returncode == 0, out
+    return out
+
+
 def parse_env_file(path):
     """KEY="value" lines (shell syntax, as cluster.sh writes them)."""
     env = {}

@@ -11,14 +11,13 @@ import hashlib
 import hmac
 import json
 import os
-import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-BIN = os.environ.get("STRATA_BIN_DIR") or os.path.join(
-    os.path.dirname(__file__), "..", "..", "build", "bin")
+import conftest
+
 IOT = "arn:aws:iot:local:000000000000"
 IAM = "arn:aws:iam::000000000000"
 
@@ -336,22 +335,14 @@ def test_audit_names_the_identity(cluster):
 def test_readme_operator_walkthrough_runs(cluster, tmp_path):
     """The README's operator walk-through, run as written (the paths of
     `make run` replaced by this cluster's, the names made unique)."""
-    readme = open(os.path.join(os.path.dirname(__file__), "..", "..",
-                               "README.md")).read()
-    start = readme.index("## Who may administer")
-    block = readme[start:].split("```sh\n", 1)[1].split("```", 1)[0]
     tag = os.urandom(3).hex()
-    script = (block.replace("build/run/endpoints.env",
-                            os.path.join(cluster.dir, "endpoints.env"))
-              .replace("build/bin/stratactl", os.path.join(BIN, "stratactl"))
-              .replace("user-name operator", "user-name operator-" + tag)
-              .replace("policy-name Operator", "policy-name Operator-" + tag)
-              .replace("pump-1", "pump-" + tag))
-    r = subprocess.run(["bash", "-euo", "pipefail", "-c", script],
-                       cwd=str(tmp_path), stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=60)
-    out = r.stdout.decode()
-    assert r.returncode == 0, out
+    out = conftest.run_readme_block(cluster, "## Who may administer",
+                                    tmp_path, [
+                                        ("user-name operator",
+                                         "user-name operator-" + tag),
+                                        ("policy-name Operator",
+                                         "policy-name Operator-" + tag),
+                                        ("pump-1", "pump-" + tag)])
     assert "refused: AccessDeniedException" in out, out
     assert "explicit deny" in out, out
     cert_id = json.load(open(tmp_path / "pump.json"))["certificateId"]
@@ -365,7 +356,6 @@ def test_lockout_guard_and_recovery():
     deleted; with the bootstrap key and the user list removed in Redis,
     ADMIN_TOKEN makes the bootstrap identity again (its own cluster: on
     the shared one other keys are Active)."""
-    import conftest
     with conftest.start_cluster("lockout_cluster", brokers=1,
                                 routers=1) as c:
         path = "/admin-users/admin/access-keys/" + c.admin_key_id

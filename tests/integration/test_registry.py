@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 import certs
+import conftest
 import mosq
 import mqttc
 from mqttc import V311, V5
@@ -526,22 +527,14 @@ def test_just_in_time_provisioning(cluster, tmp_path, closing):
 def test_readme_walkthrough_runs(cluster, tmp_path):
     """The README's device walk-through, run as written (the paths and
     ports of `make run` replaced by this cluster's)."""
-    readme = open(os.path.join(os.path.dirname(__file__), "..", "..",
-                               "README.md")).read()
-    start = readme.index("## A device of your own")
-    block = readme[start:].split("```sh\n", 1)[1].split("```", 1)[0]
     name = "lamp-" + os.urandom(3).hex()
-    script = (block.replace("build/run/endpoints.env",
-                            os.path.join(cluster.dir, "endpoints.env"))
-              .replace("build/bin/stratactl", os.path.join(BIN, "stratactl"))
-              .replace("-p 8883", "-p %d" % cluster.mqtts_ports[0])
-              .replace("lamp-1", name)
-              .replace("--policy-name lamp ", "--policy-name %s " % name))
-    r = subprocess.run(["bash", "-euo", "pipefail", "-c", script],
-                       cwd=str(tmp_path), stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=60)
-    out = r.stdout.decode()
-    assert r.returncode == 0, out
+    out = conftest.run_readme_block(cluster, "## A device of your own",
+                                    tmp_path, [
+                                        ("-p 8883", "-p %d" %
+                                         cluster.mqtts_ports[0]),
+                                        ("lamp-1", name),
+                                        ("--policy-name lamp ",
+                                         "--policy-name %s " % name)])
     assert "refused, as the policy says" in out, out
     cert_id = json.load(open(tmp_path / "lamp.json"))["certificateId"]
     desc = ctl(cluster, "describe-certificate", "--certificate-id",

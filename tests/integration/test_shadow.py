@@ -279,19 +279,8 @@ def test_two_shadowd_concurrent_updates_and_restart():
 def test_readme_shadow_walkthrough_runs(cluster, tmp_path):
     """The README's shadow walk-through, run as written (the paths of
     `make run` replaced by this cluster's, the thing made unique)."""
-    readme = open(os.path.join(os.path.dirname(__file__), "..", "..",
-                               "README.md")).read()
-    start = readme.index("## Device shadows")
-    block = readme[start:].split("```sh\n", 1)[1].split("```", 1)[0]
-    thing = thing_name()
-    script = (block.replace("build/run/endpoints.env",
-                            os.path.join(cluster.dir, "endpoints.env"))
-              .replace("lamp-1", thing))
-    r = subprocess.run(["bash", "-euo", "pipefail", "-c", script],
-                       cwd=str(tmp_path), stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=60)
-    out = r.stdout.decode()
-    assert r.returncode == 0, out
+    out = conftest.run_readme_block(cluster, "## Device shadows", tmp_path,
+                                    [("lamp-1", thing_name())])
     lines = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
     assert len(lines) == 2, out
     delta, got = lines
