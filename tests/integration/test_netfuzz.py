@@ -73,7 +73,10 @@ KEEP_EARLIER = 10           # earlier batches written with a failing one
 
 CLIENT_IDS = ["nf-%d" % i for i in range(6)]
 TOPICS = ["nf/a", "nf/b/c", "nf/x/y/z", "nf", "nf/", "/nf", "nf//a",
-          "nf/\u00e9\u00e8", "$SYS/nf", "nf/a/b/c/d/e/f", "a"]
+          "nf/\u00e9\u00e8", "$SYS/nf", "nf/a/b/c/d/e/f", "a",
+          # shadowd's request topics: payloads reach its document engine
+          "$aws/things/nf/shadow/update", "$aws/things/nf/shadow/get",
+          "$aws/things/nf/shadow/name/n%/delete"]
 BAD_TOPICS = ["", "nf/+", "nf/#", "#", "+", "nf/a\x00b",
               b"nf/\xed\xa0\x80", b"nf/\xc0\x80", b"\xff",
               "nf/" + "/".join("l%d" % i for i in range(12)),
@@ -676,7 +679,16 @@ HTTP_PATHS = ["/metrics", "/metrics", "/healthz", "/healthz", "/",
               "/certificates/" + "a" * 64 + "?newStatus=REVOKED",
               "/target-policies/fz", "/principals/things",
               "/attached-policies/arn%3Aaws%3Aiot%3Alocal%3A000000000000"
-              "%3Acert%2F" + "0" * 64]
+              "%3Acert%2F" + "0" * 64,
+              # admin identities
+              "/admin-users", "/admin-users/fz", "/admin-users/fz/access-keys",
+              "/admin-users/fz/access-keys/AKIAAAAAAAAAAAAAAAAA",
+              "/admin-users/fz/policies/fz", "/admin-policies/fz",
+              # shadowd's HTTP API (its ports are HTTP targets too)
+              "/things/fz/shadow", "/things/fz/shadow?name=n",
+              "/things/fz%00/shadow?name=%zz",
+              "/api/things/shadow/ListNamedShadowsForThing/fz?pageSize=0",
+              "/api/things/shadow/ListNamedShadowsForThing/fz?nextToken=x"]
 HTTP_VERSIONS = ["HTTP/1.1"] * 4 + ["HTTP/1.0", "HTTP/0.9", "HTTP/2.0",
                                    "HTTP/1.12", "HTTP/x", "", "http/1.1"]
 HTTP_HEADERS = ["Connection: keep-alive", "Connection: close",
@@ -686,7 +698,12 @@ HTTP_HEADERS = ["Connection: keep-alive", "Connection: close",
                 "Content-Length: 99999999999999999999",
                 "Content-Length: 5", "Content-Length: 0", "NoColonHere",
                 ": empty-name", " folded continuation", "X-Long: " +
-                "v" * 4000, "Host:", "Host: a\x00b", "\x00: \x00"]
+                "v" * 4000, "Host:", "Host: a\x00b", "\x00: \x00",
+                "Authorization: STRATA-HMAC-SHA256 Credential=AKIAAAAAAAAAAAAA"
+                "AAAA, Signature=" + "0" * 64,
+                "X-Strata-Date: 20260101T000000Z",
+                "Authorization: Bearer AKIAAAAAAAAAAAAAAAAA:" + "s" * 40,
+                "Authorization: STRATA-HMAC-SHA256 ,,,Credential="]
 
 
 AUTH_HEADER = "Authorization: Bearer %s"
@@ -828,6 +845,8 @@ class Targets:
         """From a parsed endpoints.env."""
         admin = [int(u.rsplit(":", 1)[1])
                  for u in env.get("ADMIN_URLS", "").split()]
+        admin += [int(p) for p in (env.get("SHADOWD_METRICS_PORTS", "") + " " +
+                                   env.get("SHADOWD_HTTP_PORTS", "")).split()]
         return cls(env["HOST"], [int(p) for p in env["MQTT_PORTS"].split()],
                    [int(p) for p in env["MQTTS_PORTS"].split()],
                    [int(p) for p in env["METRICS_PORTS"].split()] + admin,
@@ -1113,9 +1132,10 @@ def write_failure(seed, number, plans, results, earlier, targets,
 
 @pytest.fixture(scope="module")
 def netfuzz_cluster():
-    """A cluster of its own (two brokers, one router): the fuzzer leaves
-    retained junk and sessions behind."""
-    with conftest.start_cluster("netfuzz_cluster",
+    """A cluster of its own (two brokers, one router, one shadowd whose
+    HTTP ports are targets too): the fuzzer leaves retained junk and
+    sessions behind."""
+    with conftest.start_cluster("netfuzz_cluster", shadowd=1,
                                 prefix="strata-it-netfuzz-") as c:
         yield c
 
