@@ -87,16 +87,20 @@ static void session_begin(struct shadowd_session *s);
 
 /* ---- output ---- */
 
+/* Encode p straight into the output buffer. */
 static void
 session_send(struct shadowd_session *s, const struct strata_mqtt_packet *p)
 {
+	struct evbuffer *out = bufferevent_get_output(s->bev);
 	size_t n = strata_mqtt_encoded_size(p, STRATA_MQTT_V5);
-	uint8_t *buf = malloc(n);
+	struct evbuffer_iovec v;
 
-	if (buf == NULL || strata_mqtt_encode(p, STRATA_MQTT_V5, buf, n) != n)
+	if (evbuffer_reserve_space(out, (ev_ssize_t)n, &v, 1) != 1 ||
+	    strata_mqtt_encode(p, STRATA_MQTT_V5, v.iov_base, n) != n)
 		abort();
-	bufferevent_write(s->bev, buf, n);
-	free(buf);
+	v.iov_len = n;
+	if (evbuffer_commit_space(out, &v, 1) != 0)
+		abort();
 }
 
 static uint16_t
