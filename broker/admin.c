@@ -633,6 +633,26 @@ broker_admin_guard_done(struct admin_call *call, int status,
 }
 
 int
+broker_admin_registry_ca(struct strata_broker *b, const char *cert)
+{
+	struct broker_admin *a = b->admin;
+	FILE *f;
+
+	if (a == NULL || a->ca != NULL)
+		return STRATA_EINVAL;
+	f = fopen(cert, "r");
+	a->ca = f != NULL ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	if (f != NULL)
+		fclose(f);
+	if (a->ca == NULL || broker_cert_id(a->ca, a->ca_id) != 0) {
+		STRATA_ERROR(BROKER_COMP, "config error: registry-ca-cert "
+		    "cannot be read|cert=%s", cert);
+		return STRATA_EINVAL;
+	}
+	return 0;
+}
+
+int
 broker_admin_identities(struct strata_broker *b, const char *token_file,
     const char *boot_id)
 {

@@ -755,6 +755,26 @@ const char *broker_device_thing(const struct broker_conn *c);
 /* The registry certificate id of c's connection, or NULL (plain TCP,
  * tls-auth chain). */
 const char *broker_device_cert_id(const struct broker_conn *c);
+/* The verdict on one HTTPS request (broker_device_request). */
+enum broker_device_verdict {
+	BROKER_DEVICE_ALLOWED,
+	BROKER_DEVICE_DENIED,      /* the policies do not allow it */
+	BROKER_DEVICE_REFUSED,     /* the certificate is (unknown, INACTIVE,
+				      REVOKED, expired, CA not ACTIVE) */
+	BROKER_DEVICE_UNAVAILABLE, /* the registry (Redis) did not answer */
+};
+/* why: one English phrase ("" when allowed), valid during the call. */
+typedef void (*broker_device_decided_cb)(void *arg, int verdict,
+    const char *why);
+/* May the holder of certificate x509 (a TLS client of another API than
+ * MQTT: shadowd's HTTPS listener) do action (one STRATA_IOT_* bit) on
+ * resource (a full ARN)?  The certificate is looked up in the registry
+ * as a connection's is (sharing its entry) and its policies bound to
+ * its certificate variables only (no client id, so no thing variable,
+ * as AWS IoT does for HTTP).  decided is called exactly once, maybe
+ * before this returns; x509 is referenced, not taken. */
+void broker_device_request(struct strata_broker *b, X509 *x509, int action,
+    const char *resource, broker_device_decided_cb decided, void *arg);
 /* jitp.c is done with the certificate id: provisioned or not. */
 void broker_device_jitp_done(struct strata_broker *b, const char *id,
     bool provisioned);
@@ -865,6 +885,10 @@ int broker_admin_start(struct strata_broker *b);
 void broker_admin_free(struct strata_broker *b);
 /* The id of registry-ca-cert, "-" without one. */
 const char *broker_admin_ca_id(const struct strata_broker *b);
+/* Another process's registry-ca-cert, certificate only (shadowd judges
+ * the certificates it issued, and signs none): 0 or STRATA_EINVAL
+ * (logged). */
+int broker_admin_registry_ca(struct strata_broker *b, const char *cert);
 /*
  * Admin identities on another HTTP API of the process (shadowd's): the
  * token file and bootstrap key id of the admin API, without serving it.

@@ -67,6 +67,8 @@ struct dev_cert {
 	struct broker_devices *d;
 	char id[BROKER_CERT_ID_LEN + 1];
 	struct strata_list conns;     /* broker_conn_auth.node */
+	struct strata_list reqs;      /* broker_device_req.node: HTTPS
+					 requests waiting for the lookup */
 	bool looking;                 /* a lookup is in flight */
 	bool again;                   /* something changed meanwhile */
 	bool known;                   /* a lookup answered at least once */
@@ -122,6 +124,7 @@ struct broker_devices {
 };
 
 static void device_lookup(struct dev_cert *e);
+static void device_reqs_decide(struct dev_cert *e);
 
 /* ---- TLS verification ---- */
 
@@ -261,7 +264,8 @@ device_cert_value_free(void *v)
 static void
 device_cert_release(struct dev_cert *e)
 {
-	if (!strata_list_empty(&e->conns) || e->looking || e->busy)
+	if (!strata_list_empty(&e->conns) || !strata_list_empty(&e->reqs) ||
+	    e->looking || e->busy)
 		return;
 	strata_hashmap_delete(e->d->certs, e->id, BROKER_CERT_ID_LEN);
 }
@@ -280,6 +284,7 @@ device_cert_get(struct broker_devices *d, const char *id)
 	e->d = d;
 	memcpy(e->id, id, sizeof(e->id));
 	strata_list_init(&e->conns);
+	strata_list_init(&e->reqs);
 	e->refusal = AUTH_UNAVAILABLE;
 	strata_hashmap_put(d->certs, e->id, BROKER_CERT_ID_LEN, e);
 	return e;
@@ -753,6 +758,7 @@ device_finish(struct dev_cert *e)
 			device_recheck_conn(c);
 	}
 	free(snap);
+	device_reqs_decide(e);
 	e->busy = false;
 	if (e->again) {
 		e->again = false;
@@ -768,6 +774,7 @@ device_looked_up(struct strata_redis *r, redisReply *reply, void *arg)
 
 	if (e->d->b->stopping) {
 		e->looking = false;
+		device_reqs_decide(e); /* refused: unavailable */
 		return;
 	}
 	if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
@@ -925,6 +932,135 @@ broker_device_cert_id(const struct broker_conn *c)
 {
 	return c->auth != NULL && c->auth->cert != NULL ? c->auth->cert->id :
 	    NULL;
+}
+
+/* ---- HTTPS requests ---- */
+
+/* One request of shadowd's HTTPS listener, waiting in its certificate's
+ * entry (shared with the MQTT connections of that certificate). */
+struct broker_device_req {
+	struct strata_list node;      /* in cert->reqs */
+	X509 *x509;
+	int action;
+	char *resource;
+	int refusal;                  /* AUTH_* known before the lookup */
+	broker_device_decided_cb decided;
+	void *arg;
+};
+
+/* The verdict on one request from its entry: the certificate's refusal,
+ * or its policies bound to the certificate's variables alone (HTTP has
+ * no client id, so no thing: AWS resolves thing variables on MQTT
+ * only). */
+static int
+device_req_verdict(const struct dev_cert *e, struct broker_device_req *r,
+    const char **why)
+{
+	struct dev_fields fields = {r->x509, NULL, 0, 0};
+	struct strata_policy *pols[16];
+	struct strata_policy_vars v;
+	struct strata_policy_set *set;
+	enum strata_policy_decision d;
+	size_t n = 0;
+	int refusal = r->refusal >= 0 ? r->refusal : e->refusal;
+
+	if (refusal >= 0) {
+		*why = device_refusal_names[refusal];
+		return refusal == AUTH_UNAVAILABLE ?
+		    BROKER_DEVICE_UNAVAILABLE : BROKER_DEVICE_REFUSED;
+	}
+	memset(&v, 0, sizeof(v));
+	v.cert_field = device_cert_field;
+	v.cert_ctx = &fields;
+	for (size_t i = 0; i < e->n_pols && n < 16; i++)
+		if (e->pols[i] != NULL)
+			pols[n++] = e->pols[i]->pol;
+	set = strata_policy_bind(pols, n, &v);
+	d = strata_policy_check(set, r->action, r->resource);
+	strata_policy_set_free(set);
+	device_fields_free(&fields);
+	*why = d == STRATA_POLICY_ALLOW ? "" : d ==
+	    STRATA_POLICY_DENY_EXPLICIT ? "denied by a Deny statement of the "
+	    "certificate's policies" : "no statement of the certificate's "
+	    "policies allows it";
+	return d == STRATA_POLICY_ALLOW ? BROKER_DEVICE_ALLOWED :
+	    BROKER_DEVICE_DENIED;
+}
+
+static void
+device_req_answer(const struct dev_cert *e, struct broker_device_req *r)
+{
+	const char *why;
+	int verdict = device_req_verdict(e, r, &why);
+
+	r->decided(r->arg, verdict, why);
+	X509_free(r->x509);
+	free(r->resource);
+	free(r);
+}
+
+/* The lookup is over: every waiting request gets its verdict (requests
+ * that arrive meanwhile wait for the next lookup). */
+static void
+device_reqs_decide(struct dev_cert *e)
+{
+	struct strata_list waiting;
+
+	strata_list_init(&waiting);
+	while (!strata_list_empty(&e->reqs)) {
+		struct strata_list *pos = e->reqs.next;
+
+		strata_list_remove(pos);
+		strata_list_push_back(&waiting, pos);
+	}
+	while (!strata_list_empty(&waiting)) {
+		struct strata_list *pos = waiting.next;
+
+		strata_list_remove(pos);
+		device_req_answer(e, STRATA_CONTAINER_OF(pos,
+		    struct broker_device_req, node));
+	}
+}
+
+void
+broker_device_request(struct strata_broker *b, X509 *x509, int action,
+    const char *resource, broker_device_decided_cb decided, void *arg)
+{
+	struct broker_device_req *r = calloc(1, sizeof(*r));
+	char id[BROKER_CERT_ID_LEN + 1];
+	struct dev_cert *e;
+
+	if (r == NULL || (r->resource = strdup(resource)) == NULL)
+		abort();
+	X509_up_ref(x509);
+	r->x509 = x509;
+	r->action = action;
+	r->decided = decided;
+	r->arg = arg;
+	r->refusal = -1;
+	strata_list_init(&r->node);
+	if (b->devices == NULL || b->stopping) {
+		r->refusal = AUTH_UNAVAILABLE;
+	} else if (broker_cert_id(x509, id) != 0) {
+		r->refusal = AUTH_UNKNOWN;
+	} else {
+		if (X509_cmp_current_time(X509_get0_notAfter(x509)) <= 0 ||
+		    X509_cmp_current_time(X509_get0_notBefore(x509)) >= 0)
+			r->refusal = AUTH_EXPIRED;
+		e = device_cert_get(b->devices, id);
+		/* a certificate in use by connections here is current (as
+		 * for a connection); else it is looked up for this request */
+		if (r->refusal < 0 && (!e->known || e->looking ||
+		    e->refusal == AUTH_UNAVAILABLE)) {
+			strata_list_push_back(&e->reqs, &r->node);
+			device_lookup(e);
+			return;
+		}
+		device_req_answer(e, r);
+		device_cert_release(e);
+		return;
+	}
+	device_req_answer(NULL, r);
 }
 
 /* ---- changes ---- */

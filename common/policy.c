@@ -37,8 +37,11 @@ struct policy_parser {
 	bool variables; /* Version 2012-10-17: ${...} is a variable */
 };
 
+/* In the order of the STRATA_IOT_* bits. */
 static const char *const policy_action_names[POLICY_ACTIONS] = {"iot:Connect",
-    "iot:Publish", "iot:Subscribe", "iot:Receive", "iot:RetainPublish"};
+    "iot:Publish", "iot:Subscribe", "iot:Receive", "iot:RetainPublish",
+    "iot:GetThingShadow", "iot:UpdateThingShadow", "iot:DeleteThingShadow",
+    "iot:ListNamedShadowsForThing"};
 
 /* Distinguished-name attributes of Subject and Issuer (AWS's list). */
 static const char *const policy_cert_attributes[] = {

@@ -33,14 +33,20 @@
 
 #include <jansson.h>
 
-/* The actions Strata enforces, as a bit set.  Other iot: actions in a
- * document (iot:UpdateThingShadow, ...) are accepted and ignored. */
+/* The actions Strata enforces, as a bit set: the MQTT ones (broker) and
+ * the Device Shadow REST API's (shadowd's HTTPS listener).  Other iot:
+ * actions in a document (iot:DescribeJobExecution, ...) are accepted and
+ * ignored. */
 enum {
 	STRATA_IOT_CONNECT = 1,
 	STRATA_IOT_PUBLISH = 2,
 	STRATA_IOT_SUBSCRIBE = 4,
 	STRATA_IOT_RECEIVE = 8,
 	STRATA_IOT_RETAIN_PUBLISH = 16,
+	STRATA_IOT_GET_THING_SHADOW = 32,
+	STRATA_IOT_UPDATE_THING_SHADOW = 64,
+	STRATA_IOT_DELETE_THING_SHADOW = 128,
+	STRATA_IOT_LIST_NAMED_SHADOWS = 256,
 };
 
 /* AWS's limit: 2048 characters, white space not counted. */
@@ -130,7 +136,8 @@ enum strata_policy_decision {
  * STRATA_POLICY_DENY_DEFAULT) on a resource, a full ARN as NUL-terminated
  * UTF-8: "arn:aws:iot:REGION:ACCOUNT:client/ID", ".../topic/NAME" for
  * Publish, Receive and RetainPublish, ".../topicfilter/FILTER" for
- * Subscribe.  Does not allocate.
+ * Subscribe, ".../thing/THING" or ".../thing/THING/SHADOW" for the
+ * shadow actions.  Does not allocate.
  */
 enum strata_policy_decision strata_policy_check(
     const struct strata_policy_set *set, int action, const char *resource);

@@ -479,23 +479,14 @@ strata_policy_set_free(struct strata_policy_set *set)
 
 /* ---- check ----------------------------------------------------------- */
 
+/* The index of a single STRATA_IOT_* bit, or -1. */
 static int
 check_action_index(int action)
 {
-	switch (action) {
-	case STRATA_IOT_CONNECT:
-		return 0;
-	case STRATA_IOT_PUBLISH:
-		return 1;
-	case STRATA_IOT_SUBSCRIBE:
-		return 2;
-	case STRATA_IOT_RECEIVE:
-		return 3;
-	case STRATA_IOT_RETAIN_PUBLISH:
-		return 4;
-	default:
-		return -1;
-	}
+	for (int a = 0; a < POLICY_ACTIONS; a++)
+		if (action == 1 << a)
+			return a;
+	return -1;
 }
 
 static bool

@@ -1,11 +1,17 @@
 /*
  * http.c - the HTTP interface of the Device Shadow service: AWS IoT's
- * Device Shadow REST API on plain HTTP (docs/internals/shadowd-http.md).
- * With http-auth iam (the default) every caller is an admin identity
- * whose admin policies must allow iot:GetThingShadow, ... on the thing
- * (broker_admin_guard, the admin API's authentication); http-auth none
- * is for development on loopback.  HTTPS with device client
- * certificates and their IoT policies is not built yet.
+ * Device Shadow REST API (docs/internals/shadowd-http.md), on up to two
+ * listeners, each a struct shadowd_http:
+ *   http-port  plain HTTP.  With http-auth iam (the default) every
+ *              caller is an admin identity whose admin policies must
+ *              allow iot:GetThingShadow, ... on the thing
+ *              (broker_admin_guard, the admin API's authentication);
+ *              http-auth none is for development on loopback.
+ *   https-port HTTPS with the device's client certificate, as the
+ *              managed service's port 8443: the certificate is looked up
+ *              in the registry and its IoT policies must allow the action
+ *              on thing/T (classic) or thing/T/N (named)
+ *              (broker_device_request, device.c).
  *
  * Routes (AWS's paths, thing names percent-decoded):
  *   GET    /things/T/shadow[?name=N]   GetThingShadow     -> shadowd_call
@@ -16,9 +22,11 @@
  *
  * A request runs:
  *   route by path (404) and method (405) -> query parsed (400) -> names
- *   checked (400) -> over max-inflight (429) -> http-auth iam: the
- *   caller authenticated and authorized (401, 403, 503; the guard
- *   answers those) -> update body at most the request limit (413) ->
+ *   checked (400) -> over max-inflight (429) -> the caller authenticated
+ *   and authorized: http-auth iam (401, 403, 503; the guard answers
+ *   those), or the device certificate on HTTPS (401 certificate
+ *   refused, 403 policies deny, 503 registry not answering) -> update
+ *   body at most the request limit (413) ->
  *   ops.c (shadowd_call) or the names set -> answer (and the admin audit
  *   line).
  * The answer is 200 with the document the MQTT accepted topic carries,
@@ -28,7 +36,10 @@
  * The client may go away while Redis answers: the connection's close
  * callback marks the call `gone`, and the answer is then dropped (the
  * request was freed with its connection).  ops.c answers every call, at
- * the latest when the Redis deadline passes or the client is freed.
+ * the latest when the Redis deadline passes or the client is freed; so
+ * does device.c.  At exit the listener is freed first: its calls still
+ * waiting are marked gone and detached (h NULL), and freed when their
+ * answer comes.
  */
 #include <sys/queue.h>
 #include <stdlib.h>
@@ -36,8 +47,10 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/ssl.h>
 
 #include "shadow.h"
 #include "shadowd.h"
@@ -56,22 +69,25 @@
 
 /* Statuses counted in strata_shadowd_http_requests_total; the last cell
  * is code="other". */
-static const int http_codes[] = {200, 400, 404, 405, 409, 413, 415, 429,
-    500, 503};
+static const int http_codes[] = {200, 400, 401, 403, 404, 405, 409, 413,
+    415, 429, 500, 503};
 #define HTTP_N_CODES (sizeof(http_codes) / sizeof(http_codes[0]))
 
 struct shadowd_http {
 	struct shadowd *sd;
 	struct evhttp *http;
 	struct evhttp_bound_socket *socket;
-	bool auth;                   /* http-auth iam */
+	enum shadowd_http_auth auth;
+	const char *listener;        /* "http" or "https" */
+	TAILQ_HEAD(, http_call) calls; /* not answered yet */
 	uint64_t *requests[HTTP_N_CODES + 1];
 };
 
 enum http_route { HTTP_ROUTE_SHADOW, HTTP_ROUTE_LIST };
 
 struct http_call {
-	struct shadowd_http *h;
+	TAILQ_ENTRY(http_call) link; /* in h->calls */
+	struct shadowd_http *h;      /* NULL: the listener was freed */
 	struct evhttp_request *req;
 	bool gone;                   /* the connection closed first */
 	const char *allow;           /* a 405's Allow header */
@@ -95,6 +111,8 @@ http_reason(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
@@ -109,6 +127,8 @@ http_reason(int status)
 static void
 http_call_free(struct http_call *call)
 {
+	if (call->h != NULL)
+		TAILQ_REMOVE(&call->h->calls, call, link);
 	if (call->admin != NULL)
 		broker_admin_guard_done(call->admin, call->status, NULL);
 	evhttp_clear_headers(&call->query);
@@ -296,18 +316,10 @@ static void
 http_shadow(struct http_call *call, enum shadowd_op op)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(call->req);
-	const char *name = evhttp_find_header(&call->query, "name");
 	struct shadowd_call c = {.op = op, .thing = call->thing,
 	    .name = call->name, .payload = "", .answered = http_answered,
 	    .arg = call};
 
-	if (name != NULL) {
-		if (!shadowd_name_valid(name, strlen(name), HTTP_SHADOW_MAX)) {
-			http_error(call, 400, "Invalid thing or shadow name");
-			return;
-		}
-		memcpy(call->name, name, strlen(name) + 1);
-	}
 	if (op == SHADOWD_UPDATE) {
 		c.len = evbuffer_get_length(in);
 		if (c.len > STRATA_SHADOW_MAX_REQUEST_BYTES) {
@@ -405,6 +417,21 @@ http_thing(struct http_call *call, const char *raw, size_t raw_len)
 	return ok;
 }
 
+/* The shadow's name from the query into call->name ("" for the classic
+ * shadow); false if it is not one AWS allows. */
+static bool
+http_shadow_name(struct http_call *call)
+{
+	const char *name = evhttp_find_header(&call->query, "name");
+
+	if (call->route != HTTP_ROUTE_SHADOW || name == NULL)
+		return true;
+	if (!shadowd_name_valid(name, strlen(name), HTTP_SHADOW_MAX))
+		return false;
+	memcpy(call->name, name, strlen(name) + 1);
+	return true;
+}
+
 /* The operation of method on route, or -1 (405). */
 static int
 http_op(enum http_route route, enum evhttp_cmd_type method)
@@ -445,27 +472,88 @@ http_allowed(struct admin_call *admin, void *arg)
 	http_run(call);
 }
 
-/* http-auth iam: the caller must be an admin identity whose policies
- * allow the operation on the thing. */
+/* device.c's verdict on the request's certificate and policies. */
+static void
+http_device_decided(void *arg, int verdict, const char *why)
+{
+	struct http_call *call = arg;
+
+	switch (verdict) {
+	case BROKER_DEVICE_ALLOWED:
+		if (call->gone)
+			http_call_free(call);
+		else
+			http_run(call);
+		return;
+	case BROKER_DEVICE_REFUSED:
+		http_error(call, 401, why);
+		return;
+	case BROKER_DEVICE_DENIED:
+		http_error(call, 403, why);
+		return;
+	default:
+		http_error(call, 503, "The registry is not available");
+	}
+}
+
+/* HTTPS: the client certificate's IoT policies must allow the action on
+ * the thing, or on the named shadow (AWS's resource thing/T/N). */
+static void
+http_device_guard(struct http_call *call, int action)
+{
+	struct strata_broker *b = call->h->sd->b;
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(
+	    evhttp_request_get_connection(call->req));
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+	X509 *x509 = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+	char arn[512];
+
+	if (x509 == NULL) {
+		http_error(call, 401, "A client certificate is required");
+		return;
+	}
+	snprintf(arn, sizeof(arn), "arn:aws:iot:%s:%s:thing/%s%s%s",
+	    b->cfg.iot_region, b->cfg.iot_account, call->thing,
+	    call->name[0] != '\0' ? "/" : "", call->name);
+	broker_device_request(b, x509, action, arn, http_device_decided,
+	    call);
+}
+
+/* The caller must be allowed the operation on the thing: an admin
+ * identity (http-auth iam), a device certificate (HTTPS), or anyone
+ * (http-auth none). */
 static void
 http_guard(struct http_call *call)
 {
-	static const char *const ops[] = {
-		[SHADOWD_UPDATE] = "UpdateThingShadow",
-		[SHADOWD_GET] = "GetThingShadow",
-		[SHADOWD_DELETE] = "DeleteThingShadow",
+	static const struct {
+		const char *name;
+		int action;
+	} ops[] = {
+		[SHADOWD_UPDATE] = {"UpdateThingShadow",
+		    STRATA_IOT_UPDATE_THING_SHADOW},
+		[SHADOWD_GET] = {"GetThingShadow", STRATA_IOT_GET_THING_SHADOW},
+		[SHADOWD_DELETE] = {"DeleteThingShadow",
+		    STRATA_IOT_DELETE_THING_SHADOW},
 	};
-	const char *op = call->route == HTTP_ROUTE_LIST ?
-	    "ListNamedShadowsForThing" : ops[call->op];
+	bool list = call->route == HTTP_ROUTE_LIST;
+	const char *op = list ? "ListNamedShadowsForThing" :
+	    ops[call->op].name;
 	char action[64];
 
-	if (!call->h->auth) {
+	switch (call->h->auth) {
+	case SHADOWD_HTTP_AUTH_NONE:
 		http_run(call);
 		return;
+	case SHADOWD_HTTP_AUTH_DEVICE:
+		http_device_guard(call, list ? STRATA_IOT_LIST_NAMED_SHADOWS :
+		    ops[call->op].action);
+		return;
+	case SHADOWD_HTTP_AUTH_IAM:
+		snprintf(action, sizeof(action), "iot:%s", op);
+		broker_admin_guard(call->h->sd->b, call->req, op, action,
+		    call->thing, http_allowed, call);
+		return;
 	}
-	snprintf(action, sizeof(action), "iot:%s", op);
-	broker_admin_guard(call->h->sd->b, call->req, op, action, call->thing,
-	    http_allowed, call);
 }
 
 /* The route is known: method, query, names, load, then the operation. */
@@ -478,18 +566,19 @@ http_dispatch(struct http_call *call, enum http_route route,
 	int op = http_op(route, evhttp_request_get_command(call->req));
 	struct shadowd *sd = call->h->sd;
 
+	call->route = route;
 	if (op < 0) {
 		call->allow = route == HTTP_ROUTE_LIST ? "GET" :
 		    "GET, POST, DELETE";
 		http_error(call, 405, "Method not allowed on this path");
 	} else if (q != NULL && evhttp_parse_query_str(q, &call->query) != 0) {
 		http_error(call, 400, "Invalid query string");
-	} else if (!http_thing(call, thing, thing_len)) {
+	} else if (!http_thing(call, thing, thing_len) ||
+	    !http_shadow_name(call)) {
 		http_error(call, 400, "Invalid thing or shadow name");
 	} else if (sd->inflight >= sd->max_inflight) {
 		http_error(call, 429, "Too many requests");
 	} else {
-		call->route = route;
 		call->op = op;
 		http_guard(call);
 	}
@@ -509,6 +598,7 @@ http_handle(struct evhttp_request *req, void *arg)
 		abort();
 	call->h = arg;
 	call->req = req;
+	TAILQ_INSERT_TAIL(&call->h->calls, call, link);
 	TAILQ_INIT(&call->query);
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
 	    http_conn_closed, call);
@@ -523,17 +613,18 @@ http_handle(struct evhttp_request *req, void *arg)
 static void
 http_metrics(struct shadowd_http *h)
 {
-	char labels[32];
+	char labels[64];
 
 	for (size_t i = 0; i <= HTTP_N_CODES; i++) {
 		if (i < HTTP_N_CODES)
-			snprintf(labels, sizeof(labels), "code=\"%d\"",
-			    http_codes[i]);
+			snprintf(labels, sizeof(labels), "listener=\"%s\","
+			    "code=\"%d\"", h->listener, http_codes[i]);
 		else
-			snprintf(labels, sizeof(labels), "code=\"other\"");
+			snprintf(labels, sizeof(labels), "listener=\"%s\","
+			    "code=\"other\"", h->listener);
 		h->requests[i] = strata_metrics_counter(h->sd->b->metrics,
 		    "strata_shadowd_http_requests_total", "HTTP shadow "
-		    "requests answered, by status", labels);
+		    "requests answered, by listener and status", labels);
 	}
 }
 
@@ -544,9 +635,23 @@ http_loopback(const char *bind)
 	    strcmp(bind, "localhost") == 0;
 }
 
-int
-shadowd_http_start(struct shadowd *sd, const char *bind, uint16_t port,
-    bool auth)
+/* HTTPS: each connection a TLS server bufferevent of the core's context
+ * (tls-cert, tls-key, tls-ca; its verify callback lets the registry
+ * judge certificates of CAs registered at run time). */
+static struct bufferevent *
+http_tls_bev(struct event_base *base, void *arg)
+{
+	struct shadowd_http *h = arg;
+	SSL *ssl = SSL_new(h->sd->b->ssl_ctx);
+
+	if (ssl == NULL)
+		abort();
+	return bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+static struct shadowd_http *
+http_new(struct shadowd *sd, enum shadowd_http_auth auth)
 {
 	struct shadowd_http *h = calloc(1, sizeof(*h));
 
@@ -554,7 +659,8 @@ shadowd_http_start(struct shadowd *sd, const char *bind, uint16_t port,
 		abort();
 	h->sd = sd;
 	h->auth = auth;
-	sd->http = h;
+	h->listener = auth == SHADOWD_HTTP_AUTH_DEVICE ? "https" : "http";
+	TAILQ_INIT(&h->calls);
 	http_metrics(h);
 	evhttp_set_max_body_size(h->http, HTTP_MAX_BODY);
 	evhttp_set_max_headers_size(h->http, HTTP_MAX_HEADERS);
@@ -564,25 +670,38 @@ shadowd_http_start(struct shadowd *sd, const char *bind, uint16_t port,
 	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
 	    EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(h->http, http_handle, h);
+	if (auth == SHADOWD_HTTP_AUTH_DEVICE)
+		evhttp_set_bevcb(h->http, http_tls_bev, h);
+	return h;
+}
+
+int
+shadowd_http_start(struct shadowd *sd, const char *bind, uint16_t port,
+    enum shadowd_http_auth auth)
+{
+	struct shadowd_http *h = http_new(sd, auth);
+
+	if (auth == SHADOWD_HTTP_AUTH_DEVICE)
+		sd->https = h;
+	else
+		sd->http = h;
 	h->socket = evhttp_bind_socket_with_handle(h->http, bind, port);
 	if (h->socket == NULL) {
-		STRATA_ERROR(SHADOWD_COMP, "cannot listen|listener=http "
-		    "address=%s port=%u", bind, (unsigned)port);
+		STRATA_ERROR(SHADOWD_COMP, "cannot listen|listener=%s "
+		    "address=%s port=%u", h->listener, bind, (unsigned)port);
 		return STRATA_EIO;
 	}
-	if (!auth && !http_loopback(bind))
+	if (auth == SHADOWD_HTTP_AUTH_NONE && !http_loopback(bind))
 		STRATA_WARN(SHADOWD_COMP, "the HTTP shadow API has no "
 		    "authentication and is not on loopback|address=%s", bind);
-	STRATA_INFO(SHADOWD_COMP, "listening|listener=http address=%s "
-	    "port=%u", bind, (unsigned)port);
+	STRATA_INFO(SHADOWD_COMP, "listening|listener=%s address=%s "
+	    "port=%u", h->listener, bind, (unsigned)port);
 	return 0;
 }
 
-void
-shadowd_http_stop(struct shadowd *sd)
+static void
+http_stop(struct shadowd_http *h)
 {
-	struct shadowd_http *h = sd->http;
-
 	if (h == NULL || h->socket == NULL)
 		return;
 	evhttp_del_accept_socket(h->http, h->socket);
@@ -590,14 +709,36 @@ shadowd_http_stop(struct shadowd *sd)
 }
 
 void
-shadowd_http_free(struct shadowd *sd)
+shadowd_http_stop(struct shadowd *sd)
 {
-	struct shadowd_http *h = sd->http;
+	http_stop(sd->http);
+	http_stop(sd->https);
+}
+
+/* Calls still waiting for ops.c, Redis or device.c are detached: their
+ * answer only frees them. */
+static void
+http_free(struct shadowd_http *h)
+{
+	struct http_call *call;
 
 	if (h == NULL)
 		return;
+	while ((call = TAILQ_FIRST(&h->calls)) != NULL) {
+		TAILQ_REMOVE(&h->calls, call, link);
+		call->h = NULL;
+		call->gone = true;
+	}
 	if (h->http != NULL)
 		evhttp_free(h->http);
 	free(h);
+}
+
+void
+shadowd_http_free(struct shadowd *sd)
+{
+	http_free(sd->http);
+	http_free(sd->https);
 	sd->http = NULL;
+	sd->https = NULL;
 }

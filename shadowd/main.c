@@ -3,10 +3,14 @@
  *
  * Options: the node options every daemon has (node id, metrics port,
  * Redis, cluster secret, log level) and shadowd's own (max-inflight,
- * cas-attempts, http-port and http-bind: the REST API of http.c).  The
+ * cas-attempts; http-port, http-bind and http-auth: the REST API of
+ * http.c on plain HTTP; https-port with tls-cert, tls-key, tls-ca,
+ * tls-crl: the same over HTTPS for devices, judged by the registry).  The
  * broker core it runs is configured from them: no client listener, no
  * admin API; its /metrics and /healthz are served here (healthy: a
  * router link is up and the internal session is subscribed).
+ * SIGHUP: reload the HTTPS listener's TLS files (tls-cert, tls-key, tls-ca,
+ * tls-crl), as a broker does.
  * SIGTERM/SIGINT: close the internal session and the router links, stop
  * accepting HTTP connections, leave the loop after at most 2 s; requests
  * in flight are not answered (their senders retry, as a device does when
@@ -49,6 +53,16 @@ struct shadowd_config {
 	long http_port;
 	char *http_bind;
 	char *http_auth;
+	long https_port;
+	char *tls_cert;
+	char *tls_key;
+	char *tls_ca;
+	char *tls_crl;
+	char *tls_ciphers;
+	char *tls_ciphersuites;
+	char *iot_region;
+	char *iot_account;
+	char *registry_ca_cert;
 	char *admin_token_file;
 	char *admin_bootstrap_key_id;
 };
@@ -77,6 +91,34 @@ static const struct strata_config_option shadowd_options[] = {
 	    "who may call the HTTP shadow API: iam (admin identities whose "
 	    "admin policies allow iot:GetThingShadow, ...) or none "
 	    "(anyone: development on loopback only)"),
+	OPT("https-port", STRATA_CFG_INT, https_port, "0", 0, 65535,
+	    "port of the Device Shadow REST API over HTTPS on bind, for "
+	    "devices: their registered client certificate and its IoT "
+	    "policies decide (the managed service's 8443; 0: off)"),
+	OPT("tls-cert", STRATA_CFG_STRING, tls_cert, "", 0, 0,
+	    "PEM certificate chain of the HTTPS listener"),
+	OPT("tls-key", STRATA_CFG_STRING, tls_key, "", 0, 0,
+	    "PEM private key of the HTTPS listener"),
+	OPT("tls-ca", STRATA_CFG_STRING, tls_ca, "", 0, 0,
+	    "PEM CA bundle the devices' certificates are verified with (CAs "
+	    "registered at run time are the registry's to judge, as on the "
+	    "brokers)"),
+	OPT("tls-crl", STRATA_CFG_STRING, tls_crl, "", 0, 0,
+	    "PEM CRLs checked against client certificates (as on the "
+	    "brokers)"),
+	OPT("tls-ciphers", STRATA_CFG_STRING, tls_ciphers, "", 0, 0,
+	    "TLS 1.2 cipher list, OpenSSL syntax (empty: OpenSSL's default)"),
+	OPT("tls-ciphersuites", STRATA_CFG_STRING, tls_ciphersuites, "", 0, 0,
+	    "TLS 1.3 cipher suites, colon-separated (empty: OpenSSL's "
+	    "default)"),
+	OPT("iot-region", STRATA_CFG_STRING, iot_region, "local", 0, 0,
+	    "region field of the ARNs policies name (as on the brokers)"),
+	OPT("iot-account", STRATA_CFG_STRING, iot_account, "000000000000", 0,
+	    0, "account field of the ARNs policies name (as on the brokers)"),
+	OPT("registry-ca-cert", STRATA_CFG_STRING, registry_ca_cert, "", 0, 0,
+	    "the brokers' registry-ca-cert (certificate only): the "
+	    "certificates it signs need no registered CA, as on the "
+	    "brokers"),
 	OPT("admin-token-file", STRATA_CFG_STRING, admin_token_file, "", 0, 0,
 	    "the admin API's token file: its bootstrap identity may call "
 	    "with the bare token (as on the brokers)"),
@@ -104,11 +146,21 @@ main_arg_long(char **argv, int *argc, const char *name, long value)
 	main_arg(argv, argc, name, v);
 }
 
-/* The broker core's options, from ours: no listener, no admin API. */
+/* A file option of the core, only when set (the core's default is
+ * none). */
+static void
+main_opt_file(char **argv, int *argc, const char *name, const char *value)
+{
+	if (value[0] != '\0')
+		main_arg(argv, argc, name, value);
+}
+
+/* The broker core's options, from ours: no listener, no admin API (the
+ * HTTPS listener uses the core's TLS context: tls-* options). */
 static int
 main_core_config(const struct shadowd_config *c, struct broker_config *bc)
 {
-	char *argv[64], err[512];
+	char *argv[80], err[512];
 	int argc = 0, rc;
 
 	argv[argc++] = strdup("strata-shadowd");
@@ -135,6 +187,14 @@ main_core_config(const struct shadowd_config *c, struct broker_config *bc)
 	main_arg(argv, &argc, "--cluster-secret-file", c->cluster_secret_file);
 	main_arg_long(argv, &argc, "--partition-levels", c->partition_levels);
 	main_arg(argv, &argc, "--log-level", c->log_level);
+	main_arg(argv, &argc, "--iot-region", c->iot_region);
+	main_arg(argv, &argc, "--iot-account", c->iot_account);
+	main_arg(argv, &argc, "--tls-ciphers", c->tls_ciphers);
+	main_arg(argv, &argc, "--tls-ciphersuites", c->tls_ciphersuites);
+	main_opt_file(argv, &argc, "--tls-cert", c->tls_cert);
+	main_opt_file(argv, &argc, "--tls-key", c->tls_key);
+	main_opt_file(argv, &argc, "--tls-ca", c->tls_ca);
+	main_opt_file(argv, &argc, "--tls-crl", c->tls_crl);
 	/* the internal session's window and queue are shadowd's */
 	main_arg_long(argv, &argc, "--max-inflight", c->max_inflight);
 	main_arg_long(argv, &argc, "--max-queued", c->max_queued);
@@ -165,6 +225,14 @@ main_config(struct shadowd_config *c, int argc, char **argv)
 	    strcmp(c->http_auth, "none") != 0) {
 		snprintf(err, sizeof(err), "--http-auth: '%s' is neither iam "
 		    "nor none", c->http_auth);
+		rc = STRATA_EINVAL;
+	}
+	if (rc == 0 && c->https_port != 0 && (c->tls_cert[0] == '\0' ||
+	    c->tls_key[0] == '\0' || c->tls_ca[0] == '\0')) {
+		snprintf(err, sizeof(err), "--https-port is set but --%s is "
+		    "missing (devices are verified against tls-ca; set "
+		    "https-port 0 to disable HTTPS)", c->tls_cert[0] == '\0' ?
+		    "tls-cert" : c->tls_key[0] == '\0' ? "tls-key" : "tls-ca");
 		rc = STRATA_EINVAL;
 	}
 	if (rc == 1)
@@ -234,6 +302,34 @@ main_healthy(void *arg)
 	return broker_routers_up(sd->b) > 0 && shadowd_session_ready(sd);
 }
 
+/* ---- HTTPS ---- */
+
+/* ALPN on the HTTPS listener: HTTP/1.1 when the client offers it; a
+ * client offering only other protocols gets no ALPN answer (HTTP/1.1
+ * is what it gets anyway). */
+static int
+main_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char http11[] = "\x08http/1.1";
+
+	if (SSL_select_next_proto((unsigned char **)out, outlen, http11,
+	    sizeof(http11) - 1, in, inlen) == OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_OK;
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
+/* The core's TLS context (tls-cert, tls-key, tls-ca, tls-crl), for the
+ * HTTPS listener. */
+static int
+main_tls(struct strata_broker *b)
+{
+	if (broker_tls_start(b) != 0)
+		return STRATA_EINVAL;
+	SSL_CTX_set_alpn_select_cb(b->ssl_ctx, main_alpn, NULL);
+	return 0;
+}
+
 /* ---- signals ---- */
 
 static void
@@ -262,6 +358,17 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(b->stop_timer, &tv);
 }
 
+/* SIGHUP: the HTTPS listener's TLS files again (as a broker does):
+ * new connections use them, open ones keep theirs. */
+static void
+main_on_hangup(evutil_socket_t sig, short what, void *arg)
+{
+	struct strata_broker *b = arg;
+
+	if (broker_tls_reload(b) == 0 && b->ssl_ctx != NULL)
+		SSL_CTX_set_alpn_select_cb(b->ssl_ctx, main_alpn, NULL);
+}
+
 static void
 main_signals(struct shadowd *sd)
 {
@@ -269,10 +376,13 @@ main_signals(struct shadowd *sd)
 
 	b->sigterm_ev = evsignal_new(b->base, SIGTERM, main_on_signal, sd);
 	b->sigint_ev = evsignal_new(b->base, SIGINT, main_on_signal, sd);
-	if (b->sigterm_ev == NULL || b->sigint_ev == NULL)
+	b->sighup_ev = evsignal_new(b->base, SIGHUP, main_on_hangup, b);
+	if (b->sigterm_ev == NULL || b->sigint_ev == NULL ||
+	    b->sighup_ev == NULL)
 		abort();
 	event_add(b->sigterm_ev, NULL);
 	event_add(b->sigint_ev, NULL);
+	event_add(b->sighup_ev, NULL);
 }
 
 /* ---- main ---- */
@@ -300,7 +410,15 @@ main_start(struct shadowd *sd, const struct shadowd_config *c,
 	    c->admin_token_file, c->admin_bootstrap_key_id) != 0)
 		return 1;
 	if (c->http_port != 0 && shadowd_http_start(sd, c->http_bind,
-	    (uint16_t)c->http_port, strcmp(c->http_auth, "iam") == 0) != 0)
+	    (uint16_t)c->http_port, strcmp(c->http_auth, "iam") == 0 ?
+	    SHADOWD_HTTP_AUTH_IAM : SHADOWD_HTTP_AUTH_NONE) != 0)
+		return 1;
+	if (c->registry_ca_cert[0] != '\0' &&
+	    broker_admin_registry_ca(b, c->registry_ca_cert) != 0)
+		return 1;
+	if (c->https_port != 0 && (main_tls(b) != 0 ||
+	    shadowd_http_start(sd, c->bind, (uint16_t)c->https_port,
+	    SHADOWD_HTTP_AUTH_DEVICE) != 0))
 		return 1;
 	main_signals(sd);
 	return 0;
@@ -316,6 +434,7 @@ main(int argc, char **argv)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	rc = main_config(&cfg, argc, argv);
 	if (rc != 0) {
 		strata_config_free(shadowd_options, N_OPTIONS, &cfg);
@@ -348,6 +467,8 @@ out:
 		event_free(sd.b->sigterm_ev);
 	if (sd.b->sigint_ev != NULL)
 		event_free(sd.b->sigint_ev);
+	if (sd.b->sighup_ev != NULL)
+		event_free(sd.b->sighup_ev);
 	if (sd.b->stop_timer != NULL)
 		event_free(sd.b->stop_timer);
 	broker_config_free(&sd.b->cfg);

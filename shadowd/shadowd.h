@@ -12,8 +12,8 @@
  *   ops.c     - a request: read the shadow from Redis, apply it with the
  *               document engine (common/shadow.c), write it back with a
  *               version check (compare-and-set, retried), answer.
- *   http.c    - the Device Shadow REST API (option http-port): requests
- *               to ops.c through shadowd_call.
+ *   http.c    - the Device Shadow REST API (options http-port and
+ *               https-port): requests to ops.c through shadowd_call.
  */
 #ifndef STRATA_SHADOWD_H
 #define STRATA_SHADOWD_H
@@ -56,6 +56,7 @@ struct shadowd {
 	size_t max_inflight;              /* requests handled at once */
 	size_t inflight;
 	struct shadowd_http *http;        /* NULL: http-port 0 */
+	struct shadowd_http *https;       /* NULL: https-port 0 */
 };
 
 /* ---- session.c ---- */
@@ -117,10 +118,18 @@ void shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
     uint16_t packet_id);
 
 /* ---- http.c ---- */
-/* The Device Shadow REST API on plain HTTP at bind:port
- * (docs/internals/shadowd-http.md); 0 or STRATA_EIO (cannot listen). */
+/* Who may call a listener of the REST API. */
+enum shadowd_http_auth {
+	SHADOWD_HTTP_AUTH_NONE,   /* anyone (plain HTTP, http-auth none) */
+	SHADOWD_HTTP_AUTH_IAM,    /* admin identities (http-auth iam) */
+	SHADOWD_HTTP_AUTH_DEVICE, /* HTTPS: device certificates and their
+				     IoT policies (the core's ssl_ctx) */
+};
+/* The Device Shadow REST API at bind:port, plain HTTP or (auth DEVICE)
+ * HTTPS (docs/internals/shadowd-http.md); 0 or STRATA_EIO (cannot
+ * listen). */
 int shadowd_http_start(struct shadowd *sd, const char *bind, uint16_t port,
-    bool auth);
+    enum shadowd_http_auth auth);
 /* Stop accepting connections; requests in flight are still answered. */
 void shadowd_http_stop(struct shadowd *sd);
 void shadowd_http_free(struct shadowd *sd);

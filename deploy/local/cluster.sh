@@ -13,7 +13,8 @@
 #                       admin API P+8200+i
 #   router j:           link P+6000+j, metrics P+8100+j
 #   shadowd k (--shadowd K, default 1; 0: none): metrics P+8300+k,
-#                       HTTP shadow API P+8400+k
+#                       HTTP shadow API P+8400+k, HTTPS (device
+#                       certificates) P+8500+k
 #   redis:              P+4500
 # --lb also starts HAProxy (deploy/haproxy/strata.cfg, filled in as
 # DIR/haproxy.cfg) in front of PROXY protocol listeners on every broker:
@@ -32,7 +33,9 @@
 #   LB_PORT LB_TLS_PORT LB_STATS_PORT LB_PID PROXY_PORTS PROXY_TLS_PORTS
 #   SHADOWD_PIDS SHADOWD_METRICS_PORTS SHADOWD_HTTP_PORTS (device shadows,
 #   docs/internals/shadowd.md), DATA_URL (the first one's HTTP shadow API;
-#   stratactl's shadow commands read it as STRATA_DATA_URL)
+#   stratactl's shadow commands read it as STRATA_DATA_URL),
+#   SHADOWD_HTTPS_PORTS and DATA_HTTPS_URL (the same over HTTPS for
+#   devices: CLIENT_CERT and CLIENT_KEY, verified against CA_FILE)
 #   (the LB_* and PROXY_* ones are empty without --lb)
 #   CLUSTER_SECRET_FILE (the secret node links prove; routers refuse a
 #   broker without it)
@@ -172,7 +175,7 @@ cmd_up() {
 	local redis_port=$((BASE + 4500)) mqtt=() mqtts=() bmet=() admin=() rmet=() rlink=() i
 	local proxy=() proxy_tls=() lb_ports=() broker_args
 	local broker_pids=() router_pids=() redis_pid lb_pid=
-	local shadowd_pids=() smet=() shttp=()
+	local shadowd_pids=() smet=() shttp=() shttps=()
 	local replica_ports=() sentinel_ports=() replica_pids=() sentinel_pids=()
 	local redis_args sentinels=
 	for ((i = 0; i < BROKERS; i++)); do
@@ -188,6 +191,7 @@ cmd_up() {
 	for ((i = 0; i < SHADOWD; i++)); do
 		smet+=($((BASE + 8300 + i)))
 		shttp+=($((BASE + 8400 + i)))
+		shttps+=($((BASE + 8500 + i)))
 	done
 	for ((i = 0; i < ROUTERS; i++)); do
 		rlink+=($((BASE + 6000 + i)))
@@ -199,7 +203,7 @@ cmd_up() {
 		sentinel_ports=($((BASE + 4510)) $((BASE + 4511)) $((BASE + 4512)))
 	fi
 	for p in "$redis_port" "${mqtt[@]}" "${mqtts[@]}" "${bmet[@]}" "${admin[@]}" "${rlink[@]}" \
-		"${smet[@]}" "${shttp[@]}" \
+		"${smet[@]}" "${shttp[@]}" "${shttps[@]}" \
 		"${rmet[@]}" "${proxy[@]}" "${proxy_tls[@]}" "${lb_ports[@]}" \
 		"${replica_ports[@]}" "${sentinel_ports[@]}"; do
 		port_in_use "$p" && die "port $p is already in use; choose another --base-port"
@@ -271,6 +275,9 @@ cmd_up() {
 	for ((i = 0; i < SHADOWD; i++)); do
 		start "shadowd-$i" "$BIN_DIR/strata-shadowd" --node-id "shadowd-$i" \
 			--bind "$HOST" --metrics-port "${smet[i]}" --http-port "${shttp[i]}" \
+			--https-port "${shttps[i]}" --tls-cert "$DIR/certs/server.crt" \
+			--tls-key "$DIR/certs/server.key" --tls-ca "$DIR/certs/ca.crt" \
+			--registry-ca-cert "$DIR/certs/ca.crt" \
 			--admin-token-file "$DIR/admin.token" \
 			--admin-bootstrap-key-id "$(cat "$DIR/admin.key-id")" \
 			--cluster-secret-file "$DIR/cluster.secret" "${redis_args[@]}"
@@ -318,6 +325,8 @@ cmd_up() {
 		SHADOWD_METRICS_PORTS="$(join "${smet[@]}")"
 		SHADOWD_HTTP_PORTS="$(join "${shttp[@]}")"
 		DATA_URL="$( ((SHADOWD)) && echo "http://$HOST:${shttp[0]}")"
+		SHADOWD_HTTPS_PORTS="$(join "${shttps[@]}")"
+		DATA_HTTPS_URL="$( ((SHADOWD)) && echo "https://$HOST:${shttps[0]}")"
 		CLUSTER_SECRET_FILE="$DIR/cluster.secret"
 		REDIS_SENTINELS="$sentinels"
 		REDIS_MASTER_NAME="$( ((REDIS_HA)) && echo strata)"
@@ -613,7 +622,7 @@ cmd_run() {
 		  redis:    $HOST:$REDIS_PORT${REDIS_SENTINELS:+ (primary at start; sentinels $REDIS_SENTINELS, master $REDIS_MASTER_NAME)}${lb_line}
 		  certs:    CA $CA_FILE, client $CLIENT_CERT / $CLIENT_KEY
 		  admin:    $ADMIN_URL (stratactl: STRATA_ADMIN_URL, STRATA_ADMIN_TOKEN=\$(cat $ADMIN_TOKEN_FILE))
-		  shadows:  \$aws/things/<thing>/shadow/... over MQTT${DATA_URL:+; HTTP $DATA_URL (stratactl: STRATA_DATA_URL)}
+		  shadows:  \$aws/things/<thing>/shadow/... over MQTT${DATA_URL:+; HTTP $DATA_URL (stratactl: STRATA_DATA_URL)}${DATA_HTTPS_URL:+; HTTPS $DATA_HTTPS_URL (device certificates)}
 		  logs:     $LOG_DIR
 		  try:      mosquitto_sub -p ${MQTT_PORTS%% *} -t '#' -v
 		            mosquitto_pub -p ${MQTT_PORTS%% *} -t hello/world -m hi

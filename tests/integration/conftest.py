@@ -89,6 +89,8 @@ class Cluster:
         self.shadowd_metrics_ports = _ints(env.get("SHADOWD_METRICS_PORTS"))
         self.shadowd_http_ports = _ints(env.get("SHADOWD_HTTP_PORTS"))
         self.data_url = env.get("DATA_URL", "")
+        self.shadowd_https_ports = _ints(env.get("SHADOWD_HTTPS_PORTS"))
+        self.data_https_url = env.get("DATA_HTTPS_URL", "")
         self.redis_pid = _int_or_none(env.get("REDIS_PID"))
         # --lb only (None / empty otherwise)
         self.lb_port = _int_or_none(env.get("LB_PORT"))

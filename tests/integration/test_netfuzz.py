@@ -801,15 +801,17 @@ ENDINGS = ["close"] * 4 + ["abort"] * 3 + ["half-close"] * 2 + \
 
 
 def plan_connection(rng, shape):
-    """One connection: kind (mqtt, mqtts, metrics), target index, TLS
-    mode, byte segments, read wait and ending."""
-    kind = rng.choices(["mqtt", "mqtts", "metrics"], [6, 2, 1.5])[0]
+    """One connection: kind (mqtt, mqtts, metrics: plain HTTP, https:
+    shadowd's device HTTPS), target index, TLS mode, byte segments, read
+    wait and ending."""
+    kind = rng.choices(["mqtt", "mqtts", "metrics", "https"],
+                       [6, 2, 1.5, 0.5])[0]
     plan = {"kind": kind, "index": rng.randrange(shape[kind]),
             "tls": "none"}
-    if kind == "mqtts":
+    if kind in ("mqtts", "https"):
         plan["tls"] = rng.choices(["cert", "nocert", "plain"], [8, 1, 1])[0]
         plan["tls_version"] = rng.choice(["any", "any", "1.2", "1.3"])
-    if kind == "metrics":
+    if kind in ("metrics", "https"):
         data, notes = http_session(rng)
     else:
         data, notes = mqtt_session(rng)
@@ -833,10 +835,10 @@ class Targets:
     """Where the kinds of connection go: host, port lists, TLS files."""
 
     def __init__(self, host, mqtt=(), mqtts=(), metrics=(), ca=None,
-                 cert=None, key=None):
+                 cert=None, key=None, https=()):
         self.host = host
         self.ports = {"mqtt": list(mqtt), "mqtts": list(mqtts),
-                      "metrics": list(metrics)}
+                      "metrics": list(metrics), "https": list(https)}
         self.ca, self.cert, self.key = ca, cert, key
         self._contexts = {}
 
@@ -851,7 +853,9 @@ class Targets:
                    [int(p) for p in env["MQTTS_PORTS"].split()],
                    [int(p) for p in env["METRICS_PORTS"].split()] + admin,
                    env.get("CA_FILE"), env.get("CLIENT_CERT"),
-                   env.get("CLIENT_KEY"))
+                   env.get("CLIENT_KEY"),
+                   [int(p) for p in env.get("SHADOWD_HTTPS_PORTS",
+                                            "").split()])
 
     def shape(self):
         return {k: max(1, len(v)) for k, v in self.ports.items()}
@@ -1228,14 +1232,33 @@ def test_netfuzz(netfuzz_cluster, request, record_property):
 
 # -- replay ---------------------------------------------------------------
 
+def https_probe(targets, port):
+    """None if a GET over TLS with the client certificate gets a status
+    line, else what went wrong."""
+    try:
+        sock = socket.create_connection((targets.host, port), SOCK_TIMEOUT)
+        with targets.tls_context("cert", "any").wrap_socket(
+                sock, server_hostname=targets.host) as tls:
+            tls.settimeout(SOCK_TIMEOUT)
+            tls.sendall(b"GET /things/nf-probe/shadow HTTP/1.1\r\n"
+                        b"Host: x\r\nConnection: close\r\n\r\n")
+            got = tls.recv(16)
+    except (OSError, ssl.SSLError) as e:
+        return "%s: %s" % (type(e).__name__, e)
+    return None if got.startswith(b"HTTP/1.1 ") else \
+        "no status line (got %r)" % got
+
+
 def probe(targets, kind, port):
     """None if the target answers a clean client, else what went wrong:
     MQTT CONNECT -> CONNACK (over TLS for mqtts), HTTP GET /healthz ->
-    a status line."""
+    a status line (over TLS with the client certificate for https)."""
     host = targets.host
     if kind == "metrics":
         status = http_get(host, port, "/healthz")
         return None if isinstance(status, int) else status
+    if kind == "https":
+        return https_probe(targets, port)
     try:
         sock = socket.create_connection((host, port), SOCK_TIMEOUT)
         if kind == "mqtts":

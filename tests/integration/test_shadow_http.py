@@ -85,7 +85,7 @@ class Api:
     def metric(self, code):
         return daemons.metric(self.d.metrics_port,
                               "strata_shadowd_http_requests_total",
-                              'code="%s"' % code)
+                              'listener="http",code="%s"' % code)
 
 
 def start_shadowd(c):

@@ -164,6 +164,41 @@ test_allow_and_default_deny(void **state)
 	    &vars, checks);
 }
 
+/* The shadow actions of the HTTPS API: thing/T and thing/T/SHADOW, with
+ * certificate variables (HTTP has no client id, so no thing variable). */
+static void
+test_shadow_actions(void **state)
+{
+	static const struct test_cert cert = {
+	    {{"Subject.CommonName", "lamp-1"}}};
+	struct strata_policy_vars vars = {.cert_field = test_cert_field,
+	    .cert_ctx = (void *)&cert};
+	static const struct check checks[] = {
+	    {STRATA_IOT_GET_THING_SHADOW, ARN "thing/lamp-1", ALLOW},
+	    {STRATA_IOT_GET_THING_SHADOW, ARN "thing/lamp-1/cfg", ALLOW},
+	    {STRATA_IOT_UPDATE_THING_SHADOW, ARN "thing/lamp-1", ALLOW},
+	    {STRATA_IOT_UPDATE_THING_SHADOW, ARN "thing/lamp-1/cfg", DEFAULT},
+	    {STRATA_IOT_DELETE_THING_SHADOW, ARN "thing/lamp-1", DENY},
+	    {STRATA_IOT_LIST_NAMED_SHADOWS, ARN "thing/lamp-1", ALLOW},
+	    {STRATA_IOT_GET_THING_SHADOW, ARN "thing/lamp-2", DEFAULT},
+	    /* a shadow action is not a publish */
+	    {PUBLISH, ARN "thing/lamp-1", DEFAULT},
+	    {STRATA_IOT_GET_THING_SHADOW | STRATA_IOT_UPDATE_THING_SHADOW,
+	        ARN "thing/lamp-1", DEFAULT},
+	};
+
+	RUN1("{" V12 "'Statement':["
+	     "{'Effect':'Allow','Action':['iot:GetThingShadow',"
+	     "'iot:ListNamedShadowsForThing'],"
+	     "'Resource':['" ARN "thing/${iot:Certificate.Subject.CommonName}',"
+	     "'" ARN "thing/${iot:Certificate.Subject.CommonName}/*']},"
+	     "{'Effect':'Allow','Action':'iot:*ThingShadow',"
+	     "'Resource':'" ARN "thing/${iot:Certificate.Subject.CommonName}'},"
+	     "{'Effect':'Deny','Action':'iot:DeleteThingShadow',"
+	     "'Resource':'*'}]}",
+	    &vars, checks);
+}
+
 static void
 test_deny_beats_allow(void **state)
 {
@@ -222,7 +257,7 @@ test_check_bad_arguments(void **state)
 	static const struct check checks[] = {
 	    {0, ARN "topic/a", DEFAULT},
 	    {PUBLISH | SUBSCRIBE, ARN "topic/a", DEFAULT},
-	    {32, ARN "topic/a", DEFAULT},
+	    {512, ARN "topic/a", DEFAULT},
 	    {-1, ARN "topic/a", DEFAULT},
 	    {PUBLISH, ARN "topic/a", ALLOW},
 	};
@@ -244,12 +279,13 @@ test_check_bad_arguments(void **state)
 
 /* ---- actions --------------------------------------------------------- */
 
-/* Which of the five actions does Action a allow on any resource? */
+/* Which of the nine actions does Action a allow on any resource? */
 static unsigned
 actions_of(const char *a)
 {
-	static const int all[] = {
-	    CONNECT, PUBLISH, SUBSCRIBE, RECEIVE, RETAIN};
+	static const int all[] = {CONNECT, PUBLISH, SUBSCRIBE, RECEIVE,
+	    RETAIN, STRATA_IOT_GET_THING_SHADOW, STRATA_IOT_UPDATE_THING_SHADOW,
+	    STRATA_IOT_DELETE_THING_SHADOW, STRATA_IOT_LIST_NAMED_SHADOWS};
 	char text[256];
 	struct strata_policy *pol;
 	struct strata_policy_set *set;
@@ -261,7 +297,7 @@ actions_of(const char *a)
 	    a);
 	pol = parse_ok(text);
 	set = strata_policy_bind(&pol, 1, NULL);
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		if (strata_policy_check(set, all[i], ARN "topic/x") == ALLOW)
 			bits |= (unsigned)all[i];
 	strata_policy_set_free(set);
@@ -272,8 +308,8 @@ actions_of(const char *a)
 static void
 test_action_wildcards(void **state)
 {
-	assert_int_equal(actions_of("'*'"), 31);
-	assert_int_equal(actions_of("'iot:*'"), 31);
+	assert_int_equal(actions_of("'*'"), 511);
+	assert_int_equal(actions_of("'iot:*'"), 511);
 	assert_int_equal(actions_of("'iot:Connect'"), CONNECT);
 	assert_int_equal(actions_of("'iot:Pub*'"), PUBLISH);
 	assert_int_equal(actions_of("'iot:*Publish'"), PUBLISH | RETAIN);
@@ -285,8 +321,18 @@ test_action_wildcards(void **state)
 	assert_int_equal(actions_of("'IOT:publish'"), PUBLISH);
 	assert_int_equal(
 	    actions_of("['iot:Connect','iot:Receive']"), CONNECT | RECEIVE);
+	/* the Device Shadow REST API's actions */
+	assert_int_equal(actions_of("'iot:UpdateThingShadow'"),
+	    STRATA_IOT_UPDATE_THING_SHADOW);
+	assert_int_equal(actions_of("'iot:*ThingShadow'"),
+	    STRATA_IOT_GET_THING_SHADOW | STRATA_IOT_UPDATE_THING_SHADOW |
+	        STRATA_IOT_DELETE_THING_SHADOW);
+	assert_int_equal(actions_of("'iot:*Shadow*'"),
+	    STRATA_IOT_GET_THING_SHADOW | STRATA_IOT_UPDATE_THING_SHADOW |
+	        STRATA_IOT_DELETE_THING_SHADOW |
+	        STRATA_IOT_LIST_NAMED_SHADOWS);
 	/* other iot: actions are accepted and grant nothing here */
-	assert_int_equal(actions_of("'iot:UpdateThingShadow'"), 0);
+	assert_int_equal(actions_of("'iot:DescribeJobExecution'"), 0);
 	assert_int_equal(actions_of("['iot:GetRetainedMessage',"
 	                            "'iot:Subscribe']"),
 	    SUBSCRIBE);
@@ -1151,6 +1197,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_allow_and_default_deny),
 	    cmocka_unit_test(test_deny_beats_allow),
+	    cmocka_unit_test(test_shadow_actions),
 	    cmocka_unit_test(test_no_policies),
 	    cmocka_unit_test(test_check_bad_arguments),
 	    cmocka_unit_test(test_action_wildcards),
