@@ -623,6 +623,11 @@ struct strata_broker {
 	bool scheme_checking;
 	bool stopping;
 	int exit_status;         /* of the process, set by broker_exit() */
+	/* A QoS 1/2 message for a session dropped because the session's
+	 * queue is full (max-queued): an embedding daemon may answer it
+	 * (shadowd: 429 to the requester).  NULL: only counted. */
+	void (*queue_full_cb)(void *arg, const struct broker_msg *m);
+	void *queue_full_arg;
 	/* rate limits of log lines: refusals by reason (0x100 + n for the
 	 * ones without a code), invalid link messages */
 	struct strata_log_limit refuse_log[0x200];

@@ -224,6 +224,9 @@ broker_qos_enqueue(struct broker_session *s, struct broker_msg *m,
 	 * message (o, still at the tail) is the one dropped */
 	if ((long)s->n_queued > s->broker->cfg.max_queued) {
 		broker_drop(s->broker, "queue_full");
+		if (s->broker->queue_full_cb != NULL)
+			s->broker->queue_full_cb(s->broker->queue_full_arg,
+			    o->msg);
 		qos_out_free(s, o);
 		return;
 	}

@@ -387,6 +387,14 @@ main_signals(struct shadowd *sd)
 
 /* ---- main ---- */
 
+/* The core dropped a request past max-queued: its sender gets 429. */
+static void
+main_queue_full(void *arg, const struct broker_msg *m)
+{
+	shadowd_request_overloaded(arg, m->topic, m->topic_len, m->payload,
+	    m->payload_len);
+}
+
 static int
 main_start(struct shadowd *sd, const struct shadowd_config *c,
     struct event_base *base)
@@ -397,6 +405,8 @@ main_start(struct shadowd *sd, const struct shadowd_config *c,
 	sd->cas_max = (unsigned)c->cas_attempts;
 	if (broker_init(b, base) != 0 || broker_start(b, false) != 0)
 		return 1;
+	b->queue_full_cb = main_queue_full;
+	b->queue_full_arg = sd;
 	main_metrics(sd);
 	if (c->metrics_port != 0) {
 		b->http = strata_metrics_http_start(base, b->metrics, c->bind,

@@ -4,7 +4,8 @@
  *
  * A request runs:
  *   topic parsed (thing and shadow names checked: 400) -> over
- *   max-inflight at QoS 0: 429 -> HMGET the stored document and its
+ *   max-inflight at QoS 0, or dropped by the core past max-queued
+ *   (shadowd_request_overloaded): 429 -> HMGET the stored document and its
  *   version -> the document engine (common/shadow.c) computes the answer
  *   and, for update and delete, the new document (its errors: 400, 404,
  *   409, 413) -> the write: a script sets the new document only if the
@@ -392,10 +393,12 @@ shadowd_topic_parse(const char *topic, size_t len, struct shadowd_topic *t)
 	return 0;
 }
 
-void
-shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
+/* A request: answered 429 at once when overloaded (or at QoS 0 over
+ * max-inflight), else handled. */
+static void
+ops_request(struct shadowd *sd, const char *topic, size_t topic_len,
     const uint8_t *payload, size_t len, unsigned generation,
-    uint16_t packet_id)
+    uint16_t packet_id, bool overloaded)
 {
 	struct ops_req *r = calloc(1, sizeof(*r));
 	struct shadowd_topic t;
@@ -429,11 +432,27 @@ shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
 		ops_reject_code(r, 400, "Invalid thing or shadow name");
 		return;
 	}
-	if (packet_id == 0 && sd->inflight > sd->max_inflight) {
+	if (overloaded || (packet_id == 0 && sd->inflight > sd->max_inflight)) {
 		ops_reject_code(r, 429, "Too many requests");
 		return;
 	}
 	ops_start(r);
+}
+
+void
+shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
+    const uint8_t *payload, size_t len, unsigned generation,
+    uint16_t packet_id)
+{
+	ops_request(sd, topic, topic_len, payload, len, generation, packet_id,
+	    false);
+}
+
+void
+shadowd_request_overloaded(struct shadowd *sd, const char *topic,
+    size_t topic_len, const uint8_t *payload, size_t len)
+{
+	ops_request(sd, topic, topic_len, payload, len, 0, 0, true);
 }
 
 /* The Redis key of r's shadow, then the first read. */

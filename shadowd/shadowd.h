@@ -117,6 +117,12 @@ void shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
     const uint8_t *payload, size_t len, unsigned generation,
     uint16_t packet_id);
 
+/* A request the core dropped because the internal session's queue was
+ * full (max-queued): answered 429 on its rejected topic, nothing to
+ * acknowledge. */
+void shadowd_request_overloaded(struct shadowd *sd, const char *topic,
+    size_t topic_len, const uint8_t *payload, size_t len);
+
 /* ---- http.c ---- */
 /* Who may call a listener of the REST API. */
 enum shadowd_http_auth {

@@ -88,16 +88,18 @@ class Api:
                               'listener="http",code="%s"' % code)
 
 
-def start_shadowd(c):
-    """A strata-shadowd joined to c with the HTTP API on; ready once its
-    /healthz says so (router link up, session subscribed)."""
+def start_shadowd(c, extra=()):
+    """A strata-shadowd joined to c with the HTTP API on (and the options
+    extra); ready once its /healthz says so (router link up, session
+    subscribed)."""
     metrics_port, http_port = daemons.free_port(), daemons.free_port()
     d = daemons.Daemon("shadowd", [
         "--node-id", "shadowd-http-%d" % http_port, "--bind", "127.0.0.1",
         "--metrics-port", str(metrics_port), "--http-port", str(http_port),
         "--redis-port", str(c.redis_port), "--redis-timeout",
         str(REDIS_TIMEOUT_MS), "--admin-token-file", c.admin_token_file,
-        "--admin-bootstrap-key-id", c.admin_key_id] + c.join_args(),
+        "--admin-bootstrap-key-id", c.admin_key_id] + list(extra) +
+        c.join_args(),
         log_dir=c.log_dir)
     d.metrics_port, d.http_port = metrics_port, http_port
     deadline = time.monotonic() + 10
@@ -278,6 +280,54 @@ def test_http_update_publishes_delta_and_documents(api):
         assert not [m for m in cl.drain(0.3) if m.topic.endswith("/delta")]
     finally:
         cl.close()
+
+
+def test_queue_overflow_is_429(api):
+    """A second instance with room for one request and no queue joins the
+    share group: the requests the cluster gives it while it is busy are
+    dropped by its core past max-queued and answered 429 on the
+    requester's rejected topic, so every request gets exactly one answer
+    (accepted, or rejected 429), and the 429s are the drops counted."""
+    tight = start_shadowd(api.c, ["--max-inflight", "1",
+                                  "--max-queued", "0"])
+    cl = mqttc.Client(V5)
+    try:
+        cl.connect(api.c.host, api.c.mqtt_ports[0])
+        cl.subscribe("$aws/things/+/shadow/update/+", qos=1)
+        cl.paho.max_inflight_messages_set(100)
+        sent, infos = {}, []
+        for i in range(200):  # a burst: no wait for each PUBACK
+            token = "q%d" % i
+            sent[token] = thing_name()
+            infos.append(cl.paho.publish(
+                "$aws/things/%s/shadow/update" % sent[token],
+                json.dumps({"state": {"reported": {"i": i}},
+                            "clientToken": token}).encode(), qos=1))
+        for info in infos:
+            info.wait_for_publish(10)
+        answers = {}
+        while len(answers) < len(sent):
+            m = cl.get(timeout=10)
+            suffix = m.topic.rsplit("/", 1)[1]
+            if suffix not in ("accepted", "rejected"):
+                continue
+            doc = json.loads(m.payload)
+            assert doc["clientToken"] not in answers, doc
+            answers[doc["clientToken"]] = (suffix, doc.get("code"))
+        assert set(answers) == set(sent)
+        codes = [a for a in answers.values() if a[0] == "rejected"]
+        assert all(code == 429 for _, code in codes), codes
+        assert codes, "the tight instance dropped nothing"
+        assert len(codes) == daemons.metric(
+            tight.metrics_port, "strata_broker_drops_total",
+            'reason="queue_full"')
+        assert not [m for m in cl.drain(0.3)
+                    if m.topic.endswith(("/accepted", "/rejected"))]
+    finally:
+        cl.close()
+        status = tight.stop()
+        assert not tight.sanitizer_reports(), tight.sanitizer_reports()
+        assert status == 0, tight.log_text()[-3000:]
 
 
 def test_list_named_shadows_with_paging(api):
