@@ -483,10 +483,10 @@ strata_policy_set_free(struct strata_policy_set *set)
 static int
 check_action_index(int action)
 {
-	for (int a = 0; a < POLICY_ACTIONS; a++)
-		if (action == 1 << a)
-			return a;
-	return -1;
+	if (action <= 0 || action >= 1 << POLICY_ACTIONS ||
+	    (action & (action - 1)) != 0)
+		return -1;
+	return __builtin_ctz((unsigned)action);
 }
 
 static bool
