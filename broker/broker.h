@@ -397,6 +397,7 @@ struct broker_conn {
 	struct broker_pending *pending; /* while WAITING */
 	struct broker_connack_hold *hold; /* while WAITING for a new
 				    persistent session's writes (connect.c) */
+	bool internal;           /* an in-process session (insession.c) */
 	struct broker_conn_auth *auth; /* registry or authorizer identity
 				    (device.c), NULL for plain TCP (unless
 				    authorizer-tcp) and tls-auth chain */
@@ -954,6 +955,51 @@ void broker_tls_closing(struct bufferevent *bev);
  * limited per reason). */
 void broker_tls_handshake_failed(struct strata_broker *b,
     struct bufferevent *bev, const char *peer);
+
+/* ---- insession.c ---- */
+/* An in-process MQTT 5 session of the core (shadowd's, rulesd's). */
+struct broker_insession;
+struct broker_insession_ops {
+	const char *comp;       /* log component, metric prefix */
+	/* CONNACK 0: subscribe here (after every new session) */
+	void (*up)(void *arg);
+	/* a SUBACK: its packet id and reason codes (> 2: refused) */
+	void (*suback)(void *arg, uint16_t packet_id, const uint8_t *reasons,
+	    size_t n);
+	/* a PUBLISH (views into the input: copy what is kept); a QoS 1 one
+	 * is acknowledged by broker_insession_ack(generation, packet id) */
+	void (*message)(void *arg, const struct strata_mqtt_packet *p,
+	    unsigned generation);
+	/* the core closed the session; a new one starts in a second */
+	void (*down)(void *arg);
+};
+/* Start one (it connects once Redis is up, and again after a close). */
+struct broker_insession *broker_insession_start(struct strata_broker *b,
+    const char *client_id, uint16_t receive_max,
+    const struct broker_insession_ops *ops, void *arg);
+void broker_insession_free(struct broker_insession *s);
+bool broker_insession_up(const struct broker_insession *s);
+/* SUBSCRIBE the n filters at QoS 1 with subscription identifier sub_id
+ * (0: none); returns its packet id (the SUBACK's), 0 when not up. */
+uint16_t broker_insession_subscribe(struct broker_insession *s,
+    const char *const *filters, size_t n, uint32_t sub_id);
+void broker_insession_unsubscribe(struct broker_insession *s,
+    const char *filter);
+/* A publish: copied; QoS 1 ones beyond the core's Receive Maximum wait
+ * (bounded, then dropped and counted); QoS 0 while not up is dropped. */
+struct broker_insession_msg {
+	const char *topic;
+	const uint8_t *payload;
+	size_t len;
+	int qos;
+	bool json;              /* Payload Format Indicator 1 */
+};
+void broker_insession_publish(struct broker_insession *s,
+    const struct broker_insession_msg *m);
+/* Acknowledge the QoS 1 message packet_id of session generation (a
+ * message of an older session, or QoS 0: nothing). */
+void broker_insession_ack(struct broker_insession *s, unsigned generation,
+    uint16_t packet_id);
 
 /* ---- conn.c ---- */
 /* Set up the connection machinery (timer wheel, read buffer). */
