@@ -956,6 +956,50 @@ void broker_tls_closing(struct bufferevent *bev);
 void broker_tls_handshake_failed(struct strata_broker *b,
     struct bufferevent *bev, const char *peer);
 
+/* ---- embed.c ---- */
+/* The node options of a daemon embedding the core (its
+ * STRATA_CONFIG_NODE_OPTIONS fields, BROKER_EMBED_NODE fills them). */
+struct broker_embed {
+	const char *prog;
+	const char *node_id, *bind, *redis_host;
+	long redis_port, redis_timeout;
+	const char *redis_sentinels, *redis_master_name;
+	long redis_wait_replicas, redis_wait_timeout;
+	const char *redis_user, *redis_password_file;
+	const char *redis_sentinel_user, *redis_sentinel_password_file;
+	bool redis_tls;
+	const char *redis_tls_ca, *redis_tls_cert, *redis_tls_key;
+	const char *cluster_secret_file;
+	long partition_levels;
+	const char *log_level;
+	long max_inflight, max_queued;  /* the internal session's window and
+					   queue */
+};
+#define BROKER_EMBED_NODE(name, c) {                                   \
+	.prog = (name), .node_id = (c)->node_id, .bind = (c)->bind,         \
+	.redis_host = (c)->redis_host, .redis_port = (c)->redis_port,       \
+	.redis_timeout = (c)->redis_timeout,                                \
+	.redis_sentinels = (c)->redis_sentinels,                            \
+	.redis_master_name = (c)->redis_master_name,                        \
+	.redis_wait_replicas = (c)->redis_wait_replicas,                    \
+	.redis_wait_timeout = (c)->redis_wait_timeout,                      \
+	.redis_user = (c)->redis_user,                                      \
+	.redis_password_file = (c)->redis_password_file,                    \
+	.redis_sentinel_user = (c)->redis_sentinel_user,                    \
+	.redis_sentinel_password_file = (c)->redis_sentinel_password_file,  \
+	.redis_tls = (c)->redis_tls, .redis_tls_ca = (c)->redis_tls_ca,     \
+	.redis_tls_cert = (c)->redis_tls_cert,                              \
+	.redis_tls_key = (c)->redis_tls_key,                                \
+	.cluster_secret_file = (c)->cluster_secret_file,                    \
+	.partition_levels = (c)->partition_levels,                          \
+	.log_level = (c)->log_level, .max_inflight = (c)->max_inflight,     \
+	.max_queued = (c)->max_queued }
+/* Load bc from e and the pairs extra[0..n_extra) ("--option", value; an
+ * empty or NULL value is left out): 0, or the broker parser's error
+ * (printed to stderr with prog). */
+int broker_config_embedded(struct broker_config *bc,
+    const struct broker_embed *e, const char *const *extra, size_t n_extra);
+
 /* ---- insession.c ---- */
 /* An in-process MQTT 5 session of the core (shadowd's, rulesd's). */
 struct broker_insession;

@@ -130,84 +130,25 @@ static const struct strata_config_option shadowd_options[] = {
 
 /* ---- the core's configuration ---- */
 
-static void
-main_arg(char **argv, int *argc, const char *name, const char *value)
-{
-	argv[(*argc)++] = strdup(name);
-	argv[(*argc)++] = strdup(value);
-}
-
-static void
-main_arg_long(char **argv, int *argc, const char *name, long value)
-{
-	char v[24];
-
-	snprintf(v, sizeof(v), "%ld", value);
-	main_arg(argv, argc, name, v);
-}
-
-/* A file option of the core, only when set (the core's default is
- * none). */
-static void
-main_opt_file(char **argv, int *argc, const char *name, const char *value)
-{
-	if (value[0] != '\0')
-		main_arg(argv, argc, name, value);
-}
-
 /* The broker core's options, from ours: no listener, no admin API (the
  * HTTPS listener uses the core's TLS context: tls-* options). */
 static int
 main_core_config(const struct shadowd_config *c, struct broker_config *bc)
 {
-	char *argv[80], err[512];
-	int argc = 0, rc;
+	const struct broker_embed e = BROKER_EMBED_NODE("strata-shadowd", c);
+	const char *const extra[] = {
+		"--iot-region", c->iot_region,
+		"--iot-account", c->iot_account,
+		"--tls-ciphers", c->tls_ciphers,
+		"--tls-ciphersuites", c->tls_ciphersuites,
+		"--tls-cert", c->tls_cert,
+		"--tls-key", c->tls_key,
+		"--tls-ca", c->tls_ca,
+		"--tls-crl", c->tls_crl,
+	};
 
-	argv[argc++] = strdup("strata-shadowd");
-	main_arg(argv, &argc, "--node-id", c->node_id);
-	main_arg(argv, &argc, "--bind", c->bind);
-	main_arg(argv, &argc, "--redis-host", c->redis_host);
-	main_arg_long(argv, &argc, "--redis-port", c->redis_port);
-	main_arg_long(argv, &argc, "--redis-timeout", c->redis_timeout);
-	main_arg(argv, &argc, "--redis-sentinels", c->redis_sentinels);
-	main_arg(argv, &argc, "--redis-master-name", c->redis_master_name);
-	main_arg_long(argv, &argc, "--redis-wait-replicas",
-	    c->redis_wait_replicas);
-	main_arg_long(argv, &argc, "--redis-wait-timeout",
-	    c->redis_wait_timeout);
-	main_arg(argv, &argc, "--redis-user", c->redis_user);
-	main_arg(argv, &argc, "--redis-password-file", c->redis_password_file);
-	main_arg(argv, &argc, "--redis-sentinel-user", c->redis_sentinel_user);
-	main_arg(argv, &argc, "--redis-sentinel-password-file",
-	    c->redis_sentinel_password_file);
-	main_arg(argv, &argc, "--redis-tls", c->redis_tls ? "true" : "false");
-	main_arg(argv, &argc, "--redis-tls-ca", c->redis_tls_ca);
-	main_arg(argv, &argc, "--redis-tls-cert", c->redis_tls_cert);
-	main_arg(argv, &argc, "--redis-tls-key", c->redis_tls_key);
-	main_arg(argv, &argc, "--cluster-secret-file", c->cluster_secret_file);
-	main_arg_long(argv, &argc, "--partition-levels", c->partition_levels);
-	main_arg(argv, &argc, "--log-level", c->log_level);
-	main_arg(argv, &argc, "--iot-region", c->iot_region);
-	main_arg(argv, &argc, "--iot-account", c->iot_account);
-	main_arg(argv, &argc, "--tls-ciphers", c->tls_ciphers);
-	main_arg(argv, &argc, "--tls-ciphersuites", c->tls_ciphersuites);
-	main_opt_file(argv, &argc, "--tls-cert", c->tls_cert);
-	main_opt_file(argv, &argc, "--tls-key", c->tls_key);
-	main_opt_file(argv, &argc, "--tls-ca", c->tls_ca);
-	main_opt_file(argv, &argc, "--tls-crl", c->tls_crl);
-	/* the internal session's window and queue are shadowd's */
-	main_arg_long(argv, &argc, "--max-inflight", c->max_inflight);
-	main_arg_long(argv, &argc, "--max-queued", c->max_queued);
-	main_arg(argv, &argc, "--metrics-port", "0");
-	main_arg(argv, &argc, "--port", "0");
-	main_arg(argv, &argc, "--tls-port", "0");
-	main_arg(argv, &argc, "--admin-port", "0");
-	rc = broker_config_load(bc, argc, argv, stdout, err, sizeof(err));
-	if (rc != 0)
-		fprintf(stderr, "strata-shadowd: %s\n", err);
-	for (int i = 0; i < argc; i++)
-		free(argv[i]);
-	return rc;
+	return broker_config_embedded(bc, &e, extra,
+	    sizeof(extra) / sizeof(extra[0]));
 }
 
 static int
