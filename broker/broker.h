@@ -262,6 +262,8 @@ struct broker_out {
 	struct broker_msg *msg;
 	char *qid;       /* durable sessions: the entry's name in Redis */
 	char *share;     /* a shared subscription's message: its group */
+	char *origin;    /* an in-process session's: the publisher's client
+			    id (BROKER_ORIGIN_PROPERTY), or NULL */
 	uint16_t packet_id;
 	uint8_t qos;
 	uint8_t state;
@@ -650,6 +652,8 @@ struct strata_broker {
 	struct event *durable_tick;
 	const Strata__Deliver *cur_deliver; /* fanned out now: names the
 				     queue entries it makes */
+	const char *cur_origin;   /* the publisher's client id of the message
+				     written now to an in-process session */
 	const char *cur_share;    /* a shared subscription's Deliver: its
 				     group, kept with the messages queued */
 	uint64_t next_incarnation;
@@ -1000,6 +1004,18 @@ struct broker_embed {
 int broker_config_embedded(struct broker_config *bc,
     const struct broker_embed *e, const char *const *extra, size_t n_extra);
 
+/* SIGTERM/SIGINT: stop(arg) (the daemon closes what is its own), then
+ * the router links close and the loop ends within 2 s; SIGHUP:
+ * hangup(arg) when given.  broker_embed_fini frees the events. */
+void broker_embed_signals(struct strata_broker *b, void (*stop)(void *arg),
+    void (*hangup)(void *arg), void *arg);
+void broker_embed_fini(struct strata_broker *b);
+
+/* The User Property naming the publisher's client id on the messages the
+ * core delivers to an in-process session (rulesd's clientid()); no other
+ * client ever sees it. */
+#define BROKER_ORIGIN_PROPERTY "$strata/clientid"
+
 /* ---- insession.c ---- */
 /* An in-process MQTT 5 session of the core (shadowd's, rulesd's). */
 struct broker_insession;
@@ -1037,6 +1053,9 @@ struct broker_insession_msg {
 	size_t len;
 	int qos;
 	bool json;              /* Payload Format Indicator 1 */
+	bool retain;
+	const struct strata_mqtt_props *props; /* MQTT 5 properties (json
+					   is then ignored), or NULL */
 };
 void broker_insession_publish(struct broker_insession *s,
     const struct broker_insession_msg *m);

@@ -5,6 +5,7 @@
  * option parser with no client listener, no metrics listener of the
  * core (the daemon serves /metrics) and no admin API.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,4 +90,79 @@ broker_config_embedded(struct broker_config *bc, const struct broker_embed *e,
 	for (int i = 0; i < a.n; i++)
 		free(a.v[i]);
 	return rc;
+}
+
+/* ---- signals ---- */
+
+struct embed_signals {
+	struct strata_broker *b;
+	void (*stop)(void *arg);
+	void (*hangup)(void *arg);
+	void *arg;
+};
+
+static void
+embed_stop_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct strata_broker *b = arg;
+
+	event_base_loopexit(b->base, NULL);
+}
+
+static void
+embed_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct embed_signals *es = arg;
+	struct strata_broker *b = es->b;
+	struct timeval tv = {2, 0};
+
+	if (b->stopping)
+		return;
+	b->stopping = true;
+	STRATA_INFO(BROKER_COMP, "shutting down|signal=%d", (int)sig);
+	es->stop(es->arg);
+	broker_cluster_stop(b);
+	b->stop_timer = evtimer_new(b->base, embed_stop_done, b);
+	evtimer_add(b->stop_timer, &tv);
+}
+
+static void
+embed_on_hangup(evutil_socket_t sig, short what, void *arg)
+{
+	struct embed_signals *es = arg;
+
+	if (es->hangup != NULL)
+		es->hangup(es->arg);
+}
+
+void
+broker_embed_signals(struct strata_broker *b, void (*stop)(void *arg),
+    void (*hangup)(void *arg), void *arg)
+{
+	static struct embed_signals es; /* one per process: signals are */
+
+	es = (struct embed_signals){b, stop, hangup, arg};
+	b->sigterm_ev = evsignal_new(b->base, SIGTERM, embed_on_signal, &es);
+	b->sigint_ev = evsignal_new(b->base, SIGINT, embed_on_signal, &es);
+	b->sighup_ev = evsignal_new(b->base, SIGHUP, embed_on_hangup, &es);
+	if (b->sigterm_ev == NULL || b->sigint_ev == NULL ||
+	    b->sighup_ev == NULL)
+		abort();
+	event_add(b->sigterm_ev, NULL);
+	event_add(b->sigint_ev, NULL);
+	event_add(b->sighup_ev, NULL);
+}
+
+void
+broker_embed_fini(struct strata_broker *b)
+{
+	if (b->sigterm_ev != NULL)
+		event_free(b->sigterm_ev);
+	if (b->sigint_ev != NULL)
+		event_free(b->sigint_ev);
+	if (b->sighup_ev != NULL)
+		event_free(b->sighup_ev);
+	if (b->stop_timer != NULL)
+		event_free(b->stop_timer);
+	b->sigterm_ev = b->sigint_ev = b->sighup_ev = b->stop_timer = NULL;
 }

@@ -52,13 +52,15 @@ enum insession_state {
 	INSESSION_DOWN,
 };
 
-/* A QoS 1 publish waiting for the window. */
+/* A QoS 1 publish waiting for the window; its properties kept as the
+ * block the codec writes (parsed again when it goes out). */
 struct insession_out {
 	struct strata_list node;
-	size_t topic_len, len;
+	size_t topic_len, len, props_len;
 	char *topic;
 	uint8_t *payload;
-	bool json;
+	uint8_t *props;             /* block contents, or NULL */
+	bool json, retain;
 };
 
 struct broker_insession {
@@ -112,34 +114,37 @@ insession_take_id(struct broker_insession *s)
 }
 
 static void
-insession_publish_now(struct broker_insession *s, const char *topic,
-    size_t topic_len, const uint8_t *payload, size_t len, int qos,
-    bool json)
+insession_publish_now(struct broker_insession *s,
+    const struct broker_insession_msg *m, size_t topic_len)
 {
 	struct strata_mqtt_packet p = {.type = STRATA_MQTT_PUBLISH};
 
-	p.flags = (uint8_t)(qos << 1);
-	p.u.publish.qos = (uint8_t)qos;
-	if (qos > 0)
+	p.flags = (uint8_t)(m->qos << 1 | (m->retain ? 1 : 0));
+	p.u.publish.qos = (uint8_t)m->qos;
+	p.u.publish.retain = m->retain;
+	if (m->qos > 0)
 		p.u.publish.packet_id = insession_take_id(s);
-	p.u.publish.topic = (struct strata_bytes){(const uint8_t *)topic,
+	p.u.publish.topic = (struct strata_bytes){(const uint8_t *)m->topic,
 	    topic_len};
-	p.u.publish.payload = (struct strata_bytes){payload, len};
-	if (json) {
+	p.u.publish.payload = (struct strata_bytes){m->payload, m->len};
+	if (m->props != NULL) {
+		p.props = *m->props;
+	} else if (m->json) {
 		p.props.present = STRATA_PROP_BIT(STRATA_PROP_PAYLOAD_FORMAT);
 		p.props.payload_format = 1;   /* UTF-8 */
 	}
 	insession_send(s, &p);
-	if (qos > 0)
+	if (m->qos > 0)
 		s->unacked++;
 }
 
 static void
 insession_out_free(struct broker_insession *s, struct insession_out *o)
 {
-	s->queued_bytes -= o->topic_len + o->len;
+	s->queued_bytes -= o->topic_len + o->len + o->props_len;
 	free(o->topic);
 	free(o->payload);
+	free(o->props);
 	free(o);
 }
 
@@ -152,9 +157,16 @@ insession_drain(struct broker_insession *s)
 		struct insession_out *o = STRATA_CONTAINER_OF(s->queue.next,
 		    struct insession_out, node);
 
+		struct strata_mqtt_props props;
+		struct broker_insession_msg m = {.topic = o->topic,
+		    .payload = o->payload, .len = o->len, .qos = 1,
+		    .json = o->json, .retain = o->retain};
+
 		strata_list_remove(&o->node);
-		insession_publish_now(s, o->topic, o->topic_len, o->payload,
-		    o->len, 1, o->json);
+		if (o->props != NULL && strata_mqtt_props_parse(o->props,
+		    o->props_len, STRATA_MQTT_PUBLISH, &props) == 0)
+			m.props = &props;
+		insession_publish_now(s, &m, o->topic_len);
 		insession_out_free(s, o);
 	}
 }
@@ -171,27 +183,48 @@ insession_dup(const void *p, size_t n)
 	return d;
 }
 
+/* The properties as a block's contents (the length varint dropped). */
 static void
-insession_enqueue(struct broker_insession *s, const char *topic,
-    size_t topic_len, const uint8_t *payload, size_t len, bool json)
+insession_keep_props(struct insession_out *o,
+    const struct strata_mqtt_props *props)
+{
+	size_t n = strata_mqtt_props_size(props);
+	uint8_t *block = malloc(n + 4);
+	size_t w, head;
+
+	if (block == NULL)
+		abort();
+	w = strata_mqtt_props_write(props, block);
+	head = w - n;
+	o->props = insession_dup(block + head, n);
+	o->props_len = n;
+	free(block);
+}
+
+static void
+insession_enqueue(struct broker_insession *s,
+    const struct broker_insession_msg *m, size_t topic_len)
 {
 	struct insession_out *o;
 
-	if (s->queued_bytes + topic_len + len > INSESSION_QUEUE_MAX) {
+	if (s->queued_bytes + topic_len + m->len > INSESSION_QUEUE_MAX) {
 		(*s->dropped)++;
 		STRATA_WARN(s->ops->comp, "publish dropped: queue full|"
-		    "topic=%.*s", (int)topic_len, topic);
+		    "topic=%s", m->topic);
 		return;
 	}
 	o = calloc(1, sizeof(*o));
 	if (o == NULL)
 		abort();
-	o->topic = insession_dup(topic, topic_len);
+	o->topic = insession_dup(m->topic, topic_len);
 	o->topic_len = topic_len;
-	o->payload = insession_dup(payload, len);
-	o->len = len;
-	o->json = json;
-	s->queued_bytes += topic_len + len;
+	o->payload = insession_dup(m->payload, m->len);
+	o->len = m->len;
+	o->json = m->json;
+	o->retain = m->retain;
+	if (m->props != NULL)
+		insession_keep_props(o, m->props);
+	s->queued_bytes += topic_len + m->len + o->props_len;
 	strata_list_push_back(&s->queue, &o->node);
 }
 
@@ -203,18 +236,15 @@ broker_insession_publish(struct broker_insession *s,
 
 	if (m->qos == 0) {
 		if (s->state == INSESSION_UP)
-			insession_publish_now(s, m->topic, topic_len,
-			    m->payload, m->len, 0, m->json);
+			insession_publish_now(s, m, topic_len);
 		return;
 	}
 	if (s->state == INSESSION_UP && s->unacked < s->window &&
 	    strata_list_empty(&s->queue)) {
-		insession_publish_now(s, m->topic, topic_len, m->payload,
-		    m->len, 1, m->json);
+		insession_publish_now(s, m, topic_len);
 		return;
 	}
-	insession_enqueue(s, m->topic, topic_len, m->payload, m->len,
-	    m->json);
+	insession_enqueue(s, m, topic_len);
 }
 
 void

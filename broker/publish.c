@@ -397,6 +397,39 @@ publish_alias_out(struct broker_conn *c, struct broker_msg *m,
 		    c->aliases_out, m->topic, m->topic_len, m->topic_hash);
 }
 
+/* An in-process session's PUBLISH: the message's User Properties and one
+ * more, BROKER_ORIGIN_PROPERTY = the publisher's client id. */
+static int
+publish_write_origin(struct broker_conn *c, struct strata_mqtt_packet *pkt,
+    uint8_t qos)
+{
+	const char *id = c->broker->cur_origin;
+	size_t kl = sizeof(BROKER_ORIGIN_PROPERTY) - 1, vl = strlen(id);
+	size_t old = pkt->props.user_src.len, n = old + 5 + kl + vl;
+	uint8_t *block = malloc(n);
+	int rc;
+
+	if (block == NULL)
+		abort();
+	if (old > 0)
+		memcpy(block, pkt->props.user_src.p, old);
+	block[old] = STRATA_PROP_USER_PROPERTY;
+	block[old + 1] = (uint8_t)(kl >> 8);
+	block[old + 2] = (uint8_t)kl;
+	memcpy(block + old + 3, BROKER_ORIGIN_PROPERTY, kl);
+	block[old + 3 + kl] = (uint8_t)(vl >> 8);
+	block[old + 4 + kl] = (uint8_t)vl;
+	memcpy(block + old + 5 + kl, id, vl);
+	pkt->props.user_src = (struct strata_bytes){block, n};
+	pkt->props.n_user_props++;
+	rc = broker_conn_send(c, pkt);
+	free(block);
+	if (rc != 0)
+		return STRATA_ENOSPC;
+	(*c->broker->m.delivered[qos])++;
+	return 0;
+}
+
 int
 broker_publish_write(struct broker_conn *c, struct broker_msg *m,
     uint8_t qos, bool retain, bool dup, uint16_t packet_id,
@@ -439,6 +472,8 @@ broker_publish_write(struct broker_conn *c, struct broker_msg *m,
 		if (c->alias_out_max > 0)
 			publish_alias_out(c, m, &pkt);
 	}
+	if (c->internal && c->broker->cur_origin != NULL)
+		return publish_write_origin(c, &pkt, qos);
 	if (broker_conn_send(c, &pkt) != 0)
 		return STRATA_ENOSPC;
 	(*c->broker->m.delivered[qos])++;
@@ -465,8 +500,12 @@ broker_publish_to_session(struct broker_session *s, struct broker_msg *m,
 		broker_drop(s->broker, "slow_client");
 		return;
 	}
+	if (c->internal && s->broker->cur_deliver != NULL)
+		s->broker->cur_origin =
+		    s->broker->cur_deliver->origin_client_id;
 	rc = broker_publish_write(c, m, 0, retain, false, 0, n_sub_ids,
 	    sub_ids);
+	s->broker->cur_origin = NULL;
 	if (rc != 0)
 		broker_drop(s->broker, broker_drop_reason(rc));
 }

@@ -129,6 +129,7 @@ qos_out_free(struct broker_session *s, struct broker_out *o)
 	broker_msg_unref(o->msg);
 	free(o->qid);
 	free(o->share);
+	free(o->origin);
 	free(o);
 }
 
@@ -213,6 +214,11 @@ broker_qos_enqueue(struct broker_session *s, struct broker_msg *m,
 	if (s->broker->cur_share != NULL &&
 	    (o->share = strdup(s->broker->cur_share)) == NULL)
 		abort();
+	if (s->conn != NULL && s->conn->internal &&
+	    s->broker->cur_deliver != NULL &&
+	    (o->origin = strdup(s->broker->cur_deliver->origin_client_id)) ==
+	    NULL)
+		abort();
 	strata_list_push_back(&s->queue, &o->node);
 	s->n_queued++;
 	s->enqueuing = o;
@@ -258,8 +264,10 @@ broker_qos_pump(struct broker_session *s)
 		o = STRATA_CONTAINER_OF(s->queue.next, struct broker_out,
 		    node);
 		o->packet_id = qos_next_packet_id(s);
+		c->broker->cur_origin = o->origin;
 		rc = broker_publish_write(c, o->msg, o->qos, o->retain, false,
 		    o->packet_id, o->n_sub_ids, o->sub_ids);
+		c->broker->cur_origin = NULL;
 		if (rc != 0) {
 			qos_drop(s, o, rc);
 			continue;

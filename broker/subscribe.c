@@ -19,6 +19,8 @@
  *     0x97 / 0x80 (replacing one it holds is always allowed).
  *   - a filter deeper than max-topic-depth ("$aws/" exempt): 0x8F Topic
  *     Filter invalid / 0x80.
+ *   - a filter under $aws/rules (Basic Ingest), shared or not, from any
+ *     client but an in-process session (rulesd): 0x87 / 0x80.
  *   - the granted QoS is the QoS asked (the broker supports QoS 2).
  *   - an MQTT 5 SUBACK with refused entries says which and why in its
  *     Reason String ("#2 session over max-subscriptions (50); #3 filter over
@@ -246,6 +248,24 @@ subscribe_too_deep(const struct broker_config *cfg, struct strata_bytes f)
 	}
 	return broker_topic_too_deep(cfg, f.p, f.len);
 }
+
+/* "$aws/rules/..." (Basic Ingest: a publish there goes to that rule
+ * alone), shared or not: only an in-process session (rulesd's) may
+ * subscribe, as no client may on the managed service. */
+static bool
+subscribe_basic_ingest(struct strata_bytes f)
+{
+	const uint8_t *slash;
+
+	if (f.len > 7 && memcmp(f.p, "$share/", 7) == 0 &&
+	    (slash = memchr(f.p + 7, '/', f.len - 7)) != NULL) {
+		f.len -= (size_t)(slash + 1 - f.p);
+		f.p = slash + 1;
+	}
+	return f.len >= 10 && memcmp(f.p, "$aws/rules", 10) == 0 &&
+	    (f.len == 10 || f.p[10] == '/');
+}
+
 static uint8_t
 subscribe_entry(struct broker_conn *c, const struct strata_mqtt_sub_entry *e,
     uint32_t index, uint32_t sub_id, struct broker_suback *w)
@@ -266,6 +286,10 @@ subscribe_entry(struct broker_conn *c, const struct strata_mqtt_sub_entry *e,
 		return subscribe_refuse(c, w, index,
 		    STRATA_RC_TOPIC_FILTER_INVALID, what);
 	}
+	if (!c->internal && subscribe_basic_ingest(e->filter))
+		return subscribe_refuse(c, w, index, STRATA_RC_NOT_AUTHORIZED,
+		    "$aws/rules/ is Basic Ingest: no subscriber but the rules "
+		    "engine");
 	if (!broker_device_allowed(c, STRATA_IOT_SUBSCRIBE,
 	    (const char *)e->filter.p, e->filter.len))
 		return subscribe_refuse(c, w, index, STRATA_RC_NOT_AUTHORIZED,

@@ -274,56 +274,24 @@ main_tls(struct strata_broker *b)
 /* ---- signals ---- */
 
 static void
-main_stop_done(evutil_socket_t fd, short what, void *arg)
-{
-	struct strata_broker *b = arg;
-
-	event_base_loopexit(b->base, NULL);
-}
-
-static void
-main_on_signal(evutil_socket_t sig, short what, void *arg)
+main_stop(void *arg)
 {
 	struct shadowd *sd = arg;
-	struct strata_broker *b = sd->b;
-	struct timeval tv = {2, 0};
 
-	if (b->stopping)
-		return;
-	b->stopping = true;
-	STRATA_INFO(SHADOWD_COMP, "shutting down|signal=%d", (int)sig);
 	shadowd_session_free(sd);
 	shadowd_http_stop(sd);
-	broker_cluster_stop(b);
-	b->stop_timer = evtimer_new(b->base, main_stop_done, b);
-	evtimer_add(b->stop_timer, &tv);
 }
 
 /* SIGHUP: the HTTPS listener's TLS files again (as a broker does):
  * new connections use them, open ones keep theirs. */
 static void
-main_on_hangup(evutil_socket_t sig, short what, void *arg)
+main_hangup(void *arg)
 {
-	struct strata_broker *b = arg;
+	struct shadowd *sd = arg;
+	struct strata_broker *b = sd->b;
 
 	if (broker_tls_reload(b) == 0 && b->ssl_ctx != NULL)
 		SSL_CTX_set_alpn_select_cb(b->ssl_ctx, main_alpn, NULL);
-}
-
-static void
-main_signals(struct shadowd *sd)
-{
-	struct strata_broker *b = sd->b;
-
-	b->sigterm_ev = evsignal_new(b->base, SIGTERM, main_on_signal, sd);
-	b->sigint_ev = evsignal_new(b->base, SIGINT, main_on_signal, sd);
-	b->sighup_ev = evsignal_new(b->base, SIGHUP, main_on_hangup, b);
-	if (b->sigterm_ev == NULL || b->sigint_ev == NULL ||
-	    b->sighup_ev == NULL)
-		abort();
-	event_add(b->sigterm_ev, NULL);
-	event_add(b->sigint_ev, NULL);
-	event_add(b->sighup_ev, NULL);
 }
 
 /* ---- main ---- */
@@ -371,7 +339,7 @@ main_start(struct shadowd *sd, const struct shadowd_config *c,
 	    shadowd_http_start(sd, c->bind, (uint16_t)c->https_port,
 	    SHADOWD_HTTP_AUTH_DEVICE) != 0))
 		return 1;
-	main_signals(sd);
+	broker_embed_signals(b, main_stop, main_hangup, sd);
 	return 0;
 }
 
@@ -414,14 +382,7 @@ out:
 	shadowd_session_free(&sd);
 	if (core)
 		broker_fini(sd.b);
-	if (sd.b->sigterm_ev != NULL)
-		event_free(sd.b->sigterm_ev);
-	if (sd.b->sigint_ev != NULL)
-		event_free(sd.b->sigint_ev);
-	if (sd.b->sighup_ev != NULL)
-		event_free(sd.b->sighup_ev);
-	if (sd.b->stop_timer != NULL)
-		event_free(sd.b->stop_timer);
+	broker_embed_fini(sd.b);
 	broker_config_free(&sd.b->cfg);
 	if (base != NULL)
 		event_base_free(base);

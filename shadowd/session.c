@@ -42,8 +42,9 @@ void
 shadowd_publish(struct shadowd *sd, const char *topic, const char *payload,
     size_t len)
 {
-	struct broker_insession_msg m = {topic, (const uint8_t *)payload, len,
-	    1, true};
+	struct broker_insession_msg m = {.topic = topic,
+	    .payload = (const uint8_t *)payload, .len = len, .qos = 1,
+	    .json = true};
 
 	if (sd->session != NULL)   /* NULL: stopping */
 		broker_insession_publish(sd->session->in, &m);
