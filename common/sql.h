@@ -128,7 +128,7 @@ void strata_sql_output_clear(struct strata_sql_output *out);
 struct strata_sql_template *strata_sql_template_parse(const char *text,
     size_t len, struct strata_sql_error *err);
 void strata_sql_template_free(struct strata_sql_template *t);
-/* Does the template have any ${...} part? */
+/* True when the template has no ${...} part (its text is fixed). */
 bool strata_sql_template_is_literal(const struct strata_sql_template *t);
 
 /*

@@ -950,6 +950,68 @@ def shadowd_topic():
         write(t, name, topic.encode())
 
 
+# ---- rules SQL ----------------------------------------------------------
+
+def sql_input(statement, template=b"", payload=b""):
+    """fuzz_sql: statement NUL template NUL payload."""
+    def b(x):
+        if isinstance(x, bytes):
+            return x
+        return x.encode() if isinstance(x, str) else json.dumps(x).encode()
+    return b(statement) + b"\0" + b(template) + b"\0" + b(payload)
+
+
+def sql():
+    """fuzz_sql: statements using each construct and function family, with
+    templates and JSON, non-JSON and empty payloads."""
+    t = "sql"
+    doc = {"a": 1, "b": 2.5, "s": "Hello", "o": {"x": {"y": 7}, "z": [1, 2]},
+           "arr": [10, 20, 30], "n": None, "t": "  pad  "}
+    write(t, "select_where", sql_input(
+        "SELECT a AS x, o.x.y, arr[1], o.*, * FROM 'dev/+/temp' "
+        "WHERE a = 1 AND NOT (b < 2) OR s IN ['x']",
+        "a/${topic(2)}/${a + 1}", doc))
+    write(t, "operators", sql_input(
+        "SELECT 1 + 2 * 3 - -a AS m, 7 / 2 % 3 AS d, '10' > 9 AS c, "
+        "arr CONTAINS 20 AS k, b <> 2.5 AS ne, {'k': [a, n]} AS lit "
+        "FROM '#'", "${o}|${n}|${missing}", doc))
+    write(t, "case_cast", sql_input(
+        "SELECT CASE a WHEN 1 THEN 'one' ELSE 'many' END AS c, "
+        "CASE WHEN isUndefined(q) THEN cast(b AS Int) END AS w, "
+        "cast('1e3' AS Decimal) AS d, cast(o AS String) AS s FROM 'a/#'",
+        "${cast(a AS Boolean)}", doc))
+    write(t, "strings", sql_input(
+        "SELECT concat(s, '-', a) AS c, substring(s, 1, 3) AS u, "
+        "upper(trim(t)) AS r, replace(s, 'l', 'L') AS p, indexof(s, 'o') "
+        "AS i, length(s) AS n, startswith(s, 'He') AS w FROM 'x'",
+        "${lower(s)}", doc))
+    write(t, "regex", sql_input(
+        "SELECT regexp_matches(s, '^H.l+o$') AS m, "
+        "regexp_replace(s, '(l+)', '[$1]') AS r, "
+        "regexp_substr(s, '[aeiou]') AS v FROM 'x' "
+        "WHERE regexp_matches(s, s)", "${regexp_substr(s, 'l+')}", doc))
+    write(t, "functions", sql_input(
+        "SELECT topic(1), clientid(), principal(), timestamp(), traceid(), "
+        "newuuid() AS u, abs(-b), ceil(b), floor(b), round(b), mod(7, 3), "
+        "power(2, 10), sqrt(b), ln(b), log(100), md5(s), sha1(s), "
+        "sha256(s), get(arr, 0) AS g, isNumber(a), isString(s), "
+        "isNull(n), isObject(o), isArray(arr), isBoolean(true) FROM 'x'",
+        "${timestamp()}", doc))
+    write(t, "time", sql_input(
+        "SELECT parse_time('yyyy-MM-dd''T''HH:mm:ss.SSSZ', timestamp()) "
+        "AS p, parse_time('EEE, d MMM yy hh:mm a XXX', 0, '+05:30') AS q, "
+        "time_to_epoch('2023-11-14 22:13:20', 'yyyy-MM-dd HH:mm:ss') AS e "
+        "FROM 'x'", "${parse_time('HH:mm', timestamp(), 'UTC')}", doc))
+    write(t, "binary", sql_input(
+        "SELECT encode(*, 'base64') AS e, decode('SGk=', 'base64') AS d, "
+        "get_thing_shadow(topic(2), 'arn:aws:iam::1:role/r').state AS sh "
+        "FROM '+/+/+'", "${encode(*, 'base64')}", b"\x00\x01\xffraw"))
+    write(t, "raw_star", sql_input("SELECT * FROM '#'", "plain $ text",
+                                   b"not json"))
+    write(t, "errors", sql_input(
+        "SELECT a,\n  foo(b) FROM 'a/#/b' WHERE", "x${a b}${", doc))
+
+
 def main():
     broker_authwire()
     ctl_input()
@@ -965,6 +1027,7 @@ def main():
     shadow()
     shadowd_topic()
     jitp()
+    sql()
 
 
 if __name__ == "__main__":
