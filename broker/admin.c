@@ -1,8 +1,8 @@
 /*
  * admin.c - the admin API's HTTP side: listener, routing, JSON in and
  * out, error answers, the audit line.  Who may call is admin_auth.c's;
- * the operations are admin_ops.c's (registry) and admin_iam.c's
- * (identities).
+ * the operations are admin_ops.c's (registry), admin_iam.c's
+ * (identities) and admin_rules.c's (topic rules).
  *
  * A request runs:
  *   query parsed (400) -> route found by method and path, its 404 / 405
@@ -363,7 +363,7 @@ admin_route(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
     int n)
 {
 	static const struct admin_route *const tables[] = {admin_routes,
-	    admin_iam_routes};
+	    admin_iam_routes, admin_rule_routes};
 	enum evhttp_cmd_type method = evhttp_request_get_command(call->req);
 
 	call->route_status = 404;

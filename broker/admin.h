@@ -1,6 +1,7 @@
 /*
- * admin.h - what admin.c (HTTP, routing, errors) and admin_ops.c (the
- * operations on the registry) share.  Not included by the rest of the
+ * admin.h - what admin.c (HTTP, routing, errors) and the operations
+ * (admin_ops.c: the registry; admin_iam.c: the admin identities;
+ * admin_rules.c: the topic rules) share.  Not included by the rest of the
  * broker, which knows only broker_admin_start() / broker_admin_free().
  */
 #ifndef BROKER_ADMIN_H
@@ -38,6 +39,7 @@ enum admin_resource {
 	ADMIN_RES_CERT,         /* .../cert/<arg> */
 	ADMIN_RES_CACERT,       /* .../cacert/<arg> */
 	ADMIN_RES_POLICY,       /* .../policy/<arg> */
+	ADMIN_RES_RULE,         /* .../rule/<arg> */
 	ADMIN_RES_ARN,          /* the parameter is an ARN */
 	ADMIN_RES_USER,         /* arn:aws:iam::A:user/<arg> */
 	ADMIN_RES_ADMIN_POLICY, /* arn:aws:iam::A:policy/<arg> */
@@ -53,9 +55,10 @@ struct admin_route {
 	enum admin_resource resource;
 	void (*handle)(struct admin_call *call);
 };
-/* Both end with a NULL pattern. */
-extern const struct admin_route admin_routes[];     /* admin_ops.c */
-extern const struct admin_route admin_iam_routes[]; /* admin_iam.c */
+/* Each ends with a NULL pattern. */
+extern const struct admin_route admin_routes[];      /* admin_ops.c */
+extern const struct admin_route admin_iam_routes[];  /* admin_iam.c */
+extern const struct admin_route admin_rule_routes[]; /* admin_rules.c */
 
 struct admin_cred;
 struct strata_iam_policy;

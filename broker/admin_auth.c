@@ -442,6 +442,7 @@ auth_resource(struct admin_call *call, char *out, size_t len)
 	static const char *const iot_kinds[] = {
 		[ADMIN_RES_THING] = "thing", [ADMIN_RES_CERT] = "cert",
 		[ADMIN_RES_CACERT] = "cacert", [ADMIN_RES_POLICY] = "policy",
+		[ADMIN_RES_RULE] = "rule",
 	};
 	const struct broker_config *cfg = &call->b->cfg;
 
@@ -450,6 +451,7 @@ auth_resource(struct admin_call *call, char *out, size_t len)
 	case ADMIN_RES_CERT:
 	case ADMIN_RES_CACERT:
 	case ADMIN_RES_POLICY:
+	case ADMIN_RES_RULE:
 		snprintf(out, len, "arn:aws:iot:%s:%s:%s/%s", cfg->iot_region,
 		    cfg->iot_account, iot_kinds[call->route->resource],
 		    call->arg);

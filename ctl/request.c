@@ -179,6 +179,75 @@ ctl_request_attributes(json_t *payload, char *msg, size_t msglen)
 	return request_merge(payload, msg, msglen);
 }
 
+static const char *const request_rule_members[] = { "sql", "description",
+	"actions", "ruleDisabled", "awsIotSqlVersion", "errorAction" };
+
+/* Is member m of the payload absent, or of the type its name says? */
+static int
+request_rule_member(const json_t *payload, const char *m, char *msg,
+    size_t msglen)
+{
+	json_t *v = json_object_get(payload, m);
+	const char *want = "string";
+	int ok;
+
+	if (v == NULL)
+		return 0;
+	if (strcmp(m, "actions") == 0) {
+		ok = json_is_array(v);
+		want = "list";
+	} else if (strcmp(m, "errorAction") == 0) {
+		ok = json_is_object(v);
+		want = "object";
+	} else if (strcmp(m, "ruleDisabled") == 0) {
+		ok = json_is_boolean(v);
+		want = "boolean";
+	} else {
+		ok = json_is_string(v);
+	}
+	if (ok)
+		return 0;
+	snprintf(msg, msglen, "Invalid type for parameter topicRulePayload.%s,"
+	    " valid types: %s", m, want);
+	return -1;
+}
+
+int
+ctl_request_rule_payload(json_t *payload, char *msg, size_t msglen)
+{
+	const size_t n = sizeof(request_rule_members) /
+	    sizeof(request_rule_members[0]);
+	const char *key;
+	json_t *value;
+	size_t i;
+
+	json_object_foreach(payload, key, value) {
+		for (i = 0; i < n; i++)
+			if (strcmp(key, request_rule_members[i]) == 0)
+				break;
+		if (i == n) {
+			snprintf(msg, msglen, "Unknown parameter in "
+			    "topicRulePayload: \"%s\", must be one of: sql, "
+			    "description, actions, ruleDisabled, "
+			    "awsIotSqlVersion, errorAction", key);
+			return -1;
+		}
+	}
+	for (i = 0; i < 3; i += 2)   /* sql, actions */
+		if (json_object_get(payload, request_rule_members[i]) ==
+		    NULL) {
+			snprintf(msg, msglen, "Missing required parameter in "
+			    "topicRulePayload: \"%s\"",
+			    request_rule_members[i]);
+			return -1;
+		}
+	for (i = 0; i < n; i++)
+		if (request_rule_member(payload, request_rule_members[i], msg,
+		    msglen) != 0)
+			return -1;
+	return 0;
+}
+
 /* The JSON value of a body flag's text.  Returns 0, or -1 with err. */
 static int
 request_json(const struct ctl_flag *f, const char *text, json_t **out,
@@ -203,10 +272,12 @@ request_json(const struct ctl_flag *f, const char *text, json_t **out,
 		abort();
 	case CTL_OBJECT:
 	case CTL_ATTRIBUTES:
+	case CTL_RULE_PAYLOAD:
 		if (ctl_shorthand_object(text, out, msg, sizeof(msg)) != 0)
 			break;
-		if (f->kind == CTL_OBJECT ||
-		    ctl_request_attributes(*out, msg, sizeof(msg)) == 0)
+		if (f->kind == CTL_OBJECT || (f->kind == CTL_ATTRIBUTES ?
+		    ctl_request_attributes(*out, msg, sizeof(msg)) :
+		    ctl_request_rule_payload(*out, msg, sizeof(msg))) == 0)
 			return 0;
 		json_decref(*out);
 		*out = NULL;
@@ -224,11 +295,16 @@ request_body(const struct ctl_invocation *inv, json_t **body,
 {
 	const struct ctl_command *c = inv->command;
 	size_t i, n = ctl_table_flag_count(c);
+	int whole = ctl_table_flag_at(c, CTL_BODY_WHOLE);
 	json_t *value;
 
 	*body = NULL;
 	if (!ctl_table_has_body(c))
 		return 0;
+	/* a whole-body flag is required: args refused a missing one */
+	if (whole >= 0)
+		return request_json(&c->flags[whole], inv->values[whole], body,
+		    err);
 	if ((*body = json_object()) == NULL)
 		abort();
 	for (i = 0; i < n; i++) {

@@ -62,4 +62,13 @@ char *ctl_request_encode(const char *text);
  * shorthand) into the boolean.  Returns 0, or -1 with a message. */
 int ctl_request_attributes(json_t *payload, char *msg, size_t msglen);
 
+/* Check a topic rule payload's shape as the AWS CLI checks it before
+ * sending: only the members sql, description, actions, ruleDisabled,
+ * awsIotSqlVersion and errorAction; sql and actions present; sql,
+ * description and awsIotSqlVersion strings, actions a list, errorAction
+ * an object, ruleDisabled a boolean.  What is inside an action is the
+ * server's to check.  (Shorthand, which has no lists, cannot give the
+ * actions: a payload is JSON.)  Returns 0, or -1 with a message. */
+int ctl_request_rule_payload(json_t *payload, char *msg, size_t msglen);
+
 #endif

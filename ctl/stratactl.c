@@ -159,6 +159,8 @@ help_value(const struct ctl_flag *f)
 	case CTL_OBJECT:
 	case CTL_ATTRIBUTES:
 		return " <json|shorthand>";
+	case CTL_RULE_PAYLOAD:
+		return " <json>";
 	default:
 		return " <value>";
 	}
@@ -175,6 +177,11 @@ help_kind(const struct ctl_flag *f)
 	case CTL_ATTRIBUTES:
 		return "; JSON {\"attributes\": {\"k\": \"v\"}, \"merge\": "
 		       "true}\n      or shorthand attributes={k=v},merge=true";
+	case CTL_RULE_PAYLOAD:
+		return "; JSON\n      {\"sql\": \"SELECT * FROM 't/#'\", "
+		       "\"actions\": [...], \"description\": \"...\",\n      "
+		       "\"ruleDisabled\": false, \"awsIotSqlVersion\": "
+		       "\"2016-03-23\", \"errorAction\": {...}}";
 	case CTL_BLOB:
 		return ";\n      base64 text (the default), or the text "
 		       "itself with --cli-binary-format\n      "
@@ -191,6 +198,7 @@ help_flag(const struct ctl_flag *f)
 {
 	static const char *const where[] = { [CTL_PATH] = "path {%s}",
 		[CTL_QUERY] = "query %s", [CTL_BODY] = "body member %s",
+		[CTL_BODY_WHOLE] = "the whole body (the %s)",
 		[CTL_HEADER] = "header %s",
 		[CTL_OUTFILE] = "writes the answer's %s to the file",
 		[CTL_PAYLOAD] = "the whole body (the %s)",

@@ -35,13 +35,21 @@
 #define REGISTRATION_CONFIG                                                 \
 	{ "registration-config", "registrationConfig", CTL_BODY,            \
 		CTL_OBJECT, CTL_FILE }
-/* Paging: accepted and passed on; the admin API returns every list whole,
- * the shadow API's list of names pages (shadowd-http.md). */
+/* Paging: accepted and passed on; the admin API returns every list whole
+ * but the topic rules' (rules-admin.md), the shadow API's list of names
+ * pages (shadowd-http.md). */
 #define MAX_RESULTS                                                         \
 	{ "max-results", "maxResults", CTL_QUERY, CTL_INTEGER, 0 }
 #define NEXT_TOKEN { "next-token", "nextToken", CTL_QUERY, CTL_STRING, 0 }
 #define PAGE_SIZE { "page-size", "pageSize", CTL_QUERY, CTL_INTEGER, 0 }
 #define MARKER { "marker", "marker", CTL_QUERY, CTL_STRING, 0 }
+/* Topic rules, with `aws iot`'s flags: the payload is the whole body (the
+ * API's payload member), JSON, checked before it is sent. */
+#define RULE_NAME                                                           \
+	{ "rule-name", "ruleName", CTL_PATH, CTL_STRING, CTL_REQUIRED }
+#define TOPIC_RULE_PAYLOAD                                                  \
+	{ "topic-rule-payload", "topicRulePayload", CTL_BODY_WHOLE,         \
+		CTL_RULE_PAYLOAD, CTL_REQUIRED | CTL_FILE }
 /* Admin identities, with IAM's flag names.  A path variable's name shows
  * only in help: the wire has its value alone. */
 #define USER_NAME                                                           \
@@ -191,6 +199,28 @@ const struct ctl_command ctl_table_commands[] = {
 	    "/principals/things",
 	    "List the things a certificate is attached to.",
 	    { PRINCIPAL, MAX_RESULTS, NEXT_TOKEN } },
+	{ "create-topic-rule", "CreateTopicRule", EVHTTP_REQ_POST,
+	    "/rules/{ruleName}", "Create a topic rule.",
+	    { RULE_NAME, TOPIC_RULE_PAYLOAD } },
+	{ "get-topic-rule", "GetTopicRule", EVHTTP_REQ_GET,
+	    "/rules/{ruleName}", "Show a topic rule.", { RULE_NAME } },
+	{ "list-topic-rules", "ListTopicRules", EVHTTP_REQ_GET, "/rules",
+	    "List topic rules, a page at a time.",
+	    { { "topic", "topic", CTL_QUERY, CTL_STRING, 0 },
+		MAX_RESULTS, NEXT_TOKEN,
+		{ "rule-disabled", "ruleDisabled", CTL_QUERY, CTL_BOOLEAN,
+		    0 } } },
+	{ "replace-topic-rule", "ReplaceTopicRule", EVHTTP_REQ_PATCH,
+	    "/rules/{ruleName}", "Replace a topic rule's payload.",
+	    { RULE_NAME, TOPIC_RULE_PAYLOAD } },
+	{ "delete-topic-rule", "DeleteTopicRule", EVHTTP_REQ_DELETE,
+	    "/rules/{ruleName}", "Delete a topic rule.", { RULE_NAME } },
+	{ "enable-topic-rule", "EnableTopicRule", EVHTTP_REQ_POST,
+	    "/rules/{ruleName}/enable", "Enable a topic rule.",
+	    { RULE_NAME } },
+	{ "disable-topic-rule", "DisableTopicRule", EVHTTP_REQ_POST,
+	    "/rules/{ruleName}/disable", "Disable a topic rule.",
+	    { RULE_NAME } },
 	{ "create-admin-user", "CreateAdminUser", EVHTTP_REQ_POST,
 	    "/admin-users/{userName}", "Create an admin user.",
 	    { USER_NAME } },
@@ -324,5 +354,6 @@ ctl_table_flag_at(const struct ctl_command *c, enum ctl_place place)
 int
 ctl_table_has_body(const struct ctl_command *c)
 {
-	return ctl_table_flag_at(c, CTL_BODY) >= 0;
+	return ctl_table_flag_at(c, CTL_BODY) >= 0 ||
+	    ctl_table_flag_at(c, CTL_BODY_WHOLE) >= 0;
 }

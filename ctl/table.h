@@ -9,7 +9,8 @@
  * and the path template, lists the command's flags and says which API
  * (endpoint) it goes to.  Each flag says where its value goes: into a
  * {variable} of the path, the query string, a member of the JSON body, a
- * request header, the whole body (a blob payload), or (an outfile)
+ * request header, the whole body (a blob payload, or a JSON object:
+ * the topic rule commands' --topic-rule-payload), or (an outfile)
  * nowhere: the answer's member it names, or the whole answer, is written
  * to the file given.  A flag may list the only values it takes
  * (choices).  Adding a command is adding a row; nothing else in
@@ -27,6 +28,8 @@ enum ctl_place {
 	CTL_PATH,    /* replaces {wire} in the path, URL-encoded */
 	CTL_QUERY,   /* wire=value in the query string, URL-encoded */
 	CTL_BODY,    /* member wire of the JSON body object */
+	CTL_BODY_WHOLE, /* the JSON body itself: the object given (the AWS
+	                 * API's payload member, wire names it) */
 	CTL_HEADER,  /* request header wire */
 	CTL_OUTFILE, /* file to write the answer's member wire (a.b) to */
 	CTL_PAYLOAD, /* the whole request body: a CTL_BLOB's bytes */
@@ -41,6 +44,10 @@ enum ctl_kind {
 	CTL_BOOLEAN,    /* no value: --flag is true, --no-flag false */
 	CTL_OBJECT,     /* a JSON object, or shorthand k=v,k2={a=b} */
 	CTL_ATTRIBUTES, /* an object {"attributes": {...}, "merge": bool} */
+	CTL_RULE_PAYLOAD, /* a JSON object, a TopicRulePayload: {"sql",
+	                   * "actions", "description"?, "ruleDisabled"?,
+	                   * "awsIotSqlVersion"?, "errorAction"?}, checked
+	                   * (request.h) */
 	CTL_BLOB,       /* bytes: base64 text, the text itself with
 	                 * --cli-binary-format raw-in-base64-out, or the
 	                 * bytes of fileb://PATH (see request.h) */
@@ -72,8 +79,10 @@ struct ctl_flag {
 };
 
 /* A command.  flags ends at the first entry whose name is NULL.  A JSON
- * body (at least {}) is sent when a flag has place CTL_BODY; the bytes
- * of the CTL_PAYLOAD flag, when it has one (never both).  api is last so
+ * body (at least {}) is sent when a flag has place CTL_BODY; the object
+ * of the CTL_BODY_WHOLE flag, when it has one (then no CTL_BODY flag);
+ * the bytes of the CTL_PAYLOAD flag, when it has one (never a JSON
+ * body too).  api is last so
  * that the admin API's rows may leave it out (0). */
 struct ctl_command {
 	const char *name;       /* "create-thing" */
@@ -97,7 +106,7 @@ size_t ctl_table_flag_count(const struct ctl_command *c);
 /* "GET", "POST", ... for a method of the table. */
 const char *ctl_table_method_name(enum evhttp_cmd_type method);
 
-/* True when c sends a JSON body. */
+/* True when c sends a JSON body (a CTL_BODY or CTL_BODY_WHOLE flag). */
 int ctl_table_has_body(const struct ctl_command *c);
 
 /* The index of c's first flag with place, or -1. */

@@ -71,6 +71,11 @@ POLICY_DOCUMENT = json.dumps({
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "iot:Connect",
                    "Resource": "*"}]})
+RULE_ARN = "arn:aws:iot:local:000000000000:rule/lamps_on"
+RULE_PAYLOAD = json.dumps({
+    "sql": "SELECT state FROM 'lamps/+/on'", "description": "lamps",
+    "actions": [{"republish": {"topic": "lamps/on", "qos": 1}}],
+    "ruleDisabled": False, "awsIotSqlVersion": "2016-03-23"})
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                       "runtime error:")
 
@@ -378,6 +383,38 @@ CASES = [
     Case("list-principal-things", ["--principal", CERT_ARN],
          "GET", "/principals/things", {}, None, CERT_ARN,
          {"things": ["lamp-1"]}),
+    # topic rules (docs/internals/rules-admin.md): the payload is the body
+    Case("create-topic-rule",
+         ["--rule-name", "lamps_on", "--topic-rule-payload", RULE_PAYLOAD],
+         "POST", "/rules/lamps_on", {}, json.loads(RULE_PAYLOAD), None, {}),
+    Case("get-topic-rule", ["--rule-name", "lamps_on"],
+         "GET", "/rules/lamps_on", {}, None, None,
+         {"ruleArn": RULE_ARN,
+          "rule": dict(json.loads(RULE_PAYLOAD), ruleName="lamps_on",
+                       createdAt=1764686400)}),
+    Case("list-topic-rules",
+         ["--topic", "lamps/+/on", "--max-results", "2", "--next-token",
+          "a_rule", "--no-rule-disabled"],
+         "GET", "/rules", {"topic": "lamps/+/on", "maxResults": "2",
+                           "nextToken": "a_rule", "ruleDisabled": "false"},
+         None, None,
+         {"rules": [{"ruleArn": RULE_ARN, "ruleName": "lamps_on",
+                     "topicPattern": "lamps/+/on",
+                     "createdAt": 1764686400, "ruleDisabled": False}],
+          "nextToken": "lamps_on"}),
+    Case("replace-topic-rule",
+         ["--rule-name", "lamps_on", "--topic-rule-payload",
+          '{"sql": "SELECT * FROM \'lamps/#\'", "actions": [], '
+          '"ruleDisabled": true}'],
+         "PATCH", "/rules/lamps_on", {},
+         {"sql": "SELECT * FROM 'lamps/#'", "actions": [],
+          "ruleDisabled": True}, None, {}),
+    Case("delete-topic-rule", ["--rule-name", "lamps_on"],
+         "DELETE", "/rules/lamps_on", {}, None, None, {}),
+    Case("enable-topic-rule", ["--rule-name", "lamps_on"],
+         "POST", "/rules/lamps_on/enable", {}, None, None, {}),
+    Case("disable-topic-rule", ["--rule-name", "lamps_on"],
+         "POST", "/rules/lamps_on/disable", {}, None, None, {}),
     # the admin identities (docs/internals/admin-authz.md, section 4)
     Case("create-admin-user", ["--user-name", "ops"],
          "POST", "/admin-users/ops", {}, None, None,
@@ -471,7 +508,7 @@ def test_command_wire(fake, case):
 
 
 def test_help_lists_every_command():
-    """`stratactl help` and `--help` list the 42 admin commands (the
+    """`stratactl help` and `--help` list the 49 admin commands (the
     cases above cover each), then the 4 shadow commands, the options and
     the environment variables;
     `COMMAND --help` and `COMMAND help` list its flags, marking the

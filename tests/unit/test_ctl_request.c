@@ -4,7 +4,9 @@
  * JSON bodies and headers, from command lines as a user types them; the
  * identity commands against the table of docs/internals/admin-authz.md,
  * section 4; the shadow commands against docs/internals/shadowd-http.md
- * (payloads as bytes, outfiles as positional words).
+ * (payloads as bytes, outfiles as positional words); the topic rule
+ * commands against docs/internals/rules-admin.md (the payload as the
+ * whole body, its shape checked as the AWS CLI checks it).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -113,6 +115,15 @@ check_row(const struct ctl_command *c)
 			assert_true(f->options & CTL_REQUIRED);
 			assert_int_equal(c->api, CTL_API_DATA);
 		}
+		/* a whole JSON body is a rule payload, required, alone */
+		assert_int_equal(f->place == CTL_BODY_WHOLE,
+		    f->kind == CTL_RULE_PAYLOAD);
+		if (f->place == CTL_BODY_WHOLE) {
+			assert_true(f->options & CTL_REQUIRED);
+			assert_int_equal(ctl_table_flag_at(c, CTL_BODY), -1);
+			assert_int_equal(ctl_table_flag_at(c, CTL_PAYLOAD),
+			    -1);
+		}
 		if (f->options & CTL_NOT_EMPTY)
 			assert_int_equal(f->place, CTL_QUERY);
 		if (f->options & CTL_PRIVATE)
@@ -136,7 +147,7 @@ test_table_rows_are_consistent(void **state)
 {
 	size_t i, j;
 
-	assert_int_equal(ctl_table_count, 46);
+	assert_int_equal(ctl_table_count, 53);
 	for (i = 0; i < ctl_table_count; i++) {
 		check_row(&ctl_table_commands[i]);
 		assert_ptr_equal(ctl_table_find(ctl_table_commands[i].name),
@@ -517,6 +528,155 @@ test_shadow_refusals(void **state)
 	done(&b);
 }
 
+#define RULE_JSON "{\"sql\":\"SELECT * FROM 'a/+'\",\"actions\":[]}"
+
+/* One topic rule command line and what it must send. */
+struct rule_case {
+	const char *words[12];      /* after "stratactl", NULL-ended */
+	enum evhttp_cmd_type method;
+	const char *target;
+	const char *body;           /* NULL: no body */
+};
+
+static const struct rule_case rule_cases[] = {
+	{ { "create-topic-rule", "--rule-name", "r_1",
+	      "--topic-rule-payload", RULE_JSON, NULL },
+	    EVHTTP_REQ_POST, "/rules/r_1", RULE_JSON },
+	{ { "get-topic-rule", "--rule-name", "r_1", NULL },
+	    EVHTTP_REQ_GET, "/rules/r_1", NULL },
+	{ { "list-topic-rules", NULL }, EVHTTP_REQ_GET, "/rules", NULL },
+	{ { "list-topic-rules", "--rule-disabled", "--topic", "a/+/#",
+	      "--next-token", "r_1", "--max-results", "5", NULL },
+	    EVHTTP_REQ_GET, "/rules?topic=a%2F%2B%2F%23&maxResults=5"
+	    "&nextToken=r_1&ruleDisabled=true", NULL },
+	{ { "replace-topic-rule", "--rule-name", "r_1",
+	      "--topic-rule-payload", "{\"sql\": \"SELECT * FROM 'b'\", "
+	      "\"actions\": [{\"republish\": {\"topic\": \"c\"}}], "
+	      "\"ruleDisabled\": true}", NULL },
+	    EVHTTP_REQ_PATCH, "/rules/r_1", "{\"sql\":\"SELECT * FROM 'b'\","
+	    "\"actions\":[{\"republish\":{\"topic\":\"c\"}}],"
+	    "\"ruleDisabled\":true}" },
+	{ { "delete-topic-rule", "--rule-name", "r_1", NULL },
+	    EVHTTP_REQ_DELETE, "/rules/r_1", NULL },
+	{ { "enable-topic-rule", "--rule-name", "r_1", NULL },
+	    EVHTTP_REQ_POST, "/rules/r_1/enable", NULL },
+	{ { "disable-topic-rule", "--rule-name", "r_1", NULL },
+	    EVHTTP_REQ_POST, "/rules/r_1/disable", NULL },
+};
+
+static void
+test_topic_rule_commands(void **state)
+{
+	size_t i, n = sizeof(rule_cases) / sizeof(rule_cases[0]);
+	struct built b;
+
+	for (i = 0; i < n; i++) {
+		const struct rule_case *c = &rule_cases[i];
+
+		build_words(&b, "", c->words);
+		assert_int_equal(b.rc, 0);
+		assert_int_equal(b.req.method, c->method);
+		assert_string_equal(b.req.target, c->target);
+		if (c->body == NULL) {
+			assert_null(b.req.body);
+		} else {
+			assert_string_equal(b.req.body, c->body);
+			assert_string_equal(b.req.content_type,
+			    "application/json");
+		}
+		done(&b);
+	}
+}
+
+/* The payload's check: the message of text, or "" when it passes (the
+ * object then in sent). */
+static void
+rule_check(const char *text, char *msg, size_t msglen, char **sent)
+{
+	json_t *payload = json_loads(text, 0, NULL);
+
+	assert_non_null(payload);
+	msg[0] = '\0';
+	if (ctl_request_rule_payload(payload, msg, msglen) == 0) {
+		assert_string_equal(msg, "");
+		*sent = json_dumps(payload, JSON_COMPACT);
+	} else {
+		*sent = NULL;
+	}
+	json_decref(payload);
+}
+
+static void
+test_topic_rule_payload_is_checked(void **state)
+{
+	static const struct {
+		const char *payload;
+		const char *message;   /* NULL: passes */
+	} cases[] = {
+		{ "{\"sql\": \"s\", \"actions\": [], \"description\": \"d\","
+		  " \"ruleDisabled\": false, \"awsIotSqlVersion\": \"v\","
+		  " \"errorAction\": {}}", NULL },
+		{ "{\"sql\": \"s\", \"actions\": [], \"tags\": \"a=b\"}",
+		  "Unknown parameter in topicRulePayload: \"tags\", must be "
+		  "one of: sql, description, actions, ruleDisabled, "
+		  "awsIotSqlVersion, errorAction" },
+		{ "{\"actions\": []}", "Missing required parameter in "
+		  "topicRulePayload: \"sql\"" },
+		{ "{\"sql\": \"s\"}", "Missing required parameter in "
+		  "topicRulePayload: \"actions\"" },
+		{ "{\"sql\": 1, \"actions\": []}", "Invalid type for "
+		  "parameter topicRulePayload.sql, valid types: string" },
+		{ "{\"sql\": \"s\", \"actions\": {}}", "Invalid type for "
+		  "parameter topicRulePayload.actions, valid types: list" },
+		{ "{\"sql\": \"s\", \"actions\": [], \"errorAction\": []}",
+		  "Invalid type for parameter topicRulePayload.errorAction, "
+		  "valid types: object" },
+		{ "{\"sql\": \"s\", \"actions\": [], \"ruleDisabled\": 0}",
+		  "Invalid type for parameter topicRulePayload.ruleDisabled, "
+		  "valid types: boolean" },
+		{ "{\"sql\": \"s\", \"actions\": [], \"ruleDisabled\": "
+		  "\"yes\"}", "Invalid type for parameter "
+		  "topicRulePayload.ruleDisabled, valid types: boolean" },
+		{ "{\"sql\": \"s\", \"actions\": [], \"description\": "
+		  "null}", "Invalid type for parameter "
+		  "topicRulePayload.description, valid types: string" },
+	};
+	char msg[256], *sent;
+	struct built b;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rule_check(cases[i].payload, msg, sizeof(msg), &sent);
+		if (cases[i].message == NULL)
+			assert_non_null(sent);
+		else
+			assert_string_equal(msg, cases[i].message);
+		free(sent);
+	}
+	/* shorthand has no lists: never a whole payload */
+	build(&b, "", "create-topic-rule", "--rule-name", "r",
+	    "--topic-rule-payload", "sql=SELECT * FROM t,ruleDisabled=true",
+	    NULL);
+	assert_int_equal(b.rc, -1);
+	assert_string_equal(b.err.message, "Parameter validation failed: "
+	    "Missing required parameter in topicRulePayload: \"actions\"");
+	done(&b);
+	/* the command line: refused before anything is built */
+	build(&b, "", "create-topic-rule", "--rule-name", "r",
+	    "--topic-rule-payload", "{\"sql\": \"s\"}", NULL);
+	assert_int_equal(b.rc, -1);
+	assert_int_equal(b.err.status, CTL_EXIT_USAGE);
+	assert_string_equal(b.err.message, "Parameter validation failed: "
+	    "Missing required parameter in topicRulePayload: \"actions\"");
+	assert_null(b.req.target);
+	done(&b);
+	build(&b, "", "create-topic-rule", "--rule-name", "r",
+	    "--topic-rule-payload", "{\"sql\": ", NULL);
+	assert_int_equal(b.rc, -1);
+	assert_non_null(strstr(b.err.message, "'--topic-rule-payload'"));
+	done(&b);
+}
+
 int
 main(void)
 {
@@ -535,6 +695,8 @@ main(void)
 		cmocka_unit_test(test_two_path_variables_are_encoded),
 		cmocka_unit_test(test_shadow_commands),
 		cmocka_unit_test(test_shadow_refusals),
+		cmocka_unit_test(test_topic_rule_commands),
+		cmocka_unit_test(test_topic_rule_payload_is_checked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
