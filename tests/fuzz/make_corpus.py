@@ -1012,6 +1012,31 @@ def sql():
         "SELECT a,\n  foo(b) FROM 'a/#/b' WHERE", "x${a b}${", doc))
 
 
+def rule():
+    """fuzz_rule: topic rule payloads with every action kind."""
+    t = "rule"
+    sql = "SELECT temperature, topic(2) AS device FROM 'factory/+/data' " \
+        "WHERE temperature > 30"
+    write(t, "every_kind", json.dumps({
+        "sql": sql, "description": "d", "ruleDisabled": False,
+        "awsIotSqlVersion": "2016-03-23", "actions": [
+            {"republish": {"topic": "out/${topic(2)}", "qos": 1,
+                           "headers": {"contentType": "application/json",
+                                       "userProperties": [
+                                           {"key": "k", "value": "${device}"}]}}},
+            {"http": {"url": "https://h/${topic(2)}",
+                      "headers": [{"key": "x", "value": "${clientid()}"}]}},
+            {"redis": {"url": "redis://127.0.0.1:6379", "command": "XADD",
+                       "key": "hot", "maxLength": 100}},
+            {"kafka": {"topic": "t", "clientProperties": {
+                "bootstrap.servers": "h:9092"}}},
+            {"file": {"path": "a.jsonl"}}],
+        "errorAction": {"republish": {"topic": "errors"}}}).encode())
+    write(t, "bad_action", json.dumps({
+        "sql": sql, "actions": [{"lambda": {"functionArn": "x"}}]}).encode())
+    write(t, "bad_sql", b'{"sql": "SELECT FROM WHERE"}')
+
+
 def main():
     broker_authwire()
     ctl_input()
@@ -1028,6 +1053,7 @@ def main():
     shadowd_topic()
     jitp()
     sql()
+    rule()
 
 
 if __name__ == "__main__":

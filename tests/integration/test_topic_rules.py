@@ -384,14 +384,18 @@ def test_stratactl(cluster, tmp_path):
 
 
 def test_bad_sql_is_refused(cluster):
-    """A statement that does not parse is refused before it is stored.
-    INTEGRATOR: written against a stand-in parser while common/rule.c and
-    common/sql.c were being written; check the status and error name
-    (AWS: 400 SqlParseException) against the real parser."""
+    """A statement that does not parse is refused before it is stored:
+    400 SqlParseException with the parser's line and column (AWS's error
+    name); an action that does not parse is InvalidRequestException."""
     rule = name()
     message = refused(call(cluster, "POST", "/rules/" + rule, {
         "sql": "SELEC nothing", "actions": []}), 400, "SqlParseException")
-    assert message
+    assert "line 1, column 1" in message, message
+    message = refused(call(cluster, "POST", "/rules/" + rule, {
+        "sql": "SELECT * FROM 'a'", "actions": [
+            {"republish": {"topic": "x/${nosuchfunction()}"}}]}), 400,
+        "InvalidRequestException")
+    assert "actions[0].republish" in message, message
     refused(call(cluster, "GET", "/rules/" + rule), 401,
             "UnauthorizedException")
     ok(call(cluster, "POST", "/rules/" + rule, payload()))
