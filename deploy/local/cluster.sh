@@ -3,6 +3,7 @@
 # processes, with generated development certificates.
 #
 #   cluster.sh up   --dir DIR [--brokers N] [--routers M] [--shadowd K]
+#                   [--rulesd R]
 #                   [--base-port P] [--bin-dir BINDIR] [--lb] [--redis-ha]
 #   cluster.sh down --dir DIR
 #   cluster.sh run  --dir DIR [same options as up]   (foreground; Ctrl-C stops)
@@ -15,6 +16,8 @@
 #   shadowd k (--shadowd K, default 1; 0: none): metrics P+8300+k,
 #                       HTTP shadow API P+8400+k, HTTPS (device
 #                       certificates) P+8500+k
+#   rulesd r (--rulesd R, default 1; 0: none): metrics P+8600+r; its file
+#                       actions write under DIR/rules-files
 #   redis:              P+4500
 # --lb also starts HAProxy (deploy/haproxy/strata.cfg, filled in as
 # DIR/haproxy.cfg) in front of PROXY protocol listeners on every broker:
@@ -36,6 +39,8 @@
 #   stratactl's shadow commands read it as STRATA_DATA_URL),
 #   SHADOWD_HTTPS_PORTS and DATA_HTTPS_URL (the same over HTTPS for
 #   devices: CLIENT_CERT and CLIENT_KEY, verified against CA_FILE)
+#   RULESD_PIDS RULESD_METRICS_PORTS RULES_FILE_DIR (the rules engine,
+#   docs/internals/rulesd.md)
 #   (the LB_* and PROXY_* ones are empty without --lb)
 #   CLUSTER_SECRET_FILE (the secret node links prove; routers refuse a
 #   broker without it)
@@ -119,7 +124,7 @@ start() {
 
 parse() {
 	DIR= BROKERS=1 ROUTERS=1 BASE=1883 BIN_DIR=${STRATA_BIN_DIR:-$root/build/bin}
-	LB=0 REDIS_HA=0 SHADOWD=1
+	LB=0 REDIS_HA=0 SHADOWD=1 RULESD=1
 	while (($#)); do
 		case $1 in
 		--dir) DIR=$2; shift 2 ;;
@@ -128,6 +133,7 @@ parse() {
 		--brokers) BROKERS=$2; shift 2 ;;
 		--routers) ROUTERS=$2; shift 2 ;;
 		--shadowd) SHADOWD=$2; shift 2 ;;
+		--rulesd) RULESD=$2; shift 2 ;;
 		--base-port) BASE=$2; shift 2 ;;
 		--bin-dir) BIN_DIR=$2; shift 2 ;;
 		-h | --help) usage ;;
@@ -139,11 +145,13 @@ parse() {
 	[[ $ROUTERS =~ ^[1-9][0-9]*$ ]] || die "--routers must be a positive number"
 	[[ $SHADOWD =~ ^[0-9]+$ ]] && ((SHADOWD <= 100)) ||
 		die "--shadowd must be a number from 0 to 100"
+	[[ $RULESD =~ ^[0-9]+$ ]] && ((RULESD <= 100)) ||
+		die "--rulesd must be a number from 0 to 100"
 	# beyond 100, broker metrics (P+8000+i) meet router metrics (P+8100+j)
 	((BROKERS <= 100 && ROUTERS <= 100)) ||
 		die "at most 100 brokers and 100 routers (the port layout)"
-	[[ $BASE =~ ^[0-9]+$ ]] && ((BASE >= 1024 && BASE + 8500 < 65536)) ||
-		die "--base-port must leave room for P+8500 below 65536"
+	[[ $BASE =~ ^[0-9]+$ ]] && ((BASE >= 1024 && BASE + 8700 < 65536)) ||
+		die "--base-port must leave room for P+8700 below 65536"
 	mkdir -p "$DIR"
 	DIR=$(cd "$DIR" && pwd)
 	LOG_DIR=$DIR/logs
@@ -163,7 +171,7 @@ cmd_up() {
 				die "a cluster is already running from $DIR (pid $p); run 'cluster.sh down --dir $DIR' first"
 		done
 	fi
-	for b in broker router $( ((SHADOWD)) && echo shadowd); do
+	for b in broker router $( ((SHADOWD)) && echo shadowd) $( ((RULESD)) && echo rulesd); do
 		[[ -x $BIN_DIR/strata-$b ]] || die "$BIN_DIR/strata-$b not found: build first (make build)"
 	done
 	command -v redis-server >/dev/null || die "redis-server not found: run deploy/deps.sh"
@@ -175,7 +183,7 @@ cmd_up() {
 	local redis_port=$((BASE + 4500)) mqtt=() mqtts=() bmet=() admin=() rmet=() rlink=() i
 	local proxy=() proxy_tls=() lb_ports=() broker_args
 	local broker_pids=() router_pids=() redis_pid lb_pid=
-	local shadowd_pids=() smet=() shttp=() shttps=()
+	local shadowd_pids=() smet=() shttp=() shttps=() rulesd_pids=() rmet_rules=()
 	local replica_ports=() sentinel_ports=() replica_pids=() sentinel_pids=()
 	local redis_args sentinels=
 	for ((i = 0; i < BROKERS; i++)); do
@@ -193,6 +201,9 @@ cmd_up() {
 		shttp+=($((BASE + 8400 + i)))
 		shttps+=($((BASE + 8500 + i)))
 	done
+	for ((i = 0; i < RULESD; i++)); do
+		rmet_rules+=($((BASE + 8600 + i)))
+	done
 	for ((i = 0; i < ROUTERS; i++)); do
 		rlink+=($((BASE + 6000 + i)))
 		rmet+=($((BASE + 8100 + i)))
@@ -203,7 +214,7 @@ cmd_up() {
 		sentinel_ports=($((BASE + 4510)) $((BASE + 4511)) $((BASE + 4512)))
 	fi
 	for p in "$redis_port" "${mqtt[@]}" "${mqtts[@]}" "${bmet[@]}" "${admin[@]}" "${rlink[@]}" \
-		"${smet[@]}" "${shttp[@]}" "${shttps[@]}" \
+		"${smet[@]}" "${shttp[@]}" "${shttps[@]}" "${rmet_rules[@]}" \
 		"${rmet[@]}" "${proxy[@]}" "${proxy_tls[@]}" "${lb_ports[@]}" \
 		"${replica_ports[@]}" "${sentinel_ports[@]}"; do
 		port_in_use "$p" && die "port $p is already in use; choose another --base-port"
@@ -285,6 +296,16 @@ cmd_up() {
 		shadowd_pids+=("${PIDS[-1]}")
 	done
 	wait_ready "${smet[@]}"
+	mkdir -p "$DIR/rules-files"
+	for ((i = 0; i < RULESD; i++)); do
+		start "rulesd-$i" "$BIN_DIR/strata-rulesd" --node-id "rulesd-$i" \
+			--bind "$HOST" --metrics-port "${rmet_rules[i]}" \
+			--file-dir "$DIR/rules-files" \
+			--cluster-secret-file "$DIR/cluster.secret" "${redis_args[@]}"
+		wait_port "${rmet_rules[i]}" "${PIDS[-1]}" "rulesd-$i"
+		rulesd_pids+=("${PIDS[-1]}")
+	done
+	wait_ready "${rmet_rules[@]}"
 	if ((LB)); then
 		lb_config "${lb_ports[@]}"
 		haproxy -c -q -f "$DIR/haproxy.cfg" >"$LOG_DIR/haproxy-check.log" 2>&1 ||
@@ -327,6 +348,9 @@ cmd_up() {
 		DATA_URL="$( ((SHADOWD)) && echo "http://$HOST:${shttp[0]}")"
 		SHADOWD_HTTPS_PORTS="$(join "${shttps[@]}")"
 		DATA_HTTPS_URL="$( ((SHADOWD)) && echo "https://$HOST:${shttps[0]}")"
+		RULESD_PIDS="$(join "${rulesd_pids[@]}")"
+		RULESD_METRICS_PORTS="$(join "${rmet_rules[@]}")"
+		RULES_FILE_DIR="$DIR/rules-files"
 		CLUSTER_SECRET_FILE="$DIR/cluster.secret"
 		REDIS_SENTINELS="$sentinels"
 		REDIS_MASTER_NAME="$( ((REDIS_HA)) && echo strata)"

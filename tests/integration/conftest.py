@@ -49,7 +49,8 @@ def port_offsets(brokers=BROKERS, routers=ROUTERS, lb=False, redis_ha=False):
                [8200 + i for i in range(brokers)] +
                [6000 + j for j in range(routers)] +
                [8100 + j for j in range(routers)] + [4500] +
-               [8300, 8400])   # shadowd-0's metrics and HTTP ports
+               [8300, 8400, 8500] +  # shadowd-0's metrics, HTTP, HTTPS
+               [8600])               # rulesd-0's metrics
     if lb:
         offsets += ([5000 + i for i in range(brokers)] +
                     [5500 + i for i in range(brokers)] +
@@ -91,6 +92,9 @@ class Cluster:
         self.data_url = env.get("DATA_URL", "")
         self.shadowd_https_ports = _ints(env.get("SHADOWD_HTTPS_PORTS"))
         self.data_https_url = env.get("DATA_HTTPS_URL", "")
+        self.rulesd_pids = _ints(env.get("RULESD_PIDS"))
+        self.rulesd_metrics_ports = _ints(env.get("RULESD_METRICS_PORTS"))
+        self.rules_file_dir = env.get("RULES_FILE_DIR", "")
         self.redis_pid = _int_or_none(env.get("REDIS_PID"))
         # --lb only (None / empty otherwise)
         self.lb_port = _int_or_none(env.get("LB_PORT"))
@@ -302,12 +306,14 @@ def _cluster_cmd(*args):
     return ["bash", CLUSTER_SH] + list(args)
 
 
-def _cluster_up(prefix, run_env, brokers, routers, lb, redis_ha, shadowd):
+def _cluster_up(prefix, run_env, brokers, routers, lb, redis_ha, shadowd,
+                rulesd=0):
     """One `cluster.sh up` on freshly picked ports in a new directory:
     (directory, CompletedProcess)."""
     directory = tempfile.mkdtemp(prefix=prefix)
     args = ["up", "--dir", directory, "--brokers", str(brokers),
             "--routers", str(routers), "--shadowd", str(shadowd),
+            "--rulesd", str(rulesd),
             "--base-port", str(pick_base_port(brokers, routers, lb=lb,
                                               redis_ha=redis_ha))]
     if lb:
@@ -324,7 +330,7 @@ def _cluster_up(prefix, run_env, brokers, routers, lb, redis_ha, shadowd):
 @contextlib.contextmanager
 def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
                   health_check=True, env=None, lb=False, redis_ha=False,
-                  shadowd=0):
+                  shadowd=0, rulesd=0):
     """Run `cluster.sh up` in a fresh temporary directory and yield the
     Cluster; `cluster.sh down` when the block ends.  `name` is the fixture
     that provides it: tests using that fixture get its log tails on
@@ -337,7 +343,8 @@ def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
     redis_ha: `cluster.sh --redis-ha`, a Redis primary with two replicas
     and three sentinels (Cluster.redis_* by role).  shadowd: how many
     strata-shadowd (`cluster.sh --shadowd`; default none, but the shared
-    cluster has one; the port picks reserve the first one's)."""
+    cluster has one; the port picks reserve the first one's); rulesd the
+    same for strata-rulesd (`cluster.sh --rulesd`)."""
     if not os.path.exists(CLUSTER_SH):
         pytest.fail("%s does not exist" % CLUSTER_SH)
     run_env = dict(os.environ)
@@ -348,7 +355,7 @@ def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
     # tried again on new ports, at most three times.
     for attempt in range(3):
         directory, up = _cluster_up(prefix, run_env, brokers, routers, lb,
-                                    redis_ha, shadowd)
+                                    redis_ha, shadowd, rulesd)
         endpoints = os.path.join(directory, "endpoints.env")
         if up.returncode == 0 and os.path.exists(endpoints):
             break
@@ -392,7 +399,7 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def cluster():
-    with start_cluster("cluster", shadowd=1) as c:
+    with start_cluster("cluster", shadowd=1, rulesd=1) as c:
         yield c
 
 
