@@ -5,6 +5,7 @@
  * rules whose share group picked this rulesd.  For each rule:
  *   the rule (by identifier; none: counted, skipped) -> the input (the
  *   topic, Basic Ingest's without "$aws/rules/<rule>/"; a trace id) ->
+ *   (a rule calling get_thing_shadow(): the shadows read first) ->
  *   strata_sql_eval: WHERE not true or an error ends it (counted) ->
  *   the output as the actions' body (compact JSON, or the raw payload of
  *   SELECT * on one that is not JSON) -> every action at once:
@@ -17,20 +18,22 @@
  *   AWS's error payload ({"ruleName", "topic", "cloudwatchTraceId",
  *   "clientId", "base64OriginalPayload", "failures": [{"failedAction",
  *   "failedResource", "errorMessage"}]}).
- * The PUBLISH is acknowledged once every rule has handed its actions
- * over (not when the targets answer: a slow target holds its own queue,
- * not the cluster's).
+ * The PUBLISH is acknowledged once every rule has evaluated it and handed
+ * its actions over (not when the targets answer: a slow target holds its
+ * own queue, not the cluster's).
  */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "rulesd.h"
-#include "sink.h"
 #include "reader.h"
+#include "rulesd.h"
+#include "shadow.h"
+#include "sink.h"
 #include "topic.h"
 
 /* One rule's run on one message, alive until its last action is done. */
@@ -481,41 +484,165 @@ run_client_id(const struct strata_mqtt_props *props, char *out, size_t cap)
 		}
 }
 
+/* ---- get_thing_shadow() ---- */
+
+/*
+ * A rule that calls get_thing_shadow() is evaluated twice: a first pass
+ * records the shadows it asks for (the callback answers Undefined), they
+ * are read from Redis (the stored documents of strata-shadowd, as
+ * get/accepted shows them), and the second pass gets them.  A shadow asked
+ * for only in the second pass (its name came from another shadow) is
+ * Undefined.
+ */
+#define RUN_SHADOWS_MAX 4
+
+struct run_shadow {
+	char thing[129];
+	char name[65];
+	json_t *doc;                     /* get/accepted, or NULL */
+};
+
+/* The message's place in the session: acknowledged when its last rule
+ * has evaluated. */
+struct run_msg {
+	struct rulesd *rd;
+	unsigned generation;
+	uint16_t packet_id;
+	unsigned pending;
+};
+
+struct run_eval {
+	struct run_rule *rr;
+	struct run_msg *msg;
+	uint64_t t0;
+	struct run_shadow shadows[RUN_SHADOWS_MAX];
+	size_t n_shadows;
+	size_t waiting;                  /* Redis replies still to come */
+};
+
 static void
-run_one(struct rulesd *rd, struct rulesd_rule *r,
-    const struct strata_mqtt_packet *p, int64_t now_ms)
+run_msg_done(struct run_msg *msg)
 {
-	const struct strata_mqtt_publish *pub = &p->u.publish;
-	struct run_rule *rr = calloc(1, sizeof(*rr));
+	if (--msg->pending > 0)
+		return;
+	if (msg->rd->session != NULL)
+		broker_insession_ack(msg->rd->session, msg->generation,
+		    msg->packet_id);
+	free(msg);
+}
+
+static json_t *
+run_shadow_record(void *arg, const char *thing, const char *name)
+{
+	struct run_eval *ev = arg;
+
+	for (size_t i = 0; i < ev->n_shadows; i++)
+		if (strcmp(ev->shadows[i].thing, thing) == 0 &&
+		    strcmp(ev->shadows[i].name, name != NULL ? name : "") == 0)
+			return NULL;
+	if (ev->n_shadows < RUN_SHADOWS_MAX &&
+	    strlen(thing) < sizeof(ev->shadows[0].thing) &&
+	    (name == NULL || strlen(name) < sizeof(ev->shadows[0].name))) {
+		struct run_shadow *sh = &ev->shadows[ev->n_shadows++];
+
+		snprintf(sh->thing, sizeof(sh->thing), "%s", thing);
+		snprintf(sh->name, sizeof(sh->name), "%s", name ? name : "");
+	}
+	return NULL;
+}
+
+static json_t *
+run_shadow_answer(void *arg, const char *thing, const char *name)
+{
+	struct run_eval *ev = arg;
+
+	for (size_t i = 0; i < ev->n_shadows; i++)
+		if (strcmp(ev->shadows[i].thing, thing) == 0 &&
+		    strcmp(ev->shadows[i].name, name != NULL ? name : "") ==
+		    0 && ev->shadows[i].doc != NULL)
+			return json_incref(ev->shadows[i].doc);
+	return NULL;
+}
+
+static bool
+run_uses_shadows(const struct strata_rule *rule)
+{
+	return strcasestr(rule->sql_text, "get_thing_shadow") != NULL;
+}
+
+static void run_eval_finish(struct run_eval *ev);
+
+struct run_shadow_read {
+	struct run_eval *ev;
+	struct run_shadow *sh;
+};
+
+static void
+run_shadow_got(struct strata_redis *redis, redisReply *reply, void *arg)
+{
+	struct run_shadow_read *rd = arg;
+	struct run_eval *ev = rd->ev;
+	struct strata_shadow_error err;
+	json_t *stored;
+
+	if (reply != NULL && reply->type == REDIS_REPLY_STRING &&
+	    (stored = json_loadb(reply->str, reply->len, 0, NULL)) != NULL) {
+		rd->sh->doc = strata_shadow_get(stored, NULL,
+		    (long long)time(NULL), &err);
+		json_decref(stored);
+	}
+	free(rd);
+	if (--ev->waiting == 0)
+		run_eval_finish(ev);
+}
+
+static void
+run_shadows_fetch(struct run_eval *ev)
+{
+	struct strata_redis *redis = ev->rr->rd->b->redis;
+
+	ev->waiting = ev->n_shadows;
+	for (size_t i = 0; i < ev->n_shadows; i++) {
+		struct run_shadow_read *rd = calloc(1, sizeof(*rd));
+		char key[BROKER_REGISTRY_KEY_MAX], full[BROKER_REGISTRY_KEY_MAX +
+		    80];
+		const char *v[] = {"HGET", full, "doc"};
+		size_t len[3];
+
+		if (rd == NULL)
+			abort();
+		rd->ev = ev;
+		rd->sh = &ev->shadows[i];
+		broker_registry_key(key, "shadow", rd->sh->thing);
+		snprintf(full, sizeof(full), "%s:%s", key, rd->sh->name);
+		for (int k = 0; k < 3; k++)
+			len[k] = strlen(v[k]);
+		strata_redis_commandv(redis, run_shadow_got, rd, 3, v, len);
+	}
+}
+
+/* ---- one rule, one message ---- */
+
+/* The evaluation (its shadows read, if any): actions or nothing. */
+static void
+run_eval_finish(struct run_eval *ev)
+{
+	struct run_rule *rr = ev->rr;
+	struct rulesd_rule *r = rr->r;
 	struct strata_sql_output out = {0};
 	struct strata_sql_error err;
 	enum strata_sql_result res;
-	uint64_t t0 = run_now_us();
 	char *text = NULL;
 
-	if (rr == NULL)
-		abort();
-	rr->rd = rd;
-	rr->r = r;
-	rr->topic = run_rule_topic(r->name, (const char *)pub->topic.p,
-	    pub->topic.len);
-	rr->payload = malloc(pub->payload.len + 1);
-	rr->failures = json_array();
-	if (rr->topic == NULL || rr->payload == NULL || rr->failures == NULL)
-		abort();
-	memcpy(rr->payload, pub->payload.p, pub->payload.len);
-	rr->len = pub->payload.len;
-	run_uuid(rr->trace_id);
-	run_client_id(&p->props, rr->client_id, sizeof(rr->client_id));
-	rr->in = (struct strata_sql_input){.topic = rr->topic,
-	    .topic_len = strlen(rr->topic), .payload = rr->payload,
-	    .payload_len = rr->len, .client_id = rr->client_id,
-	    .principal = "",
-	    .timestamp_ms = now_ms, .trace_id = rr->trace_id};
-	(*r->m->matched)++;
-	res = r->rule != NULL ? strata_sql_eval(r->rule->sql, &rr->in, &out,
-	    &err) : STRATA_SQL_FILTERED;
-	*r->m->eval_us += run_now_us() - t0;
+	rr->in.get_thing_shadow = run_shadow_answer;
+	rr->in.arg = ev;
+	res = strata_sql_eval(r->rule->sql, &rr->in, &out, &err);
+	*r->m->eval_us += run_now_us() - ev->t0;
+	for (size_t i = 0; i < ev->n_shadows; i++)
+		json_decref(ev->shadows[i].doc);
+	run_msg_done(ev->msg);
+	free(ev);
+	rr->in.get_thing_shadow = NULL;
 	if (res != STRATA_SQL_SELECTED) {
 		if (res == STRATA_SQL_FAILED) {
 			(*r->m->eval_failed)++;
@@ -542,14 +669,84 @@ run_one(struct rulesd *rd, struct rulesd_rule *r,
 	run_rule_done(rr);
 }
 
+/* A first pass that only notes the shadows the rule asks for. */
+static void
+run_eval_shadows(struct run_eval *ev)
+{
+	struct strata_sql_output out = {0};
+	struct run_rule *rr = ev->rr;
+
+	rr->in.get_thing_shadow = run_shadow_record;
+	rr->in.arg = ev;
+	(void)strata_sql_eval(rr->r->rule->sql, &rr->in, &out, NULL);
+	strata_sql_output_clear(&out);
+	if (ev->n_shadows == 0 || rr->rd->b->stopping) {
+		run_eval_finish(ev);
+		return;
+	}
+	run_shadows_fetch(ev);
+}
+
+static void
+run_one(struct rulesd *rd, struct rulesd_rule *r,
+    const struct strata_mqtt_packet *p, int64_t now_ms,
+    struct run_msg *msg)
+{
+	const struct strata_mqtt_publish *pub = &p->u.publish;
+	struct run_rule *rr = calloc(1, sizeof(*rr));
+	struct run_eval *ev = calloc(1, sizeof(*ev));
+
+	if (rr == NULL || ev == NULL)
+		abort();
+	rr->rd = rd;
+	rr->r = r;
+	rr->topic = run_rule_topic(r->name, (const char *)pub->topic.p,
+	    pub->topic.len);
+	rr->payload = malloc(pub->payload.len + 1);
+	rr->failures = json_array();
+	if (rr->topic == NULL || rr->payload == NULL || rr->failures == NULL)
+		abort();
+	memcpy(rr->payload, pub->payload.p, pub->payload.len);
+	rr->len = pub->payload.len;
+	run_uuid(rr->trace_id);
+	run_client_id(&p->props, rr->client_id, sizeof(rr->client_id));
+	rr->in = (struct strata_sql_input){.topic = rr->topic,
+	    .topic_len = strlen(rr->topic), .payload = rr->payload,
+	    .payload_len = rr->len, .client_id = rr->client_id,
+	    .principal = "",
+	    .timestamp_ms = now_ms, .trace_id = rr->trace_id};
+	(*r->m->matched)++;
+	ev->rr = rr;
+	ev->msg = msg;
+	ev->t0 = run_now_us();
+	msg->pending++;
+	if (r->rule == NULL) {
+		(*r->m->filtered)++;
+		run_msg_done(msg);
+		free(ev);
+		run_rule_free(rr);
+	} else if (run_uses_shadows(r->rule)) {
+		run_eval_shadows(ev);
+	} else {
+		run_eval_finish(ev);
+	}
+}
+
 void
 rulesd_message(struct rulesd *rd, const struct strata_mqtt_packet *p,
     unsigned generation)
 {
 	const struct strata_mqtt_publish *pub = &p->u.publish;
+	struct run_msg *msg = calloc(1, sizeof(*msg));
 	struct timeval tv;
 	int64_t now_ms;
 
+	if (msg == NULL)
+		abort();
+	msg->rd = rd;
+	msg->generation = generation;
+	msg->packet_id = pub->packet_id;
+	msg->pending = 1;   /* until every rule has started */
 	gettimeofday(&tv, NULL);
 	now_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 	for (uint8_t i = 0; i < p->props.n_sub_ids; i++) {
@@ -559,7 +756,7 @@ rulesd_message(struct rulesd *rd, const struct strata_mqtt_packet *p,
 			(*rd->m_unknown_sub)++;
 			continue;
 		}
-		run_one(rd, r, p, now_ms);
+		run_one(rd, r, p, now_ms, msg);
 	}
-	broker_insession_ack(rd->session, generation, pub->packet_id);
+	run_msg_done(msg);
 }

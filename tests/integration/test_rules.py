@@ -441,3 +441,31 @@ def test_readme_rule_walkthrough_runs(cluster, tmp_path):
     assert out.count('"device":"press-2"') == 2, out
     assert "press-1" not in out, out
     assert "/alerts/press-2" in out, out
+
+
+def test_get_thing_shadow_reads_strata_shadows(cluster, rules):
+    """get_thing_shadow(thing, roleArn) reads the shadow strata-shadowd
+    keeps (as get/accepted shows it); an unknown thing is Undefined."""
+    tag = uuid.uuid4().hex[:6]
+    thing = "gts-thing-" + tag
+    c = client(cluster)
+    try:
+        c.subscribe("$aws/things/%s/shadow/update/accepted" % thing, qos=1)
+        c.publish("$aws/things/%s/shadow/update" % thing,
+                  b'{"state": {"desired": {"mode": "eco"}}}', qos=1)
+        c.get(topic="$aws/things/%s/shadow/update/accepted" % thing)
+        name = rules.create(
+            "SELECT get_thing_shadow(topic(2), "
+            "'arn:aws:iam::000000000000:role/r').state.desired.mode AS mode,"
+            " v FROM 'gts-%s/+/ev'" % tag,
+            [{"republish": {"topic": "gts-out-%s" % tag}}])
+        rules.wait_running(name)
+        c.subscribe("gts-out-%s" % tag, qos=1)
+        c.publish("gts-%s/%s/ev" % (tag, thing), b'{"v": 1}', qos=1)
+        assert json.loads(c.get(topic="gts-out-%s" % tag).payload) == {
+            "mode": "eco", "v": 1}
+        c.publish("gts-%s/no-such-thing/ev" % tag, b'{"v": 2}', qos=1)
+        assert json.loads(c.get(topic="gts-out-%s" % tag).payload) == {
+            "v": 2}
+    finally:
+        c.close()
