@@ -52,6 +52,7 @@ import struct
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -76,13 +77,16 @@ TOPICS = ["nf/a", "nf/b/c", "nf/x/y/z", "nf", "nf/", "/nf", "nf//a",
           "nf/\u00e9\u00e8", "$SYS/nf", "nf/a/b/c/d/e/f", "a",
           # shadowd's request topics: payloads reach its document engine
           "$aws/things/nf/shadow/update", "$aws/things/nf/shadow/get",
-          "$aws/things/nf/shadow/name/n%/delete"]
+          "$aws/things/nf/shadow/name/n%/delete",
+          # rulesd: Basic Ingest of the fixture's rule, and its FROM
+          "$aws/rules/nf_rule", "$aws/rules/nf_rule/nf/a", "nf/r/x"]
 BAD_TOPICS = ["", "nf/+", "nf/#", "#", "+", "nf/a\x00b",
               b"nf/\xed\xa0\x80", b"nf/\xc0\x80", b"\xff",
               "nf/" + "/".join("l%d" % i for i in range(12)),
               "t" * 300, "$share/g/nf/a"]
 FILTERS = ["nf/a", "nf/+", "nf/#", "#", "+", "+/+", "nf/+/c", "$SYS/#",
-           "nf/x/y/z", "$share/g/nf/a", "$share/g/#"]
+           "nf/x/y/z", "$share/g/nf/a", "$share/g/#", "$aws/rules/#",
+           "$share/g/$aws/rules/nf_rule"]
 BAD_FILTERS = ["", "nf/#/x", "nf/a+", "nf/+x", "a#", b"nf/\xff",
                "nf/a\x00", "$share/g", "$share//x", "$share/g+/x",
                "/".join("l%d" % i for i in range(12))]
@@ -847,6 +851,8 @@ class Targets:
         """From a parsed endpoints.env."""
         admin = [int(u.rsplit(":", 1)[1])
                  for u in env.get("ADMIN_URLS", "").split()]
+        admin += [int(p) for p in env.get("RULESD_METRICS_PORTS",
+                                          "").split()]
         admin += [int(p) for p in (env.get("SHADOWD_METRICS_PORTS", "") + " " +
                                    env.get("SHADOWD_HTTP_PORTS", "")).split()]
         return cls(env["HOST"], [int(p) for p in env["MQTT_PORTS"].split()],
@@ -1137,11 +1143,31 @@ def write_failure(seed, number, plans, results, earlier, targets,
 @pytest.fixture(scope="module")
 def netfuzz_cluster():
     """A cluster of its own (two brokers, one router, one shadowd whose
-    HTTP ports are targets too): the fuzzer leaves retained junk and
-    sessions behind."""
-    with conftest.start_cluster("netfuzz_cluster", shadowd=1,
+    HTTP ports are targets too, one rulesd running a rule on the fuzzed
+    topics, so hostile payloads reach the SQL engine and the actions):
+    the fuzzer leaves retained junk and sessions behind."""
+    with conftest.start_cluster("netfuzz_cluster", shadowd=1, rulesd=1,
                                 prefix="strata-it-netfuzz-") as c:
+        _netfuzz_rule(c)
         yield c
+
+
+def _netfuzz_rule(c):
+    """nf_rule: functions, a WHERE, republish, file and an errorAction on
+    whatever the fuzzer publishes under nf/."""
+    payload = json.dumps({
+        "sql": "SELECT *, upper(s) AS u, regexp_replace(s, 'a+', 'b') AS r,"
+               " topic(2) AS t, encode(*, 'base64') AS raw, clientid() AS c"
+               " FROM 'nf/#' WHERE isString(s) OR a > 1 OR isUndefined(a)",
+        "actions": [{"republish": {"topic": "nf-out/${topic(2)}"}},
+                    {"file": {"path": "nf.jsonl", "maxBytes": 65536}}],
+        "errorAction": {"republish": {"topic": "nf-errors"}}}).encode()
+    req = urllib.request.Request(
+        c.admin_url + "/rules/nf_rule", data=payload, method="POST",
+        headers={"Authorization": "Bearer " + c.admin_token})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 200
+    time.sleep(0.5)   # rulesd subscribes it
 
 
 def say(request, line):
