@@ -1010,6 +1010,22 @@ int broker_config_embedded(struct broker_config *bc,
 void broker_embed_signals(struct strata_broker *b, void (*stop)(void *arg),
     void (*hangup)(void *arg), void *arg);
 void broker_embed_fini(struct strata_broker *b);
+/* A daemon built on the core, from its parsed options to its exit. */
+struct broker_embed_daemon {
+	const char *comp;    /* log component */
+	/* the core's configuration from the daemon's options cfg */
+	int (*core_config)(const void *cfg, struct broker_config *bc);
+	/* broker_init, broker_start and the daemon's own parts; non-zero:
+	 * start-up failed (exit status 1) */
+	int (*start)(void *daemon, const void *cfg, struct event_base *base);
+	/* free the daemon's parts (the core still exists; b->stopping) */
+	void (*teardown)(void *daemon);
+};
+/* Make the core (*bp while it lives), start, run the loop, tear down;
+ * the exit status: 0, 1 (start-up failed), 2 (configuration error) or
+ * the core's exit_status. */
+int broker_embed_run(const struct broker_embed_daemon *d, const void *cfg,
+    void *daemon, struct strata_broker **bp);
 
 /* The User Property naming the publisher's client id on the messages the
  * core delivers to an in-process session (rulesd's clientid()); no other

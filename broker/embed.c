@@ -166,3 +166,43 @@ broker_embed_fini(struct strata_broker *b)
 		event_free(b->stop_timer);
 	b->sigterm_ev = b->sigint_ev = b->sighup_ev = b->stop_timer = NULL;
 }
+
+/* ---- the life of the process ---- */
+
+int
+broker_embed_run(const struct broker_embed_daemon *d, const void *cfg,
+    void *daemon, struct strata_broker **bp)
+{
+	struct strata_broker *b = calloc(1, sizeof(*b));
+	struct event_base *base = NULL;
+	int rc;
+
+	if (b == NULL)
+		abort();
+	*bp = b;
+	if (d->core_config(cfg, &b->cfg) != 0) {
+		rc = 2;
+		goto out;
+	}
+	base = event_base_new();
+	if (base == NULL || d->start(daemon, cfg, base) != 0) {
+		rc = 1;
+	} else {
+		STRATA_INFO(d->comp, "started|node_id=%s", b->cfg.node_id);
+		event_base_dispatch(base);
+		STRATA_INFO(d->comp, "stopped|node_id=%s", b->cfg.node_id);
+		rc = b->exit_status;
+	}
+	b->stopping = true;
+	d->teardown(daemon);
+	if (base != NULL)
+		broker_fini(b);
+	broker_embed_fini(b);
+out:
+	broker_config_free(&b->cfg);
+	if (base != NULL)
+		event_base_free(base);
+	free(b);
+	*bp = NULL;
+	return rc;
+}

@@ -204,52 +204,53 @@ main_core_config(const struct rulesd_config *c, struct broker_config *bc)
 	return broker_config_embedded(bc, &e, NULL, 0);
 }
 
+static int
+main_core_config_cb(const void *cfg, struct broker_config *bc)
+{
+	return main_core_config(cfg, bc);
+}
+
+static int
+main_start_cb(void *daemon, const void *cfg, struct event_base *base)
+{
+	return main_start(daemon, cfg, base);
+}
+
+/* Jobs the sinks still hold fail now, without an errorAction (the core
+ * is stopping). */
+static void
+main_teardown(void *daemon)
+{
+	struct rulesd *rd = daemon;
+
+	broker_insession_free(rd->session);
+	rd->session = NULL;
+	rulesd_rules_free(rd);
+	rulesd_sinks_free(rd->sinks);
+	rd->sinks = NULL;
+}
+
+static const struct broker_embed_daemon main_daemon = {
+	.comp = RULESD_COMP,
+	.core_config = main_core_config_cb,
+	.start = main_start_cb,
+	.teardown = main_teardown,
+};
+
 int
 main(int argc, char **argv)
 {
 	struct rulesd_config cfg = {0};
 	struct rulesd rd = {0};
-	struct event_base *base = NULL;
-	bool core = false;
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	rc = main_config(&cfg, argc, argv);
-	if (rc != 0) {
-		strata_config_free(rulesd_options, N_OPTIONS, &cfg);
-		return rc == 1 ? 0 : rc;
-	}
-	rd.b = calloc(1, sizeof(*rd.b));
-	if (rd.b == NULL)
-		abort();
-	if (main_core_config(&cfg, &rd.b->cfg) != 0) {
-		rc = 2;
-		goto out;
-	}
-	base = event_base_new();
-	core = true;
-	if (base == NULL || main_start(&rd, &cfg, base) != 0) {
-		rc = 1;
-		goto out;
-	}
-	STRATA_INFO(RULESD_COMP, "started|node_id=%s", cfg.node_id);
-	event_base_dispatch(base);
-	STRATA_INFO(RULESD_COMP, "stopped|node_id=%s", cfg.node_id);
-	rc = rd.b->exit_status;
-out:
-	rd.b->stopping = true; /* jobs failed now run no errorAction */
-	broker_insession_free(rd.session);
-	rd.session = NULL;
-	rulesd_rules_free(&rd);
-	rulesd_sinks_free(rd.sinks);
-	if (core)
-		broker_fini(rd.b);
-	broker_embed_fini(rd.b);
-	broker_config_free(&rd.b->cfg);
-	if (base != NULL)
-		event_base_free(base);
-	free(rd.b);
+	if (rc == 0)
+		rc = broker_embed_run(&main_daemon, &cfg, &rd, &rd.b);
+	else if (rc == 1)
+		rc = 0;
 	strata_config_free(rulesd_options, N_OPTIONS, &cfg);
 	return rc;
 }

@@ -343,50 +343,46 @@ main_start(struct shadowd *sd, const struct shadowd_config *c,
 	return 0;
 }
 
+static int
+main_core_config_cb(const void *cfg, struct broker_config *bc)
+{
+	return main_core_config(cfg, bc);
+}
+
+static int
+main_start_cb(void *daemon, const void *cfg, struct event_base *base)
+{
+	return main_start(daemon, cfg, base);
+}
+
+static void
+main_teardown(void *daemon)
+{
+	shadowd_http_free(daemon);
+	shadowd_session_free(daemon);
+}
+
+static const struct broker_embed_daemon main_daemon = {
+	.comp = SHADOWD_COMP,
+	.core_config = main_core_config_cb,
+	.start = main_start_cb,
+	.teardown = main_teardown,
+};
+
 int
 main(int argc, char **argv)
 {
 	struct shadowd_config cfg = {0};
 	struct shadowd sd = {0};
-	struct event_base *base = NULL;
-	bool core = false;
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	rc = main_config(&cfg, argc, argv);
-	if (rc != 0) {
-		strata_config_free(shadowd_options, N_OPTIONS, &cfg);
-		return rc == 1 ? 0 : rc;
-	}
-	sd.b = calloc(1, sizeof(*sd.b));
-	if (sd.b == NULL)
-		abort();
-	if (main_core_config(&cfg, &sd.b->cfg) != 0) {
-		rc = 2;
-		goto out;
-	}
-	base = event_base_new();
-	core = true;
-	if (base == NULL || main_start(&sd, &cfg, base) != 0) {
-		rc = 1;
-		goto out;
-	}
-	STRATA_INFO(SHADOWD_COMP, "started|node_id=%s max_inflight=%ld",
-	    cfg.node_id, cfg.max_inflight);
-	event_base_dispatch(base);
-	STRATA_INFO(SHADOWD_COMP, "stopped|node_id=%s", cfg.node_id);
-	rc = sd.b->exit_status;
-out:
-	shadowd_http_free(&sd);
-	shadowd_session_free(&sd);
-	if (core)
-		broker_fini(sd.b);
-	broker_embed_fini(sd.b);
-	broker_config_free(&sd.b->cfg);
-	if (base != NULL)
-		event_base_free(base);
-	free(sd.b);
+	if (rc == 0)
+		rc = broker_embed_run(&main_daemon, &cfg, &sd, &sd.b);
+	else if (rc == 1)
+		rc = 0;
 	strata_config_free(shadowd_options, N_OPTIONS, &cfg);
 	return rc;
 }
