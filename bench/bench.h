@@ -13,6 +13,9 @@
  * The shadow mode (shadow.c) drives a device shadow service instead:
  * each connection owns a slice of --things things, subscribes to their
  * update/accepted and update/rejected topics and sends them updates.
+ *
+ * The rules mode (rules.c) measures a rules engine through MQTT: JSON
+ * readings published for a topic rule, its republished outputs received.
  */
 #ifndef STRATA_BENCH_H
 #define STRATA_BENCH_H
@@ -35,7 +38,14 @@
 /* shadow mode: answers counted by code, the last slot for any other */
 #define BENCH_SHADOW_CODES 7
 
-enum bench_mode { MODE_CONN, MODE_PUB, MODE_SUB, MODE_PUBSUB, MODE_SHADOW };
+enum bench_mode {
+	MODE_CONN,
+	MODE_PUB,
+	MODE_SUB,
+	MODE_PUBSUB,
+	MODE_SHADOW,
+	MODE_RULES
+};
 enum bench_pattern { PAT_PAIRS, PAT_FANIN, PAT_FANOUT, PAT_SHARED };
 enum bench_role { ROLE_CONN, ROLE_PUB, ROLE_SUB };
 
@@ -67,11 +77,14 @@ struct bench_opts {
 	uint32_t things;          /* shadow: things in the run */
 	const char *thing_prefix; /* shadow: thing k is <prefix><k> */
 	int max_subscriptions; /* shadow: the broker's per-connection quota */
+	bool direct;           /* rules: subscribe to the readings, no rule */
+	bool expect_even;      /* rules: only even seq pass the rule's WHERE */
 	int keepalive;
 	int topic_alias_max; /* MQTT 5 CONNECT property; 0 = absent */
 	long session_expiry; /* > 0: persistent sessions */
 	const char *topic;   /* publisher topic template */
-	const char *filter;  /* subscriber filter template; NULL = pattern's */
+	bool topic_set;
+	const char *filter; /* subscriber filter template; NULL = pattern's */
 	const char *id_prefix;
 	const char *username;
 	const char *password;
@@ -271,6 +284,14 @@ bool bench_shadow_on_answer(struct bench_client *c, const uint8_t *topic,
 bool bench_shadow_expire(struct bench_client *c, uint64_t now);
 void bench_shadow_tally(struct bench_worker *w);
 void bench_shadow_free(struct bench_client *c);
+
+/* rules.c */
+bool bench_rules_window_open(const struct bench_client *c);
+void bench_rules_send(struct bench_client *c, uint64_t due);
+void bench_rules_forgive(struct bench_client *c);
+uint64_t bench_rules_expected(const struct bench_client *c);
+struct bench_client *bench_rules_on_output(
+    struct bench_client *sub, const uint8_t *payload, uint32_t len);
 
 /* report.c */
 void bench_result_init(struct bench_result *r);

@@ -24,6 +24,7 @@
 
 #include "bench.h"
 #include "mqtt-t.h"
+#include "rulesmsg.h"
 #include "shadowmsg.h"
 
 #define BENCH_MAX_PROCS 64
@@ -55,7 +56,7 @@ static void
 usage(void)
 {
 	fputs(
-	    "usage: strata-bench conn|pub|sub|pubsub|shadow [options]\n"
+	    "usage: strata-bench conn|pub|sub|pubsub|shadow|rules [options]\n"
 	    "  --host A            broker IPv4 address (127.0.0.1)\n"
 	    "  --port P            broker port, repeatable (1883)\n"
 	    "  --ports \"P Q ..\"    several broker ports; clients spread "
@@ -67,9 +68,12 @@ usage(void)
 	    "publishers;\n"
 	    "                      fanout: subscribers; shared: both (100);\n"
 	    "                      shadow: connections (enough for "
-	    "--max-subscriptions)\n"
+	    "--max-subscriptions);\n"
+	    "                      rules: publishers (10)\n"
 	    "  --publishers N --subscribers N   override the pattern's "
 	    "counts\n"
+	    "                      (rules: subscribers, 1; several share "
+	    "the filter)\n"
 	    "  --pattern pairs|fanin|fanout|shared   (pairs)\n"
 	    "  --version 3|4|311|5 (3, 4 and 311 all mean MQTT 3.1.1; 5)\n"
 	    "  --qos 0|1|2 (0; shadow 1)  --size BYTES (64, at least 24; "
@@ -82,6 +86,11 @@ usage(void)
 	    "  --max-subscriptions N  shadow: the broker's subscriptions per "
 	    "connection;\n"
 	    "                      2 per thing (50)\n"
+	    "  --direct            rules: subscribe to the readings' topics, "
+	    "not the\n"
+	    "                      rule's output: the path without the rule\n"
+	    "  --expect all|even   rules: the outputs the rule's WHERE lets "
+	    "through (all)\n"
 	    "  --rate R            conn: connects/s; pub: msgs/s in total; 0 "
 	    "= max (0)\n"
 	    "  --inflight N        window per publisher (64); shadow: updates "
@@ -97,9 +106,10 @@ usage(void)
 	    "(30)\n"
 	    "  --topic T           topic template, %i index, %c client id, %w "
 	    "worker\n"
-	    "                      (sb/%w/%i)\n"
+	    "                      (sb/%w/%i; rules: bench/rules/%i/data)\n"
 	    "  --filter F          subscription filter template (from the "
-	    "pattern)\n"
+	    "pattern;\n"
+	    "                      rules: bench/rules-out/#)\n"
 	    "  --id-prefix S       client id prefix (sb<random>)\n"
 	    "  --username U --password P\n"
 	    "  --topic-alias-max N MQTT 5: Topic Alias Maximum in CONNECT, "
@@ -228,6 +238,8 @@ enum {
 	OPT_THINGS,
 	OPT_THING_PREFIX,
 	OPT_MAX_SUBS,
+	OPT_DIRECT,
+	OPT_EXPECT,
 };
 
 static const struct option long_opts[] = {
@@ -269,6 +281,8 @@ static const struct option long_opts[] = {
     {"things", 1, NULL, OPT_THINGS},
     {"thing-prefix", 1, NULL, OPT_THING_PREFIX},
     {"max-subscriptions", 1, NULL, OPT_MAX_SUBS},
+    {"direct", 0, NULL, OPT_DIRECT},
+    {"expect", 1, NULL, OPT_EXPECT},
     {"help", 0, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -373,6 +387,15 @@ opts_one(struct bench_opts *o, int opt, const char *arg)
 		break;
 	case OPT_TOPIC:
 		o->topic = arg;
+		o->topic_set = true;
+		break;
+	case OPT_DIRECT:
+		o->direct = true;
+		break;
+	case OPT_EXPECT:
+		if (strcmp(arg, "all") && strcmp(arg, "even"))
+			bench_fatal("--expect must be all or even");
+		o->expect_even = !strcmp(arg, "even");
 		break;
 	case OPT_FILTER:
 		o->filter = arg;
@@ -470,6 +493,36 @@ opts_shadow(struct bench_opts *o)
 		            "--topic-alias-max is not supported");
 }
 
+/* Rules mode's defaults and bounds: QoS 1 (outputs are counted, and the
+ * end-to-end window needs them), unpadded readings, 10 publishers and one
+ * subscriber, in one worker: every subscriber receives the outputs of
+ * every publisher, and a worker knows only its own. */
+static void
+opts_rules(struct bench_opts *o)
+{
+	if (!o->qos_set)
+		o->qos = 1;
+	if (!o->size_set)
+		o->size = 0;
+	if (!o->clients_set)
+		o->clients = 10;
+	if (o->publishers >= 0)
+		o->clients = o->publishers;
+	if (o->subscribers < 0)
+		o->subscribers = 1;
+	if (!o->topic_set)
+		o->topic = "bench/rules/%i/data";
+	if (o->direct)
+		o->expect_even = false; /* no WHERE on the direct path */
+	if (o->procs != 1)
+		bench_fatal("rules: --procs must be 1");
+	if (o->clients < 1 || o->subscribers < 1 || o->subscribers > 10000)
+		bench_fatal("rules: --clients must be at least 1 and "
+		            "--subscribers 1..10000");
+	if (o->topic_alias_max)
+		bench_fatal("rules: --topic-alias-max is not supported");
+}
+
 static void
 opts_parse(struct bench_opts *o, int argc, char **argv)
 {
@@ -488,6 +541,8 @@ opts_parse(struct bench_opts *o, int argc, char **argv)
 		o->mode = MODE_PUBSUB;
 	else if (!strcmp(argv[1], "shadow"))
 		o->mode = MODE_SHADOW;
+	else if (!strcmp(argv[1], "rules"))
+		o->mode = MODE_RULES;
 	else
 		usage();
 	optind = 2;
@@ -504,9 +559,12 @@ opts_parse(struct bench_opts *o, int argc, char **argv)
 		bench_fatal("--procs must be 1..%d", BENCH_MAX_PROCS);
 	if (o->mode == MODE_SHADOW)
 		opts_shadow(o);
+	if (o->mode == MODE_RULES)
+		opts_rules(o);
 	if (o->qos < 0 || o->qos > 2)
 		bench_fatal("--qos must be 0, 1 or 2");
-	if ((o->mode != MODE_SHADOW && o->size < BENCH_HEADER_SIZE) ||
+	if ((o->mode != MODE_SHADOW && o->mode != MODE_RULES &&
+	        o->size < BENCH_HEADER_SIZE) ||
 	    o->size > (1u << 19))
 		bench_fatal("--size must be %d..524288", BENCH_HEADER_SIZE);
 	if (o->inflight < 1 || o->inflight > 65535)
@@ -599,14 +657,18 @@ worker_counts(struct bench_worker *w)
 		w->pub_base = (uint32_t)w->index;
 		w->n_pubs = 1;
 	}
-	if (o->mode == MODE_SHADOW)
+	if (o->mode == MODE_SHADOW || o->mode == MODE_RULES)
 		share((uint32_t)o->clients, w->index, o->procs, &w->pub_base,
 		    &w->n_pubs);
+	if (o->mode == MODE_RULES)
+		share((uint32_t)o->subscribers, w->index, o->procs,
+		    &w->sub_base, &w->n_subs);
 	if (o->mode == MODE_PUBSUB && o->pattern == PAT_FANIN) {
 		w->sub_base = (uint32_t)w->index;
 		w->n_subs = 1;
 	}
-	w->receivers = o->mode != MODE_PUBSUB     ? 0
+	w->receivers = o->mode == MODE_RULES      ? 1
+	               : o->mode != MODE_PUBSUB   ? 0
 	               : o->pattern == PAT_FANOUT ? w->n_subs
 	                                          : 1;
 }
@@ -623,11 +685,15 @@ worker_topics(struct bench_worker *w)
 		    o->topic, &w->pubs[i]);
 	if (o->filter)
 		snprintf(tmpl, sizeof(tmpl), "%s", o->filter);
+	else if (o->mode == MODE_RULES && !o->direct)
+		snprintf(tmpl, sizeof(tmpl), "bench/rules-out/#");
 	else if (o->mode == MODE_PUBSUB && o->pattern == PAT_PAIRS)
 		snprintf(tmpl, sizeof(tmpl), "%s", o->topic);
 	else
 		default_filter(tmpl, sizeof(tmpl), o->topic);
-	if (!o->filter && o->mode == MODE_PUBSUB && o->pattern == PAT_SHARED) {
+	if ((!o->filter && o->mode == MODE_PUBSUB &&
+	        o->pattern == PAT_SHARED) ||
+	    (o->mode == MODE_RULES && o->subscribers > 1)) {
 		snprintf(shared, sizeof(shared), "$share/sb/%.200s", tmpl);
 		snprintf(tmpl, sizeof(tmpl), "%s", shared);
 	}
@@ -672,7 +738,9 @@ worker_setup(struct bench_worker *w, const struct bench_opts *o, int index,
 	w->subs = clients_new(w, ROLE_SUB, w->sub_base, w->n_subs);
 	worker_topics(w);
 	w->payload_cap =
-	    o->size + (o->mode == MODE_SHADOW ? SHADOWMSG_UPDATE_MIN : 0);
+	    o->size + (o->mode == MODE_SHADOW     ? SHADOWMSG_UPDATE_MIN
+	                  : o->mode == MODE_RULES ? RULESMSG_MIN
+	                                          : 0);
 	w->payload = calloc(1, w->payload_cap);
 	if (!w->payload)
 		bench_fatal("out of memory");

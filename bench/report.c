@@ -12,7 +12,7 @@
 #include "mqtt-t.h"
 
 static const char *const mode_names[] = {
-    "conn", "pub", "sub", "pubsub", "shadow"};
+    "conn", "pub", "sub", "pubsub", "shadow", "rules"};
 static const char *const pattern_names[] = {
     "pairs", "fanin", "fanout", "shared"};
 static const double quantiles[] = {0.5, 0.9, 0.99, 0.999};
@@ -131,6 +131,14 @@ bench_report_human(const struct bench_opts *o, const struct bench_result *r)
 		printf(" things=%u qos=%d size=%s%zu rate=%s", o->things,
 		    o->qos, o->size ? "" : "unpadded/", o->size,
 		    o->rate > 0 ? "fixed" : "max");
+	else if (o->mode == MODE_RULES)
+		printf(
+		    " path=%s expect=%s publishers=%d subscribers=%d qos=%d "
+		    "size=%s%zu rate=%s",
+		    o->direct ? "direct" : "rule",
+		    o->expect_even ? "even" : "all", o->clients,
+		    o->subscribers, o->qos, o->size ? "" : "unpadded/",
+		    o->size, o->rate > 0 ? "fixed" : "max");
 	else if (o->mode != MODE_CONN)
 		printf(" pattern=%s qos=%d size=%zu rate=%s",
 		    pattern_names[o->pattern], o->qos, o->size,
@@ -234,6 +242,8 @@ json_messages(const struct bench_result *r)
 	    m, "throughput_in", json_real(rate(r->sent, r->send_secs)));
 	json_object_set_new(
 	    m, "throughput_out", json_real(rate(r->received, r->recv_secs)));
+	json_object_set_new(m, "send_secs", json_real(r->send_secs));
+	json_object_set_new(m, "recv_secs", json_real(r->recv_secs));
 	json_object_set_new(m, "latency_us", json_hist(&r->latency));
 	return m;
 }
@@ -246,9 +256,17 @@ bench_report_json(const struct bench_opts *o, const struct bench_result *r)
 	json_t *root = json_object(), *c = json_object();
 
 	json_object_set_new(root, "mode", json_string(mode_names[o->mode]));
-	if (o->mode != MODE_SHADOW)
+	if (o->mode == MODE_RULES) {
+		json_object_set_new(
+		    root, "path", json_string(o->direct ? "direct" : "rule"));
+		json_object_set_new(root, "expect",
+		    json_string(o->expect_even ? "even" : "all"));
+		JSET_INT(root, "publishers", o->clients);
+		JSET_INT(root, "subscribers", o->subscribers);
+	} else if (o->mode != MODE_SHADOW) {
 		json_object_set_new(
 		    root, "pattern", json_string(pattern_names[o->pattern]));
+	}
 	JSET_INT(root, "mqtt_version", o->version);
 	JSET_INT(root, "qos", o->qos);
 	JSET_INT(root, "size", o->size);

@@ -8,7 +8,8 @@
  *             subscribing to its things' answers; answered at SUBACK)
  *   PH_SEND   publishing: open loop on a schedule of intended send times
  *             (--rate) or as fast as each publisher's window allows
- *             (shadow: updates, the window counting those not answered)
+ *             (shadow: updates, the window counting those not answered;
+ *             rules: readings, the window counting expected outputs)
  *   PH_DRAIN  sending over; waiting for the last acks and deliveries, at
  *             most --drain seconds
  *   PH_CONN   (conn) connecting at --rate
@@ -47,8 +48,19 @@ worker_pub_done(
 static bool
 worker_window_open(const struct bench_worker *w, const struct bench_client *c)
 {
-	return w->o->mode == MODE_SHADOW ? bench_shadow_window_open(c)
-	                                 : bench_client_window_open(c);
+	if (w->o->mode == MODE_SHADOW)
+		return bench_shadow_window_open(c);
+	if (w->o->mode == MODE_RULES)
+		return bench_rules_window_open(c);
+	return bench_client_window_open(c);
+}
+
+/* Deliveries a publisher's tracker k should have seen: every message
+ * sent, or (rules) the outputs its rule lets through. */
+static uint64_t
+worker_expected(const struct bench_worker *w, const struct bench_client *c)
+{
+	return w->o->mode == MODE_RULES ? bench_rules_expected(c) : c->seq;
 }
 
 /* One message (shadow: one update) stamped with its intended time ts. */
@@ -58,6 +70,8 @@ worker_send(
 {
 	if (w->o->mode == MODE_SHADOW)
 		bench_shadow_send(c, ts);
+	else if (w->o->mode == MODE_RULES)
+		bench_rules_send(c, ts);
 	else
 		bench_client_send_publish(c, ts);
 	w->live->sent++;
@@ -155,7 +169,7 @@ worker_drained(const struct bench_worker *w)
 		if (c->state == CS_READY && (c->inflight > 0 || c->awaiting))
 			return false;
 		for (k = 0; k < c->n_trackers; k++)
-			if (c->trackers[k].unique < c->seq)
+			if (c->trackers[k].unique < worker_expected(w, c))
 				return false;
 	}
 	return true;
@@ -330,10 +344,14 @@ worker_unstall(struct bench_worker *w, uint64_t now)
 	for (i = 0; i < w->n_pubs; i++) {
 		struct bench_client *c = &w->pubs[i];
 
-		if (c->state == CS_READY && !bench_client_window_open(c) &&
+		if (c->state == CS_READY && !worker_window_open(w, c) &&
 		    (w->o->qos == 0 || c->inflight < c->window) &&
 		    now - c->last_progress > NS) {
-			c->forgiven = c->seq - c->delivered / w->receivers;
+			if (w->o->mode == MODE_RULES)
+				bench_rules_forgive(c);
+			else
+				c->forgiven =
+				    c->seq - c->delivered / w->receivers;
 			c->last_progress = now;
 			worker_pump(w, c);
 		}
@@ -485,6 +503,14 @@ bench_on_publish(struct bench_client *c, const uint8_t *topic,
 			worker_reopened(w, c);
 		return;
 	}
+	if (w->o->mode == MODE_RULES) {
+		struct bench_client *p =
+		    bench_rules_on_output(c, payload, len);
+
+		if (p)
+			worker_pump(w, p);
+		return;
+	}
 	if (len < BENCH_HEADER_SIZE) {
 		w->res.unexpected++;
 		return;
@@ -529,12 +555,14 @@ worker_tally(struct bench_worker *w)
 	uint32_t i, k;
 
 	for (i = 0; i < w->n_pubs; i++) {
+		uint64_t expected = worker_expected(w, &w->pubs[i]);
+
 		r->sent += w->pubs[i].seq;
 		for (k = 0; k < w->pubs[i].n_trackers; k++) {
 			t = &w->pubs[i].trackers[k];
-			r->expected += w->pubs[i].seq;
+			r->expected += expected;
 			r->unique += t->unique;
-			r->lost += tracker_lost(t, w->pubs[i].seq);
+			r->lost += tracker_lost(t, expected);
 			r->dups += t->dups;
 			r->out_of_order += t->out_of_order;
 		}
