@@ -38,7 +38,8 @@ RATE=1000
 CLIENTS=10
 BUILD=$root/build
 OUT=
-PY=${PYTHON:-python3}
+PY=${PYTHON:-/usr/bin/python3}
+[[ -x $PY ]] || PY=python3
 
 die() {
 	echo "rules.sh: $*" >&2
