@@ -40,33 +40,6 @@ rulesmsg_write(uint8_t *out, size_t cap, uint32_t nonce, uint32_t pub,
 	return n;
 }
 
-static int
-rulesmsg_digit(char ch, unsigned base)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (base == 16 && ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
-/* Digits at *s (advanced past them) into *v.  Returns how many there
- * were, or -1 when the number does not fit 32 bits. */
-static int
-rulesmsg_number(const char **s, const char *end, unsigned base, uint32_t *v)
-{
-	uint64_t x = 0;
-	int n = 0, d;
-
-	for (; *s < end && (d = rulesmsg_digit(**s, base)) >= 0; (*s)++, n++) {
-		x = x * base + (unsigned)d;
-		if (x > UINT32_MAX)
-			return -1;
-	}
-	*v = (uint32_t)x;
-	return n;
-}
-
 /* "sb<8 hex>-<pub>" and, with seq, "-<seq>": the whole string. */
 static int
 rulesmsg_name(const uint8_t *p, int len, struct rulesmsg_id *id, bool seq)
@@ -76,11 +49,11 @@ rulesmsg_name(const uint8_t *p, int len, struct rulesmsg_id *id, bool seq)
 	if (len < 3 || s[0] != 's' || s[1] != 'b')
 		return -1;
 	s += 2;
-	if (rulesmsg_number(&s, end, 16, &id->nonce) != 8 || s >= end ||
-	    *s++ != '-' || rulesmsg_number(&s, end, 10, &id->pub) < 1)
+	if (shadowmsg_number(&s, end, 16, &id->nonce) != 8 || s >= end ||
+	    *s++ != '-' || shadowmsg_number(&s, end, 10, &id->pub) < 1)
 		return -1;
 	if (seq && (s >= end || *s++ != '-' ||
-	               rulesmsg_number(&s, end, 10, &id->seq) < 1))
+	               shadowmsg_number(&s, end, 10, &id->seq) < 1))
 		return -1;
 	return s == end ? 0 : -1;
 }

@@ -29,10 +29,8 @@ msg_digit(char ch, unsigned base)
 	return -1;
 }
 
-/* Digits at *s (advanced past them) into *v.  Returns how many there
- * were, or -1 when the number does not fit 32 bits. */
-static int
-msg_number(const char **s, const char *end, unsigned base, uint32_t *v)
+int
+shadowmsg_number(const char **s, const char *end, unsigned base, uint32_t *v)
 {
 	uint64_t x = 0;
 	int n = 0, d;
@@ -61,9 +59,10 @@ shadowmsg_token_parse(
 {
 	const char *end = s + len;
 
-	if (msg_number(&s, end, 16, nonce) != 8 || msg_dash(&s, end) != 0 ||
-	    msg_number(&s, end, 10, thing) < 1 || msg_dash(&s, end) != 0 ||
-	    msg_number(&s, end, 10, seq) < 1)
+	if (shadowmsg_number(&s, end, 16, nonce) != 8 ||
+	    msg_dash(&s, end) != 0 ||
+	    shadowmsg_number(&s, end, 10, thing) < 1 ||
+	    msg_dash(&s, end) != 0 || shadowmsg_number(&s, end, 10, seq) < 1)
 		return -1;
 	return s == end ? 0 : -1;
 }

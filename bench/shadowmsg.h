@@ -53,4 +53,10 @@ int shadowmsg_string(
 /* The integer value of member `name` (as above) into *val: 0, or -1. */
 int shadowmsg_int(const uint8_t *p, size_t len, const char *name, long *val);
 
+/* Digits (base 10, or 16 with lower-case letters) at *s, advanced past
+ * them, into *v.  Returns how many there were, or -1 when the number does
+ * not fit 32 bits.  The clientToken's parser, and rulesmsg's. */
+int shadowmsg_number(
+    const char **s, const char *end, unsigned base, uint32_t *v);
+
 #endif
