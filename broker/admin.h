@@ -43,6 +43,10 @@ enum admin_resource {
 	ADMIN_RES_ARN,          /* the parameter is an ARN */
 	ADMIN_RES_USER,         /* arn:aws:iam::A:user/<arg> */
 	ADMIN_RES_ADMIN_POLICY, /* arn:aws:iam::A:policy/<arg> */
+	ADMIN_RES_TOKEN,        /* "*"; the parameter is itself a credential
+				   (a confirmation token): a call without
+				   Authorization runs unauthenticated, one
+				   with it is checked as any other */
 };
 
 struct admin_call;
@@ -59,6 +63,7 @@ struct admin_route {
 extern const struct admin_route admin_routes[];      /* admin_ops.c */
 extern const struct admin_route admin_iam_routes[];  /* admin_iam.c */
 extern const struct admin_route admin_rule_routes[]; /* admin_rules.c */
+extern const struct admin_route admin_dest_routes[]; /* admin_dest.c */
 
 struct admin_cred;
 struct strata_iam_policy;
@@ -110,6 +115,10 @@ const char *admin_query(struct admin_call *call, const char *name);
 bool admin_query_true(struct admin_call *call, const char *name);
 const char *admin_header(struct admin_call *call, const char *name);
 const char *admin_method_name(enum evhttp_cmd_type method);
+
+/* ---- admin_ops.c ---- */
+/* A random version 4 UUID, lower case. */
+void admin_uuid(char out[37]);
 
 /* ---- admin_auth.c ---- */
 /* The bootstrap key from the token and admin-bootstrap-key-id ("":

@@ -274,8 +274,8 @@ ops_thing_created(struct admin_call *call, redisReply *reply)
 }
 
 /* A random UUID (version 4), as AWS gives thingId. */
-static void
-ops_uuid(char out[37])
+void
+admin_uuid(char out[37])
 {
 	unsigned char r[16];
 
@@ -303,7 +303,7 @@ op_create_thing(struct admin_call *call)
 		return;
 	broker_registry_key(key, "thing", call->arg);
 	ops_now(now);
-	ops_uuid(uuid);
+	admin_uuid(uuid);
 	admin_eval(call, script_create_thing, 2, 7, (const char *[]){key,
 	    "strata:things", call->arg, type != NULL ? type : "", attrs, now,
 	    uuid}, ops_thing_created);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "rule.h"
+#include "ruledest.h"
 
 #define RULE_DEFAULT_SQL_VERSION "2015-10-08"
 #define RULE_HTTP_TIMEOUT_MS 3000
@@ -183,6 +184,27 @@ rule_republish(struct rule_parse *rp, const json_t *o,
 	return headers != NULL ? rule_republish_headers(rp, headers, a) : 0;
 }
 
+/* AWS: the confirmationUrl must be a prefix of the url (here: cover it,
+ * strata_ruledest_covers) and a url a destination may have. */
+static bool
+rule_confirmation_url(struct rule_parse *rp, const json_t *o,
+    const char *confirm)
+{
+	const char *url = json_string_value(json_object_get(o, "url"));
+	char why[128];
+
+	if (!strata_ruledest_url_valid(confirm, why, sizeof(why))) {
+		rule_fail(rp, "'confirmationUrl': %s", why);
+		return false;
+	}
+	if (url == NULL || !strata_ruledest_covers(confirm, url)) {
+		rule_fail(rp, "'confirmationUrl' must be a prefix of 'url' "
+		    "(ending at a '/', a '?' or the url's end)");
+		return false;
+	}
+	return true;
+}
+
 static int
 rule_http(struct rule_parse *rp, const json_t *o, struct strata_rule_action *a)
 {
@@ -198,6 +220,8 @@ rule_http(struct rule_parse *rp, const json_t *o, struct strata_rule_action *a)
 		return -1;
 	if (json_object_get(o, "auth") != NULL)
 		return rule_fail(rp, "'auth' (SigV4) is not supported");
+	if (confirm != NULL && !rule_confirmation_url(rp, o, confirm))
+		return -1;
 	if (confirm != NULL)
 		a->confirmation_url = rule_strdup(confirm);
 	return headers != NULL ? rule_pairs(rp, headers, a, true) : 0;

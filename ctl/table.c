@@ -50,6 +50,9 @@
 #define TOPIC_RULE_PAYLOAD                                                  \
 	{ "topic-rule-payload", "topicRulePayload", CTL_BODY_WHOLE,         \
 		CTL_RULE_PAYLOAD, CTL_REQUIRED | CTL_FILE }
+/* Topic rule destinations: the ARN is one encoded path segment. */
+#define DESTINATION_ARN_PATH                                                \
+	{ "arn", "arn", CTL_PATH, CTL_STRING, CTL_REQUIRED }
 /* Admin identities, with IAM's flag names.  A path variable's name shows
  * only in help: the wire has its value alone. */
 #define USER_NAME                                                           \
@@ -221,6 +224,35 @@ const struct ctl_command ctl_table_commands[] = {
 	{ "disable-topic-rule", "DisableTopicRule", EVHTTP_REQ_POST,
 	    "/rules/{ruleName}/disable", "Disable a topic rule.",
 	    { RULE_NAME } },
+	{ "create-topic-rule-destination", "CreateTopicRuleDestination",
+	    EVHTTP_REQ_POST, "/destinations",
+	    "Create an HTTP topic rule destination (a confirmation request "
+	    "is sent).",
+	    { { "destination-configuration", "destinationConfiguration",
+		CTL_BODY, CTL_OBJECT, CTL_REQUIRED | CTL_FILE } } },
+	{ "get-topic-rule-destination", "GetTopicRuleDestination",
+	    EVHTTP_REQ_GET, "/destinations/{arn}",
+	    "Show a topic rule destination.", { DESTINATION_ARN_PATH } },
+	{ "list-topic-rule-destinations", "ListTopicRuleDestinations",
+	    EVHTTP_REQ_GET, "/destinations",
+	    "List topic rule destinations, a page at a time.",
+	    { MAX_RESULTS, NEXT_TOKEN } },
+	{ "update-topic-rule-destination", "UpdateTopicRuleDestination",
+	    EVHTTP_REQ_PATCH, "/destinations",
+	    "Enable or disable a destination, or send its confirmation "
+	    "request again (IN_PROGRESS).",
+	    { { "arn", "arn", CTL_BODY, CTL_STRING, CTL_REQUIRED },
+		{ "status", "status", CTL_BODY, CTL_STRING, CTL_REQUIRED,
+		    "ENABLED|DISABLED|IN_PROGRESS|ERROR" } } },
+	{ "delete-topic-rule-destination", "DeleteTopicRuleDestination",
+	    EVHTTP_REQ_DELETE, "/destinations/{arn}",
+	    "Delete a topic rule destination.", { DESTINATION_ARN_PATH } },
+	{ "confirm-topic-rule-destination", "ConfirmTopicRuleDestination",
+	    EVHTTP_REQ_GET, "/confirmdestination/{confirmationToken}",
+	    "Confirm a topic rule destination with the token its "
+	    "confirmation request carried.",
+	    { { "confirmation-token", "confirmationToken", CTL_PATH,
+		CTL_STRING, CTL_REQUIRED } } },
 	{ "create-admin-user", "CreateAdminUser", EVHTTP_REQ_POST,
 	    "/admin-users/{userName}", "Create an admin user.",
 	    { USER_NAME } },

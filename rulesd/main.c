@@ -49,6 +49,7 @@ struct rulesd_config {
 	char *file_dir;
 	long sink_queue;
 	char *http_ca_file;
+	bool http_require_destination;
 };
 
 #define OPT(name, kind, field, def, lo, hi, help) \
@@ -73,6 +74,10 @@ static const struct strata_config_option rulesd_options[] = {
 	OPT("http-ca-file", STRATA_CFG_STRING, http_ca_file, "", 0, 0,
 	    "CA bundle for https:// targets of http actions (empty: the "
 	    "system's)"),
+	OPT("http-require-destination", STRATA_CFG_BOOL,
+	    http_require_destination, "true", 0, 0,
+	    "http actions post only to urls an ENABLED topic rule destination "
+	    "covers, as on AWS IoT (false: to any url, unconfirmed)"),
 };
 #define N_OPTIONS (sizeof(rulesd_options) / sizeof(rulesd_options[0]))
 
@@ -187,7 +192,10 @@ main_start(struct rulesd *rd, const struct rulesd_config *c,
 			return 1;
 	}
 	rd->sinks = rulesd_sinks_new(base, b->metrics, &sc);
-	if (rd->sinks == NULL || rulesd_rules_start(rd) != 0)
+	if (rd->sinks == NULL)
+		return 1;
+	rulesd_dests_start(rd, c->http_require_destination);
+	if (rulesd_rules_start(rd) != 0)
 		return 1;
 	snprintf(id, sizeof(id), "strata-rulesd-%s", c->node_id);
 	rd->session = broker_insession_start(b, id, (uint16_t)c->max_inflight,
@@ -228,6 +236,7 @@ main_teardown(void *daemon)
 	rulesd_rules_free(rd);
 	rulesd_sinks_free(rd->sinks);
 	rd->sinks = NULL;
+	rulesd_dests_free(rd);
 }
 
 static const struct broker_embed_daemon main_daemon = {

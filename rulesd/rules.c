@@ -29,6 +29,7 @@
 #include <event2/event.h>
 
 #include "hashmap.h"
+#include "ruledest.h"
 #include "rulesd.h"
 #include "u64map.h"
 
@@ -357,6 +358,7 @@ rules_load_all(struct rulesd_rules *t)
 
 	strata_redis_commandv(t->rd->b->redis, rules_loaded_all, t, 3, argv,
 	    len);
+	rulesd_dests_reload(t->rd);
 }
 
 static void
@@ -377,6 +379,12 @@ rules_on_change(struct strata_redis *r, const char *msg, size_t len,
 	const char *argv[5];
 	size_t lens[5];
 
+	if (len > strlen(STRATA_RULEDEST_CHANNEL_PREFIX) && memcmp(msg,
+	    STRATA_RULEDEST_CHANNEL_PREFIX,
+	    strlen(STRATA_RULEDEST_CHANNEL_PREFIX)) == 0) {
+		rulesd_dests_reload(t->rd);   /* a destination changed */
+		return;
+	}
 	if (!strata_rule_name_valid(msg, len))
 		return;
 	memcpy(name, msg, len);

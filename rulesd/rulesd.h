@@ -32,6 +32,7 @@
 
 struct rulesd_rules;
 struct rulesd_sinks;
+struct rulesd_dests;
 
 /* Per rule metric cells (registered when the rule is first loaded). */
 struct rulesd_rule_metrics {
@@ -61,6 +62,7 @@ struct rulesd {
 	struct broker_insession *session;
 	struct rulesd_rules *rules;
 	struct rulesd_sinks *sinks;
+	struct rulesd_dests *dests;   /* dest.c */
 	size_t inflight;              /* messages being handled */
 	int64_t *m_inflight;
 	int64_t *m_rules;             /* enabled rules */
@@ -82,6 +84,18 @@ struct rulesd_rule *rulesd_rule_get(struct rulesd *rd, uint32_t sub_id);
 void rulesd_rule_unref(struct rulesd_rule *r);
 /* Every enabled rule is subscribed. */
 bool rulesd_rules_ready(const struct rulesd *rd);
+
+/* ---- dest.c ---- */
+/* The destinations table (require: http-require-destination), loaded. */
+void rulesd_dests_start(struct rulesd *rd, bool require);
+/* Read every destination again (and claim confirmations due). */
+void rulesd_dests_reload(struct rulesd *rd);
+/* May an http action post to url: an ENABLED destination covers it (or
+ * none is required)?  false: counted, err says why (AWS's errorMessage). */
+bool rulesd_dests_allow(struct rulesd *rd, const char *url, char *err,
+    size_t errlen);
+/* After rulesd_sinks_free (a confirmation's done may still run). */
+void rulesd_dests_free(struct rulesd *rd);
 
 /* ---- run.c ---- */
 /* One PUBLISH from the session (views: copied as needed); acknowledged

@@ -400,6 +400,21 @@ run_sink_headers(struct run_rule *rr, const struct strata_rule_action *a,
 	return true;
 }
 
+/* An http action posts only where an ENABLED topic rule destination
+ * covers its url (dest.c); false with the failure noted. */
+static bool
+run_destination(struct run_rule *rr, const struct strata_rule_action *a,
+    const struct rulesd_job *job)
+{
+	char err[600];
+
+	if (a->kind != STRATA_RULE_HTTP || rulesd_dests_allow(rr->rd,
+	    job->target, err, sizeof(err)))
+		return true;
+	run_failure(rr, a->kind, job->target, err);
+	return false;
+}
+
 static void
 run_sink(struct run_rule *rr, const struct strata_rule_action *a,
     const uint8_t *body, size_t len)
@@ -418,7 +433,7 @@ run_sink(struct run_rule *rr, const struct strata_rule_action *a,
 	if (!run_render(rr, a, target, &job->target) ||
 	    !run_render(rr, a, field, &job->field) ||
 	    !run_render(rr, a, a->partition, &job->partition) ||
-	    !run_sink_headers(rr, a, job)) {
+	    !run_sink_headers(rr, a, job) || !run_destination(rr, a, job)) {
 		rulesd_job_free(job);
 		free(ctx);
 		return;

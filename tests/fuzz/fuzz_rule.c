@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "rule.h"
+#include "ruledest.h"
 
 static void
 fuzz_check_action(const struct strata_rule_action *a)
@@ -44,12 +45,35 @@ fuzz_check_action(const struct strata_rule_action *a)
 	}
 }
 
+/* The destination checks (common/ruledest.c) on the same bytes, as a
+ * confirmationUrl, a token and an ARN: an accepted url covers itself. */
+static void
+fuzz_ruledest(const uint8_t *data, size_t size)
+{
+	char *s = malloc(size + 1), err[128], uuid[37];
+
+	if (s == NULL)
+		abort();
+	memcpy(s, data, size);
+	s[size] = '\0';
+	if (strata_ruledest_url_valid(s, err, sizeof(err)) &&
+	    !strata_ruledest_covers(s, s))
+		abort();
+	(void)strata_ruledest_token_valid(s);
+	if (strata_ruledest_arn_uuid(s, "local", "000000000000", uuid) &&
+	    strlen(uuid) != STRATA_RULEDEST_UUID_LEN)
+		abort();
+	free(s);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct strata_rule_error err;
 	struct strata_rule *r = strata_rule_parse((const char *)data, size,
 	    &err);
+
+	fuzz_ruledest(data, size);
 
 	if (r == NULL) {
 		if (err.message[0] == '\0')

@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -130,18 +131,30 @@ def redis_cmd(port, *args):
 
 
 class HttpTarget:
-    """A local HTTP server recording POSTs; status says what it answers."""
+    """A local HTTP server recording POSTs; status says what it answers.
+    A topic rule destination's confirmation request goes to
+    confirmations, and (auto_confirm) its enableUrl is followed, as the
+    owner of a web service confirms on AWS."""
 
-    def __init__(self):
+    def __init__(self, auto_confirm=True):
         self.bodies = []
+        self.confirmations = []
         self.status = 200
+        self.auto_confirm = auto_confirm
         target = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 n = int(self.headers.get("Content-Length") or 0)
-                target.bodies.append((self.path, dict(self.headers),
-                                      self.rfile.read(n)))
+                record = (self.path, dict(self.headers), self.rfile.read(n))
+                if self.headers.get("x-amz-rules-engine-message-type") == \
+                        "DestinationConfirmation":
+                    target.confirmations.append(record)
+                    if target.auto_confirm:
+                        urllib.request.urlopen(json.loads(record[2])[
+                            "enableUrl"], timeout=5).read()
+                else:
+                    target.bodies.append(record)
                 self.send_response(target.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -161,10 +174,42 @@ class HttpTarget:
         self.server.server_close()
 
 
+def create_destination(cluster, url):
+    status, doc = admin(cluster, "POST", "/destinations", {
+        "destinationConfiguration": {"httpUrlConfiguration": {
+            "confirmationUrl": url}}})
+    assert status == 200, (status, doc)
+    return doc["topicRuleDestination"]["arn"]
+
+
+def destination_status(cluster, arn):
+    status, doc = admin(cluster, "GET", "/destinations/" +
+                        urllib.parse.quote(arn, safe=""))
+    assert status == 200, (status, doc)
+    return doc["topicRuleDestination"]["status"]
+
+
+def confirmed_destination(cluster, url):
+    """A destination for url, confirmed by its server (an HttpTarget
+    with auto_confirm) and loaded by rulesd."""
+    arn = create_destination(cluster, url)
+    wait_for(lambda: destination_status(cluster, arn) == "ENABLED",
+             what="destination confirmed")
+    time.sleep(0.2)   # rulesd reloads on the change message
+    return arn
+
+
+def delete_destination(cluster, arn):
+    admin(cluster, "DELETE", "/destinations/" +
+          urllib.parse.quote(arn, safe=""))
+
+
 @pytest.fixture(scope="module")
-def http_target():
+def http_target(cluster):
     t = HttpTarget()
+    arn = confirmed_destination(cluster, "http://127.0.0.1:%d" % t.port)
     yield t
+    delete_destination(cluster, arn)
     t.close()
 
 
@@ -280,7 +325,10 @@ def test_error_action_when_http_target_is_down(cluster, rules):
     """An http action to a port nobody listens on fails after its
     retries; the errorAction republishes the failure."""
     tag = uuid.uuid4().hex[:6]
-    dead = daemons.free_port()
+    gone = HttpTarget()     # confirmed, then stopped: the target is down
+    dead = gone.port
+    arn = confirmed_destination(cluster, "http://127.0.0.1:%d" % dead)
+    gone.close()
     name = rules.create(
         "SELECT * FROM 'down-%s'" % tag,
         [{"http": {"url": "http://127.0.0.1:%d/x" % dead, "retries": 1,
@@ -305,6 +353,75 @@ def test_error_action_when_http_target_is_down(cluster, rules):
                        name) == 1
     assert rule_metric(cluster, "strata_rulesd_error_actions_total",
                        name) == 1
+    assert "Could not connect" in f["errorMessage"]
+    delete_destination(cluster, arn)
+
+
+def test_http_destination_confirmation(cluster, rules):
+    """AWS's flow end to end: an http action posts nothing before its url
+    has a destination, nor while the destination is IN_PROGRESS (the
+    errorAction gets the failure); the confirmation request reaches the
+    server (AWS's path, headers and body), which follows the enableUrl;
+    then the action delivers; a DISABLED destination stops it again."""
+    tag = uuid.uuid4().hex[:6]
+    t = HttpTarget(auto_confirm=False)
+    url = "http://127.0.0.1:%d/in-%s" % (t.port, tag)
+    name = rules.create(
+        "SELECT n FROM 'dest-%s'" % tag, [{"http": {"url": url + "/x"}}],
+        error_action={"republish": {"topic": "dest-err-%s" % tag}})
+    rules.wait_running(name)
+    sub = client(cluster)
+    pub = client(cluster)
+    arn = None
+    try:
+        sub.subscribe("dest-err-%s" % tag, qos=1)
+
+        def failure(n):
+            pub.publish("dest-%s" % tag, b'{"n": %d}' % n, qos=1)
+            err = json.loads(sub.get(topic="dest-err-%s" % tag,
+                                     timeout=5).payload)
+            return err["failures"][0]
+        f = failure(1)
+        assert f["failedAction"] == "HttpAction"
+        assert f["failedResource"] == url + "/x"
+        assert "No topic rule destination covers" in f["errorMessage"]
+        arn = create_destination(cluster, url)
+        wait_for(lambda: t.confirmations, what="confirmation request")
+        path, headers, body = t.confirmations[0]
+        doc = json.loads(body)
+        assert path == "/in-%s/?confirmationToken=%s" % (
+            tag, doc["confirmationToken"])
+        assert headers["x-amz-rules-engine-destination-arn"] == arn
+        assert headers["Content-Type"] == "application/json"
+        assert doc["arn"] == arn and doc["messageType"] == \
+            "DestinationConfirmation"
+        assert doc["enableUrl"].endswith(
+            "/confirmdestination/" + doc["confirmationToken"])
+        assert "IN_PROGRESS, not ENABLED" in failure(2)["errorMessage"]
+        assert not t.bodies
+        urllib.request.urlopen(doc["enableUrl"], timeout=5).read()
+        assert destination_status(cluster, arn) == "ENABLED"
+        time.sleep(0.2)
+        pub.publish("dest-%s" % tag, b'{"n": 3}', qos=1)
+        wait_for(lambda: t.bodies, what="POST after confirmation")
+        assert t.bodies[0][0] == "/in-%s/x" % tag
+        assert json.loads(t.bodies[0][2]) == {"n": 3}
+        status, _ = admin(cluster, "PATCH", "/destinations",
+                          {"arn": arn, "status": "DISABLED"})
+        assert status == 200
+        time.sleep(0.2)
+        assert "DISABLED, not ENABLED" in failure(4)["errorMessage"]
+        assert len(t.bodies) == 1
+    finally:
+        sub.close()
+        pub.close()
+        if arn:
+            delete_destination(cluster, arn)
+        t.close()
+    port = cluster.rulesd_metrics_ports[0]
+    for reason in ("none", "not_enabled"):
+        assert daemons.metric(port, "strata_rulesd_http_destination_"
+                              "refused_total", 'reason="%s"' % reason) >= 1
 
 
 def test_basic_ingest(cluster, rules):

@@ -72,6 +72,13 @@ POLICY_DOCUMENT = json.dumps({
     "Statement": [{"Effect": "Allow", "Action": "iot:Connect",
                    "Resource": "*"}]})
 RULE_ARN = "arn:aws:iot:local:000000000000:rule/lamps_on"
+DEST_ARN = ("arn:aws:iot:local:000000000000:ruledestination/http/"
+            "7a280e37-b9c6-47a2-a751-0703693f46e4")
+DEST_ARN_ENCODED = urllib.parse.quote(DEST_ARN, safe="")
+DEST = {"arn": DEST_ARN, "createdAt": 1764686400,
+        "httpUrlProperties": {"confirmationUrl": "https://hooks.example/in"},
+        "lastUpdatedAt": 1764686400, "status": "IN_PROGRESS",
+        "statusReason": ""}
 RULE_PAYLOAD = json.dumps({
     "sql": "SELECT state FROM 'lamps/+/on'", "description": "lamps",
     "actions": [{"republish": {"topic": "lamps/on", "qos": 1}}],
@@ -415,6 +422,30 @@ CASES = [
          "POST", "/rules/lamps_on/enable", {}, None, None, {}),
     Case("disable-topic-rule", ["--rule-name", "lamps_on"],
          "POST", "/rules/lamps_on/disable", {}, None, None, {}),
+    # topic rule destinations (rules-admin.md): shorthand and JSON
+    Case("create-topic-rule-destination",
+         ["--destination-configuration",
+          "httpUrlConfiguration={confirmationUrl=https://hooks.example/in}"],
+         "POST", "/destinations", {},
+         {"destinationConfiguration": {"httpUrlConfiguration": {
+             "confirmationUrl": "https://hooks.example/in"}}}, None,
+         {"topicRuleDestination": DEST}),
+    Case("get-topic-rule-destination", ["--arn", DEST_ARN],
+         "GET", "/destinations/" + DEST_ARN_ENCODED, {}, None, None,
+         {"topicRuleDestination": DEST}),
+    Case("list-topic-rule-destinations",
+         ["--max-results", "1", "--next-token", "x"],
+         "GET", "/destinations", {"maxResults": "1", "nextToken": "x"},
+         None, None, {"destinationSummaries": []}),
+    Case("update-topic-rule-destination",
+         ["--arn", DEST_ARN, "--status", "DISABLED"],
+         "PATCH", "/destinations", {},
+         {"arn": DEST_ARN, "status": "DISABLED"}, None, {}),
+    Case("delete-topic-rule-destination", ["--arn", DEST_ARN],
+         "DELETE", "/destinations/" + DEST_ARN_ENCODED, {}, None, None, {}),
+    Case("confirm-topic-rule-destination",
+         ["--confirmation-token", "AYADeMXL-tok_en"],
+         "GET", "/confirmdestination/AYADeMXL-tok_en", {}, None, None, {}),
     # the admin identities (docs/internals/admin-authz.md, section 4)
     Case("create-admin-user", ["--user-name", "ops"],
          "POST", "/admin-users/ops", {}, None, None,

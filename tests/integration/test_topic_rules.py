@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import test_admin_authz as authz
@@ -488,3 +489,150 @@ def test_hostile_input(cluster):
     ok(call(cluster, "GET", "/rules?topic=%23"))
     ok(call(cluster, "GET", "/rules?topic=a%2F%2B%2F%23%2F%2B"))
     ok(call(cluster, "GET", "/things"))
+
+
+# ---- HTTP topic rule destinations ----
+
+DEST = IOT + ":ruledestination/http/"
+
+
+def quoted(arn):
+    return urllib.parse.quote(arn, safe="")
+
+
+def create_destination(cluster, url):
+    return call(cluster, "POST", "/destinations", {
+        "destinationConfiguration": {"httpUrlConfiguration": {
+            "confirmationUrl": url}}})
+
+
+def dest_token(cluster, arn):
+    rc, out = cluster.redis_cli(cluster.redis_port, "HGET",
+                                "strata:ruledest:{%s}" % arn[len(DEST):],
+                                "token")
+    assert rc == 0, out
+    return out.strip()
+
+
+def confirm_anonymous(cluster, token):
+    """ConfirmTopicRuleDestination as a browser follows the enableUrl:
+    no Authorization header."""
+    req = urllib.request.Request(cluster.admin_url + "/confirmdestination/" +
+                                 token)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def test_destination_lifecycle(cluster):
+    """Create (IN_PROGRESS), get, list, an update that would skip the
+    confirmation refused, confirm by token without credentials
+    (ENABLED), disable, enable, resend (IN_PROGRESS, a new token),
+    delete; AWS's shapes throughout."""
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    url = "http://127.0.0.1:%d/lifecycle" % port.getsockname()[1]
+    port.close()
+    d = ok(create_destination(cluster, url))["topicRuleDestination"]
+    arn = d["arn"]
+    assert arn.startswith(DEST) and len(arn) == len(DEST) + 36
+    assert d["status"] == "IN_PROGRESS"
+    assert d["httpUrlProperties"] == {"confirmationUrl": url}
+    assert isinstance(d["createdAt"], int)
+    refused(create_destination(cluster, url), 409,
+            "ResourceAlreadyExistsException")
+    got = ok(call(cluster, "GET", "/destinations/" + quoted(arn)))
+    assert got["topicRuleDestination"]["arn"] == arn
+    listed = ok(call(cluster, "GET", "/destinations"))
+    mine = [s for s in listed["destinationSummaries"] if s["arn"] == arn]
+    assert mine[0]["httpUrlSummary"] == {"confirmationUrl": url}
+    update = {"arn": arn, "status": "ENABLED"}
+    refused(call(cluster, "PATCH", "/destinations", update), 409,
+            "ConflictingResourceUpdateException")
+    token = dest_token(cluster, arn)
+    assert len(token) == 43
+    refused(confirm_anonymous(cluster, "x" * 43), 400,
+            "InvalidRequestException")
+    refused(confirm_anonymous(cluster, "bad%20token"), 400,
+            "InvalidRequestException")
+    assert confirm_anonymous(cluster, token)[0] == 200
+    refused(confirm_anonymous(cluster, token), 400, "InvalidRequestException")
+
+    def status():
+        return ok(call(cluster, "GET", "/destinations/" + quoted(arn)))[
+            "topicRuleDestination"]["status"]
+    assert status() == "ENABLED"
+    for want in ("DISABLED", "ENABLED", "IN_PROGRESS"):
+        ok(call(cluster, "PATCH", "/destinations",
+                {"arn": arn, "status": want}))
+        assert status() == want
+    assert dest_token(cluster, arn) not in ("", token)
+    refused(call(cluster, "PATCH", "/destinations",
+                 {"arn": arn, "status": "ERROR"}), 400,
+            "InvalidRequestException")
+    refused(call(cluster, "PATCH", "/destinations",
+                 {"arn": arn + "0", "status": "DISABLED"}), 400,
+            "InvalidRequestException")
+    ok(call(cluster, "DELETE", "/destinations/" + quoted(arn)))
+    refused(call(cluster, "GET", "/destinations/" + quoted(arn)), 401,
+            "UnauthorizedException")
+    refused(call(cluster, "DELETE", "/destinations/" + quoted(arn)), 401,
+            "UnauthorizedException")
+    rc, out = cluster.redis_cli(cluster.redis_port, "HEXISTS",
+                                "strata:ruledest-urls", url)
+    assert out.strip() == "0"
+
+
+def test_destination_validation(cluster):
+    """Bad urls, bodies, ARNs, paging and status values: 400 with the
+    member named; an http action whose confirmationUrl does not cover
+    its url is refused at CreateTopicRule."""
+    for url in ("ftp://h/x", "http://", "http://h/x#f", "http://u@h/",
+                "http://h:0/", "http://h/" + "a" * 2000, "https://h/a b",
+                "HTTP://h/"):
+        refused(create_destination(cluster, url), 400,
+                "InvalidRequestException")
+    for body in ({}, {"destinationConfiguration": {}},
+                 {"destinationConfiguration": {"vpcConfiguration": {}}}):
+        refused(call(cluster, "POST", "/destinations", body), 400,
+                "InvalidRequestException")
+    refused(call(cluster, "GET", "/destinations/" + quoted(
+        IOT + ":rule/x")), 400, "InvalidRequestException")
+    for q in ("maxResults=0", "maxResults=1001", "nextToken=zz"):
+        refused(call(cluster, "GET", "/destinations?" + q), 400,
+                "InvalidRequestException")
+    for status in ("enabled", "", None):
+        refused(call(cluster, "PATCH", "/destinations",
+                     {"arn": DEST + "0" * 8 + "-0000-4000-8000-" + "0" * 12,
+                      "status": status}), 400, "InvalidRequestException")
+    message = refused(call(cluster, "POST", "/rules/" + name(), {
+        "sql": "SELECT * FROM 't'", "actions": [{"http": {
+            "url": "http://h.example.net/x",
+            "confirmationUrl": "http://h.example"}}]}), 400,
+        "InvalidRequestException")
+    assert "confirmationUrl" in message
+
+
+def test_destination_iam_actions(cluster):
+    """Get and delete are checked on the destination's ARN; create, list,
+    update and an authenticated confirm on "*"."""
+    _, key_id, secret = authz.make_user(cluster, {
+        "Effect": "Allow", "Action": "iot:GetTopicRuleDestination",
+        "Resource": "*"})
+    reader = authz.bearer(key_id, secret)
+    arn = DEST + "0" * 8 + "-0000-4000-8000-" + "0" * 12
+    refused(call(cluster, "GET", "/destinations/" + quoted(arn),
+                 auth=reader), 401, "UnauthorizedException")
+    message = refused(call(cluster, "DELETE", "/destinations/" + quoted(arn),
+                           auth=reader), 403, "AccessDeniedException")
+    assert "iot:DeleteTopicRuleDestination on resource: " + arn in message
+    for method, path, action in (
+            ("POST", "/destinations", "CreateTopicRuleDestination"),
+            ("GET", "/destinations", "ListTopicRuleDestinations"),
+            ("PATCH", "/destinations", "UpdateTopicRuleDestination"),
+            ("GET", "/confirmdestination/abc", "ConfirmTopicRuleDestination")):
+        message = refused(call(cluster, method, path, auth=reader), 403,
+                          "AccessDeniedException")
+        assert "iot:%s on resource: *" % action in message

@@ -147,7 +147,7 @@ test_table_rows_are_consistent(void **state)
 {
 	size_t i, j;
 
-	assert_int_equal(ctl_table_count, 53);
+	assert_int_equal(ctl_table_count, 59);
 	for (i = 0; i < ctl_table_count; i++) {
 		check_row(&ctl_table_commands[i]);
 		assert_ptr_equal(ctl_table_find(ctl_table_commands[i].name),
@@ -562,6 +562,19 @@ static const struct rule_case rule_cases[] = {
 	    EVHTTP_REQ_POST, "/rules/r_1/enable", NULL },
 	{ { "disable-topic-rule", "--rule-name", "r_1", NULL },
 	    EVHTTP_REQ_POST, "/rules/r_1/disable", NULL },
+	{ { "create-topic-rule-destination", "--destination-configuration",
+	      "httpUrlConfiguration={confirmationUrl=https://h/x}", NULL },
+	    EVHTTP_REQ_POST, "/destinations", "{\"destinationConfiguration\":"
+	    "{\"httpUrlConfiguration\":{\"confirmationUrl\":\"https://h/x\"}}}" },
+	{ { "get-topic-rule-destination", "--arn", "arn:a/b", NULL },
+	    EVHTTP_REQ_GET, "/destinations/arn%3Aa%2Fb", NULL },
+	{ { "update-topic-rule-destination", "--arn", "arn:a", "--status",
+	      "ENABLED", NULL },
+	    EVHTTP_REQ_PATCH, "/destinations",
+	    "{\"arn\":\"arn:a\",\"status\":\"ENABLED\"}" },
+	{ { "confirm-topic-rule-destination", "--confirmation-token", "t-1",
+	      NULL },
+	    EVHTTP_REQ_GET, "/confirmdestination/t-1", NULL },
 };
 
 static void
