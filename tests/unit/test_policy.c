@@ -308,8 +308,8 @@ actions_of(const char *a)
 static void
 test_action_wildcards(void **state)
 {
-	assert_int_equal(actions_of("'*'"), 511);
-	assert_int_equal(actions_of("'iot:*'"), 511);
+	assert_int_equal(actions_of("'*'"), 2047);
+	assert_int_equal(actions_of("'iot:*'"), 2047);
 	assert_int_equal(actions_of("'iot:Connect'"), CONNECT);
 	assert_int_equal(actions_of("'iot:Pub*'"), PUBLISH);
 	assert_int_equal(actions_of("'iot:*Publish'"), PUBLISH | RETAIN);
@@ -331,6 +331,10 @@ test_action_wildcards(void **state)
 	    STRATA_IOT_GET_THING_SHADOW | STRATA_IOT_UPDATE_THING_SHADOW |
 	        STRATA_IOT_DELETE_THING_SHADOW |
 	        STRATA_IOT_LIST_NAMED_SHADOWS);
+	/* the data plane's retained-message actions */
+	assert_int_equal(actions_of("'iot:*RetainedMessage*'"),
+	    STRATA_IOT_GET_RETAINED_MESSAGE |
+	        STRATA_IOT_LIST_RETAINED_MESSAGES);
 	/* other iot: actions are accepted and grant nothing here */
 	assert_int_equal(actions_of("'iot:DescribeJobExecution'"), 0);
 	assert_int_equal(actions_of("['iot:GetRetainedMessage',"
