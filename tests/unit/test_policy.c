@@ -257,7 +257,7 @@ test_check_bad_arguments(void **state)
 	static const struct check checks[] = {
 	    {0, ARN "topic/a", DEFAULT},
 	    {PUBLISH | SUBSCRIBE, ARN "topic/a", DEFAULT},
-	    {512, ARN "topic/a", DEFAULT},
+	    {2048, ARN "topic/a", DEFAULT},
 	    {-1, ARN "topic/a", DEFAULT},
 	    {PUBLISH, ARN "topic/a", ALLOW},
 	};
@@ -285,7 +285,9 @@ actions_of(const char *a)
 {
 	static const int all[] = {CONNECT, PUBLISH, SUBSCRIBE, RECEIVE,
 	    RETAIN, STRATA_IOT_GET_THING_SHADOW, STRATA_IOT_UPDATE_THING_SHADOW,
-	    STRATA_IOT_DELETE_THING_SHADOW, STRATA_IOT_LIST_NAMED_SHADOWS};
+	    STRATA_IOT_DELETE_THING_SHADOW, STRATA_IOT_LIST_NAMED_SHADOWS,
+	    STRATA_IOT_GET_RETAINED_MESSAGE,
+	    STRATA_IOT_LIST_RETAINED_MESSAGES};
 	char text[256];
 	struct strata_policy *pol;
 	struct strata_policy_set *set;
@@ -337,7 +339,7 @@ test_action_wildcards(void **state)
 	        STRATA_IOT_LIST_RETAINED_MESSAGES);
 	/* other iot: actions are accepted and grant nothing here */
 	assert_int_equal(actions_of("'iot:DescribeJobExecution'"), 0);
-	assert_int_equal(actions_of("['iot:GetRetainedMessage',"
+	assert_int_equal(actions_of("['iot:DescribeEndpoint',"
 	                            "'iot:Subscribe']"),
 	    SUBSCRIBE);
 	parse_fails("{" V12 "'Statement':{'Effect':'Allow',"
