@@ -605,12 +605,13 @@ admin_guard_authenticated(struct admin_call *call)
 	allowed(call, call->allowed_ctx);
 }
 
-void
-broker_admin_guard(struct strata_broker *b, struct evhttp_request *req,
-    const char *op, const char *action, const char *thing,
-    broker_admin_allowed_cb allowed, void *ctx)
+static void
+admin_guard_start(struct strata_broker *b, struct evhttp_request *req,
+    const struct broker_admin_guarded *g, broker_admin_allowed_cb allowed,
+    void *ctx)
 {
 	struct admin_call *call = calloc(1, sizeof(*call));
+	const char *op = g->op, *action = g->action;
 
 	if (call == NULL)
 		abort();
@@ -620,17 +621,41 @@ broker_admin_guard(struct strata_broker *b, struct evhttp_request *req,
 	snprintf(call->guard_action, sizeof(call->guard_action), "%s", action);
 	call->op = call->guard_op;
 	TAILQ_INIT(&call->query);
+	snprintf(call->guard_action2, sizeof(call->guard_action2), "%s",
+	    g->action2 != NULL ? g->action2 : "");
 	call->guard_route = (struct admin_route){.method =
 	    evhttp_request_get_command(req), .op = call->guard_op,
-	    .action = call->guard_action, .resource = ADMIN_RES_THING};
+	    .action = call->guard_action, .resource = g->topic != NULL ?
+	    ADMIN_RES_TOPIC : g->thing != NULL ? ADMIN_RES_THING :
+	    ADMIN_RES_ANY};
 	call->route = &call->guard_route;
-	snprintf(call->arg, sizeof(call->arg), "%s", thing);
+	snprintf(call->arg, sizeof(call->arg), "%s", g->topic != NULL ?
+	    g->topic : g->thing != NULL ? g->thing : "");
 	call->allowed = allowed;
 	call->allowed_ctx = ctx;
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
 	    admin_conn_closed, call);
 	admin_source(call);
 	admin_authenticate(call, admin_guard_authenticated);
+}
+
+void
+broker_admin_guard(struct strata_broker *b, struct evhttp_request *req,
+    const char *op, const char *action, const char *thing,
+    broker_admin_allowed_cb allowed, void *ctx)
+{
+	const struct broker_admin_guarded g = {.op = op, .action = action,
+	    .thing = thing};
+
+	admin_guard_start(b, req, &g, allowed, ctx);
+}
+
+void
+broker_admin_guard_resource(struct strata_broker *b,
+    struct evhttp_request *req, const struct broker_admin_guarded *g,
+    broker_admin_allowed_cb allowed, void *ctx)
+{
+	admin_guard_start(b, req, g, allowed, ctx);
 }
 
 void

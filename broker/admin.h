@@ -40,6 +40,7 @@ enum admin_resource {
 	ADMIN_RES_CACERT,       /* .../cacert/<arg> */
 	ADMIN_RES_POLICY,       /* .../policy/<arg> */
 	ADMIN_RES_RULE,         /* .../rule/<arg> */
+	ADMIN_RES_TOPIC,        /* .../topic/<arg> */
 	ADMIN_RES_ARN,          /* the parameter is an ARN */
 	ADMIN_RES_USER,         /* arn:aws:iam::A:user/<arg> */
 	ADMIN_RES_ADMIN_POLICY, /* arn:aws:iam::A:policy/<arg> */
@@ -93,6 +94,8 @@ struct admin_call {
 	/* a guarded request of another HTTP API (broker_admin_guard) */
 	struct admin_route guard_route;
 	char guard_op[64], guard_action[80];  /* its op and action, copied */
+	char guard_action2[80];   /* a second action the caller needs on
+				     the same resource, or "" */
 	broker_admin_allowed_cb allowed;
 	void *allowed_ctx;
 };

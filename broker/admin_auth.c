@@ -442,7 +442,7 @@ auth_resource(struct admin_call *call, char *out, size_t len)
 	static const char *const iot_kinds[] = {
 		[ADMIN_RES_THING] = "thing", [ADMIN_RES_CERT] = "cert",
 		[ADMIN_RES_CACERT] = "cacert", [ADMIN_RES_POLICY] = "policy",
-		[ADMIN_RES_RULE] = "rule",
+		[ADMIN_RES_RULE] = "rule", [ADMIN_RES_TOPIC] = "topic",
 	};
 	const struct broker_config *cfg = &call->b->cfg;
 
@@ -452,6 +452,7 @@ auth_resource(struct admin_call *call, char *out, size_t len)
 	case ADMIN_RES_CACERT:
 	case ADMIN_RES_POLICY:
 	case ADMIN_RES_RULE:
+	case ADMIN_RES_TOPIC:
 		snprintf(out, len, "arn:aws:iot:%s:%s:%s/%s", cfg->iot_region,
 		    cfg->iot_account, iot_kinds[call->route->resource],
 		    call->arg);
@@ -484,6 +485,10 @@ admin_authorize(struct admin_call *call)
 
 	auth_resource(call, call->resource, sizeof(call->resource));
 	d = strata_iam_policy_check(call->pols, call->npols, &req);
+	if (d == STRATA_POLICY_ALLOW && call->guard_action2[0] != '\0') {
+		req.action = call->guard_action2;
+		d = strata_iam_policy_check(call->pols, call->npols, &req);
+	}
 	if (d == STRATA_POLICY_ALLOW)
 		return true;
 	if (d == STRATA_POLICY_DENY_EXPLICIT)

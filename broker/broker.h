@@ -921,6 +921,16 @@ typedef void (*broker_admin_allowed_cb)(struct admin_call *call, void *ctx);
 void broker_admin_guard(struct strata_broker *b, struct evhttp_request *req,
     const char *op, const char *action, const char *thing,
     broker_admin_allowed_cb allowed, void *ctx);
+/* The same for any resource: topic/<topic> (topic set), thing/<thing>
+ * (thing set) or "*" (neither); action2, when set, must be allowed too
+ * (iot:RetainPublish beside iot:Publish). */
+struct broker_admin_guarded {
+	const char *op, *action, *action2;
+	const char *thing, *topic;     /* at most 256 bytes */
+};
+void broker_admin_guard_resource(struct strata_broker *b,
+    struct evhttp_request *req, const struct broker_admin_guarded *g,
+    broker_admin_allowed_cb allowed, void *ctx);
 void broker_admin_guard_done(struct admin_call *call, int status,
     const char *error_type);
 
@@ -1061,6 +1071,11 @@ uint16_t broker_insession_subscribe(struct broker_insession *s,
     const char *const *filters, size_t n, uint32_t sub_id);
 void broker_insession_unsubscribe(struct broker_insession *s,
     const char *filter);
+/* The end of a QoS 1 publish: reason is its PUBACK's reason code (0,
+ * 0x10 no matching subscribers, >= 0x80 refused), or -1 when it was
+ * dropped (queue full, the session closed before its PUBACK, or
+ * broker_insession_free). */
+typedef void (*broker_insession_done_cb)(void *arg, int reason);
 /* A publish: copied; QoS 1 ones beyond the core's Receive Maximum wait
  * (bounded, then dropped and counted); QoS 0 while not up is dropped. */
 struct broker_insession_msg {
@@ -1072,6 +1087,9 @@ struct broker_insession_msg {
 	bool retain;
 	const struct strata_mqtt_props *props; /* MQTT 5 properties (json
 					   is then ignored), or NULL */
+	broker_insession_done_cb done;  /* QoS 1: called exactly once (maybe
+					   before publish returns), or NULL */
+	void *done_arg;
 };
 void broker_insession_publish(struct broker_insession *s,
     const struct broker_insession_msg *m);

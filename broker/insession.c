@@ -21,14 +21,19 @@
  *                PUBLISHes go out at QoS 0 at once, at QoS 1 within the
  *                core's Receive Maximum; the rest wait in `queue`
  *                (bounded by INSESSION_QUEUE_MAX bytes; past it a
- *                publish is dropped and counted).
+ *                publish is dropped and counted).  A QoS 1 publish
+ *                with a done callback is told its PUBACK's reason
+ *                (`waiting`, by packet id).
  *   DOWN       - the core closed the session (it should not): both ends
  *                are closed, ops->down is told, and a new session starts
  *                after one second (the first one starts once Redis is up,
  *                polled every 100 ms: the core refuses sessions while its
  *                session registry is down).  Messages handled meanwhile
  *                still complete; their PUBACKs are dropped (the
- *                generation they came with is gone).
+ *                generation they came with is gone).  Our QoS 1
+ *                PUBLISHes that had no PUBACK are told -1 (lost with
+ *                the session: their senders may publish again);
+ *                queued ones wait for the next session.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +66,14 @@ struct insession_out {
 	uint8_t *payload;
 	uint8_t *props;             /* block contents, or NULL */
 	bool json, retain;
+	broker_insession_done_cb done;
+	void *done_arg;
+};
+
+/* A QoS 1 publish in flight whose sender wants its PUBACK. */
+struct insession_wait {
+	broker_insession_done_cb done;
+	void *arg;
 };
 
 struct broker_insession {
@@ -79,6 +92,7 @@ struct broker_insession {
 	uint8_t used[65536 / 8];         /* packet ids in flight */
 	uint16_t next_sub_id;            /* SUBSCRIBE / UNSUBSCRIBE ids */
 	struct strata_list queue;        /* struct insession_out */
+	struct strata_u64map waiting;    /* packet id -> insession_wait */
 	size_t queued_bytes;
 	uint64_t *dropped;
 };
@@ -114,6 +128,40 @@ insession_take_id(struct broker_insession *s)
 }
 
 static void
+insession_wait(struct broker_insession *s, uint16_t packet_id,
+    broker_insession_done_cb done, void *arg)
+{
+	struct insession_wait *w = malloc(sizeof(*w));
+
+	if (w == NULL)
+		abort();
+	w->done = done;
+	w->arg = arg;
+	free(strata_u64map_put(&s->waiting, packet_id, w));
+}
+
+/* Tell packet_id's sender (if it waits) reason. */
+static void
+insession_done(struct broker_insession *s, uint16_t packet_id, int reason)
+{
+	struct insession_wait *w = strata_u64map_take(&s->waiting, packet_id);
+
+	if (w == NULL)
+		return;
+	w->done(w->arg, reason);
+	free(w);
+}
+
+/* Every sender still waiting for a PUBACK is told -1. */
+static void
+insession_done_all(struct broker_insession *s)
+{
+	for (uint32_t id = 1; id <= UINT16_MAX &&
+	    strata_u64map_count(&s->waiting) > 0; id++)
+		insession_done(s, (uint16_t)id, -1);
+}
+
+static void
 insession_publish_now(struct broker_insession *s,
     const struct broker_insession_msg *m, size_t topic_len)
 {
@@ -136,6 +184,9 @@ insession_publish_now(struct broker_insession *s,
 	insession_send(s, &p);
 	if (m->qos > 0)
 		s->unacked++;
+	if (m->qos > 0 && m->done != NULL)
+		insession_wait(s, p.u.publish.packet_id, m->done,
+		    m->done_arg);
 }
 
 static void
@@ -160,7 +211,8 @@ insession_drain(struct broker_insession *s)
 		struct strata_mqtt_props props;
 		struct broker_insession_msg m = {.topic = o->topic,
 		    .payload = o->payload, .len = o->len, .qos = 1,
-		    .json = o->json, .retain = o->retain};
+		    .json = o->json, .retain = o->retain, .done = o->done,
+		    .done_arg = o->done_arg};
 
 		strata_list_remove(&o->node);
 		if (o->props != NULL && strata_mqtt_props_parse(o->props,
@@ -211,6 +263,8 @@ insession_enqueue(struct broker_insession *s,
 		(*s->dropped)++;
 		STRATA_WARN(s->ops->comp, "publish dropped: queue full|"
 		    "topic=%s", m->topic);
+		if (m->done != NULL)
+			m->done(m->done_arg, -1);
 		return;
 	}
 	o = calloc(1, sizeof(*o));
@@ -222,6 +276,8 @@ insession_enqueue(struct broker_insession *s,
 	o->len = m->len;
 	o->json = m->json;
 	o->retain = m->retain;
+	o->done = m->done;
+	o->done_arg = m->done_arg;
 	if (m->props != NULL)
 		insession_keep_props(o, m->props);
 	s->queued_bytes += topic_len + m->len + o->props_len;
@@ -356,6 +412,7 @@ insession_puback(struct broker_insession *s,
 		return;
 	s->used[id / 8] &= (uint8_t)~(1u << (id % 8));
 	s->unacked--;
+	insession_done(s, id, p->u.ack.reason);
 	insession_drain(s);
 }
 
@@ -426,6 +483,7 @@ insession_down(struct broker_insession *s)
 	bufferevent_free(s->bev);
 	s->bev = NULL;
 	s->state = INSESSION_DOWN;
+	insession_done_all(s);
 	if (s->ops->down != NULL)
 		s->ops->down(s->arg);
 	evtimer_add(s->retry, &tv);
@@ -497,6 +555,7 @@ broker_insession_start(struct strata_broker *b, const char *client_id,
 	s->receive_max = receive_max;
 	s->window = 1;
 	strata_list_init(&s->queue);
+	strata_u64map_init(&s->waiting);
 	s->retry = evtimer_new(b->base, insession_retry_cb, s);
 	if (s->retry == NULL)
 		abort();
@@ -518,8 +577,12 @@ broker_insession_free(struct broker_insession *s)
 		    struct insession_out, node);
 
 		strata_list_remove(&o->node);
+		if (o->done != NULL)
+			o->done(o->done_arg, -1);
 		insession_out_free(s, o);
 	}
+	insession_done_all(s);
+	strata_u64map_fini(&s->waiting);
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);
 	event_free(s->retry);

@@ -19,7 +19,7 @@
 
 #include "policy.h"
 
-#define POLICY_ACTIONS 9      /* the STRATA_IOT_* bits */
+#define POLICY_ACTIONS 11     /* the STRATA_IOT_* bits */
 #define POLICY_ARN_SEGMENTS 6 /* arn:partition:service:region:account:rest */
 #define POLICY_LIST_MAX 5     /* values of a multi-valued certificate field */
 #define POLICY_VALUE_MAX 1024 /* longer certificate values are not used */

@@ -41,7 +41,8 @@ struct policy_parser {
 static const char *const policy_action_names[POLICY_ACTIONS] = {"iot:Connect",
     "iot:Publish", "iot:Subscribe", "iot:Receive", "iot:RetainPublish",
     "iot:GetThingShadow", "iot:UpdateThingShadow", "iot:DeleteThingShadow",
-    "iot:ListNamedShadowsForThing"};
+    "iot:ListNamedShadowsForThing", "iot:GetRetainedMessage",
+    "iot:ListRetainedMessages"};
 
 /* Distinguished-name attributes of Subject and Issuer (AWS's list). */
 static const char *const policy_cert_attributes[] = {

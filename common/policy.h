@@ -34,7 +34,8 @@
 #include <jansson.h>
 
 /* The actions Strata enforces, as a bit set: the MQTT ones (broker) and
- * the Device Shadow REST API's (shadowd's HTTPS listener).  Other iot:
+ * the Device Shadow REST API's and the data plane's (shadowd's HTTPS
+ * listener).  Other iot:
  * actions in a document (iot:DescribeJobExecution, ...) are accepted and
  * ignored. */
 enum {
@@ -47,6 +48,8 @@ enum {
 	STRATA_IOT_UPDATE_THING_SHADOW = 64,
 	STRATA_IOT_DELETE_THING_SHADOW = 128,
 	STRATA_IOT_LIST_NAMED_SHADOWS = 256,
+	STRATA_IOT_GET_RETAINED_MESSAGE = 512,     /* the data-plane API */
+	STRATA_IOT_LIST_RETAINED_MESSAGES = 1024,
 };
 
 /* AWS's limit: 2048 characters, white space not counted. */

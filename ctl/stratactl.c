@@ -132,7 +132,7 @@ help_commands(void)
 	usage_lines(stdout);
 	printf("Commands:\n");
 	help_command_list(CTL_API_ADMIN);
-	printf("\nShadow commands (`aws iot-data`; endpoint "
+	printf("\nData-plane commands (`aws iot-data`; endpoint "
 	    "STRATA_DATA_URL):\n");
 	help_command_list(CTL_API_DATA);
 	printf("\n");

@@ -323,6 +323,16 @@ const struct ctl_command ctl_table_commands[] = {
 	    "/api/things/shadow/ListNamedShadowsForThing/{thingName}",
 	    "List the names of a thing's named shadows.",
 	    { THING_NAME, NEXT_TOKEN, PAGE_SIZE }, CTL_API_DATA },
+	{ "get-retained-message", "GetRetainedMessage", EVHTTP_REQ_GET,
+	    "/retainedMessage/{topic}",
+	    "Show a topic's retained message (payload in base64).",
+	    { { "topic", "topic", CTL_PATH, CTL_STRING, CTL_REQUIRED } },
+	    CTL_API_DATA },
+	{ "list-retained-messages", "ListRetainedMessages", EVHTTP_REQ_GET,
+	    "/retainedMessage",
+	    "List the retained messages' topics, one page.",
+	    { NEXT_TOKEN, { "max-results", "maxResults", CTL_QUERY,
+	    CTL_INTEGER, 0 } }, CTL_API_DATA },
 };
 
 #pragma GCC diagnostic pop

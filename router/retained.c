@@ -7,8 +7,8 @@
 #include "hashmap.h"
 #include "reader.h"
 #include "retained.h"
+#include "retained_value.h"
 #include "status.h"
-#include "strata.pb-c.h"
 #include "topic.h"
 
 void
@@ -106,29 +106,18 @@ router_retained_get(
 size_t
 router_retained_pack(const struct router_retained_msg *m, uint8_t **out)
 {
-	Strata__Retained v = STRATA__RETAINED__INIT;
-	size_t len;
+	const struct strata_retained_value v = {.payload = m->payload,
+	    .payload_len = m->payload_len, .qos = m->qos, .props = m->props,
+	    .props_len = m->props_len, .stored_at_ms = m->stored_at_ms};
 
-	v.payload.data = (uint8_t *)m->payload;
-	v.payload.len = m->payload_len;
-	v.qos = m->qos;
-	v.properties.data = (uint8_t *)m->props;
-	v.properties.len = m->props_len;
-	v.stored_at_ms = m->stored_at_ms;
-	len = strata__retained__get_packed_size(&v);
-	/* +1: malloc(0) may return NULL for an all-default message. */
-	*out = malloc(len + 1);
-	if (*out == NULL)
-		abort();
-	strata__retained__pack(&v, *out);
-	return len;
+	return strata_retained_value_encode(&v, out);
 }
 
 int
 router_retained_load(struct router_retained *r, const char *topic, size_t tlen,
     uint32_t partition, const uint8_t *data, size_t len)
 {
-	Strata__Retained *v;
+	struct strata_retained_value v;
 	int rc = 0;
 
 	if (strata_hashmap_get(r->cache, topic, tlen) != NULL)
@@ -137,21 +126,18 @@ router_retained_load(struct router_retained *r, const char *topic, size_t tlen,
 	    tlen) || strata_topic_name_check((const uint8_t *)topic,
 	    tlen) != 0)
 		return STRATA_EINVAL;
-	v = strata__retained__unpack(NULL, len, data);
-	if (v == NULL || v->qos > 2) {
-		rc = STRATA_EINVAL;
-	} else if (!router_retained_fits(r, topic, tlen, v->payload.len,
-	    v->properties.len)) {
+	if (strata_retained_value_decode(data, len, &v) != 0)
+		return STRATA_EINVAL;
+	if (!router_retained_fits(r, topic, tlen, v.payload_len,
+	    v.props_len)) {
 		rc = STRATA_ENOSPC;
 	} else {
-		struct strata_message msg = {topic, tlen, v->payload.data,
-		    v->payload.len, v->properties.data, v->properties.len,
-		    (uint8_t)v->qos, true};
+		struct strata_message msg = {topic, tlen, v.payload,
+		    v.payload_len, v.props, v.props_len, (uint8_t)v.qos, true};
 
-		router_retained_put(r, &msg, partition, v->stored_at_ms);
+		router_retained_put(r, &msg, partition, v.stored_at_ms);
 	}
-	if (v != NULL)
-		strata__retained__free_unpacked(v, NULL);
+	strata_retained_value_release(&v);
 	return rc;
 }
 

@@ -52,11 +52,9 @@
 #include <event2/keyvalq_struct.h>
 #include <openssl/ssl.h>
 
+#include "http-t.h"
 #include "shadow.h"
-#include "shadowd.h"
 
-#define HTTP_THING_MAX 128
-#define HTTP_SHADOW_MAX 64
 /* Bodies between the request limit and this get our JSON 413; longer
  * ones libevent's own 413 page, sent before the body is read. */
 #define HTTP_MAX_BODY (2 * STRATA_SHADOW_MAX_REQUEST_BYTES)
@@ -67,41 +65,8 @@
 #define HTTP_PAGE_MAX 100
 #define HTTP_PAGE_DEFAULT 25
 
-/* Statuses counted in strata_shadowd_http_requests_total; the last cell
- * is code="other". */
-static const int http_codes[] = {200, 400, 401, 403, 404, 405, 409, 413,
-    415, 429, 500, 503};
-#define HTTP_N_CODES (sizeof(http_codes) / sizeof(http_codes[0]))
-
-struct shadowd_http {
-	struct shadowd *sd;
-	struct evhttp *http;
-	struct evhttp_bound_socket *socket;
-	enum shadowd_http_auth auth;
-	const char *listener;        /* "http" or "https" */
-	TAILQ_HEAD(, http_call) calls; /* not answered yet */
-	uint64_t *requests[HTTP_N_CODES + 1];
-};
-
-enum http_route { HTTP_ROUTE_SHADOW, HTTP_ROUTE_LIST };
-
-struct http_call {
-	TAILQ_ENTRY(http_call) link; /* in h->calls */
-	struct shadowd_http *h;      /* NULL: the listener was freed */
-	struct evhttp_request *req;
-	bool gone;                   /* the connection closed first */
-	const char *allow;           /* a 405's Allow header */
-	struct evkeyvalq query;
-	char thing[HTTP_THING_MAX + 1];
-	char name[HTTP_SHADOW_MAX + 1];  /* "" for the classic shadow */
-	size_t offset;               /* ListNamedShadowsForThing's page */
-	size_t page_size;
-	enum http_route route;
-	int op;                      /* enum shadowd_op */
-	struct admin_call *admin;    /* http-auth iam: the caller, audited
-					when the call ends */
-	int status;                  /* the answer's, for that audit */
-};
+static const int http_codes[HTTP_N_CODES] = {200, 400, 401, 403, 404, 405,
+    409, 413, 415, 429, 500, 503};
 
 /* ---- answers ---- */
 
@@ -132,6 +97,8 @@ http_call_free(struct http_call *call)
 	if (call->admin != NULL)
 		broker_admin_guard_done(call->admin, call->status, NULL);
 	evhttp_clear_headers(&call->query);
+	strata_dataplane_publish_free(&call->pub);
+	json_decref(call->page);
 	free(call);
 }
 
@@ -148,8 +115,8 @@ http_count(struct shadowd_http *h, int status)
 
 /* Send body (only read) with status and free the call; a call whose
  * client is gone is only freed. */
-static void
-http_send(struct http_call *call, int status, const json_t *body)
+void
+shadowd_http_send(struct http_call *call, int status, const json_t *body)
 {
 	struct evhttp_connection *conn;
 	struct evbuffer *buf;
@@ -179,6 +146,21 @@ http_send(struct http_call *call, int status, const json_t *body)
 	http_call_free(call);
 }
 
+void
+shadowd_http_fail(struct http_call *call, int status, const char *type,
+    const char *message)
+{
+	json_t *body = json_pack("{s:s}", "message", message);
+
+	if (body == NULL)
+		abort();
+	if (!call->gone)
+		evhttp_add_header(evhttp_request_get_output_headers(call->req),
+		    "x-amzn-ErrorType", type);
+	shadowd_http_send(call, status, body);
+	json_decref(body);
+}
+
 /* An error of the HTTP layer, in the body ops.c's rejections have. */
 static void
 http_error(struct http_call *call, int status, const char *message)
@@ -188,7 +170,7 @@ http_error(struct http_call *call, int status, const char *message)
 
 	snprintf(err.message, sizeof(err.message), "%s", message);
 	body = strata_shadow_error_body(&err, NULL, (long long)time(NULL));
-	http_send(call, status, body);
+	shadowd_http_send(call, status, body);
 	json_decref(body);
 }
 
@@ -196,7 +178,7 @@ http_error(struct http_call *call, int status, const char *message)
 static void
 http_answered(void *arg, int status, const json_t *body)
 {
-	http_send(arg, status, body);
+	shadowd_http_send(arg, status, body);
 }
 
 static void
@@ -262,7 +244,7 @@ http_listed(struct strata_redis *redis, redisReply *reply, void *arg)
 		return;
 	}
 	page = http_list_page(call, reply);
-	http_send(call, 200, page);
+	shadowd_http_send(call, 200, page);
 	json_decref(page);
 }
 
@@ -446,10 +428,12 @@ http_op(enum http_route route, enum evhttp_cmd_type method)
 	}
 }
 
-static void
-http_run(struct http_call *call)
+void
+shadowd_http_run(struct http_call *call)
 {
-	if (call->route == HTTP_ROUTE_LIST)
+	if (call->route >= HTTP_ROUTE_PUBLISH)
+		shadowd_dataplane_run(call);
+	else if (call->route == HTTP_ROUTE_LIST)
 		http_list(call);
 	else
 		http_shadow(call, (enum shadowd_op)call->op);
@@ -457,8 +441,8 @@ http_run(struct http_call *call)
 
 /* The guard's verdict: the caller may (admin is its call), or it was
  * answered 401 / 403 / 503 or went away (admin NULL). */
-static void
-http_allowed(struct admin_call *admin, void *arg)
+void
+shadowd_http_allowed(struct admin_call *admin, void *arg)
 {
 	struct http_call *call = arg;
 
@@ -469,7 +453,7 @@ http_allowed(struct admin_call *admin, void *arg)
 	call->admin = admin;
 	evhttp_connection_set_closecb(evhttp_request_get_connection(call->req),
 	    http_conn_closed, call);
-	http_run(call);
+	shadowd_http_run(call);
 }
 
 /* device.c's verdict on the request's certificate and policies. */
@@ -483,7 +467,7 @@ http_device_decided(void *arg, int verdict, const char *why)
 		if (call->gone)
 			http_call_free(call);
 		else
-			http_run(call);
+			shadowd_http_run(call);
 		return;
 	case BROKER_DEVICE_REFUSED:
 		http_error(call, 401, why);
@@ -498,14 +482,21 @@ http_device_decided(void *arg, int verdict, const char *why)
 
 /* HTTPS: the client certificate's IoT policies must allow the action on
  * the thing, or on the named shadow (AWS's resource thing/T/N). */
+X509 *
+shadowd_http_peer(struct http_call *call)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(
+	    evhttp_request_get_connection(call->req));
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	return ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+}
+
 static void
 http_device_guard(struct http_call *call, int action)
 {
 	struct strata_broker *b = call->h->sd->b;
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(
-	    evhttp_request_get_connection(call->req));
-	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
-	X509 *x509 = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+	X509 *x509 = shadowd_http_peer(call);
 	char arn[512];
 
 	if (x509 == NULL) {
@@ -542,7 +533,7 @@ http_guard(struct http_call *call)
 
 	switch (call->h->auth) {
 	case SHADOWD_HTTP_AUTH_NONE:
-		http_run(call);
+		shadowd_http_run(call);
 		return;
 	case SHADOWD_HTTP_AUTH_DEVICE:
 		http_device_guard(call, list ? STRATA_IOT_LIST_NAMED_SHADOWS :
@@ -551,7 +542,7 @@ http_guard(struct http_call *call)
 	case SHADOWD_HTTP_AUTH_IAM:
 		snprintf(action, sizeof(action), "iot:%s", op);
 		broker_admin_guard(call->h->sd->b, call->req, op, action,
-		    call->thing, http_allowed, call);
+		    call->thing, shadowd_http_allowed, call);
 		return;
 	}
 }
@@ -602,6 +593,8 @@ http_handle(struct evhttp_request *req, void *arg)
 	TAILQ_INIT(&call->query);
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
 	    http_conn_closed, call);
+	if (path != NULL && shadowd_dataplane_handle(call, path))
+		return;
 	if (path == NULL || !http_route(path, &route, &thing, &thing_len))
 		http_error(call, 404, "No such operation");
 	else

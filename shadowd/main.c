@@ -91,10 +91,12 @@ static const struct strata_config_option shadowd_options[] = {
 	    "who may call the HTTP shadow API: iam (admin identities whose "
 	    "admin policies allow iot:GetThingShadow, ...) or none "
 	    "(anyone: development on loopback only)"),
-	OPT("https-port", STRATA_CFG_INT, https_port, "0", 0, 65535,
-	    "port of the Device Shadow REST API over HTTPS on bind, for "
-	    "devices: their registered client certificate and its IoT "
-	    "policies decide (the managed service's 8443; 0: off)"),
+	OPT("https-port", STRATA_CFG_INT, https_port, "8443", 0, 65535,
+	    "port of the device data plane over HTTPS on bind (the Device "
+	    "Shadow REST API, Publish, retained messages): the devices' "
+	    "registered client certificate and its IoT policies decide; "
+	    "served once tls-cert, tls-key and tls-ca are set (the managed "
+	    "service's 8443; 0: off)"),
 	OPT("tls-cert", STRATA_CFG_STRING, tls_cert, "", 0, 0,
 	    "PEM certificate chain of the HTTPS listener"),
 	OPT("tls-key", STRATA_CFG_STRING, tls_key, "", 0, 0,
@@ -151,6 +153,15 @@ main_core_config(const struct shadowd_config *c, struct broker_config *bc)
 	    sizeof(extra) / sizeof(extra[0]));
 }
 
+/* Is HTTPS served?  https-port is not 0 and a TLS file is given (all
+ * three are then required): without any, the default port stays off. */
+static bool
+main_https(const struct shadowd_config *c)
+{
+	return c->https_port != 0 && (c->tls_cert[0] != '\0' ||
+	    c->tls_key[0] != '\0' || c->tls_ca[0] != '\0');
+}
+
 static int
 main_config(struct shadowd_config *c, int argc, char **argv)
 {
@@ -168,12 +179,13 @@ main_config(struct shadowd_config *c, int argc, char **argv)
 		    "nor none", c->http_auth);
 		rc = STRATA_EINVAL;
 	}
-	if (rc == 0 && c->https_port != 0 && (c->tls_cert[0] == '\0' ||
+	if (rc == 0 && main_https(c) && (c->tls_cert[0] == '\0' ||
 	    c->tls_key[0] == '\0' || c->tls_ca[0] == '\0')) {
-		snprintf(err, sizeof(err), "--https-port is set but --%s is "
-		    "missing (devices are verified against tls-ca; set "
-		    "https-port 0 to disable HTTPS)", c->tls_cert[0] == '\0' ?
-		    "tls-cert" : c->tls_key[0] == '\0' ? "tls-key" : "tls-ca");
+		snprintf(err, sizeof(err), "HTTPS (https-port %ld) needs "
+		    "--%s too (devices are verified against tls-ca; set "
+		    "https-port 0 to disable HTTPS)", c->https_port,
+		    c->tls_cert[0] == '\0' ? "tls-cert" :
+		    c->tls_key[0] == '\0' ? "tls-key" : "tls-ca");
 		rc = STRATA_EINVAL;
 	}
 	if (rc == 1)
@@ -230,6 +242,18 @@ main_metrics(struct shadowd *sd)
 	    "strata_shadowd_redis_calls_total", "Redis round trips", NULL);
 	sd->m.inflight = strata_metrics_gauge(m, "strata_shadowd_inflight",
 	    "shadow requests being handled", NULL);
+	for (int i = 0; i < 2; i++) {
+		snprintf(labels, sizeof(labels), "qos=\"%d\"", i);
+		sd->m.publishes[i] = strata_metrics_counter(m,
+		    "strata_shadowd_http_publishes_total", "data-plane HTTP "
+		    "publishes accepted, by QoS", labels);
+		snprintf(labels, sizeof(labels), "op=\"%s\"", i == 0 ? "get" :
+		    "list");
+		sd->m.retained_reads[i] = strata_metrics_counter(m,
+		    "strata_shadowd_http_retained_reads_total", "retained "
+		    "messages read over HTTP (GetRetainedMessage, "
+		    "ListRetainedMessages pages)", labels);
+	}
 	sd->m.session_up = strata_metrics_gauge(m,
 	    "strata_shadowd_session_up", "1 when the internal session is "
 	    "subscribed to the request topics", NULL);
@@ -335,7 +359,7 @@ main_start(struct shadowd *sd, const struct shadowd_config *c,
 	if (c->registry_ca_cert[0] != '\0' &&
 	    broker_admin_registry_ca(b, c->registry_ca_cert) != 0)
 		return 1;
-	if (c->https_port != 0 && (main_tls(b) != 0 ||
+	if (main_https(c) && (main_tls(b) != 0 ||
 	    shadowd_http_start(sd, c->bind, (uint16_t)c->https_port,
 	    SHADOWD_HTTP_AUTH_DEVICE) != 0))
 		return 1;

@@ -50,6 +50,15 @@ shadowd_publish(struct shadowd *sd, const char *topic, const char *payload,
 		broker_insession_publish(sd->session->in, &m);
 }
 
+bool
+shadowd_publish_msg(struct shadowd *sd, const struct broker_insession_msg *m)
+{
+	if (sd->session == NULL)
+		return false;
+	broker_insession_publish(sd->session->in, m);
+	return true;
+}
+
 void
 shadowd_request_done(struct shadowd *sd, unsigned generation,
     uint16_t packet_id)

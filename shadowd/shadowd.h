@@ -14,6 +14,9 @@
  *               version check (compare-and-set, retried), answer.
  *   http.c    - the Device Shadow REST API (options http-port and
  *               https-port): requests to ops.c through shadowd_call.
+ *   dataplane.c - on the same listeners, AWS IoT's data-plane API:
+ *               Publish through the internal session, and the retained
+ *               messages read from Redis.
  */
 #ifndef STRATA_SHADOWD_H
 #define STRATA_SHADOWD_H
@@ -46,6 +49,10 @@ struct shadowd_metrics {
 	uint64_t *redis_calls;
 	int64_t *inflight;          /* requests being handled */
 	int64_t *session_up;        /* the internal session is subscribed */
+	uint64_t *publishes[2];     /* data-plane publishes answered 200, by
+				       QoS */
+	uint64_t *retained_reads[2]; /* GetRetainedMessage,
+					ListRetainedMessages answered 200 */
 };
 
 struct shadowd {
@@ -57,6 +64,8 @@ struct shadowd {
 	size_t inflight;
 	struct shadowd_http *http;        /* NULL: http-port 0 */
 	struct shadowd_http *https;       /* NULL: https-port 0 */
+	size_t publishing;                /* data-plane QoS 1 publishes
+					     waiting for their PUBACK */
 };
 
 /* ---- session.c ---- */
@@ -67,6 +76,10 @@ void shadowd_session_free(struct shadowd *sd);
 /* Publish at QoS 1 (queued while the session's window is full). */
 void shadowd_publish(struct shadowd *sd, const char *topic,
     const char *payload, size_t len);
+/* Publish m for the data-plane API (its done callback, if any, is told
+ * the end); false when the session is gone (stopping). */
+bool shadowd_publish_msg(struct shadowd *sd,
+    const struct broker_insession_msg *m);
 bool shadowd_session_ready(const struct shadowd *sd);
 
 /* ops.c has answered the request that came as packet_id of session

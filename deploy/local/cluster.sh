@@ -14,8 +14,9 @@
 #                       admin API P+8200+i
 #   router j:           link P+6000+j, metrics P+8100+j
 #   shadowd k (--shadowd K, default 1; 0: none): metrics P+8300+k,
-#                       HTTP shadow API P+8400+k, HTTPS (device
-#                       certificates) P+8500+k
+#                       HTTP shadow API P+8400+k, HTTPS data plane
+#                       (device certificates: shadows, publish, retained
+#                       messages) P+8500+k
 #   rulesd r (--rulesd R, default 1; 0: none): metrics P+8600+r; its file
 #                       actions write under DIR/rules-files
 #   redis:              P+4500
@@ -23,7 +24,8 @@
 # DIR/haproxy.cfg) in front of PROXY protocol listeners on every broker:
 #   broker i:           PROXY P+5000+i, PROXY TLS P+5500+i
 #   HAProxy:            MQTT P+4000, MQTTS P+4001 (TLS passed through to
-#                       the brokers), stats page P+4002
+#                       the brokers), stats page P+4002, HTTPS data plane
+#                       P+4003 (TLS passed through to the shadowds)
 # --redis-ha runs Redis as production does: a primary (P+4500), two
 # replicas (P+4501, P+4502) and three Redis Sentinels (P+4510..P+4512,
 # master name "strata", quorum 2, a primary down after 1 s); every daemon
@@ -33,12 +35,16 @@
 #   HOST MQTT_PORTS MQTTS_PORTS METRICS_PORTS BROKER_METRICS_PORTS
 #   ROUTER_METRICS_PORTS ROUTER_PORTS REDIS_PORT PIDS CA_FILE CLIENT_CERT
 #   CLIENT_KEY LOG_DIR BROKER_PIDS ROUTER_PIDS REDIS_PID
-#   LB_PORT LB_TLS_PORT LB_STATS_PORT LB_PID PROXY_PORTS PROXY_TLS_PORTS
+#   LB_PORT LB_TLS_PORT LB_STATS_PORT LB_HTTPS_PORT LB_PID PROXY_PORTS
+#   PROXY_TLS_PORTS
 #   SHADOWD_PIDS SHADOWD_METRICS_PORTS SHADOWD_HTTP_PORTS (device shadows,
 #   docs/internals/shadowd.md), DATA_URL (the first one's HTTP shadow API;
 #   stratactl's shadow commands read it as STRATA_DATA_URL),
 #   SHADOWD_HTTPS_PORTS and DATA_HTTPS_URL (the same over HTTPS for
-#   devices: CLIENT_CERT and CLIENT_KEY, verified against CA_FILE)
+#   devices: CLIENT_CERT and CLIENT_KEY, verified against CA_FILE),
+#   HTTPS_PORTS (the device data plane over HTTPS, the managed service's
+#   port 8443: the shadowds' HTTPS ports, the same as SHADOWD_HTTPS_PORTS;
+#   docs/internals/data-plane.md)
 #   RULESD_PIDS RULESD_METRICS_PORTS RULES_FILE_DIR (the rules engine,
 #   docs/internals/rulesd.md)
 #   (the LB_* and PROXY_* ones are empty without --lb)
@@ -208,7 +214,7 @@ cmd_up() {
 		rlink+=($((BASE + 6000 + i)))
 		rmet+=($((BASE + 8100 + i)))
 	done
-	((LB == 0)) || lb_ports=($((BASE + 4000)) $((BASE + 4001)) $((BASE + 4002)))
+	((LB == 0)) || lb_ports=($((BASE + 4000)) $((BASE + 4001)) $((BASE + 4002)) $((BASE + 4003)))
 	if ((REDIS_HA)); then
 		replica_ports=($((BASE + 4501)) $((BASE + 4502)))
 		sentinel_ports=($((BASE + 4510)) $((BASE + 4511)) $((BASE + 4512)))
@@ -339,6 +345,7 @@ cmd_up() {
 		LB_PORT="${lb_ports[0]:-}"
 		LB_TLS_PORT="${lb_ports[1]:-}"
 		LB_STATS_PORT="${lb_ports[2]:-}"
+		LB_HTTPS_PORT="${lb_ports[3]:-}"
 		LB_PID="$lb_pid"
 		PROXY_PORTS="$(join "${proxy[@]}")"
 		PROXY_TLS_PORTS="$(join "${proxy_tls[@]}")"
@@ -347,6 +354,7 @@ cmd_up() {
 		SHADOWD_HTTP_PORTS="$(join "${shttp[@]}")"
 		DATA_URL="$( ((SHADOWD)) && echo "http://$HOST:${shttp[0]}")"
 		SHADOWD_HTTPS_PORTS="$(join "${shttps[@]}")"
+		HTTPS_PORTS="$(join "${shttps[@]}")"
 		DATA_HTTPS_URL="$( ((SHADOWD)) && echo "https://$HOST:${shttps[0]}")"
 		RULESD_PIDS="$(join "${rulesd_pids[@]}")"
 		RULESD_METRICS_PORTS="$(join "${rmet_rules[@]}")"
@@ -518,22 +526,30 @@ redis_ha() {
 	die "the Redis replicas or sentinels were not ready within 10 s; see $LOG_DIR"
 }
 
-# lb_config LB_PORT LB_TLS_PORT LB_STATS_PORT: DIR/haproxy.cfg from the
-# template, one server line per broker in each backend (its PROXY ports,
-# health checked on its metrics port).  Reads cmd_up's port arrays.
+# lb_config LB_PORT LB_TLS_PORT LB_STATS_PORT LB_HTTPS_PORT:
+# DIR/haproxy.cfg from the template, one server line per broker in each
+# MQTT backend (its PROXY ports, health checked on its metrics port) and
+# one per shadowd in the HTTPS data-plane backend (its HTTPS port, health
+# checked on its metrics port).  Reads cmd_up's port arrays.
 lb_config() {
-	local servers= servers_tls= i
+	local servers= servers_tls= servers_https= i
 	for ((i = 0; i < BROKERS; i++)); do
 		servers+="\tserver broker-$i $HOST:${proxy[i]} send-proxy-v2 check port ${bmet[i]}\n"
 		servers_tls+="\tserver broker-$i $HOST:${proxy_tls[i]} send-proxy-v2 check port ${bmet[i]}\n"
 	done
+	for ((i = 0; i < SHADOWD; i++)); do
+		servers_https+="\tserver shadowd-$i $HOST:${shttps[i]} check port ${smet[i]}\n"
+	done
 	awk -v bind="$HOST" -v lb="$1" -v lb_tls="$2" -v stats="$3" \
-		-v servers="$servers" -v servers_tls="$servers_tls" '
+		-v lb_https="$4" -v servers="$servers" \
+		-v servers_tls="$servers_tls" -v servers_https="$servers_https" '
 		/^@MQTT_SERVERS@$/ { printf "%s", servers; next }
 		/^@MQTTS_SERVERS@$/ { printf "%s", servers_tls; next }
+		/^@HTTPS_SERVERS@$/ { printf "%s", servers_https; next }
 		/^[^#]/ {
 			gsub(/@BIND@/, bind); gsub(/@LB_PORT@/, lb)
 			gsub(/@LB_TLS_PORT@/, lb_tls); gsub(/@LB_STATS_PORT@/, stats)
+			gsub(/@LB_HTTPS_PORT@/, lb_https)
 		}
 		{ print }' "$root/deploy/haproxy/strata.cfg" >"$DIR/haproxy.cfg"
 }
@@ -634,8 +650,9 @@ cmd_run() {
 	# shellcheck disable=SC1091
 	. "$DIR/endpoints.env"
 	local lb_line=
-	[[ -z $LB_PORT ]] || printf -v lb_line '\n  balancer: %s %s %s' \
+	[[ -z $LB_PORT ]] || printf -v lb_line '\n  balancer: %s %s %s %s' \
 		"mqtt://$HOST:$LB_PORT" "mqtts://$HOST:$LB_TLS_PORT" \
+		"https://$HOST:${LB_HTTPS_PORT:-}" \
 		"stats http://$HOST:$LB_STATS_PORT/"
 	cat <<-EOF
 

@@ -13,6 +13,7 @@ campaigns, minimized with `-merge=1`, and are kept).
     /usr/bin/python3 tests/fuzz/make_corpus.py
 """
 
+import base64
 import json
 import os
 import socket
@@ -950,6 +951,23 @@ def shadowd_topic():
         write(t, name, topic.encode())
 
 
+def dataplane():
+    """fuzz_dataplane: publish requests (a presence byte, then the present
+    inputs NUL-separated), page tokens, stored retained values."""
+    t = "dataplane"
+    props = base64.b64encode(b'[{"site": "north"}, {"k": "v"}]')
+    write(t, "publish_all", bytes([0xff]) + b"\0".join([
+        b"1", b"true", b"text/plain", b"a/reply", b"60", props,
+        base64.b64encode(b"\x01\x02"), b"UTF8_DATA"]))
+    write(t, "publish_qos2", bytes([0x01]) + b"2")
+    write(t, "publish_bad_props", bytes([0x20]) +
+          base64.b64encode(b'{"not": "a list"}'))
+    write(t, "publish_bad_base64", bytes([0x40]) + b"a=b=")
+    write(t, "token", b"1-135-0-3")
+    write(t, "token_forged", b"1-99999-0-0")
+    write(t, "retained_value", bytes.fromhex("0a026869100220a8bcd3cfa334"))
+
+
 # ---- rules SQL ----------------------------------------------------------
 
 def sql_input(statement, template=b"", payload=b""):
@@ -1051,6 +1069,7 @@ def main():
     iam_policy()
     shadow()
     shadowd_topic()
+    dataplane()
     jitp()
     sql()
     rule()

@@ -54,7 +54,7 @@ def port_offsets(brokers=BROKERS, routers=ROUTERS, lb=False, redis_ha=False):
     if lb:
         offsets += ([5000 + i for i in range(brokers)] +
                     [5500 + i for i in range(brokers)] +
-                    [4000, 4001, 4002])
+                    [4000, 4001, 4002, 4003])
     if redis_ha:
         offsets += [4501, 4502, 4510, 4511, 4512]
     return offsets
@@ -92,6 +92,8 @@ class Cluster:
         self.data_url = env.get("DATA_URL", "")
         self.shadowd_https_ports = _ints(env.get("SHADOWD_HTTPS_PORTS"))
         self.data_https_url = env.get("DATA_HTTPS_URL", "")
+        # the device data plane over HTTPS (docs/internals/data-plane.md)
+        self.https_ports = _ints(env.get("HTTPS_PORTS"))
         self.rulesd_pids = _ints(env.get("RULESD_PIDS"))
         self.rulesd_metrics_ports = _ints(env.get("RULESD_METRICS_PORTS"))
         self.rules_file_dir = env.get("RULES_FILE_DIR", "")
@@ -100,6 +102,7 @@ class Cluster:
         self.lb_port = _int_or_none(env.get("LB_PORT"))
         self.lb_tls_port = _int_or_none(env.get("LB_TLS_PORT"))
         self.lb_stats_port = _int_or_none(env.get("LB_STATS_PORT"))
+        self.lb_https_port = _int_or_none(env.get("LB_HTTPS_PORT"))
         self.lb_pid = _int_or_none(env.get("LB_PID"))
         self.proxy_ports = _ints(env.get("PROXY_PORTS"))
         self.proxy_tls_ports = _ints(env.get("PROXY_TLS_PORTS"))

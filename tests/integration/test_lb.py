@@ -20,6 +20,7 @@ import signal
 import socket
 import ssl
 import struct
+import subprocess
 import time
 import urllib.request
 import uuid
@@ -41,7 +42,7 @@ ACCEPTED = 'result="accepted"'
 @pytest.fixture(scope="module")
 def lb_cluster():
     with conftest.start_cluster("lb_cluster", brokers=2, routers=3,
-                                lb=True) as c:
+                                lb=True, shadowd=1) as c:
         yield c
 
 
@@ -259,6 +260,26 @@ def test_lb_health_checks_up(lb_cluster):
     for backend in ("brokers_mqtt", "brokers_mqtts"):
         assert haproxy_servers(c, backend) == {
             "broker-0": "UP", "broker-1": "UP"}, backend
+
+
+def test_lb_data_plane_https(lb_cluster, made):
+    """The HTTPS data plane through the balancer (TLS passed through to
+    shadowd, which checks the client certificate): curl publishes at QoS 1
+    to a subscriber; HAProxy checks shadowd's /healthz."""
+    c = lb_cluster
+    assert haproxy_servers(c, "shadowd_https") == {"shadowd-0": "UP"}
+    sub = mqttc.Client(V5)
+    made.append(sub)
+    sub.connect(c.host, c.mqtt_ports[0])
+    topic = unique() + "/https"
+    sub.subscribe(topic, 1)
+    out = subprocess.run(
+        ["curl", "-sS", "--cacert", c.ca_file, "--cert", c.client_cert,
+         "--key", c.client_key, "-X", "POST", "-d", "via-lb",
+         "https://%s:%d/topics/%s?qos=1" % (c.host, c.lb_https_port, topic)],
+        stdout=subprocess.PIPE, timeout=10, check=True)
+    assert b'"message":"OK"' in out.stdout, out.stdout
+    assert sub.get().payload == b"via-lb"
 
 
 def test_lb_broker_killed(lb_kill_cluster, made):

@@ -551,13 +551,14 @@ def test_help_lists_every_command():
     listed = [line.split()[0] for line in lines[start:lines.index("",
                                                                   start)]]
     assert listed == [c.command for c in CASES]
-    start = lines.index("Shadow commands (`aws iot-data`; endpoint "
+    start = lines.index("Data-plane commands (`aws iot-data`; endpoint "
                         "STRATA_DATA_URL):") + 1
     listed = [line.split()[0] for line in lines[start:lines.index("",
                                                                   start)]]
     assert listed == ["get-thing-shadow", "update-thing-shadow",
                       "delete-thing-shadow",
-                      "list-named-shadows-for-thing"]
+                      "list-named-shadows-for-thing",
+                      "get-retained-message", "list-retained-messages"]
     for word in ("--profile NAME", "--token-file FILE", "STRATA_PROFILE",
                  "STRATA_ACCESS_KEY_ID", "STRATA_SECRET_ACCESS_KEY",
                  "STRATA_ADMIN_TOKEN", "STRATA_SHARED_CREDENTIALS_FILE",

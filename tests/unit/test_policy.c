@@ -257,7 +257,7 @@ test_check_bad_arguments(void **state)
 	static const struct check checks[] = {
 	    {0, ARN "topic/a", DEFAULT},
 	    {PUBLISH | SUBSCRIBE, ARN "topic/a", DEFAULT},
-	    {512, ARN "topic/a", DEFAULT},
+	    {2048, ARN "topic/a", DEFAULT},
 	    {-1, ARN "topic/a", DEFAULT},
 	    {PUBLISH, ARN "topic/a", ALLOW},
 	};
@@ -285,7 +285,9 @@ actions_of(const char *a)
 {
 	static const int all[] = {CONNECT, PUBLISH, SUBSCRIBE, RECEIVE,
 	    RETAIN, STRATA_IOT_GET_THING_SHADOW, STRATA_IOT_UPDATE_THING_SHADOW,
-	    STRATA_IOT_DELETE_THING_SHADOW, STRATA_IOT_LIST_NAMED_SHADOWS};
+	    STRATA_IOT_DELETE_THING_SHADOW, STRATA_IOT_LIST_NAMED_SHADOWS,
+	    STRATA_IOT_GET_RETAINED_MESSAGE,
+	    STRATA_IOT_LIST_RETAINED_MESSAGES};
 	char text[256];
 	struct strata_policy *pol;
 	struct strata_policy_set *set;
@@ -308,8 +310,8 @@ actions_of(const char *a)
 static void
 test_action_wildcards(void **state)
 {
-	assert_int_equal(actions_of("'*'"), 511);
-	assert_int_equal(actions_of("'iot:*'"), 511);
+	assert_int_equal(actions_of("'*'"), 2047);
+	assert_int_equal(actions_of("'iot:*'"), 2047);
 	assert_int_equal(actions_of("'iot:Connect'"), CONNECT);
 	assert_int_equal(actions_of("'iot:Pub*'"), PUBLISH);
 	assert_int_equal(actions_of("'iot:*Publish'"), PUBLISH | RETAIN);
@@ -331,9 +333,13 @@ test_action_wildcards(void **state)
 	    STRATA_IOT_GET_THING_SHADOW | STRATA_IOT_UPDATE_THING_SHADOW |
 	        STRATA_IOT_DELETE_THING_SHADOW |
 	        STRATA_IOT_LIST_NAMED_SHADOWS);
+	/* the data plane's retained-message actions */
+	assert_int_equal(actions_of("'iot:*RetainedMessage*'"),
+	    STRATA_IOT_GET_RETAINED_MESSAGE |
+	        STRATA_IOT_LIST_RETAINED_MESSAGES);
 	/* other iot: actions are accepted and grant nothing here */
 	assert_int_equal(actions_of("'iot:DescribeJobExecution'"), 0);
-	assert_int_equal(actions_of("['iot:GetRetainedMessage',"
+	assert_int_equal(actions_of("['iot:DescribeEndpoint',"
 	                            "'iot:Subscribe']"),
 	    SUBSCRIBE);
 	parse_fails("{" V12 "'Statement':{'Effect':'Allow',"
