@@ -99,16 +99,6 @@ dest_table_clear(struct rulesd_dests *d)
 	d->n = 0;
 }
 
-static char *
-dest_strdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (p == NULL)
-		abort();
-	return p;
-}
-
 static bool
 dest_row_ok(const redisReply *row)
 {
@@ -217,20 +207,20 @@ dest_confirm_send(struct rulesd_dests *d, const struct dest_claim *cl)
 		abort();
 	c->d = d;
 	snprintf(c->uuid, sizeof(c->uuid), "%s", cl->f[0]);
-	c->token = dest_strdup(token);
+	c->token = rulesd_strdup(token);
 	job->action = &dest_action;
-	job->rule_name = dest_strdup("(destination confirmation)");
+	job->rule_name = rulesd_strdup("(destination confirmation)");
 	job->target = dest_confirm_url(cl->f[2], token);
 	job->n_headers = 2;
 	job->header_keys = calloc(2, sizeof(char *));
 	job->header_values = calloc(2, sizeof(char *));
 	if (job->header_keys == NULL || job->header_values == NULL)
 		abort();
-	job->header_keys[0] = dest_strdup("x-amz-rules-engine-message-type");
-	job->header_values[0] = dest_strdup("DestinationConfirmation");
-	job->header_keys[1] = dest_strdup(
+	job->header_keys[0] = rulesd_strdup("x-amz-rules-engine-message-type");
+	job->header_values[0] = rulesd_strdup("DestinationConfirmation");
+	job->header_keys[1] = rulesd_strdup(
 	    "x-amz-rules-engine-destination-arn");
-	job->header_values[1] = dest_strdup(arn);
+	job->header_values[1] = rulesd_strdup(arn);
 	job->body = (uint8_t *)dest_confirm_body(arn, token, cl->f[6]);
 	job->body_len = strlen((char *)job->body);
 	STRATA_INFO(RULESD_COMP, "destination confirmation request|"
@@ -264,7 +254,7 @@ dest_claim(struct rulesd_dests *d, const redisReply *row)
 		abort();
 	c->d = d;
 	for (int i = 0; i < 7; i++)
-		c->f[i] = dest_strdup(row->element[i]->str);
+		c->f[i] = rulesd_strdup(row->element[i]->str);
 	broker_registry_key(key, "ruledest", c->f[0]);
 	dest_redis_eval(d, DEST_SCRIPT_CLAIM, key, c->f[5], NULL,
 	    dest_claimed, c);
@@ -288,8 +278,8 @@ dest_loaded(struct strata_redis *r, redisReply *reply, void *arg)
 
 		if (!dest_row_ok(row))
 			continue;
-		d->v[k].arn = dest_strdup(row->element[1]->str);
-		d->v[k].url = dest_strdup(row->element[2]->str);
+		d->v[k].arn = rulesd_strdup(row->element[1]->str);
+		d->v[k].url = rulesd_strdup(row->element[2]->str);
 		d->v[k++].status = strata_ruledest_status_parse(
 		    row->element[3]->str);
 		if (strcmp(row->element[4]->str, "1") == 0 &&

@@ -149,8 +149,8 @@ rulesd_sinks_config_default(struct rulesd_sinks_config *cfg)
 	cfg->kafka_timeout_ms = SINK_KAFKA_TIMEOUT_MS_DEFAULT;
 }
 
-static char *
-sink_strdup(const char *str)
+char *
+rulesd_strdup(const char *str)
 {
 	char *copy;
 
@@ -223,8 +223,8 @@ rulesd_sinks_new(struct event_base *base, struct strata_metrics *metrics,
 		s->cfg.idle_ms = SINK_IDLE_MS_DEFAULT;
 	if (s->cfg.kafka_timeout_ms == 0)
 		s->cfg.kafka_timeout_ms = SINK_KAFKA_TIMEOUT_MS_DEFAULT;
-	s->cfg.file_dir = sink_strdup(cfg->file_dir);
-	s->cfg.ca_file = sink_strdup(cfg->ca_file);
+	s->cfg.file_dir = rulesd_strdup(cfg->file_dir);
+	s->cfg.ca_file = rulesd_strdup(cfg->ca_file);
 	if (metrics == NULL)
 		metrics = s->own_metrics = strata_metrics_new();
 	sink_metrics_register(s, metrics);
@@ -308,8 +308,8 @@ sink_job_complete(struct rulesd_sinks *s, struct sink_job *j, bool ok,
 	j->dropped = dropped;
 	free(j->error);
 	free(j->resource);
-	j->error = ok ? NULL : sink_strdup(error);
-	j->resource = ok ? NULL : sink_strdup(resource);
+	j->error = ok ? NULL : rulesd_strdup(error);
+	j->resource = ok ? NULL : rulesd_strdup(resource);
 	strata_list_remove(&j->node);
 	strata_list_push_back(&s->completed, &j->node);
 	if (!s->freeing)
@@ -553,7 +553,7 @@ sink_target_get(struct rulesd_sinks *s, enum sink_kind k, const char *key,
 		abort();
 	t->sinks = s;
 	t->kind = k;
-	t->key = sink_strdup(key);
+	t->key = rulesd_strdup(key);
 	strata_list_init(&t->queue);
 	strata_list_init(&t->inflight);
 	strata_list_init(&t->retry);

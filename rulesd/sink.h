@@ -94,6 +94,9 @@ struct rulesd_job {
 	size_t body_len;
 };
 
+/* strdup that aborts when memory is exhausted; NULL gives NULL. */
+char *rulesd_strdup(const char *s);
+
 /* A zeroed job (allocation aborts). */
 struct rulesd_job *rulesd_job_new(void);
 /* Frees the job and everything it owns; job may be NULL.  Only for a
