@@ -114,17 +114,6 @@ dest_done_empty(struct admin_call *call, redisReply *reply)
     "'created', 'updated'"
 #define DEST_NFIELDS 7
 
-static bool
-dest_is_record(const redisReply *r)
-{
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != DEST_NFIELDS)
-		return false;
-	for (size_t i = 0; i < DEST_NFIELDS; i++)
-		if (r->element[i]->type != REDIS_REPLY_STRING)
-			return false;
-	return true;
-}
-
 /* A stored record as AWS answers it; summary: a list entry's names.  An
  * IN_PROGRESS destination whose token expired is ERROR. */
 static json_t *
@@ -156,7 +145,7 @@ dest_got(struct admin_call *call, redisReply *reply)
 {
 	json_t *o;
 
-	if (!dest_is_record(reply)) {
+	if (!strata_redis_is_strings(reply, DEST_NFIELDS)) {
 		admin_error(call, 500, "InternalFailureException", NULL,
 		    "destination record is malformed");
 		return;
@@ -311,7 +300,7 @@ dest_listed(struct admin_call *call, redisReply *reply)
 	     i < (size_t)max; i++) {
 		redisReply *r = reply->element[i];
 
-		if (!dest_is_record(r))
+		if (!strata_redis_is_strings(r, DEST_NFIELDS))
 			continue;
 		json_array_append_new(list, dest_json(r->element, true));
 		last = r->element[0]->str;

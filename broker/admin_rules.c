@@ -241,17 +241,6 @@ static const char script_get_rule[] =
     "return redis.call('HMGET', KEYS[1], 'payload', 'created', "
     "  'disabled')";
 
-static bool
-rules_is_record(const redisReply *r, size_t n)
-{
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != n)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (r->element[i]->type != REDIS_REPLY_STRING)
-			return false;
-	return true;
-}
-
 /* GetTopicRule's rule: the stored payload's members with the name,
  * createdAt and ruleDisabled put in AWS's order. */
 static json_t *
@@ -284,7 +273,7 @@ rules_got(struct admin_call *call, redisReply *reply)
 	json_t *payload, *o;
 	char arn[400];
 
-	payload = rules_is_record(reply, 3) ? json_loadb(
+	payload = strata_redis_is_strings(reply, 3) ? json_loadb(
 	    reply->element[0]->str, reply->element[0]->len, 0, NULL) : NULL;
 	if (!json_is_object(payload)) {
 		json_decref(payload);
@@ -425,7 +414,7 @@ rules_listed(struct admin_call *call, redisReply *reply)
 	     i++) {
 		redisReply *r = reply->element[i];
 
-		if (!rules_is_record(r, 4) || !rules_listed_match(q,
+		if (!strata_redis_is_strings(r, 4) || !rules_listed_match(q,
 		    r->element))
 			continue;
 		if (json_array_size(rules) == (size_t)q->max_results)

@@ -1382,6 +1382,18 @@ strata_redis_is_up(const struct strata_redis *r)
 	    (r->ac != NULL || r->fake != NULL);
 }
 
+bool
+strata_redis_is_strings(const redisReply *reply, size_t n)
+{
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (reply->element[i]->type != REDIS_REPLY_STRING)
+			return false;
+	return true;
+}
+
 void
 strata_redis_set_timeout(struct strata_redis *r, unsigned ms)
 {

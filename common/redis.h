@@ -103,6 +103,9 @@ uint64_t strata_redis_wait_short(const struct strata_redis *r);
 uint64_t strata_redis_failovers(const struct strata_redis *r);
 void strata_redis_free(struct strata_redis *r);
 bool strata_redis_is_up(const struct strata_redis *r);
+/* Is reply an array of exactly n strings (a HMGET of n fields that all
+ * exist, a stored record)? */
+bool strata_redis_is_strings(const redisReply *reply, size_t n);
 
 /*
  * The deadline of every command and connect attempt, in milliseconds; 0

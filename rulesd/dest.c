@@ -99,17 +99,6 @@ dest_table_clear(struct rulesd_dests *d)
 	d->n = 0;
 }
 
-static bool
-dest_row_ok(const redisReply *row)
-{
-	if (row->type != REDIS_REPLY_ARRAY || row->elements != 7)
-		return false;
-	for (size_t i = 0; i < 7; i++)
-		if (row->element[i]->type != REDIS_REPLY_STRING)
-			return false;
-	return true;
-}
-
 /* ---- the confirmation request ---- */
 
 struct dest_confirm {
@@ -276,7 +265,7 @@ dest_loaded(struct strata_redis *r, redisReply *reply, void *arg)
 	for (size_t i = 0; i < reply->elements; i++) {
 		redisReply *row = reply->element[i];
 
-		if (!dest_row_ok(row))
+		if (!strata_redis_is_strings(row, 7))
 			continue;
 		d->v[k].arn = rulesd_strdup(row->element[1]->str);
 		d->v[k].url = rulesd_strdup(row->element[2]->str);
