@@ -28,6 +28,7 @@
 #include <event2/keyvalq_struct.h>
 #include <openssl/evp.h>
 
+#include "base64.h"
 #include "broker.h"
 
 /* ---- request ---- */
@@ -41,14 +42,9 @@ authwire_string(struct strata_bytes b)
 static json_t *
 authwire_base64(struct strata_bytes b)
 {
-	unsigned char *out = malloc(4 * ((b.len + 2) / 3) + 1);
-	json_t *s;
+	char *out = strata_base64(b.p, b.len);
+	json_t *s = json_string(out);
 
-	if (out == NULL)
-		abort();
-	EVP_EncodeBlock(out, b.p != NULL ? b.p : (const unsigned char *)"",
-	    (int)b.len);
-	s = json_string((const char *)out);
 	free(out);
 	return s;
 }

@@ -8,8 +8,8 @@
 #include <strings.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
+#include "base64.h"
 #include "dataplane.h"
 #include "mqtt.h"
 #include "reader.h"
@@ -18,50 +18,6 @@
 
 /* AWS IoT's quota on the Message Expiry Interval: 7 days. */
 #define DATAPLANE_EXPIRY_MAX 604800u
-
-/* ---- base64 ---- */
-
-char *
-strata_dataplane_base64(const uint8_t *p, size_t len)
-{
-	char *out = malloc(4 * ((len + 2) / 3) + 1);
-
-	if (out == NULL)
-		abort();
-	EVP_EncodeBlock((unsigned char *)out, p != NULL ? p :
-	    (const uint8_t *)"", (int)len);
-	return out;
-}
-
-uint8_t *
-strata_dataplane_unbase64(const char *s, size_t len, size_t *out_len)
-{
-	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t pad = 0, n;
-	uint8_t *out;
-	int w;
-
-	if (len % 4 != 0 || len > (size_t)1 << 30)
-		return NULL;
-	while (pad < 2 && pad < len && s[len - 1 - pad] == '=')
-		pad++;
-	for (size_t i = 0; i < len - pad; i++)
-		if (s[i] == '\0' || strchr(alphabet, s[i]) == NULL)
-			return NULL;
-	n = len / 4 * 3;
-	out = malloc(n + 1);
-	if (out == NULL)
-		abort();
-	w = EVP_DecodeBlock(out, (const unsigned char *)s, (int)len);
-	if (w < 0 || (size_t)w != n) {
-		free(out);
-		return NULL;
-	}
-	*out_len = n - pad;
-	out[*out_len] = '\0';
-	return out;
-}
 
 /* ---- publish requests ---- */
 
@@ -157,7 +113,7 @@ dataplane_user_props(const char *h, struct strata_dataplane_publish *out,
 	if (len > STRATA_DATAPLANE_USER_PROPS_MAX)
 		return dataplane_fail(err, errlen, "userProperties is too "
 		    "long");
-	text = strata_dataplane_unbase64(h, len, &n);
+	text = strata_unbase64(h, len, &n);
 	if (text == NULL)
 		return dataplane_fail(err, errlen, "userProperties must be "
 		    "base64");
@@ -252,7 +208,7 @@ dataplane_correlation(const char *h, struct strata_dataplane_publish *out,
 	size_t n, len = strlen(h);
 
 	if (len > STRATA_DATAPLANE_HEADER_MAX ||
-	    (out->correlation = strata_dataplane_unbase64(h, len, &n)) ==
+	    (out->correlation = strata_unbase64(h, len, &n)) ==
 	    NULL)
 		return dataplane_fail(err, errlen, "correlationData must be "
 		    "base64 of at most 1024 characters");
@@ -322,7 +278,7 @@ strata_dataplane_user_props_json(const uint8_t *props, size_t len)
 	json_decref(doc);
 	if (text == NULL)
 		return NULL;
-	out = strata_dataplane_base64((const uint8_t *)text, strlen(text));
+	out = strata_base64((const uint8_t *)text, strlen(text));
 	free(text);
 	return out;
 }

@@ -58,13 +58,6 @@ void strata_dataplane_publish_free(struct strata_dataplane_publish *p);
  * NULL when there are none or the block does not parse. */
 char *strata_dataplane_user_props_json(const uint8_t *props, size_t len);
 
-/* Standard base64 with padding, malloc'd and NUL-terminated. */
-char *strata_dataplane_base64(const uint8_t *p, size_t len);
-/* Decode standard base64 (padding required, no white space): malloc'd
- * (one spare NUL byte), length in *out_len; NULL when s is not that. */
-uint8_t *strata_dataplane_unbase64(const char *s, size_t len,
-    size_t *out_len);
-
 /* Where a ListRetainedMessages page ends: the partition, the HSCAN
  * cursor of the batch it stopped in, and how many of that batch's
  * entries were already listed. */

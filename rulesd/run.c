@@ -27,9 +27,9 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "base64.h"
 #include "reader.h"
 #include "rulesd.h"
 #include "shadow.h"
@@ -123,23 +123,12 @@ run_failure(struct run_rule *rr, enum strata_rule_action_kind kind,
 	    "", resource != NULL ? resource : "", error != NULL ? error : "");
 }
 
-static char *
-run_base64(const uint8_t *p, size_t n)
-{
-	char *out = malloc(4 * ((n + 2) / 3) + 1);
-
-	if (out == NULL)
-		abort();
-	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
-	return out;
-}
-
 /* AWS's error action payload for rr's failures. */
 static char *
 run_error_payload(const struct run_rule *rr)
 {
 	json_t *doc = json_object();
-	char *b64 = run_base64(rr->payload, rr->len), *text;
+	char *b64 = strata_base64(rr->payload, rr->len), *text;
 
 	json_object_set_new(doc, "ruleName", json_string(rr->r->name));
 	json_object_set_new(doc, "topic", json_string(rr->topic));

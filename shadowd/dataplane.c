@@ -37,6 +37,7 @@
 #include <event2/buffer.h>
 #include <openssl/rand.h>
 
+#include "base64.h"
 #include "http-t.h"
 #include "lifecycle.h"
 #include "retained_value.h"
@@ -190,7 +191,7 @@ dataplane_publish_check(struct http_call *call)
 static json_t *
 dataplane_retained_doc(const char *topic, const struct strata_retained_value *v)
 {
-	char *payload = strata_dataplane_base64(v->payload, v->payload_len);
+	char *payload = strata_base64(v->payload, v->payload_len);
 	char *user = strata_dataplane_user_props_json(v->props, v->props_len);
 	json_t *doc = json_pack("{s:s,s:s,s:I,s:I}", "topic", topic,
 	    "payload", payload, "qos", (json_int_t)v->qos,

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "dataplane.h"
 #include "mqtt.h"
 #include "retained_value.h"
@@ -92,7 +93,7 @@ fuzz_values(const uint8_t *data, size_t size)
 	size_t n, len;
 
 	if (json != NULL) {
-		raw = strata_dataplane_unbase64(json, strlen(json), &n);
+		raw = strata_unbase64(json, strlen(json), &n);
 		if (raw == NULL)
 			abort();
 		free(raw);
