@@ -119,10 +119,6 @@ bool admin_query_true(struct admin_call *call, const char *name);
 const char *admin_header(struct admin_call *call, const char *name);
 const char *admin_method_name(enum evhttp_cmd_type method);
 
-/* ---- admin_ops.c ---- */
-/* A random version 4 UUID, lower case. */
-void admin_uuid(char out[37]);
-
 /* ---- admin_auth.c ---- */
 /* The bootstrap key from the token and admin-bootstrap-key-id ("":
  * derived from the token). */

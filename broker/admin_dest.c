@@ -25,6 +25,7 @@
 
 #include "admin.h"
 #include "ruledest.h"
+#include "uuid.h"
 
 #define DEST_IDS "strata:ruledest-ids"     /* ZSET of uuids, score 0 */
 #define DEST_URLS "strata:ruledest-urls"   /* HASH confirmationUrl -> uuid */
@@ -217,7 +218,7 @@ op_create_destination(struct admin_call *call)
 
 	if (url == NULL)
 		return;
-	admin_uuid(uuid);
+	strata_uuid4(uuid);
 	dest_token(token);
 	dest_key(key, uuid);
 	broker_registry_key(tkey, "ruledest-token", token);

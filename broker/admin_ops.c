@@ -19,13 +19,13 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <openssl/x509v3.h>
 
 #include "admin.h"
 #include "policy.h"
+#include "uuid.h"
 
 #define KEY_MAX BROKER_REGISTRY_KEY_MAX
 
@@ -273,21 +273,6 @@ ops_thing_created(struct admin_call *call, redisReply *reply)
 	admin_reply(call, o);
 }
 
-/* A random UUID (version 4), as AWS gives thingId. */
-void
-admin_uuid(char out[37])
-{
-	unsigned char r[16];
-
-	if (getrandom(r, sizeof(r), 0) != sizeof(r))
-		abort();
-	r[6] = (r[6] & 0x0f) | 0x40;
-	r[8] = (r[8] & 0x3f) | 0x80;
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5],
-	    r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
-}
-
 static void
 op_create_thing(struct admin_call *call)
 {
@@ -303,7 +288,7 @@ op_create_thing(struct admin_call *call)
 		return;
 	broker_registry_key(key, "thing", call->arg);
 	ops_now(now);
-	admin_uuid(uuid);
+	strata_uuid4(uuid);
 	admin_eval(call, script_create_thing, 2, 7, (const char *[]){key,
 	    "strata:things", call->arg, type != NULL ? type : "", attrs, now,
 	    uuid}, ops_thing_created);

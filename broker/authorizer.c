@@ -51,9 +51,9 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/http.h>
-#include <openssl/rand.h>
 
 #include "broker.h"
+#include "uuid.h"
 
 #define AUTHZ_MAX_BODY 65536      /* of an answer */
 #define AUTHZ_MAX_HEADERS 16384   /* of an answer's headers */
@@ -556,21 +556,6 @@ authz_source_ip(const struct broker_conn *c, char *out, size_t len)
 	snprintf(out, len, "%.*s", (int)n, start);
 }
 
-/* A version 4 UUID, the connectionMetadata id. */
-static void
-authz_uuid(char out[37])
-{
-	uint8_t r[16];
-
-	if (RAND_bytes(r, sizeof(r)) != 1)
-		abort();
-	r[6] = (uint8_t)((r[6] & 0x0F) | 0x40);
-	r[8] = (uint8_t)((r[8] & 0x3F) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5],
-	    r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
-}
-
 static struct broker_authz_conn *
 authz_conn_new(struct broker_authorizer *az, struct broker_conn *c,
     const struct strata_mqtt_connect *cn)
@@ -593,7 +578,7 @@ authz_conn_new(struct broker_authorizer *az, struct broker_conn *c,
 	if (ssl != NULL)
 		r.server_name = SSL_get_servername(ssl,
 		    TLSEXT_NAMETYPE_host_name);
-	authz_uuid(id);
+	strata_uuid4(id);
 	authz_source_ip(c, ip, sizeof(ip));
 	r.connection_id = id;
 	r.source_ip = ip;

@@ -25,10 +25,10 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <pcre2.h>
 
 #include "sql-t.h"
+#include "uuid.h"
 
 /* ---- argument helpers ----------------------------------------------- */
 
@@ -185,20 +185,10 @@ static json_t *
 fn_newuuid(struct sql_eval *ev, const struct sql_node *call, json_t **argv,
     size_t argc)
 {
-	unsigned char u[16];
-	char s[37];
-	int n = 0;
+	char s[STRATA_UUID_LEN + 1];
 
-	if (RAND_bytes(u, sizeof(u)) != 1)
-		abort();
-	u[6] = (u[6] & 0x0F) | 0x40;
-	u[8] = (u[8] & 0x3F) | 0x80;
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			s[n++] = '-';
-		n += snprintf(s + n, sizeof(s) - (size_t)n, "%02x", u[i]);
-	}
-	return json_stringn(s, 36);
+	strata_uuid4(s);
+	return json_stringn(s, STRATA_UUID_LEN);
 }
 
 /* The stored shadow, as the caller's callback gives it. */

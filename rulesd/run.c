@@ -27,7 +27,6 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include <openssl/rand.h>
 
 #include "base64.h"
 #include "reader.h"
@@ -35,6 +34,7 @@
 #include "shadow.h"
 #include "sink.h"
 #include "topic.h"
+#include "uuid.h"
 
 /* One rule's run on one message, alive until its last action is done. */
 struct run_rule {
@@ -59,20 +59,6 @@ run_now_us(void)
 
 	gettimeofday(&tv, NULL);
 	return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
-}
-
-static void
-run_uuid(char out[37])
-{
-	uint8_t b[16];
-
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		abort();
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
-	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 static void
@@ -712,7 +698,7 @@ run_one(struct rulesd *rd, struct rulesd_rule *r,
 		abort();
 	memcpy(rr->payload, pub->payload.p, pub->payload.len);
 	rr->len = pub->payload.len;
-	run_uuid(rr->trace_id);
+	strata_uuid4(rr->trace_id);
 	run_client_id(&p->props, rr->client_id, sizeof(rr->client_id));
 	rr->in = (struct strata_sql_input){.topic = rr->topic,
 	    .topic_len = strlen(rr->topic), .payload = rr->payload,

@@ -35,13 +35,13 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <openssl/rand.h>
 
 #include "base64.h"
 #include "http-t.h"
 #include "lifecycle.h"
 #include "retained_value.h"
 #include "topic.h"
+#include "uuid.h"
 
 /* ListRetainedMessages: AWS's range; its default is not documented. */
 #define DATAPLANE_PAGE_MAX 200
@@ -61,16 +61,10 @@ dataplane_bad(struct http_call *call, const char *message)
 static void
 dataplane_ok(struct http_call *call)
 {
-	uint8_t r[16];
-	char id[40];
+	char id[STRATA_UUID_LEN + 1];
 	json_t *body;
 
-	if (RAND_bytes(r, sizeof(r)) != 1)
-		abort();
-	snprintf(id, sizeof(id), "%02x%02x%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3],
-	    r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
-	    r[14], r[15]);
+	strata_uuid4(id);
 	body = json_pack("{s:s,s:s}", "message", "OK", "traceId", id);
 	if (body == NULL)
 		abort();
