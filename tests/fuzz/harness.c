@@ -343,6 +343,7 @@ fuzz_link_connect(struct event_base *base, const char *host, uint16_t port,
 
 static const char *const fuzz_broker_args[] = {
 	"fuzz", "--node-id", "fuzz-broker", "--port", "0", "--tls-port", "0",
+	"--ws-port", "0", "--wss-port", "0",
 	"--metrics-port", "0", "--max-payload", "2048",
 	"--max-topic-depth", "4", "--max-subscriptions", "6",
 	"--max-subscriptions-per-subscribe", "4", "--max-client-id", "24",
