@@ -11,7 +11,9 @@
 # Ports, from the base port P (default 1883); at most 100 brokers and
 # 100 routers:
 #   broker i (0-based): MQTT P+i, MQTTS P+7000+i, metrics P+8000+i,
-#                       admin API P+8200+i
+#                       admin API P+8200+i, MQTT over WebSocket
+#                       (ws://HOST:PORT/mqtt) P+3000+i, the same over TLS
+#                       (wss://) P+3500+i
 #   router j:           link P+6000+j, metrics P+8100+j
 #   shadowd k (--shadowd K, default 1; 0: none): metrics P+8300+k,
 #                       HTTP shadow API P+8400+k, HTTPS (device
@@ -23,17 +25,21 @@
 # DIR/haproxy.cfg) in front of PROXY protocol listeners on every broker:
 #   broker i:           PROXY P+5000+i, PROXY TLS P+5500+i
 #   HAProxy:            MQTT P+4000, MQTTS P+4001 (TLS passed through to
-#                       the brokers), stats page P+4002
+#                       the brokers), stats page P+4002, ws P+4003 and wss
+#                       P+4004 (passed through to the brokers' ws and wss
+#                       ports, without a PROXY header)
 # --redis-ha runs Redis as production does: a primary (P+4500), two
 # replicas (P+4501, P+4502) and three Redis Sentinels (P+4510..P+4512,
 # master name "strata", quorum 2, a primary down after 1 s); every daemon
 # asks the sentinels for the primary and waits for one replica on the
 # writes an acknowledgement depends on (--redis-wait-replicas 1).
 # `up` writes DIR/endpoints.env (shell syntax) for users, scripts and tests:
-#   HOST MQTT_PORTS MQTTS_PORTS METRICS_PORTS BROKER_METRICS_PORTS
+#   HOST MQTT_PORTS MQTTS_PORTS WS_PORTS WSS_PORTS (MQTT over WebSocket,
+#   path /mqtt) METRICS_PORTS BROKER_METRICS_PORTS
 #   ROUTER_METRICS_PORTS ROUTER_PORTS REDIS_PORT PIDS CA_FILE CLIENT_CERT
 #   CLIENT_KEY LOG_DIR BROKER_PIDS ROUTER_PIDS REDIS_PID
-#   LB_PORT LB_TLS_PORT LB_STATS_PORT LB_PID PROXY_PORTS PROXY_TLS_PORTS
+#   LB_PORT LB_TLS_PORT LB_STATS_PORT LB_WS_PORT LB_WSS_PORT LB_PID
+#   PROXY_PORTS PROXY_TLS_PORTS
 #   SHADOWD_PIDS SHADOWD_METRICS_PORTS SHADOWD_HTTP_PORTS (device shadows,
 #   docs/internals/shadowd.md), DATA_URL (the first one's HTTP shadow API;
 #   stratactl's shadow commands read it as STRATA_DATA_URL),
@@ -181,7 +187,7 @@ cmd_up() {
 		die "redis-sentinel not found: run deploy/deps.sh"
 
 	local redis_port=$((BASE + 4500)) mqtt=() mqtts=() bmet=() admin=() rmet=() rlink=() i
-	local proxy=() proxy_tls=() lb_ports=() broker_args
+	local proxy=() proxy_tls=() lb_ports=() broker_args ws=() wss=()
 	local broker_pids=() router_pids=() redis_pid lb_pid=
 	local shadowd_pids=() smet=() shttp=() shttps=() rulesd_pids=() rmet_rules=()
 	local replica_ports=() sentinel_ports=() replica_pids=() sentinel_pids=()
@@ -191,6 +197,8 @@ cmd_up() {
 		mqtts+=($((BASE + 7000 + i)))
 		bmet+=($((BASE + 8000 + i)))
 		admin+=($((BASE + 8200 + i)))
+		ws+=($((BASE + 3000 + i)))
+		wss+=($((BASE + 3500 + i)))
 		if ((LB)); then
 			proxy+=($((BASE + 5000 + i)))
 			proxy_tls+=($((BASE + 5500 + i)))
@@ -208,12 +216,14 @@ cmd_up() {
 		rlink+=($((BASE + 6000 + i)))
 		rmet+=($((BASE + 8100 + i)))
 	done
-	((LB == 0)) || lb_ports=($((BASE + 4000)) $((BASE + 4001)) $((BASE + 4002)))
+	((LB == 0)) || lb_ports=($((BASE + 4000)) $((BASE + 4001)) $((BASE + 4002))
+		$((BASE + 4003)) $((BASE + 4004)))
 	if ((REDIS_HA)); then
 		replica_ports=($((BASE + 4501)) $((BASE + 4502)))
 		sentinel_ports=($((BASE + 4510)) $((BASE + 4511)) $((BASE + 4512)))
 	fi
-	for p in "$redis_port" "${mqtt[@]}" "${mqtts[@]}" "${bmet[@]}" "${admin[@]}" "${rlink[@]}" \
+	for p in "$redis_port" "${mqtt[@]}" "${mqtts[@]}" "${ws[@]}" "${wss[@]}" \
+		"${bmet[@]}" "${admin[@]}" "${rlink[@]}" \
 		"${smet[@]}" "${shttp[@]}" "${shttps[@]}" "${rmet_rules[@]}" \
 		"${rmet[@]}" "${proxy[@]}" "${proxy_tls[@]}" "${lb_ports[@]}" \
 		"${replica_ports[@]}" "${sentinel_ports[@]}"; do
@@ -269,6 +279,7 @@ cmd_up() {
 			--proxy-tls-port "${proxy_tls[i]}")
 		start "broker-$i" "$BIN_DIR/strata-broker" --node-id "broker-$i" \
 			--bind "$HOST" --port "${mqtt[i]}" --tls-port "${mqtts[i]}" \
+			--ws-port "${ws[i]}" --wss-port "${wss[i]}" \
 			--tls-cert "$DIR/certs/server.crt" --tls-key "$DIR/certs/server.key" \
 			--tls-ca "$DIR/certs/ca.crt" --metrics-port "${bmet[i]}" \
 			--admin-port "${admin[i]}" --admin-token-file "$DIR/admin.token" \
@@ -323,6 +334,8 @@ cmd_up() {
 		HOST="$HOST"
 		MQTT_PORTS="$(join "${mqtt[@]}")"
 		MQTTS_PORTS="$(join "${mqtts[@]}")"
+		WS_PORTS="$(join "${ws[@]}")"
+		WSS_PORTS="$(join "${wss[@]}")"
 		METRICS_PORTS="$(join "${bmet[@]}" "${rmet[@]}")"
 		BROKER_METRICS_PORTS="$(join "${bmet[@]}")"
 		ROUTER_METRICS_PORTS="$(join "${rmet[@]}")"
@@ -339,6 +352,8 @@ cmd_up() {
 		LB_PORT="${lb_ports[0]:-}"
 		LB_TLS_PORT="${lb_ports[1]:-}"
 		LB_STATS_PORT="${lb_ports[2]:-}"
+		LB_WS_PORT="${lb_ports[3]:-}"
+		LB_WSS_PORT="${lb_ports[4]:-}"
 		LB_PID="$lb_pid"
 		PROXY_PORTS="$(join "${proxy[@]}")"
 		PROXY_TLS_PORTS="$(join "${proxy_tls[@]}")"
@@ -522,18 +537,25 @@ redis_ha() {
 # template, one server line per broker in each backend (its PROXY ports,
 # health checked on its metrics port).  Reads cmd_up's port arrays.
 lb_config() {
-	local servers= servers_tls= i
+	local servers= servers_tls= servers_ws= servers_wss= i
 	for ((i = 0; i < BROKERS; i++)); do
 		servers+="\tserver broker-$i $HOST:${proxy[i]} send-proxy-v2 check port ${bmet[i]}\n"
 		servers_tls+="\tserver broker-$i $HOST:${proxy_tls[i]} send-proxy-v2 check port ${bmet[i]}\n"
+		servers_ws+="\tserver broker-$i $HOST:${ws[i]} check port ${bmet[i]}\n"
+		servers_wss+="\tserver broker-$i $HOST:${wss[i]} check port ${bmet[i]}\n"
 	done
 	awk -v bind="$HOST" -v lb="$1" -v lb_tls="$2" -v stats="$3" \
+		-v lb_ws="$4" -v lb_wss="$5" -v servers_ws="$servers_ws" \
+		-v servers_wss="$servers_wss" \
 		-v servers="$servers" -v servers_tls="$servers_tls" '
 		/^@MQTT_SERVERS@$/ { printf "%s", servers; next }
 		/^@MQTTS_SERVERS@$/ { printf "%s", servers_tls; next }
+		/^@WS_SERVERS@$/ { printf "%s", servers_ws; next }
+		/^@WSS_SERVERS@$/ { printf "%s", servers_wss; next }
 		/^[^#]/ {
 			gsub(/@BIND@/, bind); gsub(/@LB_PORT@/, lb)
 			gsub(/@LB_TLS_PORT@/, lb_tls); gsub(/@LB_STATS_PORT@/, stats)
+			gsub(/@LB_WS_PORT@/, lb_ws); gsub(/@LB_WSS_PORT@/, lb_wss)
 		}
 		{ print }' "$root/deploy/haproxy/strata.cfg" >"$DIR/haproxy.cfg"
 }
