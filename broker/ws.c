@@ -37,9 +37,10 @@
  *
  * Limits: the opening request's 8 KiB and 64 header lines; each frame's
  * payload at most ws-max-frame (default: the Maximum Packet Size), checked
- * on its header before a byte of the payload is read (wslay reads frames
- * in pieces into a 4 KiB buffer of its own and hands them on: no frame or
- * message is held whole).  MQTT's own bounds apply to the bytes behind.
+ * on its header when the first bytes of its payload arrive, before any is
+ * passed on (wslay reads frames in pieces into a 4 KiB buffer of its own
+ * and hands them on: no frame or message is held whole).  MQTT's own
+ * bounds apply to the bytes behind.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -371,7 +372,7 @@ static void
 ws_ended(struct broker_conn *c)
 {
 	struct broker_ws *ws = c->ws;
-	enum broker_ws_close why = ws_close_reason(ws);
+	enum broker_ws_close why;
 	static const char *const what[BROKER_WS_CLOSES] = {
 		[BROKER_WS_CLOSE_CLIENT] = "WebSocket close frame",
 		[BROKER_WS_CLOSE_PROTOCOL] = "WebSocket protocol error "
@@ -384,8 +385,10 @@ ws_ended(struct broker_conn *c)
 		[BROKER_WS_CLOSE_OTHER] = "WebSocket frame refused",
 	};
 
+	/* the close frame (and pongs) first: the code sent says why */
+	wslay_event_send(ws->ctx);
+	why = ws_close_reason(ws);
 	(*c->broker->m.ws_closes[why])++;
-	wslay_event_send(ws->ctx); /* the close frame (and pongs) */
 	ws->state = WS_CLOSED;
 	if (why != BROKER_WS_CLOSE_CLIENT)
 		broker_refuse(c->broker, c, BROKER_REFUSE_WEBSOCKET,
