@@ -464,6 +464,21 @@ fuzz_broker_connect(struct fuzz_broker *fb, unsigned i, bool tls)
 }
 
 void
+fuzz_broker_connect_ws(struct fuzz_broker *fb, unsigned i, bool tls)
+{
+	struct bufferevent *bev;
+	int sv[2];
+
+	if (i >= FUZZ_CLIENTS || fb->client_fd[i] >= 0)
+		return;
+	fuzz_socketpair(sv);
+	bev = bufferevent_socket_new(fb->base, sv[0], BEV_OPT_CLOSE_ON_FREE);
+	FUZZ_CHECK(bev != NULL);
+	broker_conn_new(fb->b, -1, bev, tls ? BROKER_WSS : BROKER_WS, NULL);
+	fb->client_fd[i] = sv[1];
+}
+
+void
 fuzz_broker_connect_proxy(struct fuzz_broker *fb, unsigned i, bool tls)
 {
 	int sv[2];
