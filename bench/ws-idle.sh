@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Idle memory per connection of one Strata broker over plain TCP, TLS,
+# WebSocket (ws) and WebSocket over TLS (wss).
+#
+#   bench/ws-idle.sh [--clients N] [--runs R] [--build DIR]
+#
+# Starts a local cluster (1 broker + 1 router, deploy/local/cluster.sh) on
+# free ports, then per run and per transport: the broker's VmRSS, N idle
+# connections made by strata-bench conn (--ws for ws and wss, TLS with the
+# cluster's development client certificate), the broker's VmRSS again
+# once every connection has its CONNACK (and 2 s more), the connections
+# closed.  Prints (after - before) / N in KiB, the median of the runs.
+# Only the broker is measured (the router and Redis hold nothing per
+# connection).  Needs a descriptor limit above N (ulimit -n).  Every
+# process it starts is stopped by PID.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CLIENTS=10000 RUNS=3 BUILD=$root/build
+while (($#)); do
+	case $1 in
+	--clients) CLIENTS=$2; shift 2 ;;
+	--runs) RUNS=$2; shift 2 ;;
+	--build) BUILD=$2; shift 2 ;;
+	*) echo "usage: $0 [--clients N] [--runs R] [--build DIR]" >&2; exit 2 ;;
+	esac
+done
+BENCH=$BUILD/bin/strata-bench
+DIR=$(mktemp -d)
+BENCH_PID=
+
+cleanup() {
+	[[ -z $BENCH_PID ]] || kill "$BENCH_PID" 2>/dev/null || true
+	bash "$root/deploy/local/cluster.sh" down --dir "$DIR" >/dev/null 2>&1 || true
+	rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+base=$((20000 + RANDOM % 20000))
+bash "$root/deploy/local/cluster.sh" up --dir "$DIR" --base-port "$base" \
+	--shadowd 0 --rulesd 0 --bin-dir "$BUILD/bin" >/dev/null
+# shellcheck disable=SC1091
+. "$DIR/endpoints.env"
+broker=${BROKER_PIDS%% *}
+tls=(--tls --cafile "$CA_FILE" --cert "$CLIENT_CERT" --key "$CLIENT_KEY")
+
+rss() { awk '/^VmRSS:/ {print $2}' "/proc/$broker/status"; }
+
+# idle PORT ARGS...: KiB per connection of one run
+idle() {
+	local port=$1 before after ready=$DIR/ready
+	shift
+	rm -f "$ready"
+	before=$(rss)
+	"$BENCH" conn --ports "$port" "$@" --clients "$CLIENTS" --rate 5000 \
+		--hold 600 --keepalive 60 --ready-file "$ready" --no-progress \
+		>/dev/null 2>&1 &
+	BENCH_PID=$!
+	while [[ ! -f $ready ]] && kill -0 "$BENCH_PID" 2>/dev/null; do sleep 0.2; done
+	sleep 2
+	after=$(rss)
+	grep -q "connected=$CLIENTS\b" "$ready" ||
+		echo "ws-idle.sh: not every connection made: $(cat "$ready" 2>/dev/null)" >&2
+	kill "$BENCH_PID" 2>/dev/null || true
+	wait "$BENCH_PID" 2>/dev/null || true
+	BENCH_PID=
+	sleep 3 # the broker sees the connections go
+	/usr/bin/python3 -c "print(round(($after - $before) / $CLIENTS, 2))"
+}
+
+median() { tr ' ' '\n' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+declare -A results
+for ((r = 0; r < RUNS; r++)); do
+	results[tcp]+="$(idle "${MQTT_PORTS%% *}") "
+	results[ws]+="$(idle "${WS_PORTS%% *}" --ws) "
+	results[tls]+="$(idle "${MQTTS_PORTS%% *}" "${tls[@]}") "
+	results[wss]+="$(idle "${WSS_PORTS%% *}" --ws "${tls[@]}") "
+done
+echo "| transport | KiB/conn (median of $RUNS) | runs |"
+echo "|---|---|---|"
+for t in tcp ws tls wss; do
+	echo "| $t | $(echo "${results[$t]}" | xargs | median) | ${results[$t]% } |"
+done
