@@ -52,7 +52,10 @@ idle() {
 	shift
 	rm -f "$ready"
 	before=$(rss)
-	"$BENCH" conn --ports "$port" "$@" --clients "$CLIENTS" --rate 5000 \
+	# timeout runs the bench in a process group of its own: killing it
+	# ends the bench's worker processes too
+	timeout --kill-after=5 $((CLIENTS / 1000 + 90)) "$BENCH" conn \
+		--ports "$port" "$@" --clients "$CLIENTS" --rate 5000 \
 		--hold 600 --keepalive 60 --ready-file "$ready" --no-progress \
 		>/dev/null 2>&1 &
 	BENCH_PID=$!

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+import conftest
 import mqttc
 import rawmqtt
 from mqttc import V311
@@ -380,3 +381,13 @@ def test_authorizer_over_wss(cluster, clients, jsclients, extra_broker):
             assert (reply.get("error") is None) == ok, reply
     finally:
         authz.stop()
+
+
+def test_readme_wss_example_runs(cluster, jsclients):
+    """The README's MQTT.js over wss example, run as written (make run's
+    paths replaced by this cluster's; jsclients: the modules are
+    installed)."""
+    topic = mqttc.unique()
+    out = conftest.run_readme_block(cluster, "## MQTT over WebSocket",
+                                    conftest.ROOT, [("lamp-1/cmd", topic)])
+    assert out.strip().splitlines()[-1] == "on", out
