@@ -4,12 +4,12 @@
 #
 #   bench/ws-idle.sh [--clients N] [--runs R] [--build DIR]
 #
-# Starts a local cluster (1 broker + 1 router, deploy/local/cluster.sh) on
-# free ports, then per run and per transport: the broker's VmRSS, N idle
+# Per run and per transport, on a freshly started local cluster (1 broker
+# + 1 router, deploy/local/cluster.sh, on free ports): the broker's VmRSS, N idle
 # connections made by strata-bench conn (--ws for ws and wss, TLS with the
 # cluster's development client certificate), the broker's VmRSS again
-# once every connection has its CONNACK (and 2 s more), the connections
-# closed.  Prints (after - before) / N in KiB, the median of the runs.
+# once every connection has its CONNACK (and 2 s more), then the cluster
+# is stopped.  Prints (after - before) / N in KiB, the median of the runs.
 # Only the broker is measured (the router and Redis hold nothing per
 # connection).  Needs a descriptor limit above N (ulimit -n).  Every
 # process it starts is stopped by PID.
@@ -26,23 +26,44 @@ while (($#)); do
 	esac
 done
 BENCH=$BUILD/bin/strata-bench
-DIR=$(mktemp -d)
+DIR=
 BENCH_PID=
+
+down() {
+	[[ -z $DIR ]] || bash "$root/deploy/local/cluster.sh" down --dir "$DIR" \
+		>/dev/null 2>&1 || true
+	[[ -z $DIR ]] || rm -rf "$DIR"
+	DIR=
+}
 
 cleanup() {
 	[[ -z $BENCH_PID ]] || kill "$BENCH_PID" 2>/dev/null || true
-	bash "$root/deploy/local/cluster.sh" down --dir "$DIR" >/dev/null 2>&1 || true
-	rm -rf "$DIR"
+	down
 }
 trap cleanup EXIT
 
-base=$((20000 + RANDOM % 20000))
-bash "$root/deploy/local/cluster.sh" up --dir "$DIR" --base-port "$base" \
-	--shadowd 0 --rulesd 0 --bin-dir "$BUILD/bin" >/dev/null
-# shellcheck disable=SC1091
-. "$DIR/endpoints.env"
-broker=${BROKER_PIDS%% *}
-tls=(--tls --cafile "$CA_FILE" --cert "$CLIENT_CERT" --key "$CLIENT_KEY")
+# up: a fresh cluster (freed memory stays in a process's heap, so every
+# measurement needs a broker that has held no connection yet)
+# below 32768 (P+8700 at most): the bench's closed connections leave
+# ephemeral ports above it in TIME_WAIT; a start that fails (a port
+# taken meanwhile) is tried again on other ports
+up() {
+	local base try
+	for try in 1 2 3; do
+		base=$((10000 + RANDOM % 14000))
+		DIR=$(mktemp -d)
+		bash "$root/deploy/local/cluster.sh" up --dir "$DIR" \
+			--base-port "$base" --shadowd 0 --rulesd 0 \
+			--bin-dir "$BUILD/bin" >/dev/null && break
+		rm -rf "$DIR"
+		DIR=
+		((try < 3)) || { echo "ws-idle.sh: no cluster" >&2; exit 1; }
+	done
+	# shellcheck disable=SC1091
+	. "$DIR/endpoints.env"
+	broker=${BROKER_PIDS%% *}
+	tls=(--tls --cafile "$CA_FILE" --cert "$CLIENT_CERT" --key "$CLIENT_KEY")
+}
 
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$broker/status"; }
 
@@ -67,7 +88,6 @@ idle() {
 	kill "$BENCH_PID" 2>/dev/null || true
 	wait "$BENCH_PID" 2>/dev/null || true
 	BENCH_PID=
-	sleep 3 # the broker sees the connections go
 	/usr/bin/python3 -c "print(round(($after - $before) / $CLIENTS, 2))"
 }
 
@@ -75,10 +95,16 @@ median() { tr ' ' '\n' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 
 declare -A results
 for ((r = 0; r < RUNS; r++)); do
-	results[tcp]+="$(idle "${MQTT_PORTS%% *}") "
-	results[ws]+="$(idle "${WS_PORTS%% *}" --ws) "
-	results[tls]+="$(idle "${MQTTS_PORTS%% *}" "${tls[@]}") "
-	results[wss]+="$(idle "${WSS_PORTS%% *}" --ws "${tls[@]}") "
+	for t in tcp ws tls wss; do
+		up
+		case $t in
+		tcp) results[$t]+="$(idle "${MQTT_PORTS%% *}") " ;;
+		ws) results[$t]+="$(idle "${WS_PORTS%% *}" --ws) " ;;
+		tls) results[$t]+="$(idle "${MQTTS_PORTS%% *}" "${tls[@]}") " ;;
+		wss) results[$t]+="$(idle "${WSS_PORTS%% *}" --ws "${tls[@]}") " ;;
+		esac
+		down
+	done
 done
 echo "| transport | KiB/conn (median of $RUNS) | runs |"
 echo "|---|---|---|"
