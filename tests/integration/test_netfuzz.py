@@ -836,7 +836,7 @@ def ws_session(rng):
         opening = rng.choice([m_bitflip, m_insert, m_delete, m_replace,
                               m_truncate])(rng, opening)
     elif shape == "garbage":
-        opening = garbage(rng)
+        opening = garbage(rng)[0]
     out, pos = opening, 0
     while pos < len(data):
         n = rng.randint(1, min(len(data) - pos, 2000))
