@@ -64,8 +64,9 @@ struct broker_config {
 	long ws_port;         /* MQTT over WebSocket (ws.c) */
 	long wss_port;        /* MQTT over WebSocket over TLS */
 	char *ws_path;        /* the path of the opening request */
-	long ws_max_frame;    /* largest WebSocket frame taken (0: the
-				 Maximum Packet Size) */
+	long ws_max_message;  /* largest WebSocket message taken, its
+				 frames together (0: the Maximum Packet
+				 Size) */
 	char *tcp_bind;       /* the plain port's address when bind is not
 				 a loopback one */
 	char *tls_cert;
@@ -961,7 +962,7 @@ enum broker_ws_close {
 	BROKER_WS_CLOSE_CLIENT,   /* the client's close frame */
 	BROKER_WS_CLOSE_PROTOCOL, /* unmasked, reserved bits, bad opcode,
 				     bad continuation (1002) */
-	BROKER_WS_CLOSE_TOO_BIG,  /* frame over ws-max-frame (1009) */
+	BROKER_WS_CLOSE_TOO_BIG,  /* message over ws-max-message (1009) */
 	BROKER_WS_CLOSE_TEXT,     /* a text frame: MQTT is binary (1003) */
 	BROKER_WS_CLOSE_OTHER,    /* bad UTF-8 in a close reason, ... */
 	BROKER_WS_CLOSES

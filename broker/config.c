@@ -44,9 +44,10 @@ static const struct strata_config_option broker_options[] = {
 	    "and client-certificate rules of tls-port; 0 disables)"),
 	OPT("ws-path", STRATA_CFG_STRING, ws_path, "/mqtt", 0, 0,
 	    "path of the WebSocket opening request (GET <path> HTTP/1.1)"),
-	OPT("ws-max-frame", STRATA_CFG_INT, ws_max_frame, "0", 0, 268435455,
-	    "largest WebSocket frame accepted (bytes; 0: the Maximum "
-	    "Packet Size); a larger one closes the connection (1009)"),
+	OPT("ws-max-message", STRATA_CFG_INT, ws_max_message, "0", 0,
+	    268435455, "largest WebSocket message accepted, its frames "
+	    "together (bytes; 0: the Maximum Packet Size); a larger one "
+	    "closes the connection (1009)"),
 	OPT("tls-cert", STRATA_CFG_STRING, tls_cert, NULL, 0, 0,
 	    "PEM certificate chain of the TLS listener"),
 	OPT("tls-key", STRATA_CFG_STRING, tls_key, NULL, 0, 0,

@@ -26,7 +26,7 @@
  *     close                            close answered (wslay), then c
  *                                      closes (the will goes out: no MQTT
  *                                      DISCONNECT came)
- *     text frame (MQTT is binary), frame over ws-max-frame, unmasked
+ *     text frame (MQTT is binary), message over ws-max-message, unmasked
  *     frame, reserved bits, unknown opcode, a continuation without a
  *     start, a fragmented control frame
  *                                      close frame (1003, 1009, 1002)
@@ -35,12 +35,13 @@
  *     over, shutdown): what is queued is framed, then a close frame
  *     (1000), then conn.c's flush-and-close.
  *
- * Limits: the opening request's 8 KiB and 64 header lines; each frame's
- * payload at most ws-max-frame (default: the Maximum Packet Size), checked
- * on its header when the first bytes of its payload arrive, before any is
- * passed on (wslay reads frames in pieces into a 4 KiB buffer of its own
- * and hands them on: no frame or message is held whole).  MQTT's own
- * bounds apply to the bytes behind.
+ * Limits: the opening request's 8 KiB and 64 header lines; each message
+ * at most ws-max-message (default: the Maximum Packet Size), its frames'
+ * payloads added up: a frame is checked on its header when the first
+ * bytes of its payload arrive, before any is passed on (by wslay for a
+ * frame alone, here for the message so far).  wslay reads frames in
+ * pieces into a 4 KiB buffer of its own and hands them on: no frame or
+ * message is held whole.  MQTT's own bounds apply to the bytes behind.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -60,9 +61,13 @@ struct broker_ws {
 	struct evbuffer *out;        /* MQTT bytes to frame at the flush */
 	json_t *http;                /* for the authorizer, or NULL */
 	char *token;                 /* for the authorizer, or NULL */
+	uint64_t message;            /* bytes of the binary message being
+					received, its frames so far */
+	uint64_t max_message;        /* ws-max-message */
 	uint8_t state;               /* enum ws_state */
 	uint8_t opcode;              /* of the frame being received */
 	bool text;                   /* a text frame came: closing */
+	bool too_big;                /* a message passed max_message */
 };
 
 static const char *const ws_close_names[BROKER_WS_CLOSES] = {
@@ -196,13 +201,26 @@ ws_frame_start_cb(wslay_event_context_ptr ctx,
 
 	(*c->broker->m.ws_frames_in)++;
 	ws->opcode = arg->opcode;
-	if (arg->opcode != WSLAY_TEXT_FRAME || ws->text)
+	if (arg->opcode == WSLAY_BINARY_FRAME)
+		ws->message = 0;
+	if (arg->opcode == WSLAY_BINARY_FRAME ||
+	    arg->opcode == WSLAY_CONTINUATION_FRAME)
+		ws->message += arg->payload_length;
+	if (ws->text || ws->too_big)
 		return;
-	/* MQTT-6.0.0-1: anything but binary data closes the connection */
-	ws->text = true;
-	wslay_event_queue_close(ctx, WSLAY_CODE_UNSUPPORTED_DATA,
-	    (const uint8_t *)"MQTT needs binary frames", 24);
-	wslay_event_shutdown_read(ctx);
+	if (ws->message > ws->max_message) {
+		/* wslay bounds a frame alone, this the message's frames */
+		ws->too_big = true;
+		wslay_event_queue_close(ctx, WSLAY_CODE_MESSAGE_TOO_BIG, NULL,
+		    0);
+		wslay_event_shutdown_read(ctx);
+	} else if (arg->opcode == WSLAY_TEXT_FRAME) {
+		/* MQTT-6.0.0-1: anything but binary data closes it */
+		ws->text = true;
+		wslay_event_queue_close(ctx, WSLAY_CODE_UNSUPPORTED_DATA,
+		    (const uint8_t *)"MQTT needs binary frames", 24);
+		wslay_event_shutdown_read(ctx);
+	}
 }
 
 static void
@@ -215,7 +233,7 @@ ws_frame_chunk_cb(wslay_event_context_ptr ctx,
 	(void)ctx;
 	/* a continuation frame continues a binary message: a text one
 	 * ended reading at its first frame */
-	if (ws->text || (ws->opcode != WSLAY_BINARY_FRAME &&
+	if (ws->text || ws->too_big || (ws->opcode != WSLAY_BINARY_FRAME &&
 	    ws->opcode != WSLAY_CONTINUATION_FRAME) || arg->data_length == 0)
 		return;
 	if (evbuffer_add(ws->in, arg->data, arg->data_length) != 0)
@@ -306,7 +324,7 @@ ws_open(struct broker_conn *c, const struct strata_wsupgrade_request *r)
 	struct strata_broker *b = c->broker;
 	struct broker_ws *ws = c->ws;
 	char accept[STRATA_WSUPGRADE_ACCEPT_LEN];
-	long max = b->cfg.ws_max_frame > 0 ? b->cfg.ws_max_frame :
+	long max = b->cfg.ws_max_message > 0 ? b->cfg.ws_max_message :
 	    (long)broker_max_packet(b);
 
 	strata_wsupgrade_accept(r->key, accept);
@@ -322,6 +340,7 @@ ws_open(struct broker_conn *c, const struct strata_wsupgrade_request *r)
 		abort();
 	wslay_event_config_set_no_buffering(ws->ctx, 1);
 	wslay_event_config_set_max_recv_msg_length(ws->ctx, (uint64_t)max);
+	ws->max_message = (uint64_t)max;
 	ws->state = WS_OPEN;
 	(*b->m.ws_upgrades)++;
 }
@@ -360,6 +379,8 @@ ws_close_reason(struct broker_ws *ws)
 		return BROKER_WS_CLOSE_CLIENT;
 	if (ws->text)
 		return BROKER_WS_CLOSE_TEXT;
+	if (ws->too_big)
+		return BROKER_WS_CLOSE_TOO_BIG;
 	switch (wslay_event_get_status_code_sent(ws->ctx)) {
 	case WSLAY_CODE_PROTOCOL_ERROR: return BROKER_WS_CLOSE_PROTOCOL;
 	case WSLAY_CODE_MESSAGE_TOO_BIG: return BROKER_WS_CLOSE_TOO_BIG;
@@ -378,8 +399,8 @@ ws_ended(struct broker_conn *c)
 		[BROKER_WS_CLOSE_PROTOCOL] = "WebSocket protocol error "
 		    "(unmasked frame, reserved bits or opcode, bad "
 		    "fragments)",
-		[BROKER_WS_CLOSE_TOO_BIG] = "WebSocket frame over "
-		    "ws-max-frame",
+		[BROKER_WS_CLOSE_TOO_BIG] = "WebSocket message over "
+		    "ws-max-message",
 		[BROKER_WS_CLOSE_TEXT] = "WebSocket text frame (MQTT is "
 		    "binary)",
 		[BROKER_WS_CLOSE_OTHER] = "WebSocket frame refused",

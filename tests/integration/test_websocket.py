@@ -281,6 +281,9 @@ def test_bad_opening_refused(cluster, raws, request_bytes, reason):
 @pytest.mark.parametrize("bad,code,reason", [
     (frame(rawmqtt.pingreq(), mask=False), 1002, "protocol"),
     (frame(b"0123456789", length=1 << 20), 1009, "too_big"),
+    # a message over the bound in two frames, each under it
+    (frame(rawmqtt.publish("t", b"x" * 150000)[:1000], fin=False) +
+     frame(b"0123456789", opcode=0, length=200000), 1009, "too_big"),
     (frame(b"\x10", opcode=1), 1003, "text"),
     (frame(b"", opcode=5), 1002, "protocol"),
 ])
