@@ -13,7 +13,8 @@
  *   session owns  its subscriptions, outbound messages (in flight and
  *                 queued), the packet ids of inbound QoS 2 publishes.
  *   conn    owns  its socket (TCP: read/write events, output buffer and
- *                 held input; TLS: a bufferevent), topic aliases; points
+ *                 held input; TLS: a bufferevent; WebSocket: a
+ *                 bufferevent and struct broker_ws), topic aliases; points
  *                 to its session
  *                 (the session points back while the connection is live).
  *   message (struct broker_msg) is reference counted: one Deliver fanned
