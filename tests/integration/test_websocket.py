@@ -300,6 +300,17 @@ def test_bad_frame_closed(cluster, raws, bad, code, reason):
                   label) == before + 1
 
 
+def test_subprotocol_mqttv31(cluster, raws):
+    """mqttv3.1 (MQTT 3.1 clients' name) is taken when mqtt is not
+    offered; mqtt is chosen when both are."""
+    c = raws(WsRaw(cluster.ws_ports[0], opening(protocol="mqttv3.1")))
+    assert (c.status, c.headers["sec-websocket-protocol"]) == (
+        101, "mqttv3.1")
+    c = raws(WsRaw(cluster.ws_ports[0],
+                   opening(protocol="mqttv3.1, mqtt")))
+    assert c.headers["sec-websocket-protocol"] == "mqtt"
+
+
 def test_wss_opening_over_tls(cluster, raws):
     c = raws(WsRaw(cluster.wss_ports[0], tls=tls_context(cluster)))
     assert c.status == 101
