@@ -420,6 +420,23 @@ ws_ended(struct broker_conn *c)
 	broker_conn_close(c, true);
 }
 
+/* Pongs are output the client makes the broker queue: a client that
+ * pings and never reads is closed at max-output-bytes, as one that
+ * sends PINGREQs and never reads. */
+static bool
+ws_output_over(struct broker_conn *c)
+{
+	if (broker_conn_output_len(c) <=
+	    (size_t)c->broker->cfg.max_output_bytes)
+		return false;
+	c->ws->state = WS_CLOSED;
+	c->close_reason = STRATA_RC_QUOTA_EXCEEDED;
+	broker_refuse(c->broker, c, STRATA_RC_QUOTA_EXCEEDED,
+	    "client output over max-output-bytes (WebSocket pongs)");
+	broker_conn_close(c, true);
+	return true;
+}
+
 int
 broker_ws_read(struct broker_conn *c)
 {
@@ -437,7 +454,7 @@ broker_ws_read(struct broker_conn *c)
 	}
 	if (wslay_event_want_write(ws->ctx))
 		wslay_event_send(ws->ctx); /* pongs */
-	return 0;
+	return ws_output_over(c) ? STRATA_EIO : 0;
 }
 
 void

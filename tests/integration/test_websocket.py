@@ -163,6 +163,13 @@ def metric(cluster, name, labels=""):
                if line.startswith(name) and labels in line)
 
 
+def metric_at(port, name, labels=""):
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                  timeout=5).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and labels in line)
+
+
 def tls_context(cluster, cert=True):
     ctx = ssl.create_default_context(cafile=cluster.ca_file)
     if cert:
@@ -309,6 +316,31 @@ def test_subprotocol_mqttv31(cluster, raws):
     c = raws(WsRaw(cluster.ws_ports[0],
                    opening(protocol="mqttv3.1, mqtt")))
     assert c.headers["sec-websocket-protocol"] == "mqtt"
+
+
+def test_ping_flood_without_reading_closed(extra_broker, raws):
+    """Pongs count as output: a client that pings and never reads is
+    closed at max-output-bytes (64 KiB here, behind the kernel's socket
+    buffers) and counted as a 0x97 refusal."""
+    import daemons
+    port = daemons.free_port()
+    b = extra_broker("--ws-port", str(port), "--max-output-bytes", "65536")
+    c = WsRaw(port, tls=None, request=False)
+    raws(c)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.send(opening())
+    c.send(frame(rawmqtt.connect("ws-" + uuid.uuid4().hex[:12])))
+    ping = b"\x89\xfd\x00\x00\x00\x00" + b"p" * 125  # mask key 0
+    closed = False
+    c.sock.settimeout(2)
+    try:
+        for _ in range(40):
+            c.sock.sendall(ping * 2000)
+    except OSError:
+        closed = True
+    assert closed or "0x97" in b.log_text(), b.log_text()[-2000:]
+    assert metric_at(b.metrics_port, "strata_broker_refusals_total",
+                     'reason="0x97"') >= 1
 
 
 def test_wss_opening_over_tls(cluster, raws):
