@@ -343,6 +343,8 @@ ws_open(struct broker_conn *c, const struct strata_wsupgrade_request *r)
 	ws->max_message = (uint64_t)max;
 	ws->state = WS_OPEN;
 	(*b->m.ws_upgrades)++;
+	STRATA_DEBUG(BROKER_COMP, "WebSocket opened|peer=%s subprotocol=%s",
+	    c->peer, r->subprotocol);
 }
 
 /* UPGRADE: 0 once open (the request consumed), else nonzero. */
