@@ -604,6 +604,7 @@ authz_conn_new(struct broker_authorizer *az, struct broker_conn *c,
 	st->request = broker_authwire_request(&r);
 	broker_authwire_key(cn, r.token, st->key);
 	free((char *)r.token);
+	broker_ws_auth_taken(c); /* the request holds what it needs */
 	if (st->client_id == NULL)
 		abort();
 	return st;

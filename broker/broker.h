@@ -990,6 +990,8 @@ void broker_ws_closing(struct broker_conn *c);
  * protocolData.http; NULL when none. */
 const char *broker_ws_token(const struct broker_conn *c);
 const json_t *broker_ws_http(const struct broker_conn *c);
+/* The authorizer's request is made: free the token and headers. */
+void broker_ws_auth_taken(struct broker_conn *c);
 
 /* ---- tls.c ---- */
 /* Is c's transport TLS (tls-port, proxy-tls-port, wss-port)? */

@@ -162,6 +162,17 @@ broker_ws_http(const struct broker_conn *c)
 	return c->ws != NULL ? c->ws->http : NULL;
 }
 
+void
+broker_ws_auth_taken(struct broker_conn *c)
+{
+	if (c->ws == NULL)
+		return;
+	json_decref(c->ws->http);
+	c->ws->http = NULL;
+	free(c->ws->token);
+	c->ws->token = NULL;
+}
+
 /* ---- wslay's callbacks: the bufferevent is the socket ---- */
 
 static ssize_t
