@@ -89,6 +89,7 @@ struct bench_opts {
 	const char *username;
 	const char *password;
 	bool tls;
+	const char *ws_path; /* --ws: MQTT over WebSocket on this path */
 	const char *cafile;
 	const char *cert;
 	const char *key;
@@ -301,5 +302,10 @@ void bench_report_human(
     const struct bench_opts *o, const struct bench_result *r);
 void bench_report_json(
     const struct bench_opts *o, const struct bench_result *r);
+
+/* ws.c: a filter bufferevent over under (which it owns) speaking MQTT
+ * over WebSocket to host:port at path; seed varies the frame masks. */
+struct bufferevent *bench_ws_wrap(struct bufferevent *under,
+    const char *host, int port, const char *path, uint32_t seed);
 
 #endif

@@ -483,6 +483,7 @@ bench_client_start(struct bench_client *c)
 {
 	struct bench_worker *w = c->w;
 	struct sockaddr_in dst;
+	struct bufferevent *under;
 	SSL *ssl;
 	int fd;
 
@@ -505,10 +506,16 @@ bench_client_start(struct bench_client *c)
 		close(fd);
 		goto fail;
 	}
+	/* --ws: MQTT over WebSocket, framed by a filter over the socket */
+	under = c->bev;
+	if (w->o->ws_path != NULL)
+		c->bev = bench_ws_wrap(under, w->o->host,
+		    ntohs(dst.sin_port), w->o->ws_path,
+		    c->gidx * 2654435761u + c->role);
 	bufferevent_setcb(c->bev, client_read_cb, NULL, client_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(
-	        c->bev, (struct sockaddr *)&dst, sizeof(dst)) != 0)
+	        under, (struct sockaddr *)&dst, sizeof(dst)) != 0)
 		goto fail;
 	return 0;
 fail:

@@ -120,6 +120,9 @@ usage(void)
 	    "                      (Clean Start stays 1); MQTT 3.1.1 Clean "
 	    "Session 0 (0)\n"
 	    "  --tls --cafile F --cert F --key F\n"
+	    "  --ws                MQTT over WebSocket (ws://, or wss:// with "
+	    "--tls) on\n"
+	    "                      path /mqtt; --ws-path P another path\n"
 	    "  --json              one JSON object on stdout\n"
 	    "  --expect-no-loss    exit 1 if anything was lost or a client "
 	    "failed\n"
@@ -226,6 +229,8 @@ enum {
 	OPT_USER,
 	OPT_PASS,
 	OPT_TLS,
+	OPT_WS,
+	OPT_WS_PATH,
 	OPT_CAFILE,
 	OPT_CERT,
 	OPT_KEY,
@@ -269,6 +274,8 @@ static const struct option long_opts[] = {
     {"username", 1, NULL, OPT_USER},
     {"password", 1, NULL, OPT_PASS},
     {"tls", 0, NULL, OPT_TLS},
+    {"ws", 0, NULL, OPT_WS},
+    {"ws-path", 1, NULL, OPT_WS_PATH},
     {"cafile", 1, NULL, OPT_CAFILE},
     {"cert", 1, NULL, OPT_CERT},
     {"key", 1, NULL, OPT_KEY},
@@ -417,6 +424,13 @@ opts_one(struct bench_opts *o, int opt, const char *arg)
 		break;
 	case OPT_TLS:
 		o->tls = true;
+		break;
+	case OPT_WS:
+		if (o->ws_path == NULL)
+			o->ws_path = "/mqtt";
+		break;
+	case OPT_WS_PATH:
+		o->ws_path = arg;
 		break;
 	case OPT_CAFILE:
 		o->cafile = arg;

@@ -561,11 +561,10 @@ authz_conn_new(struct broker_authorizer *az, struct broker_conn *c,
     const struct strata_mqtt_connect *cn)
 {
 	struct broker_authz_conn *st = calloc(1, sizeof(*st));
-	struct broker_authwire_request r = {cn, NULL, c->bev != NULL, NULL,
-	    NULL, NULL};
+	struct broker_authwire_request r = {cn, NULL, broker_conn_is_tls(c),
+	    NULL, NULL, NULL, broker_ws_http(c)};
 	char id[37], ip[64];
-	SSL *ssl = c->bev != NULL ? bufferevent_openssl_get_ssl(c->bev) :
-	    NULL;
+	SSL *ssl = broker_conn_ssl(c);
 
 	if (st == NULL)
 		abort();
@@ -575,6 +574,11 @@ authz_conn_new(struct broker_authorizer *az, struct broker_conn *c,
 	    (const char *)cn->client_id.p : "-", cn->client_id.len > 0 ?
 	    cn->client_id.len : 1);
 	r.token = broker_authwire_token(cn, az->b->cfg.authorizer_token_key);
+	/* over WebSocket, a header or query parameter of the opening
+	 * request may carry it instead (ws.c) */
+	if (r.token == NULL && broker_ws_token(c) != NULL &&
+	    (r.token = strdup(broker_ws_token(c))) == NULL)
+		abort();
 	if (ssl != NULL)
 		r.server_name = SSL_get_servername(ssl,
 		    TLSEXT_NAMETYPE_host_name);
@@ -585,6 +589,7 @@ authz_conn_new(struct broker_authorizer *az, struct broker_conn *c,
 	st->request = broker_authwire_request(&r);
 	broker_authwire_key(cn, r.token, st->key);
 	free((char *)r.token);
+	broker_ws_auth_taken(c); /* the request holds what it needs */
 	if (st->client_id == NULL)
 		abort();
 	return st;
@@ -594,7 +599,7 @@ bool
 broker_authorizer_wants_tcp(const struct broker_conn *c,
     const struct strata_mqtt_connect *cn)
 {
-	return c->broker->authorizer != NULL && c->bev == NULL &&
+	return c->broker->authorizer != NULL && !broker_conn_is_tls(c) &&
 	    c->broker->cfg.authorizer_tcp && cn->has_username;
 }
 

@@ -99,6 +99,10 @@ broker_authwire_request(const struct broker_authwire_request *r)
 		json_array_append_new(protocols, json_string("tls"));
 		json_object_set_new(data, "tls", tls);
 	}
+	if (r->http != NULL) { /* MQTT over WebSocket: its HTTP request */
+		json_array_append_new(protocols, json_string("http"));
+		json_object_set_new(data, "http", json_deep_copy(r->http));
+	}
 	json_array_append_new(protocols, json_string("mqtt"));
 	json_object_set_new(data, "mqtt", authwire_mqtt(r->connect));
 	json_object_set_new(req, "protocols", protocols);

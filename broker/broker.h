@@ -13,7 +13,8 @@
  *   session owns  its subscriptions, outbound messages (in flight and
  *                 queued), the packet ids of inbound QoS 2 publishes.
  *   conn    owns  its socket (TCP: read/write events, output buffer and
- *                 held input; TLS: a bufferevent), topic aliases; points
+ *                 held input; TLS: a bufferevent; WebSocket: a
+ *                 bufferevent and struct broker_ws), topic aliases; points
  *                 to its session
  *                 (the session points back while the connection is live).
  *   message (struct broker_msg) is reference counted: one Deliver fanned
@@ -61,6 +62,12 @@ struct broker_config {
 	long tls_port;
 	long proxy_port;      /* PROXY protocol header, then MQTT */
 	long proxy_tls_port;  /* PROXY protocol header, then TLS */
+	long ws_port;         /* MQTT over WebSocket (ws.c) */
+	long wss_port;        /* MQTT over WebSocket over TLS */
+	char *ws_path;        /* the path of the opening request */
+	long ws_max_message;  /* largest WebSocket message taken, its
+				 frames together (0: the Maximum Packet
+				 Size) */
 	char *tcp_bind;       /* the plain port's address when bind is not
 				 a loopback one */
 	char *tls_cert;
@@ -142,10 +149,13 @@ struct broker_config {
 };
 
 /* The listeners.  The PROXY ones (proxy-port, proxy-tls-port) take a
- * PROXY protocol header in front of MQTT or of the TLS handshake. */
+ * PROXY protocol header in front of MQTT or of the TLS handshake; the
+ * WebSocket ones (ws-port, wss-port) an HTTP upgrade, then MQTT in
+ * WebSocket frames (ws.c). */
 enum broker_listener_kind { BROKER_TCP = 0, BROKER_TLS = 1,
-	BROKER_PROXY = 2, BROKER_PROXY_TLS = 3 };
-#define BROKER_LISTENERS 4
+	BROKER_PROXY = 2, BROKER_PROXY_TLS = 3, BROKER_WS = 4,
+	BROKER_WSS = 5 };
+#define BROKER_LISTENERS 6
 
 /* Why a TLS handshake failed (tls.c; the reason label of
  * strata_broker_tls_handshake_failures_total). */
@@ -163,6 +173,9 @@ enum broker_tls_failure {
 /* Refusal without an MQTT reason code (broker_refuse, 0x100 + n): a
  * connection on a PROXY listener without a valid header in time. */
 #define BROKER_REFUSE_PROXY 0x100
+/* A WebSocket connection refused below MQTT: a bad opening request, or
+ * a frame that breaks RFC 6455 or MQTT's binding (ws.c). */
+#define BROKER_REFUSE_WEBSOCKET 0x101
 
 /* Metric cells, registered once (metrics.c); the hot path bumps them. */
 /* Why a TLS client was refused by the registry (device.c). */
@@ -229,6 +242,12 @@ struct broker_metrics {
 	uint64_t *tls_failures[BROKER_TLS_FAILURES]; /* tls.c */
 	uint64_t *tls_reloads_ok;
 	uint64_t *tls_reloads_error;
+	uint64_t *ws_upgrades;       /* ws.c: opening requests accepted */
+	uint64_t *ws_refused[16];    /* ... refused, by enum
+					strata_wsupgrade_refusal */
+	uint64_t *ws_frames_in;      /* frames received, control included */
+	uint64_t *ws_messages_out;   /* binary messages sent */
+	uint64_t *ws_closes[5];      /* ws.c: closes by enum broker_ws_close */
 };
 
 /* A message on its way to clients: shared by every session it goes to. */
@@ -383,7 +402,8 @@ struct broker_conn {
 	struct strata_list node; /* broker->conns or broker->reap */
 	struct strata_list flush_node; /* broker->flush while output waits */
 	struct strata_broker *broker;
-	struct bufferevent *bev; /* TLS only; NULL for plain TCP */
+	struct bufferevent *bev; /* TLS and WebSocket; NULL for plain TCP */
+	struct broker_ws *ws;    /* WebSocket state (ws.c), NULL otherwise */
 	/* plain TCP transport (conn.c) */
 	evutil_socket_t fd;
 	struct event *read_ev;
@@ -802,6 +822,8 @@ struct broker_authwire_request {
 	const char *server_name;   /* TLS SNI, NULL: none */
 	const char *connection_id; /* a UUID */
 	const char *source_ip;     /* NULL: unknown */
+	const json_t *http;        /* WebSocket: protocolData.http (headers,
+				      queryString), NULL: none */
 };
 /* The request's JSON text (malloc'd). */
 char *broker_authwire_request(const struct broker_authwire_request *r);
@@ -944,7 +966,50 @@ bool broker_listeners_open(const struct strata_broker *b);
 struct bufferevent *broker_listeners_tls_wrap(struct strata_broker *b,
     evutil_socket_t fd);
 
+/* ---- ws.c ---- */
+/* Why a WebSocket connection ended below MQTT (strata_broker_ws_closes_
+ * total{reason}). */
+enum broker_ws_close {
+	BROKER_WS_CLOSE_CLIENT,   /* the client's close frame */
+	BROKER_WS_CLOSE_PROTOCOL, /* unmasked, reserved bits, bad opcode,
+				     bad continuation (1002) */
+	BROKER_WS_CLOSE_TOO_BIG,  /* message over ws-max-message (1009) */
+	BROKER_WS_CLOSE_TEXT,     /* a text frame: MQTT is binary (1003) */
+	BROKER_WS_CLOSE_OTHER,    /* bad UTF-8 in a close reason, ... */
+	BROKER_WS_CLOSES
+};
+/* A WebSocket connection's state, before the first byte is read. */
+struct broker_ws *broker_ws_new(void);
+void broker_ws_free(struct broker_ws *ws);
+void broker_ws_metrics_init(struct strata_broker *b);
+/* Turn what arrived on c's bufferevent into MQTT bytes: the opening
+ * request first (answered 101, or 400 and closed), then frames (pings
+ * answered, a close or a bad frame closes c).  0 when MQTT bytes may be
+ * dispatched from broker_ws_input(c), else nonzero. */
+int broker_ws_read(struct broker_conn *c);
+/* The MQTT bytes received and not dispatched yet. */
+struct evbuffer *broker_ws_input(struct broker_conn *c);
+/* Where MQTT packets to send are written; broker_ws_flush frames them. */
+struct evbuffer *broker_ws_output(struct broker_conn *c);
+/* Frame what was written to broker_ws_output as one binary message. */
+void broker_ws_flush(struct broker_conn *c);
+/* c is closing: flush, then a close frame (1000) if none went yet. */
+void broker_ws_closing(struct broker_conn *c);
+/* For the custom authorizer: the token the opening request carried (in
+ * the header or query parameter named authorizer-token-key), and
+ * protocolData.http; NULL when none. */
+const char *broker_ws_token(const struct broker_conn *c);
+const json_t *broker_ws_http(const struct broker_conn *c);
+/* The authorizer's request is made: free the token and headers. */
+void broker_ws_auth_taken(struct broker_conn *c);
+
 /* ---- tls.c ---- */
+/* Is c's transport TLS (tls-port, proxy-tls-port, wss-port)? */
+bool broker_conn_is_tls(const struct broker_conn *c);
+/* c's SSL, or NULL (plain, or a stand-in bufferevent in fuzz targets). */
+SSL *broker_conn_ssl(const struct broker_conn *c);
+/* A wss-port connection's TLS: ALPN "http/1.1" is its protocol. */
+void broker_tls_mark_websocket(struct bufferevent *bev);
 /* The TLS options that need no file, when a TLS listener is on: tls-cert
  * and tls-key set, tls-ca set while client certificates are required and
  * with tls-crl, cipher lists and groups OpenSSL accepts.  Returns 0 or

@@ -37,6 +37,17 @@ static const struct strata_config_option broker_options[] = {
 	OPT("proxy-tls-port", STRATA_CFG_INT, proxy_tls_port, "0", 0, 65535,
 	    "port for TLS behind a load balancer: a PROXY protocol header, "
 	    "then TLS as on tls-port (0 disables)"),
+	OPT("ws-port", STRATA_CFG_INT, ws_port, "8083", 0, 65535,
+	    "MQTT over WebSocket port (ws://; 0 disables)"),
+	OPT("wss-port", STRATA_CFG_INT, wss_port, "443", 0, 65535,
+	    "MQTT over WebSocket over TLS port (wss://; the certificates "
+	    "and client-certificate rules of tls-port; 0 disables)"),
+	OPT("ws-path", STRATA_CFG_STRING, ws_path, "/mqtt", 0, 0,
+	    "path of the WebSocket opening request (GET <path> HTTP/1.1)"),
+	OPT("ws-max-message", STRATA_CFG_INT, ws_max_message, "0", 0,
+	    268435455, "largest WebSocket message accepted, its frames "
+	    "together (bytes; 0: the Maximum Packet Size); a larger one "
+	    "closes the connection (1009)"),
 	OPT("tls-cert", STRATA_CFG_STRING, tls_cert, NULL, 0, 0,
 	    "PEM certificate chain of the TLS listener"),
 	OPT("tls-key", STRATA_CFG_STRING, tls_key, NULL, 0, 0,
@@ -261,6 +272,12 @@ config_check(struct broker_config *cfg, char *err, size_t errlen)
 		return STRATA_EINVAL;
 	if (cfg->authorizer_tcp && cfg->authorizer_url[0] == '\0') {
 		snprintf(err, errlen, "authorizer-tcp needs authorizer-url");
+		return STRATA_EINVAL;
+	}
+	if (cfg->ws_path[0] != '/' || strpbrk(cfg->ws_path, "? \t\r\n") !=
+	    NULL) {
+		snprintf(err, errlen, "ws-path must start with / and hold no "
+		    "'?' or blanks");
 		return STRATA_EINVAL;
 	}
 	if (broker_tls_check_config(cfg, err, errlen) != 0)

@@ -32,6 +32,11 @@
  *          kernel does not take everything does the connection get a
  *          write event, until its output is empty again.
  * TLS connections keep libevent's OpenSSL bufferevent for both.
+ * WebSocket connections (ws.c) use a bufferevent too (a socket one on
+ * ws-port, OpenSSL's on wss-port), with ws.c's frames in between: input
+ * is unframed into MQTT bytes before dispatch, output is written as MQTT
+ * bytes and framed by the flush at the end of the loop turn, as plain
+ * TCP output is written.
  *
  * Deadlines (connect timeout, keepalive, close flush, and the close of a
  * client whose output passed max-output-bytes) are one timer per
@@ -213,6 +218,7 @@ conn_free(struct broker_conn *c)
 	if (c->hangup_ev != NULL)
 		event_free(c->hangup_ev);
 	free(c->in);
+	broker_ws_free(c->ws);
 	broker_alias_free(c);
 	strata_topicalias_free(c->aliases_out);
 	broker_will_free(c->will);
@@ -329,16 +335,24 @@ broker_conn_set_keepalive(struct broker_conn *c, uint16_t seconds)
 
 /* ---- output ---- */
 
+/* Where packets are written: a WebSocket connection's are framed at the
+ * flush (ws.c). */
 static struct evbuffer *
 conn_output(struct broker_conn *c)
 {
+	if (c->ws != NULL)
+		return broker_ws_output(c);
 	return c->bev != NULL ? bufferevent_get_output(c->bev) : c->out;
 }
 
 size_t
 broker_conn_output_len(struct broker_conn *c)
 {
-	return evbuffer_get_length(conn_output(c));
+	size_t n = evbuffer_get_length(conn_output(c));
+
+	if (c->ws != NULL) /* and what is framed, not yet written */
+		n += evbuffer_get_length(bufferevent_get_output(c->bev));
+	return n;
 }
 
 static void conn_tcp_write_cb(evutil_socket_t fd, short what, void *arg);
@@ -405,6 +419,10 @@ conn_flush_cb(evutil_socket_t fd, short what, void *arg)
 		    struct broker_conn, flush_node);
 
 		strata_list_remove(&c->flush_node);
+		if (c->ws != NULL) {
+			broker_ws_flush(c); /* the bufferevent writes it */
+			continue;
+		}
 		if (conn_write(c) && evbuffer_get_length(c->out) != 0)
 			conn_want_write(c);
 	}
@@ -416,7 +434,7 @@ conn_want_flush(struct broker_conn *c)
 {
 	struct strata_broker *b = c->broker;
 
-	if (c->bev != NULL || c->write_armed ||
+	if ((c->bev != NULL && c->ws == NULL) || c->write_armed ||
 	    !strata_list_empty(&c->flush_node))
 		return;
 	strata_list_push_back(&b->flush, &c->flush_node);
@@ -485,7 +503,7 @@ broker_conn_send(struct broker_conn *c, const struct strata_mqtt_packet *p)
 	if (size == 0)
 		return STRATA_ENOSPC;
 	out = conn_output(c);
-	if (evbuffer_get_length(out) + size >
+	if (broker_conn_output_len(c) + size >
 	    (size_t)c->broker->cfg.max_output_bytes) {
 		conn_overflow(c);
 		return 0;
@@ -656,7 +674,8 @@ conn_tls_event_cb(struct bufferevent *bev, short what, void *arg)
 	/* an end before the handshake completed, clean or not, is a
 	 * failed handshake */
 	if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) &&
-	    c->state == CONN_NEW && !broker_tls_established(bev)) {
+	    c->state == CONN_NEW && broker_conn_is_tls(c) &&
+	    !broker_tls_established(bev)) {
 		conn_tls_refused(c);
 		return;
 	}
@@ -729,6 +748,8 @@ broker_conn_new(struct strata_broker *b, evutil_socket_t fd,
 	    CONN_PROXY : CONN_NEW;
 	strata_list_init(&c->flush_node);
 	strata_timer_init(&c->timer);
+	if (kind == BROKER_WS || kind == BROKER_WSS)
+		c->ws = broker_ws_new();
 	conn_peer_name(c, sa);
 	conn_attach(c, fd, bev);
 	strata_list_push_back(&b->conns, &c->node);
@@ -824,6 +845,8 @@ broker_conn_close(struct broker_conn *c, bool with_will)
 	broker_device_conn_closed(c);
 	conn_release_session(c, with_will);
 	conn_apply_reading(c);
+	if (c->ws != NULL)
+		broker_ws_closing(c); /* queued packets, then a close frame */
 	if (broker_conn_output_len(c) == 0) {
 		conn_mark_dead(c);
 		return;

@@ -865,10 +865,10 @@ broker_device_conn_start(struct broker_conn *c)
 	X509 *x509;
 	char id[BROKER_CERT_ID_LEN + 1];
 
-	if (c->auth != NULL || c->bev == NULL ||
+	if (c->auth != NULL || !broker_conn_is_tls(c) ||
 	    (b->devices == NULL && b->authorizer == NULL))
 		return false;
-	ssl = bufferevent_openssl_get_ssl(c->bev);
+	ssl = broker_conn_ssl(c);
 	x509 = ssl != NULL ? SSL_get1_peer_certificate(ssl) : NULL;
 	if (x509 == NULL || b->devices == NULL) {
 		if (x509 == NULL)

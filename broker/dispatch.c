@@ -321,11 +321,16 @@ broker_dispatch_bytes(struct broker_conn *c, const uint8_t *p, size_t len)
 void
 broker_dispatch_input(struct broker_conn *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in;
 	uint8_t head[5];
 	size_t total;
 	ev_ssize_t n;
 	int rc;
+
+	/* WebSocket: the opening request and frames first (ws.c) */
+	if (c->ws != NULL && broker_ws_read(c) != 0)
+		return;
+	in = c->ws != NULL ? broker_ws_input(c) : bufferevent_get_input(c->bev);
 
 	while (dispatch_may_go_on(c)) {
 		n = evbuffer_copyout(in, head, sizeof(head));

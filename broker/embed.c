@@ -68,6 +68,8 @@ embed_node(struct embed_argv *a, const struct broker_embed *e)
 	embed_arg(a, "--metrics-port", "0");
 	embed_arg(a, "--port", "0");
 	embed_arg(a, "--tls-port", "0");
+	embed_arg(a, "--ws-port", "0");
+	embed_arg(a, "--wss-port", "0");
 	embed_arg(a, "--admin-port", "0");
 }
 

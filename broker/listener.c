@@ -4,13 +4,17 @@
  *   tls-port        MQTT over TLS
  *   proxy-port      a PROXY protocol header (v2, or v1), then MQTT
  *   proxy-tls-port  a PROXY protocol header, then TLS as on tls-port
+ *   ws-port         MQTT over WebSocket (ws.c)
+ *   wss-port        MQTT over WebSocket over TLS as on tls-port (its ALPN
+ *                   is http/1.1)
  * Each is off when its port is 0; at least one must be on.  A PROXY
  * connection starts in state PROXY (proxy.c reads the header); on the
  * PROXY TLS listener its TLS bufferevent is made only once the header is
  * consumed, so OpenSSL never sees the header's bytes.
  *
- * Addresses: the TLS and PROXY listeners bind `bind`.  Plain TCP is for
- * development on loopback: it binds `bind` too when that is a loopback
+ * Addresses: the TLS and PROXY listeners bind `bind`.  Plain TCP (and
+ * plain WebSocket, ws-port) is for development on loopback: it binds
+ * `bind` too when that is a loopback
  * address, and otherwise `tcp-bind` (127.0.0.1 unless the user sets
  * another address, such as 0.0.0.0 to expose it), with a log line that
  * says so.
@@ -86,10 +90,19 @@ listener_accept(struct evconnlistener *l, evutil_socket_t fd,
 	 * packets), so Nagle only adds delay: with it a TLS handshake's
 	 * second flight waits for the client's delayed ACK (~40 ms). */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-	if (kind == BROKER_TLS) {
+	if (kind == BROKER_TLS || kind == BROKER_WSS) {
 		bev = broker_listeners_tls_wrap(b, fd);
 		if (bev == NULL)
 			return;
+		if (kind == BROKER_WSS)
+			broker_tls_mark_websocket(bev);
+	} else if (kind == BROKER_WS) {
+		bev = bufferevent_socket_new(b->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (bev == NULL) {
+			evutil_closesocket(fd);
+			return;
+		}
 	}
 	broker_conn_new(b, fd, bev, kind, sa);
 }
@@ -102,7 +115,7 @@ listener_error(struct evconnlistener *l, void *arg)
 }
 
 static const char *const listener_names[BROKER_LISTENERS] = {"tcp", "tls",
-	"proxy", "proxy-tls"};
+	"proxy", "proxy-tls", "ws", "wss"};
 
 /* Resolve host for a passive socket; NULL (logged) when it cannot be. */
 static struct evutil_addrinfo *
@@ -151,11 +164,14 @@ listener_host(const struct strata_broker *b, enum broker_listener_kind kind)
 {
 	const struct broker_config *cfg = &b->cfg;
 
-	if (kind != BROKER_TCP || listener_loopback(cfg->bind))
+	if ((kind != BROKER_TCP && kind != BROKER_WS) ||
+	    listener_loopback(cfg->bind))
 		return cfg->bind;
-	STRATA_INFO(BROKER_COMP, "plain TCP listens on tcp-bind, not on bind "
+	STRATA_INFO(BROKER_COMP, "plain %s listens on tcp-bind, not on bind "
 	    "(not a loopback address); set tcp-bind to expose it|bind=%s "
-	    "tcp_bind=%s port=%ld", cfg->bind, cfg->tcp_bind, cfg->port);
+	    "tcp_bind=%s port=%ld", kind == BROKER_WS ? "WebSocket" : "TCP",
+	    cfg->bind, cfg->tcp_bind, kind == BROKER_WS ? cfg->ws_port :
+	    cfg->port);
 	return cfg->tcp_bind;
 }
 
@@ -190,16 +206,20 @@ broker_listeners_start(struct strata_broker *b)
 {
 	const struct broker_config *cfg = &b->cfg;
 	const long ports[BROKER_LISTENERS] = {cfg->port, cfg->tls_port,
-	    cfg->proxy_port, cfg->proxy_tls_port};
+	    cfg->proxy_port, cfg->proxy_tls_port, cfg->ws_port, cfg->wss_port};
+	bool any = false;
 	int i, rc;
 
-	if (ports[BROKER_TCP] == 0 && ports[BROKER_TLS] == 0 &&
-	    ports[BROKER_PROXY] == 0 && ports[BROKER_PROXY_TLS] == 0) {
+	for (i = 0; i < BROKER_LISTENERS; i++)
+		any = any || ports[i] != 0;
+	if (!any) {
 		STRATA_ERROR(BROKER_COMP, "config error: port, tls-port, "
-		    "proxy-port and proxy-tls-port are all 0");
+		    "proxy-port, proxy-tls-port, ws-port and wss-port are "
+		    "all 0");
 		return STRATA_EINVAL;
 	}
-	if (ports[BROKER_TLS] != 0 || ports[BROKER_PROXY_TLS] != 0) {
+	if (ports[BROKER_TLS] != 0 || ports[BROKER_PROXY_TLS] != 0 ||
+	    ports[BROKER_WSS] != 0) {
 		rc = broker_tls_start(b);
 		if (rc != 0)
 			return rc;

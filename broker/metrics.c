@@ -12,7 +12,7 @@
 #include "broker.h"
 
 static const char *const listener_names[BROKER_LISTENERS] = {"tcp", "tls",
-	"proxy", "proxy-tls"};
+	"proxy", "proxy-tls", "ws", "wss"};
 
 /* Every reason broker_drop() is called with, shown at 0 from the start so
  * that rate() and alerts work before the first drop. */
@@ -257,6 +257,7 @@ broker_metrics_init(struct strata_broker *b)
 	    "result=\"refused\"");
 	metrics_packets(b);
 	broker_tls_metrics_init(b);
+	broker_ws_metrics_init(b);
 	for (i = 0; i < (int)(sizeof(drop_reasons) / sizeof(drop_reasons[0]));
 	    i++) {
 		(void)metrics_drop_cell(b, drop_reasons[i]);

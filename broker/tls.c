@@ -55,6 +55,10 @@ static const char *const tls_failure_names[BROKER_TLS_FAILURES] = {
 /* ALPN protocol ids a client may ask for: AWS IoT's id for MQTT with a
  * client certificate on port 443, and the IANA-registered "mqtt". */
 static const char *const tls_alpn_ids[] = {"x-amzn-mqtt-ca", "mqtt"};
+/* wss-port: WebSocket runs over HTTP/1.1 (browsers offer "h2" first). */
+static const char *const tls_alpn_ws_ids[] = {"http/1.1"};
+/* The app data of a wss-port connection's SSL (its address marks it). */
+static const char tls_websocket_mark = 'w';
 
 /* Names the sessions of this broker's context: OpenSSL resumes a session
  * only in the context that made it, and refuses to resume at all with
@@ -147,11 +151,13 @@ int
 broker_tls_check_config(const struct broker_config *cfg, char *err,
     size_t errlen)
 {
-	const char *port = cfg->tls_port != 0 ? "tls-port" : "proxy-tls-port";
+	const char *port = cfg->tls_port != 0 ? "tls-port" :
+	    cfg->proxy_tls_port != 0 ? "proxy-tls-port" : "wss-port";
 	SSL_CTX *scratch;
 	int rc;
 
-	if (cfg->tls_port == 0 && cfg->proxy_tls_port == 0)
+	if (cfg->tls_port == 0 && cfg->proxy_tls_port == 0 &&
+	    cfg->wss_port == 0)
 		return 0;
 	if (cfg->tls_cert == NULL || cfg->tls_key == NULL) {
 		snprintf(err, errlen, "%s is set but %s is missing (set it to "
@@ -318,15 +324,17 @@ tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     const unsigned char *in, unsigned int inlen, void *arg)
 {
 	struct strata_reader r = strata_reader_init(in, inlen), name;
+	bool ws = SSL_get_app_data(ssl) == &tls_websocket_mark;
+	const char *const *ids = ws ? tls_alpn_ws_ids : tls_alpn_ids;
+	size_t n_ids = ws ? 1 : sizeof(tls_alpn_ids) / sizeof(tls_alpn_ids[0]);
 	uint8_t len;
 	size_t i;
 
 	while (strata_reader_u8(&r, &len) == 0 &&
 	    strata_reader_sub(&r, len, &name) == 0) {
-		for (i = 0; i < sizeof(tls_alpn_ids) / sizeof(tls_alpn_ids[0]);
-		    i++) {
-			if (strlen(tls_alpn_ids[i]) == len &&
-			    memcmp(tls_alpn_ids[i], name.p, len) == 0) {
+		for (i = 0; i < n_ids; i++) {
+			if (strlen(ids[i]) == len &&
+			    memcmp(ids[i], name.p, len) == 0) {
 				*out = name.p;
 				*outlen = len;
 				return SSL_TLSEXT_ERR_OK;
@@ -455,6 +463,28 @@ broker_tls_established(struct bufferevent *bev)
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 
 	return ssl != NULL && SSL_is_init_finished(ssl);
+}
+
+bool
+broker_conn_is_tls(const struct broker_conn *c)
+{
+	return c->listener == BROKER_TLS || c->listener == BROKER_PROXY_TLS ||
+	    c->listener == BROKER_WSS;
+}
+
+SSL *
+broker_conn_ssl(const struct broker_conn *c)
+{
+	return c->bev != NULL ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+}
+
+void
+broker_tls_mark_websocket(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (ssl != NULL)
+		SSL_set_app_data(ssl, (void *)&tls_websocket_mark);
 }
 
 /* libevent frees the SSL without a close_notify, and OpenSSL drops from

@@ -9,7 +9,7 @@ PACKAGES=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev
 	libevent-dev libssl-dev openssl libhiredis-dev
 	libprotobuf-c-dev protobuf-c-compiler libjansson-dev libcmocka-dev libpcre2-dev
-	librdkafka-dev
+	librdkafka-dev libwslay-dev
 	redis-server redis-sentinel mosquitto mosquitto-clients haproxy
 	python3 python3-paho-mqtt python3-pytest python3-pytest-xdist
 	procps iproute2 ca-certificates

@@ -30,7 +30,7 @@ step() {
 }
 
 bench_smoke() {
-	local dir rc=0 ports
+	local dir rc=0 ports ws_ports
 	[[ -x build/bin/strata-bench ]] || {
 		echo "strata-bench was not built"
 		return 1
@@ -39,10 +39,14 @@ bench_smoke() {
 	deploy/local/cluster.sh up --dir "$dir" --brokers 2 --routers 1 \
 		--base-port "$(free_base)" || return 1
 	ports=$(. "$dir/endpoints.env" && echo "$MQTT_PORTS")
+	ws_ports=$(. "$dir/endpoints.env" && echo "$WS_PORTS")
 	timeout 60 build/bin/strata-bench pubsub --pattern pairs --clients 10 \
 		--qos 1 --count 300 --ports "$ports" --expect-no-loss || rc=1
 	timeout 60 build/bin/strata-bench pubsub --pattern fanout --clients 5 \
 		--qos 0 --count 100 --ports "$ports" --expect-no-loss || rc=1
+	# MQTT over WebSocket
+	timeout 60 build/bin/strata-bench pubsub --pattern pairs --clients 10 \
+		--qos 1 --count 300 --ports "$ws_ports" --ws --expect-no-loss || rc=1
 	# device shadows: every update answered on update/accepted
 	timeout 60 build/bin/strata-bench shadow --things 100 --count 20 \
 		--ports "$ports" --expect-no-loss || rc=1
@@ -66,7 +70,7 @@ free_base() {
 		while True:
 		    # below 32768, where the ephemeral port range starts
 		    b = random.randrange(10000, 32768 - 8101)
-		    if all(free(b + o) for o in (0, 1, 4500, 6000, 7000, 7001, 8000, 8001, 8100)):
+		    if all(free(b + o) for o in (0, 1, 3000, 3001, 3500, 3501, 4500, 6000, 7000, 7001, 8000, 8001, 8100)):
 		        print(b); break
 	PY
 }

@@ -11,7 +11,9 @@
 # Ports, from the base port P (default 1883); at most 100 brokers and
 # 100 routers:
 #   broker i (0-based): MQTT P+i, MQTTS P+7000+i, metrics P+8000+i,
-#                       admin API P+8200+i
+#                       admin API P+8200+i, MQTT over WebSocket
+#                       (ws://HOST:PORT/mqtt) P+3000+i, the same over TLS
+#                       (wss://) P+3500+i
 #   router j:           link P+6000+j, metrics P+8100+j
 #   shadowd k (--shadowd K, default 1; 0: none): metrics P+8300+k,
 #                       HTTP shadow API P+8400+k, HTTPS data plane
@@ -25,18 +27,21 @@
 #   broker i:           PROXY P+5000+i, PROXY TLS P+5500+i
 #   HAProxy:            MQTT P+4000, MQTTS P+4001 (TLS passed through to
 #                       the brokers), stats page P+4002, HTTPS data plane
-#                       P+4003 (TLS passed through to the shadowds)
+#                       P+4003 (TLS passed through to the shadowds), ws
+#                       P+4004 and wss P+4005 (passed through to the
+#                       brokers' ws and wss ports, without a PROXY header)
 # --redis-ha runs Redis as production does: a primary (P+4500), two
 # replicas (P+4501, P+4502) and three Redis Sentinels (P+4510..P+4512,
 # master name "strata", quorum 2, a primary down after 1 s); every daemon
 # asks the sentinels for the primary and waits for one replica on the
 # writes an acknowledgement depends on (--redis-wait-replicas 1).
 # `up` writes DIR/endpoints.env (shell syntax) for users, scripts and tests:
-#   HOST MQTT_PORTS MQTTS_PORTS METRICS_PORTS BROKER_METRICS_PORTS
+#   HOST MQTT_PORTS MQTTS_PORTS WS_PORTS WSS_PORTS (MQTT over WebSocket,
+#   path /mqtt) METRICS_PORTS BROKER_METRICS_PORTS
 #   ROUTER_METRICS_PORTS ROUTER_PORTS REDIS_PORT PIDS CA_FILE CLIENT_CERT
 #   CLIENT_KEY LOG_DIR BROKER_PIDS ROUTER_PIDS REDIS_PID
-#   LB_PORT LB_TLS_PORT LB_STATS_PORT LB_HTTPS_PORT LB_PID PROXY_PORTS
-#   PROXY_TLS_PORTS
+#   LB_PORT LB_TLS_PORT LB_STATS_PORT LB_HTTPS_PORT LB_WS_PORT LB_WSS_PORT
+#   LB_PID PROXY_PORTS PROXY_TLS_PORTS
 #   SHADOWD_PIDS SHADOWD_METRICS_PORTS SHADOWD_HTTP_PORTS (device shadows,
 #   docs/internals/shadowd.md), DATA_URL (the first one's HTTP shadow API;
 #   stratactl's shadow commands read it as STRATA_DATA_URL),
@@ -187,7 +192,7 @@ cmd_up() {
 		die "redis-sentinel not found: run deploy/deps.sh"
 
 	local redis_port=$((BASE + 4500)) mqtt=() mqtts=() bmet=() admin=() rmet=() rlink=() i
-	local proxy=() proxy_tls=() lb_ports=() broker_args
+	local proxy=() proxy_tls=() lb_ports=() broker_args ws=() wss=()
 	local broker_pids=() router_pids=() redis_pid lb_pid=
 	local shadowd_pids=() smet=() shttp=() shttps=() rulesd_pids=() rmet_rules=()
 	local replica_ports=() sentinel_ports=() replica_pids=() sentinel_pids=()
@@ -197,6 +202,8 @@ cmd_up() {
 		mqtts+=($((BASE + 7000 + i)))
 		bmet+=($((BASE + 8000 + i)))
 		admin+=($((BASE + 8200 + i)))
+		ws+=($((BASE + 3000 + i)))
+		wss+=($((BASE + 3500 + i)))
 		if ((LB)); then
 			proxy+=($((BASE + 5000 + i)))
 			proxy_tls+=($((BASE + 5500 + i)))
@@ -214,12 +221,14 @@ cmd_up() {
 		rlink+=($((BASE + 6000 + i)))
 		rmet+=($((BASE + 8100 + i)))
 	done
-	((LB == 0)) || lb_ports=($((BASE + 4000)) $((BASE + 4001)) $((BASE + 4002)) $((BASE + 4003)))
+	((LB == 0)) || lb_ports=($((BASE + 4000)) $((BASE + 4001)) $((BASE + 4002))
+		$((BASE + 4003)) $((BASE + 4004)) $((BASE + 4005)))
 	if ((REDIS_HA)); then
 		replica_ports=($((BASE + 4501)) $((BASE + 4502)))
 		sentinel_ports=($((BASE + 4510)) $((BASE + 4511)) $((BASE + 4512)))
 	fi
-	for p in "$redis_port" "${mqtt[@]}" "${mqtts[@]}" "${bmet[@]}" "${admin[@]}" "${rlink[@]}" \
+	for p in "$redis_port" "${mqtt[@]}" "${mqtts[@]}" "${ws[@]}" "${wss[@]}" \
+		"${bmet[@]}" "${admin[@]}" "${rlink[@]}" \
 		"${smet[@]}" "${shttp[@]}" "${shttps[@]}" "${rmet_rules[@]}" \
 		"${rmet[@]}" "${proxy[@]}" "${proxy_tls[@]}" "${lb_ports[@]}" \
 		"${replica_ports[@]}" "${sentinel_ports[@]}"; do
@@ -275,6 +284,7 @@ cmd_up() {
 			--proxy-tls-port "${proxy_tls[i]}")
 		start "broker-$i" "$BIN_DIR/strata-broker" --node-id "broker-$i" \
 			--bind "$HOST" --port "${mqtt[i]}" --tls-port "${mqtts[i]}" \
+			--ws-port "${ws[i]}" --wss-port "${wss[i]}" \
 			--tls-cert "$DIR/certs/server.crt" --tls-key "$DIR/certs/server.key" \
 			--tls-ca "$DIR/certs/ca.crt" --metrics-port "${bmet[i]}" \
 			--admin-port "${admin[i]}" --admin-token-file "$DIR/admin.token" \
@@ -329,6 +339,8 @@ cmd_up() {
 		HOST="$HOST"
 		MQTT_PORTS="$(join "${mqtt[@]}")"
 		MQTTS_PORTS="$(join "${mqtts[@]}")"
+		WS_PORTS="$(join "${ws[@]}")"
+		WSS_PORTS="$(join "${wss[@]}")"
 		METRICS_PORTS="$(join "${bmet[@]}" "${rmet[@]}")"
 		BROKER_METRICS_PORTS="$(join "${bmet[@]}")"
 		ROUTER_METRICS_PORTS="$(join "${rmet[@]}")"
@@ -346,6 +358,8 @@ cmd_up() {
 		LB_TLS_PORT="${lb_ports[1]:-}"
 		LB_STATS_PORT="${lb_ports[2]:-}"
 		LB_HTTPS_PORT="${lb_ports[3]:-}"
+		LB_WS_PORT="${lb_ports[4]:-}"
+		LB_WSS_PORT="${lb_ports[5]:-}"
 		LB_PID="$lb_pid"
 		PROXY_PORTS="$(join "${proxy[@]}")"
 		PROXY_TLS_PORTS="$(join "${proxy_tls[@]}")"
@@ -526,30 +540,37 @@ redis_ha() {
 	die "the Redis replicas or sentinels were not ready within 10 s; see $LOG_DIR"
 }
 
-# lb_config LB_PORT LB_TLS_PORT LB_STATS_PORT LB_HTTPS_PORT:
-# DIR/haproxy.cfg from the template, one server line per broker in each
-# MQTT backend (its PROXY ports, health checked on its metrics port) and
-# one per shadowd in the HTTPS data-plane backend (its HTTPS port, health
-# checked on its metrics port).  Reads cmd_up's port arrays.
+# lb_config LB_PORT LB_TLS_PORT LB_STATS_PORT LB_HTTPS_PORT LB_WS_PORT
+# LB_WSS_PORT: DIR/haproxy.cfg from the template, one server line per
+# broker in each MQTT backend (its PROXY ports), in the ws and wss
+# backends (its WebSocket ports), and one per shadowd in the HTTPS
+# data-plane backend (its HTTPS port); each health checked on its
+# metrics port.  Reads cmd_up's port arrays.
 lb_config() {
-	local servers= servers_tls= servers_https= i
+	local servers= servers_tls= servers_https= servers_ws= servers_wss= i
 	for ((i = 0; i < BROKERS; i++)); do
 		servers+="\tserver broker-$i $HOST:${proxy[i]} send-proxy-v2 check port ${bmet[i]}\n"
 		servers_tls+="\tserver broker-$i $HOST:${proxy_tls[i]} send-proxy-v2 check port ${bmet[i]}\n"
+		servers_ws+="\tserver broker-$i $HOST:${ws[i]} check port ${bmet[i]}\n"
+		servers_wss+="\tserver broker-$i $HOST:${wss[i]} check port ${bmet[i]}\n"
 	done
 	for ((i = 0; i < SHADOWD; i++)); do
 		servers_https+="\tserver shadowd-$i $HOST:${shttps[i]} check port ${smet[i]}\n"
 	done
 	awk -v bind="$HOST" -v lb="$1" -v lb_tls="$2" -v stats="$3" \
-		-v lb_https="$4" -v servers="$servers" \
-		-v servers_tls="$servers_tls" -v servers_https="$servers_https" '
+		-v lb_https="$4" -v lb_ws="$5" -v lb_wss="$6" -v servers="$servers" \
+		-v servers_tls="$servers_tls" -v servers_https="$servers_https" \
+		-v servers_ws="$servers_ws" -v servers_wss="$servers_wss" '
 		/^@MQTT_SERVERS@$/ { printf "%s", servers; next }
 		/^@MQTTS_SERVERS@$/ { printf "%s", servers_tls; next }
 		/^@HTTPS_SERVERS@$/ { printf "%s", servers_https; next }
+		/^@WS_SERVERS@$/ { printf "%s", servers_ws; next }
+		/^@WSS_SERVERS@$/ { printf "%s", servers_wss; next }
 		/^[^#]/ {
 			gsub(/@BIND@/, bind); gsub(/@LB_PORT@/, lb)
 			gsub(/@LB_TLS_PORT@/, lb_tls); gsub(/@LB_STATS_PORT@/, stats)
 			gsub(/@LB_HTTPS_PORT@/, lb_https)
+			gsub(/@LB_WS_PORT@/, lb_ws); gsub(/@LB_WSS_PORT@/, lb_wss)
 		}
 		{ print }' "$root/deploy/haproxy/strata.cfg" >"$DIR/haproxy.cfg"
 }
@@ -650,15 +671,16 @@ cmd_run() {
 	# shellcheck disable=SC1091
 	. "$DIR/endpoints.env"
 	local lb_line=
-	[[ -z $LB_PORT ]] || printf -v lb_line '\n  balancer: %s %s %s %s' \
+	[[ -z $LB_PORT ]] || printf -v lb_line '\n  balancer: %s %s %s %s %s %s' \
 		"mqtt://$HOST:$LB_PORT" "mqtts://$HOST:$LB_TLS_PORT" \
-		"https://$HOST:${LB_HTTPS_PORT:-}" \
-		"stats http://$HOST:$LB_STATS_PORT/"
+		"https://$HOST:${LB_HTTPS_PORT:-}" "ws://$HOST:$LB_WS_PORT/mqtt" \
+		"wss://$HOST:$LB_WSS_PORT/mqtt" "stats http://$HOST:$LB_STATS_PORT/"
 	cat <<-EOF
 
 		Strata is running (Ctrl-C stops it).
 		  MQTT:     $(for p in $MQTT_PORTS; do printf 'mqtt://%s:%s ' "$HOST" "$p"; done)
 		  MQTTS:    $(for p in $MQTTS_PORTS; do printf 'mqtts://%s:%s ' "$HOST" "$p"; done)
+		  ws, wss:  $(for p in $WS_PORTS; do printf 'ws://%s:%s/mqtt ' "$HOST" "$p"; done)$(for p in $WSS_PORTS; do printf 'wss://%s:%s/mqtt ' "$HOST" "$p"; done)
 		  metrics:  $(for p in $METRICS_PORTS; do printf 'http://%s:%s/metrics ' "$HOST" "$p"; done)
 		  redis:    $HOST:$REDIS_PORT${REDIS_SENTINELS:+ (primary at start; sentinels $REDIS_SENTINELS, master $REDIS_MASTER_NAME)}${lb_line}
 		  certs:    CA $CA_FILE, client $CLIENT_CERT / $CLIENT_KEY

@@ -343,6 +343,7 @@ fuzz_link_connect(struct event_base *base, const char *host, uint16_t port,
 
 static const char *const fuzz_broker_args[] = {
 	"fuzz", "--node-id", "fuzz-broker", "--port", "0", "--tls-port", "0",
+	"--ws-port", "0", "--wss-port", "0",
 	"--metrics-port", "0", "--max-payload", "2048",
 	"--max-topic-depth", "4", "--max-subscriptions", "6",
 	"--max-subscriptions-per-subscribe", "4", "--max-client-id", "24",
@@ -459,6 +460,21 @@ fuzz_broker_connect(struct fuzz_broker *fb, unsigned i, bool tls)
 	}
 	broker_conn_new(fb->b, tls ? -1 : sv[0], bev,
 	    tls ? BROKER_TLS : BROKER_TCP, NULL);
+	fb->client_fd[i] = sv[1];
+}
+
+void
+fuzz_broker_connect_ws(struct fuzz_broker *fb, unsigned i, bool tls)
+{
+	struct bufferevent *bev;
+	int sv[2];
+
+	if (i >= FUZZ_CLIENTS || fb->client_fd[i] >= 0)
+		return;
+	fuzz_socketpair(sv);
+	bev = bufferevent_socket_new(fb->base, sv[0], BEV_OPT_CLOSE_ON_FREE);
+	FUZZ_CHECK(bev != NULL);
+	broker_conn_new(fb->b, -1, bev, tls ? BROKER_WSS : BROKER_WS, NULL);
 	fb->client_fd[i] = sv[1];
 }
 

@@ -81,6 +81,9 @@ void fuzz_broker_pump(struct fuzz_broker *fb);
 /* A client connection i (0..FUZZ_CLIENTS-1): plain TCP path, or the
  * bufferevent path TLS connections take (tls). */
 void fuzz_broker_connect(struct fuzz_broker *fb, unsigned i, bool tls);
+/* A client connection i on a WebSocket listener (ws, or wss: its
+ * bufferevent path without OpenSSL): the opening request, then frames. */
+void fuzz_broker_connect_ws(struct fuzz_broker *fb, unsigned i, bool tls);
 /* A client connection i on a PROXY listener: it must send a PROXY
  * protocol header first; behind it, the plain TCP path (or, tls, the
  * bufferevent path TLS connections take, made once the header is

@@ -1055,6 +1055,51 @@ def rule():
     write(t, "bad_sql", b'{"sql": "SELECT FROM WHERE"}')
 
 
+WS_OPENING = (b"GET /mqtt?token=t HTTP/1.1\r\nHost: x\r\n"
+              b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              b"Sec-WebSocket-Version: 13\r\n"
+              b"Sec-WebSocket-Protocol: mqtt\r\n\r\n")
+
+
+def ws_records(data, kind):
+    """fuzz_broker_ws records of kind 0 (raw) or 1 (a masked binary
+    frame each), at most 63 bytes a record."""
+    out = bytearray()
+    for i in range(0, len(data), 63):
+        piece = data[i:i + 63]
+        out.append((kind << 6) | len(piece))
+        out += piece
+    return bytes(out)
+
+
+def ws_frame_record(b0, masked, data):
+    """A kind 2 record: one frame of first byte b0."""
+    return bytes([0x80 | len(data), b0, 1 if masked else 0]) + data
+
+
+def broker_ws():
+    """fuzz_broker_ws: flags byte, then records (see its file)."""
+    t = "broker_ws"
+    mq = (connect("ws1") + subscribe([("a/+/c", 1)]) +
+          publish("a/b/c", b"hi", 1, 1))
+    write(t, "opening_raw", b"\x00" + ws_records(WS_OPENING, 0) +
+          ws_records(mq, 1))
+    write(t, "frames", b"\x12" + ws_records(mq, 1) + b"\xc0")
+    write(t, "fragments", b"\x12" + ws_frame_record(0x02, True, mq[:10]) +
+          ws_frame_record(0x89, True, b"p") +
+          ws_frame_record(0x00, True, mq[10:40]) +
+          ws_frame_record(0x80, True, mq[40:]))
+    write(t, "unmasked", b"\x02" + ws_records(connect("ws2"), 1) +
+          ws_frame_record(0x82, False, PINGREQ))
+    write(t, "text", b"\x02" + ws_frame_record(0x81, True, connect("ws3")))
+    write(t, "close", b"\x02" + ws_records(connect("ws4"), 1) +
+          ws_frame_record(0x88, True, b"\x03\xe8bye"))
+    write(t, "bad_opening", b"\x00" + ws_records(
+        WS_OPENING.replace(b"mqtt\r\n\r\n", b"chat\r\n\r\n"), 0))
+    write(t, "wss", b"\x13" + ws_records(mq, 1) + b"\xff")
+
+
 def main():
     broker_authwire()
     ctl_input()
@@ -1065,6 +1110,7 @@ def main():
     redis_broker()
     redis_router()
     proxy()
+    broker_ws()
     policy()
     iam_policy()
     shadow()

@@ -47,6 +47,8 @@ def port_offsets(brokers=BROKERS, routers=ROUTERS, lb=False, redis_ha=False):
                [7000 + i for i in range(brokers)] +
                [8000 + i for i in range(brokers)] +
                [8200 + i for i in range(brokers)] +
+               [3000 + i for i in range(brokers)] +   # ws
+               [3500 + i for i in range(brokers)] +   # wss
                [6000 + j for j in range(routers)] +
                [8100 + j for j in range(routers)] + [4500] +
                [8300, 8400, 8500] +  # shadowd-0's metrics, HTTP, HTTPS
@@ -54,7 +56,7 @@ def port_offsets(brokers=BROKERS, routers=ROUTERS, lb=False, redis_ha=False):
     if lb:
         offsets += ([5000 + i for i in range(brokers)] +
                     [5500 + i for i in range(brokers)] +
-                    [4000, 4001, 4002, 4003])
+                    [4000, 4001, 4002, 4003, 4004, 4005])
     if redis_ha:
         offsets += [4501, 4502, 4510, 4511, 4512]
     return offsets
@@ -76,6 +78,8 @@ class Cluster:
         self.host = env["HOST"]
         self.mqtt_ports = [int(p) for p in env["MQTT_PORTS"].split()]
         self.mqtts_ports = [int(p) for p in env["MQTTS_PORTS"].split()]
+        self.ws_ports = [int(p) for p in env.get("WS_PORTS", "").split()]
+        self.wss_ports = [int(p) for p in env.get("WSS_PORTS", "").split()]
         self.metrics_ports = [int(p) for p in env["METRICS_PORTS"].split()]
         self.broker_metrics_ports = [
             int(p) for p in env["BROKER_METRICS_PORTS"].split()]
@@ -103,6 +107,8 @@ class Cluster:
         self.lb_tls_port = _int_or_none(env.get("LB_TLS_PORT"))
         self.lb_stats_port = _int_or_none(env.get("LB_STATS_PORT"))
         self.lb_https_port = _int_or_none(env.get("LB_HTTPS_PORT"))
+        self.lb_ws_port = _int_or_none(env.get("LB_WS_PORT"))
+        self.lb_wss_port = _int_or_none(env.get("LB_WSS_PORT"))
         self.lb_pid = _int_or_none(env.get("LB_PID"))
         self.proxy_ports = _ints(env.get("PROXY_PORTS"))
         self.proxy_tls_ports = _ints(env.get("PROXY_TLS_PORTS"))

@@ -132,6 +132,7 @@ class Broker(Daemon):
         super().__init__("broker", [
             "--node-id", self.node_id, "--bind", "127.0.0.1",
             "--port", str(self.port), "--tls-port", "0",
+            "--ws-port", "0", "--wss-port", "0",
             "--metrics-port", str(self.metrics_port),
             "--redis-host", "127.0.0.1", "--redis-port", str(redis_port),
         ] + list(args), env)

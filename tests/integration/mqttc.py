@@ -52,12 +52,16 @@ class Message:
 class Client:
     """One paho client.  protocol is V311 or V5."""
 
-    def __init__(self, protocol, client_id=None, clean=True):
+    def __init__(self, protocol, client_id=None, clean=True,
+                 transport="tcp"):
+        """transport "websockets": MQTT over WebSocket (paho's default
+        path /mqtt, subprotocol mqtt)."""
         self.protocol = protocol
         if client_id is None:
             client_id = "it-" + uuid.uuid4().hex[:16]
         self.client_id = client_id
-        kwargs = {"protocol": protocol, "reconnect_on_failure": False}
+        kwargs = {"protocol": protocol, "reconnect_on_failure": False,
+                  "transport": transport}
         if protocol == V311:
             kwargs["clean_session"] = clean
         self.clean = clean

@@ -108,12 +108,15 @@ class JsClient:
                 return reply
 
     def connect(self, host, port, client_id, clean=True, properties=None,
-                keepalive=30):
+                keepalive=30, **more):
         """CONNECT (MQTT 5); returns the answer: connack (the packet as
-        MQTT.js decoded it) and error (a refused CONNACK)."""
+        MQTT.js decoded it) and error (a refused CONNACK).  more: the
+        agent's other connect fields (url for ws:// and wss://, ca, cert,
+        key, wsHeaders, username, password, protocolVersion)."""
         return self.call("connect", host=host, port=port,
                          clientId=client_id, clean=clean,
-                         keepalive=keepalive, properties=properties or {})
+                         keepalive=keepalive, properties=properties or {},
+                         **more)
 
     def subscribe(self, topic, qos=0, properties=None):
         """SUBSCRIBE; the answer holds granted and suback."""

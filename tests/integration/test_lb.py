@@ -132,12 +132,16 @@ def connected(c, client_id):
 
 
 def lb_client(c, made, transport, proto=V5, client_id=None):
-    cl = mqttc.Client(proto, client_id=client_id)
+    """A client through the balancer: tcp, tls, ws (MQTT over WebSocket)
+    or wss."""
+    ws = transport in ("ws", "wss")
+    cl = mqttc.Client(proto, client_id=client_id,
+                      transport="websockets" if ws else "tcp")
     made.append(cl)
-    port = c.lb_port
-    if transport == "tls":
+    port = {"tcp": c.lb_port, "tls": c.lb_tls_port, "ws": c.lb_ws_port,
+            "wss": c.lb_wss_port}[transport]
+    if transport in ("tls", "wss"):
         cl.tls(c.ca_file, c.client_cert, c.client_key)
-        port = c.lb_tls_port
     cl.connect(c.host, port)
     return cl
 
@@ -167,7 +171,7 @@ def proxy_counts(c, i):
 # ---- through HAProxy -------------------------------------------------
 
 
-@pytest.mark.parametrize("transport", ["tcp", "tls"])
+@pytest.mark.parametrize("transport", ["tcp", "tls", "ws", "wss"])
 def test_lb_qos1_round_trip_across_brokers(lb_cluster, made, transport,
                                            proto):
     """A subscriber and a publisher, both through the balancer, on

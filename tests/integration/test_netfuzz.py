@@ -804,12 +804,61 @@ ENDINGS = ["close"] * 4 + ["abort"] * 3 + ["half-close"] * 2 + \
     ["idle-close", "idle-abort"]
 
 
+WS_OPENING = (b"GET /mqtt HTTP/1.1\r\nHost: localhost\r\n"
+              b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              b"Sec-WebSocket-Version: 13\r\n"
+              b"Sec-WebSocket-Protocol: mqtt\r\n\r\n")
+
+
+def ws_frame(rng, payload, opcode=2, fin=True, mask=True):
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    bit = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([bit | n])
+    else:
+        head += bytes([bit | 126]) + struct.pack("!H", n)
+    if not mask:
+        return head + payload
+    key = bytes(rng.randrange(256) for _ in range(4))
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def ws_session(rng):
+    """MQTT over WebSocket: an opening request (valid, mutated or
+    garbage), then an MQTT session's bytes in masked binary messages cut
+    anywhere, pings between them, and now and then a broken frame."""
+    data, notes = mqtt_session(rng)
+    opening = WS_OPENING
+    shape = rng.choices(["valid", "mutated", "garbage"], [8, 1.5, 0.5])[0]
+    if shape == "mutated":
+        opening = rng.choice([m_bitflip, m_insert, m_delete, m_replace,
+                              m_truncate])(rng, opening)
+    elif shape == "garbage":
+        opening = garbage(rng)[0]
+    out, pos = opening, 0
+    while pos < len(data):
+        n = rng.randint(1, min(len(data) - pos, 2000))
+        out += ws_frame(rng, data[pos:pos + n])
+        pos += n
+        r = rng.random()
+        if r < 0.1:
+            out += ws_frame(rng, rand_bytes(rng, 0, 8), opcode=9)
+        elif r < 0.15:
+            out += m_bitflip(rng, ws_frame(rng, rand_bytes(rng, 1, 8)))
+        elif r < 0.17:
+            out += ws_frame(rng, b"x", opcode=rng.choice([1, 3, 8]),
+                            mask=rng.random() < 0.5)
+    return out, ["ws " + shape] + notes
+
+
 def plan_connection(rng, shape):
     """One connection: kind (mqtt, mqtts, metrics: plain HTTP, https:
     shadowd's device HTTPS), target index, TLS mode, byte segments, read
     wait and ending."""
-    kind = rng.choices(["mqtt", "mqtts", "metrics", "https"],
-                       [6, 2, 1.5, 0.5])[0]
+    kind = rng.choices(["mqtt", "mqtts", "metrics", "https", "ws"],
+                       [6, 2, 1.5, 0.5, 1])[0]
     plan = {"kind": kind, "index": rng.randrange(shape[kind]),
             "tls": "none"}
     if kind in ("mqtts", "https"):
@@ -817,6 +866,8 @@ def plan_connection(rng, shape):
         plan["tls_version"] = rng.choice(["any", "any", "1.2", "1.3"])
     if kind in ("metrics", "https"):
         data, notes = http_session(rng)
+    elif kind == "ws":
+        data, notes = ws_session(rng)
     else:
         data, notes = mqtt_session(rng)
     plan["notes"] = notes
@@ -839,10 +890,11 @@ class Targets:
     """Where the kinds of connection go: host, port lists, TLS files."""
 
     def __init__(self, host, mqtt=(), mqtts=(), metrics=(), ca=None,
-                 cert=None, key=None, https=()):
+                 cert=None, key=None, https=(), ws=()):
         self.host = host
         self.ports = {"mqtt": list(mqtt), "mqtts": list(mqtts),
-                      "metrics": list(metrics), "https": list(https)}
+                      "metrics": list(metrics), "https": list(https),
+                      "ws": list(ws)}
         self.ca, self.cert, self.key = ca, cert, key
         self._contexts = {}
 
@@ -861,7 +913,8 @@ class Targets:
                    env.get("CA_FILE"), env.get("CLIENT_CERT"),
                    env.get("CLIENT_KEY"),
                    [int(p) for p in env.get("SHADOWD_HTTPS_PORTS",
-                                            "").split()])
+                                            "").split()],
+                   [int(p) for p in env.get("WS_PORTS", "").split()])
 
     def shape(self):
         return {k: max(1, len(v)) for k, v in self.ports.items()}
@@ -1292,8 +1345,26 @@ def probe(targets, kind, port):
                 sock, server_hostname=host)
         with sock:
             sock.settimeout(SOCK_TIMEOUT)
-            sock.sendall(rawmqtt.connect("nf-probe-" + uuid.uuid4().hex[:8]))
+            hello = rawmqtt.connect("nf-probe-" + uuid.uuid4().hex[:8])
+            if kind == "ws":  # the answer's headers, then a frame
+                hello = WS_OPENING + ws_frame(random.Random(), hello)
+            sock.sendall(hello)
             got = b""
+            if kind == "ws":
+                while b"\r\n\r\n" not in got:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        return "no WebSocket answer (got %r)" % got
+                    got += chunk
+                if not got.startswith(b"HTTP/1.1 101"):
+                    return "WebSocket opening refused: %r" % got[:40]
+                got = got.split(b"\r\n\r\n", 1)[1]
+                while len(got) < 6:
+                    chunk = sock.recv(16)
+                    if not chunk:
+                        break
+                    got += chunk
+                got = got[2:]  # the frame header: CONNACK behind it
             while len(got) < 4:
                 chunk = sock.recv(16)
                 if not chunk:

@@ -5,7 +5,11 @@
 // Strings of acks.
 //
 // Input: one JSON command per line, {"id": N, "op": ..., ...}:
-//   connect     {host, port, clientId, clean, keepalive, properties}
+//   connect     {host, port | url, clientId, clean, keepalive, properties,
+//                protocolVersion, username, password, ca, cert, key,
+//                wsHeaders}: url ws://... or wss://... is MQTT over
+//                WebSocket; ca, cert and key are PEM file names (wss);
+//                wsHeaders go into the WebSocket opening request
 //   subscribe   {topic, qos, properties}
 //   unsubscribe {topic}
 //   publish     {topic, payload | payloadHex, qos, retain, properties}
@@ -74,20 +78,34 @@ function errorOf (err) {
 
 // Answered by the CONNACK; a refused one (reason >= 0x80, which MQTT.js
 // reports as an error) or a close before it is answered too.
-function connect (cmd, reply) {
-  let connack = null
-  client = mqtt.connect({
-    host: cmd.host,
-    port: cmd.port,
-    protocol: 'mqtt',
-    protocolVersion: 5,
+// The options of a connection: plain MQTT by host and port, or a URL
+// (ws://, wss://) with TLS files and headers of the opening request.
+function connectOptions (cmd) {
+  const fs = require('fs')
+  const opts = {
+    protocolVersion: cmd.protocolVersion || 5,
     clientId: cmd.clientId,
     clean: cmd.clean !== false,
     keepalive: cmd.keepalive || 30,
     reconnectPeriod: 0,
-    connectTimeout: COMMAND_MS,
-    properties: fromJson(cmd.properties || {})
-  })
+    connectTimeout: COMMAND_MS
+  }
+  if (opts.protocolVersion === 5) {
+    opts.properties = fromJson(cmd.properties || {})
+  }
+  if (cmd.username !== undefined) opts.username = cmd.username
+  if (cmd.password !== undefined) opts.password = cmd.password
+  if (cmd.ca) opts.ca = fs.readFileSync(cmd.ca)
+  if (cmd.cert) opts.cert = fs.readFileSync(cmd.cert)
+  if (cmd.key) opts.key = fs.readFileSync(cmd.key)
+  if (cmd.wsHeaders) opts.wsOptions = { headers: cmd.wsHeaders }
+  if (cmd.url) return [cmd.url, opts]
+  return [Object.assign(opts, { host: cmd.host, port: cmd.port, protocol: 'mqtt' })]
+}
+
+function connect (cmd, reply) {
+  let connack = null
+  client = mqtt.connect(...connectOptions(cmd))
   client.on('packetreceive', (packet) => {
     const p = plain(packet)
     if (['puback', 'pubrec', 'pubcomp'].includes(p.cmd)) {

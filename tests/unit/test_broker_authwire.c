@@ -52,7 +52,7 @@ test_request_tls(void **state)
 	struct strata_mqtt_connect cn = connect_of("dev?token=abc", "pw",
 	    "c1");
 	struct broker_authwire_request r = {&cn, "abc", true, "example.com",
-	    "00000000-0000-4000-8000-000000000000", "10.0.0.1"};
+	    "00000000-0000-4000-8000-000000000000", "10.0.0.1", NULL};
 	char *text = broker_authwire_request(&r);
 	json_t *j = json_loads(text, 0, NULL);
 
@@ -91,13 +91,35 @@ test_request_minimal(void **state)
 {
 	struct strata_mqtt_connect cn = connect_of("dev", NULL, "");
 	struct broker_authwire_request r = {&cn, NULL, false, NULL, "id",
-	    NULL};
+	    NULL, NULL};
 	char *text = broker_authwire_request(&r);
 
 	assert_string_equal(text, "{\"signatureVerified\":false,"
 	    "\"protocols\":[\"mqtt\"],\"protocolData\":{\"mqtt\":"
 	    "{\"username\":\"dev\"}},\"connectionMetadata\":{\"id\":\"id\"}}");
 	free(text);
+}
+
+/* MQTT over WebSocket: protocolData.http and "http" among protocols. */
+static void
+test_request_http(void **state)
+{
+	struct strata_mqtt_connect cn = connect_of("dev", NULL, "");
+	json_t *http = json_pack("{s:{s:s},s:s}", "headers", "token", "t1",
+	    "queryString", "?a=b");
+	struct broker_authwire_request r = {&cn, "t1", true, NULL, "id",
+	    NULL, http};
+	char *text = broker_authwire_request(&r);
+
+	(void)state;
+	assert_string_equal(text, "{\"token\":\"t1\","
+	    "\"signatureVerified\":false,"
+	    "\"protocols\":[\"tls\",\"http\",\"mqtt\"],\"protocolData\":"
+	    "{\"tls\":{},\"http\":{\"headers\":{\"token\":\"t1\"},"
+	    "\"queryString\":\"?a=b\"},\"mqtt\":{\"username\":\"dev\"}},"
+	    "\"connectionMetadata\":{\"id\":\"id\"}}");
+	free(text);
+	json_decref(http);
 }
 
 static void
@@ -263,6 +285,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_request_tls),
 	    cmocka_unit_test(test_request_minimal),
+	    cmocka_unit_test(test_request_http),
 	    cmocka_unit_test(test_token),
 	    cmocka_unit_test(test_key),
 	    cmocka_unit_test(test_answer_allow),
