@@ -589,7 +589,7 @@ wait_ready() {
 }
 
 # wait_lb_ready STATS_PORT: until HAProxy's first health checks passed for
-# every server (servers start UP but unchecked), at most 10 s; a broker
+# every server (servers start UP but unchecked), at most 10 s; a server
 # still unchecked is reported, not fatal.
 wait_lb_ready() {
 	local i
@@ -600,7 +600,9 @@ wait_lb_ready() {
 	echo "cluster.sh: HAProxy has not checked every broker yet (stats on port $1)" >&2
 }
 
-# lb_checked STATS_PORT: every server row of the stats CSV is UP, L7OK.
+# lb_checked STATS_PORT: every server row of the stats CSV is UP, L7OK:
+# each broker in its four backends (mqtt, mqtts, ws, wss), each shadowd in
+# the HTTPS one.
 lb_checked() {
 	local csv= line rows=0
 	# (the group keeps 2>/dev/null from becoming the shell's own stderr)
@@ -609,11 +611,12 @@ lb_checked() {
 	read -r -t 2 -d '' csv <&3 || true
 	exec 3>&-
 	while IFS=, read -r -a line; do
-		[[ ${line[0]:-} == brokers_* && ${line[1]:-} != BACKEND ]] || continue
+		[[ ${line[0]:-} == brokers_* || ${line[0]:-} == shadowd_* ]] || continue
+		[[ ${line[1]:-} != BACKEND ]] || continue
 		[[ ${line[17]:-} == UP && ${line[36]:-} == L7OK ]] || return 1
 		rows=$((rows + 1))
 	done <<<"${csv//$'\r'/}"
-	((rows == 2 * BROKERS))
+	((rows == 4 * BROKERS + SHADOWD))
 }
 
 health() {
