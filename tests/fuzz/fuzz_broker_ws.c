@@ -146,17 +146,6 @@ fuzz_ws_frame(uint8_t *out, uint8_t b0, bool mask, const uint8_t *p, size_t n)
 	return len;
 }
 
-static uint64_t
-fuzz_packets_in(struct fuzz_broker *fb)
-{
-	uint64_t n = 0;
-	unsigned t;
-
-	for (t = 0; t < 16; t++)
-		n += *fb->b->m.packets_in[t];
-	return n;
-}
-
 static void
 fuzz_record(struct fuzz_broker *fb, struct fuzz_input *in, bool tls)
 {
@@ -208,7 +197,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (in.len > 0) {
 		fuzz_record(fb, &in, tls);
 		FUZZ_CHECK(*fb->b->m.ws_upgrades > 0 ||
-		    fuzz_packets_in(fb) == 0);
+		    fuzz_broker_packets_in(fb) == 0);
 	}
 	fuzz_broker_pump(fb);
 	fuzz_broker_free(fb);

@@ -155,17 +155,6 @@ fuzz_action(struct fuzz_broker *fb, unsigned what)
 	fuzz_broker_pump(fb);
 }
 
-static uint64_t
-fuzz_packets_in(struct fuzz_broker *fb)
-{
-	uint64_t n = 0;
-	unsigned t;
-
-	for (t = 0; t < 16; t++)
-		n += *fb->b->m.packets_in[t];
-	return n;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -203,10 +192,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (c & 0x80)
 			fuzz_broker_pump(fb);
 		FUZZ_CHECK(*fb->b->m.proxy_accepted > 0 ||
-		    fuzz_packets_in(fb) == 0);
+		    fuzz_broker_packets_in(fb) == 0);
 	}
 	fuzz_broker_pump(fb);
-	FUZZ_CHECK(*fb->b->m.proxy_accepted > 0 || fuzz_packets_in(fb) == 0);
+	FUZZ_CHECK(*fb->b->m.proxy_accepted > 0 || fuzz_broker_packets_in(fb) == 0);
 	fuzz_broker_free(fb);
 	return 0;
 }

@@ -510,6 +510,17 @@ fuzz_broker_hangup(struct fuzz_broker *fb, unsigned i)
 	fb->client_fd[i] = -1;
 }
 
+uint64_t
+fuzz_broker_packets_in(struct fuzz_broker *fb)
+{
+	uint64_t n = 0;
+	unsigned t;
+
+	for (t = 0; t < 16; t++)
+		n += *fb->b->m.packets_in[t];
+	return n;
+}
+
 static void
 fuzz_send_packet(struct fuzz_broker *fb, unsigned i, uint8_t version,
     const struct strata_mqtt_packet *pkt)

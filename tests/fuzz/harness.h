@@ -95,6 +95,8 @@ void fuzz_broker_send(struct fuzz_broker *fb, unsigned i, const uint8_t *p,
     size_t n);
 /* Client i goes away (the broker sees end of stream). */
 void fuzz_broker_hangup(struct fuzz_broker *fb, unsigned i);
+/* MQTT packets the broker has read, of every type. */
+uint64_t fuzz_broker_packets_in(struct fuzz_broker *fb);
 /* Write raw bytes on a socket, pumping while it is full. */
 void fuzz_write_fd(struct fuzz_broker *fb, int fd, const uint8_t *p,
     size_t n);
