@@ -65,25 +65,25 @@ types_body_properties(struct admin_call *call, const char **description)
 		return NULL;
 	}
 	json_array_foreach(sa, i, v) {
-		json_t *probe = json_object();
-		bool ok = json_is_string(v);
+		json_t *probe;
+		bool ok;
 
-		/* an attribute name, checked as one */
-		if (ok)
-			json_object_set_new(probe, json_string_value(v),
-			    json_string(""));
-		ok = ok && json_object_size(probe) == 1 &&
-		    admin_attributes_valid(call, probe, 1,
-		    "searchableAttributes");
-		json_decref(probe);
-		if (!ok) {
-			if (!json_is_string(v))
-				admin_error(call, 400,
-				    "InvalidRequestException",
-				    "searchableAttributes", "searchable"
-				    "Attributes must be attribute names");
+		if (!json_is_string(v)) {
+			admin_error(call, 400, "InvalidRequestException",
+			    "searchableAttributes", "searchableAttributes "
+			    "must be attribute names");
 			return NULL;
 		}
+		/* an attribute name, checked as one (a 400 frees the call,
+		 * and the body with it: nothing of it is read after) */
+		probe = json_object();
+		json_object_set_new(probe, json_string_value(v),
+		    json_string(""));
+		ok = admin_attributes_valid(call, probe, 1,
+		    "searchableAttributes");
+		json_decref(probe);
+		if (!ok)
+			return NULL;
 	}
 	return json_dumps(sa, JSON_COMPACT);
 }
