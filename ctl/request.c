@@ -248,10 +248,8 @@ ctl_request_rule_payload(json_t *payload, char *msg, size_t msglen)
 	return 0;
 }
 
-/* A list of strings: a JSON array of strings, or words separated by
- * commas.  Returns 0, or -1 with msg. */
-static int
-request_list(const char *text, json_t **out, char *msg, size_t msglen)
+int
+ctl_request_list(const char *text, json_t **out, char *msg, size_t msglen)
 {
 	json_error_t jerr;
 	const char *p = text, *comma;
@@ -263,6 +261,12 @@ request_list(const char *text, json_t **out, char *msg, size_t msglen)
 		if (*out == NULL) {
 			snprintf(msg, msglen, "not a JSON array: %s",
 			    jerr.text);
+			return -1;
+		}
+		if (!json_is_array(*out)) {
+			snprintf(msg, msglen, "not a JSON array");
+			json_decref(*out);
+			*out = NULL;
 			return -1;
 		}
 		json_array_foreach(*out, i, v)
@@ -311,7 +315,7 @@ request_json(const struct ctl_flag *f, const char *text, json_t **out,
 	case CTL_BLOB: /* a payload, never a member: the table's rule */
 		abort();
 	case CTL_LIST:
-		if (request_list(text, out, msg, sizeof(msg)) == 0)
+		if (ctl_request_list(text, out, msg, sizeof(msg)) == 0)
 			return 0;
 		break;
 	case CTL_OBJECT:
