@@ -546,6 +546,7 @@ op_list_thing_groups(struct admin_call *call)
 {
 	const char *parent = admin_query(call, "parentGroup");
 	const char *rec = admin_query(call, "recursive");
+	const char *prefix = admin_query(call, "namePrefixFilter");
 
 	if (!admin_page_valid(call))
 		return;
@@ -553,6 +554,12 @@ op_list_thing_groups(struct admin_call *call)
 		admin_error(call, 400, "InvalidRequestException",
 		    "parentGroup", "parentGroup must match [a-zA-Z0-9:_-]+ "
 		    "(1 to 128 characters)");
+		return;
+	}
+	if (prefix != NULL && !broker_registry_name_valid(prefix)) {
+		admin_error(call, 400, "InvalidRequestException",
+		    "namePrefixFilter", "namePrefixFilter must match "
+		    "[a-zA-Z0-9:_-]+ (1 to 128 characters)");
 		return;
 	}
 	admin_eval(call, script_list_groups, 1, 3, (const char *[]){
