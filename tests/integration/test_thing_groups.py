@@ -15,6 +15,7 @@ import urllib.parse
 
 import pytest
 
+import certs
 import conftest
 import mqttc
 from mqttc import V5
@@ -621,3 +622,53 @@ def test_group_policy_connect_revoked_live(gcluster, tmp_path, closing):
     closing(d)
     ctl(c, "delete-thing-group", "--thing-group-name", g)
     assert d.wait_disconnected(timeout=5) == 0x87
+
+
+def test_jitp_needs_the_thing_type(gcluster, tmp_path, closing):
+    """A provisioning template's ThingTypeName must name a type that
+    exists and is not deprecated, as CreateThing's: until it does, the
+    device is refused as unknown (0x86) and nothing is made."""
+    c = gcluster
+    tt = uniq("jt")
+    ca = certs.make_ca(str(tmp_path), "jt")
+    template = {"Parameters": {"AWS::IoT::Certificate::CommonName":
+                               {"Type": "String"},
+                               "AWS::IoT::Certificate::Id":
+                               {"Type": "String"}},
+                "Resources": {
+                    "thing": {"Type": "AWS::IoT::Thing", "Properties": {
+                        "ThingName": {"Ref":
+                                      "AWS::IoT::Certificate::CommonName"},
+                        "ThingTypeName": tt}},
+                    "certificate": {"Type": "AWS::IoT::Certificate",
+                                    "Properties": {"CertificateId": {
+                                        "Ref": "AWS::IoT::Certificate::Id"},
+                                        "Status": "ACTIVE"}},
+                    "policy": {"Type": "AWS::IoT::Policy", "Properties": {
+                        "PolicyDocument": policy_doc(
+                            allow("iot:Connect", "*"))}}}}
+    (tmp_path / "reg.json").write_text(json.dumps(
+        {"templateBody": json.dumps(template)}))
+    ctl(c, "register-ca-certificate", "--ca-certificate", "file://" + ca[0],
+        "--set-as-active", "--allow-auto-registration",
+        "--registration-config", "file://%s" % (tmp_path / "reg.json"))
+    name = uniq("jd")
+    crt, key = certs.make_leaf(str(tmp_path), name, ca)
+
+    def connect(rc):
+        d = mqttc.Client(V5, client_id=name)
+        closing(d)
+        d.tls(c.ca_file, crt, key)
+        d.connect(c.host, c.mqtts_ports[0], expect_rc=rc)
+
+    connect(0x86)
+    e = ctl(c, "describe-thing", "--thing-name", name, expect=254)
+    assert "(ResourceNotFoundException)" in e
+    ctl(c, "create-thing-type", "--thing-type-name", tt)
+    ctl(c, "deprecate-thing-type", "--thing-type-name", tt)
+    connect(0x86)
+    ctl(c, "deprecate-thing-type", "--thing-type-name", tt,
+        "--undo-deprecate")
+    connect(0)
+    assert ctl(c, "describe-thing", "--thing-name",
+               name)["thingTypeName"] == tt
