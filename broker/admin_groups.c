@@ -644,7 +644,8 @@ op_list_thing_groups_for_thing(struct admin_call *call)
  * planned whole, then written: either every change is made or none.
  * A thing is in at most 10 groups, of which at most one per hierarchy
  * (dynamic groups are each their own); past 10, overrideDynamicGroups
- * lets a static group take a dynamic group's place. */
+ * lets a static group take a dynamic group's place.  Things are neither
+ * added to nor removed from a dynamic group by hand. */
 static const char script_membership[] = GROUPS_LUA
     "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
     "  'NotFound thing ' .. ARGV[1] .. ' does not exist') end "
@@ -653,9 +654,11 @@ static const char script_membership[] = GROUPS_LUA
     "local sim = {} "
     "for _, c in ipairs(cur) do sim[c] = true end "
     "for _, g in ipairs(cjson.decode(ARGV[3])) do "
-    "  if redis.call('EXISTS', gkey(g)) == 0 then return "
-    "    redis.error_reply('NotFound thing group ' .. g .. "
-    "    ' does not exist') end "
+    "  local h = redis.call('HMGET', gkey(g), 'name', 'dynamic') "
+    "  if not h[1] then return redis.error_reply('NotFound thing group ' "
+    "    .. g .. ' does not exist') end "
+    "  if h[2] == '1' then return redis.error_reply('Invalid thing group ' "
+    "    .. g .. ' is dynamic: its query decides its things') end "
     "  sim[g] = nil "
     "end "
     "for _, g in ipairs(cjson.decode(ARGV[4])) do "

@@ -672,3 +672,54 @@ def test_jitp_needs_the_thing_type(gcluster, tmp_path, closing):
     connect(0)
     assert ctl(c, "describe-thing", "--thing-name",
                name)["thingTypeName"] == tt
+
+
+def test_dynamic_group_records_are_respected(gcluster):
+    """A dynamic group (its record written as the fleet index writes it:
+    dynamic 1, a query, its members in the shared sets) is shown with its
+    query and status, takes no hand-made membership, no child and no
+    DeleteThingGroup; it counts toward a thing's 10 groups, and
+    overrideDynamicGroups lets a static group take its place."""
+    c = gcluster
+    dyn, t = uniq("dyn"), uniq("dt")
+    ctl(c, "create-thing", "--thing-name", t)
+    rc, out = c.redis_cli(
+        c.redis_port, "HSET", "strata:thing-group:{%s}" % dyn, "name", dyn,
+        "id", "d", "parent", "", "description", "", "attributes", "{}",
+        "version", 1, "created", int(time.time()), "dynamic", 1, "query",
+        "attributes.x:1", "index_name", "AWS_Things")
+    assert rc == 0, out
+    for args in (("SADD", "strata:thing-groups", dyn),
+                 ("SADD", "strata:group-things:{%s}" % dyn, t),
+                 ("SADD", "strata:thing-groups-of:{%s}" % t, dyn)):
+        assert c.redis_cli(c.redis_port, *args)[0] == 0
+    d = ctl(c, "describe-thing-group", "--thing-group-name", dyn)
+    assert (d["queryString"], d["indexName"], d["status"]) == (
+        "attributes.x:1", "AWS_Things", "ACTIVE")
+    assert ctl(c, "list-things-in-thing-group", "--thing-group-name",
+               dyn)["things"] == [t]
+    for cmd in ("add-thing-to-thing-group", "remove-thing-from-thing-group"):
+        e = ctl(c, cmd, "--thing-group-name", dyn, "--thing-name", t,
+                expect=254)
+        assert "(InvalidRequestException)" in e and "dynamic" in e
+    e = ctl(c, "create-thing-group", "--thing-group-name", uniq("kid"),
+            "--parent-group-name", dyn, expect=254)
+    assert "(InvalidRequestException)" in e
+    e = ctl(c, "delete-thing-group", "--thing-group-name", dyn, expect=254)
+    assert "(InvalidRequestException)" in e
+    # 9 static groups and the dynamic one: full; override takes its place
+    roots = [uniq("s%d" % i) for i in range(10)]
+    for r in roots:
+        ok(admin(c, "POST", "/thing-groups/" + r, {}))
+    ctl(c, "update-thing-groups-for-thing", "--thing-name", t,
+        "--thing-groups-to-add", ",".join(roots[:9]))
+    e = ctl(c, "add-thing-to-thing-group", "--thing-group-name", roots[9],
+            "--thing-name", t, expect=254)
+    assert "(InvalidRequestException)" in e
+    ctl(c, "add-thing-to-thing-group", "--thing-group-name", roots[9],
+        "--thing-name", t, "--override-dynamic-groups")
+    mine = group_names(ctl(c, "list-thing-groups-for-thing", "--thing-name",
+                           t))
+    assert sorted(mine) == sorted(roots)
+    assert ctl(c, "list-things-in-thing-group", "--thing-group-name",
+               dyn)["things"] == []
