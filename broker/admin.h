@@ -41,6 +41,8 @@ enum admin_resource {
 	ADMIN_RES_POLICY,       /* .../policy/<arg> */
 	ADMIN_RES_RULE,         /* .../rule/<arg> */
 	ADMIN_RES_TOPIC,        /* .../topic/<arg> */
+	ADMIN_RES_THING_TYPE,   /* .../thingtype/<arg> */
+	ADMIN_RES_THING_GROUP,  /* .../thinggroup/<arg> */
 	ADMIN_RES_ARN,          /* the parameter is an ARN */
 	ADMIN_RES_USER,         /* arn:aws:iam::A:user/<arg> */
 	ADMIN_RES_ADMIN_POLICY, /* arn:aws:iam::A:policy/<arg> */
@@ -65,6 +67,8 @@ extern const struct admin_route admin_routes[];      /* admin_ops.c */
 extern const struct admin_route admin_iam_routes[];  /* admin_iam.c */
 extern const struct admin_route admin_rule_routes[]; /* admin_rules.c */
 extern const struct admin_route admin_dest_routes[]; /* admin_dest.c */
+extern const struct admin_route admin_type_routes[]; /* admin_types.c */
+extern const struct admin_route admin_group_routes[]; /* admin_groups.c */
 
 struct admin_cred;
 struct strata_iam_policy;
@@ -135,6 +139,48 @@ void admin_cred_free(struct admin_call *call);
 void admin_key_derive(const char *secret, char verifier[65],
     char signing[65]);
 bool admin_key_id_valid(const char *s);
+
+/* ---- admin_ops.c, shared with admin_types.c and admin_groups.c ---- */
+/* arn:aws:iot:<region>:<account>:<kind>/<name> */
+void admin_iot_arn(struct admin_call *call, char *out, size_t len,
+    const char *kind, const char *name);
+/* Seconds since the epoch, as text. */
+void admin_now(char out[24]);
+/* call->arg is a registry name; false after a 400 naming field. */
+bool admin_arg_name(struct admin_call *call, const char *field);
+/* A string member of the body (NULL: absent); false after a 400. */
+bool admin_body_string(struct admin_call *call, json_t *obj,
+    const char *field, const char **out);
+/* An attributes object within AWS IoT's rules (at most max entries);
+ * false after a 400 naming field. */
+bool admin_attributes_valid(struct admin_call *call, json_t *attrs,
+    size_t max, const char *field);
+/* The value of field in a flat HGETALL-style reply, or NULL. */
+const char *admin_field(const redisReply *r, const char *field);
+/* Answer {} whatever the reply. */
+void admin_done_empty(struct admin_call *call, redisReply *reply);
+
+/* ---- admin_types.c: pages of the registry's list calls ---- */
+/* maxResults, when given, is 1..250; false after a 400. */
+bool admin_page_valid(struct admin_call *call);
+/* Put into out[member] the page of items (sorted by name: the string
+ * item[key], or the item itself when key is NULL) that nextToken and
+ * maxResults ask for, and out["nextToken"] when more follow (the last
+ * name of the page: pages stay right while items come and go).  0, or
+ * -1 after a 400. */
+int admin_page(struct admin_call *call, json_t *items, const char *key,
+    const char *member, json_t *out);
+
+/* ---- admin_groups.c: policies on thing groups (AttachPolicy,
+ * DetachPolicy, ListAttachedPolicies with a thing group ARN) ---- */
+/* The group name of a thing group ARN of this registry, or false (no
+ * answer sent) when arn is not one. */
+bool admin_group_arn_name(struct admin_call *call, const char *arn,
+    char name[ADMIN_MAX_NAME + 1]);
+void admin_group_target_policy(struct admin_call *call, const char *group,
+    bool attach);
+void admin_group_attached_policies(struct admin_call *call,
+    const char *group);
 
 /* ---- admin_iam.c ---- */
 void admin_iam_arn(struct admin_call *call, char *out, size_t len,

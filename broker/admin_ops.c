@@ -176,21 +176,84 @@ ops_done_empty(struct admin_call *call, redisReply *reply)
 	admin_reply(call, NULL);
 }
 
+static bool ops_attributes_valid(struct admin_call *call, json_t *attrs,
+    size_t max, const char *field);
+
+/* The helpers above, for admin_types.c and admin_groups.c (admin.h). */
+void
+admin_iot_arn(struct admin_call *call, char *out, size_t len,
+    const char *kind, const char *name)
+{
+	ops_arn(call, out, len, kind, name);
+}
+
+void
+admin_now(char out[24])
+{
+	ops_now(out);
+}
+
+bool
+admin_arg_name(struct admin_call *call, const char *field)
+{
+	return ops_arg_name(call, field);
+}
+
+bool
+admin_body_string(struct admin_call *call, json_t *obj, const char *field,
+    const char **out)
+{
+	json_t *v = obj != NULL ? json_object_get(obj, field) : NULL;
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return true;
+	if (!json_is_string(v)) {
+		admin_error(call, 400, "InvalidRequestException", field,
+		    "%s must be a string", field);
+		return false;
+	}
+	*out = json_string_value(v);
+	return true;
+}
+
+bool
+admin_attributes_valid(struct admin_call *call, json_t *attrs, size_t max,
+    const char *field)
+{
+	return ops_attributes_valid(call, attrs, max, field);
+}
+
+const char *
+admin_field(const redisReply *r, const char *field)
+{
+	return ops_field(r, field);
+}
+
+void
+admin_done_empty(struct admin_call *call, redisReply *reply)
+{
+	admin_reply(call, NULL);
+}
+
 /* ---- things ---- */
 
-/* Attributes: at most 50, names [a-zA-Z0-9_.,@/:#-]+ up to 128, values
+/* Attributes: at most max (50 for a thing with a type, 3 without, 50 for
+ * a group), names [a-zA-Z0-9_.,@/:#-]+ up to 128, values
  * [a-zA-Z0-9_.,@/:#=\[\]-]* up to 800 (AWS IoT's); merge may remove one
  * with "" . */
 static bool
-ops_attributes_valid(struct admin_call *call, json_t *attrs)
+ops_attributes_valid(struct admin_call *call, json_t *attrs, size_t max,
+    const char *field)
 {
 	const char *k;
 	json_t *v;
 
-	if (!json_is_object(attrs) || json_object_size(attrs) > 50) {
-		admin_error(call, 400, "InvalidRequestException",
-		    "attributePayload.attributes", "attributes must be an "
-		    "object of at most 50 strings");
+	if (!json_is_object(attrs) || json_object_size(attrs) > max) {
+		admin_error(call, 400, "InvalidRequestException", field,
+		    "attributes must be an object of at most %zu strings%s",
+		    max, max == 3 ? " (a thing without a thing type has at "
+		    "most 3 attributes, with one 50)" : "");
 		return false;
 	}
 	json_object_foreach(attrs, k, v) {
@@ -198,7 +261,7 @@ ops_attributes_valid(struct admin_call *call, json_t *attrs)
 		    !json_is_string(v) || !ops_chars_valid(json_string_value(v),
 		    800, "_.,@/:#=[]-", true)) {
 			admin_error(call, 400, "InvalidRequestException",
-			    "attributePayload.attributes", "attribute '%s': "
+			    field, "attribute '%s': "
 			    "names match [a-zA-Z0-9_.,@/:#-]+ (up to 128), "
 			    "values are strings matching "
 			    "[a-zA-Z0-9_.,@/:#=\\[\\]-]* (up to 800)", k);
@@ -209,10 +272,11 @@ ops_attributes_valid(struct admin_call *call, json_t *attrs)
 }
 
 /* attributePayload.attributes of the body as compact JSON (malloc'd),
- * "{}" when absent; *merge from attributePayload.merge.  NULL after a
- * 400. */
+ * "{}" when absent, at most max of them; *merge from
+ * attributePayload.merge.  NULL after a 400. */
 static char *
-ops_body_attributes(struct admin_call *call, bool *merge, bool *given)
+ops_body_attributes(struct admin_call *call, bool *merge, bool *given,
+    size_t max)
 {
 	json_t *ap = call->body != NULL ?
 	    json_object_get(call->body, "attributePayload") : NULL;
@@ -227,7 +291,8 @@ ops_body_attributes(struct admin_call *call, bool *merge, bool *given)
 	}
 	if (attrs == NULL)
 		return strdup("{}");
-	if (!ops_attributes_valid(call, attrs))
+	if (!ops_attributes_valid(call, attrs, max,
+	    "attributePayload.attributes"))
 		return NULL;
 	return json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS);
 }
@@ -246,6 +311,18 @@ ops_body_type(struct admin_call *call, const char **type)
 	return true;
 }
 
+/* The thing type named ARGV[2] ("" none) must exist and not be
+ * deprecated (CreateThing, UpdateThing). */
+#define OPS_TYPE_CHECK                                                     \
+    "if ARGV[2] ~= '' then "                                               \
+    "  local tt = redis.call('HMGET', 'strata:thing-type:{' .. ARGV[2] .. " \
+    "    '}', 'name', 'deprecated') "                                      \
+    "  if not tt[1] then return redis.error_reply('NotFound thing type ' " \
+    "    .. ARGV[2] .. ' does not exist') end "                            \
+    "  if tt[2] == '1' then return redis.error_reply('Invalid thing type ' " \
+    "    .. ARGV[2] .. ' is deprecated: no thing may be given it') end "   \
+    "end "
+
 static const char script_create_thing[] =
     "local t = redis.call('HMGET', KEYS[1], 'id', 'type', 'attributes') "
     "if t[1] then "
@@ -253,6 +330,7 @@ static const char script_create_thing[] =
     "  return redis.error_reply('Exists thing ' .. ARGV[1] .. "
     "    ' already exists with different attributes') "
     "end "
+    OPS_TYPE_CHECK
     "redis.call('HSET', KEYS[1], 'name', ARGV[1], 'type', ARGV[2], "
     "  'attributes', ARGV[3], 'version', 1, 'created', ARGV[4], "
     "  'id', ARGV[5]) "
@@ -283,7 +361,8 @@ op_create_thing(struct admin_call *call)
 
 	if (!ops_arg_name(call, "thingName") || !ops_body_type(call, &type))
 		return;
-	attrs = ops_body_attributes(call, &merge, &given);
+	attrs = ops_body_attributes(call, &merge, &given, type != NULL ? 50 :
+	    3);
 	if (attrs == NULL)
 		return;
 	broker_registry_key(key, "thing", call->arg);
@@ -418,27 +497,38 @@ op_list_things(struct admin_call *call)
 	    (const char *[]){"strata:things"}, ops_things_listed);
 }
 
-/* ARGV: name, expectedVersion or "", type or "", removeType 0/1,
- * attributes JSON or "", merge 0/1 */
+/* ARGV: name, type or "", expectedVersion or "", removeType 0/1,
+ * attributes JSON or "", merge 0/1.  The type must exist and not be
+ * deprecated (unless the thing has it already); the attributes after the
+ * change at most 50 with a type, 3 without (AWS IoT's). */
 static const char script_update_thing[] =
-    "local t = redis.call('HMGET', KEYS[1], 'version', 'attributes') "
+    "local t = redis.call('HMGET', KEYS[1], 'version', 'attributes', "
+    "  'type') "
     "if not t[1] then return redis.error_reply('NotFound thing ' .. "
     "  ARGV[1] .. ' does not exist') end "
-    "if ARGV[2] ~= '' and ARGV[2] ~= t[1] then return redis.error_reply("
-    "  'VersionConflict expected version ' .. ARGV[2] .. ', thing is at ' "
+    "if ARGV[3] ~= '' and ARGV[3] ~= t[1] then return redis.error_reply("
+    "  'VersionConflict expected version ' .. ARGV[3] .. ', thing is at ' "
     "  .. t[1]) end "
-    "if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'type', ARGV[3]) "
-    "elseif ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'type', '') end "
+    "if ARGV[2] ~= (t[3] or '') then " OPS_TYPE_CHECK "end "
+    "local ty = t[3] or '' "
+    "if ARGV[2] ~= '' then ty = ARGV[2] elseif ARGV[4] == '1' then "
+    "  ty = '' end "
+    "local new = cjson.decode(t[2] or '{}') "
     "if ARGV[5] ~= '' then "
-    "  local new = cjson.decode(ARGV[5]) "
+    "  local given = cjson.decode(ARGV[5]) "
     "  if ARGV[6] == '1' then "
-    "    local old = cjson.decode(t[2] or '{}') "
-    "    for k, v in pairs(new) do "
-    "      if v == '' then old[k] = nil else old[k] = v end end "
-    "    new = old "
-    "  end "
+    "    for k, v in pairs(given) do "
+    "      if v == '' then new[k] = nil else new[k] = v end end "
+    "  else new = given end "
+    "end "
+    "local n = 0 for _ in pairs(new) do n = n + 1 end "
+    "if (ty == '' and n > 3) or n > 50 then return redis.error_reply("
+    "  'Invalid a thing without a thing type has at most 3 attributes, "
+    "with one 50') end "
+    "redis.call('HSET', KEYS[1], 'type', ty) "
+    "if ARGV[5] ~= '' then "
     "  local enc = cjson.encode(new) "
-    "  if next(new) == nil then enc = '{}' end "
+    "  if n == 0 then enc = '{}' end "
     "  redis.call('HSET', KEYS[1], 'attributes', enc) "
     "end "
     "redis.call('HINCRBY', KEYS[1], 'version', 1) "
@@ -466,12 +556,14 @@ op_update_thing(struct admin_call *call)
 	if (ev != NULL)
 		snprintf(version, sizeof(version), "%lld",
 		    (long long)json_integer_value(ev));
-	attrs = ops_body_attributes(call, &merge, &given);
+	/* the count with or without a type is checked after the merge, in
+	 * the script */
+	attrs = ops_body_attributes(call, &merge, &given, 50);
 	if (attrs == NULL)
 		return;
 	broker_registry_key(key, "thing", call->arg);
 	admin_eval(call, script_update_thing, 1, 7, (const char *[]){key,
-	    call->arg, version, type != NULL ? type : "", remove ? "1" : "0",
+	    call->arg, type != NULL ? type : "", version, remove ? "1" : "0",
 	    given ? attrs : "", merge ? "1" : "0"}, ops_done_empty);
 	free(attrs);
 }
@@ -486,6 +578,11 @@ static const char script_delete_thing[] =
     "  'Invalid cannot delete thing ' .. ARGV[1] .. ' which has "
     "principals attached') end "
     "redis.call('DEL', KEYS[1]) redis.call('SREM', KEYS[2], ARGV[1]) "
+    "local of = 'strata:thing-groups-of:{' .. ARGV[1] .. '}' "
+    "for _, g in ipairs(redis.call('SMEMBERS', of)) do "
+    "  redis.call('SREM', 'strata:group-things:{' .. g .. '}', ARGV[1]) "
+    "end "
+    "redis.call('DEL', of) "
     "redis.call('PUBLISH', 'strata:registry', 'thing ' .. ARGV[1]) "
     "return 1";
 
@@ -1349,13 +1446,16 @@ op_list_policies(struct admin_call *call)
 	    (const char *[]){"strata:policies"}, ops_policies_listed);
 }
 
-/* KEYS: policy, policies, policy-targets; ARGV: name */
+/* KEYS: policy, policies, policy-targets, policy-groups; ARGV: name */
 static const char script_delete_policy[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
     "  'NotFound policy ' .. ARGV[1] .. ' does not exist') end "
     "if redis.call('SCARD', KEYS[3]) > 0 then return redis.error_reply("
     "  'DeleteConflict policy ' .. ARGV[1] .. ' is attached to "
     "certificates') end "
+    "if redis.call('SCARD', KEYS[4]) > 0 then return redis.error_reply("
+    "  'DeleteConflict policy ' .. ARGV[1] .. ' is attached to "
+    "thing groups') end "
     "redis.call('DEL', KEYS[1]) redis.call('SREM', KEYS[2], ARGV[1]) "
     "redis.call('PUBLISH', 'strata:registry', 'policy ' .. ARGV[1]) "
     "return 1";
@@ -1363,14 +1463,15 @@ static const char script_delete_policy[] =
 static void
 op_delete_policy(struct admin_call *call)
 {
-	char k[2][KEY_MAX];
+	char k[3][KEY_MAX];
 
 	if (!ops_arg_name(call, "policyName"))
 		return;
 	broker_registry_key(k[0], "policy", call->arg);
 	broker_registry_key(k[1], "policy-targets", call->arg);
-	admin_eval(call, script_delete_policy, 3, 4, (const char *[]){k[0],
-	    "strata:policies", k[1], call->arg}, ops_done_empty);
+	broker_registry_key(k[2], "policy-groups", call->arg);
+	admin_eval(call, script_delete_policy, 4, 5, (const char *[]){k[0],
+	    "strata:policies", k[1], k[2], call->arg}, ops_done_empty);
 }
 
 /* KEYS: policy, cert, cert-policies, policy-targets; ARGV: name, id,
@@ -1398,11 +1499,17 @@ static void
 ops_target_policy(struct admin_call *call, bool attach)
 {
 	char id[BROKER_CERT_ID_LEN + 1], k[4][KEY_MAX];
+	char group[ADMIN_MAX_NAME + 1];
 	const char *target;
 
 	if (!ops_arg_name(call, "policyName") ||
-	    !ops_body_string(call, "target", &target) ||
-	    !ops_principal_id(call, target, "target", id))
+	    !ops_body_string(call, "target", &target))
+		return;
+	if (target != NULL && admin_group_arn_name(call, target, group)) {
+		admin_group_target_policy(call, group, attach);
+		return;
+	}
+	if (!ops_principal_id(call, target, "target", id))
 		return;
 	broker_registry_key(k[0], "policy", call->arg);
 	broker_registry_key(k[1], "cert", id);
@@ -1429,7 +1536,12 @@ static void
 op_list_attached_policies(struct admin_call *call)
 {
 	char id[BROKER_CERT_ID_LEN + 1], k[2][KEY_MAX], what[96];
+	char group[ADMIN_MAX_NAME + 1];
 
+	if (admin_group_arn_name(call, call->arg, group)) {
+		admin_group_attached_policies(call, group);
+		return;
+	}
 	if (!ops_principal_id(call, call->arg, "target", id))
 		return;
 	broker_registry_key(k[0], "cert", id);

@@ -126,6 +126,7 @@ struct broker_config {
 	char *registry_ca_cert;
 	char *registry_ca_key;
 	long registry_cert_days;
+	long thing_type_delete_wait; /* s deprecated before DeleteThingType */
 	char *authorizer_url;     /* "" = no custom authorizer */
 	long authorizer_timeout;  /* ms */
 	long authorizer_cache_seconds;

@@ -140,6 +140,9 @@ static const struct strata_config_option broker_options[] = {
 	OPT("registry-cert-days", STRATA_CFG_INT, registry_cert_days, "3650",
 	    1, 36500, "validity of the certificates "
 	    "create-keys-and-certificate issues (days)"),
+	OPT("thing-type-delete-wait", STRATA_CFG_INT, thing_type_delete_wait,
+	    "300", 0, 86400, "seconds a thing type must have been deprecated "
+	    "before DeleteThingType deletes it (AWS IoT: 5 minutes)"),
 	OPT("authorizer-url", STRATA_CFG_STRING, authorizer_url, "", 0, 0,
 	    "custom authorizer: http://host[:port]/path answering AWS IoT's "
 	    "authorizer request for TLS clients without a certificate "

@@ -31,6 +31,14 @@
  * Policies are compiled once per broker and shared, keyed by name and
  * checked against the document text the lookup returns.
  *
+ * Thing groups: a connection's policies are its certificate's plus those
+ * attached to the groups its thing is in and to their ancestors (AWS
+ * IoT's inheritance).  The lookup returns, for each thing of the
+ * certificate, its groups with their ancestors and those groups'
+ * policies; the connection's thing picks its set at the bind.  A
+ * "group <name>" message looks up again every entry one of whose things
+ * is in that group or below it.
+ *
  * With a custom authorizer (authorizer.c) a TLS client without a
  * certificate, and with authorizer-tcp a plain TCP client that gives a
  * user name, gets an identity too: no certificate entry, its policies
@@ -80,7 +88,16 @@ struct dev_cert {
 	int refusal;                  /* AUTH_*, or -1: may connect */
 	struct dev_policy **pols;
 	size_t n_pols;
-	json_t *things;               /* [[name, type, attributes]...] */
+	json_t *things;               /* [[name, type, attributes, [group
+					 and ancestor names]]...] */
+	struct dev_thing_pols *tpols; /* per thing (same index): its
+					 groups' policies */
+};
+
+/* The policies of a thing's groups and their ancestors. */
+struct dev_thing_pols {
+	struct dev_policy **pols;
+	size_t n;
 };
 
 /* Bound policies, shared by the connections of a certificate whose
@@ -236,6 +253,8 @@ device_set_new(struct strata_policy *const *pols, size_t n,
 static void
 device_cert_clear(struct dev_cert *e)
 {
+	size_t nt = json_array_size(e->things);
+
 	device_set_unref(e->shared);
 	e->shared = NULL;
 	for (size_t i = 0; i < e->n_pols; i++)
@@ -243,6 +262,13 @@ device_cert_clear(struct dev_cert *e)
 	free(e->pols);
 	e->pols = NULL;
 	e->n_pols = 0;
+	for (size_t t = 0; e->tpols != NULL && t < nt; t++) {
+		for (size_t i = 0; i < e->tpols[t].n; i++)
+			device_policy_unref(e->d, e->tpols[t].pols[i]);
+		free(e->tpols[t].pols);
+	}
+	free(e->tpols);
+	e->tpols = NULL;
 	json_decref(e->things);
 	e->things = NULL;
 }
@@ -328,43 +354,85 @@ device_fields_free(struct dev_fields *f)
 	free(f->vals);
 }
 
-/* The thing of a connection: the certificate's only thing, or the one
- * named as the client id (AWS IoT's rule for non-exclusive attachment). */
-static const json_t *
+/* The index in e->things of a connection's thing: the certificate's only
+ * thing, or the one named as the client id (AWS IoT's rule for
+ * non-exclusive attachment); -1 for none. */
+static long
 device_thing(const struct dev_cert *e, const char *client_id)
 {
 	const json_t *t;
 	size_t i;
 
 	if (json_array_size(e->things) == 1)
-		return json_array_get(e->things, 0);
+		return 0;
 	json_array_foreach(e->things, i, t)
 		if (strcmp(json_string_value(json_array_get(t, 0)),
 		    client_id) == 0)
-			return t;
-	return NULL;
+			return (long)i;
+	return -1;
 }
 
-/* Do all of e's policies bind the same for every connection? */
+static bool
+device_all_plain(struct dev_policy *const *pols, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pols[i] != NULL && !pols[i]->plain)
+			return false;
+	return true;
+}
+
+/* Do all of e's policies bind the same for every connection?  Not when
+ * they depend on the thing: a variable or condition, or group policies
+ * while the certificate has several things (a connection's thing is
+ * then chosen by its client id). */
 static bool
 device_plain(const struct dev_cert *e)
 {
-	for (size_t i = 0; i < e->n_pols; i++)
-		if (e->pols[i] != NULL && !e->pols[i]->plain)
+	size_t nt = json_array_size(e->things);
+
+	if (!device_all_plain(e->pols, e->n_pols))
+		return false;
+	for (size_t t = 0; e->tpols != NULL && t < nt; t++)
+		if (e->tpols[t].n > 0 && (nt > 1 ||
+		    !device_all_plain(e->tpols[t].pols, e->tpols[t].n)))
 			return false;
 	return true;
+}
+
+/* The compiled policies of a connection with thing index ti (-1: none):
+ * the certificate's, then its thing's groups'.  Returns the count;
+ * *out is malloc'd. */
+static size_t
+device_conn_policies(const struct dev_cert *e, long ti,
+    struct strata_policy ***out)
+{
+	size_t ng = ti >= 0 && e->tpols != NULL ? e->tpols[ti].n : 0, n = 0;
+	struct strata_policy **pols = calloc(e->n_pols + ng + 1,
+	    sizeof(*pols));
+
+	if (pols == NULL)
+		abort();
+	for (size_t i = 0; i < e->n_pols; i++)
+		if (e->pols[i] != NULL)
+			pols[n++] = e->pols[i]->pol;
+	for (size_t i = 0; i < ng; i++)
+		if (e->tpols[ti].pols[i] != NULL)
+			pols[n++] = e->tpols[ti].pols[i]->pol;
+	*out = pols;
+	return n;
 }
 
 static void
 device_bind(struct broker_conn_auth *a)
 {
 	struct dev_cert *e = a->cert;
-	const json_t *t = device_thing(e, a->client_id);
-	struct strata_policy *pols[16];
+	long ti = device_thing(e, a->client_id);
+	const json_t *t = ti >= 0 ? json_array_get(e->things, ti) : NULL;
+	struct strata_policy **pols;
 	struct strata_policy_vars v;
 	struct dev_fields fields = {a->x509, NULL, 0, 0};
 	json_t *attrs = NULL;
-	size_t n = 0;
+	size_t n;
 
 	memset(&v, 0, sizeof(v));
 	v.client_id = a->client_id;
@@ -385,9 +453,7 @@ device_bind(struct broker_conn_auth *a)
 	}
 	v.cert_field = device_cert_field;
 	v.cert_ctx = &fields;
-	for (size_t i = 0; i < e->n_pols && n < 16; i++)
-		if (e->pols[i] != NULL)
-			pols[n++] = e->pols[i]->pol;
+	n = device_conn_policies(e, ti, &pols);
 	device_set_unref(a->set);
 	if (device_plain(e)) {
 		if (e->shared == NULL)
@@ -397,6 +463,7 @@ device_bind(struct broker_conn_auth *a)
 	} else {
 		a->set = device_set_new(pols, n, &v);
 	}
+	free(pols);
 	device_fields_free(&fields);
 	json_decref(attrs);
 	free(a->cache);
@@ -575,8 +642,35 @@ broker_device_check_connect(struct broker_conn *c,
 
 /* ---- the lookup ---- */
 
-/* KEYS: cert; ARGV: id, the issuing CA's id (no record needed) */
+/* KEYS: cert; ARGV: id, the issuing CA's id (no record needed).
+ * {status, CA status, {{policy, document}...}, {{thing, type,
+ * attributes, {groups and their ancestors}, {{policy, document}...}}...}}
+ * where a thing's policies are those of its groups and their ancestors
+ * (each once; at most 8 levels walked up). */
 static const char device_script[] =
+    "local function groups(t) "
+    "  local gs, seen, pols, pseen = {}, {}, {}, {} "
+    "  for _, g in ipairs(redis.call('SMEMBERS', "
+    "      'strata:thing-groups-of:{' .. t .. '}')) do "
+    "    local p, n = g, 0 "
+    "    while p and p ~= '' and not seen[p] and n < 8 do "
+    "      seen[p] = true gs[#gs + 1] = p n = n + 1 "
+    "      p = redis.call('HGET', 'strata:thing-group:{' .. p .. '}', "
+    "        'parent') "
+    "    end "
+    "  end "
+    "  for _, g in ipairs(gs) do "
+    "    for _, p in ipairs(redis.call('SMEMBERS', "
+    "        'strata:group-policies:{' .. g .. '}')) do "
+    "      if not pseen[p] then "
+    "        pseen[p] = true "
+    "        local d = redis.call('HGET', 'strata:policy:{' .. p .. '}', "
+    "          'document') "
+    "        if d then pols[#pols + 1] = {p, d} end "
+    "      end "
+    "    end "
+    "  end "
+    "  return gs, pols end "
     "local c = redis.call('HMGET', KEYS[1], 'status', 'ca') "
     "if not c[1] then return {'UNKNOWN'} end "
     "local ca = 'ACTIVE' "
@@ -595,8 +689,10 @@ static const char device_script[] =
     "    ARGV[1] .. '}')) do "
     "  local h = redis.call('HMGET', 'strata:thing:{' .. t .. '}', "
     "    'name', 'type', 'attributes') "
-    "  if h[1] then things[#things + 1] = {h[1], h[2] or '', "
-    "    h[3] or '{}'} end "
+    "  if h[1] then "
+    "    local gs, gp = groups(t) "
+    "    things[#things + 1] = {h[1], h[2] or '', h[3] or '{}', gs, gp} "
+    "  end "
     "end "
     "return {c[1], ca, pols, things}";
 
@@ -611,38 +707,74 @@ device_status_refusal(const char *status, const char *ca_status)
 	return -1;
 }
 
+/* {{name, document}...} compiled into *pols (malloc'd), their count. */
+static size_t
+device_take_policy_list(struct dev_cert *e, const redisReply *r,
+    struct dev_policy ***pols)
+{
+	size_t n = 0;
+
+	*pols = calloc(r->elements + 1, sizeof(**pols));
+	if (*pols == NULL)
+		abort();
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements;
+	     i++) {
+		const redisReply *p = r->element[i];
+
+		if (p->type != REDIS_REPLY_ARRAY || p->elements != 2 ||
+		    p->element[0]->type != REDIS_REPLY_STRING ||
+		    p->element[1]->type != REDIS_REPLY_STRING)
+			continue;
+		(*pols)[n++] = device_policy_get(e->d, p->element[0]->str,
+		    p->element[1]->str);
+	}
+	return n;
+}
+
 static void
 device_take_policies(struct dev_cert *e, const redisReply *r)
 {
-	e->pols = calloc(r->elements + 1, sizeof(*e->pols));
-	if (e->pols == NULL)
-		abort();
-	for (size_t i = 0; i < r->elements; i++) {
-		const redisReply *p = r->element[i];
+	e->n_pols = device_take_policy_list(e, r, &e->pols);
+}
 
-		if (p->type != REDIS_REPLY_ARRAY || p->elements != 2)
-			continue;
-		e->pols[e->n_pols++] = device_policy_get(e->d,
-		    p->element[0]->str, p->element[1]->str);
-	}
+/* A thing's row: [name, type, attributes, [groups]]; its groups'
+ * policies go to e->tpols at the row's index. */
+static void
+device_take_thing(struct dev_cert *e, const redisReply *t)
+{
+	size_t at = json_array_size(e->things);
+	json_t *row = json_array(), *gs = json_array();
+	const redisReply *g = t->element[3];
+
+	for (int k = 0; k < 3; k++)
+		json_array_append_new(row, json_string(
+		    t->element[k]->type == REDIS_REPLY_STRING ?
+		    t->element[k]->str : ""));
+	for (size_t i = 0; g->type == REDIS_REPLY_ARRAY && i < g->elements;
+	     i++)
+		if (g->element[i]->type == REDIS_REPLY_STRING)
+			json_array_append_new(gs,
+			    json_string(g->element[i]->str));
+	json_array_append_new(row, gs);
+	json_array_append_new(e->things, row);
+	e->tpols[at].n = device_take_policy_list(e, t->element[4],
+	    &e->tpols[at].pols);
 }
 
 static void
 device_take_things(struct dev_cert *e, const redisReply *r)
 {
 	e->things = json_array();
+	e->tpols = calloc(r->elements + 1, sizeof(*e->tpols));
+	if (e->tpols == NULL)
+		abort();
 	for (size_t i = 0; i < r->elements; i++) {
 		const redisReply *t = r->element[i];
-		json_t *row;
 
-		if (t->type != REDIS_REPLY_ARRAY || t->elements != 3)
+		if (t->type != REDIS_REPLY_ARRAY || t->elements != 5 ||
+		    t->element[0]->type != REDIS_REPLY_STRING)
 			continue;
-		row = json_array();
-		for (int k = 0; k < 3; k++)
-			json_array_append_new(row, json_string(
-			    t->element[k]->type == REDIS_REPLY_STRING ?
-			    t->element[k]->str : ""));
-		json_array_append_new(e->things, row);
+		device_take_thing(e, t);
 	}
 }
 
@@ -1093,11 +1225,38 @@ device_refresh_where(struct broker_devices *d,
 }
 
 static bool
+device_list_has(struct dev_policy *const *pols, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pols[i] != NULL && strcmp(pols[i]->name, name) == 0)
+			return true;
+	return false;
+}
+
+static bool
 device_has_policy(const struct dev_cert *e, const char *name)
 {
-	for (size_t i = 0; i < e->n_pols; i++)
-		if (e->pols[i] != NULL && strcmp(e->pols[i]->name, name) == 0)
+	size_t nt = json_array_size(e->things);
+
+	if (device_list_has(e->pols, e->n_pols, name))
+		return true;
+	for (size_t t = 0; e->tpols != NULL && t < nt; t++)
+		if (device_list_has(e->tpols[t].pols, e->tpols[t].n, name))
 			return true;
+	return false;
+}
+
+/* Is one of e's things in group name, or in a group below it? */
+static bool
+device_has_group(const struct dev_cert *e, const char *name)
+{
+	const json_t *t, *g;
+	size_t i, k;
+
+	json_array_foreach(e->things, i, t)
+		json_array_foreach(json_array_get(t, 3), k, g)
+			if (strcmp(json_string_value(g), name) == 0)
+				return true;
 	return false;
 }
 
@@ -1120,7 +1279,8 @@ device_any(const struct dev_cert *e, const char *unused)
 }
 
 /* "cert <id>", "attach <id>", "policy <name>", "thing <name>",
- * "ca <id>" from admin_ops.c's scripts. */
+ * "ca <id>" from admin_ops.c's scripts, "group <name>" from
+ * admin_groups.c's. */
 static void
 device_on_message(struct strata_redis *r, const char *msg, size_t len,
     void *arg)
@@ -1141,6 +1301,8 @@ device_on_message(struct strata_redis *r, const char *msg, size_t len,
 		device_refresh_where(d, device_has_policy, name);
 	} else if (strcmp(kind, "thing") == 0) {
 		device_refresh_where(d, device_has_thing, name);
+	} else if (strcmp(kind, "group") == 0) {
+		device_refresh_where(d, device_has_group, name);
 	} else if (strcmp(kind, "ca") == 0) {
 		device_refresh_where(d, device_any, NULL);
 	}

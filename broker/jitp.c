@@ -364,8 +364,25 @@ broker_jitp_evaluate(const json_t *tmpl, X509 *x, const char *id, char *err,
  * cert-things, cert-policies, policy-targets.
  * ARGV: thing ("" none), type, attributes, id, pem, status, ca, now,
  * not_before, not_after, policy name, policy document ("" none),
- * thing id */
+ * thing id.  A new thing's type must exist and not be deprecated, and
+ * its attributes be at most 3 without a type (50 with), as CreateThing's
+ * (nothing is made otherwise). */
 static const char jitp_script[] =
+    "if ARGV[1] ~= '' and ARGV[2] ~= '' and "
+    "    redis.call('EXISTS', KEYS[1]) == 0 then "
+    "  local tt = redis.call('HMGET', 'strata:thing-type:{' .. ARGV[2] .. "
+    "    '}', 'name', 'deprecated') "
+    "  if not tt[1] then return redis.error_reply('thing type ' .. "
+    "    ARGV[2] .. ' does not exist') end "
+    "  if tt[2] == '1' then return redis.error_reply('thing type ' .. "
+    "    ARGV[2] .. ' is deprecated') end "
+    "end "
+    "if ARGV[1] ~= '' then "
+    "  local n = 0 for _ in pairs(cjson.decode(ARGV[3])) do n = n + 1 end "
+    "  if (ARGV[2] == '' and n > 3) or n > 50 then return "
+    "    redis.error_reply('a thing without a thing type has at most 3 "
+    "attributes, with one 50') end "
+    "end "
     "if ARGV[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 0 then "
     "  redis.call('HSET', KEYS[1], 'name', ARGV[1], 'type', ARGV[2], "
     "    'attributes', ARGV[3], 'version', 1, 'created', ARGV[8], "

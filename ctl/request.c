@@ -248,6 +248,50 @@ ctl_request_rule_payload(json_t *payload, char *msg, size_t msglen)
 	return 0;
 }
 
+int
+ctl_request_list(const char *text, json_t **out, char *msg, size_t msglen)
+{
+	json_error_t jerr;
+	const char *p = text, *comma;
+	json_t *v;
+	size_t i;
+
+	if (text[0] == '[') {
+		*out = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+		if (*out == NULL) {
+			snprintf(msg, msglen, "not a JSON array: %s",
+			    jerr.text);
+			return -1;
+		}
+		if (!json_is_array(*out)) {
+			snprintf(msg, msglen, "not a JSON array");
+			json_decref(*out);
+			*out = NULL;
+			return -1;
+		}
+		json_array_foreach(*out, i, v)
+			if (!json_is_string(v)) {
+				snprintf(msg, msglen, "a list of strings, "
+				    "item %zu is not one", i);
+				json_decref(*out);
+				*out = NULL;
+				return -1;
+			}
+		return 0;
+	}
+	*out = json_array();
+	while (*p != '\0') {
+		comma = strchr(p, ',');
+		if (comma == NULL)
+			comma = p + strlen(p);
+		if (comma > p)
+			json_array_append_new(*out,
+			    json_stringn(p, (size_t)(comma - p)));
+		p = *comma == ',' ? comma + 1 : comma;
+	}
+	return 0;
+}
+
 /* The JSON value of a body flag's text.  Returns 0, or -1 with err. */
 static int
 request_json(const struct ctl_flag *f, const char *text, json_t **out,
@@ -270,6 +314,10 @@ request_json(const struct ctl_flag *f, const char *text, json_t **out,
 		break;
 	case CTL_BLOB: /* a payload, never a member: the table's rule */
 		abort();
+	case CTL_LIST:
+		if (ctl_request_list(text, out, msg, sizeof(msg)) == 0)
+			return 0;
+		break;
 	case CTL_OBJECT:
 	case CTL_ATTRIBUTES:
 	case CTL_RULE_PAYLOAD:

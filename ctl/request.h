@@ -62,6 +62,12 @@ char *ctl_request_encode(const char *text);
  * shorthand) into the boolean.  Returns 0, or -1 with a message. */
 int ctl_request_attributes(json_t *payload, char *msg, size_t msglen);
 
+/* A list flag's value (CTL_LIST): a JSON array of strings, or names
+ * separated by commas (empty names dropped).  Returns 0 with *out a new
+ * array, or -1 with msg (a line of text) and *out NULL. */
+int ctl_request_list(const char *text, json_t **out, char *msg,
+    size_t msglen);
+
 /* Check a topic rule payload's shape as the AWS CLI checks it before
  * sending: only the members sql, description, actions, ruleDisabled,
  * awsIotSqlVersion and errorAction; sql and actions present; sql,

@@ -161,6 +161,8 @@ help_value(const struct ctl_flag *f)
 		return " <json|shorthand>";
 	case CTL_RULE_PAYLOAD:
 		return " <json>";
+	case CTL_LIST:
+		return " <list>";
 	default:
 		return " <value>";
 	}
@@ -174,6 +176,8 @@ help_kind(const struct ctl_flag *f)
 		return "; true, or false with --no-";
 	case CTL_OBJECT:
 		return "; a JSON object, or shorthand k=v,k2=v2";
+	case CTL_LIST:
+		return "; a JSON array [\"a\", \"b\"], or a,b";
 	case CTL_ATTRIBUTES:
 		return "; JSON {\"attributes\": {\"k\": \"v\"}, \"merge\": "
 		       "true}\n      or shorthand attributes={k=v},merge=true";

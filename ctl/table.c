@@ -35,6 +35,26 @@
 #define REGISTRATION_CONFIG                                                 \
 	{ "registration-config", "registrationConfig", CTL_BODY,            \
 		CTL_OBJECT, CTL_FILE }
+/* Thing types and thing groups (fleet-groups.md). */
+#define THING_TYPE_NAME                                                     \
+	{ "thing-type-name", "thingTypeName", CTL_PATH, CTL_STRING,         \
+		CTL_REQUIRED }
+#define THING_GROUP_NAME                                                    \
+	{ "thing-group-name", "thingGroupName", CTL_PATH, CTL_STRING,       \
+		CTL_REQUIRED }
+#define THING_GROUP_PROPERTIES(req)                                         \
+	{ "thing-group-properties", "thingGroupProperties", CTL_BODY,       \
+		CTL_OBJECT, (req) | CTL_FILE }
+#define RECURSIVE { "recursive", "recursive", CTL_QUERY, CTL_BOOLEAN, 0 }
+#define OVERRIDE_DYNAMIC_GROUPS                                             \
+	{ "override-dynamic-groups", "overrideDynamicGroups", CTL_BODY,     \
+		CTL_BOOLEAN, 0 }
+/* AddThingToThingGroup, RemoveThingFromThingGroup: by name or ARN */
+#define GROUP_MEMBER_FLAGS                                                  \
+	{ "thing-group-name", "thingGroupName", CTL_BODY, CTL_STRING, 0 },  \
+	{ "thing-group-arn", "thingGroupArn", CTL_BODY, CTL_STRING, 0 },    \
+	{ "thing-name", "thingName", CTL_BODY, CTL_STRING, 0 },             \
+	{ "thing-arn", "thingArn", CTL_BODY, CTL_STRING, 0 }
 /* Paging: accepted and passed on; the admin API returns every list whole
  * but the topic rules' (rules-admin.md), the shadow API's list of names
  * pages (shadowd-http.md). */
@@ -88,7 +108,14 @@ const struct ctl_command ctl_table_commands[] = {
 	{ "describe-thing", "DescribeThing", EVHTTP_REQ_GET,
 	    "/things/{thingName}", "Show a thing.", { THING_NAME } },
 	{ "list-things", "ListThings", EVHTTP_REQ_GET, "/things",
-	    "List every thing.", { MAX_RESULTS, NEXT_TOKEN } },
+	    "List things, of a type or with an attribute.",
+	    { { "attribute-name", "attributeName", CTL_QUERY, CTL_STRING,
+		  0 },
+		{ "attribute-value", "attributeValue", CTL_QUERY, CTL_STRING,
+		    0 },
+		{ "thing-type-name", "thingTypeName", CTL_QUERY, CTL_STRING,
+		    0 },
+		MAX_RESULTS, NEXT_TOKEN } },
 	{ "update-thing", "UpdateThing", EVHTTP_REQ_PATCH,
 	    "/things/{thingName}",
 	    "Change a thing's type or attributes.",
@@ -177,17 +204,105 @@ const struct ctl_command ctl_table_commands[] = {
 	    "/policies/{policyName}", "Delete a policy.", { POLICY_NAME } },
 	{ "attach-policy", "AttachPolicy", EVHTTP_REQ_PUT,
 	    "/target-policies/{policyName}",
-	    "Attach a policy to a certificate.",
+	    "Attach a policy to a certificate or a thing group.",
 	    { POLICY_NAME, TARGET_BODY } },
 	{ "detach-policy", "DetachPolicy", EVHTTP_REQ_POST,
 	    "/target-policies/{policyName}",
-	    "Detach a policy from a certificate.",
+	    "Detach a policy from a certificate or a thing group.",
 	    { POLICY_NAME, TARGET_BODY } },
 	{ "list-attached-policies", "ListAttachedPolicies", EVHTTP_REQ_POST,
 	    "/attached-policies/{target}",
-	    "List the policies attached to a certificate.",
+	    "List the policies attached to a certificate or a thing group "
+	    "(--recursive: and to its ancestors).",
 	    { { "target", "target", CTL_PATH, CTL_STRING, CTL_REQUIRED },
-		MARKER, PAGE_SIZE } },
+		RECURSIVE, MARKER, PAGE_SIZE } },
+	{ "list-targets-for-policy", "ListTargetsForPolicy", EVHTTP_REQ_POST,
+	    "/policy-targets/{policyName}",
+	    "List the certificates and thing groups a policy is attached "
+	    "to.", { POLICY_NAME, MARKER, PAGE_SIZE } },
+	{ "get-effective-policies", "GetEffectivePolicies", EVHTTP_REQ_POST,
+	    "/effective-policies",
+	    "List the policies a certificate and a thing get (the thing's "
+	    "groups' and their ancestors').",
+	    { { "principal", "principal", CTL_BODY, CTL_STRING, 0 },
+		{ "thing-name", "thingName", CTL_QUERY, CTL_STRING, 0 } } },
+	{ "create-thing-type", "CreateThingType", EVHTTP_REQ_POST,
+	    "/thing-types/{thingTypeName}", "Create a thing type.",
+	    { THING_TYPE_NAME,
+		{ "thing-type-properties", "thingTypeProperties", CTL_BODY,
+		    CTL_OBJECT, CTL_FILE } } },
+	{ "describe-thing-type", "DescribeThingType", EVHTTP_REQ_GET,
+	    "/thing-types/{thingTypeName}", "Show a thing type.",
+	    { THING_TYPE_NAME } },
+	{ "list-thing-types", "ListThingTypes", EVHTTP_REQ_GET,
+	    "/thing-types", "List thing types, a page at a time.",
+	    { { "thing-type-name", "thingTypeName", CTL_QUERY, CTL_STRING,
+		  0 },
+		MAX_RESULTS, NEXT_TOKEN } },
+	{ "deprecate-thing-type", "DeprecateThingType", EVHTTP_REQ_POST,
+	    "/thing-types/{thingTypeName}/deprecate",
+	    "Deprecate a thing type (--undo-deprecate: undo it).",
+	    { THING_TYPE_NAME,
+		{ "undo-deprecate", "undoDeprecate", CTL_BODY, CTL_BOOLEAN,
+		    0 } } },
+	{ "delete-thing-type", "DeleteThingType", EVHTTP_REQ_DELETE,
+	    "/thing-types/{thingTypeName}",
+	    "Delete a thing type deprecated long enough.",
+	    { THING_TYPE_NAME } },
+	{ "create-thing-group", "CreateThingGroup", EVHTTP_REQ_POST,
+	    "/thing-groups/{thingGroupName}", "Create a static thing group.",
+	    { THING_GROUP_NAME,
+		{ "parent-group-name", "parentGroupName", CTL_BODY,
+		    CTL_STRING, 0 },
+		THING_GROUP_PROPERTIES(0) } },
+	{ "describe-thing-group", "DescribeThingGroup", EVHTTP_REQ_GET,
+	    "/thing-groups/{thingGroupName}", "Show a thing group.",
+	    { THING_GROUP_NAME } },
+	{ "update-thing-group", "UpdateThingGroup", EVHTTP_REQ_PATCH,
+	    "/thing-groups/{thingGroupName}",
+	    "Change a thing group's description or attributes.",
+	    { THING_GROUP_NAME, THING_GROUP_PROPERTIES(CTL_REQUIRED),
+		{ "expected-version", "expectedVersion", CTL_BODY,
+		    CTL_INTEGER, 0 } } },
+	{ "delete-thing-group", "DeleteThingGroup", EVHTTP_REQ_DELETE,
+	    "/thing-groups/{thingGroupName}",
+	    "Delete a thing group without child groups.",
+	    { THING_GROUP_NAME,
+		{ "expected-version", "expectedVersion", CTL_QUERY,
+		    CTL_INTEGER, 0 } } },
+	{ "list-thing-groups", "ListThingGroups", EVHTTP_REQ_GET,
+	    "/thing-groups",
+	    "List thing groups, or the children of one, a page at a time.",
+	    { { "parent-group", "parentGroup", CTL_QUERY, CTL_STRING, 0 },
+		{ "name-prefix-filter", "namePrefixFilter", CTL_QUERY,
+		    CTL_STRING, 0 },
+		RECURSIVE, MAX_RESULTS, NEXT_TOKEN } },
+	{ "add-thing-to-thing-group", "AddThingToThingGroup",
+	    EVHTTP_REQ_PUT, "/thing-groups/addThingToThingGroup",
+	    "Add a thing to a static thing group.",
+	    { GROUP_MEMBER_FLAGS, OVERRIDE_DYNAMIC_GROUPS } },
+	{ "remove-thing-from-thing-group", "RemoveThingFromThingGroup",
+	    EVHTTP_REQ_PUT, "/thing-groups/removeThingFromThingGroup",
+	    "Remove a thing from a thing group.", { GROUP_MEMBER_FLAGS } },
+	{ "update-thing-groups-for-thing", "UpdateThingGroupsForThing",
+	    EVHTTP_REQ_PUT, "/thing-groups/updateThingGroupsForThing",
+	    "Add a thing to groups and remove it from others, at once.",
+	    { { "thing-name", "thingName", CTL_BODY, CTL_STRING,
+		  CTL_REQUIRED },
+		{ "thing-groups-to-add", "thingGroupsToAdd", CTL_BODY,
+		    CTL_LIST, 0 },
+		{ "thing-groups-to-remove", "thingGroupsToRemove", CTL_BODY,
+		    CTL_LIST, 0 },
+		OVERRIDE_DYNAMIC_GROUPS } },
+	{ "list-things-in-thing-group", "ListThingsInThingGroup",
+	    EVHTTP_REQ_GET, "/thing-groups/{thingGroupName}/things",
+	    "List the things of a group (--recursive: and of the groups "
+	    "below it).",
+	    { THING_GROUP_NAME, RECURSIVE, MAX_RESULTS, NEXT_TOKEN } },
+	{ "list-thing-groups-for-thing", "ListThingGroupsForThing",
+	    EVHTTP_REQ_GET, "/things/{thingName}/thing-groups",
+	    "List the thing groups a thing is directly in.",
+	    { THING_NAME, MAX_RESULTS, NEXT_TOKEN } },
 	{ "attach-thing-principal", "AttachThingPrincipal", EVHTTP_REQ_PUT,
 	    "/things/{thingName}/principals",
 	    "Attach a certificate to a thing.", { THING_NAME, PRINCIPAL } },

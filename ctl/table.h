@@ -48,6 +48,8 @@ enum ctl_kind {
 	                   * "actions", "description"?, "ruleDisabled"?,
 	                   * "awsIotSqlVersion"?, "errorAction"?}, checked
 	                   * (request.h) */
+	CTL_LIST,       /* a list of strings: a JSON array ["a", "b"], or
+	                 * the names separated by commas: a,b */
 	CTL_BLOB,       /* bytes: base64 text, the text itself with
 	                 * --cli-binary-format raw-in-base64-out, or the
 	                 * bytes of fileb://PATH (see request.h) */

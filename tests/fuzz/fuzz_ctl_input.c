@@ -11,9 +11,13 @@
  *     written, 0 or status 255 with a message; bit 1 clear: status 404
  *     (bit 2: with an x-amzn-ErrorType header), its error line built,
  *     status 254 and the AWS CLI's words.
- *   bit 0 set, bit 3 clear: the text, up to a NUL, is an
+ *   bit 0 set, bits 3 and 5 clear: the text, up to a NUL, is an
  *     --attribute-payload value: parsed (JSON or shorthand) and checked
  *     against its shape; an object, or a message.
+ *   bits 0 and 5 set, bit 3 clear: the text, up to a NUL, is a list
+ *     flag's value (--thing-groups-to-add): an array of non-empty
+ *     strings when given by commas, of strings when given as JSON, or a
+ *     message.
  *   bits 0 and 3 set, bit 4 clear: the text is a profile name, a NUL,
  *     then a credentials file (up to a NUL; no NUL: the file, profile
  *     "default"): its keys are non-empty with no white space around, no
@@ -87,6 +91,31 @@ fuzz_parameter(const uint8_t *data, size_t size)
 		rc = ctl_request_attributes(value, msg, sizeof(msg));
 	if (rc != 0 && msg[0] == '\0')
 		abort();
+	json_decref(value);
+	free(text);
+}
+
+static void
+fuzz_list(const uint8_t *data, size_t size)
+{
+	char *text = malloc(size + 1), msg[512] = "";
+	json_t *value = NULL, *v;
+	size_t i;
+	int rc;
+
+	if (text == NULL)
+		abort();
+	memcpy(text, data, size);
+	text[size] = '\0';
+	rc = ctl_request_list(text, &value, msg, sizeof(msg));
+	if (rc != 0 && (msg[0] == '\0' || value != NULL))
+		abort();
+	if (rc == 0 && !json_is_array(value))
+		abort();
+	json_array_foreach(value, i, v)
+		if (!json_is_string(v) || (text[0] != '[' &&
+		    json_string_length(v) == 0))
+			abort();
 	json_decref(value);
 	free(text);
 }
@@ -196,6 +225,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_blob(data + 1, size - 1);
 	else if ((data[0] & 9) == 9)
 		fuzz_profile(data + 1, size - 1);
+	else if ((data[0] & 0x21) == 0x21)
+		fuzz_list(data + 1, size - 1);
 	else if (data[0] & 1)
 		fuzz_parameter(data + 1, size - 1);
 	else

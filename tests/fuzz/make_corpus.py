@@ -851,8 +851,9 @@ def shadow():
 
 def ctl_input():
     """Answers of the admin API (selector 2: 200, 0: 404, 4: 404 with an
-    x-amzn-ErrorType header), --attribute-payload values (1) and
-    credentials files (9: a profile name, NUL, the file)."""
+    x-amzn-ErrorType header), --attribute-payload values (1), list flag
+    values (0x21) and credentials files (9: a profile name, NUL, the
+    file)."""
     t = "ctl_input"
     keys = (b'{"certificateArn": "arn:aws:iot:local:000000000000:cert/ab", '
             b'"certificateId": "ab", "certificatePem": "-----BEGIN '
@@ -869,6 +870,8 @@ def ctl_input():
           b"attributes={a=1,b='x,y',c=\\}},merge=true")
     write(t, "json", bytes([1]) +
           b'{"attributes": {"room": "kitchen"}, "merge": false}')
+    write(t, "list_commas", bytes([0x21]) + b"kitchen,,house:1,")
+    write(t, "list_json", bytes([0x21]) + b'["kitchen", "a-b"]')
     write(t, "credentials", bytes([9]) + b"ops\0# keys\r\n[default]\n"
           b"strata_access_key_id = AKIADEFAULT\n"
           b"strata_secret_access_key = d+/s=cret\n\n[ops]\n"

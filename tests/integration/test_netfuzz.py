@@ -684,6 +684,15 @@ HTTP_PATHS = ["/metrics", "/metrics", "/healthz", "/healthz", "/",
               "/target-policies/fz", "/principals/things",
               "/attached-policies/arn%3Aaws%3Aiot%3Alocal%3A000000000000"
               "%3Acert%2F" + "0" * 64,
+              # thing types and thing groups
+              "/thing-types", "/thing-types/fz", "/thing-types/fz/deprecate",
+              "/thing-types?maxResults=0&nextToken=", "/thing-groups",
+              "/thing-groups/fz", "/thing-groups/fz/things?recursive=true",
+              "/thing-groups?parentGroup=fz&recursive=true&maxResults=1",
+              "/thing-groups/addThingToThingGroup",
+              "/thing-groups/updateThingGroupsForThing",
+              "/things/fz-1/thing-groups", "/policy-targets/fz",
+              "/effective-policies?thingName=fz-1",
               # admin identities
               "/admin-users", "/admin-users/fz", "/admin-users/fz/access-keys",
               "/admin-users/fz/access-keys/AKIAAAAAAAAAAAAAAAAA",
@@ -726,6 +735,15 @@ ADMIN_BODIES = [
     b'{"caCertificate": "x", "registrationConfig": {"templateBody": '
     b'"{\\"Resources\\": {}}"}}',
     b'{"attributePayload": 7}', b'[]', b'{"a": ' * 40,
+    b'{"thingTypeProperties": {"searchableAttributes": ["a", 1]}, '
+    b'"undoDeprecate": true}',
+    b'{"parentGroupName": "fz", "thingGroupProperties": '
+    b'{"attributePayload": {"attributes": {"a": ""}, "merge": true}}, '
+    b'"expectedVersion": 1}',
+    b'{"thingGroupName": "fz", "thingArn": "arn:aws:iot:local:'
+    b'000000000000:thing/fz-1", "thingGroupsToAdd": ["fz", "x"], '
+    b'"thingGroupsToRemove": [7], "thingName": "fz-1"}',
+    b'{"target": "arn:aws:iot:local:000000000000:thinggroup/fz"}',
 ]
 
 

@@ -223,6 +223,8 @@ def test_stratactl_errors_and_thing_lifecycle(cluster):
     err = ctl(cluster, "describe-thing", "--thing-name", name, expect=254)
     assert err.startswith("An error occurred (ResourceNotFoundException) "
                           "when calling the DescribeThing operation")
+    # a thing's type must exist (CreateThingType) first
+    ctl(cluster, "create-thing-type", "--thing-type-name", "sensor")
     ctl(cluster, "create-thing", "--thing-name", name,
         "--thing-type-name", "sensor")
     err = ctl(cluster, "create-thing", "--thing-name", name,

@@ -52,6 +52,8 @@ CERT_ARN_ENCODED = ("arn%3Aaws%3Aiot%3Alocal%3A000000000000%3Acert%2F" +
                     CERT_ID)
 THING_ARN = "arn:aws:iot:local:000000000000:thing/lamp-1"
 POLICY_ARN = "arn:aws:iot:local:000000000000:policy/lamps"
+GROUP_ARN = "arn:aws:iot:local:000000000000:thinggroup/kitchen"
+TYPE_ARN = "arn:aws:iot:local:000000000000:thingtype/lamp"
 PEM = ("-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n"
        "-----END CERTIFICATE-----\n")
 KEY_PEM = ("-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n"
@@ -378,6 +380,100 @@ CASES = [
     Case("list-attached-policies", ["--target", CERT_ARN],
          "POST", "/attached-policies/" + CERT_ARN_ENCODED, {}, None, None,
          {"policies": [{"policyName": "lamps", "policyArn": POLICY_ARN}]}),
+    Case("list-targets-for-policy", ["--policy-name", "lamps"],
+         "POST", "/policy-targets/lamps", {}, None, None,
+         {"targets": [CERT_ARN, GROUP_ARN]}),
+    Case("get-effective-policies",
+         ["--thing-name", "lamp-1", "--principal", CERT_ARN],
+         "POST", "/effective-policies", {"thingName": "lamp-1"},
+         {"principal": CERT_ARN}, None,
+         {"effectivePolicies": [{"policyName": "lamps",
+                                 "policyArn": POLICY_ARN,
+                                 "policyDocument": "{}"}]}),
+    Case("create-thing-type",
+         ["--thing-type-name", "lamp", "--thing-type-properties",
+          '{"thingTypeDescription": "lamps", '
+          '"searchableAttributes": ["room"]}'],
+         "POST", "/thing-types/lamp", {},
+         {"thingTypeProperties": {"thingTypeDescription": "lamps",
+                                  "searchableAttributes": ["room"]}},
+         None, {"thingTypeName": "lamp", "thingTypeArn": TYPE_ARN,
+                "thingTypeId": "0f1e"}),
+    Case("describe-thing-type", ["--thing-type-name", "lamp"],
+         "GET", "/thing-types/lamp", {}, None, None,
+         {"thingTypeName": "lamp", "thingTypeId": "0f1e",
+          "thingTypeArn": TYPE_ARN,
+          "thingTypeProperties": {"searchableAttributes": []},
+          "thingTypeMetadata": {"deprecated": False,
+                                "creationDate": 1700000000}}),
+    Case("list-thing-types",
+         ["--thing-type-name", "lamp", "--max-results", "5"],
+         "GET", "/thing-types", {"thingTypeName": "lamp",
+                                 "maxResults": "5"}, None, None,
+         {"thingTypes": []}),
+    Case("deprecate-thing-type",
+         ["--thing-type-name", "lamp", "--undo-deprecate"],
+         "POST", "/thing-types/lamp/deprecate", {},
+         {"undoDeprecate": True}, None, {}),
+    Case("delete-thing-type", ["--thing-type-name", "lamp"],
+         "DELETE", "/thing-types/lamp", {}, None, None, {}),
+    Case("create-thing-group",
+         ["--thing-group-name", "kitchen", "--parent-group-name", "house",
+          "--thing-group-properties", "thingGroupDescription=k"],
+         "POST", "/thing-groups/kitchen", {},
+         {"parentGroupName": "house",
+          "thingGroupProperties": {"thingGroupDescription": "k"}}, None,
+         {"thingGroupName": "kitchen", "thingGroupArn": GROUP_ARN,
+          "thingGroupId": "0f1e"}),
+    Case("describe-thing-group", ["--thing-group-name", "kitchen"],
+         "GET", "/thing-groups/kitchen", {}, None, None,
+         {"thingGroupName": "kitchen", "version": 1,
+          "thingGroupMetadata": {"parentGroupName": "house"}}),
+    Case("update-thing-group",
+         ["--thing-group-name", "kitchen", "--thing-group-properties",
+          '{"attributePayload": {"attributes": {"a": "1"}}}',
+          "--expected-version", "1"],
+         "PATCH", "/thing-groups/kitchen", {},
+         {"thingGroupProperties": {"attributePayload": {
+             "attributes": {"a": "1"}}}, "expectedVersion": 1}, None,
+         {"version": 2}),
+    Case("delete-thing-group",
+         ["--thing-group-name", "kitchen", "--expected-version", "2"],
+         "DELETE", "/thing-groups/kitchen", {"expectedVersion": "2"}, None,
+         None, {}),
+    Case("list-thing-groups",
+         ["--parent-group", "house", "--name-prefix-filter", "k",
+          "--recursive", "--max-results", "2", "--next-token", "a"],
+         "GET", "/thing-groups",
+         {"parentGroup": "house", "namePrefixFilter": "k",
+          "recursive": "true", "maxResults": "2", "nextToken": "a"},
+         None, None,
+         {"thingGroups": [{"groupName": "kitchen", "groupArn": GROUP_ARN}],
+          "nextToken": "kitchen"}),
+    Case("add-thing-to-thing-group",
+         ["--thing-group-arn", GROUP_ARN, "--thing-name", "lamp-1",
+          "--override-dynamic-groups"],
+         "PUT", "/thing-groups/addThingToThingGroup", {},
+         {"thingGroupArn": GROUP_ARN, "thingName": "lamp-1",
+          "overrideDynamicGroups": True}, None, {}),
+    Case("remove-thing-from-thing-group",
+         ["--thing-group-name", "kitchen", "--thing-arn", THING_ARN],
+         "PUT", "/thing-groups/removeThingFromThingGroup", {},
+         {"thingGroupName": "kitchen", "thingArn": THING_ARN}, None, {}),
+    Case("update-thing-groups-for-thing",
+         ["--thing-name", "lamp-1", "--thing-groups-to-add", "a,b",
+          "--thing-groups-to-remove", '["c"]'],
+         "PUT", "/thing-groups/updateThingGroupsForThing", {},
+         {"thingName": "lamp-1", "thingGroupsToAdd": ["a", "b"],
+          "thingGroupsToRemove": ["c"]}, None, {}),
+    Case("list-things-in-thing-group",
+         ["--thing-group-name", "kitchen", "--recursive"],
+         "GET", "/thing-groups/kitchen/things", {"recursive": "true"},
+         None, None, {"things": ["lamp-1"]}),
+    Case("list-thing-groups-for-thing", ["--thing-name", "lamp-1"],
+         "GET", "/things/lamp-1/thing-groups", {}, None, None,
+         {"thingGroups": [{"groupName": "kitchen",
+                           "groupArn": GROUP_ARN}]}),
     Case("attach-thing-principal",
          ["--thing-name", "lamp-1", "--principal", CERT_ARN],
          "PUT", "/things/lamp-1/principals", {}, None, CERT_ARN, {}),
@@ -539,7 +635,7 @@ def test_command_wire(fake, case):
 
 
 def test_help_lists_every_command():
-    """`stratactl help` and `--help` list the 49 admin commands (the
+    """`stratactl help` and `--help` list the 66 admin commands (the
     cases above cover each), then the 4 shadow commands, the options and
     the environment variables;
     `COMMAND --help` and `COMMAND help` list its flags, marking the
@@ -822,11 +918,19 @@ PARAMETER_ERRORS = [
      "valid min length: 1"),
     (["list-things", "--endpoint-url", "localhost:1"],
      "Bad value for --endpoint-url \"localhost:1\": must be of the form "),
+    (["update-thing-groups-for-thing", "--thing-name", "t",
+      "--thing-groups-to-add", '["a", 1]'],
+     "Error parsing parameter '--thing-groups-to-add': a list of strings, "
+     "item 1 is not one"),
+    (["update-thing-groups-for-thing", "--thing-name", "t",
+      "--thing-groups-to-add", '["a"'],
+     "Error parsing parameter '--thing-groups-to-add': not a JSON array"),
 ]
 
 
 @pytest.mark.parametrize("args,start", PARAMETER_ERRORS,
-                         ids=["file", "json", "shape", "empty", "url"])
+                         ids=["file", "json", "shape", "empty", "url",
+                              "list-item", "list-json"])
 def test_parameter_error(fake, args, start):
     """A value that does not parse or fit: exit 252, one line, nothing
     sent."""
