@@ -896,10 +896,31 @@ void broker_jitp_start(struct strata_broker *b, const char *id, X509 *x509);
 bool broker_jitp_template_valid(const json_t *tmpl, char *err,
     size_t errlen);
 /* What tmpl provisions for certificate x (id) as compact JSON {thing,
- * type, attributes, status, policy, document} (malloc'd), or NULL with
+ * type, attributes, status, policy, document, groups} (malloc'd), or NULL with
  * err set; for tests and the fuzz target. */
 char *broker_jitp_evaluate(const json_t *tmpl, X509 *x, const char *id,
     char *err, size_t errlen);
+/* ---- provision.c ---- */
+struct strata_provtemplate_plan;
+/* What to apply: a plan for one certificate. */
+struct broker_provision {
+	const struct strata_provtemplate_plan *plan;
+	X509 *x509;               /* the certificate (its dates) */
+	const char *cert_id;
+	const char *pem;          /* stored when the certificate is new */
+	const char *ca_id;        /* its CA, stored when it is new */
+	const char *token_key;    /* fleet: the ownership token's key, which
+				     the script checks and deletes; NULL */
+	const char *claim_id;     /* fleet: the claim certificate's id */
+};
+/* Set the pseudo parameters of certificate x (id) in params:
+ * AWS::IoT::Certificate::Id, ::CommonName, ... ("" when absent). */
+void broker_provision_params(json_t *params, X509 *x, const char *id);
+/* Apply pv in one script; done gets its reply (an error "<Kind> <msg>":
+ * Token, NotFound). */
+void broker_provision_apply(struct strata_broker *b,
+    const struct broker_provision *pv, strata_redis_cb done, void *arg);
+
 /* The registry key of a record: "strata:<kind>:{<name>}" (names are at
  * most 256 bytes). */
 #define BROKER_REGISTRY_KEY_MAX 320
