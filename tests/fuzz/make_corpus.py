@@ -915,6 +915,55 @@ def jitp():
         "\0d\u00e9v\0\0\0ZZ".encode())
 
 
+def provtemplate():
+    """fuzz_provtemplate: fleet provisioning templates with every function
+    and condition, and the parameters of a provision request."""
+    t = "provtemplate"
+    fleet = {
+        "Parameters": {
+            "SerialNumber": {"Type": "String"},
+            "Location": {"Type": "String", "Default": "WA"},
+            "Csv": {"Type": "String", "Default": "a,b"},
+            "AWS::IoT::Certificate::Id": {"Type": "String"}},
+        "Mappings": {"Table": {"WA": {"Url": "https://wa.example"}}},
+        "Conditions": {
+            "IsWA": {"Fn::Equals": [{"Ref": "Location"}, "WA"]},
+            "NotWA": {"Fn::Not": [{"Condition": "IsWA"}]},
+            "Both": {"Fn::And": [{"Condition": "IsWA"},
+                                 {"Fn::Or": [{"Condition": "NotWA"},
+                                             {"Condition": "IsWA"}]}]}},
+        "Resources": {
+            "thing": {"Type": "AWS::IoT::Thing", "OverrideSettings": {},
+                      "Properties": {
+                "ThingName": {"Fn::Sub": "dev-${SerialNumber}"},
+                "ThingGroups": {"Fn::Split": [",", {"Ref": "Csv"}]},
+                "AttributePayload": {
+                    "first": {"Fn::Select": [0, {"Fn::Split": [
+                        ",", {"Ref": "Csv"}]}]},
+                    "wa": {"Fn::If": ["IsWA", "yes",
+                                      {"Ref": "AWS::NoValue"}]}}}},
+            "certificate": {"Type": "AWS::IoT::Certificate",
+                            "Properties": {"CertificateId": {
+                                "Ref": "AWS::IoT::Certificate::Id"},
+                                "Status": "Active"}},
+            "policy": {"Type": "AWS::IoT::Policy", "Condition": "Both",
+                       "Properties": {"PolicyName": "fleet"}}},
+        "DeviceConfiguration": {
+            "Url": {"Fn::FindInMap": ["Table", {"Ref": "Location"},
+                                      "Url"]},
+            "Port": 8883}}
+    write(t, "fleet", json.dumps(fleet).encode() +
+          b'\0{"SerialNumber": "42", "Csv": "x,y"}')
+    write(t, "missing", json.dumps(fleet).encode() + b"\0{}")
+    write(t, "cycle", b'{"Conditions": {"A": {"Condition": "B"}, "B": '
+          b'{"Condition": "A"}}, "Resources": {"t": {"Type": '
+          b'"AWS::IoT::Thing", "Condition": "A", "Properties": '
+          b'{"ThingName": "x"}}}}\0{}')
+    write(t, "sub_vars", b'{"Resources": {"t": {"Type": "AWS::IoT::Thing", '
+          b'"Properties": {"ThingName": {"Fn::Sub": ["${a}-${!b}", '
+          b'{"a": {"Fn::Join": ["", ["p", "q"]]}}]}}}}}\0[]')
+
+
 # ---- the custom authorizer's wire format -------------------------------
 
 def broker_authwire():
@@ -1117,6 +1166,7 @@ def main():
     shadowd_topic()
     dataplane()
     jitp()
+    provtemplate()
     sql()
     rule()
 
