@@ -900,6 +900,13 @@ bool broker_jitp_template_valid(const json_t *tmpl, char *err,
  * err set; for tests and the fuzz target. */
 char *broker_jitp_evaluate(const json_t *tmpl, X509 *x, const char *id,
     char *err, size_t errlen);
+/* ---- admin_prov.c ---- */
+/* arn:aws:iot:<region>:<account>:provisioningtemplate/<name> */
+void broker_prov_template_arn(const struct strata_broker *b,
+    const char *name, char *out, size_t len);
+/* A pre-provisioning hook's targetArn: http://host[:port][/path]. */
+bool broker_prov_hook_url_valid(const char *url);
+
 /* ---- provision.c ---- */
 struct strata_provtemplate_plan;
 /* What to apply: a plan for one certificate. */
