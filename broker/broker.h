@@ -617,6 +617,8 @@ struct strata_broker {
 	struct broker_admin *admin;          /* admin.c */
 	struct broker_devices *devices;      /* device.c */
 	struct broker_authorizer *authorizer; /* authorizer.c, NULL: none */
+	struct broker_fleet *fleet;          /* fleet.c, made at the first
+					        request */
 	struct strata_list conns;
 	struct strata_list reap;
 	int64_t n_conns;
@@ -749,6 +751,10 @@ struct broker_issued {
 int broker_cert_issue(X509 *ca, EVP_PKEY *ca_key, long days,
     struct broker_issued *out);
 void broker_issued_free(struct broker_issued *is);
+/* The certificate of a PEM certificate signing request (its subject and
+ * key, the signature checked), signed by ca; NULL with *why set. */
+X509 *broker_cert_issue_csr(X509 *ca, EVP_PKEY *ca_key, long days,
+    const char *csr_pem, size_t len, const char **why);
 /* A field as policy variables name it after "iot:Certificate."
  * ("Subject.CommonName", "Issuer.Organization",
  * "SubjectAlternativeName.DNSName", ...) into buf; NULL when absent. */
@@ -906,6 +912,19 @@ void broker_prov_template_arn(const struct strata_broker *b,
     const char *name, char *out, size_t len);
 /* A pre-provisioning hook's targetArn: http://host[:port][/path]. */
 bool broker_prov_hook_url_valid(const char *url);
+
+/* ---- fleet.c ---- */
+/* A topic of the fleet provisioning API ($aws/certificates/...,
+ * $aws/provisioning-templates/...): served here, never routed. */
+bool broker_fleet_topic(const uint8_t *t, size_t len);
+/* One of its answer topics (.../accepted, .../rejected): no client may
+ * publish there. */
+bool broker_fleet_answer_topic(const uint8_t *t, size_t len);
+/* Serve c's PUBLISH on an API topic (iot:Publish allowed, acknowledged);
+ * the answer goes to c's session alone. */
+void broker_fleet_handle(struct broker_conn *c, struct strata_bytes topic,
+    struct strata_bytes payload);
+void broker_fleet_free(struct strata_broker *b);
 
 /* ---- provision.c ---- */
 struct strata_provtemplate_plan;
