@@ -1,0 +1,486 @@
+"""Fleet provisioning by claim and just-in-time registration, end to end:
+provisioning templates through stratactl and the admin API, a device
+with a claim certificate (made with create-keys-and-certificate, its
+policy allowing only the provisioning topics) speaking the MQTT API
+with Paho over TLS, the pre-provisioning hook as a small HTTP server in
+the test, and a CA with auto-registration and no template."""
+
+import http.server
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+import certs
+import mqttc
+from mqttc import V311, V5
+from test_registry import (ARN, allow, closing, ctl, new_device,  # noqa
+                           policy_doc, tls_client)
+
+CREATE = "$aws/certificates/create/json"
+CSR = "$aws/certificates/create-from-csr/json"
+ROLE = "arn:aws:iam::000000000000:role/provisioning"
+
+
+def provision_topic(template):
+    return "$aws/provisioning-templates/%s/provision/json" % template
+
+
+def claim_statements(template):
+    """AWS's documented claim policy: connect, and the provisioning
+    topics only."""
+    topics = ["$aws/certificates/create/*",
+              "$aws/certificates/create-from-csr/*",
+              "$aws/provisioning-templates/%s/provision/*" % template]
+    return [
+        allow("iot:Connect", "%s:client/*" % ARN),
+        allow(["iot:Publish", "iot:Receive"],
+              *["%s:topic/%s" % (ARN, t) for t in topics]),
+        allow("iot:Subscribe",
+              *["%s:topicfilter/%s" % (ARN, t) for t in topics]),
+    ]
+
+
+def device_template(prefix, **extra):
+    """A template: thing <prefix>-<SerialNumber> in no group, the
+    certificate ACTIVE, a policy by document, a device configuration."""
+    t = {
+        "Parameters": {
+            "SerialNumber": {"Type": "String"},
+            "Room": {"Type": "String", "Default": "lab"},
+            "AWS::IoT::Certificate::Id": {"Type": "String"}},
+        "Conditions": {"InLab": {"Fn::Equals": [{"Ref": "Room"}, "lab"]}},
+        "Resources": {
+            "thing": {"Type": "AWS::IoT::Thing",
+                      "OverrideSettings": {"AttributePayload": "MERGE"},
+                      "Properties": {
+                          "ThingName": {"Fn::Join": ["-", [
+                              prefix, {"Ref": "SerialNumber"}]]},
+                          "AttributePayload": {
+                              "room": {"Ref": "Room"},
+                              "lab": {"Fn::If": ["InLab", "yes", "no"]}}}},
+            "certificate": {"Type": "AWS::IoT::Certificate",
+                            "Properties": {
+                                "CertificateId": {
+                                    "Ref": "AWS::IoT::Certificate::Id"},
+                                "Status": "Active"}},
+            "policy": {"Type": "AWS::IoT::Policy", "Properties": {
+                "PolicyDocument": policy_doc(
+                    allow("iot:Connect", "%s:client/"
+                          "${iot:Connection.Thing.ThingName}" % ARN),
+                    allow("iot:Publish", "%s:topic/%s/*" % (ARN, prefix)))}}},
+        "DeviceConfiguration": {"Fallback": "https://example.com",
+                                "Room": {"Fn::Sub": "room ${Room}"}}}
+    t.update(extra)
+    return t
+
+
+def create_template(cluster, name, body, enabled=True, hook=None):
+    args = ["create-provisioning-template", "--template-name", name,
+            "--template-body", json.dumps(body),
+            "--provisioning-role-arn", ROLE,
+            "--enabled" if enabled else "--no-enabled"]
+    if hook is not None:
+        args += ["--pre-provisioning-hook", json.dumps({"targetArn": hook})]
+    return ctl(cluster, *args)
+
+
+class Claimer:
+    """A device connected with its claim certificate, subscribed to the
+    answers of the API."""
+
+    def __init__(self, cluster, claim, template, protocol=V5):
+        self.c = tls_client(cluster, protocol, claim.cert, claim.key)
+        self.template = template
+        for t in (CREATE, CSR, provision_topic(template)):
+            self.c.subscribe(t + "/accepted", qos=1)
+            self.c.subscribe(t + "/rejected", qos=1)
+
+    def ask(self, topic, payload):
+        """Publish a request; (accepted?, answer)."""
+        self.c.publish(topic, json.dumps(payload).encode(), qos=1)
+        msg = self.c.get()
+        assert msg.topic in (topic + "/accepted", topic + "/rejected"), \
+            msg.topic
+        return msg.topic.endswith("/accepted"), json.loads(msg.payload)
+
+    def create(self):
+        ok, a = self.ask(CREATE, {})
+        assert ok, a
+        return a
+
+    def provision(self, token, parameters, template=None):
+        return self.ask(provision_topic(template or self.template),
+                        {"certificateOwnershipToken": token,
+                         "parameters": parameters})
+
+    def close(self):
+        self.c.close()
+
+
+@pytest.fixture
+def fleet(cluster, tmp_path, closing):
+    """A template <name> (enabled) and a Claimer on it."""
+    name = "fp" + os.urandom(3).hex()
+    create_template(cluster, name, device_template(name))
+    claim = new_device(cluster, tmp_path, "claim-" + name,
+                       claim_statements(name))
+    cl = Claimer(cluster, claim, name)
+    closing(cl)
+    return name, cl, claim
+
+
+def cert_id_of_pem(pem):
+    der = subprocess.run(["openssl", "x509", "-outform", "DER"],
+                         input=pem.encode(), stdout=subprocess.PIPE,
+                         check=True, timeout=30).stdout
+    import hashlib
+    return hashlib.sha256(der).hexdigest()
+
+
+def describe_cert(cluster, cert_id):
+    return ctl(cluster, "describe-certificate", "--certificate-id",
+               cert_id)["certificateDescription"]
+
+
+def test_create_keys_then_provision_then_connect(cluster, fleet, tmp_path,
+                                                 clients, closing):
+    name, cl, claim = fleet
+    # a client on the other broker listening to every API topic
+    spy = clients(V5, broker=1)
+    spy.subscribe("$aws/certificates/#", qos=1)
+    spy.subscribe("$aws/provisioning-templates/#", qos=1)
+    keys = cl.create()
+    assert set(keys) == {"certificateId", "certificatePem", "privateKey",
+                         "certificateOwnershipToken"}
+    assert keys["certificateId"] == cert_id_of_pem(keys["certificatePem"])
+    assert describe_cert(cluster, keys["certificateId"])["status"] == \
+        "PENDING_ACTIVATION"
+    serial = os.urandom(3).hex()
+    ok, a = cl.provision(keys["certificateOwnershipToken"],
+                         {"SerialNumber": serial})
+    assert ok, a
+    thing = "%s-%s" % (name, serial)
+    assert a == {"thingName": thing, "deviceConfiguration": {
+        "Fallback": "https://example.com", "Room": "room lab"}}
+    # nothing of it went anywhere else
+    assert spy.drain(0.5) == []
+    desc = describe_cert(cluster, keys["certificateId"])
+    assert desc["status"] == "ACTIVE"
+    t = ctl(cluster, "describe-thing", "--thing-name", thing)
+    assert t["attributes"] == {"room": "lab", "lab": "yes"}
+    arn = "%s:cert/%s" % (ARN, keys["certificateId"])
+    pols = ctl(cluster, "list-attached-policies", "--target", arn)
+    assert len(pols["policies"]) == 1
+    assert pols["policies"][0]["policyName"].startswith("prov-")
+    things = ctl(cluster, "list-principal-things", "--principal", arn)
+    assert things["things"] == [thing]
+    # the token is single-use
+    ok, a = cl.provision(keys["certificateOwnershipToken"],
+                         {"SerialNumber": serial})
+    assert not ok
+    assert a["statusCode"] == 400
+    assert a["errorCode"] == "InvalidCertificateOwnershipToken"
+    # the device comes back with its own certificate and publishes
+    (tmp_path / "dev.crt").write_text(keys["certificatePem"])
+    (tmp_path / "dev.key").write_text(keys["privateKey"])
+    watcher = clients(V5)
+    watcher.subscribe("%s/#" % name, qos=1)
+    dev = tls_client(cluster, V5, str(tmp_path / "dev.crt"),
+                     str(tmp_path / "dev.key"), client_id=thing, broker=1)
+    closing(dev)
+    dev.publish("%s/hello" % name, b"hi", qos=1)
+    assert watcher.get(topic="%s/hello" % name).payload == b"hi"
+
+
+def test_create_from_csr(cluster, fleet, tmp_path, closing):
+    name, cl, claim = fleet
+    key, csr = tmp_path / "d.key", tmp_path / "d.csr"
+    subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey",
+                    "-noout", "-out", str(key)], check=True, timeout=30)
+    subprocess.run(["openssl", "req", "-new", "-key", str(key), "-subj",
+                    "/CN=csr-device", "-out", str(csr)], check=True,
+                   timeout=30)
+    ok, a = cl.ask(CSR, {"certificateSigningRequest": csr.read_text()})
+    assert ok, a
+    assert set(a) == {"certificateId", "certificatePem",
+                      "certificateOwnershipToken"}
+    assert "CN=csr-device" in subprocess.run(
+        ["openssl", "x509", "-noout", "-subject"], input=a[
+            "certificatePem"].encode(), stdout=subprocess.PIPE,
+        check=True, timeout=30).stdout.decode().replace(" ", "")
+    serial = os.urandom(3).hex()
+    ok, p = cl.provision(a["certificateOwnershipToken"],
+                         {"SerialNumber": serial, "Room": "hall"})
+    assert ok, p
+    assert p["deviceConfiguration"]["Room"] == "room hall"
+    assert describe_cert(cluster, a["certificateId"])["status"] == "ACTIVE"
+    (tmp_path / "d.crt").write_text(a["certificatePem"])
+    dev = tls_client(cluster, V311, str(tmp_path / "d.crt"), str(key),
+                     client_id="%s-%s" % (name, serial))
+    closing(dev)
+    dev.publish("%s/csr" % name, b"x", qos=1)
+    # a request that is not a CSR
+    ok, a = cl.ask(CSR, {"certificateSigningRequest": "nope"})
+    assert not ok and a["errorCode"] == "InvalidCertificateSigningRequest"
+
+
+def test_rejections(cluster, fleet, tmp_path, closing):
+    name, cl, claim = fleet
+    keys = cl.create()
+    token = keys["certificateOwnershipToken"]
+    cases = [
+        (("0" * 64, {"SerialNumber": "1"}), 400,
+         "InvalidCertificateOwnershipToken"),
+        ((token, {"Room": "x"}), 400, "InvalidParameters"),
+        ((token, {"SerialNumber": "bad name!"}), 400, "InvalidParameters"),
+    ]
+    for (tok, params), status, code in cases:
+        ok, a = cl.provision(tok, params)
+        assert not ok, a
+        assert (a["statusCode"], a["errorCode"]) == (status, code), a
+        assert a["errorMessage"]
+    assert "missing parameter SerialNumber" in cl.provision(
+        token, {})[1]["errorMessage"]
+    # not JSON, not an object, the wrong types
+    for payload in (b"not json", b"[]", b'{"certificateOwnershipToken": 5}'):
+        cl.c.publish(provision_topic(name), payload, qos=1)
+        a = json.loads(cl.c.get(topic=provision_topic(name) +
+                                "/rejected").payload)
+        assert a["errorCode"] == "InvalidPayload", a
+    # an unknown template (the claim's policy allows this one's topic)
+    other = "fpx" + os.urandom(3).hex()
+    c2 = new_device(cluster, tmp_path, "claim-" + other,
+                    claim_statements(other))
+    cl2 = Claimer(cluster, c2, other)
+    closing(cl2)
+    ok, a = cl2.provision(cl2.create()["certificateOwnershipToken"], {})
+    assert (ok, a["statusCode"], a["errorCode"]) == (
+        False, 404, "ResourceNotFound")
+    # the token is bound to the claim certificate that asked for it
+    create_template(cluster, other, device_template(other))
+    ok, a = cl2.provision(token, {"SerialNumber": "2"})
+    assert (ok, a["errorCode"]) == (False,
+                                    "InvalidCertificateOwnershipToken")
+    # a disabled template
+    ctl(cluster, "update-provisioning-template", "--template-name", name,
+        "--no-enabled")
+    ok, a = cl.provision(token, {"SerialNumber": "3"})
+    assert (ok, a["errorCode"]) == (False, "TemplateDisabled")
+    # failures left the token usable
+    ctl(cluster, "update-provisioning-template", "--template-name", name,
+        "--enabled")
+    ok, a = cl.provision(token, {"SerialNumber": os.urandom(2).hex()})
+    assert ok, a
+    # CBOR is refused with a clear error, on the cbor topic
+    cbor = "$aws/certificates/create/cbor"
+    cl.c.subscribe(cbor + "/rejected", qos=1)
+    cl.c.publish(cbor, b"\xa0", qos=1)
+    a = json.loads(cl.c.get(topic=cbor + "/rejected").payload)
+    assert a["errorCode"] == "UnsupportedPayloadFormat"
+
+
+def test_answers_cannot_be_forged(cluster, fleet, clients):
+    """A client may not publish on an answer topic; MQTT 5 gets PUBACK
+    0x87, 3.1.1 is disconnected."""
+    name, cl, claim = fleet
+    c = clients(V311)
+    c.paho.publish(CREATE + "/accepted", b'{"privateKey": "x"}', qos=1)
+    c.wait_disconnected()
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    answer = {"allowProvisioning": True}
+    seen = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Hook.seen.append(json.loads(body))
+        out = json.dumps(Hook.answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hook_server():
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield "http://127.0.0.1:%d/hook" % srv.server_address[1]
+    srv.shutdown()
+    srv.server_close()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_pre_provisioning_hook(cluster, tmp_path, hook_server, closing):
+    name = "fh" + os.urandom(3).hex()
+    create_template(cluster, name, device_template(name), hook=hook_server)
+    d = ctl(cluster, "describe-provisioning-template", "--template-name",
+            name)
+    assert d["preProvisioningHook"] == {"targetArn": hook_server,
+                                        "payloadVersion": "2020-04-01"}
+    claim = new_device(cluster, tmp_path, "claim-" + name,
+                       claim_statements(name))
+    cl = Claimer(cluster, claim, name)
+    closing(cl)
+    keys = cl.create()
+    # refused
+    Hook.answer = {"allowProvisioning": False}
+    ok, a = cl.provision(keys["certificateOwnershipToken"],
+                         {"SerialNumber": "1"})
+    assert (ok, a["statusCode"], a["errorCode"]) == (False, 403,
+                                                     "AccessDenied")
+    seen = Hook.seen[-1]
+    assert seen["claimCertificateId"] == claim.id
+    assert seen["certificateId"] == keys["certificateId"]
+    assert seen["certificatePem"] == keys["certificatePem"]
+    assert seen["templateArn"] == "%s:provisioningtemplate/%s" % (ARN, name)
+    assert seen["clientId"] == cl.c.client_id
+    assert seen["parameters"] == {"SerialNumber": "1"}
+    # allowed, with an override
+    serial = os.urandom(3).hex()
+    Hook.answer = {"allowProvisioning": True,
+                   "parameterOverrides": {"SerialNumber": serial}}
+    ok, a = cl.provision(keys["certificateOwnershipToken"],
+                         {"SerialNumber": "1"})
+    assert ok, a
+    assert a["thingName"] == "%s-%s" % (name, serial)
+    # the hook down: refused (fail closed)
+    down = "http://127.0.0.1:%d/hook" % free_port()
+    ctl(cluster, "update-provisioning-template", "--template-name", name,
+        "--pre-provisioning-hook", json.dumps({"targetArn": down}))
+    keys = cl.create()
+    ok, a = cl.provision(keys["certificateOwnershipToken"],
+                         {"SerialNumber": "2"})
+    assert (ok, a["statusCode"], a["errorCode"]) == (False, 500,
+                                                     "InternalFailure")
+    assert describe_cert(cluster, keys["certificateId"])["status"] == \
+        "PENDING_ACTIVATION"
+
+
+def test_template_admin_api(cluster, tmp_path):
+    name = "ft" + os.urandom(3).hex()
+    out = create_template(cluster, name, device_template(name),
+                          enabled=False)
+    assert out == {"templateArn": "%s:provisioningtemplate/%s" % (ARN, name),
+                   "templateName": name, "defaultVersionId": 1}
+    d = ctl(cluster, "describe-provisioning-template", "--template-name",
+            name)
+    assert d["enabled"] is False
+    assert d["type"] == "FLEET_PROVISIONING"
+    assert d["provisioningRoleArn"] == ROLE
+    assert json.loads(d["templateBody"]) == device_template(name)
+    names = [t["templateName"] for t in ctl(
+        cluster, "list-provisioning-templates")["templates"]]
+    assert name in names
+    ctl(cluster, "update-provisioning-template", "--template-name", name,
+        "--description", "the lamps", "--enabled")
+    d = ctl(cluster, "describe-provisioning-template", "--template-name",
+            name)
+    assert (d["description"], d["enabled"]) == ("the lamps", True)
+    # named errors
+    err = ctl(cluster, "create-provisioning-template", "--template-name",
+              name, "--template-body", json.dumps(device_template(name)),
+              "--provisioning-role-arn", ROLE, expect=254)
+    assert "ResourceAlreadyExistsException" in err
+    bad = {"Resources": {"t": {"Type": "AWS::IoT::Thing", "Properties": {
+        "ThingName": {"Ref": "Undeclared"}}}}}
+    err = ctl(cluster, "create-provisioning-template", "--template-name",
+              name + "b", "--template-body", json.dumps(bad),
+              "--provisioning-role-arn", ROLE, expect=254)
+    assert "InvalidRequestException" in err
+    assert "unknown parameter Undeclared" in err
+    err = ctl(cluster, "create-provisioning-template", "--template-name",
+              name + "c", "--template-body", "{not json",
+              "--provisioning-role-arn", ROLE, expect=254)
+    assert "templateBody is not JSON" in err
+    err = ctl(cluster, "create-provisioning-template", "--template-name",
+              "bad name", "--template-body", "{}",
+              "--provisioning-role-arn", ROLE, expect=254)
+    assert "templateName" in err
+    err = ctl(cluster, "create-provisioning-template", "--template-name",
+              name + "d", "--template-body", json.dumps(bad),
+              expect=252)
+    assert "provisioning-role-arn" in err
+    ctl(cluster, "delete-provisioning-template", "--template-name", name)
+    err = ctl(cluster, "describe-provisioning-template", "--template-name",
+              name, expect=254)
+    assert "ResourceNotFoundException" in err
+    assert name not in [t["templateName"] for t in ctl(
+        cluster, "list-provisioning-templates")["templates"]]
+
+
+# ---- just-in-time registration ----
+
+def test_just_in_time_registration(cluster, tmp_path, clients, closing):
+    d = str(tmp_path)
+    ca = certs.make_ca(d, "jitr" + os.urandom(3).hex())
+    out = ctl(cluster, "register-ca-certificate", "--ca-certificate",
+              "file://" + ca[0], "--set-as-active",
+              "--allow-auto-registration")
+    ca_id = out["certificateId"]
+    watcher = clients(V5, broker=1)
+    watcher.subscribe("$aws/events/certificates/registered/%s" % ca_id,
+                      qos=1)
+    name = "jr-" + os.urandom(4).hex()
+    crt, key = certs.make_leaf(d, name, ca)
+    cert_id = certs.cert_id(crt)
+    c = mqttc.Client(V5, client_id=name)
+    closing(c)
+    c.tls(cluster.ca_file, crt, key)
+    c.connect(cluster.host, cluster.mqtts_ports[0], expect_rc=134)
+    ev = json.loads(watcher.get().payload)
+    assert ev["certificateId"] == cert_id
+    assert ev["caCertificateId"] == ca_id
+    assert ev["certificateStatus"] == "PENDING_ACTIVATION"
+    assert ev["awsAccountId"] == "000000000000"
+    assert isinstance(ev["timestamp"], int)
+    assert isinstance(ev["certificateRegistrationTimestamp"], int)
+    desc = describe_cert(cluster, cert_id)
+    assert desc["status"] == "PENDING_ACTIVATION"
+    assert desc["caCertificateId"] == ca_id
+    listed = {x["certificateId"]: x["status"] for x in
+              ctl(cluster, "list-certificates")["certificates"]}
+    assert listed[cert_id] == "PENDING_ACTIVATION"
+    # a second attempt stays refused and publishes no second event
+    c2 = mqttc.Client(V311, client_id=name)
+    closing(c2)
+    c2.tls(cluster.ca_file, crt, key)
+    c2.connect(cluster.host, cluster.mqtts_ports[1], expect_rc=4)
+    assert watcher.drain(0.5) == []
+    # what a rule's action would do: activate it, give it a policy
+    ctl(cluster, "create-policy", "--policy-name", "p-" + name,
+        "--policy-document", policy_doc(allow("iot:*", "*")))
+    ctl(cluster, "attach-policy", "--policy-name", "p-" + name,
+        "--target", "%s:cert/%s" % (ARN, cert_id))
+    ctl(cluster, "update-certificate", "--certificate-id", cert_id,
+        "--new-status", "ACTIVE")
+    deadline = time.monotonic() + 5
+    while True:
+        c3 = mqttc.Client(V5, client_id=name)
+        closing(c3)
+        c3.tls(cluster.ca_file, crt, key)
+        rc = c3.connect(cluster.host, cluster.mqtts_ports[0],
+                        expect_rc=None)[0]
+        if rc == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert rc == 0
+    c3.publish("jitr/%s" % name, b"up", qos=1)
