@@ -24,12 +24,13 @@
 #include "uuid.h"
 
 /* KEYS: thing, cert, policy, thing-principals, cert-things,
- *   cert-policies, policy-targets, token ("" none), thing-groups-of
+ *   cert-policies, policy-targets, token (checked when a claim id is
+ *   given), thing-groups-of
  * ARGV: thing ("" none), type, attributes, cert id, pem, status, ca,
  *   now, not_before, not_after, policy name ("" none), policy document
  *   ("" none), thing id, groups (JSON array), claim id (with a token) */
 static const char provision_script[] =
-    "if KEYS[8] ~= '' then "
+    "if ARGV[15] ~= '' then "
     "  local claim = redis.call('HGET', KEYS[8], 'claim') "
     "  local cert = redis.call('HGET', KEYS[8], 'cert') "
     "  if not claim or claim ~= ARGV[15] or cert ~= ARGV[4] then "
@@ -45,7 +46,7 @@ static const char provision_script[] =
     "  redis.call('EXISTS', KEYS[3]) == 0 then "
     "  return redis.error_reply('NotFound policy ' .. ARGV[11] .. "
     "    ' does not exist') end "
-    "if KEYS[8] ~= '' then redis.call('DEL', KEYS[8]) end "
+    "if ARGV[15] ~= '' then redis.call('DEL', KEYS[8]) end "
     "if ARGV[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 0 then "
     "  redis.call('HSET', KEYS[1], 'name', ARGV[1], 'type', ARGV[2], "
     "    'attributes', ARGV[3], 'version', 1, 'created', ARGV[8], "
@@ -128,8 +129,9 @@ broker_provision_apply(struct strata_broker *b,
 	broker_registry_key(k[4], "cert-things", pv->cert_id);
 	broker_registry_key(k[5], "cert-policies", pv->cert_id);
 	broker_registry_key(k[6], "policy-targets", pol);
+	/* a key of the namespace even when unused: ACLs check every key */
 	snprintf(k[7], sizeof(k[7]), "%s", pv->token_key != NULL ?
-	    pv->token_key : "");
+	    pv->token_key : "strata:prov-token:{-}");
 	broker_registry_key(k[8], "thing-groups-of", thing);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	snprintf(nb, sizeof(nb), "%lld",
