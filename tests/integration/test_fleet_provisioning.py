@@ -484,3 +484,40 @@ def test_just_in_time_registration(cluster, tmp_path, clients, closing):
         time.sleep(0.2)
     assert rc == 0
     c3.publish("jitr/%s" % name, b"up", qos=1)
+
+
+def test_thing_groups(cluster, tmp_path, closing):
+    """ThingGroups: a group that does not exist refuses the provisioning
+    (and leaves the token); one that exists gets the thing as a member
+    (the groups' layout of the registry: strata:thing-group:{g}, its
+    members strata:group-things:{g}, the thing's strata:thing-groups-of)."""
+    name = "fg" + os.urandom(3).hex()
+    group = name + "-lamps"
+    body = device_template(name)
+    body["Parameters"]["Group"] = {"Type": "String"}
+    body["Resources"]["thing"]["Properties"]["ThingGroups"] = [
+        {"Ref": "Group"}]
+    create_template(cluster, name, body)
+    claim = new_device(cluster, tmp_path, "claim-" + name,
+                       claim_statements(name))
+    cl = Claimer(cluster, claim, name)
+    closing(cl)
+    keys = cl.create()
+    token = keys["certificateOwnershipToken"]
+    ok, a = cl.provision(token, {"SerialNumber": "1", "Group": group})
+    assert (ok, a["statusCode"], a["errorCode"]) == (False, 404,
+                                                     "ResourceNotFound")
+    assert group in a["errorMessage"]
+    rc, out = cluster.redis_cli(cluster.redis_port, "HSET",
+                                "strata:thing-group:{%s}" % group, "name",
+                                group)
+    assert rc == 0, out
+    ok, a = cl.provision(token, {"SerialNumber": "1", "Group": group})
+    assert ok, a
+    rc, out = cluster.redis_cli(cluster.redis_port, "SMEMBERS",
+                                "strata:group-things:{%s}" % group)
+    assert out.split() == [a["thingName"]]
+    rc, out = cluster.redis_cli(cluster.redis_port, "SMEMBERS",
+                                "strata:thing-groups-of:{%s}" %
+                                a["thingName"])
+    assert out.split() == [group]
