@@ -173,13 +173,21 @@ fleet_subscribed(const struct broker_session *s, const char *topic)
 static void
 fleet_answer(struct fleet_req *r, const char *suffix, json_t *body)
 {
-	struct broker_session *s = broker_session_of(r->b, r->incarnation);
+	struct broker_session *s;
 	char topic[FLEET_TOPIC_MAX + 16];
 	char *payload = json_dumps(body, JSON_COMPACT);
 	struct strata_message m;
 	struct broker_msg *msg;
 
 	json_decref(body);
+	if (r->b->stopping) {
+		/* a late Redis answer while the broker shuts down */
+		if (payload != NULL)
+			OPENSSL_clear_free(payload, strlen(payload));
+		fleet_req_free(r);
+		return;
+	}
+	s = broker_session_of(r->b, r->incarnation);
 	if (payload == NULL)
 		abort();
 	snprintf(topic, sizeof(topic), "%s%s", r->topic, suffix);
@@ -408,7 +416,7 @@ fleet_evaluate(struct fleet_req *r)
 	}
 	pv = (struct broker_provision){.plan = &plan, .x509 = r->x509,
 		.cert_id = r->cert_id, .pem = r->cert_pem,
-		.ca_id = r->b->admin->ca_id, .token_key = r->token_key,
+		.ca_id = broker_admin_ca_id(r->b), .token_key = r->token_key,
 		.claim_id = r->claim_id};
 	/* what the answer needs */
 	r->thing = plan.thing != NULL ? strdup(plan.thing) : NULL;
