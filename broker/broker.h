@@ -239,6 +239,9 @@ struct broker_metrics {
 					denied */
 	uint64_t *lifecycle_events[STRATA_LIFECYCLE_TYPES]; /* published,
 					  by type (events.c) */
+	uint64_t *fleet_answers[2];  /* fleet.c: accepted, rejected */
+	uint64_t *jitr_registered;   /* jitp.c: certificates registered
+					PENDING_ACTIVATION */
 	uint64_t *tls_failures[BROKER_TLS_FAILURES]; /* tls.c */
 	uint64_t *tls_reloads_ok;
 	uint64_t *tls_reloads_error;

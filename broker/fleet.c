@@ -191,6 +191,7 @@ fleet_answer(struct fleet_req *r, const char *suffix, json_t *body)
 	if (payload == NULL)
 		abort();
 	snprintf(topic, sizeof(topic), "%s%s", r->topic, suffix);
+	(*r->b->m.fleet_answers[strcmp(suffix, "/accepted") == 0 ? 0 : 1])++;
 	if (s != NULL && s->conn != NULL && fleet_subscribed(s, topic)) {
 		memset(&m, 0, sizeof(m));
 		m.topic = topic;

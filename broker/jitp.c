@@ -195,6 +195,7 @@ jitr_registered(struct strata_redis *r, redisReply *reply, void *arg)
 	if (reply->integer == 1) {
 		STRATA_INFO(BROKER_COMP, "just-in-time registered, "
 		    "PENDING_ACTIVATION|cert=%s ca=%s", j->id, j->ca_id);
+		(*j->b->m.jitr_registered)++;
 		jitr_event(j);
 	}
 	/* looked up again: PENDING_ACTIVATION is refused as inactive */

@@ -142,6 +142,18 @@ def cert_id_of_pem(pem):
     return hashlib.sha256(der).hexdigest()
 
 
+def broker_metric(cluster, line_prefix, broker=0):
+    """The value of the metric line starting with line_prefix."""
+    import urllib.request
+    text = urllib.request.urlopen("http://%s:%d/metrics" % (
+        cluster.host, cluster.broker_metrics_ports[broker]),
+        timeout=10).read().decode()
+    for line in text.splitlines():
+        if line.startswith(line_prefix + " "):
+            return float(line.split()[-1])
+    raise AssertionError("no metric " + line_prefix)
+
+
 def describe_cert(cluster, cert_id):
     return ctl(cluster, "describe-certificate", "--certificate-id",
                cert_id)["certificateDescription"]
@@ -179,6 +191,8 @@ def test_create_keys_then_provision_then_connect(cluster, fleet, tmp_path,
     assert pols["policies"][0]["policyName"].startswith("prov-")
     things = ctl(cluster, "list-principal-things", "--principal", arn)
     assert things["things"] == [thing]
+    assert broker_metric(cluster, 'strata_broker_fleet_answers_total'
+                         '{result="accepted"}') >= 2
     # the token is single-use
     ok, a = cl.provision(keys["certificateOwnershipToken"],
                          {"SerialNumber": serial})
@@ -456,6 +470,7 @@ def test_just_in_time_registration(cluster, tmp_path, clients, closing):
     desc = describe_cert(cluster, cert_id)
     assert desc["status"] == "PENDING_ACTIVATION"
     assert desc["caCertificateId"] == ca_id
+    assert broker_metric(cluster, "strata_broker_jitr_registered_total") >= 1
     listed = {x["certificateId"]: x["status"] for x in
               ctl(cluster, "list-certificates")["certificates"]}
     assert listed[cert_id] == "PENDING_ACTIVATION"
