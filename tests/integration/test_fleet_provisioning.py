@@ -93,8 +93,9 @@ class Claimer:
     """A device connected with its claim certificate, subscribed to the
     answers of the API."""
 
-    def __init__(self, cluster, claim, template, protocol=V5):
-        self.c = tls_client(cluster, protocol, claim.cert, claim.key)
+    def __init__(self, cluster, claim, template, protocol=V5, broker=0):
+        self.c = tls_client(cluster, protocol, claim.cert, claim.key,
+                            broker=broker)
         self.template = template
         for t in (CREATE, CSR, provision_topic(template)):
             self.c.subscribe(t + "/accepted", qos=1)
@@ -166,6 +167,12 @@ def test_create_keys_then_provision_then_connect(cluster, fleet, tmp_path,
     spy = clients(V5, broker=1)
     spy.subscribe("$aws/certificates/#", qos=1)
     spy.subscribe("$aws/provisioning-templates/#", qos=1)
+    # another device with the same claim certificate (as a fleet shares
+    # one), subscribed to the same answer topics, on the other broker
+    twin = Claimer(cluster, claim, name, broker=1)
+    twin2 = Claimer(cluster, claim, name, protocol=V311)
+    closing(twin2)
+    closing(twin)
     keys = cl.create()
     assert set(keys) == {"certificateId", "certificatePem", "privateKey",
                          "certificateOwnershipToken"}
@@ -181,6 +188,8 @@ def test_create_keys_then_provision_then_connect(cluster, fleet, tmp_path,
         "Fallback": "https://example.com", "Room": "room lab"}}
     # nothing of it went anywhere else
     assert spy.drain(0.5) == []
+    assert twin.c.drain(0.1) == []
+    assert twin2.c.drain(0.1) == []
     desc = describe_cert(cluster, keys["certificateId"])
     assert desc["status"] == "ACTIVE"
     t = ctl(cluster, "describe-thing", "--thing-name", thing)
