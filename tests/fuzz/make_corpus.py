@@ -308,6 +308,22 @@ def broker_input():
                 bytes([0x40]) + chunks(connect("same", V311, clean=False),
                                        63, 0))
     write(t, "takeover", bytes([0x10]) + takeover)
+    # the fleet provisioning API (fleet.c): served, never routed; the
+    # fuzz client has no claim certificate, so each is rejected 403
+    fleet = (connect("fleet", V5) +
+             subscribe([("$aws/certificates/create/json/+", 1),
+                        ("$aws/provisioning-templates/+/provision/json/+",
+                         1)], 1, V5) +
+             publish("$aws/certificates/create/json", b"{}", 1, 2, V5) +
+             publish("$aws/certificates/create-from-csr/json",
+                     b'{"certificateSigningRequest": "x"}', 0, 0, V5) +
+             publish("$aws/provisioning-templates/t/provision/json",
+                     b'{"certificateOwnershipToken": "t", "parameters": '
+                     b'{"a": "b"}}', 2, 3, V5) +
+             publish("$aws/certificates/create/cbor", b"\xa0", 0, 0, V5) +
+             publish("$aws/certificates/create/json/accepted", b"{}", 1, 4,
+                     V5))
+    write(t, "fleet", bytes([0x30]) + chunks(fleet, 50))
     write(t, "redis_down", bytes([0x04]) + chunks(connect("down", V5), 63))
     write(t, "prev_alive_wait", bytes([0x08]) +
           chunks(connect("wait", V5) + publish("w/x", b"queued", 1, 1, V5),
