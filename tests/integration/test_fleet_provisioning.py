@@ -456,9 +456,10 @@ def test_just_in_time_registration(cluster, tmp_path, clients, closing):
     d = str(tmp_path)
     ca = certs.make_ca(d, "jitr" + os.urandom(3).hex())
     out = ctl(cluster, "register-ca-certificate", "--ca-certificate",
-              "file://" + ca[0], "--set-as-active",
-              "--allow-auto-registration")
+              "file://" + ca[0], "--set-as-active")
     ca_id = out["certificateId"]
+    ctl(cluster, "update-ca-certificate", "--certificate-id", ca_id,
+        "--new-auto-registration-status", "ENABLE")
     watcher = clients(V5, broker=1)
     watcher.subscribe("$aws/events/certificates/registered/%s" % ca_id,
                       qos=1)
