@@ -71,7 +71,8 @@ broker_prov_hook_url_valid(const char *url)
 	struct evhttp_uri *u = evhttp_uri_parse(url);
 	const char *scheme = u != NULL ? evhttp_uri_get_scheme(u) : NULL;
 	const char *host = u != NULL ? evhttp_uri_get_host(u) : NULL;
-	bool ok = scheme != NULL && strcmp(scheme, "http") == 0 &&
+	bool ok = scheme != NULL && (strcmp(scheme, "http") == 0 ||
+	    strcmp(scheme, "https") == 0) &&
 	    host != NULL && host[0] != '\0' &&
 	    evhttp_uri_get_userinfo(u) == NULL &&
 	    evhttp_uri_get_fragment(u) == NULL && strlen(url) <= 2048;
@@ -136,8 +137,8 @@ prov_body_hook(struct admin_call *call, const char **target,
 	    !broker_prov_hook_url_valid(*target)) {
 		admin_error(call, 400, "InvalidRequestException",
 		    "preProvisioningHook.targetArn", "preProvisioningHook."
-		    "targetArn must be an http://host[:port]/path URL (Strata "
-		    "calls an HTTP endpoint where AWS calls a Lambda "
+		    "targetArn must be an http(s)://host[:port]/path URL "
+		    "(Strata calls an HTTP endpoint where AWS calls a Lambda "
 		    "function)");
 		return false;
 	}

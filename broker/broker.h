@@ -913,7 +913,7 @@ char *broker_jitp_evaluate(const json_t *tmpl, X509 *x, const char *id,
 /* arn:aws:iot:<region>:<account>:provisioningtemplate/<name> */
 void broker_prov_template_arn(const struct strata_broker *b,
     const char *name, char *out, size_t len);
-/* A pre-provisioning hook's targetArn: http://host[:port][/path]. */
+/* A pre-provisioning hook's targetArn: http(s)://host[:port][/path]. */
 bool broker_prov_hook_url_valid(const char *url);
 
 /* ---- fleet.c ---- */

@@ -36,8 +36,11 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #include "admin.h"
 #include "provtemplate.h"
@@ -55,6 +58,9 @@ enum fleet_op { FLEET_CREATE, FLEET_CSR, FLEET_PROVISION };
 struct broker_fleet {
 	struct strata_list hooks;     /* fleet_req.node: hook calls */
 	unsigned inflight;
+	SSL_CTX *tls;                 /* of https hooks, made at the first:
+					 OpenSSL's default trust store
+					 (SSL_CERT_FILE, SSL_CERT_DIR) */
 };
 
 /* One request, from its PUBLISH to its answer. */
@@ -539,6 +545,59 @@ fleet_hook_payload(struct fleet_req *r)
 	return s;
 }
 
+/* The TLS client context of https hooks; NULL when it cannot be made. */
+static SSL_CTX *
+fleet_tls(struct broker_fleet *f)
+{
+	if (f->tls != NULL)
+		return f->tls;
+	f->tls = SSL_CTX_new(TLS_client_method());
+	if (f->tls == NULL)
+		abort();
+	SSL_CTX_set_min_proto_version(f->tls, TLS1_2_VERSION);
+	SSL_CTX_set_verify(f->tls, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_set_default_verify_paths(f->tls) != 1) {
+		SSL_CTX_free(f->tls);
+		f->tls = NULL;
+	}
+	return f->tls;
+}
+
+/* An HTTP connection to host:port, over TLS (the server's certificate
+ * checked for host) when https; NULL when it cannot be made. */
+static struct evhttp_connection *
+fleet_hook_connect(struct fleet_req *r, const char *host, int port,
+    bool https)
+{
+	SSL_CTX *ctx = https ? fleet_tls(r->b->fleet) : NULL;
+	struct in6_addr ip;
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if (!https)
+		return evhttp_connection_base_new(r->b->base, NULL, host,
+		    (uint16_t)port);
+	if (ctx == NULL || (ssl = SSL_new(ctx)) == NULL)
+		return NULL;
+	if (inet_pton(AF_INET, host, &ip) == 1 ||
+	    inet_pton(AF_INET6, host, &ip) == 1)
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+	else {
+		SSL_set_tlsext_host_name(ssl, host);
+		SSL_set1_host(ssl, host);
+	}
+	bev = bufferevent_openssl_socket_new(r->b->base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE |
+	    BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return evhttp_connection_base_bufferevent_new(r->b->base, NULL, bev,
+	    host, (uint16_t)port);
+}
+
 static void
 fleet_hook_call(struct fleet_req *r, const char *url)
 {
@@ -546,6 +605,8 @@ fleet_hook_call(struct fleet_req *r, const char *url)
 	const char *host = u != NULL ? evhttp_uri_get_host(u) : NULL;
 	const char *path = u != NULL ? evhttp_uri_get_path(u) : NULL;
 	int port = u != NULL ? evhttp_uri_get_port(u) : -1;
+	const char *scheme = u != NULL ? evhttp_uri_get_scheme(u) : NULL;
+	bool https = scheme != NULL && strcmp(scheme, "https") == 0;
 	struct timeval tv = {FLEET_HOOK_TIMEOUT_S, 0};
 	char hosthdr[300];
 	char *body;
@@ -557,10 +618,9 @@ fleet_hook_call(struct fleet_req *r, const char *url)
 		    "hook: the template's targetArn is not a URL");
 		return;
 	}
-	port = port > 0 ? port : 80;
+	port = port > 0 ? port : https ? 443 : 80;
 	snprintf(hosthdr, sizeof(hosthdr), "%s:%d", host, port);
-	r->evcon = evhttp_connection_base_new(r->b->base, NULL, host,
-	    (uint16_t)port);
+	r->evcon = fleet_hook_connect(r, host, port, https);
 	r->hreq = r->evcon != NULL ? evhttp_request_new(fleet_hook_done, r) :
 	    NULL;
 	r->deadline = evtimer_new(r->b->base, fleet_hook_event, r);
@@ -838,6 +898,7 @@ broker_fleet_free(struct strata_broker *b)
 	while (!strata_list_empty(&f->hooks))
 		fleet_req_free(STRATA_CONTAINER_OF(f->hooks.next,
 		    struct fleet_req, node));
+	SSL_CTX_free(f->tls);
 	free(f);
 	b->fleet = NULL;
 }

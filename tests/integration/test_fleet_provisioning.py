@@ -546,3 +546,91 @@ def test_thing_groups(cluster, tmp_path, closing):
                                 "strata:thing-groups-of:{%s}" %
                                 a["thingName"])
     assert out.split() == [group]
+
+
+# ---- an https hook, on a cluster of its own ----
+
+def server_cert(directory, ca):
+    """A server certificate for 127.0.0.1 (IP subjectAltName) signed by
+    ca, made with `openssl x509 -req`."""
+    key = os.path.join(directory, "hook.key")
+    csr = os.path.join(directory, "hook.csr")
+    crt = os.path.join(directory, "hook.crt")
+    ext = os.path.join(directory, "hook.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    for args in (["ecparam", "-name", "prime256v1", "-genkey", "-noout",
+                  "-out", key],
+                 ["req", "-new", "-key", key, "-subj", "/CN=hook",
+                  "-out", csr],
+                 ["x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1],
+                  "-CAcreateserial", "-days", "2", "-extfile", ext,
+                  "-out", crt]):
+        subprocess.run(["openssl"] + args, check=True, timeout=30,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return crt, key
+
+
+@pytest.fixture(scope="module")
+def hook_pki(tmp_path_factory):
+    """A CA the brokers trust for hooks (SSL_CERT_FILE), a server
+    certificate of it, and one of a CA they do not trust."""
+    d = str(tmp_path_factory.mktemp("hookpki"))
+    trusted = certs.make_ca(d, "hooktrust")
+    other = str(tmp_path_factory.mktemp("hookother"))
+    untrusted = certs.make_ca(other, "hookother")
+    return trusted, server_cert(d, trusted), server_cert(other, untrusted)
+
+
+@pytest.fixture(scope="module")
+def hook_cluster(hook_pki):
+    import conftest
+    with conftest.start_cluster(
+            "hook_cluster", brokers=1,
+            env={"SSL_CERT_FILE": hook_pki[0][0]}) as c:
+        yield c
+
+
+def https_hook(cert):
+    import ssl
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*cert)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, "https://127.0.0.1:%d/hook" % srv.server_address[1]
+
+
+def test_https_hook(hook_cluster, hook_pki, tmp_path, closing):
+    """An https targetArn: the hook's certificate is checked against the
+    brokers' trust store; one they do not trust refuses (fail closed)."""
+    good, good_url = https_hook(hook_pki[1])
+    bad, bad_url = https_hook(hook_pki[2])
+    try:
+        name = "fs" + os.urandom(3).hex()
+        create_template(hook_cluster, name, device_template(name),
+                        hook=good_url)
+        claim = new_device(hook_cluster, tmp_path, "claim-" + name,
+                           claim_statements(name))
+        cl = Claimer(hook_cluster, claim, name)
+        closing(cl)
+        Hook.answer = {"allowProvisioning": True}
+        keys = cl.create()
+        ok, a = cl.provision(keys["certificateOwnershipToken"],
+                             {"SerialNumber": "7"})
+        assert ok, a
+        assert Hook.seen[-1]["certificateId"] == keys["certificateId"]
+        ctl(hook_cluster, "update-provisioning-template", "--template-name",
+            name, "--pre-provisioning-hook",
+            json.dumps({"targetArn": bad_url}))
+        seen = len(Hook.seen)
+        keys = cl.create()
+        ok, a = cl.provision(keys["certificateOwnershipToken"],
+                             {"SerialNumber": "8"})
+        assert (ok, a["statusCode"], a["errorCode"]) == (
+            False, 500, "InternalFailure"), a
+        assert len(Hook.seen) == seen
+    finally:
+        for s in (good, bad):
+            s.shutdown()
+            s.server_close()
