@@ -308,12 +308,21 @@ def test_rejections(cluster, fleet, tmp_path, closing):
 
 
 def test_answers_cannot_be_forged(cluster, fleet, clients):
-    """A client may not publish on an answer topic; MQTT 5 gets PUBACK
-    0x87, 3.1.1 is disconnected."""
+    """A client may not publish on an answer topic (3.1.1 is
+    disconnected, as for any denied publish); a client without a
+    certificate may not ask."""
     name, cl, claim = fleet
     c = clients(V311)
     c.paho.publish(CREATE + "/accepted", b'{"privateKey": "x"}', qos=1)
     c.wait_disconnected()
+    assert cl.c.drain(0.3) == []
+    plain = clients(V5)
+    plain.subscribe(CREATE + "/+", qos=1)
+    plain.publish(CREATE, b"{}", qos=1)
+    msg = plain.get()
+    assert msg.topic == CREATE + "/rejected"
+    a = json.loads(msg.payload)
+    assert (a["statusCode"], a["errorCode"]) == (403, "AccessDenied")
 
 
 class Hook(http.server.BaseHTTPRequestHandler):
