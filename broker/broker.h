@@ -423,6 +423,9 @@ struct broker_conn {
 	struct broker_connack_hold *hold; /* while WAITING for a new
 				    persistent session's writes (connect.c) */
 	bool internal;           /* an in-process session (insession.c) */
+	uint64_t serial;         /* this broker's count of connections at
+				    its making: never reused (fleet.c
+				    answers the connection that asked) */
 	struct broker_conn_auth *auth; /* registry or authorizer identity
 				    (device.c), NULL for plain TCP (unless
 				    authorizer-tcp) and tls-auth chain */
@@ -682,6 +685,7 @@ struct strata_broker {
 	const char *cur_share;    /* a shared subscription's Deliver: its
 				     group, kept with the messages queued */
 	uint64_t next_incarnation;
+	uint64_t next_conn_serial;  /* broker_conn.serial */
 	/* reusable buffers of the hot path */
 	uint8_t *scratch;
 	size_t scratch_cap;

@@ -19,10 +19,11 @@
  *        (provision.c's script, which consumes the token) -> accepted
  *   any step failing -> rejected {statusCode, errorCode, errorMessage}
  *
- * Answers go to the requesting session and nowhere else: QoS 0, only
- * when it has a (non-shared) subscription matching the answer's topic,
- * written to its connection if that is still the one that asked (same
- * incarnation) and its policies allow iot:Receive.  A request outlives
+ * Answers go to the requesting connection and nowhere else: QoS 0, only
+ * when its session has a (non-shared) subscription matching the answer's
+ * topic, the session is the same (incarnation), its connection still the
+ * one that asked (serial: a take-over by the same client id gets
+ * nothing) and its policies allow iot:Receive.  A request outlives
  * its connection: a late answer finds no session and is dropped.  The
  * private key is never queued, stored or routed.
  *
@@ -68,6 +69,7 @@ struct fleet_req {
 	struct strata_list node;      /* broker_fleet.hooks while calling */
 	struct strata_broker *b;
 	uint64_t incarnation;         /* the session that asked */
+	uint64_t conn_serial;         /* on that connection */
 	enum fleet_op op;
 	char topic[FLEET_TOPIC_MAX];  /* the request topic */
 	char claim_id[BROKER_CERT_ID_LEN + 1];
@@ -198,7 +200,10 @@ fleet_answer(struct fleet_req *r, const char *suffix, json_t *body)
 		abort();
 	snprintf(topic, sizeof(topic), "%s%s", r->topic, suffix);
 	(*r->b->m.fleet_answers[strcmp(suffix, "/accepted") == 0 ? 0 : 1])++;
-	if (s != NULL && s->conn != NULL && fleet_subscribed(s, topic)) {
+	/* the connection that asked, not a later one of its session (a
+	 * take-over by the same client id) */
+	if (s != NULL && s->conn != NULL && s->conn->serial ==
+	    r->conn_serial && fleet_subscribed(s, topic)) {
 		memset(&m, 0, sizeof(m));
 		m.topic = topic;
 		m.topic_len = strlen(topic);
@@ -806,6 +811,7 @@ fleet_req_new(struct broker_conn *c, const char *topic)
 	strata_list_init(&r->node);
 	r->b = c->broker;
 	r->incarnation = c->session->incarnation;
+	r->conn_serial = c->serial;
 	snprintf(r->topic, sizeof(r->topic), "%s", topic);
 	r->client_id = strdup(c->session->client_id);
 	if (r->client_id == NULL)

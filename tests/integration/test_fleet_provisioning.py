@@ -328,10 +328,12 @@ def test_answers_cannot_be_forged(cluster, fleet, clients):
 class Hook(http.server.BaseHTTPRequestHandler):
     answer = {"allowProvisioning": True}
     seen = []
+    delay = 0.0
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Hook.seen.append(json.loads(body))
+        time.sleep(Hook.delay)
         out = json.dumps(Hook.answer).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -405,6 +407,50 @@ def test_pre_provisioning_hook(cluster, tmp_path, hook_server, closing):
                                                      "InternalFailure")
     assert describe_cert(cluster, keys["certificateId"])["status"] == \
         "PENDING_ACTIVATION"
+
+
+def test_answer_not_given_to_a_takeover(cluster, tmp_path, hook_server,
+                                        closing):
+    """A connection that takes the asker's persistent session over (same
+    client id, same claim certificate) while the answer is being made
+    gets nothing of it; the provisioning itself is done."""
+    name = "fk" + os.urandom(3).hex()
+    create_template(cluster, name, device_template(name), hook=hook_server)
+    claim = new_device(cluster, tmp_path, "claim-" + name,
+                       claim_statements(name))
+    cid = "dev-" + os.urandom(4).hex()
+    first = mqttc.Client(V5, client_id=cid, clean=False)
+    closing(first)
+    first.tls(cluster.ca_file, claim.cert, claim.key)
+    first.connect(cluster.host, cluster.mqtts_ports[0], session_expiry=300)
+    topic = provision_topic(name)
+    for t in (CREATE, topic):
+        first.subscribe(t + "/accepted", qos=1)
+        first.subscribe(t + "/rejected", qos=1)
+    first.publish(CREATE, b"{}", qos=1)
+    keys = json.loads(first.get(topic=CREATE + "/accepted").payload)
+    Hook.answer = {"allowProvisioning": True}
+    Hook.delay = 1.5
+    try:
+        first.publish(topic, json.dumps({
+            "certificateOwnershipToken": keys["certificateOwnershipToken"],
+            "parameters": {"SerialNumber": os.urandom(2).hex()}}).encode(),
+            qos=1)
+        time.sleep(0.3)
+        second = mqttc.Client(V5, client_id=cid, clean=False)
+        closing(second)
+        second.tls(cluster.ca_file, claim.cert, claim.key)
+        second.connect(cluster.host, cluster.mqtts_ports[0],
+                       session_expiry=300)
+        assert second.session_present()
+        deadline = time.monotonic() + 10
+        while describe_cert(cluster, keys["certificateId"])[
+                "status"] != "ACTIVE":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert second.drain(1.0) == []
+    finally:
+        Hook.delay = 0.0
 
 
 def test_template_admin_api(cluster, tmp_path):
