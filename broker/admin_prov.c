@@ -32,8 +32,8 @@
 /* ---- helpers ---- */
 
 /* [0-9A-Za-z_-]{1,36}, AWS's templateName. */
-static bool
-prov_name_valid(const char *s)
+bool
+broker_prov_template_name_valid(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -50,7 +50,7 @@ prov_name_valid(const char *s)
 static bool
 prov_arg_name(struct admin_call *call, const char *name)
 {
-	if (name != NULL && prov_name_valid(name))
+	if (name != NULL && broker_prov_template_name_valid(name))
 		return true;
 	admin_error(call, 400, "InvalidRequestException", "templateName",
 	    "templateName must match [0-9A-Za-z_-]+ (1 to 36 characters)");
@@ -245,10 +245,16 @@ op_create_provisioning_template(struct admin_call *call)
 	    !prov_body_hook(call, &target, &version) ||
 	    (enabled = prov_body_bool(call, "enabled")) == -2)
 		return;
-	if (type != NULL && strcmp(type, "FLEET_PROVISIONING") != 0) {
+	if (type != NULL && strcmp(type, "FLEET_PROVISIONING") != 0 &&
+	    strcmp(type, "JITP") != 0) {
 		admin_error(call, 400, "InvalidRequestException", "type",
-		    "type must be FLEET_PROVISIONING (JITP templates are the "
-		    "CA certificate's registrationConfig)");
+		    "type must be FLEET_PROVISIONING or JITP");
+		return;
+	}
+	if (type != NULL && strcmp(type, "JITP") == 0 && target != NULL) {
+		admin_error(call, 400, "InvalidRequestException",
+		    "preProvisioningHook", "a JITP template has no "
+		    "pre-provisioning hook (fleet provisioning's only)");
 		return;
 	}
 	call->state = strdup(name);
@@ -258,7 +264,8 @@ op_create_provisioning_template(struct admin_call *call)
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	admin_eval(call, script_create, 2, 11, (const char *[]){k, PROV_SET,
 	    name, desc != NULL ? desc : "", body, enabled == 1 ? "1" : "0",
-	    role, "FLEET_PROVISIONING", target != NULL ? target : "",
+	    role, type != NULL ? type : "FLEET_PROVISIONING",
+	    target != NULL ? target : "",
 	    version != NULL ? version : "", now}, prov_created);
 }
 

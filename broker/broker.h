@@ -917,6 +917,8 @@ char *broker_jitp_evaluate(const json_t *tmpl, X509 *x, const char *id,
 /* arn:aws:iot:<region>:<account>:provisioningtemplate/<name> */
 void broker_prov_template_arn(const struct strata_broker *b,
     const char *name, char *out, size_t len);
+/* A template name: [0-9A-Za-z_-]{1,36}. */
+bool broker_prov_template_name_valid(const char *s);
 /* A pre-provisioning hook's targetArn: http(s)://host[:port][/path]. */
 bool broker_prov_hook_url_valid(const char *url);
 

@@ -659,11 +659,13 @@ fleet_hook_call(struct fleet_req *r, const char *url)
 /* ---- provision: lookup ---- */
 
 /* KEYS: template, token.  {body, enabled, hook, token's cert, token's
- * claim, cert pem} */
+ * claim, cert pem}; a JITP template is not found here (AWS: fleet
+ * provisioning takes FLEET_PROVISIONING templates). */
 static const char fleet_lookup_script[] =
     "local t = redis.call('HMGET', KEYS[1], 'body', 'enabled', "
-    "  'hook_target') "
-    "if not t[1] then return redis.error_reply('NotFound') end "
+    "  'hook_target', 'type') "
+    "if not t[1] or t[4] == 'JITP' then "
+    "  return redis.error_reply('NotFound') end "
     "local tok = redis.call('HMGET', KEYS[2], 'cert', 'claim') "
     "local pem = '' "
     "if tok[1] then pem = redis.call('HGET', 'strata:cert:{' .. tok[1] "

@@ -265,6 +265,12 @@ jitp_try_ca(struct jitp *j, const redisReply *c, char *why, size_t whylen)
 		    "auto-registration off", c->element[0]->str);
 		return false;
 	}
+	if (strcmp(c->element[4]->str, "-") == 0) {
+		snprintf(why, whylen, "the template the CA %s names does not "
+		    "exist, is not of type JITP or is disabled",
+		    c->element[0]->str);
+		return false;
+	}
 	if (c->element[4]->str[0] == '\0') {
 		/* no template: just-in-time registration */
 		jitr_register(j, c->element[0]->str);
@@ -301,13 +307,24 @@ jitp_candidates(struct strata_redis *r, redisReply *reply, void *arg)
 	jitp_end(j, false, why);
 }
 
+/* {id, pem, status, auto_registration, template} of each candidate; a
+ * CA naming a provisioning template (registrationConfig.templateName)
+ * gets that template's body when it exists, is of type JITP and
+ * enabled, else "-" (not provisioned, not registered either). */
 static const char jitp_candidates_script[] =
     "local out = {} "
     "for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do "
     "  local c = redis.call('HMGET', 'strata:ca:{' .. id .. '}', 'pem', "
-    "    'status', 'auto_registration', 'template') "
+    "    'status', 'auto_registration', 'template', 'template_name') "
+    "  local t = c[4] or '' "
+    "  if t == '' and c[5] and c[5] ~= '' then "
+    "    local p = redis.call('HMGET', 'strata:prov-template:{' .. c[5] "
+    "      .. '}', 'body', 'type', 'enabled') "
+    "    if p[1] and p[2] == 'JITP' and p[3] == '1' then t = p[1] "
+    "    else t = '-' end "
+    "  end "
     "  if c[1] then out[#out + 1] = {id, c[1], c[2] or '', c[3] or '', "
-    "    c[4] or ''} end "
+    "    t} end "
     "end return out";
 
 void

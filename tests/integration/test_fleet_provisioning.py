@@ -689,3 +689,64 @@ def test_https_hook(hook_cluster, hook_pki, tmp_path, closing):
         for s in (good, bad):
             s.shutdown()
             s.server_close()
+
+
+def test_jitp_with_a_named_template(cluster, tmp_path, closing):
+    """A JITP template stored with CreateProvisioningTemplate (type JITP)
+    and named by a CA's registrationConfig.templateName provisions the
+    CA's devices on their first connection; a CA naming a template that
+    does not exist neither provisions nor registers."""
+    d = str(tmp_path)
+    name = "fj" + os.urandom(3).hex()
+    body = {
+        "Parameters": {"AWS::IoT::Certificate::CommonName":
+                       {"Type": "String"}},
+        "Resources": {
+            "thing": {"Type": "AWS::IoT::Thing", "Properties": {
+                "ThingName": {"Ref": "AWS::IoT::Certificate::CommonName"},
+                "AttributePayload": {"via": "named"}}},
+            "policy": {"Type": "AWS::IoT::Policy", "Properties": {
+                "PolicyDocument": policy_doc(allow("iot:*", "*"))}}}}
+    ctl(cluster, "create-provisioning-template", "--template-name", name,
+        "--template-body", json.dumps(body), "--provisioning-role-arn",
+        ROLE, "--type", "JITP", "--enabled")
+    err = ctl(cluster, "create-provisioning-template", "--template-name",
+              name + "h", "--template-body", json.dumps(body),
+              "--provisioning-role-arn", ROLE, "--type", "JITP",
+              "--pre-provisioning-hook", "targetArn=http://127.0.0.1:9/",
+              expect=254)
+    assert "no pre-provisioning hook" in err
+    ca = certs.make_ca(d, name)
+    out = ctl(cluster, "register-ca-certificate", "--ca-certificate",
+              "file://" + ca[0], "--set-as-active",
+              "--allow-auto-registration", "--registration-config",
+              json.dumps({"templateName": name}))
+    desc = ctl(cluster, "describe-ca-certificate", "--certificate-id",
+               out["certificateId"])
+    assert desc["registrationConfig"] == {"templateName": name}
+    dev = "jn-" + os.urandom(4).hex()
+    crt, key = certs.make_leaf(d, dev, ca)
+    c = tls_client(cluster, V5, crt, key, client_id=dev)
+    closing(c)
+    c.publish("jn/x", b"x", qos=1)
+    assert ctl(cluster, "describe-thing", "--thing-name", dev)[
+        "attributes"] == {"via": "named"}
+    # fleet provisioning does not take a JITP template
+    claim = new_device(cluster, tmp_path, "claim-" + name,
+                       claim_statements(name))
+    cl = Claimer(cluster, claim, name)
+    closing(cl)
+    ok, a = cl.provision(cl.create()["certificateOwnershipToken"], {})
+    assert (ok, a["errorCode"]) == (False, "ResourceNotFound")
+    # a CA naming a template that does not exist
+    ca2 = certs.make_ca(d, name + "x")
+    ctl(cluster, "register-ca-certificate", "--ca-certificate",
+        "file://" + ca2[0], "--set-as-active", "--allow-auto-registration",
+        "--registration-config", json.dumps({"templateName": "nope" + name}))
+    crt2, key2 = certs.make_leaf(d, dev + "x", ca2)
+    c2 = mqttc.Client(V5)
+    closing(c2)
+    c2.tls(cluster.ca_file, crt2, key2)
+    c2.connect(cluster.host, cluster.mqtts_ports[0], expect_rc=134)
+    ctl(cluster, "describe-certificate", "--certificate-id",
+        certs.cert_id(crt2), expect=254)
