@@ -27,8 +27,10 @@
  * its connection: a late answer finds no session and is dropped.  The
  * private key is never queued, stored or routed.
  *
- * At most FLEET_MAX_INFLIGHT requests are in progress on one broker;
- * past that a request is rejected (503 Throttling).
+ * At most FLEET_MAX_INFLIGHT requests are in progress on one broker, and
+ * one claim certificate may have FLEET_CLAIM_PER_MINUTE certificates
+ * made a minute in the cluster (a counter in Redis); past either a
+ * request is rejected (429 Throttling).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,6 +50,8 @@
 
 #define FLEET_MAX_INFLIGHT 256
 #define FLEET_TOKEN_TTL "3600"     /* seconds, as AWS's token */
+#define FLEET_CLAIM_PER_MINUTE "100" /* certificates one claim certificate
+					may have made a minute, cluster-wide */
 #define FLEET_HOOK_TIMEOUT_S 5
 #define FLEET_HOOK_MAX_BODY 65536
 #define FLEET_TOPIC_MAX 160
@@ -235,9 +239,14 @@ fleet_reject(struct fleet_req *r, int status, const char *code,
 
 /* ---- create/json, create-from-csr/json ---- */
 
-/* KEYS: cert, certs, token; ARGV: id, pem, ca, now, not_before,
- * not_after, claim, ttl */
+/* KEYS: cert, certs, token, the claim's count of this minute; ARGV: id,
+ * pem, ca, now, not_before, not_after, claim, ttl, per minute */
 static const char fleet_store_script[] =
+    "local n = redis.call('INCR', KEYS[4]) "
+    "if n == 1 then redis.call('EXPIRE', KEYS[4], 60) end "
+    "if n > tonumber(ARGV[9]) then return redis.error_reply('Throttling "
+    "  more than ' .. ARGV[9] .. ' certificates a minute for this claim "
+    "certificate') end "
     "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply("
     "  'Exists the certificate exists') end "
     "redis.call('HSET', KEYS[1], 'pem', ARGV[2], 'status', "
@@ -271,6 +280,11 @@ fleet_stored(struct strata_redis *rd, redisReply *reply, void *arg)
 	json_t *o;
 
 	(void)rd;
+	if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+	    strncmp(reply->str, "Throttling ", 11) == 0) {
+		fleet_reject(r, 429, "Throttling", "%s", reply->str + 11);
+		return;
+	}
 	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
 		fleet_reject(r, 500, "InternalFailure", "the certificate "
 		    "could not be stored%s%s", reply != NULL ? ": " : "",
@@ -293,9 +307,10 @@ static void
 fleet_store(struct fleet_req *r, X509 *x)
 {
 	unsigned char raw[32];
-	char k[BROKER_REGISTRY_KEY_MAX], now[24], nb[24], na[24];
-	const char *argv[14];
-	size_t len[14];
+	char k[BROKER_REGISTRY_KEY_MAX], rate[BROKER_REGISTRY_KEY_MAX];
+	char now[24], nb[24], na[24];
+	const char *argv[16];
+	size_t len[16];
 
 	if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
 		abort();
@@ -303,6 +318,7 @@ fleet_store(struct fleet_req *r, X509 *x)
 		snprintf(r->token + 2 * i, 3, "%02x", raw[i]);
 	fleet_token_key(r->token, r->token_key);
 	broker_registry_key(k, "cert", r->cert_id);
+	broker_registry_key(rate, "prov-rate", r->claim_id);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	snprintf(nb, sizeof(nb), "%lld",
 	    (long long)broker_cert_time(X509_get0_notBefore(x)));
@@ -310,21 +326,23 @@ fleet_store(struct fleet_req *r, X509 *x)
 	    (long long)broker_cert_time(X509_get0_notAfter(x)));
 	argv[0] = "EVAL";
 	argv[1] = fleet_store_script;
-	argv[2] = "3";
+	argv[2] = "4";
 	argv[3] = k;
 	argv[4] = "strata:certs";
 	argv[5] = r->token_key;
-	argv[6] = r->cert_id;
-	argv[7] = r->cert_pem;
-	argv[8] = r->b->admin->ca_id;
-	argv[9] = now;
-	argv[10] = nb;
-	argv[11] = na;
-	argv[12] = r->claim_id;
-	argv[13] = FLEET_TOKEN_TTL;
-	for (int i = 0; i < 14; i++)
+	argv[6] = rate;
+	argv[7] = r->cert_id;
+	argv[8] = r->cert_pem;
+	argv[9] = r->b->admin->ca_id;
+	argv[10] = now;
+	argv[11] = nb;
+	argv[12] = na;
+	argv[13] = r->claim_id;
+	argv[14] = FLEET_TOKEN_TTL;
+	argv[15] = FLEET_CLAIM_PER_MINUTE;
+	for (int i = 0; i < 16; i++)
 		len[i] = strlen(argv[i]);
-	strata_redis_commandv(r->b->redis, fleet_stored, r, 14, argv, len);
+	strata_redis_commandv(r->b->redis, fleet_stored, r, 16, argv, len);
 }
 
 static void
@@ -831,7 +849,7 @@ fleet_admit(struct fleet_req *r, bool cbor)
 	struct broker_admin *a = r->b->admin;
 
 	if (r->b->fleet->inflight > FLEET_MAX_INFLIGHT) {
-		fleet_reject(r, 503, "Throttling", "too many provisioning "
+		fleet_reject(r, 429, "Throttling", "too many provisioning "
 		    "requests in progress on this broker");
 		return false;
 	}

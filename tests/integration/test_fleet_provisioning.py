@@ -750,3 +750,24 @@ def test_jitp_with_a_named_template(cluster, tmp_path, closing):
     c2.connect(cluster.host, cluster.mqtts_ports[0], expect_rc=134)
     ctl(cluster, "describe-certificate", "--certificate-id",
         certs.cert_id(crt2), expect=254)
+
+
+def test_claim_rate_bound(cluster, tmp_path, closing):
+    """One claim certificate may have 100 certificates made a minute,
+    cluster-wide; the next request is rejected 429 Throttling."""
+    name = "fr" + os.urandom(3).hex()
+    claim = new_device(cluster, tmp_path, "claim-" + name,
+                       claim_statements(name))
+    cl = Claimer(cluster, claim, name)
+    closing(cl)
+    other = Claimer(cluster, claim, name, broker=1)
+    closing(other)
+    for i in range(100):
+        c = cl if i % 2 == 0 else other
+        c.c.publish(CREATE, b"{}", qos=1)
+    got = [cl.c.get(topic=CREATE + "/accepted") for _ in range(50)]
+    got += [other.c.get(topic=CREATE + "/accepted") for _ in range(50)]
+    assert len({json.loads(m.payload)["certificateId"] for m in got}) == 100
+    ok, a = cl.ask(CREATE, {})
+    assert (ok, a["statusCode"], a["errorCode"]) == (False, 429,
+                                                     "Throttling"), a
