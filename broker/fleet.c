@@ -27,6 +27,9 @@
  * its connection: a late answer finds no session and is dropped.  The
  * private key is never queued, stored or routed.
  *
+ * Each request topic has a json and a cbor form; the answer goes in the
+ * request's format (common/cbor.c).
+ *
  * At most FLEET_MAX_INFLIGHT requests are in progress on one broker, and
  * one claim certificate may have FLEET_CLAIM_PER_MINUTE certificates
  * made a minute in the cluster (a counter in Redis); past either a
@@ -46,6 +49,7 @@
 #include <openssl/ssl.h>
 
 #include "admin.h"
+#include "cbor.h"
 #include "provtemplate.h"
 
 #define FLEET_MAX_INFLIGHT 256
@@ -75,6 +79,7 @@ struct fleet_req {
 	uint64_t incarnation;         /* the session that asked */
 	uint64_t conn_serial;         /* on that connection */
 	enum fleet_op op;
+	bool cbor;                    /* payloads in CBOR (.../cbor topics) */
 	char topic[FLEET_TOPIC_MAX];  /* the request topic */
 	char claim_id[BROKER_CERT_ID_LEN + 1];
 	char *client_id;
@@ -187,21 +192,24 @@ fleet_answer(struct fleet_req *r, const char *suffix, json_t *body)
 {
 	struct broker_session *s;
 	char topic[FLEET_TOPIC_MAX + 16];
-	char *payload = json_dumps(body, JSON_COMPACT);
+	size_t len = 0;
+	char *payload = r->cbor ? (char *)strata_cbor_encode(body, &len) :
+	    json_dumps(body, JSON_COMPACT);
 	struct strata_message m;
 	struct broker_msg *msg;
 
 	json_decref(body);
+	if (payload == NULL)
+		abort();
+	if (!r->cbor)
+		len = strlen(payload);
 	if (r->b->stopping) {
 		/* a late Redis answer while the broker shuts down */
-		if (payload != NULL)
-			OPENSSL_clear_free(payload, strlen(payload));
+		OPENSSL_clear_free(payload, len);
 		fleet_req_free(r);
 		return;
 	}
 	s = broker_session_of(r->b, r->incarnation);
-	if (payload == NULL)
-		abort();
 	snprintf(topic, sizeof(topic), "%s%s", r->topic, suffix);
 	(*r->b->m.fleet_answers[strcmp(suffix, "/accepted") == 0 ? 0 : 1])++;
 	/* the connection that asked, not a later one of its session (a
@@ -212,12 +220,12 @@ fleet_answer(struct fleet_req *r, const char *suffix, json_t *body)
 		m.topic = topic;
 		m.topic_len = strlen(topic);
 		m.payload = (const uint8_t *)payload;
-		m.payload_len = strlen(payload);
+		m.payload_len = len;
 		msg = broker_msg_new(&m);
 		broker_publish_to_session(s, msg, 0, false, 0, NULL);
 		broker_msg_unref(msg);
 	}
-	OPENSSL_clear_free(payload, strlen(payload));
+	OPENSSL_clear_free(payload, len);
 	fleet_req_free(r);
 }
 
@@ -743,7 +751,8 @@ fleet_template_name(struct fleet_req *r)
 	const char *end = strchr(n, '/');
 	size_t len = end != NULL ? (size_t)(end - n) : 0;
 
-	if (len == 0 || len > 36 || strcmp(end, "/provision/json") != 0)
+	if (len == 0 || len > 36 || (strcmp(end, "/provision/json") != 0 &&
+	    strcmp(end, "/provision/cbor") != 0))
 		return false;
 	memcpy(r->template_name, n, len);
 	r->template_name[len] = '\0';
@@ -799,8 +808,8 @@ fleet_provision(struct fleet_req *r, const json_t *body)
 
 /* ---- requests ---- */
 
-/* The operation of a request topic (payload format json), or -1.  *cbor
- * is set for the .../cbor form. */
+/* The operation of a request topic, or -1.  *cbor is set for the
+ * .../cbor form (payloads in CBOR, answers too). */
 static int
 fleet_op(const char *t, bool *cbor)
 {
@@ -844,18 +853,13 @@ fleet_req_new(struct broker_conn *c, const char *topic)
 
 /* Check who asks and what; false after rejecting. */
 static bool
-fleet_admit(struct fleet_req *r, bool cbor)
+fleet_admit(struct fleet_req *r)
 {
 	struct broker_admin *a = r->b->admin;
 
 	if (r->b->fleet->inflight > FLEET_MAX_INFLIGHT) {
 		fleet_reject(r, 429, "Throttling", "too many provisioning "
 		    "requests in progress on this broker");
-		return false;
-	}
-	if (cbor) {
-		fleet_reject(r, 400, "UnsupportedPayloadFormat", "Strata "
-		    "serves the json topics only");
 		return false;
 	}
 	if (r->claim_id[0] == '\0') {
@@ -879,6 +883,7 @@ broker_fleet_handle(struct broker_conn *c, struct strata_bytes topic,
 	char t[FLEET_TOPIC_MAX];
 	struct fleet_req *r;
 	json_t *body;
+	char err[128];
 	bool cbor;
 	int op;
 
@@ -896,13 +901,18 @@ broker_fleet_handle(struct broker_conn *c, struct strata_bytes topic,
 		return; /* not a request topic: nothing is served there */
 	r = fleet_req_new(c, t);
 	r->op = (enum fleet_op)op;
-	if (!fleet_admit(r, cbor))
+	r->cbor = cbor;
+	if (!fleet_admit(r))
 		return;
-	body = json_loadb((const char *)payload.p, payload.len, 0, NULL);
+	body = cbor ? strata_cbor_decode(payload.p, payload.len, err,
+	    sizeof(err)) : json_loadb((const char *)payload.p, payload.len,
+	    0, NULL);
 	if (!json_is_object(body)) {
 		json_decref(body);
 		fleet_reject(r, 400, "InvalidPayload", "the payload must be a "
-		    "JSON object");
+		    "%s object%s%s", cbor ? "CBOR map (text keys)" : "JSON",
+		    cbor && body == NULL ? ": " : "",
+		    cbor && body == NULL ? err : "");
 		return;
 	}
 	if (op == FLEET_CREATE)

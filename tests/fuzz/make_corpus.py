@@ -980,6 +980,24 @@ def provtemplate():
           b'{"a": {"Fn::Join": ["", ["p", "q"]]}}]}}}}}\0[]')
 
 
+def cbor():
+    """fuzz_cbor: the fleet provisioning API's requests and answers in
+    CBOR, and RFC 8949's examples."""
+    t = "cbor"
+    write(t, "provision", bytes.fromhex(
+        "a2"                                  # map of 2
+        "7819") + b"certificateOwnershipToken" + bytes.fromhex("6474") +
+          b"ok12" + bytes.fromhex("6a") + b"parameters" +
+          bytes.fromhex("a1") + bytes.fromhex("6c") + b"SerialNumber" +
+          bytes.fromhex("623432"))
+    write(t, "create", bytes.fromhex("a0"))
+    write(t, "numbers", bytes.fromhex(
+        "8a001818190100" "1a00010000" "1b0000000100000000" "20" "3903e7"
+        "f93e00" "fa47c35000" "fb3ff199999999999a"))
+    write(t, "nested", bytes.fromhex("a26161016162820203"))
+    write(t, "simple", bytes.fromhex("83f4f5f6"))
+
+
 # ---- the custom authorizer's wire format -------------------------------
 
 def broker_authwire():
@@ -1183,6 +1201,7 @@ def main():
     dataplane()
     jitp()
     provtemplate()
+    cbor()
     sql()
     rule()
 

@@ -135,6 +135,67 @@ def fleet(cluster, tmp_path, closing):
     return name, cl, claim
 
 
+def cbor_encode(v):
+    """The shortest CBOR of a dict / list / str / int / bool / None."""
+    def head(mt, n):
+        if n < 24:
+            return bytes([mt << 5 | n])
+        for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+            if n < 1 << (8 * size):
+                return bytes([mt << 5 | info]) + n.to_bytes(size, "big")
+    if v is None:
+        return b"\xf6"
+    if v is True or v is False:
+        return b"\xf5" if v else b"\xf4"
+    if isinstance(v, int):
+        return head(0, v) if v >= 0 else head(1, -1 - v)
+    if isinstance(v, str):
+        b = v.encode()
+        return head(3, len(b)) + b
+    if isinstance(v, list):
+        return head(4, len(v)) + b"".join(cbor_encode(x) for x in v)
+    return head(5, len(v)) + b"".join(cbor_encode(k) + cbor_encode(x)
+                                      for k, x in v.items())
+
+
+def cbor_decode(b):
+    """The value of one CBOR item (the subset above); asserts it is
+    whole."""
+    def item(i):
+        ib = b[i]
+        mt, info = ib >> 5, ib & 0x1f
+        i += 1
+        if info < 24:
+            n = info
+        else:
+            size = 1 << (info - 24)
+            n = int.from_bytes(b[i:i + size], "big")
+            i += size
+        if mt == 0:
+            return n, i
+        if mt == 1:
+            return -1 - n, i
+        if mt == 3:
+            return b[i:i + n].decode(), i + n
+        if mt == 4:
+            out = []
+            for _ in range(n):
+                x, i = item(i)
+                out.append(x)
+            return out, i
+        if mt == 5:
+            out = {}
+            for _ in range(n):
+                k, i = item(i)
+                out[k], i = item(i)
+            return out, i
+        assert mt == 7, ib
+        return {20: False, 21: True, 22: None}[info], i
+    v, end = item(0)
+    assert end == len(b)
+    return v
+
+
 def cert_id_of_pem(pem):
     der = subprocess.run(["openssl", "x509", "-outform", "DER"],
                          input=pem.encode(), stdout=subprocess.PIPE,
@@ -299,12 +360,36 @@ def test_rejections(cluster, fleet, tmp_path, closing):
         "--enabled")
     ok, a = cl.provision(token, {"SerialNumber": os.urandom(2).hex()})
     assert ok, a
-    # CBOR is refused with a clear error, on the cbor topic
-    cbor = "$aws/certificates/create/cbor"
-    cl.c.subscribe(cbor + "/rejected", qos=1)
-    cl.c.publish(cbor, b"\xa0", qos=1)
-    a = json.loads(cl.c.get(topic=cbor + "/rejected").payload)
-    assert a["errorCode"] == "UnsupportedPayloadFormat"
+
+
+def test_cbor_topics(cluster, fleet, tmp_path, closing):
+    """The .../cbor topics: requests and answers in CBOR, the same flow;
+    a payload that is not a CBOR map is rejected (in CBOR)."""
+    name, cl, claim = fleet
+    create = "$aws/certificates/create/cbor"
+    provision = "$aws/provisioning-templates/%s/provision/cbor" % name
+    for t in (create, provision):
+        cl.c.subscribe(t + "/accepted", qos=1)
+        cl.c.subscribe(t + "/rejected", qos=1)
+    cl.c.publish(create, cbor_encode({}), qos=1)
+    keys = cbor_decode(cl.c.get(topic=create + "/accepted").payload)
+    assert set(keys) == {"certificateId", "certificatePem", "privateKey",
+                         "certificateOwnershipToken"}
+    serial = os.urandom(3).hex()
+    cl.c.publish(provision, cbor_encode({
+        "certificateOwnershipToken": keys["certificateOwnershipToken"],
+        "parameters": {"SerialNumber": serial}}), qos=1)
+    a = cbor_decode(cl.c.get(topic=provision + "/accepted").payload)
+    assert a == {"thingName": "%s-%s" % (name, serial),
+                 "deviceConfiguration": {"Fallback": "https://example.com",
+                                         "Room": "room lab"}}
+    assert describe_cert(cluster, keys["certificateId"])["status"] == \
+        "ACTIVE"
+    for bad in (b"\xff", b"\x80", b"{}", cbor_encode({"a": 1}) + b"\x00"):
+        cl.c.publish(create, bad, qos=1)
+        r = cbor_decode(cl.c.get(topic=create + "/rejected").payload)
+        assert (r["statusCode"], r["errorCode"]) == (400, "InvalidPayload")
+    assert "CBOR" in r["errorMessage"]
 
 
 def test_answers_cannot_be_forged(cluster, fleet, clients):
