@@ -43,6 +43,7 @@ enum admin_resource {
 	ADMIN_RES_TOPIC,        /* .../topic/<arg> */
 	ADMIN_RES_THING_TYPE,   /* .../thingtype/<arg> */
 	ADMIN_RES_THING_GROUP,  /* .../thinggroup/<arg> */
+	ADMIN_RES_PROV_TEMPLATE, /* .../provisioningtemplate/<arg> */
 	ADMIN_RES_ARN,          /* the parameter is an ARN */
 	ADMIN_RES_USER,         /* arn:aws:iam::A:user/<arg> */
 	ADMIN_RES_ADMIN_POLICY, /* arn:aws:iam::A:policy/<arg> */
@@ -69,6 +70,7 @@ extern const struct admin_route admin_rule_routes[]; /* admin_rules.c */
 extern const struct admin_route admin_dest_routes[]; /* admin_dest.c */
 extern const struct admin_route admin_type_routes[]; /* admin_types.c */
 extern const struct admin_route admin_group_routes[]; /* admin_groups.c */
+extern const struct admin_route admin_prov_routes[]; /* admin_prov.c */
 
 struct admin_cred;
 struct strata_iam_policy;

@@ -1113,7 +1113,7 @@ op_delete_certificate(struct admin_call *call)
 /* ---- CA certificates ---- */
 
 /* KEYS: ca, cas, ca-subject; ARGV: id, pem, status, auto, template, now,
- * not_before, not_after */
+ * not_before, not_after, template name */
 static const char script_store_ca[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply("
     "  'Exists CA certificate ' .. ARGV[1] .. ' is already registered') "
@@ -1121,11 +1121,36 @@ static const char script_store_ca[] =
     "redis.call('HSET', KEYS[1], 'pem', ARGV[2], 'status', ARGV[3], "
     "  'auto_registration', ARGV[4], 'template', ARGV[5], "
     "  'created', ARGV[6], 'modified', ARGV[6], 'not_before', ARGV[7], "
-    "  'not_after', ARGV[8], 'subject_key', KEYS[3]) "
+    "  'not_after', ARGV[8], 'subject_key', KEYS[3], 'template_name', "
+    "  ARGV[9]) "
     "redis.call('SADD', KEYS[2], ARGV[1]) "
     "redis.call('SADD', KEYS[3], ARGV[1]) "
     "redis.call('PUBLISH', 'strata:registry', 'ca ' .. ARGV[1]) "
     "return 1";
+
+/* registrationConfig.templateName: a provisioning template of type JITP
+ * (admin_prov.c; just-in-time provisioning reads it when a device
+ * connects); "" when absent; NULL after a 400. */
+static const char *
+ops_body_template_name(struct admin_call *call)
+{
+	json_t *rc = call->body != NULL ?
+	    json_object_get(call->body, "registrationConfig") : NULL;
+	json_t *tn = rc != NULL ? json_object_get(rc, "templateName") : NULL;
+
+	if (tn == NULL)
+		return "";
+	if (!json_is_string(tn) || !broker_prov_template_name_valid(
+	    json_string_value(tn)) ||
+	    json_object_get(rc, "templateBody") != NULL) {
+		admin_error(call, 400, "InvalidRequestException",
+		    "registrationConfig.templateName", "templateName must "
+		    "match [0-9A-Za-z_-]+ (1 to 36), and comes without "
+		    "templateBody");
+		return NULL;
+	}
+	return json_string_value(tn);
+}
 
 /* registrationConfig.templateBody: a JSON text (the provisioning
  * template); "" when absent; NULL after a 400. */
@@ -1165,7 +1190,7 @@ op_register_ca_certificate(struct admin_call *call)
 {
 	struct ops_cert_state *st = calloc(1, sizeof(*st));
 	char k[2][KEY_MAX], now[24], nb[24], na[24];
-	const char *tmpl;
+	const char *tmpl, *tmpl_name;
 	char *pem;
 
 	if (st == NULL)
@@ -1181,7 +1206,8 @@ op_register_ca_certificate(struct admin_call *call)
 		return;
 	}
 	tmpl = ops_body_template(call);
-	if (tmpl == NULL)
+	if (tmpl == NULL || (tmpl_name = ops_body_template_name(call)) ==
+	    NULL)
 		return;
 	if (broker_cert_id(st->cert, st->id) != 0)
 		abort();
@@ -1193,11 +1219,11 @@ op_register_ca_certificate(struct admin_call *call)
 	    (long long)broker_cert_time(X509_get0_notBefore(st->cert)));
 	snprintf(na, sizeof(na), "%lld",
 	    (long long)broker_cert_time(X509_get0_notAfter(st->cert)));
-	admin_eval(call, script_store_ca, 3, 11, (const char *[]){k[0],
+	admin_eval(call, script_store_ca, 3, 12, (const char *[]){k[0],
 	    "strata:cas", k[1], st->id, pem,
 	    admin_query_true(call, "setAsActive") ? "ACTIVE" : "INACTIVE",
 	    admin_query_true(call, "allowAutoRegistration") ? "1" : "0", tmpl,
-	    now, nb, na}, ops_cert_registered);
+	    now, nb, na, tmpl_name}, ops_cert_registered);
 	free(pem);
 }
 
@@ -1207,6 +1233,7 @@ ops_ca_described(struct admin_call *call, redisReply *reply)
 	json_t *o = json_object(), *d = ops_cert_description(call, reply,
 	    "cacert");
 	const char *tmpl = ops_field(reply, "template");
+	const char *tmpl_name = ops_field(reply, "template_name");
 	const char *ar = ops_field(reply, "auto_registration");
 
 	json_object_set_new(d, "autoRegistrationStatus", json_string(
@@ -1217,6 +1244,9 @@ ops_ca_described(struct admin_call *call, redisReply *reply)
 
 		json_object_set_new(rc, "templateBody", json_string(tmpl));
 		json_object_set_new(o, "registrationConfig", rc);
+	} else if (tmpl_name != NULL && tmpl_name[0] != '\0') {
+		json_object_set_new(o, "registrationConfig", json_pack(
+		    "{s:s}", "templateName", tmpl_name));
 	}
 	admin_reply(call, o);
 }
@@ -1254,7 +1284,7 @@ static const char script_update_ca[] =
     "if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) "
     "end "
     "if ARGV[4] ~= '-' then redis.call('HSET', KEYS[1], 'template', "
-    "  ARGV[4]) end "
+    "  ARGV[4], 'template_name', ARGV[6]) end "
     "if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], "
     "  'auto_registration', ARGV[5]) end "
     "redis.call('HSET', KEYS[1], 'modified', ARGV[3]) "
@@ -1268,7 +1298,7 @@ op_update_ca_certificate(struct admin_call *call)
 	const char *ar = admin_query(call, "newAutoRegistrationStatus");
 	bool has_tmpl = call->body != NULL &&
 	    json_object_get(call->body, "registrationConfig") != NULL;
-	const char *tmpl = "-";
+	const char *tmpl = "-", *tmpl_name = "";
 	char k[KEY_MAX], now[24];
 
 	if (!ops_arg_cert_id(call, "caCertificateId"))
@@ -1285,13 +1315,15 @@ op_update_ca_certificate(struct admin_call *call)
 		    "must be ENABLE or DISABLE");
 		return;
 	}
-	if (has_tmpl && (tmpl = ops_body_template(call)) == NULL)
+	if (has_tmpl && ((tmpl = ops_body_template(call)) == NULL ||
+	    (tmpl_name = ops_body_template_name(call)) == NULL))
 		return;
 	broker_registry_key(k, "ca", call->arg);
 	ops_now(now);
-	admin_eval(call, script_update_ca, 1, 6, (const char *[]){k, call->arg,
+	admin_eval(call, script_update_ca, 1, 7, (const char *[]){k, call->arg,
 	    status != NULL ? status : "", now, tmpl, ar == NULL ? "" :
-	    strcmp(ar, "ENABLE") == 0 ? "1" : "0"}, ops_done_empty);
+	    strcmp(ar, "ENABLE") == 0 ? "1" : "0", tmpl_name},
+	    ops_done_empty);
 }
 
 /* KEYS: ca, cas; ARGV: id */

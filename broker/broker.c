@@ -105,6 +105,7 @@ broker_fini(struct strata_broker *b)
 {
 	b->stopping = true;
 	broker_conns_free_all(b);
+	broker_fleet_free(b);
 	broker_listeners_stop(b);
 	broker_durable_stop(b);
 	broker_routers_stop(b);

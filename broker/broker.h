@@ -240,6 +240,9 @@ struct broker_metrics {
 					denied */
 	uint64_t *lifecycle_events[STRATA_LIFECYCLE_TYPES]; /* published,
 					  by type (events.c) */
+	uint64_t *fleet_answers[2];  /* fleet.c: accepted, rejected */
+	uint64_t *jitr_registered;   /* jitp.c: certificates registered
+					PENDING_ACTIVATION */
 	uint64_t *tls_failures[BROKER_TLS_FAILURES]; /* tls.c */
 	uint64_t *tls_reloads_ok;
 	uint64_t *tls_reloads_error;
@@ -421,6 +424,9 @@ struct broker_conn {
 	struct broker_connack_hold *hold; /* while WAITING for a new
 				    persistent session's writes (connect.c) */
 	bool internal;           /* an in-process session (insession.c) */
+	uint64_t serial;         /* this broker's count of connections at
+				    its making: never reused (fleet.c
+				    answers the connection that asked) */
 	struct broker_conn_auth *auth; /* registry or authorizer identity
 				    (device.c), NULL for plain TCP (unless
 				    authorizer-tcp) and tls-auth chain */
@@ -618,6 +624,8 @@ struct strata_broker {
 	struct broker_admin *admin;          /* admin.c */
 	struct broker_devices *devices;      /* device.c */
 	struct broker_authorizer *authorizer; /* authorizer.c, NULL: none */
+	struct broker_fleet *fleet;          /* fleet.c, made at the first
+					        request */
 	struct strata_list conns;
 	struct strata_list reap;
 	int64_t n_conns;
@@ -678,6 +686,7 @@ struct strata_broker {
 	const char *cur_share;    /* a shared subscription's Deliver: its
 				     group, kept with the messages queued */
 	uint64_t next_incarnation;
+	uint64_t next_conn_serial;  /* broker_conn.serial */
 	/* reusable buffers of the hot path */
 	uint8_t *scratch;
 	size_t scratch_cap;
@@ -750,6 +759,10 @@ struct broker_issued {
 int broker_cert_issue(X509 *ca, EVP_PKEY *ca_key, long days,
     struct broker_issued *out);
 void broker_issued_free(struct broker_issued *is);
+/* The certificate of a PEM certificate signing request (its subject and
+ * key, the signature checked), signed by ca; NULL with *why set. */
+X509 *broker_cert_issue_csr(X509 *ca, EVP_PKEY *ca_key, long days,
+    const char *csr_pem, size_t len, const char **why);
 /* A field as policy variables name it after "iot:Certificate."
  * ("Subject.CommonName", "Issuer.Organization",
  * "SubjectAlternativeName.DNSName", ...) into buf; NULL when absent. */
@@ -897,10 +910,53 @@ void broker_jitp_start(struct strata_broker *b, const char *id, X509 *x509);
 bool broker_jitp_template_valid(const json_t *tmpl, char *err,
     size_t errlen);
 /* What tmpl provisions for certificate x (id) as compact JSON {thing,
- * type, attributes, status, policy, document} (malloc'd), or NULL with
+ * type, attributes, status, policy, document, groups} (malloc'd), or NULL with
  * err set; for tests and the fuzz target. */
 char *broker_jitp_evaluate(const json_t *tmpl, X509 *x, const char *id,
     char *err, size_t errlen);
+/* ---- admin_prov.c ---- */
+/* arn:aws:iot:<region>:<account>:provisioningtemplate/<name> */
+void broker_prov_template_arn(const struct strata_broker *b,
+    const char *name, char *out, size_t len);
+/* A template name: [0-9A-Za-z_-]{1,36}. */
+bool broker_prov_template_name_valid(const char *s);
+/* A pre-provisioning hook's targetArn: http(s)://host[:port][/path]. */
+bool broker_prov_hook_url_valid(const char *url);
+
+/* ---- fleet.c ---- */
+/* A topic of the fleet provisioning API ($aws/certificates/...,
+ * $aws/provisioning-templates/...): served here, never routed. */
+bool broker_fleet_topic(const uint8_t *t, size_t len);
+/* One of its answer topics (.../accepted, .../rejected): no client may
+ * publish there. */
+bool broker_fleet_answer_topic(const uint8_t *t, size_t len);
+/* Serve c's PUBLISH on an API topic (iot:Publish allowed, acknowledged);
+ * the answer goes to c's session alone. */
+void broker_fleet_handle(struct broker_conn *c, struct strata_bytes topic,
+    struct strata_bytes payload);
+void broker_fleet_free(struct strata_broker *b);
+
+/* ---- provision.c ---- */
+struct strata_provtemplate_plan;
+/* What to apply: a plan for one certificate. */
+struct broker_provision {
+	const struct strata_provtemplate_plan *plan;
+	X509 *x509;               /* the certificate (its dates) */
+	const char *cert_id;
+	const char *pem;          /* stored when the certificate is new */
+	const char *ca_id;        /* its CA, stored when it is new */
+	const char *token_key;    /* fleet: the ownership token's key, which
+				     the script checks and deletes; NULL */
+	const char *claim_id;     /* fleet: the claim certificate's id */
+};
+/* Set the pseudo parameters of certificate x (id) in params:
+ * AWS::IoT::Certificate::Id, ::CommonName, ... ("" when absent). */
+void broker_provision_params(json_t *params, X509 *x, const char *id);
+/* Apply pv in one script; done gets its reply (an error "<Kind> <msg>":
+ * Token, NotFound, Invalid). */
+void broker_provision_apply(struct strata_broker *b,
+    const struct broker_provision *pv, strata_redis_cb done, void *arg);
+
 /* The registry key of a record: "strata:<kind>:{<name>}" (names are at
  * most 256 bytes). */
 #define BROKER_REGISTRY_KEY_MAX 320

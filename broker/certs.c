@@ -150,9 +150,11 @@ certs_add_ext(X509 *x, X509 *ca, int nid, const char *value)
 	return ok == 1 ? 0 : STRATA_EIO;
 }
 
-/* The certificate of key, signed by ca_key as ca, valid for days. */
+/* The certificate of key, signed by ca_key as ca, valid for days, with
+ * subject (NULL: CN "Strata IoT Certificate"). */
 static X509 *
-certs_sign(EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, long days)
+certs_sign(EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, long days,
+    const X509_NAME *subject)
 {
 	X509 *x = X509_new();
 	X509_NAME *name;
@@ -164,8 +166,9 @@ certs_sign(EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, long days)
 	ok = X509_set_version(x, 2) == 1 && certs_serial(x) == 0 &&
 	    X509_gmtime_adj(X509_getm_notBefore(x), -300) != NULL &&
 	    X509_gmtime_adj(X509_getm_notAfter(x), days * 86400L) != NULL &&
+	    (subject != NULL ? X509_set_subject_name(x, subject) == 1 :
 	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	    (const unsigned char *)"Strata IoT Certificate", -1, -1, 0) == 1 &&
+	    (const unsigned char *)"Strata IoT Certificate", -1, -1, 0) == 1) &&
 	    X509_set_issuer_name(x, X509_get_subject_name(ca)) == 1 &&
 	    X509_set_pubkey(x, key) == 1 &&
 	    certs_add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE")
@@ -216,7 +219,7 @@ broker_cert_issue(X509 *ca, EVP_PKEY *ca_key, long days,
 	memset(out, 0, sizeof(*out));
 	if (key == NULL)
 		return STRATA_EIO;
-	out->cert = certs_sign(key, ca, ca_key, days);
+	out->cert = certs_sign(key, ca, ca_key, days, NULL);
 	if (out->cert != NULL) {
 		out->cert_pem = broker_cert_to_pem(out->cert);
 		out->public_pem = certs_key_pem(key, false);
@@ -230,6 +233,36 @@ broker_cert_issue(X509 *ca, EVP_PKEY *ca_key, long days,
 		return STRATA_EIO;
 	}
 	return 0;
+}
+
+X509 *
+broker_cert_issue_csr(X509 *ca, EVP_PKEY *ca_key, long days,
+    const char *csr_pem, size_t len, const char **why)
+{
+	BIO *bio = BIO_new_mem_buf(csr_pem, (int)len);
+	X509_REQ *req = bio != NULL ? PEM_read_bio_X509_REQ(bio, NULL, NULL,
+	    NULL) : NULL;
+	EVP_PKEY *key = req != NULL ? X509_REQ_get0_pubkey(req) : NULL;
+	X509 *x = NULL;
+
+	*why = NULL;
+	if (req == NULL)
+		*why = "certificateSigningRequest is not a PEM certificate "
+		    "signing request";
+	else if (key == NULL || X509_REQ_verify(req, key) != 1)
+		*why = "the certificate signing request's signature does not "
+		    "verify";
+	else if ((EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA &&
+	    EVP_PKEY_get_bits(key) < 2048) ||
+	    (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA &&
+	    EVP_PKEY_get_base_id(key) != EVP_PKEY_EC))
+		*why = "the key must be RSA (2048 bits or more) or EC";
+	else if ((x = certs_sign(key, ca, ca_key, days,
+	    X509_REQ_get_subject_name(req))) == NULL)
+		*why = "the certificate could not be signed";
+	X509_REQ_free(req);
+	BIO_free(bio);
+	return x;
 }
 
 /* ---- certificate fields of policy variables ---- */

@@ -743,6 +743,7 @@ broker_conn_new(struct strata_broker *b, evutil_socket_t fd,
 	if (c == NULL)
 		abort();
 	c->broker = b;
+	c->serial = ++b->next_conn_serial;
 	c->listener = (uint8_t)kind;
 	c->state = kind == BROKER_PROXY || kind == BROKER_PROXY_TLS ?
 	    CONN_PROXY : CONN_NEW;

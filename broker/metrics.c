@@ -219,6 +219,14 @@ broker_metrics_security(struct strata_broker *b)
 		    "Lifecycle events published ($aws/events/...), by type",
 		    labels);
 	}
+	for (int i = 0; i < 2; i++)
+		b->m.fleet_answers[i] = strata_metrics_counter(m,
+		    "strata_broker_fleet_answers_total",
+		    "Fleet provisioning requests answered, by result",
+		    i == 0 ? "result=\"accepted\"" : "result=\"rejected\"");
+	b->m.jitr_registered = strata_metrics_counter(m,
+	    "strata_broker_jitr_registered_total",
+	    "Certificates registered PENDING_ACTIVATION just in time", NULL);
 }
 
 void

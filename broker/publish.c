@@ -192,6 +192,11 @@ publish_authorized(struct broker_conn *c,
 		    "events", (int)topic.len, t);
 		return publish_refuse(c, pub, STRATA_RC_NOT_AUTHORIZED);
 	}
+	if (broker_fleet_answer_topic(topic.p, topic.len)) {
+		broker_why(c->broker, "topic/%.*s is reserved for the fleet "
+		    "provisioning service's answers", (int)topic.len, t);
+		return publish_refuse(c, pub, STRATA_RC_NOT_AUTHORIZED);
+	}
 	if (!broker_device_allowed(c, STRATA_IOT_PUBLISH, t, topic.len)) {
 		broker_why(c->broker, "iot:Publish on topic/%.*s denied",
 		    (int)topic.len, t);
@@ -295,6 +300,19 @@ publish_inbound_flow(struct broker_conn *c,
 	return 0;
 }
 
+/* The fleet provisioning API's request: acknowledged at once, served by
+ * this broker (fleet.c), never routed (its answers carry private keys). */
+static int
+publish_fleet(struct broker_conn *c, const struct strata_mqtt_publish *pub,
+    struct strata_bytes topic)
+{
+	if (pub->qos > 0)
+		broker_qos_inbound_acked(c->broker, c->session->incarnation,
+		    pub->packet_id, pub->qos, STRATA_RC_SUCCESS);
+	broker_fleet_handle(c, topic, pub->payload);
+	return 0;
+}
+
 int
 broker_publish_handle(struct broker_conn *c,
     const struct strata_mqtt_packet *p)
@@ -324,6 +342,8 @@ broker_publish_handle(struct broker_conn *c,
 	rc = publish_inbound_flow(c, pub);
 	if (rc != 0)
 		return rc > 0 ? 0 : rc;
+	if (broker_fleet_topic(topic.p, topic.len))
+		return publish_fleet(c, pub, topic);
 	props = publish_props(c, &p->props, &props_len);
 	from.client_id = c->session->client_id;
 	from.incarnation = c->session->incarnation;

@@ -73,6 +73,20 @@
 /* Topic rule destinations: the ARN is one encoded path segment. */
 #define DESTINATION_ARN_PATH                                                \
 	{ "arn", "arn", CTL_PATH, CTL_STRING, CTL_REQUIRED }
+/* Provisioning templates (fleet-provisioning.md). */
+#define TEMPLATE_NAME                                                       \
+	{ "template-name", "templateName", CTL_PATH, CTL_STRING,            \
+		CTL_REQUIRED }
+#define TEMPLATE_DESCRIPTION                                                \
+	{ "description", "description", CTL_BODY, CTL_STRING, 0 }
+#define TEMPLATE_ENABLED                                                    \
+	{ "enabled", "enabled", CTL_BODY, CTL_BOOLEAN, 0 }
+#define PROVISIONING_ROLE_ARN                                               \
+	{ "provisioning-role-arn", "provisioningRoleArn", CTL_BODY,         \
+		CTL_STRING, 0 }
+#define PRE_PROVISIONING_HOOK                                               \
+	{ "pre-provisioning-hook", "preProvisioningHook", CTL_BODY,         \
+		CTL_OBJECT, CTL_FILE }
 /* Admin identities, with IAM's flag names.  A path variable's name shows
  * only in help: the wire has its value alone. */
 #define USER_NAME                                                           \
@@ -162,6 +176,9 @@ const struct ctl_command ctl_table_commands[] = {
 	    "Change a CA certificate's status or config.",
 	    { CA_CERTIFICATE_ID,
 		{ "new-status", "newStatus", CTL_QUERY, CTL_STRING, 0 },
+		{ "new-auto-registration-status",
+		    "newAutoRegistrationStatus", CTL_QUERY, CTL_STRING, 0,
+		    "ENABLE|DISABLE" },
 		REGISTRATION_CONFIG } },
 	{ "delete-ca-certificate", "DeleteCACertificate", EVHTTP_REQ_DELETE,
 	    "/cacertificate/{caCertificateId}", "Delete a CA certificate.",
@@ -317,6 +334,37 @@ const struct ctl_command ctl_table_commands[] = {
 	    "/principals/things",
 	    "List the things a certificate is attached to.",
 	    { PRINCIPAL, MAX_RESULTS, NEXT_TOKEN } },
+	{ "create-provisioning-template", "CreateProvisioningTemplate",
+	    EVHTTP_REQ_POST, "/provisioning-templates",
+	    "Create a fleet provisioning template.",
+	    { { "template-name", "templateName", CTL_BODY, CTL_STRING,
+		  CTL_REQUIRED },
+		TEMPLATE_DESCRIPTION,
+		{ "template-body", "templateBody", CTL_BODY, CTL_STRING,
+		    CTL_REQUIRED | CTL_FILE },
+		TEMPLATE_ENABLED,
+		{ "provisioning-role-arn", "provisioningRoleArn", CTL_BODY,
+		    CTL_STRING, CTL_REQUIRED },
+		PRE_PROVISIONING_HOOK,
+		{ "type", "type", CTL_BODY, CTL_STRING, 0,
+		    "FLEET_PROVISIONING|JITP" } } },
+	{ "describe-provisioning-template", "DescribeProvisioningTemplate",
+	    EVHTTP_REQ_GET, "/provisioning-templates/{templateName}",
+	    "Show a provisioning template.", { TEMPLATE_NAME } },
+	{ "list-provisioning-templates", "ListProvisioningTemplates",
+	    EVHTTP_REQ_GET, "/provisioning-templates",
+	    "List every provisioning template.", { MAX_RESULTS, NEXT_TOKEN } },
+	{ "update-provisioning-template", "UpdateProvisioningTemplate",
+	    EVHTTP_REQ_PATCH, "/provisioning-templates/{templateName}",
+	    "Change a provisioning template's description, state, role or "
+	    "hook.",
+	    { TEMPLATE_NAME, TEMPLATE_DESCRIPTION, TEMPLATE_ENABLED,
+		PROVISIONING_ROLE_ARN, PRE_PROVISIONING_HOOK,
+		{ "remove-pre-provisioning-hook",
+		    "removePreProvisioningHook", CTL_BODY, CTL_BOOLEAN, 0 } } },
+	{ "delete-provisioning-template", "DeleteProvisioningTemplate",
+	    EVHTTP_REQ_DELETE, "/provisioning-templates/{templateName}",
+	    "Delete a provisioning template.", { TEMPLATE_NAME } },
 	{ "create-topic-rule", "CreateTopicRule", EVHTTP_REQ_POST,
 	    "/rules/{ruleName}", "Create a topic rule.",
 	    { RULE_NAME, TOPIC_RULE_PAYLOAD } },

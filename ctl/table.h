@@ -68,7 +68,7 @@ enum ctl_api {
 #define CTL_NOT_EMPTY 0x8u /* a query value of at least one character
                             * (path values always are) */
 
-#define CTL_MAX_FLAGS 6
+#define CTL_MAX_FLAGS 8
 
 struct ctl_flag {
 	const char *name;    /* as typed, without "--": "thing-name" */

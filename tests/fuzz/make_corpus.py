@@ -308,6 +308,22 @@ def broker_input():
                 bytes([0x40]) + chunks(connect("same", V311, clean=False),
                                        63, 0))
     write(t, "takeover", bytes([0x10]) + takeover)
+    # the fleet provisioning API (fleet.c): served, never routed; the
+    # fuzz client has no claim certificate, so each is rejected 403
+    fleet = (connect("fleet", V5) +
+             subscribe([("$aws/certificates/create/json/+", 1),
+                        ("$aws/provisioning-templates/+/provision/json/+",
+                         1)], 1, V5) +
+             publish("$aws/certificates/create/json", b"{}", 1, 2, V5) +
+             publish("$aws/certificates/create-from-csr/json",
+                     b'{"certificateSigningRequest": "x"}', 0, 0, V5) +
+             publish("$aws/provisioning-templates/t/provision/json",
+                     b'{"certificateOwnershipToken": "t", "parameters": '
+                     b'{"a": "b"}}', 2, 3, V5) +
+             publish("$aws/certificates/create/cbor", b"\xa0", 0, 0, V5) +
+             publish("$aws/certificates/create/json/accepted", b"{}", 1, 4,
+                     V5))
+    write(t, "fleet", bytes([0x30]) + chunks(fleet, 50))
     write(t, "redis_down", bytes([0x04]) + chunks(connect("down", V5), 63))
     write(t, "prev_alive_wait", bytes([0x08]) +
           chunks(connect("wait", V5) + publish("w/x", b"queued", 1, 1, V5),
@@ -918,6 +934,73 @@ def jitp():
         "\0d\u00e9v\0\0\0ZZ".encode())
 
 
+def provtemplate():
+    """fuzz_provtemplate: fleet provisioning templates with every function
+    and condition, and the parameters of a provision request."""
+    t = "provtemplate"
+    fleet = {
+        "Parameters": {
+            "SerialNumber": {"Type": "String"},
+            "Location": {"Type": "String", "Default": "WA"},
+            "Csv": {"Type": "String", "Default": "a,b"},
+            "AWS::IoT::Certificate::Id": {"Type": "String"}},
+        "Mappings": {"Table": {"WA": {"Url": "https://wa.example"}}},
+        "Conditions": {
+            "IsWA": {"Fn::Equals": [{"Ref": "Location"}, "WA"]},
+            "NotWA": {"Fn::Not": [{"Condition": "IsWA"}]},
+            "Both": {"Fn::And": [{"Condition": "IsWA"},
+                                 {"Fn::Or": [{"Condition": "NotWA"},
+                                             {"Condition": "IsWA"}]}]}},
+        "Resources": {
+            "thing": {"Type": "AWS::IoT::Thing", "OverrideSettings": {},
+                      "Properties": {
+                "ThingName": {"Fn::Sub": "dev-${SerialNumber}"},
+                "ThingGroups": {"Fn::Split": [",", {"Ref": "Csv"}]},
+                "AttributePayload": {
+                    "first": {"Fn::Select": [0, {"Fn::Split": [
+                        ",", {"Ref": "Csv"}]}]},
+                    "wa": {"Fn::If": ["IsWA", "yes",
+                                      {"Ref": "AWS::NoValue"}]}}}},
+            "certificate": {"Type": "AWS::IoT::Certificate",
+                            "Properties": {"CertificateId": {
+                                "Ref": "AWS::IoT::Certificate::Id"},
+                                "Status": "Active"}},
+            "policy": {"Type": "AWS::IoT::Policy", "Condition": "Both",
+                       "Properties": {"PolicyName": "fleet"}}},
+        "DeviceConfiguration": {
+            "Url": {"Fn::FindInMap": ["Table", {"Ref": "Location"},
+                                      "Url"]},
+            "Port": 8883}}
+    write(t, "fleet", json.dumps(fleet).encode() +
+          b'\0{"SerialNumber": "42", "Csv": "x,y"}')
+    write(t, "missing", json.dumps(fleet).encode() + b"\0{}")
+    write(t, "cycle", b'{"Conditions": {"A": {"Condition": "B"}, "B": '
+          b'{"Condition": "A"}}, "Resources": {"t": {"Type": '
+          b'"AWS::IoT::Thing", "Condition": "A", "Properties": '
+          b'{"ThingName": "x"}}}}\0{}')
+    write(t, "sub_vars", b'{"Resources": {"t": {"Type": "AWS::IoT::Thing", '
+          b'"Properties": {"ThingName": {"Fn::Sub": ["${a}-${!b}", '
+          b'{"a": {"Fn::Join": ["", ["p", "q"]]}}]}}}}}\0[]')
+
+
+def cbor():
+    """fuzz_cbor: the fleet provisioning API's requests and answers in
+    CBOR, and RFC 8949's examples."""
+    t = "cbor"
+    write(t, "provision", bytes.fromhex(
+        "a2"                                  # map of 2
+        "7819") + b"certificateOwnershipToken" + bytes.fromhex("6474") +
+          b"ok12" + bytes.fromhex("6a") + b"parameters" +
+          bytes.fromhex("a1") + bytes.fromhex("6c") + b"SerialNumber" +
+          bytes.fromhex("623432"))
+    write(t, "create", bytes.fromhex("a0"))
+    write(t, "numbers", bytes.fromhex(
+        "8a001818190100" "1a00010000" "1b0000000100000000" "20" "3903e7"
+        "f93e00" "fa47c35000" "fb3ff199999999999a"))
+    write(t, "nested", bytes.fromhex("a26161016162820203"))
+    write(t, "simple", bytes.fromhex("83f4f5f6"))
+
+
 # ---- the custom authorizer's wire format -------------------------------
 
 def broker_authwire():
@@ -1120,6 +1203,8 @@ def main():
     shadowd_topic()
     dataplane()
     jitp()
+    provtemplate()
+    cbor()
     sql()
     rule()
 

@@ -254,6 +254,9 @@ def printed(value):
     return json.dumps(value, indent=4, ensure_ascii=False) + "\n"
 
 
+PROV_ROLE = "arn:aws:iam::000000000000:role/provisioning"
+PROV_ARN = "arn:aws:iot:local:000000000000:provisioningtemplate/lamps"
+
 Case = collections.namedtuple(
     "Case", "command args method path query body principal answer")
 
@@ -486,6 +489,33 @@ CASES = [
     Case("list-principal-things", ["--principal", CERT_ARN],
          "GET", "/principals/things", {}, None, CERT_ARN,
          {"things": ["lamp-1"]}),
+    # provisioning templates (docs/internals/fleet-provisioning.md)
+    Case("create-provisioning-template",
+         ["--template-name", "lamps", "--template-body",
+          '{"Resources": {}}', "--provisioning-role-arn", PROV_ROLE,
+          "--enabled", "--pre-provisioning-hook",
+          "targetArn=http://127.0.0.1:9/hook"],
+         "POST", "/provisioning-templates", {},
+         {"templateName": "lamps", "templateBody": '{"Resources": {}}',
+          "provisioningRoleArn": PROV_ROLE, "enabled": True,
+          "preProvisioningHook": {"targetArn": "http://127.0.0.1:9/hook"}},
+         None, {"templateArn": PROV_ARN, "templateName": "lamps",
+                "defaultVersionId": 1}),
+    Case("describe-provisioning-template", ["--template-name", "lamps"],
+         "GET", "/provisioning-templates/lamps", {}, None, None,
+         {"templateArn": PROV_ARN, "templateName": "lamps",
+          "enabled": True, "type": "FLEET_PROVISIONING"}),
+    Case("list-provisioning-templates", [],
+         "GET", "/provisioning-templates", {}, None, None,
+         {"templates": [{"templateArn": PROV_ARN,
+                         "templateName": "lamps"}]}),
+    Case("update-provisioning-template",
+         ["--template-name", "lamps", "--no-enabled",
+          "--remove-pre-provisioning-hook"],
+         "PATCH", "/provisioning-templates/lamps", {},
+         {"enabled": False, "removePreProvisioningHook": True}, None, {}),
+    Case("delete-provisioning-template", ["--template-name", "lamps"],
+         "DELETE", "/provisioning-templates/lamps", {}, None, None, {}),
     # topic rules (docs/internals/rules-admin.md): the payload is the body
     Case("create-topic-rule",
          ["--rule-name", "lamps_on", "--topic-rule-payload", RULE_PAYLOAD],
