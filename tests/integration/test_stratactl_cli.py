@@ -665,8 +665,8 @@ def test_command_wire(fake, case):
 
 
 def test_help_lists_every_command():
-    """`stratactl help` and `--help` list the 66 admin commands (the
-    cases above cover each), then the 4 shadow commands, the options and
+    """`stratactl help` and `--help` list the 77 admin commands (the
+    cases above cover each), then the 6 data-plane commands, the options and
     the environment variables;
     `COMMAND --help` and `COMMAND help` list its flags, marking the
     required ones; none of them sends anything."""
