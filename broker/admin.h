@@ -108,6 +108,9 @@ struct admin_call {
 
 typedef void (*admin_done_cb)(struct admin_call *call, redisReply *reply);
 
+/* {"policies": [{policyName, policyArn}...]} of a reply's names
+ * (admin_ops.c). */
+void admin_policies_reply(struct admin_call *call, redisReply *reply);
 /* Answer 200 with body (stolen; NULL: {}), or an error; both free the
  * call. */
 void admin_reply(struct admin_call *call, json_t *body);

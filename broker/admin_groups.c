@@ -855,27 +855,6 @@ static const char script_group_policies[] = GROUPS_LUA
     "end "
     "table.sort(out) return out";
 
-static void
-groups_policies_listed(struct admin_call *call, redisReply *reply)
-{
-	json_t *a = json_array(), *o = json_object();
-	char arn[400];
-
-	for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY &&
-	     i < reply->elements; i++) {
-		json_t *p = json_object();
-
-		admin_iot_arn(call, arn, sizeof(arn), "policy",
-		    reply->element[i]->str);
-		json_object_set_new(p, "policyName",
-		    json_string(reply->element[i]->str));
-		json_object_set_new(p, "policyArn", json_string(arn));
-		json_array_append_new(a, p);
-	}
-	json_object_set_new(o, "policies", a);
-	admin_reply(call, o);
-}
-
 void
 admin_group_attached_policies(struct admin_call *call, const char *group)
 {
@@ -884,7 +863,7 @@ admin_group_attached_policies(struct admin_call *call, const char *group)
 	broker_registry_key(key, "thing-group", group);
 	admin_eval(call, script_group_policies, 1, 3, (const char *[]){key,
 	    group, admin_query_true(call, "recursive") ? "1" : "0"},
-	    groups_policies_listed);
+	    admin_policies_reply);
 }
 
 /* KEYS: policy, policy-targets, policy-groups; ARGV: name.

@@ -25,6 +25,7 @@
 
 #include "admin.h"
 #include "policy.h"
+#include "provtemplate.h"
 #include "uuid.h"
 
 #define KEY_MAX BROKER_REGISTRY_KEY_MAX
@@ -52,23 +53,12 @@ ops_now(char out[24])
 	snprintf(out, 24, "%lld", (long long)time(NULL));
 }
 
-/* Thing and policy names: [a-zA-Z0-9:_-]+, 1..128 (AWS IoT's). */
+/* Thing and policy names: [a-zA-Z0-9:_-]+, 1..128 (AWS IoT's), the
+ * names a provisioning template may make. */
 bool
 broker_registry_name_valid(const char *s)
 {
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 128)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == ':' || ch == '_' ||
-		    ch == '-'))
-			return false;
-	}
-	return true;
+	return strata_provtemplate_name_valid(s);
 }
 
 static bool
@@ -155,19 +145,7 @@ ops_int_field(const redisReply *r, const char *field)
 static bool
 ops_body_string(struct admin_call *call, const char *field, const char **out)
 {
-	json_t *v = call->body != NULL ? json_object_get(call->body, field) :
-	    NULL;
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v))
-		return true;
-	if (!json_is_string(v)) {
-		admin_error(call, 400, "InvalidRequestException", field,
-		    "%s must be a string", field);
-		return false;
-	}
-	*out = json_string_value(v);
-	return true;
+	return admin_body_string(call, call->body, field, out);
 }
 
 static void
@@ -1449,8 +1427,10 @@ op_get_policy(struct admin_call *call)
 	    call->arg}, ops_policy_got);
 }
 
-static void
-ops_policies_listed(struct admin_call *call, redisReply *reply)
+/* {"policies": [{policyName, policyArn}...]} of a list of names: the
+ * policies, attached policies of a target or a group. */
+void
+admin_policies_reply(struct admin_call *call, redisReply *reply)
 {
 	json_t *a = json_array(), *o = json_object();
 	char arn[400];
@@ -1475,7 +1455,7 @@ op_list_policies(struct admin_call *call)
 {
 	admin_eval(call, "local m = redis.call('SMEMBERS', KEYS[1]) "
 	    "table.sort(m) return m", 1, 1,
-	    (const char *[]){"strata:policies"}, ops_policies_listed);
+	    (const char *[]){"strata:policies"}, admin_policies_reply);
 }
 
 /* KEYS: policy, policies, policy-targets, policy-groups; ARGV: name */
@@ -1580,7 +1560,7 @@ op_list_attached_policies(struct admin_call *call)
 	broker_registry_key(k[1], "cert-policies", id);
 	snprintf(what, sizeof(what), "certificate %s", id);
 	admin_eval(call, script_members, 2, 3, (const char *[]){k[0], k[1],
-	    what}, ops_policies_listed);
+	    what}, admin_policies_reply);
 }
 
 const struct admin_route admin_routes[] = {
