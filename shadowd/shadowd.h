@@ -55,6 +55,24 @@ struct shadowd_metrics {
 					ListRetainedMessages answered 200 */
 };
 
+/* The fleet index keeper (fidx.c); its state lives as long as sd. */
+enum shadowd_fidx_script { FIDX_REINDEX, FIDX_PRESENCE, FIDX_NSCRIPTS };
+struct shadowd_fidx {
+	struct shadowd *sd;            /* NULL: not started */
+	struct strata_redis *sub;      /* strata:registry */
+	struct event *tick;
+	char sha[FIDX_NSCRIPTS][41];
+	bool off;                      /* mode OFF (as last read) */
+	bool leader;
+	bool reconcile;                /* leader: build at the next tick */
+	bool building;
+	char gen[24];                  /* the generation being built */
+	int phase;                     /* 0 registry things, 1 index's,
+					  2 done */
+	char cursor[32];
+	size_t pending;                /* scripts of the step in flight */
+};
+
 struct shadowd {
 	struct strata_broker *b;          /* the core; its Redis, its loop */
 	struct shadowd_session *session;
@@ -66,6 +84,7 @@ struct shadowd {
 	struct shadowd_http *https;       /* NULL: https-port 0 */
 	size_t publishing;                /* data-plane QoS 1 publishes
 					     waiting for their PUBACK */
+	struct shadowd_fidx fidx;
 };
 
 /* ---- session.c ---- */
@@ -135,6 +154,17 @@ void shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
  * acknowledge. */
 void shadowd_request_overloaded(struct shadowd *sd, const char *topic,
     size_t topic_len, const uint8_t *payload, size_t len);
+
+/* ---- fidx.c ---- */
+/* Keep the fleet index: the registry channel, the lease, builds. */
+int shadowd_fidx_start(struct shadowd *sd);
+void shadowd_fidx_free(struct shadowd *sd);
+/* The thing's records changed (a shadow written): reindex it. */
+void shadowd_fidx_thing(struct shadowd *sd, const char *thing);
+/* A presence lifecycle event from the session: recorded, reindexed,
+ * then acknowledged. */
+void shadowd_fidx_presence(struct shadowd *sd, const uint8_t *payload,
+    size_t len, unsigned generation, uint16_t packet_id);
 
 /* ---- http.c ---- */
 /* Who may call a listener of the REST API. */

@@ -10,12 +10,18 @@
  *     has;
  *   - the wildcard matcher, given the input as pattern and value, ends.
  */
-#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fidx_query.h"
+
+/* An invariant that must hold (not compiled out with NDEBUG). */
+#define CHECK(x)                                                            \
+	do {                                                                \
+		if (!(x))                                                   \
+			abort();                                            \
+	} while (0)
 
 static unsigned
 fuzz_check(const struct strata_fidx_node *n)
@@ -25,17 +31,17 @@ fuzz_check(const struct strata_fidx_node *n)
 		return 1;
 	case STRATA_FIDX_TERM:
 	case STRATA_FIDX_WILDCARD:
-		assert(n->value != NULL);
-		assert(n->field == NULL || strata_fidx_field_valid(n->field));
+		CHECK(n->value != NULL);
+		CHECK(n->field == NULL || strata_fidx_field_valid(n->field));
 		return 1;
 	case STRATA_FIDX_RANGE:
-		assert(n->field != NULL && strata_fidx_field_valid(n->field));
+		CHECK(n->field != NULL && strata_fidx_field_valid(n->field));
 		return 1;
 	case STRATA_FIDX_NOT:
-		assert(n->left != NULL && n->right == NULL);
+		CHECK(n->left != NULL && n->right == NULL);
 		return fuzz_check(n->left);
 	default:
-		assert(n->left != NULL && n->right != NULL);
+		CHECK(n->left != NULL && n->right != NULL);
 		return fuzz_check(n->left) + fuzz_check(n->right);
 	}
 }
@@ -49,19 +55,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (strata_fidx_parse((const char *)data, size, &n, err,
 	    sizeof(err)) != 0) {
-		assert(n == NULL && err[0] != '\0');
+		CHECK(n == NULL && err[0] != '\0');
 	} else {
-		assert(fuzz_check(n) <= STRATA_FIDX_MAX_TERMS);
+		CHECK(fuzz_check(n) <= STRATA_FIDX_MAX_TERMS);
 		need = strata_fidx_format(n, NULL, 0);
 		buf = malloc(need + 1);
-		assert(buf != NULL);
-		assert(strata_fidx_format(n, buf, need + 1) == need);
-		assert(strlen(buf) == need);
+		CHECK(buf != NULL);
+		CHECK(strata_fidx_format(n, buf, need + 1) == need);
+		CHECK(strlen(buf) == need);
 		free(buf);
 		strata_fidx_free(n);
 	}
 	text = malloc(size + 1);
-	assert(text != NULL);
+	CHECK(text != NULL);
 	memcpy(text, data, size);
 	text[size] = '\0';
 	(void)strata_fidx_match(text, (const char *)data, size);
