@@ -364,7 +364,8 @@ admin_route(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
     int n)
 {
 	static const struct admin_route *const tables[] = {admin_routes,
-	    admin_iam_routes, admin_rule_routes, admin_dest_routes};
+	    admin_iam_routes, admin_rule_routes, admin_dest_routes,
+	    admin_fidx_routes};
 	enum evhttp_cmd_type method = evhttp_request_get_command(call->req);
 
 	call->route_status = 404;

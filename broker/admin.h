@@ -41,6 +41,9 @@ enum admin_resource {
 	ADMIN_RES_POLICY,       /* .../policy/<arg> */
 	ADMIN_RES_RULE,         /* .../rule/<arg> */
 	ADMIN_RES_TOPIC,        /* .../topic/<arg> */
+	ADMIN_RES_INDEX,        /* .../index/<arg>, AWS_Things when the
+				   path has none (the index is named in
+				   the body, and there is only one) */
 	ADMIN_RES_ARN,          /* the parameter is an ARN */
 	ADMIN_RES_USER,         /* arn:aws:iam::A:user/<arg> */
 	ADMIN_RES_ADMIN_POLICY, /* arn:aws:iam::A:policy/<arg> */
@@ -65,6 +68,7 @@ extern const struct admin_route admin_routes[];      /* admin_ops.c */
 extern const struct admin_route admin_iam_routes[];  /* admin_iam.c */
 extern const struct admin_route admin_rule_routes[]; /* admin_rules.c */
 extern const struct admin_route admin_dest_routes[]; /* admin_dest.c */
+extern const struct admin_route admin_fidx_routes[]; /* admin_fidx.c */
 
 struct admin_cred;
 struct strata_iam_policy;

@@ -48,6 +48,8 @@ enum ctl_kind {
 	                   * "actions", "description"?, "ruleDisabled"?,
 	                   * "awsIotSqlVersion"?, "errorAction"?}, checked
 	                   * (request.h) */
+	CTL_NUMBERS,    /* a list of numbers: 10,50,90 (the AWS CLI's
+	                 * shorthand) or JSON [10, 50, 90] */
 	CTL_BLOB,       /* bytes: base64 text, the text itself with
 	                 * --cli-binary-format raw-in-base64-out, or the
 	                 * bytes of fileb://PATH (see request.h) */
