@@ -677,6 +677,40 @@ static const char script_docs[] =
     "end "
     "return out";
 
+/* A stored document (written by Lua, members in any order) in the order
+ * of AWS's ThingDocument. */
+static json_t *
+fidx_thing_doc(const char *text, size_t len)
+{
+	static const char *const members[] = {"thingName", "thingId",
+	    "thingTypeName", "thingGroupNames", "attributes", "shadow",
+	    "connectivity"};
+	json_t *raw = json_loadb(text, len, 0, NULL), *doc, *v;
+
+	if (!json_is_object(raw)) {
+		json_decref(raw);
+		return NULL;
+	}
+	doc = json_object();
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+		if ((v = json_object_get(raw, members[i])) != NULL)
+			json_object_set(doc, members[i], v);
+	v = json_object_get(doc, "connectivity");
+	if (json_is_object(v)) {   /* connected, timestamp, reason */
+		json_t *c = json_object();
+		static const char *const cm[] = {"connected", "timestamp",
+		    "disconnectReason"};
+
+		for (size_t i = 0; i < 3; i++)
+			if (json_object_get(v, cm[i]) != NULL)
+				json_object_set(c, cm[i],
+				    json_object_get(v, cm[i]));
+		json_object_set_new(doc, "connectivity", c);
+	}
+	json_decref(raw);
+	return doc;
+}
+
 static void
 fidx_docs(struct strata_redis *r, redisReply *reply, void *arg)
 {
@@ -704,11 +738,9 @@ fidx_docs(struct strata_redis *r, redisReply *reply, void *arg)
 
 		if (d->type != REDIS_REPLY_STRING || d->len == 0)
 			continue;   /* removed since the query */
-		doc = json_loadb(d->str, d->len, 0, NULL);
-		if (json_is_object(doc))
+		doc = fidx_thing_doc(d->str, d->len);
+		if (doc != NULL)
 			json_array_append_new(things, doc);
-		else
-			json_decref(doc);
 	}
 	json_object_set_new(out, "things", things);
 	json_object_set_new(out, "thingGroups", json_array());

@@ -20,6 +20,7 @@ const char strata_fidx_script_reindex[] =
 "local dockey = 'strata:fidx:doc:{' .. t .. '}'\n"
 "local old = {}\n"
 "local olde = redis.call('HGET', dockey, 'e')\n"
+"if mode == 'OFF' and not olde then return 0 end\n"
 "if olde then for _, e in ipairs(cjson.decode(olde)) do old[e] = true end end\n"
 "local new, list = {}, {}\n"
 "local function add(e)\n"

@@ -148,7 +148,9 @@ fidx_reindex(struct shadowd_fidx *f, const char *thing, fidx_done_cb done,
 void
 shadowd_fidx_thing(struct shadowd *sd, const char *thing)
 {
-	if (sd->fidx.sd != NULL && !sd->fidx.off)
+	/* not skipped when the index looked OFF at the last tick: it may
+	 * have been turned on since (the script returns at once if not) */
+	if (sd->fidx.sd != NULL)
 		fidx_reindex(&sd->fidx, thing, NULL, NULL);
 }
 
@@ -178,7 +180,7 @@ fidx_event_recorded(struct shadowd_fidx *f, redisReply *reply, void *arg)
 	const char *thing = e->thing;
 
 	if (reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
-	    reply->integer == 1 && !f->off) {
+	    reply->integer == 1) {
 		fidx_reindex(f, thing, fidx_event_done, e);
 		return;
 	}
@@ -257,7 +259,7 @@ fidx_registry(struct strata_redis *r, const char *msg, size_t len,
 	char name[200];
 
 	(void)r;
-	if (!f->leader || f->off || len >= sizeof(name))
+	if (!f->leader || len >= sizeof(name))
 		return;
 	if (len > 6 && memcmp(msg, "thing ", 6) == 0) {
 		memcpy(name, msg + 6, len - 6);
@@ -390,17 +392,14 @@ static void
 fidx_config_read(struct strata_redis *r, redisReply *reply, void *arg)
 {
 	struct shadowd_fidx *f = arg;
-	const redisReply *mode, *gen, *built;
+	const redisReply *gen, *built;
 
 	(void)r;
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
 	    reply->elements != 3)
 		return;
-	mode = reply->element[0];
 	gen = reply->element[1];
 	built = reply->element[2];
-	f->off = mode->type != REDIS_REPLY_STRING ||
-	    strcmp(mode->str, "OFF") == 0;
 	if (!f->leader || f->building || fidx_stopped(f))
 		return;
 	if (gen->type != REDIS_REPLY_STRING)   /* never configured */
@@ -454,7 +453,6 @@ shadowd_fidx_start(struct shadowd *sd)
 
 	memset(f, 0, sizeof(*f));
 	f->sd = sd;
-	f->off = true;
 	for (int s = 0; s < FIDX_NSCRIPTS; s++) {
 		SHA1((const unsigned char *)fidx_scripts[s],
 		    strlen(fidx_scripts[s]), md);
@@ -482,5 +480,4 @@ shadowd_fidx_free(struct shadowd *sd)
 	f->tick = NULL;
 	f->sub = NULL;
 	f->leader = false;
-	f->off = true;
 }

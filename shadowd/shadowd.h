@@ -62,7 +62,6 @@ struct shadowd_fidx {
 	struct strata_redis *sub;      /* strata:registry */
 	struct event *tick;
 	char sha[FIDX_NSCRIPTS][41];
-	bool off;                      /* mode OFF (as last read) */
 	bool leader;
 	bool reconcile;                /* leader: build at the next tick */
 	bool building;
