@@ -23,7 +23,7 @@
  *   LEADER --renewal refused or Redis down--> FOLLOWER
  *
  * A build walks the registry's thing set (SSCAN) then the index's thing
- * set (ZSCAN), 500 names a step, each step's scripts pipelined; at the
+ * set (ZSCAN), 200 names a step, each step's scripts pipelined; at the
  * end it marks the generation built and the index ACTIVE, unless the
  * configuration changed meanwhile (then it builds again).
  */
@@ -38,7 +38,7 @@
 #include "shadowd.h"
 
 #define FIDX_LEASE_MS "10000"
-#define FIDX_STEP "500"
+#define FIDX_STEP "200"
 
 
 
@@ -306,10 +306,23 @@ fidx_built(struct strata_redis *r, redisReply *reply, void *arg)
 static void
 fidx_step_done(struct shadowd_fidx *f, redisReply *reply, void *arg)
 {
-	(void)reply;
 	(void)arg;
-	if (--f->pending == 0)
-		fidx_step(f);
+	if (arg == (void *)f && (reply == NULL ||
+	    reply->type == REDIS_REPLY_ERROR))
+		f->step_failed = true;
+	if (--f->pending > 0)
+		return;
+	if (f->step_failed) {
+		/* a thing of this step may be stale: the step again, from
+		 * the next tick */
+		f->step_failed = false;
+		f->phase = f->step_phase;
+		snprintf(f->cursor, sizeof(f->cursor), "%s", f->step_cursor);
+		f->building = false;
+		f->resume = true;
+		return;
+	}
+	fidx_step(f);
 }
 
 static void
@@ -324,8 +337,10 @@ fidx_scanned(struct strata_redis *r, redisReply *reply, void *arg)
 	    reply->elements != 2 ||
 	    reply->element[0]->type != REDIS_REPLY_STRING ||
 	    reply->element[1]->type != REDIS_REPLY_ARRAY) {
-		f->building = false;   /* the next tick starts again */
-		f->reconcile = true;
+		/* Redis slow or gone: the next tick goes on from this
+		 * step (the cursor is kept) */
+		f->building = false;
+		f->resume = true;
 		return;
 	}
 	snprintf(f->cursor, sizeof(f->cursor), "%s", reply->element[0]->str);
@@ -337,7 +352,7 @@ fidx_scanned(struct strata_redis *r, redisReply *reply, void *arg)
 		if (names->element[i]->type == REDIS_REPLY_STRING) {
 			f->pending++;
 			fidx_reindex(f, names->element[i]->str,
-			    fidx_step_done, NULL);
+			    fidx_step_done, f);
 		}
 	fidx_step_done(f, NULL, NULL);
 }
@@ -361,6 +376,8 @@ fidx_step(struct shadowd_fidx *f)
 		    len);
 		return;
 	}
+	f->step_phase = f->phase;
+	snprintf(f->step_cursor, sizeof(f->step_cursor), "%s", f->cursor);
 	strata_redis_command(f->sd->b->redis, fidx_scanned, f,
 	    "%s %s %s COUNT " FIDX_STEP, f->phase == 0 ? "SSCAN" : "ZSCAN",
 	    f->phase == 0 ? "strata:things" : STRATA_FIDX_THINGS, f->cursor);
@@ -371,6 +388,7 @@ fidx_build(struct shadowd_fidx *f, const char *gen)
 {
 	f->building = true;
 	f->reconcile = false;
+	f->resume = false;
 	f->phase = 0;
 	snprintf(f->gen, sizeof(f->gen), "%s", gen);
 	snprintf(f->cursor, sizeof(f->cursor), "0");
@@ -404,6 +422,12 @@ fidx_config_read(struct strata_redis *r, redisReply *reply, void *arg)
 		return;
 	if (gen->type != REDIS_REPLY_STRING)   /* never configured */
 		return;
+	if (f->resume) {
+		f->resume = false;
+		f->building = true;
+		fidx_step(f);
+		return;
+	}
 	if (f->reconcile || built->type != REDIS_REPLY_STRING ||
 	    strcmp(gen->str, built->str) != 0)
 		fidx_build(f, gen->str);

@@ -65,10 +65,14 @@ struct shadowd_fidx {
 	bool leader;
 	bool reconcile;                /* leader: build at the next tick */
 	bool building;
+	bool resume;                   /* a step failed: go on from it */
 	char gen[24];                  /* the generation being built */
 	int phase;                     /* 0 registry things, 1 index's,
 					  2 done */
 	char cursor[32];
+	int step_phase;                /* where the step in flight began */
+	char step_cursor[32];
+	bool step_failed;              /* a reindex of the step failed */
 	size_t pending;                /* scripts of the step in flight */
 };
 
