@@ -20,7 +20,10 @@
  * The leader lease (strata:fidx:leader, 10 s, renewed every second):
  *
  *   FOLLOWER --SET NX won--> LEADER (build pending) --build--> LEADER
- *   LEADER --renewal refused or Redis down--> FOLLOWER
+ *   LEADER --renewal refused (another node holds it)--> FOLLOWER
+ *
+ * A lease renewal that gets no answer (Redis slow) changes nothing;
+ * only a lease taken anew (1 from the script) starts a catching-up build.
  *
  * A build walks the registry's thing set (SSCAN) then the index's thing
  * set (ZSCAN), 200 names a step, each step's scripts pipelined; at the
@@ -398,11 +401,12 @@ fidx_build(struct shadowd_fidx *f, const char *gen)
 
 /* ---- the tick: configuration, lease, builds ---- */
 
-/* ARGV: node id, lease ms.  1 when this node holds the lease. */
+/* ARGV: node id, lease ms.  2 this node held the lease and still does,
+ * 1 it has just taken it, 0 another node holds it. */
 static const char script_lease[] =
     "local cur = redis.call('GET', KEYS[1]) "
     "if cur == ARGV[1] then "
-    "  redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end "
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 2 end "
     "if cur then return 0 end "
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
 
@@ -437,18 +441,19 @@ static void
 fidx_leased(struct strata_redis *r, redisReply *reply, void *arg)
 {
 	struct shadowd_fidx *f = arg;
-	bool leader = reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
-	    reply->integer == 1;
 
 	(void)r;
 	if (fidx_stopped(f))
 		return;
-	if (leader && !f->leader) {
-		STRATA_INFO(SHADOWD_COMP, "fleet index leader|node=%s",
-		    f->sd->b->cfg.node_id);
-		f->reconcile = true;
+	/* no answer (Redis slow): the lease is as it was */
+	if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
+		if (reply->integer == 1) {   /* taken: catch up */
+			STRATA_INFO(SHADOWD_COMP, "fleet index leader|node=%s",
+			    f->sd->b->cfg.node_id);
+			f->reconcile = true;
+		}
+		f->leader = reply->integer != 0;
 	}
-	f->leader = leader;
 	strata_redis_command(f->sd->b->redis, fidx_config_read, f,
 	    "HMGET %s mode generation built", STRATA_FIDX_CONFIG);
 }
