@@ -41,6 +41,7 @@ enum admin_resource {
 	ADMIN_RES_POLICY,       /* .../policy/<arg> */
 	ADMIN_RES_RULE,         /* .../rule/<arg> */
 	ADMIN_RES_TOPIC,        /* .../topic/<arg> */
+	ADMIN_RES_THING_GROUP,  /* .../thinggroup/<arg> */
 	ADMIN_RES_INDEX,        /* .../index/<arg>, AWS_Things when the
 				   path has none (the index is named in
 				   the body, and there is only one) */

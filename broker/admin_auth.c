@@ -443,6 +443,7 @@ auth_resource(struct admin_call *call, char *out, size_t len)
 		[ADMIN_RES_THING] = "thing", [ADMIN_RES_CERT] = "cert",
 		[ADMIN_RES_CACERT] = "cacert", [ADMIN_RES_POLICY] = "policy",
 		[ADMIN_RES_RULE] = "rule", [ADMIN_RES_TOPIC] = "topic",
+		[ADMIN_RES_THING_GROUP] = "thinggroup",
 	};
 	const struct broker_config *cfg = &call->b->cfg;
 
@@ -453,6 +454,7 @@ auth_resource(struct admin_call *call, char *out, size_t len)
 	case ADMIN_RES_POLICY:
 	case ADMIN_RES_RULE:
 	case ADMIN_RES_TOPIC:
+	case ADMIN_RES_THING_GROUP:
 		snprintf(out, len, "arn:aws:iot:%s:%s:%s/%s", cfg->iot_region,
 		    cfg->iot_account, iot_kinds[call->route->resource],
 		    call->arg);

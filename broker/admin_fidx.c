@@ -21,30 +21,16 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin.h"
 #include "fidx_index.h"
+#include "fidx_eval.h"
 #include "fidx_query.h"
+#include "uuid.h"
 
 #define FIDX_MAX_RESULTS 100     /* AWS's maximum of SearchIndex's */
 #define FIDX_MAX_PERCENTS 100
-
-/* A view of a thing name inside a Redis reply. */
-struct fidx_name {
-	const char *p;
-	size_t len;
-};
-
-struct fidx_set {
-	struct fidx_name *v;
-	size_t n;
-};
-
-/* One argument of the read script. */
-struct fidx_arg {
-	char *s;
-	size_t len;
-};
 
 enum fidx_op { FIDX_SEARCH, FIDX_STATISTICS, FIDX_CARDINALITY,
     FIDX_PERCENTILES };
@@ -56,21 +42,15 @@ struct fidx_query {
 	struct admin_call *call;
 	enum fidx_op op;
 	struct strata_fidx_node *tree;
-	struct fidx_arg *args;        /* the read script's ARGV */
-	size_t nargs, capargs;
-	size_t ncmds;
-	bool need_all;                /* NOT: the set of every thing */
-	size_t all_at;                /* its reply's index */
-	size_t cursor;                /* the next leaf reply */
-	redisReply *reply;            /* the read script's answer, during
-					 its callback only (hiredis frees
-					 it) */
+	struct strata_fidx_plan plan; /* the reads and, during the read's
+					 callback only (hiredis frees it),
+					 their answer */
 	const char *agg_field;        /* aggregations */
 	enum fidx_type agg_type;
 	size_t agg_at;
 	int max_results;
 	char token[STRATA_FIDX_MAX_QUERY];
-	struct fidx_set page;
+	struct strata_fidx_set page;
 	bool more;
 	json_t *percents;
 };
@@ -81,367 +61,12 @@ fidx_query_free(struct fidx_query *q)
 	if (q == NULL)
 		return;
 	strata_fidx_free(q->tree);
-	for (size_t i = 0; i < q->nargs; i++)
-		free(q->args[i].s);
-	free(q->args);
+	strata_fidx_plan_clear(&q->plan);
 	for (size_t i = 0; i < q->page.n; i++)
 		free((char *)q->page.v[i].p);
 	free(q->page.v);
 	json_decref(q->percents);
 	free(q);
-}
-
-/* ---- names and sets ---- */
-
-static int
-fidx_name_cmp(const void *a, const void *b)
-{
-	const struct fidx_name *x = a, *y = b;
-	size_t n = x->len < y->len ? x->len : y->len;
-	int c = memcmp(x->p, y->p, n);
-
-	if (c != 0)
-		return c;
-	return x->len < y->len ? -1 : x->len > y->len;
-}
-
-static void
-fidx_set_add(struct fidx_set *s, size_t *cap, const char *p, size_t len)
-{
-	if (s->n == *cap) {
-		*cap = *cap ? *cap * 2 : 64;
-		s->v = realloc(s->v, *cap * sizeof(*s->v));
-		if (s->v == NULL)
-			abort();
-	}
-	s->v[s->n].p = p;
-	s->v[s->n++].len = len;
-}
-
-/* Sort and drop duplicates. */
-static void
-fidx_set_norm(struct fidx_set *s)
-{
-	size_t k = 0;
-
-	if (s->n == 0)
-		return;
-	qsort(s->v, s->n, sizeof(*s->v), fidx_name_cmp);
-	for (size_t i = 1; i < s->n; i++)
-		if (fidx_name_cmp(&s->v[i], &s->v[k]) != 0)
-			s->v[++k] = s->v[i];
-	s->n = k + 1;
-}
-
-/* a AND b, a OR b, a AND NOT b (both sorted); frees a and b. */
-enum fidx_merge { FIDX_M_AND, FIDX_M_OR, FIDX_M_MINUS };
-
-static struct fidx_set
-fidx_merge(struct fidx_set a, struct fidx_set b, enum fidx_merge how)
-{
-	struct fidx_set out = {0};
-	size_t cap = 0, i = 0, j = 0;
-
-	while (i < a.n || j < b.n) {
-		int c = i == a.n ? 1 : j == b.n ? -1 :
-		    fidx_name_cmp(&a.v[i], &b.v[j]);
-
-		if (c == 0) {
-			if (how != FIDX_M_MINUS)
-				fidx_set_add(&out, &cap, a.v[i].p, a.v[i].len);
-			i++;
-			j++;
-		} else if (c < 0) {
-			if (how != FIDX_M_AND)
-				fidx_set_add(&out, &cap, a.v[i].p, a.v[i].len);
-			i++;
-		} else {
-			if (how == FIDX_M_OR)
-				fidx_set_add(&out, &cap, b.v[j].p, b.v[j].len);
-			j++;
-		}
-	}
-	free(a.v);
-	free(b.v);
-	return out;
-}
-
-/* ---- the plan: read commands ---- */
-
-static void
-fidx_arg(struct fidx_query *q, const char *s, size_t len)
-{
-	if (q->nargs == q->capargs) {
-		q->capargs = q->capargs ? q->capargs * 2 : 32;
-		q->args = realloc(q->args, q->capargs * sizeof(*q->args));
-		if (q->args == NULL)
-			abort();
-	}
-	q->args[q->nargs].s = malloc(len + 1);
-	if (q->args[q->nargs].s == NULL)
-		abort();
-	memcpy(q->args[q->nargs].s, s, len);
-	q->args[q->nargs].s[len] = '\0';
-	q->args[q->nargs++].len = len;
-}
-
-static void
-fidx_args(struct fidx_query *q, const char *s)
-{
-	fidx_arg(q, s, strlen(s));
-}
-
-/* "<prefix><field>" */
-static void
-fidx_key(struct fidx_query *q, const char *prefix, const char *field)
-{
-	char key[STRATA_FIDX_MAX_QUERY + 64];
-
-	if (field == NULL)
-		snprintf(key, sizeof(key), "%s", STRATA_FIDX_ANY);
-	else
-		snprintf(key, sizeof(key), "%s%s", prefix, field);
-	fidx_args(q, key);
-}
-
-/* "<mark><value><tail>" where tail is one byte (\0, \1 or \xff). */
-static void
-fidx_lex_bound(struct fidx_query *q, char mark, const char *value,
-    int tail)
-{
-	size_t n = strlen(value);
-	char *b = malloc(n + 3);
-
-	if (b == NULL)
-		abort();
-	b[0] = mark;
-	memcpy(b + 1, value, n);
-	n++;
-	if (tail >= 0)
-		b[n++] = (char)tail;
-	fidx_arg(q, b, n);
-	free(b);
-}
-
-static void
-fidx_cmd(struct fidx_query *q, int argc)
-{
-	char n[16];
-
-	snprintf(n, sizeof(n), "%d", argc);
-	fidx_args(q, n);
-	q->ncmds++;
-}
-
-/* ZRANGEBYLEX of field's (or any field's) values from lo to hi. */
-static void
-fidx_plan_lex(struct fidx_query *q, const char *field, char lo_mark,
-    const char *lo, int lo_tail, char hi_mark, const char *hi, int hi_tail)
-{
-	fidx_cmd(q, 4);
-	fidx_args(q, "ZRANGEBYLEX");
-	fidx_key(q, STRATA_FIDX_STR_PREFIX, field);
-	if (lo == NULL)
-		fidx_args(q, "-");
-	else
-		fidx_lex_bound(q, lo_mark, lo, lo_tail);
-	if (hi == NULL)
-		fidx_args(q, "+");
-	else
-		fidx_lex_bound(q, hi_mark, hi, hi_tail);
-}
-
-static void
-fidx_plan_score(struct fidx_query *q, const char *field, const char *lo,
-    bool lo_incl, const char *hi, bool hi_incl)
-{
-	char b[STRATA_FIDX_MAX_QUERY + 2];
-
-	fidx_cmd(q, 4);
-	fidx_args(q, "ZRANGEBYSCORE");
-	fidx_key(q, STRATA_FIDX_NUM_PREFIX, field);
-	snprintf(b, sizeof(b), "%s%s", lo_incl || lo == NULL ? "" : "(",
-	    lo != NULL ? lo : "-inf");
-	fidx_args(q, b);
-	snprintf(b, sizeof(b), "%s%s", hi_incl || hi == NULL ? "" : "(",
-	    hi != NULL ? hi : "+inf");
-	fidx_args(q, b);
-}
-
-static void
-fidx_plan_all(struct fidx_query *q, const char *key)
-{
-	fidx_cmd(q, 4);
-	fidx_args(q, "ZRANGE");
-	fidx_args(q, key);
-	fidx_args(q, "0");
-	fidx_args(q, "-1");
-}
-
-static bool
-fidx_numeric(const char *s)
-{
-	double d;
-
-	return s == NULL || strata_fidx_number(s, &d);
-}
-
-/* Does range n read the field's strings? */
-static bool
-fidx_range_lex(const struct strata_fidx_node *n)
-{
-	return (n->lo == NULL && n->hi == NULL) || !fidx_numeric(n->lo) ||
-	    !fidx_numeric(n->hi);
-}
-
-static void
-fidx_plan(struct fidx_query *q, const struct strata_fidx_node *n)
-{
-	char prefix[STRATA_FIDX_MAX_QUERY + 1], key[STRATA_FIDX_MAX_QUERY + 64];
-
-	switch (n->kind) {
-	case STRATA_FIDX_ALL:
-		fidx_plan_all(q, STRATA_FIDX_THINGS);
-		return;
-	case STRATA_FIDX_TERM:
-		fidx_plan_lex(q, n->field, '[', n->value, 0, '(', n->value, 1);
-		if (n->field != NULL && fidx_numeric(n->value))
-			fidx_plan_score(q, n->field, n->value, true, n->value,
-			    true);
-		return;
-	case STRATA_FIDX_WILDCARD:
-		if (strcmp(n->value, "*") == 0) {   /* the field exists */
-			snprintf(key, sizeof(key), "%s%s",
-			    STRATA_FIDX_STR_PREFIX, n->field);
-			fidx_plan_all(q, key);
-			snprintf(key, sizeof(key), "%s%s",
-			    STRATA_FIDX_NUM_PREFIX, n->field);
-			fidx_plan_all(q, key);
-			return;
-		}
-		if (strata_fidx_prefix(n->value, prefix, sizeof(prefix)) == 0)
-			fidx_plan_lex(q, n->field, 0, NULL, -1, 0, NULL, -1);
-		else
-			fidx_plan_lex(q, n->field, '[', prefix, -1, '(',
-			    prefix, 0xff);
-		return;
-	case STRATA_FIDX_RANGE:
-		/* numbers when both bounds are (or are open); strings when
-		 * one is not, or both are open (the field exists) */
-		if (fidx_numeric(n->lo) && fidx_numeric(n->hi))
-			fidx_plan_score(q, n->field, n->lo, n->lo_incl, n->hi,
-			    n->hi_incl);
-		if (fidx_range_lex(n))
-			fidx_plan_lex(q, n->field, '[', n->lo,
-			    n->lo_incl ? 0 : 1, '(', n->hi,
-			    n->hi_incl ? 1 : 0);
-		return;
-	case STRATA_FIDX_NOT:
-		q->need_all = true;
-		fidx_plan(q, n->left);
-		return;
-	case STRATA_FIDX_AND:
-	case STRATA_FIDX_OR:
-		fidx_plan(q, n->left);
-		fidx_plan(q, n->right);
-		return;
-	}
-}
-
-/* ---- evaluation over the replies ---- */
-
-enum fidx_leaf { FIDX_L_NAMES, FIDX_L_LEX };
-
-/* The names of the next leaf reply: members as they are (NAMES), or
- * the thing after "value\0" of those whose value matches pattern (LEX;
- * pattern NULL: all). */
-static struct fidx_set
-fidx_leaf(struct fidx_query *q, enum fidx_leaf kind, const char *pattern)
-{
-	struct fidx_set s = {0};
-	size_t cap = 0;
-	const redisReply *r;
-
-	if (q->cursor >= q->reply->elements)
-		return s;
-	r = q->reply->element[q->cursor++];
-	if (r->type != REDIS_REPLY_ARRAY)
-		return s;
-	for (size_t i = 0; i < r->elements; i++) {
-		const redisReply *m = r->element[i];
-		const char *nul;
-
-		if (m->type != REDIS_REPLY_STRING)
-			continue;
-		if (kind == FIDX_L_NAMES) {
-			fidx_set_add(&s, &cap, m->str, m->len);
-			continue;
-		}
-		nul = memchr(m->str, '\0', m->len);
-		if (nul == NULL || (pattern != NULL &&
-		    !strata_fidx_match(pattern, m->str,
-		    (size_t)(nul - m->str))))
-			continue;
-		fidx_set_add(&s, &cap, nul + 1,
-		    m->len - (size_t)(nul + 1 - m->str));
-	}
-	fidx_set_norm(&s);
-	return s;
-}
-
-/* The universe (every thing), a fresh copy. */
-static struct fidx_set
-fidx_all(struct fidx_query *q)
-{
-	size_t keep = q->cursor;
-	struct fidx_set s;
-
-	q->cursor = q->all_at;
-	s = fidx_leaf(q, FIDX_L_NAMES, NULL);
-	q->cursor = keep;
-	return s;
-}
-
-static struct fidx_set
-fidx_eval(struct fidx_query *q, const struct strata_fidx_node *n)
-{
-	struct fidx_set a, b;
-
-	switch (n->kind) {
-	case STRATA_FIDX_ALL:
-		return fidx_leaf(q, FIDX_L_NAMES, NULL);
-	case STRATA_FIDX_TERM:
-		a = fidx_leaf(q, FIDX_L_LEX, NULL);
-		if (n->field != NULL && fidx_numeric(n->value))
-			a = fidx_merge(a, fidx_leaf(q, FIDX_L_NAMES, NULL),
-			    FIDX_M_OR);
-		return a;
-	case STRATA_FIDX_WILDCARD:
-		if (strcmp(n->value, "*") == 0) {
-			a = fidx_leaf(q, FIDX_L_LEX, NULL);
-			return fidx_merge(a, fidx_leaf(q, FIDX_L_NAMES, NULL),
-			    FIDX_M_OR);
-		}
-		return fidx_leaf(q, FIDX_L_LEX, n->value);
-	case STRATA_FIDX_RANGE:
-		a = (struct fidx_set){0};
-		b = (struct fidx_set){0};
-		if (fidx_numeric(n->lo) && fidx_numeric(n->hi))
-			a = fidx_leaf(q, FIDX_L_NAMES, NULL);
-		if (fidx_range_lex(n))
-			b = fidx_leaf(q, FIDX_L_LEX, NULL);
-		return fidx_merge(a, b, FIDX_M_OR);
-	case STRATA_FIDX_NOT:
-		return fidx_merge(fidx_all(q), fidx_eval(q, n->left),
-		    FIDX_M_MINUS);
-	case STRATA_FIDX_AND:
-	case STRATA_FIDX_OR:
-		a = fidx_eval(q, n->left);
-		b = fidx_eval(q, n->right);
-		return fidx_merge(a, b, n->kind == STRATA_FIDX_AND ?
-		    FIDX_M_AND : FIDX_M_OR);
-	}
-	return (struct fidx_set){0};
 }
 
 /* ---- checks ---- */
@@ -543,19 +168,6 @@ fidx_field_type(const char *field, const redisReply *custom)
 
 /* ---- the read ---- */
 
-/* ARGV: commands, each its argument count then its arguments.  The
- * configuration, then each command's reply. */
-static const char script_read[] =
-    "local out = {redis.call('HMGET', 'strata:fidx:config', 'mode', "
-    "  'status', 'custom')} "
-    "local i = 1 "
-    "while i <= #ARGV do "
-    "  local n = tonumber(ARGV[i]) "
-    "  out[#out + 1] = redis.call(unpack(ARGV, i + 1, i + n)) "
-    "  i = i + n + 1 "
-    "end "
-    "return out";
-
 static void fidx_answer(struct fidx_query *q);
 
 static void
@@ -604,7 +216,7 @@ fidx_read(struct strata_redis *r, redisReply *reply, void *arg)
 		return;
 	}
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-	    reply->elements != q->ncmds + 1) {
+	    reply->elements != q->plan.ncmds + 1) {
 		if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
 			STRATA_WARN(BROKER_COMP, "fleet index read failed|"
 			    "error=\"%s\"", reply->str);
@@ -612,59 +224,28 @@ fidx_read(struct strata_redis *r, redisReply *reply, void *arg)
 		    "the index (Redis) did not answer");
 		return;
 	}
-	q->reply = reply;
+	q->plan.reply = reply;
 	if (!fidx_ready(q, reply->element[0]))
 		return;
 	fidx_answer(q);
 }
 
-static void
-fidx_read_send(struct fidx_query *q)
-{
-	size_t n = 3 + q->nargs;
-	const char **v = malloc(n * sizeof(*v));
-	size_t *len = malloc(n * sizeof(*len));
-
-	if (v == NULL || len == NULL)
-		abort();
-	v[0] = "EVAL";
-	v[1] = script_read;
-	v[2] = "0";
-	for (int i = 0; i < 3; i++)
-		len[i] = strlen(v[i]);
-	for (size_t i = 0; i < q->nargs; i++) {
-		v[3 + i] = q->args[i].s;
-		len[3 + i] = q->args[i].len;
-	}
-	strata_redis_commandv(q->call->b->redis, fidx_read, q, (int)n, v, len);
-	free(v);
-	free(len);
-}
-
-/* reply element i + 1 is command i's */
+/* The reads: the tree's leaves, then the aggregation field's values. */
 static void
 fidx_start(struct fidx_query *q)
 {
-	fidx_plan(q, q->tree);
-	if (q->need_all) {
-		q->all_at = q->ncmds + 1;
-		fidx_plan_all(q, STRATA_FIDX_THINGS);
-	}
+	strata_fidx_plan_query(&q->plan, q->tree);
 	if (q->agg_field != NULL) {
 		bool num = q->agg_type == FIDX_T_NUMBER;
+		char key[STRATA_FIDX_MAX_QUERY + 64];
+		const char *v[] = {"ZRANGE", key, "0", "-1", "WITHSCORES"};
 
-		q->agg_at = q->ncmds + 1;
-		fidx_cmd(q, num ? 5 : 4);
-		fidx_args(q, "ZRANGE");
-		fidx_key(q, num ? STRATA_FIDX_NUM_PREFIX :
-		    STRATA_FIDX_STR_PREFIX, q->agg_field);
-		fidx_args(q, "0");
-		fidx_args(q, "-1");
-		if (num)
-			fidx_args(q, "WITHSCORES");
+		snprintf(key, sizeof(key), "%s%s", num ?
+		    STRATA_FIDX_NUM_PREFIX : STRATA_FIDX_STR_PREFIX,
+		    q->agg_field);
+		q->agg_at = strata_fidx_plan_command(&q->plan, num ? 5 : 4, v);
 	}
-	q->cursor = 1;
-	fidx_read_send(q);
+	strata_fidx_plan_send(&q->plan, q->call->b->redis, fidx_read, q);
 }
 
 /* ---- SearchIndex ---- */
@@ -745,7 +326,7 @@ fidx_docs(struct strata_redis *r, redisReply *reply, void *arg)
 	json_object_set_new(out, "things", things);
 	json_object_set_new(out, "thingGroups", json_array());
 	if (q->more && q->page.n > 0) {
-		const struct fidx_name *last = &q->page.v[q->page.n - 1];
+		const struct strata_fidx_name *last = &q->page.v[q->page.n - 1];
 
 		snprintf(token, sizeof(token), "%.*s", (int)last->len,
 		    last->p);
@@ -756,17 +337,17 @@ fidx_docs(struct strata_redis *r, redisReply *reply, void *arg)
 }
 
 static void
-fidx_search_answer(struct fidx_query *q, struct fidx_set found)
+fidx_search_answer(struct fidx_query *q, struct strata_fidx_set found)
 {
 	size_t start = 0, n;
 	const char **v;
 	size_t *len;
 
 	if (q->token[0] != '\0') {
-		struct fidx_name t = {q->token, strlen(q->token)};
+		struct strata_fidx_name t = {q->token, strlen(q->token)};
 
 		while (start < found.n &&
-		    fidx_name_cmp(&found.v[start], &t) <= 0)
+		    strata_fidx_name_cmp(&found.v[start], &t) <= 0)
 			start++;
 	}
 	n = found.n - start;
@@ -783,11 +364,11 @@ fidx_search_answer(struct fidx_query *q, struct fidx_set found)
 			abort();
 		memcpy(name, found.v[start + i].p, found.v[start + i].len);
 		name[found.v[start + i].len] = '\0';
-		q->page.v[i] = (struct fidx_name){name,
+		q->page.v[i] = (struct strata_fidx_name){name,
 		    found.v[start + i].len};
 	}
 	q->page.n = n;
-	q->reply = NULL;
+	q->plan.reply = NULL;
 	free(found.v);
 	v = malloc((n + 3) * sizeof(*v));
 	len = malloc((n + 3) * sizeof(*len));
@@ -812,7 +393,7 @@ fidx_search_answer(struct fidx_query *q, struct fidx_set found)
 
 /* A thing's value of the aggregation field. */
 struct fidx_value {
-	struct fidx_name thing;
+	struct strata_fidx_name thing;
 	const char *s;     /* strings: the value */
 	size_t slen;
 	double d;          /* numbers */
@@ -821,7 +402,7 @@ struct fidx_value {
 static int
 fidx_value_cmp(const void *a, const void *b)
 {
-	return fidx_name_cmp(&((const struct fidx_value *)a)->thing,
+	return strata_fidx_name_cmp(&((const struct fidx_value *)a)->thing,
 	    &((const struct fidx_value *)b)->thing);
 }
 
@@ -835,9 +416,9 @@ fidx_double_cmp(const void *a, const void *b)
 
 /* The values of the things found (both sorted by thing); *n of them. */
 static struct fidx_value *
-fidx_values(struct fidx_query *q, const struct fidx_set *found, size_t *n)
+fidx_values(struct fidx_query *q, const struct strata_fidx_set *found, size_t *n)
 {
-	const redisReply *r = q->reply->element[q->agg_at];
+	const redisReply *r = q->plan.reply->element[q->agg_at];
 	bool num = q->agg_type == FIDX_T_NUMBER;
 	size_t step = num ? 2 : 1, k = 0, m = 0, j = 0;
 	struct fidx_value *all, *out;
@@ -855,7 +436,7 @@ fidx_values(struct fidx_query *q, const struct fidx_set *found, size_t *n)
 		if (e->type != REDIS_REPLY_STRING)
 			continue;
 		if (num) {
-			all[k].thing = (struct fidx_name){e->str, e->len};
+			all[k].thing = (struct strata_fidx_name){e->str, e->len};
 			all[k++].d = strtod(r->element[i + 1]->str, NULL);
 			continue;
 		}
@@ -864,7 +445,7 @@ fidx_values(struct fidx_query *q, const struct fidx_set *found, size_t *n)
 			continue;
 		all[k].s = e->str;
 		all[k].slen = (size_t)(nul - e->str);
-		all[k++].thing = (struct fidx_name){nul + 1,
+		all[k++].thing = (struct strata_fidx_name){nul + 1,
 		    e->len - (size_t)(nul + 1 - e->str)};
 	}
 	qsort(all, k, sizeof(*all), fidx_value_cmp);
@@ -872,10 +453,10 @@ fidx_values(struct fidx_query *q, const struct fidx_set *found, size_t *n)
 	if (out == NULL)
 		abort();
 	for (size_t i = 0; i < k; i++) {   /* join with found */
-		while (j < found->n && fidx_name_cmp(&found->v[j],
+		while (j < found->n && strata_fidx_name_cmp(&found->v[j],
 		    &all[i].thing) < 0)
 			j++;
-		if (j < found->n && fidx_name_cmp(&found->v[j],
+		if (j < found->n && strata_fidx_name_cmp(&found->v[j],
 		    &all[i].thing) == 0)
 			out[m++] = all[i];
 	}
@@ -885,7 +466,7 @@ fidx_values(struct fidx_query *q, const struct fidx_set *found, size_t *n)
 }
 
 static json_t *
-fidx_statistics(struct fidx_query *q, const struct fidx_set *found)
+fidx_statistics(struct fidx_query *q, const struct strata_fidx_set *found)
 {
 	json_t *s = json_object();
 	struct fidx_value *v;
@@ -899,7 +480,7 @@ fidx_statistics(struct fidx_query *q, const struct fidx_set *found)
 	}
 	v = fidx_values(q, found, &n);
 	for (size_t i = 0; i < n; i++)   /* a thing counts once */
-		if (i == 0 || fidx_name_cmp(&v[i].thing, &v[i - 1].thing) != 0)
+		if (i == 0 || strata_fidx_name_cmp(&v[i].thing, &v[i - 1].thing) != 0)
 			things++;
 	json_object_set_new(s, "count", json_integer((json_int_t)things));
 	if (q->agg_type == FIDX_T_NUMBER && n > 0) {
@@ -936,7 +517,7 @@ fidx_str_cmp(const void *a, const void *b)
 }
 
 static json_int_t
-fidx_cardinality(struct fidx_query *q, const struct fidx_set *found)
+fidx_cardinality(struct fidx_query *q, const struct strata_fidx_set *found)
 {
 	size_t n, distinct = 0;
 	struct fidx_value *v = fidx_values(q, found, &n);
@@ -963,7 +544,7 @@ fidx_cardinality(struct fidx_query *q, const struct fidx_set *found)
 }
 
 static json_t *
-fidx_percentiles(struct fidx_query *q, const struct fidx_set *found)
+fidx_percentiles(struct fidx_query *q, const struct strata_fidx_set *found)
 {
 	size_t n, i;
 	struct fidx_value *v = fidx_values(q, found, &n);
@@ -999,7 +580,8 @@ static void
 fidx_answer(struct fidx_query *q)
 {
 	struct admin_call *call = q->call;
-	struct fidx_set found = fidx_eval(q, q->tree);
+	struct strata_fidx_set found = strata_fidx_plan_eval(&q->plan, q->tree,
+	    q->plan.reply);
 	json_t *out = json_object();
 
 	switch (q->op) {
@@ -1529,6 +1111,302 @@ op_list_indices(struct admin_call *call)
 	    (const char *[]){STRATA_FIDX_CONFIG}, fidx_listed);
 }
 
+/* ---- dynamic thing groups ---- */
+
+#define FIDX_GROUP_DESCRIPTION_MAX 2028
+#define FIDX_GROUP_ATTRIBUTES_MAX 50
+#define FIDX_QUERY_VERSION "2017-09-30"
+
+/* thingGroupProperties checked: description and attributes (JSON text,
+ * owned; NULL when absent), merge. */
+struct fidx_group_props {
+	const char *description;
+	char *attributes;
+	bool merge;
+};
+
+static bool
+fidx_group_props(struct admin_call *call, struct fidx_group_props *gp)
+{
+	json_t *props = json_object_get(call->body, "thingGroupProperties");
+	json_t *d, *payload, *attrs, *v;
+	const char *k;
+
+	memset(gp, 0, sizeof(*gp));
+	if (props == NULL || json_is_null(props))
+		return true;
+	d = json_object_get(props, "thingGroupDescription");
+	payload = json_object_get(props, "attributePayload");
+	attrs = json_object_get(payload, "attributes");
+	if (!json_is_object(props) || (d != NULL && (!json_is_string(d) ||
+	    json_string_length(d) > FIDX_GROUP_DESCRIPTION_MAX)) ||
+	    (payload != NULL && !json_is_object(payload)) ||
+	    (attrs != NULL && (!json_is_object(attrs) ||
+	    json_object_size(attrs) > FIDX_GROUP_ATTRIBUTES_MAX)))
+		goto bad;
+	json_object_foreach(attrs, k, v)
+		if (!json_is_string(v) || strlen(k) < 1 || strlen(k) > 128 ||
+		    json_string_length(v) > 800)
+			goto bad;
+	gp->description = json_string_value(d);
+	gp->merge = json_is_true(json_object_get(payload, "merge"));
+	if (attrs != NULL)
+		gp->attributes = json_dumps(attrs, JSON_COMPACT);
+	return true;
+bad:
+	admin_error(call, 400, "InvalidRequestException",
+	    "thingGroupProperties", "thingGroupProperties: "
+	    "thingGroupDescription a string of at most %d characters, "
+	    "attributePayload.attributes at most %d string values",
+	    FIDX_GROUP_DESCRIPTION_MAX, FIDX_GROUP_ATTRIBUTES_MAX);
+	return false;
+}
+
+/* The group name of the path and a queryString that parses (required
+ * or not); false after answering. */
+static bool
+fidx_group_input(struct admin_call *call, bool query_required,
+    const char **query)
+{
+	const char *index, *version;
+	struct strata_fidx_node *tree;
+	char err[256];
+
+	if (strlen(call->arg) < 1 || strlen(call->arg) > 128 ||
+	    !broker_registry_name_valid(call->arg)) {
+		admin_error(call, 400, "InvalidRequestException",
+		    "thingGroupName", "thingGroupName must match "
+		    "[a-zA-Z0-9:_-]+ (1 to 128 characters)");
+		return false;
+	}
+	if (call->body == NULL)
+		call->body = json_object();
+	if (!fidx_body_string(call, "indexName", &index) ||
+	    !fidx_index_name(call, index) ||
+	    !fidx_body_string(call, "queryVersion", &version) ||
+	    !fidx_body_string(call, "queryString", query))
+		return false;
+	if (*query == NULL) {
+		if (!query_required)
+			return true;
+		admin_error(call, 400, "InvalidRequestException",
+		    "queryString", "queryString is required");
+		return false;
+	}
+	if (strata_fidx_parse(*query, strlen(*query), &tree, err,
+	    sizeof(err)) != 0) {
+		admin_error(call, 400, "InvalidQueryException", "queryString",
+		    "%s", err);
+		return false;
+	}
+	strata_fidx_free(tree);
+	return true;
+}
+
+static void
+fidx_group_arn(struct admin_call *call, char *out, size_t len)
+{
+	snprintf(out, len, "arn:aws:iot:%s:%s:thinggroup/%s",
+	    call->b->cfg.iot_region, call->b->cfg.iot_account, call->arg);
+}
+
+/* KEYS: group, groups, config; ARGV: name, description, attributes,
+ * now, uuid, query, index.  The same group again answers it. */
+static const char script_create_dynamic[] =
+    "local mode = redis.call('HGET', KEYS[3], 'mode') "
+    "if not mode or mode == 'OFF' then return redis.error_reply("
+    "  'NotFound index AWS_Things does not exist: thing indexing is OFF') "
+    "end "
+    "local g = redis.call('HMGET', KEYS[1], 'id', 'dynamic', 'query', "
+    "  'description', 'attributes') "
+    "if g[1] then "
+    "  if g[2] == '1' and g[3] == ARGV[6] and g[4] == ARGV[2] and "
+    "    g[5] == ARGV[3] then return g[1] end "
+    "  return redis.error_reply('Exists thing group ' .. ARGV[1] .. "
+    "    ' already exists') "
+    "end "
+    "redis.call('HSET', KEYS[1], 'name', ARGV[1], 'id', ARGV[5], "
+    "  'parent', '', 'description', ARGV[2], 'attributes', ARGV[3], "
+    "  'version', 1, 'created', ARGV[4], 'dynamic', 1, 'query', ARGV[6], "
+    "  'index_name', ARGV[7]) "
+    "redis.call('SADD', KEYS[2], ARGV[1]) "
+    "redis.call('PUBLISH', 'strata:registry', 'group ' .. ARGV[1]) "
+    "return ARGV[5]";
+
+static void
+fidx_group_created(struct admin_call *call, redisReply *reply)
+{
+	char arn[400];
+	const char *query = json_string_value(json_object_get(call->body,
+	    "queryString"));
+
+	fidx_group_arn(call, arn, sizeof(arn));
+	admin_reply(call, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}",
+	    "thingGroupName", call->arg, "thingGroupArn", arn,
+	    "thingGroupId", reply->type == REDIS_REPLY_STRING ? reply->str :
+	    "", "indexName", STRATA_FIDX_INDEX_NAME, "queryString",
+	    query != NULL ? query : "", "queryVersion", FIDX_QUERY_VERSION));
+}
+
+static void
+op_create_dynamic_thing_group(struct admin_call *call)
+{
+	char key[BROKER_REGISTRY_KEY_MAX], now[24], uuid[STRATA_UUID_LEN + 1];
+	struct fidx_group_props gp;
+	const char *query;
+
+	if (!fidx_group_input(call, true, &query) ||
+	    !fidx_group_props(call, &gp))
+		return;
+	broker_registry_key(key, "thing-group", call->arg);
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	strata_uuid4(uuid);
+	admin_eval(call, script_create_dynamic, 3, 10, (const char *[]){key,
+	    "strata:thing-groups", STRATA_FIDX_CONFIG, call->arg,
+	    gp.description != NULL ? gp.description : "",
+	    gp.attributes != NULL ? gp.attributes : "{}", now, uuid, query,
+	    STRATA_FIDX_INDEX_NAME}, fidx_group_created);
+	free(gp.attributes);
+}
+
+/* KEYS: group; ARGV: name, expected version or "", "1" description
+ * given, description, "1" attributes given, attributes, "1" merge,
+ * query or "".  The new version. */
+static const char script_update_dynamic[] =
+    "local g = redis.call('HMGET', KEYS[1], 'dynamic', 'version', "
+    "  'attributes') "
+    "if not g[1] then return redis.error_reply('NotFound thing group ' "
+    "  .. ARGV[1] .. ' does not exist') end "
+    "if g[1] ~= '1' then return redis.error_reply('Invalid thing group ' "
+    "  .. ARGV[1] .. ' is static: UpdateThingGroup updates it') end "
+    "if ARGV[2] ~= '' and ARGV[2] ~= g[2] then return redis.error_reply("
+    "  'VersionConflict the version of thing group ' .. ARGV[1] .. "
+    "  ' is ' .. g[2]) end "
+    "if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'description', "
+    "  ARGV[4]) end "
+    "if ARGV[5] == '1' then "
+    "  local a = cjson.decode(ARGV[6]) "
+    "  if ARGV[7] == '1' then "
+    "    local old = cjson.decode(g[3] or '{}') "
+    "    for k, v in pairs(a) do "
+    "      if v == '' then old[k] = nil else old[k] = v end end "
+    "    a = old "
+    "  end "
+    "  local text = '{}' "
+    "  if next(a) ~= nil then text = cjson.encode(a) end "
+    "  redis.call('HSET', KEYS[1], 'attributes', text) "
+    "end "
+    "if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'query', ARGV[8]) "
+    "end "
+    "local v = redis.call('HINCRBY', KEYS[1], 'version', 1) "
+    "redis.call('PUBLISH', 'strata:registry', 'group ' .. ARGV[1]) "
+    "return v";
+
+static void
+fidx_group_updated(struct admin_call *call, redisReply *reply)
+{
+	admin_reply(call, json_pack("{s:I}", "version",
+	    (json_int_t)reply->integer));
+}
+
+/* expectedVersion of the body (or of the query string) as text; false
+ * after answering. */
+static bool
+fidx_expected_version(struct admin_call *call, char *out, size_t len)
+{
+	json_t *v = call->body != NULL ? json_object_get(call->body,
+	    "expectedVersion") : NULL;
+	const char *q = admin_query(call, "expectedVersion");
+	char *end;
+	long long n;
+
+	out[0] = '\0';
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1)
+			goto bad;
+		snprintf(out, len, "%lld", (long long)json_integer_value(v));
+	} else if (q != NULL) {
+		n = strtoll(q, &end, 10);
+		if (*q == '\0' || *end != '\0' || n < 1)
+			goto bad;
+		snprintf(out, len, "%lld", n);
+	}
+	return true;
+bad:
+	admin_error(call, 400, "InvalidRequestException", "expectedVersion",
+	    "expectedVersion must be a positive integer");
+	return false;
+}
+
+static void
+op_update_dynamic_thing_group(struct admin_call *call)
+{
+	char key[BROKER_REGISTRY_KEY_MAX], ev[24];
+	struct fidx_group_props gp;
+	const char *query;
+
+	if (!fidx_group_input(call, false, &query) ||
+	    !fidx_expected_version(call, ev, sizeof(ev)) ||
+	    !fidx_group_props(call, &gp))
+		return;
+	broker_registry_key(key, "thing-group", call->arg);
+	admin_eval(call, script_update_dynamic, 1, 9, (const char *[]){key,
+	    call->arg, ev, gp.description != NULL ? "1" : "0",
+	    gp.description != NULL ? gp.description : "",
+	    gp.attributes != NULL ? "1" : "0",
+	    gp.attributes != NULL ? gp.attributes : "{}",
+	    gp.merge ? "1" : "0", query != NULL ? query : ""},
+	    fidx_group_updated);
+	free(gp.attributes);
+}
+
+/* KEYS: group, groups; ARGV: name, expected version or "".  Members
+ * leave it (each PUBLISHed), then the group goes. */
+static const char script_delete_dynamic[] =
+    "local g = redis.call('HMGET', KEYS[1], 'dynamic', 'version') "
+    "if not g[1] then return 0 end "
+    "if g[1] ~= '1' then return redis.error_reply('Invalid thing group ' "
+    "  .. ARGV[1] .. ' is static: DeleteThingGroup deletes it') end "
+    "if ARGV[2] ~= '' and ARGV[2] ~= g[2] then return redis.error_reply("
+    "  'VersionConflict the version of thing group ' .. ARGV[1] .. "
+    "  ' is ' .. g[2]) end "
+    "local mk = 'strata:group-things:{' .. ARGV[1] .. '}' "
+    "for _, t in ipairs(redis.call('SMEMBERS', mk)) do "
+    "  redis.call('SREM', 'strata:thing-groups-of:{' .. t .. '}', ARGV[1]) "
+    "  redis.call('PUBLISH', 'strata:registry', 'thing ' .. t) "
+    "end "
+    "redis.call('DEL', mk, KEYS[1], "
+    "  'strata:group-policies:{' .. ARGV[1] .. '}') "
+    "redis.call('SREM', KEYS[2], ARGV[1]) "
+    "redis.call('PUBLISH', 'strata:registry', 'group ' .. ARGV[1]) "
+    "return 1";
+
+static void
+fidx_group_deleted(struct admin_call *call, redisReply *reply)
+{
+	(void)reply;
+	admin_reply(call, NULL);
+}
+
+static void
+op_delete_dynamic_thing_group(struct admin_call *call)
+{
+	char key[BROKER_REGISTRY_KEY_MAX], ev[24];
+
+	if (strlen(call->arg) < 1 || strlen(call->arg) > 128 ||
+	    !broker_registry_name_valid(call->arg)) {
+		admin_error(call, 400, "InvalidRequestException",
+		    "thingGroupName", "thingGroupName must match "
+		    "[a-zA-Z0-9:_-]+ (1 to 128 characters)");
+		return;
+	}
+	if (!fidx_expected_version(call, ev, sizeof(ev)))
+		return;
+	broker_registry_key(key, "thing-group", call->arg);
+	admin_eval(call, script_delete_dynamic, 2, 4, (const char *[]){key,
+	    "strata:thing-groups", call->arg, ev}, fidx_group_deleted);
+}
+
 const struct admin_route admin_fidx_routes[] = {
 	{EVHTTP_REQ_POST, "indexing/config", "UpdateIndexingConfiguration",
 	    "iot:UpdateIndexingConfiguration", ADMIN_RES_ANY,
@@ -1548,5 +1426,14 @@ const struct admin_route admin_fidx_routes[] = {
 	    "iot:GetPercentiles", ADMIN_RES_INDEX, op_get_percentiles},
 	{EVHTTP_REQ_GET, "indices/*", "DescribeIndex", "iot:DescribeIndex",
 	    ADMIN_RES_INDEX, op_describe_index},
+	{EVHTTP_REQ_POST, "dynamic-thing-groups/*", "CreateDynamicThingGroup",
+	    "iot:CreateDynamicThingGroup", ADMIN_RES_THING_GROUP,
+	    op_create_dynamic_thing_group},
+	{EVHTTP_REQ_PATCH, "dynamic-thing-groups/*", "UpdateDynamicThingGroup",
+	    "iot:UpdateDynamicThingGroup", ADMIN_RES_THING_GROUP,
+	    op_update_dynamic_thing_group},
+	{EVHTTP_REQ_DELETE, "dynamic-thing-groups/*", "DeleteDynamicThingGroup",
+	    "iot:DeleteDynamicThingGroup", ADMIN_RES_THING_GROUP,
+	    op_delete_dynamic_thing_group},
 	{0, NULL, NULL, NULL, 0, NULL},
 };

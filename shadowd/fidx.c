@@ -42,6 +42,7 @@
 
 #define FIDX_LEASE_MS "10000"
 #define FIDX_STEP "200"
+#define FIDX_GROUPS_EVERY 5    /* ticks between dynamic group passes */
 
 
 
@@ -274,6 +275,7 @@ fidx_registry(struct strata_redis *r, const char *msg, size_t len,
 
 		memcpy(name, msg + 6, len - 6);
 		name[len - 6] = '\0';
+		f->groups_due = true;   /* maybe a dynamic group */
 		for (int i = 0; i < 4; i++)
 			l[i] = strlen(v[i]);
 		strata_redis_commandv(f->sd->b->redis, fidx_group_things, f,
@@ -433,8 +435,16 @@ fidx_config_read(struct strata_redis *r, redisReply *reply, void *arg)
 		return;
 	}
 	if (f->reconcile || built->type != REDIS_REPLY_STRING ||
-	    strcmp(gen->str, built->str) != 0)
+	    strcmp(gen->str, built->str) != 0) {
 		fidx_build(f, gen->str);
+		return;
+	}
+	/* the index is built: dynamic groups follow it */
+	if (++f->groups_ticks >= FIDX_GROUPS_EVERY || f->groups_due) {
+		f->groups_ticks = 0;
+		f->groups_due = false;
+		shadowd_fidx_groups_pass(f);
+	}
 }
 
 static void

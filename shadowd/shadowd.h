@@ -73,6 +73,10 @@ struct shadowd_fidx {
 	int step_phase;                /* where the step in flight began */
 	char step_cursor[32];
 	bool step_failed;              /* a reindex of the step failed */
+	/* dynamic thing groups (fidx_groups.c) */
+	bool groups_busy;              /* a pass is running */
+	bool groups_due;               /* a group changed: pass soon */
+	unsigned groups_ticks;
 	size_t pending;                /* scripts of the step in flight */
 };
 
@@ -168,6 +172,11 @@ void shadowd_fidx_thing(struct shadowd *sd, const char *thing);
  * then acknowledged. */
 void shadowd_fidx_presence(struct shadowd *sd, const uint8_t *payload,
     size_t len, unsigned generation, uint16_t packet_id);
+
+/* ---- fidx_groups.c ---- */
+/* One pass over the dynamic thing groups: each one's members made the
+ * things its query finds (nothing when a pass is running). */
+void shadowd_fidx_groups_pass(struct shadowd_fidx *f);
 
 /* ---- http.c ---- */
 /* Who may call a listener of the REST API. */
