@@ -82,6 +82,12 @@
 		CTL_REQUIRED }
 #define QUERY_VERSION                                                       \
 	{ "query-version", "queryVersion", CTL_BODY, CTL_STRING, 0 }
+#define DYN_GROUP_NAME                                                    \
+	{ "thing-group-name", "thingGroupName", CTL_PATH, CTL_STRING,       \
+		CTL_REQUIRED }
+#define DYN_GROUP_PROPERTIES                                              \
+	{ "thing-group-properties", "thingGroupProperties", CTL_BODY,       \
+		CTL_OBJECT, CTL_FILE }
 #define AGGREGATION_FIELD                                                   \
 	{ "aggregation-field", "aggregationField", CTL_BODY, CTL_STRING, 0 }
 
@@ -304,6 +310,24 @@ const struct ctl_command ctl_table_commands[] = {
 	    { INDEX_NAME_BODY, QUERY_STRING, AGGREGATION_FIELD,
 	      { "percents", "percents", CTL_BODY, CTL_NUMBERS, 0 },
 	      QUERY_VERSION } },
+	{ "create-dynamic-thing-group", "CreateDynamicThingGroup",
+	    EVHTTP_REQ_POST, "/dynamic-thing-groups/{thingGroupName}",
+	    "Create a thing group whose things are those a query finds.",
+	    { DYN_GROUP_NAME, QUERY_STRING, INDEX_NAME_BODY,
+	      QUERY_VERSION, DYN_GROUP_PROPERTIES } },
+	{ "update-dynamic-thing-group", "UpdateDynamicThingGroup",
+	    EVHTTP_REQ_PATCH, "/dynamic-thing-groups/{thingGroupName}",
+	    "Change a dynamic thing group's query or properties.",
+	    { DYN_GROUP_NAME, DYN_GROUP_PROPERTIES,
+	      { "query-string", "queryString", CTL_BODY, CTL_STRING, 0 },
+	      { "expected-version", "expectedVersion", CTL_BODY,
+		CTL_INTEGER, 0 },
+	      INDEX_NAME_BODY, QUERY_VERSION } },
+	{ "delete-dynamic-thing-group", "DeleteDynamicThingGroup",
+	    EVHTTP_REQ_DELETE, "/dynamic-thing-groups/{thingGroupName}",
+	    "Delete a dynamic thing group.",
+	    { DYN_GROUP_NAME, { "expected-version", "expectedVersion",
+		CTL_QUERY, CTL_INTEGER, 0 } } },
 	{ "create-admin-user", "CreateAdminUser", EVHTTP_REQ_POST,
 	    "/admin-users/{userName}", "Create an admin user.",
 	    { USER_NAME } },

@@ -90,9 +90,9 @@ def names(c, query):
             return sorted(out)
 
 
-def eventually(c, query, want):
-    """The query finds exactly want (sorted names) within WITHIN s."""
-    deadline = time.monotonic() + WITHIN
+def eventually(c, query, want, within=WITHIN):
+    """The query finds exactly want (sorted names) within `within` s."""
+    deadline = time.monotonic() + within
     while True:
         got = names(c, query)
         if got == sorted(want) or time.monotonic() > deadline:
@@ -296,6 +296,61 @@ def test_thing_groups(fleet):
     rcli(c, "PUBLISH", "strata:registry",
                 "group floor-lamps")
     eventually(c, "thingGroupNames:floor-lamps", [])
+
+
+GROUP_WITHIN = 12.0   # a dynamic group pass runs every 5 s
+
+
+def test_dynamic_thing_groups(fleet):
+    """A dynamic group's things are those its query finds, following
+    shadow changes and query changes; deleting it empties it."""
+    c = fleet
+    g = "low-" + PREFIX.rstrip("-")
+    out = ctl(c, "create-dynamic-thing-group", "--thing-group-name", g,
+              "--query-string", "thingName:%s* AND "
+              "shadow.reported.battery<30" % PREFIX,
+              "--thing-group-properties", json.dumps({
+                  "thingGroupDescription": "low battery",
+                  "attributePayload": {"attributes": {"k": "v"}}}))
+    assert out["thingGroupName"] == g and out["indexName"] == "AWS_Things"
+    assert out["thingGroupArn"].endswith(":thinggroup/" + g)
+    assert out["queryVersion"] == "2017-09-30" and out["thingGroupId"]
+    eventually(c, "thingGroupNames:" + g, [name(0), name(1), name(2)],
+               within=GROUP_WITHIN)
+    doc = search(c, "thingName:%s" % name(0))["things"][0]
+    assert g in doc["thingGroupNames"]
+    # the membership keys are the thing groups' (the agreed layout)
+    assert rcli(c, "SISMEMBER", "strata:group-things:{%s}" % g,
+                name(0)) == "1"
+    cl = mqttc.Client(V5)
+    cl.connect(c.host, c.mqtt_ports[0])
+    try:
+        shadow_update(cl, name(11), {"reported": {"battery": 3}})
+        shadow_update(cl, name(0), {"reported": {"battery": 90}})
+        eventually(c, "thingGroupNames:" + g, [name(1), name(2), name(11)],
+                   within=GROUP_WITHIN)
+        shadow_update(cl, name(11), {"reported": {"battery": battery(11)}})
+        shadow_update(cl, name(0), {"reported": {"battery": battery(0)}})
+    finally:
+        cl.close()
+    v = ctl(c, "update-dynamic-thing-group", "--thing-group-name", g,
+            "--query-string", "thingName:%s* AND attributes.color:green" %
+            PREFIX, "--expected-version", "1")
+    assert v == {"version": 2}
+    eventually(c, "thingGroupNames:" + g, [name(2), name(5), name(8),
+                                           name(11)], within=GROUP_WITHIN)
+    err = ctl(c, "update-dynamic-thing-group", "--thing-group-name", g,
+              "--query-string", "*", "--expected-version", "1", expect=254)
+    assert "(VersionConflictException)" in err
+    err = ctl(c, "create-dynamic-thing-group", "--thing-group-name", "bad",
+              "--query-string", "thingName:(", expect=254)
+    assert "(InvalidQueryException)" in err
+    err = ctl(c, "create-dynamic-thing-group", "--thing-group-name", g,
+              "--query-string", "*", expect=254)
+    assert "(ResourceAlreadyExistsException)" in err
+    ctl(c, "delete-dynamic-thing-group", "--thing-group-name", g)
+    eventually(c, "thingGroupNames:" + g, [])
+    assert rcli(c, "EXISTS", "strata:thing-group:{%s}" % g) == "0"
 
 
 def test_registry_changes(fleet):
