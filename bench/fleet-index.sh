@@ -98,6 +98,6 @@ rm -rf "$CLUSTER_DIR"
 # shellcheck disable=SC1091
 . "$CLUSTER_DIR/endpoints.env"
 export ADMIN_URL ADMIN_TOKEN DATA_URL REDIS_PORT REDIS_USER REDIS_PASSWORD_FILE
-export HOST
+export HOST REDIS_PID
 "$PY" "$here/fleet_index.py" --things "$THINGS" --runs "$RUNS" --out "$OUT" \
 	--cluster-dir "$CLUSTER_DIR"
