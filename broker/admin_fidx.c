@@ -9,8 +9,9 @@
  *   body checked -> queryString parsed (common/fidx_query.c;
  *   InvalidQueryException) -> one read command per leaf of the tree
  *   (ZRANGEBYLEX on a field's value set, ZRANGEBYSCORE on its numbers,
- *   ZRANGE of all things for NOT and "*"), all run by one script with the
- *   configuration, so one round trip reads a consistent snapshot ->
+ *   ZRANGE of all things for NOT and "*"), sent with the configuration
+ *   as one MULTI/EXEC (common/fidx_eval.c), so one round trip reads a
+ *   consistent snapshot ->
  *   the tree evaluated here, on sorted arrays of thing names (merge
  *   AND/OR/NOT) -> SearchIndex: the page after nextToken, the page's
  *   documents read (a second round trip); an aggregation: the field's

@@ -9,19 +9,6 @@
 #include "fidx_eval.h"
 #include "fidx_index.h"
 
-/* ARGV: commands, each its argument count then its arguments.  The
- * configuration, then each command's reply. */
-const char strata_fidx_script_read[] =
-    "local out = {redis.call('HMGET', 'strata:fidx:config', 'mode', "
-    "  'status', 'custom')} "
-    "local i = 1 "
-    "while i <= #ARGV do "
-    "  local n = tonumber(ARGV[i]) "
-    "  out[#out + 1] = redis.call(unpack(ARGV, i + 1, i + n)) "
-    "  i = i + n + 1 "
-    "end "
-    "return out";
-
 /* ---- names and sets ---- */
 
 int
@@ -55,9 +42,16 @@ fidx_set_norm(struct strata_fidx_set *s)
 {
 	size_t k = 0;
 
+	bool sorted = true;
+
 	if (s->n == 0)
 		return;
-	qsort(s->v, s->n, sizeof(*s->v), strata_fidx_name_cmp);
+	/* an exact term's members ("value\0thing") and the set of every
+	 * thing arrive in thing order: no sort */
+	for (size_t i = 1; i < s->n && sorted; i++)
+		sorted = strata_fidx_name_cmp(&s->v[i - 1], &s->v[i]) <= 0;
+	if (!sorted)
+		qsort(s->v, s->n, sizeof(*s->v), strata_fidx_name_cmp);
 	for (size_t i = 1; i < s->n; i++)
 		if (strata_fidx_name_cmp(&s->v[i], &s->v[k]) != 0)
 			s->v[++k] = s->v[i];
@@ -408,30 +402,33 @@ strata_fidx_plan_eval(struct strata_fidx_plan *q,
 	return fidx_eval(q, tree);
 }
 
+/* The reads as one transaction: MULTI, the configuration, the commands,
+ * EXEC, whose answer cb gets (Redis answers natively: no Lua tables to
+ * convert a large reply into and out of). */
 int
 strata_fidx_plan_send(struct strata_fidx_plan *q, struct strata_redis *r,
     strata_redis_cb cb, void *arg)
 {
-	size_t n = 3 + q->nargs;
-	const char **v = malloc(n * sizeof(*v));
-	size_t *len = malloc(n * sizeof(*len));
-	int rc;
+	static const char *config[] = {"HMGET", STRATA_FIDX_CONFIG, "mode",
+	    "status", "custom"};
+	const char *v[16];
+	size_t len[16];
 
-	if (v == NULL || len == NULL)
-		abort();
-	v[0] = "EVAL";
-	v[1] = strata_fidx_script_read;
-	v[2] = "0";
-	for (int i = 0; i < 3; i++)
-		len[i] = strlen(v[i]);
-	for (size_t i = 0; i < q->nargs; i++) {
-		v[3 + i] = q->args[i].s;
-		len[3 + i] = q->args[i].len;
+	strata_redis_command(r, NULL, NULL, "MULTI");
+	for (int i = 0; i < 5; i++)
+		len[i] = strlen(config[i]);
+	strata_redis_commandv(r, NULL, NULL, 5, config, len);
+	for (size_t i = 0; i < q->nargs;) {
+		int n = atoi(q->args[i].s);
+
+		for (int k = 0; k < n && k < 16; k++) {
+			v[k] = q->args[i + 1 + (size_t)k].s;
+			len[k] = q->args[i + 1 + (size_t)k].len;
+		}
+		strata_redis_commandv(r, NULL, NULL, n, v, len);
+		i += 1 + (size_t)n;
 	}
-	rc = strata_redis_commandv(r, cb, arg, (int)n, v, len);
-	free(v);
-	free(len);
-	return rc;
+	return strata_redis_command(r, cb, arg, "EXEC");
 }
 
 void

@@ -2,9 +2,10 @@
  * fidx_eval.h - a fleet indexing query (fidx_query.h) evaluated over the
  * index in Redis (fidx_index.h): a plan of read commands, one per leaf
  * of the tree (ZRANGEBYLEX over a field's values, ZRANGEBYSCORE over its
- * numbers, ZRANGE of every thing for NOT), run by one script with the
- * configuration (one round trip, one snapshot), then the tree evaluated
- * over their replies as merges of sorted arrays of thing names.
+ * numbers, ZRANGE of every thing for NOT), sent with the configuration
+ * as one MULTI/EXEC transaction (one round trip, one snapshot), then the
+ * tree evaluated over their replies as merges of sorted arrays of thing
+ * names.
  *
  * Used by the admin API (SearchIndex and the aggregations) and by
  * strata-shadowd (dynamic thing groups).
@@ -36,7 +37,8 @@ struct strata_fidx_plan_arg {
 	size_t len;
 };
 
-/* The read script's ARGV and, while evaluating, its reply.  Zeroed to
+/* The reads (each its argument count, then its arguments) and, while
+ * evaluating, their answer.  Zeroed to
  * start; strata_fidx_plan_clear() after. */
 struct strata_fidx_plan {
 	struct strata_fidx_plan_arg *args;
@@ -48,18 +50,14 @@ struct strata_fidx_plan {
 	const redisReply *reply;
 };
 
-/* The read script: ARGV is commands, each its argument count then its
- * arguments; it answers {HMGET config mode status custom, reply of each
- * command}. */
-extern const char strata_fidx_script_read[];
-
 /* The commands of tree's leaves (and of every thing, for NOT). */
 void strata_fidx_plan_query(struct strata_fidx_plan *p,
     const struct strata_fidx_node *tree);
 /* One more command; its reply's index in the answer. */
 size_t strata_fidx_plan_command(struct strata_fidx_plan *p, int argc,
     const char *const *argv);
-/* EVAL the read script; cb gets the answer (array of ncmds + 1). */
+/* Send the transaction; cb gets EXEC's answer: {HMGET config mode
+ * status custom, the reply of each command} (ncmds + 1), or NULL. */
 int strata_fidx_plan_send(struct strata_fidx_plan *p,
     struct strata_redis *r, strata_redis_cb cb, void *arg);
 /* The things tree finds in reply (the answer of the plan made for the
