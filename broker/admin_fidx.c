@@ -231,11 +231,20 @@ fidx_read(struct strata_redis *r, redisReply *reply, void *arg)
 	fidx_answer(q);
 }
 
+/* An aggregation over every thing ("*"): the field's values need no
+ * join, and the things are not read. */
+static bool
+fidx_whole(const struct fidx_query *q)
+{
+	return q->agg_field != NULL && q->tree->kind == STRATA_FIDX_ALL;
+}
+
 /* The reads: the tree's leaves, then the aggregation field's values. */
 static void
 fidx_start(struct fidx_query *q)
 {
-	strata_fidx_plan_query(&q->plan, q->tree);
+	if (!fidx_whole(q))
+		strata_fidx_plan_query(&q->plan, q->tree);
 	if (q->agg_field != NULL) {
 		bool num = q->agg_type == FIDX_T_NUMBER;
 		char key[STRATA_FIDX_MAX_QUERY + 64];
@@ -415,7 +424,8 @@ fidx_double_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The values of the things found (both sorted by thing); *n of them. */
+/* The values of the things found (both sorted by thing; numbers over
+ * every thing in score order); *n of them. */
 static struct fidx_value *
 fidx_values(struct fidx_query *q, const struct strata_fidx_set *found, size_t *n)
 {
@@ -449,7 +459,15 @@ fidx_values(struct fidx_query *q, const struct strata_fidx_set *found, size_t *n
 		all[k++].thing = (struct strata_fidx_name){nul + 1,
 		    e->len - (size_t)(nul + 1 - e->str)};
 	}
+	if (fidx_whole(q) && q->agg_type == FIDX_T_NUMBER) {
+		*n = k;   /* every thing: one number each, nothing to join */
+		return all;
+	}
 	qsort(all, k, sizeof(*all), fidx_value_cmp);
+	if (fidx_whole(q)) {
+		*n = k;
+		return all;
+	}
 	out = calloc(k + 1, sizeof(*out));
 	if (out == NULL)
 		abort();
@@ -581,9 +599,12 @@ static void
 fidx_answer(struct fidx_query *q)
 {
 	struct admin_call *call = q->call;
-	struct strata_fidx_set found = strata_fidx_plan_eval(&q->plan, q->tree,
-	    q->plan.reply);
+	struct strata_fidx_set found = {0};
 	json_t *out = json_object();
+
+	if (!fidx_whole(q))
+		found = strata_fidx_plan_eval(&q->plan, q->tree,
+		    q->plan.reply);
 
 	switch (q->op) {
 	case FIDX_SEARCH:

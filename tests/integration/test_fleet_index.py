@@ -509,3 +509,21 @@ def test_keeper_stopped_index_catches_up(fleet):
         assert now != leader
     finally:
         os.kill(pid, signal.SIGCONT)
+
+
+def test_readme_fleet_search_runs(fleet, tmp_path):
+    """The README's fleet search walk-through, run as written on this
+    cluster (its names made unique): pump 1 (battery 30) found, the
+    statistics of the three."""
+    p = PREFIX + "p"
+    out = conftest.run_readme_block(
+        fleet, "## Searching the fleet", tmp_path,
+        [("pump-", p), ("low-battery", PREFIX + "low"),
+         ("attributes.site:north AND", "thingName:%s* AND" % p)])
+    start = out.index("{")
+    first, end = json.JSONDecoder().raw_decode(out[start:])
+    assert [t["thingName"] for t in first["things"]] == [p + "1"]
+    stats, _ = json.JSONDecoder().raw_decode(
+        out[start + end:].lstrip())
+    assert stats["statistics"]["count"] == 3
+    assert stats["statistics"]["sum"] == 180.0
