@@ -16,6 +16,8 @@
  *     every thing of the index, on taking the lease (catching up with
  *     what happened while no leader ran) and whenever the configuration's
  *     generation is not the one built (UpdateIndexingConfiguration).
+ * Once the index is built, the leader also keeps the dynamic thing
+ * groups' members (fidx_groups.c).
  *
  * The leader lease (strata:fidx:leader, 10 s, renewed every second):
  *

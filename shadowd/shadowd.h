@@ -17,6 +17,11 @@
  *   dataplane.c - on the same listeners, AWS IoT's data-plane API:
  *               Publish through the internal session, and the retained
  *               messages read from Redis.
+ *   fidx.c    - keeps the fleet index (AWS_Things) in Redis: reindexes
+ *               after shadow writes, presence events and registry
+ *               changes; the lease holder builds it.
+ *   fidx_groups.c - the lease holder keeps dynamic thing groups' members
+ *               equal to what their queries find.
  */
 #ifndef STRATA_SHADOWD_H
 #define STRATA_SHADOWD_H
