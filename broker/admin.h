@@ -70,6 +70,8 @@ extern const struct admin_route admin_iam_routes[];  /* admin_iam.c */
 extern const struct admin_route admin_rule_routes[]; /* admin_rules.c */
 extern const struct admin_route admin_dest_routes[]; /* admin_dest.c */
 extern const struct admin_route admin_fidx_routes[]; /* admin_fidx.c */
+extern const struct admin_route admin_fidx_group_routes[];
+                                          /* admin_fidx_groups.c */
 
 struct admin_cred;
 struct strata_iam_policy;
@@ -140,6 +142,14 @@ void admin_cred_free(struct admin_call *call);
 void admin_key_derive(const char *secret, char verifier[65],
     char signing[65]);
 bool admin_key_id_valid(const char *s);
+
+/* ---- admin_fidx.c ---- */
+/* indexName (absent or AWS_Things: true; else answered 400 or 404). */
+bool admin_fidx_index_name(struct admin_call *call, const char *name);
+/* A string member of the body, or NULL when absent or null; false after
+ * answering 400 when it is there and not a string. */
+bool admin_fidx_body_string(struct admin_call *call, const char *member,
+    const char **out);
 
 /* ---- admin_iam.c ---- */
 void admin_iam_arn(struct admin_call *call, char *out, size_t len,
