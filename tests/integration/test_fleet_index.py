@@ -527,3 +527,42 @@ def test_readme_fleet_search_runs(fleet, tmp_path):
         out[start + end:].lstrip())
     assert stats["statistics"]["count"] == 3
     assert stats["statistics"]["sum"] == 180.0
+
+
+def test_admin_policies_decide(fleet):
+    """The IAM actions and resources of the fleet indexing routes: a user
+    allowed iot:SearchIndex on index/AWS_Things searches, and is refused
+    (403 AccessDeniedException) UpdateIndexingConfiguration, GetStatistics
+    and CreateDynamicThingGroup; allowed the last on thinggroup/ok-*, it
+    creates ok-1 and not other-1."""
+    import test_admin_authz as authz
+    c = fleet
+    index = "arn:aws:iot:local:000000000000:index/AWS_Things"
+    _, key, secret = authz.make_user(c, {
+        "Effect": "Allow", "Action": "iot:SearchIndex", "Resource": index},
+        {"Effect": "Allow", "Action": "iot:CreateDynamicThingGroup",
+         "Resource": "arn:aws:iot:local:000000000000:thinggroup/ok-*"})
+    auth = authz.bearer(key, secret)
+    status, body = authz.call(c.admin_url, "POST", "/indices/search",
+                              {"queryString": "thingName:%s00" % PREFIX},
+                              auth=auth)
+    assert status == 200 and len(body["things"]) == 1, body
+    for method, path, req in [
+            ("POST", "/indexing/config", {"thingIndexingConfiguration": {
+                "thingIndexingMode": "OFF"}}),
+            ("POST", "/indices/statistics", {"queryString": "*"}),
+            ("POST", "/dynamic-thing-groups/other-1",
+             {"queryString": "*"})]:
+        status, body = authz.call(c.admin_url, method, path, req,
+                                  auth=auth)
+        assert (status, body["error"]) == (403, "AccessDeniedException"), (
+            path, body)
+    g = "ok-" + PREFIX.rstrip("-")
+    status, body = authz.call(c.admin_url, "POST",
+                              "/dynamic-thing-groups/" + g,
+                              {"queryString": "thingName:nothing"},
+                              auth=auth)
+    assert status == 200 and body["thingGroupName"] == g, body
+    ctl(c, "delete-dynamic-thing-group", "--thing-group-name", g)
+    assert ctl(c, "describe-index", "--index-name", "AWS_Things")[
+        "indexStatus"] in ("ACTIVE", "REBUILDING")
