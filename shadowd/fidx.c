@@ -28,7 +28,8 @@
  * only a lease taken anew (1 from the script) starts a catching-up build.
  *
  * A build walks the registry's thing set (SSCAN) then the index's thing
- * set (ZSCAN), 200 names a step, each step's scripts pipelined; at the
+ * set (ZSCAN), 100 names a step, each step's scripts pipelined, 5 ms
+ * between steps; at the
  * end it marks the generation built and the index ACTIVE, unless the
  * configuration changed meanwhile (then it builds again).
  */
@@ -43,7 +44,8 @@
 #include "shadowd.h"
 
 #define FIDX_LEASE_MS "10000"
-#define FIDX_STEP "200"
+#define FIDX_STEP "100"
+#define FIDX_STEP_PAUSE_MS 5   /* between steps: other clients' turn */
 #define FIDX_GROUPS_EVERY 5    /* ticks between dynamic group passes */
 
 
@@ -311,6 +313,28 @@ fidx_built(struct strata_redis *r, redisReply *reply, void *arg)
 }
 
 static void
+fidx_step_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	fidx_step(arg);
+}
+
+/* The next step after a pause: a build's scripts come in bursts of
+ * FIDX_STEP, and Redis serves the other clients between them (without
+ * it, on a loaded machine, a build kept the admin API from getting an
+ * answer within redis-timeout). */
+static void
+fidx_step_later(struct shadowd_fidx *f)
+{
+	struct timeval pause = {0, FIDX_STEP_PAUSE_MS * 1000};
+
+	if (fidx_stopped(f) || event_base_once(f->sd->b->base, -1, EV_TIMEOUT,
+	    fidx_step_timer, f, &pause) != 0)
+		fidx_step(f);
+}
+
+static void
 fidx_step_done(struct shadowd_fidx *f, redisReply *reply, void *arg)
 {
 	(void)arg;
@@ -329,7 +353,7 @@ fidx_step_done(struct shadowd_fidx *f, redisReply *reply, void *arg)
 		f->resume = true;
 		return;
 	}
-	fidx_step(f);
+	fidx_step_later(f);
 }
 
 static void
