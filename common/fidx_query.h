@@ -12,8 +12,9 @@
  *   field:[a TO b] {a TO b}   ranges, either bound inclusive ([ ])
  *                             or exclusive ({ }), "*" open
  *   field<v  <=  >  >=        (also field:<v ...) half-open ranges
- *   AND OR NOT -x !x  *   AND  OR  NOT  -x  ( )     NOT binds tightest, then AND (also *   AND  OR  NOT  -x  ( )     NOT binds tightest, then AND (also || ( )   NOT binds tightest, then AND (also
+ *   AND OR NOT (-x !x && ||)  NOT binds tightest, then AND (also
  *                             implied between clauses), then OR
+ *   ( )                       grouping
  *   field:(a OR b*)           field grouping: bare terms inside get field
  *   \x                        escapes x
  * Refused (InvalidQueryException): anything else, the characters AWS
