@@ -211,6 +211,26 @@ fidx_numeric(const char *s)
 	return s == NULL || strata_fidx_number(s, &d);
 }
 
+/* AND n's NOT side when exactly one side is a NOT (then a AND NOT b is
+ * a minus b, with no need of every thing), else NULL. */
+static const struct strata_fidx_node *
+fidx_and_not(const struct strata_fidx_node *n)
+{
+	bool l = n->left->kind == STRATA_FIDX_NOT;
+	bool r = n->right->kind == STRATA_FIDX_NOT;
+
+	if (l == r)
+		return NULL;
+	return l ? n->left : n->right;
+}
+
+/* The other side of fidx_and_not(n). */
+static const struct strata_fidx_node *
+fidx_and_kept(const struct strata_fidx_node *n)
+{
+	return n->left->kind == STRATA_FIDX_NOT ? n->right : n->left;
+}
+
 /* Does range n read the field's strings? */
 static bool
 fidx_range_lex(const struct strata_fidx_node *n)
@@ -266,6 +286,12 @@ fidx_plan(struct strata_fidx_plan *q, const struct strata_fidx_node *n)
 		fidx_plan(q, n->left);
 		return;
 	case STRATA_FIDX_AND:
+		if (fidx_and_not(n) != NULL) {   /* a AND NOT b: a minus b */
+			fidx_plan(q, fidx_and_kept(n));
+			fidx_plan(q, fidx_and_not(n)->left);
+			return;
+		}
+		/* fall through */
 	case STRATA_FIDX_OR:
 		fidx_plan(q, n->left);
 		fidx_plan(q, n->right);
@@ -360,6 +386,12 @@ fidx_eval(struct strata_fidx_plan *q, const struct strata_fidx_node *n)
 		return fidx_merge(fidx_all(q), fidx_eval(q, n->left),
 		    FIDX_M_MINUS);
 	case STRATA_FIDX_AND:
+		if (fidx_and_not(n) != NULL) {   /* as planned */
+			a = fidx_eval(q, fidx_and_kept(n));
+			b = fidx_eval(q, fidx_and_not(n)->left);
+			return fidx_merge(a, b, FIDX_M_MINUS);
+		}
+		/* fall through */
 	case STRATA_FIDX_OR:
 		a = fidx_eval(q, n->left);
 		b = fidx_eval(q, n->right);

@@ -76,17 +76,17 @@ test_term_and_not_prefix(void **state)
 	struct strata_fidx_node *t = parse("attributes.color:RED AND NOT "
 	    "thingName:b*");
 	struct strata_fidx_plan p = {0};
-	static const char text[] = "*4\r\n" CFG
+	/* a AND NOT b is a minus b: every thing is not read */
+	static const char text[] = "*3\r\n" CFG
 	    "*3\r\n$5\r\nred\0a\r\n$5\r\nred\0b\r\n$5\r\nred\0c\r\n"
-	    "*2\r\n$3\r\nb\0b\r\n$5\r\nbx\0bx\r\n"
-	    "*4\r\n$1\r\na\r\n$1\r\nb\r\n$2\r\nbx\r\n$1\r\nc\r\n";
+	    "*2\r\n$3\r\nb\0b\r\n$5\r\nbx\0bx\r\n";
 	redisReply *r;
 	struct strata_fidx_set s;
 
 	(void)state;
 	strata_fidx_plan_query(&p, t);
-	assert_int_equal(p.ncmds, 3);
-	assert_true(p.need_all);
+	assert_int_equal(p.ncmds, 2);
+	assert_false(p.need_all);
 	/* 4 ZRANGEBYLEX strata:fidx:s:attributes.color [red\0 (red\1 */
 	arg_is(&p, 0, "4", 1);
 	arg_is(&p, 1, "ZRANGEBYLEX", 11);
@@ -97,12 +97,38 @@ test_term_and_not_prefix(void **state)
 	arg_is(&p, 7, "strata:fidx:s:thingName", 23);
 	arg_is(&p, 8, "[b", 2);
 	arg_is(&p, 9, "(b\xff", 3);
-	/* every thing */
+	assert_int_equal(p.nargs, 10);
+	r = resp(text, sizeof(text) - 1);
+	s = strata_fidx_plan_eval(&p, t, r);
+	set_is(&s, "a,c");
+	free(s.v);
+	freeReplyObject(r);
+	strata_fidx_plan_clear(&p);
+	strata_fidx_free(t);
+}
+
+static void
+test_not_alone_reads_every_thing(void **state)
+{
+	struct strata_fidx_node *t = parse("NOT thingName:b OR thingName:b");
+	struct strata_fidx_plan p = {0};
+	static const char text[] = "*4\r\n" CFG
+	    "*1\r\n$3\r\nb\0b\r\n"
+	    "*1\r\n$3\r\nb\0b\r\n"
+	    "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n";
+	redisReply *r;
+	struct strata_fidx_set s;
+
+	(void)state;
+	strata_fidx_plan_query(&p, t);
+	assert_int_equal(p.ncmds, 3);
+	assert_true(p.need_all);
+	assert_int_equal(p.all_at, 3);
 	arg_is(&p, 11, "ZRANGE", 6);
 	arg_is(&p, 12, "strata:fidx:things", 18);
 	r = resp(text, sizeof(text) - 1);
 	s = strata_fidx_plan_eval(&p, t, r);
-	set_is(&s, "a,c");
+	set_is(&s, "a,b,c");
 	free(s.v);
 	freeReplyObject(r);
 	strata_fidx_plan_clear(&p);
@@ -169,6 +195,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_term_and_not_prefix),
+		cmocka_unit_test(test_not_alone_reads_every_thing),
 		cmocka_unit_test(test_numeric_range_or_wildcard),
 		cmocka_unit_test(test_exact_number_reads_both),
 	};
