@@ -267,7 +267,9 @@ op_update_dynamic_thing_group(struct admin_call *call)
 }
 
 /* KEYS: group, groups; ARGV: name, expected version or "".  Members
- * leave it (each PUBLISHed), then the group goes. */
+ * leave it (each PUBLISHed), its policies are detached (the thing
+ * groups' keys: strata:group-policies, strata:policy-groups), then the
+ * group goes. */
 static const char script_delete_dynamic[] =
     "local g = redis.call('HMGET', KEYS[1], 'dynamic', 'version') "
     "if not g[1] then return 0 end "
@@ -281,8 +283,11 @@ static const char script_delete_dynamic[] =
     "  redis.call('SREM', 'strata:thing-groups-of:{' .. t .. '}', ARGV[1]) "
     "  redis.call('PUBLISH', 'strata:registry', 'thing ' .. t) "
     "end "
-    "redis.call('DEL', mk, KEYS[1], "
-    "  'strata:group-policies:{' .. ARGV[1] .. '}') "
+    "local gp = 'strata:group-policies:{' .. ARGV[1] .. '}' "
+    "for _, p in ipairs(redis.call('SMEMBERS', gp)) do "
+    "  redis.call('SREM', 'strata:policy-groups:{' .. p .. '}', ARGV[1]) "
+    "end "
+    "redis.call('DEL', mk, KEYS[1], gp) "
     "redis.call('SREM', KEYS[2], ARGV[1]) "
     "redis.call('PUBLISH', 'strata:registry', 'group ' .. ARGV[1]) "
     "return 1";
