@@ -19,6 +19,9 @@
  * text[, "field": name]} (docs/internals/admin.md).
  */
 #include <sys/queue.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,7 +368,8 @@ admin_route(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
 {
 	static const struct admin_route *const tables[] = {admin_routes,
 	    admin_iam_routes, admin_rule_routes, admin_dest_routes,
-	    admin_type_routes, admin_group_routes, admin_prov_routes};
+	    admin_type_routes, admin_group_routes, admin_prov_routes,
+	    admin_fidx_routes, admin_fidx_group_routes};
 	enum evhttp_cmd_type method = evhttp_request_get_command(call->req);
 
 	call->route_status = 404;
@@ -416,6 +420,20 @@ admin_source(struct admin_call *call)
 	    host != NULL ? host : "-");
 }
 
+/* Answers go out at once: with Nagle's algorithm the last segment of a
+ * large answer waits for the client's delayed ACK (40 ms). */
+static void
+admin_nodelay(struct evhttp_request *req)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(
+	    evhttp_request_get_connection(req));
+	evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1},
+		    sizeof(int));
+}
+
 static void
 admin_handle(struct evhttp_request *req, void *arg)
 {
@@ -436,6 +454,7 @@ admin_handle(struct evhttp_request *req, void *arg)
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
 	    admin_conn_closed, call);
 	admin_source(call);
+	admin_nodelay(req);
 	if (q != NULL && evhttp_parse_query_str(q, &call->query) != 0) {
 		admin_error(call, 400, "InvalidRequestException", NULL,
 		    "query string does not parse");

@@ -44,6 +44,9 @@ enum admin_resource {
 	ADMIN_RES_THING_TYPE,   /* .../thingtype/<arg> */
 	ADMIN_RES_THING_GROUP,  /* .../thinggroup/<arg> */
 	ADMIN_RES_PROV_TEMPLATE, /* .../provisioningtemplate/<arg> */
+	ADMIN_RES_INDEX,        /* .../index/<arg>, AWS_Things when the
+				   path has none (the index is named in
+				   the body, and there is only one) */
 	ADMIN_RES_ARN,          /* the parameter is an ARN */
 	ADMIN_RES_USER,         /* arn:aws:iam::A:user/<arg> */
 	ADMIN_RES_ADMIN_POLICY, /* arn:aws:iam::A:policy/<arg> */
@@ -71,6 +74,9 @@ extern const struct admin_route admin_dest_routes[]; /* admin_dest.c */
 extern const struct admin_route admin_type_routes[]; /* admin_types.c */
 extern const struct admin_route admin_group_routes[]; /* admin_groups.c */
 extern const struct admin_route admin_prov_routes[]; /* admin_prov.c */
+extern const struct admin_route admin_fidx_routes[]; /* admin_fidx.c */
+extern const struct admin_route admin_fidx_group_routes[];
+                                          /* admin_fidx_groups.c */
 
 struct admin_cred;
 struct strata_iam_policy;
@@ -186,6 +192,9 @@ void admin_group_target_policy(struct admin_call *call, const char *group,
     bool attach);
 void admin_group_attached_policies(struct admin_call *call,
     const char *group);
+/* ---- admin_fidx.c ---- */
+/* indexName (absent or AWS_Things: true; else answered 400 or 404). */
+bool admin_fidx_index_name(struct admin_call *call, const char *name);
 
 /* ---- admin_iam.c ---- */
 void admin_iam_arn(struct admin_call *call, char *out, size_t len,

@@ -472,6 +472,11 @@ auth_resource(struct admin_call *call, char *out, size_t len)
 	case ADMIN_RES_ADMIN_POLICY:
 		admin_iam_arn(call, out, len, "policy", call->arg);
 		break;
+	case ADMIN_RES_INDEX:
+		snprintf(out, len, "arn:aws:iot:%s:%s:index/%s",
+		    cfg->iot_region, cfg->iot_account, call->arg[0] != '\0' ?
+		    call->arg : "AWS_Things");
+		break;
 	default:
 		snprintf(out, len, "*");
 	}

@@ -313,6 +313,7 @@ static const char script_create_thing[] =
     "  'attributes', ARGV[3], 'version', 1, 'created', ARGV[4], "
     "  'id', ARGV[5]) "
     "redis.call('SADD', KEYS[2], ARGV[1]) "
+    "redis.call('PUBLISH', 'strata:registry', 'thing ' .. ARGV[1]) "
     "return ARGV[5]";
 
 static void

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,14 +13,21 @@
 
 #define OUTPUT_MAX_DIGITS 17
 
-/* The fewest significant digits that print d so that it reads back. */
+/* The fewest significant digits that print d so that it reads back,
+ * and at least its integer digits (10.0 is "10.0" as Python prints it,
+ * not "1e1"). */
 static int
 output_digits(double d)
 {
 	char text[64];
-	int digits;
+	int digits, start = 1;
+	double a = fabs(d);
 
-	for (digits = 1; digits < OUTPUT_MAX_DIGITS; digits++) {
+	while (start < OUTPUT_MAX_DIGITS && a >= 10.0) {
+		a /= 10.0;
+		start++;
+	}
+	for (digits = start; digits < OUTPUT_MAX_DIGITS; digits++) {
 		snprintf(text, sizeof(text), "%.*g", digits, d);
 		if (strtod(text, NULL) == d)
 			break;

@@ -292,6 +292,49 @@ ctl_request_list(const char *text, json_t **out, char *msg, size_t msglen)
 	return 0;
 }
 
+/* "10,50,90", "10 50 90" or "[10, 50, 90]" as a JSON array of numbers;
+ * 0, or -1 (nothing made). */
+static int
+request_numbers(const char *text, json_t **out)
+{
+	json_t *a = json_loads(text, JSON_DECODE_ANY, NULL);
+	const char *p = text;
+	size_t i;
+	json_t *e;
+
+	if (json_is_array(a)) {
+		json_array_foreach(a, i, e)
+			if (!json_is_number(e)) {
+				json_decref(a);
+				return -1;
+			}
+		*out = a;
+		return 0;
+	}
+	json_decref(a);
+	a = json_array();
+	while (*p != '\0') {
+		char *end;
+		double d = strtod(p, &end);
+
+		if (end == p) {
+			json_decref(a);
+			return -1;
+		}
+		json_array_append_new(a, d == (double)(json_int_t)d ?
+		    json_integer((json_int_t)d) : json_real(d));
+		p = end;
+		while (*p == ',' || *p == ' ')
+			p++;
+	}
+	if (json_array_size(a) == 0) {
+		json_decref(a);
+		return -1;
+	}
+	*out = a;
+	return 0;
+}
+
 /* The JSON value of a body flag's text.  Returns 0, or -1 with err. */
 static int
 request_json(const struct ctl_flag *f, const char *text, json_t **out,
@@ -317,6 +360,12 @@ request_json(const struct ctl_flag *f, const char *text, json_t **out,
 	case CTL_LIST:
 		if (ctl_request_list(text, out, msg, sizeof(msg)) == 0)
 			return 0;
+		break;
+	case CTL_NUMBERS:
+		if (request_numbers(text, out) == 0)
+			return 0;
+		snprintf(msg, sizeof(msg), "expected numbers: 10,50,90 or "
+		    "[10, 50, 90]");
 		break;
 	case CTL_OBJECT:
 	case CTL_ATTRIBUTES:

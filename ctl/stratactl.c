@@ -156,6 +156,8 @@ help_value(const struct ctl_flag *f)
 		return "";
 	case CTL_INTEGER:
 		return " <integer>";
+	case CTL_NUMBERS:
+		return " <numbers>";
 	case CTL_OBJECT:
 	case CTL_ATTRIBUTES:
 		return " <json|shorthand>";

@@ -107,6 +107,24 @@
 	{ "outfile", "payload", CTL_PAYLOAD_OUTFILE, CTL_STRING,            \
 		CTL_REQUIRED }
 
+/* Fleet indexing, with `aws iot`'s flags: the query operations name the
+ * index and carry the query in the body. */
+#define INDEX_NAME_BODY                                                     \
+	{ "index-name", "indexName", CTL_BODY, CTL_STRING, 0 }
+#define QUERY_STRING                                                        \
+	{ "query-string", "queryString", CTL_BODY, CTL_STRING,              \
+		CTL_REQUIRED }
+#define QUERY_VERSION                                                       \
+	{ "query-version", "queryVersion", CTL_BODY, CTL_STRING, 0 }
+#define DYN_GROUP_NAME                                                    \
+	{ "thing-group-name", "thingGroupName", CTL_PATH, CTL_STRING,       \
+		CTL_REQUIRED }
+#define DYN_GROUP_PROPERTIES                                              \
+	{ "thing-group-properties", "thingGroupProperties", CTL_BODY,       \
+		CTL_OBJECT, CTL_FILE }
+#define AGGREGATION_FIELD                                                   \
+	{ "aggregation-field", "aggregationField", CTL_BODY, CTL_STRING, 0 }
+
 /* Rows leave out a flag's choices unless it has some: C makes the member
  * NULL, and writing NULL on every other flag would only lengthen rows. */
 #pragma GCC diagnostic push
@@ -416,6 +434,63 @@ const struct ctl_command ctl_table_commands[] = {
 	    "confirmation request carried.",
 	    { { "confirmation-token", "confirmationToken", CTL_PATH,
 		CTL_STRING, CTL_REQUIRED } } },
+	{ "update-indexing-configuration", "UpdateIndexingConfiguration",
+	    EVHTTP_REQ_POST, "/indexing/config",
+	    "Set what the fleet index (AWS_Things) holds.",
+	    { { "thing-indexing-configuration", "thingIndexingConfiguration",
+		CTL_BODY, CTL_OBJECT, CTL_FILE },
+	      { "thing-group-indexing-configuration",
+		"thingGroupIndexingConfiguration", CTL_BODY, CTL_OBJECT,
+		CTL_FILE } } },
+	{ "get-indexing-configuration", "GetIndexingConfiguration",
+	    EVHTTP_REQ_GET, "/indexing/config",
+	    "Show the fleet indexing configuration.", { { NULL } } },
+	{ "describe-index", "DescribeIndex", EVHTTP_REQ_GET,
+	    "/indices/{indexName}", "Show an index's status and schema.",
+	    { { "index-name", "indexName", CTL_PATH, CTL_STRING,
+		CTL_REQUIRED } } },
+	{ "list-indices", "ListIndices", EVHTTP_REQ_GET, "/indices",
+	    "List the search indices.", { MAX_RESULTS, NEXT_TOKEN } },
+	{ "search-index", "SearchIndex", EVHTTP_REQ_POST, "/indices/search",
+	    "Search the fleet index, a page at a time.",
+	    { INDEX_NAME_BODY, QUERY_STRING,
+	      { "max-results", "maxResults", CTL_BODY, CTL_INTEGER, 0 },
+	      { "next-token", "nextToken", CTL_BODY, CTL_STRING, 0 },
+	      QUERY_VERSION } },
+	{ "get-statistics", "GetStatistics", EVHTTP_REQ_POST,
+	    "/indices/statistics",
+	    "Count, sum, average, ... of a field over the things found.",
+	    { INDEX_NAME_BODY, QUERY_STRING, AGGREGATION_FIELD,
+	      QUERY_VERSION } },
+	{ "get-cardinality", "GetCardinality", EVHTTP_REQ_POST,
+	    "/indices/cardinality",
+	    "The number of distinct values of a field over the things found.",
+	    { INDEX_NAME_BODY, QUERY_STRING, AGGREGATION_FIELD,
+	      QUERY_VERSION } },
+	{ "get-percentiles", "GetPercentiles", EVHTTP_REQ_POST,
+	    "/indices/percentiles",
+	    "Percentiles of a number field over the things found.",
+	    { INDEX_NAME_BODY, QUERY_STRING, AGGREGATION_FIELD,
+	      { "percents", "percents", CTL_BODY, CTL_NUMBERS, 0 },
+	      QUERY_VERSION } },
+	{ "create-dynamic-thing-group", "CreateDynamicThingGroup",
+	    EVHTTP_REQ_POST, "/dynamic-thing-groups/{thingGroupName}",
+	    "Create a thing group whose things are those a query finds.",
+	    { DYN_GROUP_NAME, QUERY_STRING, INDEX_NAME_BODY,
+	      QUERY_VERSION, DYN_GROUP_PROPERTIES } },
+	{ "update-dynamic-thing-group", "UpdateDynamicThingGroup",
+	    EVHTTP_REQ_PATCH, "/dynamic-thing-groups/{thingGroupName}",
+	    "Change a dynamic thing group's query or properties.",
+	    { DYN_GROUP_NAME, DYN_GROUP_PROPERTIES,
+	      { "query-string", "queryString", CTL_BODY, CTL_STRING, 0 },
+	      { "expected-version", "expectedVersion", CTL_BODY,
+		CTL_INTEGER, 0 },
+	      INDEX_NAME_BODY, QUERY_VERSION } },
+	{ "delete-dynamic-thing-group", "DeleteDynamicThingGroup",
+	    EVHTTP_REQ_DELETE, "/dynamic-thing-groups/{thingGroupName}",
+	    "Delete a dynamic thing group.",
+	    { DYN_GROUP_NAME, { "expected-version", "expectedVersion",
+		CTL_QUERY, CTL_INTEGER, 0 } } },
 	{ "create-admin-user", "CreateAdminUser", EVHTTP_REQ_POST,
 	    "/admin-users/{userName}", "Create an admin user.",
 	    { USER_NAME } },

@@ -50,6 +50,8 @@ enum ctl_kind {
 	                   * (request.h) */
 	CTL_LIST,       /* a list of strings: a JSON array ["a", "b"], or
 	                 * the names separated by commas: a,b */
+	CTL_NUMBERS,    /* a list of numbers: 10,50,90 (the AWS CLI's
+	                 * shorthand) or JSON [10, 50, 90] */
 	CTL_BLOB,       /* bytes: base64 text, the text itself with
 	                 * --cli-binary-format raw-in-base64-out, or the
 	                 * bytes of fileb://PATH (see request.h) */

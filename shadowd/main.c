@@ -303,6 +303,7 @@ main_stop(void *arg)
 	struct shadowd *sd = arg;
 
 	shadowd_session_free(sd);
+	shadowd_fidx_free(sd);
 	shadowd_http_stop(sd);
 }
 
@@ -347,7 +348,7 @@ main_start(struct shadowd *sd, const struct shadowd_config *c,
 		if (b->http == NULL)
 			return 1;
 	}
-	if (shadowd_session_start(sd) != 0)
+	if (shadowd_session_start(sd) != 0 || shadowd_fidx_start(sd) != 0)
 		return 1;
 	if (c->admin_token_file[0] != '\0' && broker_admin_identities(b,
 	    c->admin_token_file, c->admin_bootstrap_key_id) != 0)
@@ -384,6 +385,7 @@ main_teardown(void *daemon)
 {
 	shadowd_http_free(daemon);
 	shadowd_session_free(daemon);
+	shadowd_fidx_free(daemon);
 }
 
 static const struct broker_embed_daemon main_daemon = {

@@ -206,6 +206,7 @@ ops_written(struct strata_redis *redis, redisReply *reply, void *arg)
 		return;
 	}
 	if (reply->integer == 1) {
+		shadowd_fidx_thing(r->sd, r->thing);
 		ops_accept(r);
 		return;
 	}

@@ -6,7 +6,9 @@
  *
  * States (over the in-process session's own):
  *   SUBSCRIBING - the session is up: one SUBSCRIBE of the six request
- *                 filters in the share group at QoS 1; SUBACK all
+ *                 filters and the two presence event filters (the
+ *                 fleet index's, fidx.c) in the share group at QoS 1;
+ *                 SUBACK all
  *                 granted -> SERVING (ready: /healthz 200).
  *   SERVING     - requests arrive as PUBLISH: each goes to ops.c; a QoS 1
  *                 request is acknowledged when ops.c has answered it, so
@@ -35,6 +37,9 @@ static const char *const session_filters[] = {
 	"$share/" SHADOWD_SHARE_GROUP "/$aws/things/+/shadow/name/+/update",
 	"$share/" SHADOWD_SHARE_GROUP "/$aws/things/+/shadow/name/+/get",
 	"$share/" SHADOWD_SHARE_GROUP "/$aws/things/+/shadow/name/+/delete",
+	/* the fleet index's connectivity (fidx.c) */
+	"$share/" SHADOWD_SHARE_GROUP "/$aws/events/presence/connected/+",
+	"$share/" SHADOWD_SHARE_GROUP "/$aws/events/presence/disconnected/+",
 };
 #define SESSION_NFILTERS (sizeof(session_filters) / sizeof(session_filters[0]))
 
@@ -113,6 +118,12 @@ session_message(void *arg, const struct strata_mqtt_packet *p,
 
 	if (!s->serving)
 		return;
+	if (pub->topic.len > 21 && memcmp(pub->topic.p,
+	    "$aws/events/presence/", 21) == 0) {
+		shadowd_fidx_presence(s->sd, pub->payload.p, pub->payload.len,
+		    generation, pub->packet_id);
+		return;
+	}
 	shadowd_request(s->sd, (const char *)pub->topic.p, pub->topic.len,
 	    pub->payload.p, pub->payload.len, generation, pub->packet_id);
 }

@@ -17,6 +17,11 @@
  *   dataplane.c - on the same listeners, AWS IoT's data-plane API:
  *               Publish through the internal session, and the retained
  *               messages read from Redis.
+ *   fidx.c    - keeps the fleet index (AWS_Things) in Redis: reindexes
+ *               after shadow writes, presence events and registry
+ *               changes; the lease holder builds it.
+ *   fidx_groups.c - the lease holder keeps dynamic thing groups' members
+ *               equal to what their queries find.
  */
 #ifndef STRATA_SHADOWD_H
 #define STRATA_SHADOWD_H
@@ -55,6 +60,31 @@ struct shadowd_metrics {
 					ListRetainedMessages answered 200 */
 };
 
+/* The fleet index keeper (fidx.c); its state lives as long as sd. */
+enum shadowd_fidx_script { FIDX_REINDEX, FIDX_PRESENCE, FIDX_NSCRIPTS };
+struct shadowd_fidx {
+	struct shadowd *sd;            /* NULL: not started */
+	struct strata_redis *sub;      /* strata:registry */
+	struct event *tick;
+	char sha[FIDX_NSCRIPTS][41];
+	bool leader;
+	bool reconcile;                /* leader: build at the next tick */
+	bool building;
+	bool resume;                   /* a step failed: go on from it */
+	char gen[24];                  /* the generation being built */
+	int phase;                     /* 0 registry things, 1 index's,
+					  2 done */
+	char cursor[32];
+	int step_phase;                /* where the step in flight began */
+	char step_cursor[32];
+	bool step_failed;              /* a reindex of the step failed */
+	/* dynamic thing groups (fidx_groups.c) */
+	bool groups_busy;              /* a pass is running */
+	bool groups_due;               /* a group changed: pass soon */
+	unsigned groups_ticks;
+	size_t pending;                /* scripts of the step in flight */
+};
+
 struct shadowd {
 	struct strata_broker *b;          /* the core; its Redis, its loop */
 	struct shadowd_session *session;
@@ -66,6 +96,7 @@ struct shadowd {
 	struct shadowd_http *https;       /* NULL: https-port 0 */
 	size_t publishing;                /* data-plane QoS 1 publishes
 					     waiting for their PUBACK */
+	struct shadowd_fidx fidx;
 };
 
 /* ---- session.c ---- */
@@ -135,6 +166,22 @@ void shadowd_request(struct shadowd *sd, const char *topic, size_t topic_len,
  * acknowledge. */
 void shadowd_request_overloaded(struct shadowd *sd, const char *topic,
     size_t topic_len, const uint8_t *payload, size_t len);
+
+/* ---- fidx.c ---- */
+/* Keep the fleet index: the registry channel, the lease, builds. */
+int shadowd_fidx_start(struct shadowd *sd);
+void shadowd_fidx_free(struct shadowd *sd);
+/* The thing's records changed (a shadow written): reindex it. */
+void shadowd_fidx_thing(struct shadowd *sd, const char *thing);
+/* A presence lifecycle event from the session: recorded, reindexed,
+ * then acknowledged. */
+void shadowd_fidx_presence(struct shadowd *sd, const uint8_t *payload,
+    size_t len, unsigned generation, uint16_t packet_id);
+
+/* ---- fidx_groups.c ---- */
+/* One pass over the dynamic thing groups: each one's members made the
+ * things its query finds (nothing when a pass is running). */
+void shadowd_fidx_groups_pass(struct shadowd_fidx *f);
 
 /* ---- http.c ---- */
 /* Who may call a listener of the REST API. */

@@ -52,6 +52,9 @@ bench_smoke() {
 		--ports "$ports" --expect-no-loss || rc=1
 	deploy/local/cluster.sh down --dir "$dir"
 	rm -rf "$dir"
+	# fleet indexing: 1,000 things indexed and queried (a cluster of its
+	# own; the full run is bench/fleet-index.sh, 100,000 things)
+	timeout 120 bench/fleet-index.sh --things 1000 --runs 3 >/dev/null || rc=1
 	return $rc
 }
 

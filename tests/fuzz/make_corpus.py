@@ -1186,6 +1186,19 @@ def broker_ws():
     write(t, "wss", b"\x13" + ws_records(mq, 1) + b"\xff")
 
 
+def fidx_query():
+    """Fleet indexing queries (common/fidx_query.c): each element of the
+    syntax once."""
+    t = "fidx_query"
+    for i, q in enumerate([
+            "thingName:lamp*", "shadow.reported.battery<20",
+            "a OR b AND NOT c", "thingName:(tv* AND -plasma)",
+            "shadow.reported.b:[10 TO 20}", 'attributes.color:"dark red"',
+            "*", "connectivity.connected:true AND thingGroupNames:g1",
+            "shadow.name.cfg.reported.mode:eco", "thingName:a\\:b"]):
+        write(t, "seed%d" % (i + 1), q.encode())
+
+
 def main():
     broker_authwire()
     ctl_input()
@@ -1207,6 +1220,7 @@ def main():
     cbor()
     sql()
     rule()
+    fidx_query()
 
 
 if __name__ == "__main__":

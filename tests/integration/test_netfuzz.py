@@ -697,6 +697,11 @@ HTTP_PATHS = ["/metrics", "/metrics", "/healthz", "/healthz", "/",
               "/admin-users", "/admin-users/fz", "/admin-users/fz/access-keys",
               "/admin-users/fz/access-keys/AKIAAAAAAAAAAAAAAAAA",
               "/admin-users/fz/policies/fz", "/admin-policies/fz",
+              # fleet indexing and dynamic thing groups
+              "/indexing/config", "/indices", "/indices/AWS_Things",
+              "/indices/search", "/indices/statistics",
+              "/indices/cardinality", "/indices/percentiles",
+              "/dynamic-thing-groups/fz",
               # shadowd's HTTP API (its ports are HTTP targets too)
               "/things/fz/shadow", "/things/fz/shadow?name=n",
               "/things/fz%00/shadow?name=%zz",
@@ -744,6 +749,14 @@ ADMIN_BODIES = [
     b'000000000000:thing/fz-1", "thingGroupsToAdd": ["fz", "x"], '
     b'"thingGroupsToRemove": [7], "thingName": "fz-1"}',
     b'{"target": "arn:aws:iot:local:000000000000:thinggroup/fz"}',
+    b'{"indexName": "AWS_Things", "queryString": "thingName:fz* AND '
+    b'NOT (shadow.reported.b:[1 TO 9} OR -x)", "maxResults": 3, '
+    b'"nextToken": "fz"}',
+    b'{"queryString": "*", "aggregationField": "shadow.version", '
+    b'"percents": [0, 50, 100]}',
+    b'{"queryString": "((((a", "aggregationField": 7}',
+    b'{"thingIndexingConfiguration": {"thingIndexingMode": "REGISTRY", '
+    b'"customFields": [{"name": "attributes.x", "type": "Number"}]}}',
 ]
 
 

@@ -572,6 +572,73 @@ CASES = [
     Case("confirm-topic-rule-destination",
          ["--confirmation-token", "AYADeMXL-tok_en"],
          "GET", "/confirmdestination/AYADeMXL-tok_en", {}, None, None, {}),
+    # fleet indexing (fleet-index.md): shorthand, JSON, the query in the
+    # body, percents as a list
+    Case("update-indexing-configuration",
+         ["--thing-indexing-configuration",
+          "thingIndexingMode=REGISTRY_AND_SHADOW,"
+          "thingConnectivityIndexingMode=STATUS"],
+         "POST", "/indexing/config", {},
+         {"thingIndexingConfiguration": {
+             "thingIndexingMode": "REGISTRY_AND_SHADOW",
+             "thingConnectivityIndexingMode": "STATUS"}}, None, {}),
+    Case("get-indexing-configuration", [], "GET", "/indexing/config", {},
+         None, None, {"thingIndexingConfiguration": {
+             "thingIndexingMode": "REGISTRY"},
+             "thingGroupIndexingConfiguration": {
+                 "thingGroupIndexingMode": "OFF"}}),
+    Case("describe-index", ["--index-name", "AWS_Things"],
+         "GET", "/indices/AWS_Things", {}, None, None,
+         {"indexName": "AWS_Things", "indexStatus": "ACTIVE",
+          "schema": "REGISTRY"}),
+    Case("list-indices", [], "GET", "/indices", {}, None, None,
+         {"indexNames": ["AWS_Things"]}),
+    Case("search-index",
+         ["--index-name", "AWS_Things", "--query-string",
+          "shadow.reported.battery<20 AND thingName:lamp*",
+          "--max-results", "5", "--next-token", "lamp-4"],
+         "POST", "/indices/search", {},
+         {"indexName": "AWS_Things",
+          "queryString": "shadow.reported.battery<20 AND thingName:lamp*",
+          "maxResults": 5, "nextToken": "lamp-4"}, None,
+         {"things": [{"thingName": "lamp-5", "thingId": "1",
+                      "connectivity": {"connected": True}}],
+          "thingGroups": []}),
+    Case("get-statistics",
+         ["--query-string", "*", "--aggregation-field",
+          "shadow.reported.battery"],
+         "POST", "/indices/statistics", {},
+         {"queryString": "*", "aggregationField": "shadow.reported.battery"},
+         None, {"statistics": {"count": 2, "average": 1.5}}),
+    Case("get-cardinality",
+         ["--query-string", "*", "--aggregation-field", "attributes.color"],
+         "POST", "/indices/cardinality", {},
+         {"queryString": "*", "aggregationField": "attributes.color"},
+         None, {"cardinality": 3}),
+    Case("get-percentiles",
+         ["--query-string", "*", "--aggregation-field",
+          "shadow.reported.battery", "--percents", "10,50,99.5"],
+         "POST", "/indices/percentiles", {},
+         {"queryString": "*", "aggregationField": "shadow.reported.battery",
+          "percents": [10, 50, 99.5]}, None,
+         {"percentiles": [{"percent": 10.0, "value": 1.0}]}),
+    Case("create-dynamic-thing-group",
+         ["--thing-group-name", "low", "--query-string",
+          "shadow.reported.battery<20"],
+         "POST", "/dynamic-thing-groups/low", {},
+         {"queryString": "shadow.reported.battery<20"}, None,
+         {"thingGroupName": "low", "indexName": "AWS_Things",
+          "queryString": "shadow.reported.battery<20",
+          "queryVersion": "2017-09-30"}),
+    Case("update-dynamic-thing-group",
+         ["--thing-group-name", "low", "--query-string", "*",
+          "--expected-version", "2"],
+         "PATCH", "/dynamic-thing-groups/low", {},
+         {"queryString": "*", "expectedVersion": 2}, None, {"version": 3}),
+    Case("delete-dynamic-thing-group",
+         ["--thing-group-name", "low", "--expected-version", "3"],
+         "DELETE", "/dynamic-thing-groups/low", {"expectedVersion": "3"},
+         None, None, {}),
     # the admin identities (docs/internals/admin-authz.md, section 4)
     Case("create-admin-user", ["--user-name", "ops"],
          "POST", "/admin-users/ops", {}, None, None,
@@ -665,7 +732,7 @@ def test_command_wire(fake, case):
 
 
 def test_help_lists_every_command():
-    """`stratactl help` and `--help` list the 77 admin commands (the
+    """`stratactl help` and `--help` list the admin commands (the
     cases above cover each), then the 6 data-plane commands, the options and
     the environment variables;
     `COMMAND --help` and `COMMAND help` list its flags, marking the

@@ -55,6 +55,9 @@ test_format_indent_order_and_numbers(void **state)
 	    "{\n    \"d\": 1701234567.123,\n    \"e\": 0.1\n}");
 	assert_string_equal(format("[1.5, 2.0, 1e-7]"),
 	    "[\n    1.5,\n    2.0,\n    1e-7\n]");
+	/* whole reals keep their integer digits, as the AWS CLI prints */
+	assert_string_equal(format("[10.0, 60.0, 1250.0]"),
+	    "[\n    10.0,\n    60.0,\n    1250.0\n]");
 	assert_string_equal(format("{\"k\": \"caf\xc3\xa9 / \\n\"}"),
 	    "{\n    \"k\": \"caf\xc3\xa9 / \\n\"\n}");
 }
