@@ -16,6 +16,7 @@ import time
 import pytest
 
 import certs
+import conftest
 import mqttc
 from mqttc import V311, V5
 from test_registry import (ARN, allow, closing, ctl, new_device,  # noqa
@@ -856,3 +857,26 @@ def test_claim_rate_bound(cluster, tmp_path, closing):
     ok, a = cl.ask(CREATE, {})
     assert (ok, a["statusCode"], a["errorCode"]) == (False, 429,
                                                      "Throttling"), a
+
+
+def test_readme_fleet_walkthrough_runs(cluster, tmp_path):
+    """The README's fleet walk-through, run as written (the paths and
+    ports of `make run` replaced by this cluster's, its names made unique
+    on the shared cluster): a lamp provisioned by claim into floor-2 is
+    allowed to publish by the policy of building-1 above it."""
+    u = os.urandom(3).hex()
+    heading = "## Fleets: thing groups"
+    out = conftest.run_readme_block(cluster, heading, tmp_path, [
+        ("lamp-7", "lamp-" + u), ('"SerialNumber": "7"',
+                                  '"SerialNumber": "%s"' % u),
+        ("8883", str(cluster.mqtts_ports[0])),
+        ("building-1", "building-" + u), ("floor-2", "floor-" + u),
+        ("lamp-template", "lt-" + u), ("lamp-claim", "lc-" + u),
+        ("building-lamps", "bl-" + u),
+        ("--thing-type-name lamp ", "--thing-type-name lamp%s " % u),
+        ('"ThingTypeName": "lamp"', '"ThingTypeName": "lamp%s"' % u)])
+    assert "'thingName': 'lamp-%s'" % u in out, out
+    things = json.loads(out[out.index("{\n"):])["things"]
+    assert things == ["lamp-" + u], out
+    desc = ctl(cluster, "describe-thing", "--thing-name", "lamp-" + u)
+    assert desc["thingTypeName"] == "lamp" + u
