@@ -5,6 +5,7 @@
 #   3. a strata-bench smoke run against a local cluster (zero loss)
 #   4. a short libFuzzer run of every fuzz target
 #   5. 1 and 2 again with AddressSanitizer + UndefinedBehaviorSanitizer
+# The ASan+UBSan and fuzz builds run in the background during 2 and 3.
 # Exits non-zero if any step fails; prints a summary line at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -87,12 +88,10 @@ integration() {
 		-n "${TEST_WORKERS:-3}" --dist loadfile tests/integration
 }
 
-fuzz_short() {
+fuzz_build() {
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_FUZZ=ON >/dev/null &&
-		cmake --build build-fuzz -j"$JOBS" --target fuzz_all >/dev/null &&
-		FUZZ_JOBS=$JOBS bash tests/fuzz/run.sh build-fuzz/fuzz \
-		"${FUZZ_SHORT_SECONDS:-3}"
+		cmake --build build-fuzz -j"$JOBS" --target fuzz_all >/dev/null
 }
 
 asan_build() {
@@ -100,14 +99,48 @@ asan_build() {
 		cmake --build build-asan -j"$JOBS" >/dev/null
 }
 
+# The ASan+UBSan build, then the fuzz build, at low priority in the
+# background while the release build's integration tests run: those
+# mostly wait on sockets and timers and leave the CPUs idle.  Each build
+# writes SIDE/<name>.log and, when it ends, SIDE/<name>.rc.
+SIDE=$(mktemp -d)
+side_builds() {
+	renice -n 10 "$BASHPID" >/dev/null
+	asan_build >"$SIDE/asan.log" 2>&1
+	echo $? >"$SIDE/asan.rc"
+	fuzz_build >"$SIDE/fuzz.log" 2>&1
+	echo $? >"$SIDE/fuzz.rc"
+}
+
+# side_result NAME: wait until the background build NAME has ended; its
+# status (its log printed when it failed).
+side_result() {
+	while [[ ! -f $SIDE/$1.rc ]]; do
+		sleep 1
+	done
+	(($(cat "$SIDE/$1.rc") == 0)) && return 0
+	tail -n 60 "$SIDE/$1.log"
+	return 1
+}
+
+fuzz_short() {
+	side_result fuzz &&
+		FUZZ_JOBS=$JOBS bash tests/fuzz/run.sh build-fuzz/fuzz \
+		"${FUZZ_SHORT_SECONDS:-3}"
+}
+
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 step "unit tests" ctest --test-dir build --output-on-failure
+side_builds &
+side_pid=$!
 step "integration tests" integration "$PWD/build/bin"
 step "bench smoke run" bench_smoke
+step "ASan+UBSan build" side_result asan
 step "fuzz (short)" fuzz_short
-step "ASan+UBSan build" asan_build
+wait "$side_pid"
+rm -rf "$SIDE"
 step "unit tests (ASan+UBSan)" ctest --test-dir build-asan --output-on-failure
 step "integration tests (ASan+UBSan)" integration "$PWD/build-asan/bin"
 
