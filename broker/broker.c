@@ -38,6 +38,7 @@ broker_init(struct strata_broker *b, struct event_base *base)
 		b->boot = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
 	b->metrics = strata_metrics_new();
 	broker_metrics_init(b);
+	broker_throttle_metrics_init(b);
 	return broker_conns_start(b);
 }
 

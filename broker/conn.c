@@ -146,7 +146,8 @@ conn_apply_reading(struct broker_conn *c)
 	bool waiting_reads = c->state == CONN_WAITING && c->bev == NULL &&
 	    c->in_len <= CONN_PREPEND_MAX;
 	bool want = (c->state == CONN_PROXY || c->state == CONN_NEW ||
-	    c->state == CONN_ACTIVE || waiting_reads) && !c->paused;
+	    c->state == CONN_ACTIVE || waiting_reads) && !c->paused &&
+	    !c->throttled;
 
 	conn_watch_hangup(c, c->state == CONN_WAITING && !want);
 	if (want == c->reading)
@@ -287,6 +288,25 @@ conn_keepalive_due(struct broker_conn *c, uint64_t now)
 	broker_conn_disconnect(c, STRATA_RC_KEEPALIVE_TIMEOUT, why);
 }
 
+/* A throttled connection's timer: read again once the bucket has room.
+ * What it holds is dispatched now (it may throttle it again).  The held
+ * input counts as input for the keepalive. */
+static void
+conn_throttle_due(struct broker_conn *c, uint64_t now)
+{
+	if (now < c->throttle.resume_ms) {
+		conn_deadline(c, c->throttle.resume_ms);
+		return;
+	}
+	c->throttled = false;
+	c->last_input_ms = now;
+	if (c->keepalive != 0)
+		conn_deadline(c, now + (uint64_t)c->keepalive * 1500);
+	else
+		strata_timerwheel_cancel(&c->broker->timers, &c->timer);
+	broker_conn_input_changed(c);
+}
+
 static void
 conn_timer_fire(struct strata_timer *t, void *arg)
 {
@@ -308,7 +328,10 @@ conn_timer_fire(struct strata_timer *t, void *arg)
 		broker_conn_close(c, false);
 		break;
 	case CONN_ACTIVE:
-		conn_keepalive_due(c, broker_now_ms());
+		if (c->throttled)
+			conn_throttle_due(c, broker_now_ms());
+		else
+			conn_keepalive_due(c, broker_now_ms());
 		break;
 	case CONN_CLOSING:
 		conn_mark_dead(c); /* output not flushed in time */
@@ -881,6 +904,17 @@ broker_conn_pause(struct broker_conn *c)
 		return;
 	c->paused = true;
 	c->broker->n_paused++;
+	conn_apply_reading(c);
+}
+
+void
+broker_conn_throttle(struct broker_conn *c, uint64_t until_ms)
+{
+	if (c->state != CONN_ACTIVE)
+		return;
+	c->throttled = true;
+	c->throttle.resume_ms = until_ms;
+	conn_deadline(c, until_ms);
 	conn_apply_reading(c);
 }
 
