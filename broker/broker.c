@@ -114,6 +114,7 @@ broker_fini(struct strata_broker *b)
 	broker_admin_free(b);
 	broker_devices_free(b);
 	broker_authorizer_free(b);
+	broker_throttle_free(b);
 	strata_hashmap_free(b->sessions);
 	strata_u64map_fini(&b->by_incarnation);
 	if (b->subs != NULL)

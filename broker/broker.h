@@ -138,6 +138,8 @@ struct broker_config {
 	long throttle_inbound_bytes;  /* bytes per second */
 	long throttle_subscribe_rate; /* filters per second */
 	long throttle_disconnect_after; /* s held at the publish limit */
+	long throttle_connect_client_rate;  /* CONNECTs per second per id */
+	long throttle_connect_address_rate; /* ... per source address */
 	/* not an option: an in-process Redis for fuzz targets and tests
 	 * (NULL: the real one at redis-host:redis-port) */
 	const struct strata_redis_fake *redis_fake;
@@ -199,7 +201,8 @@ enum broker_auth_refusal {
 /* Why a connection was throttled (throttle.c), the label of
  * strata_broker_throttled_total. */
 enum broker_throttle_reason { THROTTLE_PUBLISH_RATE, THROTTLE_INBOUND_BYTES,
-	THROTTLE_SUBSCRIBE_RATE, BROKER_THROTTLE_REASONS };
+	THROTTLE_SUBSCRIBE_RATE, THROTTLE_CONNECT_CLIENT,
+	THROTTLE_CONNECT_ADDRESS, BROKER_THROTTLE_REASONS };
 
 /* A connection's token buckets (throttle.c), each kept as the time its
  * debt is paid ("theoretical arrival time", ns of the broker's clock). */
@@ -481,6 +484,9 @@ struct broker_conn {
 				    SUBACKs (subscribe.c); 0 until the first */
 	bool throttled;          /* reading stopped by a rate limit until
 				    throttle.resume_ms (throttle.c) */
+	bool connect_throttled;  /* accepted over
+				    throttle-connect-address-rate: its
+				    CONNECT gets 0x9F */
 	struct broker_throttle throttle;
 	char peer[64];
 };
@@ -631,7 +637,10 @@ struct strata_broker {
 	struct strata_metrics_http *http;
 	struct broker_metrics m;
 	uint64_t throttle_cost[BROKER_THROTTLE_REASONS]; /* ns per publish,
-				     byte, filter; 0: off (throttle.c) */
+				     byte, filter, connect; 0: off (throttle.c) */
+	struct strata_hashmap *throttle_ids;   /* client id -> its connect
+				     bucket (throttle.c), while not full */
+	struct strata_hashmap *throttle_addrs; /* source address -> ... */
 	struct strata_redis *redis;
 	struct strata_redis *nodesub;        /* strata:node:<id> subscriber */
 	struct event *lease_timer;
@@ -1305,6 +1314,16 @@ void broker_throttle_bytes(struct broker_conn *c, size_t n);
 int broker_throttle_publish(struct broker_conn *c, uint8_t qos);
 /* One filter of a SUBSCRIBE: false when over throttle-subscribe-rate. */
 bool broker_throttle_subscribe(struct broker_conn *c);
+/* A connection from its (real) source address peer ("host:port",
+ * "[v6]:port"): over throttle-connect-address-rate it is marked
+ * connect_throttled. */
+void broker_throttle_accept(struct broker_conn *c);
+/* A CONNECT of client id id (authenticated): 0, or
+ * STRATA_ERR(0x9F) with broker_why() set, for the connection's address
+ * or the client id over its rate. */
+int broker_throttle_connect(struct broker_conn *c, const char *id,
+    size_t len);
+void broker_throttle_free(struct strata_broker *b);
 
 /* ---- proxy.c ---- */
 /* Read event of a connection in state PROXY. */

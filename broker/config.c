@@ -181,6 +181,15 @@ static const struct strata_config_option broker_options[] = {
 	    throttle_disconnect_after, "10", 0, 86400, "seconds a client "
 	    "slowed at throttle-publish-rate may keep at it before it is "
 	    "disconnected (0: never)"),
+	OPT("throttle-connect-client-rate", STRATA_CFG_INT,
+	    throttle_connect_client_rate, "1", 0, 1000000, "CONNECTs per "
+	    "second per client id on this broker, bursts of as many (AWS "
+	    "IoT: 1; 0: off); over it CONNACK 0x9F (3.1.1: 0x03)"),
+	OPT("throttle-connect-address-rate", STRATA_CFG_INT,
+	    throttle_connect_address_rate, "0", 0, 1000000, "connections "
+	    "per second per source address (behind a load balancer: the "
+	    "PROXY header's) on this broker, bursts of as many (0: off); "
+	    "over it CONNACK 0x9F (3.1.1: 0x03)"),
 };
 
 #define N_OPTIONS (sizeof(broker_options) / sizeof(broker_options[0]))

@@ -781,6 +781,8 @@ broker_conn_new(struct strata_broker *b, evutil_socket_t fd,
 	(*b->m.connections[kind])++;
 	(*b->m.connections_total[kind])++;
 	conn_deadline(c, broker_now_ms() + CONN_CONNECT_TIMEOUT_MS);
+	if (c->state == CONN_NEW) /* a PROXY one: its header's address */
+		broker_throttle_accept(c);
 	conn_apply_reading(c);
 	return c;
 }
@@ -808,6 +810,7 @@ broker_conn_proxied(struct broker_conn *c, const struct sockaddr *peer)
 	c->read_ev = NULL;
 	c->reading = false;
 	c->state = CONN_NEW;
+	broker_throttle_accept(c);
 	if (c->listener == BROKER_PROXY_TLS) {
 		bev = broker_listeners_tls_wrap(b, c->fd);
 		if (bev == NULL) { /* the socket is closed already */

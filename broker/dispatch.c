@@ -99,6 +99,7 @@ dispatch_v311_connack(unsigned reason)
 	case STRATA_RC_SERVER_UNAVAILABLE:
 	case STRATA_RC_SERVER_BUSY:
 	case STRATA_RC_SERVER_SHUTTING_DOWN:
+	case STRATA_RC_CONNECTION_RATE_EXCEEDED:
 		return 0x03;
 	case STRATA_RC_BAD_USER_PASS:
 		return 0x04;

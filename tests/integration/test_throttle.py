@@ -1,7 +1,8 @@
 """Per-connection throttling (docs/internals/throttle.md) on a cluster of
 its own with small limits: 20 publishes/s, 5 subscription filters/s,
 16 KiB/s inbound, a client held at the publish limit for 3 s
-disconnected.  Real clients: Paho for the neighbours and subscribers;
+disconnected, one CONNECT per second per client id (AWS IoT's), and an
+extra broker with 3 connections per second per address.  Real clients: Paho for the neighbours and subscribers;
 hand-made packets (rawmqtt) where a test needs the reason code of each
 PUBACK, which Paho 1.6 does not report, or a burst in one write."""
 
@@ -26,7 +27,8 @@ def throttle_cluster():
     env = {"STRATA_THROTTLE_PUBLISH_RATE": str(PUBLISH_RATE),
            "STRATA_THROTTLE_SUBSCRIBE_RATE": str(SUBSCRIBE_RATE),
            "STRATA_THROTTLE_INBOUND_BYTES": str(INBOUND_BYTES),
-           "STRATA_THROTTLE_DISCONNECT_AFTER": str(DISCONNECT_AFTER)}
+           "STRATA_THROTTLE_DISCONNECT_AFTER": str(DISCONNECT_AFTER),
+           "STRATA_THROTTLE_CONNECT_CLIENT_RATE": "1"}
     with conftest.start_cluster("throttle_cluster", brokers=1, env=env) as c:
         yield c
 
@@ -229,6 +231,62 @@ def test_inbound_bytes_paused_not_lost(throttle_cluster):
     sub.close()
 
 
+@pytest.mark.parametrize("proto", [V311, V5])
+def test_connect_rate_per_client_id(throttle_cluster, proto):
+    """A second CONNECT of a client id within the second gets CONNACK
+    0x9F Connection rate exceeded (3.1.1: 0x03 Server unavailable); a
+    second later it connects; other ids are not affected."""
+    c = throttle_cluster
+    cid = "it-thr-" + uuid.uuid4().hex[:8]
+    before = _throttled(c, "connect_rate_client")
+    first = rawmqtt.RawClient(c.host, c.mqtt_ports[0], proto)
+    assert first.handshake(cid).reason == 0
+    first.send(rawmqtt.disconnect(proto))
+    first.close()
+    again = rawmqtt.RawClient(c.host, c.mqtt_ports[0], proto)
+    ack = again.handshake(cid)
+    assert ack.reason == (0x9F if proto == V5 else 0x03), ack
+    again.wait_closed()
+    other = rawmqtt.RawClient(c.host, c.mqtt_ports[0], proto)
+    assert other.handshake(cid + "-other").reason == 0
+    other.close()
+    assert _throttled(c, "connect_rate_client") - before == 1
+    time.sleep(1.1)
+    late = rawmqtt.RawClient(c.host, c.mqtt_ports[0], proto)
+    assert late.handshake(cid).reason == 0
+    late.close()
+
+
+def test_connect_rate_per_address(throttle_cluster):
+    """On a broker with throttle-connect-address-rate 3, the fourth
+    connection from one address within the second gets CONNACK 0x9F
+    whatever its client id; a second later connections are accepted."""
+    import daemons
+    c = throttle_cluster
+    b = daemons.Broker(c.redis_port, c.join_args() +
+                       ["--throttle-connect-address-rate", "3"])
+    try:
+        b.wait_ready()
+        time.sleep(1.1)  # wait_ready's probe of the port was one
+        codes = []
+        for _ in range(4):
+            conn = rawmqtt.RawClient("127.0.0.1", b.port, V5)
+            codes.append(conn.handshake(
+                "it-thr-" + uuid.uuid4().hex[:8]).reason)
+            conn.close()
+        assert codes == [0, 0, 0, 0x9F], codes
+        assert b.metric("strata_broker_throttled_total",
+                        'reason="connect_rate_address"') == 1
+        time.sleep(1.1)
+        conn = rawmqtt.RawClient("127.0.0.1", b.port, V311)
+        assert conn.handshake("it-thr-" + uuid.uuid4().hex[:8]).reason == 0
+        conn.close()
+    finally:
+        reports = b.sanitizer_reports()
+        assert b.stop() == 0, b.log_text()[-2000:]
+        assert not reports, reports
+
+
 def test_counters_exposed(throttle_cluster):
     """Every reason's series exists from the start."""
     import daemons
@@ -237,7 +295,8 @@ def test_counters_exposed(throttle_cluster):
                                 throttle_cluster.broker_metrics_ports[0],
                                 timeout=2) as r:
         text = r.read().decode()
-    for reason in ("publish_rate", "inbound_bytes", "subscribe_rate"):
+    for reason in ("publish_rate", "inbound_bytes", "subscribe_rate",
+                   "connect_rate_client", "connect_rate_address"):
         assert 'strata_broker_throttled_total{reason="%s"}' % reason in text
     assert daemons.metric(throttle_cluster.broker_metrics_ports[0],
                           "strata_broker_throttled_total",
