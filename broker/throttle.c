@@ -300,6 +300,8 @@ broker_throttle_connect(struct broker_conn *c, const char *id, size_t len)
 	struct strata_broker *b = c->broker;
 	uint64_t cost = b->throttle_cost[THROTTLE_CONNECT_CLIENT];
 
+	if (c->internal)
+		return 0;
 	if (c->connect_throttled) {
 		(*b->m.throttled[THROTTLE_CONNECT_ADDRESS])++;
 		broker_why(b, "over throttle-connect-address-rate (%ld/s) "
@@ -307,7 +309,7 @@ broker_throttle_connect(struct broker_conn *c, const char *id, size_t len)
 		return STRATA_ERR(STRATA_RC_CONNECTION_RATE_EXCEEDED);
 	}
 	/* an id the broker assigns is new: nothing to limit */
-	if (cost == 0 || len == 0 || c->internal ||
+	if (cost == 0 || len == 0 ||
 	    throttle_connect_take(b->throttle_ids, id, len, cost))
 		return 0;
 	(*b->m.throttled[THROTTLE_CONNECT_CLIENT])++;
