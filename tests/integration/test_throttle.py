@@ -150,6 +150,29 @@ def test_v311_slowed_to_the_limit(throttle_cluster):
     sub.close()
 
 
+def test_paho_v311_publisher_slowed(throttle_cluster):
+    """A Paho 3.1.1 client publishing QoS 1 as fast as it can: every
+    publish is acknowledged and delivered, at about the limit."""
+    c = throttle_cluster
+    base = unique("thr")
+    sub = _client(c, V311)
+    sub.subscribe(base + "/#", 1)
+    pub = _client(c, V311)
+    n = 3 * PUBLISH_RATE
+    start = time.monotonic()
+    infos = [pub.paho.publish(base + "/p", b"%d" % i, 1) for i in range(n)]
+    for info in infos:
+        info.wait_for_publish(10)
+        assert info.is_published()
+    msgs, times = _collect(sub, n, 10)
+    assert sorted(int(m.payload) for m in msgs) == list(range(n))
+    elapsed = times[-1] - start
+    expect = (n - PUBLISH_RATE) / PUBLISH_RATE
+    assert expect * 0.75 <= elapsed <= expect + 1.5, elapsed
+    pub.close()
+    sub.close()
+
+
 @pytest.mark.parametrize("proto", [V311, V5])
 def test_held_at_the_limit_is_disconnected(throttle_cluster, proto):
     """A client that keeps publishing over the limit (QoS 0) is closed
