@@ -150,14 +150,18 @@ def test_v311_slowed_to_the_limit(throttle_cluster):
     sub.close()
 
 
-def test_paho_v311_publisher_slowed(throttle_cluster):
-    """A Paho 3.1.1 client publishing QoS 1 as fast as it can: every
+@pytest.mark.parametrize("transport", ["tcp", "websockets"])
+def test_paho_v311_publisher_slowed(throttle_cluster, transport):
+    """A Paho 3.1.1 client publishing QoS 1 as fast as it can, over TCP
+    and over WebSocket (whose input goes through a bufferevent): every
     publish is acknowledged and delivered, at about the limit."""
     c = throttle_cluster
     base = unique("thr")
     sub = _client(c, V311)
     sub.subscribe(base + "/#", 1)
-    pub = _client(c, V311)
+    pub = Client(V311, transport=transport)
+    pub.connect(c.host, c.ws_ports[0] if transport == "websockets"
+                else c.mqtt_ports[0])
     n = 3 * PUBLISH_RATE
     start = time.monotonic()
     infos = [pub.paho.publish(base + "/p", b"%d" % i, 1) for i in range(n)]
