@@ -43,6 +43,10 @@
  * connection on the broker's timer wheel.  A read only notes the time; the
  * keepalive timer, when it comes due, compares that time with the
  * deadline and moves itself on, so the hot path does no timer work.
+ * A connection over a rate limit (throttle.c) stops reading and
+ * dispatching until its bucket has room: the same timer is set to that
+ * time, then reading resumes, the held input is dispatched and the
+ * keepalive deadline is set again.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -781,7 +785,7 @@ broker_conn_new(struct strata_broker *b, evutil_socket_t fd,
 	(*b->m.connections[kind])++;
 	(*b->m.connections_total[kind])++;
 	conn_deadline(c, broker_now_ms() + CONN_CONNECT_TIMEOUT_MS);
-	if (c->state == CONN_NEW) /* a PROXY one: its header's address */
+	if (c->state == CONN_NEW) /* PROXY ones once their header is read */
 		broker_throttle_accept(c);
 	conn_apply_reading(c);
 	return c;
