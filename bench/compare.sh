@@ -16,6 +16,8 @@
 # Prints a markdown table of medians and the ratio Strata(1b+1r)/Mosquitto.
 # Builds nothing: expects strata-bench, strata-broker and strata-router in
 # DIR/bin (default build/bin).  Every process it starts is stopped by PID.
+# Strata's brokers run with throttling off (STRATA_THROTTLE_* = 0) unless
+# those variables are set.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -34,7 +36,7 @@ die() {
 }
 
 usage() {
-	sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -352,6 +354,14 @@ record() {
 		echo "  $sc $target run: $metric = $value" >&2
 	done
 }
+
+# Throughput scenarios run thousands of publishes a second on each
+# connection, far over the broker's per-connection defaults (AWS IoT's
+# 100 publishes/s, 512 KiB/s): the brokers run with throttling off
+# unless the caller set these (docs/internals/throttle.md).
+export STRATA_THROTTLE_PUBLISH_RATE=${STRATA_THROTTLE_PUBLISH_RATE:-0}
+export STRATA_THROTTLE_INBOUND_BYTES=${STRATA_THROTTLE_INBOUND_BYTES:-0}
+export STRATA_THROTTLE_SUBSCRIBE_RATE=${STRATA_THROTTLE_SUBSCRIBE_RATE:-0}
 
 fd_hard=$(ulimit -Hn)
 # brokers and the bench inherit this; Debian's default soft limit is 1024

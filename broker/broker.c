@@ -38,6 +38,7 @@ broker_init(struct strata_broker *b, struct event_base *base)
 		b->boot = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
 	b->metrics = strata_metrics_new();
 	broker_metrics_init(b);
+	broker_throttle_metrics_init(b);
 	return broker_conns_start(b);
 }
 
@@ -113,6 +114,7 @@ broker_fini(struct strata_broker *b)
 	broker_admin_free(b);
 	broker_devices_free(b);
 	broker_authorizer_free(b);
+	broker_throttle_free(b);
 	strata_hashmap_free(b->sessions);
 	strata_u64map_fini(&b->by_incarnation);
 	if (b->subs != NULL)

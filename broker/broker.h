@@ -133,6 +133,13 @@ struct broker_config {
 	bool authorizer_tcp;
 	char *authorizer_token_key;
 	bool lifecycle_events;    /* $aws/events/... (events.c) */
+	/* throttle.c: per-connection rates, 0 = off */
+	long throttle_publish_rate;   /* PUBLISH per second */
+	long throttle_inbound_bytes;  /* bytes per second */
+	long throttle_subscribe_rate; /* filters per second */
+	long throttle_disconnect_after; /* s held at the publish limit */
+	long throttle_connect_client_rate;  /* CONNECTs per second per id */
+	long throttle_connect_address_rate; /* ... per source address */
 	/* not an option: an in-process Redis for fuzz targets and tests
 	 * (NULL: the real one at redis-host:redis-port) */
 	const struct strata_redis_fake *redis_fake;
@@ -189,6 +196,22 @@ enum broker_auth_refusal {
 	AUTH_NO_CERT,     /* TLS without a client certificate */
 	AUTH_UNAVAILABLE, /* the registry (Redis) did not answer */
 	BROKER_AUTH_REFUSALS
+};
+
+/* Why a connection was throttled (throttle.c), the label of
+ * strata_broker_throttled_total. */
+enum broker_throttle_reason { THROTTLE_PUBLISH_RATE, THROTTLE_INBOUND_BYTES,
+	THROTTLE_SUBSCRIBE_RATE, THROTTLE_CONNECT_CLIENT,
+	THROTTLE_CONNECT_ADDRESS, BROKER_THROTTLE_REASONS };
+
+/* A connection's token buckets (throttle.c), each kept as the time its
+ * debt is paid ("theoretical arrival time", ns of the broker's clock). */
+struct broker_throttle {
+	uint64_t publish_tat;
+	uint64_t bytes_tat;
+	uint64_t subscribe_tat;
+	uint64_t resume_ms;      /* reading off until then (throttled) */
+	uint64_t over_since_ms;  /* held at the publish limit since; 0 not */
 };
 
 struct broker_metrics {
@@ -252,6 +275,7 @@ struct broker_metrics {
 	uint64_t *ws_frames_in;      /* frames received, control included */
 	uint64_t *ws_messages_out;   /* binary messages sent */
 	uint64_t *ws_closes[5];      /* ws.c: closes by enum broker_ws_close */
+	uint64_t *throttled[BROKER_THROTTLE_REASONS]; /* throttle.c */
 };
 
 /* A message on its way to clients: shared by every session it goes to. */
@@ -458,6 +482,12 @@ struct broker_conn {
 	uint32_t max_packet;     /* client's Maximum Packet Size, 0 = none */
 	uint64_t suback_key;     /* names this connection in deferred
 				    SUBACKs (subscribe.c); 0 until the first */
+	bool throttled;          /* reading stopped by a rate limit until
+				    throttle.resume_ms (throttle.c) */
+	bool connect_throttled;  /* accepted over
+				    throttle-connect-address-rate: its
+				    CONNECT gets 0x9F */
+	struct broker_throttle throttle;
 	char peer[64];
 };
 
@@ -606,6 +636,11 @@ struct strata_broker {
 	struct strata_metrics *metrics;
 	struct strata_metrics_http *http;
 	struct broker_metrics m;
+	uint64_t throttle_cost[BROKER_THROTTLE_REASONS]; /* ns per publish,
+				     byte, filter, connect; 0: off (throttle.c) */
+	struct strata_hashmap *throttle_ids;   /* client id -> its connect
+				     bucket (throttle.c), while not full */
+	struct strata_hashmap *throttle_addrs; /* source address -> ... */
 	struct strata_redis *redis;
 	struct strata_redis *nodesub;        /* strata:node:<id> subscriber */
 	struct event *lease_timer;
@@ -1262,6 +1297,33 @@ void broker_conns_free_all(struct strata_broker *b);
  * resume every paused connection when links drain. */
 void broker_conn_pause(struct broker_conn *c);
 void broker_conns_resume(struct strata_broker *b);
+/* Rate limit: stop reading c (and dispatching what it holds) until
+ * until_ms; the connection's timer resumes it (throttle.c). */
+void broker_conn_throttle(struct broker_conn *c, uint64_t until_ms);
+
+/* ---- throttle.c ---- */
+void broker_throttle_metrics_init(struct strata_broker *b);
+/* n bytes of packets dispatched from c: past throttle-inbound-bytes,
+ * reading stops until the bucket has room again. */
+void broker_throttle_bytes(struct broker_conn *c, size_t n);
+/* A PUBLISH of qos from c.  0: go on; 1: to be refused with
+ * PUBACK/PUBREC 0x96 (MQTT 5 QoS 1/2, broker_why() set), not forwarded;
+ * 2: the connection was closed for being held at the limit
+ * throttle-disconnect-after seconds.  Over the limit otherwise, the
+ * publish goes on and reading stops until the bucket has a token. */
+int broker_throttle_publish(struct broker_conn *c, uint8_t qos);
+/* One filter of a SUBSCRIBE: false when over throttle-subscribe-rate. */
+bool broker_throttle_subscribe(struct broker_conn *c);
+/* A connection from its (real) source address peer ("host:port",
+ * "[v6]:port"): over throttle-connect-address-rate it is marked
+ * connect_throttled. */
+void broker_throttle_accept(struct broker_conn *c);
+/* A CONNECT of client id id (authenticated): 0, or
+ * STRATA_ERR(0x9F) with broker_why() set, for the connection's address
+ * or the client id over its rate. */
+int broker_throttle_connect(struct broker_conn *c, const char *id,
+    size_t len);
+void broker_throttle_free(struct strata_broker *b);
 
 /* ---- proxy.c ---- */
 /* Read event of a connection in state PROXY. */

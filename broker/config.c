@@ -165,6 +165,31 @@ static const struct strata_config_option broker_options[] = {
 	    0, "publish AWS IoT lifecycle events: "
 	    "$aws/events/presence/connected|disconnected/<client id> and "
 	    "$aws/events/subscriptions/subscribed|unsubscribed/<client id>"),
+	OPT("throttle-publish-rate", STRATA_CFG_INT, throttle_publish_rate,
+	    "100", 0, 1000000, "PUBLISH packets per second per connection, "
+	    "bursts of as many (AWS IoT: 100; 0: off); over it MQTT 5 QoS "
+	    "1/2 get 0x96, others are slowed by not reading"),
+	OPT("throttle-inbound-bytes", STRATA_CFG_INT, throttle_inbound_bytes,
+	    "524288", 0, 1000000000, "bytes per second read from one "
+	    "connection, bursts of as many (AWS IoT: 512 KiB; 0: off); over "
+	    "it reading pauses"),
+	OPT("throttle-subscribe-rate", STRATA_CFG_INT, throttle_subscribe_rate,
+	    "100", 0, 1000000, "SUBSCRIBE filters per second per connection, "
+	    "bursts of as many (0: off); over it a filter gets 0x97 (3.1.1: "
+	    "0x80)"),
+	OPT("throttle-disconnect-after", STRATA_CFG_INT,
+	    throttle_disconnect_after, "10", 0, 86400, "seconds a client "
+	    "slowed at throttle-publish-rate may keep at it before it is "
+	    "disconnected (0: never)"),
+	OPT("throttle-connect-client-rate", STRATA_CFG_INT,
+	    throttle_connect_client_rate, "1", 0, 1000000, "CONNECTs per "
+	    "second per client id on this broker, bursts of as many (AWS "
+	    "IoT: 1; 0: off); over it CONNACK 0x9F (3.1.1: 0x03)"),
+	OPT("throttle-connect-address-rate", STRATA_CFG_INT,
+	    throttle_connect_address_rate, "0", 0, 1000000, "connections "
+	    "per second per source address (behind a load balancer: the "
+	    "PROXY header's) on this broker, bursts of as many (0: off); "
+	    "over it CONNACK 0x9F (3.1.1: 0x03)"),
 };
 
 #define N_OPTIONS (sizeof(broker_options) / sizeof(broker_options[0]))

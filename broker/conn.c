@@ -43,6 +43,10 @@
  * connection on the broker's timer wheel.  A read only notes the time; the
  * keepalive timer, when it comes due, compares that time with the
  * deadline and moves itself on, so the hot path does no timer work.
+ * A connection over a rate limit (throttle.c) stops reading and
+ * dispatching until its bucket has room: the same timer is set to that
+ * time, then reading resumes, the held input is dispatched and the
+ * keepalive deadline is set again.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -146,7 +150,8 @@ conn_apply_reading(struct broker_conn *c)
 	bool waiting_reads = c->state == CONN_WAITING && c->bev == NULL &&
 	    c->in_len <= CONN_PREPEND_MAX;
 	bool want = (c->state == CONN_PROXY || c->state == CONN_NEW ||
-	    c->state == CONN_ACTIVE || waiting_reads) && !c->paused;
+	    c->state == CONN_ACTIVE || waiting_reads) && !c->paused &&
+	    !c->throttled;
 
 	conn_watch_hangup(c, c->state == CONN_WAITING && !want);
 	if (want == c->reading)
@@ -287,6 +292,25 @@ conn_keepalive_due(struct broker_conn *c, uint64_t now)
 	broker_conn_disconnect(c, STRATA_RC_KEEPALIVE_TIMEOUT, why);
 }
 
+/* A throttled connection's timer: read again once the bucket has room.
+ * What it holds is dispatched now (it may throttle it again).  The held
+ * input counts as input for the keepalive. */
+static void
+conn_throttle_due(struct broker_conn *c, uint64_t now)
+{
+	if (now < c->throttle.resume_ms) {
+		conn_deadline(c, c->throttle.resume_ms);
+		return;
+	}
+	c->throttled = false;
+	c->last_input_ms = now;
+	if (c->keepalive != 0)
+		conn_deadline(c, now + (uint64_t)c->keepalive * 1500);
+	else
+		strata_timerwheel_cancel(&c->broker->timers, &c->timer);
+	broker_conn_input_changed(c);
+}
+
 static void
 conn_timer_fire(struct strata_timer *t, void *arg)
 {
@@ -308,7 +332,10 @@ conn_timer_fire(struct strata_timer *t, void *arg)
 		broker_conn_close(c, false);
 		break;
 	case CONN_ACTIVE:
-		conn_keepalive_due(c, broker_now_ms());
+		if (c->throttled)
+			conn_throttle_due(c, broker_now_ms());
+		else
+			conn_keepalive_due(c, broker_now_ms());
 		break;
 	case CONN_CLOSING:
 		conn_mark_dead(c); /* output not flushed in time */
@@ -758,6 +785,8 @@ broker_conn_new(struct strata_broker *b, evutil_socket_t fd,
 	(*b->m.connections[kind])++;
 	(*b->m.connections_total[kind])++;
 	conn_deadline(c, broker_now_ms() + CONN_CONNECT_TIMEOUT_MS);
+	if (c->state == CONN_NEW) /* PROXY ones once their header is read */
+		broker_throttle_accept(c);
 	conn_apply_reading(c);
 	return c;
 }
@@ -785,6 +814,7 @@ broker_conn_proxied(struct broker_conn *c, const struct sockaddr *peer)
 	c->read_ev = NULL;
 	c->reading = false;
 	c->state = CONN_NEW;
+	broker_throttle_accept(c);
 	if (c->listener == BROKER_PROXY_TLS) {
 		bev = broker_listeners_tls_wrap(b, c->fd);
 		if (bev == NULL) { /* the socket is closed already */
@@ -881,6 +911,17 @@ broker_conn_pause(struct broker_conn *c)
 		return;
 	c->paused = true;
 	c->broker->n_paused++;
+	conn_apply_reading(c);
+}
+
+void
+broker_conn_throttle(struct broker_conn *c, uint64_t until_ms)
+{
+	if (c->state != CONN_ACTIVE)
+		return;
+	c->throttled = true;
+	c->throttle.resume_ms = until_ms;
+	conn_deadline(c, until_ms);
 	conn_apply_reading(c);
 }
 

@@ -565,6 +565,9 @@ broker_connect_handle(struct broker_conn *c,
 		return 0; /* WAITING for the authorizer: handled again later */
 	if (rc != 0)
 		return rc;
+	rc = broker_throttle_connect(c, id, id_len);
+	if (rc != 0)
+		return rc;
 	if (id_len == 0) {
 		connect_assign_id(c->broker, assigned, sizeof(assigned));
 		id = assigned;

@@ -99,6 +99,7 @@ dispatch_v311_connack(unsigned reason)
 	case STRATA_RC_SERVER_UNAVAILABLE:
 	case STRATA_RC_SERVER_BUSY:
 	case STRATA_RC_SERVER_SHUTTING_DOWN:
+	case STRATA_RC_CONNECTION_RATE_EXCEEDED:
 		return 0x03;
 	case STRATA_RC_BAD_USER_PASS:
 		return 0x04;
@@ -255,9 +256,13 @@ dispatch_decoded(struct broker_conn *c, const uint8_t *p, size_t total)
 static int
 dispatch_one(struct broker_conn *c, const uint8_t *p, size_t total)
 {
+	int rc;
+
 	*c->broker->m.bytes_in += total;
 	(*c->broker->m.packets_in[p[0] >> 4])++; /* 0..15: every cell exists */
-	return dispatch_decoded(c, p, total);
+	rc = dispatch_decoded(c, p, total);
+	broker_throttle_bytes(c, total); /* may stop the dispatch */
+	return rc;
 }
 
 void
@@ -270,7 +275,8 @@ broker_dispatch_replay(struct broker_conn *c, const uint8_t *p, size_t len)
 static bool
 dispatch_may_go_on(const struct broker_conn *c)
 {
-	return c->state == CONN_NEW || c->state == CONN_ACTIVE;
+	return c->state == CONN_NEW || (c->state == CONN_ACTIVE &&
+	    !c->throttled);
 }
 
 /* Frame the head of p[0..len): 0 with *total when a whole packet is

@@ -26,7 +26,9 @@
  *     -> as a policy denial: PUBACK/PUBREC 0x87 (MQTT 5 QoS 1/2), else
  *     DISCONNECT 0x87 / 3.1.1 close;
  *   more QoS 1/2 publishes in flight than the Receive Maximum granted
- *     -> DISCONNECT 0x93.
+ *     -> DISCONNECT 0x93;
+ *   over throttle-publish-rate: MQTT 5 QoS 1/2 -> PUBACK/PUBREC 0x96,
+ *     others slowed (throttle.c).
  * Each refusal says what it refused in its Reason String.
  *
  * Outbound topic aliases (broker -> client, MQTT 5 3.3.2.3.4).  A client
@@ -336,6 +338,11 @@ broker_publish_handle(struct broker_conn *c,
 		if (rc != 0)
 			return rc;
 	}
+	rc = broker_throttle_publish(c, pub->qos);
+	if (rc == 1)
+		return publish_refuse(c, pub, STRATA_RC_MESSAGE_RATE_TOO_HIGH);
+	if (rc == 2)
+		return 0;
 	rc = publish_check(c, p, topic);
 	if (rc <= 0)
 		return rc;

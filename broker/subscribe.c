@@ -15,6 +15,8 @@
  *     one is a Protocol Error (DISCONNECT 0x82).
  *   - entries beyond max-subscriptions-per-subscribe get 0x97 Quota
  *     exceeded (MQTT 5) / 0x80 (3.1.1); the first ones are granted.
+ *   - filters over throttle-subscribe-rate (per connection, throttle.c):
+ *     0x97 / 0x80.
  *   - a new filter when the session holds max-subscriptions already:
  *     0x97 / 0x80 (replacing one it holds is always allowed).
  *   - a filter deeper than max-topic-depth ("$aws/" exempt): 0x8F Topic
@@ -277,6 +279,12 @@ subscribe_entry(struct broker_conn *c, const struct strata_mqtt_sub_entry *e,
 		snprintf(what, sizeof(what), "over "
 		    "max-subscriptions-per-subscribe (%ld)",
 		    cfg->max_subscriptions_per_subscribe);
+		return subscribe_refuse(c, w, index,
+		    STRATA_RC_QUOTA_EXCEEDED, what);
+	}
+	if (!broker_throttle_subscribe(c)) {
+		snprintf(what, sizeof(what), "over throttle-subscribe-rate "
+		    "(%ld/s)", cfg->throttle_subscribe_rate);
 		return subscribe_refuse(c, w, index,
 		    STRATA_RC_QUOTA_EXCEEDED, what);
 	}

@@ -351,6 +351,11 @@ static const char *const fuzz_broker_args[] = {
 	"--max-output-bytes", "65536", "--topic-alias-max", "4",
 	"--topic-alias-out-max", "3", "--response-information", "r/%c/",
 	"--log-level", "error",
+	/* small rate limits: inputs reach the throttle's refusals and its
+	 * pause (input held, reading off until the timer wheel moves) */
+	"--throttle-publish-rate", "8", "--throttle-inbound-bytes", "4096",
+	"--throttle-subscribe-rate", "6", "--throttle-connect-client-rate",
+	"2", "--throttle-connect-address-rate", "50",
 	/* the TLS path here is a plain bufferevent without a certificate:
 	 * under tls-auth registry every such CONNECT would be refused */
 	"--tls-auth", "chain",

@@ -358,6 +358,15 @@ def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
         pytest.fail("%s does not exist" % CLUSTER_SH)
     run_env = dict(os.environ)
     run_env.setdefault("STRATA_KEEPALIVE_MIN", "1")
+    # Several tests publish hundreds of messages at once on one
+    # connection (receive maximum, packet ids, shared subscriptions),
+    # over AWS IoT's 100 publishes/s per connection: the buckets run
+    # (throttle.c is on every test's path) with a limit they do not
+    # reach.  test_throttle.py tests the limits on a cluster of its own.
+    run_env.setdefault("STRATA_THROTTLE_PUBLISH_RATE", "100000")
+    # and reconnect a client id at once (take-over, resume), over AWS
+    # IoT's one CONNECT per second per client id
+    run_env.setdefault("STRATA_THROTTLE_CONNECT_CLIENT_RATE", "100000")
     run_env.update(env or {})
     # Another worker may take a port between the pick and the bind (the
     # picks are only probes): a start that failed on a port in use is

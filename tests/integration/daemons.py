@@ -124,8 +124,16 @@ class Daemon:
         return self.proc.returncode
 
 
+# Limits the tests do not reach (conftest.start_cluster sets the same):
+# several publish hundreds of messages at once on one connection or
+# reconnect a client id at once, over AWS IoT's per-connection rates.
+NO_THROTTLE_ENV = {"STRATA_THROTTLE_PUBLISH_RATE": "100000",
+                   "STRATA_THROTTLE_CONNECT_CLIENT_RATE": "100000"}
+
+
 class Broker(Daemon):
     def __init__(self, redis_port, args=(), env=None, node_id=None):
+        env = dict(NO_THROTTLE_ENV, **(env or {}))
         self.port = free_port()
         self.metrics_port = free_port()
         self.node_id = node_id or "it-broker-%d" % self.port
