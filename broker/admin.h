@@ -76,6 +76,7 @@ extern const struct admin_route admin_group_routes[]; /* admin_groups.c */
 extern const struct admin_route admin_prov_routes[]; /* admin_prov.c */
 extern const struct admin_route admin_fidx_routes[]; /* admin_fidx.c */
 extern const struct admin_route admin_fidx_group_routes[];
+extern const struct admin_route admin_audit_routes[]; /* admin_devaudit.c */
                                           /* admin_fidx_groups.c */
 
 struct admin_cred;
