@@ -14,13 +14,14 @@ def _run(*args, cwd):
         " ".join(args), r.stdout.decode("utf-8", "replace"))
 
 
-def make_ca(directory, name, subject=None):
-    """A self-signed EC CA: returns (cert path, key path)."""
+def make_ca(directory, name, subject=None, days=30):
+    """A self-signed EC CA valid for days: returns (cert path, key
+    path)."""
     key = os.path.join(directory, name + ".key")
     crt = os.path.join(directory, name + ".crt")
     _run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key,
          cwd=directory)
-    _run("req", "-x509", "-new", "-key", key, "-sha256", "-days", "30",
+    _run("req", "-x509", "-new", "-key", key, "-sha256", "-days", str(days),
          "-subj", subject or "/CN=%s" % name, "-addext",
          "basicConstraints=critical,CA:TRUE", "-addext",
          "keyUsage=critical,keyCertSign,cRLSign", "-out", crt, cwd=directory)

@@ -17,6 +17,7 @@ import conftest
 from test_admin_authz import admin, ok
 from test_thing_groups import ctl, err
 
+YEAR = time.strftime("%Y%m%d%H%M%SZ", time.gmtime(time.time() + 365 * 86400))
 CHECKS = [
     "IOT_POLICY_OVERLY_PERMISSIVE_CHECK",
     "DEVICE_CERTIFICATE_SHARED_CHECK",
@@ -38,7 +39,7 @@ def acluster():
 
 def run_audit(c, checks=CHECKS):
     task = ctl(c, "start-on-demand-audit-task", "--target-check-names",
-               *checks)["taskId"]
+               json.dumps(list(checks)))["taskId"]
     deadline = time.time() + 20
     while True:
         d = ctl(c, "describe-audit-task", "--task-id", task)
@@ -56,11 +57,11 @@ def findings(c, task, check=None):
     return ok(admin(c, "POST", "/audit/findings", body))["findings"]
 
 
-def register(c, crt, status="ACTIVE"):
+def register(c, crt):
     with open(crt) as f:
         pem = f.read()
-    out = ok(admin(c, "POST", "/certificate/register",
-                   {"certificatePem": pem, "status": status}))
+    out = ok(admin(c, "POST", "/certificate/register?setAsActive=true",
+                   {"certificatePem": pem}))
     return out["certificateId"]
 
 
@@ -106,10 +107,20 @@ def test_configuration(acluster):
 def test_clean_then_planted(acluster, tmp_path):
     c = acluster
     d = str(tmp_path)
+    # the cluster's development policy allows iot:* on *: the first
+    # audit finds it, and the test's setup removes it
+    task, _ = run_audit(c, ["IOT_POLICY_OVERLY_PERMISSIVE_CHECK"])
+    dev = [f["nonCompliantResource"]["resourceIdentifier"][
+        "policyVersionIdentifier"]["policyName"] for f in findings(c, task)]
+    for name in dev:
+        targets = ctl(c, "list-targets-for-policy", "--policy-name", name)
+        for t in targets.get("targets", []):
+            ctl(c, "detach-policy", "--policy-name", name, "--target", t)
+        ctl(c, "delete-policy", "--policy-name", name)
     # the test's own clean setup: a narrow policy, a device of a CA
-    ca = certs.make_ca(d, "goodca")
+    ca = certs.make_ca(d, "goodca", days=400)
     register_ca(c, ca[0])
-    good = certs.make_leaf(d, "good", ca)
+    good = certs.make_leaf(d, "good", ca, end=YEAR)
     good_id = register(c, good[0])
     ok(admin(c, "POST", "/things/good-thing", {}))
     ctl(c, "attach-thing-principal", "--thing-name", "good-thing",
@@ -120,7 +131,8 @@ def test_clean_then_planted(acluster, tmp_path):
                 "Effect": "Allow", "Action": "iot:Publish",
                 "Resource": ARN + ":topic/good-thing/data"}]}))
     task, desc = run_audit(c)
-    assert findings(c, task) == []
+    clean = findings(c, task)
+    assert clean == [], json.dumps(clean)
     assert desc["taskStatistics"]["totalChecks"] == len(CHECKS)
     assert desc["taskStatistics"]["compliantChecks"] == len(CHECKS)
     det = desc["auditDetails"]["DEVICE_CERTIFICATE_SHARED_CHECK"]
@@ -147,9 +159,9 @@ def test_clean_then_planted(acluster, tmp_path):
                              time.gmtime(time.time() + 10 * 86400))
     soon = certs.make_leaf(d, "soon", ca, end=soon_end)
     soon_id = register(c, soon[0])
-    bad_ca = certs.make_ca(d, "badca")
+    bad_ca = certs.make_ca(d, "badca", days=400)
     bad_ca_id = register_ca(c, bad_ca[0])
-    victim = certs.make_leaf(d, "victim", bad_ca)
+    victim = certs.make_leaf(d, "victim", bad_ca, end=YEAR)
     victim_id = register(c, victim[0])
     # no API makes a CA REVOKED (AWS's neither): written as a registry
     # restored from elsewhere would have it
@@ -175,6 +187,7 @@ def test_clean_then_planted(acluster, tmp_path):
     assert f["reasonForNonComplianceCode"] == \
         "ALLOWS_BROAD_ACCESS_TO_IOT_DATA_PLANE_ACTIONS"
 
+    assert "DEVICE_CERTIFICATE_SHARED_CHECK" in by, (list(by), desc)
     [f] = by["DEVICE_CERTIFICATE_SHARED_CHECK"]
     assert f["nonCompliantResource"] == {
         "resourceType": "DEVICE_CERTIFICATE",
@@ -200,7 +213,7 @@ def test_clean_then_planted(acluster, tmp_path):
     [f] = by["CA_CERTIFICATE_AUTO_REGISTRATION_ENABLED_CHECK"]
     assert f["nonCompliantResource"]["resourceIdentifier"] == {
         "caCertificateId": auto_ca_id}
-    # the test CAs live 30 days: expiring within 30 days
+    # a CA living 30 days expires within 30 days
     ca_exp = {f["nonCompliantResource"]["resourceIdentifier"][
         "caCertificateId"] for f in by["CA_CERTIFICATE_EXPIRING_CHECK"]}
     assert auto_ca_id in ca_exp
