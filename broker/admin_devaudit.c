@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
+
 #include "admin.h"
 #include "log.h"
 #include "uuid.h"
@@ -325,6 +327,22 @@ static const char *const audit_phases[] = {"certs", "cas", "policies"};
 
 static void audit_step(struct audit_run *run);
 
+/* A new task id (a UUID: AWS's ids are [a-zA-Z0-9_-]{1,40}), its start
+ * and its keys. */
+static void
+audit_run_keys(struct audit_run *run)
+{
+	strata_uuid4(run->task);
+	admin_now(run->start);
+	strcpy(run->cursor, "0");
+	snprintf(run->key_task, sizeof(run->key_task),
+	    "strata:audit-task:{%s}", run->task);
+	snprintf(run->key_findings, sizeof(run->key_findings),
+	    "strata:audit-findings:{%s}", run->task);
+	snprintf(run->key_scratch, sizeof(run->key_scratch),
+	    "strata:audit-scratch:{%s}", run->task);
+}
+
 static void
 audit_failed(struct audit_run *run, const char *why)
 {
@@ -482,15 +500,7 @@ op_start_audit(struct admin_call *call)
 		free(run);
 		return;
 	}
-	strata_uuid4(run->task);
-	/* AWS's task ids: [a-zA-Z0-9_-]+, up to 40 */
-	admin_now(run->start);
-	snprintf(run->key_task, sizeof(run->key_task),
-	    "strata:audit-task:{%s}", run->task);
-	snprintf(run->key_findings, sizeof(run->key_findings),
-	    "strata:audit-findings:{%s}", run->task);
-	snprintf(run->key_scratch, sizeof(run->key_scratch),
-	    "strata:audit-scratch:{%s}", run->task);
+	audit_run_keys(run);
 	argv[0] = run->key_task;
 	argv[1] = "strata:audit-tasks";
 	argv[2] = "strata:audit-config";
@@ -588,7 +598,12 @@ audit_task_described(struct admin_call *call, redisReply *reply)
 	json_object_set_new(stats, "canceledChecks", json_integer(0));
 	json_object_set_new(o, "taskStatus", json_string(status ? status :
 	    "FAILED"));
-	json_object_set_new(o, "taskType", json_string("ON_DEMAND_AUDIT_TASK"));
+	json_object_set_new(o, "taskType", json_string(
+	    admin_field(reply, "type") ? admin_field(reply, "type") :
+	    "ON_DEMAND_AUDIT_TASK"));
+	if (admin_field(reply, "scheduledAuditName") != NULL)
+		json_object_set_new(o, "scheduledAuditName", json_string(
+		    admin_field(reply, "scheduledAuditName")));
 	json_object_set_new(o, "taskStartTime", json_integer(start ?
 	    strtoll(start, NULL, 10) : 0));
 	json_object_set_new(o, "taskStatistics", stats);
@@ -644,14 +659,15 @@ audit_time(const char *s)
 	return (long long)timegm(&tm);
 }
 
-/* KEYS: tasks; ARGV: from, to.  [id, status] pairs, the newest first. */
+/* KEYS: tasks; ARGV: from, to.  id, status, type, by start time. */
 static const char script_list_tasks[] =
     "local out = {} "
     "for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], "
     "  ARGV[2])) do "
-    "  local s = redis.call('HGET', 'strata:audit-task:{' .. id .. '}', "
-    "    'status') "
-    "  if s then out[#out + 1] = id out[#out + 1] = s end end "
+    "  local s = redis.call('HMGET', 'strata:audit-task:{' .. id .. '}', "
+    "    'status', 'type') "
+    "  if s[1] then out[#out + 1] = id out[#out + 1] = s[1] "
+    "    out[#out + 1] = s[2] or 'ON_DEMAND_AUDIT_TASK' end end "
     "return out";
 
 static void
@@ -662,20 +678,20 @@ audit_tasks_listed(struct admin_call *call, redisReply *reply)
 	json_t *all = json_array(), *o = json_object();
 
 	for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY &&
-	     i + 1 < reply->elements; i += 2) {
+	     i + 2 < reply->elements; i += 3) {
+		const char *ttype = reply->element[i + 2]->str;
 		json_t *t;
 
 		if (want != NULL && strcmp(want, reply->element[i + 1]->str))
 			continue;
-		if (type != NULL && strcmp(type, "ON_DEMAND_AUDIT_TASK"))
+		if (type != NULL && strcmp(type, ttype) != 0)
 			continue;
 		t = json_object();
 		json_object_set_new(t, "taskId",
 		    json_string(reply->element[i]->str));
 		json_object_set_new(t, "taskStatus",
 		    json_string(reply->element[i + 1]->str));
-		json_object_set_new(t, "taskType",
-		    json_string("ON_DEMAND_AUDIT_TASK"));
+		json_object_set_new(t, "taskType", json_string(ttype));
 		json_array_append_new(all, t);
 	}
 	if (admin_page(call, all, "taskId", "tasks", o) == 0)
@@ -801,6 +817,274 @@ op_list_audit_findings(struct admin_call *call)
 	    audit_findings_listed);
 }
 
+/* ---- scheduled audits ---- */
+
+/* KEYS: sched, scheds, config; ARGV: name, frequency, checks (",A,B,"),
+ * now, then each check's name. */
+static const char script_create_sched[] =
+    "for i = 5, #ARGV do "
+    "  if redis.call('HGET', KEYS[3], ARGV[i]) == '0' then "
+    "    return redis.error_reply('Invalid the check ' .. ARGV[i] .. "
+    "      ' is not enabled (UpdateAccountAuditConfiguration)') end end "
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply("
+    "  'Exists scheduled audit ' .. ARGV[1] .. ' already exists') end "
+    "redis.call('HSET', KEYS[1], 'name', ARGV[1], 'frequency', ARGV[2], "
+    "  'checks', ARGV[3], 'next', ARGV[4], 'created', ARGV[4]) "
+    "redis.call('SADD', KEYS[2], ARGV[1]) "
+    "return 'OK'";
+
+static void
+audit_sched_created(struct admin_call *call, redisReply *reply)
+{
+	json_t *o = json_object();
+	char arn[400];
+
+	(void)reply;
+	admin_iot_arn(call, arn, sizeof(arn), "scheduledaudit", call->arg);
+	json_object_set_new(o, "scheduledAuditArn", json_string(arn));
+	admin_reply(call, o);
+}
+
+static void
+op_create_sched(struct admin_call *call)
+{
+	struct audit_run probe;
+	const char *argv[ADMIN_MAX_ARGS], *freq;
+	char key[ADMIN_MAX_NAME + 32], now[24];
+	int argc = 7;
+
+	if (!admin_arg_name(call, "scheduledAuditName") ||
+	    !admin_body_string(call, call->body, "frequency", &freq))
+		return;
+	if (freq == NULL || strcmp(freq, "DAILY") != 0) {
+		admin_error(call, 400, "InvalidRequestException", "frequency",
+		    "frequency must be DAILY (the only one Strata runs)");
+		return;
+	}
+	if (!audit_target_checks(call, &probe, argv, &argc))
+		return;
+	snprintf(key, sizeof(key), "strata:audit-sched:{%s}", call->arg);
+	admin_now(now);
+	argv[0] = key;
+	argv[1] = "strata:audit-scheds";
+	argv[2] = "strata:audit-config";
+	argv[3] = call->arg;
+	argv[4] = freq;
+	argv[5] = probe.checks;
+	argv[6] = now;
+	admin_eval(call, script_create_sched, 3, argc, argv,
+	    audit_sched_created);
+}
+
+static json_t *
+audit_sched_json(struct admin_call *call, const redisReply *r, bool full)
+{
+	const char *name = admin_field(r, "name");
+	json_t *o = json_object();
+	char arn[400];
+
+	name = name != NULL ? name : "";
+	admin_iot_arn(call, arn, sizeof(arn), "scheduledaudit", name);
+	json_object_set_new(o, "scheduledAuditName", json_string(name));
+	json_object_set_new(o, "scheduledAuditArn", json_string(arn));
+	json_object_set_new(o, "frequency", json_string("DAILY"));
+	if (full) {
+		const char *checks = admin_field(r, "checks");
+		json_t *list = json_array();
+		char *copy = strdup(checks != NULL ? checks : ""), *save = NULL;
+
+		for (char *t = strtok_r(copy, ",", &save); t != NULL;
+		     t = strtok_r(NULL, ",", &save))
+			json_array_append_new(list, json_string(t));
+		free(copy);
+		json_object_set_new(o, "targetCheckNames", list);
+	}
+	return o;
+}
+
+static const char script_describe_sched[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
+    "  'NotFound scheduled audit ' .. ARGV[1] .. ' does not exist') end "
+    "return redis.call('HGETALL', KEYS[1])";
+
+static void
+audit_sched_described(struct admin_call *call, redisReply *reply)
+{
+	admin_reply(call, audit_sched_json(call, reply, true));
+}
+
+static void
+op_describe_sched(struct admin_call *call)
+{
+	char key[ADMIN_MAX_NAME + 32];
+
+	if (!admin_arg_name(call, "scheduledAuditName"))
+		return;
+	snprintf(key, sizeof(key), "strata:audit-sched:{%s}", call->arg);
+	admin_eval(call, script_describe_sched, 1, 2, (const char *[]){key,
+	    call->arg}, audit_sched_described);
+}
+
+static const char script_delete_sched[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
+    "  'NotFound scheduled audit ' .. ARGV[1] .. ' does not exist') end "
+    "redis.call('DEL', KEYS[1]) redis.call('SREM', KEYS[2], ARGV[1]) "
+    "return 'OK'";
+
+static void
+op_delete_sched(struct admin_call *call)
+{
+	char key[ADMIN_MAX_NAME + 32];
+
+	if (!admin_arg_name(call, "scheduledAuditName"))
+		return;
+	snprintf(key, sizeof(key), "strata:audit-sched:{%s}", call->arg);
+	admin_eval(call, script_delete_sched, 2, 3, (const char *[]){key,
+	    "strata:audit-scheds", call->arg}, admin_done_empty);
+}
+
+static const char script_list_scheds[] =
+    "local out = {} "
+    "for _, n in ipairs(redis.call('SMEMBERS', KEYS[1])) do "
+    "  local t = redis.call('HGETALL', 'strata:audit-sched:{' .. n .. '}') "
+    "  if #t > 0 then out[#out + 1] = t end end "
+    "return out";
+
+static int
+audit_sched_cmp(const void *a, const void *b)
+{
+	return strcmp(json_string_value(json_object_get(*(json_t *const *)a,
+	    "scheduledAuditName")), json_string_value(json_object_get(
+	    *(json_t *const *)b, "scheduledAuditName")));
+}
+
+static void
+audit_scheds_listed(struct admin_call *call, redisReply *reply)
+{
+	json_t *all = json_array(), *o = json_object(), *sorted;
+	size_t n = reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0;
+	json_t **items = calloc(n + 1, sizeof(*items));
+
+	if (items == NULL)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		items[i] = audit_sched_json(call, reply->element[i], false);
+	qsort(items, n, sizeof(*items), audit_sched_cmp);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(all, items[i]);
+	free(items);
+	sorted = all;
+	if (admin_page(call, sorted, "scheduledAuditName", "scheduledAudits",
+	    o) == 0)
+		admin_reply(call, o);
+	else
+		json_decref(o);
+	json_decref(all);
+}
+
+static void
+op_list_scheds(struct admin_call *call)
+{
+	if (!admin_page_valid(call))
+		return;
+	admin_eval(call, script_list_scheds, 1, 1,
+	    (const char *[]){"strata:audit-scheds"}, audit_scheds_listed);
+}
+
+/* Claim one due scheduled audit: its next run moves a day on (or a day
+ * from now, when the cluster was down), and its task is written, in one
+ * step, so that one broker alone runs it.  KEYS: scheds, tasks, config;
+ * ARGV: now, taskId, ttl.  {checks} of the task started, or nil. */
+static const char script_claim_sched[] =
+    "local now = tonumber(ARGV[1]) "
+    "for _, n in ipairs(redis.call('SMEMBERS', KEYS[1])) do "
+    "  local k = 'strata:audit-sched:{' .. n .. '}' "
+    "  local s = redis.call('HMGET', k, 'next', 'checks') "
+    "  if s[1] and tonumber(s[1]) <= now then "
+    "    local nx = tonumber(s[1]) + 86400 "
+    "    if nx <= now then nx = now + 86400 end "
+    "    redis.call('HSET', k, 'next', nx) "
+    "    local checks = ',' "
+    "    for c in string.gmatch(s[2], '[A-Z_]+') do "
+    "      if redis.call('HGET', KEYS[3], c) ~= '0' then "
+    "        checks = checks .. c .. ',' end end "
+    "    local t = 'strata:audit-task:{' .. ARGV[2] .. '}' "
+    "    redis.call('HSET', t, 'taskId', ARGV[2], 'status', "
+    "      'IN_PROGRESS', 'type', 'SCHEDULED_AUDIT_TASK', "
+    "      'scheduledAuditName', n, 'start', ARGV[1], 'checks', checks, "
+    "      'nfindings', 0) "
+    "    redis.call('EXPIRE', t, ARGV[3]) "
+    "    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2]) "
+    "    return {checks} end end "
+    "return false";
+
+#define AUDIT_TICK_SECONDS 5
+
+static void audit_tick(evutil_socket_t fd, short what, void *arg);
+
+static void
+audit_claimed(struct strata_redis *r, redisReply *reply, void *arg)
+{
+	struct audit_run *run = arg;
+
+	(void)r;
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements != 1 ||
+	    reply->element[0]->type != REDIS_REPLY_STRING) {
+		free(run);   /* nothing due, or Redis away: the next tick */
+		return;
+	}
+	snprintf(run->checks, sizeof(run->checks), "%s",
+	    reply->element[0]->str);
+	STRATA_INFO("admin", "scheduled audit started|task=%s", run->task);
+	audit_step(run);
+	/* another may be due too */
+	if (run->b->admin != NULL && run->b->admin->audit_timer != NULL)
+		audit_tick(-1, 0, run->b->admin);
+}
+
+static void
+audit_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker_admin *a = arg;
+	struct audit_run *run = calloc(1, sizeof(*run));
+	const char *v[9];
+	size_t len[9];
+
+	(void)fd;
+	(void)what;
+	if (run == NULL)
+		abort();
+	run->b = a->b;
+	audit_run_keys(run);
+	memcpy(v, (const char *[]){"EVAL", script_claim_sched, "3",
+	    "strata:audit-scheds", "strata:audit-tasks",
+	    "strata:audit-config", run->start, run->task, AUDIT_TTL},
+	    sizeof(v));
+	for (int i = 0; i < 9; i++)
+		len[i] = strlen(v[i]);
+	strata_redis_commandv(a->b->redis, audit_claimed, run, 9, v, len);
+}
+
+void
+admin_audit_timer_start(struct broker_admin *a)
+{
+	struct timeval tv = {AUDIT_TICK_SECONDS, 0};
+
+	a->audit_timer = event_new(a->b->base, -1, EV_PERSIST, audit_tick, a);
+	if (a->audit_timer == NULL)
+		abort();
+	event_add(a->audit_timer, &tv);
+}
+
+void
+admin_audit_timer_free(struct broker_admin *a)
+{
+	if (a->audit_timer != NULL)
+		event_free(a->audit_timer);
+	a->audit_timer = NULL;
+}
+
 const struct admin_route admin_audit_routes[] = {
 	{EVHTTP_REQ_GET, "audit/configuration",
 	    "DescribeAccountAuditConfiguration",
@@ -818,5 +1102,13 @@ const struct admin_route admin_audit_routes[] = {
 	    "iot:DescribeAuditTask", ADMIN_RES_ANY, op_describe_audit_task},
 	{EVHTTP_REQ_POST, "audit/findings", "ListAuditFindings",
 	    "iot:ListAuditFindings", ADMIN_RES_ANY, op_list_audit_findings},
+	{EVHTTP_REQ_POST, "audit/scheduledaudits/*", "CreateScheduledAudit",
+	    "iot:CreateScheduledAudit", ADMIN_RES_ANY, op_create_sched},
+	{EVHTTP_REQ_GET, "audit/scheduledaudits/*", "DescribeScheduledAudit",
+	    "iot:DescribeScheduledAudit", ADMIN_RES_ANY, op_describe_sched},
+	{EVHTTP_REQ_DELETE, "audit/scheduledaudits/*", "DeleteScheduledAudit",
+	    "iot:DeleteScheduledAudit", ADMIN_RES_ANY, op_delete_sched},
+	{EVHTTP_REQ_GET, "audit/scheduledaudits", "ListScheduledAudits",
+	    "iot:ListScheduledAudits", ADMIN_RES_ANY, op_list_scheds},
 	{0, NULL, NULL, NULL, 0, NULL},
 };
