@@ -63,6 +63,9 @@
 #define NEXT_TOKEN { "next-token", "nextToken", CTL_QUERY, CTL_STRING, 0 }
 #define PAGE_SIZE { "page-size", "pageSize", CTL_QUERY, CTL_INTEGER, 0 }
 #define MARKER { "marker", "marker", CTL_QUERY, CTL_STRING, 0 }
+#define SCHEDULED_AUDIT_NAME                                                \
+	{ "scheduled-audit-name", "scheduledAuditName", CTL_PATH,           \
+		CTL_STRING, CTL_REQUIRED }
 /* Topic rules, with `aws iot`'s flags: the payload is the whole body (the
  * API's payload member), JSON, checked before it is sent. */
 #define RULE_NAME                                                           \
@@ -526,6 +529,23 @@ const struct ctl_command ctl_table_commands[] = {
 	      { "check-name", "checkName", CTL_BODY, CTL_STRING, 0 },
 	      { "max-results", "maxResults", CTL_BODY, CTL_INTEGER, 0 },
 	      { "next-token", "nextToken", CTL_BODY, CTL_STRING, 0 } } },
+	{ "create-scheduled-audit", "CreateScheduledAudit", EVHTTP_REQ_POST,
+	    "/audit/scheduledaudits/{scheduledAuditName}",
+	    "Run audit checks every day.",
+	    { SCHEDULED_AUDIT_NAME,
+	      { "frequency", "frequency", CTL_BODY, CTL_STRING, CTL_REQUIRED,
+		"DAILY" },
+	      { "target-check-names", "targetCheckNames", CTL_BODY, CTL_LIST,
+		CTL_REQUIRED } } },
+	{ "describe-scheduled-audit", "DescribeScheduledAudit",
+	    EVHTTP_REQ_GET, "/audit/scheduledaudits/{scheduledAuditName}",
+	    "Show a scheduled audit.", { SCHEDULED_AUDIT_NAME } },
+	{ "list-scheduled-audits", "ListScheduledAudits", EVHTTP_REQ_GET,
+	    "/audit/scheduledaudits", "List the scheduled audits.",
+	    { MAX_RESULTS, NEXT_TOKEN } },
+	{ "delete-scheduled-audit", "DeleteScheduledAudit",
+	    EVHTTP_REQ_DELETE, "/audit/scheduledaudits/{scheduledAuditName}",
+	    "Delete a scheduled audit.", { SCHEDULED_AUDIT_NAME } },
 	{ "create-admin-user", "CreateAdminUser", EVHTTP_REQ_POST,
 	    "/admin-users/{userName}", "Create an admin user.",
 	    { USER_NAME } },

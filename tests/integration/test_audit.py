@@ -14,7 +14,7 @@ import pytest
 
 import certs
 import conftest
-from test_admin_authz import admin, ok
+from test_admin_authz import admin, call, make_user, ok
 from test_thing_groups import ctl, err
 
 YEAR = time.strftime("%Y%m%d%H%M%SZ", time.gmtime(time.time() + 365 * 86400))
@@ -275,3 +275,82 @@ def test_errors(acluster):
     out = ctl(c, "describe-audit-task", "--task-id", "no-such-task",
               expect=254)
     assert "ResourceNotFoundException" in out
+
+
+def test_scheduled_audit(acluster):
+    """A DAILY scheduled audit runs on the next timer tick (every 5 s) of
+    the one broker that claims it, then not again that day."""
+    c = acluster
+    since = int(time.time()) - 1
+    out = ctl(c, "create-scheduled-audit", "--scheduled-audit-name",
+              "nightly", "--frequency", "DAILY", "--target-check-names",
+              "DEVICE_CERTIFICATE_SHARED_CHECK,LOGGING_DISABLED_CHECK")
+    assert out["scheduledAuditArn"] == ARN + ":scheduledaudit/nightly"
+    desc = ctl(c, "describe-scheduled-audit", "--scheduled-audit-name",
+               "nightly")
+    assert desc["frequency"] == "DAILY"
+    assert desc["targetCheckNames"] == [
+        "DEVICE_CERTIFICATE_SHARED_CHECK", "LOGGING_DISABLED_CHECK"]
+    assert ctl(c, "list-scheduled-audits")["scheduledAudits"] == [{
+        "scheduledAuditName": "nightly",
+        "scheduledAuditArn": ARN + ":scheduledaudit/nightly",
+        "frequency": "DAILY"}]
+    err(admin(c, "POST", "/audit/scheduledaudits/nightly",
+              {"frequency": "DAILY",
+               "targetCheckNames": ["LOGGING_DISABLED_CHECK"]}),
+        409, "ResourceAlreadyExistsException")
+    err(admin(c, "POST", "/audit/scheduledaudits/weekly",
+              {"frequency": "WEEKLY",
+               "targetCheckNames": ["LOGGING_DISABLED_CHECK"]}),
+        400, "InvalidRequestException")
+    deadline = time.time() + 15
+    tasks = []
+    while time.time() < deadline:
+        tasks = [t for t in ctl(c, "list-audit-tasks", "--start-time",
+                                str(since), "--end-time",
+                                str(int(time.time()) + 5),
+                                "--task-type", "SCHEDULED_AUDIT_TASK")[
+                                    "tasks"]
+                 if t["taskStatus"] == "COMPLETED"]
+        if tasks:
+            break
+        time.sleep(0.5)
+    assert len(tasks) == 1, tasks
+    d = ctl(c, "describe-audit-task", "--task-id", tasks[0]["taskId"])
+    assert d["taskType"] == "SCHEDULED_AUDIT_TASK"
+    assert d["scheduledAuditName"] == "nightly"
+    assert sorted(d["auditDetails"]) == [
+        "DEVICE_CERTIFICATE_SHARED_CHECK", "LOGGING_DISABLED_CHECK"]
+    time.sleep(6)   # a later tick does not run it again the same day
+    again = ctl(c, "list-audit-tasks", "--start-time", str(since),
+                "--end-time", str(int(time.time()) + 5),
+                "--task-type", "SCHEDULED_AUDIT_TASK")["tasks"]
+    assert len(again) == 1, again
+    ctl(c, "delete-scheduled-audit", "--scheduled-audit-name", "nightly")
+    assert ctl(c, "list-scheduled-audits")["scheduledAudits"] == []
+    err(admin(c, "GET", "/audit/scheduledaudits/nightly"), 404,
+        "ResourceNotFoundException")
+
+
+def test_iam_actions(acluster):
+    """The audit routes' IAM actions: a user allowed only to read
+    findings and tasks may not start a task or change the
+    configuration."""
+    c = acluster
+    _, kid, secret = make_user(c, {
+        "Effect": "Allow", "Resource": "*",
+        "Action": ["iot:DescribeAuditTask", "iot:ListAuditFindings"]})
+    auth = "Bearer %s:%s" % (kid, secret)
+    err(call(c.admin_url, "POST", "/audit/tasks",
+             {"targetCheckNames": ["LOGGING_DISABLED_CHECK"]}, auth=auth),
+        403, "AccessDeniedException")
+    err(call(c.admin_url, "PATCH", "/audit/configuration",
+             {"auditCheckConfigurations": {}}, auth=auth),
+        403, "AccessDeniedException")
+    task = ok(admin(c, "POST", "/audit/tasks", {
+        "targetCheckNames": ["LOGGING_DISABLED_CHECK"]}))["taskId"]
+    status, body = call(c.admin_url, "GET", "/audit/tasks/" + task,
+                        auth=auth)
+    assert status == 200 and body["taskType"] == "ON_DEMAND_AUDIT_TASK"
+    assert call(c.admin_url, "POST", "/audit/findings", {"taskId": task},
+                auth=auth)[0] == 200
