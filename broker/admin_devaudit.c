@@ -26,6 +26,7 @@
 #include <event2/event.h>
 
 #include "admin.h"
+#include "keyquality.h"
 #include "log.h"
 #include "uuid.h"
 
@@ -49,6 +50,8 @@ static const struct audit_check audit_checks[] = {
 	{"CA_CERTIFICATE_EXPIRING_CHECK", "HIGH"},
 	{"LOGGING_DISABLED_CHECK", "LOW"},
 	{"CA_CERTIFICATE_AUTO_REGISTRATION_ENABLED_CHECK", "MEDIUM"},
+	{"DEVICE_CERTIFICATE_KEY_QUALITY_CHECK", "CRITICAL"},
+	{"CA_CERTIFICATE_KEY_QUALITY_CHECK", "CRITICAL"},
 	{NULL, NULL},
 };
 
@@ -317,7 +320,8 @@ struct audit_run {
 	struct strata_broker *b;
 	char task[40];
 	char start[24];
-	int phase;            /* 0 certs, 1 cas, 2 policies, 3 finish */
+	int phase;            /* 0 certs, 1 cas, 2 policies, 3 device
+				 keys, 4 CA keys, 5 finish */
 	char cursor[32];
 	char checks[600];     /* ",A,B," */
 	char key_task[80], key_findings[80], key_scratch[80];
@@ -369,7 +373,7 @@ audit_stepped(struct strata_redis *r, redisReply *reply, void *arg)
 		audit_failed(run, reply->str);
 		return;
 	}
-	if (run->phase == 3) {
+	if (run->phase == 5) {
 		free(run);
 		return;
 	}
@@ -391,16 +395,118 @@ audit_logging_off(const struct strata_broker *b)
 	    0 || strcmp(l, "error") == 0);
 }
 
+/* A page of ACTIVE certificates or CAs with their PEMs.  ARGV: set,
+ * record key prefix, cursor, page size.  {cursor, id, pem, ...}. */
+static const char script_keys_page[] =
+    "local r = redis.call('SSCAN', ARGV[1], ARGV[3], 'COUNT', ARGV[4]) "
+    "local out = {r[1]} "
+    "for _, id in ipairs(r[2]) do "
+    "  local c = redis.call('HMGET', ARGV[2] .. id .. '}', 'status', "
+    "    'pem') "
+    "  if c[1] == 'ACTIVE' and c[2] then out[#out + 1] = id "
+    "    out[#out + 1] = c[2] end end "
+    "return out";
+
+/* KEYS: task, findings; ARGV: taskId, check, total, now, ttl, start,
+ * resource type, identifier field, cursor, "id\treason\n"...
+ * Returns the cursor. */
+static const char script_keys_write[] =
+    "redis.call('HINCRBY', KEYS[1], 'total:' .. ARGV[2], ARGV[3]) "
+    "for id, why in string.gmatch(ARGV[10], "
+    "  '([^\\t\\n]+)\\t([^\\n]+)\\n') do "
+    "  local n = redis.call('HINCRBY', KEYS[1], 'nfindings', 1) "
+    "  redis.call('HINCRBY', KEYS[1], 'nc:' .. ARGV[2], 1) "
+    "  redis.call('RPUSH', KEYS[2], cjson.encode({findingId = ARGV[1] .. "
+    "    '-' .. n, taskId = ARGV[1], checkName = ARGV[2], taskStartTime "
+    "    = tonumber(ARGV[6]), findingTime = tonumber(ARGV[4]), severity "
+    "    = 'CRITICAL', nonCompliantResource = {resourceType = ARGV[7], "
+    "    resourceIdentifier = {[ARGV[8]] = id}}, reasonForNonCompliance "
+    "    = 'the certificate has a weak key: ' .. why, "
+    "    reasonForNonComplianceCode = 'CERTIFICATE_KEY_WEAK', "
+    "    isSuppressed = false})) "
+    "  redis.call('EXPIRE', KEYS[2], ARGV[5]) end "
+    "return ARGV[9]";
+
+static const char *
+audit_key_check(int phase)
+{
+	return phase == 3 ? "DEVICE_CERTIFICATE_KEY_QUALITY_CHECK" :
+	    "CA_CERTIFICATE_KEY_QUALITY_CHECK";
+}
+
+/* A page of PEMs read: judge each key here, then write the findings. */
+static void
+audit_keys_read(struct strata_redis *r, redisReply *reply, void *arg)
+{
+	struct audit_run *run = arg;
+	const char *check = audit_key_check(run->phase);
+	char *payload = NULL, now[24], total[24], why[128];
+	size_t plen = 0, n = 0;
+	FILE *out;
+	const char *v[15];
+	size_t len[15];
+
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements < 1 ||
+	    reply->element[0]->type != REDIS_REPLY_STRING) {
+		audit_stepped(r, reply, arg);   /* interrupted, or FAILED */
+		return;
+	}
+	out = open_memstream(&payload, &plen);
+	if (out == NULL)
+		abort();
+	for (size_t i = 1; i + 1 < reply->elements; i += 2) {
+		if (reply->element[i + 1]->type != REDIS_REPLY_STRING)
+			continue;
+		n++;
+		if (strata_key_quality_pem(reply->element[i + 1]->str, why,
+		    sizeof(why)) == STRATA_KEY_WEAK)
+			fprintf(out, "%s\t%s\n", reply->element[i]->str, why);
+	}
+	fclose(out);
+	admin_now(now);
+	snprintf(total, sizeof(total), "%zu", n);
+	memcpy(v, (const char *[]){"EVAL", script_keys_write, "2",
+	    run->key_task, run->key_findings, run->task, check, total, now,
+	    AUDIT_TTL, run->start, run->phase == 3 ? "DEVICE_CERTIFICATE" :
+	    "CA_CERTIFICATE", run->phase == 3 ? "deviceCertificateId" :
+	    "caCertificateId", reply->element[0]->str, payload},
+	    sizeof(v));
+	for (int i = 0; i < 15; i++)
+		len[i] = strlen(v[i]);
+	strata_redis_commandv(run->b->redis, audit_stepped, run, 15, v, len);
+	free(payload);
+}
+
 static void
 audit_step(struct audit_run *run)
 {
-	char now[24];
+	char now[24], probe[64];
 	const char *v[16];
 	size_t len[16];
 	int n;
 
+	while (run->phase == 3 || run->phase == 4) {
+		snprintf(probe, sizeof(probe), ",%s,",
+		    audit_key_check(run->phase));
+		if (strstr(run->checks, probe) != NULL)
+			break;
+		run->phase++;   /* not asked for */
+	}
 	admin_now(now);
 	v[0] = "EVAL";
+	if (run->phase == 3 || run->phase == 4) {
+		n = 7;
+		memcpy(v + 1, (const char *[]){script_keys_page, "0",
+		    run->phase == 3 ? "strata:certs" : "strata:cas",
+		    run->phase == 3 ? "strata:cert:{" : "strata:ca:{",
+		    run->cursor, AUDIT_PAGE}, 6 * sizeof(char *));
+		for (int i = 0; i < n; i++)
+			len[i] = strlen(v[i]);
+		strata_redis_commandv(run->b->redis, audit_keys_read, run, n,
+		    v, len);
+		return;
+	}
 	if (run->phase < 3) {
 		n = 15;
 		memcpy(v + 1, (const char *[]){script_step, "3",
@@ -422,12 +528,12 @@ audit_step(struct audit_run *run)
 	strata_redis_commandv(run->b->redis, audit_stepped, run, n, v, len);
 }
 
-/* KEYS: task, tasks, config; ARGV: taskId, now, checks (",A,B,"), ttl,
- * then each check's name. */
+/* KEYS: task, tasks, config; ARGV: taskId, now, checks (",A,B,"),
+ * ttl. */
 static const char script_start[] =
-    "for i = 5, #ARGV do "
-    "  if redis.call('HGET', KEYS[3], ARGV[i]) == '0' then "
-    "    return redis.error_reply('Invalid the check ' .. ARGV[i] .. "
+    "for c in string.gmatch(ARGV[3], '[A-Z_]+') do "
+    "  if redis.call('HGET', KEYS[3], c) == '0' then "
+    "    return redis.error_reply('Invalid the check ' .. c .. "
     "      ' is not enabled (UpdateAccountAuditConfiguration)') end end "
     "redis.call('HSET', KEYS[1], 'taskId', ARGV[1], 'status', "
     "  'IN_PROGRESS', 'type', 'ON_DEMAND_AUDIT_TASK', 'start', ARGV[2], "
@@ -451,17 +557,17 @@ audit_started(struct admin_call *call, redisReply *reply)
 	audit_step(run);
 }
 
-/* targetCheckNames into run->checks and argv; false after a 400. */
+/* targetCheckNames into run->checks; false after a 400. */
 static bool
-audit_target_checks(struct admin_call *call, struct audit_run *run,
-    const char **argv, int *argc)
+audit_target_checks(struct admin_call *call, struct audit_run *run)
 {
 	json_t *t = call->body != NULL ?
 	    json_object_get(call->body, "targetCheckNames") : NULL, *v;
 	size_t i;
 
 	if (t == NULL || !json_is_array(t) || json_array_size(t) == 0 ||
-	    json_array_size(t) > ADMIN_MAX_ARGS - 8) {
+	    json_array_size(t) > 2 * (sizeof(audit_checks) /
+	    sizeof(audit_checks[0]))) {
 		admin_error(call, 400, "InvalidRequestException",
 		    "targetCheckNames", "targetCheckNames must be a list of "
 		    "audit checks");
@@ -478,9 +584,11 @@ audit_target_checks(struct admin_call *call, struct audit_run *run,
 			    json_is_string(v) ? json_string_value(v) : "");
 			return false;
 		}
+		if (strlen(run->checks) + strlen(c->name) + 2 >
+		    sizeof(run->checks))
+			break;
 		strcat(run->checks, c->name);
 		strcat(run->checks, ",");
-		argv[(*argc)++] = c->name;
 	}
 	return true;
 }
@@ -489,14 +597,12 @@ static void
 op_start_audit(struct admin_call *call)
 {
 	struct audit_run *run = calloc(1, sizeof(*run));
-	const char *argv[ADMIN_MAX_ARGS];
-	int argc = 7;
+	const char *argv[7];
 
 	if (run == NULL)
 		abort();
 	run->b = call->b;
-	strcpy(run->cursor, "0");
-	if (!audit_target_checks(call, run, argv, &argc)) {
+	if (!audit_target_checks(call, run)) {
 		free(run);
 		return;
 	}
@@ -509,7 +615,7 @@ op_start_audit(struct admin_call *call)
 	argv[5] = run->checks;
 	argv[6] = AUDIT_TTL;
 	call->state = run;
-	admin_eval(call, script_start, 3, argc, argv, audit_started);
+	admin_eval(call, script_start, 3, 7, argv, audit_started);
 }
 
 /* ---- reading results ---- */
@@ -820,11 +926,11 @@ op_list_audit_findings(struct admin_call *call)
 /* ---- scheduled audits ---- */
 
 /* KEYS: sched, scheds, config; ARGV: name, frequency, checks (",A,B,"),
- * now, then each check's name. */
+ * now. */
 static const char script_create_sched[] =
-    "for i = 5, #ARGV do "
-    "  if redis.call('HGET', KEYS[3], ARGV[i]) == '0' then "
-    "    return redis.error_reply('Invalid the check ' .. ARGV[i] .. "
+    "for c in string.gmatch(ARGV[3], '[A-Z_]+') do "
+    "  if redis.call('HGET', KEYS[3], c) == '0' then "
+    "    return redis.error_reply('Invalid the check ' .. c .. "
     "      ' is not enabled (UpdateAccountAuditConfiguration)') end end "
     "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply("
     "  'Exists scheduled audit ' .. ARGV[1] .. ' already exists') end "
@@ -849,9 +955,8 @@ static void
 op_create_sched(struct admin_call *call)
 {
 	struct audit_run probe;
-	const char *argv[ADMIN_MAX_ARGS], *freq;
+	const char *argv[7], *freq;
 	char key[ADMIN_MAX_NAME + 32], now[24];
-	int argc = 7;
 
 	if (!admin_arg_name(call, "scheduledAuditName") ||
 	    !admin_body_string(call, call->body, "frequency", &freq))
@@ -861,7 +966,7 @@ op_create_sched(struct admin_call *call)
 		    "frequency must be DAILY (the only one Strata runs)");
 		return;
 	}
-	if (!audit_target_checks(call, &probe, argv, &argc))
+	if (!audit_target_checks(call, &probe))
 		return;
 	snprintf(key, sizeof(key), "strata:audit-sched:{%s}", call->arg);
 	admin_now(now);
@@ -872,7 +977,7 @@ op_create_sched(struct admin_call *call)
 	argv[4] = freq;
 	argv[5] = probe.checks;
 	argv[6] = now;
-	admin_eval(call, script_create_sched, 3, argc, argv,
+	admin_eval(call, script_create_sched, 3, 7, argv,
 	    audit_sched_created);
 }
 

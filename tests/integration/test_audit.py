@@ -27,6 +27,8 @@ CHECKS = [
     "CA_CERTIFICATE_EXPIRING_CHECK",
     "LOGGING_DISABLED_CHECK",
     "CA_CERTIFICATE_AUTO_REGISTRATION_ENABLED_CHECK",
+    "DEVICE_CERTIFICATE_KEY_QUALITY_CHECK",
+    "CA_CERTIFICATE_KEY_QUALITY_CHECK",
 ]
 ARN = "arn:aws:iot:local:000000000000"
 
@@ -170,6 +172,10 @@ def test_clean_then_planted(acluster, tmp_path):
     assert rc == 0, out
     auto_ca = certs.make_ca(d, "autoca")
     auto_ca_id = register_ca(c, auto_ca[0], auto=True)
+    weak = certs.make_leaf(d, "weak", ca, end=YEAR, rsa_bits=1024)
+    weak_id = register(c, weak[0])
+    weak_ca = certs.make_ca(d, "weakca", days=400, rsa_bits=1024)
+    weak_ca_id = register_ca(c, weak_ca[0])
 
     task, desc = run_audit(c)
     by = {}
@@ -218,6 +224,15 @@ def test_clean_then_planted(acluster, tmp_path):
         "caCertificateId"] for f in by["CA_CERTIFICATE_EXPIRING_CHECK"]}
     assert auto_ca_id in ca_exp
     assert "LOGGING_DISABLED_CHECK" not in by
+    [f] = by["DEVICE_CERTIFICATE_KEY_QUALITY_CHECK"]
+    assert f["nonCompliantResource"]["resourceIdentifier"] == {
+        "deviceCertificateId": weak_id}
+    assert f["reasonForNonComplianceCode"] == "CERTIFICATE_KEY_WEAK"
+    assert "RSA key of 1024 bits" in f["reasonForNonCompliance"]
+    [f] = by["CA_CERTIFICATE_KEY_QUALITY_CHECK"]
+    assert f["nonCompliantResource"] == {
+        "resourceType": "CA_CERTIFICATE",
+        "resourceIdentifier": {"caCertificateId": weak_ca_id}}
 
     det = desc["auditDetails"]["DEVICE_CERTIFICATE_SHARED_CHECK"]
     assert det["checkRunStatus"] == "COMPLETED_NON_COMPLIANT"
