@@ -2,18 +2,22 @@
  * admin_devaudit.c - Device Defender Audit in the admin API:
  * UpdateAccountAuditConfiguration, DescribeAccountAuditConfiguration,
  * StartOnDemandAuditTask, DescribeAuditTask, ListAuditTasks,
- * ListAuditFindings (docs/internals/audit.md has the checks, their
- * criteria and the keys).
+ * ListAuditFindings, and the DAILY scheduled audits
+ * (docs/internals/audit.md has the checks, their criteria and the keys).
  *
  * An audit task's life:
  *
- *   StartOnDemandAuditTask -> IN_PROGRESS (task hash written, taskId
- *   answered) -> the broker that answered runs the steps: one Lua script
- *   per page of at most AUDIT_PAGE members of strata:certs, then of
- *   strata:cas, then of strata:policies (SSCAN), each writing its
- *   findings and counts -> the last step (the logging check, from this
- *   broker's configuration) -> COMPLETED.  A step Redis refuses -> FAILED.
- *   A broker that stops in between leaves the task IN_PROGRESS until it
+ *   StartOnDemandAuditTask, or a scheduled audit claimed by the timer
+ *   (every AUDIT_TICK_SECONDS on each broker with the admin API: one
+ *   script moves its next run a day on and writes its task) ->
+ *   IN_PROGRESS -> the broker that wrote it runs the steps: one Lua
+ *   script per page of at most AUDIT_PAGE members of strata:certs, then
+ *   of strata:cas, then of strata:policies (SSCAN), each writing its
+ *   findings and counts; then, when asked for, the key quality pages
+ *   (PEMs read by one script, judged here with OpenSSL, findings written
+ *   by another) -> the last step (the logging check, from this broker's
+ *   configuration) -> COMPLETED.  A step Redis refuses -> FAILED.  A
+ *   broker that stops in between leaves the task IN_PROGRESS until it
  *   expires (AUDIT_TTL).
  *
  * No page blocks the event loop or Redis for longer than AUDIT_PAGE
@@ -36,23 +40,23 @@
 #define AUDIT_FINDINGS_MAX 250
 
 struct audit_check {
-	const char *name;
-	const char *severity;
+	const char *name;   /* severities are in the scripts' findings */
 };
 
-/* The checks Strata runs; the last is Strata's own (audit.md). */
+/* The checks Strata runs (audit.md); the auto-registration one is
+ * Strata's own. */
 static const struct audit_check audit_checks[] = {
-	{"IOT_POLICY_OVERLY_PERMISSIVE_CHECK", "CRITICAL"},
-	{"DEVICE_CERTIFICATE_SHARED_CHECK", "CRITICAL"},
-	{"DEVICE_CERTIFICATE_EXPIRING_CHECK", "MEDIUM"},
-	{"REVOKED_CA_CERTIFICATE_STILL_ACTIVE_CHECK", "CRITICAL"},
-	{"REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK", "MEDIUM"},
-	{"CA_CERTIFICATE_EXPIRING_CHECK", "HIGH"},
-	{"LOGGING_DISABLED_CHECK", "LOW"},
-	{"CA_CERTIFICATE_AUTO_REGISTRATION_ENABLED_CHECK", "MEDIUM"},
-	{"DEVICE_CERTIFICATE_KEY_QUALITY_CHECK", "CRITICAL"},
-	{"CA_CERTIFICATE_KEY_QUALITY_CHECK", "CRITICAL"},
-	{NULL, NULL},
+	{"IOT_POLICY_OVERLY_PERMISSIVE_CHECK"},
+	{"DEVICE_CERTIFICATE_SHARED_CHECK"},
+	{"DEVICE_CERTIFICATE_EXPIRING_CHECK"},
+	{"REVOKED_CA_CERTIFICATE_STILL_ACTIVE_CHECK"},
+	{"REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK"},
+	{"CA_CERTIFICATE_EXPIRING_CHECK"},
+	{"LOGGING_DISABLED_CHECK"},
+	{"CA_CERTIFICATE_AUTO_REGISTRATION_ENABLED_CHECK"},
+	{"DEVICE_CERTIFICATE_KEY_QUALITY_CHECK"},
+	{"CA_CERTIFICATE_KEY_QUALITY_CHECK"},
+	{NULL},
 };
 
 static const struct audit_check *
