@@ -369,7 +369,7 @@ admin_route(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
 	static const struct admin_route *const tables[] = {admin_routes,
 	    admin_iam_routes, admin_rule_routes, admin_dest_routes,
 	    admin_type_routes, admin_group_routes, admin_prov_routes,
-	    admin_fidx_routes, admin_fidx_group_routes};
+	    admin_fidx_routes, admin_fidx_group_routes, admin_audit_routes};
 	enum evhttp_cmd_type method = evhttp_request_get_command(call->req);
 
 	call->route_status = 404;
@@ -584,6 +584,7 @@ broker_admin_start(struct strata_broker *b)
 	STRATA_INFO(BROKER_COMP, "listening|listener=admin address=%s "
 	    "port=%ld tls=%s", cfg->admin_bind, cfg->admin_port,
 	    cfg->admin_tls ? "yes" : "no");
+	admin_audit_timer_start(a);
 	return 0;
 }
 
@@ -603,6 +604,7 @@ broker_admin_free(struct strata_broker *b)
 		return;
 	if (a->http != NULL)
 		evhttp_free(a->http);
+	admin_audit_timer_free(a);
 	X509_free(a->ca);
 	EVP_PKEY_free(a->ca_key);
 	OPENSSL_cleanse(a->token, sizeof(a->token));

@@ -30,6 +30,7 @@ struct broker_admin {
 	X509 *ca;                 /* registry-ca-cert, or NULL */
 	EVP_PKEY *ca_key;
 	char ca_id[BROKER_CERT_ID_LEN + 1];
+	struct event *audit_timer; /* due scheduled audits (devaudit) */
 };
 
 /* What a route acts on, for its resource ARN (admin_auth.c). */
@@ -76,6 +77,7 @@ extern const struct admin_route admin_group_routes[]; /* admin_groups.c */
 extern const struct admin_route admin_prov_routes[]; /* admin_prov.c */
 extern const struct admin_route admin_fidx_routes[]; /* admin_fidx.c */
 extern const struct admin_route admin_fidx_group_routes[];
+extern const struct admin_route admin_audit_routes[]; /* admin_devaudit.c */
                                           /* admin_fidx_groups.c */
 
 struct admin_cred;
@@ -195,6 +197,10 @@ void admin_group_attached_policies(struct admin_call *call,
 /* ---- admin_fidx.c ---- */
 /* indexName (absent or AWS_Things: true; else answered 400 or 404). */
 bool admin_fidx_index_name(struct admin_call *call, const char *name);
+
+/* ---- admin_devaudit.c: the timer that runs due scheduled audits ---- */
+void admin_audit_timer_start(struct broker_admin *a);
+void admin_audit_timer_free(struct broker_admin *a);
 
 /* ---- admin_iam.c ---- */
 void admin_iam_arn(struct admin_call *call, char *out, size_t len,

@@ -14,13 +14,22 @@ def _run(*args, cwd):
         " ".join(args), r.stdout.decode("utf-8", "replace"))
 
 
-def make_ca(directory, name, subject=None):
-    """A self-signed EC CA: returns (cert path, key path)."""
+def _key(directory, key, rsa_bits):
+    if rsa_bits:
+        _run("genpkey", "-algorithm", "RSA", "-pkeyopt",
+             "rsa_keygen_bits:%d" % rsa_bits, "-out", key, cwd=directory)
+    else:
+        _run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out",
+             key, cwd=directory)
+
+
+def make_ca(directory, name, subject=None, days=30, rsa_bits=None):
+    """A self-signed CA valid for days, EC P-256 or RSA of rsa_bits:
+    returns (cert path, key path)."""
     key = os.path.join(directory, name + ".key")
     crt = os.path.join(directory, name + ".crt")
-    _run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key,
-         cwd=directory)
-    _run("req", "-x509", "-new", "-key", key, "-sha256", "-days", "30",
+    _key(directory, key, rsa_bits)
+    _run("req", "-x509", "-new", "-key", key, "-sha256", "-days", str(days),
          "-subj", subject or "/CN=%s" % name, "-addext",
          "basicConstraints=critical,CA:TRUE", "-addext",
          "keyUsage=critical,keyCertSign,cRLSign", "-out", crt, cwd=directory)
@@ -58,17 +67,17 @@ def _ca_conf(directory, ca_name):
     return conf
 
 
-def make_leaf(directory, name, ca, subject=None, start=None, end=None):
-    """A client certificate signed by ca (cert, key), EC P-256; start /
-    end are openssl dates (YYYYMMDDHHMMSSZ) for an expired or not yet
-    valid one.  Returns (cert path, key path)."""
+def make_leaf(directory, name, ca, subject=None, start=None, end=None,
+              rsa_bits=None):
+    """A client certificate signed by ca (cert, key), EC P-256 or RSA of
+    rsa_bits; start / end are openssl dates (YYYYMMDDHHMMSSZ) for an
+    expired or not yet valid one.  Returns (cert path, key path)."""
     ca_crt, ca_key = ca
     ca_name = os.path.splitext(os.path.basename(ca_crt))[0]
     key = os.path.join(directory, name + ".key")
     csr = os.path.join(directory, name + ".csr")
     crt = os.path.join(directory, name + ".crt")
-    _run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key,
-         cwd=directory)
+    _key(directory, key, rsa_bits)
     _run("req", "-new", "-key", key, "-subj", subject or "/CN=%s" % name,
          "-out", csr, cwd=directory)
     args = ["ca", "-batch", "-config", _ca_conf(directory, ca_name),
