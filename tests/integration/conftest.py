@@ -27,6 +27,7 @@ import uuid
 
 import pytest
 
+import daemons
 import mqttc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -358,15 +359,9 @@ def start_cluster(name, brokers=BROKERS, routers=ROUTERS, prefix="strata-it-",
         pytest.fail("%s does not exist" % CLUSTER_SH)
     run_env = dict(os.environ)
     run_env.setdefault("STRATA_KEEPALIVE_MIN", "1")
-    # Several tests publish hundreds of messages at once on one
-    # connection (receive maximum, packet ids, shared subscriptions),
-    # over AWS IoT's 100 publishes/s per connection: the buckets run
-    # (throttle.c is on every test's path) with a limit they do not
-    # reach.  test_throttle.py tests the limits on a cluster of its own.
-    run_env.setdefault("STRATA_THROTTLE_PUBLISH_RATE", "100000")
-    # and reconnect a client id at once (take-over, resume), over AWS
-    # IoT's one CONNECT per second per client id
-    run_env.setdefault("STRATA_THROTTLE_CONNECT_CLIENT_RATE", "100000")
+    # throttling's limits out of the tests' reach (daemons.py says why)
+    for k, v in daemons.NO_THROTTLE_ENV.items():
+        run_env.setdefault(k, v)
     run_env.update(env or {})
     # Another worker may take a port between the pick and the bind (the
     # picks are only probes): a start that failed on a port in use is
@@ -556,7 +551,6 @@ def extra_broker(cluster):
     shared cluster's Redis and routers, with options of the test's own;
     ready when returned, stopped (exit 0, no sanitizer report) after the
     test."""
-    import daemons
     made = []
 
     def start(*args):

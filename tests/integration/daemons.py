@@ -125,9 +125,14 @@ class Daemon:
 
 
 # Limits the tests do not reach (conftest.start_cluster sets the same):
-# several publish hundreds of messages at once on one connection or
-# reconnect a client id at once, over AWS IoT's per-connection rates.
+# several publish hundreds of messages at once on one connection, write
+# megabytes in one go (test_subscribe_order's busy link), subscribe in
+# bursts or reconnect a client id at once, over AWS IoT's per-connection
+# rates.  The buckets still run on every test's path; test_throttle.py
+# tests the limits on a cluster of its own.
 NO_THROTTLE_ENV = {"STRATA_THROTTLE_PUBLISH_RATE": "100000",
+                   "STRATA_THROTTLE_INBOUND_BYTES": "1000000000",
+                   "STRATA_THROTTLE_SUBSCRIBE_RATE": "100000",
                    "STRATA_THROTTLE_CONNECT_CLIENT_RATE": "100000"}
 
 
