@@ -30,7 +30,7 @@ unit: build
 	ctest --test-dir build --output-on-failure
 
 integration: build
-	STRATA_BIN_DIR=$(CURDIR)/build/bin $(PYTHON) -m pytest -q -n $${TEST_WORKERS:-3} --dist loadfile tests/integration
+	STRATA_BIN_DIR=$(CURDIR)/build/bin $(PYTHON) -m pytest -q -n $${TEST_WORKERS:-4} --dist loadfile tests/integration
 
 asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSTRATA_SANITIZE=ON >/dev/null

@@ -79,13 +79,13 @@ free_base() {
 	PY
 }
 
-# Three pytest workers (pytest-xdist), a test file on each at a time:
+# Four pytest workers (pytest-xdist), a test file on each at a time:
 # the tests mostly wait on sockets and timers (even under ASan the suite
-# takes only a fifth longer), so on two cores three workers still cut the
+# takes only a fifth longer), so on two cores four workers still cut the
 # wall time.  TEST_WORKERS=0 runs them in this process.
 integration() {
 	STRATA_BIN_DIR=$1 "$PYTHON" -m pytest -q -p no:cacheprovider \
-		-n "${TEST_WORKERS:-3}" --dist loadfile tests/integration
+		-n "${TEST_WORKERS:-4}" --dist loadfile tests/integration
 }
 
 fuzz_build() {
