@@ -730,10 +730,7 @@ ops_store_cert(struct admin_call *call, X509 *cert, const char *pem,
 
 	broker_registry_key(k, "cert", st->id);
 	ops_now(now);
-	snprintf(nb, sizeof(nb), "%lld",
-	    (long long)broker_cert_time(X509_get0_notBefore(cert)));
-	snprintf(na, sizeof(na), "%lld",
-	    (long long)broker_cert_time(X509_get0_notAfter(cert)));
+	broker_cert_validity(cert, nb, na);
 	admin_eval(call, script_store_cert, 2, 9, (const char *[]){k,
 	    "strata:certs", st->id, pem, status, ca, now, nb, na}, done);
 }
@@ -1194,10 +1191,7 @@ op_register_ca_certificate(struct admin_call *call)
 	broker_registry_key(k[0], "ca", st->id);
 	broker_cert_issuer_key(st->cert, false, k[1], sizeof(k[1]));
 	ops_now(now);
-	snprintf(nb, sizeof(nb), "%lld",
-	    (long long)broker_cert_time(X509_get0_notBefore(st->cert)));
-	snprintf(na, sizeof(na), "%lld",
-	    (long long)broker_cert_time(X509_get0_notAfter(st->cert)));
+	broker_cert_validity(st->cert, nb, na);
 	admin_eval(call, script_store_ca, 3, 12, (const char *[]){k[0],
 	    "strata:cas", k[1], st->id, pem,
 	    admin_query_true(call, "setAsActive") ? "ACTIVE" : "INACTIVE",

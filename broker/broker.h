@@ -785,6 +785,8 @@ bool broker_cert_id_valid(const char *id);
 X509 *broker_cert_from_pem(const char *pem, size_t len);
 char *broker_cert_to_pem(X509 *x);      /* malloc'd, NULL on failure */
 int64_t broker_cert_time(const ASN1_TIME *t); /* seconds, 0: none */
+/* x's notBefore and notAfter as decimal seconds (the registry's fields). */
+void broker_cert_validity(X509 *x, char not_before[24], char not_after[24]);
 /* A new EC P-256 key pair and its certificate signed by ca. */
 struct broker_issued {
 	X509 *cert;

@@ -101,6 +101,15 @@ broker_cert_time(const ASN1_TIME *t)
 	return (int64_t)timegm(&tm);
 }
 
+void
+broker_cert_validity(X509 *x, char not_before[24], char not_after[24])
+{
+	snprintf(not_before, 24, "%lld",
+	    (long long)broker_cert_time(X509_get0_notBefore(x)));
+	snprintf(not_after, 24, "%lld",
+	    (long long)broker_cert_time(X509_get0_notAfter(x)));
+}
+
 /* A fresh EC P-256 key. */
 static EVP_PKEY *
 certs_new_key(void)

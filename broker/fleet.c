@@ -328,10 +328,7 @@ fleet_store(struct fleet_req *r, X509 *x)
 	broker_registry_key(k, "cert", r->cert_id);
 	broker_registry_key(rate, "prov-rate", r->claim_id);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	snprintf(nb, sizeof(nb), "%lld",
-	    (long long)broker_cert_time(X509_get0_notBefore(x)));
-	snprintf(na, sizeof(na), "%lld",
-	    (long long)broker_cert_time(X509_get0_notAfter(x)));
+	broker_cert_validity(x, nb, na);
 	argv[0] = "EVAL";
 	argv[1] = fleet_store_script;
 	argv[2] = "4";

@@ -214,10 +214,7 @@ jitr_register(struct jitp *j, const char *ca_id)
 	snprintf(j->ca_id, sizeof(j->ca_id), "%s", ca_id);
 	broker_registry_key(k, "cert", j->id);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	snprintf(nb, sizeof(nb), "%lld",
-	    (long long)broker_cert_time(X509_get0_notBefore(j->x509)));
-	snprintf(na, sizeof(na), "%lld",
-	    (long long)broker_cert_time(X509_get0_notAfter(j->x509)));
+	broker_cert_validity(j->x509, nb, na);
 	argv[0] = "EVAL";
 	argv[1] = jitr_script;
 	argv[2] = "2";

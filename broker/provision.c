@@ -150,10 +150,7 @@ broker_provision_apply(struct strata_broker *b,
 	    pv->token_key : "strata:prov-token:{-}");
 	broker_registry_key(k[8], "thing-groups-of", thing);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	snprintf(nb, sizeof(nb), "%lld",
-	    (long long)broker_cert_time(X509_get0_notBefore(pv->x509)));
-	snprintf(na, sizeof(na), "%lld",
-	    (long long)broker_cert_time(X509_get0_notAfter(pv->x509)));
+	broker_cert_validity(pv->x509, nb, na);
 	strata_uuid4(uuid);
 	argv[n++] = "EVAL";
 	argv[n++] = provision_script;
