@@ -9,7 +9,6 @@ deprecated type can be deleted within the test."""
 
 import json
 import os
-import subprocess
 import time
 import urllib.parse
 
@@ -20,11 +19,9 @@ import conftest
 import mqttc
 from mqttc import V5
 from test_admin_authz import admin, call, make_user, ok, sign
-from test_registry import allow, new_device, policy_doc, tls_client
+from test_registry import (ARN, allow, closing, ctl, new_device,  # noqa
+                           policy_doc, tls_client)
 
-BIN = os.environ.get("STRATA_BIN_DIR") or os.path.join(
-    os.path.dirname(__file__), "..", "..", "build", "bin")
-ARN = "arn:aws:iot:local:000000000000"
 DELETE_WAIT = 2
 
 
@@ -34,29 +31,6 @@ def gcluster():
             "gcluster",
             env={"STRATA_THING_TYPE_DELETE_WAIT": str(DELETE_WAIT)}) as c:
         yield c
-
-
-@pytest.fixture
-def closing():
-    made = []
-    yield made.append
-    for c in made:
-        c.close()
-
-
-def ctl(cluster, *args, expect=0):
-    """stratactl against broker 0's admin API: the parsed JSON (None for
-    no output), or with expect != 0 the error line."""
-    env = dict(os.environ, STRATA_ADMIN_URL=cluster.admin_url,
-               STRATA_ADMIN_TOKEN=cluster.admin_token)
-    r = subprocess.run([os.path.join(BIN, "stratactl")] + list(args),
-                       env=env, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=20)
-    out, err = r.stdout.decode(), r.stderr.decode()
-    assert r.returncode == expect, (args, r.returncode, out, err)
-    if expect != 0:
-        return err
-    return json.loads(out) if out.strip() else None
 
 
 def uniq(prefix):
