@@ -78,6 +78,7 @@ extern const struct admin_route admin_prov_routes[]; /* admin_prov.c */
 extern const struct admin_route admin_fidx_routes[]; /* admin_fidx.c */
 extern const struct admin_route admin_fidx_group_routes[];
 extern const struct admin_route admin_audit_routes[]; /* admin_devaudit.c */
+extern const struct admin_route admin_detect_routes[]; /* admin_detect.c */
                                           /* admin_fidx_groups.c */
 
 struct admin_cred;
@@ -201,6 +202,10 @@ bool admin_fidx_index_name(struct admin_call *call, const char *name);
 /* ---- admin_devaudit.c: the timer that runs due scheduled audits ---- */
 void admin_audit_timer_start(struct broker_admin *a);
 void admin_audit_timer_free(struct broker_admin *a);
+/* Seconds since the epoch of a query parameter: an integer or an ISO
+ * 8601 UTC time (2026-12-03T08:00:00Z, as the AWS CLI sends); -1 when
+ * neither (or NULL). */
+long long admin_time_arg(const char *s);
 
 /* ---- admin_iam.c ---- */
 void admin_iam_arn(struct admin_call *call, char *out, size_t len,

@@ -743,10 +743,9 @@ op_describe_audit_task(struct admin_call *call)
 	    call->arg}, audit_task_described);
 }
 
-/* Seconds since the epoch of an integer or an ISO 8601 UTC time
- * (2026-12-03T08:00:00Z, as the AWS CLI sends); -1 when neither. */
-static long long
-audit_time(const char *s)
+/* admin.h; shared with admin_detect.c */
+long long
+admin_time_arg(const char *s)
 {
 	struct tm tm;
 	char *end;
@@ -814,8 +813,8 @@ audit_tasks_listed(struct admin_call *call, redisReply *reply)
 static void
 op_list_audit_tasks(struct admin_call *call)
 {
-	long long from = audit_time(admin_query(call, "startTime"));
-	long long to = audit_time(admin_query(call, "endTime"));
+	long long from = admin_time_arg(admin_query(call, "startTime"));
+	long long to = admin_time_arg(admin_query(call, "endTime"));
 	char f[24], t[24];
 
 	if (from < 0 || to < 0) {

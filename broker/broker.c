@@ -89,6 +89,8 @@ broker_start(struct strata_broker *b, bool listen)
 	if (broker_devices_start(b) != 0 || broker_admin_start(b) != 0 ||
 	    broker_authorizer_start(b) != 0)
 		return STRATA_EINVAL;
+	if (listen && broker_detect_start(b) != 0)
+		return STRATA_EIO;
 	return broker_devstats_start(b);
 }
 
@@ -117,6 +119,7 @@ broker_fini(struct strata_broker *b)
 	broker_authorizer_free(b);
 	broker_throttle_free(b);
 	broker_devstats_stop(b);
+	broker_detect_free(b);
 	strata_hashmap_free(b->sessions);
 	strata_u64map_fini(&b->by_incarnation);
 	if (b->subs != NULL)

@@ -141,6 +141,7 @@ struct broker_config {
 	long throttle_connect_client_rate;  /* CONNECTs per second per id */
 	long throttle_connect_address_rate; /* ... per source address */
 	long devstats_interval_ms; /* devstats.c: counts handed on */
+	long defender_min_duration; /* detect: shortest durationSeconds */
 	/* not an option: an in-process Redis for fuzz targets and tests
 	 * (NULL: the real one at redis-host:redis-port) */
 	const struct strata_redis_fake *redis_fake;
@@ -525,6 +526,7 @@ struct broker_conn {
 				    CONNECT gets 0x9F */
 	struct broker_throttle throttle;
 	struct broker_devstats stats; /* devstats.c */
+	bool detect_open;        /* counted connected by Detect (detect.c) */
 	char peer[64];
 };
 
@@ -702,6 +704,7 @@ struct strata_broker {
 	struct broker_authorizer *authorizer; /* authorizer.c, NULL: none */
 	struct broker_fleet *fleet;          /* fleet.c, made at the first
 					        request */
+	struct broker_detect *detect;        /* detect.c, NULL: not started */
 	struct strata_list conns;
 	struct strata_list reap;
 	int64_t n_conns;
@@ -1343,6 +1346,17 @@ void broker_conns_resume(struct strata_broker *b);
 /* Rate limit: stop reading c (and dispatching what it holds) until
  * until_ms; the connection's timer resumes it (throttle.c). */
 void broker_conn_throttle(struct broker_conn *c, uint64_t until_ms);
+
+/* ---- detect.c: Device Defender Detect (docs/internals/detect.md) ---- */
+/* Register the devstats consumer and start the tick (before
+ * broker_devstats_start). */
+int broker_detect_start(struct strata_broker *b);
+void broker_detect_free(struct strata_broker *b);
+/* A CONNECT whose identity names a thing, accepted or refused by
+ * iot:Connect. */
+void broker_detect_connect(struct broker_conn *c, bool accepted);
+/* A connection closes (before its registry identity goes). */
+void broker_detect_conn_closed(struct broker_conn *c);
 
 /* ---- devstats.c ---- */
 /* Messages of `bytes` in AWS IoT's 5 KB metering units (at least 1). */

@@ -194,6 +194,9 @@ static const struct strata_config_option broker_options[] = {
 	    "1000", 100, 60000, "how often each connection's counts "
 	    "(messages, bytes, policy denials) go to message metering and "
 	    "Device Defender Detect, in milliseconds"),
+	OPT("defender-min-duration", STRATA_CFG_INT, defender_min_duration,
+	    "300", 1, 300, "the shortest durationSeconds a Device Defender "
+	    "Detect behaviour may have (AWS: 300; tests use a few seconds)"),
 };
 
 #define N_OPTIONS (sizeof(broker_options) / sizeof(broker_options[0]))

@@ -870,6 +870,7 @@ broker_conn_close(struct broker_conn *c, bool with_will)
 	c->state = CONN_CLOSING;
 	/* while the session and the registry identity are still there */
 	broker_devstats_conn_closed(c);
+	broker_detect_conn_closed(c);
 	broker_events_conn_end(c);
 	if (c->pending != NULL)
 		broker_cluster_conn_closed(c);

@@ -151,6 +151,7 @@ connect_check(struct broker_conn *c, const struct strata_mqtt_packet *p)
 	if (rc != 0)
 		return rc;
 	rc = broker_device_check_connect(c, p);
+	broker_detect_connect(c, rc == 0);
 	if (rc != 0)
 		return rc;
 	if (cn->client_id.len > (uint32_t)cfg->max_client_id) {

@@ -94,13 +94,41 @@ strata_lifecycle_topic(struct strata_lifecycle_out *o,
 	out_put(o, client_id, len);
 }
 
+static bool
+lifecycle_starts(const char *topic, size_t len, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return len >= n && memcmp(topic, prefix, n) == 0;
+}
+
+/* $aws/things/<thing>/defender/violations and below: Device Defender
+ * Detect's violation events (broker/detect.c). */
+static bool
+lifecycle_violations(const char *topic, size_t len)
+{
+	static const char tail[] = "defender/violations";
+	const char *slash;
+	size_t rest;
+
+	if (!lifecycle_starts(topic, len, "$aws/things/"))
+		return false;
+	topic += 12;
+	len -= 12;
+	slash = memchr(topic, '/', len);
+	if (slash == NULL)
+		return false;
+	rest = len - (size_t)(slash + 1 - topic);
+	return rest >= sizeof(tail) - 1 &&
+	    memcmp(slash + 1, tail, sizeof(tail) - 1) == 0 &&
+	    (rest == sizeof(tail) - 1 || slash[sizeof(tail)] == '/');
+}
+
 bool
 strata_lifecycle_reserved(const char *topic, size_t len)
 {
-	static const char prefix[] = "$aws/events/";
-
-	return len >= sizeof(prefix) - 1 &&
-	    memcmp(topic, prefix, sizeof(prefix) - 1) == 0;
+	return lifecycle_starts(topic, len, "$aws/events/") ||
+	    lifecycle_violations(topic, len);
 }
 
 bool

@@ -72,7 +72,9 @@ void strata_lifecycle_topic(struct strata_lifecycle_out *o,
 
 /* Is topic[0..len) one clients may not publish to?  "$aws/events/..."
  * belongs to the broker (AWS IoT allows clients only to subscribe there),
- * so that nobody can forge an event. */
+ * so that nobody can forge an event; so does
+ * "$aws/things/<thing>/defender/violations/..." (Device Defender Detect's
+ * violation events, docs/internals/detect.md). */
 bool strata_lifecycle_reserved(const char *topic, size_t len);
 
 /* May client_id have lifecycle events?  Not when it holds '+' or '#'

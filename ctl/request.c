@@ -361,6 +361,11 @@ request_json(const struct ctl_flag *f, const char *text, json_t **out,
 		if (ctl_request_list(text, out, msg, sizeof(msg)) == 0)
 			return 0;
 		break;
+	case CTL_JSON:
+		if ((*out = json_loads(text, JSON_DECODE_ANY, NULL)) != NULL)
+			return 0;
+		snprintf(msg, sizeof(msg), "not valid JSON");
+		break;
 	case CTL_NUMBERS:
 		if (request_numbers(text, out) == 0)
 			return 0;

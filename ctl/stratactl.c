@@ -162,6 +162,7 @@ help_value(const struct ctl_flag *f)
 	case CTL_ATTRIBUTES:
 		return " <json|shorthand>";
 	case CTL_RULE_PAYLOAD:
+	case CTL_JSON:
 		return " <json>";
 	case CTL_LIST:
 		return " <list>";

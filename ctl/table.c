@@ -66,6 +66,34 @@
 #define SCHEDULED_AUDIT_NAME                                                \
 	{ "scheduled-audit-name", "scheduledAuditName", CTL_PATH,           \
 		CTL_STRING, CTL_REQUIRED }
+/* Device Defender Detect (detect.md). */
+#define SECURITY_PROFILE_NAME                                               \
+	{ "security-profile-name", "securityProfileName", CTL_PATH,         \
+		CTL_STRING, CTL_REQUIRED }
+#define SECURITY_PROFILE_TARGET_ARN                                         \
+	{ "security-profile-target-arn", "securityProfileTargetArn",        \
+		CTL_QUERY, CTL_STRING, CTL_REQUIRED }
+#define SECURITY_PROFILE_BODY                                               \
+	{ "security-profile-description", "securityProfileDescription",     \
+		CTL_BODY, CTL_STRING, 0 },                                  \
+	{ "behaviors", "behaviors", CTL_BODY, CTL_JSON, CTL_FILE },         \
+	{ "alert-targets", "alertTargets", CTL_BODY, CTL_OBJECT, CTL_FILE }, \
+	{ "additional-metrics-to-retain-v2", "additionalMetricsToRetainV2", \
+		CTL_BODY, CTL_JSON, CTL_FILE },                             \
+	{ "mitigation-actions", "mitigationActions", CTL_BODY, CTL_LIST, 0 }
+#define EXPECTED_VERSION                                                    \
+	{ "expected-version", "expectedVersion", CTL_QUERY, CTL_INTEGER, 0 }
+#define ACTION_NAME                                                         \
+	{ "action-name", "actionName", CTL_PATH, CTL_STRING, CTL_REQUIRED }
+#define VIOLATION_FILTERS                                                   \
+	{ "thing-name", "thingName", CTL_QUERY, CTL_STRING, 0 },            \
+	{ "security-profile-name", "securityProfileName", CTL_QUERY,        \
+		CTL_STRING, 0 },                                            \
+	{ "behavior-criteria-type", "behaviorCriteriaType", CTL_QUERY,      \
+		CTL_STRING, 0 },                                            \
+	{ "list-suppressed-alerts", "listSuppressedAlerts", CTL_QUERY,      \
+		CTL_BOOLEAN, 0 },                                           \
+	MAX_RESULTS, NEXT_TOKEN
 /* Topic rules, with `aws iot`'s flags: the payload is the whole body (the
  * API's payload member), JSON, checked before it is sent. */
 #define RULE_NAME                                                           \
@@ -546,6 +574,78 @@ const struct ctl_command ctl_table_commands[] = {
 	{ "delete-scheduled-audit", "DeleteScheduledAudit",
 	    EVHTTP_REQ_DELETE, "/audit/scheduledaudits/{scheduledAuditName}",
 	    "Delete a scheduled audit.", { SCHEDULED_AUDIT_NAME } },
+	{ "create-security-profile", "CreateSecurityProfile", EVHTTP_REQ_POST,
+	    "/security-profiles/{securityProfileName}",
+	    "Create a Device Defender Detect security profile.",
+	    { SECURITY_PROFILE_NAME, SECURITY_PROFILE_BODY } },
+	{ "describe-security-profile", "DescribeSecurityProfile",
+	    EVHTTP_REQ_GET, "/security-profiles/{securityProfileName}",
+	    "Show a security profile.", { SECURITY_PROFILE_NAME } },
+	{ "update-security-profile", "UpdateSecurityProfile",
+	    EVHTTP_REQ_PATCH, "/security-profiles/{securityProfileName}",
+	    "Change a security profile's behaviors or actions.",
+	    { SECURITY_PROFILE_NAME, SECURITY_PROFILE_BODY,
+	      { "delete-behaviors", "deleteBehaviors", CTL_BODY, CTL_BOOLEAN,
+		0 },
+	      { "delete-alert-targets", "deleteAlertTargets", CTL_BODY,
+		CTL_BOOLEAN, 0 },
+	      { "delete-additional-metrics-to-retain",
+		"deleteAdditionalMetricsToRetain", CTL_BODY, CTL_BOOLEAN, 0 },
+	      EXPECTED_VERSION } },
+	{ "delete-security-profile", "DeleteSecurityProfile",
+	    EVHTTP_REQ_DELETE, "/security-profiles/{securityProfileName}",
+	    "Delete a security profile, its targets and its violations.",
+	    { SECURITY_PROFILE_NAME, EXPECTED_VERSION } },
+	{ "list-security-profiles", "ListSecurityProfiles", EVHTTP_REQ_GET,
+	    "/security-profiles", "List the security profiles.",
+	    { MAX_RESULTS, NEXT_TOKEN } },
+	{ "attach-security-profile", "AttachSecurityProfile", EVHTTP_REQ_PUT,
+	    "/security-profiles/{securityProfileName}/targets",
+	    "Evaluate a security profile for a thing group or all things.",
+	    { SECURITY_PROFILE_NAME, SECURITY_PROFILE_TARGET_ARN } },
+	{ "detach-security-profile", "DetachSecurityProfile",
+	    EVHTTP_REQ_DELETE,
+	    "/security-profiles/{securityProfileName}/targets",
+	    "Stop evaluating a security profile for a target.",
+	    { SECURITY_PROFILE_NAME, SECURITY_PROFILE_TARGET_ARN } },
+	{ "list-targets-for-security-profile", "ListTargetsForSecurityProfile",
+	    EVHTTP_REQ_GET, "/security-profiles/{securityProfileName}/targets",
+	    "List the targets of a security profile.",
+	    { SECURITY_PROFILE_NAME, MAX_RESULTS, NEXT_TOKEN } },
+	{ "list-security-profiles-for-target",
+	    "ListSecurityProfilesForTarget", EVHTTP_REQ_GET,
+	    "/security-profiles-for-target",
+	    "List the security profiles attached to a target.",
+	    { SECURITY_PROFILE_TARGET_ARN,
+	      { "recursive", "recursive", CTL_QUERY, CTL_BOOLEAN, 0 },
+	      MAX_RESULTS, NEXT_TOKEN } },
+	{ "list-active-violations", "ListActiveViolations", EVHTTP_REQ_GET,
+	    "/active-violations", "List the violations in alarm now.",
+	    { VIOLATION_FILTERS } },
+	{ "list-violation-events", "ListViolationEvents", EVHTTP_REQ_GET,
+	    "/violation-events",
+	    "List the violations started and cleared in a time span.",
+	    { { "start-time", "startTime", CTL_QUERY, CTL_STRING,
+		CTL_REQUIRED },
+	      { "end-time", "endTime", CTL_QUERY, CTL_STRING, CTL_REQUIRED },
+	      VIOLATION_FILTERS } },
+	{ "create-mitigation-action", "CreateMitigationAction",
+	    EVHTTP_REQ_POST, "/mitigationactions/actions/{actionName}",
+	    "Define an action applied when a violation starts.",
+	    { ACTION_NAME,
+	      { "role-arn", "roleArn", CTL_BODY, CTL_STRING, CTL_REQUIRED },
+	      { "action-params", "actionParams", CTL_BODY, CTL_OBJECT,
+		CTL_REQUIRED | CTL_FILE } } },
+	{ "describe-mitigation-action", "DescribeMitigationAction",
+	    EVHTTP_REQ_GET, "/mitigationactions/actions/{actionName}",
+	    "Show a mitigation action.", { ACTION_NAME } },
+	{ "list-mitigation-actions", "ListMitigationActions", EVHTTP_REQ_GET,
+	    "/mitigationactions/actions", "List the mitigation actions.",
+	    { { "action-type", "actionType", CTL_QUERY, CTL_STRING, 0 },
+	      MAX_RESULTS, NEXT_TOKEN } },
+	{ "delete-mitigation-action", "DeleteMitigationAction",
+	    EVHTTP_REQ_DELETE, "/mitigationactions/actions/{actionName}",
+	    "Delete a mitigation action.", { ACTION_NAME } },
 	{ "create-admin-user", "CreateAdminUser", EVHTTP_REQ_POST,
 	    "/admin-users/{userName}", "Create an admin user.",
 	    { USER_NAME } },

@@ -52,6 +52,8 @@ enum ctl_kind {
 	                 * the names separated by commas: a,b */
 	CTL_NUMBERS,    /* a list of numbers: 10,50,90 (the AWS CLI's
 	                 * shorthand) or JSON [10, 50, 90] */
+	CTL_JSON,       /* any JSON value, e.g. a list of objects
+	                 * (--behaviors) */
 	CTL_BLOB,       /* bytes: base64 text, the text itself with
 	                 * --cli-binary-format raw-in-base64-out, or the
 	                 * bytes of fileb://PATH (see request.h) */
@@ -70,7 +72,7 @@ enum ctl_api {
 #define CTL_NOT_EMPTY 0x8u /* a query value of at least one character
                             * (path values always are) */
 
-#define CTL_MAX_FLAGS 8
+#define CTL_MAX_FLAGS 12
 
 struct ctl_flag {
 	const char *name;    /* as typed, without "--": "thing-name" */

@@ -270,6 +270,14 @@ test_reserved(void **state)
 	assert_false(strata_lifecycle_reserved("$aws/events", 11));
 	assert_false(strata_lifecycle_reserved("$aws/things/t/shadow", 20));
 	assert_false(strata_lifecycle_reserved("aws/events/x", 12));
+#define R(t) strata_lifecycle_reserved(t, strlen(t))
+	assert_true(R("$aws/things/t1/defender/violations/in-alarm"));
+	assert_true(R("$aws/things/t1/defender/violations"));
+	assert_false(R("$aws/things/t1/defender/violationsx"));
+	assert_false(R("$aws/things/t1/defender/metrics/json"));
+	assert_false(R("$aws/things/t1/defender"));
+	assert_false(R("$aws/things/defender/violations"));
+#undef R
 }
 
 static void
