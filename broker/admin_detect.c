@@ -482,6 +482,7 @@ static const char script_target[] =
     "  redis.call('SADD', tk, t) "
     "  redis.call('SADD', 'strata:dd-target-profiles:{' .. t .. '}', p) "
     "  redis.call('SADD', 'strata:dd-attached', p) "
+    "  redis.call('PUBLISH', 'strata:detect', 'attached ' .. p) "
     "else "
     "  redis.call('SREM', tk, t) "
     "  redis.call('SREM', 'strata:dd-target-profiles:{' .. t .. '}', p) "

@@ -48,7 +48,9 @@
 
 struct broker_detect {
 	struct strata_broker *b;
-	bool active;             /* some profile has a target (last answer) */
+	bool active;             /* some profile has a target (last answer,
+				    or strata:detect said so) */
+	struct strata_redis *sub; /* strata:detect */
 	struct event *tick;
 	bool ticking;            /* a tick script is in flight */
 	/* the rows of the tick being handed on: their text one after the
@@ -627,6 +629,19 @@ detect_tick_cb(evutil_socket_t fd, short what, void *arg)
 	detect_eval(d, "tick", 0, NULL, NULL, detect_ticked);
 }
 
+/* "attached <profile>" from AttachSecurityProfile: evaluate from now
+ * on, not from the next tick's answer (a device may connect at once). */
+static void
+detect_on_message(struct strata_redis *r, const char *msg, size_t len,
+    void *arg)
+{
+	struct broker_detect *d = arg;
+
+	(void)r;
+	if (len >= 9 && strncmp(msg, "attached ", 9) == 0)
+		d->active = true;
+}
+
 static void
 detect_metrics(struct broker_detect *d)
 {
@@ -675,8 +690,10 @@ broker_detect_start(struct strata_broker *b)
 	detect_metrics(d);
 	broker_devstats_consumer(b, &cons);
 	d->tick = event_new(b->base, -1, EV_PERSIST, detect_tick_cb, d);
-	if (d->tick == NULL)
+	d->sub = broker_redis_new(b, NULL, NULL);
+	if (d->tick == NULL || d->sub == NULL)
 		abort();
+	strata_redis_subscribe(d->sub, "strata:detect", detect_on_message, d);
 	b->detect = d;
 	return event_add(d->tick, &tv) == 0 ? 0 : STRATA_EIO;
 }
@@ -689,6 +706,7 @@ broker_detect_free(struct strata_broker *b)
 	if (d == NULL)
 		return;
 	event_free(d->tick);
+	strata_redis_free(d->sub);
 	free(d->lens);
 	free(d->buf);
 	free(d);

@@ -1,0 +1,496 @@
+"""Device Defender Detect (docs/internals/detect.md): security profiles and
+mitigation actions through stratactl and the admin API with AWS's error
+shapes; each metric's behaviour firing for real TLS devices (Paho) of
+registry things; the violation events arriving for a Paho and a
+mosquitto_sub subscriber; consecutive datapoints to alarm; a flooding
+device throttled, put in violation, quarantined automatically
+(disconnected, refused) and let out once it is quiet; IAM refusal.
+
+The module runs its own cluster with defender-min-duration 1,
+devstats-interval-ms 200 and the default publish throttle (100/s), so a
+behaviour's window is a second or two."""
+
+import json
+import os
+import time
+
+import pytest
+
+import conftest
+import mosq
+import mqttc
+from daemons import metric
+from mqttc import V5
+from test_admin_authz import admin, call, make_user, ok, sign  # noqa
+from test_registry import ARN, allow, ctl, deny, new_device, policy_doc
+
+INTERVAL_MS = 200
+
+
+@pytest.fixture(scope="module")
+def dcluster():
+    with conftest.start_cluster(
+            "dcluster",
+            env={"STRATA_DEFENDER_MIN_DURATION": "1",
+                 "STRATA_DEVSTATS_INTERVAL_MS": str(INTERVAL_MS),
+                 "STRATA_THROTTLE_PUBLISH_RATE": "100"}) as c:
+        yield c
+
+
+@pytest.fixture
+def closing():
+    made = []
+    yield made.append
+    for c in made:
+        c.close()
+
+
+def uniq(prefix):
+    return "%s-%s" % (prefix, os.urandom(3).hex())
+
+
+def err(result, status, error):
+    assert result[0] == status and result[1]["error"] == error, result
+    return result[1]["message"]
+
+
+def behavior(name, metric_name, op, value, duration=None, alarm=1, clear=1):
+    crit = {"comparisonOperator": op, "value": value,
+            "consecutiveDatapointsToAlarm": alarm,
+            "consecutiveDatapointsToClear": clear}
+    if duration is not None:
+        crit["durationSeconds"] = duration
+    return {"name": name, "metric": metric_name, "criteria": crit}
+
+
+def group_with_device(c, tmp_path, statements=None):
+    """A thing group, a thing in it with its own ACTIVE certificate (a
+    policy of statements, default iot:* on *)."""
+    g, thing = uniq("fleet"), uniq("dev")
+    ctl(c, "create-thing-group", "--thing-group-name", g)
+    dev = new_device(c, tmp_path, thing,
+                     statements or [allow("iot:*", "*")], thing=thing)
+    ctl(c, "add-thing-to-thing-group", "--thing-group-name", g,
+        "--thing-name", thing)
+    return g, thing, dev
+
+
+def profile_on(c, group, behaviors, actions=None):
+    name = uniq("sp")
+    args = ["create-security-profile", "--security-profile-name", name,
+            "--behaviors", json.dumps(behaviors)]
+    if actions:
+        args += ["--mitigation-actions", ",".join(actions)]
+    ctl(c, *args)
+    ctl(c, "attach-security-profile", "--security-profile-name", name,
+        "--security-profile-target-arn", "%s:thinggroup/%s" % (ARN, group))
+    return name
+
+
+def tls_device(c, dev, thing, broker=0, expect_rc=0):
+    m = mqttc.Client(V5, client_id=thing)
+    m.tls(c.ca_file, dev.cert, dev.key)
+    m.connect(c.host, c.mqtts_ports[broker], expect_rc=expect_rc)
+    return m
+
+
+def watcher(c, thing, closing):
+    """A plain TCP subscriber of the thing's violation events."""
+    w = mqttc.Client(V5)
+    w.connect(c.host, c.mqtt_ports[1])
+    w.subscribe("$aws/things/%s/defender/violations/#" % thing, qos=1)
+    closing(w)
+    return w
+
+
+def event(w, kind, timeout=8):
+    m = w.get(timeout=timeout)
+    assert m.topic.endswith("/defender/violations/" + kind), m.topic
+    return json.loads(m.payload)
+
+
+def active(c, **filters):
+    q = "&".join("%s=%s" % kv for kv in filters.items())
+    return ok(admin(c, "GET", "/active-violations?" + q))["activeViolations"]
+
+
+# ---- the admin API ----
+
+def test_security_profile_crud_and_errors(dcluster):
+    c = dcluster
+    name = uniq("sp")
+    beh = [behavior("sent", "aws:num-messages-sent", "less-than",
+                    {"count": 100}, 300),
+           behavior("ip", "aws:source-ip-address", "in-cidr-set",
+                    {"cidrs": ["10.0.0.0/8", "2001:db8::/32"]})]
+    out = ctl(c, "create-security-profile", "--security-profile-name", name,
+              "--security-profile-description", "fleet rules",
+              "--behaviors", json.dumps(beh))
+    assert out == {"securityProfileName": name,
+                   "securityProfileArn": "%s:securityprofile/%s" % (
+                       ARN, name)}
+    d = ctl(c, "describe-security-profile", "--security-profile-name", name)
+    assert d["behaviors"] == beh and d["version"] == 1
+    assert d["securityProfileDescription"] == "fleet rules"
+    e = ctl(c, "create-security-profile", "--security-profile-name", name,
+            expect=254)
+    assert "(ResourceAlreadyExistsException)" in e
+
+    bad = [
+        ({"statisticalThreshold": {"statistic": "p90"}}, "statistical"),
+        ({"comparisonOperator": "less-than", "value": {"count": 1},
+          "durationSeconds": 400}, "300, 600"),
+        ({"comparisonOperator": "in-cidr-set", "value": {"count": 1},
+          "durationSeconds": 300}, "does not apply"),
+        ({"comparisonOperator": "less-than", "value": {"count": -1},
+          "durationSeconds": 300}, "non-negative"),
+        ({"comparisonOperator": "less-than", "value": {"count": 1}},
+         "required"),
+        ({"comparisonOperator": "less-than", "value": {"count": 1},
+          "durationSeconds": 300, "consecutiveDatapointsToAlarm": 11},
+         "1 to 10"),
+    ]
+    for crit, words in bad:
+        r = admin(c, "POST", "/security-profiles/" + uniq("bad"), {
+            "behaviors": [{"name": "b", "metric": "aws:num-messages-sent",
+                           "criteria": crit}]})
+        assert words in err(r, 400, "InvalidRequestException"), (crit, r)
+    for b, words in [
+            ({"name": "b", "metric": "aws:all-bytes-out"}, "not one"),
+            ({"name": "b c", "metric": "aws:num-disconnects"}, "name"),
+            ({"name": "b", "metric": "aws:source-ip-address",
+              "criteria": {"comparisonOperator": "in-cidr-set",
+                           "value": {"cidrs": ["10.0.0.0/33"]}}}, "CIDR"),
+            ({"name": "b", "metric": "aws:message-byte-size",
+              "criteria": {"comparisonOperator": "less-than",
+                           "value": {"count": 9}, "durationSeconds": 300}},
+             "does not apply")]:
+        r = admin(c, "POST", "/security-profiles/" + uniq("bad"),
+                  {"behaviors": [b]})
+        assert words in err(r, 400, "InvalidRequestException"), (b, r)
+    r = admin(c, "POST", "/security-profiles/" + uniq("bad"),
+              {"behaviors": [beh[0], beh[0]]})
+    assert "twice" in err(r, 400, "InvalidRequestException")
+    r = admin(c, "POST", "/security-profiles/" + uniq("bad"),
+              {"mitigationActions": ["nope"]})
+    assert "does not exist" in err(r, 400, "InvalidRequestException")
+
+    # update: expectedVersion, then the new version
+    e = ctl(c, "update-security-profile", "--security-profile-name", name,
+            "--security-profile-description", "x", "--expected-version",
+            "7", expect=254)
+    assert "(VersionConflictException)" in e
+    u = ctl(c, "update-security-profile", "--security-profile-name", name,
+            "--delete-behaviors", "--expected-version", "1")
+    assert u["version"] == 2 and u["behaviors"] == []
+    assert u["securityProfileDescription"] == "fleet rules"
+    e = ctl(c, "update-security-profile", "--security-profile-name",
+            uniq("none"), "--delete-behaviors", expect=254)
+    assert "(ResourceNotFoundException)" in e
+
+    # targets
+    g = uniq("g")
+    e = ctl(c, "attach-security-profile", "--security-profile-name", name,
+            "--security-profile-target-arn", ARN + ":thinggroup/" + g,
+            expect=254)
+    assert "(ResourceNotFoundException)" in e
+    r = admin(c, "PUT", "/security-profiles/%s/targets?"
+              "securityProfileTargetArn=%s:thing/x" % (name, ARN))
+    err(r, 400, "InvalidRequestException")
+    ctl(c, "create-thing-group", "--thing-group-name", g)
+    for t in (ARN + ":thinggroup/" + g, ARN + ":all/things"):
+        ctl(c, "attach-security-profile", "--security-profile-name", name,
+            "--security-profile-target-arn", t)
+    ts = ctl(c, "list-targets-for-security-profile",
+             "--security-profile-name", name)["securityProfileTargets"]
+    assert ts == [{"arn": ARN + ":all/things"},
+                  {"arn": ARN + ":thinggroup/" + g}]
+    m = ctl(c, "list-security-profiles-for-target",
+            "--security-profile-target-arn", ARN + ":thinggroup/" + g)
+    assert m["securityProfileTargetMappings"] == [{
+        "securityProfileIdentifier": {
+            "name": name, "arn": "%s:securityprofile/%s" % (ARN, name)},
+        "target": {"arn": ARN + ":thinggroup/" + g}}]
+    names = [p["name"] for p in ctl(c, "list-security-profiles")[
+        "securityProfileIdentifiers"]]
+    assert name in names
+    ctl(c, "detach-security-profile", "--security-profile-name", name,
+        "--security-profile-target-arn", ARN + ":all/things")
+    e = ctl(c, "delete-security-profile", "--security-profile-name", name,
+            "--expected-version", "1", expect=254)
+    assert "(VersionConflictException)" in e
+    ctl(c, "delete-security-profile", "--security-profile-name", name)
+    e = ctl(c, "describe-security-profile", "--security-profile-name", name,
+            expect=254)
+    assert "(ResourceNotFoundException)" in e
+    m = ctl(c, "list-security-profiles-for-target",
+            "--security-profile-target-arn", ARN + ":thinggroup/" + g)
+    assert m["securityProfileTargetMappings"] == []
+
+
+def test_mitigation_action_crud_and_errors(dcluster):
+    c = dcluster
+    g, a = uniq("q"), uniq("act")
+    ctl(c, "create-thing-group", "--thing-group-name", g)
+    params = {"addThingsToThingGroupParams": {"thingGroupNames": [g]}}
+    out = ctl(c, "create-mitigation-action", "--action-name", a,
+              "--role-arn", "arn:aws:iam::000000000000:role/dd",
+              "--action-params", json.dumps(params))
+    assert out["actionArn"] == "%s:mitigationaction/%s" % (ARN, a)
+    assert len(out["actionId"]) == 36
+    d = ctl(c, "describe-mitigation-action", "--action-name", a)
+    assert d["actionType"] == "ADD_THINGS_TO_THING_GROUP"
+    assert d["actionParams"] == params and d["actionId"] == out["actionId"]
+    e = ctl(c, "create-mitigation-action", "--action-name", a,
+            "--role-arn", "r", "--action-params", json.dumps(params),
+            expect=254)
+    assert "(ResourceAlreadyExistsException)" in e
+    for p, words in [
+            ({"enableIoTLoggingParams": {}}, "one of"),
+            ({"updateDeviceCertificateParams": {"action": "REVOKE"}},
+             "DEACTIVATE"),
+            ({"publishToTopicParams": {"topic": "a/#"}}, "wildcard"),
+            ({"addThingsToThingGroupParams": {"thingGroupNames": [
+                uniq("none")]}}, "does not exist")]:
+        r = admin(c, "POST", "/mitigationactions/actions/" + uniq("x"),
+                  {"roleArn": "r", "actionParams": p})
+        assert words in err(r, 400, "InvalidRequestException"), (p, r)
+    r = admin(c, "POST", "/mitigationactions/actions/" + uniq("x"),
+              {"actionParams": params})
+    assert "roleArn" in err(r, 400, "InvalidRequestException")
+    lst = ctl(c, "list-mitigation-actions", "--action-type",
+              "ADD_THINGS_TO_THING_GROUP")["actionIdentifiers"]
+    assert {"actionName": a, "actionArn": out["actionArn"],
+            "creationDate": d["creationDate"]} in lst
+    ctl(c, "delete-mitigation-action", "--action-name", a)
+    e = ctl(c, "describe-mitigation-action", "--action-name", a, expect=254)
+    assert "(ResourceNotFoundException)" in e
+
+
+def test_iam_refusal(dcluster):
+    c = dcluster
+    _, kid, secret = make_user(c, {"Effect": "Allow",
+                                   "Action": "iot:ListSecurityProfiles",
+                                   "Resource": "*"})
+    path = "/security-profiles/" + uniq("sp")
+    body = json.dumps({}).encode()
+    r = call(c.admin_url, "POST", path, {},
+             headers=sign(kid, secret, "POST", path, body))
+    assert r[0] == 403, r
+    assert "iot:CreateSecurityProfile" in r[1]["message"]
+    p = "/security-profiles"
+    r = call(c.admin_url, "GET", p, headers=sign(kid, secret, "GET", p))
+    assert r[0] == 200, r
+
+
+def test_list_violation_events_errors(dcluster):
+    r = admin(dcluster, "GET", "/violation-events?startTime=1")
+    assert "endTime" in err(r, 400, "InvalidRequestException")
+    r = admin(dcluster, "GET", "/active-violations?nextToken=x")
+    err(r, 400, "InvalidRequestException")
+
+
+# ---- behaviours firing ----
+
+def test_messages_sent_alarm_event_and_clear(dcluster, tmp_path, closing):
+    """num-messages-sent less-than 5 over 2 s: a burst of 10 starts a
+    violation within the window (the count only grows), the event comes
+    to a Paho and a mosquitto_sub subscriber, ListActiveViolations shows
+    it; a quiet window clears it."""
+    c = dcluster
+    g, thing, dev = group_with_device(c, tmp_path)
+    sp = profile_on(c, g, [behavior("sent", "aws:num-messages-sent",
+                                    "less-than", {"count": 5}, 2)])
+    w = watcher(c, thing, closing)
+    sub = mosq.Sub(c.host, c.mqtt_ports[0],
+                   "$aws/things/%s/defender/violations/+" % thing,
+                   protocol=5)
+    try:
+        sub.wait_subscribed()
+        d = tls_device(c, dev, thing)
+        closing(d)
+        start = time.monotonic()
+        for i in range(10):
+            d.publish("t/%s" % thing, b"x", qos=1)
+        ev = event(w, "in-alarm")
+        assert time.monotonic() - start < 2.5
+        assert ev["thingName"] == thing and ev["securityProfileName"] == sp
+        assert ev["behavior"]["name"] == "sent"
+        assert ev["metricValue"]["count"] >= 5
+        assert ev["violationEventType"] == "in-alarm"
+        line = sub.wait_for(lambda l: "/in-alarm " in l)
+        assert json.loads(line.split(" ", 1)[1])["violationId"] == \
+            ev["violationId"]
+        act = active(c, thingName=thing)
+        assert len(act) == 1 and act[0]["violationId"] == ev["violationId"]
+        assert act[0]["securityProfileName"] == sp
+        assert "violationStartTime" in act[0]
+        cl = event(w, "alarm-cleared")
+        assert cl["violationId"] == ev["violationId"]
+        assert cl["metricValue"]["count"] < 5
+        assert active(c, thingName=thing) == []
+        evs = ok(admin(c, "GET", "/violation-events?startTime=%d&endTime=%d"
+                       "&thingName=%s" % (time.time() - 60,
+                                          time.time() + 1, thing)))
+        kinds = [e["violationEventType"] for e in evs["violationEvents"]]
+        assert kinds == ["in-alarm", "alarm-cleared"]
+        assert metric(c.broker_metrics_ports[0],
+                      "strata_broker_detect_violations_total",
+                      'event="in-alarm"') + metric(
+            c.broker_metrics_ports[1],
+            "strata_broker_detect_violations_total",
+            'event="in-alarm"') >= 1
+    finally:
+        sub.stop()
+
+
+def test_consecutive_datapoints_to_alarm(dcluster, tmp_path, closing):
+    """num-authorization-failures less-than 1 over 1 s, 3 datapoints to
+    alarm: denials in one window only do not alarm; three windows in a
+    row do."""
+    c = dcluster
+    g, thing, dev = group_with_device(
+        c, tmp_path, [allow("iot:*", "*"),
+                      deny("iot:Publish", "%s:topic/forbidden" % ARN)])
+    profile_on(c, g, [behavior("authz", "aws:num-authorization-failures",
+                               "less-than", {"count": 1}, 1, alarm=3)])
+    w = watcher(c, thing, closing)
+    d = tls_device(c, dev, thing)
+    closing(d)
+    for _ in range(3):
+        d.publish("forbidden", b"x", qos=1)   # PUBACK 0x87
+    assert w.drain(settle=3.0) == []
+    deadline = time.monotonic() + 4.5
+    while time.monotonic() < deadline:
+        d.publish("forbidden", b"x", qos=1)
+        time.sleep(0.1)
+    ev = event(w, "in-alarm", timeout=3)
+    assert ev["behavior"]["name"] == "authz"
+
+
+def test_connections_disconnects_and_source_address(dcluster, tmp_path,
+                                                    closing):
+    """Three connection attempts within 2 s (one on each broker), two
+    disconnects, and a source address outside the allowed CIDRs each
+    start their behaviour's violation; the state follows the thing
+    across brokers."""
+    c = dcluster
+    g, thing, dev = group_with_device(c, tmp_path)
+    profile_on(c, g, [
+        behavior("conns", "aws:num-connection-attempts", "less-than",
+                 {"count": 3}, 2),
+        behavior("discs", "aws:num-disconnects", "less-than-equals",
+                 {"count": 1}, 2),
+        behavior("where", "aws:source-ip-address", "in-cidr-set",
+                 {"cidrs": ["10.0.0.0/8", "::ffff:192.168.0.0/112"]})])
+    w = watcher(c, thing, closing)
+    names = set()
+    for i in range(3):
+        d = tls_device(c, dev, thing, broker=i % 2)
+        d.close()
+    deadline = time.monotonic() + 8
+    while names != {"conns", "discs", "where"} and \
+            time.monotonic() < deadline:
+        ev = event(w, "in-alarm")
+        names.add(ev["behavior"]["name"])
+        if ev["behavior"]["name"] == "where":
+            assert ev["metricValue"] == {"cidrs": ["127.0.0.1"]}
+    assert names == {"conns", "discs", "where"}
+    got = {v["behavior"]["name"] for v in active(c, thingName=thing)}
+    assert {"where"} <= got
+
+
+def test_devices_cannot_publish_violation_events(dcluster, closing):
+    c = dcluster
+    w = watcher(c, "forged", closing)
+    p = mqttc.Client(V5)
+    p.connect(c.host, c.mqtt_ports[0])
+    closing(p)
+    p.publish("$aws/things/forged/defender/violations/in-alarm", b"{}",
+              qos=1)
+    assert w.drain(settle=1.0) == []
+
+
+# ---- quarantine ----
+
+def test_flooding_device_quarantined_and_released(dcluster, tmp_path,
+                                                  closing):
+    """A flooder (its own certificate, a thing of the fleet group) is
+    throttled at 100/s, passes num-messages-sent less-than 40 within the
+    2 s window, goes into the quarantine group (Deny iot:*) by the
+    profile's mitigation action: disconnected (0x87) and refused at
+    CONNECT; a publish action sends the finding too.  Quiet (it cannot
+    connect), the violation clears after a window and the thing leaves
+    the group: it connects again.  A well-behaved device of the same
+    group is untouched."""
+    c = dcluster
+    g, thing, dev = group_with_device(c, tmp_path)
+    calm = uniq("calm")
+    calm_dev = new_device(c, tmp_path, calm, [allow("iot:*", "*")],
+                          thing=calm)
+    ctl(c, "add-thing-to-thing-group", "--thing-group-name", g,
+        "--thing-name", calm)
+    q = uniq("quarantine")
+    ctl(c, "create-thing-group", "--thing-group-name", q)
+    ctl(c, "create-policy", "--policy-name", "p-" + q,
+        "--policy-document", policy_doc(deny("iot:*", "*")))
+    ctl(c, "attach-policy", "--policy-name", "p-" + q, "--target",
+        "%s:thinggroup/%s" % (ARN, q))
+    qa, pa = uniq("toq"), uniq("tell")
+    ctl(c, "create-mitigation-action", "--action-name", qa, "--role-arn",
+        "r", "--action-params", json.dumps(
+            {"addThingsToThingGroupParams": {"thingGroupNames": [q]}}))
+    ctl(c, "create-mitigation-action", "--action-name", pa, "--role-arn",
+        "r", "--action-params", json.dumps(
+            {"publishToTopicParams": {"topic": "ops/" + thing}}))
+    profile_on(c, g, [behavior("flood", "aws:num-messages-sent",
+                               "less-than", {"count": 40}, 2)],
+               actions=[qa, pa])
+    w = watcher(c, thing, closing)
+    w.subscribe("ops/" + thing, qos=1)
+    good = tls_device(c, calm_dev, calm, broker=1)
+    closing(good)
+    d = tls_device(c, dev, thing)
+    closing(d)
+    start = time.monotonic()
+    for i in range(400):
+        if not d.paho.is_connected():
+            break
+        d.paho.publish("t/" + thing, b"x" * 20, qos=0)
+    rc = d.wait_disconnected(timeout=6)
+    took = time.monotonic() - start
+    assert rc == 135, rc     # DISCONNECT 0x87 Not authorized
+    assert took < 4.0, took  # within the profile's window (+ a tick)
+    first = w.get(timeout=3)
+    second = w.get(timeout=3)
+    topics = sorted([first.topic, second.topic])
+    assert topics == sorted(["ops/" + thing, "$aws/things/%s/defender/"
+                             "violations/in-alarm" % thing])
+    groups = ctl(c, "list-thing-groups-for-thing", "--thing-name",
+                 thing)["thingGroups"]
+    assert q in [x["groupName"] for x in groups]
+    again = mqttc.Client(V5, client_id=thing)
+    again.tls(c.ca_file, dev.cert, dev.key)
+    again.connect(c.host, c.mqtts_ports[1], expect_rc=135)
+    again.close()
+    # the calm device of the same group goes on
+    good.subscribe("calm/" + calm, qos=1)
+    good.publish("calm/" + calm, b"still here", qos=1)
+    assert good.get(timeout=3).payload == b"still here"
+    # quiet: the next windows clear it, and the thing leaves quarantine
+    cl = event(w, "alarm-cleared", timeout=8)
+    assert cl["thingName"] == thing
+    assert w.get(timeout=3).topic == "ops/" + thing
+    groups = ctl(c, "list-thing-groups-for-thing", "--thing-name",
+                 thing)["thingGroups"]
+    assert q not in [x["groupName"] for x in groups]
+    back = tls_device(c, dev, thing, broker=1)
+    closing(back)
+    back.subscribe("t/" + thing, qos=1)
+    back.publish("t/" + thing, b"ok", qos=1)
+    assert back.get(timeout=3).payload == b"ok"
+    applied = sum(metric(p, "strata_broker_detect_mitigations_total",
+                         'action="ADD_THINGS_TO_THING_GROUP",'
+                         'outcome="applied"')
+                  for p in c.broker_metrics_ports)
+    assert applied >= 1
