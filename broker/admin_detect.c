@@ -299,9 +299,10 @@ op_describe_profile(struct admin_call *call)
 	    call->arg}, detect_profile_described);
 }
 
-/* The profile, its targets and its active violations go; a thing its
- * violations put in a group leaves it unless another violation holds it
- * there.  KEYS: profile, profiles; ARGV: name, expectedVersion or "". */
+/* The profile and its targets go; its active violations are invalidated
+ * by the evaluation (detect.c's tick), which lets things they
+ * quarantined out.  KEYS: profile, profiles; ARGV: name, expectedVersion
+ * or "". */
 static const char script_delete_profile[] =
     "local p = ARGV[1] "
     "local cur = redis.call('HGET', KEYS[1], 'version') "
@@ -316,25 +317,6 @@ static const char script_delete_profile[] =
     "redis.call('DEL', tk, KEYS[1]) "
     "redis.call('SREM', KEYS[2], p) "
     "redis.call('SREM', 'strata:dd-attached', p) "
-    "for _, k in ipairs(redis.call('HKEYS', 'strata:dd-active')) do "
-    "  local t, q, b = string.match(k, '^([^\\t]*)\\t([^\\t]*)\\t(.*)$') "
-    "  if q == p then "
-    "    redis.call('HDEL', 'strata:dd-active', k) "
-    "    redis.call('HINCRBY', 'strata:dd-thing:{' .. t .. '}', 'act', -1) "
-    "    local qk = 'strata:dd-quarantine:{' .. t .. '}' "
-    "    local mine = redis.call('HGET', qk, p .. '\\t' .. b) "
-    "    if mine then "
-    "      redis.call('HDEL', qk, p .. '\\t' .. b) "
-    "      local still = {} "
-    "      for _, r in ipairs(redis.call('HVALS', qk)) do "
-    "        for _, g in ipairs(cjson.decode(r)) do still[g] = true end end "
-    "      for _, g in ipairs(cjson.decode(mine)) do "
-    "        if not still[g] then "
-    "          redis.call('SREM', 'strata:thing-groups-of:{' .. t .. '}', g) "
-    "          redis.call('SREM', 'strata:group-things:{' .. g .. '}', t) "
-    "        end end "
-    "      redis.call('PUBLISH', 'strata:registry', 'thing ' .. t) "
-    "    end end end "
     "return 'OK'";
 
 static void

@@ -44,7 +44,6 @@
 #include "log.h"
 
 #define DETECT_COMP "detect"
-#define DETECT_ROW_ARGS 5  /* thing, sent, received, largest, denials */
 
 struct broker_detect {
 	struct strata_broker *b;
@@ -59,7 +58,7 @@ struct broker_detect {
 	char *buf;
 	size_t argc, cap, buf_len, buf_cap;
 	/* metrics */
-	uint64_t *violations[2];  /* in-alarm, alarm-cleared */
+	uint64_t *violations[3];  /* in-alarm, alarm-cleared, -invalidated */
 	uint64_t *evaluations[2]; /* scripts answered, failed */
 	uint64_t *mitigations[4][2]; /* action x applied, failed */
 };
@@ -148,10 +147,16 @@ static const char detect_script[] =
     "  if o == 'in' then return inside end\n"
     "  return not inside\n"
     "end\n"
+    "local function due(t, at)\n"
+    "  local cur = redis.call('ZSCORE', 'strata:dd-due', t)\n"
+    "  if not cur or tonumber(cur) > at then\n"
+    "    redis.call('ZADD', 'strata:dd-due', at, t)\n"
+    "  end\n"
+    "end\n"
     "local function fk(p, e, x) return p .. '\\t' .. e.k .. '\\t' .. x end\n"
-    "local function event(t, p, e, id, kind, mv)\n"
+    "local function event(t, p, beh, id, kind, mv)\n"
     "  local j = cjson.encode({violationId = id, thingName = t,\n"
-    "    securityProfileName = p, behavior = prof(p).beh[e.k],\n"
+    "    securityProfileName = p, behavior = beh,\n"
     "    metricValue = mv, violationEventType = kind,\n"
     "    violationEventTime = nowms / 1000})\n"
     "  redis.call('ZADD', 'strata:dd-events', nowms, j)\n"
@@ -257,7 +262,10 @@ static const char detect_script[] =
     "        lastViolationTime = nowms / 1000,\n"
     "        violationStartTime = nowms / 1000}))\n"
     "      redis.call('HINCRBY', tk, 'act', 1)\n"
-    "      mitigate(t, p, e, event(t, p, e, id, 'in-alarm', mv), true)\n"
+    "      redis.call('HSET', tk, 'viol\\t' .. p .. '\\t' .. e.k, 1)\n"
+    "      due(t, now + 2)\n"
+    "      mitigate(t, p, e, event(t, p, prof(p).beh[e.k], id, 'in-alarm', mv),\n"
+    "        true)\n"
     "    end\n"
     "  else\n"
     "    redis.call('HSET', tk, fk(p, e, 'n'), 0)\n"
@@ -267,17 +275,12 @@ static const char detect_script[] =
     "        redis.call('HDEL', 'strata:dd-active', ak)\n"
     "        redis.call('HSET', tk, fk(p, e, 'm'), 0)\n"
     "        redis.call('HINCRBY', tk, 'act', -1)\n"
+    "        redis.call('HDEL', tk, 'viol\\t' .. p .. '\\t' .. e.k)\n"
     "        local a = cjson.decode(active)\n"
-    "        mitigate(t, p, e, event(t, p, e, a.violationId, 'alarm-cleared',\n"
-    "          mv), false)\n"
+    "        mitigate(t, p, e, event(t, p, prof(p).beh[e.k], a.violationId,\n"
+    "          'alarm-cleared', mv), false)\n"
     "      end\n"
     "    end\n"
-    "  end\n"
-    "end\n"
-    "local function due(t, at)\n"
-    "  local cur = redis.call('ZSCORE', 'strata:dd-due', t)\n"
-    "  if not cur or tonumber(cur) > at then\n"
-    "    redis.call('ZADD', 'strata:dd-due', at, t)\n"
     "  end\n"
     "end\n"
     "local function window(t, p, e, add, connected)\n"
@@ -304,6 +307,31 @@ static const char detect_script[] =
     "  redis.call('HSET', tk, fk(p, e, 'w'), w, fk(p, e, 'v'), v, fk(p, e, 'e'),\n"
     "    early and '1' or '0')\n"
     "  due(t, w + d)\n"
+    "end\n"
+    "-- Violations of a behaviour that no longer applies to t (profile\n"
+    "-- detached, deleted, behaviour removed) end as alarm-invalidated.\n"
+    "local function invalidate(t, applies)\n"
+    "  local tk = tkey(t)\n"
+    "  local h = redis.call('HGETALL', tk)\n"
+    "  for i = 1, #h, 2 do\n"
+    "    local p, b = string.match(h[i], '^viol\\t([^\\t]*)\\t(.*)$')\n"
+    "    if p and not applies[p .. '\\t' .. b] then\n"
+    "      local ak = t .. '\\t' .. p .. '\\t' .. b\n"
+    "      local active = redis.call('HGET', 'strata:dd-active', ak)\n"
+    "      redis.call('HDEL', tk, h[i])\n"
+    "      redis.call('HINCRBY', tk, 'act', -1)\n"
+    "      if active then\n"
+    "        local a = cjson.decode(active)\n"
+    "        redis.call('HDEL', 'strata:dd-active', ak)\n"
+    "        event(t, p, a.behavior, a.violationId, 'alarm-invalidated',\n"
+    "          a.lastViolationValue)\n"
+    "      end\n"
+    "      ungroup(t, 'strata:dd-quarantine:{' .. t .. '}', p .. '\\t' .. b)\n"
+    "    end\n"
+    "  end\n"
+    "  if (tonumber(redis.call('HGET', tk, 'act')) or 0) > 0 then\n"
+    "    due(t, now + 2)\n"
+    "  end\n"
     "end\n"
     "local function connected(t)\n"
     "  return (tonumber(redis.call('HGET', tkey(t), 'c')) or 0) > 0\n"
@@ -348,9 +376,12 @@ static const char detect_script[] =
     "    redis.call('ZREM', 'strata:dd-due', t)\n"
     "    local live = connected(t)\n"
     "    if live or (tonumber(redis.call('HGET', tkey(t), 'act')) or 0) > 0 then\n"
+    "      local applies = {}\n"
     "      each(t, function(p, e)\n"
+    "        applies[p .. '\\t' .. e.k] = true\n"
     "        if e.d then window(t, p, e, 0, live) end\n"
     "      end)\n"
+    "      invalidate(t, applies)\n"
     "    else\n"
     "      redis.call('DEL', tkey(t))\n"
     "    end\n"
@@ -420,12 +451,15 @@ detect_apply(struct broker_detect *d, const redisReply *e)
 	if (strcmp(kind, "e") == 0 || strcmp(kind, "p") == 0)
 		detect_publish(d->b, e->element[1], e->element[2]);
 	if (strcmp(kind, "e") == 0) {
-		bool cleared = strstr(e->element[1]->str, "/alarm-cleared") !=
-		    NULL;
+		const char *slash = strrchr(e->element[1]->str, '/');
+		const char *type = slash != NULL ? slash + 1 : "";
+		int i = strcmp(type, "in-alarm") == 0 ? 0 :
+		    strcmp(type, "alarm-cleared") == 0 ? 1 : 2;
 
-		(*d->violations[cleared])++;
-		STRATA_INFO(DETECT_COMP, "violation %s|topic=%s",
-		    cleared ? "cleared" : "started", e->element[1]->str);
+		(*d->violations[i])++;
+		STRATA_INFO(DETECT_COMP, "violation %s|topic=%s", i == 0 ?
+		    "started" : i == 1 ? "cleared" : "invalidated",
+		    e->element[1]->str);
 	} else if (strcmp(kind, "m") == 0) {
 		detect_count_mitigation(d, e->element[1]->str,
 		    e->element[2]->str);
@@ -648,14 +682,15 @@ detect_metrics(struct broker_detect *d)
 	struct strata_metrics *m = d->b->metrics;
 	char labels[96];
 
-	d->violations[0] = strata_metrics_counter(m,
-	    "strata_broker_detect_violations_total", "Device Defender Detect "
-	    "violations this broker's evaluations started or cleared",
-	    "event=\"in-alarm\"");
-	d->violations[1] = strata_metrics_counter(m,
-	    "strata_broker_detect_violations_total", "Device Defender Detect "
-	    "violations this broker's evaluations started or cleared",
-	    "event=\"alarm-cleared\"");
+	for (int i = 0; i < 3; i++) {
+		snprintf(labels, sizeof(labels), "event=\"%s\"",
+		    (const char *[]){"in-alarm", "alarm-cleared",
+		    "alarm-invalidated"}[i]);
+		d->violations[i] = strata_metrics_counter(m,
+		    "strata_broker_detect_violations_total", "Device Defender "
+		    "Detect violations this broker's evaluations started, "
+		    "cleared or invalidated", labels);
+	}
 	d->evaluations[0] = strata_metrics_counter(m,
 	    "strata_broker_detect_evaluations_total", "Device Defender Detect "
 	    "evaluation scripts run, by outcome", "outcome=\"ok\"");

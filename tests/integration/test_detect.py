@@ -496,6 +496,36 @@ def test_flooding_device_quarantined_and_released(dcluster, tmp_path,
     assert applied >= 1
 
 
+
+def test_deleted_profile_invalidates_its_violations(dcluster, tmp_path,
+                                                    closing):
+    """A device connecting from outside the allowed CIDRs is quarantined;
+    deleting the profile invalidates the violation (alarm-invalidated,
+    no longer active) and lets the thing out of the group."""
+    c = dcluster
+    g, thing, dev = group_with_device(c, tmp_path)
+    q, qa = uniq("q"), uniq("toq")
+    ctl(c, "create-thing-group", "--thing-group-name", q)
+    ctl(c, "create-mitigation-action", "--action-name", qa, "--role-arn",
+        "r", "--action-params", json.dumps(
+            {"addThingsToThingGroupParams": {"thingGroupNames": [q]}}))
+    sp = profile_on(c, g, [behavior("where", "aws:source-ip-address",
+                                    "in-cidr-set", {"cidrs": ["10.0.0.0/8"]})],
+                    actions=[qa])
+    w = watcher(c, thing, closing)
+    d = tls_device(c, dev, thing)
+    closing(d)
+    ev = event(w, "in-alarm")
+    assert ev["metricValue"] == {"cidrs": ["127.0.0.1"]}
+    groups = ctl(c, "list-thing-groups-for-thing", "--thing-name", thing)
+    assert q in [x["groupName"] for x in groups["thingGroups"]]
+    ctl(c, "delete-security-profile", "--security-profile-name", sp)
+    inv = event(w, "alarm-invalidated", timeout=6)
+    assert inv["violationId"] == ev["violationId"]
+    assert active(c, thingName=thing) == []
+    groups = ctl(c, "list-thing-groups-for-thing", "--thing-name", thing)
+    assert q not in [x["groupName"] for x in groups["thingGroups"]]
+
 # ---- the issue's "done when" ----
 
 CALM_DEVICES = 4
