@@ -23,6 +23,7 @@ from daemons import metric
 from mqttc import V5
 from test_admin_authz import admin, call, make_user, ok, sign  # noqa
 from test_registry import ARN, allow, ctl, deny, new_device, policy_doc
+from test_rules import Rules
 
 INTERVAL_MS = 200
 
@@ -30,7 +31,7 @@ INTERVAL_MS = 200
 @pytest.fixture(scope="module")
 def dcluster():
     with conftest.start_cluster(
-            "dcluster",
+            "dcluster", rulesd=1,
             env={"STRATA_DEFENDER_MIN_DURATION": "1",
                  "STRATA_DEVSTATS_INTERVAL_MS": str(INTERVAL_MS),
                  "STRATA_THROTTLE_PUBLISH_RATE": "100"}) as c:
@@ -343,6 +344,33 @@ def test_messages_sent_alarm_event_and_clear(dcluster, tmp_path, closing):
     finally:
         sub.stop()
 
+
+def test_topic_rule_acts_on_violation_events(dcluster, tmp_path, closing):
+    """A topic rule selecting from the violation topics republishes the
+    event's fields: rules can act on violations."""
+    c = dcluster
+    rules = Rules(c)
+    try:
+        name = rules.create(
+            "SELECT thingName, violationEventType AS kind, behavior.name "
+            "AS b FROM '$aws/things/+/defender/violations/in-alarm'",
+            [{"republish": {"topic": "alerts/${thingName}", "qos": 1}}])
+        rules.wait_running(name)
+        g, thing, dev = group_with_device(c, tmp_path)
+        profile_on(c, g, [behavior("sent", "aws:num-messages-sent",
+                                   "less-than", {"count": 3}, 2)])
+        s = mqttc.Client(V5)
+        s.connect(c.host, c.mqtt_ports[0])
+        closing(s)
+        s.subscribe("alerts/" + thing, qos=1)
+        d = tls_device(c, dev, thing, broker=1)
+        closing(d)
+        for _ in range(5):
+            d.publish("t/" + thing, b"x", qos=1)
+        got = json.loads(s.get(timeout=6).payload)
+        assert got == {"thingName": thing, "kind": "in-alarm", "b": "sent"}
+    finally:
+        rules.cleanup()
 
 def test_consecutive_datapoints_to_alarm(dcluster, tmp_path, closing):
     """num-authorization-failures less-than 1 over 1 s, 3 datapoints to
