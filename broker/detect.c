@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include <event2/event.h>
+#include <openssl/sha.h>
 
 #include "behavior.h"
 #include "broker.h"
@@ -52,6 +53,11 @@ struct broker_detect {
 	struct strata_redis *sub; /* strata:detect */
 	struct event *tick;
 	bool ticking;            /* a tick script is in flight */
+	/* EVALSHA once Redis has the script: it answered an EVAL of it;
+	 * a NOSCRIPT answer (Redis restarted, a replica promoted) sends
+	 * that call again as EVAL */
+	char sha[2 * SHA_DIGEST_LENGTH + 1];
+	bool loaded;
 	/* the rows of the tick being handed on: their text one after the
 	 * other in buf, lens[i] the offset of the i-th */
 	size_t *lens;
@@ -482,6 +488,7 @@ detect_answered(struct strata_redis *r, redisReply *reply, void *arg)
 		return;
 	}
 	(*d->evaluations[0])++;
+	d->loaded = true;
 	d->active = reply->element[0]->integer > 0;
 	for (size_t i = 1; i < reply->elements; i++)
 		detect_apply(d, reply->element[i]);
@@ -496,34 +503,86 @@ detect_ticked(struct strata_redis *r, redisReply *reply, void *arg)
 	detect_answered(r, reply, arg);
 }
 
-/* EVAL detect_script with mode and its n arguments (lens NULL: each
- * strlen'd).  Redis copies the command before this returns. */
+/* One script call in flight.  Its arguments are kept (one block) so that
+ * a NOSCRIPT answer to EVALSHA goes again as EVAL. */
+struct detect_call {
+	struct broker_detect *d;
+	strata_redis_cb done;     /* detect_answered or detect_ticked */
+	bool by_sha;              /* sent as EVALSHA */
+	int argc;
+	const char **argv;        /* [0], [1]: set at each send */
+	size_t *len;
+};
+
+static void detect_call_answered(struct strata_redis *r, redisReply *reply,
+    void *arg);
+
+static void
+detect_send(struct detect_call *call)
+{
+	struct broker_detect *d = call->d;
+
+	call->by_sha = d->loaded;
+	call->argv[0] = d->loaded ? "EVALSHA" : "EVAL";
+	call->argv[1] = d->loaded ? d->sha : detect_script;
+	call->len[0] = strlen(call->argv[0]);
+	call->len[1] = strlen(call->argv[1]);
+	strata_redis_commandv(d->b->redis, detect_call_answered, call,
+	    call->argc, call->argv, call->len);
+}
+
+static void
+detect_call_answered(struct strata_redis *r, redisReply *reply, void *arg)
+{
+	struct detect_call *call = arg;
+
+	if (call->by_sha && reply != NULL && reply->type ==
+	    REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+		call->d->loaded = false;  /* Redis lost it: load it again */
+		detect_send(call);
+		return;
+	}
+	call->done(r, reply, call->d);
+	free(call);
+}
+
+/* detect_script with mode and its n arguments (lens NULL: each
+ * strlen'd), copied. */
 static void
 detect_eval(struct broker_detect *d, const char *mode, size_t n,
-    const char *const *args, const size_t *lens, strata_redis_cb cb)
+    const char *const *args, const size_t *lens, strata_redis_cb done)
 {
-	const char **argv = calloc(n + 5, sizeof(*argv));
-	size_t *len = calloc(n + 5, sizeof(*len));
-	char now[24];
+	size_t argc = n + 5, bytes = 0;
+	struct detect_call *call;
+	char now[24], *p;
 
-	if (argv == NULL || len == NULL)
-		abort();
 	snprintf(now, sizeof(now), "%llu",
 	    (unsigned long long)detect_now_ms());
-	argv[0] = "EVAL";
-	argv[1] = detect_script;
-	argv[2] = "0";
-	argv[3] = mode;
-	argv[4] = now;
-	for (int i = 0; i < 5; i++)
-		len[i] = strlen(argv[i]);
-	for (size_t i = 0; i < n; i++) {
-		argv[5 + i] = args[i];
-		len[5 + i] = lens != NULL ? lens[i] : strlen(args[i]);
+	for (size_t i = 0; i < n; i++)
+		bytes += lens != NULL ? lens[i] : strlen(args[i]);
+	bytes += strlen(mode) + strlen(now) + 2;
+	call = calloc(1, sizeof(*call) + argc * (sizeof(char *) +
+	    sizeof(size_t)) + bytes);
+	if (call == NULL)
+		abort();
+	call->d = d;
+	call->done = done;
+	call->argc = (int)argc;
+	call->argv = (const char **)(call + 1);
+	call->len = (size_t *)(call->argv + argc);
+	p = (char *)(call->len + argc);
+	call->argv[2] = "0";
+	call->len[2] = 1;
+	for (size_t i = 0; i < n + 2; i++) {
+		const char *v = i == 0 ? mode : i == 1 ? now : args[i - 2];
+		size_t l = i < 2 || lens == NULL ? strlen(v) : lens[i - 2];
+
+		memcpy(p, v, l);
+		call->argv[3 + i] = p;
+		call->len[3 + i] = l;
+		p += l;
 	}
-	strata_redis_commandv(d->b->redis, cb, d, (int)(n + 5), argv, len);
-	free(argv);
-	free(len);
+	detect_send(call);
 }
 
 /* ---- rows (devstats.c's consumer) ---- */
@@ -722,6 +781,14 @@ broker_detect_start(struct strata_broker *b)
 		abort();
 	d->b = b;
 	cons.arg = d;
+	{
+		unsigned char md[SHA_DIGEST_LENGTH];
+
+		SHA1((const unsigned char *)detect_script,
+		    sizeof(detect_script) - 1, md);
+		for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+			snprintf(d->sha + 2 * i, 3, "%02x", md[i]);
+	}
 	detect_metrics(d);
 	broker_devstats_consumer(b, &cons);
 	d->tick = event_new(b->base, -1, EV_PERSIST, detect_tick_cb, d);
