@@ -89,6 +89,7 @@ broker_start(struct strata_broker *b, bool listen)
 	if (broker_devices_start(b) != 0 || broker_admin_start(b) != 0 ||
 	    broker_authorizer_start(b) != 0)
 		return STRATA_EINVAL;
+	broker_meter_start(b);
 	return broker_devstats_start(b);
 }
 
@@ -112,6 +113,7 @@ broker_fini(struct strata_broker *b)
 	broker_durable_stop(b);
 	broker_routers_stop(b);
 	broker_cluster_free(b);
+	broker_meter_free(b);
 	broker_admin_free(b);
 	broker_devices_free(b);
 	broker_authorizer_free(b);

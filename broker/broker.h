@@ -141,6 +141,7 @@ struct broker_config {
 	long throttle_connect_client_rate;  /* CONNECTs per second per id */
 	long throttle_connect_address_rate; /* ... per source address */
 	long devstats_interval_ms; /* devstats.c: counts handed on */
+	long metering_retention_hours; /* meter.c: 0 = no metering */
 	/* not an option: an in-process Redis for fuzz targets and tests
 	 * (NULL: the real one at redis-host:redis-port) */
 	const struct strata_redis_fake *redis_fake;
@@ -201,6 +202,7 @@ enum broker_auth_refusal {
 
 struct strata_broker;
 struct broker_conn;
+struct broker_meter;
 
 /* What a connection's client did since its counts were last handed on
  * (devstats.c). */
@@ -682,6 +684,7 @@ struct strata_broker {
 	struct event *devstats_ev;
 	struct broker_devstats_consumer devstats_cons[BROKER_DEVSTATS_CONSUMERS];
 	unsigned n_devstats_cons;
+	struct broker_meter *meter;          /* meter.c, NULL: off */
 	struct strata_redis *redis;
 	struct strata_redis *nodesub;        /* strata:node:<id> subscriber */
 	struct event *lease_timer;
@@ -1361,6 +1364,12 @@ void broker_devstats_conn_closed(struct broker_conn *c);
 void broker_devstats_conn_free(struct broker_conn *c);
 int broker_devstats_start(struct strata_broker *b);
 void broker_devstats_stop(struct strata_broker *b);
+
+/* ---- meter.c ---- */
+/* Meter the devices' messages per hour in Redis (a devstats consumer;
+ * nothing when metering-retention-hours is 0). */
+void broker_meter_start(struct strata_broker *b);
+void broker_meter_free(struct strata_broker *b);
 
 /* ---- throttle.c ---- */
 void broker_throttle_metrics_init(struct strata_broker *b);

@@ -194,6 +194,10 @@ static const struct strata_config_option broker_options[] = {
 	    "1000", 100, 60000, "how often each connection's counts "
 	    "(messages, bytes, policy denials) go to message metering and "
 	    "Device Defender Detect, in milliseconds"),
+	OPT("metering-retention-hours", STRATA_CFG_INT,
+	    metering_retention_hours, "168", 0, 8784, "hours Redis keeps "
+	    "each hour's message metering per client id and thing "
+	    "(get-usage); 0: no metering"),
 };
 
 #define N_OPTIONS (sizeof(broker_options) / sizeof(broker_options[0]))
