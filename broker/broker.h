@@ -1659,6 +1659,9 @@ void broker_durable_sub(struct broker_session *s, struct broker_sub *sub,
 /* The client left (the expiry starts: TTLs), came back, changed the
  * expiry; the session ends (keys deleted). */
 void broker_durable_offline(struct broker_session *s);
+/* The broker stops with s offline: its keys as broker_durable_offline()
+ * leaves them, written even while stopping. */
+void broker_durable_left(struct broker_session *s);
 void broker_durable_online(struct broker_session *s);
 void broker_durable_end(struct broker_session *s);
 /* Take over the stored session of a client (wants: Clean Start 0) or
