@@ -79,6 +79,7 @@ extern const struct admin_route admin_fidx_routes[]; /* admin_fidx.c */
 extern const struct admin_route admin_fidx_group_routes[];
 extern const struct admin_route admin_audit_routes[]; /* admin_devaudit.c */
 extern const struct admin_route admin_detect_routes[]; /* admin_detect.c */
+extern const struct admin_route admin_usage_routes[]; /* admin_usage.c */
                                           /* admin_fidx_groups.c */
 
 struct admin_cred;
@@ -136,6 +137,9 @@ const char *admin_query(struct admin_call *call, const char *name);
 bool admin_query_true(struct admin_call *call, const char *name);
 const char *admin_header(struct admin_call *call, const char *name);
 const char *admin_method_name(enum evhttp_cmd_type method);
+/* Seconds since the epoch of an integer or an ISO 8601 UTC time
+ * (2026-12-03T08:00:00Z, as the AWS CLI sends); -1 when neither. */
+long long admin_time(const char *s);
 
 /* ---- admin_auth.c ---- */
 /* The bootstrap key from the token and admin-bootstrap-key-id ("":
@@ -202,10 +206,6 @@ bool admin_fidx_index_name(struct admin_call *call, const char *name);
 /* ---- admin_devaudit.c: the timer that runs due scheduled audits ---- */
 void admin_audit_timer_start(struct broker_admin *a);
 void admin_audit_timer_free(struct broker_admin *a);
-/* Seconds since the epoch of a query parameter: an integer or an ISO
- * 8601 UTC time (2026-12-03T08:00:00Z, as the AWS CLI sends); -1 when
- * neither (or NULL). */
-long long admin_time_arg(const char *s);
 
 /* ---- admin_iam.c ---- */
 void admin_iam_arn(struct admin_call *call, char *out, size_t len,

@@ -920,8 +920,8 @@ detect_events_listed(struct admin_call *call, redisReply *reply)
 static void
 op_list_events(struct admin_call *call)
 {
-	long long from = admin_time_arg(admin_query(call, "startTime"));
-	long long to = admin_time_arg(admin_query(call, "endTime"));
+	long long from = admin_time(admin_query(call, "startTime"));
+	long long to = admin_time(admin_query(call, "endTime"));
 	char a[32], b[32];
 
 	if (from < 0 || to < 0) {

@@ -91,6 +91,7 @@ broker_start(struct strata_broker *b, bool listen)
 		return STRATA_EINVAL;
 	if (listen && broker_detect_start(b) != 0)
 		return STRATA_EIO;
+	broker_meter_start(b);
 	return broker_devstats_start(b);
 }
 
@@ -114,6 +115,7 @@ broker_fini(struct strata_broker *b)
 	broker_durable_stop(b);
 	broker_routers_stop(b);
 	broker_cluster_free(b);
+	broker_meter_free(b);
 	broker_admin_free(b);
 	broker_devices_free(b);
 	broker_authorizer_free(b);

@@ -142,6 +142,7 @@ struct broker_config {
 	long throttle_connect_address_rate; /* ... per source address */
 	long devstats_interval_ms; /* devstats.c: counts handed on */
 	long defender_min_duration; /* detect: shortest durationSeconds */
+	long metering_retention_hours; /* meter.c: 0 = no metering */
 	/* not an option: an in-process Redis for fuzz targets and tests
 	 * (NULL: the real one at redis-host:redis-port) */
 	const struct strata_redis_fake *redis_fake;
@@ -202,6 +203,7 @@ enum broker_auth_refusal {
 
 struct strata_broker;
 struct broker_conn;
+struct broker_meter;
 
 /* What a connection's client did since its counts were last handed on
  * (devstats.c). */
@@ -684,6 +686,7 @@ struct strata_broker {
 	struct event *devstats_ev;
 	struct broker_devstats_consumer devstats_cons[BROKER_DEVSTATS_CONSUMERS];
 	unsigned n_devstats_cons;
+	struct broker_meter *meter;          /* meter.c, NULL: off */
 	struct strata_redis *redis;
 	struct strata_redis *nodesub;        /* strata:node:<id> subscriber */
 	struct event *lease_timer;
@@ -1376,6 +1379,12 @@ void broker_devstats_conn_free(struct broker_conn *c);
 int broker_devstats_start(struct strata_broker *b);
 void broker_devstats_stop(struct strata_broker *b);
 
+/* ---- meter.c ---- */
+/* Meter the devices' messages per hour in Redis (a devstats consumer;
+ * nothing when metering-retention-hours is 0). */
+void broker_meter_start(struct strata_broker *b);
+void broker_meter_free(struct strata_broker *b);
+
 /* ---- throttle.c ---- */
 void broker_throttle_metrics_init(struct strata_broker *b);
 /* n bytes of packets dispatched from c: past throttle-inbound-bytes,
@@ -1664,6 +1673,9 @@ void broker_durable_sub(struct broker_session *s, struct broker_sub *sub,
 /* The client left (the expiry starts: TTLs), came back, changed the
  * expiry; the session ends (keys deleted). */
 void broker_durable_offline(struct broker_session *s);
+/* The broker stops with s offline: its keys as broker_durable_offline()
+ * leaves them, written even while stopping. */
+void broker_durable_left(struct broker_session *s);
 void broker_durable_online(struct broker_session *s);
 void broker_durable_end(struct broker_session *s);
 /* Take over the stored session of a client (wants: Clean Start 0) or

@@ -197,6 +197,10 @@ static const struct strata_config_option broker_options[] = {
 	OPT("defender-min-duration", STRATA_CFG_INT, defender_min_duration,
 	    "300", 1, 300, "the shortest durationSeconds a Device Defender "
 	    "Detect behaviour may have (AWS: 300; tests use a few seconds)"),
+	OPT("metering-retention-hours", STRATA_CFG_INT,
+	    metering_retention_hours, "168", 0, 8784, "hours Redis keeps "
+	    "each hour's message metering per client id and thing "
+	    "(get-usage); 0: no metering"),
 };
 
 #define N_OPTIONS (sizeof(broker_options) / sizeof(broker_options[0]))
