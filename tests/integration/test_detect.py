@@ -374,6 +374,30 @@ def test_topic_rule_acts_on_violation_events(dcluster, tmp_path, closing):
     finally:
         rules.cleanup()
 
+def test_message_size_and_messages_received(dcluster, tmp_path, closing):
+    """message-byte-size less-than-equals 100: a 300-byte message is a
+    violating datapoint (the largest of its tick); num-messages-received
+    less-than 3 over 2 s: four deliveries to the device are too many."""
+    c = dcluster
+    g, thing, dev = group_with_device(c, tmp_path)
+    profile_on(c, g, [
+        behavior("size", "aws:message-byte-size", "less-than-equals",
+                 {"count": 100}),
+        behavior("recv", "aws:num-messages-received", "less-than",
+                 {"count": 3}, 2)])
+    w = watcher(c, thing, closing)
+    d = tls_device(c, dev, thing)
+    closing(d)
+    d.subscribe("in/" + thing, qos=1)
+    d.publish("in/" + thing, b"x" * 300, qos=1)
+    for _ in range(3):
+        d.publish("in/" + thing, b"small", qos=1)
+    got = {}
+    while len(got) < 2:
+        ev = event(w, "in-alarm")
+        got[ev["behavior"]["name"]] = ev["metricValue"]["count"]
+    assert got["size"] > 300 and got["recv"] >= 3, got
+
 def test_consecutive_datapoints_to_alarm(dcluster, tmp_path, closing):
     """num-authorization-failures less-than 1 over 1 s, 3 datapoints to
     alarm: denials in one window only do not alarm; three windows in a
