@@ -401,6 +401,33 @@ op_list_profiles(struct admin_call *call)
 	    (const char *[]){"strata:dd-profiles"}, detect_profiles_listed);
 }
 
+/* ValidateSecurityProfileBehaviors: the check of Create, answered. */
+static void
+op_validate_behaviors(struct admin_call *call)
+{
+	json_t *b = call->body != NULL ? json_object_get(call->body,
+	    "behaviors") : NULL, *eval, *o = json_object(), *errs = json_array();
+	char err[256];
+
+	if (b == NULL) {
+		admin_error(call, 400, "InvalidRequestException", "behaviors",
+		    "behaviors is required");
+		json_decref(o);
+		json_decref(errs);
+		return;
+	}
+	if (strata_behaviors_check(b, call->b->cfg.defender_min_duration,
+	    &eval, err, sizeof(err)) == 0)
+		json_decref(eval);
+	else
+		json_array_append_new(errs, json_pack("{ss}", "errorMessage",
+		    err));
+	json_object_set_new(o, "valid", json_boolean(json_array_size(errs) ==
+	    0));
+	json_object_set_new(o, "validationErrors", errs);
+	admin_reply(call, o);
+}
+
 /* ---- targets ---- */
 
 /* The stored form of a target ARN: "all" for every thing, "group:<name>"
@@ -626,11 +653,16 @@ bad_groups:
 	return NULL;
 }
 
-/* KEYS: action, actions; ARGV: name, id, type, roleArn, params, now,
- * groups (JSON list, checked to exist and be static). */
-static const char script_create_action[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply("
+/* Create (ARGV[8] "1") or update ("0"; an empty type, roleArn or params
+ * keeps the stored one).  KEYS: action, actions; ARGV: name, id, type,
+ * roleArn, params, now, groups (JSON list, checked to exist and be
+ * static), create.  The action's id. */
+static const char script_put_action[] =
+    "local exists = redis.call('EXISTS', KEYS[1]) == 1 "
+    "if ARGV[8] == '1' and exists then return redis.error_reply("
     "  'Exists mitigation action ' .. ARGV[1] .. ' already exists') end "
+    "if ARGV[8] == '0' and not exists then return redis.error_reply("
+    "  'NotFound mitigation action ' .. ARGV[1] .. ' does not exist') end "
     "for _, g in ipairs(cjson.decode(ARGV[7])) do "
     "  local h = redis.call('HMGET', 'strata:thing-group:{' .. g .. '}', "
     "    'name', 'dynamic') "
@@ -638,11 +670,15 @@ static const char script_create_action[] =
     "    g .. ' does not exist') end "
     "  if h[2] == '1' then return redis.error_reply('Invalid thing group ' "
     "    .. g .. ' is dynamic: its query decides its things') end end "
-    "redis.call('HSET', KEYS[1], 'name', ARGV[1], 'id', ARGV[2], 'type', "
-    "  ARGV[3], 'roleArn', ARGV[4], 'params', ARGV[5], 'created', ARGV[6], "
-    "  'modified', ARGV[6]) "
-    "redis.call('SADD', KEYS[2], ARGV[1]) "
-    "return ARGV[2]";
+    "if ARGV[8] == '1' then "
+    "  redis.call('HSET', KEYS[1], 'name', ARGV[1], 'id', ARGV[2], "
+    "    'created', ARGV[6]) "
+    "  redis.call('SADD', KEYS[2], ARGV[1]) end "
+    "for i, f in ipairs({'type', 'roleArn', 'params'}) do "
+    "  if ARGV[2 + i] ~= '' then "
+    "    redis.call('HSET', KEYS[1], f, ARGV[2 + i]) end end "
+    "redis.call('HSET', KEYS[1], 'modified', ARGV[6]) "
+    "return redis.call('HGET', KEYS[1], 'id')";
 
 static void
 detect_action_created(struct admin_call *call, redisReply *reply)
@@ -656,27 +692,30 @@ detect_action_created(struct admin_call *call, redisReply *reply)
 	admin_reply(call, o);
 }
 
+/* CreateMitigationAction (create) and UpdateMitigationAction, whose
+ * roleArn and actionParams are each optional. */
 static void
-op_create_action(struct admin_call *call)
+detect_put_action(struct admin_call *call, bool create)
 {
 	json_t *params = call->body != NULL ?
 	    json_object_get(call->body, "actionParams") : NULL, *groups;
-	const char *type, *role;
+	const char *type = "", *role;
 	char key[ADMIN_MAX_NAME + 32], now[24], id[40], *ptext, *gtext;
 
 	if (!admin_arg_name(call, "actionName") ||
 	    !admin_body_string(call, call->body, "roleArn", &role))
 		return;
-	if (role == NULL) {
+	if (role == NULL && create) {
 		admin_error(call, 400, "InvalidRequestException", "roleArn",
 		    "roleArn is required");
 		return;
 	}
-	if ((type = detect_action_type(call, params)) == NULL)
+	if ((params != NULL || create) &&
+	    (type = detect_action_type(call, params)) == NULL)
 		return;
 	groups = json_object_get(json_object_get(params,
 	    "addThingsToThingGroupParams"), "thingGroupNames");
-	ptext = json_dumps(params, JSON_COMPACT);
+	ptext = params != NULL ? json_dumps(params, JSON_COMPACT) : strdup("");
 	gtext = json_dumps(groups != NULL ? groups : json_array(),
 	    JSON_COMPACT | JSON_ENCODE_ANY);
 	if (ptext == NULL || gtext == NULL)
@@ -684,11 +723,23 @@ op_create_action(struct admin_call *call)
 	snprintf(key, sizeof(key), "strata:dd-action:{%s}", call->arg);
 	strata_uuid4(id);
 	admin_now(now);
-	admin_eval(call, script_create_action, 2, 9, (const char *[]){key,
-	    "strata:dd-actions", call->arg, id, type, role, ptext, now, gtext},
-	    detect_action_created);
+	admin_eval(call, script_put_action, 2, 10, (const char *[]){key,
+	    "strata:dd-actions", call->arg, id, type, role != NULL ? role : "",
+	    ptext, now, gtext, create ? "1" : "0"}, detect_action_created);
 	free(ptext);
 	free(gtext);
+}
+
+static void
+op_create_action(struct admin_call *call)
+{
+	detect_put_action(call, true);
+}
+
+static void
+op_update_action(struct admin_call *call)
+{
+	detect_put_action(call, false);
 }
 
 static json_t *
@@ -973,6 +1024,13 @@ const struct admin_route admin_detect_routes[] = {
 	{EVHTTP_REQ_POST, "mitigationactions/actions/*",
 	    "CreateMitigationAction", "iot:CreateMitigationAction",
 	    ADMIN_RES_ANY, op_create_action},
+	{EVHTTP_REQ_PATCH, "mitigationactions/actions/*",
+	    "UpdateMitigationAction", "iot:UpdateMitigationAction",
+	    ADMIN_RES_ANY, op_update_action},
+	{EVHTTP_REQ_POST, "security-profile-behaviors/validate",
+	    "ValidateSecurityProfileBehaviors",
+	    "iot:ValidateSecurityProfileBehaviors", ADMIN_RES_ANY,
+	    op_validate_behaviors},
 	{EVHTTP_REQ_GET, "mitigationactions/actions/*",
 	    "DescribeMitigationAction", "iot:DescribeMitigationAction",
 	    ADMIN_RES_ANY, op_describe_action},

@@ -172,6 +172,12 @@ def test_security_profile_crud_and_errors(dcluster):
     r = admin(c, "POST", "/security-profiles/" + uniq("bad"),
               {"behaviors": [beh[0], beh[0]]})
     assert "twice" in err(r, 400, "InvalidRequestException")
+    v = ctl(c, "validate-security-profile-behaviors", "--behaviors",
+            json.dumps([beh[0], beh[0]]))
+    assert v["valid"] is False
+    assert "twice" in v["validationErrors"][0]["errorMessage"]
+    assert ctl(c, "validate-security-profile-behaviors", "--behaviors",
+               json.dumps(beh)) == {"valid": True, "validationErrors": []}
     r = admin(c, "POST", "/security-profiles/" + uniq("bad"),
               {"mitigationActions": ["nope"]})
     assert "does not exist" in err(r, 400, "InvalidRequestException")
@@ -263,6 +269,16 @@ def test_mitigation_action_crud_and_errors(dcluster):
               "ADD_THINGS_TO_THING_GROUP")["actionIdentifiers"]
     assert {"actionName": a, "actionArn": out["actionArn"],
             "creationDate": d["creationDate"]} in lst
+    u = ctl(c, "update-mitigation-action", "--action-name", a,
+            "--action-params", json.dumps({"updateDeviceCertificateParams":
+                                           {"action": "DEACTIVATE"}}))
+    assert u == out
+    d = ctl(c, "describe-mitigation-action", "--action-name", a)
+    assert d["actionType"] == "UPDATE_DEVICE_CERTIFICATE"
+    assert d["roleArn"] == "arn:aws:iam::000000000000:role/dd"
+    e = ctl(c, "update-mitigation-action", "--action-name", uniq("none"),
+            "--role-arn", "r", expect=254)
+    assert "(ResourceNotFoundException)" in e
     ctl(c, "delete-mitigation-action", "--action-name", a)
     e = ctl(c, "describe-mitigation-action", "--action-name", a, expect=254)
     assert "(ResourceNotFoundException)" in e
