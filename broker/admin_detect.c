@@ -23,6 +23,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin.h"
 #include "behavior.h"
@@ -989,6 +990,200 @@ op_list_events(struct admin_call *call)
 	    "strata:dd-events", a, b}, detect_events_listed);
 }
 
+/* ---- detect mitigation actions tasks ---- */
+
+#define DETECT_TASK_TTL "7776000"  /* 90 days, as audit tasks */
+
+static bool
+detect_task_id_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
+		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '-' || s[i] == '_'))
+			return false;
+	return true;
+}
+
+static void
+detect_task_started(struct admin_call *call, redisReply *reply)
+{
+	json_t *o = json_object();
+
+	broker_detect_answer(call->b, reply);
+	json_object_set_new(o, "taskId", json_string(call->arg));
+	admin_reply(call, o);
+}
+
+/* The body's target and actions, checked; false after a 400. */
+static bool
+detect_task_body(struct admin_call *call, json_t **target, json_t **actions)
+{
+	json_t *b = call->body, *v;
+	size_t i;
+
+	*target = json_object_get(b, "target");
+	*actions = json_object_get(b, "actions");
+	if (!json_is_object(*target) ||
+	    (!json_is_array(json_object_get(*target, "violationIds")) &&
+	    !json_is_string(json_object_get(*target, "securityProfileName")))) {
+		admin_error(call, 400, "InvalidRequestException", "target",
+		    "target needs violationIds or securityProfileName");
+		return false;
+	}
+	if (!json_is_array(*actions) || json_array_size(*actions) < 1 ||
+	    json_array_size(*actions) > 5)
+		goto bad_actions;
+	json_array_foreach(*actions, i, v)
+		if (!json_is_string(v) ||
+		    !broker_registry_name_valid(json_string_value(v)))
+			goto bad_actions;
+	json_array_foreach(json_object_get(*target, "violationIds"), i, v)
+		if (!json_is_string(v)) {
+			admin_error(call, 400, "InvalidRequestException",
+			    "target", "violationIds must be strings");
+			return false;
+		}
+	if (json_object_get(b, "violationEventOccurrenceRange") != NULL ||
+	    json_is_false(json_object_get(b, "includeOnlyActiveViolations"))) {
+		admin_error(call, 400, "InvalidRequestException",
+		    "includeOnlyActiveViolations", "Strata applies mitigation "
+		    "actions to active violations only");
+		return false;
+	}
+	return true;
+bad_actions:
+	admin_error(call, 400, "InvalidRequestException", "actions",
+	    "actions must be a list of 1 to 5 mitigation action names");
+	return false;
+}
+
+static void
+op_start_task(struct admin_call *call)
+{
+	json_t *target, *actions;
+	const char *prof, *beh;
+	char now[24], *a, *ids, *t;
+
+	if (!detect_task_id_valid(call->arg)) {
+		admin_error(call, 400, "InvalidRequestException", "taskId",
+		    "taskId must be 1 to 128 of [a-zA-Z0-9_-]");
+		return;
+	}
+	if (!detect_task_body(call, &target, &actions))
+		return;
+	prof = json_string_value(json_object_get(target, "securityProfileName"));
+	beh = json_string_value(json_object_get(target, "behaviorName"));
+	a = json_dumps(actions, JSON_COMPACT);
+	ids = json_dumps(json_is_array(json_object_get(target, "violationIds")) ?
+	    json_object_get(target, "violationIds") : json_array(),
+	    JSON_COMPACT);
+	t = json_dumps(target, JSON_COMPACT);
+	if (a == NULL || ids == NULL || t == NULL)
+		abort();
+	snprintf(now, sizeof(now), "%llu", (unsigned long long)time(NULL) *
+	    1000ull);
+	admin_eval(call, broker_detect_script, 0, 9, (const char *[]){"task",
+	    now, call->arg, a, prof != NULL ? prof : "", beh != NULL ? beh : "",
+	    ids, DETECT_TASK_TTL, t}, detect_task_started);
+	free(a);
+	free(ids);
+	free(t);
+}
+
+/* KEYS: task; ARGV: taskId.  The task's fields, then each action's. */
+static const char script_describe_task[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
+    "  'NotFound task ' .. ARGV[1] .. ' does not exist') end "
+    "local out = {redis.call('HGETALL', KEYS[1])} "
+    "for _, n in ipairs(cjson.decode(redis.call('HGET', KEYS[1], "
+    "    'actions'))) do "
+    "  out[#out + 1] = redis.call('HGETALL', 'strata:dd-action:{' .. n .. "
+    "    '}') end "
+    "return out";
+
+static void
+detect_task_described(struct admin_call *call, redisReply *reply)
+{
+	const redisReply *t = reply->element[0];
+	json_t *s = json_object(), *defs = json_array(), *o = json_object();
+
+	json_object_set_new(s, "taskId", json_string(call->arg));
+	json_object_set_new(s, "taskStatus", json_string(admin_field(t,
+	    "status")));
+	json_object_set_new(s, "taskStartTime", json_real(strtod(admin_field(
+	    t, "start"), NULL)));
+	json_object_set_new(s, "taskEndTime", json_real(strtod(admin_field(t,
+	    "end"), NULL)));
+	json_object_set_new(s, "target", detect_json_field(t, "target"));
+	json_object_set_new(s, "onlyActiveViolationsIncluded", json_true());
+	json_object_set_new(s, "suppressedAlertsIncluded", json_true());
+	for (size_t i = 1; i < reply->elements; i++) {
+		const redisReply *r = reply->element[i];
+
+		if (r->elements == 0)
+			continue;  /* deleted since */
+		json_array_append_new(defs, json_pack("{ssssssso*}", "name",
+		    admin_field(r, "name"), "id", admin_field(r, "id"),
+		    "roleArn", admin_field(r, "roleArn"), "actionParams",
+		    detect_json_field(r, "params")));
+	}
+	json_object_set_new(s, "actionsDefinition", defs);
+	json_object_set_new(s, "taskStatistics", detect_json_field(t,
+	    "stats"));
+	json_object_set_new(o, "taskSummary", s);
+	admin_reply(call, o);
+}
+
+static void
+op_describe_task(struct admin_call *call)
+{
+	char key[ADMIN_MAX_NAME + 32];
+
+	if (!detect_task_id_valid(call->arg)) {
+		admin_error(call, 400, "InvalidRequestException", "taskId",
+		    "taskId must be 1 to 128 of [a-zA-Z0-9_-]");
+		return;
+	}
+	snprintf(key, sizeof(key), "strata:dd-task:{%s}", call->arg);
+	admin_eval(call, script_describe_task, 1, 2, (const char *[]){key,
+	    call->arg}, detect_task_described);
+}
+
+static const char script_executions[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
+    "  'NotFound task ' .. ARGV[1] .. ' does not exist') end "
+    "return redis.call('LRANGE', KEYS[2], 0, -1)";
+
+static void
+detect_executions_listed(struct admin_call *call, redisReply *reply)
+{
+	detect_violations_page(call, reply, "actionsExecutions");
+}
+
+static void
+op_list_executions(struct admin_call *call)
+{
+	const char *id = admin_query(call, "taskId");
+	char key[ADMIN_MAX_NAME + 32], ekey[ADMIN_MAX_NAME + 40];
+
+	if (id == NULL || !detect_task_id_valid(id)) {
+		admin_error(call, 400, "InvalidRequestException", "taskId",
+		    "taskId is required (1 to 128 of [a-zA-Z0-9_-])");
+		return;
+	}
+	if (!detect_token_valid(call))
+		return;
+	snprintf(key, sizeof(key), "strata:dd-task:{%s}", id);
+	snprintf(ekey, sizeof(ekey), "strata:dd-task-execs:{%s}", id);
+	admin_eval(call, script_executions, 2, 3, (const char *[]){key, ekey,
+	    id}, detect_executions_listed);
+}
+
 const struct admin_route admin_detect_routes[] = {
 	{EVHTTP_REQ_GET, "security-profiles", "ListSecurityProfiles",
 	    "iot:ListSecurityProfiles", ADMIN_RES_ANY, op_list_profiles},
@@ -1037,5 +1232,17 @@ const struct admin_route admin_detect_routes[] = {
 	{EVHTTP_REQ_DELETE, "mitigationactions/actions/*",
 	    "DeleteMitigationAction", "iot:DeleteMitigationAction",
 	    ADMIN_RES_ANY, op_delete_action},
+	{EVHTTP_REQ_PUT, "detect/mitigationactions/tasks/*",
+	    "StartDetectMitigationActionsTask",
+	    "iot:StartDetectMitigationActionsTask", ADMIN_RES_ANY,
+	    op_start_task},
+	{EVHTTP_REQ_GET, "detect/mitigationactions/tasks/*",
+	    "DescribeDetectMitigationActionsTask",
+	    "iot:DescribeDetectMitigationActionsTask", ADMIN_RES_ANY,
+	    op_describe_task},
+	{EVHTTP_REQ_GET, "detect/mitigationactions/executions",
+	    "ListDetectMitigationActionsExecutions",
+	    "iot:ListDetectMitigationActionsExecutions", ADMIN_RES_ANY,
+	    op_list_executions},
 	{0, NULL, NULL, NULL, 0, NULL},
 };

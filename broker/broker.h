@@ -1360,6 +1360,11 @@ void broker_detect_free(struct strata_broker *b);
 void broker_detect_connect(struct broker_conn *c, bool accepted);
 /* A connection closes (before its registry identity goes). */
 void broker_detect_conn_closed(struct broker_conn *c);
+/* The evaluation script (its modes in detect.c), which admin_detect.c
+ * also runs (StartDetectMitigationActionsTask); what its answer asks to
+ * publish is published and counted by broker_detect_answer(). */
+extern const char broker_detect_script[];
+void broker_detect_answer(struct strata_broker *b, const redisReply *reply);
 
 /* ---- devstats.c ---- */
 /* Messages of `bytes` in AWS IoT's 5 KB metering units (at least 1). */

@@ -3,7 +3,7 @@
  * judged against the behaviours of the security profiles that target
  * its thing (docs/internals/detect.md has the whole design).
  *
- * What feeds it, each one EVAL of detect_script (one script, four
+ * What feeds it, each one call of broker_detect_script (one script, its
  * modes), only while some security profile has a target (the answer of
  * the previous script says so):
  *
@@ -78,10 +78,13 @@ static const char *const detect_actions[4] = {"ADD_THINGS_TO_THING_GROUP",
  * ARGV: mode, now (ms), then the mode's: rows: [thing, sent, received,
  * largest message, denials]...; connect: thing, accepted 1/0, address
  * hex, address text; close: thing; tick: nothing.
+ * task (StartDetectMitigationActionsTask, admin_detect.c): taskId,
+ * action names (JSON), securityProfileName or "", behaviour name or "",
+ * violationIds (JSON), time to keep it (s), target (JSON).
  * Answers {number of profiles with targets, {kind, a, b}...}: kind "e"
  * an event (topic, JSON), "p" a publish action (topic, JSON), "m" a
  * mitigation (action, applied/failed). */
-static const char detect_script[] =
+const char broker_detect_script[] =
     "local mode, nowms = ARGV[1], tonumber(ARGV[2])\n"
     "local now = math.floor(nowms / 1000)\n"
     "local out = {redis.call('SCARD', 'strata:dd-attached')}\n"
@@ -196,7 +199,7 @@ static const char detect_script[] =
     "  for _, r in ipairs(redis.call('HVALS', qk)) do\n"
     "    for _, g in ipairs(cjson.decode(r)) do ours[g] = true end\n"
     "  end\n"
-    "  local added, changed = {}, false\n"
+    "  local added, changed, all = {}, false, true\n"
     "  for _, g in ipairs(params.thingGroupNames or {}) do\n"
     "    local h = redis.call('HMGET', 'strata:thing-group:{' .. g .. '}',\n"
     "      'name', 'dynamic')\n"
@@ -212,9 +215,11 @@ static const char detect_script[] =
     "      changed = true\n"
     "    end\n"
     "    out[#out + 1] = {'m', 'ADD_THINGS_TO_THING_GROUP', ok}\n"
+    "    all = all and ok == 'applied'\n"
     "  end\n"
     "  if #added > 0 then redis.call('HSET', qk, vk, cjson.encode(added)) end\n"
     "  if changed then redis.call('PUBLISH', 'strata:registry', 'thing ' .. t) end\n"
+    "  return all\n"
     "end\n"
     "local function deactivate(t)\n"
     "  for _, id in ipairs(redis.call('SMEMBERS',\n"
@@ -227,25 +232,35 @@ static const char detect_script[] =
     "  end\n"
     "  out[#out + 1] = {'m', 'UPDATE_DEVICE_CERTIFICATE', 'applied'}\n"
     "end\n"
-    "local function mitigate(t, p, e, j, on)\n"
+    "-- The mitigation action name on t's violation of (p, k), whose event\n"
+    "-- is j: SUCCESSFUL, FAILED (no such action, a group refused) or SKIPPED\n"
+    "-- (nothing to do when a violation clears).\n"
+    "local function act(t, p, k, j, name, on)\n"
     "  local qk = 'strata:dd-quarantine:{' .. t .. '}'\n"
-    "  local vk = p .. '\\t' .. e.k\n"
-    "  if not on then ungroup(t, qk, vk) end\n"
-    "  for _, name in ipairs(prof(p).mit) do\n"
-    "    local a = redis.call('HMGET', 'strata:dd-action:{' .. name .. '}',\n"
-    "      'type', 'params')\n"
-    "    local params = a[2] and cjson.decode(a[2]) or {}\n"
-    "    if a[1] == 'PUBLISH_TO_TOPIC' then\n"
-    "      out[#out + 1] = {'p', params.publishToTopicParams.topic, j}\n"
-    "      out[#out + 1] = {'m', 'PUBLISH_TO_TOPIC', 'applied'}\n"
-    "    elseif on and a[1] == 'ADD_THINGS_TO_THING_GROUP' then\n"
-    "      group(t, qk, vk, params.addThingsToThingGroupParams)\n"
-    "    elseif on and a[1] == 'UPDATE_DEVICE_CERTIFICATE' then\n"
-    "      deactivate(t)\n"
-    "    elseif on and not a[1] then\n"
-    "      out[#out + 1] = {'m', 'MISSING', 'failed'}\n"
-    "    end\n"
+    "  local a = redis.call('HMGET', 'strata:dd-action:{' .. name .. '}',\n"
+    "    'type', 'params')\n"
+    "  local params = a[2] and cjson.decode(a[2]) or {}\n"
+    "  if a[1] == 'PUBLISH_TO_TOPIC' then\n"
+    "    out[#out + 1] = {'p', params.publishToTopicParams.topic, j}\n"
+    "    out[#out + 1] = {'m', 'PUBLISH_TO_TOPIC', 'applied'}\n"
+    "    return 'SUCCESSFUL'\n"
+    "  elseif not on then return 'SKIPPED'\n"
+    "  elseif a[1] == 'ADD_THINGS_TO_THING_GROUP' then\n"
+    "    if group(t, qk, p .. '\\t' .. k, params.addThingsToThingGroupParams)\n"
+    "    then return 'SUCCESSFUL' end\n"
+    "    return 'FAILED'\n"
+    "  elseif a[1] == 'UPDATE_DEVICE_CERTIFICATE' then\n"
+    "    deactivate(t)\n"
+    "    return 'SUCCESSFUL'\n"
     "  end\n"
+    "  out[#out + 1] = {'m', 'MISSING', 'failed'}\n"
+    "  return 'FAILED'\n"
+    "end\n"
+    "local function mitigate(t, p, e, j, on)\n"
+    "  if not on then\n"
+    "    ungroup(t, 'strata:dd-quarantine:{' .. t .. '}', p .. '\\t' .. e.k)\n"
+    "  end\n"
+    "  for _, name in ipairs(prof(p).mit) do act(t, p, e.k, j, name, on) end\n"
     "end\n"
     "local function datapoint(t, p, e, v, mv)\n"
     "  local tk = tkey(t)\n"
@@ -392,6 +407,50 @@ static const char detect_script[] =
     "      redis.call('DEL', tkey(t))\n"
     "    end\n"
     "  end\n"
+    "elseif mode == 'task' then\n"
+    "  local id = ARGV[3]\n"
+    "  local tk = 'strata:dd-task:{' .. id .. '}'\n"
+    "  local ek = 'strata:dd-task-execs:{' .. id .. '}'\n"
+    "  if redis.call('EXISTS', tk) == 1 then\n"
+    "    return redis.error_reply('Exists task ' .. id .. ' already exists')\n"
+    "  end\n"
+    "  local names = cjson.decode(ARGV[4])\n"
+    "  for _, n in ipairs(names) do\n"
+    "    if redis.call('EXISTS', 'strata:dd-action:{' .. n .. '}') == 0 then\n"
+    "      return redis.error_reply('NotFound mitigation action ' .. n ..\n"
+    "        ' does not exist')\n"
+    "    end\n"
+    "  end\n"
+    "  local want, any = {}, false\n"
+    "  for _, v in ipairs(cjson.decode(ARGV[7])) do want[v] = true any = true end\n"
+    "  local st = {}\n"
+    "  for _, n in ipairs(names) do\n"
+    "    st[n] = {actionsExecuted = 0, actionsSkipped = 0, actionsFailed = 0}\n"
+    "  end\n"
+    "  local count = {SUCCESSFUL = 'actionsExecuted', FAILED = 'actionsFailed',\n"
+    "    SKIPPED = 'actionsSkipped'}\n"
+    "  local h = redis.call('HGETALL', 'strata:dd-active')\n"
+    "  for i = 2, #h, 2 do\n"
+    "    local a = cjson.decode(h[i])\n"
+    "    if (ARGV[5] == '' or a.securityProfileName == ARGV[5]) and\n"
+    "        (ARGV[6] == '' or a.behavior.name == ARGV[6]) and\n"
+    "        (not any or want[a.violationId]) then\n"
+    "      for _, n in ipairs(names) do\n"
+    "        local r = act(a.thingName, a.securityProfileName, a.behavior.name,\n"
+    "          h[i], n, true)\n"
+    "        st[n][count[r]] = st[n][count[r]] + 1\n"
+    "        redis.call('RPUSH', ek, cjson.encode({taskId = id,\n"
+    "          violationId = a.violationId, actionName = n,\n"
+    "          thingName = a.thingName, executionStartDate = nowms / 1000,\n"
+    "          executionEndDate = nowms / 1000, status = r}))\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  redis.call('HSET', tk, 'taskId', id, 'status', 'SUCCESSFUL', 'start',\n"
+    "    nowms / 1000, 'end', nowms / 1000, 'target', ARGV[9], 'actions',\n"
+    "    ARGV[4], 'stats', cjson.encode(st))\n"
+    "  redis.call('EXPIRE', tk, ARGV[8])\n"
+    "  if redis.call('EXISTS', ek) == 1 then redis.call('EXPIRE', ek, ARGV[8]) end\n"
     "end\n"
     "if events then\n"
     "  redis.call('ZREMRANGEBYSCORE', 'strata:dd-events', '-inf',\n"
@@ -524,7 +583,7 @@ detect_send(struct detect_call *call)
 
 	call->by_sha = d->loaded;
 	call->argv[0] = d->loaded ? "EVALSHA" : "EVAL";
-	call->argv[1] = d->loaded ? d->sha : detect_script;
+	call->argv[1] = d->loaded ? d->sha : broker_detect_script;
 	call->len[0] = strlen(call->argv[0]);
 	call->len[1] = strlen(call->argv[1]);
 	strata_redis_commandv(d->b->redis, detect_call_answered, call,
@@ -546,7 +605,7 @@ detect_call_answered(struct strata_redis *r, redisReply *reply, void *arg)
 	free(call);
 }
 
-/* detect_script with mode and its n arguments (lens NULL: each
+/* broker_detect_script with mode and its n arguments (lens NULL: each
  * strlen'd), copied. */
 static void
 detect_eval(struct broker_detect *d, const char *mode, size_t n,
@@ -583,6 +642,17 @@ detect_eval(struct broker_detect *d, const char *mode, size_t n,
 		p += l;
 	}
 	detect_send(call);
+}
+
+void
+broker_detect_answer(struct strata_broker *b, const redisReply *reply)
+{
+	struct broker_detect *d = b->detect;
+
+	if (d == NULL || reply->type != REDIS_REPLY_ARRAY)
+		return;
+	for (size_t i = 1; i < reply->elements; i++)
+		detect_apply(d, reply->element[i]);
 }
 
 /* ---- rows (devstats.c's consumer) ---- */
@@ -784,8 +854,8 @@ broker_detect_start(struct strata_broker *b)
 	{
 		unsigned char md[SHA_DIGEST_LENGTH];
 
-		SHA1((const unsigned char *)detect_script,
-		    sizeof(detect_script) - 1, md);
+		SHA1((const unsigned char *)broker_detect_script,
+		    sizeof(broker_detect_script) - 1, md);
 		for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
 			snprintf(d->sha + 2 * i, 3, "%02x", md[i]);
 	}
