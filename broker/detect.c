@@ -15,7 +15,11 @@
  *            connected (c->detect_open).
  *   close    a connection counted connected closes: a disconnect.
  *   tick     every devstats-interval-ms: the things whose windows
- *            ended (strata:dd-due) have them closed, as datapoints.
+ *            ended (strata:dd-due) have them closed, as datapoints;
+ *            violations of behaviours that no longer apply are
+ *            invalidated.
+ *   task     StartDetectMitigationActionsTask (admin_detect.c runs it,
+ *            whatever Detect's state): actions on active violations.
  *
  * The state lives in Redis, so a thing that reconnects to another broker
  * keeps its windows, its consecutive counts and its violations; any
