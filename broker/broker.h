@@ -252,7 +252,12 @@ struct broker_throttle {
 	uint64_t over_since_ms;  /* held at the publish limit since; 0 not */
 };
 
+#define BROKER_DISCONNECT_REASONS 10
+
 struct broker_metrics {
+	struct strata_histogram *publish_ack; /* taken -> router's ack */
+	uint64_t *disconnects[BROKER_DISCONNECT_REASONS]; /* by AWS's
+				     disconnectReason (metrics.c) */
 	int64_t *connections[BROKER_LISTENERS];
 	uint64_t *connections_total[BROKER_LISTENERS];
 	uint64_t *proxy_accepted; /* PROXY headers accepted */
@@ -573,6 +578,8 @@ struct broker_fwd {
 	uint64_t incarnation;     /* of that session */
 	uint16_t packet_id;
 	uint32_t partition;
+	uint64_t taken_us;        /* QoS 1/2: the loop's time when taken
+				     (strata_broker_publish_ack_seconds) */
 	struct strata_message msg; /* views into data (topic NUL-ended) */
 	uint8_t data[];           /* the message block, then client_id */
 };
@@ -1346,6 +1353,10 @@ void broker_conns_resume(struct strata_broker *b);
 /* Rate limit: stop reading c (and dispatching what it holds) until
  * until_ms; the connection's timer resumes it (throttle.c). */
 void broker_conn_throttle(struct broker_conn *c, uint64_t until_ms);
+
+/* A client's connection ended: strata_broker_disconnects_total by the
+ * lifecycle event's disconnectReason (reason is its string). */
+void broker_metrics_disconnect(struct strata_broker *b, const char *reason);
 
 /* ---- devstats.c ---- */
 /* Messages of `bytes` in AWS IoT's 5 KB metering units (at least 1). */

@@ -867,6 +867,9 @@ broker_conn_close(struct broker_conn *c, bool with_will)
 {
 	if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
 		return;
+	if (c->state == CONN_ACTIVE && c->session != NULL && !c->internal)
+		broker_metrics_disconnect(c->broker, strata_lifecycle_reason(
+		    c->close_reason, c->client_closed));
 	c->state = CONN_CLOSING;
 	/* while the session and the registry identity are still there */
 	broker_devstats_conn_closed(c);
