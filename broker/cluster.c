@@ -11,6 +11,9 @@
  *                               accepted CONNECT, deleted (Lua, if node
  *                               and epoch still match) when the session
  *                               ends here
+ *   strata:connect-rate:{<client id>}  the client id's connect bucket
+ *                               across the cluster (throttle.md), checked
+ *                               and taken by the register script
  *   strata:session:<client id>  a strata.Session in transit, PX 60000
  *   strata:node:<id>            channel of strata.SessionControl messages
  *                               (TAKEOVER to the previous broker, HANDOFF
@@ -20,6 +23,8 @@
  * A CONNECT whose session is not here waits (struct broker_pending, its
  * states are in broker.h):
  *   REGISTERING --registry: no other node--> fresh session
+ *   REGISTERING --the cluster's connect bucket is empty--> CONNACK 0x9F /
+ *                                           0x03, closed, nothing taken
  *   AWAITING --TAKEOVER reached nobody (that broker is dead)--> at once:
  *             the stored session (or a fresh one)
  *   REGISTERING --no answer (Redis down or past redis-timeout)--> CONNACK

@@ -39,6 +39,14 @@
  * "group <name>" message looks up again every entry one of whose things
  * is in that group or below it.
  *
+ * Throttle limits: the same lookup resolves, per thing, the limits of
+ * its groups and type (throttle.md's rule, in the script); the bind sets
+ * them on the connection (broker_throttle_set_limits), at CONNECT and
+ * after every change.  A "type <name>" message looks up again every
+ * entry one of whose things has that type.  A lookup Redis does not
+ * answer keeps the entry as it was, so live connections keep their
+ * policies and limits.
+ *
  * With a custom authorizer (authorizer.c) a TLS client without a
  * certificate, and with authorizer-tcp a plain TCP client that gives a
  * user name, gets an identity too: no certificate entry, its policies

@@ -25,8 +25,15 @@
  *   inbound bytes (any version) -> the same pause, never a disconnect;
  *   subscribe rate -> that filter gets SUBACK 0x97 (3.1.1: 0x80).
  *
+ * Each connection holds its own limits and costs (struct
+ * broker_throttle): the options at accept, its thing's groups' or
+ * type's once device.c knows them (broker_throttle_set_limits, at
+ * CONNECT and on every change); the checks read only the connection.
+ *
  * Connects, per broker: one bucket per client id (checked once the
- * CONNECT is authenticated, throttle-connect-client-rate) and one per
+ * CONNECT is authenticated, throttle-connect-client-rate; with
+ * throttle-connect-scope cluster also one in Redis, checked by
+ * cluster.c's register script, broker_throttle_cluster_arg) and one per
  * source address (the PROXY header's behind a load balancer, charged at
  * accept or when the header is read, throttle-connect-address-rate), in
  * hash maps.  Over either, CONNACK 0x9F Connection rate exceeded (3.1.1:
