@@ -652,8 +652,10 @@ struct strata_broker {
 	struct strata_metrics *metrics;
 	struct strata_metrics_http *http;
 	struct broker_metrics m;
-	uint64_t throttle_cost[BROKER_THROTTLE_REASONS]; /* ns per publish,
-				     byte, filter, connect; 0: off (throttle.c) */
+	uint64_t throttle_cost[BROKER_THROTTLE_REASONS]; /* ns per connect
+				     of a client id, of an address; 0: off
+				     (throttle.c; the other rates' costs
+				     are each connection's own) */
 	struct strata_hashmap *throttle_ids;   /* client id -> its connect
 				     bucket (throttle.c), while not full */
 	struct strata_hashmap *throttle_addrs; /* source address -> ... */

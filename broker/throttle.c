@@ -175,6 +175,9 @@ broker_throttle_set_limits(struct broker_conn *c,
 			continue;
 		cost = throttle_cost(v);
 		throttle_rescale(tats[i], now, t->cost[i], cost);
+		/* held at the limit counts anew under a new publish rate */
+		if (i == LIMIT_PUBLISH_RATE && cost != t->cost[i])
+			t->over_since_ms = 0;
 		t->cost[i] = cost;
 	}
 }
