@@ -172,21 +172,25 @@ static const char script_delete[] =
     "  ' ' .. ARGV[1]) end "
     "return n";
 
-/* KEYS: index.  {{member, {v1..v4}}...} sorted by member, records with
- * no limit (deleted since) left out. */
+/* KEYS: index.  {{member, {v1..v4}}...} sorted by member; a record with
+ * no limit any more (its group or type deleted since) is left out and
+ * its member dropped from the index. */
 static const char script_list[] =
     "local out = {} "
     "local names = redis.call('SMEMBERS', KEYS[1]) table.sort(names) "
     "for _, m in ipairs(names) do "
     "  local kind, name = string.match(m, '^(thing%-%a+)/(.+)$') "
+    "  local found = false "
     "  if kind then "
     "    local v = redis.call('HMGET', 'strata:' .. kind .. ':{' .. name "
     "      .. '}', 'throttle_publish_rate', 'throttle_inbound_bytes', "
     "      'throttle_subscribe_rate', 'throttle_disconnect_after') "
     "    for i = 1, 4 do "
-    "      if v[i] and v[i] ~= '' then out[#out + 1] = {m, v} break end "
+    "      if v[i] and v[i] ~= '' then found = true end "
     "    end "
+    "    if found then out[#out + 1] = {m, v} end "
     "  end "
+    "  if not found then redis.call('SREM', KEYS[1], m) end "
     "end return out";
 
 static void
