@@ -22,21 +22,10 @@
 #include <string.h>
 
 #include "admin.h"
+#include "throttle_limits.h"
 
 #define KEY_MAX BROKER_REGISTRY_KEY_MAX
 #define THROTTLE_INDEX "strata:throttle-limits"
-
-/* The limits: body member, record field, largest value (0 is off). */
-static const struct {
-	const char *member;
-	const char *field;
-	long max;
-} throttle_fields[BROKER_THROTTLE_LIMITS] = {
-	{"publishRate", "throttle_publish_rate", 1000000},
-	{"inboundBytesPerSecond", "throttle_inbound_bytes", 1000000000},
-	{"subscribeRate", "throttle_subscribe_rate", 1000000},
-	{"disconnectAfterSeconds", "throttle_disconnect_after", 86400},
-};
 
 /* What a route's path names: its kind, as the record key, the index
  * member, the ARN and the messages say it. */
@@ -67,71 +56,50 @@ static json_t *
 throttle_json(struct admin_call *call, const struct throttle_target *t,
     const char *name, const redisReply *values)
 {
-	json_t *o = json_object();
+	json_t *o = json_object(), *set;
+	struct strata_throttle_limits l;
 	char arn[400];
 
 	admin_iot_arn(call, arn, sizeof(arn), t->arn_kind, name);
 	json_object_set_new(o, "targetType", json_string(t->type));
 	json_object_set_new(o, "targetName", json_string(name));
 	json_object_set_new(o, "targetArn", json_string(arn));
-	for (size_t i = 0; i < BROKER_THROTTLE_LIMITS &&
-	     values->type == REDIS_REPLY_ARRAY && i < values->elements; i++) {
-		const redisReply *v = values->element[i];
+	for (int i = 0; i < STRATA_THROTTLE_LIMITS; i++) {
+		const redisReply *v = values->type == REDIS_REPLY_ARRAY &&
+		    (size_t)i < values->elements ? values->element[i] : NULL;
 
-		if (v->type == REDIS_REPLY_STRING && v->str[0] != '\0')
-			json_object_set_new(o, throttle_fields[i].member,
-			    json_integer(strtoll(v->str, NULL, 10)));
+		l.v[i] = v != NULL && v->type == REDIS_REPLY_STRING ?
+		    strata_throttle_limit_value(v->str, v->len, i) : -1;
 	}
+	set = strata_throttle_limits_json(&l);
+	json_object_update(o, set);
+	json_decref(set);
 	return o;
 }
 
 /* The body's limits as decimal text ("" where absent); false after a
- * 400 naming the member (not an integer, out of range, unknown, none
- * given). */
+ * 400 naming the member (throttle_limits.h says which). */
 static bool
 throttle_body(struct admin_call *call, char values[][24])
 {
-	const char *key;
-	json_t *v;
-	size_t given = 0, i;
+	struct strata_throttle_limits l;
+	const char *member = NULL;
+	char err[200], field[80];
 
-	json_object_foreach(call->body, key, v) {
-		for (i = 0; i < BROKER_THROTTLE_LIMITS; i++)
-			if (strcmp(key, throttle_fields[i].member) == 0)
-				break;
-		if (i == BROKER_THROTTLE_LIMITS) {
-			admin_error(call, 400, "InvalidRequestException", key,
-			    "%s is not a throttle limit (publishRate, "
-			    "inboundBytesPerSecond, subscribeRate, "
-			    "disconnectAfterSeconds)", key);
-			return false;
-		}
+	if (strata_throttle_limits_parse(call->body, &l, &member, err,
+	    sizeof(err)) != 0) {
+		/* the member may live in the body the error frees */
+		snprintf(field, sizeof(field), "%s", member);
+		admin_error(call, 400, "InvalidRequestException", field, "%s",
+		    err);
+		return false;
 	}
-	for (i = 0; i < BROKER_THROTTLE_LIMITS; i++) {
-		const char *m = throttle_fields[i].member;
-
+	for (int i = 0; i < STRATA_THROTTLE_LIMITS; i++) {
 		values[i][0] = '\0';
-		v = call->body != NULL ? json_object_get(call->body, m) : NULL;
-		if (v == NULL || json_is_null(v))
-			continue;
-		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-		    json_integer_value(v) > throttle_fields[i].max) {
-			admin_error(call, 400, "InvalidRequestException", m,
-			    "%s must be an integer from 0 (no limit) to %ld",
-			    m, throttle_fields[i].max);
-			return false;
-		}
-		snprintf(values[i], 24, "%lld",
-		    (long long)json_integer_value(v));
-		given++;
+		if (l.v[i] >= 0)
+			snprintf(values[i], 24, "%ld", l.v[i]);
 	}
-	if (given > 0)
-		return true;
-	admin_error(call, 400, "InvalidRequestException", "publishRate",
-	    "give at least one limit: publishRate, inboundBytesPerSecond, "
-	    "subscribeRate or disconnectAfterSeconds (DeleteThrottleLimits "
-	    "removes them)");
-	return false;
+	return true;
 }
 
 /* Lua shared by the scripts: the record's limit fields. */
@@ -217,7 +185,7 @@ static void
 op_set_throttle_limits(struct admin_call *call)
 {
 	const struct throttle_target *t = throttle_target_of(call);
-	char key[KEY_MAX], member[KEY_MAX], v[BROKER_THROTTLE_LIMITS][24];
+	char key[KEY_MAX], member[KEY_MAX], v[STRATA_THROTTLE_LIMITS][24];
 
 	if (!throttle_keys(call, t, key, member) || !throttle_body(call, v))
 		return;

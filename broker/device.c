@@ -64,8 +64,13 @@
 #include "broker.h"
 #include "hashmap.h"
 #include "policy.h"
+#include "throttle_limits.h"
 
 #define DEVICE_RECHECK_S 60
+
+/* a thing's limits are throttle_limits.h's, in its order */
+_Static_assert(BROKER_THROTTLE_LIMITS == STRATA_THROTTLE_LIMITS,
+    "the broker's throttle limits are throttle_limits.h's");
 #define DEVICE_CACHE 8
 
 /* A compiled policy, shared by the entries naming it. */
@@ -790,23 +795,17 @@ device_take_policies(struct dev_cert *e, const redisReply *r)
 	e->n_pols = device_take_policy_list(e, r, &e->pols);
 }
 
-/* A thing's throttle limits: decimal values, "" (or anything else) for
- * none set (-1). */
+/* A thing's throttle limits: decimal values in range, "" (or anything
+ * else) for none set (-1). */
 static void
 device_take_limits(long limits[BROKER_THROTTLE_LIMITS], const redisReply *r)
 {
 	for (size_t i = 0; i < BROKER_THROTTLE_LIMITS; i++) {
 		const redisReply *v = r->type == REDIS_REPLY_ARRAY &&
 		    i < r->elements ? r->element[i] : NULL;
-		char *end;
 
-		limits[i] = -1;
-		if (v == NULL || v->type != REDIS_REPLY_STRING ||
-		    v->str[0] == '\0')
-			continue;
-		limits[i] = strtol(v->str, &end, 10);
-		if (*end != '\0' || limits[i] < 0 || limits[i] > 1000000000)
-			limits[i] = -1;
+		limits[i] = v != NULL && v->type == REDIS_REPLY_STRING ?
+		    strata_throttle_limit_value(v->str, v->len, (int)i) : -1;
 	}
 }
 

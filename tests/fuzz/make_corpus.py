@@ -1207,6 +1207,27 @@ def fidx_query():
         write(t, "seed%d" % (i + 1), q.encode())
 
 
+def throttle_limits():
+    """fuzz_throttle_limits: SetThrottleLimits bodies and stored values."""
+    t = "throttle_limits"
+    bodies = [
+        {"publishRate": 5},
+        {"publishRate": 100, "inboundBytesPerSecond": 524288,
+         "subscribeRate": 0, "disconnectAfterSeconds": 10},
+        {"inboundBytesPerSecond": 1000000000, "publishRate": None},
+        {"publishRate": "5"},
+        {"publishRate": -1},
+        {"subscribeRate": 1.5},
+        {"publishrate": 5},
+        {},
+    ]
+    for i, b in enumerate(bodies):
+        write(t, "body%d" % (i + 1), json.dumps(b).encode())
+    for name, v in [("value", b"86400"), ("zero", b"0"),
+                    ("leading_zero", b"007"), ("big", b"99999999999")]:
+        write(t, name, v)
+
+
 def main():
     broker_authwire()
     ctl_input()
@@ -1229,6 +1250,7 @@ def main():
     sql()
     rule()
     fidx_query()
+    throttle_limits()
 
 
 if __name__ == "__main__":
