@@ -80,6 +80,7 @@ extern const struct admin_route admin_fidx_group_routes[];
 extern const struct admin_route admin_audit_routes[]; /* admin_devaudit.c */
 extern const struct admin_route admin_usage_routes[]; /* admin_usage.c */
                                           /* admin_fidx_groups.c */
+extern const struct admin_route admin_throttle_routes[]; /* admin_throttle.c */
 
 struct admin_cred;
 struct strata_iam_policy;

@@ -780,6 +780,7 @@ broker_conn_new(struct strata_broker *b, evutil_socket_t fd,
 	if (kind == BROKER_WS || kind == BROKER_WSS)
 		c->ws = broker_ws_new();
 	conn_peer_name(c, sa);
+	broker_throttle_conn_init(c);
 	conn_attach(c, fd, bev);
 	strata_list_push_back(&b->conns, &c->node);
 	b->n_conns++;
