@@ -371,7 +371,7 @@ admin_route(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
 	    admin_iam_routes, admin_rule_routes, admin_dest_routes,
 	    admin_type_routes, admin_group_routes, admin_prov_routes,
 	    admin_fidx_routes, admin_fidx_group_routes, admin_audit_routes,
-	    admin_detect_routes, admin_usage_routes};
+	    admin_detect_routes, admin_usage_routes, admin_throttle_routes};
 	enum evhttp_cmd_type method = evhttp_request_get_command(call->req);
 
 	call->route_status = 404;

@@ -81,6 +81,7 @@ extern const struct admin_route admin_audit_routes[]; /* admin_devaudit.c */
 extern const struct admin_route admin_detect_routes[]; /* admin_detect.c */
 extern const struct admin_route admin_usage_routes[]; /* admin_usage.c */
                                           /* admin_fidx_groups.c */
+extern const struct admin_route admin_throttle_routes[]; /* admin_throttle.c */
 
 struct admin_cred;
 struct strata_iam_policy;

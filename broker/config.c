@@ -201,6 +201,11 @@ static const struct strata_config_option broker_options[] = {
 	    metering_retention_hours, "168", 0, 8784, "hours Redis keeps "
 	    "each hour's message metering per client id and thing "
 	    "(get-usage); 0: no metering"),
+	OPT("throttle-connect-scope", STRATA_CFG_STRING,
+	    throttle_connect_scope, "cluster", 0, 0, "where "
+	    "throttle-connect-client-rate counts: cluster (a client id's "
+	    "CONNECTs on every broker, as AWS IoT counts) or broker (on "
+	    "each broker alone)"),
 };
 
 #define N_OPTIONS (sizeof(broker_options) / sizeof(broker_options[0]))
@@ -258,6 +263,14 @@ config_check_registry(struct broker_config *cfg, char *err, size_t errlen)
 		    "not '%s'", cfg->tls_auth);
 		return STRATA_EINVAL;
 	}
+	if (strcmp(cfg->throttle_connect_scope, "cluster") != 0 &&
+	    strcmp(cfg->throttle_connect_scope, "broker") != 0) {
+		snprintf(err, errlen, "throttle-connect-scope must be cluster "
+		    "or broker, not '%s'", cfg->throttle_connect_scope);
+		return STRATA_EINVAL;
+	}
+	cfg->throttle_connect_cluster =
+	    strcmp(cfg->throttle_connect_scope, "cluster") == 0;
 	if (strpbrk(cfg->iot_region, ":/") != NULL ||
 	    strpbrk(cfg->iot_account, ":/") != NULL ||
 	    cfg->iot_region[0] == '\0' || cfg->iot_account[0] == '\0') {
