@@ -527,6 +527,7 @@ struct broker_conn {
 	bool clean_start;        /* of CONNECT, kept while WAITING */
 	bool problem_info;       /* MQTT 5 Request Problem Information */
 	bool response_info;      /* MQTT 5 Request Response Information */
+	bool detect_open;        /* counted connected by Detect (detect.c) */
 	/* lifecycle events (events.c) */
 	bool announced;          /* its connected event went out: a
 				    disconnected one is owed */
@@ -549,7 +550,6 @@ struct broker_conn {
 				    CONNECT gets 0x9F */
 	struct broker_throttle throttle;
 	struct broker_devstats stats; /* devstats.c */
-	bool detect_open;        /* counted connected by Detect (detect.c) */
 	char peer[64];
 };
 
