@@ -31,7 +31,7 @@
 #include "hist.h"
 #include "tracker.h"
 
-#define BENCH_MAX_PORTS 32
+#define BENCH_MAX_PORTS 128
 #define BENCH_MAX_SOURCES 254
 #define BENCH_MAGIC 0x53424e31u /* "SBN1" */
 #define BENCH_HEADER_SIZE 24    /* magic, nonce, publisher, seq, timestamp */

@@ -142,6 +142,9 @@ struct broker_config {
 	long throttle_connect_address_rate; /* ... per source address */
 	long devstats_interval_ms; /* devstats.c: counts handed on */
 	long defender_min_duration; /* detect: shortest durationSeconds */
+	char *admin_audit_file;    /* admin_auditlog.c: JSON lines, or "" */
+	long admin_audit_max;      /* records kept in Redis, 0: none */
+	bool admin_audit_reads;    /* keep successful GETs too */
 	long metering_retention_hours; /* meter.c: 0 = no metering */
 	char *throttle_connect_scope; /* "cluster": the client id's bucket
 				       is also kept in Redis; "broker" */

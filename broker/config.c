@@ -127,6 +127,15 @@ static const struct strata_config_option broker_options[] = {
 	    "secret is the admin token (default: derived from the token)"),
 	OPT("admin-tls", STRATA_CFG_BOOL, admin_tls, "false", 0, 0,
 	    "serve the admin API over HTTPS with tls-cert and tls-key"),
+	OPT("admin-audit-file", STRATA_CFG_STRING, admin_audit_file, "", 0, 0,
+	    "file the admin API's audit records are appended to, one JSON "
+	    "object a line (empty: none; every call is also logged)"),
+	OPT("admin-audit-max", STRATA_CFG_INT, admin_audit_max, "100000", 0,
+	    100000000, "audit records kept in Redis (strata:admin-audit, "
+	    "list-audit-events), about; 0: none"),
+	OPT("admin-audit-reads", STRATA_CFG_BOOL, admin_audit_reads, "false",
+	    0, 0, "keep the records of successful reads (GET) too, not only "
+	    "of changes and refusals"),
 	OPT("iot-region", STRATA_CFG_STRING, iot_region, "local", 0, 0,
 	    "region field of the ARNs the registry gives and policies name"),
 	OPT("iot-account", STRATA_CFG_STRING, iot_account, "000000000000", 0,

@@ -698,6 +698,15 @@ const struct ctl_command ctl_table_commands[] = {
 	      { "thing-name", "thingName", CTL_QUERY, CTL_STRING, 0 },
 	      { "start", "startTime", CTL_QUERY, CTL_STRING, CTL_REQUIRED },
 	      { "end", "endTime", CTL_QUERY, CTL_STRING, CTL_REQUIRED } } },
+	{ "list-audit-events", "ListAuditEvents", EVHTTP_REQ_GET,
+	    "/strata/audit-events", "List the admin API's audit records, "
+	    "newest first (Strata's own).",
+	    { { "start-time", "startTime", CTL_QUERY, CTL_STRING, 0 },
+	      { "end-time", "endTime", CTL_QUERY, CTL_STRING, 0 },
+	      { "user-name", "userName", CTL_QUERY, CTL_STRING, 0 },
+	      { "action", "action", CTL_QUERY, CTL_STRING, 0 },
+	      { "operation", "operation", CTL_QUERY, CTL_STRING, 0 },
+	      MAX_RESULTS, NEXT_TOKEN } },
 	/* Strata's own: throttle limits of thing groups and types
 	 * (throttle.md) */
 	{ "set-throttle-limits", "SetThrottleLimits", EVHTTP_REQ_PUT,

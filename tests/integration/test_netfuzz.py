@@ -702,6 +702,9 @@ HTTP_PATHS = ["/metrics", "/metrics", "/healthz", "/healthz", "/",
               "/indices/search", "/indices/statistics",
               "/indices/cardinality", "/indices/percentiles",
               "/dynamic-thing-groups/fz",
+              # the control plane's audit log
+              "/strata/audit-events?nextToken=(1-0&maxResults=250",
+              "/strata/audit-events?startTime=9999999999999&endTime=-1",
               # message metering
               "/strata/usage?startTime=0&endTime=99999999999",
               "/strata/usage?startTime=2026-13-45T99:00:00Z&endTime=1&clientId=",

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""What a subscription, a retained message and a shadow cost in memory
+(docs/operations.md, "Sizing"; bench/RESULTS.md, "Sizing"):
+
+    /usr/bin/python3 bench/sizing.py DIR     # DIR: a running cluster.sh
+                                             # cluster (1 broker, 1 router,
+                                             # 1 shadowd)
+
+Measures the resident memory (VmRSS) of the broker, the router and
+strata-shadowd and Redis's used_memory before and after:
+  1. 100,000 subscriptions: 1,000 Paho clients with 100 distinct filters
+     each (one SUBSCRIBE each), kept connected;
+  2. 100,000 retained messages of 64 bytes on distinct topics (QoS 0);
+  3. 10,000 classic shadows of about 100 bytes (strata-bench shadow).
+Prints a markdown table of bytes per item for each process.  Bounded:
+each step stops after a fixed count; the clients are closed at the end."""
+
+import os
+import subprocess
+import sys
+import time
+
+import paho.mqtt.client as paho
+
+SUBS_CLIENTS, SUBS_EACH = 1000, 100
+RETAINED = 100000
+SHADOWS = 10000
+
+
+def env_of(d):
+    out = {}
+    for line in open(os.path.join(d, "endpoints.env")):
+        line = line.strip()
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            out[k] = v.strip("'\"")
+    return out
+
+
+def rss(pid):
+    for line in open("/proc/%s/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def redis_used(e):
+    pw = open(e["REDIS_PASSWORD_FILE"]).read().strip()
+    out = subprocess.run(["redis-cli", "--no-auth-warning", "--user",
+                          e["REDIS_USER"], "-p", e["REDIS_PORT"], "INFO",
+                          "memory"], env=dict(os.environ, REDISCLI_AUTH=pw),
+                         stdout=subprocess.PIPE, timeout=10).stdout.decode()
+    for line in out.splitlines():
+        if line.startswith("used_memory:"):
+            return int(line.split(":")[1])
+    return 0
+
+
+def snapshot(e):
+    return {"broker": rss(e["BROKER_PIDS"].split()[0]),
+            "router": rss(e["ROUTER_PIDS"].split()[0]),
+            "shadowd": rss(e["SHADOWD_PIDS"].split()[0]),
+            "redis": redis_used(e)}
+
+
+def delta(a, b, n):
+    return {k: round((b[k] - a[k]) / n) for k in a}
+
+
+def main():
+    d = sys.argv[1]
+    e = env_of(d)
+    port = int(e["MQTT_PORTS"].split()[0])
+    rows = []
+    tag = "%x" % int(time.time())
+
+    before = snapshot(e)
+    clients = []
+    for i in range(SUBS_CLIENTS):
+        c = paho.Client("sz-%s-%d" % (tag, i))
+        c.connect("127.0.0.1", port, 60)
+        c.loop_start()
+        c.subscribe([("sz/%s/%d/%d" % (tag, i, j), 1)
+                     for j in range(SUBS_EACH)])
+        clients.append(c)
+    time.sleep(5)
+    after = snapshot(e)
+    rows.append(("subscription (1,000 clients x 100 filters, "
+                 "clients included)", delta(before, after,
+                                            SUBS_CLIENTS * SUBS_EACH)))
+    for c in clients:
+        c.disconnect()
+        c.loop_stop()
+    time.sleep(2)
+
+    before = snapshot(e)
+    p = paho.Client("sz-%s-retain" % tag)
+    p.connect("127.0.0.1", port, 60)
+    p.loop_start()
+    payload = b"r" * 64
+    for i in range(RETAINED):
+        p.publish("szr/%s/%d" % (tag, i), payload, 0, retain=True)
+        if i % 1000 == 999:
+            time.sleep(0.01)
+    time.sleep(5)
+    after = snapshot(e)
+    rows.append(("retained message (64-byte payload, 20-byte topic)",
+                 delta(before, after, RETAINED)))
+    p.disconnect()
+    p.loop_stop()
+
+    before = snapshot(e)
+    bench = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                         "build", "bin", "strata-bench")
+    subprocess.run([bench, "shadow", "--port", str(port), "--things",
+                    str(SHADOWS), "--count", str(SHADOWS), "--size", "100",
+                    "--thing-prefix", "sz%s-" % tag, "--no-progress"],
+                   stdout=subprocess.DEVNULL, timeout=300)
+    time.sleep(3)
+    after = snapshot(e)
+    rows.append(("classic shadow (one update of ~100 bytes)",
+                 delta(before, after, SHADOWS)))
+
+    print("| bytes per item | broker | router | shadowd | Redis |")
+    print("|---|---|---|---|---|")
+    for name, dl in rows:
+        print("| %s | %d | %d | %d | %d |" % (name, dl["broker"],
+                                             dl["router"], dl["shadowd"],
+                                             dl["redis"]))
+
+
+if __name__ == "__main__":
+    main()
