@@ -6,8 +6,8 @@
                                              # cluster (1 broker, 1 router,
                                              # 1 shadowd)
 
-Measures the resident memory (VmRSS) of the broker, the router and
-strata-shadowd and Redis's used_memory before and after:
+Measures the resident memory (VmRSS) of the broker, the router,
+strata-shadowd and redis-server before and after:
   1. 100,000 subscriptions: 1,000 Paho clients with 100 distinct filters
      each (one SUBSCRIBE each), kept connected;
   2. 100,000 retained messages of 64 bytes on distinct topics (QoS 0);
@@ -44,23 +44,21 @@ def rss(pid):
     return 0
 
 
-def redis_used(e):
-    pw = open(e["REDIS_PASSWORD_FILE"]).read().strip()
-    out = subprocess.run(["redis-cli", "--no-auth-warning", "--user",
-                          e["REDIS_USER"], "-p", e["REDIS_PORT"], "INFO",
-                          "memory"], env=dict(os.environ, REDISCLI_AUTH=pw),
+def router_retained(e):
+    port = e["ROUTER_METRICS_PORTS"].split()[0]
+    out = subprocess.run(["curl", "-s", "http://127.0.0.1:%s/metrics" % port],
                          stdout=subprocess.PIPE, timeout=10).stdout.decode()
     for line in out.splitlines():
-        if line.startswith("used_memory:"):
-            return int(line.split(":")[1])
-    return 0
+        if line.startswith("strata_router_retained_messages "):
+            return int(line.split()[1])
+    return -1
 
 
 def snapshot(e):
     return {"broker": rss(e["BROKER_PIDS"].split()[0]),
             "router": rss(e["ROUTER_PIDS"].split()[0]),
             "shadowd": rss(e["SHADOWD_PIDS"].split()[0]),
-            "redis": redis_used(e)}
+            "redis": rss(e["REDIS_PID"])}
 
 
 def delta(a, b, n):
@@ -102,8 +100,13 @@ def main():
         p.publish("szr/%s/%d" % (tag, i), payload, 0, retain=True)
         if i % 1000 == 999:
             time.sleep(0.01)
-    time.sleep(5)
+    deadline = time.monotonic() + 60
+    while router_retained(e) < RETAINED and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)
     after = snapshot(e)
+    print("retained messages in the router's cache: %d" % router_retained(e),
+          file=sys.stderr)
     rows.append(("retained message (64-byte payload, 20-byte topic)",
                  delta(before, after, RETAINED)))
     p.disconnect()
