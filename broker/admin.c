@@ -280,7 +280,7 @@ admin_header(struct admin_call *call, const char *name)
 }
 
 /* The body as JSON: none is NULL; false after answering 400/413. */
-static bool
+bool
 admin_read_body(struct admin_call *call)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(call->req);
@@ -369,7 +369,8 @@ admin_route(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
 	static const struct admin_route *const tables[] = {admin_routes,
 	    admin_iam_routes, admin_rule_routes, admin_dest_routes,
 	    admin_type_routes, admin_group_routes, admin_prov_routes,
-	    admin_fidx_routes, admin_fidx_group_routes, admin_audit_routes};
+	    admin_fidx_routes, admin_fidx_group_routes, admin_audit_routes,
+	    admin_node_routes};
 	enum evhttp_cmd_type method = evhttp_request_get_command(call->req);
 
 	call->route_status = 404;
@@ -460,6 +461,8 @@ admin_handle(struct evhttp_request *req, void *arg)
 		    "query string does not parse");
 		return;
 	}
+	if (path != NULL && admin_console_handle(call, path))
+		return;
 	n = path != NULL ? admin_segments(path, seg) : -1;
 	if (n >= 0)
 		admin_route(call, seg, n);
@@ -473,6 +476,9 @@ admin_handle(struct evhttp_request *req, void *arg)
 		call->route->handle(call);
 		return;
 	}
+	if (admin_header(call, "Authorization") == NULL &&
+	    admin_console_authenticate(call, admin_authenticated))
+		return;
 	admin_authenticate(call, admin_authenticated);
 }
 
@@ -552,6 +558,7 @@ broker_admin_start(struct strata_broker *b)
 	if (a == NULL)
 		abort();
 	a->b = b;
+	a->console_fd = -1;
 	b->admin = a;
 	if (admin_load_ca(a, cfg) != 0)
 		return STRATA_EINVAL;
@@ -559,6 +566,8 @@ broker_admin_start(struct strata_broker *b)
 		return 0;
 	if (admin_load_token(a, cfg->admin_token_file) != 0 ||
 	    admin_auth_init(a, cfg->admin_bootstrap_key_id) != 0)
+		return STRATA_EINVAL;
+	if (admin_console_start(a) != 0)
 		return STRATA_EINVAL;
 	if (cfg->admin_tls && b->ssl_ctx == NULL) {
 		STRATA_ERROR(BROKER_COMP, "config error: admin-tls needs a "
@@ -605,6 +614,7 @@ broker_admin_free(struct strata_broker *b)
 	if (a->http != NULL)
 		evhttp_free(a->http);
 	admin_audit_timer_free(a);
+	admin_console_free(a);
 	X509_free(a->ca);
 	EVP_PKEY_free(a->ca_key);
 	OPENSSL_cleanse(a->token, sizeof(a->token));

@@ -452,6 +452,9 @@ const struct ctl_command ctl_table_commands[] = {
 	    "/indices/{indexName}", "Show an index's status and schema.",
 	    { { "index-name", "indexName", CTL_PATH, CTL_STRING,
 		CTL_REQUIRED } } },
+	{ "list-nodes", "ListNodes", EVHTTP_REQ_GET, "/nodes",
+	    "List the cluster's nodes: role, address, uptime, figures "
+	    "(not an AWS IoT command).", { { NULL } } },
 	{ "list-indices", "ListIndices", EVHTTP_REQ_GET, "/indices",
 	    "List the search indices.", { MAX_RESULTS, NEXT_TOKEN } },
 	{ "search-index", "SearchIndex", EVHTTP_REQ_POST, "/indices/search",

@@ -1,0 +1,411 @@
+"""The web console (docs/internals/console.md) against a cluster of its
+own: its static files (types, headers, no path outside the console
+directory), the login and its session cookie, the refusals of a forged,
+unknown, expired or cross-origin request and of a missing or wrong CSRF
+token, the admin policies still deciding each call made with a session,
+ListNodes, and the pages driven in a real browser (Debian's chromium
+through puppeteer-core, tests/js/console-browser.mjs): log in, see the
+nodes, find a thing by a fleet index query and open it, edit its desired
+state and see the delta reach a device's MQTT client, publish from the
+MQTT test client and receive it in mosquitto_sub.  The browser's
+screenshots are kept in build/test-artefacts/console/."""
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+import conftest
+import mosq
+import mqttc
+from mqttc import V5
+from test_admin_authz import make_user
+from test_registry import allow, ctl, new_device, tls_client
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+JS_DIR = os.path.join(ROOT, "tests", "js")
+SHOTS = os.path.join(ROOT, "build", "test-artefacts", "console")
+COOKIE = "strata_console"
+
+
+@pytest.fixture(scope="module")
+def console_cluster():
+    with conftest.start_cluster("console_cluster", shadowd=1,
+                                rulesd=1) as c:
+        yield c
+
+
+class Admin:
+    """Raw HTTP to broker 0's admin API: (status, headers, body)."""
+
+    def __init__(self, cluster):
+        self.host = cluster.host
+        self.port = int(cluster.admin_url.rsplit(":", 1)[1])
+        self.origin = "http://%s:%d" % (self.host, self.port)
+
+    def request(self, method, path, body=None, headers=None):
+        c = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else \
+                json.dumps(body).encode()
+        try:
+            c.request(method, path, body=data, headers=dict(headers or {}))
+            r = c.getresponse()
+            raw = r.read()
+            return r.status, r.headers, raw
+        finally:
+            c.close()
+
+    def json(self, method, path, body=None, headers=None):
+        status, _, raw = self.request(method, path, body, headers)
+        return status, json.loads(raw) if raw else None
+
+    def login(self, body, origin=True):
+        h = {"Content-Type": "application/json"}
+        if origin:
+            h["Origin"] = self.origin
+        status, headers, raw = self.request("POST", "/console/api/login",
+                                            body, h)
+        return status, headers, json.loads(raw)
+
+    def session(self, token):
+        """A session of the bootstrap identity: (cookie header, csrf)."""
+        status, headers, out = self.login({"token": token})
+        assert status == 200, out
+        sid = headers["Set-Cookie"].split(";")[0]
+        return sid, out["csrfToken"]
+
+
+@pytest.fixture(scope="module")
+def admin(console_cluster):
+    return Admin(console_cluster)
+
+
+# ---- static files ----
+
+def test_static_files_and_their_headers(admin):
+    status, h, body = admin.request("GET", "/console/")
+    assert status == 200 and b"<title>Strata console</title>" in body
+    assert h["Content-Type"] == "text/html; charset=utf-8"
+    csp = h["Content-Security-Policy"]
+    assert "script-src 'self';" in csp and "default-src 'none'" in csp
+    assert "frame-ancestors 'none'" in csp and "unsafe" not in csp
+    assert h["X-Content-Type-Options"] == "nosniff"
+    assert h["X-Frame-Options"] == "DENY"
+    assert h["Cache-Control"] == "no-cache"
+    status, h2, _ = admin.request("GET", "/console/",
+                                  headers={"If-None-Match": h["ETag"]})
+    assert status == 304
+    for path, ctype in (("/console/js/app.js", "text/javascript"),
+                        ("/console/css/console.css", "text/css"),
+                        ("/console/vendor/mqtt.esm.js", "text/javascript")):
+        status, h, body = admin.request("GET", path)
+        assert status == 200 and len(body) > 0, path
+        assert h["Content-Type"].startswith(ctype), (path, h)
+    status, h, _ = admin.request("GET", "/console")
+    assert status == 302 and h["Location"] == "/console/"
+
+
+@pytest.mark.parametrize("path", [
+    "/console/../admin.token",
+    "/console/js/../../admin.token",
+    "/console/%2e%2e/admin.token",
+    "/console/..%2fadmin.token",
+    "/console/.hidden.js",
+    "/console/js//app.js",
+    "/console/js/",
+    "/console/a/b/c/d.js",
+    "/console/index.html%00.js",
+    "/console/app.exe",
+    "/console//etc/passwd",
+    "/console/js/app.js/",
+])
+def test_no_file_outside_the_console(admin, path):
+    status, _, body = admin.request("GET", path)
+    assert status == 404, (path, status, body)
+    assert json.loads(body)["error"] == "ResourceNotFoundException"
+
+
+def test_static_files_are_read_only(admin):
+    status, _, body = admin.request("POST", "/console/index.html", b"x")
+    assert status == 405
+    assert json.loads(body)["error"] == "MethodNotAllowedException"
+
+
+# ---- login and session ----
+
+def test_login_sets_a_strict_http_only_cookie(console_cluster, admin):
+    status, h, out = admin.login({"token": console_cluster.admin_token})
+    assert status == 200, out
+    cookie = h["Set-Cookie"]
+    name, _, rest = cookie.partition("=")
+    assert name == COOKIE and len(rest.split(";")[0]) == 64
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "Path=/" in cookie and "Max-Age=3600" in cookie
+    # plain HTTP (loopback): no Secure flag, or the browser would never
+    # send the cookie back (docs/internals/console.md)
+    assert "Secure" not in cookie
+    assert out["user"].endswith(":user/admin")
+    assert out["accessKeyId"] == console_cluster.admin_key_id
+    assert len(out["csrfToken"]) == 64 and out["expiresIn"] == 3600
+    sid = cookie.split(";")[0]
+    status, info = admin.json("GET", "/console/api/session",
+                              headers={"Cookie": sid})
+    assert status == 200 and info["csrfToken"] == out["csrfToken"]
+    assert info["mqtt"]["wsPort"] == console_cluster.ws_ports[0]
+    # the session is kept in Redis by the hash of its id, never the id
+    _, keys = console_cluster.redis_cli(
+        console_cluster.redis_port, "--scan", "--pattern",
+        "strata:console-session:*")
+    assert keys.strip() and sid.split("=")[1] not in keys
+
+
+@pytest.mark.parametrize("body, origin, status, error", [
+    ({"token": "wrong-token-wrong-token"}, True, 401,
+     "UnauthorizedException"),
+    ({"accessKeyId": "AKIANOSUCHKEY0000000", "secretAccessKey": "x" * 40},
+     True, 401, "UnauthorizedException"),
+    ({"accessKeyId": "bad id", "secretAccessKey": "x"}, True, 401,
+     "UnauthorizedException"),
+    ({}, True, 400, "InvalidRequestException"),
+    ({"token": "a", "secretAccessKey": "b"}, True, 400,
+     "InvalidRequestException"),
+    ({"token": 5}, True, 400, "InvalidRequestException"),
+    ("TOKEN", False, 403, "AccessDeniedException"),
+    ("TOKEN", "http://evil.example", 403, "AccessDeniedException"),
+])
+def test_login_refusals(console_cluster, admin, body, origin, status,
+                        error):
+    if body == "TOKEN":
+        body = {"token": console_cluster.admin_token}
+    h = {"Content-Type": "application/json"}
+    if origin is True:
+        h["Origin"] = admin.origin
+    elif origin:
+        h["Origin"] = origin
+    got, headers, raw = admin.request("POST", "/console/api/login", body, h)
+    out = json.loads(raw)
+    assert (got, out["error"]) == (status, error), out
+    assert out["message"]
+    assert "Set-Cookie" not in headers
+
+
+def test_session_calls_and_csrf(console_cluster, admin):
+    sid, csrf = admin.session(console_cluster.admin_token)
+    ok = {"Cookie": sid, "Origin": admin.origin, "X-CSRF-Token": csrf,
+          "Content-Type": "application/json"}
+    search = {"queryString": "thingName:*"}
+    # GET needs no CSRF token; a change or a POST does
+    assert admin.json("GET", "/things", headers={"Cookie": sid})[0] == 200
+    status, out = admin.json("POST", "/indices/search", search, ok)
+    # passed the session checks (with indexing off: the index's 404)
+    assert status == 200 or out["error"] == "ResourceNotFoundException", out
+    no_csrf = dict(ok)
+    del no_csrf["X-CSRF-Token"]
+    wrong_csrf = dict(ok, **{"X-CSRF-Token": "0" * 64})
+    short_csrf = dict(ok, **{"X-CSRF-Token": csrf[:32]})
+    for h in (no_csrf, wrong_csrf, short_csrf):
+        status, out = admin.json("POST", "/things/csrf-victim", {}, h)
+        assert (status, out["error"]) == (403, "AccessDeniedException"), h
+        assert "X-CSRF-Token" in out["message"]
+    # cross-origin: refused even with the right token; a change without
+    # any Origin too (a same-origin fetch always sends it)
+    for origin in ("http://evil.example", "null", None):
+        h = dict(ok)
+        if origin is None:
+            del h["Origin"]
+        else:
+            h["Origin"] = origin
+        status, out = admin.json("POST", "/things/csrf-victim", {}, h)
+        assert (status, out["error"]) == (403, "AccessDeniedException")
+        assert "cross-origin" in out["message"]
+    status, out = admin.json("GET", "/things", headers={
+        "Cookie": sid, "Origin": "http://evil.example"})
+    assert status == 403
+    # none of it made the thing; the right request does
+    assert admin.json("GET", "/things/csrf-victim",
+                      headers={"Cookie": sid})[0] == 404
+    status, out = admin.json("POST", "/things/csrf-victim", {}, ok)
+    assert status == 200 and out["thingName"] == "csrf-victim"
+
+
+@pytest.mark.parametrize("cookie", [
+    COOKIE + "=" + "ab" * 32,                # well-formed, unknown
+    COOKIE + "=" + "AB" * 32,                # not lower-case hex
+    COOKIE + "=" + "ab" * 31,                # short
+    COOKIE + "=" + "ab" * 32 + "; " + COOKIE + "=" + "cd" * 32,
+    "other=1",
+])
+def test_forged_sessions_refused(admin, cookie):
+    status, out = admin.json("GET", "/things", headers={"Cookie": cookie})
+    assert (status, out["error"]) == (401, "UnauthorizedException"), out
+    status, out = admin.json("GET", "/console/api/session",
+                             headers={"Cookie": cookie})
+    assert status == 401
+
+
+def test_logout_and_expiry_end_the_session(console_cluster, admin):
+    sid, csrf = admin.session(console_cluster.admin_token)
+    h = {"Cookie": sid, "Origin": admin.origin}
+    # logout is a change: CSRF token needed
+    status, out = admin.json("POST", "/console/api/logout", headers=h)
+    assert status == 403
+    status, headers, _ = admin.request(
+        "POST", "/console/api/logout", headers=dict(h, **{
+            "X-CSRF-Token": csrf}))
+    assert status == 200 and "Max-Age=0" in headers["Set-Cookie"]
+    status, out = admin.json("GET", "/things", headers={"Cookie": sid})
+    assert (status, out["error"]) == (401, "UnauthorizedException")
+    assert "log in again" in out["message"]
+    # the Redis TTL ends a session as logout does
+    sid, _ = admin.session(console_cluster.admin_token)
+    _, keys = console_cluster.redis_cli(
+        console_cluster.redis_port, "--scan", "--pattern",
+        "strata:console-session:*")
+    for key in keys.split():
+        console_cluster.redis_cli(console_cluster.redis_port, "PEXPIRE",
+                                  key, "1")
+    time.sleep(0.05)
+    assert admin.json("GET", "/things", headers={"Cookie": sid})[0] == 401
+
+
+def test_admin_policies_decide_session_calls(console_cluster, admin):
+    """A session is its access key: its user's policies decide each call,
+    and a key made Inactive ends the session at once."""
+    user, key_id, secret = make_user(
+        console_cluster, allow(["iot:ListThings"], "*"))
+    status, headers, out = admin.login({"accessKeyId": key_id,
+                                        "secretAccessKey": secret})
+    assert status == 200 and out["user"].endswith(":user/" + user)
+    sid = headers["Set-Cookie"].split(";")[0]
+    ok = {"Cookie": sid, "Origin": admin.origin,
+          "X-CSRF-Token": out["csrfToken"]}
+    assert admin.json("GET", "/things", headers=ok)[0] == 200
+    status, denied = admin.json("GET", "/nodes", headers=ok)
+    assert (status, denied["error"]) == (403, "AccessDeniedException")
+    assert "strata:ListNodes" in denied["message"]
+    status, denied = admin.json("POST", "/things/not-allowed", {}, ok)
+    assert (status, denied["error"]) == (403, "AccessDeniedException")
+    status, _, bad = admin.login({"accessKeyId": key_id,
+                                  "secretAccessKey": "x" * 40})
+    assert status == 401
+    # the key made Inactive: the live session is refused
+    status, _ = admin.json(
+        "PATCH", "/admin-users/%s/access-keys/%s" % (user, key_id),
+        {"Status": "Inactive"}, {
+            "Authorization": "Bearer " + console_cluster.admin_token})
+    assert status == 200
+    status, out = admin.json("GET", "/things", headers=ok)
+    assert (status, out["error"]) == (401, "UnauthorizedException")
+
+
+def test_list_nodes(console_cluster, admin):
+    status, out = admin.json("GET", "/nodes", headers={
+        "Authorization": "Bearer " + console_cluster.admin_token})
+    assert status == 200, out
+    nodes = {n["nodeId"]: n for n in out["nodes"]}
+    roles = sorted(n["role"] for n in nodes.values())
+    assert roles == sorted(["broker"] * len(console_cluster.mqtt_ports) +
+                           ["router"] * conftest.ROUTERS +
+                           ["shadowd", "rulesd"]), out
+    routers = [n for n in nodes.values() if n["role"] == "router"]
+    assert sum(r["partitions"] for r in routers) == 1024
+    for n in nodes.values():
+        assert n["alive"] is True and n["uptimeSeconds"] >= 0
+        assert n["links"] == n["linksExpected"], n
+    b = [n for n in nodes.values() if n["role"] == "broker"]
+    assert {n["address"] for n in b} == {
+        "%s:%d" % (console_cluster.host, p)
+        for p in console_cluster.mqtt_ports}
+    # stratactl's row
+    listed = ctl(console_cluster, "list-nodes")
+    assert {n["nodeId"] for n in listed["nodes"]} == set(nodes)
+
+
+# ---- in a real browser ----
+
+def chromium():
+    return os.environ.get("STRATA_CHROMIUM") or shutil.which("chromium")
+
+
+def test_console_in_a_browser(console_cluster, tmp_path):
+    c = console_cluster
+    browser = chromium()
+    if browser is None:
+        pytest.fail("chromium not found: run deploy/deps.sh", pytrace=False)
+    if not os.path.isdir(os.path.join(JS_DIR, "node_modules",
+                                      "puppeteer-core")):
+        pytest.fail("puppeteer-core not installed in tests/js: run "
+                    "deploy/deps.sh", pytrace=False)
+    os.makedirs(SHOTS, exist_ok=True)
+    thing = "console-lamp-" + os.urandom(3).hex()
+    ctl(c, "update-indexing-configuration", "--thing-indexing-configuration",
+        json.dumps({"thingIndexingMode": "REGISTRY_AND_SHADOW",
+                    "thingConnectivityIndexingMode": "STATUS"}))
+    dev = new_device(c, tmp_path, thing, [allow(["iot:*"], "*")],
+                     thing=thing, attributes={"room": "lab7"})
+    device = tls_client(c, V5, dev.cert, dev.key, client_id=thing)
+    delta = "$aws/things/%s/shadow/update/delta" % thing
+    device.subscribe(delta, qos=1)
+    topic = "console/it/" + os.urandom(3).hex()
+    sub = mosq.Sub(c.host, c.mqtt_ports[0], "console/it/#", protocol=5)
+    try:
+        sub.wait_subscribed()
+        config = {
+            "url": c.admin_url + "/console/", "token": c.admin_token,
+            "thing": thing, "query": "attributes.room:lab7",
+            "desired": {"color": "red"}, "topic": topic,
+            "payload": '{"from":"browser"}', "filter": "console/it/#",
+            "shots": SHOTS, "chromium": browser}
+        run = subprocess.run(
+            [shutil.which("node"), "console-browser.mjs"], cwd=JS_DIR,
+            env=dict(os.environ, CONSOLE_TEST=json.dumps(config)),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        steps = {}
+        for line in run.stdout.decode().splitlines():
+            s = json.loads(line)
+            steps[s["step"]] = s
+        assert run.returncode == 0 and "done" in steps, (
+            steps, run.stderr.decode()[-3000:])
+        assert "UnauthorizedException" in steps["login-refused"]["error"]
+        assert steps["logged-in"]["who"].endswith(":user/admin")
+        nodes = steps["cluster"]["nodes"]
+        assert {n["role"] for n in nodes} == {"broker", "router", "shadowd",
+                                              "rulesd"}
+        assert all(n["state"] == "up" for n in nodes), nodes
+        assert steps["cluster"]["stable"], "the node table moved"
+        assert steps["things-search"]["found"] == [thing]
+        assert steps["thing"]["cert"] == "ACTIVE"
+        assert "p-" + thing in steps["thing"]["page"]
+        assert "Connected since" in steps["thing"]["page"]
+        assert steps["narrow"]["overflow"] is False
+        shadow = steps["shadow"]
+        assert "Not saved" in shadow["invalid"]
+        assert json.loads(shadow["delta"]) == {"color": "red"}
+        # the desired state edited in the browser reached the device
+        msg = device.get(timeout=10, topic=delta)
+        assert json.loads(msg.payload)["state"] == {"color": "red"}
+        # the test client's publish reached mosquitto_sub
+        line = sub.wait_for(lambda l: l.startswith(topic + " "),
+                            timeout=10, what="the console's publish")
+        assert line == topic + ' {"from":"browser"}'
+        assert topic in steps["mqtt"]["log"]
+        assert "contentType=application/json" in steps["mqtt"]["log"]
+        assert "logged-out" in steps
+        # no script error and no CSP violation; the 401s of the refused
+        # login and of the session probe before it are expected
+        errors = [e for e in steps["done"]["errors"]
+                  if "status of 401" not in e]
+        assert errors == []
+        for name in ("login", "cluster", "things", "thing", "shadow",
+                     "mqtt"):
+            assert os.path.getsize(os.path.join(SHOTS, name + ".png")) > 0
+    finally:
+        sub.stop()
+        device.close()
