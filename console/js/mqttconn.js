@@ -24,7 +24,11 @@ export async function connect(session, options) {
   const mqtt = await loadMqtt();
   const url = brokerUrl(session);
   const client = mqtt.connect(url, {
-    protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 8000, clean: true, ...options,
+    protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 8000, clean: true,
+    // keep-alive timers in the page: the worker variant needs a blob:
+    // worker, which the console's Content-Security-Policy refuses
+    timerVariant: 'native',
+    ...options,
   });
   await new Promise((resolve, reject) => {
     client.once('connect', resolve);

@@ -372,7 +372,7 @@ def test_console_in_a_browser(console_cluster, tmp_path):
             s = json.loads(line)
             steps[s["step"]] = s
         assert run.returncode == 0 and "done" in steps, (
-            steps, run.stderr.decode()[-3000:])
+            steps.get("failed"), run.stderr.decode()[-3000:], steps)
         assert "UnauthorizedException" in steps["login-refused"]["error"]
         assert steps["logged-in"]["who"].endswith(":user/admin")
         nodes = steps["cluster"]["nodes"]

@@ -86,7 +86,7 @@ async function things(page) {
   await shot(page, 'things');
   report('things-search', { found });
   await page.click(`#things-results a[href="#/things/${t.thing}"]`);
-  await waitText(page, 'h1', `Thing ${t.thing}`);
+  await waitText(page, '#page h1', `Thing ${t.thing}`);
   await page.waitForSelector('td.cert-status');
   const cert = await text(page, 'td.cert-status');
   await waitText(page, '#page', 'Connected since');
@@ -104,7 +104,7 @@ async function shadows(page) {
   at = 'shadows';
   await page.click(`a[href="#/shadows/${t.thing}"]`);
   await page.waitForSelector('#shadow-desired-edit');
-  await page.waitForFunction(() => document.querySelector('#shadow-version').textContent.startsWith('Version'), { timeout: TIMEOUT });
+  await page.waitForFunction(() => !document.querySelector('#shadow-version').textContent.startsWith('Reading'), { timeout: TIMEOUT });
   // a bad document is explained, not sent
   await page.$eval('#shadow-desired-edit', (el) => { el.value = ''; });
   await page.type('#shadow-desired-edit', '{"color": ');
