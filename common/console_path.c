@@ -47,13 +47,16 @@ console_name_byte(char c)
 }
 
 /* Every segment of rel ("a/b.js") non-empty, of name bytes, not
- * starting with '.'; at most CONSOLE_MAX_SEGMENTS of them. */
+ * starting with '.'; at most CONSOLE_MAX_SEGMENTS of them; no ".."
+ * anywhere (harmless inside a name, but no file of ours has one). */
 static int
 console_segments_ok(const char *rel)
 {
 	int segments = 0;
 	const char *p = rel;
 
+	if (strstr(rel, "..") != NULL)
+		return 0;
 	while (*p != '\0') {
 		size_t n = 0;
 

@@ -13,6 +13,7 @@ PACKAGES=(
 	redis-server redis-sentinel mosquitto mosquitto-clients haproxy
 	python3 python3-paho-mqtt python3-pytest python3-pytest-xdist
 	procps iproute2 ca-certificates
+	chromium
 )
 
 missing=()
@@ -41,8 +42,10 @@ if ((${#missing[@]} > 0)); then
 	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-# The helper's npm packages, exactly as tests/js/package-lock.json pins
-# them; again only when the lock file changed since the last `npm ci`.
+# The helper's npm packages (MQTT.js, whose browser module the web
+# console ships, and puppeteer-core, which drives chromium in the console's
+# browser test), exactly as tests/js/package-lock.json pins them; again
+# only when the lock file changed since the last `npm ci`.
 # A failure (no registry) does not stop a build: the tests that use
 # MQTT.js report it.
 js=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/js" && pwd)
