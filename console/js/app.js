@@ -10,12 +10,16 @@ import * as cluster from './cluster.js';
 import * as things from './things.js';
 import * as shadows from './shadows.js';
 import * as mqtt from './mqtt.js';
+import * as rules from './rules.js';
+import * as security from './security.js';
 
 const pages = {
   cluster: { mod: cluster, title: 'Cluster' },
   things: { mod: things, title: 'Things' },
   shadows: { mod: shadows, title: 'Shadows' },
   mqtt: { mod: mqtt, title: 'MQTT test client' },
+  rules: { mod: rules, title: 'Rules' },
+  security: { mod: security, title: 'Security' },
 };
 
 let session = null;

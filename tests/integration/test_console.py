@@ -7,7 +7,10 @@ ListNodes, and the pages driven in a real browser (Debian's chromium
 through puppeteer-core, tests/js/console-browser.mjs): log in, see the
 nodes, find a thing by a fleet index query and open it, edit its desired
 state and see the delta reach a device's MQTT client, publish from the
-MQTT test client and receive it in mosquitto_sub.  The browser's
+MQTT test client and receive it in mosquitto_sub, disable a topic rule
+and see it stop, revoke a certificate and see its device disconnected,
+create a policy (a malformed one refused with the admin API's words).
+The browser's
 screenshots are kept in build/test-artefacts/console/."""
 
 import http.client
@@ -306,19 +309,29 @@ def test_admin_policies_decide_session_calls(console_cluster, admin):
 
 
 def test_list_nodes(console_cluster, admin):
-    status, out = admin.json("GET", "/nodes", headers={
-        "Authorization": "Bearer " + console_cluster.admin_token})
-    assert status == 200, out
-    nodes = {n["nodeId"]: n for n in out["nodes"]}
+    def nodes_now():
+        status, out = admin.json("GET", "/nodes", headers={
+            "Authorization": "Bearer " + console_cluster.admin_token})
+        assert status == 200, out
+        return {n["nodeId"]: n for n in out["nodes"]}
+
+    # the figures are written every second: links come up just after
+    # a node starts
+    deadline = time.monotonic() + 10
+    nodes = nodes_now()
+    while any(n.get("links") != n["linksExpected"] for n in nodes.values()):
+        assert time.monotonic() < deadline, nodes
+        time.sleep(0.5)
+        nodes = nodes_now()
     roles = sorted(n["role"] for n in nodes.values())
     assert roles == sorted(["broker"] * len(console_cluster.mqtt_ports) +
                            ["router"] * conftest.ROUTERS +
-                           ["shadowd", "rulesd"]), out
+                           ["shadowd", "rulesd"]), nodes
     routers = [n for n in nodes.values() if n["role"] == "router"]
     assert sum(r["partitions"] for r in routers) == 1024
     for n in nodes.values():
         assert n["alive"] is True and n["uptimeSeconds"] >= 0
-        assert n["links"] == n["linksExpected"], n
+        assert {"startedAt", "publishesIn", "publishesOut"} <= set(n), n
     b = [n for n in nodes.values() if n["role"] == "broker"]
     assert {n["address"] for n in b} == {
         "%s:%d" % (console_cluster.host, p)
@@ -355,6 +368,32 @@ def test_console_in_a_browser(console_cluster, tmp_path):
     device.subscribe(delta, qos=1)
     topic = "console/it/" + os.urandom(3).hex()
     sub = mosq.Sub(c.host, c.mqtt_ports[0], "console/it/#", protocol=5)
+    # a rule that works before the browser disables it
+    rule = "console_rule_" + os.urandom(3).hex()
+    rule_in, rule_out = "console/rule/%s/in" % rule, "console/rule/%s/out" % rule
+    ctl(c, "create-topic-rule", "--rule-name", rule,
+        "--topic-rule-payload", json.dumps({
+            "sql": "SELECT * FROM '%s'" % rule_in,
+            "actions": [{"republish": {"topic": rule_out, "qos": 1}}]}))
+    watcher = mqttc.Client(V5, client_id="console-watch-" + rule)
+    watcher.connect(c.host, c.mqtt_ports[1])
+    watcher.subscribe(rule_out, qos=1)
+    deadline = time.monotonic() + 10
+    while True:   # rulesd picks the new rule up from its change channel
+        watcher.publish(rule_in, b'{"n":1}', qos=1)
+        try:
+            watcher.get(timeout=1, topic=rule_out)
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline, "the rule never ran"
+    # a second device, whose certificate the browser revokes
+    victim = new_device(c, tmp_path, thing + "-victim",
+                        [allow(["iot:*"], "*")])
+    victim_conn = tls_client(c, V5, victim.cert, victim.key,
+                             client_id=thing + "-victim")
+    policy = "console-policy-" + os.urandom(3).hex()
+    policy_doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]}
     try:
         sub.wait_subscribed()
         config = {
@@ -362,7 +401,9 @@ def test_console_in_a_browser(console_cluster, tmp_path):
             "thing": thing, "query": "attributes.room:lab7",
             "desired": {"color": "red"}, "topic": topic,
             "payload": '{"from":"browser"}', "filter": "console/it/#",
-            "shots": SHOTS, "chromium": browser}
+            "rule": rule, "revoke": victim.id, "policy": policy,
+            "policyDocument": policy_doc, "shots": SHOTS,
+            "chromium": browser}
         run = subprocess.run(
             [shutil.which("node"), "console-browser.mjs"], cwd=JS_DIR,
             env=dict(os.environ, CONSOLE_TEST=json.dumps(config)),
@@ -397,15 +438,42 @@ def test_console_in_a_browser(console_cluster, tmp_path):
         assert line == topic + ' {"from":"browser"}'
         assert topic in steps["mqtt"]["log"]
         assert "contentType=application/json" in steps["mqtt"]["log"]
+        # the rule disabled in the browser runs no more
+        r = steps["rules"]
+        assert r["before"] == "Enabled" and r["state"] == "Disabled"
+        assert r["sql"] == "SELECT * FROM '%s'" % rule_in
+        assert ctl(c, "get-topic-rule", "--rule-name", rule)["rule"][
+            "ruleDisabled"] is True
+        time.sleep(1)   # rulesd takes the change from its channel
+        watcher.drain()
+        watcher.publish(rule_in, b'{"n":2}', qos=1)
+        with pytest.raises(AssertionError):
+            watcher.get(timeout=2, topic=rule_out)
+        # the certificate revoked in the browser: its device is gone
+        sec = steps["security"]
+        assert sec["revoked"] == "REVOKED"
+        victim_conn.wait_disconnected(timeout=10)
+        assert ctl(c, "describe-certificate", "--certificate-id",
+                   victim.id)["certificateDescription"]["status"] == \
+            "REVOKED"
+        assert "Not created" in sec["badJson"]
+        assert "MalformedPolicyException" in sec["malformed"]
+        assert "Effect" in sec["malformed"]
+        got = ctl(c, "get-policy", "--policy-name", policy)
+        assert json.loads(got["policyDocument"]) == policy_doc
+        assert policy in sec["policy"]
         assert "logged-out" in steps
-        # no script error and no CSP violation; the 401s of the refused
-        # login and of the session probe before it are expected
+        # no script error and no CSP violation; the browser logs the
+        # refusals the test asked for: the session probe and the wrong
+        # token (401), the malformed policy (400)
         errors = [e for e in steps["done"]["errors"]
-                  if "status of 401" not in e]
+                  if "status of 401" not in e and "status of 400" not in e]
         assert errors == []
         for name in ("login", "cluster", "things", "thing", "shadow",
-                     "mqtt"):
+                     "mqtt", "rules", "rule", "security"):
             assert os.path.getsize(os.path.join(SHOTS, name + ".png")) > 0
     finally:
         sub.stop()
         device.close()
+        watcher.close()
+        victim_conn.close()

@@ -4,7 +4,8 @@
 // the thing and the MQTT clients, and checks what arrives outside the
 // browser.  Input: one JSON object in the environment variable
 // CONSOLE_TEST: {url, token, thing, query, desired, topic, payload,
-// filter, shots (a directory), chromium (path)}.  Output: one JSON line
+// filter, rule (to disable), revoke (a certificate id), policy and
+// policyDocument (to create), shots (a directory), chromium (path)}.  Output: one JSON line
 // per step on stdout, {"step", ...what the page showed}, then
 // {"step": "done", "errors": [console errors and CSP violations]}.  Any
 // failure prints {"step": "failed", "error", "at"} and exits 1, with a
@@ -153,6 +154,56 @@ async function mqttClient(page) {
   report('mqtt', { log: await text(page, '#mqtt-log li') });
 }
 
+async function rules(page) {
+  at = 'rules';
+  await page.goto(`${t.url}#/rules`);
+  await page.waitForSelector(`tr[data-rule="${t.rule}"]`);
+  const before = await text(page, `tr[data-rule="${t.rule}"] .rule-state`);
+  await page.click(`button[data-rule="${t.rule}"]`);
+  await waitText(page, '#status', `Rule ${t.rule} disabled.`);
+  await waitText(page, `tr[data-rule="${t.rule}"] .rule-state`, 'Disabled');
+  await shot(page, 'rules');
+  await page.click(`tr[data-rule="${t.rule}"] a`);
+  await page.waitForSelector('#rule-sql');
+  await shot(page, 'rule');
+  report('rules', { before, sql: await text(page, '#rule-sql'), state: await text(page, '#rule-state') });
+}
+
+async function security(page) {
+  at = 'security';
+  page.on('dialog', (d) => d.accept());
+  await page.goto(`${t.url}#/security`);
+  const row = `tr[data-cert="${t.revoke}"]`;
+  await page.waitForSelector(row);
+  await page.click(`${row} button[data-status="REVOKED"]`);
+  await waitText(page, '#status', 'is now REVOKED');
+  await waitText(page, `${row} .cert-status`, 'REVOKED');
+  const revoked = await text(page, `${row} .cert-status`);
+  // a policy: bad JSON stopped in the page, a bad policy by the admin API
+  await page.type('#policy-name', t.policy);
+  await page.$eval('#policy-doc', (el) => { el.value = '{"Version": '; });
+  await page.click('form[aria-label="Create a policy"] button[type=submit]');
+  await waitText(page, '#policy-error', 'Not created');
+  const badJson = await text(page, '#policy-error');
+  await page.$eval('#policy-doc', (el) => {
+    el.value = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Maybe', Action: 'iot:*', Resource: '*' }] });
+  });
+  await page.click('form[aria-label="Create a policy"] button[type=submit]');
+  await waitText(page, '#policy-error', 'MalformedPolicyException');
+  const malformed = await text(page, '#policy-error');
+  await page.$eval('#policy-doc', (el, d) => { el.value = d; }, JSON.stringify(t.policyDocument));
+  await page.click('form[aria-label="Create a policy"] button[type=submit]');
+  await waitText(page, '#status', `Policy ${t.policy} created.`);
+  await page.waitForFunction((n) => [...document.querySelectorAll('#policy-list button')].some((b) => b.textContent === n), {}, t.policy);
+  const buttons = await page.$$('#policy-list button');
+  for (const b of buttons) {
+    if (await b.evaluate((el) => el.textContent) === t.policy) await b.click();
+  }
+  await waitText(page, '#policy-document', t.policy);
+  await shot(page, 'security');
+  report('security', { revoked, badJson, malformed, policy: await text(page, '#policy-document') });
+}
+
 async function logout(page) {
   at = 'logout';
   await page.click('#logout');
@@ -180,6 +231,8 @@ try {
   await things(page);
   await shadows(page);
   await mqttClient(page);
+  await rules(page);
+  await security(page);
   await logout(page);
   report('done', { errors });
 } catch (e) {
