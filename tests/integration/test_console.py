@@ -17,12 +17,14 @@ import http.client
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import time
 
 import pytest
 
 import conftest
+import daemons
 import mosq
 import mqttc
 from mqttc import V5
@@ -339,6 +341,75 @@ def test_list_nodes(console_cluster, admin):
     # stratactl's row
     listed = ctl(console_cluster, "list-nodes")
     assert {n["nodeId"] for n in listed["nodes"]} == set(nodes)
+
+
+def test_https_console_cookie_is_secure(console_cluster):
+    """With admin-tls the console is served over HTTPS, the cookie is
+    Secure and the Origin to match is https://; console-dir given
+    explicitly."""
+    c = console_cluster
+    console_dir = os.path.join(daemons.bin_dir(), "..", "share", "strata",
+                               "console")
+    certs = os.path.join(c.dir, "certs")
+    port = daemons.free_port()
+    b = daemons.Broker(c.redis_port, c.join_args() + [
+        "--tls-port", str(daemons.free_port()),
+        "--tls-cert", os.path.join(certs, "server.crt"),
+        "--tls-key", os.path.join(certs, "server.key"),
+        "--tls-ca", c.ca_file,
+        "--admin-port", str(port), "--admin-tls", "yes",
+        "--admin-token-file", c.admin_token_file,
+        "--admin-bootstrap-key-id", c.admin_key_id,
+        "--console-dir", console_dir, "--console-session-ttl", "120"])
+    try:
+        b.wait_ready()
+        ctx = ssl.create_default_context(cafile=c.ca_file)
+        ctx.check_hostname = False
+        # the admin listener shares the MQTTS listener's TLS context,
+        # which asks for a client certificate (docs/internals/console.md)
+        ctx.load_cert_chain(c.client_cert, c.client_key)
+
+        def request(method, path, body=None, headers=None):
+            conn = http.client.HTTPSConnection("127.0.0.1", port,
+                                               context=ctx, timeout=10)
+            try:
+                conn.request(method, path, body=body,
+                             headers=dict(headers or {}))
+                r = conn.getresponse()
+                return r.status, r.headers, r.read()
+            finally:
+                conn.close()
+
+        status, h, body = request("GET", "/console/")
+        assert status == 200 and b"Strata console" in body
+        assert "script-src 'self'" in h["Content-Security-Policy"]
+        login = json.dumps({"token": c.admin_token})
+        # the plain-HTTP origin of the same host and port is not ours
+        status, _, _ = request("POST", "/console/api/login", login, {
+            "Origin": "http://127.0.0.1:%d" % port})
+        assert status == 403
+        status, h, body = request("POST", "/console/api/login", login, {
+            "Origin": "https://127.0.0.1:%d" % port})
+        assert status == 200, body
+        cookie = h["Set-Cookie"]
+        assert "; Secure" in cookie and "HttpOnly" in cookie
+        assert "Max-Age=120" in cookie
+        status, _, body = request("GET", "/nodes", headers={
+            "Cookie": cookie.split(";")[0]})
+        assert status == 200 and b'"nodes"' in body
+    finally:
+        assert b.stop() == 0, b.log_text()[-2000:]
+
+
+def test_console_dir_must_hold_the_console(console_cluster, tmp_path):
+    b = daemons.Broker(console_cluster.redis_port,
+                       console_cluster.join_args() + [
+                           "--admin-port", str(daemons.free_port()),
+                           "--admin-token-file",
+                           console_cluster.admin_token_file,
+                           "--console-dir", str(tmp_path)])
+    assert b.proc.wait(timeout=10) != 0
+    assert "console-dir has no readable index.html" in b.log_text()
 
 
 # ---- in a real browser ----
