@@ -2,7 +2,7 @@
 // role, address, uptime, connections, message rates, partitions and link
 // state, polled every 2 s.  Rates are the difference of the nodes'
 // counters between two polls; the last 5 minutes of them are drawn as a
-// small chart per node.  Rows and cells are updated in place, and every
+// small chart per node (in and out).  Rows and cells are updated in place, and every
 // cell has a fixed width, so a live update moves nothing.
 
 import { get } from './api.js';
@@ -27,22 +27,32 @@ function chart(label) {
   svg.setAttribute('class', 'spark');
   svg.setAttribute('role', 'img');
   svg.setAttribute('aria-label', label);
-  const line = document.createElementNS(SVG, 'polyline');
-  svg.append(line);
+  for (const cls of ['in', 'out']) {
+    const line = document.createElementNS(SVG, 'polyline');
+    line.setAttribute('class', cls);
+    svg.append(line);
+  }
   return svg;
 }
 
-function drawChart(svg, values, label) {
-  const max = Math.max(1, ...values);
-  const pts = values.map((v, i) => `${i + HISTORY - values.length},${30 - (v / max) * 28 - 1}`);
-  svg.firstChild.setAttribute('points', pts.join(' '));
-  svg.setAttribute('aria-label', `${label}: last ${values.length} samples, peak ${max.toFixed(1)}/s`);
+// history: [{in, out}] per sample; both lines on one scale.
+function drawChart(svg, history, label) {
+  const max = Math.max(1, ...history.map((s) => Math.max(s.in, s.out)));
+  const pts = (k) => history.map((s, i) => `${i + HISTORY - history.length},${30 - (s[k] / max) * 28 - 1}`).join(' ');
+  svg.children[0].setAttribute('points', pts('in'));
+  svg.children[1].setAttribute('points', pts('out'));
+  const last = history[history.length - 1];
+  svg.setAttribute('aria-label', `${label}: ${history.length} samples, peak ${max.toFixed(1)}/s` +
+    (last ? `, now ${last.in.toFixed(1)} in and ${last.out.toFixed(1)} out` : ''));
 }
 
 export async function render(container) {
   const rows = new Map(); // nodeId -> {tr, cells, history, last}
   const tbody = h('tbody', {});
   const updated = h('p', { className: 'muted' }, 'Loading...');
+  const legend = h('p', { className: 'muted legend' }, 'Chart: ',
+    h('span', { className: 'key-in' }, 'messages in'), ' and ',
+    h('span', { className: 'key-out' }, 'out'), ' per second, last 5 minutes.');
   container.append(
     h('h1', {}, 'Cluster'),
     updated,
@@ -51,9 +61,9 @@ export async function render(container) {
         h('caption', {}, 'Nodes, refreshed every 2 seconds'),
         h('thead', {}, h('tr', {},
           ['Node', 'Role', 'State', 'Address', 'Uptime', 'Connections',
-            'Msg in/s', 'Msg out/s', 'Partitions', 'Links', 'Msg in/s, last 5 min']
+            'Msg in/s', 'Msg out/s', 'Partitions', 'Links', 'Last 5 min']
             .map((c) => h('th', { scope: 'col' }, c)))),
-        tbody)));
+        tbody)), legend);
 
   function row(n) {
     let r = rows.get(n.nodeId);
@@ -65,7 +75,7 @@ export async function render(container) {
       cells[k] = h('td', { className: `c-${k}` });
       tr.append(cells[k]);
     }
-    cells.chart = chart(`${n.nodeId} messages in per second`);
+    cells.chart = chart(`${n.nodeId} messages per second`);
     tr.append(h('td', { className: 'c-chart' }, cells.chart));
     r = { tr, cells, history: [], last: null };
     rows.set(n.nodeId, r);
@@ -82,7 +92,7 @@ export async function render(container) {
       const dt = (now - r.last.t) / 1000;
       rin = Math.max(0, (n.publishesIn - r.last.in) / dt);
       rout = Math.max(0, (n.publishesOut - r.last.out) / dt);
-      r.history.push(rin);
+      r.history.push({ in: rin, out: rout });
       if (r.history.length > HISTORY) r.history.shift();
     }
     r.last = { t: now, in: n.publishesIn, out: n.publishesOut };
@@ -97,7 +107,7 @@ export async function render(container) {
     c.partitions.textContent = n.role === 'router' ? n.partitions : '-';
     c.links.textContent = n.links === undefined ? '-' : `${n.links}/${n.linksExpected}`;
     c.links.className = `c-links ${n.links === n.linksExpected ? 'up' : 'down'}`;
-    drawChart(c.chart, r.history, `${n.nodeId} messages in per second`);
+    drawChart(c.chart, r.history, `${n.nodeId} messages per second`);
   }
 
   async function poll() {
