@@ -103,6 +103,7 @@ export async function render(container, session) {
 
   container.append(
     h('h1', {}, 'MQTT test client'),
+    h('div', { className: 'mqtt-grid' },
     h('form', { className: 'panel', onsubmit: doConnect, 'aria-label': 'Connection' },
       h('h2', {}, 'Connection'),
       ...field('mqtt-client-id', 'Client id', { value: `console-${Math.random().toString(16).slice(2, 10)}` }),
@@ -126,7 +127,7 @@ export async function render(container, session) {
         ...field('mqtt-corr', 'Correlation data'),
         ...field('mqtt-expiry', 'Message expiry (s)', { type: 'number', min: 0 }),
         h('label', { for: 'mqtt-uprops' }, 'User properties (name=value, one a line)'), h('textarea', { id: 'mqtt-uprops', rows: 2 })),
-      h('button', { type: 'submit' }, 'Publish')),
+      h('button', { type: 'submit' }, 'Publish'))),
     h('section', { 'aria-label': 'Messages' }, h('h2', {}, 'Messages'), log));
   return () => { if (client) client.end(true); };
 }

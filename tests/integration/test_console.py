@@ -478,7 +478,7 @@ def test_console_in_a_browser(console_cluster, tmp_path):
         run = subprocess.run(
             [shutil.which("node"), "console-browser.mjs"], cwd=JS_DIR,
             env=dict(os.environ, CONSOLE_TEST=json.dumps(config)),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=240)
         steps = {}
         for line in run.stdout.decode().splitlines():
             s = json.loads(line)
@@ -492,7 +492,11 @@ def test_console_in_a_browser(console_cluster, tmp_path):
                                               "rulesd"}
         assert all(n["state"] == "up" for n in nodes), nodes
         assert steps["cluster"]["stable"], "the node table moved"
+        assert steps["keyboard"] == {"step": "keyboard",
+                                     "first": "login-token",
+                                     "before": "Skip to content"}
         assert steps["things-search"]["found"] == [thing]
+        assert "InvalidQueryException" in steps["things-search"]["refused"]
         assert steps["thing"]["cert"] == "ACTIVE"
         assert "p-" + thing in steps["thing"]["page"]
         assert "Connected since" in steps["thing"]["page"]
@@ -540,6 +544,7 @@ def test_console_in_a_browser(console_cluster, tmp_path):
         errors = [e for e in steps["done"]["errors"]
                   if "status of 401" not in e and "status of 400" not in e]
         assert errors == []
+        assert steps["done"]["unlabelled"] == []
         for name in ("login", "cluster", "things", "thing", "shadow",
                      "mqtt", "rules", "rule", "security"):
             assert os.path.getsize(os.path.join(SHOTS, name + ".png")) > 0

@@ -14,7 +14,7 @@
 import puppeteer from 'puppeteer-core';
 
 const t = JSON.parse(process.env.CONSOLE_TEST);
-const TIMEOUT = 15000;
+const TIMEOUT = 30000;
 const errors = [];
 let at = 'start';
 
@@ -33,14 +33,33 @@ async function waitText(page, selector, needle) {
   }, { timeout: TIMEOUT }, selector, needle);
 }
 
+// Every screenshot is also an accessibility check of the page: form
+// controls without a label and buttons without a name are collected.
+const unlabelled = [];
+
 async function shot(page, name) {
   await page.screenshot({ path: `${t.shots}/${name}.png`, fullPage: true });
+  const bad = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
+    .filter((el) => el.offsetParent !== null)
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') &&
+      !(el.tagName === 'BUTTON' && el.textContent.trim()))
+    .map((el) => el.id || el.outerHTML.slice(0, 80)));
+  for (const b of bad) unlabelled.push(`${name}: ${b}`);
 }
 
 async function login(page) {
   at = 'login';
   await page.goto(t.url, { waitUntil: 'networkidle0' });
   await page.waitForSelector('#login-token', { visible: true });
+  // the keyboard: the token field has the focus, the skip link comes
+  // before it
+  const first = await page.evaluate(() => document.activeElement.id);
+  await page.keyboard.down('Shift');
+  await page.keyboard.press('Tab');
+  await page.keyboard.up('Shift');
+  const before = await page.evaluate(() => document.activeElement.textContent);
+  await page.keyboard.press('Tab');
+  report('keyboard', { first, before });
   await shot(page, 'login');
   await page.type('#login-token', 'not-the-token');
   await page.click('#login-form button[type=submit]');
@@ -79,13 +98,19 @@ async function things(page) {
   at = 'things';
   await page.goto(`${t.url}#/things`);
   await page.waitForSelector('#things-query');
+  // a query the index refuses: the admin API's words are shown
+  await page.$eval('#things-query', (el) => { el.value = ''; });
+  await page.type('#things-query', 'thingName:(');
+  await page.click('form.search button[type=submit]');
+  await waitText(page, '#things-results', 'InvalidQueryException');
+  const refused = await text(page, '#things-results');
   await page.$eval('#things-query', (el) => { el.value = ''; });
   await page.type('#things-query', t.query);
   await page.click('form.search button[type=submit]');
   await page.waitForSelector(`#things-results a[href="#/things/${t.thing}"]`, { timeout: TIMEOUT });
   const found = await page.$$eval('#things-results tbody th', (ths) => ths.map((th) => th.textContent));
   await shot(page, 'things');
-  report('things-search', { found });
+  report('things-search', { found, refused });
   await page.click(`#things-results a[href="#/things/${t.thing}"]`);
   await waitText(page, '#page h1', `Thing ${t.thing}`);
   await page.waitForSelector('td.cert-status');
@@ -234,7 +259,7 @@ try {
   await rules(page);
   await security(page);
   await logout(page);
-  report('done', { errors });
+  report('done', { errors, unlabelled });
 } catch (e) {
   if (page) await shot(page, 'failed').catch(() => {});
   report('failed', { error: String(e && e.stack || e), at, errors });
