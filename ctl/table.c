@@ -391,6 +391,9 @@ const struct ctl_command ctl_table_commands[] = {
 	    { RULE_NAME, TOPIC_RULE_PAYLOAD } },
 	{ "get-topic-rule", "GetTopicRule", EVHTTP_REQ_GET,
 	    "/rules/{ruleName}", "Show a topic rule.", { RULE_NAME } },
+	{ "list-topic-rule-errors", "ListTopicRuleErrors", EVHTTP_REQ_GET,
+	    "/rules/{ruleName}/errors", "Show a topic rule's last errors "
+	    "(not an AWS IoT command).", { RULE_NAME } },
 	{ "list-topic-rules", "ListTopicRules", EVHTTP_REQ_GET, "/rules",
 	    "List topic rules, a page at a time.",
 	    { { "topic", "topic", CTL_QUERY, CTL_STRING, 0 },

@@ -2,8 +2,8 @@
 // 100 at a time), each one's SQL, actions and error action
 // (GetTopicRule), and enable / disable (EnableTopicRule,
 // DisableTopicRule), each confirmed in the status line or explained with
-// the admin API's error.  Recent errors are not shown: strata-rulesd
-// keeps only counters of them (docs/internals/console.md).
+// the admin API's error, and its recent errors (ListTopicRuleErrors: the
+// last 20 strata-rulesd recorded, at most one a second per instance).
 
 import { get, post } from './api.js';
 import { h, say, table, pretty } from './dom.js';
@@ -59,7 +59,21 @@ async function renderRule(container, name) {
       toggleButton(name, rule.ruleDisabled, load),
       h('h2', {}, 'SQL'), h('pre', { className: 'json', id: 'rule-sql' }, rule.sql),
       h('h2', {}, 'Actions'), h('pre', { className: 'json' }, pretty(rule.actions)),
-      h('h2', {}, 'Error action'), h('pre', { className: 'json' }, rule.errorAction ? pretty(rule.errorAction) : 'none'));
+      h('h2', {}, 'Error action'), h('pre', { className: 'json' }, rule.errorAction ? pretty(rule.errorAction) : 'none'),
+      h('h2', {}, 'Recent errors'), await errors());
+  }
+  async function errors() {
+    try {
+      const r = await get(`/rules/${encodeURIComponent(name)}/errors`);
+      if (!r.errors.length) return h('p', { id: 'rule-errors' }, 'No error recorded.');
+      return h('div', { id: 'rule-errors' }, table('Last errors, newest first', ['Time', 'Node', 'Kind', 'Action', 'Topic', 'Message'],
+        r.errors.map((e) => h('tr', {},
+          h('td', {}, new Date(e.time).toLocaleString()), h('td', {}, e.node), h('td', {}, e.kind),
+          h('td', {}, [e.action || '-', e.resource ? ` (${e.resource})` : '']), h('td', {}, h('code', {}, e.topic)),
+          h('td', { className: 'wrap' }, e.message)))));
+    } catch (e) {
+      return h('p', { id: 'rule-errors', className: 'error' }, e.message);
+    }
   }
   container.append(h('p', {}, h('a', { href: '#/rules' }, 'All rules')), h('h1', {}, `Rule ${name}`), body);
   try {

@@ -445,7 +445,9 @@ def test_console_in_a_browser(console_cluster, tmp_path):
     ctl(c, "create-topic-rule", "--rule-name", rule,
         "--topic-rule-payload", json.dumps({
             "sql": "SELECT * FROM '%s'" % rule_in,
-            "actions": [{"republish": {"topic": rule_out, "qos": 1}}]}))
+            "actions": [{"republish": {"topic": rule_out, "qos": 1}},
+                        # fails: no topic rule destination covers it
+                        {"http": {"url": "https://127.0.0.1:9/console"}}]}))
     watcher = mqttc.Client(V5, client_id="console-watch-" + rule)
     watcher.connect(c.host, c.mqtt_ports[1])
     watcher.subscribe(rule_out, qos=1)
@@ -517,6 +519,12 @@ def test_console_in_a_browser(console_cluster, tmp_path):
         r = steps["rules"]
         assert r["before"] == "Enabled" and r["state"] == "Disabled"
         assert r["sql"] == "SELECT * FROM '%s'" % rule_in
+        # the http action's failure, recorded by rulesd, on the rule's page
+        assert "HttpAction" in r["errors"], r["errors"]
+        assert rule_in in r["errors"]
+        rule_errors = ctl(c, "list-topic-rule-errors", "--rule-name", rule)
+        assert rule_errors["errors"][0]["kind"] == "action"
+        assert rule_errors["errors"][0]["action"] == "HttpAction"
         assert ctl(c, "get-topic-rule", "--rule-name", rule)["rule"][
             "ruleDisabled"] is True
         time.sleep(1)   # rulesd takes the change from its channel

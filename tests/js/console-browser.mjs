@@ -190,8 +190,12 @@ async function rules(page) {
   await shot(page, 'rules');
   await page.click(`tr[data-rule="${t.rule}"] a`);
   await page.waitForSelector('#rule-sql');
+  await page.waitForSelector('#rule-errors');
   await shot(page, 'rule');
-  report('rules', { before, sql: await text(page, '#rule-sql'), state: await text(page, '#rule-state') });
+  report('rules', {
+    before, sql: await text(page, '#rule-sql'), state: await text(page, '#rule-state'),
+    errors: await text(page, '#rule-errors'),
+  });
 }
 
 async function security(page) {
