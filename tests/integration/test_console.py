@@ -240,6 +240,29 @@ def test_session_calls_and_csrf(console_cluster, admin):
     assert status == 200 and out["thingName"] == "csrf-victim"
 
 
+def test_session_is_served_by_every_broker(console_cluster, admin):
+    """Sessions live in Redis: one made on broker 0 works on broker 1
+    (whose own Origin it must then carry), and a logout there ends it on
+    broker 0."""
+    sid, csrf = admin.session(console_cluster.admin_token)
+    other = Admin(console_cluster)
+    other.port = int(console_cluster.admin_urls[1].rsplit(":", 1)[1])
+    other.origin = "http://%s:%d" % (other.host, other.port)
+    status, info = other.json("GET", "/console/api/session",
+                              headers={"Cookie": sid})
+    assert status == 200 and info["csrfToken"] == csrf
+    assert other.json("GET", "/nodes", headers={"Cookie": sid})[0] == 200
+    h = {"Cookie": sid, "X-CSRF-Token": csrf}
+    # broker 0's origin is not broker 1's
+    status, _ = other.json("POST", "/console/api/logout",
+                           headers=dict(h, Origin=admin.origin))
+    assert status == 403
+    status, _ = other.json("POST", "/console/api/logout",
+                           headers=dict(h, Origin=other.origin))
+    assert status == 200
+    assert admin.json("GET", "/things", headers={"Cookie": sid})[0] == 401
+
+
 @pytest.mark.parametrize("cookie", [
     COOKIE + "=" + "ab" * 32,                # well-formed, unknown
     COOKIE + "=" + "AB" * 32,                # not lower-case hex
