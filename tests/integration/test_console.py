@@ -517,6 +517,7 @@ def test_console_in_a_browser(console_cluster, tmp_path):
                                               "rulesd"}
         assert all(n["state"] == "up" for n in nodes), nodes
         assert steps["cluster"]["stable"], "the node table moved"
+        assert steps["cluster"]["overflow"] is False
         assert steps["keyboard"] == {"step": "keyboard",
                                      "first": "login-token",
                                      "before": "Skip to content"}

@@ -91,7 +91,11 @@ async function cluster(page) {
   await new Promise((r) => setTimeout(r, 2500));
   const box2 = await page.$eval('table.nodes', (el) => JSON.stringify(el.getBoundingClientRect()));
   await shot(page, 'cluster');
-  report('cluster', { nodes, stable: box1 === box2 });
+  await page.setViewport({ width: 375, height: 800 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  await shot(page, 'cluster-narrow');
+  await page.setViewport({ width: 1280, height: 900 });
+  report('cluster', { nodes, stable: box1 === box2, overflow });
 }
 
 async function things(page) {
