@@ -1199,6 +1199,19 @@ def fidx_query():
         write(t, "seed%d" % (i + 1), q.encode())
 
 
+def console_path():
+    """Web console request paths and Cookie headers
+    (common/console_path.c): files it serves, paths it refuses, a cookie
+    among others."""
+    t = "console_path"
+    write(t, "index", b"/console/")
+    write(t, "js", b"/console/js/app.js")
+    write(t, "vendor", b"/console/vendor/mqtt.esm.js")
+    write(t, "dotdot", b"/console/../etc/passwd")
+    write(t, "escaped", b"/console/%2e%2e/x.js")
+    write(t, "cookie", b"a=b; strata_console=" + b"0" * 64 + b"; c=d")
+
+
 def main():
     broker_authwire()
     ctl_input()
@@ -1221,6 +1234,7 @@ def main():
     sql()
     rule()
     fidx_query()
+    console_path()
 
 
 if __name__ == "__main__":
