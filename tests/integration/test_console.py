@@ -492,8 +492,10 @@ def test_console_in_a_browser(console_cluster, tmp_path):
         {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]}
     try:
         sub.wait_subscribed()
+        # endpoints.env names the console (make run prints it)
+        assert c.env["CONSOLE_URL"] == c.admin_url + "/console/"
         config = {
-            "url": c.admin_url + "/console/", "token": c.admin_token,
+            "url": c.env["CONSOLE_URL"], "token": c.admin_token,
             "thing": thing, "query": "attributes.room:lab7",
             "desired": {"color": "red"}, "topic": topic,
             "payload": '{"from":"browser"}', "filter": "console/it/#",
