@@ -435,6 +435,48 @@ def test_console_dir_must_hold_the_console(console_cluster, tmp_path):
     assert "console-dir has no readable index.html" in b.log_text()
 
 
+def test_cluster_run_prints_the_console(tmp_path):
+    """`make run` (cluster.sh run) prints the console's address and the
+    token to log in with, and the address serves the console."""
+    directory = str(tmp_path / "run")
+    args = ["run", "--dir", directory, "--brokers", "1", "--routers", "1",
+            "--shadowd", "0", "--rulesd", "0", "--base-port",
+            str(conftest.pick_base_port(1, 1))]
+    if os.environ.get("STRATA_BIN_DIR"):
+        args += ["--bin-dir", os.environ["STRATA_BIN_DIR"]]
+    proc = subprocess.Popen(conftest._cluster_cmd(*args), cwd=ROOT,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    lines = []
+    try:
+        deadline = time.monotonic() + 90
+        for raw in proc.stdout:
+            lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+            if lines[-1].strip().startswith("console:"):
+                break
+            assert time.monotonic() < deadline, "\n".join(lines)
+        words = lines[-1].split()
+        assert words[0] == "console:", "\n".join(lines)
+        env = conftest.parse_env_file(os.path.join(directory,
+                                                   "endpoints.env"))
+        assert words[1] == env["CONSOLE_URL"]
+        assert words[-1].rstrip(")") == env["ADMIN_TOKEN"]
+        host, port = env["CONSOLE_URL"].split("/")[2].split(":")
+        c = http.client.HTTPConnection(host, int(port), timeout=10)
+        c.request("GET", "/console/")
+        r = c.getresponse()
+        assert r.status == 200 and b"Strata console" in r.read()
+        c.close()
+    finally:
+        proc.send_signal(2)   # Ctrl-C: run stops the cluster
+        try:
+            proc.wait(timeout=60)
+        finally:
+            subprocess.run(conftest._cluster_cmd("down", "--dir", directory),
+                           cwd=ROOT, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=60)
+
+
 # ---- in a real browser ----
 
 def chromium():
