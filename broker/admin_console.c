@@ -193,8 +193,8 @@ console_send_file(struct admin_call *call, int fd, const struct stat *st,
 		evhttp_send_reply(call->req, 304, "Not Modified", buf);
 	} else {
 		evhttp_add_header(h, "Content-Type", type);
-		if (st->st_size > 0)
-			evbuffer_add_file(buf, fd, 0, st->st_size);  /* owns fd */
+		if (st->st_size > 0)   /* the buffer owns fd */
+			evbuffer_add_file(buf, fd, 0, st->st_size);
 		else
 			close(fd);
 		evhttp_send_reply(call->req, 200, "OK", buf);
@@ -312,8 +312,8 @@ console_set_cookie(struct admin_call *call, const char *sid, long max_age)
 {
 	char c[256];
 
-	snprintf(c, sizeof(c), STRATA_CONSOLE_COOKIE "=%s; Path=/; Max-Age=%ld;"
-	    " HttpOnly; SameSite=Strict%s", sid, max_age,
+	snprintf(c, sizeof(c), STRATA_CONSOLE_COOKIE "=%s; Path=/; "
+	    "Max-Age=%ld; HttpOnly; SameSite=Strict%s", sid, max_age,
 	    call->b->cfg.admin_tls ? "; Secure" : "");
 	evhttp_add_header(evhttp_request_get_output_headers(call->req),
 	    "Set-Cookie", c);

@@ -241,7 +241,6 @@ cluster_node_info(struct strata_broker *b)
 	if (b->cfg.port != 0)   /* shadowd and rulesd have no listener */
 		snprintf(address, sizeof(address), "%s:%ld", b->cfg.bind,
 		    b->cfg.port);
-
 	for (size_t i = 0; i < BROKER_LISTENERS; i++)
 		if (m->connections[i] != NULL)
 			conns += *m->connections[i];
@@ -257,7 +256,8 @@ cluster_node_info(struct strata_broker *b)
 	    m->bytes_in != NULL ? (unsigned long long)*m->bytes_in : 0,
 	    m->bytes_out != NULL ? (unsigned long long)*m->bytes_out : 0);
 	strata_redis_command(b->redis, NULL, NULL, "PEXPIRE "
-	    "strata:nodeinfo:%s:%s %s", role, b->cfg.node_id, CLUSTER_LEASE_MS);
+	    "strata:nodeinfo:%s:%s %s", role, b->cfg.node_id,
+	    CLUSTER_LEASE_MS);
 }
 
 /* The lease, and the broker's name in strata:brokers, where routers list

@@ -29,11 +29,11 @@ const char *
 strata_console_content_type(const char *name)
 {
 	const char *dot = strrchr(name, '.');
+	size_t n = sizeof(console_types) / sizeof(console_types[0]);
 
 	if (dot == NULL || strchr(dot, '/') != NULL)
 		return NULL;
-	for (size_t i = 0; i < sizeof(console_types) / sizeof(console_types[0]);
-	     i++)
+	for (size_t i = 0; i < n; i++)
 		if (strcmp(dot, console_types[i].ext) == 0)
 			return console_types[i].type;
 	return NULL;
