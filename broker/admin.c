@@ -25,6 +25,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -370,7 +371,7 @@ admin_route(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
 	    admin_iam_routes, admin_rule_routes, admin_dest_routes,
 	    admin_type_routes, admin_group_routes, admin_prov_routes,
 	    admin_fidx_routes, admin_fidx_group_routes, admin_audit_routes,
-	    admin_node_routes};
+	    admin_usage_routes, admin_node_routes};
 	enum evhttp_cmd_type method = evhttp_request_get_command(call->req);
 
 	call->route_status = 404;
@@ -728,4 +729,30 @@ broker_admin_identities(struct strata_broker *b, const char *token_file,
 	    admin_auth_init(b->admin, boot_id) != 0)
 		return STRATA_EINVAL;
 	return 0;
+}
+
+/* Seconds since the epoch of an integer or an ISO 8601 UTC time
+ * (2026-12-03T08:00:00Z, as the AWS CLI sends); -1 when neither. */
+long long
+admin_time(const char *s)
+{
+	struct tm tm;
+	char *end;
+	long long v;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	v = strtoll(s, &end, 10);
+	if (*end == '\0' || (*end == '.' && end[1] >= '0' && end[1] <= '9'))
+		return v;
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end == NULL)
+		return -1;
+	if (*end == '.')
+		while (*++end >= '0' && *end <= '9')
+			;
+	if (*end != '\0' && strcmp(end, "Z") != 0 && strcmp(end, "+00:00"))
+		return -1;
+	return (long long)timegm(&tm);
 }

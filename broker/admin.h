@@ -80,6 +80,7 @@ extern const struct admin_route admin_prov_routes[]; /* admin_prov.c */
 extern const struct admin_route admin_fidx_routes[]; /* admin_fidx.c */
 extern const struct admin_route admin_fidx_group_routes[];
 extern const struct admin_route admin_audit_routes[]; /* admin_devaudit.c */
+extern const struct admin_route admin_usage_routes[]; /* admin_usage.c */
 extern const struct admin_route admin_node_routes[]; /* admin_nodes.c */
                                           /* admin_fidx_groups.c */
 
@@ -138,6 +139,9 @@ const char *admin_query(struct admin_call *call, const char *name);
 bool admin_query_true(struct admin_call *call, const char *name);
 const char *admin_header(struct admin_call *call, const char *name);
 const char *admin_method_name(enum evhttp_cmd_type method);
+/* Seconds since the epoch of an integer or an ISO 8601 UTC time
+ * (2026-12-03T08:00:00Z, as the AWS CLI sends); -1 when neither. */
+long long admin_time(const char *s);
 
 /* ---- admin_auth.c ---- */
 /* The bootstrap key from the token and admin-bootstrap-key-id ("":

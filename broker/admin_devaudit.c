@@ -743,32 +743,6 @@ op_describe_audit_task(struct admin_call *call)
 	    call->arg}, audit_task_described);
 }
 
-/* Seconds since the epoch of an integer or an ISO 8601 UTC time
- * (2026-12-03T08:00:00Z, as the AWS CLI sends); -1 when neither. */
-static long long
-audit_time(const char *s)
-{
-	struct tm tm;
-	char *end;
-	long long v;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	v = strtoll(s, &end, 10);
-	if (*end == '\0' || (*end == '.' && end[1] >= '0' && end[1] <= '9'))
-		return v;
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (end == NULL)
-		return -1;
-	if (*end == '.')
-		while (*++end >= '0' && *end <= '9')
-			;
-	if (*end != '\0' && strcmp(end, "Z") != 0 && strcmp(end, "+00:00"))
-		return -1;
-	return (long long)timegm(&tm);
-}
-
 /* KEYS: tasks; ARGV: from, to.  id, status, type, by start time. */
 static const char script_list_tasks[] =
     "local out = {} "
@@ -814,8 +788,8 @@ audit_tasks_listed(struct admin_call *call, redisReply *reply)
 static void
 op_list_audit_tasks(struct admin_call *call)
 {
-	long long from = audit_time(admin_query(call, "startTime"));
-	long long to = audit_time(admin_query(call, "endTime"));
+	long long from = admin_time(admin_query(call, "startTime"));
+	long long to = admin_time(admin_query(call, "endTime"));
 	char f[24], t[24];
 
 	if (from < 0 || to < 0) {

@@ -26,6 +26,7 @@ broker_init(struct strata_broker *b, struct event_base *base)
 	strata_list_init(&b->routers);
 	strata_list_init(&b->unsent);
 	strata_list_init(&b->subacks);
+	strata_list_init(&b->devstats_dirty);
 	b->sessions = strata_hashmap_new(broker_session_free_value);
 	strata_u64map_init(&b->by_incarnation);
 	b->subs = strata_subtree_new();
@@ -88,7 +89,8 @@ broker_start(struct strata_broker *b, bool listen)
 	if (broker_devices_start(b) != 0 || broker_admin_start(b) != 0 ||
 	    broker_authorizer_start(b) != 0)
 		return STRATA_EINVAL;
-	return 0;
+	broker_meter_start(b);
+	return broker_devstats_start(b);
 }
 
 /* Ask the loop to end with a process exit status (a fatal condition found
@@ -111,10 +113,12 @@ broker_fini(struct strata_broker *b)
 	broker_durable_stop(b);
 	broker_routers_stop(b);
 	broker_cluster_free(b);
+	broker_meter_free(b);
 	broker_admin_free(b);
 	broker_devices_free(b);
 	broker_authorizer_free(b);
 	broker_throttle_free(b);
+	broker_devstats_stop(b);
 	strata_hashmap_free(b->sessions);
 	strata_u64map_fini(&b->by_incarnation);
 	if (b->subs != NULL)

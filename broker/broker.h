@@ -142,6 +142,8 @@ struct broker_config {
 	long throttle_disconnect_after; /* s held at the publish limit */
 	long throttle_connect_client_rate;  /* CONNECTs per second per id */
 	long throttle_connect_address_rate; /* ... per source address */
+	long devstats_interval_ms; /* devstats.c: counts handed on */
+	long metering_retention_hours; /* meter.c: 0 = no metering */
 	/* not an option: an in-process Redis for fuzz targets and tests
 	 * (NULL: the real one at redis-host:redis-port) */
 	const struct strata_redis_fake *redis_fake;
@@ -199,6 +201,42 @@ enum broker_auth_refusal {
 	AUTH_UNAVAILABLE, /* the registry (Redis) did not answer */
 	BROKER_AUTH_REFUSALS
 };
+
+struct strata_broker;
+struct broker_conn;
+struct broker_meter;
+
+/* What a connection's client did since its counts were last handed on
+ * (devstats.c). */
+struct broker_devstats {
+	uint64_t bytes_in, bytes_out; /* topic + payload + properties */
+	uint64_t max_msg_in;          /* largest inbound message, bytes */
+	uint32_t msgs_in, msgs_out;   /* PUBLISH accepted from / written to */
+	uint32_t units_in, units_out; /* the same in 5 KB metering units */
+	uint32_t authz_failures;      /* actions its policies denied */
+	bool dirty;                   /* on b->devstats_dirty */
+	struct strata_list node;
+};
+
+/* One connection's counts handed to a consumer (devstats.c). */
+struct broker_devstats_row {
+	struct broker_conn *conn;
+	const char *client_id;  /* NULL before the session (refused) */
+	const char *thing;      /* the registry's thing, or NULL */
+	const struct broker_devstats *stats;
+	bool closing;           /* its last row: the connection closes */
+};
+
+/* A keeper of the counts: row() for each connection with counts, then
+ * done() (may be NULL) once per tick or close. */
+struct broker_devstats_consumer {
+	void (*row)(struct strata_broker *b,
+	    const struct broker_devstats_row *row, void *arg);
+	void (*done)(struct strata_broker *b, void *arg);
+	void *arg;
+};
+
+#define BROKER_DEVSTATS_CONSUMERS 4
 
 /* Why a connection was throttled (throttle.c), the label of
  * strata_broker_throttled_total. */
@@ -490,6 +528,7 @@ struct broker_conn {
 				    throttle-connect-address-rate: its
 				    CONNECT gets 0x9F */
 	struct broker_throttle throttle;
+	struct broker_devstats stats; /* devstats.c */
 	char peer[64];
 };
 
@@ -643,6 +682,11 @@ struct strata_broker {
 	struct strata_hashmap *throttle_ids;   /* client id -> its connect
 				     bucket (throttle.c), while not full */
 	struct strata_hashmap *throttle_addrs; /* source address -> ... */
+	struct strata_list devstats_dirty;   /* conns with counts (devstats.c) */
+	struct event *devstats_ev;
+	struct broker_devstats_consumer devstats_cons[BROKER_DEVSTATS_CONSUMERS];
+	unsigned n_devstats_cons;
+	struct broker_meter *meter;          /* meter.c, NULL: off */
 	struct strata_redis *redis;
 	struct strata_redis *nodesub;        /* strata:node:<id> subscriber */
 	struct event *lease_timer;
@@ -1308,6 +1352,30 @@ void broker_conns_resume(struct strata_broker *b);
  * until_ms; the connection's timer resumes it (throttle.c). */
 void broker_conn_throttle(struct broker_conn *c, uint64_t until_ms);
 
+/* ---- devstats.c ---- */
+/* Messages of `bytes` in AWS IoT's 5 KB metering units (at least 1). */
+uint32_t broker_devstats_units(size_t bytes);
+/* An inbound PUBLISH of `bytes` accepted from c / an outbound one written
+ * to it / an action of c its policies denied. */
+void broker_devstats_in(struct broker_conn *c, size_t bytes);
+void broker_devstats_out(struct broker_conn *c, size_t bytes);
+void broker_devstats_denied(struct broker_conn *c);
+/* Add a consumer (before broker_devstats_start). */
+void broker_devstats_consumer(struct strata_broker *b,
+    const struct broker_devstats_consumer *cons);
+/* Hand every dirty connection's counts on now (the tick does it). */
+void broker_devstats_flush(struct strata_broker *b);
+void broker_devstats_conn_closed(struct broker_conn *c);
+void broker_devstats_conn_free(struct broker_conn *c);
+int broker_devstats_start(struct strata_broker *b);
+void broker_devstats_stop(struct strata_broker *b);
+
+/* ---- meter.c ---- */
+/* Meter the devices' messages per hour in Redis (a devstats consumer;
+ * nothing when metering-retention-hours is 0). */
+void broker_meter_start(struct strata_broker *b);
+void broker_meter_free(struct strata_broker *b);
+
 /* ---- throttle.c ---- */
 void broker_throttle_metrics_init(struct strata_broker *b);
 /* n bytes of packets dispatched from c: past throttle-inbound-bytes,
@@ -1596,6 +1664,9 @@ void broker_durable_sub(struct broker_session *s, struct broker_sub *sub,
 /* The client left (the expiry starts: TTLs), came back, changed the
  * expiry; the session ends (keys deleted). */
 void broker_durable_offline(struct broker_session *s);
+/* The broker stops with s offline: its keys as broker_durable_offline()
+ * leaves them, written even while stopping. */
+void broker_durable_left(struct broker_session *s);
 void broker_durable_online(struct broker_session *s);
 void broker_durable_end(struct broker_session *s);
 /* Take over the stored session of a client (wants: Clean Start 0) or

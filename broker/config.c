@@ -197,6 +197,14 @@ static const struct strata_config_option broker_options[] = {
 	    "per second per source address (behind a load balancer: the "
 	    "PROXY header's) on this broker, bursts of as many (0: off); "
 	    "over it CONNACK 0x9F (3.1.1: 0x03)"),
+	OPT("devstats-interval-ms", STRATA_CFG_INT, devstats_interval_ms,
+	    "1000", 100, 60000, "how often each connection's counts "
+	    "(messages, bytes, policy denials) go to message metering and "
+	    "Device Defender Detect, in milliseconds"),
+	OPT("metering-retention-hours", STRATA_CFG_INT,
+	    metering_retention_hours, "168", 0, 8784, "hours Redis keeps "
+	    "each hour's message metering per client id and thing "
+	    "(get-usage); 0: no metering"),
 };
 
 #define N_OPTIONS (sizeof(broker_options) / sizeof(broker_options[0]))

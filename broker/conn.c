@@ -227,6 +227,7 @@ conn_free(struct broker_conn *c)
 	broker_alias_free(c);
 	strata_topicalias_free(c->aliases_out);
 	broker_will_free(c->will);
+	broker_devstats_conn_free(c);
 	free(c);
 }
 
@@ -868,6 +869,7 @@ broker_conn_close(struct broker_conn *c, bool with_will)
 		return;
 	c->state = CONN_CLOSING;
 	/* while the session and the registry identity are still there */
+	broker_devstats_conn_closed(c);
 	broker_events_conn_end(c);
 	if (c->pending != NULL)
 		broker_cluster_conn_closed(c);

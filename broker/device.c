@@ -539,8 +539,10 @@ broker_device_allowed(struct broker_conn *c, int action, const char *name,
 		a->cache->slot[slot].key = key;
 		a->cache->slot[slot].decision = allow ? 1 : 2;
 	}
-	if (!allow)
+	if (!allow) {
 		(*b->m.policy_denied[device_action_index(action)])++;
+		broker_devstats_denied(c);
+	}
 	return allow;
 }
 

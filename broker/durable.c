@@ -486,13 +486,12 @@ broker_durable_create(struct broker_session *s)
 		    struct broker_sub, session_node), true, true);
 }
 
-void
-broker_durable_offline(struct broker_session *s)
+/* Keys of an offline session: kept (expiry never) or expiring with it. */
+static void
+durable_keys_offline(struct broker_session *s)
 {
 	char ms[24];
 
-	if (!durable(s))
-		return;
 	if (s->expiry == UINT32_MAX) {
 		durable_all_keys(s, "PERSIST", NULL);
 		return;
@@ -500,6 +499,21 @@ broker_durable_offline(struct broker_session *s)
 	snprintf(ms, sizeof(ms), "%" PRIu64, (uint64_t)s->expiry * 1000);
 	durable_write_meta(s, true);
 	durable_all_keys(s, "PEXPIRE", ms);
+}
+
+void
+broker_durable_offline(struct broker_session *s)
+{
+	if (durable(s))
+		durable_keys_offline(s);
+}
+
+void
+broker_durable_left(struct broker_session *s)
+{
+	if (s->dstate != DSTATE_NONE && !s->ending &&
+	    s->broker->redis != NULL)
+		durable_keys_offline(s);
 }
 
 void

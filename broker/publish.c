@@ -352,6 +352,7 @@ broker_publish_handle(struct broker_conn *c,
 	if (broker_fleet_topic(topic.p, topic.len))
 		return publish_fleet(c, pub, topic);
 	props = publish_props(c, &p->props, &props_len);
+	broker_devstats_in(c, topic.len + pub->payload.len + props_len);
 	from.client_id = c->session->client_id;
 	from.incarnation = c->session->incarnation;
 	from.packet_id = pub->packet_id;
@@ -504,6 +505,7 @@ broker_publish_write(struct broker_conn *c, struct broker_msg *m,
 	if (broker_conn_send(c, &pkt) != 0)
 		return STRATA_ENOSPC;
 	(*c->broker->m.delivered[qos])++;
+	broker_devstats_out(c, m->topic_len + m->payload_len + m->props_len);
 	return 0;
 }
 

@@ -114,8 +114,16 @@ broker_session_detach(struct broker_session *s)
 
 	s->conn = NULL;
 	broker_shares_leave(s);
-	if (!s->persistent || b->stopping) {
+	if (!s->persistent) {
 		broker_session_destroy(s);
+		return;
+	}
+	if (b->stopping) {
+		/* a graceful stop: the session stays in Redis, and in the
+		 * registry under this node, for the broker its client comes
+		 * back to (which finds this one gone and takes the stored
+		 * session); in memory until the exit frees it, no will */
+		broker_durable_left(s);
 		return;
 	}
 	broker_durable_offline(s);

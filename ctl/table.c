@@ -552,6 +552,13 @@ const struct ctl_command ctl_table_commands[] = {
 	{ "delete-scheduled-audit", "DeleteScheduledAudit",
 	    EVHTTP_REQ_DELETE, "/audit/scheduledaudits/{scheduledAuditName}",
 	    "Delete a scheduled audit.", { SCHEDULED_AUDIT_NAME } },
+	{ "get-usage", "GetUsage", EVHTTP_REQ_GET, "/usage",
+	    "Show the metered messages of a client id, a thing or the "
+	    "whole cluster, hour by hour (Strata's own).",
+	    { { "client-id", "clientId", CTL_QUERY, CTL_STRING, 0 },
+	      { "thing-name", "thingName", CTL_QUERY, CTL_STRING, 0 },
+	      { "start", "startTime", CTL_QUERY, CTL_STRING, CTL_REQUIRED },
+	      { "end", "endTime", CTL_QUERY, CTL_STRING, CTL_REQUIRED } } },
 	{ "create-admin-user", "CreateAdminUser", EVHTTP_REQ_POST,
 	    "/admin-users/{userName}", "Create an admin user.",
 	    { USER_NAME } },

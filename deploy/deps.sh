@@ -12,6 +12,7 @@ PACKAGES=(
 	librdkafka-dev libwslay-dev
 	redis-server redis-sentinel mosquitto mosquitto-clients haproxy
 	python3 python3-paho-mqtt python3-pytest python3-pytest-xdist
+	python3-yaml docker-compose
 	procps iproute2 ca-certificates
 	chromium
 )
@@ -26,6 +27,9 @@ done
 # own npm) will do, and Debian's npm package would conflict with it.
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+# kubectl renders deploy/k8s (kubectl kustomize) for its schema check;
+# Debian's kubernetes-client when no kubectl is installed.
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
 
 if ((${#missing[@]} > 0)); then
 	echo "deps: installing ${missing[*]}" >&2
@@ -42,20 +46,21 @@ if ((${#missing[@]} > 0)); then
 	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-# The helper's npm packages (MQTT.js, whose browser module the web
-# console ships, and puppeteer-core, which drives chromium in the console's
-# browser test), exactly as tests/js/package-lock.json pins them; again
-# only when the lock file changed since the last `npm ci`.
-# A failure (no registry) does not stop a build: the tests that use
-# MQTT.js report it.
-js=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/js" && pwd)
-stamp=$js/node_modules/.strata-lock
-if ! cmp -s "$js/package-lock.json" "$stamp" 2>/dev/null; then
-	echo "deps: npm ci in tests/js" >&2
+# The test helpers' npm packages (MQTT.js in tests/js, whose browser
+# module the web console also ships, with puppeteer-core, which drives
+# chromium in the console's browser test; the Kubernetes schemas in
+# tests/k8s), exactly as each package-lock.json pins them; again only
+# when the lock file changed since the last `npm ci`.  A failure (no
+# registry) does not stop a build: the tests that use them report it.
+for js in tests/js tests/k8s; do
+	js=$(cd "$(dirname "${BASH_SOURCE[0]}")/../$js" && pwd)
+	stamp=$js/node_modules/.strata-lock
+	cmp -s "$js/package-lock.json" "$stamp" 2>/dev/null && continue
+	echo "deps: npm ci in $js" >&2
 	if (cd "$js" && timeout 600 npm ci >&2); then
 		cp "$js/package-lock.json" "$stamp"
 	else
-		echo "deps: npm ci failed in tests/js; the MQTT.js tests" \
+		echo "deps: npm ci failed in $js; the tests that use it" \
 			"will fail until it succeeds" >&2
 	fi
-fi
+done

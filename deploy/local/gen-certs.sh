@@ -2,8 +2,10 @@
 # Development certificates for a local Strata (or any MQTT broker):
 #   gen-certs.sh DIR
 # writes DIR/ca.crt (+ ca.key), DIR/server.crt/.key (CN localhost, SAN
-# localhost and 127.0.0.1) and DIR/client.crt/.key (CN dev-client), EC P-256,
-# valid 825 days.  Leaves existing certificates alone.  Not for production.
+# localhost and 127.0.0.1, plus STRATA_CERT_SAN when set, e.g.
+# "DNS:mqtt.example.com,IP:10.0.0.5") and DIR/client.crt/.key (CN
+# dev-client), EC P-256, valid 825 days.  Leaves existing certificates
+# alone.  Not for production.
 set -euo pipefail
 d=${1:?usage: gen-certs.sh DIR}
 [[ -f $d/ca.crt && -f $d/server.crt && -f $d/client.crt ]] && exit 0
@@ -15,7 +17,8 @@ cd "$d"
 		-subj "/CN=Strata Development CA" -out ca.crt
 	openssl ecparam -name prime256v1 -genkey -noout -out server.key
 	openssl req -new -key server.key -subj "/CN=localhost" -out server.csr
-	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1%s\nextendedKeyUsage=serverAuth\n' \
+		"${STRATA_CERT_SAN:+,$STRATA_CERT_SAN}" >server.ext
 	openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key \
 		-CAcreateserial -days 825 -sha256 -extfile server.ext -out server.crt
 	openssl ecparam -name prime256v1 -genkey -noout -out client.key
