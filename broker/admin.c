@@ -87,6 +87,12 @@ admin_send(struct admin_call *call, int status, const char *reason,
 	evbuffer_add_printf(buf, "%s\n", text);
 	evhttp_add_header(evhttp_request_get_output_headers(call->req),
 	    "Content-Type", "application/json");
+	/* answers hold secrets (keys, the console's CSRF token): a browser
+	 * keeps none of them */
+	if (evhttp_find_header(evhttp_request_get_output_headers(call->req),
+	    "Cache-Control") == NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(call->req),
+		    "Cache-Control", "no-store");
 	evhttp_send_reply(call->req, status, reason, buf);
 	evbuffer_free(buf);
 	free(text);

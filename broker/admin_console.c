@@ -128,7 +128,6 @@ console_security_headers(struct admin_call *call)
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	evhttp_add_header(h, "X-Frame-Options", "DENY");
 	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-	evhttp_add_header(h, "Cache-Control", "no-cache");
 }
 
 /* Is the request's Origin this admin API's own (scheme and Host)?  An
@@ -186,6 +185,7 @@ console_send_file(struct admin_call *call, int fd, const struct stat *st,
 	evhttp_connection_set_closecb(evhttp_request_get_connection(call->req),
 	    NULL, NULL);
 	console_security_headers(call);
+	evhttp_add_header(h, "Cache-Control", "no-cache");   /* revalidate */
 	console_etag(st, etag, sizeof(etag));
 	evhttp_add_header(h, "ETag", etag);
 	if (inm != NULL && strcmp(inm, etag) == 0) {

@@ -159,6 +159,7 @@ def test_login_sets_a_strict_http_only_cookie(console_cluster, admin):
     assert out["user"].endswith(":user/admin")
     assert out["accessKeyId"] == console_cluster.admin_key_id
     assert len(out["csrfToken"]) == 64 and out["expiresIn"] == 3600
+    assert h["Cache-Control"] == "no-store"
     sid = cookie.split(";")[0]
     status, info = admin.json("GET", "/console/api/session",
                               headers={"Cookie": sid})
