@@ -62,6 +62,8 @@ admin_audit(const struct admin_call *call, int status, const char *error)
 	    call->route != NULL ? call->route->action : "-",
 	    call->resource[0] != '\0' ? call->resource : resource,
 	    call->source, status, error != NULL ? error : "-");
+	admin_auditlog_keep(call, status, error, call->resource[0] != '\0' ?
+	    call->resource : resource);
 }
 
 static void
@@ -377,7 +379,8 @@ admin_route(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
 	    admin_iam_routes, admin_rule_routes, admin_dest_routes,
 	    admin_type_routes, admin_group_routes, admin_prov_routes,
 	    admin_fidx_routes, admin_fidx_group_routes, admin_audit_routes,
-	    admin_usage_routes, admin_node_routes};
+	    admin_usage_routes, admin_throttle_routes, admin_auditlog_routes,
+	    admin_node_routes};
 	enum evhttp_cmd_type method = evhttp_request_get_command(call->req);
 
 	call->route_status = 404;
@@ -601,7 +604,7 @@ broker_admin_start(struct strata_broker *b)
 	    "port=%ld tls=%s", cfg->admin_bind, cfg->admin_port,
 	    cfg->admin_tls ? "yes" : "no");
 	admin_audit_timer_start(a);
-	return 0;
+	return admin_auditlog_start(a);
 }
 
 const char *
@@ -621,6 +624,7 @@ broker_admin_free(struct strata_broker *b)
 	if (a->http != NULL)
 		evhttp_free(a->http);
 	admin_audit_timer_free(a);
+	admin_auditlog_free(a);
 	admin_console_free(a);
 	X509_free(a->ca);
 	EVP_PKEY_free(a->ca_key);

@@ -31,6 +31,7 @@ struct broker_admin {
 	EVP_PKEY *ca_key;
 	char ca_id[BROKER_CERT_ID_LEN + 1];
 	struct event *audit_timer; /* due scheduled audits (devaudit) */
+	struct admin_auditlog *auditlog; /* admin_auditlog.c */
 	int console_fd;           /* the console's static files (a
 				     directory), -1: console off */
 };
@@ -81,8 +82,11 @@ extern const struct admin_route admin_fidx_routes[]; /* admin_fidx.c */
 extern const struct admin_route admin_fidx_group_routes[];
 extern const struct admin_route admin_audit_routes[]; /* admin_devaudit.c */
 extern const struct admin_route admin_usage_routes[]; /* admin_usage.c */
+extern const struct admin_route admin_auditlog_routes[];
+                                          /* admin_auditlog.c */
 extern const struct admin_route admin_node_routes[]; /* admin_nodes.c */
                                           /* admin_fidx_groups.c */
+extern const struct admin_route admin_throttle_routes[]; /* admin_throttle.c */
 
 struct admin_cred;
 struct strata_iam_policy;
@@ -142,6 +146,14 @@ const char *admin_method_name(enum evhttp_cmd_type method);
 /* Seconds since the epoch of an integer or an ISO 8601 UTC time
  * (2026-12-03T08:00:00Z, as the AWS CLI sends); -1 when neither. */
 long long admin_time(const char *s);
+
+/* ---- admin_auditlog.c: the control plane's audit log ---- */
+/* Keep the record of an answered call (Redis stream, file) when it
+ * changed something or was refused, or reads are kept too. */
+void admin_auditlog_keep(const struct admin_call *call, int status,
+    const char *error, const char *resource);
+int admin_auditlog_start(struct broker_admin *a);
+void admin_auditlog_free(struct broker_admin *a);
 
 /* ---- admin_auth.c ---- */
 /* The bootstrap key from the token and admin-bootstrap-key-id ("":

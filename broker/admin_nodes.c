@@ -2,7 +2,8 @@
  * admin_nodes.c - ListNodes (GET /nodes): the cluster's nodes as the web
  * console's cluster page shows them (docs/internals/console.md).  Not an
  * AWS IoT operation (**differs**: the managed service has no nodes to
- * show); its IAM action is strata:ListNodes on "*".
+ * show); its IAM action is iot:ListNodes on "*" (Strata's own
+ * operations are named in the iot: style, admin-authz.md).
  *
  * One script reads, without writing: the brokers (strata:brokers, which
  * holds shadowd and rulesd too) and routers (strata:routers: id ->
@@ -101,7 +102,7 @@ op_list_nodes(struct admin_call *call)
 }
 
 const struct admin_route admin_node_routes[] = {
-	{EVHTTP_REQ_GET, "nodes", "ListNodes", "strata:ListNodes",
+	{EVHTTP_REQ_GET, "nodes", "ListNodes", "iot:ListNodes",
 	    ADMIN_RES_ANY, op_list_nodes},
 	{0, NULL, NULL, NULL, 0, NULL},
 };

@@ -559,7 +559,7 @@ const struct admin_route admin_rule_routes[] = {
 	{EVHTTP_REQ_POST, "rules/*/disable", "DisableTopicRule",
 	    "iot:DisableTopicRule", ADMIN_RES_RULE, op_disable_topic_rule},
 	{EVHTTP_REQ_GET, "rules/*/errors", "ListTopicRuleErrors",
-	    "strata:ListTopicRuleErrors", ADMIN_RES_RULE,
+	    "iot:ListTopicRuleErrors", ADMIN_RES_RULE,
 	    op_list_topic_rule_errors},
 	{0, NULL, NULL, NULL, 0, NULL},
 };

@@ -164,7 +164,7 @@ op_get_usage(struct admin_call *call)
 }
 
 const struct admin_route admin_usage_routes[] = {
-	{EVHTTP_REQ_GET, "usage", "GetUsage", "strata:GetUsage",
+	{EVHTTP_REQ_GET, "strata/usage", "GetUsage", "iot:GetUsage",
 	    ADMIN_RES_ANY, op_get_usage},
 	{0, NULL, NULL, NULL, 0, NULL},
 };

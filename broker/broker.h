@@ -143,7 +143,13 @@ struct broker_config {
 	long throttle_connect_client_rate;  /* CONNECTs per second per id */
 	long throttle_connect_address_rate; /* ... per source address */
 	long devstats_interval_ms; /* devstats.c: counts handed on */
+	char *admin_audit_file;    /* admin_auditlog.c: JSON lines, or "" */
+	long admin_audit_max;      /* records kept in Redis, 0: none */
+	bool admin_audit_reads;    /* keep successful GETs too */
 	long metering_retention_hours; /* meter.c: 0 = no metering */
+	char *throttle_connect_scope; /* "cluster": the client id's bucket
+				       is also kept in Redis; "broker" */
+	bool throttle_connect_cluster; /* scope is "cluster" */
 	/* not an option: an in-process Redis for fuzz targets and tests
 	 * (NULL: the real one at redis-host:redis-port) */
 	const struct strata_redis_fake *redis_fake;
@@ -244,17 +250,35 @@ enum broker_throttle_reason { THROTTLE_PUBLISH_RATE, THROTTLE_INBOUND_BYTES,
 	THROTTLE_SUBSCRIBE_RATE, THROTTLE_CONNECT_CLIENT,
 	THROTTLE_CONNECT_ADDRESS, BROKER_THROTTLE_REASONS };
 
+/* The limits a connection may be given (throttle.c): the first three
+ * are rates and share their index with the reasons above. */
+enum broker_throttle_limit { LIMIT_PUBLISH_RATE, LIMIT_INBOUND_BYTES,
+	LIMIT_SUBSCRIBE_RATE, LIMIT_DISCONNECT_AFTER,
+	BROKER_THROTTLE_LIMITS };
+#define BROKER_THROTTLE_RATES 3
+
 /* A connection's token buckets (throttle.c), each kept as the time its
- * debt is paid ("theoretical arrival time", ns of the broker's clock). */
+ * debt is paid ("theoretical arrival time", ns of the broker's clock),
+ * and its own limits: the broker options, or its thing's (a thing
+ * group's or type's, device.c), set at CONNECT and when they change. */
 struct broker_throttle {
 	uint64_t publish_tat;
 	uint64_t bytes_tat;
 	uint64_t subscribe_tat;
 	uint64_t resume_ms;      /* reading off until then (throttled) */
 	uint64_t over_since_ms;  /* held at the publish limit since; 0 not */
+	uint64_t cost[BROKER_THROTTLE_RATES]; /* ns per publish, byte,
+					 filter; 0: off */
+	uint32_t limit[BROKER_THROTTLE_LIMITS]; /* the rates per second and
+					 the disconnect-after seconds, 0 off */
 };
 
+#define BROKER_DISCONNECT_REASONS 10
+
 struct broker_metrics {
+	struct strata_histogram *publish_ack; /* taken -> router's ack */
+	uint64_t *disconnects[BROKER_DISCONNECT_REASONS]; /* by AWS's
+				     disconnectReason (metrics.c) */
 	int64_t *connections[BROKER_LISTENERS];
 	uint64_t *connections_total[BROKER_LISTENERS];
 	uint64_t *proxy_accepted; /* PROXY headers accepted */
@@ -575,6 +599,8 @@ struct broker_fwd {
 	uint64_t incarnation;     /* of that session */
 	uint16_t packet_id;
 	uint32_t partition;
+	uint64_t taken_us;        /* QoS 1/2: the loop's time when taken
+				     (strata_broker_publish_ack_seconds) */
 	struct strata_message msg; /* views into data (topic NUL-ended) */
 	uint8_t data[];           /* the message block, then client_id */
 };
@@ -677,8 +703,10 @@ struct strata_broker {
 	struct strata_metrics *metrics;
 	struct strata_metrics_http *http;
 	struct broker_metrics m;
-	uint64_t throttle_cost[BROKER_THROTTLE_REASONS]; /* ns per publish,
-				     byte, filter, connect; 0: off (throttle.c) */
+	uint64_t throttle_cost[BROKER_THROTTLE_REASONS]; /* ns per connect
+				     of a client id, of an address; 0: off
+				     (throttle.c; the other rates' costs
+				     are each connection's own) */
 	struct strata_hashmap *throttle_ids;   /* client id -> its connect
 				     bucket (throttle.c), while not full */
 	struct strata_hashmap *throttle_addrs; /* source address -> ... */
@@ -1352,6 +1380,10 @@ void broker_conns_resume(struct strata_broker *b);
  * until_ms; the connection's timer resumes it (throttle.c). */
 void broker_conn_throttle(struct broker_conn *c, uint64_t until_ms);
 
+/* A client's connection ended: strata_broker_disconnects_total by the
+ * lifecycle event's disconnectReason (reason is its string). */
+void broker_metrics_disconnect(struct strata_broker *b, const char *reason);
+
 /* ---- devstats.c ---- */
 /* Messages of `bytes` in AWS IoT's 5 KB metering units (at least 1). */
 uint32_t broker_devstats_units(size_t bytes);
@@ -1395,9 +1427,27 @@ bool broker_throttle_subscribe(struct broker_conn *c);
 void broker_throttle_accept(struct broker_conn *c);
 /* A CONNECT of client id id (authenticated): 0, or
  * STRATA_ERR(0x9F) with broker_why() set, for the connection's address
- * or the client id over its rate. */
+ * or the client id over its rate (this broker's bucket). */
 int broker_throttle_connect(struct broker_conn *c, const char *id,
     size_t len);
+/* The cluster's bucket (throttle-connect-scope cluster) refused a
+ * CONNECT this broker's had let through: its token back, counted,
+ * broker_why() set. */
+void broker_throttle_connect_refused(struct broker_conn *c, const char *id,
+    size_t len);
+/* The register script's argument for the cluster's connect bucket of a
+ * CONNECT of c: "" (not limited there), else "<cost us>:<check|take>"
+ * (check: over the rate refuses; take: a token when there is one, for a
+ * CONNECT this broker decided).  out holds 32 bytes. */
+void broker_throttle_cluster_arg(const struct broker_conn *c, size_t id_len,
+    bool decides, char out[32]);
+/* A new connection's limits: the broker options. */
+void broker_throttle_conn_init(struct broker_conn *c);
+/* Set c's limits: limits[i] >= 0 where its thing's groups or type set
+ * one (0: off), -1 for the broker option; NULL: the options.  The
+ * buckets keep the share of their burst they held. */
+void broker_throttle_set_limits(struct broker_conn *c,
+    const long limits[BROKER_THROTTLE_LIMITS]);
 void broker_throttle_free(struct strata_broker *b);
 
 /* ---- proxy.c ---- */

@@ -11,6 +11,9 @@
  *                               accepted CONNECT, deleted (Lua, if node
  *                               and epoch still match) when the session
  *                               ends here
+ *   strata:connect-rate:{<client id>}  the client id's connect bucket
+ *                               across the cluster (throttle.md), checked
+ *                               and taken by the register script
  *   strata:session:<client id>  a strata.Session in transit, PX 60000
  *   strata:nodeinfo:<role>:<id> HASH what the web console's cluster
  *                               page shows (ListNodes), PX 5000 with the
@@ -23,6 +26,8 @@
  * A CONNECT whose session is not here waits (struct broker_pending, its
  * states are in broker.h):
  *   REGISTERING --registry: no other node--> fresh session
+ *   REGISTERING --the cluster's connect bucket is empty--> CONNACK 0x9F /
+ *                                           0x03, closed, nothing taken
  *   AWAITING --TAKEOVER reached nobody (that broker is dead)--> at once:
  *             the stored session (or a fresh one)
  *   REGISTERING --no answer (Redis down or past redis-timeout)--> CONNACK
@@ -48,11 +53,30 @@
 #define CLUSTER_HANDOFF_WAIT_S 2
 
 /* KEYS[1] registry key, KEYS[2] the session hash (strata:sess:{c}, the
- * same slot); ARGV[1] this node.  Returns {previous node or "", new
- * epoch, 1 if another node held it (it is asked; a dead one does not
- * listen on its channel and the wait ends at once), 1 if a persistent
- * session of the client is stored}. */
+ * same slot), KEYS[3] the client id's connect bucket
+ * (strata:connect-rate:{c}); ARGV[1] this node, ARGV[2] the client id,
+ * ARGV[3] the bucket's "<cost us>:<check|take>" or "" (throttle.c).
+ * Returns {previous node or "", new epoch, 1 if another node held it (it
+ * is asked; a dead one does not listen on its channel and the wait ends
+ * at once), 1 if a persistent session of the client is stored, 1 if the
+ * bucket refused (check: nothing else was done)}.
+ *
+ * The bucket is a GCRA cell as throttle.c's, in microseconds of Redis's
+ * clock (one clock for every broker), with a burst of one second: the
+ * time its debt is paid, expiring then. */
 static const char cluster_script_register[] =
+    "if ARGV[3] ~= '' then "
+    "  local cost, mode = string.match(ARGV[3], '^(%d+):(%a+)$') "
+    "  local t = redis.call('TIME') "
+    "  local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) "
+    "  local tat = tonumber(redis.call('GET', KEYS[3]) or '0') or 0 "
+    "  if tat < now then tat = now end "
+    "  tat = tat + tonumber(cost) "
+    "  if tat - now <= 1000000 then "
+    "    redis.call('SET', KEYS[3], string.format('%d', tat), 'PX', "
+    "      math.floor((tat - now) / 1000) + 1) "
+    "  elseif mode == 'check' then return {'', 0, 0, 0, 1} end "
+    "end "
     "local prev = redis.call('HGET', KEYS[1], 'node') "
     "local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1) "
     "redis.call('HSET', KEYS[1], 'node', ARGV[1]) "
@@ -60,7 +84,7 @@ static const char cluster_script_register[] =
     "if prev and prev ~= ARGV[1] then other = 1 end "
     "local stored = 0 "
     "if prev then stored = redis.call('EXISTS', KEYS[2]) end "
-    "return {prev or '', epoch, other, stored}";
+    "return {prev or '', epoch, other, stored, 0}";
 
 /* KEYS[1] registry key, ARGV[1] node, ARGV[2] epoch: delete if both still
  * name that session. */
@@ -165,29 +189,33 @@ cluster_key_command(struct strata_broker *b, strata_redis_cb cb, void *arg,
 	free(key);
 }
 
-/* EVAL script 2 strata:client:{<id>} strata:sess:{<id>} args... (at
- * most 2 args, binary safe up to a NUL: the client id may be one); both
- * keys in the client id's slot */
+/* EVAL script 3 strata:client:{<id>} strata:sess:{<id>}
+ * strata:connect-rate:{<id>} args... (at most 3 args, binary safe up to
+ * a NUL: the client id may be one); the keys are in the client id's
+ * slot */
 static void
 cluster_eval(struct strata_broker *b, strata_redis_cb cb, void *arg,
     const char *script, const char *id, size_t id_len, int n_args,
     const char **args)
 {
-	const char *argv[7] = {"EVAL", script, "2"};
-	size_t argvlen[7], klen, slen;
-	char *key = strata_durable_key("client", id, id_len, &klen);
-	char *sess = strata_durable_key("sess", id, id_len, &slen);
-	int i, argc = 5;
+	const char *argv[9] = {"EVAL", script, "3"};
+	size_t argvlen[9], len[3];
+	static const char *const kinds[3] = {"client", "sess",
+	    "connect-rate"};
+	char *keys[3];
+	int i, argc = 6;
 
-	argv[3] = key;
-	argv[4] = sess;
-	for (i = 0; i < n_args && i < 2; i++)
+	for (i = 0; i < 3; i++) {
+		keys[i] = strata_durable_key(kinds[i], id, id_len, &len[i]);
+		argv[3 + i] = keys[i];
+	}
+	for (i = 0; i < n_args && i < 3; i++)
 		argv[argc++] = args[i];
 	for (i = 0; i < argc; i++)
-		argvlen[i] = i == 3 ? klen : i == 4 ? slen : strlen(argv[i]);
+		argvlen[i] = i >= 3 && i < 6 ? len[i - 3] : strlen(argv[i]);
 	strata_redis_commandv(b->redis, cb, arg, argc, argv, argvlen);
-	free(key);
-	free(sess);
+	for (i = 0; i < 3; i++)
+		free(keys[i]);
 }
 
 /* The register script's reply. */
@@ -196,22 +224,24 @@ struct cluster_reg {
 	uint64_t epoch;
 	bool other;             /* another node held it: ask it */
 	bool stored;
+	bool throttled;         /* the cluster's connect bucket refused */
 };
 
 /* Parse the register script's reply; false if it is not one. */
 static bool
 cluster_register_reply(const redisReply *r, struct cluster_reg *reg)
 {
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
-	    r->element[0]->type != REDIS_REPLY_STRING ||
-	    r->element[1]->type != REDIS_REPLY_INTEGER ||
-	    r->element[2]->type != REDIS_REPLY_INTEGER ||
-	    r->element[3]->type != REDIS_REPLY_INTEGER)
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
+	    r->element[0]->type != REDIS_REPLY_STRING)
 		return false;
+	for (size_t i = 1; i < 5; i++)
+		if (r->element[i]->type != REDIS_REPLY_INTEGER)
+			return false;
 	reg->prev = r->element[0]->str;
 	reg->epoch = (uint64_t)r->element[1]->integer;
 	reg->other = r->element[2]->integer == 1;
 	reg->stored = r->element[3]->integer == 1;
+	reg->throttled = r->element[4]->integer == 1;
 	return true;
 }
 
@@ -393,6 +423,31 @@ pending_unavailable(struct broker_pending *p)
 	pending_done(p);
 }
 
+/* The cluster's connect bucket of the client id is empty: the CONNECT
+ * is refused (0x9F, 3.1.1 0x03) and nothing was registered.  A wait
+ * forwarded to a newer connection tells that broker there is no
+ * session here. */
+static void
+pending_throttled(struct broker_pending *p)
+{
+	struct strata_broker *b = p->broker;
+	struct broker_conn *c = p->conn;
+
+	if (p->fwd_node != NULL) {
+		cluster_send_handoff(b, p->fwd_node, p->client_id,
+		    p->fwd_epoch, false, false);
+	} else if (c != NULL) {
+		c->pending = NULL;
+		p->conn = NULL;
+		broker_throttle_connect_refused(c, p->client_id,
+		    p->client_id_len);
+		broker_connect_refuse(c, STRATA_RC_CONNECTION_RATE_EXCEEDED,
+		    b->why);
+		b->why[0] = '\0';
+	}
+	pending_done(p);
+}
+
 static void
 cluster_fetched(struct strata_redis *r, redisReply *reply, void *arg)
 {
@@ -555,6 +610,8 @@ cluster_registered(struct strata_redis *r, redisReply *reply, void *arg)
 	}
 	if (!cluster_register_reply(reply, &reg)) {
 		pending_unavailable(p);
+	} else if (reg.throttled) {
+		pending_throttled(p);
 	} else if (!reg.other) {
 		p->epoch = reg.epoch;
 		p->stored = reg.stored;
@@ -649,11 +706,13 @@ cluster_local_registered(struct strata_redis *r, redisReply *reply,
 }
 
 static void
-cluster_register_local(struct strata_broker *b, const char *id,
+cluster_register_local(struct broker_conn *c, const char *id,
     size_t id_len)
 {
+	struct strata_broker *b = c->broker;
 	struct cluster_local_reg *reg = malloc(sizeof(*reg) + id_len + 1);
-	const char *args[2] = {b->cfg.node_id, NULL};
+	char bucket[32];
+	const char *args[3] = {b->cfg.node_id, NULL, bucket};
 
 	if (reg == NULL)
 		abort();
@@ -662,8 +721,10 @@ cluster_register_local(struct strata_broker *b, const char *id,
 	memcpy(reg->id, id, id_len);
 	reg->id[id_len] = '\0';
 	args[1] = reg->id;
+	/* this broker decided (its own bucket): the cluster's is charged */
+	broker_throttle_cluster_arg(c, id_len, false, bucket);
 	cluster_eval(b, cluster_local_registered, reg,
-	    cluster_script_register, id, id_len, 2, args);
+	    cluster_script_register, id, id_len, 3, args);
 }
 
 void
@@ -672,10 +733,11 @@ broker_cluster_connect(struct broker_conn *c, const char *id,
 {
 	struct strata_broker *b = c->broker;
 	struct broker_pending *p;
-	const char *args[2] = {b->cfg.node_id, NULL};
+	char bucket[32];
+	const char *args[3] = {b->cfg.node_id, NULL, bucket};
 
 	if (local) {
-		cluster_register_local(b, id, id_len);
+		cluster_register_local(c, id, id_len);
 		return;
 	}
 	p = strata_hashmap_get(b->pending, id, id_len);
@@ -689,8 +751,9 @@ broker_cluster_connect(struct broker_conn *c, const char *id,
 	p = pending_new(c, id, id_len);
 	pending_hold(p);
 	args[1] = p->client_id;
+	broker_throttle_cluster_arg(c, id_len, true, bucket);
 	cluster_eval(b, cluster_registered, p, cluster_script_register, id,
-	    id_len, 2, args);
+	    id_len, 3, args);
 }
 
 void

@@ -127,6 +127,15 @@ static const struct strata_config_option broker_options[] = {
 	    "secret is the admin token (default: derived from the token)"),
 	OPT("admin-tls", STRATA_CFG_BOOL, admin_tls, "false", 0, 0,
 	    "serve the admin API over HTTPS with tls-cert and tls-key"),
+	OPT("admin-audit-file", STRATA_CFG_STRING, admin_audit_file, "", 0, 0,
+	    "file the admin API's audit records are appended to, one JSON "
+	    "object a line (empty: none; every call is also logged)"),
+	OPT("admin-audit-max", STRATA_CFG_INT, admin_audit_max, "100000", 0,
+	    100000000, "audit records kept in Redis (strata:admin-audit, "
+	    "list-audit-events), about; 0: none"),
+	OPT("admin-audit-reads", STRATA_CFG_BOOL, admin_audit_reads, "false",
+	    0, 0, "keep the records of successful reads (GET) too, not only "
+	    "of changes and refusals"),
 	OPT("console-dir", STRATA_CFG_STRING, console_dir, "", 0, 0,
 	    "directory of the web console's files, served under /console/ "
 	    "by the admin API (default: share/strata/console beside the "
@@ -205,6 +214,11 @@ static const struct strata_config_option broker_options[] = {
 	    metering_retention_hours, "168", 0, 8784, "hours Redis keeps "
 	    "each hour's message metering per client id and thing "
 	    "(get-usage); 0: no metering"),
+	OPT("throttle-connect-scope", STRATA_CFG_STRING,
+	    throttle_connect_scope, "cluster", 0, 0, "where "
+	    "throttle-connect-client-rate counts: cluster (a client id's "
+	    "CONNECTs on every broker, as AWS IoT counts) or broker (on "
+	    "each broker alone)"),
 };
 
 #define N_OPTIONS (sizeof(broker_options) / sizeof(broker_options[0]))
@@ -262,6 +276,14 @@ config_check_registry(struct broker_config *cfg, char *err, size_t errlen)
 		    "not '%s'", cfg->tls_auth);
 		return STRATA_EINVAL;
 	}
+	if (strcmp(cfg->throttle_connect_scope, "cluster") != 0 &&
+	    strcmp(cfg->throttle_connect_scope, "broker") != 0) {
+		snprintf(err, errlen, "throttle-connect-scope must be cluster "
+		    "or broker, not '%s'", cfg->throttle_connect_scope);
+		return STRATA_EINVAL;
+	}
+	cfg->throttle_connect_cluster =
+	    strcmp(cfg->throttle_connect_scope, "cluster") == 0;
 	if (strpbrk(cfg->iot_region, ":/") != NULL ||
 	    strpbrk(cfg->iot_account, ":/") != NULL ||
 	    cfg->iot_region[0] == '\0' || cfg->iot_account[0] == '\0') {

@@ -780,6 +780,7 @@ broker_conn_new(struct strata_broker *b, evutil_socket_t fd,
 	if (kind == BROKER_WS || kind == BROKER_WSS)
 		c->ws = broker_ws_new();
 	conn_peer_name(c, sa);
+	broker_throttle_conn_init(c);
 	conn_attach(c, fd, bev);
 	strata_list_push_back(&b->conns, &c->node);
 	b->n_conns++;
@@ -867,6 +868,9 @@ broker_conn_close(struct broker_conn *c, bool with_will)
 {
 	if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
 		return;
+	if (c->state == CONN_ACTIVE && c->session != NULL && !c->internal)
+		broker_metrics_disconnect(c->broker, strata_lifecycle_reason(
+		    c->close_reason, c->client_closed));
 	c->state = CONN_CLOSING;
 	/* while the session and the registry identity are still there */
 	broker_devstats_conn_closed(c);

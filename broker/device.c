@@ -39,6 +39,14 @@
  * "group <name>" message looks up again every entry one of whose things
  * is in that group or below it.
  *
+ * Throttle limits: the same lookup resolves, per thing, the limits of
+ * its groups and type (throttle.md's rule, in the script); the bind sets
+ * them on the connection (broker_throttle_set_limits), at CONNECT and
+ * after every change.  A "type <name>" message looks up again every
+ * entry one of whose things has that type.  A lookup Redis does not
+ * answer keeps the entry as it was, so live connections keep their
+ * policies and limits.
+ *
  * With a custom authorizer (authorizer.c) a TLS client without a
  * certificate, and with authorizer-tcp a plain TCP client that gives a
  * user name, gets an identity too: no certificate entry, its policies
@@ -56,8 +64,13 @@
 #include "broker.h"
 #include "hashmap.h"
 #include "policy.h"
+#include "throttle_limits.h"
 
 #define DEVICE_RECHECK_S 60
+
+/* a thing's limits are throttle_limits.h's, in its order */
+_Static_assert(BROKER_THROTTLE_LIMITS == STRATA_THROTTLE_LIMITS,
+    "the broker's throttle limits are throttle_limits.h's");
 #define DEVICE_CACHE 8
 
 /* A compiled policy, shared by the entries naming it. */
@@ -94,10 +107,12 @@ struct dev_cert {
 					 groups' policies */
 };
 
-/* The policies of a thing's groups and their ancestors. */
+/* The policies of a thing's groups and their ancestors, and its
+ * throttle limits (from its groups or type; -1: the broker option). */
 struct dev_thing_pols {
 	struct dev_policy **pols;
 	size_t n;
+	long limits[BROKER_THROTTLE_LIMITS];
 };
 
 /* Bound policies, shared by the connections of a certificate whose
@@ -453,6 +468,8 @@ device_bind(struct broker_conn_auth *a)
 	}
 	v.cert_field = device_cert_field;
 	v.cert_ctx = &fields;
+	broker_throttle_set_limits(a->conn, ti >= 0 && e->tpols != NULL ?
+	    e->tpols[ti].limits : NULL);
 	n = device_conn_policies(e, ti, &pols);
 	device_set_unref(a->set);
 	if (device_plain(e)) {
@@ -646,19 +663,47 @@ broker_device_check_connect(struct broker_conn *c,
 
 /* KEYS: cert; ARGV: id, the issuing CA's id (no record needed).
  * {status, CA status, {{policy, document}...}, {{thing, type,
- * attributes, {groups and their ancestors}, {{policy, document}...}}...}}
+ * attributes, {groups and their ancestors}, {{policy, document}...},
+ * {publish rate, inbound bytes, subscribe rate, disconnect after}}...}}
  * where a thing's policies are those of its groups and their ancestors
- * (each once; at most 8 levels walked up). */
+ * (each once; at most 8 levels walked up), and its throttle limits
+ * ("" where none is set) are resolved from its groups and type
+ * (throttle.md): for each limit, the nearest value up each direct
+ * group's chain; the smallest of those (0, off, counting as the
+ * largest); else its type's. */
 static const char device_script[] =
+    "local LF = {'throttle_publish_rate', 'throttle_inbound_bytes', "
+    "  'throttle_subscribe_rate', 'throttle_disconnect_after'} "
+    "local gcache = {} "
+    "local function grec(g) "
+    "  local r = gcache[g] "
+    "  if not r then "
+    "    r = redis.call('HMGET', 'strata:thing-group:{' .. g .. '}', "
+    "      'parent', LF[1], LF[2], LF[3], LF[4]) "
+    "    gcache[g] = r "
+    "  end return r end "
+    "local function least(a, b) "
+    "  if not a then return b end "
+    "  local x, y = tonumber(a) or 0, tonumber(b) or 0 "
+    "  if x == 0 then return b end "
+    "  if y == 0 or x <= y then return a end "
+    "  return b end "
     "local function groups(t) "
-    "  local gs, seen, pols, pseen = {}, {}, {}, {} "
+    "  local gs, seen, pols, pseen, lim = {}, {}, {}, {}, {} "
     "  for _, g in ipairs(redis.call('SMEMBERS', "
     "      'strata:thing-groups-of:{' .. t .. '}')) do "
-    "    local p, n = g, 0 "
-    "    while p and p ~= '' and not seen[p] and n < 8 do "
-    "      seen[p] = true gs[#gs + 1] = p n = n + 1 "
-    "      p = redis.call('HGET', 'strata:thing-group:{' .. p .. '}', "
-    "        'parent') "
+    "    local p, n, own = g, 0, {} "
+    "    while p and p ~= '' and n < 8 do "
+    "      local r = grec(p) "
+    "      for i = 1, 4 do "
+    "        if not own[i] and r[i + 1] and r[i + 1] ~= '' then "
+    "          own[i] = r[i + 1] end "
+    "      end "
+    "      if not seen[p] then seen[p] = true gs[#gs + 1] = p end "
+    "      n = n + 1 p = r[1] "
+    "    end "
+    "    for i = 1, 4 do "
+    "      if own[i] then lim[i] = least(lim[i], own[i]) end "
     "    end "
     "  end "
     "  for _, g in ipairs(gs) do "
@@ -672,7 +717,19 @@ static const char device_script[] =
     "      end "
     "    end "
     "  end "
-    "  return gs, pols end "
+    "  return gs, pols, lim end "
+    "local function limits(ty, gl) "
+    "  local tl = {} "
+    "  if ty and ty ~= '' then "
+    "    tl = redis.call('HMGET', 'strata:thing-type:{' .. ty .. '}', "
+    "      LF[1], LF[2], LF[3], LF[4]) "
+    "  end "
+    "  local out = {} "
+    "  for i = 1, 4 do "
+    "    local v = gl[i] "
+    "    if not v and tl[i] and tl[i] ~= '' then v = tl[i] end "
+    "    out[i] = v or '' "
+    "  end return out end "
     "local c = redis.call('HMGET', KEYS[1], 'status', 'ca') "
     "if not c[1] then return {'UNKNOWN'} end "
     "local ca = 'ACTIVE' "
@@ -692,8 +749,9 @@ static const char device_script[] =
     "  local h = redis.call('HMGET', 'strata:thing:{' .. t .. '}', "
     "    'name', 'type', 'attributes') "
     "  if h[1] then "
-    "    local gs, gp = groups(t) "
-    "    things[#things + 1] = {h[1], h[2] or '', h[3] or '{}', gs, gp} "
+    "    local gs, gp, gl = groups(t) "
+    "    things[#things + 1] = {h[1], h[2] or '', h[3] or '{}', gs, gp, "
+    "      limits(h[2], gl)} "
     "  end "
     "end "
     "return {c[1], ca, pols, things}";
@@ -739,8 +797,22 @@ device_take_policies(struct dev_cert *e, const redisReply *r)
 	e->n_pols = device_take_policy_list(e, r, &e->pols);
 }
 
+/* A thing's throttle limits: decimal values in range, "" (or anything
+ * else) for none set (-1). */
+static void
+device_take_limits(long limits[BROKER_THROTTLE_LIMITS], const redisReply *r)
+{
+	for (size_t i = 0; i < BROKER_THROTTLE_LIMITS; i++) {
+		const redisReply *v = r->type == REDIS_REPLY_ARRAY &&
+		    i < r->elements ? r->element[i] : NULL;
+
+		limits[i] = v != NULL && v->type == REDIS_REPLY_STRING ?
+		    strata_throttle_limit_value(v->str, v->len, (int)i) : -1;
+	}
+}
+
 /* A thing's row: [name, type, attributes, [groups]]; its groups'
- * policies go to e->tpols at the row's index. */
+ * policies and its limits go to e->tpols at the row's index. */
 static void
 device_take_thing(struct dev_cert *e, const redisReply *t)
 {
@@ -761,6 +833,7 @@ device_take_thing(struct dev_cert *e, const redisReply *t)
 	json_array_append_new(e->things, row);
 	e->tpols[at].n = device_take_policy_list(e, t->element[4],
 	    &e->tpols[at].pols);
+	device_take_limits(e->tpols[at].limits, t->element[5]);
 }
 
 static void
@@ -773,7 +846,7 @@ device_take_things(struct dev_cert *e, const redisReply *r)
 	for (size_t i = 0; i < r->elements; i++) {
 		const redisReply *t = r->element[i];
 
-		if (t->type != REDIS_REPLY_ARRAY || t->elements != 5 ||
+		if (t->type != REDIS_REPLY_ARRAY || t->elements != 6 ||
 		    t->element[0]->type != REDIS_REPLY_STRING)
 			continue;
 		device_take_thing(e, t);
@@ -784,16 +857,17 @@ device_take_things(struct dev_cert *e, const redisReply *r)
 static void
 device_take_reply(struct dev_cert *e, const redisReply *r)
 {
-	device_cert_clear(e);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
 	    r->element[0]->type != REDIS_REPLY_STRING) {
 		/* Redis not answering refuses a new connection but does not
 		 * close the live ones on a recheck: fail closed at the door,
-		 * and keep what was decided */
+		 * and keep what was decided (the entry as it was: policies,
+		 * things, limits) */
 		if (!e->known)
 			e->refusal = AUTH_UNAVAILABLE;
 		return;
 	}
+	device_cert_clear(e);
 	e->known = true;
 	if (r->elements != 4) {
 		e->refusal = AUTH_UNKNOWN;
@@ -1274,6 +1348,19 @@ device_has_thing(const struct dev_cert *e, const char *name)
 	return false;
 }
 
+/* Is one of e's things of thing type name? */
+static bool
+device_has_type(const struct dev_cert *e, const char *name)
+{
+	const json_t *t;
+	size_t i;
+
+	json_array_foreach(e->things, i, t)
+		if (strcmp(json_string_value(json_array_get(t, 1)), name) == 0)
+			return true;
+	return false;
+}
+
 static bool
 device_any(const struct dev_cert *e, const char *unused)
 {
@@ -1282,7 +1369,8 @@ device_any(const struct dev_cert *e, const char *unused)
 
 /* "cert <id>", "attach <id>", "policy <name>", "thing <name>",
  * "ca <id>" from admin_ops.c's scripts, "group <name>" from
- * admin_groups.c's. */
+ * admin_groups.c's (and admin_throttle.c's), "type <name>" from
+ * admin_throttle.c's. */
 static void
 device_on_message(struct strata_redis *r, const char *msg, size_t len,
     void *arg)
@@ -1305,6 +1393,8 @@ device_on_message(struct strata_redis *r, const char *msg, size_t len,
 		device_refresh_where(d, device_has_thing, name);
 	} else if (strcmp(kind, "group") == 0) {
 		device_refresh_where(d, device_has_group, name);
+	} else if (strcmp(kind, "type") == 0) {
+		device_refresh_where(d, device_has_type, name);
 	} else if (strcmp(kind, "ca") == 0) {
 		device_refresh_where(d, device_any, NULL);
 	}

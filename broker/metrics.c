@@ -11,6 +11,13 @@
 
 #include "broker.h"
 
+/* lifecycle.h's disconnectReason names */
+static const char *const metrics_disconnect_reasons[] = {
+	"CLIENT_INITIATED_DISCONNECT", "CONNECTION_LOST",
+	"MQTT_KEEP_ALIVE_TIMEOUT", "DUPLICATE_CLIENTID", "AUTH_ERROR",
+	"FORBIDDEN_ACCESS", "SERVER_INITIATED_DISCONNECT", "THROTTLED",
+	"SERVER_ERROR", "CLIENT_ERROR"};
+
 static const char *const listener_names[BROKER_LISTENERS] = {"tcp", "tls",
 	"proxy", "proxy-tls", "ws", "wss"};
 
@@ -337,6 +344,22 @@ broker_metrics_init(struct strata_broker *b)
 	    "strata_broker_registry_unavailable_total",
 	    "CONNECTs refused because the session registry (Redis) did not "
 	    "answer", NULL);
+	for (int i = 0; i < BROKER_DISCONNECT_REASONS; i++) {
+		char labels[64];
+
+		snprintf(labels, sizeof(labels), "reason=\"%s\"",
+		    metrics_disconnect_reasons[i]);
+		b->m.disconnects[i] = strata_metrics_counter(m,
+		    "strata_broker_disconnects_total",
+		    "Client connections ended after their CONNACK, by AWS IoT's "
+		    "disconnectReason", labels);
+	}
+	b->m.publish_ack = strata_metrics_histogram(m,
+	    "strata_broker_publish_ack_seconds",
+	    "QoS 1/2 publishes: from the broker taking one to its router's "
+	    "acknowledgement (the router handed it on to every broker that "
+	    "needs it)", NULL, strata_latency_bounds_us,
+	    STRATA_LATENCY_BOUNDS);
 	strata_metrics_counter_fn(m, "strata_broker_redis_timeouts_total",
 	    "Redis connections dropped (or connects abandoned) for not "
 	    "answering within redis-timeout", NULL, metrics_redis_timeouts, b);
@@ -356,6 +379,16 @@ broker_metrics_init(struct strata_broker *b)
 	    metrics_connections_max, b);
 	strata_metrics_gauge_fn(m, "strata_broker_link_queue_bytes",
 	    "Bytes waiting to go to routers", NULL, metrics_link_queue, b);
+}
+
+void
+broker_metrics_disconnect(struct strata_broker *b, const char *reason)
+{
+	for (int i = 0; i < BROKER_DISCONNECT_REASONS; i++)
+		if (strcmp(metrics_disconnect_reasons[i], reason) == 0) {
+			(*b->m.disconnects[i])++;
+			return;
+		}
 }
 
 /* One log line per reason code per second: a SUBSCRIBE can carry

@@ -497,6 +497,17 @@ broker_routers_flush(struct strata_broker *b)
 	}
 }
 
+/* The event loop's cached time, in us: no clock call per message. */
+static uint64_t
+routers_loop_us(struct strata_broker *b)
+{
+	struct timeval tv;
+
+	if (event_base_gettimeofday_cached(b->base, &tv) != 0)
+		return 0;
+	return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
 static struct broker_fwd *
 routers_fwd_new(uint64_t seq, const struct broker_origin *from,
     const struct strata_message *m)
@@ -576,6 +587,8 @@ broker_routers_publish(struct strata_broker *b,
 	}
 	f = routers_fwd_new(seq, from, m);
 	f->partition = part;
+	if (seq != 0)
+		f->taken_us = routers_loop_us(b);
 	b->fwd_bytes += routers_fwd_size(f);
 	if (seq != 0)
 		strata_u64map_put(&b->fwd_by_seq, f->seq, f);
@@ -599,9 +612,14 @@ static void
 routers_on_ack(struct strata_broker *b, const Strata__PublishAck *a)
 {
 	struct broker_fwd *f = strata_u64map_get(&b->fwd_by_seq, a->seq);
+	uint64_t now;
 
 	if (f == NULL)
 		return;
+	now = routers_loop_us(b);
+	if (b->m.publish_ack != NULL && now >= f->taken_us)
+		strata_histogram_observe_us(b->m.publish_ack,
+		    now - f->taken_us);
 	if (f->client_id != NULL && f->incarnation != 0)
 		broker_qos_inbound_acked(b, f->incarnation, f->packet_id,
 		    f->msg.qos, (uint8_t)a->reason);
@@ -867,6 +885,15 @@ broker_routers_start(struct strata_broker *b)
 	    "strata_broker_subacks_deferred_total",
 	    "SUBACKs held until routers applied the routes", NULL);
 	b->redis = broker_redis_new(b, broker_partmap_redis_up, b);
+	if (b->redis != NULL)
+		strata_redis_observe(b->redis, strata_metrics_histogram(
+		    b->metrics, "strata_broker_redis_command_seconds",
+		    "Time from sending a Redis command to its reply (the "
+		    "broker's main connection)", NULL,
+		    strata_latency_bounds_us, STRATA_LATENCY_BOUNDS),
+		    strata_metrics_counter(b->metrics,
+		    "strata_broker_redis_error_replies_total",
+		    "Redis error replies, scripts' refusals included", NULL));
 	if (b->redis == NULL)
 		return STRATA_EIO;
 	return broker_partmap_start(b);

@@ -284,7 +284,8 @@ subscribe_entry(struct broker_conn *c, const struct strata_mqtt_sub_entry *e,
 	}
 	if (!broker_throttle_subscribe(c)) {
 		snprintf(what, sizeof(what), "over throttle-subscribe-rate "
-		    "(%ld/s)", cfg->throttle_subscribe_rate);
+		    "(%lu/s)", (unsigned long)
+		    c->throttle.limit[LIMIT_SUBSCRIBE_RATE]);
 		return subscribe_refuse(c, w, index,
 		    STRATA_RC_QUOTA_EXCEEDED, what);
 	}

@@ -25,8 +25,15 @@
  *   inbound bytes (any version) -> the same pause, never a disconnect;
  *   subscribe rate -> that filter gets SUBACK 0x97 (3.1.1: 0x80).
  *
+ * Each connection holds its own limits and costs (struct
+ * broker_throttle): the options at accept, its thing's groups' or
+ * type's once device.c knows them (broker_throttle_set_limits, at
+ * CONNECT and on every change); the checks read only the connection.
+ *
  * Connects, per broker: one bucket per client id (checked once the
- * CONNECT is authenticated, throttle-connect-client-rate) and one per
+ * CONNECT is authenticated, throttle-connect-client-rate; with
+ * throttle-connect-scope cluster also one in Redis, checked by
+ * cluster.c's register script, broker_throttle_cluster_arg) and one per
  * source address (the PROXY header's behind a load balancer, charged at
  * accept or when the header is read, throttle-connect-address-rate), in
  * hash maps.  Over either, CONNACK 0x9F Connection rate exceeded (3.1.1:
@@ -72,12 +79,6 @@ broker_throttle_metrics_init(struct strata_broker *b)
 {
 	const struct broker_config *cfg = &b->cfg;
 
-	b->throttle_cost[THROTTLE_PUBLISH_RATE] =
-	    throttle_cost(cfg->throttle_publish_rate);
-	b->throttle_cost[THROTTLE_INBOUND_BYTES] =
-	    throttle_cost(cfg->throttle_inbound_bytes);
-	b->throttle_cost[THROTTLE_SUBSCRIBE_RATE] =
-	    throttle_cost(cfg->throttle_subscribe_rate);
 	b->throttle_cost[THROTTLE_CONNECT_CLIENT] =
 	    throttle_cost(cfg->throttle_connect_client_rate);
 	b->throttle_cost[THROTTLE_CONNECT_ADDRESS] =
@@ -123,10 +124,68 @@ throttle_charge(uint64_t *tat, uint64_t now, uint64_t cost)
 	return (t - THROTTLE_BURST_NS + 999999) / 1000000;
 }
 
+/* The configured value of each limit (broker options). */
+static long
+throttle_option(const struct broker_config *cfg, int i)
+{
+	switch (i) {
+	case LIMIT_PUBLISH_RATE: return cfg->throttle_publish_rate;
+	case LIMIT_INBOUND_BYTES: return cfg->throttle_inbound_bytes;
+	case LIMIT_SUBSCRIBE_RATE: return cfg->throttle_subscribe_rate;
+	default: return cfg->throttle_disconnect_after;
+	}
+}
+
+void
+broker_throttle_conn_init(struct broker_conn *c)
+{
+	broker_throttle_set_limits(c, NULL);
+}
+
+/* A bucket moved from cost old to cost new keeps the share of its burst
+ * it held (a rate raised does not leave it empty for a second). */
+static void
+throttle_rescale(uint64_t *tat, uint64_t now, uint64_t old, uint64_t new)
+{
+	if (*tat <= now || old == 0 || new == old)
+		return;
+	if (new == 0) {
+		*tat = now;
+		return;
+	}
+	*tat = now + (uint64_t)((double)(*tat - now) * (double)new /
+	    (double)old);
+}
+
+void
+broker_throttle_set_limits(struct broker_conn *c,
+    const long limits[BROKER_THROTTLE_LIMITS])
+{
+	struct broker_throttle *t = &c->throttle;
+	uint64_t *tats[BROKER_THROTTLE_RATES] = {&t->publish_tat,
+	    &t->bytes_tat, &t->subscribe_tat};
+	uint64_t now = throttle_now_ns(c), cost;
+	long v;
+
+	for (int i = 0; i < BROKER_THROTTLE_LIMITS; i++) {
+		v = limits != NULL && limits[i] >= 0 ? limits[i] :
+		    throttle_option(&c->broker->cfg, i);
+		t->limit[i] = (uint32_t)v;
+		if (i >= BROKER_THROTTLE_RATES)
+			continue;
+		cost = throttle_cost(v);
+		throttle_rescale(tats[i], now, t->cost[i], cost);
+		/* held at the limit counts anew under a new publish rate */
+		if (i == LIMIT_PUBLISH_RATE && cost != t->cost[i])
+			t->over_since_ms = 0;
+		t->cost[i] = cost;
+	}
+}
+
 void
 broker_throttle_bytes(struct broker_conn *c, size_t n)
 {
-	uint64_t cost = c->broker->throttle_cost[THROTTLE_INBOUND_BYTES];
+	uint64_t cost = c->throttle.cost[LIMIT_INBOUND_BYTES];
 	uint64_t until;
 
 	if (cost == 0 || c->state != CONN_ACTIVE || c->internal)
@@ -144,7 +203,7 @@ static bool
 throttle_held_too_long(struct broker_conn *c)
 {
 	struct broker_throttle *t = &c->throttle;
-	long after = c->broker->cfg.throttle_disconnect_after;
+	long after = t->limit[LIMIT_DISCONNECT_AFTER];
 
 	if (t->over_since_ms == 0) {
 		t->over_since_ms = c->last_input_ms;
@@ -158,7 +217,7 @@ int
 broker_throttle_publish(struct broker_conn *c, uint8_t qos)
 {
 	struct strata_broker *b = c->broker;
-	uint64_t cost = b->throttle_cost[THROTTLE_PUBLISH_RATE];
+	uint64_t cost = c->throttle.cost[LIMIT_PUBLISH_RATE];
 	uint64_t now = throttle_now_ns(c), until;
 
 	if (cost == 0 || c->internal)
@@ -167,8 +226,8 @@ broker_throttle_publish(struct broker_conn *c, uint8_t qos)
 		if (throttle_take(&c->throttle.publish_tat, now, cost))
 			return 0;
 		(*b->m.throttled[THROTTLE_PUBLISH_RATE])++;
-		broker_why(b, "over throttle-publish-rate (%ld/s)",
-		    b->cfg.throttle_publish_rate);
+		broker_why(b, "over throttle-publish-rate (%lu/s)",
+		    (unsigned long)c->throttle.limit[LIMIT_PUBLISH_RATE]);
 		return 1;
 	}
 	until = throttle_charge(&c->throttle.publish_tat, now, cost);
@@ -183,8 +242,9 @@ broker_throttle_publish(struct broker_conn *c, uint8_t qos)
 		char why[96];
 
 		snprintf(why, sizeof(why), "over throttle-publish-rate "
-		    "(%ld/s) for %ld s", b->cfg.throttle_publish_rate,
-		    b->cfg.throttle_disconnect_after);
+		    "(%lu/s) for %lu s",
+		    (unsigned long)c->throttle.limit[LIMIT_PUBLISH_RATE],
+		    (unsigned long)c->throttle.limit[LIMIT_DISCONNECT_AFTER]);
 		broker_refuse(b, c, STRATA_RC_MESSAGE_RATE_TOO_HIGH, why);
 		broker_conn_disconnect(c, STRATA_RC_MESSAGE_RATE_TOO_HIGH, why);
 		return 2;
@@ -197,7 +257,7 @@ bool
 broker_throttle_subscribe(struct broker_conn *c)
 {
 	struct strata_broker *b = c->broker;
-	uint64_t cost = b->throttle_cost[THROTTLE_SUBSCRIBE_RATE];
+	uint64_t cost = c->throttle.cost[LIMIT_SUBSCRIBE_RATE];
 
 	if (cost == 0 || c->internal ||
 	    throttle_take(&c->throttle.subscribe_tat, throttle_now_ns(c),
@@ -316,6 +376,39 @@ broker_throttle_connect(struct broker_conn *c, const char *id, size_t len)
 	broker_why(b, "over throttle-connect-client-rate (%ld/s) for this "
 	    "client id", b->cfg.throttle_connect_client_rate);
 	return STRATA_ERR(STRATA_RC_CONNECTION_RATE_EXCEEDED);
+}
+
+void
+broker_throttle_connect_refused(struct broker_conn *c, const char *id,
+    size_t len)
+{
+	struct strata_broker *b = c->broker;
+	uint64_t cost = b->throttle_cost[THROTTLE_CONNECT_CLIENT];
+	struct throttle_entry *e = cost != 0 ?
+	    strata_hashmap_get(b->throttle_ids, id, len) : NULL;
+
+	if (e != NULL && e->tat >= cost)
+		e->tat -= cost; /* a refused CONNECT takes no token */
+	(*b->m.throttled[THROTTLE_CONNECT_CLIENT])++;
+	broker_why(b, "over throttle-connect-client-rate (%ld/s) for this "
+	    "client id across the cluster",
+	    b->cfg.throttle_connect_client_rate);
+}
+
+void
+broker_throttle_cluster_arg(const struct broker_conn *c, size_t id_len,
+    bool decides, char out[32])
+{
+	const struct strata_broker *b = c->broker;
+	uint64_t cost = b->throttle_cost[THROTTLE_CONNECT_CLIENT];
+
+	out[0] = '\0';
+	if (cost == 0 || id_len == 0 || c->internal ||
+	    !b->cfg.throttle_connect_cluster)
+		return;
+	/* Redis counts in microseconds (its TIME) */
+	snprintf(out, 32, "%llu:%s", (unsigned long long)(cost / 1000),
+	    decides ? "check" : "take");
 }
 
 void

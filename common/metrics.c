@@ -34,7 +34,19 @@
 enum metrics_type {
 	METRICS_COUNTER,
 	METRICS_GAUGE,
+	METRICS_HISTOGRAM,
 };
+
+struct strata_histogram {
+	size_t n;
+	uint64_t sum_us, count;
+	uint64_t *bounds_us;   /* n */
+	uint64_t *counts;      /* n + 1, the last +Inf; not cumulative */
+};
+
+const uint64_t strata_latency_bounds_us[STRATA_LATENCY_BOUNDS] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
+	250000, 1000000, 2500000, 10000000};
 
 struct metrics_series {
 	struct metrics_series *next;
@@ -46,6 +58,7 @@ struct metrics_series {
 	int64_t (*fn)(void *arg); /* gauge computed on scrape, or NULL */
 	uint64_t (*counter_fn)(void *arg); /* counter computed, or NULL */
 	void *arg;
+	struct strata_histogram *hist; /* METRICS_HISTOGRAM */
 };
 
 struct metrics_family {
@@ -108,6 +121,11 @@ strata_metrics_free(struct strata_metrics *m)
 		fnext = f->next;
 		for (s = f->series; s != NULL; s = snext) {
 			snext = s->next;
+			if (s->hist != NULL) {
+				free(s->hist->bounds_us);
+				free(s->hist->counts);
+				free(s->hist);
+			}
 			free(s->labels);
 			free(s);
 		}
@@ -206,6 +224,75 @@ strata_metrics_counter_fn(struct strata_metrics *m, const char *name,
 	s->arg = arg;
 }
 
+struct strata_histogram *
+strata_metrics_histogram(struct strata_metrics *m, const char *name,
+    const char *help, const char *labels, const uint64_t *bounds_us,
+    size_t n)
+{
+	struct metrics_series *s;
+	struct strata_histogram *h;
+
+	s = metrics_series(m, name, help, labels, METRICS_HISTOGRAM);
+	if (s->hist != NULL)
+		return s->hist;
+	h = metrics_alloc(sizeof(*h));
+	h->n = n;
+	h->bounds_us = metrics_alloc(n * sizeof(*h->bounds_us));
+	h->counts = metrics_alloc((n + 1) * sizeof(*h->counts));
+	memcpy(h->bounds_us, bounds_us, n * sizeof(*bounds_us));
+	s->hist = h;
+	return h;
+}
+
+void
+strata_histogram_observe_us(struct strata_histogram *h, uint64_t us)
+{
+	size_t i = 0;
+
+	while (i < h->n && us > h->bounds_us[i])
+		i++;
+	h->counts[i]++;
+	h->count++;
+	h->sum_us += us;
+}
+
+/* microseconds as seconds, exactly: "0.000250" */
+static void
+metrics_render_seconds(struct evbuffer *out, uint64_t us)
+{
+	evbuffer_add_printf(out, "%llu.%06llu",
+	    (unsigned long long)(us / 1000000),
+	    (unsigned long long)(us % 1000000));
+}
+
+static void
+metrics_render_histogram(const char *name, const struct metrics_series *s,
+    struct evbuffer *out)
+{
+	const struct strata_histogram *h = s->hist;
+	const char *sep = s->labels != NULL ? "," : "";
+	const char *labels = s->labels != NULL ? s->labels : "";
+	uint64_t cum = 0;
+
+	for (size_t i = 0; i <= h->n; i++) {
+		cum += h->counts[i];
+		evbuffer_add_printf(out, "%s_bucket{%s%sle=\"", name, labels,
+		    sep);
+		if (i < h->n)
+			metrics_render_seconds(out, h->bounds_us[i]);
+		else
+			evbuffer_add(out, "+Inf", 4);
+		evbuffer_add_printf(out, "\"} %llu\n",
+		    (unsigned long long)cum);
+	}
+	evbuffer_add_printf(out, "%s_sum%s%s%s ", name, *labels ? "{" : "",
+	    labels, *labels ? "}" : "");
+	metrics_render_seconds(out, h->sum_us);
+	evbuffer_add_printf(out, "\n%s_count%s%s%s %llu\n", name,
+	    *labels ? "{" : "", labels, *labels ? "}" : "",
+	    (unsigned long long)h->count);
+}
+
 /* HELP text escaping of the 0.0.4 format: '\' and newline. */
 static void
 metrics_render_help(struct evbuffer *out, const char *help)
@@ -228,8 +315,13 @@ metrics_render_family(const struct metrics_family *f, struct evbuffer *out)
 	evbuffer_add_printf(out, "# HELP %s ", f->name);
 	metrics_render_help(out, f->help);
 	evbuffer_add_printf(out, "\n# TYPE %s %s\n", f->name,
-	    f->type == METRICS_COUNTER ? "counter" : "gauge");
+	    f->type == METRICS_COUNTER ? "counter" :
+	    f->type == METRICS_GAUGE ? "gauge" : "histogram");
 	for (s = f->series; s != NULL; s = s->next) {
+		if (f->type == METRICS_HISTOGRAM) {
+			metrics_render_histogram(f->name, s, out);
+			continue;
+		}
 		evbuffer_add_printf(out, "%s", f->name);
 		if (s->labels != NULL)
 			evbuffer_add_printf(out, "{%s}", s->labels);

@@ -37,6 +37,21 @@ void strata_metrics_counter_fn(struct strata_metrics *m, const char *name,
     const char *help, const char *labels, uint64_t (*fn)(void *arg),
     void *arg);
 
+/*
+ * A histogram of durations: buckets with the upper bounds `bounds_us`
+ * (n of them, ascending, microseconds; +Inf is added), rendered in
+ * seconds as <name>_bucket{le=...}, <name>_sum and <name>_count.  An
+ * observation is a walk over the bounds and three additions.
+ */
+struct strata_histogram;
+struct strata_histogram *strata_metrics_histogram(struct strata_metrics *m,
+    const char *name, const char *help, const char *labels,
+    const uint64_t *bounds_us, size_t n);
+void strata_histogram_observe_us(struct strata_histogram *h, uint64_t us);
+/* Bounds for latencies: 100 us to 10 s (14). */
+extern const uint64_t strata_latency_bounds_us[];
+#define STRATA_LATENCY_BOUNDS 14
+
 /* Append the Prometheus text exposition (version 0.0.4) to out. */
 void strata_metrics_render(const struct strata_metrics *m,
     struct evbuffer *out);

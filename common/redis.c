@@ -92,6 +92,7 @@
 
 #include "list.h"
 #include "log.h"
+#include "metrics.h"
 #include "redis.h"
 #include "redis_tls.h"
 #include "status.h"
@@ -195,6 +196,9 @@ struct strata_redis {
 	struct event *fake_up_ev;
 	struct event *fake_message_ev;
 	struct strata_list fake_messages; /* redis_fake_message */
+	/* strata_redis_observe(): time from send to reply, error replies */
+	struct strata_histogram *latency;
+	uint64_t *error_replies;
 };
 
 static void redis_send_subscribe(struct strata_redis *r);
@@ -1413,6 +1417,14 @@ strata_redis_timeouts(const struct strata_redis *r)
 	return r->timeouts;
 }
 
+void
+strata_redis_observe(struct strata_redis *r, struct strata_histogram *latency,
+    uint64_t *error_replies)
+{
+	r->latency = latency;
+	r->error_replies = error_replies;
+}
+
 uint64_t
 strata_redis_reconnects(const struct strata_redis *r)
 {
@@ -1427,6 +1439,12 @@ redis_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 	const redisReply *rp = reply;
 
 	strata_list_remove(&c->node);
+	if (rp != NULL && r->latency != NULL && c->sent_us != 0)
+		strata_histogram_observe_us(r->latency,
+		    redis_now_us() - c->sent_us);
+	if (rp != NULL && rp->type == REDIS_REPLY_ERROR &&
+	    r->error_replies != NULL)
+		(*r->error_replies)++;
 	if (c->cb != NULL)
 		c->cb(r, reply, c->arg);
 	free(c);

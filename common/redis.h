@@ -141,6 +141,13 @@ uint64_t strata_redis_connect_failures(const struct strata_redis *r,
 /* "network", "timeout", "auth", "error", "replica", "sentinel". */
 const char *strata_redis_failure_name(enum strata_redis_failure why);
 
+/* Time each command from its send to its reply into latency, and count
+ * the error replies (a script's refusal included) in *error_replies;
+ * either may be NULL.  Both must outlive r. */
+struct strata_histogram;
+void strata_redis_observe(struct strata_redis *r,
+    struct strata_histogram *latency, uint64_t *error_replies);
+
 /* printf-style command (hiredis redisAsyncCommand format).  cb may be NULL.
  * Returns 0 or STRATA_AGAIN (not connected, or a bad format; cb is still
  * called with NULL). */

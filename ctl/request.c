@@ -65,6 +65,45 @@ request_path_value(const struct ctl_invocation *inv, const char *name,
 	return NULL;
 }
 
+/* The one CTL_PATH_TAIL flag given, as /wire/value; a usage error when
+ * the command has such flags and none or several are given. */
+static int
+request_path_tail(struct evbuffer *out, const struct ctl_invocation *inv,
+    struct ctl_error *err)
+{
+	const struct ctl_command *c = inv->command;
+	size_t i, n = ctl_table_flag_count(c), tails = 0, given = 0;
+	const struct ctl_flag *chosen = NULL, *first = NULL, *second = NULL;
+	const char *value = NULL;
+
+	for (i = 0; i < n; i++) {
+		if (c->flags[i].place != CTL_PATH_TAIL)
+			continue;
+		if (tails++ == 0)
+			first = &c->flags[i];
+		else if (second == NULL)
+			second = &c->flags[i];
+		if (inv->values[i] != NULL) {
+			given++;
+			chosen = &c->flags[i];
+			value = inv->values[i];
+		}
+	}
+	if (tails == 0)
+		return 0;
+	if (given != 1)
+		return ctl_error_set(err, CTL_EXIT_USAGE, "give exactly one "
+		    "of --%s and --%s", first->name, second != NULL ?
+		    second->name : first->name);
+	if (*value == '\0')
+		return ctl_error_set(err, CTL_EXIT_USAGE, "Invalid length for "
+		    "parameter %s (--%s), value: 0, valid min length: 1",
+		    chosen->wire, chosen->name);
+	evbuffer_add_printf(out, "/%s/", chosen->wire);
+	request_add_encoded(out, value);
+	return 0;
+}
+
 static int
 request_path(struct evbuffer *out, const struct ctl_invocation *inv,
     struct ctl_error *err)
@@ -90,7 +129,7 @@ request_path(struct evbuffer *out, const struct ctl_invocation *inv,
 		request_add_encoded(out, value);
 		p = close + 1;
 	}
-	return 0;
+	return request_path_tail(out, inv, err);
 }
 
 static int

@@ -209,7 +209,9 @@ help_flag(const struct ctl_flag *f)
 		[CTL_OUTFILE] = "writes the answer's %s to the file",
 		[CTL_PAYLOAD] = "the whole body (the %s)",
 		[CTL_PAYLOAD_OUTFILE] = "the file the answer (the %s) is "
-		    "written to, as it came;\n      nothing is printed" };
+		    "written to, as it came;\n      nothing is printed",
+		[CTL_PATH_TAIL] = "path /%s/{value}; exactly one of the "
+		    "command's path-tail flags" };
 	int positional = f->place == CTL_PAYLOAD_OUTFILE;
 
 	printf("  %s%s%s%s%s\n      ", positional ? "<" : "--",

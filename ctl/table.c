@@ -55,6 +55,12 @@
 	{ "thing-group-arn", "thingGroupArn", CTL_BODY, CTL_STRING, 0 },    \
 	{ "thing-name", "thingName", CTL_BODY, CTL_STRING, 0 },             \
 	{ "thing-arn", "thingArn", CTL_BODY, CTL_STRING, 0 }
+/* The target of a throttle limits command: a thing group or a thing
+ * type, one of the two. */
+#define THROTTLE_TARGET                                                     \
+	{ "thing-group-name", "thing-groups", CTL_PATH_TAIL, CTL_STRING,    \
+		0 },                                                        \
+	{ "thing-type-name", "thing-types", CTL_PATH_TAIL, CTL_STRING, 0 }
 /* Paging: accepted and passed on; the admin API returns every list whole
  * but the topic rules' (rules-admin.md), the shadow API's list of names
  * pages (shadowd-http.md). */
@@ -552,13 +558,50 @@ const struct ctl_command ctl_table_commands[] = {
 	{ "delete-scheduled-audit", "DeleteScheduledAudit",
 	    EVHTTP_REQ_DELETE, "/audit/scheduledaudits/{scheduledAuditName}",
 	    "Delete a scheduled audit.", { SCHEDULED_AUDIT_NAME } },
-	{ "get-usage", "GetUsage", EVHTTP_REQ_GET, "/usage",
+	{ "get-usage", "GetUsage", EVHTTP_REQ_GET, "/strata/usage",
 	    "Show the metered messages of a client id, a thing or the "
 	    "whole cluster, hour by hour (Strata's own).",
 	    { { "client-id", "clientId", CTL_QUERY, CTL_STRING, 0 },
 	      { "thing-name", "thingName", CTL_QUERY, CTL_STRING, 0 },
 	      { "start", "startTime", CTL_QUERY, CTL_STRING, CTL_REQUIRED },
 	      { "end", "endTime", CTL_QUERY, CTL_STRING, CTL_REQUIRED } } },
+	{ "list-audit-events", "ListAuditEvents", EVHTTP_REQ_GET,
+	    "/strata/audit-events", "List the admin API's audit records, "
+	    "newest first (Strata's own).",
+	    { { "start-time", "startTime", CTL_QUERY, CTL_STRING, 0 },
+	      { "end-time", "endTime", CTL_QUERY, CTL_STRING, 0 },
+	      { "user-name", "userName", CTL_QUERY, CTL_STRING, 0 },
+	      { "action", "action", CTL_QUERY, CTL_STRING, 0 },
+	      { "operation", "operation", CTL_QUERY, CTL_STRING, 0 },
+	      MAX_RESULTS, NEXT_TOKEN } },
+	/* Strata's own: throttle limits of thing groups and types
+	 * (throttle.md) */
+	{ "set-throttle-limits", "SetThrottleLimits", EVHTTP_REQ_PUT,
+	    "/strata/throttle-limits",
+	    "Set a thing group's or thing type's throttle limits (Strata's "
+	    "own).",
+	    { THROTTLE_TARGET,
+		{ "publish-rate", "publishRate", CTL_BODY, CTL_INTEGER, 0 },
+		{ "inbound-bytes-per-second", "inboundBytesPerSecond",
+		    CTL_BODY, CTL_INTEGER, 0 },
+		{ "subscribe-rate", "subscribeRate", CTL_BODY, CTL_INTEGER,
+		    0 },
+		{ "disconnect-after-seconds", "disconnectAfterSeconds",
+		    CTL_BODY, CTL_INTEGER, 0 } } },
+	{ "get-throttle-limits", "GetThrottleLimits", EVHTTP_REQ_GET,
+	    "/strata/throttle-limits",
+	    "Show a thing group's or thing type's throttle limits.",
+	    { THROTTLE_TARGET } },
+	{ "delete-throttle-limits", "DeleteThrottleLimits",
+	    EVHTTP_REQ_DELETE, "/strata/throttle-limits",
+	    "Remove a thing group's or thing type's throttle limits.",
+	    { THROTTLE_TARGET } },
+	{ "list-throttle-limits", "ListThrottleLimits", EVHTTP_REQ_GET,
+	    "/strata/throttle-limits",
+	    "List the thing groups and types that have throttle limits.",
+	    { { "target-type", "targetType", CTL_QUERY, CTL_STRING, 0,
+		  "THING_GROUP|THING_TYPE" },
+		MAX_RESULTS, NEXT_TOKEN } },
 	{ "create-admin-user", "CreateAdminUser", EVHTTP_REQ_POST,
 	    "/admin-users/{userName}", "Create an admin user.",
 	    { USER_NAME } },

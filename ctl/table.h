@@ -35,6 +35,10 @@ enum ctl_place {
 	CTL_PAYLOAD, /* the whole request body: a CTL_BLOB's bytes */
 	CTL_PAYLOAD_OUTFILE, /* positional (no --): the file the whole
 	                      * answer body is written to, nothing printed */
+	CTL_PATH_TAIL, /* /wire/value appended to the path; a command with
+	                * such flags takes exactly one of them (a target
+	                * named one of several ways: --thing-group-name or
+	                * --thing-type-name) */
 };
 
 /* How a flag's value is read and sent. */

@@ -12,7 +12,7 @@ PACKAGES=(
 	librdkafka-dev libwslay-dev
 	redis-server redis-sentinel mosquitto mosquitto-clients haproxy
 	python3 python3-paho-mqtt python3-pytest python3-pytest-xdist
-	python3-yaml docker-compose
+	python3-yaml docker-compose prometheus
 	procps iproute2 ca-certificates
 	chromium
 )
@@ -44,6 +44,13 @@ if ((${#missing[@]} > 0)); then
 	export DEBIAN_FRONTEND=noninteractive
 	$SUDO apt-get update -qq
 	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+	# Debian starts the Prometheus it installs as a service (port 9090);
+	# the tests run their own, so one installed here is not left running
+	if [[ " ${missing[*]} " == *" prometheus "* ]] &&
+		command -v systemctl >/dev/null &&
+		systemctl is-active --quiet prometheus 2>/dev/null; then
+		$SUDO systemctl disable --now prometheus >&2 || true
+	fi
 fi
 
 # The test helpers' npm packages (MQTT.js in tests/js, whose browser

@@ -491,6 +491,14 @@ router_init(struct strata_router *r, struct event_base *base,
 
 		r->redis = strata_redis_open(base, &ro, router_redis_up, r);
 	}
+	if (r->redis != NULL)
+		strata_redis_observe(r->redis, strata_metrics_histogram(
+		    r->metrics, "strata_router_redis_command_seconds",
+		    "Time from sending a Redis command to its reply", NULL,
+		    strata_latency_bounds_us, STRATA_LATENCY_BOUNDS),
+		    strata_metrics_counter(r->metrics,
+		    "strata_router_redis_error_replies_total",
+		    "Redis error replies, scripts' refusals included", NULL));
 	r->tick_ev = event_new(base, -1, EV_PERSIST, router_tick_cb, r);
 	r->fast_ev = event_new(base, -1, EV_PERSIST, router_fast_cb, r);
 	if (r->tick_ev == NULL || r->fast_ev == NULL)

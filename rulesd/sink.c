@@ -38,8 +38,7 @@ struct sink_metrics {
 	int64_t *queue[SINK_KINDS];
 	int64_t *inflight[SINK_KINDS];
 	uint64_t *retries[SINK_KINDS];
-	uint64_t *latency_us[SINK_KINDS];
-	uint64_t *latency_jobs[SINK_KINDS];
+	struct strata_histogram *latency[SINK_KINDS];
 };
 
 struct rulesd_sinks {
@@ -189,14 +188,10 @@ sink_metrics_register(struct rulesd_sinks *s, struct strata_metrics *m)
 		s->m.retries[k] = strata_metrics_counter(m,
 		    "strata_rulesd_sink_retries_total", "attempts tried "
 		    "again", labels);
-		s->m.latency_us[k] = strata_metrics_counter(m,
-		    "strata_rulesd_sink_latency_microseconds_total", "time "
-		    "from submission to the end of actions done (ok or "
-		    "failed)", labels);
-		s->m.latency_jobs[k] = strata_metrics_counter(m,
-		    "strata_rulesd_sink_latency_jobs_total", "actions counted "
-		    "in strata_rulesd_sink_latency_microseconds_total",
-		    labels);
+		s->m.latency[k] = strata_metrics_histogram(m,
+		    "strata_rulesd_sink_latency_seconds", "time from "
+		    "submission to the end of actions done (ok or failed)",
+		    labels, strata_latency_bounds_us, STRATA_LATENCY_BOUNDS);
 	}
 }
 
@@ -375,9 +370,8 @@ sink_run_completed(struct rulesd_sinks *s)
 		if (k < SINK_KINDS) {
 			(*s->m.jobs[k][r])++;
 			if (r != SINK_DROPPED) {
-				*s->m.latency_us[k] += sink_now_us() -
-				    j->submitted_us;
-				(*s->m.latency_jobs[k])++;
+				strata_histogram_observe_us(s->m.latency[k],
+				    sink_now_us() - j->submitted_us);
 			}
 		}
 		j->done(j->arg, j->ok, j->error, j->resource);

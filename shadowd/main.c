@@ -235,11 +235,10 @@ main_metrics(struct shadowd *sd)
 	sd->m.documents_written = strata_metrics_counter(m,
 	    "strata_shadowd_documents_written_total", "shadow documents "
 	    "written", NULL);
-	sd->m.redis_us = strata_metrics_counter(m,
-	    "strata_shadowd_redis_microseconds_total", "time spent waiting "
-	    "for Redis", NULL);
-	sd->m.redis_calls = strata_metrics_counter(m,
-	    "strata_shadowd_redis_calls_total", "Redis round trips", NULL);
+	sd->m.redis = strata_metrics_histogram(m,
+	    "strata_shadowd_redis_seconds", "time of each Redis round trip "
+	    "of a shadow request", NULL, strata_latency_bounds_us,
+	    STRATA_LATENCY_BOUNDS);
 	sd->m.inflight = strata_metrics_gauge(m, "strata_shadowd_inflight",
 	    "shadow requests being handled", NULL);
 	for (int i = 0; i < 2; i++) {

@@ -174,8 +174,8 @@ ops_accept(struct ops_req *r)
 static void
 ops_redis_time(struct ops_req *r)
 {
-	*r->sd->m.redis_us += ops_now_us() - r->redis_started_us;
-	(*r->sd->m.redis_calls)++;
+	strata_histogram_observe_us(r->sd->m.redis,
+	    ops_now_us() - r->redis_started_us);
 }
 
 /*

@@ -50,8 +50,7 @@ struct shadowd_metrics {
 	uint64_t *cas_retries;      /* version moved between read and write */
 	uint64_t *document_bytes;   /* stored documents written, bytes */
 	uint64_t *documents_written;
-	uint64_t *redis_us;         /* time in Redis round trips */
-	uint64_t *redis_calls;
+	struct strata_histogram *redis; /* time of each Redis round trip */
 	int64_t *inflight;          /* requests being handled */
 	int64_t *session_up;        /* the internal session is subscribed */
 	uint64_t *publishes[2];     /* data-plane publishes answered 200, by

@@ -485,7 +485,12 @@ def redis_broker():
     routers = array(bulk("r1"), bulk("127.0.0.1:7"))
     partmap = array(*[x for p in range(0, 1024, 97)
                       for x in (bulk(str(p)), bulk("r1"))])
-    register = array(bulk(""), integer(1), integer(0))
+    # {previous node, epoch, other node held it, session stored,
+    # throttled by the cluster's connect bucket}
+    register = array(bulk(""), integer(1), integer(0), integer(0),
+                     integer(0))
+    throttled = array(bulk(""), integer(0), integer(0), integer(0),
+                      integer(1))
 
     def feed(b):
         return b"\x00" + struct.pack("!H", len(b)) + b
@@ -499,7 +504,10 @@ def redis_broker():
     login = 0x05 | 0x10  # record 5, MQTT 5, client 0, Clean Start 0
     write(t, "register_fresh", base + feed(register) + bytes([login]) +
           b"\x03")
-    alive = array(bulk("broker-9"), integer(4), integer(1))
+    write(t, "register_throttled", base + feed(throttled) +
+          bytes([login]) + b"\x03")
+    alive = array(bulk("broker-9"), integer(4), integer(1), integer(0),
+                  integer(0))
     handoff = m_session_control(1, "r0", 4, "broker-9", has=True)
     blob = m_session(subs=[("a/+/c", 1, 0)],
                      msgs=[{"topic": "a/b/c", "state": 1, "pid": 2}])
@@ -1199,6 +1207,27 @@ def fidx_query():
         write(t, "seed%d" % (i + 1), q.encode())
 
 
+def throttle_limits():
+    """fuzz_throttle_limits: SetThrottleLimits bodies and stored values."""
+    t = "throttle_limits"
+    bodies = [
+        {"publishRate": 5},
+        {"publishRate": 100, "inboundBytesPerSecond": 524288,
+         "subscribeRate": 0, "disconnectAfterSeconds": 10},
+        {"inboundBytesPerSecond": 1000000000, "publishRate": None},
+        {"publishRate": "5"},
+        {"publishRate": -1},
+        {"subscribeRate": 1.5},
+        {"publishrate": 5},
+        {},
+    ]
+    for i, b in enumerate(bodies):
+        write(t, "body%d" % (i + 1), json.dumps(b).encode())
+    for name, v in [("value", b"86400"), ("zero", b"0"),
+                    ("leading_zero", b"007"), ("big", b"99999999999")]:
+        write(t, name, v)
+
+
 def console_path():
     """Web console request paths and Cookie headers
     (common/console_path.c): files it serves, paths it refuses, a cookie
@@ -1234,6 +1263,7 @@ def main():
     sql()
     rule()
     fidx_query()
+    throttle_limits()
     console_path()
 
 

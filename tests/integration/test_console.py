@@ -318,7 +318,7 @@ def test_admin_policies_decide_session_calls(console_cluster, admin):
     assert admin.json("GET", "/things", headers=ok)[0] == 200
     status, denied = admin.json("GET", "/nodes", headers=ok)
     assert (status, denied["error"]) == (403, "AccessDeniedException")
-    assert "strata:ListNodes" in denied["message"]
+    assert "iot:ListNodes" in denied["message"]
     status, denied = admin.json("POST", "/things/not-allowed", {}, ok)
     assert (status, denied["error"]) == (403, "AccessDeniedException")
     status, _, bad = admin.login({"accessKeyId": key_id,

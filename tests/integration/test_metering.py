@@ -126,7 +126,7 @@ def test_errors(cluster):
     url = cluster.admin_url
 
     def get(q):
-        return call(url, "GET", "/usage?" + q, auth=auth)
+        return call(url, "GET", "/strata/usage?" + q, auth=auth)
     assert "startTime" in err(get("endTime=%d" % now), 400,
                               "InvalidRequestException")
     assert "startTime" in err(get("startTime=yesterday&endTime=%d" % now),
@@ -154,15 +154,15 @@ def test_errors(cluster):
 
 
 def test_iam_action(cluster):
-    """GetUsage is Strata's own action, strata:GetUsage."""
+    """GetUsage is Strata's own operation, IAM action iot:GetUsage."""
     now = int(time.time())
-    q = "/usage?startTime=%d&endTime=%d" % (now - 60, now)
+    q = "/strata/usage?startTime=%d&endTime=%d" % (now - 60, now)
     _, kid, secret = make_user(cluster, {
-        "Effect": "Allow", "Resource": "*", "Action": "iot:*"})
+        "Effect": "Allow", "Resource": "*", "Action": "iot:Describe*"})
     err(call(cluster.admin_url, "GET", q,
              auth="Bearer %s:%s" % (kid, secret)), 403,
         "AccessDeniedException")
     _, kid, secret = make_user(cluster, {
-        "Effect": "Allow", "Resource": "*", "Action": "strata:GetUsage"})
+        "Effect": "Allow", "Resource": "*", "Action": "iot:GetUsage"})
     assert call(cluster.admin_url, "GET", q,
                 auth="Bearer %s:%s" % (kid, secret))[0] == 200

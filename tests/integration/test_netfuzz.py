@@ -702,10 +702,13 @@ HTTP_PATHS = ["/metrics", "/metrics", "/healthz", "/healthz", "/",
               "/indices/search", "/indices/statistics",
               "/indices/cardinality", "/indices/percentiles",
               "/dynamic-thing-groups/fz",
+              # the control plane's audit log
+              "/strata/audit-events?nextToken=(1-0&maxResults=250",
+              "/strata/audit-events?startTime=9999999999999&endTime=-1",
               # message metering
-              "/usage?startTime=0&endTime=99999999999",
-              "/usage?startTime=2026-13-45T99:00:00Z&endTime=1&clientId=",
-              "/usage?startTime=1&endTime=7200&thingName=%00&clientId=x",
+              "/strata/usage?startTime=0&endTime=99999999999",
+              "/strata/usage?startTime=2026-13-45T99:00:00Z&endTime=1&clientId=",
+              "/strata/usage?startTime=1&endTime=7200&thingName=%00&clientId=x",
               # shadowd's HTTP API (its ports are HTTP targets too)
               "/things/fz/shadow", "/things/fz/shadow?name=n",
               "/things/fz%00/shadow?name=%zz",

@@ -100,6 +100,11 @@ check_row(const struct ctl_command *c)
 			assert_non_null(strstr(c->path, variable));
 			assert_true(f->options & CTL_REQUIRED);
 		}
+		/* one of several: none is required alone */
+		if (f->place == CTL_PATH_TAIL) {
+			assert_int_equal(f->kind, CTL_STRING);
+			assert_false(f->options & CTL_REQUIRED);
+		}
 		if (f->kind == CTL_BOOLEAN)
 			assert_false(f->options & CTL_REQUIRED);
 		if (f->place == CTL_OUTFILE ||
@@ -147,7 +152,7 @@ test_table_rows_are_consistent(void **state)
 {
 	size_t i, j;
 
-	assert_int_equal(ctl_table_count, 107);
+	assert_int_equal(ctl_table_count, 112);
 	for (i = 0; i < ctl_table_count; i++) {
 		check_row(&ctl_table_commands[i]);
 		assert_ptr_equal(ctl_table_find(ctl_table_commands[i].name),
@@ -690,6 +695,47 @@ test_topic_rule_payload_is_checked(void **state)
 	done(&b);
 }
 
+/* The throttle limits commands: the one target given is the path's
+ * tail (encoded); none or both is a usage error. */
+static void
+test_path_tail_names_one_target(void **state)
+{
+	struct built b;
+
+	build(&b, "", "set-throttle-limits", "--thing-group-name", "g:1",
+	    "--publish-rate", "5", "--subscribe-rate", "0", NULL);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(b.req.method, EVHTTP_REQ_PUT);
+	assert_string_equal(b.req.target,
+	    "/strata/throttle-limits/thing-groups/g%3A1");
+	assert_string_equal(b.req.body, "{\"publishRate\":5,"
+	    "\"subscribeRate\":0}");
+	done(&b);
+	build(&b, "/base", "get-throttle-limits", "--thing-type-name", "lamp",
+	    NULL);
+	assert_int_equal(b.rc, 0);
+	assert_string_equal(b.req.target,
+	    "/base/strata/throttle-limits/thing-types/lamp");
+	done(&b);
+	build(&b, "", "delete-throttle-limits", NULL);
+	assert_int_equal(b.rc, -1);
+	assert_int_equal(b.err.status, CTL_EXIT_USAGE);
+	assert_string_equal(b.err.message, "give exactly one of "
+	    "--thing-group-name and --thing-type-name");
+	done(&b);
+	build(&b, "", "delete-throttle-limits", "--thing-group-name", "g",
+	    "--thing-type-name", "t", NULL);
+	assert_int_equal(b.rc, -1);
+	assert_int_equal(b.err.status, CTL_EXIT_USAGE);
+	done(&b);
+	build(&b, "", "list-throttle-limits", "--target-type", "THING_TYPE",
+	    NULL);
+	assert_int_equal(b.rc, 0);
+	assert_string_equal(b.req.target,
+	    "/strata/throttle-limits?targetType=THING_TYPE");
+	done(&b);
+}
+
 int
 main(void)
 {
@@ -710,6 +756,7 @@ main(void)
 		cmocka_unit_test(test_shadow_refusals),
 		cmocka_unit_test(test_topic_rule_commands),
 		cmocka_unit_test(test_topic_rule_payload_is_checked),
+		cmocka_unit_test(test_path_tail_names_one_target),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

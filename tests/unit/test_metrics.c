@@ -42,6 +42,41 @@ gauge_fn(void *arg)
 	return *(int64_t *)arg * 2;
 }
 
+/* Buckets cumulative, in seconds, +Inf last; _sum and _count; labels
+ * joined with le. */
+static void
+test_histogram(void **state)
+{
+	struct strata_metrics *m = strata_metrics_new();
+	static const uint64_t bounds[] = {1000, 250000};
+	struct strata_histogram *h, *l;
+
+	h = strata_metrics_histogram(m, "strata_x_seconds", "Latency.", NULL,
+	    bounds, 2);
+	l = strata_metrics_histogram(m, "strata_x_seconds", "Latency.",
+	    "op=\"get\"", bounds, 2);
+	assert_ptr_equal(h, strata_metrics_histogram(m, "strata_x_seconds",
+	    "Latency.", NULL, bounds, 2));
+	strata_histogram_observe_us(h, 1000);    /* on the bound: in it */
+	strata_histogram_observe_us(h, 1001);
+	strata_histogram_observe_us(h, 3000000);
+	strata_histogram_observe_us(l, 5);
+	assert_string_equal(render(m),
+	    "# HELP strata_x_seconds Latency.\n"
+	    "# TYPE strata_x_seconds histogram\n"
+	    "strata_x_seconds_bucket{le=\"0.001000\"} 1\n"
+	    "strata_x_seconds_bucket{le=\"0.250000\"} 2\n"
+	    "strata_x_seconds_bucket{le=\"+Inf\"} 3\n"
+	    "strata_x_seconds_sum 3.002001\n"
+	    "strata_x_seconds_count 3\n"
+	    "strata_x_seconds_bucket{op=\"get\",le=\"0.001000\"} 1\n"
+	    "strata_x_seconds_bucket{op=\"get\",le=\"0.250000\"} 1\n"
+	    "strata_x_seconds_bucket{op=\"get\",le=\"+Inf\"} 1\n"
+	    "strata_x_seconds_sum{op=\"get\"} 0.000005\n"
+	    "strata_x_seconds_count{op=\"get\"} 1\n");
+	strata_metrics_free(m);
+}
+
 static void
 test_render(void **state)
 {
@@ -237,6 +272,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_histogram),
 	    cmocka_unit_test(test_http),
 	    cmocka_unit_test(test_http_no_health_fn),
 	};

@@ -351,7 +351,7 @@ test_http_ok(void **state)
 	assert_int_equal(rulesd_sinks_pending(fx->sinks), 0);
 	assert_int_equal(metric(fx, "strata_rulesd_sink_jobs_total"
 	    "{kind=\"http\",result=\"ok\"}"), 1);
-	assert_int_equal(metric(fx, "strata_rulesd_sink_latency_jobs_total"
+	assert_int_equal(metric(fx, "strata_rulesd_sink_latency_seconds_count"
 	    "{kind=\"http\"}"), 1);
 	/* a second job reuses the origin's target */
 	submit(fx, make_job(&a, url(fx, "http", "/ok"), "2"), 1);
