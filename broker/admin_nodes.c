@@ -1,5 +1,5 @@
 /*
- * admin_nodes.c - ListNodes (GET /nodes): the cluster's nodes as the web
+ * admin_nodes.c - ListNodes (GET /strata/nodes): the cluster's nodes as the web
  * console's cluster page shows them (docs/internals/console.md).  Not an
  * AWS IoT operation (**differs**: the managed service has no nodes to
  * show); its IAM action is iot:ListNodes on "*" (Strata's own
@@ -102,7 +102,7 @@ op_list_nodes(struct admin_call *call)
 }
 
 const struct admin_route admin_node_routes[] = {
-	{EVHTTP_REQ_GET, "nodes", "ListNodes", "iot:ListNodes",
+	{EVHTTP_REQ_GET, "strata/nodes", "ListNodes", "iot:ListNodes",
 	    ADMIN_RES_ANY, op_list_nodes},
 	{0, NULL, NULL, NULL, 0, NULL},
 };

@@ -330,7 +330,7 @@ rules_errors_listed(struct admin_call *call, redisReply *reply)
 	admin_reply(call, json_pack("{s:o}", "errors", errors));
 }
 
-/* ListTopicRuleErrors: GET /rules/{ruleName}/errors (**differs**: AWS
+/* ListTopicRuleErrors: GET /strata/rules/{ruleName}/errors (**differs**: AWS
  * shows a rule's errors in CloudWatch, not through this API). */
 static void
 op_list_topic_rule_errors(struct admin_call *call)
@@ -558,7 +558,7 @@ const struct admin_route admin_rule_routes[] = {
 	    "iot:EnableTopicRule", ADMIN_RES_RULE, op_enable_topic_rule},
 	{EVHTTP_REQ_POST, "rules/*/disable", "DisableTopicRule",
 	    "iot:DisableTopicRule", ADMIN_RES_RULE, op_disable_topic_rule},
-	{EVHTTP_REQ_GET, "rules/*/errors", "ListTopicRuleErrors",
+	{EVHTTP_REQ_GET, "strata/rules/*/errors", "ListTopicRuleErrors",
 	    "iot:ListTopicRuleErrors", ADMIN_RES_RULE,
 	    op_list_topic_rule_errors},
 	{0, NULL, NULL, NULL, 0, NULL},

@@ -1,4 +1,4 @@
-// cluster.js - the Cluster page: every node (ListNodes, GET /nodes) with
+// cluster.js - the Cluster page: every node (ListNodes, GET /strata/nodes) with
 // role, address, uptime, connections, message rates, partitions and link
 // state, polled every 2 s.  Rates are the difference of the nodes'
 // counters between two polls; the last 5 minutes of them are drawn as a
@@ -112,7 +112,7 @@ export async function render(container) {
 
   async function poll() {
     try {
-      const { nodes } = await get('/nodes');
+      const { nodes } = await get('/strata/nodes');
       const now = Date.now();
       const seen = new Set();
       for (const n of nodes) {

@@ -64,7 +64,7 @@ async function renderRule(container, name) {
   }
   async function errors() {
     try {
-      const r = await get(`/rules/${encodeURIComponent(name)}/errors`);
+      const r = await get(`/strata/rules/${encodeURIComponent(name)}/errors`);
       if (!r.errors.length) return h('p', { id: 'rule-errors' }, 'No error recorded.');
       return h('div', { id: 'rule-errors' }, table('Last errors, newest first', ['Time', 'Node', 'Kind', 'Action', 'Topic', 'Message'],
         r.errors.map((e) => h('tr', {},

@@ -252,7 +252,7 @@ def test_session_is_served_by_every_broker(console_cluster, admin):
     status, info = other.json("GET", "/console/api/session",
                               headers={"Cookie": sid})
     assert status == 200 and info["csrfToken"] == csrf
-    assert other.json("GET", "/nodes", headers={"Cookie": sid})[0] == 200
+    assert other.json("GET", "/strata/nodes", headers={"Cookie": sid})[0] == 200
     h = {"Cookie": sid, "X-CSRF-Token": csrf}
     # broker 0's origin is not broker 1's
     status, _ = other.json("POST", "/console/api/logout",
@@ -316,7 +316,7 @@ def test_admin_policies_decide_session_calls(console_cluster, admin):
     ok = {"Cookie": sid, "Origin": admin.origin,
           "X-CSRF-Token": out["csrfToken"]}
     assert admin.json("GET", "/things", headers=ok)[0] == 200
-    status, denied = admin.json("GET", "/nodes", headers=ok)
+    status, denied = admin.json("GET", "/strata/nodes", headers=ok)
     assert (status, denied["error"]) == (403, "AccessDeniedException")
     assert "iot:ListNodes" in denied["message"]
     status, denied = admin.json("POST", "/things/not-allowed", {}, ok)
@@ -336,7 +336,7 @@ def test_admin_policies_decide_session_calls(console_cluster, admin):
 
 def test_list_nodes(console_cluster, admin):
     def nodes_now():
-        status, out = admin.json("GET", "/nodes", headers={
+        status, out = admin.json("GET", "/strata/nodes", headers={
             "Authorization": "Bearer " + console_cluster.admin_token})
         assert status == 200, out
         return {n["nodeId"]: n for n in out["nodes"]}
@@ -418,7 +418,7 @@ def test_https_console_cookie_is_secure(console_cluster):
         cookie = h["Set-Cookie"]
         assert "; Secure" in cookie and "HttpOnly" in cookie
         assert "Max-Age=120" in cookie
-        status, _, body = request("GET", "/nodes", headers={
+        status, _, body = request("GET", "/strata/nodes", headers={
             "Cookie": cookie.split(";")[0]})
         assert status == 200 and b'"nodes"' in body
     finally:
