@@ -52,6 +52,7 @@ class Admin:
         self.host = cluster.host
         self.port = int(cluster.admin_url.rsplit(":", 1)[1])
         self.origin = "http://%s:%d" % (self.host, self.port)
+        self.ws_port = cluster.ws_ports[0]
 
     def request(self, method, path, body=None, headers=None):
         c = http.client.HTTPConnection(self.host, self.port, timeout=10)
@@ -101,6 +102,9 @@ def test_static_files_and_their_headers(admin):
     csp = h["Content-Security-Policy"]
     assert "script-src 'self';" in csp and "default-src 'none'" in csp
     assert "frame-ancestors 'none'" in csp and "unsafe" not in csp
+    # the WebSocket listeners of the host the page came from, no other
+    assert "connect-src 'self' ws://%s:%d wss://" % (
+        admin.host, admin.ws_port) in csp and "*" not in csp
     assert h["X-Content-Type-Options"] == "nosniff"
     assert h["X-Frame-Options"] == "DENY"
     assert h["Cache-Control"] == "no-cache"
