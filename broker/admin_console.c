@@ -108,33 +108,6 @@ admin_console_free(struct broker_admin *a)
 
 /* ---- headers ---- */
 
-/* The host of the request's Host header (without its port) into out, a
- * name or address of at most len - 1 bytes of [A-Za-z0-9.:[]-], or
- * false: the page's own origin is then the only one it may connect to. */
-static bool
-console_host(struct admin_call *call, char *out, size_t len)
-{
-	const char *host = admin_header(call, "Host");
-	const char *end;
-	size_t n;
-
-	if (host == NULL)
-		return false;
-	if (host[0] == '[')             /* [v6]:port */
-		end = strchr(host, ']') != NULL ? strchr(host, ']') + 1 : NULL;
-	else
-		end = host + strcspn(host, ":");
-	if (end == NULL || end == host || (size_t)(end - host) >= len)
-		return false;
-	n = (size_t)(end - host);
-	if (strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789.-:[]") < n)
-		return false;
-	memcpy(out, host, n);
-	out[n] = '\0';
-	return true;
-}
-
 /* The headers every console answer carries.  connect-src names the
  * broker's WebSocket listeners on the host the page was loaded from. */
 static void
@@ -142,10 +115,11 @@ console_security_headers(struct admin_call *call)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(call->req);
 	const struct broker_config *cfg = &call->b->cfg;
+	const char *hh = admin_header(call, "Host");
 	char csp[768], ws[320] = "", host[128];
 	int n = 0;
 
-	if (console_host(call, host, sizeof(host))) {
+	if (hh != NULL && strata_console_host(hh, host, sizeof(host)) == 0) {
 		if (cfg->ws_port != 0)
 			n = snprintf(ws, sizeof(ws), "ws://%s:%ld", host,
 			    cfg->ws_port);

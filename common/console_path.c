@@ -128,3 +128,26 @@ strata_console_cookie(const char *header, char sid[STRATA_CONSOLE_SID_LEN + 1])
 	sid[STRATA_CONSOLE_SID_LEN] = '\0';
 	return 0;
 }
+
+int
+strata_console_host(const char *header, char *out, size_t len)
+{
+	const char *end;
+	size_t n;
+
+	if (header[0] == '[') {          /* [v6]:port */
+		end = strchr(header, ']');
+		if (end == NULL)
+			return STRATA_EINVAL;
+		end++;
+	} else {
+		end = header + strcspn(header, ":");
+	}
+	n = (size_t)(end - header);
+	if (n == 0 || n >= len || strspn(header, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") < n)
+		return STRATA_EINVAL;
+	memcpy(out, header, n);
+	out[n] = '\0';
+	return 0;
+}

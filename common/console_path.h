@@ -40,4 +40,12 @@ const char *strata_console_content_type(const char *name);
 int strata_console_cookie(const char *header,
     char sid[STRATA_CONSOLE_SID_LEN + 1]);
 
+/*
+ * The host of a Host header ("name:port", "[v6]:port", "name") into out
+ * (len bytes with its NUL): 0, or STRATA_EINVAL when it is empty, too
+ * long, an unclosed '[', or holds a byte outside [A-Za-z0-9.:[]-] (out
+ * then untouched).
+ */
+int strata_console_host(const char *header, char *out, size_t len);
+
 #endif

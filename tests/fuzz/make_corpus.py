@@ -1229,9 +1229,9 @@ def throttle_limits():
 
 
 def console_path():
-    """Web console request paths and Cookie headers
+    """Web console request paths, Cookie and Host headers
     (common/console_path.c): files it serves, paths it refuses, a cookie
-    among others."""
+    among others, hosts with a port."""
     t = "console_path"
     write(t, "index", b"/console/")
     write(t, "js", b"/console/js/app.js")
@@ -1239,6 +1239,8 @@ def console_path():
     write(t, "dotdot", b"/console/../etc/passwd")
     write(t, "escaped", b"/console/%2e%2e/x.js")
     write(t, "cookie", b"a=b; strata_console=" + b"0" * 64 + b"; c=d")
+    write(t, "host", b"console.example:443")
+    write(t, "host6", b"[::1]:10083")
 
 
 def main():

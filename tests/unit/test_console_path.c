@@ -95,12 +95,43 @@ test_cookie(void **state)
 	assert_int_equal(strata_console_cookie("", sid), STRATA_EINVAL);
 }
 
+static void
+test_host(void **state)
+{
+	char out[32];
+
+	(void)state;
+	assert_int_equal(strata_console_host("127.0.0.1:10083", out,
+	    sizeof(out)), 0);
+	assert_string_equal(out, "127.0.0.1");
+	assert_int_equal(strata_console_host("[::1]:10083", out, sizeof(out)),
+	    0);
+	assert_string_equal(out, "[::1]");
+	assert_int_equal(strata_console_host("console.example", out,
+	    sizeof(out)), 0);
+	assert_string_equal(out, "console.example");
+	assert_int_equal(strata_console_host("", out, sizeof(out)),
+	    STRATA_EINVAL);
+	assert_int_equal(strata_console_host(":80", out, sizeof(out)),
+	    STRATA_EINVAL);
+	assert_int_equal(strata_console_host("[::1:80", out, sizeof(out)),
+	    STRATA_EINVAL);
+	assert_int_equal(strata_console_host("a;b:80", out, sizeof(out)),
+	    STRATA_EINVAL);
+	assert_int_equal(strata_console_host("x y", out, sizeof(out)),
+	    STRATA_EINVAL);
+	assert_int_equal(strata_console_host(
+	    "a-very-long-host-name-longer-than-the-buffer.example:1", out,
+	    sizeof(out)), STRATA_EINVAL);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_cookie),
+		cmocka_unit_test(test_host),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
