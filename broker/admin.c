@@ -89,6 +89,12 @@ admin_send(struct admin_call *call, int status, const char *reason,
 	evbuffer_add_printf(buf, "%s\n", text);
 	evhttp_add_header(evhttp_request_get_output_headers(call->req),
 	    "Content-Type", "application/json");
+	/* answers hold secrets (keys, the console's CSRF token): a browser
+	 * keeps none of them */
+	if (evhttp_find_header(evhttp_request_get_output_headers(call->req),
+	    "Cache-Control") == NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(call->req),
+		    "Cache-Control", "no-store");
 	evhttp_send_reply(call->req, status, reason, buf);
 	evbuffer_free(buf);
 	free(text);
@@ -283,7 +289,7 @@ admin_header(struct admin_call *call, const char *name)
 }
 
 /* The body as JSON: none is NULL; false after answering 400/413. */
-static bool
+bool
 admin_read_body(struct admin_call *call)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(call->req);
@@ -374,7 +380,7 @@ admin_route(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
 	    admin_type_routes, admin_group_routes, admin_prov_routes,
 	    admin_fidx_routes, admin_fidx_group_routes, admin_audit_routes,
 	    admin_detect_routes, admin_usage_routes, admin_throttle_routes,
-	    admin_auditlog_routes};
+	    admin_auditlog_routes, admin_node_routes};
 	enum evhttp_cmd_type method = evhttp_request_get_command(call->req);
 
 	call->route_status = 404;
@@ -465,6 +471,8 @@ admin_handle(struct evhttp_request *req, void *arg)
 		    "query string does not parse");
 		return;
 	}
+	if (path != NULL && admin_console_handle(call, path))
+		return;
 	n = path != NULL ? admin_segments(path, seg) : -1;
 	if (n >= 0)
 		admin_route(call, seg, n);
@@ -478,6 +486,9 @@ admin_handle(struct evhttp_request *req, void *arg)
 		call->route->handle(call);
 		return;
 	}
+	if (admin_header(call, "Authorization") == NULL &&
+	    admin_console_authenticate(call, admin_authenticated))
+		return;
 	admin_authenticate(call, admin_authenticated);
 }
 
@@ -557,6 +568,7 @@ broker_admin_start(struct strata_broker *b)
 	if (a == NULL)
 		abort();
 	a->b = b;
+	a->console_fd = -1;
 	b->admin = a;
 	if (admin_load_ca(a, cfg) != 0)
 		return STRATA_EINVAL;
@@ -564,6 +576,8 @@ broker_admin_start(struct strata_broker *b)
 		return 0;
 	if (admin_load_token(a, cfg->admin_token_file) != 0 ||
 	    admin_auth_init(a, cfg->admin_bootstrap_key_id) != 0)
+		return STRATA_EINVAL;
+	if (admin_console_start(a) != 0)
 		return STRATA_EINVAL;
 	if (cfg->admin_tls && b->ssl_ctx == NULL) {
 		STRATA_ERROR(BROKER_COMP, "config error: admin-tls needs a "
@@ -611,6 +625,7 @@ broker_admin_free(struct strata_broker *b)
 		evhttp_free(a->http);
 	admin_audit_timer_free(a);
 	admin_auditlog_free(a);
+	admin_console_free(a);
 	X509_free(a->ca);
 	EVP_PKEY_free(a->ca_key);
 	OPENSSL_cleanse(a->token, sizeof(a->token));

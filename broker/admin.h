@@ -32,6 +32,8 @@ struct broker_admin {
 	char ca_id[BROKER_CERT_ID_LEN + 1];
 	struct event *audit_timer; /* due scheduled audits (devaudit) */
 	struct admin_auditlog *auditlog; /* admin_auditlog.c */
+	int console_fd;           /* the console's static files (a
+				     directory), -1: console off */
 };
 
 /* What a route acts on, for its resource ARN (admin_auth.c). */
@@ -83,6 +85,7 @@ extern const struct admin_route admin_detect_routes[]; /* admin_detect.c */
 extern const struct admin_route admin_usage_routes[]; /* admin_usage.c */
 extern const struct admin_route admin_auditlog_routes[];
                                           /* admin_auditlog.c */
+extern const struct admin_route admin_node_routes[]; /* admin_nodes.c */
                                           /* admin_fidx_groups.c */
 extern const struct admin_route admin_throttle_routes[]; /* admin_throttle.c */
 
@@ -165,6 +168,12 @@ void admin_authenticate(struct admin_call *call,
  * 403. */
 bool admin_authorize(struct admin_call *call);
 void admin_cred_free(struct admin_call *call);
+/* Authenticate as the access key id (NULL: the bootstrap key) with its
+ * secret (a console login), or, secret NULL, as the key of a console
+ * session the caller has checked: the key must still be Active, and
+ * its user's policies are loaded as for any call.  next as above. */
+void admin_authenticate_key(struct admin_call *call, const char *id,
+    const char *secret, void (*next)(struct admin_call *call));
 /* A secret's verifier and signing key, hex. */
 void admin_key_derive(const char *secret, char verifier[65],
     char signing[65]);
@@ -218,6 +227,23 @@ bool admin_fidx_index_name(struct admin_call *call, const char *name);
 /* ---- admin_devaudit.c: the timer that runs due scheduled audits ---- */
 void admin_audit_timer_start(struct broker_admin *a);
 void admin_audit_timer_free(struct broker_admin *a);
+
+/* ---- admin_console.c: the web console (docs/internals/console.md) ---- */
+/* Open the console directory (console-dir, or the default beside the
+ * binary); a missing one leaves the console off.  0 or STRATA_EINVAL. */
+int admin_console_start(struct broker_admin *a);
+void admin_console_free(struct broker_admin *a);
+/* A request under /console/: a static file or the session calls.
+ * True when it is one (it is answered). */
+bool admin_console_handle(struct admin_call *call, const char *path);
+/* A request without Authorization that carries the console cookie:
+ * checked (Origin, session, CSRF token) and authenticated as the
+ * session's key, then next; else answered 401 / 403.  False when the
+ * request has no console cookie (nothing done). */
+bool admin_console_authenticate(struct admin_call *call,
+    void (*next)(struct admin_call *call));
+/* admin.c's body reader: none is NULL; false after answering 400/413. */
+bool admin_read_body(struct admin_call *call);
 
 /* ---- admin_iam.c ---- */
 void admin_iam_arn(struct admin_call *call, char *out, size_t len,

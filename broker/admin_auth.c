@@ -40,6 +40,8 @@
 /* What the Authorization header says. */
 struct admin_cred {
 	bool is_signed;
+	bool session;   /* a console session's key: no secret to check,
+			   the login checked it (admin_console.c) */
 	char id[ADMIN_KEY_ID_MAX + 1];
 	char secret[ADMIN_TOKEN_MAX + 1];   /* bearer */
 	char signature[65];                 /* signed: lower-case hex */
@@ -372,8 +374,8 @@ auth_looked_up(struct admin_call *call, redisReply *r)
 		auth_refuse(call, "access key is Inactive");
 		return;
 	}
-	right = c->is_signed ? auth_signature_right(call, c,
-	    r->element[3]->str) : auth_bearer_right(c, r->element[2]->str);
+	right = c->session ? true : c->is_signed ? auth_signature_right(call,
+	    c, r->element[3]->str) : auth_bearer_right(c, r->element[2]->str);
 	if (!right) {
 		auth_refuse(call, c->is_signed ? "signature does not match "
 		    "(method, path, query, body digest and X-Strata-Date "
@@ -390,20 +392,42 @@ auth_looked_up(struct admin_call *call, redisReply *r)
 		call->next(call);
 }
 
-void
-admin_authenticate(struct admin_call *call, void (*next)(struct admin_call *))
+/* The credential in call->cred is well-formed: look its key up. */
+static void
+auth_lookup(struct admin_call *call)
 {
 	struct broker_admin *a = call->b->admin;
-	struct admin_cred *c = calloc(1, sizeof(*c));
-	const char *why;
 	char k[BROKER_REGISTRY_KEY_MAX], now[24], uid[24];
 	time_t t = time(NULL);
 	struct tm tm;
+
+	broker_registry_key(k, "admin-key", call->cred->id);
+	gmtime_r(&t, &tm);
+	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(uid, sizeof(uid), "AIDA%.16s", a->boot_id + 4);
+	admin_eval(call, script_authenticate, 2, 8, (const char *[]){k,
+	    "strata:admin-users", call->cred->id, a->boot_id, a->boot_verifier,
+	    a->boot_signing, now, uid}, auth_looked_up);
+}
+
+static struct admin_cred *
+auth_cred_new(struct admin_call *call, void (*next)(struct admin_call *))
+{
+	struct admin_cred *c = calloc(1, sizeof(*c));
 
 	if (c == NULL)
 		abort();
 	call->cred = c;
 	call->next = next;
+	return c;
+}
+
+void
+admin_authenticate(struct admin_call *call, void (*next)(struct admin_call *))
+{
+	struct admin_cred *c = auth_cred_new(call, next);
+	const char *why;
+
 	why = auth_parse(call, c);
 	if (why == NULL && c->is_signed && !auth_date_fresh(c->date))
 		why = "X-Strata-Date is not a date within 300 seconds of the "
@@ -412,13 +436,27 @@ admin_authenticate(struct admin_call *call, void (*next)(struct admin_call *))
 		auth_refuse(call, why);
 		return;
 	}
-	broker_registry_key(k, "admin-key", c->id);
-	gmtime_r(&t, &tm);
-	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	snprintf(uid, sizeof(uid), "AIDA%.16s", a->boot_id + 4);
-	admin_eval(call, script_authenticate, 2, 8, (const char *[]){k,
-	    "strata:admin-users", c->id, a->boot_id, a->boot_verifier,
-	    a->boot_signing, now, uid}, auth_looked_up);
+	auth_lookup(call);
+}
+
+void
+admin_authenticate_key(struct admin_call *call, const char *id,
+    const char *secret, void (*next)(struct admin_call *call))
+{
+	struct admin_cred *c = auth_cred_new(call, next);
+
+	if (id == NULL)
+		id = call->b->admin->boot_id;
+	if (!admin_key_id_valid(id) || (secret != NULL &&
+	    strlen(secret) > ADMIN_TOKEN_MAX)) {
+		auth_refuse(call, "malformed access key id or secret");
+		return;
+	}
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	if (secret != NULL)
+		snprintf(c->secret, sizeof(c->secret), "%s", secret);
+	c->session = secret == NULL;
+	auth_lookup(call);
 }
 
 void

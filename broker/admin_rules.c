@@ -302,6 +302,50 @@ op_get_topic_rule(struct admin_call *call)
 	    call->arg}, rules_got);
 }
 
+/* ---- recent errors (not AWS's: the web console's) ---- */
+
+/* KEYS: rule, its errors; ARGV: name.  strata-rulesd writes the errors
+ * (rulesd/run.c, at most one a second per rule and instance, the last
+ * 20 kept). */
+static const char script_rule_errors[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
+    "  'Unauthorized rule ' .. ARGV[1] .. ' does not exist') end "
+    "return redis.call('LRANGE', KEYS[2], 0, -1)";
+
+static void
+rules_errors_listed(struct admin_call *call, redisReply *reply)
+{
+	json_t *errors = json_array(), *e;
+
+	for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY &&
+	     i < reply->elements; i++) {
+		redisReply *r = reply->element[i];
+
+		e = r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len,
+		    0, NULL) : NULL;
+		if (json_is_object(e))
+			json_array_append(errors, e);
+		json_decref(e);
+	}
+	admin_reply(call, json_pack("{s:o}", "errors", errors));
+}
+
+/* ListTopicRuleErrors: GET /strata/rules/{ruleName}/errors (**differs**: AWS
+ * shows a rule's errors in CloudWatch, not through this API). */
+static void
+op_list_topic_rule_errors(struct admin_call *call)
+{
+	char key[KEY_MAX], errors[KEY_MAX];
+
+	if (!rules_arg_name(call))
+		return;
+	broker_registry_key(key, "rule", call->arg);
+	snprintf(errors, sizeof(errors), "strata:rule-errors:{%s}",
+	    call->arg);
+	admin_eval(call, script_rule_errors, 2, 3, (const char *[]){key,
+	    errors, call->arg}, rules_errors_listed);
+}
+
 /* ---- list ---- */
 
 /*
@@ -514,5 +558,8 @@ const struct admin_route admin_rule_routes[] = {
 	    "iot:EnableTopicRule", ADMIN_RES_RULE, op_enable_topic_rule},
 	{EVHTTP_REQ_POST, "rules/*/disable", "DisableTopicRule",
 	    "iot:DisableTopicRule", ADMIN_RES_RULE, op_disable_topic_rule},
+	{EVHTTP_REQ_GET, "strata/rules/*/errors", "ListTopicRuleErrors",
+	    "iot:ListTopicRuleErrors", ADMIN_RES_RULE,
+	    op_list_topic_rule_errors},
 	{0, NULL, NULL, NULL, 0, NULL},
 };

@@ -121,6 +121,8 @@ struct broker_config {
 	char *admin_token_file;
 	char *admin_bootstrap_key_id;
 	bool admin_tls;
+	char *console_dir;        /* "" = share/strata/console by the binary */
+	long console_session_ttl; /* s */
 	char *iot_region;
 	char *iot_account;
 	char *registry_ca_cert;
@@ -718,6 +720,9 @@ struct strata_broker {
 	struct strata_redis *redis;
 	struct strata_redis *nodesub;        /* strata:node:<id> subscriber */
 	struct event *lease_timer;
+	const char *role;         /* "broker", or the embedding daemon's
+				     ("shadowd", "rulesd"): its node info */
+	long long started;        /* s since the epoch, for the node info */
 	struct strata_hashmap *pending;      /* client id -> broker_pending */
 	struct event *poll_timer;
 	struct event *reap_ev;

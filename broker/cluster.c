@@ -15,6 +15,9 @@
  *                               across the cluster (throttle.md), checked
  *                               and taken by the register script
  *   strata:session:<client id>  a strata.Session in transit, PX 60000
+ *   strata:nodeinfo:<role>:<id> HASH what the web console's cluster
+ *                               page shows (ListNodes), PX 5000 with the
+ *                               lease
  *   strata:node:<id>            channel of strata.SessionControl messages
  *                               (TAKEOVER to the previous broker, HANDOFF
  *                               back), on a second Redis connection in
@@ -40,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "broker.h"
 #include "durable.h"
@@ -243,6 +247,49 @@ cluster_register_reply(const redisReply *r, struct cluster_reg *reg)
 
 /* ---- the lease ---- */
 
+static unsigned long long
+cluster_sum(uint64_t *const *cells, size_t n)
+{
+	unsigned long long sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (cells[i] != NULL)
+			sum += *cells[i];
+	return sum;
+}
+
+/* strata:nodeinfo:<role>:<id>: this node's figures for ListNodes
+ * (docs/internals/console.md), gone 5 s after the node. */
+static void
+cluster_node_info(struct strata_broker *b)
+{
+	const struct broker_metrics *m = &b->m;
+	long long conns = 0;
+	const char *role = b->role != NULL ? b->role : "broker";
+	char address[300] = "";
+
+	if (b->cfg.port != 0)   /* shadowd and rulesd have no listener */
+		snprintf(address, sizeof(address), "%s:%ld", b->cfg.bind,
+		    b->cfg.port);
+	for (size_t i = 0; i < BROKER_LISTENERS; i++)
+		if (m->connections[i] != NULL)
+			conns += *m->connections[i];
+	strata_redis_command(b->redis, NULL, NULL, "HSET strata:nodeinfo:%s:%s"
+	    " role %s address %s admin %ld started %lld connections %lld "
+	    "sessions %lld subscriptions %lld links %lld publishes_in %llu "
+	    "publishes_out %llu bytes_in %llu bytes_out %llu", role,
+	    b->cfg.node_id, role, address, b->cfg.admin_port,
+	    b->started, conns, m->sessions != NULL ? (long long)*m->sessions :
+	    0, m->subscriptions != NULL ? (long long)*m->subscriptions : 0,
+	    m->links_up != NULL ? (long long)*m->links_up : 0,
+	    cluster_sum(m->forwarded, 3), cluster_sum(m->delivered, 3),
+	    m->bytes_in != NULL ? (unsigned long long)*m->bytes_in : 0,
+	    m->bytes_out != NULL ? (unsigned long long)*m->bytes_out : 0);
+	strata_redis_command(b->redis, NULL, NULL, "PEXPIRE "
+	    "strata:nodeinfo:%s:%s %s", role, b->cfg.node_id,
+	    CLUSTER_LEASE_MS);
+}
+
 /* The lease, and the broker's name in strata:brokers, where routers list
  * the live brokers (a partition moves once every live broker joined). */
 static void
@@ -255,6 +302,7 @@ cluster_lease(evutil_socket_t fd, short what, void *arg)
 	    CLUSTER_LEASE_MS);
 	strata_redis_command(b->redis, NULL, NULL,
 	    "HSET strata:brokers %s 1", b->cfg.node_id);
+	cluster_node_info(b);
 }
 
 /* ---- waiting connections ---- */
@@ -919,6 +967,7 @@ broker_cluster_start(struct strata_broker *b)
 	b->nodesub = broker_redis_new(b, NULL, NULL);
 	strata_redis_subscribe(b->nodesub, channel, cluster_on_message, b);
 	free(channel);
+	b->started = (long long)time(NULL);
 	b->lease_timer = event_new(b->base, -1, EV_PERSIST, cluster_lease, b);
 	if (b->nodesub == NULL || b->lease_timer == NULL)
 		return STRATA_EIO;

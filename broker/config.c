@@ -136,6 +136,13 @@ static const struct strata_config_option broker_options[] = {
 	OPT("admin-audit-reads", STRATA_CFG_BOOL, admin_audit_reads, "false",
 	    0, 0, "keep the records of successful reads (GET) too, not only "
 	    "of changes and refusals"),
+	OPT("console-dir", STRATA_CFG_STRING, console_dir, "", 0, 0,
+	    "directory of the web console's files, served under /console/ "
+	    "by the admin API (default: share/strata/console beside the "
+	    "binary's directory; missing: no console)"),
+	OPT("console-session-ttl", STRATA_CFG_INT, console_session_ttl,
+	    "3600", 60, 86400, "seconds a web console session lives after "
+	    "its login"),
 	OPT("iot-region", STRATA_CFG_STRING, iot_region, "local", 0, 0,
 	    "region field of the ARNs the registry gives and policies name"),
 	OPT("iot-account", STRATA_CFG_STRING, iot_account, "000000000000", 0,

@@ -182,6 +182,7 @@ broker_embed_run(const struct broker_embed_daemon *d, const void *cfg,
 	if (b == NULL)
 		abort();
 	*bp = b;
+	b->role = d->comp;
 	if (d->core_config(cfg, &b->cfg) != 0) {
 		rc = 2;
 		goto out;

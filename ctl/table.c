@@ -425,6 +425,9 @@ const struct ctl_command ctl_table_commands[] = {
 	    { RULE_NAME, TOPIC_RULE_PAYLOAD } },
 	{ "get-topic-rule", "GetTopicRule", EVHTTP_REQ_GET,
 	    "/rules/{ruleName}", "Show a topic rule.", { RULE_NAME } },
+	{ "list-topic-rule-errors", "ListTopicRuleErrors", EVHTTP_REQ_GET,
+	    "/strata/rules/{ruleName}/errors", "Show a topic rule's last errors "
+	    "(not an AWS IoT command).", { RULE_NAME } },
 	{ "list-topic-rules", "ListTopicRules", EVHTTP_REQ_GET, "/rules",
 	    "List topic rules, a page at a time.",
 	    { { "topic", "topic", CTL_QUERY, CTL_STRING, 0 },
@@ -486,6 +489,9 @@ const struct ctl_command ctl_table_commands[] = {
 	    "/indices/{indexName}", "Show an index's status and schema.",
 	    { { "index-name", "indexName", CTL_PATH, CTL_STRING,
 		CTL_REQUIRED } } },
+	{ "list-nodes", "ListNodes", EVHTTP_REQ_GET, "/strata/nodes",
+	    "List the cluster's nodes: role, address, uptime, figures "
+	    "(not an AWS IoT command).", { { NULL } } },
 	{ "list-indices", "ListIndices", EVHTTP_REQ_GET, "/indices",
 	    "List the search indices.", { MAX_RESULTS, NEXT_TOKEN } },
 	{ "search-index", "SearchIndex", EVHTTP_REQ_POST, "/indices/search",

@@ -14,6 +14,7 @@ PACKAGES=(
 	python3 python3-paho-mqtt python3-pytest python3-pytest-xdist
 	python3-yaml docker-compose prometheus
 	procps iproute2 ca-certificates
+	chromium
 )
 
 missing=()
@@ -52,11 +53,12 @@ if ((${#missing[@]} > 0)); then
 	fi
 fi
 
-# The test helpers' npm packages (MQTT.js in tests/js, the Kubernetes
-# schemas in tests/k8s), exactly as each package-lock.json pins them;
-# again only when the lock file changed since the last `npm ci`.  A
-# failure (no registry) does not stop a build: the tests that use them
-# report it.
+# The test helpers' npm packages (MQTT.js in tests/js, whose browser
+# module the web console also ships, with puppeteer-core, which drives
+# chromium in the console's browser test; the Kubernetes schemas in
+# tests/k8s), exactly as each package-lock.json pins them; again only
+# when the lock file changed since the last `npm ci`.  A failure (no
+# registry) does not stop a build: the tests that use them report it.
 for js in tests/js tests/k8s; do
 	js=$(cd "$(dirname "${BASH_SOURCE[0]}")/../$js" && pwd)
 	stamp=$js/node_modules/.strata-lock

@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -842,6 +843,28 @@ partition_scheme_cb(enum strata_scheme_result res, long partitions,
 	}
 }
 
+/* strata:nodeinfo:router:<id>: this router's figures for the web
+ * console's ListNodes (docs/internals/console.md), gone with the lease. */
+static void
+partition_node_info(struct strata_router *r)
+{
+	const struct router_metrics *m = &r->m;
+	unsigned long long pubs = 0;
+
+	if (r->started == 0)
+		r->started = (long long)time(NULL);
+	for (int i = 0; i < 3; i++)
+		pubs += m->publishes[i] != NULL ? *m->publishes[i] : 0;
+	strata_redis_command(r->redis, NULL, NULL, "HSET "
+	    "strata:nodeinfo:router:%s role router address %s started %lld "
+	    "partitions %u links %u publishes_in %llu publishes_out %llu",
+	    r->cfg.node_id, r->link_address != NULL ? r->link_address : "",
+	    r->started, r->parts.owned_count, r->broker_count, pubs,
+	    m->deliveries != NULL ? (unsigned long long)*m->deliveries : 0ULL);
+	strata_redis_command(r->redis, NULL, NULL,
+	    "PEXPIRE strata:nodeinfo:router:%s %d", r->cfg.node_id, LEASE_MS);
+}
+
 void
 router_partition_tick(struct strata_router *r)
 {
@@ -862,6 +885,7 @@ router_partition_tick(struct strata_router *r)
 		strata_redis_command(r->redis, NULL, NULL,
 		    "HSET strata:routers %s %s", r->cfg.node_id,
 		    r->link_address);
+	partition_node_info(r);
 	if (r->parts.cycle_running)
 		r->parts.cycle_again = true;
 	else

@@ -249,6 +249,7 @@ struct strata_router {
 	struct event *fast_ev;     /* 250 ms: partition map version */
 	struct strata_list brokers;
 	unsigned broker_count;
+	long long started;         /* s since the epoch (node info) */
 	uint64_t next_broker_id;
 	struct strata_list nodes;
 	unsigned node_count;

@@ -55,6 +55,8 @@ struct rulesd_rule {
 					 parses (the rule does nothing) */
 	uint32_t sub_id;              /* its subscription identifier */
 	struct rulesd_rule_metrics *m;
+	long long error_recorded;     /* s of the last error written to
+					 strata:rule-errors (run.c) */
 };
 
 struct rulesd {

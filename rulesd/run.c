@@ -71,6 +71,55 @@ run_rule_free(struct run_rule *rr)
 	free(rr);
 }
 
+/* ---- recent errors ---- */
+
+#define RUN_ERRORS_KEPT "19"         /* LTRIM's last index: 20 kept */
+#define RUN_ERRORS_TTL "604800"      /* a week after the last one */
+
+/*
+ * strata:rule-errors:{<rule>}: the rule's last 20 errors, newest first,
+ * each {"time" (ms), "node", "kind" (evaluation, action, errorAction),
+ * "topic", "action"?, "resource"?, "message"}, for the web console
+ * (ListTopicRuleErrors, docs/internals/console.md).  At most one a
+ * second per rule and instance is written: a failing target at full
+ * rate costs Redis one write a second, the counters count them all.
+ */
+static void
+run_record_error(struct run_rule *rr, const char *kind, const char *action,
+    const char *resource, const char *message)
+{
+	struct rulesd_rule *r = rr->r;
+	long long now_us = (long long)run_now_us();
+	char key[STRATA_RULE_NAME_MAX + 40], *text;
+	json_t *o;
+
+	if (r->error_recorded == now_us / 1000000)
+		return;
+	r->error_recorded = now_us / 1000000;
+	o = json_pack("{s:I, s:s, s:s, s:s, s:s}", "time",
+	    (json_int_t)(now_us / 1000), "node", rr->rd->b->cfg.node_id,
+	    "kind", kind, "topic", rr->topic, "message",
+	    message != NULL ? message : "failed");
+	if (o == NULL)
+		abort();
+	if (action != NULL)
+		json_object_set_new(o, "action", json_string(action));
+	if (resource != NULL)
+		json_object_set_new(o, "resource", json_string(resource));
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (text == NULL)
+		abort();
+	snprintf(key, sizeof(key), "strata:rule-errors:{%s}", r->name);
+	strata_redis_command(rr->rd->b->redis, NULL, NULL, "LPUSH %s %s", key,
+	    text);
+	strata_redis_command(rr->rd->b->redis, NULL, NULL, "LTRIM %s 0 "
+	    RUN_ERRORS_KEPT, key);
+	strata_redis_command(rr->rd->b->redis, NULL, NULL, "EXPIRE %s "
+	    RUN_ERRORS_TTL, key);
+	free(text);
+}
+
 /* ---- action results ---- */
 
 static void run_action(struct run_rule *rr,
@@ -103,6 +152,8 @@ run_failure(struct run_rule *rr, enum strata_rule_action_kind kind,
 	json_object_set_new(f, "errorMessage",
 	    json_string(error != NULL ? error : "failed"));
 	json_array_append_new(rr->failures, f);
+	run_record_error(rr, rr->is_error_action ? "errorAction" : "action",
+	    run_action_name(kind), resource, error);
 	STRATA_WARN(RULESD_COMP, "action failed|rule=%s action=%s%s "
 	    "resource=\"%s\" error=\"%s\"", rr->r->name,
 	    run_action_name(kind), rr->is_error_action ? " (errorAction)" :
@@ -636,6 +687,8 @@ run_eval_finish(struct run_eval *ev)
 	if (res != STRATA_SQL_SELECTED) {
 		if (res == STRATA_SQL_FAILED) {
 			(*r->m->eval_failed)++;
+			run_record_error(rr, "evaluation", NULL, NULL,
+			    err.message);
 			STRATA_WARN(RULESD_COMP, "evaluation failed|rule=%s "
 			    "topic=%s error=\"%s\"", r->name, rr->topic,
 			    err.message);

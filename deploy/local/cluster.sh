@@ -64,6 +64,8 @@
 #   ADMIN_TOKEN_FILE (its bearer token; STRATA_ADMIN_TOKEN),
 #   ADMIN_ACCESS_KEY_ID (the bootstrap admin identity's access key, whose
 #   secret is ADMIN_TOKEN: STRATA_ACCESS_KEY_ID, STRATA_SECRET_ACCESS_KEY)
+#   CONSOLE_URL (broker 0's web console; log in with ADMIN_TOKEN;
+#   docs/internals/console.md)
 # The development CA (CA_FILE, its key beside it) signs what
 # `stratactl create-keys-and-certificate` makes.  CLIENT_CERT is
 # registered ACTIVE with the policy "strata-dev" attached, which allows
@@ -386,6 +388,7 @@ cmd_up() {
 		ADMIN_TOKEN="$(cat "$DIR/admin.token")"
 		ADMIN_TOKEN_FILE="$DIR/admin.token"
 		ADMIN_ACCESS_KEY_ID="$(cat "$DIR/admin.key-id")"
+		CONSOLE_URL="http://$HOST:${admin[0]}/console/"
 		REDIS_USER="$REDIS_USER"
 		REDIS_PASSWORD_FILE="$DIR/redis.password"
 		REDIS_SENTINEL_PASSWORD_FILE="$( ((REDIS_HA)) && echo "$DIR/redis-sentinel.password")"
@@ -688,6 +691,7 @@ cmd_run() {
 		  redis:    $HOST:$REDIS_PORT${REDIS_SENTINELS:+ (primary at start; sentinels $REDIS_SENTINELS, master $REDIS_MASTER_NAME)}${lb_line}
 		  certs:    CA $CA_FILE, client $CLIENT_CERT / $CLIENT_KEY
 		  admin:    $ADMIN_URL (stratactl: STRATA_ADMIN_URL, STRATA_ADMIN_TOKEN=\$(cat $ADMIN_TOKEN_FILE))
+		  console:  $CONSOLE_URL (log in with the admin token: $ADMIN_TOKEN)
 		  shadows:  \$aws/things/<thing>/shadow/... over MQTT${DATA_URL:+; HTTP $DATA_URL (stratactl: STRATA_DATA_URL)}${DATA_HTTPS_URL:+; HTTPS $DATA_HTTPS_URL (device certificates)}
 		  logs:     $LOG_DIR
 		  try:      mosquitto_sub -p ${MQTT_PORTS%% *} -t '#' -v

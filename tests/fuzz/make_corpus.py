@@ -1228,6 +1228,21 @@ def throttle_limits():
         write(t, name, v)
 
 
+def console_path():
+    """Web console request paths, Cookie and Host headers
+    (common/console_path.c): files it serves, paths it refuses, a cookie
+    among others, hosts with a port."""
+    t = "console_path"
+    write(t, "index", b"/console/")
+    write(t, "js", b"/console/js/app.js")
+    write(t, "vendor", b"/console/vendor/mqtt.esm.js")
+    write(t, "dotdot", b"/console/../etc/passwd")
+    write(t, "escaped", b"/console/%2e%2e/x.js")
+    write(t, "cookie", b"a=b; strata_console=" + b"0" * 64 + b"; c=d")
+    write(t, "host", b"console.example:443")
+    write(t, "host6", b"[::1]:10083")
+
+
 def main():
     broker_authwire()
     ctl_input()
@@ -1251,6 +1266,7 @@ def main():
     rule()
     fidx_query()
     throttle_limits()
+    console_path()
 
 
 if __name__ == "__main__":
