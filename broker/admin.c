@@ -102,6 +102,26 @@ admin_reply(struct admin_call *call, json_t *body)
 	admin_send(call, 200, "OK", body != NULL ? body : json_object());
 }
 
+struct evhttp_request *
+admin_stream_start(struct admin_call *call, const char *content_type)
+{
+	struct evhttp_request *req = call->req;
+
+	admin_audit(call, 200, NULL);
+	if (call->gone) {
+		admin_call_free(call);
+		return NULL;
+	}
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+	    NULL, NULL);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", content_type);
+	evhttp_send_reply_start(req, 200, "OK");
+	(*call->b->m.admin_requests[0])++;
+	admin_call_free(call);
+	return req;
+}
+
 static const char *
 admin_reason(int status)
 {
@@ -371,7 +391,7 @@ admin_route(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
 	    admin_iam_routes, admin_rule_routes, admin_dest_routes,
 	    admin_type_routes, admin_group_routes, admin_prov_routes,
 	    admin_fidx_routes, admin_fidx_group_routes, admin_audit_routes,
-	    admin_usage_routes, admin_throttle_routes};
+	    admin_usage_routes, admin_throttle_routes, admin_trace_routes};
 	enum evhttp_cmd_type method = evhttp_request_get_command(call->req);
 
 	call->route_status = 404;
