@@ -218,3 +218,36 @@ def test_iam_refusal_and_bad_input(cluster):
                     "/strata/trace/abc?seconds=ten",
                     auth="Bearer " + cluster.admin_token)
     assert st == 400 and body["field"] == "seconds", body
+
+
+def test_rate_limit_reports_dropped_events(cluster):
+    """1500 PINGREQs written at once make 3000 events within a second:
+    1000 a second are published, the rest counted and reported in a
+    "dropped" line before the next event that passes; nothing is lost
+    from the count."""
+    import rawmqtt
+    cid = "burst-" + os.urandom(6).hex()
+    p, lines, reader = start_trace(cluster, cid, 5)
+    wait_for(lambda: traced_everywhere(cluster), what="trace registered")
+    raw = rawmqtt.RawClient(cluster.host, cluster.mqtt_ports[1])
+    raw.send(rawmqtt.connect(cid))
+    assert raw.recv().type == rawmqtt.CONNACK
+    n = 1500
+    raw.send(rawmqtt.pingreq() * n)
+    for _ in range(n):
+        assert raw.recv().type == rawmqtt.PINGRESP
+    time.sleep(1.1)
+    raw.send(rawmqtt.pingreq())
+    assert raw.recv().type == rawmqtt.PINGRESP
+    raw.send(rawmqtt.disconnect())
+    raw.close()
+    assert p.wait(20) == 0, p.stderr.read()
+    reader.join(5)
+    pings = [x for x in lines if x["event"] == "packet"]
+    assert len(pings) <= 2 * 1000   # at most two windows' worth
+    dropped = sum(x["count"] for x in lines if x["event"] == "dropped")
+    assert dropped >= 1000, dropped
+    # PINGREQ and PINGRESP each, and the DISCONNECT in
+    assert len(pings) + dropped == 2 * (n + 1) + 1
+    assert lines[-2]["event"] == "disconnect"
+    assert lines[-2]["reason"] == "CLIENT_INITIATED_DISCONNECT"
