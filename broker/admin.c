@@ -110,6 +110,26 @@ admin_reply(struct admin_call *call, json_t *body)
 	admin_send(call, 200, "OK", body != NULL ? body : json_object());
 }
 
+struct evhttp_request *
+admin_stream_start(struct admin_call *call, const char *content_type)
+{
+	struct evhttp_request *req = call->req;
+
+	admin_audit(call, 200, NULL);
+	if (call->gone) {
+		admin_call_free(call);
+		return NULL;
+	}
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+	    NULL, NULL);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", content_type);
+	evhttp_send_reply_start(req, 200, "OK");
+	(*call->b->m.admin_requests[0])++;
+	admin_call_free(call);
+	return req;
+}
+
 static const char *
 admin_reason(int status)
 {
@@ -380,7 +400,7 @@ admin_route(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
 	    admin_type_routes, admin_group_routes, admin_prov_routes,
 	    admin_fidx_routes, admin_fidx_group_routes, admin_audit_routes,
 	    admin_detect_routes, admin_usage_routes, admin_throttle_routes,
-	    admin_auditlog_routes, admin_node_routes};
+	    admin_auditlog_routes, admin_node_routes, admin_trace_routes};
 	enum evhttp_cmd_type method = evhttp_request_get_command(call->req);
 
 	call->route_status = 404;

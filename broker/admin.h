@@ -48,6 +48,7 @@ enum admin_resource {
 	ADMIN_RES_THING_TYPE,   /* .../thingtype/<arg> */
 	ADMIN_RES_THING_GROUP,  /* .../thinggroup/<arg> */
 	ADMIN_RES_PROV_TEMPLATE, /* .../provisioningtemplate/<arg> */
+	ADMIN_RES_CLIENT,       /* .../client/<arg> */
 	ADMIN_RES_INDEX,        /* .../index/<arg>, AWS_Things when the
 				   path has none (the index is named in
 				   the body, and there is only one) */
@@ -88,6 +89,7 @@ extern const struct admin_route admin_auditlog_routes[];
 extern const struct admin_route admin_node_routes[]; /* admin_nodes.c */
                                           /* admin_fidx_groups.c */
 extern const struct admin_route admin_throttle_routes[]; /* admin_throttle.c */
+extern const struct admin_route admin_trace_routes[]; /* admin_trace.c */
 
 struct admin_cred;
 struct strata_iam_policy;
@@ -140,6 +142,12 @@ void admin_error(struct admin_call *call, int status, const char *type,
 void admin_eval(struct admin_call *call, const char *script, int nkeys,
     int argc, const char **argv, admin_done_cb done);
 void admin_call_free(struct admin_call *call);
+/* Answer 200 with a streamed body (HTTP chunked, content_type): the
+ * audit line is written, the call freed, and its request returned, now
+ * the caller's (evhttp_send_reply_chunk, _end); NULL when the client went
+ * away (the call is freed too). */
+struct evhttp_request *admin_stream_start(struct admin_call *call,
+    const char *content_type);
 const char *admin_query(struct admin_call *call, const char *name);
 bool admin_query_true(struct admin_call *call, const char *name);
 const char *admin_header(struct admin_call *call, const char *name);

@@ -484,6 +484,7 @@ auth_resource(struct admin_call *call, char *out, size_t len)
 		[ADMIN_RES_THING_TYPE] = "thingtype",
 		[ADMIN_RES_THING_GROUP] = "thinggroup",
 		[ADMIN_RES_PROV_TEMPLATE] = "provisioningtemplate",
+		[ADMIN_RES_CLIENT] = "client",
 	};
 	const struct broker_config *cfg = &call->b->cfg;
 
@@ -497,6 +498,7 @@ auth_resource(struct admin_call *call, char *out, size_t len)
 	case ADMIN_RES_THING_TYPE:
 	case ADMIN_RES_THING_GROUP:
 	case ADMIN_RES_PROV_TEMPLATE:
+	case ADMIN_RES_CLIENT:
 		snprintf(out, len, "arn:aws:iot:%s:%s:%s/%s", cfg->iot_region,
 		    cfg->iot_account, iot_kinds[call->route->resource],
 		    call->arg);

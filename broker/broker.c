@@ -92,6 +92,8 @@ broker_start(struct strata_broker *b, bool listen)
 	if (listen && broker_detect_start(b) != 0)
 		return STRATA_EIO;
 	broker_meter_start(b);
+	if (broker_trace_start(b) != 0)
+		return STRATA_EIO;
 	return broker_devstats_start(b);
 }
 
@@ -117,6 +119,7 @@ broker_fini(struct strata_broker *b)
 	broker_cluster_free(b);
 	broker_meter_free(b);
 	broker_admin_free(b);
+	broker_trace_free(b);
 	broker_devices_free(b);
 	broker_authorizer_free(b);
 	broker_throttle_free(b);

@@ -333,6 +333,10 @@ struct broker_metrics {
 					PENDING_ACTIVATION */
 	uint64_t *tls_failures[BROKER_TLS_FAILURES]; /* tls.c */
 	uint64_t *tls_reloads_ok;
+	int64_t *trace_streams;      /* trace: admin streams served here */
+	int64_t *traced_clients;     /* client ids this broker traces */
+	uint64_t *trace_events;      /* lines published */
+	uint64_t *trace_dropped;     /* events over the rate */
 	uint64_t *tls_reloads_error;
 	uint64_t *ws_upgrades;       /* ws.c: opening requests accepted */
 	uint64_t *ws_refused[16];    /* ... refused, by enum
@@ -555,7 +559,18 @@ struct broker_conn {
 				    CONNECT gets 0x9F */
 	struct broker_throttle throttle;
 	struct broker_devstats stats; /* devstats.c */
+	struct broker_trace_conn *trace; /* trace.c: NULL unless traced */
 	char peer[64];
+};
+
+/* A traced connection's state (trace.c, docs/internals/trace.md). */
+struct broker_trace_conn {
+	char *client_id;
+	size_t client_id_len;
+	int64_t until_ms;        /* wall clock: past it, not traced */
+	int64_t window_ms;       /* start of the current rate window */
+	uint32_t in_window;      /* events written in it */
+	uint64_t dropped;        /* over the rate, not written yet */
 };
 
 /*
@@ -741,6 +756,7 @@ struct strata_broker {
 	struct broker_fleet *fleet;          /* fleet.c, made at the first
 					        request */
 	struct broker_detect *detect;        /* detect.c, NULL: not started */
+	struct broker_trace *trace;          /* trace.c, NULL: no Redis */
 	struct strata_list conns;
 	struct strata_list reap;
 	int64_t n_conns;
@@ -1362,6 +1378,18 @@ size_t broker_conn_output_len(struct broker_conn *c);
  * the memory is released from the reap event.  with_will: the close is
  * abrupt and the will (if any) is published. */
 void broker_conn_close(struct broker_conn *c, bool with_will);
+
+/* ---- trace.c: the client trace (docs/internals/trace.md) ---- */
+int broker_trace_start(struct strata_broker *b);
+void broker_trace_free(struct strata_broker *b);
+/* A CONNECT decoded: trace the connection if its client id is. */
+void broker_trace_connect(struct broker_conn *c,
+    const struct strata_mqtt_connect *cn);
+/* A packet of a traced connection (c->trace set), in or out. */
+void broker_trace_packet(struct broker_conn *c,
+    const struct strata_mqtt_packet *p, bool out);
+/* The connection closes: its disconnect line, then no more trace. */
+void broker_trace_closed(struct broker_conn *c);
 /* MQTT 5 DISCONNECT with reason (and why as its Reason String, may be
  * NULL), then close; 3.1.1: close.  The will is published unless the
  * reason is a take-over or the shutdown. */

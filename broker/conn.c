@@ -227,6 +227,10 @@ conn_free(struct broker_conn *c)
 	broker_alias_free(c);
 	strata_topicalias_free(c->aliases_out);
 	broker_will_free(c->will);
+	if (c->trace != NULL) {
+		free(c->trace->client_id);
+		free(c->trace);
+	}
 	broker_devstats_conn_free(c);
 	free(c);
 }
@@ -546,6 +550,8 @@ broker_conn_send(struct broker_conn *c, const struct strata_mqtt_packet *p)
 	conn_want_flush(c);
 	(*c->broker->m.packets_out[p->type & 15])++;
 	*c->broker->m.bytes_out += n;
+	if (c->trace != NULL)
+		broker_trace_packet(c, p, true);
 	return 0;
 }
 
@@ -876,6 +882,8 @@ broker_conn_close(struct broker_conn *c, bool with_will)
 	broker_devstats_conn_closed(c);
 	broker_detect_conn_closed(c);
 	broker_events_conn_end(c);
+	if (c->trace != NULL)
+		broker_trace_closed(c);
 	if (c->pending != NULL)
 		broker_cluster_conn_closed(c);
 	if (c->hold != NULL)

@@ -243,6 +243,10 @@ dispatch_decoded(struct broker_conn *c, const uint8_t *p, size_t total)
 		rc = strata_mqtt_decode(p, total, version, &pkt);
 	b->cur_frame = p;
 	b->cur_frame_len = total;
+	if (rc == 0 && pkt.type == STRATA_MQTT_CONNECT)
+		broker_trace_connect(c, &pkt.u.connect);
+	if (rc == 0 && c->trace != NULL)
+		broker_trace_packet(c, &pkt, false);
 	if (rc == 0)
 		rc = dispatch_packet(c, &pkt);
 	b->cur_frame = NULL;

@@ -210,6 +210,18 @@ broker_metrics_security(struct strata_broker *b)
 		b->m.policy_denied[i] = strata_metrics_counter(m,
 		    "strata_broker_policy_denied_total",
 		    "Actions the clients' policies denied", actions[i]);
+	b->m.trace_streams = strata_metrics_gauge(m,
+	    "strata_broker_trace_streams",
+	    "Client trace streams the admin API serves", NULL);
+	b->m.traced_clients = strata_metrics_gauge(m,
+	    "strata_broker_traced_clients",
+	    "Client ids this broker traces", NULL);
+	b->m.trace_events = strata_metrics_counter(m,
+	    "strata_broker_trace_events_total",
+	    "Client trace lines published", NULL);
+	b->m.trace_dropped = strata_metrics_counter(m,
+	    "strata_broker_trace_dropped_total",
+	    "Client trace events dropped over the rate limit", NULL);
 	b->m.auth_disconnects = strata_metrics_counter(m,
 	    "strata_broker_auth_disconnects_total",
 	    "Connections closed because their certificate was deactivated, "

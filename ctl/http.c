@@ -48,6 +48,7 @@ struct http_exchange {
 	int failure;              /* enum evhttp_request_error + 1; 0 none */
 	long verify_error;        /* X509_V_OK: none */
 	unsigned long tls_error;  /* first OpenSSL error; 0 none */
+	struct evbuffer *kept;    /* streaming: a body that is not a 200's */
 };
 
 static void
@@ -147,7 +148,8 @@ http_connection(struct http_exchange *x, const char *address)
 			bufferevent_free(bev);
 		return NULL;
 	}
-	evhttp_connection_set_timeout(conn, x->options->timeout_seconds);
+	evhttp_connection_set_timeout(conn, x->options->timeout_seconds +
+	    (x->options->stream != NULL ? CTL_HTTP_STREAM_SECONDS : 0));
 	evhttp_connection_set_max_body_size(conn, CTL_HTTP_MAX_BODY);
 	evhttp_connection_set_max_headers_size(conn, CTL_HTTP_MAX_HEADERS);
 	evhttp_connection_set_closecb(conn, http_closed, x);
@@ -166,6 +168,10 @@ http_keep_answer(struct http_exchange *x, struct evhttp_request *req)
 	a->status = evhttp_request_get_response_code(req);
 	a->reason = strdup(reason != NULL ? reason : "");
 	a->error_type = type != NULL ? strdup(type) : NULL;
+	if (x->kept != NULL) {    /* streaming drained the input */
+		evbuffer_add_buffer(x->kept, in);
+		in = x->kept;
+	}
 	a->body_len = evbuffer_get_length(in);
 	a->body = malloc(a->body_len + 1);
 	if (a->reason == NULL || (type != NULL && a->error_type == NULL) ||
@@ -186,6 +192,28 @@ http_done(struct evhttp_request *req, void *arg)
 		x->answered = true;
 	}
 	event_base_loopbreak(x->base);
+}
+
+/* A part of the body (streaming): a 200's goes out as it is, any other
+ * is kept for the error line.  libevent drains the input after. */
+static void
+http_chunk(struct evhttp_request *req, void *arg)
+{
+	struct http_exchange *x = arg;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+
+	if (evhttp_request_get_response_code(req) != 200) {
+		evbuffer_add_buffer(x->kept, in);
+		return;
+	}
+	while (evbuffer_get_length(in) > 0) {
+		size_t n = evbuffer_get_contiguous_space(in);
+
+		fwrite(evbuffer_pullup(in, (ev_ssize_t)n), 1, n,
+		    x->options->stream);
+		evbuffer_drain(in, n);
+	}
+	fflush(x->options->stream);
 }
 
 static void
@@ -249,6 +277,11 @@ http_request(struct http_exchange *x, struct evhttp_connection *conn,
 	if (req == NULL)
 		abort();
 	evhttp_request_set_error_cb(req, http_error);
+	if (x->options->stream != NULL) {
+		if (x->kept == NULL && (x->kept = evbuffer_new()) == NULL)
+			abort();
+		evhttp_request_set_chunked_cb(req, http_chunk);
+	}
 	if (http_add_headers(x, evhttp_request_get_output_headers(req)) != 0) {
 		evhttp_request_free(req);
 		return ctl_error_set(err, CTL_EXIT_USAGE, "A header value "
@@ -369,7 +402,8 @@ http_run(struct http_exchange *x, const struct addrinfo *addresses,
     struct ctl_error *err)
 {
 	const struct ctl_http_options *o = x->options;
-	struct timeval timeout = { o->timeout_seconds, 0 };
+	struct timeval timeout = { o->timeout_seconds +
+		(o->stream != NULL ? CTL_HTTP_STREAM_SECONDS : 0), 0 };
 	struct event *deadline = evtimer_new(x->base, http_deadline, x);
 	const struct addrinfo *ai;
 	int rc = 0;
@@ -419,6 +453,8 @@ out:
 	if (addresses != NULL)
 		freeaddrinfo(addresses);
 	SSL_CTX_free(x.tls);
+	if (x.kept != NULL)
+		evbuffer_free(x.kept);
 	event_base_free(x.base);
 	free(x.url);
 	if (rc != 0)

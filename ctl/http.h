@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "credentials.h"
 #include "ctl.h"
@@ -34,7 +35,13 @@ struct ctl_http_options {
 	int timeout_seconds;
 	bool debug;              /* request, auth and status lines on
 	                          * stderr (auth->shown, never the secret) */
+	FILE *stream;            /* non-NULL: a 200 answer's body is
+	                          * written here as it arrives (not kept),
+	                          * and the deadline is timeout_seconds +
+	                          * CTL_HTTP_STREAM_SECONDS */
 };
+
+#define CTL_HTTP_STREAM_SECONDS 600
 
 /* An answer, whatever its status.  Strings owned, NUL-terminated. */
 struct ctl_http_answer {

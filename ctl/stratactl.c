@@ -307,9 +307,13 @@ run(const struct ctl_invocation *inv, struct ctl_error *err)
 		    s.credentials.source);
 	ctl_credentials_auth(&s.credentials, &req, time(NULL), &auth);
 	options.ca_file = s.ca_file;
+	if (inv->command->stream)
+		options.stream = stdout;
 	if (ctl_http_send(&options, &req, &answer, err) != 0)
 		goto out;
-	if (answer.status >= 200 && answer.status < 300)
+	if (inv->command->stream && answer.status == 200)
+		rc = 0;   /* printed as it came */
+	else if (answer.status >= 200 && answer.status < 300)
 		rc = ctl_output_answer(inv, &answer, stdout, err);
 	else
 		ctl_output_failure(inv->command, &answer, err);

@@ -741,6 +741,14 @@ const struct ctl_command ctl_table_commands[] = {
 	    { { "target-type", "targetType", CTL_QUERY, CTL_STRING, 0,
 		  "THING_GROUP|THING_TYPE" },
 		MAX_RESULTS, NEXT_TOKEN } },
+	/* Strata's own: a client's events as they happen (trace.md) */
+	{ "trace-client", "TraceClient", EVHTTP_REQ_GET,
+	    "/strata/trace/{clientId}",
+	    "Print a client's connects, packets and disconnects on any "
+	    "broker as JSON lines, for --seconds (Strata's own).",
+	    { { "client-id", "clientId", CTL_PATH, CTL_STRING, CTL_REQUIRED },
+	      { "seconds", "seconds", CTL_QUERY, CTL_INTEGER, 0 } },
+	    CTL_API_ADMIN, 1 },
 	{ "create-admin-user", "CreateAdminUser", EVHTTP_REQ_POST,
 	    "/admin-users/{userName}", "Create an admin user.",
 	    { USER_NAME } },

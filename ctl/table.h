@@ -102,6 +102,8 @@ struct ctl_command {
 	const char *summary;    /* one line for `stratactl help` */
 	struct ctl_flag flags[CTL_MAX_FLAGS];
 	enum ctl_api api;
+	int stream;             /* the answer (200) is a stream of lines,
+	                         * printed as they arrive (trace-client) */
 };
 
 extern const struct ctl_command ctl_table_commands[];

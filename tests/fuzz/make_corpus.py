@@ -1243,6 +1243,21 @@ def console_path():
     write(t, "host6", b"[::1]:10083")
 
 
+def trace():
+    """fuzz_trace: members of strata:traces, client ids, seconds."""
+    t = "trace"
+    for name, v in [
+            ("member", b"0123456789abcdef dev-1"),
+            ("member_slash", b"00ff00ff00ff00ff lamps/kitchen/1"),
+            ("member_utf8", "0123456789abcdef capteur-\u00e9t\u00e9".encode()),
+            ("member_upper", b"0123456789ABCDEF dev-1"),
+            ("member_short", b"0123456789abcdef "),
+            ("control", b"dev\x01"),
+            ("seconds", b"60"), ("seconds_max", b"600"),
+            ("seconds_over", b"601"), ("seconds_zero", b"0")]:
+        write(t, name, v)
+
+
 def main():
     broker_authwire()
     ctl_input()
@@ -1267,6 +1282,7 @@ def main():
     fidx_query()
     throttle_limits()
     console_path()
+    trace()
 
 
 if __name__ == "__main__":

@@ -858,6 +858,12 @@ CASES = [
          {"throttleLimits": [{"targetType": "THING_TYPE",
                               "targetName": "lamp", "targetArn": TYPE_ARN,
                               "publishRate": 5}]}),
+    # Strata's own client trace (docs/internals/trace.md): its answer is
+    # a stream of JSON lines, printed as they come
+    Case("trace-client", ["--client-id", "dev/1", "--seconds", "5"],
+         "GET", "/strata/trace/dev%2F1", {"seconds": "5"}, None, None,
+         {"time": 1764686400000, "event": "end", "reason": "timeout",
+          "nodeId": "broker-0"}),
     # the admin identities (docs/internals/admin-authz.md, section 4)
     Case("create-admin-user", ["--user-name", "ops"],
          "POST", "/admin-users/ops", {}, None, None,
@@ -945,7 +951,10 @@ def test_command_wire(fake, case):
     fake.answer(200, case.answer)
     res = run([case.command] + case.args, url=fake.url())
     assert (res.rc, res.err) == (0, "")
-    assert res.out == printed(case.answer)
+    if case.command == "trace-client":   # the lines as they came
+        assert res.out == json.dumps(case.answer)
+    else:
+        assert res.out == printed(case.answer)
     assert len(fake.requests) == 1
     check_request(fake.requests[0], case)
 

@@ -152,7 +152,7 @@ test_table_rows_are_consistent(void **state)
 {
 	size_t i, j;
 
-	assert_int_equal(ctl_table_count, 132);
+	assert_int_equal(ctl_table_count, 133);
 	for (i = 0; i < ctl_table_count; i++) {
 		check_row(&ctl_table_commands[i]);
 		assert_ptr_equal(ctl_table_find(ctl_table_commands[i].name),
