@@ -61,6 +61,17 @@ def snapshot(e):
             "redis": rss(e["REDIS_PID"])}
 
 
+def connected(c):
+    """c once its CONNACK came (Paho drops QoS 0 publishes and refuses
+    SUBSCRIBEs before), at most 10 s."""
+    deadline = time.monotonic() + 10
+    while not c.is_connected():
+        if time.monotonic() > deadline:
+            sys.exit("no CONNACK within 10 s")
+        time.sleep(0.01)
+    return c
+
+
 def delta(a, b, n):
     return {k: round((b[k] - a[k]) / n) for k in a}
 
@@ -78,8 +89,9 @@ def main():
         c = paho.Client("sz-%s-%d" % (tag, i))
         c.connect("127.0.0.1", port, 60)
         c.loop_start()
-        c.subscribe([("sz/%s/%d/%d" % (tag, i, j), 1)
+        rc, _ = connected(c).subscribe([("sz/%s/%d/%d" % (tag, i, j), 1)
                      for j in range(SUBS_EACH)])
+        assert rc == paho.MQTT_ERR_SUCCESS, rc
         clients.append(c)
     time.sleep(5)
     after = snapshot(e)
@@ -95,6 +107,7 @@ def main():
     p = paho.Client("sz-%s-retain" % tag)
     p.connect("127.0.0.1", port, 60)
     p.loop_start()
+    connected(p)
     payload = b"r" * 64
     for i in range(RETAINED):
         p.publish("szr/%s/%d" % (tag, i), payload, 0, retain=True)
