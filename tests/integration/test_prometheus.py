@@ -111,8 +111,14 @@ def test_every_daemon_is_up_in_prometheus(cluster, prom, clients):
                 break
             assert time.monotonic() < deadline, (q, res)
             time.sleep(0.5)
-    res = _query(prom, "histogram_quantile(0.99, sum by (le) (rate("
-                       "strata_broker_publish_ack_seconds_bucket[1m])))")
+    # a rate needs two scrapes of the series in its window
+    deadline = time.monotonic() + 10
+    while True:
+        res = _query(prom, "histogram_quantile(0.99, sum by (le) (rate("
+                           "strata_broker_publish_ack_seconds_bucket[1m])))")
+        if res or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert res, "no p99 of the publish acknowledgement"
     assert sum(float(r["value"][1]) for r in _query(
         prom, "strata_router_partitions_owned")) == 1024
