@@ -717,8 +717,8 @@ detect_put_action(struct admin_call *call, bool create)
 	groups = json_object_get(json_object_get(params,
 	    "addThingsToThingGroupParams"), "thingGroupNames");
 	ptext = params != NULL ? json_dumps(params, JSON_COMPACT) : strdup("");
-	gtext = json_dumps(groups != NULL ? groups : json_array(),
-	    JSON_COMPACT | JSON_ENCODE_ANY);
+	gtext = groups != NULL ? json_dumps(groups, JSON_COMPACT |
+	    JSON_ENCODE_ANY) : strdup("[]");
 	if (ptext == NULL || gtext == NULL)
 		abort();
 	snprintf(key, sizeof(key), "strata:dd-action:{%s}", call->arg);
@@ -1079,9 +1079,9 @@ op_start_task(struct admin_call *call)
 	prof = json_string_value(json_object_get(target, "securityProfileName"));
 	beh = json_string_value(json_object_get(target, "behaviorName"));
 	a = json_dumps(actions, JSON_COMPACT);
-	ids = json_dumps(json_is_array(json_object_get(target, "violationIds")) ?
-	    json_object_get(target, "violationIds") : json_array(),
-	    JSON_COMPACT);
+	ids = json_is_array(json_object_get(target, "violationIds")) ?
+	    json_dumps(json_object_get(target, "violationIds"), JSON_COMPACT) :
+	    strdup("[]");
 	t = json_dumps(target, JSON_COMPACT);
 	if (a == NULL || ids == NULL || t == NULL)
 		abort();
