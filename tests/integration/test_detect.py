@@ -11,7 +11,6 @@ devstats-interval-ms 200 and the default publish throttle (100/s), so a
 behaviour's window is a second or two."""
 
 import json
-import os
 import time
 
 import pytest
@@ -21,8 +20,9 @@ import mosq
 import mqttc
 from daemons import metric
 from mqttc import V5
-from test_admin_authz import admin, call, make_user, ok, sign  # noqa
-from test_registry import ARN, allow, ctl, deny, new_device, policy_doc
+from test_admin_authz import admin, call, make_user, ok, sign, uniq  # noqa
+from test_registry import (ARN, allow, closing, ctl, deny,  # noqa: F401
+                           new_device, policy_doc)
 from test_rules import Rules
 
 INTERVAL_MS = 200
@@ -38,16 +38,6 @@ def dcluster():
         yield c
 
 
-@pytest.fixture
-def closing():
-    made = []
-    yield made.append
-    for c in made:
-        c.close()
-
-
-def uniq(prefix):
-    return "%s-%s" % (prefix, os.urandom(3).hex())
 
 
 def err(result, status, error):
