@@ -87,7 +87,7 @@ def test_dockerfile_copies_what_exists_and_builds_from_it(tmp_path):
             if os.path.isdir(path):
                 shutil.copytree(path, ctx / src)
             else:
-                os.makedirs(ctx, exist_ok=True)
+                os.makedirs(os.path.dirname(ctx / src), exist_ok=True)
                 shutil.copy(path, ctx / src)
     r = subprocess.run(["cmake", "-S", str(ctx), "-B", str(ctx / "build"),
                         "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
@@ -95,6 +95,11 @@ def test_dockerfile_copies_what_exists_and_builds_from_it(tmp_path):
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=120)
     assert r.returncode == 0, r.stdout.decode()[-3000:]
+    # the console's MQTT.js comes from the lock file, installed before
+    # the build copies it (cmake/console_files.cmake)
+    npm = text.index("npm ci")
+    assert "tests/js/package-lock.json" in text[:npm]
+    assert npm < text.index("cmake --build")
     for script in ("strata-entrypoint", "strata-healthcheck"):
         path = os.path.join(DEPLOY, "docker", script)
         assert os.access(path, os.X_OK), script
