@@ -112,22 +112,29 @@ def test_dockerfile_runtime_has_every_shared_library():
     stage every -dev package deploy/deps.sh installs for a build."""
     text = _dockerfile()
     run_pkgs = _stage_packages(text, 1)
-    need = set()
+    libs = set()
     for exe in ("strata-broker", "strata-router", "strata-shadowd",
                 "strata-rulesd", "stratactl"):
         out = subprocess.run(["ldd", os.path.join(BIN, exe)],
                              stdout=subprocess.PIPE, timeout=10)
-        for lib in re.findall(r"=> (/\S+)", out.stdout.decode()):
-            r = subprocess.run(["dpkg", "-S", os.path.realpath(lib)],
-                               stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL)
-            if r.returncode != 0:
-                r = subprocess.run(["dpkg", "-S", lib],
-                                   stdout=subprocess.PIPE)
-            pkg = r.stdout.decode().split(":")[0]
-            if "asan" in pkg or "ubsan" in pkg or pkg.startswith("libclang"):
-                continue  # a sanitizer build's runtime
-            need.add(pkg)
+        libs.update(re.findall(r"=> (/\S+)", out.stdout.decode()))
+    # one dpkg -S for all (each call reads every package's file list):
+    # by the resolved path, and by the path ldd gave where that fails
+    # (a /lib symlink into /usr/lib)
+    paths = sorted(libs | {os.path.realpath(lib) for lib in libs})
+    r = subprocess.run(["dpkg", "-S"] + paths, stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, timeout=120)
+    owner = {}
+    for line in r.stdout.decode().splitlines():
+        pkg, _, path = line.partition(": ")
+        owner[path] = pkg.split(":")[0]
+    need = set()
+    for lib in libs:
+        pkg = owner.get(os.path.realpath(lib)) or owner.get(lib)
+        assert pkg, lib
+        if "asan" in pkg or "ubsan" in pkg or pkg.startswith("libclang"):
+            continue  # a sanitizer build's runtime
+        need.add(pkg)
     # in debian:12-slim already, or pulled in by those listed
     base = {"libc6", "zlib1g", "libzstd1", "liblz4-1", "libsasl2-2",
             "libevent-core-2.1-7", "libgcc-s1", "libstdc++6", "liblzma5",
