@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -617,7 +618,8 @@ broker_admin_start(struct strata_broker *b)
 	if (evhttp_bind_socket_with_handle(a->http, cfg->admin_bind,
 	    (uint16_t)cfg->admin_port) == NULL) {
 		STRATA_ERROR(BROKER_COMP, "cannot listen|listener=admin "
-		    "address=%s port=%ld", cfg->admin_bind, cfg->admin_port);
+		    "address=%s port=%ld error=\"%s\"", cfg->admin_bind,
+		    cfg->admin_port, strerror(errno));
 		return STRATA_EIO;
 	}
 	STRATA_INFO(BROKER_COMP, "listening|listener=admin address=%s "

@@ -12,6 +12,7 @@
  * make the exposition invalid.
  */
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -470,8 +471,8 @@ strata_metrics_http_start(struct event_base *base, struct strata_metrics *m,
 	if (h->socket == NULL) {
 		STRATA_ERROR("metrics",
 		    "cannot bind the metrics endpoint"
-		    "|host=%s port=%u",
-		    host, (unsigned)port);
+		    "|host=%s port=%u error=\"%s\"",
+		    host, (unsigned)port, strerror(errno));
 		goto fail;
 	}
 	return h;

@@ -43,6 +43,7 @@
  */
 #include <sys/queue.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -681,7 +682,8 @@ shadowd_http_start(struct shadowd *sd, const char *bind, uint16_t port,
 	h->socket = evhttp_bind_socket_with_handle(h->http, bind, port);
 	if (h->socket == NULL) {
 		STRATA_ERROR(SHADOWD_COMP, "cannot listen|listener=%s "
-		    "address=%s port=%u", h->listener, bind, (unsigned)port);
+		    "address=%s port=%u error=\"%s\"", h->listener, bind,
+		    (unsigned)port, strerror(errno));
 		return STRATA_EIO;
 	}
 	if (auth == SHADOWD_HTTP_AUTH_NONE && !http_loopback(bind))

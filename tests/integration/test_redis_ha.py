@@ -121,7 +121,8 @@ def test_primary_killed_under_stream(ha, made):
               promoted, followed, gap, len(acked), len(lost_online),
               len(lost_away)))
     assert daemons_alive(c), "a daemon died"
-    assert len(acked) > 1000
+    # the stream went on: 200/s, fewer on a loaded machine
+    assert len(acked) > 500
     assert lost_online == set()
     assert lost_away == set()
     assert [m.payload for m in got] == [b"before failover"]
