@@ -21,6 +21,13 @@
  *            (PARTITION_RESET, ADDs) and PartitionJoin(p, g); it answers
  *            PartitionServing(p, g) once every broker joined.  Both
  *            answers in: STEADY, the held publishes go out.
+ * STEADY --the owner refuses a publish of p (PublishAck not_owner: it
+ *          gave p away, or is loading it)--> MOVING: that publish and
+ *          the later ones of p sent to it go back to the front of the
+ *          unsent list (routerlink.c), the owner is joined again, and
+ *          the whole map is read at once; a new owner there starts the
+ *          move above (Leave to the refusing router, Join to the new
+ *          one), or the same owner answers Serving once it serves p.
  * A router link that goes down makes its partitions MOVING again (the
  * publishes unacknowledged on it go back to the front of the unsent
  * list); when it comes back the broker resyncs its whole table

@@ -24,7 +24,11 @@
  * drains below half its bound.
  *   SENT    - QoS 1/2 only, in router->sent and b->fwd_by_seq until the
  *             PublishAck; then the publisher is acked (qos.c) and the
- *             entry freed.  QoS 0 is freed once written.
+ *             entry freed.  QoS 0 is freed once written.  A PublishAck
+ *             with not_owner (the router does not serve the partition:
+ *             our map is stale) sends it, and every later one of its
+ *             partition on that router, back to UNSENT, in order
+ *             (partmap.c then holds the partition until it is served).
  *
  * Persistent sessions (durable.c) add their subscriptions' session
  * entries (RouteUpdate SESSION_ADD / SESSION_REMOVE) to the same routers
