@@ -289,6 +289,8 @@ struct broker_metrics {
 	uint64_t *bytes_in;
 	uint64_t *bytes_out;
 	uint64_t *forwarded[3];
+	uint64_t *not_served;     /* publishes a router refused: not its
+				     partition now (sent to the owner) */
 	uint64_t *delivered[3];
 	int64_t *sessions;
 	int64_t *subscriptions;
@@ -769,6 +771,8 @@ struct strata_broker {
 	unsigned parts_moving;
 	uint64_t partver;                    /* last strata:{part}:ver seen */
 	unsigned poll_count;                 /* fast polls since a full read */
+	bool map_stale;                      /* a router refused a publish:
+						read the whole map again */
 	bool ver_checking;
 	uint64_t boot;                       /* random, sent in Hello */
 	struct strata_u64map dedup;          /* QoS 2 Delivers taken */
@@ -1723,6 +1727,10 @@ void broker_partmap_serving(struct broker_router *r,
 void broker_partmap_router_up(struct broker_router *r);
 void broker_partmap_router_drained(struct broker_router *r);
 void broker_partmap_router_down(struct broker_router *r, bool gone);
+/* r refused a publish of partition p (PublishAck not_owner): its map is
+ * newer than ours.  p waits (joins r again if r is still its owner here)
+ * and the whole map is read again at once. */
+void broker_partmap_not_served(struct broker_router *r, uint32_t p);
 /* Every partition to r, served (a router attached without the map). */
 void broker_partmap_attach(struct strata_broker *b, struct broker_router *r);
 

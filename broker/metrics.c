@@ -274,6 +274,10 @@ broker_metrics_init(struct strata_broker *b)
 		    "strata_broker_deliveries_total",
 		    "PUBLISH messages delivered to clients", labels);
 	}
+	b->m.not_served = strata_metrics_counter(m,
+	    "strata_broker_publishes_not_served_total",
+	    "QoS 1/2 publishes a router refused as not serving their "
+	    "partition (its map was newer): sent again to the owner", NULL);
 	b->m.proxy_accepted = strata_metrics_counter(m,
 	    "strata_broker_proxy_headers_total",
 	    "PROXY protocol headers on the PROXY listeners, by result",

@@ -21,6 +21,13 @@
  *            (PARTITION_RESET, ADDs) and PartitionJoin(p, g); it answers
  *            PartitionServing(p, g) once every broker joined.  Both
  *            answers in: STEADY, the held publishes go out.
+ * STEADY --the owner refuses a publish of p (PublishAck not_owner: it
+ *          gave p away, or is loading it)--> MOVING: that publish and
+ *          the later ones of p sent to it go back to the front of the
+ *          unsent list (routerlink.c), the owner is joined again, and
+ *          the whole map is read at once; a new owner there starts the
+ *          move above (Leave to the refusing router, Join to the new
+ *          one), or the same owner answers Serving once it serves p.
  * A router link that goes down makes its partitions MOVING again (the
  * publishes unacknowledged on it go back to the front of the unsent
  * list); when it comes back the broker resyncs its whole table
@@ -143,6 +150,34 @@ broker_partmap_serving(struct broker_router *r,
 	pt->serving = true;
 	partmap_settle(b, s->partition);
 	broker_routers_flush(b);
+}
+
+/* ---- a router that does not serve what we sent it ---- */
+
+static void partmap_poll(evutil_socket_t fd, short what, void *arg);
+
+void
+broker_partmap_not_served(struct broker_router *r, uint32_t p)
+{
+	struct strata_broker *b = r->broker;
+	struct broker_part *pt = &b->parts[p];
+
+	STRATA_DEBUG(BROKER_COMP, "publish not served by its router|"
+	    "router=%s partition=%u", r->id, p);
+	if (!pt->moving && pt->owner == r) {
+		/* STEADY on r: wait for r's Serving (it is loading), or for
+		 * the map that names the new owner */
+		b->parts_moving++;
+		pt->moving = true;
+		pt->old = NULL;
+		pt->leave_done = true;
+		pt->leave_sent = false;
+		pt->joined = false;
+		pt->serving = false;
+		partmap_join_ready(b, r, true);
+	}
+	b->map_stale = true;
+	partmap_poll(-1, 0, b);
 }
 
 /* ---- link events ---- */
@@ -324,6 +359,7 @@ partmap_read(struct strata_broker *b)
 {
 	b->polling = true;
 	b->poll_count = 0;
+	b->map_stale = false;
 	if (strata_redis_command(b->redis, partmap_routers_cb, b,
 	    "HGETALL strata:routers") != 0)
 		b->polling = false;
@@ -340,13 +376,12 @@ partmap_ver_cb(struct strata_redis *rd, redisReply *reply, void *arg)
 		return;
 	ver = reply->type == REDIS_REPLY_STRING ?
 	    strtoull(reply->str, NULL, 10) : 0;
-	if (ver != b->partver || b->poll_count >= PARTMAP_FULL_EVERY) {
+	if (ver != b->partver || b->poll_count >= PARTMAP_FULL_EVERY ||
+	    b->map_stale) {
 		b->partver = ver;
 		partmap_read(b);
 	}
 }
-
-static void partmap_poll(evutil_socket_t fd, short what, void *arg);
 
 /* The partition scheme answer (see common/scheme.h): routes are followed
  * only once the cluster agrees with this broker's partition-levels. */

@@ -24,7 +24,11 @@
  * drains below half its bound.
  *   SENT    - QoS 1/2 only, in router->sent and b->fwd_by_seq until the
  *             PublishAck; then the publisher is acked (qos.c) and the
- *             entry freed.  QoS 0 is freed once written.
+ *             entry freed.  QoS 0 is freed once written.  A PublishAck
+ *             with not_owner (the router does not serve the partition:
+ *             our map is stale) sends it, and every later one of its
+ *             partition on that router, back to UNSENT, in order
+ *             (partmap.c then holds the partition until it is served).
  *
  * Persistent sessions (durable.c) add their subscriptions' session
  * entries (RouteUpdate SESSION_ADD / SESSION_REMOVE) to the same routers
@@ -608,14 +612,54 @@ broker_routers_publish(struct strata_broker *b,
 
 /* ---- link callbacks ---- */
 
+/*
+ * r refused f: it does not serve f's partition now (it gave it away, or
+ * has not loaded it yet), and our map is older than its.  f and every
+ * later publish of that partition sent to r go back to the front of the
+ * unsent list, in the order they were sent (r refuses those too; their
+ * refusals then find them unsent and are ignored), and the partition
+ * waits for the map (partmap.c).  A refusal of a publish sent since to
+ * another router is stale: ignored.
+ */
 static void
-routers_on_ack(struct strata_broker *b, const Strata__PublishAck *a)
+routers_on_not_served(struct broker_router *r, struct broker_fwd *f)
 {
+	struct strata_broker *b = r->broker;
+	uint32_t part = f->partition;
+	struct strata_list *pos, *prev;
+
+	if (f->router != r)
+		return;
+	(*b->m.not_served)++;
+	/* from the newest back, each to the front: the order is kept */
+	for (pos = r->sent.prev; pos != &r->sent; pos = prev) {
+		struct broker_fwd *g = STRATA_CONTAINER_OF(pos,
+		    struct broker_fwd, node);
+
+		prev = pos->prev;
+		if (g->partition != part)
+			continue;
+		strata_list_remove(&g->node);
+		g->router = NULL;
+		b->unsent_bytes += routers_fwd_size(g);
+		strata_list_push_front(&b->unsent, &g->node);
+	}
+	broker_partmap_not_served(r, part);
+}
+
+static void
+routers_on_ack(struct broker_router *r, const Strata__PublishAck *a)
+{
+	struct strata_broker *b = r->broker;
 	struct broker_fwd *f = strata_u64map_get(&b->fwd_by_seq, a->seq);
 	uint64_t now;
 
 	if (f == NULL)
 		return;
+	if (a->not_owner) {
+		routers_on_not_served(r, f);
+		return;
+	}
 	now = routers_loop_us(b);
 	if (b->m.publish_ack != NULL && now >= f->taken_us)
 		strata_histogram_observe_us(b->m.publish_ack,
@@ -654,7 +698,7 @@ routers_on_frame(struct strata_link *l, const Strata__Frame *fr, void *arg)
 	size_t i;
 
 	for (i = 0; i < fr->n_publish_ack; i++)
-		routers_on_ack(r->broker, fr->publish_ack[i]);
+		routers_on_ack(r, fr->publish_ack[i]);
 	routers_on_delivers(r, fr);
 	for (i = 0; i < fr->n_barrier_ack; i++)
 		routers_on_barrier_ack(r, fr->barrier_ack[i]);

@@ -39,8 +39,11 @@
  *
  * Any NULL reply (Redis down or past its deadline) ends the cycle with
  * the states unchanged: without Redis the router keeps what it had.
- * A publish of a partition this router does not own is processed anyway
- * (a broker with a stale map loses nothing).
+ * A QoS 1/2 publish of a partition that is not OWNED here is refused
+ * (PublishAck not_owner): the broker that sent it has a stale map, reads
+ * it again and sends the publish to the owner (publish.c).  Only OWNED
+ * has every broker's routes: RELEASING misses the subscriptions made
+ * since the brokers left, INCOMING those of brokers not joined yet.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +113,13 @@ router_partition_owned(const struct strata_router *r, uint32_t partition)
 	return partition < STRATA_PARTITIONS &&
 	    (r->parts.p[partition].state == PART_INCOMING ||
 	    r->parts.p[partition].state == PART_OWNED);
+}
+
+bool
+router_partition_serving(const struct strata_router *r, uint32_t partition)
+{
+	return partition < STRATA_PARTITIONS &&
+	    r->parts.p[partition].state == PART_OWNED;
 }
 
 static void

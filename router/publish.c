@@ -5,8 +5,10 @@
  *   once everything is done (pending.c).
  *
  * Refused (nothing delivered or stored): a Publish that breaks the link's
- * rules (QoS > 2, not a valid topic name: ack 0x90), and a retained one
- * over max-retained / max-retained-bytes (ack 0x97).
+ * rules (QoS > 2, not a valid topic name: ack 0x90), a retained one
+ * over max-retained / max-retained-bytes (ack 0x97), and a QoS 1/2 one
+ * of a partition this router does not serve now (PublishAck not_owner:
+ * the broker's map is stale, it sends the publish again to the owner).
  *
  * Acknowledgement of a QoS 1/2 publish (Publish.seq != 0): when every
  * broker node with a matching route has taken its Deliver (DeliverAck),
@@ -147,6 +149,22 @@ publish_ack_now(struct router_node *n, uint64_t seq, uint32_t reason)
 	    ROUTER_DROP_ACK_QUEUE_FULL);
 }
 
+/* Not served here (the partition moved away, or is not loaded yet):
+ * nothing done, the broker reads the map again and sends it to the owner.
+ * Routing it with this router's routes would miss the subscriptions made
+ * since the brokers moved the partition, and acknowledge a message that
+ * reached nobody. */
+static void
+publish_refuse(struct router_node *n, uint64_t seq)
+{
+	Strata__PublishAck a = STRATA__PUBLISH_ACK__INIT;
+
+	a.seq = seq;
+	a.not_owner = true;
+	(void)router_node_send(n, STRATA_LINK_PUBLISH_ACK, &a.base,
+	    ROUTER_DROP_ACK_QUEUE_FULL);
+}
+
 /* A Publish a broker may send: QoS 0..2 and a topic a client could have
  * published to (a valid name of valid UTF-8).  The partition the broker
  * computed must be ours for that topic: a broker whose partition scheme
@@ -230,16 +248,21 @@ router_publish_handle(struct router_broker *b, const Strata__Publish *p)
 
 	partition = strata_topic_partition((const uint8_t *)p->topic, tlen,
 	    (unsigned)r->cfg.partition_levels);
-	if (!publish_check(n, p, tlen, partition) ||
-	    !publish_retain_fits(n, p, tlen))
+	if (!publish_check(n, p, tlen, partition))
 		return;
-	if (!router_partition_owned(r, partition)) {
-		/* Processed anyway: a broker with a stale partition map must
-		 * not lose the message (see partition.c). */
+	if (!router_partition_serving(r, partition)) {
 		(*r->m.not_owned)++;
-		STRATA_DEBUG("router", "publish for partition not owned|"
-		    "partition=%u broker=%s", partition, n->node_id);
+		STRATA_DEBUG("router", "publish for partition not served|"
+		    "partition=%u broker=%s qos=%u", partition, n->node_id,
+		    p->qos);
+		if (p->seq != 0) {
+			publish_refuse(n, p->seq);
+			return;
+		}
+		/* QoS 0 (at most once): routed with what this router has */
 	}
+	if (!publish_retain_fits(n, p, tlen))
+		return;
 	(*r->m.publishes[p->qos])++;
 	if (p->seq != 0 && p->qos > 0) {
 		publish_reliable(n, p, partition);

@@ -281,7 +281,8 @@ router_metrics_init(struct strata_router *r)
 	m->acks_error = router_counter(r, acks, acks_help, "reason=\"error\"");
 	m->not_owned = router_counter(r,
 	    "strata_router_publish_not_owned_total",
-	    "Publishes for a partition this router does not own", NULL);
+	    "Publishes of a partition this router does not serve "
+	    "(QoS 1/2 refused: their broker sends them to the owner)", NULL);
 	m->retained_stored = router_counter(r,
 	    "strata_router_retained_stored_total",
 	    "Retained messages stored", NULL);

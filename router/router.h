@@ -370,6 +370,9 @@ void router_partition_tick(struct strata_router *r);
 void router_partition_fast_tick(struct strata_router *r);
 /* Ours (OWNED or INCOMING). */
 bool router_partition_owned(const struct strata_router *r, uint32_t partition);
+/* OWNED: every broker's routes of it are here, its publishes are routed. */
+bool router_partition_serving(const struct strata_router *r,
+    uint32_t partition);
 /* PartitionJoin from n. */
 void router_partition_join(struct router_node *n, uint32_t partition,
     uint64_t gen);

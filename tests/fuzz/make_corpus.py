@@ -384,6 +384,13 @@ def broker_link():
                     (DELIVER, m_deliver("z", b"zero", 0)),
                     (BARRIER_ACK, pb_uint(1, 1)))
     write(t, "acks_and_delivers", link_records(deliver))
+    # a router that does not serve the partitions (not_owner): both
+    # publishes go back to wait, then a late plain ack of one of them
+    refused = frame((HELLO, hello("fuzz-router", 2)),
+                    (PUBLISH_ACK, pb_uint(1, 1) + pb_uint(3, 1)),
+                    (PUBLISH_ACK, pb_uint(1, 2) + pb_uint(3, 1)),
+                    (PUBLISH_ACK, pb_uint(1, 1)))
+    write(t, "not_served_acks", link_records(refused))
     retained = frame((DELIVER, m_deliver("a/b/c", b"ret", 1, True,
                                          target="fuzz-sub5",
                                          tfilter="a/+/c")),

@@ -54,7 +54,8 @@ struct broker {
 		uint32_t qos;
 	} deliver[MAXREC];
 	int nack;
-	struct { uint64_t seq; uint32_t reason; } ack[MAXREC];
+	struct { uint64_t seq; uint32_t reason; bool not_owner; } ack[MAXREC];
+	int nserving;          /* PartitionServing received */
 	int nbarrier_ack;
 	uint64_t barrier_ack[MAXREC];
 };
@@ -173,8 +174,10 @@ on_frame(struct strata_link *l, const Strata__Frame *f, void *arg)
 	for (size_t i = 0; i < f->n_publish_ack && b->nack < MAXREC; i++) {
 		b->ack[b->nack].seq = f->publish_ack[i]->seq;
 		b->ack[b->nack].reason = f->publish_ack[i]->reason;
+		b->ack[b->nack].not_owner = f->publish_ack[i]->not_owner;
 		b->nack++;
 	}
+	b->nserving += (int)f->n_partition_serving;
 	for (size_t i = 0; i < f->n_barrier_ack && b->nbarrier_ack < MAXREC;
 	    i++)
 		b->barrier_ack[b->nbarrier_ack++] = f->barrier_ack[i]->seq;
@@ -245,6 +248,41 @@ both_hello(struct fixture *fx)
 	return fx->b1.hello && fx->b2.hello;
 }
 
+/* PartitionJoin(p, gen) from b, as a broker sends it after its routes. */
+static void
+join(struct broker *b, uint32_t p, uint64_t gen)
+{
+	Strata__PartitionJoin j = STRATA__PARTITION_JOIN__INIT;
+
+	j.partition = p;
+	j.generation = gen;
+	assert_int_equal(strata_link_send(b->link, STRATA_LINK_PARTITION_JOIN,
+	    &j.base), 0);
+}
+
+static uint64_t
+partition_gen(struct fixture *fx, uint32_t p)
+{
+	redisReply *rep = redisCommand(fx->rc, "HGET strata:{part}:gen %u", p);
+	uint64_t gen;
+
+	assert_non_null(rep);
+	gen = rep->type == REDIS_REPLY_STRING ? strtoull(rep->str, NULL, 10) :
+	    0;
+	freeReplyObject(rep);
+	return gen;
+}
+
+static bool
+both_served(struct fixture *fx)
+{
+	return fx->b1.nserving >= STRATA_PARTITIONS &&
+	    fx->b2.nserving >= STRATA_PARTITIONS;
+}
+
+/* Both brokers join every partition, as real ones do, and wait for
+ * PartitionServing: the router routes (and acknowledges) only the
+ * publishes of partitions it serves. */
 static void
 connect_brokers(struct fixture *fx)
 {
@@ -253,6 +291,14 @@ connect_brokers(struct fixture *fx)
 	fx->b2.link = strata_link_connect(fx->base, "127.0.0.1", fx->link_port,
 	    &callbacks, &fx->b2, 1 << 20);
 	assert_true(run_until(fx, both_hello));
+	fx->b1.nserving = fx->b2.nserving = 0;
+	for (uint32_t p = 0; p < STRATA_PARTITIONS; p++) {
+		uint64_t gen = partition_gen(fx, p);
+
+		join(&fx->b1, p, gen);
+		join(&fx->b2, p, gen);
+	}
+	assert_true(run_until(fx, both_served));
 }
 
 static int
@@ -665,6 +711,74 @@ test_barrier_after_routes(void **state)
 	assert_int_equal(fx->b2.ack[1].reason, 0);
 }
 
+static int want_acks2;
+
+static bool
+b2_acks(struct fixture *fx)
+{
+	return fx->b2.nack >= want_acks2;
+}
+
+static bool
+b1_served_one(struct fixture *fx)
+{
+	return fx->b1.nserving >= 1 && fx->b2.nserving >= 1;
+}
+
+/* A partition the router does not serve (here: taken from it in Redis,
+ * which it claims back at a new generation, and serves again only once
+ * the brokers joined that one): a QoS 1/2 publish of it is refused,
+ * PublishAck not_owner, and nothing is delivered; after the joins it is
+ * routed.  QoS 0 is routed with what the router has. */
+static void
+test_publish_not_served(void **state)
+{
+	struct fixture *fx = *state;
+	const char *topic = "ns/1/x";
+	uint32_t p = strata_topic_partition((const uint8_t *)topic,
+	    strlen(topic), 3);
+	uint64_t gen = partition_gen(fx, p);
+	redisReply *rep;
+
+	route(&fx->b1, STRATA__ROUTE_UPDATE__OP__ADD, "ns/#");
+	rep = redisCommand(fx->rc, "HSET strata:{part}:map %u gone-router",
+	    p);
+	freeReplyObject(rep);
+	rep = redisCommand(fx->rc, "HINCRBY strata:{part}:gen %u 1", p);
+	freeReplyObject(rep);
+	rep = redisCommand(fx->rc, "INCR strata:{part}:ver");
+	freeReplyObject(rep);
+	/* the router follows the map within a fast tick and claims the
+	 * orphan back, at gen + 2, waiting for the brokers' joins */
+	for (int i = 0; i < 500 && partition_gen(fx, p) < gen + 2; i++)
+		usleep(10000);
+	assert_int_equal(partition_gen(fx, p), gen + 2);
+	usleep(100000);
+	publish(&fx->b2, 1, topic, "refused", 1, false);
+	publish(&fx->b2, 2, topic, "refused", 2, false);
+	publish(&fx->b2, 0, topic, "qos0", 0, false);
+	want_acks2 = 2;
+	assert_true(run_until(fx, b2_acks));
+	assert_true(fx->b2.ack[0].not_owner && fx->b2.ack[1].not_owner);
+	usleep(100000);
+	event_base_loop(fx->base, EVLOOP_NONBLOCK);
+	assert_int_equal(fx->b1.ndeliver, 1);
+	assert_string_equal(fx->b1.deliver[0].payload, "qos0");
+	/* the brokers join the new generation: served, routed */
+	fx->b1.nserving = fx->b2.nserving = 0;
+	join(&fx->b1, p, gen + 2);
+	join(&fx->b2, p, gen + 2);
+	assert_true(run_until(fx, b1_served_one));
+	publish(&fx->b2, 1, topic, "routed", 1, false);
+	want_acks2 = 3;
+	assert_true(run_until(fx, b2_acks));
+	assert_false(fx->b2.ack[2].not_owner);
+	assert_int_equal(fx->b2.ack[2].seq, 1);
+	assert_int_equal(fx->b2.ack[2].reason, 0);
+	assert_int_equal(fx->b1.ndeliver, 2);
+	assert_string_equal(fx->b1.deliver[1].payload, "routed");
+}
+
 int
 main(void)
 {
@@ -680,6 +794,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ack_waits_for_deliver_ack,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_barrier_after_routes,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_publish_not_served,
 		    setup, teardown),
 	};
 
