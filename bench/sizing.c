@@ -26,9 +26,9 @@
  *   SZ_SHADOW     each connection sends one update to
  *                 $aws/things/<prefix><j>/shadow/update for each of its
  *                 things (a small reported state and a clientToken naming
- *                 the thing), at most --inflight without an answer; the
- *                 watcher's answers free them; ends when every thing has
- *                 its answer
+ *                 the thing), at most --inflight without an answer (and
+ *                 SZ_MAX_ANSWERS_OUT in all); the watcher's answers free
+ *                 them; ends when every thing has its answer
  *   SZ_DONE       DISCONNECT everywhere; the loop exits
  * A step with nothing to do is skipped.  A step also ends when nothing
  * progressed for --drain seconds (what is missing stays missing and the
@@ -56,6 +56,10 @@
 #define NS 1000000000ull
 #define SZ_MAX_PENDING 64
 #define SZ_TOPIC_MAX 192
+/* Shadow updates without an answer, in all: every answer goes to the one
+ * watcher, whose session the broker bounds (max-inflight 100 and
+ * max-queued 1,000 by default); more at once would have answers dropped. */
+#define SZ_MAX_ANSWERS_OUT 500
 
 enum sz_step {
 	SZ_CONNECT,
@@ -80,6 +84,7 @@ struct sizing {
 	uint32_t launched, pending; /* SZ_CONNECT's launcher */
 	uint32_t want, got; /* items of the current step: asked, answered */
 	uint32_t conns_ok;  /* connections (the watcher aside) connected */
+	uint32_t answers_out; /* SZ_SHADOW: updates without an answer */
 	uint8_t *answered;  /* SZ_SHADOW: one bit per thing answered */
 	struct event *tick;
 };
@@ -217,8 +222,11 @@ sz_send_updates(struct bench_worker *w, struct bench_client *c)
 
 	while (c->state == CS_READY && c->thing_next < n &&
 	       c->awaiting < (uint32_t)w->o->inflight &&
-	       c->inflight < c->window)
+	       c->inflight < c->window &&
+	       w->sz->answers_out < SZ_MAX_ANSWERS_OUT) {
 		sz_send_update(w, c);
+		w->sz->answers_out++;
+	}
 }
 
 static void
@@ -405,6 +413,7 @@ sz_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct bench_worker *w = arg;
 	struct sizing *sz = w->sz;
 	uint64_t now = bench_now();
+	uint32_t i;
 
 	(void)fd;
 	(void)what;
@@ -431,6 +440,11 @@ sz_tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (sz->step == SZ_CONNECT)
 		sz_launch(w);
+	/* room under SZ_MAX_ANSWERS_OUT goes round all the connections */
+	for (i = 0; sz->step == SZ_SHADOW && i < w->n_pubs &&
+	            sz->answers_out < SZ_MAX_ANSWERS_OUT;
+	     i++)
+		sz_send_updates(w, &w->pubs[i]);
 	if (sz->got >= sz->want ||
 	    now - sz->last_progress > (uint64_t)(w->o->drain * NS)) {
 		if (sz->got < sz->want)
@@ -564,8 +578,10 @@ bench_sizing_on_publish(struct bench_client *c, const uint8_t *topic,
 	sz_progress(w);
 	w->sz->got++;
 	owner = &w->pubs[thing % w->n_pubs];
-	if (owner->awaiting > 0)
+	if (owner->awaiting > 0) {
 		owner->awaiting--;
+		w->sz->answers_out--;
+	}
 	sz_pump(w, owner);
 }
 

@@ -5,6 +5,7 @@
 #
 #   bench/sizing.sh [--subscriptions 100000] [--retained 100000]
 #                   [--size 100] [--shadows 20000] [--runs 1]
+#                   [--inflight 1] [--persistent]
 #                   [--base-port 12300] [--build DIR] [--out DIR]
 #
 # Each run starts a fresh local cluster (deploy/local/cluster.sh: 1
@@ -19,13 +20,18 @@
 # the broker, the router and shadowd (/proc/PID/status), and Redis's
 # used_memory (MEMORY STATS total.allocated) and VmRSS.  The growth of
 # each step divided by the count the bench reports is the table, per
-# process, in bytes.  Each run takes a minute or two; everything started
+# process, in bytes.  --inflight: retained messages and shadow updates
+# in flight per connection (1: what a process keeps for messages in
+# flight during the load stays small beside what it keeps per item).
+# --persistent: MQTT 5 sessions with a Session Expiry Interval of an
+# hour, whose subscriptions Redis keeps too.  Each run takes a minute or two; everything started
 # is stopped by PID (cluster.sh down) and every wait is bounded.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 SUBS=100000 RETAINED=100000 SIZE=100 SHADOWS=20000 RUNS=1 BASE=12300
+INFLIGHT=1 EXPIRY=0
 BUILD=$root/build OUT=
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
@@ -36,10 +42,12 @@ while (($#)); do
 	--size) SIZE=$2; shift 2 ;;
 	--shadows) SHADOWS=$2; shift 2 ;;
 	--runs) RUNS=$2; shift 2 ;;
+	--inflight) INFLIGHT=$2; shift 2 ;;
+	--persistent) EXPIRY=3600; shift ;;
 	--base-port) BASE=$2; shift 2 ;;
 	--build) BUILD=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
-	*) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 BENCH=$BUILD/bin/strata-bench
@@ -113,7 +121,8 @@ for ((run = 1; run <= RUNS; run++)); do
 	rm -f "$step"
 	timeout --kill-after=10 900 "$BENCH" sizing --ports "$MQTT_PORTS" \
 		--subscriptions "$SUBS" --retained "$RETAINED" --size "$SIZE" \
-		--shadows "$SHADOWS" --step-file "$step" --hold 120 \
+		--shadows "$SHADOWS" --inflight "$INFLIGHT" \
+		--session-expiry "$EXPIRY" --step-file "$step" --hold 120 \
 		--duration 840 --json --no-progress \
 		>"$OUT/bench-$run.json" 2>"$OUT/bench-$run.err" &
 	BENCH_PID=$!
@@ -168,20 +177,20 @@ for run in sorted(points):
         total = sum(per[:3]) + per[3]  # processes + Redis's data
         print("| %s | %s | %d | %s | %.0f |" % (
             run, item, n, " | ".join("%.0f" % x for x in per), total))
+print()
+for run in sorted(points):
     try:
         res = json.load(open("%s/bench-%s.json" % (out, run)))["sizing"]
-        print("| %s | (bench) | subscriptions %d/%d in %.1f s, retained "
-              "%d/%d (refused %d) in %.1f s, shadows %d/%d (rejected %d, "
-              "lost %d) in %.1f s | | | | | | |" % (
-                  run, res["subscriptions"]["granted"],
-                  res["subscriptions"]["asked"], res["subscriptions"]["secs"],
-                  res["retained"]["acked"], res["retained"]["asked"],
-                  res["retained"]["refused"], res["retained"]["secs"],
-                  res["shadows"]["accepted"], res["shadows"]["asked"],
-                  res["shadows"]["rejected"], res["shadows"]["lost"],
-                  res["shadows"]["secs"]))
     except (OSError, ValueError, KeyError):
-        print("| %s | (bench) | no result: see bench-%s.err |" % (run, run))
+        print("run %s: no result from the bench (bench-%s.err)" % (run, run))
+        continue
+    sub, ret, sh = res["subscriptions"], res["retained"], res["shadows"]
+    print("run %s: subscriptions %d of %d granted in %.1f s; retained %d "
+          "of %d acknowledged (%d refused) in %.1f s; shadows %d of %d "
+          "accepted (%d rejected, %d lost) in %.1f s" % (
+              run, sub["granted"], sub["asked"], sub["secs"], ret["acked"],
+              ret["asked"], ret["refused"], ret["secs"], sh["accepted"],
+              sh["asked"], sh["rejected"], sh["lost"], sh["secs"]))
 print()
 print("Bytes per item: growth of each process's VmRSS (Redis: also its "
       "used_memory) over the step, divided by the items the bench "
