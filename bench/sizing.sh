@@ -16,9 +16,11 @@
 # awaited), then publishes the retained messages of --size bytes at QoS 1
 # (every PUBACK awaited), then gives --shadows things a classic shadow
 # with one small update each (every update/accepted awaited), and holds
-# everything after each step until this script has measured: VmRSS of
+# everything after each step until this script has measured (once
+# Redis's used_memory has stayed the same for a second): VmRSS of
 # the broker, the router and shadowd (/proc/PID/status), and Redis's
-# used_memory (MEMORY STATS total.allocated) and VmRSS.  The growth of
+# used_memory (MEMORY STATS total.allocated, less the clients' and the
+# AOF buffers) and VmRSS.  The growth of
 # each step divided by the count the bench reports is the table, per
 # process, in bytes.  --inflight: retained messages and shadow updates
 # in flight per connection (1: what a process keeps for messages in
@@ -91,10 +93,28 @@ pick_base() {
 
 kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 sum_kib() { local s=0 p; for p in "$@"; do s=$((s + $(kib "$p"))); done; echo "$s"; }
+# Redis's used_memory less what comes and goes with the load: the
+# clients' buffers and the AOF buffer
 redis_used() {
 	REDISCLI_AUTH=$(<"$REDIS_PASSWORD_FILE") redis-cli --no-auth-warning \
 		--user "$REDIS_USER" -p "$REDIS_PORT" MEMORY STATS |
-		awk 'prev == "total.allocated" {print; exit} {prev = $0}'
+		awk 'prev == "total.allocated" {t = $0}
+		     prev ~ /^(clients\.normal|aof\.buffer)$/ {b += $0}
+		     {prev = $0} END {print t - b}'
+}
+# Until Redis's used_memory stays the same for a second (at most 30 s):
+# a persistent session's subscriptions reach Redis behind their SUBACKs,
+# seconds later when 100,000 come at once
+settle() {
+	local last now i
+	sleep 1
+	last=$(redis_used)
+	for ((i = 0; i < 30; i++)); do
+		sleep 1
+		now=$(redis_used)
+		[[ $now == "$last" ]] && return
+		last=$now
+	done
 }
 # measure RUN POINT COUNTS...: one line of the points file, memory in bytes
 measure() {
@@ -129,7 +149,7 @@ for ((run = 1; run <= RUNS; run++)); do
 	t0=$(date +%s)
 	while kill -0 "$BENCH_PID" 2>/dev/null && (($(date +%s) - t0 < 900)); do
 		if [[ -f $step ]]; then
-			sleep 2 # what the last answers set going settles
+			settle
 			line=$(<"$step")
 			measure "$run" "$(sed 's/^step=\([a-z]*\).*/\1/' <<<"$line")" \
 				"${line#step=* }"
@@ -193,7 +213,8 @@ for run in sorted(points):
               sh["asked"], sh["rejected"], sh["lost"], sh["secs"]))
 print()
 print("Bytes per item: growth of each process's VmRSS (Redis: also its "
-      "used_memory) over the step, divided by the items the bench "
-      "counted; 'all' = broker + router + shadowd + Redis used_memory.")
+      "used_memory less client and AOF buffers) over the step, divided "
+      "by the items the bench counted; 'all' = broker + router + shadowd "
+      "+ Redis used_memory.")
 PY
 echo "raw: $OUT" >&2
