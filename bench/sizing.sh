@@ -17,17 +17,17 @@
 # (every PUBACK awaited), then gives --shadows things a classic shadow
 # with one small update each (every update/accepted awaited), and holds
 # everything after each step until this script has measured (once
-# Redis's used_memory has stayed the same for a second): VmRSS of
-# the broker, the router and shadowd (/proc/PID/status), and Redis's
+# Redis's used_memory has stayed the same for a second): VmRSS of the
+# broker, the router and shadowd (/proc/PID/status), and Redis's
 # used_memory (MEMORY STATS total.allocated, less the clients' and the
-# AOF buffers) and VmRSS.  The growth of
-# each step divided by the count the bench reports is the table, per
-# process, in bytes.  --inflight: retained messages and shadow updates
-# in flight per connection (1: what a process keeps for messages in
-# flight during the load stays small beside what it keeps per item).
-# --persistent: MQTT 5 sessions with a Session Expiry Interval of an
-# hour, whose subscriptions Redis keeps too.  Each run takes a minute or two; everything started
-# is stopped by PID (cluster.sh down) and every wait is bounded.
+# AOF buffers) and VmRSS.  The growth of each step divided by the count
+# the bench reports is the table, per process, in bytes.  --inflight:
+# retained messages and shadow updates in flight per connection (1: what
+# a process keeps for messages in flight during the load stays small
+# beside what it keeps per item).  --persistent: MQTT 5 sessions with a
+# Session Expiry Interval of an hour, whose subscriptions Redis keeps
+# too.  A run takes about half a minute; everything started is stopped
+# by PID (cluster.sh down) and every wait is bounded.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,7 +49,7 @@ while (($#)); do
 	--base-port) BASE=$2; shift 2 ;;
 	--build) BUILD=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
-	*) sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 BENCH=$BUILD/bin/strata-bench
