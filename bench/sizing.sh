@@ -116,9 +116,18 @@ settle() {
 		last=$now
 	done
 }
+# the filters of persistent sessions in Redis (their strata:subs hashes)
+redis_subs() {
+	((EXPIRY)) || { echo 0; return; }
+	local cli=(redis-cli --no-auth-warning --user "$REDIS_USER" -p "$REDIS_PORT")
+	REDISCLI_AUTH=$(<"$REDIS_PASSWORD_FILE") "${cli[@]}" --scan \
+		--pattern 'strata:subs:*' | sed 's/^/HLEN /' |
+		REDISCLI_AUTH=$(<"$REDIS_PASSWORD_FILE") "${cli[@]}" |
+		awk '{s += $1} END {print s + 0}'
+}
 # measure RUN POINT COUNTS...: one line of the points file, memory in bytes
 measure() {
-	echo "$1 $2 broker=$(($(sum_kib $BROKER_PIDS) * 1024))" \
+	echo "$1 $2 redis_subs=$(redis_subs) broker=$(($(sum_kib $BROKER_PIDS) * 1024))" \
 		"router=$(($(sum_kib $ROUTER_PIDS) * 1024))" \
 		"shadowd=$(($(sum_kib $SHADOWD_PIDS) * 1024))" \
 		"redis_used=$(redis_used) redis_rss=$(($(kib "$REDIS_PID") * 1024))" \
@@ -205,6 +214,10 @@ for run in sorted(points):
         print("run %s: no result from the bench (bench-%s.err)" % (run, run))
         continue
     sub, ret, sh = res["subscriptions"], res["retained"], res["shadows"]
+    stored = points[run].get("subscribed", {}).get("redis_subs", 0)
+    if stored:
+        print("run %s: persistent subscriptions in Redis when measured: %d"
+              % (run, stored))
     print("run %s: subscriptions %d of %d granted in %.1f s; retained %d "
           "of %d acknowledged (%d refused) in %.1f s; shadows %d of %d "
           "accepted (%d rejected, %d lost) in %.1f s" % (
