@@ -102,9 +102,8 @@ redis_used() {
 		     prev ~ /^(clients\.normal|aof\.buffer)$/ {b += $0}
 		     {prev = $0} END {print t - b}'
 }
-# Until Redis's used_memory stays the same for a second (at most 30 s):
-# a persistent session's subscriptions reach Redis behind their SUBACKs,
-# seconds later when 100,000 come at once
+# Until Redis's used_memory stays the same for a second (at most 30 s),
+# so what the step's last answers set going has landed
 settle() {
 	local last now i
 	sleep 1
