@@ -75,17 +75,17 @@ static const char *const sz_step_names[] = {
 
 struct sizing {
 	enum sz_step step;
-	bool waiting;       /* step file written, waiting for its removal */
-	uint64_t wait_end;  /* ... at most until then */
-	uint64_t t_step;    /* when the current step started */
+	bool waiting;      /* step file written, waiting for its removal */
+	uint64_t wait_end; /* ... at most until then */
+	uint64_t t_step;   /* when the current step started */
 	uint64_t last_progress;
-	uint64_t deadline;  /* --duration from the start */
+	uint64_t deadline; /* --duration from the start */
 	uint64_t last_ping_scan;
 	uint32_t launched, pending; /* SZ_CONNECT's launcher */
-	uint32_t want, got; /* items of the current step: asked, answered */
-	uint32_t conns_ok;  /* connections (the watcher aside) connected */
+	uint32_t want, got;   /* items of the current step: asked, answered */
+	uint32_t conns_ok;    /* connections (the watcher aside) connected */
 	uint32_t answers_out; /* SZ_SHADOW: updates without an answer */
-	uint8_t *answered;  /* SZ_SHADOW: one bit per thing answered */
+	uint8_t *answered;    /* SZ_SHADOW: one bit per thing answered */
 	struct event *tick;
 };
 
@@ -108,9 +108,8 @@ sz_thing_topic(char *out, const struct bench_worker *w, uint32_t thing,
 		snprintf(out, SZ_TOPIC_MAX, "$aws/things/%s%u/shadow/%s",
 		    o->thing_prefix, thing, suffix);
 	else
-		snprintf(out, SZ_TOPIC_MAX,
-		    "$aws/things/sz%08x-t%u/shadow/%s", o->nonce, thing,
-		    suffix);
+		snprintf(out, SZ_TOPIC_MAX, "$aws/things/sz%08x-t%u/shadow/%s",
+		    o->nonce, thing, suffix);
 }
 
 static void
@@ -148,7 +147,7 @@ sz_subscribe(struct bench_worker *w, struct bench_client *c)
 {
 	uint32_t n = sz_share(w, c->gidx, w->o->sz_subscriptions);
 	uint32_t batch = (uint32_t)w->o->sz_batch, m, k = 0;
-	char (*topics)[SZ_TOPIC_MAX] = calloc(batch, SZ_TOPIC_MAX);
+	char(*topics)[SZ_TOPIC_MAX] = calloc(batch, SZ_TOPIC_MAX);
 	const char **filters = calloc(batch, sizeof(*filters));
 	uint16_t packet_id = 0;
 
@@ -207,8 +206,8 @@ sz_send_update(struct bench_worker *w, struct bench_client *c)
 	len = shadowmsg_update(w->payload, w->payload_cap, c->thing_next,
 	    sz_epoch_ms(), token, 0);
 	if (len == 0)
-		bench_fatal("shadow update does not fit %zu bytes",
-		    w->payload_cap);
+		bench_fatal(
+		    "shadow update does not fit %zu bytes", w->payload_cap);
 	bench_client_publish(c, topic, w->payload, len);
 	c->thing_next++;
 	c->awaiting++;
@@ -390,8 +389,8 @@ sz_next(struct bench_worker *w)
 }
 
 static void
-sz_keepalive(struct bench_worker *w, struct bench_client *arr, uint32_t n,
-    uint64_t now)
+sz_keepalive(
+    struct bench_worker *w, struct bench_client *arr, uint32_t n, uint64_t now)
 {
 	uint64_t ka = w->o->keepalive > 1
 	                  ? (uint64_t)(w->o->keepalive - 1) * NS
@@ -425,8 +424,9 @@ sz_tick_cb(evutil_socket_t fd, short what, void *arg)
 		sz_keepalive(w, w->conns, w->n_conns, now);
 	}
 	if (now >= sz->deadline) {
-		fprintf(stderr, "strata-bench: sizing: --duration reached "
-		                "in step %s\n",
+		fprintf(stderr,
+		    "strata-bench: sizing: --duration reached "
+		    "in step %s\n",
 		    sz_step_names[sz->step]);
 		if (sz->step == SZ_SHADOW && !sz->waiting)
 			sz_end(w);
