@@ -277,8 +277,8 @@ int bench_client_start(struct bench_client *c);
 void bench_client_send_publish(struct bench_client *c, uint64_t ts);
 void bench_client_publish(struct bench_client *c, const char *topic,
     const uint8_t *payload, size_t len);
-void bench_client_publish_retained(struct bench_client *c,
-    const char *topic, const uint8_t *payload, size_t len);
+void bench_client_publish_retained(struct bench_client *c, const char *topic,
+    const uint8_t *payload, size_t len);
 void bench_client_subscribe(struct bench_client *c, uint16_t packet_id,
     const char *const *filters, uint32_t n);
 void bench_client_send_ping(struct bench_client *c);

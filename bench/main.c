@@ -56,7 +56,8 @@ static void
 usage(void)
 {
 	fputs(
-	    "usage: strata-bench conn|pub|sub|pubsub|shadow|rules|sizing [options]\n"
+	    "usage: strata-bench conn|pub|sub|pubsub|shadow|rules|sizing "
+	    "[options]\n"
 	    "  --host A            broker IPv4 address (127.0.0.1)\n"
 	    "  --port P            broker port, repeatable (1883)\n"
 	    "  --ports \"P Q ..\"    several broker ports; clients spread "
@@ -91,10 +92,9 @@ usage(void)
 	    "                      connection; shadow: 2 per thing (50)\n"
 	    "  --subscriptions N   sizing: distinct filters in all, at most\n"
 	    "                      --max-subscriptions per connection (0)\n"
-	    "  --retained N        sizing: retained messages of --size bytes "
-	    "(100) (0)\n"
-	    "  --shadows N         sizing: things given a shadow by one update "
-	    "(0)\n"
+	    "  --retained N        sizing: retained messages (0) of --size "
+	    "bytes (100)\n"
+	    "  --shadows N         sizing: things given a shadow (0)\n"
 	    "  --batch N           sizing: filters per SUBSCRIBE (8)\n"
 	    "  --step-file F       sizing: write F after each step, go on "
 	    "when it is\n"
@@ -610,8 +610,7 @@ opts_sizing(struct bench_opts *o)
 	if (o->qos != 1)
 		bench_fatal("sizing: --qos must be 1 (every item is "
 		            "acknowledged)");
-	if (o->max_subscriptions < 1 || o->sz_batch < 1 ||
-	    o->sz_batch > 65535)
+	if (o->max_subscriptions < 1 || o->sz_batch < 1 || o->sz_batch > 65535)
 		bench_fatal("sizing: --max-subscriptions and --batch must be "
 		            "at least 1 (--batch at most 65535)");
 	if (o->sz_shadows > BENCH_MAX_THINGS)
@@ -776,7 +775,7 @@ worker_counts(struct bench_worker *w)
 	}
 	if (o->mode == MODE_SIZING) {
 		w->n_pubs = (uint32_t)o->clients; /* one worker */
-		w->n_conns = o->sz_shadows > 0; /* the watcher */
+		w->n_conns = o->sz_shadows > 0;   /* the watcher */
 	}
 	if (o->mode == MODE_SHADOW || o->mode == MODE_RULES)
 		share((uint32_t)o->clients, w->index, o->procs, &w->pub_base,
@@ -859,9 +858,8 @@ worker_setup(struct bench_worker *w, const struct bench_opts *o, int index,
 	w->subs = clients_new(w, ROLE_SUB, w->sub_base, w->n_subs);
 	worker_topics(w);
 	w->payload_cap =
-	    o->size + (o->mode == MODE_SHADOW ||
-	                      o->mode == MODE_SIZING
-	                  ? SHADOWMSG_UPDATE_MIN
+	    o->size + (o->mode == MODE_SHADOW || o->mode == MODE_SIZING
+	                      ? SHADOWMSG_UPDATE_MIN
 	                  : o->mode == MODE_RULES ? RULESMSG_MIN
 	                                          : 0);
 	w->payload = calloc(1, w->payload_cap);
