@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTHON ?= /usr/bin/python3
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build run test unit integration asan fuzz clean
+.PHONY: all deps build run test unit integration asan fuzz sizing clean
 
 all: build
 
@@ -40,6 +40,12 @@ fuzz: deps
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_FUZZ=ON >/dev/null
 	cmake --build build-fuzz -j$(JOBS) --target fuzz_all
 	bash tests/fuzz/run.sh build-fuzz/fuzz $(FUZZ_SECONDS)
+
+# Memory per subscription, retained message and shadow on fresh local
+# clusters (bench/sizing.sh; not part of `make test`): about a minute a
+# run.  SIZING_ARGS="--runs 2 --persistent" and so on.
+sizing: build
+	bench/sizing.sh $${SIZING_ARGS:-}
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -16,6 +16,10 @@
  *
  * The rules mode (rules.c) measures a rules engine through MQTT: JSON
  * readings published for a topic rule, its republished outputs received.
+ *
+ * The sizing mode (sizing.c) puts known numbers of subscriptions,
+ * retained messages and device shadows into a broker, step by step, and
+ * holds them, so a script can read the memory each step cost.
  */
 #ifndef STRATA_BENCH_H
 #define STRATA_BENCH_H
@@ -44,7 +48,8 @@ enum bench_mode {
 	MODE_SUB,
 	MODE_PUBSUB,
 	MODE_SHADOW,
-	MODE_RULES
+	MODE_RULES,
+	MODE_SIZING
 };
 enum bench_pattern { PAT_PAIRS, PAT_FANIN, PAT_FANOUT, PAT_SHARED };
 enum bench_role { ROLE_CONN, ROLE_PUB, ROLE_SUB };
@@ -68,15 +73,22 @@ struct bench_opts {
 	double duration;
 	bool duration_set;
 	double drain;
+	bool drain_set;
 	uint64_t count; /* messages per publisher; 0 = use duration */
 	int qos;
 	bool qos_set;
 	uint8_t version; /* STRATA_MQTT_V311 or STRATA_MQTT_V5 */
+	bool version_set;
 	size_t size;
 	bool size_set;
 	uint32_t things;          /* shadow: things in the run */
 	const char *thing_prefix; /* shadow: thing k is <prefix><k> */
 	int max_subscriptions; /* shadow: the broker's per-connection quota */
+	uint32_t sz_subscriptions; /* sizing: distinct filters in total */
+	uint32_t sz_retained;      /* sizing: retained messages */
+	uint32_t sz_shadows;       /* sizing: things given a shadow */
+	int sz_batch;              /* sizing: filters per SUBSCRIBE */
+	const char *step_file;     /* sizing: the hand-shake between steps */
 	bool direct;           /* rules: subscribe to the readings, no rule */
 	bool expect_even;      /* rules: only even seq pass the rule's WHERE */
 	int keepalive;
@@ -136,9 +148,19 @@ struct bench_result {
 	uint64_t rejected;
 	uint64_t rejected_by_code[BENCH_SHADOW_CODES];
 	uint64_t late;
+	/* sizing: filters asked and granted, retained messages sent,
+	 * acknowledged and refused (a PUBACK reason >= 0x80), shadow
+	 * updates sent (accepted, rejected and lost above) */
+	uint64_t sz_subs_asked;
+	uint64_t sz_subs_granted;
+	uint64_t sz_retained_sent;
+	uint64_t sz_retained_acked;
+	uint64_t sz_retained_refused;
+	uint64_t sz_shadows_sent;
 	double ramp_secs;         /* first connect attempt to last CONNACK */
 	double send_secs;         /* first to last publish */
 	double recv_secs;         /* first publish to last delivery */
+	double step_secs[4]; /* sizing: connect, subscribe, retain, shadow */
 	struct hist latency;      /* end to end, ns from intended send time;
 	                           * shadow: update to update/accepted */
 	struct hist conn_latency; /* socket() to CONNACK, ns */
@@ -212,6 +234,7 @@ struct bench_client {
 	uint32_t n_things;
 	uint32_t thing_next; /* round robin: the next thing to try */
 	uint32_t awaiting;   /* updates without an answer */
+	uint8_t ack_reason;  /* the last PUBACK's reason code (MQTT 5) */
 };
 
 struct bench_worker {
@@ -242,6 +265,7 @@ struct bench_worker {
 	uint64_t t_first_recv;
 	uint64_t t_last_accept; /* shadow: the last update/accepted */
 	size_t payload_cap;
+	struct sizing *sz; /* sizing mode's state (sizing.c) */
 };
 
 /* main.c */
@@ -252,6 +276,8 @@ void bench_fatal(const char *fmt, ...);
 int bench_client_start(struct bench_client *c);
 void bench_client_send_publish(struct bench_client *c, uint64_t ts);
 void bench_client_publish(struct bench_client *c, const char *topic,
+    const uint8_t *payload, size_t len);
+void bench_client_publish_retained(struct bench_client *c, const char *topic,
     const uint8_t *payload, size_t len);
 void bench_client_subscribe(struct bench_client *c, uint16_t packet_id,
     const char *const *filters, uint32_t n);
@@ -293,6 +319,15 @@ void bench_rules_forgive(struct bench_client *c);
 uint64_t bench_rules_expected(const struct bench_client *c);
 struct bench_client *bench_rules_on_output(
     struct bench_client *sub, const uint8_t *payload, uint32_t len);
+
+/* sizing.c: the sizing mode's run and its callbacks from worker.c */
+void bench_sizing_run(struct bench_worker *w);
+void bench_sizing_on_connack(struct bench_client *c);
+void bench_sizing_on_suback(struct bench_client *c, bool ok);
+void bench_sizing_on_publish(struct bench_client *c, const uint8_t *topic,
+    uint32_t topic_len, const uint8_t *payload, uint32_t len);
+void bench_sizing_on_acked(struct bench_client *c);
+void bench_sizing_on_closed(struct bench_client *c, enum client_state prev);
 
 /* report.c */
 void bench_result_init(struct bench_result *r);

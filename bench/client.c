@@ -221,17 +221,18 @@ client_put_pid(struct bench_client *c, uint16_t pid)
 /* One PUBLISH at --qos; topic and payload are copied into the output
  * buffer.  At QoS 1/2 it takes a packet id and counts in flight until
  * its PUBACK or PUBCOMP. */
-void
-bench_client_publish(struct bench_client *c, const char *topic,
-    const uint8_t *payload, size_t len)
+static void
+client_publish(struct bench_client *c, const char *topic,
+    const uint8_t *payload, size_t len, bool retain)
 {
 	const struct bench_opts *o = c->w->o;
 	struct strata_mqtt_packet pkt;
 
 	memset(&pkt, 0, sizeof(pkt));
 	pkt.type = STRATA_MQTT_PUBLISH;
-	pkt.flags = (uint8_t)(o->qos << 1);
+	pkt.flags = (uint8_t)(o->qos << 1 | (retain ? 1 : 0));
 	pkt.u.publish.qos = (uint8_t)o->qos;
+	pkt.u.publish.retain = retain;
 	pkt.u.publish.topic.p = (const uint8_t *)topic;
 	pkt.u.publish.topic.len = (uint32_t)strlen(topic);
 	pkt.u.publish.payload.p = payload;
@@ -241,6 +242,21 @@ bench_client_publish(struct bench_client *c, const char *topic,
 		c->inflight++;
 	}
 	client_send(c, &pkt);
+}
+
+void
+bench_client_publish(struct bench_client *c, const char *topic,
+    const uint8_t *payload, size_t len)
+{
+	client_publish(c, topic, payload, len, false);
+}
+
+/* The same with the RETAIN flag (sizing). */
+void
+bench_client_publish_retained(struct bench_client *c, const char *topic,
+    const uint8_t *payload, size_t len)
+{
+	client_publish(c, topic, payload, len, true);
 }
 
 /* The payload header: magic, run nonce, publisher, sequence, timestamp. */
@@ -350,6 +366,7 @@ client_dispatch(struct bench_client *c, const struct strata_mqtt_packet *p)
 		break;
 	case STRATA_MQTT_PUBACK:
 	case STRATA_MQTT_PUBCOMP:
+		c->ack_reason = p->u.ack.reason;
 		if (c->pid_used)
 			client_put_pid(c, p->u.ack.packet_id);
 		break;

@@ -56,7 +56,8 @@ static void
 usage(void)
 {
 	fputs(
-	    "usage: strata-bench conn|pub|sub|pubsub|shadow|rules [options]\n"
+	    "usage: strata-bench conn|pub|sub|pubsub|shadow|rules|sizing "
+	    "[options]\n"
 	    "  --host A            broker IPv4 address (127.0.0.1)\n"
 	    "  --port P            broker port, repeatable (1883)\n"
 	    "  --ports \"P Q ..\"    several broker ports; clients spread "
@@ -69,7 +70,10 @@ usage(void)
 	    "                      fanout: subscribers; shared: both (100);\n"
 	    "                      shadow: connections (enough for "
 	    "--max-subscriptions);\n"
-	    "                      rules: publishers (10)\n"
+	    "                      rules: publishers (10); sizing: "
+	    "connections (enough\n"
+	    "                      for --subscriptions at "
+	    "--max-subscriptions)\n"
 	    "  --publishers N --subscribers N   override the pattern's "
 	    "counts\n"
 	    "                      (rules: subscribers, 1; several share "
@@ -83,9 +87,24 @@ usage(void)
 	    "  --things N          shadow: things updated (10000)\n"
 	    "  --thing-prefix P    shadow: thing k is named P<k> "
 	    "(sb<random>-t)\n"
-	    "  --max-subscriptions N  shadow: the broker's subscriptions per "
+	    "  --max-subscriptions N  shadow, sizing: the broker's "
+	    "subscriptions per\n"
+	    "                      connection; shadow: 2 per thing (50)\n"
+	    "  --subscriptions N   sizing: distinct filters in all, at most\n"
+	    "                      --max-subscriptions per connection (0)\n"
+	    "  --retained N        sizing: retained messages (0) of --size "
+	    "bytes (100)\n"
+	    "  --shadows N         sizing: things given a shadow (0)\n"
+	    "  --batch N           sizing: filters per SUBSCRIBE (8)\n"
+	    "  --step-file F       sizing: write F after each step, go on "
+	    "when it is\n"
+	    "                      removed or after --hold S; --inflight: "
+	    "retained\n"
+	    "                      messages and updates in flight per "
 	    "connection;\n"
-	    "                      2 per thing (50)\n"
+	    "                      --drain S (10): a step without progress "
+	    "for S ends;\n"
+	    "                      --duration S (600): the whole run\n"
 	    "  --direct            rules: subscribe to the readings' topics, "
 	    "not the\n"
 	    "                      rule's output: the path without the rule\n"
@@ -245,6 +264,11 @@ enum {
 	OPT_MAX_SUBS,
 	OPT_DIRECT,
 	OPT_EXPECT,
+	OPT_SZ_SUBS,
+	OPT_SZ_RETAINED,
+	OPT_SZ_SHADOWS,
+	OPT_SZ_BATCH,
+	OPT_STEP_FILE,
 };
 
 static const struct option long_opts[] = {
@@ -290,6 +314,11 @@ static const struct option long_opts[] = {
     {"max-subscriptions", 1, NULL, OPT_MAX_SUBS},
     {"direct", 0, NULL, OPT_DIRECT},
     {"expect", 1, NULL, OPT_EXPECT},
+    {"subscriptions", 1, NULL, OPT_SZ_SUBS},
+    {"retained", 1, NULL, OPT_SZ_RETAINED},
+    {"shadows", 1, NULL, OPT_SZ_SHADOWS},
+    {"batch", 1, NULL, OPT_SZ_BATCH},
+    {"step-file", 1, NULL, OPT_STEP_FILE},
     {"help", 0, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -352,6 +381,22 @@ opts_one(struct bench_opts *o, int opt, const char *arg)
 		break;
 	case OPT_VERSION:
 		opts_set_version(o, arg);
+		o->version_set = true;
+		break;
+	case OPT_SZ_SUBS:
+		o->sz_subscriptions = (uint32_t)strtoul(arg, NULL, 10);
+		break;
+	case OPT_SZ_RETAINED:
+		o->sz_retained = (uint32_t)strtoul(arg, NULL, 10);
+		break;
+	case OPT_SZ_SHADOWS:
+		o->sz_shadows = (uint32_t)strtoul(arg, NULL, 10);
+		break;
+	case OPT_SZ_BATCH:
+		o->sz_batch = atoi(arg);
+		break;
+	case OPT_STEP_FILE:
+		o->step_file = arg;
 		break;
 	case OPT_QOS:
 		o->qos = atoi(arg);
@@ -385,6 +430,7 @@ opts_one(struct bench_opts *o, int opt, const char *arg)
 		break;
 	case OPT_DRAIN:
 		o->drain = atof(arg);
+		o->drain_set = true;
 		break;
 	case OPT_HOLD:
 		o->hold = atof(arg);
@@ -537,6 +583,58 @@ opts_rules(struct bench_opts *o)
 		bench_fatal("rules: --topic-alias-max is not supported");
 }
 
+/* Sizing mode's defaults and bounds: one worker (its steps are one
+ * sequence), QoS 1 so every retained message and update is acknowledged,
+ * MQTT 5 so a refusal shows in the PUBACK's reason code, 100-byte
+ * retained payloads, and enough connections for the subscriptions at
+ * --max-subscriptions each. */
+static void
+opts_sizing(struct bench_opts *o)
+{
+	uint32_t per = (uint32_t)o->max_subscriptions, need;
+
+	if (!o->qos_set)
+		o->qos = 1;
+	if (!o->version_set)
+		o->version = STRATA_MQTT_V5;
+	if (!o->size_set)
+		o->size = 100;
+	if (!o->duration_set)
+		o->duration = 600;
+	if (!o->drain_set)
+		o->drain = 10;
+	if (o->sz_batch == 0)
+		o->sz_batch = 8;
+	if (o->procs != 1)
+		bench_fatal("sizing: --procs must be 1");
+	if (o->qos != 1)
+		bench_fatal("sizing: --qos must be 1 (every item is "
+		            "acknowledged)");
+	if (o->max_subscriptions < 1 || o->sz_batch < 1 || o->sz_batch > 65535)
+		bench_fatal("sizing: --max-subscriptions and --batch must be "
+		            "at least 1 (--batch at most 65535)");
+	if (o->sz_shadows > BENCH_MAX_THINGS)
+		bench_fatal("--shadows must be at most %d", BENCH_MAX_THINGS);
+	if (!o->clients_set)
+		o->clients = (int)((o->sz_subscriptions + per - 1) / per);
+	if (o->clients < 1)
+		o->clients = 1;
+	need = (o->sz_subscriptions + (uint32_t)o->clients - 1) /
+	       (uint32_t)o->clients;
+	if (need > per)
+		bench_fatal("sizing: %u subscriptions per connection, over "
+		            "--max-subscriptions %d: give more --clients",
+		    need, o->max_subscriptions);
+	if (o->thing_prefix && !opts_thing_prefix_valid(o->thing_prefix))
+		bench_fatal(
+		    "--thing-prefix: at most 100 of a-z A-Z 0-9 : _ -");
+	if (o->size < 1)
+		bench_fatal("sizing: --size must be at least 1 (an empty "
+		            "retained message deletes)");
+	if (o->topic_alias_max)
+		bench_fatal("sizing: --topic-alias-max is not supported");
+}
+
 static void
 opts_parse(struct bench_opts *o, int argc, char **argv)
 {
@@ -557,6 +655,8 @@ opts_parse(struct bench_opts *o, int argc, char **argv)
 		o->mode = MODE_SHADOW;
 	else if (!strcmp(argv[1], "rules"))
 		o->mode = MODE_RULES;
+	else if (!strcmp(argv[1], "sizing"))
+		o->mode = MODE_SIZING;
 	else
 		usage();
 	optind = 2;
@@ -575,10 +675,12 @@ opts_parse(struct bench_opts *o, int argc, char **argv)
 		opts_shadow(o);
 	if (o->mode == MODE_RULES)
 		opts_rules(o);
+	if (o->mode == MODE_SIZING)
+		opts_sizing(o);
 	if (o->qos < 0 || o->qos > 2)
 		bench_fatal("--qos must be 0, 1 or 2");
 	if ((o->mode != MODE_SHADOW && o->mode != MODE_RULES &&
-	        o->size < BENCH_HEADER_SIZE) ||
+	        o->mode != MODE_SIZING && o->size < BENCH_HEADER_SIZE) ||
 	    o->size > (1u << 19))
 		bench_fatal("--size must be %d..524288", BENCH_HEADER_SIZE);
 	if (o->inflight < 1 || o->inflight > 65535)
@@ -671,6 +773,10 @@ worker_counts(struct bench_worker *w)
 		w->pub_base = (uint32_t)w->index;
 		w->n_pubs = 1;
 	}
+	if (o->mode == MODE_SIZING) {
+		w->n_pubs = (uint32_t)o->clients; /* one worker */
+		w->n_conns = o->sz_shadows > 0;   /* the watcher */
+	}
 	if (o->mode == MODE_SHADOW || o->mode == MODE_RULES)
 		share((uint32_t)o->clients, w->index, o->procs, &w->pub_base,
 		    &w->n_pubs);
@@ -752,7 +858,8 @@ worker_setup(struct bench_worker *w, const struct bench_opts *o, int index,
 	w->subs = clients_new(w, ROLE_SUB, w->sub_base, w->n_subs);
 	worker_topics(w);
 	w->payload_cap =
-	    o->size + (o->mode == MODE_SHADOW     ? SHADOWMSG_UPDATE_MIN
+	    o->size + (o->mode == MODE_SHADOW || o->mode == MODE_SIZING
+	                      ? SHADOWMSG_UPDATE_MIN
 	                  : o->mode == MODE_RULES ? RULESMSG_MIN
 	                                          : 0);
 	w->payload = calloc(1, w->payload_cap);

@@ -12,7 +12,7 @@
 #include "mqtt-t.h"
 
 static const char *const mode_names[] = {
-    "conn", "pub", "sub", "pubsub", "shadow", "rules"};
+    "conn", "pub", "sub", "pubsub", "shadow", "rules", "sizing"};
 static const char *const pattern_names[] = {
     "pairs", "fanin", "fanout", "shared"};
 static const double quantiles[] = {0.5, 0.9, 0.99, 0.999};
@@ -38,7 +38,7 @@ max_d(double a, double b)
 	     offsetof(struct bench_result, conn_attempts)) /                  \
 	    sizeof(uint64_t))
 _Static_assert(offsetof(struct bench_result, conn_attempts) == 0 &&
-                   RESULT_COUNTERS == 19 + BENCH_SHADOW_CODES,
+                   RESULT_COUNTERS == 25 + BENCH_SHADOW_CODES,
     "struct bench_result must start with its uint64_t counters");
 
 void
@@ -53,6 +53,9 @@ bench_result_merge(struct bench_result *dst, const struct bench_result *src)
 	dst->ramp_secs = max_d(dst->ramp_secs, src->ramp_secs);
 	dst->send_secs = max_d(dst->send_secs, src->send_secs);
 	dst->recv_secs = max_d(dst->recv_secs, src->recv_secs);
+	for (i = 0; i < 4; i++)
+		dst->step_secs[i] =
+		    max_d(dst->step_secs[i], src->step_secs[i]);
 	hist_merge(&dst->latency, &src->latency);
 	hist_merge(&dst->conn_latency, &src->conn_latency);
 }
@@ -123,6 +126,28 @@ human_shadow(const struct bench_opts *o, const struct bench_result *r)
 	human_hist("round trip us:", &r->latency);
 }
 
+static void
+human_sizing(const struct bench_result *r)
+{
+	printf("subscriptions: asked %llu granted %llu, %.2f s\n",
+	    (unsigned long long)r->sz_subs_asked,
+	    (unsigned long long)r->sz_subs_granted, r->step_secs[1]);
+	printf("retained: sent %llu acked %llu refused %llu, %.2f s\n",
+	    (unsigned long long)r->sz_retained_sent,
+	    (unsigned long long)r->sz_retained_acked,
+	    (unsigned long long)r->sz_retained_refused, r->step_secs[2]);
+	printf("shadows: sent %llu accepted %llu rejected %llu lost %llu "
+	       "late %llu unexpected %llu, %.2f s\n",
+	    (unsigned long long)r->sz_shadows_sent,
+	    (unsigned long long)r->accepted, (unsigned long long)r->rejected,
+	    (unsigned long long)r->lost, (unsigned long long)r->late,
+	    (unsigned long long)r->unexpected, r->step_secs[3]);
+	if (r->rejected) {
+		printf("rejected by code:");
+		human_codes(r);
+	}
+}
+
 void
 bench_report_human(const struct bench_opts *o, const struct bench_result *r)
 {
@@ -152,6 +177,10 @@ bench_report_human(const struct bench_opts *o, const struct bench_result *r)
 	    (unsigned long long)r->closed_early,
 	    rate(r->connected, r->ramp_secs), r->ramp_secs);
 	human_hist("connect latency us:", &r->conn_latency);
+	if (o->mode == MODE_SIZING) {
+		human_sizing(r);
+		return;
+	}
 	if (o->mode == MODE_SHADOW) {
 		human_shadow(o, r);
 		return;
@@ -224,6 +253,49 @@ json_shadow(const struct bench_opts *o, const struct bench_result *r)
 	return u;
 }
 
+/* sizing: what was asked and what the broker took, and each step's
+ * seconds */
+static json_t *
+json_sizing(const struct bench_opts *o, const struct bench_result *r)
+{
+	json_t *z = json_object(), *sub = json_object(), *ret = json_object(),
+	       *sh = json_object(), *codes = json_object();
+	char name[16];
+	int i;
+
+	JSET_INT(sub, "asked", r->sz_subs_asked);
+	JSET_INT(sub, "granted", r->sz_subs_granted);
+	json_object_set_new(sub, "secs", json_real(r->step_secs[1]));
+	JSET_INT(ret, "asked", o->sz_retained);
+	JSET_INT(ret, "sent", r->sz_retained_sent);
+	JSET_INT(ret, "acked", r->sz_retained_acked);
+	JSET_INT(ret, "refused", r->sz_retained_refused);
+	json_object_set_new(ret, "secs", json_real(r->step_secs[2]));
+	JSET_INT(sh, "asked", o->sz_shadows);
+	JSET_INT(sh, "sent", r->sz_shadows_sent);
+	JSET_INT(sh, "accepted", r->accepted);
+	JSET_INT(sh, "rejected", r->rejected);
+	for (i = 0; i < BENCH_SHADOW_CODES; i++) {
+		if (bench_shadow_codes[i])
+			snprintf(
+			    name, sizeof(name), "%d", bench_shadow_codes[i]);
+		else
+			snprintf(name, sizeof(name), "other");
+		JSET_INT(codes, name, r->rejected_by_code[i]);
+	}
+	json_object_set_new(sh, "rejected_by_code", codes);
+	JSET_INT(sh, "lost", r->lost);
+	JSET_INT(sh, "late", r->late);
+	JSET_INT(sh, "unexpected", r->unexpected);
+	json_object_set_new(sh, "secs", json_real(r->step_secs[3]));
+	JSET_INT(z, "clients", o->clients);
+	json_object_set_new(z, "connect_secs", json_real(r->step_secs[0]));
+	json_object_set_new(z, "subscriptions", sub);
+	json_object_set_new(z, "retained", ret);
+	json_object_set_new(z, "shadows", sh);
+	return z;
+}
+
 static json_t *
 json_messages(const struct bench_result *r)
 {
@@ -249,7 +321,7 @@ json_messages(const struct bench_result *r)
 }
 
 /* One object: the run's options, "connections", and "messages" (shadow:
- * "updates"). */
+ * "updates", sizing: "sizing"). */
 void
 bench_report_json(const struct bench_opts *o, const struct bench_result *r)
 {
@@ -263,7 +335,7 @@ bench_report_json(const struct bench_opts *o, const struct bench_result *r)
 		    json_string(o->expect_even ? "even" : "all"));
 		JSET_INT(root, "publishers", o->clients);
 		JSET_INT(root, "subscribers", o->subscribers);
-	} else if (o->mode != MODE_SHADOW) {
+	} else if (o->mode != MODE_SHADOW && o->mode != MODE_SIZING) {
 		json_object_set_new(
 		    root, "pattern", json_string(pattern_names[o->pattern]));
 	}
@@ -286,6 +358,8 @@ bench_report_json(const struct bench_opts *o, const struct bench_result *r)
 	json_object_set_new(root, "connections", c);
 	if (o->mode == MODE_SHADOW)
 		json_object_set_new(root, "updates", json_shadow(o, r));
+	else if (o->mode == MODE_SIZING)
+		json_object_set_new(root, "sizing", json_sizing(o, r));
 	else
 		json_object_set_new(root, "messages", json_messages(r));
 	json_dumpf(root, stdout, JSON_COMPACT | JSON_REAL_PRECISION(9));

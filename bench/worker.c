@@ -15,6 +15,8 @@
  *   PH_CONN   (conn) connecting at --rate
  *   PH_HOLD   (conn) holding the connections, pinging each keepalive
  *   PH_DONE   DISCONNECT sent; the loop exits shortly after
+ * The sizing mode runs its own steps (sizing.c): every callback below
+ * hands over to it first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,6 +382,10 @@ bench_on_connack(struct bench_client *c)
 	struct bench_worker *w = c->w;
 	uint64_t now = bench_now();
 
+	if (w->o->mode == MODE_SIZING) {
+		bench_sizing_on_connack(c);
+		return;
+	}
 	w->pending--;
 	w->res.connected++;
 	w->live->connected++;
@@ -400,6 +406,10 @@ bench_on_suback(struct bench_client *c, bool ok)
 {
 	struct bench_worker *w = c->w;
 
+	if (w->o->mode == MODE_SIZING) {
+		bench_sizing_on_suback(c, ok);
+		return;
+	}
 	if (!ok)
 		w->res.suback_failed++;
 	w->answered++;
@@ -411,6 +421,10 @@ bench_on_closed(struct bench_client *c, enum client_state prev)
 {
 	struct bench_worker *w = c->w;
 
+	if (w->o->mode == MODE_SIZING) {
+		bench_sizing_on_closed(c, prev);
+		return;
+	}
 	if (w->phase == PH_DONE)
 		return;
 	if (prev == CS_READY) {
@@ -434,6 +448,10 @@ bench_on_acked(struct bench_client *c)
 {
 	struct bench_worker *w = c->w;
 
+	if (w->o->mode == MODE_SIZING) {
+		bench_sizing_on_acked(c);
+		return;
+	}
 	w->res.acked++;
 	w->live->acked++;
 	worker_reopened(w, c);
@@ -493,6 +511,10 @@ bench_on_publish(struct bench_client *c, const uint8_t *topic,
 	uint32_t hdr[4];
 	struct tracker *t;
 
+	if (w->o->mode == MODE_SIZING) {
+		bench_sizing_on_publish(c, topic, topic_len, payload, len);
+		return;
+	}
 	w->res.received++;
 	w->live->received++;
 	w->t_last_recv = now;
@@ -589,6 +611,10 @@ bench_worker_run(struct bench_worker *w)
 	struct timeval ms = {0, 1000}, sec = {1, 0};
 	uint32_t i;
 
+	if (w->o->mode == MODE_SIZING) {
+		bench_sizing_run(w);
+		return;
+	}
 	w->tick = event_new(w->base, -1, EV_PERSIST, worker_tick_cb, w);
 	w->second = event_new(w->base, -1, EV_PERSIST, worker_second_cb, w);
 	w->send_timer = event_new(w->base, -1, 0, worker_send_timer_cb, w);

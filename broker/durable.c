@@ -373,15 +373,26 @@ broker_durable_qos2(struct broker_session *s, uint16_t packet_id, bool add)
 struct durable_sub_wait {
 	struct strata_broker *broker;
 	struct broker_suback *w;
+	uint64_t incarnation;
 };
 
+/* A subscription's write, which its SUBACK waits for.  One Redis refused
+ * or did not answer (the deadline) marks the session dirty, as any other
+ * write: the SUBACK still goes, and the session is written again whole
+ * within a second of Redis being up. */
 static void
 durable_sub_written(struct strata_redis *r, redisReply *reply, void *arg)
 {
 	struct durable_sub_wait *dw = arg;
+	struct strata_broker *b = dw->broker;
 
-	if (!dw->broker->stopping)
-		broker_suback_release(dw->broker, dw->w);
+	if (!b->stopping && (reply == NULL ||
+	    reply->type == REDIS_REPLY_ERROR)) {
+		(*b->m.durable_errors)++;
+		durable_mark_dirty(b, dw->incarnation);
+	}
+	if (!b->stopping)
+		broker_suback_release(b, dw->w);
 	free(dw);
 }
 
@@ -415,6 +426,7 @@ durable_write_sub(struct broker_session *s, const struct broker_sub *sub,
 			abort();
 		dw->broker = s->broker;
 		dw->w = w;
+		dw->incarnation = s->incarnation;
 		w->pending++;
 		s->broker->durable_seq++;
 		(*s->broker->m.durable_writes)++;

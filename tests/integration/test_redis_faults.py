@@ -13,7 +13,10 @@ Redis is noticed quickly.  What must hold:
   - when Redis answers again (SIGCONT, or a new process on the same port
     with the same data), every daemon recovers without a restart: new
     clients connect, the routers keep or reclaim their partitions, and
-    retained messages written before are still there (AOF).
+    retained messages written before are still there (AOF);
+  - a persistent session's subscription made while Redis did not answer
+    is written to Redis once it answers again (the session is rewritten
+    whole).
 """
 
 import signal
@@ -152,6 +155,37 @@ def test_recovers_after_continue(own):
         round_trip(own, proto)
     assert metric(own.router_metrics_ports[0],
                   "strata_router_partitions_owned") == 1024
+
+
+def test_subscription_written_again_after_redis_stalled(own):
+    """A persistent session's SUBSCRIBE while Redis does not answer: the
+    SUBACK comes once the write's deadline has passed, the write counts
+    as a session store error and marks the session dirty, and once Redis
+    answers again the session is written again whole, the new filter
+    with it (docs/internals/cluster.md, "Held by a broker")."""
+    port = own.broker_metrics_ports[0]
+    errors = "strata_broker_session_store_errors_total"
+    rewrites = "strata_broker_session_store_rewrites_total"
+    cid = "it-rf-sub-" + uuid.uuid4().hex[:8]
+    topic = unique() + "/stalled"
+    cl = Client(V5, client_id=cid)
+    cl.connect("127.0.0.1", own.mqtt_ports[0], 30, clean_start=True,
+               session_expiry=3600)
+    errors0, rewrites0 = metric(port, errors), metric(port, rewrites)
+    redis_signal(own, signal.SIGSTOP)
+    try:
+        cl.subscribe(topic, 1)
+    finally:
+        redis_signal(own, signal.SIGCONT)
+    try:
+        assert metric(port, errors) > errors0
+        wait_for(lambda: metric(port, rewrites) > rewrites0, 10,
+                 "the dirty session written again")
+        wait_for(lambda: own.redis_cli(
+            own.redis_port, "HEXISTS", "strata:subs:{%s}" % cid,
+            topic)[1].strip() == "1", 5, "the filter in strata:subs")
+    finally:
+        cl.close()
 
 
 def _connects(c, broker, proto):
