@@ -723,7 +723,7 @@ routers_on_up(struct strata_link *l, void *arg)
 
 	h.node_id = b->cfg.node_id;
 	h.kind = STRATA__NODE_KIND__NODE_BROKER;
-	h.protocol = 2;
+	h.protocol = 3; /* PublishAck.not_owner understood */
 	h.boot = b->boot;
 	if (b->cfg.link_auth.secret != NULL) {
 		strata_linkauth_mac(&b->cfg.link_auth, h.kind, h.node_id,

@@ -3,7 +3,7 @@
  * behind them.
  *
  * A link (struct router_broker):
- *   ACCEPTED --its Hello (kind BROKER, protocol 2, valid node id)--> READY
+ *   ACCEPTED --its Hello (kind BROKER, protocol 2 or 3, valid node id)--> READY
  *   ACCEPTED/READY --link down or protocol error--> freed
  * Both sides send Hello first; a frame carrying anything before the
  * broker's Hello is a protocol error and closes the link.
@@ -38,7 +38,11 @@
 #include "router.h"
 #include "status.h"
 
-#define LINK_PROTOCOL 2
+/* Link protocol versions: 3 understands PublishAck.not_owner; a router
+ * takes brokers of 2 (the release before) so routers can be upgraded
+ * first, and routes their publishes as that release did. */
+#define LINK_PROTOCOL 3
+#define LINK_PROTOCOL_MIN 2
 
 static void brokers_on_frame(struct strata_link *l, const Strata__Frame *f,
     void *arg);
@@ -276,6 +280,7 @@ brokers_bind(struct router_broker *b, const Strata__Hello *h)
 		brokers_close(n->link);
 	b->peer = n;
 	n->link = b;
+	n->protocol = h->protocol;
 	STRATA_INFO("router", "broker ready|broker=%s peer=%s", n->node_id,
 	    strata_link_peer(b->link));
 	router_pending_link_up(n);
@@ -286,7 +291,8 @@ static bool
 brokers_hello(struct router_broker *b, const Strata__Hello *h)
 {
 	if (h->kind != STRATA__NODE_KIND__NODE_BROKER ||
-	    h->protocol != LINK_PROTOCOL || !brokers_node_id_ok(h->node_id))
+	    h->protocol < LINK_PROTOCOL_MIN || h->protocol > LINK_PROTOCOL ||
+	    !brokers_node_id_ok(h->node_id))
 		return false;
 	if (!strata_linkauth_check(&b->router->cfg.link_auth, h->kind,
 	    h->node_id, h->boot, h->auth.data, h->auth.len)) {

@@ -255,11 +255,13 @@ router_publish_handle(struct router_broker *b, const Strata__Publish *p)
 		STRATA_DEBUG("router", "publish for partition not served|"
 		    "partition=%u broker=%s qos=%u", partition, n->node_id,
 		    p->qos);
-		if (p->seq != 0) {
+		if (p->seq != 0 && n->protocol >= 3) {
 			publish_refuse(n, p->seq);
 			return;
 		}
-		/* QoS 0 (at most once): routed with what this router has */
+		/* QoS 0 (at most once), or a broker of link protocol 2 that
+		 * would take a refusal for an ack (a rolling upgrade):
+		 * routed with what this router has */
 	}
 	if (!publish_retain_fits(n, p, tlen))
 		return;

@@ -177,6 +177,8 @@ struct router_node {
 	struct strata_router *router;
 	char *node_id;
 	uint64_t boot;                  /* of the process (its Hello) */
+	uint32_t protocol;              /* link protocol of its Hello: 2 has
+					   no PublishAck.not_owner */
 	struct router_broker *link;     /* current link, NULL while DOWN */
 	uint64_t down_since_ms;
 	bool lease_checking;

@@ -689,7 +689,7 @@ fuzz_router_link_hello(struct fuzz_router *fr, bool good_proof)
 
 	h.node_id = "fuzz-broker";
 	h.kind = STRATA__NODE_KIND__NODE_BROKER;
-	h.protocol = 2;
+	h.protocol = 3;
 	h.boot = 1;
 	strata_linkauth_mac(&fr->cfg.link_auth, h.kind, h.node_id, h.boot,
 	    proof);

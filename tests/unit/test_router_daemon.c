@@ -42,6 +42,8 @@
 struct broker {
 	const char *id;
 	uint64_t boot;
+	uint32_t protocol;     /* of its Hello: broker-1 speaks 2 (the
+				  release before not_owner), broker-2 3 */
 	bool no_acks;          /* take no Delivers (no DeliverAck) */
 	struct strata_link *link;
 	bool hello;
@@ -192,7 +194,7 @@ on_up(struct strata_link *l, void *arg)
 
 	h.node_id = (char *)b->id;
 	h.kind = STRATA__NODE_KIND__NODE_BROKER;
-	h.protocol = 2;
+	h.protocol = b->protocol;
 	h.boot = b->boot;
 	strata_link_send(l, STRATA_LINK_HELLO, &h.base);
 	r.op = STRATA__ROUTE_UPDATE__OP__RESET;
@@ -315,6 +317,8 @@ setup(void **state)
 	fx->b2.id = "broker-2";
 	fx->b1.boot = 1;
 	fx->b2.boot = 2;
+	fx->b1.protocol = 2;
+	fx->b2.protocol = 3;
 	snprintf(port, sizeof(port), "%u", fx->redis_port);
 	char *const argv[] = { "redis-server", "--port", port, "--bind",
 		"127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize",
@@ -729,7 +733,8 @@ b1_served_one(struct fixture *fx)
  * which it claims back at a new generation, and serves again only once
  * the brokers joined that one): a QoS 1/2 publish of it is refused,
  * PublishAck not_owner, and nothing is delivered; after the joins it is
- * routed.  QoS 0 is routed with what the router has. */
+ * routed.  QoS 0 is routed with what the router has, and so is the
+ * publish of a broker of link protocol 2, which has no not_owner. */
 static void
 test_publish_not_served(void **state)
 {
@@ -764,6 +769,18 @@ test_publish_not_served(void **state)
 	event_base_loop(fx->base, EVLOOP_NONBLOCK);
 	assert_int_equal(fx->b1.ndeliver, 1);
 	assert_string_equal(fx->b1.deliver[0].payload, "qos0");
+	publish(&fx->b1, 7, topic, "old-broker", 1, false);
+	want_acks1 = 1;
+	assert_true(run_until(fx, b1_acks));
+	assert_false(fx->b1.ack[0].not_owner);
+	assert_int_equal(fx->b1.ack[0].seq, 7);
+	fx->b1.ndeliver = 1;
+	for (int i = 0; i < 100 && fx->b1.ndeliver == 1; i++) {
+		usleep(10000);
+		event_base_loop(fx->base, EVLOOP_NONBLOCK);
+	}
+	assert_string_equal(fx->b1.deliver[1].payload, "old-broker");
+	fx->b1.ndeliver = 1;
 	/* the brokers join the new generation: served, routed */
 	fx->b1.nserving = fx->b2.nserving = 0;
 	join(&fx->b1, p, gen + 2);
