@@ -9,7 +9,8 @@ nodes, find a thing by a fleet index query and open it, edit its desired
 state and see the delta reach a device's MQTT client, publish from the
 MQTT test client and receive it in mosquitto_sub, disable a topic rule
 and see it stop, revoke a certificate and see its device disconnected,
-create a policy (a malformed one refused with the admin API's words).
+create a policy (a malformed one refused with the admin API's words),
+see a device's Device Defender violation in the Security page.
 The browser's
 screenshots are kept in build/test-artefacts/console/."""
 
@@ -29,6 +30,7 @@ import mosq
 import mqttc
 from mqttc import V5
 from test_admin_authz import make_user
+from test_detect import behavior, group_with_device, profile_on, tls_device
 from test_registry import allow, ctl, new_device, tls_client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -40,8 +42,10 @@ COOKIE = "strata_console"
 
 @pytest.fixture(scope="module")
 def console_cluster():
-    with conftest.start_cluster("console_cluster", shadowd=1,
-                                rulesd=1) as c:
+    # devstats every 200 ms: a Device Defender violation within a second
+    with conftest.start_cluster(
+            "console_cluster", shadowd=1, rulesd=1,
+            env={"STRATA_DEVSTATS_INTERVAL_MS": "200"}) as c:
         yield c
 
 
@@ -537,6 +541,21 @@ def test_console_in_a_browser(console_cluster, tmp_path):
                         [allow(["iot:*"], "*")])
     victim_conn = tls_client(c, V5, victim.cert, victim.key,
                              client_id=thing + "-victim")
+    # a third, in a group with a security profile, that breaks it: fewer
+    # than 3 messages in 300 s is normal, the window decided at the third
+    # (docs/internals/detect.md), so the violation stays active until the
+    # next window has ended quiet, 5 minutes at least
+    group, noisy, noisy_dev = group_with_device(c, tmp_path)
+    profile = profile_on(c, group, [behavior(
+        "chatty", "aws:num-messages-sent", "less-than", {"count": 3}, 300)])
+    noisy_conn = tls_device(c, noisy_dev, noisy)
+    for i in range(5):
+        noisy_conn.publish("console/noisy/" + noisy, b"%d" % i, qos=1)
+    deadline = time.monotonic() + 10
+    while not ctl(c, "list-active-violations", "--thing-name",
+                  noisy)["activeViolations"]:
+        assert time.monotonic() < deadline, "no violation"
+        time.sleep(0.2)
     policy = "console-policy-" + os.urandom(3).hex()
     policy_doc = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]}
@@ -550,7 +569,8 @@ def test_console_in_a_browser(console_cluster, tmp_path):
             "desired": {"color": "red"}, "topic": topic,
             "payload": '{"from":"browser"}', "filter": "console/it/#",
             "rule": rule, "revoke": victim.id, "policy": policy,
-            "policyDocument": policy_doc, "shots": SHOTS,
+            "policyDocument": policy_doc, "violator": noisy,
+            "profile": profile, "shots": SHOTS,
             "chromium": browser}
         run = subprocess.run(
             [shutil.which("node"), "console-browser.mjs"], cwd=JS_DIR,
@@ -621,6 +641,18 @@ def test_console_in_a_browser(console_cluster, tmp_path):
         got = ctl(c, "get-policy", "--policy-name", policy)
         assert json.loads(got["policyDocument"]) == policy_doc
         assert policy in sec["policy"]
+        # the violation, as the page lists it
+        v = steps["violations"]
+        assert v["active"][:3] == [noisy, profile,
+                                   "chatty (aws:num-messages-sent)"]
+        assert int(v["active"][3]) >= 3 and v["active"][6] == "In alarm"
+        assert v["active"][4] and v["active"][5], v   # since, last
+        assert v["event"][1:5] == ["in-alarm", noisy, profile,
+                                   "chatty (aws:num-messages-sent)"]
+        assert v["stable"], ("the violation lists moved on a refresh", v)
+        assert v["keyboard"] == ["violations-auto", "Refresh now",
+                                 "Active violations", noisy]
+        assert v["overflow"] is False
         assert "logged-out" in steps
         # no script error and no CSP violation; the browser logs the
         # refusals the test asked for: the session probe and the wrong
@@ -630,10 +662,11 @@ def test_console_in_a_browser(console_cluster, tmp_path):
         assert errors == []
         assert steps["done"]["unlabelled"] == []
         for name in ("login", "cluster", "things", "thing", "shadow",
-                     "mqtt", "rules", "rule", "security"):
+                     "mqtt", "rules", "rule", "security", "violations"):
             assert os.path.getsize(os.path.join(SHOTS, name + ".png")) > 0
     finally:
         sub.stop()
         device.close()
         watcher.close()
         victim_conn.close()
+        noisy_conn.close()
