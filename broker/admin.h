@@ -111,6 +111,9 @@ struct admin_call {
 	/* who calls (admin_auth.c): empty before authentication */
 	struct admin_cred *cred;
 	void (*next)(struct admin_call *call);
+	/* a credential refused: called instead of answering 401 (the
+	 * console's login counts the failure first), NULL: 401 at once */
+	void (*refused)(struct admin_call *call, const char *why);
 	char key_id[ADMIN_KEY_ID_MAX + 1];
 	char user_arn[160];
 	struct strata_iam_policy **pols;

@@ -324,7 +324,11 @@ static const char script_authenticate[] =
 static void
 auth_refuse(struct admin_call *call, const char *why)
 {
-	admin_error(call, 401, "UnauthorizedException", NULL, "%s", why);
+	if (call->refused != NULL)
+		call->refused(call, why);
+	else
+		admin_error(call, 401, "UnauthorizedException", NULL, "%s",
+		    why);
 }
 
 static void

@@ -123,6 +123,8 @@ struct broker_config {
 	bool admin_tls;
 	char *console_dir;        /* "" = share/strata/console by the binary */
 	long console_session_ttl; /* s */
+	long console_login_max_failures; /* per source address and window */
+	long console_login_window; /* s */
 	char *iot_region;
 	char *iot_account;
 	char *registry_ca_cert;
@@ -311,6 +313,8 @@ struct broker_metrics {
 				     persistent session's writes */
 	uint64_t *share_returned;    /* shared messages given back */
 	uint64_t *admin_requests[3]; /* admin API answers: 2xx, 4xx, 5xx */
+	uint64_t *console_logins[3]; /* console logins: ok, refused,
+					throttled (admin_console.c) */
 	uint64_t *auth_refused[BROKER_AUTH_REFUSALS]; /* device.c */
 	uint64_t *policy_denied[5];  /* by action: connect, publish,
 					subscribe, receive, retain */

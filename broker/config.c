@@ -143,6 +143,14 @@ static const struct strata_config_option broker_options[] = {
 	OPT("console-session-ttl", STRATA_CFG_INT, console_session_ttl,
 	    "3600", 60, 86400, "seconds a web console session lives after "
 	    "its login"),
+	OPT("console-login-max-failures", STRATA_CFG_INT,
+	    console_login_max_failures, "5", 1, 10000, "wrong web console "
+	    "logins a source address may make in console-login-window "
+	    "seconds (counted in Redis, cluster-wide); then every login "
+	    "from it is refused with 429 until the window ends"),
+	OPT("console-login-window", STRATA_CFG_INT, console_login_window,
+	    "60", 1, 86400, "seconds from a source address's first wrong "
+	    "web console login in which its failures are counted"),
 	OPT("iot-region", STRATA_CFG_STRING, iot_region, "local", 0, 0,
 	    "region field of the ARNs the registry gives and policies name"),
 	OPT("iot-account", STRATA_CFG_STRING, iot_account, "000000000000", 0,

@@ -38,6 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 JS_DIR = os.path.join(ROOT, "tests", "js")
 SHOTS = os.path.join(ROOT, "build", "test-artefacts", "console")
 COOKIE = "strata_console"
+LOGIN_WINDOW = 3   # s; 5 wrong logins in it throttle an address
 
 
 @pytest.fixture(scope="module")
@@ -45,21 +46,27 @@ def console_cluster():
     # devstats every 200 ms: a Device Defender violation within a second
     with conftest.start_cluster(
             "console_cluster", shadowd=1, rulesd=1,
-            env={"STRATA_DEVSTATS_INTERVAL_MS": "200"}) as c:
+            env={"STRATA_DEVSTATS_INTERVAL_MS": "200",
+                 # the login throttle's window short enough to wait out
+                 "STRATA_CONSOLE_LOGIN_WINDOW": str(LOGIN_WINDOW)}) as c:
         yield c
 
 
 class Admin:
     """Raw HTTP to broker 0's admin API: (status, headers, body)."""
 
-    def __init__(self, cluster):
+    def __init__(self, cluster, broker=0):
         self.host = cluster.host
-        self.port = int(cluster.admin_url.rsplit(":", 1)[1])
+        self.port = int(cluster.admin_urls[broker].rsplit(":", 1)[1])
         self.origin = "http://%s:%d" % (self.host, self.port)
         self.ws_port = cluster.ws_ports[0]
 
-    def request(self, method, path, body=None, headers=None):
-        c = http.client.HTTPConnection(self.host, self.port, timeout=10)
+    def request(self, method, path, body=None, headers=None, source=None):
+        """source: the local address to call from (any of 127/8 reaches
+        the loopback listener), for the login throttle's addresses."""
+        c = http.client.HTTPConnection(
+            self.host, self.port, timeout=10,
+            source_address=(source, 0) if source else None)
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else \
@@ -76,12 +83,12 @@ class Admin:
         status, _, raw = self.request(method, path, body, headers)
         return status, json.loads(raw) if raw else None
 
-    def login(self, body, origin=True):
+    def login(self, body, origin=True, source=None):
         h = {"Content-Type": "application/json"}
         if origin:
             h["Origin"] = self.origin
         status, headers, raw = self.request("POST", "/console/api/login",
-                                            body, h)
+                                            body, h, source)
         return status, headers, json.loads(raw)
 
     def session(self, token):
@@ -208,6 +215,56 @@ def test_login_refusals(console_cluster, admin, body, origin, status,
     assert (got, out["error"]) == (status, error), out
     assert out["message"]
     assert "Set-Cookie" not in headers
+
+
+def test_login_throttle_per_address_cluster_wide(console_cluster, admin):
+    """5 wrong logins from an address in console-login-window: the 6th,
+    and a right one, are 429 ThrottlingException with Retry-After, on
+    every broker (the count is in Redis); another address logs in, and
+    that resets nothing; once the window is over the right login works
+    and ends the count."""
+    c = console_cluster
+    a1 = Admin(c, broker=1)
+    bad, good = {"token": "wrong-token-wrong-token"}, {"token": c.admin_token}
+    src, other = "127.0.0.%d" % (10 + os.getpid() % 200), "127.0.0.250"
+    before = daemons.metric(c.broker_metrics_ports[0],
+                            "strata_broker_console_logins_total",
+                            'result="throttled"')
+    for i in range(5):
+        status, _, out = admin.login(bad, source=src)
+        assert status == 401 and out["error"] == "UnauthorizedException", \
+            (i, out)
+    status, h, out = admin.login(bad, source=src)
+    assert status == 429 and out["error"] == "ThrottlingException", out
+    assert src in out["message"]
+    assert 1 <= int(h["Retry-After"]) <= LOGIN_WINDOW
+    # the right credential is refused too while the address is throttled,
+    # and on another broker
+    status, _, out = admin.login(good, source=src)
+    assert status == 429 and out["error"] == "ThrottlingException", out
+    status, h, out = a1.login(good, source=src)
+    assert status == 429 and "Retry-After" in h, out
+    # another address is not throttled, and its login resets nothing
+    status, _, _ = admin.login(good, source=other)
+    assert status == 200
+    status, _, _ = admin.login(good, source=src)
+    assert status == 429
+    _, count = c.redis_cli(c.redis_port, "GET",
+                           "strata:console-login-fail:{%s}" % src)
+    assert count.strip() == "5"
+    assert daemons.metric(c.broker_metrics_ports[0],
+                          "strata_broker_console_logins_total",
+                          'result="throttled"') == before + 3
+    assert daemons.metric(c.broker_metrics_ports[1],
+                          "strata_broker_console_logins_total",
+                          'result="throttled"') >= 1
+    # the window over: the right login works and ends the count
+    time.sleep(int(h["Retry-After"]) + 0.2)
+    status, _, out = admin.login(good, source=src)
+    assert status == 200, out
+    _, count = c.redis_cli(c.redis_port, "EXISTS",
+                           "strata:console-login-fail:{%s}" % src)
+    assert count.strip() == "0"
 
 
 def test_session_calls_and_csrf(console_cluster, admin):
