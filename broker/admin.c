@@ -519,7 +519,7 @@ static struct bufferevent *
 admin_tls_bev(struct event_base *base, void *arg)
 {
 	struct broker_admin *a = arg;
-	SSL *ssl = SSL_new(a->b->ssl_ctx);
+	SSL *ssl = SSL_new(a->b->admin_ssl_ctx);
 
 	if (ssl == NULL)
 		return NULL;
@@ -600,11 +600,8 @@ broker_admin_start(struct strata_broker *b)
 		return STRATA_EINVAL;
 	if (admin_console_start(a) != 0)
 		return STRATA_EINVAL;
-	if (cfg->admin_tls && b->ssl_ctx == NULL) {
-		STRATA_ERROR(BROKER_COMP, "config error: admin-tls needs a "
-		    "TLS listener (tls-cert, tls-key)");
+	if (cfg->admin_tls && broker_tls_admin_start(b) != 0)
 		return STRATA_EINVAL;
-	}
 	a->http = evhttp_new(b->base);
 	if (a->http == NULL)
 		abort();

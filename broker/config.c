@@ -126,7 +126,14 @@ static const struct strata_config_option broker_options[] = {
 	    "", 0, 0, "access key id of the bootstrap admin identity, whose "
 	    "secret is the admin token (default: derived from the token)"),
 	OPT("admin-tls", STRATA_CFG_BOOL, admin_tls, "false", 0, 0,
-	    "serve the admin API over HTTPS with tls-cert and tls-key"),
+	    "serve the admin API over HTTPS (admin-tls-cert and "
+	    "admin-tls-key, or tls-cert and tls-key); no client "
+	    "certificate is asked for"),
+	OPT("admin-tls-cert", STRATA_CFG_STRING, admin_tls_cert, "", 0, 0,
+	    "PEM certificate chain of the admin API's HTTPS listener "
+	    "(empty: tls-cert; reloaded on SIGHUP)"),
+	OPT("admin-tls-key", STRATA_CFG_STRING, admin_tls_key, "", 0, 0,
+	    "PEM private key of admin-tls-cert (given together)"),
 	OPT("admin-audit-file", STRATA_CFG_STRING, admin_audit_file, "", 0, 0,
 	    "file the admin API's audit records are appended to, one JSON "
 	    "object a line (empty: none; every call is also logged)"),

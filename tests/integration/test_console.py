@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import time
@@ -432,42 +433,81 @@ def test_list_nodes(console_cluster, admin):
     assert {n["nodeId"] for n in listed["nodes"]} == set(nodes)
 
 
-def test_https_console_cookie_is_secure(console_cluster):
-    """With admin-tls the console is served over HTTPS, the cookie is
-    Secure and the Origin to match is https://; console-dir given
-    explicitly."""
-    c = console_cluster
+def https_broker(c, port, extra=()):
+    """An extra broker of the cluster with the admin API on HTTPS (and an
+    MQTTS listener that requires client certificates)."""
+    certs = os.path.join(c.dir, "certs")
     console_dir = os.path.join(daemons.bin_dir(), "..", "share", "strata",
                                "console")
-    certs = os.path.join(c.dir, "certs")
-    port = daemons.free_port()
+    tls_port = daemons.free_port()
     b = daemons.Broker(c.redis_port, c.join_args() + [
-        "--tls-port", str(daemons.free_port()),
+        "--tls-port", str(tls_port),
         "--tls-cert", os.path.join(certs, "server.crt"),
         "--tls-key", os.path.join(certs, "server.key"),
         "--tls-ca", c.ca_file,
         "--admin-port", str(port), "--admin-tls", "yes",
         "--admin-token-file", c.admin_token_file,
         "--admin-bootstrap-key-id", c.admin_key_id,
-        "--console-dir", console_dir, "--console-session-ttl", "120"])
+        "--console-dir", console_dir, "--console-session-ttl", "120"] +
+        list(extra))
+    b.tls_port = tls_port
+    return b
+
+
+def https_request(ctx, port, method, path, body=None, headers=None):
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx,
+                                       timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=dict(headers or {}))
+        r = conn.getresponse()
+        return r.status, r.headers, r.read()
+    finally:
+        conn.close()
+
+
+def s_client(port, *args):
+    """openssl s_client's report of a handshake (no client certificate)."""
+    return subprocess.run(
+        ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port] +
+        list(args),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, timeout=20).stdout.decode()
+
+
+def test_https_console_asks_no_client_certificate(console_cluster):
+    """With admin-tls the console is served over HTTPS from a TLS context
+    of its own that requests no client certificate (the MQTTS listener of
+    the same broker still does), picks ALPN http/1.1 where a browser
+    offers h2 first; the cookie is Secure and the Origin to match is
+    https://; console-dir given explicitly; a browser logs in."""
+    c = console_cluster
+    port = daemons.free_port()
+    b = https_broker(c, port)
     try:
         b.wait_ready()
+        # no CertificateRequest: a client without a certificate is done
+        # with the handshake, and s_client sees no CA names asked for
+        # ("No client certificate CA names sent" alone proves nothing:
+        # the MQTTS listener's CertificateRequest names no CA either;
+        # s_client prints "Client Certificate Types" for any request.)
+        for version in ("-tls1_2", "-tls1_3"):
+            out = s_client(port, version)
+            assert "No client certificate CA names sent" in out, out
+            assert "Client Certificate Types" not in out, out
+            assert "Verify return code" in out, out   # a whole handshake
+        # while the MQTTS listener asks for one (TLS 1.2: the request
+        # comes before the client's Finished, so s_client always sees it)
+        out = s_client(b.tls_port, "-tls1_2")
+        assert "Client Certificate Types" in out, out
         ctx = ssl.create_default_context(cafile=c.ca_file)
         ctx.check_hostname = False
-        # the admin listener shares the MQTTS listener's TLS context,
-        # which asks for a client certificate (docs/internals/console.md)
-        ctx.load_cert_chain(c.client_cert, c.client_key)
+        ctx.set_alpn_protocols(["h2", "http/1.1"])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                assert tls.selected_alpn_protocol() == "http/1.1"
 
         def request(method, path, body=None, headers=None):
-            conn = http.client.HTTPSConnection("127.0.0.1", port,
-                                               context=ctx, timeout=10)
-            try:
-                conn.request(method, path, body=body,
-                             headers=dict(headers or {}))
-                r = conn.getresponse()
-                return r.status, r.headers, r.read()
-            finally:
-                conn.close()
+            return https_request(ctx, port, method, path, body, headers)
 
         status, h, body = request("GET", "/console/")
         assert status == 200 and b"Strata console" in body
@@ -486,8 +526,48 @@ def test_https_console_cookie_is_secure(console_cluster):
         status, _, body = request("GET", "/strata/nodes", headers={
             "Cookie": cookie.split(";")[0]})
         assert status == 200 and b'"nodes"' in body
+        # a browser: the login page, a session, the nodes, over HTTPS
+        # (the test CA is not the browser's: certificate errors ignored)
+        steps = run_browser({
+            "url": "https://127.0.0.1:%d/console/" % port,
+            "token": c.admin_token, "only": "login", "insecure": True,
+            "prefix": "https-"})
+        assert steps["logged-in"]["who"].endswith(":user/admin")
+        assert steps["cluster"]["nodes"], steps
+        assert os.path.getsize(os.path.join(SHOTS, "https-login.png")) > 0
     finally:
         assert b.stop() == 0, b.log_text()[-2000:]
+
+
+def test_https_console_own_certificate(console_cluster, tmp_path):
+    """admin-tls-cert and admin-tls-key: the admin listener presents its
+    own certificate, the MQTTS listener tls-cert; given alone, either is
+    a configuration error."""
+    c = console_cluster
+    cert, key = str(tmp_path / "admin.crt"), str(tmp_path / "admin.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2",
+                    "-subj", "/CN=strata-admin-test"],
+                   check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=20)
+    port = daemons.free_port()
+    b = https_broker(c, port, ["--admin-tls-cert", cert,
+                               "--admin-tls-key", key])
+    try:
+        b.wait_ready()
+        assert "CN=strata-admin-test" in s_client(port).replace(" = ", "=")
+        assert "CN=strata-admin-test" not in \
+            s_client(b.tls_port).replace(" = ", "=")
+        ctx = ssl.create_default_context(cafile=cert)
+        ctx.check_hostname = False
+        status, _, body = https_request(ctx, port, "GET", "/console/")
+        assert status == 200 and b"Strata console" in body
+    finally:
+        assert b.stop() == 0, b.log_text()[-2000:]
+    lone = https_broker(c, daemons.free_port(), ["--admin-tls-cert", cert])
+    assert lone.proc.wait(timeout=10) != 0
+    assert "admin-tls-key" in lone.log_text()
 
 
 def test_console_dir_must_hold_the_console(console_cluster, tmp_path):
@@ -552,8 +632,10 @@ def chromium():
     return os.environ.get("STRATA_CHROMIUM") or shutil.which("chromium")
 
 
-def test_console_in_a_browser(console_cluster, tmp_path):
-    c = console_cluster
+def run_browser(config):
+    """tests/js/console-browser.mjs with config (plus the screenshots'
+    directory and chromium): its steps by name; fails the test when it
+    failed."""
     browser = chromium()
     if browser is None:
         pytest.fail("chromium not found: run deploy/deps.sh", pytrace=False)
@@ -562,6 +644,22 @@ def test_console_in_a_browser(console_cluster, tmp_path):
         pytest.fail("puppeteer-core not installed in tests/js: run "
                     "deploy/deps.sh", pytrace=False)
     os.makedirs(SHOTS, exist_ok=True)
+    config = dict(config, shots=SHOTS, chromium=browser)
+    run = subprocess.run(
+        [shutil.which("node"), "console-browser.mjs"], cwd=JS_DIR,
+        env=dict(os.environ, CONSOLE_TEST=json.dumps(config)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=240)
+    steps = {}
+    for line in run.stdout.decode().splitlines():
+        s = json.loads(line)
+        steps[s["step"]] = s
+    assert run.returncode == 0 and "done" in steps, (
+        steps.get("failed"), run.stderr.decode()[-3000:], steps)
+    return steps
+
+
+def test_console_in_a_browser(console_cluster, tmp_path):
+    c = console_cluster
     thing = "console-lamp-" + os.urandom(3).hex()
     ctl(c, "update-indexing-configuration", "--thing-indexing-configuration",
         json.dumps({"thingIndexingMode": "REGISTRY_AND_SHADOW",
@@ -627,18 +725,8 @@ def test_console_in_a_browser(console_cluster, tmp_path):
             "payload": '{"from":"browser"}', "filter": "console/it/#",
             "rule": rule, "revoke": victim.id, "policy": policy,
             "policyDocument": policy_doc, "violator": noisy,
-            "profile": profile, "shots": SHOTS,
-            "chromium": browser}
-        run = subprocess.run(
-            [shutil.which("node"), "console-browser.mjs"], cwd=JS_DIR,
-            env=dict(os.environ, CONSOLE_TEST=json.dumps(config)),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=240)
-        steps = {}
-        for line in run.stdout.decode().splitlines():
-            s = json.loads(line)
-            steps[s["step"]] = s
-        assert run.returncode == 0 and "done" in steps, (
-            steps.get("failed"), run.stderr.decode()[-3000:], steps)
+            "profile": profile}
+        steps = run_browser(config)
         assert "UnauthorizedException" in steps["login-refused"]["error"]
         assert steps["logged-in"]["who"].endswith(":user/admin")
         nodes = steps["cluster"]["nodes"]
