@@ -116,6 +116,7 @@ export async function render(section) {
     RANGES.map(([v, label]) => h('option', { value: v, selected: v === '3600' }, label)));
   const auto = h('input', { id: 'violations-auto', type: 'checkbox', checked: true });
   let busy = false;
+  let gone = null; // a 401's message: the session is over
 
   async function loadActive() {
     try {
@@ -134,6 +135,7 @@ export async function render(section) {
       activeNote.className = 'muted';
       return keys.length;
     } catch (e) {
+      if (e.status === 401) gone = e.message;
       active.order([]);
       activeNote.textContent = `Active violations not read: ${e.message}`;
       activeNote.className = 'error';
@@ -160,6 +162,7 @@ export async function render(section) {
       eventsNote.className = 'muted';
       return all.length;
     } catch (e) {
+      if (e.status === 401) gone = e.message;
       events.order([]);
       eventsNote.textContent = `Violation events not read: ${e.message}`;
       eventsNote.className = 'error';
@@ -172,6 +175,11 @@ export async function render(section) {
     busy = true;
     try {
       const [a, n] = await Promise.all([loadActive(), loadEvents()]);
+      if (gone) {
+        // the session ended while the page was open: back to the login
+        window.dispatchEvent(new CustomEvent('strata-unauthorized', { detail: gone }));
+        return;
+      }
       const many = (k, one, more) => (k === 1 ? `1 ${one}` : `${k ?? '?'} ${more}`);
       const text = `${many(a, 'active violation', 'active violations')}, ${many(n, 'event', 'events')} in range.`;
       if (counts.textContent !== text) counts.textContent = text;
