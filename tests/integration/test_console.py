@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -545,12 +546,16 @@ def test_https_console_own_certificate(console_cluster, tmp_path):
     a configuration error."""
     c = console_cluster
     cert, key = str(tmp_path / "admin.crt"), str(tmp_path / "admin.key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", key, "-out", cert, "-days", "2",
-                    "-subj", "/CN=strata-admin-test"],
-                   check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, timeout=20)
+
+    def make_cert(cn):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-out", cert, "-days", "2",
+                        "-subj", "/CN=" + cn],
+                       check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=20)
+
+    make_cert("strata-admin-test")
     port = daemons.free_port()
     b = https_broker(c, port, ["--admin-tls-cert", cert,
                                "--admin-tls-key", key])
@@ -563,6 +568,14 @@ def test_https_console_own_certificate(console_cluster, tmp_path):
         ctx.check_hostname = False
         status, _, body = https_request(ctx, port, "GET", "/console/")
         assert status == 200 and b"Strata console" in body
+        # SIGHUP reloads the admin listener's files too
+        make_cert("strata-admin-renewed")
+        b.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "CN=strata-admin-renewed" not in \
+                s_client(port).replace(" = ", "="):
+            assert time.monotonic() < deadline, "not reloaded"
+            time.sleep(0.2)
     finally:
         assert b.stop() == 0, b.log_text()[-2000:]
     lone = https_broker(c, daemons.free_port(), ["--admin-tls-cert", cert])
