@@ -66,6 +66,8 @@ admin_audit(const struct admin_call *call, int status, const char *error)
 	    call->resource : resource);
 }
 
+static const char *admin_reason(int status);
+
 static void
 admin_send(struct admin_call *call, int status, const char *reason,
     json_t *body)
@@ -108,6 +110,13 @@ void
 admin_reply(struct admin_call *call, json_t *body)
 {
 	admin_send(call, 200, "OK", body != NULL ? body : json_object());
+}
+
+void
+admin_reply_status(struct admin_call *call, int status, json_t *body)
+{
+	admin_send(call, status, status == 200 ? "OK" : admin_reason(status),
+	    body);
 }
 
 struct evhttp_request *
@@ -401,7 +410,8 @@ admin_route(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
 	    admin_type_routes, admin_group_routes, admin_prov_routes,
 	    admin_fidx_routes, admin_fidx_group_routes, admin_audit_routes,
 	    admin_detect_routes, admin_usage_routes, admin_throttle_routes,
-	    admin_auditlog_routes, admin_node_routes, admin_trace_routes};
+	    admin_auditlog_routes, admin_node_routes, admin_trace_routes,
+	    admin_shadow_routes};
 	enum evhttp_cmd_type method = evhttp_request_get_command(call->req);
 
 	call->route_status = 404;
@@ -598,7 +608,7 @@ broker_admin_start(struct strata_broker *b)
 	if (admin_load_token(a, cfg->admin_token_file) != 0 ||
 	    admin_auth_init(a, cfg->admin_bootstrap_key_id) != 0)
 		return STRATA_EINVAL;
-	if (admin_console_start(a) != 0)
+	if (admin_console_start(a) != 0 || admin_shadow_start(a) != 0)
 		return STRATA_EINVAL;
 	if (cfg->admin_tls && broker_tls_admin_start(b) != 0)
 		return STRATA_EINVAL;

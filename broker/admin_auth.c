@@ -516,6 +516,13 @@ auth_resource(struct admin_call *call, char *out, size_t len)
 	case ADMIN_RES_ADMIN_POLICY:
 		admin_iam_arn(call, out, len, "policy", call->arg);
 		break;
+	case ADMIN_RES_SHADOW:
+		snprintf(out, len, "arn:aws:iot:%s:%s:thing/%s%s%s",
+		    cfg->iot_region, cfg->iot_account, call->arg,
+		    admin_query(call, "name") != NULL ? "/" : "",
+		    admin_query(call, "name") != NULL ?
+		    admin_query(call, "name") : "");
+		break;
 	case ADMIN_RES_INDEX:
 		snprintf(out, len, "arn:aws:iot:%s:%s:index/%s",
 		    cfg->iot_region, cfg->iot_account, call->arg[0] != '\0' ?

@@ -538,12 +538,13 @@ console_session_read(struct admin_call *call, redisReply *r)
 
 	if (!console_session_valid(call, r, false))
 		return;
-	o = json_pack("{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:s}}",
+	o = json_pack("{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:s}, s:b}",
 	    "accessKeyId", r->element[0]->str, "user", r->element[1]->str,
 	    "csrfToken", r->element[2]->str, "expiresIn",
 	    (json_int_t)strtoll(r->element[3]->str, NULL, 10), "mqtt",
 	    "wsPort", (json_int_t)call->b->cfg.ws_port, "wssPort",
-	    (json_int_t)call->b->cfg.wss_port, "path", call->b->cfg.ws_path);
+	    (json_int_t)call->b->cfg.wss_port, "path", call->b->cfg.ws_path,
+	    "shadowApi", call->b->admin->shadow_port != 0);
 	console_security_headers(call);
 	admin_reply(call, o);
 }

@@ -127,6 +127,7 @@ struct broker_config {
 	long console_session_ttl; /* s */
 	long console_login_max_failures; /* per source address and window */
 	long console_login_window; /* s */
+	char *shadow_http_url;    /* strata-shadowd's REST API, "" = none */
 	char *iot_region;
 	char *iot_account;
 	char *registry_ca_cert;

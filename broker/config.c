@@ -155,6 +155,12 @@ static const struct strata_config_option broker_options[] = {
 	    "logins a source address may make in console-login-window "
 	    "seconds (counted in Redis, cluster-wide); then every login "
 	    "from it is refused with 429 until the window ends"),
+	OPT("shadow-http-url", STRATA_CFG_STRING, shadow_http_url, "", 0, 0,
+	    "http://<host>:<port> of a strata-shadowd REST API (http-port) "
+	    "to which the admin API forwards GetThingShadow, "
+	    "UpdateThingShadow and DeleteThingShadow (the web console's "
+	    "Shadows page), after its admin policies allowed them; empty: "
+	    "none, the console edits shadows over MQTT"),
 	OPT("console-login-window", STRATA_CFG_INT, console_login_window,
 	    "60", 1, 86400, "seconds from a source address's first wrong "
 	    "web console login in which its failures are counted"),

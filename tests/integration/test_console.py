@@ -33,7 +33,7 @@ import mqttc
 from mqttc import V5
 from test_admin_authz import make_user
 from test_detect import behavior, group_with_device, profile_on, tls_device
-from test_registry import allow, ctl, new_device, tls_client
+from test_registry import ARN, allow, ctl, new_device, tls_client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -401,6 +401,49 @@ def test_admin_policies_decide_session_calls(console_cluster, admin):
     assert (status, out["error"]) == (401, "UnauthorizedException")
 
 
+def test_shadow_calls_as_the_console_user(console_cluster, admin):
+    """GetThingShadow and UpdateThingShadow on the admin API (forwarded
+    to strata-shadowd, shadow-http-url): the console user's admin
+    policies decide, on the thing's ARN or the named shadow's."""
+    c = console_cluster
+    thing = "console-shadow-" + os.urandom(3).hex()
+    user, key_id, secret = make_user(
+        c, allow(["iot:GetThingShadow"], "%s:thing/%s" % (ARN, thing)),
+        allow(["iot:UpdateThingShadow"], "%s:thing/%s/cfg" % (ARN, thing)))
+    status, headers, out = admin.login({"accessKeyId": key_id,
+                                        "secretAccessKey": secret})
+    assert status == 200
+    ok = {"Cookie": headers["Set-Cookie"].split(";")[0],
+          "Origin": admin.origin, "X-CSRF-Token": out["csrfToken"],
+          "Content-Type": "application/json"}
+    path = "/things/%s/shadow" % thing
+    # allowed, and shadowd's own answer: no shadow yet
+    status, out = admin.json("GET", path, headers=ok)
+    assert status == 404 and out["code"] == 404, out
+    # the classic shadow may not be changed by this user
+    status, out = admin.json("POST", path, {"state": {"desired": {"a": 1}}},
+                             ok)
+    assert (status, out["error"]) == (403, "AccessDeniedException"), out
+    assert "iot:UpdateThingShadow" in out["message"]
+    assert "thing/%s " % thing in out["message"]
+    # the named shadow cfg may
+    status, out = admin.json("POST", path + "?name=cfg",
+                             {"state": {"desired": {"a": 1}}}, ok)
+    assert status == 200 and out["version"] == 1, out
+    assert out["state"]["desired"] == {"a": 1}
+    # but not be read (Get is allowed on the classic shadow only)
+    status, out = admin.json("GET", path + "?name=cfg", headers=ok)
+    assert (status, out["error"]) == (403, "AccessDeniedException"), out
+    # a change needs the CSRF token, as any other
+    status, out = admin.json("POST", path + "?name=cfg", {"state": {}},
+                             dict(ok, **{"X-CSRF-Token": "0" * 64}))
+    assert status == 403, out
+    # what shadowd keeps, read by the bootstrap identity
+    status, out = admin.json("GET", path + "?name=cfg", headers={
+        "Authorization": "Bearer " + c.admin_token})
+    assert status == 200 and out["state"]["desired"] == {"a": 1}, out
+
+
 def test_list_nodes(console_cluster, admin):
     def nodes_now():
         status, out = admin.json("GET", "/strata/nodes", headers={
@@ -759,6 +802,8 @@ def test_console_in_a_browser(console_cluster, tmp_path):
         assert steps["narrow"]["overflow"] is False
         shadow = steps["shadow"]
         assert "Not saved" in shadow["invalid"]
+        # as the console user, through the admin API (shadow-http-url)
+        assert "through the admin API" in shadow["via"]
         assert json.loads(shadow["delta"]) == {"color": "red"}
         # the desired state edited in the browser reached the device
         msg = device.get(timeout=10, topic=delta)
@@ -814,9 +859,11 @@ def test_console_in_a_browser(console_cluster, tmp_path):
         assert "logged-out" in steps
         # no script error and no CSP violation; the browser logs the
         # refusals the test asked for: the session probe and the wrong
-        # token (401), the malformed policy (400)
+        # token (401), the malformed policy (400), the shadow read before
+        # it exists (404)
         errors = [e for e in steps["done"]["errors"]
-                  if "status of 401" not in e and "status of 400" not in e]
+                  if "status of 401" not in e and "status of 400" not in e
+                  and "status of 404" not in e]
         assert errors == []
         assert steps["done"]["unlabelled"] == []
         for name in ("login", "cluster", "things", "thing", "shadow",

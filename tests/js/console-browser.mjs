@@ -158,6 +158,7 @@ async function shadows(page) {
     reported: await text(page, '#shadow-reported'),
     desired: await text(page, '#shadow-desired'),
     delta: await text(page, '#shadow-delta'),
+    via: await text(page, '#shadow-via'),
   });
 }
 
