@@ -338,17 +338,16 @@ console_set_cookie(struct admin_call *call, const char *sid, long max_age)
 	    "Set-Cookie", c);
 }
 
-/* KEYS: the session, the address's failures; ARGV: key id, user ARN,
- * csrf, created, ttl.  A right login ends its address's count. */
+/* KEYS: the session; ARGV: key id, user ARN, csrf, created, ttl. */
 static const char script_login[] =
     "redis.call('HSET', KEYS[1], 'key', ARGV[1], 'user', ARGV[2], "
     "  'csrf', ARGV[3], 'created', ARGV[4]) "
     "redis.call('EXPIRE', KEYS[1], ARGV[5]) "
-    "redis.call('DEL', KEYS[2]) "
     "return 1";
 
+/* The login's answer: the session's cookie and CSRF token. */
 static void
-console_logged_in(struct admin_call *call, redisReply *reply)
+console_count_ended(struct admin_call *call, redisReply *reply)
 {
 	struct console_state *st = call->state;
 	json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "user", call->user_arn,
@@ -361,6 +360,18 @@ console_logged_in(struct admin_call *call, redisReply *reply)
 	STRATA_INFO("admin", "console login|identity=%s key=%s source=%s",
 	    call->user_arn, call->key_id, call->source);
 	admin_reply(call, o);
+}
+
+/* The session is made; its address's count of wrong logins is ended
+ * (a call of its own: the two keys have different hash tags). */
+static void
+console_logged_in(struct admin_call *call, redisReply *reply)
+{
+	struct console_state *st = call->state;
+
+	(void)reply;
+	admin_eval(call, "return redis.call('DEL', KEYS[1])", 1, 1,
+	    (const char *[]){st->fail_key}, console_count_ended);
 }
 
 /* The credential was right: make the session. */
@@ -377,8 +388,8 @@ console_login_authenticated(struct admin_call *call)
 	snprintf(ttl, sizeof(ttl), "%ld", call->b->cfg.console_session_ttl);
 	call->op = "ConsoleLogin";
 	call->refused = NULL;
-	admin_eval(call, script_login, 2, 7, (const char *[]){st->key,
-	    st->fail_key, call->key_id, call->user_arn, st->csrf, now, ttl},
+	admin_eval(call, script_login, 1, 6, (const char *[]){st->key,
+	    call->key_id, call->user_arn, st->csrf, now, ttl},
 	    console_logged_in);
 }
 
