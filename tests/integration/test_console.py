@@ -439,9 +439,50 @@ def test_shadow_calls_as_the_console_user(console_cluster, admin):
                              dict(ok, **{"X-CSRF-Token": "0" * 64}))
     assert status == 403, out
     # what shadowd keeps, read by the bootstrap identity
-    status, out = admin.json("GET", path + "?name=cfg", headers={
-        "Authorization": "Bearer " + c.admin_token})
+    boot = {"Authorization": "Bearer " + c.admin_token}
+    status, out = admin.json("GET", path + "?name=cfg", headers=boot)
     assert status == 200 and out["state"]["desired"] == {"a": 1}, out
+    # a body that is not JSON is the admin API's to refuse, as any
+    status, _, raw = admin.request("POST", path + "?name=cfg", b"{not json",
+                                   boot)
+    assert status == 400, raw
+    assert json.loads(raw)["error"] == "InvalidRequestException"
+    # shadowd's refusals come back as they are (the shadow error shape)
+    status, out = admin.json("GET", path + "?name=" + "n" * 80,
+                             headers=boot)
+    assert status == 400 and out["code"] == 400, out
+    status, out = admin.json("GET", "/things/a%%20b/shadow", headers=boot)
+    assert status in (400, 404) and "code" in out, out
+
+
+def test_shadow_calls_without_shadowd(console_cluster):
+    """shadow-http-url naming a port where nothing listens: 503; a URL
+    that is not http://host:port: a configuration error."""
+    c = console_cluster
+    port = daemons.free_port()
+    b = daemons.Broker(c.redis_port, c.join_args() + [
+        "--admin-port", str(port), "--admin-token-file", c.admin_token_file,
+        "--admin-bootstrap-key-id", c.admin_key_id,
+        "--shadow-http-url", "http://127.0.0.1:%d" % daemons.free_port()])
+    try:
+        b.wait_ready()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+        conn.request("GET", "/things/x/shadow", headers={
+            "Authorization": "Bearer " + c.admin_token})
+        r = conn.getresponse()
+        out = json.loads(r.read())
+        conn.close()
+        assert r.status == 503, out
+        assert out["error"] == "ServiceUnavailableException"
+    finally:
+        assert b.stop() == 0, b.log_text()[-2000:]
+    for url in ("https://127.0.0.1:1", "http://127.0.0.1", "shadowd:80"):
+        bad = daemons.Broker(c.redis_port, c.join_args() + [
+            "--admin-port", str(daemons.free_port()),
+            "--admin-token-file", c.admin_token_file,
+            "--shadow-http-url", url])
+        assert bad.proc.wait(timeout=10) != 0, url
+        assert "shadow-http-url" in bad.log_text()
 
 
 def test_list_nodes(console_cluster, admin):
