@@ -14,7 +14,7 @@ import { h } from './dom.js';
 
 const PERIOD_MS = 5000;
 const PAGE = 250;        // maxResults of each call
-const MOST = 2000;       // events read at most per refresh
+const MOST = 5000;       // events read at most per refresh (20 calls)
 const SHOWN = 100;       // events shown, newest first
 
 const RANGES = [
@@ -86,18 +86,22 @@ function box(label, table) {
   return h('div', { className: 'viol-box', tabindex: '0', role: 'region', 'aria-label': label }, table);
 }
 
+// The range's events come oldest first, a page at a time: every page is
+// read (at most MOST events) and the newest SHOWN kept.
 async function allEvents(range) {
   const end = Math.ceil(Date.now() / 1000);
   const start = end - Number(range);
-  const out = [];
+  let newest = [];
+  let count = 0;
   let token = null;
   do {
     const q = `startTime=${start}&endTime=${end}&maxResults=${PAGE}${token ? `&nextToken=${encodeURIComponent(token)}` : ''}`;
     const r = await get(`/violation-events?${q}`);
-    out.push(...r.violationEvents);
+    count += r.violationEvents.length;
+    newest = newest.concat(r.violationEvents).slice(-SHOWN);
     token = r.nextToken;
-  } while (token && out.length < MOST);
-  return { events: out, more: Boolean(token) };
+  } while (token && count < MOST);
+  return { newest: newest.reverse(), count, more: Boolean(token) };
 }
 
 export async function render(section) {
@@ -145,8 +149,7 @@ export async function render(section) {
 
   async function loadEvents() {
     try {
-      const { events: all, more } = await allEvents(range.value);
-      const newest = all.slice(-SHOWN).reverse();
+      const { newest, count, more } = await allEvents(range.value);
       const keys = [];
       for (const ev of newest) {
         const key = `${ev.violationId}/${ev.violationEventType}/${ev.violationEventTime}`;
@@ -157,10 +160,11 @@ export async function render(section) {
       }
       events.order(keys);
       const label = range.selectedOptions[0].textContent.toLowerCase();
-      eventsNote.textContent = all.length === 0 ? `No violation event in the ${label}.`
-        : `${all.length}${more ? '+' : ''} event${all.length === 1 ? '' : 's'} in the ${label}` + (all.length > SHOWN ? `; the newest ${SHOWN} are shown.` : '.');
+      eventsNote.textContent = count === 0 ? `No violation event in the ${label}.`
+        : more ? `More than ${count} events in the ${label}: the newest ${SHOWN} of the first ${count} are shown; choose a shorter range for the latest.`
+          : `${count} event${count === 1 ? '' : 's'} in the ${label}` + (count > SHOWN ? `; the newest ${SHOWN} are shown.` : '.');
       eventsNote.className = 'muted';
-      return all.length;
+      return count;
     } catch (e) {
       if (e.status === 401) gone = e.message;
       events.order([]);
