@@ -1,7 +1,8 @@
 // violations.js - the Security page's Device Defender part: the active
 // violations (ListActiveViolations, GET /active-violations) and the
 // violation events of a chosen time range (ListViolationEvents, GET
-// /violation-events), both refreshed every 5 seconds while the
+// /violation-events), of every thing or of one (thingName), both
+// refreshed every 5 seconds while the
 // "refresh" box is ticked.  Rows are kept by key and updated in place,
 // each list lives in a box of fixed height with fixed column widths, so
 // a refresh moves nothing on the page; a box scrolls, and takes the
@@ -23,7 +24,7 @@ const RANGES = [
 ];
 
 function when(seconds) {
-  return seconds ? new Date(seconds * 1000).toLocaleString() : '-';
+  return seconds ? new Date(seconds * 1000).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' }) : '-';
 }
 
 // A metricValue as AWS shapes it: {count} or {cidrs: [...]}.
@@ -88,14 +89,14 @@ function box(label, table) {
 
 // The range's events come oldest first, a page at a time: every page is
 // read (at most MOST events) and the newest SHOWN kept.
-async function allEvents(range) {
+async function allEvents(range, only) {
   const end = Math.ceil(Date.now() / 1000);
   const start = end - Number(range);
   let newest = [];
   let count = 0;
   let token = null;
   do {
-    const q = `startTime=${start}&endTime=${end}&maxResults=${PAGE}${token ? `&nextToken=${encodeURIComponent(token)}` : ''}`;
+    const q = `startTime=${start}&endTime=${end}&maxResults=${PAGE}${only}${token ? `&nextToken=${encodeURIComponent(token)}` : ''}`;
     const r = await get(`/violation-events?${q}`);
     count += r.violationEvents.length;
     newest = newest.concat(r.violationEvents).slice(-SHOWN);
@@ -119,12 +120,15 @@ export async function render(section) {
   const range = h('select', { id: 'violations-range' },
     RANGES.map(([v, label]) => h('option', { value: v, selected: v === '3600' }, label)));
   const auto = h('input', { id: 'violations-auto', type: 'checkbox', checked: true });
+  const thing = h('input', { id: 'violations-thing', pattern: '[a-zA-Z0-9:_\\-]{1,128}', 'aria-describedby': 'violations-thing-help' });
+  // the thing filter of both lists ('' or &thingName=...)
+  const only = () => (thing.value.trim() && thing.checkValidity() ? `&thingName=${encodeURIComponent(thing.value.trim())}` : '');
   let busy = false;
   let gone = null; // a 401's message: the session is over
 
   async function loadActive() {
     try {
-      const r = await get(`/active-violations?maxResults=${PAGE}`);
+      const r = await get(`/active-violations?maxResults=${PAGE}${only()}`);
       const keys = [];
       for (const v of r.activeViolations) {
         keys.push(v.violationId);
@@ -149,7 +153,7 @@ export async function render(section) {
 
   async function loadEvents() {
     try {
-      const { newest, count, more } = await allEvents(range.value);
+      const { newest, count, more } = await allEvents(range.value, only());
       const keys = [];
       for (const ev of newest) {
         const key = `${ev.violationId}/${ev.violationEventType}/${ev.violationEventTime}`;
@@ -200,6 +204,8 @@ export async function render(section) {
       onsubmit: (ev) => { ev.preventDefault(); refresh(); },
     },
     h('div', {}, h('label', { for: 'violations-range' }, 'Events of'), range),
+    h('div', {}, h('label', { for: 'violations-thing' }, 'Thing'), thing,
+      h('span', { id: 'violations-thing-help', className: 'muted' }, ' empty: every thing')),
     h('label', { className: 'check', for: 'violations-auto' }, auto, 'Refresh every 5 seconds'),
     h('button', { type: 'submit' }, 'Refresh now')),
     h('h3', {}, 'Active'), box('Active violations', active.el), activeNote,

@@ -894,8 +894,12 @@ def test_console_in_a_browser(console_cluster, tmp_path):
         assert v["event"][1:5] == ["in-alarm", noisy, profile,
                                    "chatty (aws:num-messages-sent)"]
         assert v["stable"], ("the violation lists moved on a refresh", v)
-        assert v["keyboard"] == ["violations-auto", "Refresh now",
-                                 "Active violations", noisy]
+        assert v["keyboard"] == ["violations-thing", "violations-auto",
+                                 "Refresh now", "Active violations", noisy]
+        # the thing filter
+        assert v["filteredOut"] == 0 and "No active violation" in \
+            v["emptyNote"]
+        assert v["filteredIn"] == [noisy]
         assert v["overflow"] is False
         assert "logged-out" in steps
         # no script error and no CSP violation; the browser logs the

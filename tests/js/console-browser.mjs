@@ -267,24 +267,40 @@ async function violations(page) {
   await page.waitForFunction((s) => document.querySelector('#violations-updated').textContent !== s, { timeout: TIMEOUT }, stamp);
   const after = await boxes();
   const stable = before === after;
-  // the keyboard: from the range, Tab reaches the refresh box, the button,
-  // the active list's box and the thing in it
+  // the keyboard: from the range, Tab reaches the thing filter, the
+  // refresh box, the button, the active list's box and the thing in it
   await page.focus('#violations-range');
   const keyboard = [];
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < 5; i++) {
     await page.keyboard.press('Tab');
     keyboard.push(await page.evaluate(() => {
       const a = document.activeElement;
       return a.id || a.getAttribute('aria-label') || a.textContent.trim();
     }));
   }
+  // one thing only: another thing's name empties both lists, the
+  // violator's brings its rows back
+  const refreshed = async () => {
+    const s = await text(page, '#violations-updated');
+    await new Promise((r) => setTimeout(r, 1100));
+    await page.click('form[aria-label="Violation events"] button[type=submit]');
+    await page.waitForFunction((x) => document.querySelector('#violations-updated').textContent !== x, { timeout: TIMEOUT }, s);
+  };
+  await page.type('#violations-thing', 'no-such-thing');
+  await refreshed();
+  const filteredOut = await page.$$eval('#violations-active tbody tr, #violations-events tbody tr', (r) => r.length);
+  const emptyNote = await text(page, '#violations-active-note');
+  await page.$eval('#violations-thing', (el) => { el.value = ''; });
+  await page.type('#violations-thing', t.violator);
+  await refreshed();
+  const filteredIn = await page.$$eval('#violations-active tbody tr', (rows) => rows.map((r) => r.firstChild.textContent));
   await page.$eval('#violations-active', (el) => el.closest('section').scrollIntoView());
   await shot(page, 'violations');
   await page.setViewport({ width: 375, height: 800 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
   await shot(page, 'violations-narrow');
   await page.setViewport({ width: 1280, height: 900 });
-  report('violations', { active, event, stable, before, after, keyboard, overflow });
+  report('violations', { active, event, stable, before, after, keyboard, overflow, filteredOut, emptyNote, filteredIn });
 }
 
 async function logout(page) {
