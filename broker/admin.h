@@ -251,6 +251,10 @@ void admin_reply_status(struct admin_call *call, int status, json_t *body);
 /* ---- admin_shadow.c: shadow calls forwarded to strata-shadowd ---- */
 /* Check and keep shadow-http-url.  0 or STRATA_EINVAL. */
 int admin_shadow_start(struct broker_admin *a);
+#define ADMIN_SHADOW_NAME_MAX 64  /* AWS's limit of a named shadow's */
+/* A named shadow's name (the query's "name", NULL: the classic shadow)
+ * as AWS takes it: 1 to 64 of [a-zA-Z0-9:_-]. */
+bool admin_shadow_name_valid(const char *name);
 
 /* ---- admin_console.c: the web console (docs/internals/console.md) ---- */
 /* Open the console directory (console-dir, or the default beside the

@@ -545,6 +545,14 @@ admin_authorize(struct admin_call *call)
 	};
 	enum strata_policy_decision d;
 
+	/* checked first: the shadow's name is part of the resource */
+	if (call->route->resource == ADMIN_RES_SHADOW &&
+	    !admin_shadow_name_valid(admin_query(call, "name"))) {
+		admin_error(call, 400, "InvalidRequestException", "name",
+		    "a shadow name is 1 to %d characters of [a-zA-Z0-9:_-]",
+		    ADMIN_SHADOW_NAME_MAX);
+		return false;
+	}
 	auth_resource(call, call->resource, sizeof(call->resource));
 	d = strata_iam_policy_check(call->pols, call->npols, &req);
 	if (d == STRATA_POLICY_ALLOW && call->guard_action2[0] != '\0') {

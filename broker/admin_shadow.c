@@ -60,6 +60,16 @@ admin_shadow_start(struct broker_admin *a)
 	return 0;
 }
 
+bool
+admin_shadow_name_valid(const char *name)
+{
+	size_t n = name != NULL ? strlen(name) : 1;
+
+	return name == NULL || (n >= 1 && n <= ADMIN_SHADOW_NAME_MAX &&
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789:_-") == n);
+}
+
 /* shadowd's answer: its status and JSON body, or 503. */
 static void
 shadow_answered(struct evhttp_request *req, void *arg)

@@ -447,9 +447,15 @@ def test_shadow_calls_as_the_console_user(console_cluster, admin):
                                    boot)
     assert status == 400, raw
     assert json.loads(raw)["error"] == "InvalidRequestException"
+    # a shadow name is checked before it is authorized (it is part of
+    # the resource)
+    for bad in ("n" * 65, "a%20b", "a/b", ""):
+        status, out = admin.json("GET", path + "?name=" + bad, headers=ok)
+        assert status == 400 and out["error"] == "InvalidRequestException" \
+            and out["field"] == "name", (bad, out)
     # shadowd's refusals come back as they are (the shadow error shape)
-    status, out = admin.json("GET", path + "?name=" + "n" * 80,
-                             headers=boot)
+    status, out = admin.json("POST", path + "?name=cfg",
+                             {"state": {"desired": 5}}, boot)
     assert status == 400 and out["code"] == 400, out
     status, out = admin.json("GET", "/things/a%%20b/shadow", headers=boot)
     assert status in (400, 404) and "code" in out, out
