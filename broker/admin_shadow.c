@@ -18,11 +18,14 @@
  *          ServiceUnavailableException
  *   WAITING --the caller went away--> the answer is dropped (the call
  *          freed when it comes: admin_reply_status frees a gone call)
+ * Each request has a connection of its own, freed on the next turn of
+ * the loop after its answer (or failure).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
@@ -70,16 +73,39 @@ admin_shadow_name_valid(const char *name)
 	    "0123456789:_-") == n);
 }
 
+/* One forwarded request: the call it answers, the connection used. */
+struct shadow_forward {
+	struct admin_call *call;
+	struct evhttp_connection *conn;
+};
+
+/* A connection is freed after its request's callback has returned (not
+ * inside it); evhttp_connection_free_on_completion does not free one
+ * whose connect failed (libevent 2.1). */
+static void
+shadow_conn_free(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evhttp_connection_free(arg);
+}
+
 /* shadowd's answer: its status and JSON body, or 503. */
 static void
 shadow_answered(struct evhttp_request *req, void *arg)
 {
-	struct admin_call *call = arg;
+	struct shadow_forward *f = arg;
+	struct admin_call *call = f->call;
+	const struct timeval now = {0, 0};
 	int status = req != NULL ? evhttp_request_get_response_code(req) : 0;
 	struct evbuffer *in = req != NULL ?
 	    evhttp_request_get_input_buffer(req) : NULL;
 	json_t *body = NULL;
 
+	if (event_base_once(call->b->base, -1, EV_TIMEOUT, shadow_conn_free,
+	    f->conn, &now) != 0)
+		abort();
+	free(f);
 	if (status != 0 && in != NULL && evbuffer_get_length(in) > 0)
 		body = json_loadb((const char *)evbuffer_pullup(in, -1),
 		    evbuffer_get_length(in), 0, NULL);
@@ -100,6 +126,7 @@ op_shadow(struct admin_call *call)
 {
 	struct broker_admin *a = call->b->admin;
 	const char *name = admin_query(call, "name");
+	struct shadow_forward *f;
 	struct evhttp_connection *conn;
 	struct evhttp_request *req;
 	struct evbuffer *body = evhttp_request_get_input_buffer(call->req);
@@ -122,9 +149,13 @@ op_shadow(struct admin_call *call)
 	free(sname);
 	conn = evhttp_connection_base_new(call->b->base, NULL, a->shadow_host,
 	    a->shadow_port);
-	req = conn != NULL ? evhttp_request_new(shadow_answered, call) : NULL;
+	f = calloc(1, sizeof(*f));
+	req = conn != NULL && f != NULL ? evhttp_request_new(shadow_answered,
+	    f) : NULL;
 	if (req == NULL)
 		abort();
+	f->call = call;
+	f->conn = conn;
 	evhttp_connection_set_timeout(conn, SHADOW_TIMEOUT_S);
 	snprintf(host, sizeof(host), "%s:%u", a->shadow_host,
 	    (unsigned)a->shadow_port);
@@ -141,11 +172,10 @@ op_shadow(struct admin_call *call)
 	if (evhttp_make_request(conn, req, evhttp_request_get_command(
 	    call->req), uri) != 0) {   /* req freed by libevent */
 		evhttp_connection_free(conn);
+		free(f);
 		admin_error(call, 503, "ServiceUnavailableException", NULL,
 		    "the shadow service (shadow-http-url) cannot be reached");
-		return;
 	}
-	evhttp_connection_free_on_completion(conn);
 }
 
 const struct admin_route admin_shadow_routes[] = {
