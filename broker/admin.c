@@ -67,6 +67,8 @@ admin_audit(const struct admin_call *call, int status, const char *error)
 	    call->resource : resource);
 }
 
+static const char *admin_reason(int status);
+
 static void
 admin_send(struct admin_call *call, int status, const char *reason,
     json_t *body)
@@ -111,6 +113,13 @@ admin_reply(struct admin_call *call, json_t *body)
 	admin_send(call, 200, "OK", body != NULL ? body : json_object());
 }
 
+void
+admin_reply_status(struct admin_call *call, int status, json_t *body)
+{
+	admin_send(call, status, status == 200 ? "OK" : admin_reason(status),
+	    body);
+}
+
 struct evhttp_request *
 admin_stream_start(struct admin_call *call, const char *content_type)
 {
@@ -142,6 +151,7 @@ admin_reason(int status)
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
+	case 429: return "Too Many Requests";
 	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";
 	}
@@ -401,7 +411,8 @@ admin_route(struct admin_call *call, char seg[4][ADMIN_MAX_NAME + 1],
 	    admin_type_routes, admin_group_routes, admin_prov_routes,
 	    admin_fidx_routes, admin_fidx_group_routes, admin_audit_routes,
 	    admin_detect_routes, admin_usage_routes, admin_throttle_routes,
-	    admin_auditlog_routes, admin_node_routes, admin_trace_routes};
+	    admin_auditlog_routes, admin_node_routes, admin_trace_routes,
+	    admin_shadow_routes};
 	enum evhttp_cmd_type method = evhttp_request_get_command(call->req);
 
 	call->route_status = 404;
@@ -519,7 +530,7 @@ static struct bufferevent *
 admin_tls_bev(struct event_base *base, void *arg)
 {
 	struct broker_admin *a = arg;
-	SSL *ssl = SSL_new(a->b->ssl_ctx);
+	SSL *ssl = SSL_new(a->b->admin_ssl_ctx);
 
 	if (ssl == NULL)
 		return NULL;
@@ -598,13 +609,10 @@ broker_admin_start(struct strata_broker *b)
 	if (admin_load_token(a, cfg->admin_token_file) != 0 ||
 	    admin_auth_init(a, cfg->admin_bootstrap_key_id) != 0)
 		return STRATA_EINVAL;
-	if (admin_console_start(a) != 0)
+	if (admin_console_start(a) != 0 || admin_shadow_start(a) != 0)
 		return STRATA_EINVAL;
-	if (cfg->admin_tls && b->ssl_ctx == NULL) {
-		STRATA_ERROR(BROKER_COMP, "config error: admin-tls needs a "
-		    "TLS listener (tls-cert, tls-key)");
+	if (cfg->admin_tls && broker_tls_admin_start(b) != 0)
 		return STRATA_EINVAL;
-	}
 	a->http = evhttp_new(b->base);
 	if (a->http == NULL)
 		abort();

@@ -34,6 +34,8 @@ struct broker_admin {
 	struct admin_auditlog *auditlog; /* admin_auditlog.c */
 	int console_fd;           /* the console's static files (a
 				     directory), -1: console off */
+	char shadow_host[256];    /* shadow-http-url's (admin_shadow.c) */
+	uint16_t shadow_port;     /* 0: no shadow calls forwarded */
 };
 
 /* What a route acts on, for its resource ARN (admin_auth.c). */
@@ -55,6 +57,8 @@ enum admin_resource {
 	ADMIN_RES_ARN,          /* the parameter is an ARN */
 	ADMIN_RES_USER,         /* arn:aws:iam::A:user/<arg> */
 	ADMIN_RES_ADMIN_POLICY, /* arn:aws:iam::A:policy/<arg> */
+	ADMIN_RES_SHADOW,       /* .../thing/<arg>, .../thing/<arg>/<name>
+				   for a named shadow (query "name") */
 	ADMIN_RES_TOKEN,        /* "*"; the parameter is itself a credential
 				   (a confirmation token): a call without
 				   Authorization runs unauthenticated, one
@@ -87,6 +91,7 @@ extern const struct admin_route admin_usage_routes[]; /* admin_usage.c */
 extern const struct admin_route admin_auditlog_routes[];
                                           /* admin_auditlog.c */
 extern const struct admin_route admin_node_routes[]; /* admin_nodes.c */
+extern const struct admin_route admin_shadow_routes[]; /* admin_shadow.c */
                                           /* admin_fidx_groups.c */
 extern const struct admin_route admin_throttle_routes[]; /* admin_throttle.c */
 extern const struct admin_route admin_trace_routes[]; /* admin_trace.c */
@@ -111,6 +116,9 @@ struct admin_call {
 	/* who calls (admin_auth.c): empty before authentication */
 	struct admin_cred *cred;
 	void (*next)(struct admin_call *call);
+	/* a credential refused: called instead of answering 401 (the
+	 * console's login counts the failure first), NULL: 401 at once */
+	void (*refused)(struct admin_call *call, const char *why);
 	char key_id[ADMIN_KEY_ID_MAX + 1];
 	char user_arn[160];
 	struct strata_iam_policy **pols;
@@ -235,6 +243,18 @@ bool admin_fidx_index_name(struct admin_call *call, const char *name);
 /* ---- admin_devaudit.c: the timer that runs due scheduled audits ---- */
 void admin_audit_timer_start(struct broker_admin *a);
 void admin_audit_timer_free(struct broker_admin *a);
+
+/* Answer status with body (stolen) as it is: a forwarded answer.  Frees
+ * the call. */
+void admin_reply_status(struct admin_call *call, int status, json_t *body);
+
+/* ---- admin_shadow.c: shadow calls forwarded to strata-shadowd ---- */
+/* Check and keep shadow-http-url.  0 or STRATA_EINVAL. */
+int admin_shadow_start(struct broker_admin *a);
+#define ADMIN_SHADOW_NAME_MAX 64  /* AWS's limit of a named shadow's */
+/* A named shadow's name (the query's "name", NULL: the classic shadow)
+ * as AWS takes it: 1 to 64 of [a-zA-Z0-9:_-]. */
+bool admin_shadow_name_valid(const char *name);
 
 /* ---- admin_console.c: the web console (docs/internals/console.md) ---- */
 /* Open the console directory (console-dir, or the default beside the

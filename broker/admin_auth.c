@@ -324,7 +324,11 @@ static const char script_authenticate[] =
 static void
 auth_refuse(struct admin_call *call, const char *why)
 {
-	admin_error(call, 401, "UnauthorizedException", NULL, "%s", why);
+	if (call->refused != NULL)
+		call->refused(call, why);
+	else
+		admin_error(call, 401, "UnauthorizedException", NULL, "%s",
+		    why);
 }
 
 static void
@@ -512,6 +516,13 @@ auth_resource(struct admin_call *call, char *out, size_t len)
 	case ADMIN_RES_ADMIN_POLICY:
 		admin_iam_arn(call, out, len, "policy", call->arg);
 		break;
+	case ADMIN_RES_SHADOW:
+		snprintf(out, len, "arn:aws:iot:%s:%s:thing/%s%s%s",
+		    cfg->iot_region, cfg->iot_account, call->arg,
+		    admin_query(call, "name") != NULL ? "/" : "",
+		    admin_query(call, "name") != NULL ?
+		    admin_query(call, "name") : "");
+		break;
 	case ADMIN_RES_INDEX:
 		snprintf(out, len, "arn:aws:iot:%s:%s:index/%s",
 		    cfg->iot_region, cfg->iot_account, call->arg[0] != '\0' ?
@@ -534,6 +545,14 @@ admin_authorize(struct admin_call *call)
 	};
 	enum strata_policy_decision d;
 
+	/* checked first: the shadow's name is part of the resource */
+	if (call->route->resource == ADMIN_RES_SHADOW &&
+	    !admin_shadow_name_valid(admin_query(call, "name"))) {
+		admin_error(call, 400, "InvalidRequestException", "name",
+		    "a shadow name is 1 to %d characters of [a-zA-Z0-9:_-]",
+		    ADMIN_SHADOW_NAME_MAX);
+		return false;
+	}
 	auth_resource(call, call->resource, sizeof(call->resource));
 	d = strata_iam_policy_check(call->pols, call->npols, &req);
 	if (d == STRATA_POLICY_ALLOW && call->guard_action2[0] != '\0') {

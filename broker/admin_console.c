@@ -15,6 +15,17 @@
  *          any call: Active, its user's policies decide (admin_auth.c)
  *   LIVE --POST /console/api/logout, or the TTL--> (none): 401 from then
  *   LIVE --its key made Inactive or deleted--> every call 401
+ *
+ * The login throttle, per source address, cluster-wide (Redis):
+ *   open --a wrong credential--> counting: strata:console-login-fail:
+ *          {<address>} = 1, PEXPIRE console-login-window
+ *   counting --a wrong credential--> n + 1 (the window not extended)
+ *   counting --n = console-login-max-failures--> THROTTLED: every login
+ *          from the address, right or wrong, 429 ThrottlingException
+ *          with Retry-After, the credential not even checked
+ *   counting/THROTTLED --the window ends--> open
+ *   counting --a right credential--> open (the key deleted; other
+ *          addresses' counts untouched)
  * The session holds the access key id, never its secret nor a copy of
  * its rights: what the policies say now is what the console may do.
  *
@@ -249,6 +260,9 @@ struct console_state {
 	char sid[STRATA_CONSOLE_SID_LEN + 1];
 	char csrf[CONSOLE_CSRF_LEN + 1];
 	char key[BROKER_REGISTRY_KEY_MAX];   /* its Redis key */
+	char fail_key[BROKER_REGISTRY_KEY_MAX]; /* the login's address's
+						   failures */
+	char why[200];                       /* a refused login's reason */
 };
 
 static struct console_state *
@@ -331,8 +345,9 @@ static const char script_login[] =
     "redis.call('EXPIRE', KEYS[1], ARGV[5]) "
     "return 1";
 
+/* The login's answer: the session's cookie and CSRF token. */
 static void
-console_logged_in(struct admin_call *call, redisReply *reply)
+console_count_ended(struct admin_call *call, redisReply *reply)
 {
 	struct console_state *st = call->state;
 	json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "user", call->user_arn,
@@ -341,9 +356,22 @@ console_logged_in(struct admin_call *call, redisReply *reply)
 
 	console_security_headers(call);
 	console_set_cookie(call, st->sid, call->b->cfg.console_session_ttl);
+	(*call->b->m.console_logins[0])++;
 	STRATA_INFO("admin", "console login|identity=%s key=%s source=%s",
 	    call->user_arn, call->key_id, call->source);
 	admin_reply(call, o);
+}
+
+/* The session is made; its address's count of wrong logins is ended
+ * (a call of its own: the two keys have different hash tags). */
+static void
+console_logged_in(struct admin_call *call, redisReply *reply)
+{
+	struct console_state *st = call->state;
+
+	(void)reply;
+	admin_eval(call, "return redis.call('DEL', KEYS[1])", 1, 1,
+	    (const char *[]){st->fail_key}, console_count_ended);
 }
 
 /* The credential was right: make the session. */
@@ -359,21 +387,104 @@ console_login_authenticated(struct admin_call *call)
 	admin_now(now);
 	snprintf(ttl, sizeof(ttl), "%ld", call->b->cfg.console_session_ttl);
 	call->op = "ConsoleLogin";
+	call->refused = NULL;
 	admin_eval(call, script_login, 1, 6, (const char *[]){st->key,
 	    call->key_id, call->user_arn, st->csrf, now, ttl},
 	    console_logged_in);
 }
 
+/* ---- the login throttle ---- */
+
+/* KEYS: the address's failures; ARGV: the most.  The milliseconds left
+ * of its window when it has had them all, else -1. */
+static const char script_throttled[] =
+    "local n = tonumber(redis.call('GET', KEYS[1]) or '0') "
+    "if n < tonumber(ARGV[1]) then return -1 end "
+    "return math.max(redis.call('PTTL', KEYS[1]), 0)";
+
+/* KEYS: the address's failures; ARGV: the window (ms).  The window
+ * starts at the first failure and is not extended by the next. */
+static const char script_failed[] =
+    "local n = redis.call('INCR', KEYS[1]) "
+    "if redis.call('PTTL', KEYS[1]) < 0 then "
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[1]) end "
+    "return n";
+
+static void
+console_failure_counted(struct admin_call *call, redisReply *r)
+{
+	struct console_state *st = call->state;
+	const struct broker_config *cfg = &call->b->cfg;
+	long long n = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+
+	(*call->b->m.console_logins[1])++;
+	STRATA_INFO("admin", "console login refused|source=%s failures=%lld "
+	    "reason=\"%s\"", call->source, n, st->why);
+	if (n == cfg->console_login_max_failures)
+		STRATA_WARN("admin", "console logins throttled|source=%s "
+		    "failures=%lld window_s=%ld", call->source, n,
+		    cfg->console_login_window);
+	admin_error(call, 401, "UnauthorizedException", NULL, "%s", st->why);
+}
+
+/* admin_auth.c refused the credential: count it, then answer 401. */
+static void
+console_login_refused(struct admin_call *call, const char *why)
+{
+	struct console_state *st = console_state(call);
+	char ms[24];
+
+	call->refused = NULL;
+	snprintf(st->why, sizeof(st->why), "%s", why);
+	snprintf(ms, sizeof(ms), "%ld", call->b->cfg.console_login_window *
+	    1000);
+	admin_eval(call, script_failed, 1, 2, (const char *[]){st->fail_key,
+	    ms}, console_failure_counted);
+}
+
+static void
+console_throttle(struct admin_call *call, long long ms_left)
+{
+	char secs[24];
+
+	snprintf(secs, sizeof(secs), "%lld", (ms_left + 999) / 1000 > 0 ?
+	    (ms_left + 999) / 1000 : 1);
+	evhttp_add_header(evhttp_request_get_output_headers(call->req),
+	    "Retry-After", secs);
+	(*call->b->m.console_logins[2])++;
+	admin_error(call, 429, "ThrottlingException", NULL, "too many wrong "
+	    "console logins from %s: try again in %s s", call->source, secs);
+}
+
+static void console_login_checked(struct admin_call *call, redisReply *r);
+
 /* POST /console/api/login {"token"} or {"accessKeyId",
- * "secretAccessKey"}. */
+ * "secretAccessKey"}: Origin, then the throttle, then the body. */
 static void
 console_login(struct admin_call *call)
 {
-	const char *token = NULL, *id = NULL, *secret = NULL;
+	struct console_state *st = console_state(call);
+	char most[24];
 
 	call->op = "ConsoleLogin";
 	if (!console_origin_ok(call, true)) {
 		console_refuse_origin(call);
+		return;
+	}
+	broker_registry_key(st->fail_key, "console-login-fail", call->source);
+	snprintf(most, sizeof(most), "%ld",
+	    call->b->cfg.console_login_max_failures);
+	admin_eval(call, script_throttled, 1, 2, (const char *[]){
+	    st->fail_key, most}, console_login_checked);
+}
+
+static void
+console_login_checked(struct admin_call *call, redisReply *r)
+{
+	const char *token = NULL, *id = NULL, *secret = NULL;
+
+	if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0) {
+		console_throttle(call, r->integer);
 		return;
 	}
 	if (!admin_read_body(call))
@@ -395,6 +506,7 @@ console_login(struct admin_call *call)
 		    "secretAccessKey");
 		return;
 	}
+	call->refused = console_login_refused;
 	admin_authenticate_key(call, id, token != NULL ? token : secret,
 	    console_login_authenticated);
 }
@@ -437,12 +549,13 @@ console_session_read(struct admin_call *call, redisReply *r)
 
 	if (!console_session_valid(call, r, false))
 		return;
-	o = json_pack("{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:s}}",
+	o = json_pack("{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:s}, s:b}",
 	    "accessKeyId", r->element[0]->str, "user", r->element[1]->str,
 	    "csrfToken", r->element[2]->str, "expiresIn",
 	    (json_int_t)strtoll(r->element[3]->str, NULL, 10), "mqtt",
 	    "wsPort", (json_int_t)call->b->cfg.ws_port, "wssPort",
-	    (json_int_t)call->b->cfg.wss_port, "path", call->b->cfg.ws_path);
+	    (json_int_t)call->b->cfg.wss_port, "path", call->b->cfg.ws_path,
+	    "shadowApi", call->b->admin->shadow_port != 0);
 	console_security_headers(call);
 	admin_reply(call, o);
 }

@@ -135,6 +135,8 @@ broker_fini(struct strata_broker *b)
 	strata_metrics_free(b->metrics);
 	if (b->ssl_ctx != NULL)
 		SSL_CTX_free(b->ssl_ctx);
+	if (b->admin_ssl_ctx != NULL)
+		SSL_CTX_free(b->admin_ssl_ctx);
 	if (b->reap_ev != NULL)
 		event_free(b->reap_ev);
 	if (b->flush_ev != NULL)

@@ -121,8 +121,13 @@ struct broker_config {
 	char *admin_token_file;
 	char *admin_bootstrap_key_id;
 	bool admin_tls;
+	char *admin_tls_cert;     /* "" = tls-cert */
+	char *admin_tls_key;      /* "" = tls-key */
 	char *console_dir;        /* "" = share/strata/console by the binary */
 	long console_session_ttl; /* s */
+	long console_login_max_failures; /* per source address and window */
+	long console_login_window; /* s */
+	char *shadow_http_url;    /* strata-shadowd's REST API, "" = none */
 	char *iot_region;
 	char *iot_account;
 	char *registry_ca_cert;
@@ -313,6 +318,8 @@ struct broker_metrics {
 				     persistent session's writes */
 	uint64_t *share_returned;    /* shared messages given back */
 	uint64_t *admin_requests[3]; /* admin API answers: 2xx, 4xx, 5xx */
+	uint64_t *console_logins[3]; /* console logins: ok, refused,
+					throttled (admin_console.c) */
 	uint64_t *auth_refused[BROKER_AUTH_REFUSALS]; /* device.c */
 	uint64_t *policy_denied[5];  /* by action: connect, publish,
 					subscribe, receive, retain */
@@ -750,6 +757,8 @@ struct strata_broker {
 	struct strata_list flush; /* plain TCP conns with output to write */
 	struct event *sigterm_ev, *sigint_ev, *sighup_ev, *stop_timer;
 	struct evconnlistener *listeners[BROKER_LISTENERS];
+	SSL_CTX *admin_ssl_ctx; /* of the admin API's HTTPS connections
+				   (tls.c), NULL without admin-tls */
 	SSL_CTX *ssl_ctx;   /* of new TLS connections (tls.c); replaced by a
 			       reload, open connections keep their own */
 	struct broker_admin *admin;          /* admin.c */
@@ -1213,6 +1222,10 @@ int broker_tls_check_config(const struct broker_config *cfg, char *err,
 /* Build b->ssl_ctx from the files (start-up).  0, or STRATA_EINVAL
  * (logged, naming the option and file). */
 int broker_tls_start(struct strata_broker *b);
+/* Build b->admin_ssl_ctx (admin-tls): no client certificate requested,
+ * admin-tls-cert / admin-tls-key or tls-cert / tls-key.  0, or
+ * STRATA_EINVAL (logged). */
+int broker_tls_admin_start(struct strata_broker *b);
 /* SIGHUP: build a new context from the same files; on success it serves
  * the connections accepted from now on and open ones keep theirs; on
  * failure (logged) the old one stays.  Counted in tls_reloads_total. */

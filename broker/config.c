@@ -126,7 +126,14 @@ static const struct strata_config_option broker_options[] = {
 	    "", 0, 0, "access key id of the bootstrap admin identity, whose "
 	    "secret is the admin token (default: derived from the token)"),
 	OPT("admin-tls", STRATA_CFG_BOOL, admin_tls, "false", 0, 0,
-	    "serve the admin API over HTTPS with tls-cert and tls-key"),
+	    "serve the admin API over HTTPS (admin-tls-cert and "
+	    "admin-tls-key, or tls-cert and tls-key); no client "
+	    "certificate is asked for"),
+	OPT("admin-tls-cert", STRATA_CFG_STRING, admin_tls_cert, "", 0, 0,
+	    "PEM certificate chain of the admin API's HTTPS listener "
+	    "(empty: tls-cert; reloaded on SIGHUP)"),
+	OPT("admin-tls-key", STRATA_CFG_STRING, admin_tls_key, "", 0, 0,
+	    "PEM private key of admin-tls-cert (given together)"),
 	OPT("admin-audit-file", STRATA_CFG_STRING, admin_audit_file, "", 0, 0,
 	    "file the admin API's audit records are appended to, one JSON "
 	    "object a line (empty: none; every call is also logged)"),
@@ -143,6 +150,20 @@ static const struct strata_config_option broker_options[] = {
 	OPT("console-session-ttl", STRATA_CFG_INT, console_session_ttl,
 	    "3600", 60, 86400, "seconds a web console session lives after "
 	    "its login"),
+	OPT("console-login-max-failures", STRATA_CFG_INT,
+	    console_login_max_failures, "5", 1, 10000, "wrong web console "
+	    "logins a source address may make in console-login-window "
+	    "seconds (counted in Redis, cluster-wide); then every login "
+	    "from it is refused with 429 until the window ends"),
+	OPT("shadow-http-url", STRATA_CFG_STRING, shadow_http_url, "", 0, 0,
+	    "http://<host>:<port> of a strata-shadowd REST API (http-port) "
+	    "to which the admin API forwards GetThingShadow, "
+	    "UpdateThingShadow and DeleteThingShadow (the web console's "
+	    "Shadows page), after its admin policies allowed them; empty: "
+	    "none, the console edits shadows over MQTT"),
+	OPT("console-login-window", STRATA_CFG_INT, console_login_window,
+	    "60", 1, 86400, "seconds from a source address's first wrong "
+	    "web console login in which its failures are counted"),
 	OPT("iot-region", STRATA_CFG_STRING, iot_region, "local", 0, 0,
 	    "region field of the ARNs the registry gives and policies name"),
 	OPT("iot-account", STRATA_CFG_STRING, iot_account, "000000000000", 0,

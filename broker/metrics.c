@@ -202,6 +202,13 @@ broker_metrics_security(struct strata_broker *b)
 		    "strata_broker_admin_requests_total",
 		    "Admin API requests answered, by status class",
 		    classes[i]);
+	for (int i = 0; i < 3; i++)
+		b->m.console_logins[i] = strata_metrics_counter(m,
+		    "strata_broker_console_logins_total",
+		    "Web console logins, by result (throttled: refused with "
+		    "429 before the credential was checked)",
+		    (const char *const[]){"result=\"ok\"",
+		    "result=\"refused\"", "result=\"throttled\""}[i]);
 	for (int i = 0; i < BROKER_AUTH_REFUSALS; i++)
 		b->m.auth_refused[i] = strata_metrics_counter(m,
 		    "strata_broker_auth_refused_total",

@@ -29,6 +29,15 @@
  * The option checks that need no file (broker_tls_check_config) run with
  * the other configuration checks, so a bad cipher list is an exit-2
  * configuration error; the files are read at start and on each reload.
+ *
+ * The admin API's HTTPS listener (admin-tls) has a context of its own,
+ * b->admin_ssl_ctx: the same protocol versions and ciphers, the
+ * certificate and key of admin-tls-cert / admin-tls-key (tls-cert /
+ * tls-key when not given), no client-certificate request at all (a
+ * browser would otherwise ask its user for one: the admin API
+ * authenticates with its own credentials), ALPN "http/1.1" only when
+ * offered (a browser offers "h2" first).  It is reloaded with the other
+ * on SIGHUP, by the same rule.
  */
 #include <string.h>
 #include <time.h>
@@ -64,6 +73,7 @@ static const char tls_websocket_mark = 'w';
  * only in the context that made it, and refuses to resume at all with
  * SSL_VERIFY_PEER when it is unset. */
 static const unsigned char tls_session_context[] = "strata-broker";
+static const unsigned char tls_admin_session_context[] = "strata-admin";
 
 void
 broker_tls_metrics_init(struct strata_broker *b)
@@ -156,6 +166,18 @@ broker_tls_check_config(const struct broker_config *cfg, char *err,
 	SSL_CTX *scratch;
 	int rc;
 
+	if ((cfg->admin_tls_cert[0] == '\0') !=
+	    (cfg->admin_tls_key[0] == '\0')) {
+		snprintf(err, errlen, "admin-tls-cert and admin-tls-key are "
+		    "given together (or neither: tls-cert and tls-key)");
+		return STRATA_EINVAL;
+	}
+	if (cfg->admin_tls && cfg->admin_tls_cert[0] == '\0' &&
+	    (cfg->tls_cert == NULL || cfg->tls_key == NULL)) {
+		snprintf(err, errlen, "admin-tls needs admin-tls-cert and "
+		    "admin-tls-key, or tls-cert and tls-key");
+		return STRATA_EINVAL;
+	}
 	if (cfg->tls_port == 0 && cfg->proxy_tls_port == 0 &&
 	    cfg->wss_port == 0)
 		return 0;
@@ -344,20 +366,84 @@ tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_ALERT_FATAL; /* no_application_protocol */
 }
 
-/* The certificate chain and its key. */
+/* The certificate chain and its key; admin: admin-tls-cert and
+ * admin-tls-key when given. */
 static int
-tls_load_identity(const struct broker_config *cfg, SSL_CTX *ctx)
+tls_load_identity(const struct broker_config *cfg, SSL_CTX *ctx, bool admin)
 {
-	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
-		tls_file_error("tls-cert", cfg->tls_cert);
+	bool own = admin && cfg->admin_tls_cert[0] != '\0';
+	const char *cert = own ? cfg->admin_tls_cert : cfg->tls_cert;
+	const char *key = own ? cfg->admin_tls_key : cfg->tls_key;
+
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		tls_file_error(own ? "admin-tls-cert" : "tls-cert", cert);
 		return STRATA_EINVAL;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key,
-	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-		tls_file_error("tls-key", cfg->tls_key);
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		tls_file_error(own ? "admin-tls-key" : "tls-key", key);
 		return STRATA_EINVAL;
 	}
 	return 0;
+}
+
+/* The admin listener speaks HTTP/1.1: picked when offered; otherwise no
+ * ALPN answer at all (the client falls back to HTTP/1.1). */
+static int
+tls_alpn_admin_select(SSL *ssl, const unsigned char **out,
+    unsigned char *outlen, const unsigned char *in, unsigned int inlen,
+    void *arg)
+{
+	struct strata_reader r = strata_reader_init(in, inlen), name;
+	uint8_t len;
+
+	(void)ssl;
+	(void)arg;
+	while (strata_reader_u8(&r, &len) == 0 &&
+	    strata_reader_sub(&r, len, &name) == 0) {
+		if (len == 8 && memcmp(name.p, "http/1.1", 8) == 0) {
+			*out = name.p;
+			*outlen = len;
+			return SSL_TLSEXT_ERR_OK;
+		}
+	}
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
+/* The admin listener's context: no client certificate asked for. */
+static SSL_CTX *
+tls_admin_ctx_new(struct strata_broker *b)
+{
+	SSL_CTX *ctx;
+	char err[256];
+
+	ERR_clear_error();
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL)
+		abort();
+	SSL_CTX_set_app_data(ctx, b);
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_session_id_context(ctx, tls_admin_session_context,
+	    sizeof(tls_admin_session_context) - 1);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_admin_select, NULL);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if (tls_apply_ciphers(ctx, &b->cfg, err, sizeof(err)) != 0) {
+		STRATA_ERROR(BROKER_COMP, "admin TLS setup failed|error="
+		    "\"%s\"", err);
+		goto fail;
+	}
+	if (tls_load_identity(&b->cfg, ctx, true) != 0)
+		goto fail;
+	ERR_clear_error();
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return NULL;
 }
 
 /* A context from the options and the files they name, or NULL (logged,
@@ -390,7 +476,7 @@ tls_ctx_new(struct strata_broker *b)
 		    err);
 		goto fail;
 	}
-	if (tls_load_identity(cfg, ctx) != 0 ||
+	if (tls_load_identity(cfg, ctx, false) != 0 ||
 	    tls_verify_setup(cfg, ctx) != 0)
 		goto fail;
 	ERR_clear_error();
@@ -427,14 +513,45 @@ broker_tls_start(struct strata_broker *b)
 }
 
 int
+broker_tls_admin_start(struct strata_broker *b)
+{
+	b->admin_ssl_ctx = tls_admin_ctx_new(b);
+	if (b->admin_ssl_ctx == NULL)
+		return STRATA_EINVAL;
+	tls_log_loaded(b->admin_ssl_ctx, "admin TLS certificate loaded");
+	return 0;
+}
+
+/* The admin listener's context, as broker_tls_reload's. */
+static int
+tls_admin_reload(struct strata_broker *b)
+{
+	SSL_CTX *ctx = tls_admin_ctx_new(b);
+
+	if (ctx == NULL) {
+		(*b->m.tls_reloads_error)++;
+		STRATA_ERROR(BROKER_COMP, "admin TLS reload failed, the "
+		    "previous certificate stays in use");
+		return STRATA_EINVAL;
+	}
+	SSL_CTX_flush_sessions(b->admin_ssl_ctx, 0);
+	SSL_CTX_free(b->admin_ssl_ctx);
+	b->admin_ssl_ctx = ctx;
+	(*b->m.tls_reloads_ok)++;
+	tls_log_loaded(ctx, "admin TLS reloaded");
+	return 0;
+}
+
+int
 broker_tls_reload(struct strata_broker *b)
 {
 	SSL_CTX *ctx;
+	int admin = b->admin_ssl_ctx != NULL ? tls_admin_reload(b) : 0;
 
 	if (b->ssl_ctx == NULL) {
 		STRATA_INFO(BROKER_COMP, "SIGHUP: no TLS listener, nothing "
 		    "to reload");
-		return 0;
+		return admin;
 	}
 	ctx = tls_ctx_new(b);
 	if (ctx == NULL) {

@@ -38,7 +38,9 @@ export async function call(method, path, body, headers = {}) {
     throw new ApiError(res.status, 'BadAnswer', `not JSON (HTTP ${res.status})`);
   }
   if (!res.ok) {
-    throw new ApiError(res.status, data.error || `HTTP ${res.status}`,
+    // the admin API's {error, message}; the shadow service's {code,
+    // message}
+    throw new ApiError(res.status, data.error || `${data.code || res.status}`,
       data.message || res.statusText);
   }
   return data;

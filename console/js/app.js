@@ -114,7 +114,10 @@ async function route() {
 }
 
 // A 401 in any page: the session is gone.
-window.addEventListener('strata-unauthorized', (ev) => showLogin(ev.detail));
+window.addEventListener('strata-unauthorized', (ev) => {
+  leavePage(); // its timers stop: they would only meet 401 again
+  showLogin(ev.detail);
+});
 window.addEventListener('hashchange', route);
 window.addEventListener('DOMContentLoaded', () => {
   $('login-form').addEventListener('submit', login);

@@ -3,10 +3,12 @@
 // since it cannot be undone), and IoT policies: listed, read (GetPolicy)
 // and created (CreatePolicy) from a JSON document checked in the page
 // before it is sent; the admin API's MalformedPolicyException is shown
-// as it comes.  Device Defender violations are not shown here yet.
+// as it comes; and Device Defender's active violations and violation
+// events (violations.js), refreshed in place.
 
 import { get, post, call } from './api.js';
 import { h, say, table, pretty } from './dom.js';
+import * as violations from './violations.js';
 
 async function setStatus(id, status, reload) {
   if (status === 'REVOKED' && !window.confirm(`Revoke certificate ${id.slice(0, 16)}...? A revoked certificate cannot be made ACTIVE again, and its connections are closed.`)) {
@@ -96,9 +98,9 @@ async function policies(section) {
 export async function render(container) {
   const certs = h('section', { 'aria-label': 'Certificates' });
   const pols = h('section', { 'aria-label': 'Policies' });
-  container.append(h('h1', {}, 'Security'), certs, pols,
-    h('p', { className: 'muted' }, 'Device Defender violations are not shown in the console yet.'));
+  const viols = h('section', { 'aria-label': 'Device Defender violations' });
+  container.append(h('h1', {}, 'Security'), certs, pols, viols);
   await certificates(certs);
   await policies(pols);
-  return null;
+  return violations.render(viols);
 }

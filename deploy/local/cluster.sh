@@ -284,6 +284,9 @@ cmd_up() {
 		broker_args=()
 		((LB == 0)) || broker_args=(--proxy-port "${proxy[i]}"
 			--proxy-tls-port "${proxy_tls[i]}")
+		# the web console's shadow calls go to the first shadowd
+		((SHADOWD == 0)) ||
+			broker_args+=(--shadow-http-url "http://$HOST:${shttp[0]}")
 		start "broker-$i" "$BIN_DIR/strata-broker" --node-id "broker-$i" \
 			--bind "$HOST" --port "${mqtt[i]}" --tls-port "${mqtts[i]}" \
 			--ws-port "${ws[i]}" --wss-port "${wss[i]}" \

@@ -5,7 +5,11 @@
 // browser.  Input: one JSON object in the environment variable
 // CONSOLE_TEST: {url, token, thing, query, desired, topic, payload,
 // filter, rule (to disable), revoke (a certificate id), policy and
-// policyDocument (to create), shots (a directory), chromium (path)}.  Output: one JSON line
+// policyDocument (to create), violator and profile (a thing in Device
+// Defender violation of that profile), shots (a directory), chromium
+// (path), only ("login": the login and the cluster page alone),
+// insecure (certificate errors ignored: an HTTPS console with the test
+// CA), prefix (of the screenshots' names)}.  Output: one JSON line
 // per step on stdout, {"step", ...what the page showed}, then
 // {"step": "done", "errors": [console errors and CSP violations]}.  Any
 // failure prints {"step": "failed", "error", "at"} and exits 1, with a
@@ -38,7 +42,7 @@ async function waitText(page, selector, needle) {
 const unlabelled = [];
 
 async function shot(page, name) {
-  await page.screenshot({ path: `${t.shots}/${name}.png`, fullPage: true });
+  await page.screenshot({ path: `${t.shots}/${t.prefix || ''}${name}.png`, fullPage: true });
   const bad = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
     .filter((el) => el.offsetParent !== null)
     .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') &&
@@ -154,6 +158,7 @@ async function shadows(page) {
     reported: await text(page, '#shadow-reported'),
     desired: await text(page, '#shadow-desired'),
     delta: await text(page, '#shadow-delta'),
+    via: await text(page, '#shadow-via'),
   });
 }
 
@@ -237,6 +242,67 @@ async function security(page) {
   report('security', { revoked, badJson, malformed, policy: await text(page, '#policy-document') });
 }
 
+// The violation of t.violator: its active row and its in-alarm event;
+// a refresh moves nothing; the controls and the lists by keyboard.
+async function violations(page) {
+  at = 'violations';
+  const row = (table) => `#${table} tbody tr`;
+  await page.waitForFunction((s, n) => [...document.querySelectorAll(s)].some((r) => r.textContent.includes(n)),
+    { timeout: TIMEOUT }, row('violations-active'), t.violator);
+  await page.waitForFunction((s, n) => [...document.querySelectorAll(s)].some((r) => r.textContent.includes(n)),
+    { timeout: TIMEOUT }, row('violations-events'), t.violator);
+  const cells = (table) => page.$$eval(row(table), (rows, n) => [...rows
+    .find((r) => r.textContent.includes(n)).children].map((c) => c.textContent), t.violator);
+  const active = await cells('violations-active');
+  const event = await cells('violations-events');
+  // a refresh (the button) moves neither the lists nor what follows them
+  const boxes = () => page.$$eval('.viol-box, #violations-events-note', (els) => els.map((e) => {
+    const r = e.getBoundingClientRect(); // in the document, whatever the scroll
+    return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height].join();
+  }).join(' '));
+  const before = await boxes();
+  const stamp = await text(page, '#violations-updated');
+  await new Promise((r) => setTimeout(r, 1100));
+  await page.click('form[aria-label="Violation events"] button[type=submit]');
+  await page.waitForFunction((s) => document.querySelector('#violations-updated').textContent !== s, { timeout: TIMEOUT }, stamp);
+  const after = await boxes();
+  const stable = before === after;
+  // the keyboard: from the range, Tab reaches the thing filter, the
+  // refresh box, the button, the active list's box and the thing in it
+  await page.focus('#violations-range');
+  const keyboard = [];
+  for (let i = 0; i < 5; i++) {
+    await page.keyboard.press('Tab');
+    keyboard.push(await page.evaluate(() => {
+      const a = document.activeElement;
+      return a.id || a.getAttribute('aria-label') || a.textContent.trim();
+    }));
+  }
+  // one thing only: another thing's name empties both lists, the
+  // violator's brings its rows back
+  const refreshed = async () => {
+    const s = await text(page, '#violations-updated');
+    await new Promise((r) => setTimeout(r, 1100));
+    await page.click('form[aria-label="Violation events"] button[type=submit]');
+    await page.waitForFunction((x) => document.querySelector('#violations-updated').textContent !== x, { timeout: TIMEOUT }, s);
+  };
+  await page.type('#violations-thing', 'no-such-thing');
+  await refreshed();
+  const filteredOut = await page.$$eval('#violations-active tbody tr, #violations-events tbody tr', (r) => r.length);
+  const emptyNote = await text(page, '#violations-active-note');
+  await page.$eval('#violations-thing', (el) => { el.value = ''; });
+  await page.type('#violations-thing', t.violator);
+  await refreshed();
+  const filteredIn = await page.$$eval('#violations-active tbody tr', (rows) => rows.map((r) => r.firstChild.textContent));
+  await page.$eval('#violations-active', (el) => el.closest('section').scrollIntoView());
+  await shot(page, 'violations');
+  await page.setViewport({ width: 375, height: 800 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  await shot(page, 'violations-narrow');
+  await page.setViewport({ width: 1280, height: 900 });
+  report('violations', { active, event, stable, before, after, keyboard, overflow, filteredOut, emptyNote, filteredIn });
+}
+
 async function logout(page) {
   at = 'logout';
   await page.click('#logout');
@@ -250,7 +316,8 @@ async function logout(page) {
 const browser = await puppeteer.launch({
   executablePath: t.chromium,
   headless: true,
-  args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
+  args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu']
+    .concat(t.insecure ? ['--ignore-certificate-errors'] : []),
 });
 let page;
 try {
@@ -261,11 +328,14 @@ try {
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   await login(page);
   await cluster(page);
-  await things(page);
-  await shadows(page);
-  await mqttClient(page);
-  await rules(page);
-  await security(page);
+  if (t.only !== 'login') {
+    await things(page);
+    await shadows(page);
+    await mqttClient(page);
+    await rules(page);
+    await security(page);
+    await violations(page);
+  }
   await logout(page);
   report('done', { errors, unlabelled });
 } catch (e) {
