@@ -191,12 +191,12 @@ class Client:
         return self._wait_ack(mid, "UNSUBACK for %s" % topic)
 
     def publish(self, topic, payload, qos=0, retain=False,
-                properties=None):
+                properties=None, timeout=TIMEOUT):
         """Publish; for QoS 1/2 wait until the flow completes (PUBACK or
         PUBCOMP), i.e. the broker took responsibility."""
         info = self.paho.publish(topic, payload, qos, retain, properties)
         assert info.rc == paho.MQTT_ERR_SUCCESS, info.rc
-        info.wait_for_publish(TIMEOUT)
+        info.wait_for_publish(timeout)
         assert info.is_published(), "publish of %s not acknowledged" % (
             topic)
 
