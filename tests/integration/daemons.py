@@ -30,6 +30,22 @@ def bin_dir():
         ROOT, "build", "bin")
 
 
+_sanitized = None
+
+
+def sanitized():
+    """True when the daemons under test are a sanitizer build (they link
+    libasan): several times slower, so a test that compares timings
+    allows more."""
+    global _sanitized
+    if _sanitized is None:
+        out = subprocess.run(["ldd", os.path.join(bin_dir(),
+                                                  "strata-broker")],
+                             stdout=subprocess.PIPE, timeout=10)
+        _sanitized = b"libasan" in out.stdout
+    return _sanitized
+
+
 def free_port():
     """A free loopback port below the ephemeral range."""
     import random

@@ -18,6 +18,7 @@ import pytest
 import conftest
 import mosq
 import mqttc
+import daemons
 from daemons import metric
 from mqttc import V5
 from test_admin_authz import admin, call, make_user, ok, sign, uniq  # noqa
@@ -723,9 +724,9 @@ def test_flood_quarantined_while_others_keep_rate_and_latency(
     """The issue's test: with a flooder among them, well-behaved devices
     keep their delivered rate and median latency within 10% of a run
     without it (latency within 10% or 2 ms, whichever is larger: loopback
-    latencies are about a millisecond and the machine is shared; when it
-    is not, a second run without the flooder after it brackets the
-    machine's noise), while the flooder is throttled (100/s), flagged and
+    latencies are about a millisecond and the machine is shared; 10 ms
+    against a sanitizer build; when it is not within, a second run
+    without the flooder after it brackets the machine's noise), while the flooder is throttled (100/s), flagged and
     quarantined (disconnected) within its window."""
     c = dcluster
     g = uniq("fleet")
@@ -807,7 +808,10 @@ def test_flood_quarantined_while_others_keep_rate_and_latency(
     msg = "baseline %d msgs, median %.2f ms, p99 %.2f ms; with the " \
         "flooder %d msgs, median %.2f ms, p99 %.2f ms" % (base + run)
     assert abs(run[0] - base[0]) <= 0.1 * base[0], msg
-    if run[1] > base[1] + max(0.1 * base[1], 2.0):
+    # within 10 % or 2 ms; a sanitizer build's latencies are several
+    # times larger and noisier: 10 ms there
+    floor = 10.0 if daemons.sanitized() else 2.0
+    if run[1] > base[1] + max(0.1 * base[1], floor):
         # the machine is shared: a second run without the flooder (now
         # quarantined) brackets the noise; the run with it must be within
         # the tolerance of one of the two
@@ -815,5 +819,5 @@ def test_flood_quarantined_while_others_keep_rate_and_latency(
         msg += "; again without it %d msgs, median %.2f ms, p99 %.2f " \
             "ms" % after
         assert run[1] <= max(base[1], after[1]) + max(
-            0.1 * max(base[1], after[1]), 2.0), msg
+            0.1 * max(base[1], after[1]), floor), msg
     print(msg)
