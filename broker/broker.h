@@ -35,6 +35,7 @@
 #include <jansson.h>
 #include <openssl/ssl.h>
 
+#include "config.h"
 #include "hashmap.h"
 #include "lifecycle.h"
 #include "link.h"
@@ -56,8 +57,7 @@
 #define BROKER_COMP "broker"
 
 struct broker_config {
-	char *node_id;
-	char *bind;
+	STRATA_CONFIG_NODE_FIELDS
 	long port;
 	long tls_port;
 	long proxy_port;      /* PROXY protocol header, then MQTT */
@@ -78,27 +78,8 @@ struct broker_config {
 	char *tls_ciphers;      /* "": OpenSSL's defaults */
 	char *tls_ciphersuites;
 	char *tls_groups;
-	long metrics_port;
-	char *redis_host;
-	long redis_port;
-	long redis_timeout;
-	char *redis_sentinels;
-	char *cluster_secret_file;
-	struct strata_linkauth link_auth; /* loaded from it */
-	char *redis_master_name;
-	long redis_wait_replicas;
-	long redis_wait_timeout;
-	char *redis_user;
-	char *redis_password_file;
-	char *redis_sentinel_user;
-	char *redis_sentinel_password_file;
-	bool redis_tls;
-	char *redis_tls_ca;
-	char *redis_tls_cert;
-	char *redis_tls_key;
-	struct strata_redis_secrets redis_secrets; /* read from those */
-	long partition_levels;
-	char *log_level;
+	struct strata_linkauth link_auth; /* loaded from cluster_secret_file */
+	struct strata_redis_secrets redis_secrets; /* read from the redis_* files */
 	long max_payload;
 	long max_topic_depth;
 	long max_subscriptions_per_subscribe;

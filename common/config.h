@@ -47,7 +47,8 @@ struct strata_config_option {
  * id, the address it binds, its metrics port, its Redis (address,
  * deadline, sentinels, replicas to wait for, credentials, TLS), the
  * cluster secret, the partition scheme and the log level.  `type` must
- * have a field per option (the option's name with '_' for '-'); metrics
+ * have a field per option (the option's name with '_' for '-'), which
+ * STRATA_CONFIG_NODE_FIELDS (below) declares; metrics
  * is the default metrics port (a string).  The password files are read by
  * strata_redis_secrets_load(), and the TLS files by
  * strata_redis_tls_context(), into a struct strata_redis_secrets
@@ -116,6 +117,32 @@ struct strata_config_option {
 	    "topic levels hashed into the partition key (cluster-wide)"),   \
 	STRATA_CONFIG_OPT(type, "log-level", STRATA_CFG_STRING, log_level,  \
 	    "info", 0, 0, "debug, info, warn or error")
+
+/* The fields of those options, first in a daemon's config struct (the
+ * struct strata_redis_secrets and link_auth loaded from the files are
+ * the daemon's own: shadowd and rulesd hand them to their broker core). */
+#define STRATA_CONFIG_NODE_FIELDS                                         \
+	char *node_id;                                                      \
+	char *bind;                                                         \
+	long metrics_port;                                                  \
+	char *redis_host;                                                   \
+	long redis_port;                                                    \
+	long redis_timeout;                                                 \
+	char *redis_sentinels;                                              \
+	char *redis_master_name;                                            \
+	long redis_wait_replicas;                                           \
+	long redis_wait_timeout;                                            \
+	char *redis_user;                                                   \
+	char *redis_password_file;                                          \
+	char *redis_sentinel_user;                                          \
+	char *redis_sentinel_password_file;                                 \
+	bool redis_tls;                                                     \
+	char *redis_tls_ca;                                                 \
+	char *redis_tls_cert;                                               \
+	char *redis_tls_key;                                                \
+	char *cluster_secret_file;                                          \
+	long partition_levels;                                              \
+	char *log_level;
 
 /* The strata_redis_opts of a daemon config with the node options. */
 #define STRATA_CONFIG_REDIS_OPTS(cfg) {                                   \

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "config.h"
 #include "link.h"
 #include "linkauth.h"
 #include "log.h"
@@ -43,30 +44,10 @@ struct strata_metrics_http;
 struct strata_redis;
 
 struct router_config {
-	char *node_id;
-	char *bind;
+	STRATA_CONFIG_NODE_FIELDS
 	long port;
-	long metrics_port;
-	char *redis_host;
-	long redis_port;
-	long redis_timeout;
-	char *redis_sentinels;
-	char *cluster_secret_file;
-	struct strata_linkauth link_auth; /* loaded from it */
-	char *redis_master_name;
-	long redis_wait_replicas;
-	long redis_wait_timeout;
-	char *redis_user;
-	char *redis_password_file;
-	char *redis_sentinel_user;
-	char *redis_sentinel_password_file;
-	bool redis_tls;
-	char *redis_tls_ca;
-	char *redis_tls_cert;
-	char *redis_tls_key;
-	struct strata_redis_secrets redis_secrets; /* read from those */
-	long partition_levels;
-	char *log_level;
+	struct strata_linkauth link_auth; /* loaded from cluster_secret_file */
+	struct strata_redis_secrets redis_secrets; /* read from the redis_* files */
 	long max_link_queue;
 	long max_retained;
 	long max_retained_bytes;

@@ -23,27 +23,7 @@
 #include "sink.h"
 
 struct rulesd_config {
-	char *node_id;
-	char *bind;
-	long metrics_port;
-	char *redis_host;
-	long redis_port;
-	long redis_timeout;
-	char *redis_sentinels;
-	char *redis_master_name;
-	long redis_wait_replicas;
-	long redis_wait_timeout;
-	char *redis_user;
-	char *redis_password_file;
-	char *redis_sentinel_user;
-	char *redis_sentinel_password_file;
-	bool redis_tls;
-	char *redis_tls_ca;
-	char *redis_tls_cert;
-	char *redis_tls_key;
-	char *cluster_secret_file;
-	long partition_levels;
-	char *log_level;
+	STRATA_CONFIG_NODE_FIELDS
 	long max_inflight;
 	long max_queued;
 	char *file_dir;
