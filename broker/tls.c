@@ -72,8 +72,8 @@ static const char tls_websocket_mark = 'w';
 /* Names the sessions of this broker's context: OpenSSL resumes a session
  * only in the context that made it, and refuses to resume at all with
  * SSL_VERIFY_PEER when it is unset. */
-static const unsigned char tls_session_context[] = "strata-broker";
-static const unsigned char tls_admin_session_context[] = "strata-admin";
+#define TLS_SESSION_CONTEXT "strata-broker"
+#define TLS_ADMIN_SESSION_CONTEXT "strata-admin"
 
 void
 broker_tls_metrics_init(struct strata_broker *b)
@@ -410,48 +410,14 @@ tls_alpn_admin_select(SSL *ssl, const unsigned char **out,
 	return SSL_TLSEXT_ERR_NOACK;
 }
 
-/* The admin listener's context: no client certificate asked for. */
+/* A server context with what the MQTT and admin listeners share: TLS 1.2
+ * and 1.3, the session cache under `sid` (a string literal), the ALPN
+ * choice `alpn` and the cipher options; NULL (logged, prefixed by
+ * `what`) when the ciphers are refused. */
 static SSL_CTX *
-tls_admin_ctx_new(struct strata_broker *b)
+tls_ctx_base(struct strata_broker *b, const char *sid,
+    SSL_CTX_alpn_select_cb_func alpn, const char *what)
 {
-	SSL_CTX *ctx;
-	char err[256];
-
-	ERR_clear_error();
-	ctx = SSL_CTX_new(TLS_server_method());
-	if (ctx == NULL)
-		abort();
-	SSL_CTX_set_app_data(ctx, b);
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_session_id_context(ctx, tls_admin_session_context,
-	    sizeof(tls_admin_session_context) - 1);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_admin_select, NULL);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	if (tls_apply_ciphers(ctx, &b->cfg, err, sizeof(err)) != 0) {
-		STRATA_ERROR(BROKER_COMP, "admin TLS setup failed|error="
-		    "\"%s\"", err);
-		goto fail;
-	}
-	if (tls_load_identity(&b->cfg, ctx, true) != 0)
-		goto fail;
-	ERR_clear_error();
-	return ctx;
-fail:
-	SSL_CTX_free(ctx);
-	ERR_clear_error();
-	return NULL;
-}
-
-/* A context from the options and the files they name, or NULL (logged,
- * naming the option and file at fault). */
-static SSL_CTX *
-tls_ctx_new(struct strata_broker *b)
-{
-	const struct broker_config *cfg = &b->cfg;
 	SSL_CTX *ctx;
 	char err[256];
 
@@ -467,24 +433,56 @@ tls_ctx_new(struct strata_broker *b)
 	 * (MQTT frames its own packets): OpenSSL 3 would make it a fatal
 	 * error, which also drops the session from the cache */
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_session_id_context(ctx, tls_session_context,
-	    sizeof(tls_session_context) - 1);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)sid,
+	    (unsigned)strlen(sid));
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
-	if (tls_apply_ciphers(ctx, cfg, err, sizeof(err)) != 0) {
-		STRATA_ERROR(BROKER_COMP, "TLS setup failed|error=\"%s\"",
-		    err);
-		goto fail;
+	SSL_CTX_set_alpn_select_cb(ctx, alpn, NULL);
+	if (tls_apply_ciphers(ctx, &b->cfg, err, sizeof(err)) != 0) {
+		STRATA_ERROR(BROKER_COMP, "%s failed|error=\"%s\"", what, err);
+		SSL_CTX_free(ctx);
+		ERR_clear_error();
+		return NULL;
 	}
-	if (tls_load_identity(cfg, ctx, false) != 0 ||
-	    tls_verify_setup(cfg, ctx) != 0)
-		goto fail;
+	return ctx;
+}
+
+/* The admin listener's context: no client certificate asked for. */
+static SSL_CTX *
+tls_admin_ctx_new(struct strata_broker *b)
+{
+	SSL_CTX *ctx = tls_ctx_base(b, TLS_ADMIN_SESSION_CONTEXT,
+	    tls_alpn_admin_select, "admin TLS setup");
+
+	if (ctx == NULL)
+		return NULL;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if (tls_load_identity(&b->cfg, ctx, true) != 0) {
+		SSL_CTX_free(ctx);
+		ERR_clear_error();
+		return NULL;
+	}
 	ERR_clear_error();
 	return ctx;
-fail:
-	SSL_CTX_free(ctx);
+}
+
+/* A context from the options and the files they name, or NULL (logged,
+ * naming the option and file at fault). */
+static SSL_CTX *
+tls_ctx_new(struct strata_broker *b)
+{
+	SSL_CTX *ctx = tls_ctx_base(b, TLS_SESSION_CONTEXT, tls_alpn_select,
+	    "TLS setup");
+
+	if (ctx == NULL)
+		return NULL;
+	if (tls_load_identity(&b->cfg, ctx, false) != 0 ||
+	    tls_verify_setup(&b->cfg, ctx) != 0) {
+		SSL_CTX_free(ctx);
+		ERR_clear_error();
+		return NULL;
+	}
 	ERR_clear_error();
-	return NULL;
+	return ctx;
 }
 
 /* "subject, valid until" of the context's certificate, for the log. */
