@@ -302,6 +302,12 @@ void bench_worker_run(struct bench_worker *w);
 
 /* shadow.c */
 extern const int bench_shadow_codes[BENCH_SHADOW_CODES];
+/* The index of a rejected answer's code in bench_shadow_codes (the last,
+ * 0, for any other), and whether an answer's topic ends with suffix
+ * ("/accepted", "/rejected"); shadow.c, used by sizing.c too. */
+int bench_shadow_code_index(long code);
+bool bench_shadow_topic_ends(const uint8_t *s, uint32_t len,
+    const char *suffix);
 void bench_shadow_setup(struct bench_worker *w);
 void bench_shadow_subscribe(struct bench_client *c);
 bool bench_shadow_window_open(const struct bench_client *c);

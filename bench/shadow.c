@@ -171,8 +171,8 @@ bench_shadow_send(struct bench_client *c, uint64_t due)
 	c->awaiting++;
 }
 
-static int
-shadow_code_index(long code)
+int
+bench_shadow_code_index(long code)
 {
 	int i;
 
@@ -182,8 +182,8 @@ shadow_code_index(long code)
 	return BENCH_SHADOW_CODES - 1;
 }
 
-static bool
-shadow_ends_with(const uint8_t *s, uint32_t len, const char *suffix)
+bool
+bench_shadow_topic_ends(const uint8_t *s, uint32_t len, const char *suffix)
 {
 	size_t n = strlen(suffix);
 
@@ -226,12 +226,13 @@ bench_shadow_on_answer(struct bench_client *c, const uint8_t *topic,
     uint32_t topic_len, const uint8_t *payload, uint32_t len)
 {
 	struct bench_worker *w = c->w;
-	bool accepted = shadow_ends_with(topic, topic_len, "/accepted");
+	bool accepted = bench_shadow_topic_ends(topic, topic_len, "/accepted");
 	struct shadow_thing *t;
 	uint64_t now;
 	long code = 0;
 
-	if (!accepted && !shadow_ends_with(topic, topic_len, "/rejected")) {
+	if (!accepted &&
+	    !bench_shadow_topic_ends(topic, topic_len, "/rejected")) {
 		w->res.unexpected++;
 		return false;
 	}
@@ -241,7 +242,7 @@ bench_shadow_on_answer(struct bench_client *c, const uint8_t *topic,
 	if (!accepted) {
 		shadowmsg_int(payload, len, "code", &code);
 		w->res.rejected++;
-		w->res.rejected_by_code[shadow_code_index(code)]++;
+		w->res.rejected_by_code[bench_shadow_code_index(code)]++;
 		return true;
 	}
 	now = bench_now();

@@ -520,32 +520,13 @@ bench_sizing_on_acked(struct bench_client *c)
 	sz_pump(w, c);
 }
 
-static int
-sz_code_index(long code)
-{
-	int i;
-
-	for (i = 0; i < BENCH_SHADOW_CODES - 1; i++)
-		if (bench_shadow_codes[i] == code)
-			return i;
-	return BENCH_SHADOW_CODES - 1;
-}
-
-static bool
-sz_ends_with(const uint8_t *s, uint32_t len, const char *suffix)
-{
-	size_t n = strlen(suffix);
-
-	return len >= n && memcmp(s + len - n, suffix, n) == 0;
-}
-
 /* An answer on the watcher: the thing its clientToken names. */
 void
 bench_sizing_on_publish(struct bench_client *c, const uint8_t *topic,
     uint32_t topic_len, const uint8_t *payload, uint32_t len)
 {
 	struct bench_worker *w = c->w;
-	bool accepted = sz_ends_with(topic, topic_len, "/accepted");
+	bool accepted = bench_shadow_topic_ends(topic, topic_len, "/accepted");
 	const uint8_t *tok;
 	uint32_t nonce, thing, seq;
 	struct bench_client *owner;
@@ -556,7 +537,8 @@ bench_sizing_on_publish(struct bench_client *c, const uint8_t *topic,
 	w->live->received++;
 	n = shadowmsg_string(payload, len, "clientToken", &tok);
 	if (c->role != ROLE_CONN || n < 0 ||
-	    (!accepted && !sz_ends_with(topic, topic_len, "/rejected")) ||
+	    (!accepted &&
+	        !bench_shadow_topic_ends(topic, topic_len, "/rejected")) ||
 	    shadowmsg_token_parse(
 	        (const char *)tok, (size_t)n, &nonce, &thing, &seq) != 0 ||
 	    nonce != w->o->nonce || thing >= w->o->sz_shadows) {
@@ -573,7 +555,7 @@ bench_sizing_on_publish(struct bench_client *c, const uint8_t *topic,
 	} else {
 		shadowmsg_int(payload, len, "code", &code);
 		w->res.rejected++;
-		w->res.rejected_by_code[sz_code_index(code)]++;
+		w->res.rejected_by_code[bench_shadow_code_index(code)]++;
 	}
 	sz_progress(w);
 	w->sz->got++;
