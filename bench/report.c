@@ -221,18 +221,15 @@ json_hist(const struct hist *h)
 #define JSET_INT(obj, name, v)                                                \
 	json_object_set_new(obj, name, json_integer((json_int_t)(v)))
 
-static json_t *
-json_shadow(const struct bench_opts *o, const struct bench_result *r)
+/* The shadow answers' counts both shadow modes report: the rejections by
+ * code, the lost, late and unexpected answers. */
+static void
+json_shadow_answers(json_t *o, const struct bench_result *r)
 {
-	json_t *u = json_object(), *codes = json_object();
+	json_t *codes = json_object();
 	char name[16];
 	int i;
 
-	JSET_INT(u, "things", o->things);
-	JSET_INT(u, "sent", r->sent);
-	JSET_INT(u, "acked", r->acked);
-	JSET_INT(u, "accepted", r->accepted);
-	JSET_INT(u, "rejected", r->rejected);
 	for (i = 0; i < BENCH_SHADOW_CODES; i++) {
 		if (bench_shadow_codes[i])
 			snprintf(
@@ -241,10 +238,23 @@ json_shadow(const struct bench_opts *o, const struct bench_result *r)
 			snprintf(name, sizeof(name), "other");
 		JSET_INT(codes, name, r->rejected_by_code[i]);
 	}
-	json_object_set_new(u, "rejected_by_code", codes);
-	JSET_INT(u, "lost", r->lost);
-	JSET_INT(u, "late", r->late);
-	JSET_INT(u, "unexpected", r->unexpected);
+	json_object_set_new(o, "rejected_by_code", codes);
+	JSET_INT(o, "lost", r->lost);
+	JSET_INT(o, "late", r->late);
+	JSET_INT(o, "unexpected", r->unexpected);
+}
+
+static json_t *
+json_shadow(const struct bench_opts *o, const struct bench_result *r)
+{
+	json_t *u = json_object();
+
+	JSET_INT(u, "things", o->things);
+	JSET_INT(u, "sent", r->sent);
+	JSET_INT(u, "acked", r->acked);
+	JSET_INT(u, "accepted", r->accepted);
+	JSET_INT(u, "rejected", r->rejected);
+	json_shadow_answers(u, r);
 	json_object_set_new(
 	    u, "throughput_sent", json_real(rate(r->sent, r->send_secs)));
 	json_object_set_new(u, "throughput_accepted",
@@ -259,9 +269,7 @@ static json_t *
 json_sizing(const struct bench_opts *o, const struct bench_result *r)
 {
 	json_t *z = json_object(), *sub = json_object(), *ret = json_object(),
-	       *sh = json_object(), *codes = json_object();
-	char name[16];
-	int i;
+	       *sh = json_object();
 
 	JSET_INT(sub, "asked", r->sz_subs_asked);
 	JSET_INT(sub, "granted", r->sz_subs_granted);
@@ -275,18 +283,7 @@ json_sizing(const struct bench_opts *o, const struct bench_result *r)
 	JSET_INT(sh, "sent", r->sz_shadows_sent);
 	JSET_INT(sh, "accepted", r->accepted);
 	JSET_INT(sh, "rejected", r->rejected);
-	for (i = 0; i < BENCH_SHADOW_CODES; i++) {
-		if (bench_shadow_codes[i])
-			snprintf(
-			    name, sizeof(name), "%d", bench_shadow_codes[i]);
-		else
-			snprintf(name, sizeof(name), "other");
-		JSET_INT(codes, name, r->rejected_by_code[i]);
-	}
-	json_object_set_new(sh, "rejected_by_code", codes);
-	JSET_INT(sh, "lost", r->lost);
-	JSET_INT(sh, "late", r->late);
-	JSET_INT(sh, "unexpected", r->unexpected);
+	json_shadow_answers(sh, r);
 	json_object_set_new(sh, "secs", json_real(r->step_secs[3]));
 	JSET_INT(z, "clients", o->clients);
 	json_object_set_new(z, "connect_secs", json_real(r->step_secs[0]));
