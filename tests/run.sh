@@ -136,7 +136,9 @@ fuzz_short() {
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-step "unit tests" ctest --test-dir build --output-on-failure
+# ctest runs the unit tests as many at a time as there are CPUs: those that start a
+# redis-server or a router take free ports from the kernel
+step "unit tests" ctest --test-dir build -j"$JOBS" --output-on-failure
 side_builds &
 side_pid=$!
 step "integration tests" integration "$PWD/build/bin"
@@ -144,7 +146,8 @@ step "bench smoke run" bench_smoke
 step "ASan+UBSan build" side_result asan
 # The fuzz build goes on in the background (low priority) while the
 # sanitizer tests run, which mostly wait on sockets and timers
-step "unit tests (ASan+UBSan)" ctest --test-dir build-asan --output-on-failure
+step "unit tests (ASan+UBSan)" ctest --test-dir build-asan -j"$JOBS" \
+	--output-on-failure
 # test_deploy checks the deployment files (compose, Kubernetes, the
 # Dockerfile) against the release binaries: nothing for the sanitizers
 step "integration tests (ASan+UBSan)" integration "$PWD/build-asan/bin" \
