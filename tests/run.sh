@@ -136,8 +136,8 @@ fuzz_short() {
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-# ctest runs the unit tests as many at a time as there are CPUs: those that start a
-# redis-server or a router take free ports from the kernel
+# ctest runs as many unit tests at a time as there are CPUs: those that
+# start a redis-server or a router take free ports from the kernel
 step "unit tests" ctest --test-dir build -j"$JOBS" --output-on-failure
 side_builds &
 side_pid=$!
