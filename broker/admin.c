@@ -238,6 +238,19 @@ admin_evaluated(struct strata_redis *r, redisReply *reply, void *arg)
 	}
 }
 
+static const char script_describe_hash[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
+    "  'NotFound ' .. ARGV[2] .. ' ' .. ARGV[1] .. ' does not exist') end "
+    "return redis.call('HGETALL', KEYS[1])";
+
+void
+admin_describe_hash(struct admin_call *call, const char *key,
+    const char *what, admin_done_cb done)
+{
+	admin_eval(call, script_describe_hash, 1, 3, (const char *[]){key,
+	    call->arg, what}, done);
+}
+
 void
 admin_eval(struct admin_call *call, const char *script, int nkeys,
     int argc, const char **argv, admin_done_cb done)

@@ -149,6 +149,11 @@ void admin_error(struct admin_call *call, int status, const char *type,
  * and a script error "<Kind> <message>" its status (admin.c). */
 void admin_eval(struct admin_call *call, const char *script, int nkeys,
     int argc, const char **argv, admin_done_cb done);
+/* The hash at key, for done (HGETALL's field/value list), or 404
+ * ResourceNotFoundException "<what> <call->arg> does not exist" when
+ * there is none (admin.c). */
+void admin_describe_hash(struct admin_call *call, const char *key,
+    const char *what, admin_done_cb done);
 void admin_call_free(struct admin_call *call);
 /* Answer 200 with a streamed body (HTTP chunked, content_type): the
  * audit line is written, the call freed, and its request returned, now

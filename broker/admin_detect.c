@@ -284,11 +284,6 @@ op_update_profile(struct admin_call *call)
 	detect_put_profile(call, false);
 }
 
-static const char script_describe_profile[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
-    "  'NotFound security profile ' .. ARGV[1] .. ' does not exist') end "
-    "return redis.call('HGETALL', KEYS[1])";
-
 static void
 op_describe_profile(struct admin_call *call)
 {
@@ -296,8 +291,8 @@ op_describe_profile(struct admin_call *call)
 
 	if (!detect_profile_key(call, key, sizeof(key)))
 		return;
-	admin_eval(call, script_describe_profile, 1, 2, (const char *[]){key,
-	    call->arg}, detect_profile_described);
+	admin_describe_hash(call, key, "security profile",
+	    detect_profile_described);
 }
 
 /* The profile and its targets go; its active violations are invalidated
@@ -773,11 +768,6 @@ detect_action_json(struct admin_call *call, const redisReply *r, bool full)
 	return o;
 }
 
-static const char script_describe_action[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
-    "  'NotFound mitigation action ' .. ARGV[1] .. ' does not exist') end "
-    "return redis.call('HGETALL', KEYS[1])";
-
 static void
 detect_action_described(struct admin_call *call, redisReply *reply)
 {
@@ -792,8 +782,8 @@ op_describe_action(struct admin_call *call)
 	if (!admin_arg_name(call, "actionName"))
 		return;
 	snprintf(key, sizeof(key), "strata:dd-action:{%s}", call->arg);
-	admin_eval(call, script_describe_action, 1, 2, (const char *[]){key,
-	    call->arg}, detect_action_described);
+	admin_describe_hash(call, key, "mitigation action",
+	    detect_action_described);
 }
 
 static const char script_delete_action[] =

@@ -639,11 +639,6 @@ audit_task_id_valid(const char *s)
 	return true;
 }
 
-static const char script_describe_task[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
-    "  'NotFound audit task ' .. ARGV[1] .. ' does not exist') end "
-    "return redis.call('HGETALL', KEYS[1])";
-
 static long long
 audit_count(const redisReply *r, const char *prefix, const char *check)
 {
@@ -739,8 +734,7 @@ op_describe_audit_task(struct admin_call *call)
 	if (!audit_arg_task(call, call->arg, "taskId"))
 		return;
 	snprintf(key, sizeof(key), "strata:audit-task:{%s}", call->arg);
-	admin_eval(call, script_describe_task, 1, 2, (const char *[]){key,
-	    call->arg}, audit_task_described);
+	admin_describe_hash(call, key, "audit task", audit_task_described);
 }
 
 /* KEYS: tasks; ARGV: from, to.  id, status, type, by start time. */
@@ -985,11 +979,6 @@ audit_sched_json(struct admin_call *call, const redisReply *r, bool full)
 	return o;
 }
 
-static const char script_describe_sched[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
-    "  'NotFound scheduled audit ' .. ARGV[1] .. ' does not exist') end "
-    "return redis.call('HGETALL', KEYS[1])";
-
 static void
 audit_sched_described(struct admin_call *call, redisReply *reply)
 {
@@ -1004,8 +993,8 @@ op_describe_sched(struct admin_call *call)
 	if (!admin_arg_name(call, "scheduledAuditName"))
 		return;
 	snprintf(key, sizeof(key), "strata:audit-sched:{%s}", call->arg);
-	admin_eval(call, script_describe_sched, 1, 2, (const char *[]){key,
-	    call->arg}, audit_sched_described);
+	admin_describe_hash(call, key, "scheduled audit",
+	    audit_sched_described);
 }
 
 static const char script_delete_sched[] =

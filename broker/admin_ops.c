@@ -942,11 +942,6 @@ op_update_certificate(struct admin_call *call)
 	    call->arg, status, now}, ops_done_empty);
 }
 
-static const char script_describe_cert[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
-    "  'NotFound certificate ' .. ARGV[1] .. ' does not exist') end "
-    "return redis.call('HGETALL', KEYS[1])";
-
 /* A certificate's (or CA's) description as the API gives it. */
 static json_t *
 ops_cert_description(struct admin_call *call, const redisReply *r,
@@ -994,8 +989,7 @@ op_describe_certificate(struct admin_call *call)
 	if (!ops_arg_cert_id(call, "certificateId"))
 		return;
 	broker_registry_key(k, "cert", call->arg);
-	admin_eval(call, script_describe_cert, 1, 2, (const char *[]){k,
-	    call->arg}, ops_cert_described);
+	admin_describe_hash(call, k, "certificate", ops_cert_described);
 }
 
 /* KEYS: the set of ids; ARGV: the record kind ("cert" / "ca") */
@@ -1232,8 +1226,7 @@ op_describe_ca_certificate(struct admin_call *call)
 	if (!ops_arg_cert_id(call, "caCertificateId"))
 		return;
 	broker_registry_key(k, "ca", call->arg);
-	admin_eval(call, script_describe_cert, 1, 2, (const char *[]){k,
-	    call->arg}, ops_ca_described);
+	admin_describe_hash(call, k, "certificate", ops_ca_described);
 }
 
 static void
@@ -1387,11 +1380,6 @@ op_create_policy(struct admin_call *call)
 	    "strata:policies", call->arg, doc, now}, ops_policy_created);
 }
 
-static const char script_get_policy[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
-    "  'NotFound policy ' .. ARGV[1] .. ' does not exist') end "
-    "return redis.call('HGETALL', KEYS[1])";
-
 static void
 ops_policy_got(struct admin_call *call, redisReply *reply)
 {
@@ -1418,8 +1406,7 @@ op_get_policy(struct admin_call *call)
 	if (!ops_arg_name(call, "policyName"))
 		return;
 	broker_registry_key(k, "policy", call->arg);
-	admin_eval(call, script_get_policy, 1, 2, (const char *[]){k,
-	    call->arg}, ops_policy_got);
+	admin_describe_hash(call, k, "policy", ops_policy_got);
 }
 
 /* {"policies": [{policyName, policyArn}...]} of a list of names: the

@@ -179,11 +179,6 @@ types_json(struct admin_call *call, const redisReply *r, bool describe)
 	return o;
 }
 
-static const char script_describe_type[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply("
-    "  'NotFound thing type ' .. ARGV[1] .. ' does not exist') end "
-    "return redis.call('HGETALL', KEYS[1])";
-
 static void
 types_described(struct admin_call *call, redisReply *reply)
 {
@@ -198,8 +193,7 @@ op_describe_thing_type(struct admin_call *call)
 	if (!admin_arg_name(call, "thingTypeName"))
 		return;
 	broker_registry_key(key, "thing-type", call->arg);
-	admin_eval(call, script_describe_type, 1, 2, (const char *[]){key,
-	    call->arg}, types_described);
+	admin_describe_hash(call, key, "thing type", types_described);
 }
 
 /* Every type, sorted by name, as HGETALL replies. */
