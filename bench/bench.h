@@ -306,6 +306,12 @@ extern const int bench_shadow_codes[BENCH_SHADOW_CODES];
  * 0, for any other), and whether an answer's topic ends with suffix
  * ("/accepted", "/rejected"); shadow.c, used by sizing.c too. */
 int bench_shadow_code_index(long code);
+/* "$aws/things/<thing>/shadow/<suffix>" into out (cap bytes): the thing
+ * is --thing-prefix and its number, else <mode><nonce>-t<number> (mode
+ * "sb" for the shadow mode, "sz" for sizing). */
+void bench_shadow_thing_topic(char *out, size_t cap,
+    const struct bench_worker *w, const char *mode, uint32_t thing,
+    const char *suffix);
 bool bench_shadow_topic_ends(const uint8_t *s, uint32_t len,
     const char *suffix);
 void bench_shadow_setup(struct bench_worker *w);

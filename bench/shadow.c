@@ -48,19 +48,26 @@
 const int bench_shadow_codes[BENCH_SHADOW_CODES] = {
     400, 404, 409, 413, 429, 500, 0};
 
-static void
-shadow_thing_topic(char *out, const struct bench_worker *w, uint32_t thing,
-    const char *suffix)
+void
+bench_shadow_thing_topic(char *out, size_t cap, const struct bench_worker *w,
+    const char *mode, uint32_t thing, const char *suffix)
 {
 	const struct bench_opts *o = w->o;
 
 	if (o->thing_prefix)
-		snprintf(out, SHADOW_TOPIC_MAX, "$aws/things/%s%u/shadow/%s",
+		snprintf(out, cap, "$aws/things/%s%u/shadow/%s",
 		    o->thing_prefix, thing, suffix);
 	else
-		snprintf(out, SHADOW_TOPIC_MAX,
-		    "$aws/things/sb%08x-t%u/shadow/%s", o->nonce, thing,
-		    suffix);
+		snprintf(out, cap, "$aws/things/%s%08x-t%u/shadow/%s", mode,
+		    o->nonce, thing, suffix);
+}
+
+static void
+shadow_thing_topic(char *out, const struct bench_worker *w, uint32_t thing,
+    const char *suffix)
+{
+	bench_shadow_thing_topic(out, SHADOW_TOPIC_MAX, w, "sb", thing,
+	    suffix);
 }
 
 /* Give every connection of the worker its slice of the things. */

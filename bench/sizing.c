@@ -102,14 +102,7 @@ static void
 sz_thing_topic(char *out, const struct bench_worker *w, uint32_t thing,
     const char *suffix)
 {
-	const struct bench_opts *o = w->o;
-
-	if (o->thing_prefix)
-		snprintf(out, SZ_TOPIC_MAX, "$aws/things/%s%u/shadow/%s",
-		    o->thing_prefix, thing, suffix);
-	else
-		snprintf(out, SZ_TOPIC_MAX, "$aws/things/sz%08x-t%u/shadow/%s",
-		    o->nonce, thing, suffix);
+	bench_shadow_thing_topic(out, SZ_TOPIC_MAX, w, "sz", thing, suffix);
 }
 
 static void
