@@ -31,8 +31,12 @@
 #include <openssl/crypto.h>
 
 #include "admin.h"
+#include "shadow.h"
 
 #define SHADOW_TIMEOUT_S 10
+/* The largest answer of shadowd taken (a document is at most a 128 KiB
+ * request's state with its metadata); a larger one is a 503 */
+#define SHADOW_MAX_ANSWER (4 * STRATA_SHADOW_MAX_REQUEST_BYTES)
 
 /* shadow-http-url: "http://host:port", checked at start. */
 int
@@ -157,6 +161,7 @@ op_shadow(struct admin_call *call)
 	f->call = call;
 	f->conn = conn;
 	evhttp_connection_set_timeout(conn, SHADOW_TIMEOUT_S);
+	evhttp_connection_set_max_body_size(conn, SHADOW_MAX_ANSWER);
 	snprintf(host, sizeof(host), "%s:%u", a->shadow_host,
 	    (unsigned)a->shadow_port);
 	snprintf(auth, sizeof(auth), "Bearer %s", a->token);
